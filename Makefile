@@ -1,0 +1,99 @@
+# gpt.cc build. `make` -> bin/gpt; `make test`; `make run` (the main job: deps,
+# build, data, train, sample); `make bench`; `make sanitize`; `make clean`.
+# Probes OpenMP, nvcc + cuBLAS (USE_CUDA=auto|0|1), SentencePiece and GoogleTest.
+
+CXX       ?= g++
+NVCC      ?= /usr/local/cuda/bin/nvcc
+USE_CUDA  ?= auto
+BUILD     ?= build
+OPT       ?= -O3 -march=native
+# -ffp-contract=fast lets the compiler fuse a*b+c into FMA (never -Ofast: it
+# breaks NaN checks and GELU).
+CXXFLAGS  ?= $(OPT) -ffp-contract=fast -g1
+CXXFLAGS  += -std=c++17 -fopenmp -Wall -Wextra -MMD -MP -Isrc
+LDFLAGS   += -fopenmp
+GTEST_LIBS = -lgtest -lgtest_main -pthread
+
+# ---- probes -------------------------------------------------------------------
+HAVE_OPENMP := $(shell echo 'int main(){return 0;}' | $(CXX) -fopenmp -x c++ - -o /dev/null 2>/dev/null && echo yes || echo no)
+HAVE_GTEST  := $(shell test -f /usr/include/gtest/gtest.h && echo yes || echo no)
+HAVE_SPM    := $(shell test -f /usr/include/sentencepiece_processor.h && echo yes || echo no)
+HAVE_NVCC   := $(shell test -x $(NVCC) && echo yes || echo no)
+ifeq ($(USE_CUDA),1)
+  CUDA_ON := yes
+else ifeq ($(USE_CUDA),auto)
+  CUDA_ON := no
+else
+  CUDA_ON := no
+endif
+ifeq ($(HAVE_OPENMP),no)
+  $(error OpenMP not found: g++ -fopenmp fails. Run scripts/install_deps.sh)
+endif
+
+LIB_SRCS  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/layers/*.cpp src/commands/*.cpp))
+LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/*.cpp)
+TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
+BENCH_SRCS := $(wildcard bench/*.cpp)
+
+.PHONY: all test run bench sanitize clean probe data
+all: probe bin/gpt
+
+probe:
+	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) (unused yet) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); not implemented yet)"
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libgpt.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/gpt: $(BUILD)/src/main.o $(BUILD)/libgpt.a
+	@mkdir -p bin
+	$(CXX) $^ -o $@ $(LDFLAGS)
+
+$(BUILD)/tests/%.o: CXXFLAGS += -Itests
+$(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
+	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
+	$(CXX) $^ -o $@ $(LDFLAGS) $(GTEST_LIBS)
+
+# Runs the suite and ends with the line "N passed, N failed".
+test: probe bin/gpt $(BUILD)/gpt_tests
+	@GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
+
+$(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
+
+bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
+	@scripts/bench.sh
+
+# Tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir).
+sanitize:
+	$(MAKE) BUILD=build-san OPT="-O1 -march=native" \
+	  CXXFLAGS="-O1 -march=native -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" build-san/gpt_tests bin/gpt-san
+	GPT_BIN=$(CURDIR)/bin/gpt-san GPT_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+	  scripts/run_tests.sh build-san/gpt_tests
+
+bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
+	@mkdir -p bin
+	$(CXX) $^ -o $@ $(LDFLAGS) -fopenmp
+
+# The main job: dependencies, build, Tiny Shakespeare, prepare, train (~5 min), sample.
+RUN_DIR ?= runs/shakespeare_char
+run:
+	@scripts/install_deps.sh --if-missing
+	@$(MAKE) --no-print-directory bin/gpt
+	scripts/get_data.sh data/tinyshakespeare.txt
+	bin/gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char
+	@if [ -f $(RUN_DIR)/checkpoint.bin ]; then \
+	  bin/gpt train --data data/shakespeare_char --resume $(RUN_DIR); \
+	else bin/gpt train --data data/shakespeare_char --out $(RUN_DIR); fi
+	bin/gpt sample --ckpt $(RUN_DIR) --prompt "ROMEO:" --tokens 400 --temperature 0.8 --top-k 40 --stats
+
+clean:
+	rm -rf build build-san bin
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d

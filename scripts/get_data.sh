@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Fetches Tiny Shakespeare (Karpathy's char-rnn corpus, 1,115,394 bytes) and
+# verifies its SHA-256. Does not tokenize: run `gpt prepare` on the result.
+#
+#   scripts/get_data.sh [DEST]          DEST defaults to data/tinyshakespeare.txt
+#   GPT_DATA_MIRROR=DIR scripts/get_data.sh
+#                                       copy DIR/tinyshakespeare.txt (offline machines)
+#
+# Idempotent: a DEST that already has the right checksum is left alone.
+set -euo pipefail
+
+URL="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHA256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SIZE=1115394
+DEST="${1:-data/tinyshakespeare.txt}"
+
+die() { echo "get_data.sh: error: $*" >&2; exit 1; }
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | cut -d' ' -f1
+  elif command -v shasum >/dev/null 2>&1; then
+    shasum -a 256 "$1" | cut -d' ' -f1
+  else
+    die "neither sha256sum nor shasum found; install coreutils (or perl's shasum) to verify the download"
+  fi
+}
+
+if [[ -f "$DEST" && "$(sha256_of "$DEST")" == "$SHA256" ]]; then
+  echo "get_data.sh: $DEST already present and verified (sha256 $SHA256); nothing to do"
+  exit 0
+fi
+
+if [[ -e "$DEST" ]]; then
+  echo "get_data.sh: $DEST exists but its checksum is not the expected one; fetching a fresh copy to replace it"
+fi
+mkdir -p "$(dirname "$DEST")" || die "cannot create directory $(dirname "$DEST")"
+# Download next to DEST and rename only once verified: DEST is never half-written.
+TMP="$DEST.tmp.$$"
+trap 'rm -f "$TMP"' EXIT
+
+if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then
+  SRC="$GPT_DATA_MIRROR/tinyshakespeare.txt"
+  [[ -d "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is not a directory; unset it to download from $URL"
+  [[ -f "$SRC" ]] || die "GPT_DATA_MIRROR is set but $SRC does not exist; put tinyshakespeare.txt there or unset GPT_DATA_MIRROR to download from $URL"
+  echo "get_data.sh: copying $SRC -> $DEST"
+  cp "$SRC" "$TMP" || die "cannot copy $SRC to $TMP"
+  FROM="$SRC"
+else
+  echo "get_data.sh: downloading $URL -> $DEST"
+  HINT="no network? copy tinyshakespeare.txt from a machine that has it into a directory DIR and run: GPT_DATA_MIRROR=DIR $0 $DEST"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsSL --retry 3 --connect-timeout 20 -o "$TMP" "$URL" || die "download failed (curl) from $URL; $HINT"
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q --tries=3 --timeout=20 -O "$TMP" "$URL" || die "download failed (wget) from $URL; $HINT"
+  else
+    die "neither curl nor wget is installed; install one, or $HINT"
+  fi
+  FROM="$URL"
+fi
+
+GOT_SHA="$(sha256_of "$TMP")"
+if [[ "$GOT_SHA" != "$SHA256" ]]; then
+  GOT_SIZE="$(wc -c <"$TMP" | tr -d ' ')"
+  rm -f "$TMP"
+  die "checksum mismatch for $FROM: expected sha256 $SHA256 ($SIZE bytes), found $GOT_SHA ($GOT_SIZE bytes); the file was deleted. The source is corrupt or is a different file; fetch it again or fix the mirror"
+fi
+mv -f "$TMP" "$DEST"
+trap - EXIT
+echo "get_data.sh: wrote $DEST ($SIZE bytes, sha256 verified). Next: gpt prepare"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the GoogleTest binary and ends with one line "N passed, N failed, N skipped"
+# (what CI reads). Exit status: non-zero when any test failed or the binary crashed.
+set -uo pipefail
+bin=${1:?usage: run_tests.sh TEST_BINARY [gtest flags]}
+shift
+log=$(mktemp)
+"$bin" --gtest_color=no "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+passed=$(grep -c '^\[       OK \]' "$log")
+failed=$(grep -c '^\[  FAILED  \] [A-Za-z0-9_/]*\.[A-Za-z0-9_/]* (' "$log")
+skipped=$(grep -c '^\[  SKIPPED \] [A-Za-z0-9_/]*\.[A-Za-z0-9_/]* (' "$log")
+rm -f "$log"
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "test binary exited with status $rc (crash?)"
+  failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

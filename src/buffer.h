@@ -1,0 +1,62 @@
+// HostBuffer<T>: one aligned, zero-initialised, move-only allocation. Dims: the
+// shape every layer function takes. Nothing here knows about the model.
+#pragma once
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace gpt {
+
+// B = batch, T = time (sequence length), C = channels, NH = heads.
+struct Dims {
+  int B = 1, T = 1, C = 1, NH = 1;
+  size_t BT() const { return size_t(B) * size_t(T); }
+  int hs() const { return C / NH; }
+};
+
+template <class T>
+class HostBuffer {
+ public:
+  static constexpr size_t kAlign = 64;
+  HostBuffer() = default;
+  explicit HostBuffer(size_t n) { resize(n); }
+  ~HostBuffer() { std::free(ptr_); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  HostBuffer(HostBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  HostBuffer& operator=(HostBuffer&& o) noexcept {
+    if (this != &o) {
+      std::free(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  // Reallocates and zeroes (contents are not preserved).
+  void resize(size_t n) {
+    std::free(ptr_);
+    ptr_ = nullptr;
+    n_ = n;
+    if (n == 0) return;
+    size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
+    ptr_ = static_cast<T*>(std::aligned_alloc(kAlign, bytes));
+    if (!ptr_) throw std::bad_alloc();
+    std::memset(static_cast<void*>(ptr_), 0, bytes);
+  }
+  void zero() {
+    if (n_) std::memset(static_cast<void*>(ptr_), 0, n_ * sizeof(T));
+  }
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  size_t size() const { return n_; }
+  T& operator[](size_t i) { return ptr_[i]; }
+  const T& operator[](size_t i) const { return ptr_[i]; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t n_ = 0;
+};
+
+}  // namespace gpt

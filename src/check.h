@@ -1,0 +1,39 @@
+// Errors: every failure is a gpt::Error carrying an exit code (1 = bad input or
+// I/O, 2 = bad command line) and a message that says what to do. main() prints
+// it and exits; tests catch it. Never assert() on input: asserts vanish under NDEBUG.
+#pragma once
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace gpt {
+
+constexpr int kExitFailure = 1;  // bad file, I/O error, numerical failure
+constexpr int kExitUsage = 2;    // bad command line or impossible settings
+
+struct Error : std::runtime_error {
+  int code;
+  Error(int code_, const std::string& msg) : std::runtime_error(msg), code(code_) {}
+};
+
+template <class... A>
+std::string str(A&&... a) {
+  std::ostringstream s;
+  (s << ... << a);
+  return s.str();
+}
+
+}  // namespace gpt
+
+// FAIL: bad input / I/O (exit 1). USAGE_FAIL: bad command line (exit 2).
+#define GPT_FAIL(...) throw ::gpt::Error(::gpt::kExitFailure, ::gpt::str(__VA_ARGS__))
+#define GPT_USAGE_FAIL(...) throw ::gpt::Error(::gpt::kExitUsage, ::gpt::str(__VA_ARGS__))
+// CHECK: an internal invariant; names the source line so a bug report can find it.
+#define GPT_CHECK(cond, ...)                                                              \
+  do {                                                                                    \
+    if (!(cond))                                                                          \
+      throw ::gpt::Error(::gpt::kExitFailure,                                             \
+                         ::gpt::str(__FILE__, ":", __LINE__, ": check failed: " #cond ": ", \
+                                    ##__VA_ARGS__));                                      \
+  } while (0)

@@ -1,0 +1,42 @@
+// Checkpoints: model config, training config, weights, AdamW m and v, data-loader
+// position and RNG state, and the tokenizer, in one file written atomically, so a
+// run resumes bit-exactly. Format in data/README.md. llm.c's formats: a later issue.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "dataloader.h"
+#include "model.h"
+
+namespace gpt {
+
+constexpr const char* kCheckpointFile = "checkpoint.bin";
+
+struct TrainState {
+  int64_t step = 0;           // optimizer steps completed
+  LoaderState loader{};       // training loader position
+  uint64_t tokens_seen = 0;
+  double elapsed_s = 0.0;     // training wall time so far
+};
+
+struct Checkpoint {
+  GPTConfig model;
+  TrainConfig train;
+  TrainState state;
+  std::string tokenizer;       // serialized tokenizer blob; empty when unknown
+  std::vector<float> params;
+  std::vector<float> m, v;     // empty when the file has no optimizer state
+};
+
+// RUN directory -> RUN/checkpoint.bin; a file path is returned as is.
+std::string checkpoint_path(const std::string& run_or_file);
+void save_checkpoint(const std::string& path, const GPT<float>& model, const TrainConfig& tc,
+                     const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer = true);
+// Bad magic / version / truncation / checksum: gpt::Error naming the file.
+Checkpoint load_checkpoint(const std::string& run_or_file);
+// Copies weights (and m, v when present and wanted) into a model of the same config.
+void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer);
+
+}  // namespace gpt

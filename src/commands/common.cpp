@@ -1,0 +1,49 @@
+// Shared subcommand helpers (see common.h).
+#include "common.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "check.h"
+
+namespace gpt {
+
+void require_cpu_device(const Args& a) {
+  const std::string dev = a.str("device");
+  if (dev == "cpu") return;
+  if (dev == "cuda")
+    GPT_USAGE_FAIL("--device cuda: this build has no CUDA backend yet (it is a later milestone); "
+                   "use --device cpu");
+  GPT_USAGE_FAIL("--device: unknown device '", dev, "'; choose cpu or cuda");
+}
+
+void apply_threads(const Args& a) {
+  if (!a.has("threads")) return;
+  const int n = a.integer("threads");
+  if (n < 0) GPT_USAGE_FAIL("--threads must be >= 0 (0 = all cores), got ", n);
+  if (n > 0) omp_set_num_threads(n);
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  long t = long(s + 0.5);
+  char buf[64];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
+}
+
+std::string format_count(double x) {
+  long long v = (long long)std::llround(x);
+  std::string digits = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < digits.size(); i++) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return (v < 0 ? "-" : "") + out;
+}
+
+}  // namespace gpt

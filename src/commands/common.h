@@ -1,0 +1,25 @@
+// Small helpers shared by the subcommands: device and thread flags, timing,
+// human-readable durations and counts.
+#pragma once
+#include <chrono>
+#include <string>
+
+#include "cli.h"
+
+namespace gpt {
+
+// --device: only "cpu" runs in this build; "cuda" gives a clear message (exit 2).
+void require_cpu_device(const Args& a);
+// --threads N (0 = all cores): sets OpenMP's thread count.
+void apply_threads(const Args& a);
+std::string format_duration(double seconds);  // "3m12s"
+std::string format_count(double x);           // "12,345"
+
+struct Stopwatch {
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+}  // namespace gpt

@@ -1,0 +1,109 @@
+// gpt sample: streams a continuation of a prompt, one token at a time, through
+// the model's KV-cache decoder (the prefix is fed once, never recomputed).
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "check.h"
+#include "checkpoint.h"
+#include "commands/common.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+namespace gpt {
+
+int cmd_sample(const Args& a) {
+  require_cpu_device(a);
+  apply_threads(a);
+  SamplerConfig sc;
+  sc.temperature = float(a.real("temperature"));
+  sc.top_k = a.integer("top-k");
+  sc.top_p = float(a.real("top-p"));
+  const int n_tokens = a.integer("tokens");
+  if (sc.temperature < 0) GPT_USAGE_FAIL("--temperature must be >= 0 (0 = greedy), got ", sc.temperature);
+  if (sc.top_k < 0) GPT_USAGE_FAIL("--top-k must be >= 0 (0 = off), got ", sc.top_k);
+  if (!(sc.top_p > 0.0f && sc.top_p <= 1.0f)) GPT_USAGE_FAIL("--top-p must be in (0, 1], got ", sc.top_p);
+  if (n_tokens < 0) GPT_USAGE_FAIL("--tokens must be >= 0, got ", n_tokens);
+  SplitMix64 rng(a.u64("seed"));
+
+  const Checkpoint ck = load_checkpoint(a.require("ckpt"));
+  GPT<float> model(ck.model);
+  load_weights(model, ck, false);
+  const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;
+  std::unique_ptr<Tokenizer> tok;
+  if (!ck.tokenizer.empty()) tok = Tokenizer::deserialize(ck.tokenizer, checkpoint_path(a.str("ckpt")));
+
+  // Prompt -> ids, printed first.
+  std::vector<int> ids;
+  const std::string prompt = a.str("prompt");
+  if (tok) {
+    if (a.has("prompt") && !prompt.empty()) {
+      ids = tok->encode(prompt);
+    } else {
+      std::vector<int> nl;
+      try {
+        nl = tok->encode("\n");
+      } catch (const Error&) {
+      }
+      ids = nl.empty() ? std::vector<int>{0} : nl;
+    }
+    for (int id : ids) {
+      if (id >= V) GPT_FAIL("prompt token id ", id, " is outside the model's vocabulary (", V, ")");
+    }
+    std::fputs(a.has("prompt") ? prompt.c_str() : tok->decode(ids).c_str(), stdout);
+  } else {
+    std::istringstream in(a.has("prompt") ? prompt : "0");
+    std::string w;
+    while (in >> w) {
+      char* end = nullptr;
+      long id = std::strtol(w.c_str(), &end, 10);
+      if (*end || id < 0 || id >= V)
+        GPT_USAGE_FAIL("--prompt: this checkpoint has no tokenizer, so the prompt must be token ids 0..", V - 1,
+                       " separated by spaces; got '", w, "'");
+      ids.push_back(int(id));
+    }
+    if (ids.empty()) ids.push_back(0);
+    for (size_t i = 0; i < ids.size(); i++) std::printf(i ? " %d" : "%d", ids[i]);
+  }
+  std::fflush(stdout);
+
+  // Feed the prompt (its last maxT tokens) through the cache.
+  std::vector<int> ctx(ids.size() > size_t(maxT) ? ids.end() - maxT : ids.begin(), ids.end());
+  Stopwatch prefill;
+  const float* logits = nullptr;
+  for (size_t i = 0; i < ctx.size(); i++) logits = model.decode(ctx[i], int(i));
+  const double prefill_s = prefill.seconds();
+  const size_t n_prefill = ctx.size();
+
+  Stopwatch gen;
+  std::vector<std::pair<float, int>> scratch;
+  for (int n = 0; n < n_tokens; n++) {
+    const int next = sample_token(logits, V, sc, rng, scratch);
+    if (tok) std::fputs(tok->decode_token(next).c_str(), stdout);
+    else std::printf(" %d", next);
+    std::fflush(stdout);
+    if (n + 1 == n_tokens) break;
+    ctx.push_back(next);
+    if (int(ctx.size()) > maxT) {
+      // Context full: keep the last half and rebuild the cache (positions shift).
+      const int keep = std::max(1, maxT / 2);
+      ctx.erase(ctx.begin(), ctx.end() - keep);
+      for (size_t i = 0; i + 1 < ctx.size(); i++) model.decode(ctx[i], int(i));
+    }
+    logits = model.decode(next, int(ctx.size()) - 1);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  if (a.is_set("stats")) {
+    const double s = gen.seconds();
+    std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
+                 "(%.2f ms/token, %.1f tokens/s)\n",
+                 n_prefill, prefill_s * 1e3, prefill_s * 1e3 / double(n_prefill),
+                 n_tokens, s * 1e3, n_tokens ? s * 1e3 / n_tokens : 0.0, n_tokens ? n_tokens / s : 0.0);
+  }
+  return 0;
+}
+
+}  // namespace gpt

@@ -1,0 +1,57 @@
+// GPTConfig (the model's shape) and TrainConfig (how it is trained), their
+// defaults, validation, and the magic numbers of the file formats.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace gpt {
+
+enum class PosEnc { learned, sinusoidal, rope };
+std::string to_string(PosEnc p);
+PosEnc parse_posenc(const std::string& s);  // gpt::Error (exit 2) listing the choices
+
+struct GPTConfig {
+  int max_seq_len = 128;       // context length T
+  int vocab_size = 65;         // V
+  int padded_vocab_size = 128; // Vp: V rounded up to a multiple of 128 (llm.c's rule)
+  int num_layers = 4;          // L
+  int num_heads = 4;           // NH
+  int channels = 128;          // C
+  PosEnc pos = PosEnc::learned;
+  float dropout = 0.0f;
+};
+int pad_vocab(int V);  // round up to a multiple of 128
+// gpt::Error (exit 2) naming the offending setting: heads not dividing channels,
+// context 0, odd head size with RoPE, dropout outside [0,1), ...
+void validate(const GPTConfig& c);
+
+enum class Schedule { cosine, constant };
+enum class SamplingMode { random, sequential };
+
+struct TrainConfig {
+  int batch = 32;
+  int grad_accum = 1;
+  float lr = 1e-3f;
+  float min_lr = 1e-4f;
+  int warmup = 100;
+  Schedule schedule = Schedule::cosine;
+  float weight_decay = 0.1f;
+  float beta1 = 0.9f;
+  float beta2 = 0.99f;
+  float eps = 1e-8f;
+  float grad_clip = 1.0f;  // 0 = off
+  int steps = 2500;
+  int eval_every = 250;  // 0 = never
+  int eval_batches = 20;
+  int log_every = 10;
+  int save_every = 500;
+  uint64_t seed = 1337;
+  SamplingMode sampling = SamplingMode::random;
+};
+void validate(const TrainConfig& t);
+
+// File-format magic numbers (see data/README.md).
+constexpr uint32_t kCheckpointMagic = 0x67707463;  // "ctpg" little-endian: gpt.cc checkpoint
+constexpr uint32_t kCheckpointVersion = 1;
+
+}  // namespace gpt

@@ -1,0 +1,192 @@
+// Token shards in llm.c's format (read, write, validate), the batch loader that
+// trains from one shard, and `gpt prepare`. One shard per split; no multi-shard
+// iteration and no streaming: Tiny-Shakespeare-sized data fits in memory.
+#include "dataloader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "check.h"
+#include "fileio.h"
+#include "tokenizer.h"
+
+namespace gpt {
+
+namespace {
+
+constexpr size_t kHeaderBytes = size_t(kShardHeaderInts) * sizeof(int32_t);
+constexpr const char* kRedo = "re-run `gpt prepare` to rewrite it";
+
+// Explicit little-endian, so the format does not depend on the host.
+int32_t load_le32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return int32_t(uint32_t(u[0]) | uint32_t(u[1]) << 8 | uint32_t(u[2]) << 16 | uint32_t(u[3]) << 24);
+}
+void store_le32(char* p, int32_t v) {
+  const auto u = uint32_t(v);
+  for (int k = 0; k < 4; k++) p[k] = char((u >> (8 * k)) & 0xFF);
+}
+
+}  // namespace
+
+std::vector<uint16_t> read_shard(const std::string& path) {
+  if (!file_exists(path))
+    GPT_FAIL(path, ": no such file; expected a token shard (llm.c format). Run `gpt prepare` to create "
+             "train.bin and val.bin, or check the --data path");
+  const std::string bytes = read_file(path);
+  if (bytes.empty())
+    GPT_FAIL(path, ": empty file (0 bytes); expected a token shard with a ", kHeaderBytes,
+             "-byte header. It was probably cut short while being written; ", kRedo);
+  if (bytes.size() < kHeaderBytes)
+    GPT_FAIL(path, ": truncated: expected a ", kHeaderBytes, "-byte header (", kShardHeaderInts,
+             " int32), found only ", bytes.size(), " bytes; ", kRedo);
+  const int32_t magic = load_le32(bytes.data());
+  if (magic != kShardMagic)
+    GPT_FAIL(path, ": expected magic ", kShardMagic, " (llm.c token shard), found ", magic,
+             "; is this a shard written by `gpt prepare`? (Raw text goes to `gpt prepare`, not to training.)");
+  const int32_t version = load_le32(bytes.data() + 4);
+  if (version != kShardVersion)
+    GPT_FAIL(path, ": unknown shard version: expected ", kShardVersion, " (uint16 tokens), found ", version,
+             "; only version 1 (GPT-2-style uint16 tokens) is supported; ", kRedo);
+  const int32_t ntok = load_le32(bytes.data() + 8);
+  if (ntok < 0)
+    GPT_FAIL(path, ": header token count is negative (", ntok, "); the header is corrupt; ", kRedo);
+  const size_t expect = kHeaderBytes + size_t(ntok) * sizeof(uint16_t);
+  if (bytes.size() < expect)
+    GPT_FAIL(path, ": truncated: the header promises ", ntok, " tokens (", expect, " bytes), found ",
+             bytes.size(), " bytes (", (bytes.size() - kHeaderBytes) / 2, " tokens); the file is incomplete; ",
+             kRedo);
+  if (bytes.size() > expect)
+    GPT_FAIL(path, ": extra bytes: the header promises ", ntok, " tokens (", expect, " bytes), found ",
+             bytes.size(), " bytes (", bytes.size() - expect,
+             " extra); the file is not what its header says; ", kRedo);
+  if (ntok == 0)
+    GPT_FAIL(path, ": no tokens (header count 0); expected at least 1. The text split was empty: give "
+             "`gpt prepare` more text or change --val-fraction");
+  std::vector<uint16_t> tokens(static_cast<size_t>(ntok));
+  const auto* u = reinterpret_cast<const unsigned char*>(bytes.data() + kHeaderBytes);
+  for (size_t i = 0; i < tokens.size(); i++) tokens[i] = uint16_t(u[2 * i] | (u[2 * i + 1] << 8));
+  return tokens;
+}
+
+void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
+  if (tokens.size() > size_t(std::numeric_limits<int32_t>::max()))
+    GPT_FAIL(path, ": ", tokens.size(), " tokens do not fit a shard (the header count is int32, at most ",
+             std::numeric_limits<int32_t>::max(), "); split the text");
+  std::string bytes(kHeaderBytes + 2 * tokens.size(), '\0');
+  store_le32(&bytes[0], kShardMagic);
+  store_le32(&bytes[4], kShardVersion);
+  store_le32(&bytes[8], int32_t(tokens.size()));
+  for (size_t i = 0; i < tokens.size(); i++) {
+    bytes[kHeaderBytes + 2 * i] = char(tokens[i] & 0xFF);
+    bytes[kHeaderBytes + 2 * i + 1] = char(tokens[i] >> 8);
+  }
+  write_file_atomic(path, bytes);
+}
+
+DataLoader::DataLoader(const std::string& path, int B, int T, Sampling mode, uint64_t seed)
+    : path_(path), B_(B), T_(T), mode_(mode), seed_(seed), rng_(seed) {
+  if (B <= 0 || T <= 0)
+    GPT_USAGE_FAIL("batch size and context length must be positive, got --batch ", B, " --context ", T);
+  tokens_ = read_shard(path);
+  const size_t need = size_t(B) * size_t(T) + 1;
+  if (tokens_.size() < need)
+    GPT_FAIL(path, ": has ", tokens_.size(), " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
+             "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
+}
+
+void DataLoader::next_batch(int* inputs, int* targets) {
+  const size_t BT = size_t(B_) * size_t(T_);
+  const size_t n = tokens_.size();
+  if (mode_ == Sampling::sequential) {
+    // llm.c: one contiguous block of B*T+1 tokens, rows back to back.
+    if (seq_pos_ + BT + 1 > n) seq_pos_ = 0;
+    const uint16_t* p = tokens_.data() + seq_pos_;
+    for (size_t i = 0; i < BT; i++) {
+      inputs[i] = p[i];
+      targets[i] = p[i + 1];
+    }
+    seq_pos_ += BT;
+  } else {
+    // nanoGPT: each row an independent window starting in [0, n-T-1].
+    for (int b = 0; b < B_; b++) {
+      const size_t start = size_t(rng_.below(uint64_t(n - size_t(T_))));
+      const uint16_t* p = tokens_.data() + start;
+      int* in = inputs + size_t(b) * size_t(T_);
+      int* tg = targets + size_t(b) * size_t(T_);
+      for (int t = 0; t < T_; t++) {
+        in[t] = p[t];
+        tg[t] = p[t + 1];
+      }
+    }
+  }
+  batch_index_++;
+}
+
+void DataLoader::reset() { set_state({0, seed_}); }
+
+void DataLoader::set_state(const LoaderState& s) {
+  batch_index_ = s.batch_index;
+  rng_.state = s.rng_state;
+  // Sequential position follows from the batch count: floor((n-1)/BT) batches per pass.
+  const size_t BT = size_t(B_) * size_t(T_);
+  const uint64_t per_pass = (tokens_.size() - 1) / BT;  // >= 1 (constructor guarantees n >= BT+1)
+  seq_pos_ = size_t(s.batch_index % per_pass) * BT;
+}
+
+std::string prepare_data(const std::string& input, const std::string& outdir,
+                         const std::string& tokenizer_kind, double val_fraction) {
+  // Command-line mistakes first (exit code 2), before touching any file.
+  if (tokenizer_kind != "char")
+    GPT_USAGE_FAIL("unknown tokenizer \"", tokenizer_kind, "\"; valid choice: char");
+  if (!(val_fraction >= 0.0 && val_fraction <= 0.5))
+    GPT_USAGE_FAIL("--val-fraction must be in [0, 0.5], got ", val_fraction);
+  if (!file_exists(input))
+    GPT_FAIL(input, ": no such file; expected a UTF-8 text file. For Tiny Shakespeare run "
+             "scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
+  const std::string text = read_file(input);
+  if (text.empty()) GPT_FAIL(input, ": empty file; expected some UTF-8 text to train on");
+
+  std::unique_ptr<Tokenizer> tok;
+  std::vector<int> ids;
+  try {
+    tok = build_char_tokenizer(text);
+    ids = tok->encode(text);
+  } catch (const Error& e) {
+    throw Error(e.code, str(input, ": ", e.what()));
+  }
+  if (tok->vocab_size() > 65536)
+    GPT_FAIL(input, ": ", tok->vocab_size(), " distinct characters, but shard tokens are uint16 (at most 65536 "
+             "ids); use text with fewer distinct characters (or a BPE tokenizer, when available)");
+
+  // One token per character, so splitting tokens splits characters.
+  const size_t nchars = ids.size();
+  const size_t n_val = std::min(nchars, size_t(std::llround(val_fraction * double(nchars))));
+  const size_t n_train = nchars - n_val;
+  std::vector<uint16_t> train(ids.begin(), ids.begin() + std::ptrdiff_t(n_train));
+  std::vector<uint16_t> val(ids.begin() + std::ptrdiff_t(n_train), ids.end());
+
+  make_dirs(outdir);
+  const std::string train_path = join_path(outdir, "train.bin");
+  const std::string val_path = join_path(outdir, "val.bin");
+  const std::string tok_path = join_path(outdir, kTokenizerFile);
+  write_shard(train_path, train);
+  write_shard(val_path, val);
+  tok->save_dir(outdir);
+
+  std::string summary =
+      str(input, ": ", nchars, " characters (", text.size(), " bytes), char tokenizer with vocab size ",
+          tok->vocab_size(), ". Wrote ", train_path, " (", n_train, " tokens), ", val_path, " (", n_val,
+          " tokens, val fraction ", val_fraction, "), ", tok_path, ".");
+  if (n_train < 2)
+    summary += str(" WARNING: train.bin has only ", n_train, " token(s); training needs at least B*T+1. "
+                   "Use more text.");
+  if (n_val < 2)
+    summary += str(" WARNING: val.bin has only ", n_val, " token(s), too few to evaluate; training will "
+                   "refuse it. Raise --val-fraction or use more text.");
+  return summary;
+}
+
+}  // namespace gpt

@@ -1,0 +1,35 @@
+// Finite-difference checks of every hand-written backward pass, in double precision:
+// shared by `gpt gradcheck` and the tests. Does not check the float kernels' speed
+// paths against each other (that is the tests' job) nor anything on the GPU.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace gpt {
+
+// One compared gradient: max over its elements of |analytic - numeric| and of
+// |analytic - numeric| / max(|numeric|, 1e-8); pass if every element satisfies
+// |analytic - numeric| <= 1e-6 + 1e-5 * |numeric|.
+struct GradcheckRow {
+  std::string layer, tensor;
+  double max_abs_err = 0, max_rel_err = 0;
+  bool pass = false;
+};
+
+// The checkable layers, in the order `gpt gradcheck` runs them.
+std::vector<std::string> gradcheck_layer_names();
+// Runs one layer's checks (one row per gradient tensor); gpt::Error (exit code 2)
+// for an unknown name, listing the valid ones.
+std::vector<GradcheckRow> gradcheck_layer(const std::string& name, uint64_t seed = 1234);
+// Aligned text table: layer, tensor, max abs err, max rel err, PASS/FAIL.
+std::string format_gradcheck_table(const std::vector<GradcheckRow>& rows);
+
+// The whole model (GPT<double>, 2 layers) for one positional encoding, with
+// dropout at the given rate (a fixed mask): one row per parameter tensor.
+// Defined in gradcheck_model.cpp.
+std::vector<GradcheckRow> gradcheck_model(PosEnc pos, float dropout, uint64_t seed = 1234);
+
+}  // namespace gpt

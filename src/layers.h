@@ -1,0 +1,134 @@
+// Every layer of the GPT, forward and backward, declared once. cpu:: functions
+// live in src/layers/<stem>.cpp; gpu:: twins (same names, same arguments) will
+// live in cuda/<stem>.cu. The model (src/model.cpp) is written once against these.
+//
+// Legend: B = batch, T = time, C = channels, NH = heads, hs = C/NH head size,
+//         V = vocab size, Vp = padded vocab size (rows of wte), N = B*T rows.
+// Argument order: outputs, then inputs and weights, then dimensions.
+//
+// Gradient rule (the same on every backend):
+//   * every backward ACCUMULATES (+=) into the parameter gradients and into the
+//     activation gradients it writes (the model zeroes those buffers first);
+//   * except the in-place transforms rope_backward and dropout_backward, which
+//     rewrite their single buffer.
+// Every function is a template over the scalar type: float for training, double
+// for the finite-difference checks. Explicit instantiations are in each .cpp.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "buffer.h"
+#include "rng.h"
+
+namespace gpt::cpu {
+
+// ---- encoder.cpp: token + positional embedding -----------------------------
+// out (B,T,C) = wte[inp[b,t]] + pos_table[t0 + t]; pos_table is (maxT, C): the
+// learned wpe or the fixed sinusoidal table; nullptr for RoPE (no additive term).
+template <class T>
+void encoder_forward(T* out, const int* inp, const T* wte, const T* pos_table, Dims d, int t0 = 0);
+// dwte[inp[b,t]] += dout[b,t]; dwpe[t] += dout[b,t] (dwpe nullptr: not learned).
+template <class T>
+void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, Dims d);
+
+// ---- posenc.cpp: fixed positional encodings --------------------------------
+// table (maxT, C): PE[p, 2i] = sin(p / 10000^(2i/C)), PE[p, 2i+1] = cos(same).
+template <class T>
+void sinusoidal_table(T* table, int maxT, int C);
+// RoPE on the q and k thirds of qkv (B,T,3C), in place: within each head, the pair
+// (x[2i], x[2i+1]) at position p = t0 + t is rotated by angle p * 10000^(-2i/hs).
+template <class T>
+void rope_forward(T* qkv, Dims d, int t0 = 0);
+// In place: dqkv (gradient w.r.t. the rotated q,k) -> gradient w.r.t. unrotated.
+template <class T>
+void rope_backward(T* dqkv, Dims d, int t0 = 0);
+
+// ---- layernorm.cpp ----------------------------------------------------------
+// inp, out (N,C); mean, rstd (N). out = (inp - mean) * rstd * weight + bias, eps 1e-5.
+template <class T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
+                       size_t N, int C);
+template <class T>
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                        const T* mean, const T* rstd, size_t N, int C);
+
+// ---- matmul.cpp -------------------------------------------------------------
+// out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC); bias may be nullptr.
+template <class T>
+void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC);
+// dinp (N,C) += dout · weight; dweight (OC,C) += dout^T · inp; dbias += colsum(dout).
+// dinp / dbias may be nullptr (not needed).
+template <class T>
+void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                     size_t N, int C, int OC);
+// The scalar, obviously-correct versions the fast ones are tested against.
+template <class T>
+void matmul_forward_reference(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C,
+                              int OC);
+template <class T>
+void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
+                               const T* weight, size_t N, int C, int OC);
+
+// ---- attention.cpp: causal multi-head self-attention ------------------------
+// qkv (B,T,3C) holds q | k | v; out (B,T,C); att (B,NH,T,T) receives the softmax
+// weights softmax(q·k^T / sqrt(hs)) with the causal mask (entries t2 > t are 0).
+// drop: dropout applied to the weights when mixing v (att keeps pre-dropout values;
+// element index of the mask is the flat index into att).
+template <class T>
+void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop = {});
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop = {});
+// One new query per sequence against a cache: q (B,C) at position pos; kcache, vcache
+// (B, maxT, C) hold keys/values for positions 0..pos (inclusive, already written).
+// out (B,C); att_row (B,NH,pos+1) receives the weights (may be nullptr).
+template <class T>
+void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* vcache, Dims d,
+                      int maxT, int pos);
+
+// ---- gelu.cpp: tanh approximation, as in GPT-2 -----------------------------
+template <class T>
+void gelu_forward(T* out, const T* inp, size_t N);
+template <class T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, size_t N);
+
+// ---- residual.cpp -----------------------------------------------------------
+template <class T>
+void residual_forward(T* out, const T* inp1, const T* inp2, size_t N);
+template <class T>
+void residual_backward(T* dinp1, T* dinp2, const T* dout, size_t N);
+
+// ---- dropout.cpp: inverted dropout with a counter-based (Philox) mask --------
+// x *= drop.scale(i) in place; element i's mask depends only on (seed, stream, i).
+template <class T>
+void dropout_forward(T* x, size_t N, Dropout drop);
+// dx *= drop.scale(i) in place (the same mask).
+template <class T>
+void dropout_backward(T* dx, size_t N, Dropout drop);
+
+// ---- classifier.cpp: fused softmax + cross-entropy ---------------------------
+// logits (N,Vp); only the first V columns are real. probs (N,Vp) = softmax over
+// those V (padded columns set to 0); losses (N) = -log probs[target].
+// probs may alias logits (in place).
+template <class T>
+void crossentropy_forward(T* losses, T* probs, const T* logits, const int* targets, size_t N, int V,
+                          int Vp);
+// dlogits (N,Vp) += (probs - onehot(target)) * dloss (padded columns untouched).
+template <class T>
+void crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dloss, size_t N, int V,
+                           int Vp);
+
+// ---- adamw.cpp --------------------------------------------------------------
+// One AdamW step (Loshchilov & Hutter) on n elements; t is the 1-based step.
+// param -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * param)
+template <class T>
+void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, long t);
+// Sum of squares, accumulated in double with a chunking that does not depend on
+// the thread count (same result on 1 or 16 threads).
+template <class T>
+double sum_squares(const T* x, size_t n);
+// x *= s
+template <class T>
+void scale_inplace(T* x, size_t n, T s);
+
+}  // namespace gpt::cpu

@@ -1,0 +1,277 @@
+// Fully connected layer: out = inp · W^T + b, and its backward. The float path runs
+// a packed, cache-blocked GEMM with a register-blocked micro-kernel (GCC vector
+// extensions, so -march=native picks AVX-512 or AVX2); double runs the scalar
+// reference (the finite-difference checks). Not here: runtime CPU dispatch.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "buffer.h"
+#include "check.h"
+#include "layers.h"
+
+namespace gpt::cpu {
+
+namespace {
+
+// C(i,j) (= or +=) sum_k A(i,k) B(k,j) [+ bias(j)], with A(i,k) = A[i*ars + k*acs]
+// and B(k,j) = B[k*brs + j*bcs]: the strides express all three transposes the
+// model needs without copies beyond packing.
+constexpr int MR = 8;    // rows of the micro-tile
+constexpr int NR = 32;   // columns of the micro-tile (two 16-wide vectors)
+constexpr int KC = 256;  // depth of one packed panel (B sliver KC*NR*4 = 32 KiB: L1)
+constexpr int MC = 128;  // rows per macro-tile (A block MC*KC*4 = 128 KiB: L2)
+constexpr int NC = 512;  // columns per macro-tile
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));  // unaligned access
+
+struct PackBuffers {
+  HostBuffer<float> a, b;
+  void reserve(size_t na, size_t nb) {
+    if (a.size() < na) a.resize(na);
+    if (b.size() < nb) b.resize(nb);
+  }
+};
+PackBuffers& pack_buffers() {
+  static PackBuffers p;  // sgemm is called from one thread; the team shares these
+  return p;
+}
+
+// Packs rows [i0, i0+MR) x depth [p0, p0+kc) of A as dst[k*MR + ii], zero-padding rows >= M.
+inline void pack_a_sliver(float* dst, const float* A, size_t ars, size_t acs, int i0, int M, int p0,
+                          int kc) {
+  const int rows = std::min(MR, M - i0);
+  if (acs == 1) {
+    for (int ii = 0; ii < rows; ii++) {
+      const float* src = A + size_t(i0 + ii) * ars + p0;
+      for (int k = 0; k < kc; k++) dst[k * MR + ii] = src[k];
+    }
+  } else {
+    for (int k = 0; k < kc; k++) {
+      const float* src = A + size_t(p0 + k) * acs + size_t(i0) * ars;
+      for (int ii = 0; ii < rows; ii++) dst[k * MR + ii] = src[size_t(ii) * ars];
+    }
+  }
+  for (int ii = rows; ii < MR; ii++)
+    for (int k = 0; k < kc; k++) dst[k * MR + ii] = 0.0f;
+}
+
+// Packs columns [j0, j0+NR) x depth [p0, p0+kc) of B as dst[k*NR + jj], zero-padded.
+inline void pack_b_sliver(float* dst, const float* B, size_t brs, size_t bcs, int j0, int N, int p0,
+                          int kc) {
+  const int cols = std::min(NR, N - j0);
+  if (bcs == 1 && cols == NR) {
+    for (int k = 0; k < kc; k++)
+      std::memcpy(dst + k * NR, B + size_t(p0 + k) * brs + j0, NR * sizeof(float));
+  } else if (bcs == 1) {
+    for (int k = 0; k < kc; k++) {
+      const float* src = B + size_t(p0 + k) * brs + j0;
+      for (int jj = 0; jj < cols; jj++) dst[k * NR + jj] = src[jj];
+      for (int jj = cols; jj < NR; jj++) dst[k * NR + jj] = 0.0f;
+    }
+  } else {
+    for (int jj = 0; jj < cols; jj++) {
+      const float* src = B + size_t(j0 + jj) * bcs + size_t(p0) * brs;
+      for (int k = 0; k < kc; k++) dst[k * NR + jj] = src[size_t(k) * brs];
+    }
+    for (int jj = cols; jj < NR; jj++)
+      for (int k = 0; k < kc; k++) dst[k * NR + jj] = 0.0f;
+  }
+}
+
+// One MR x NR tile over depth kc. overwrite: C = acc (+ bias), else C += acc.
+inline void micro_kernel(int kc, const float* __restrict a, const float* __restrict b, float* c,
+                         size_t ldc, int rows, int cols, bool overwrite, const float* bias) {
+  v16 acc[MR][2];
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = v16{};
+  for (int k = 0; k < kc; k++) {
+    const v16 b0 = *reinterpret_cast<const v16*>(b + k * NR);
+    const v16 b1 = *reinterpret_cast<const v16*>(b + k * NR + 16);
+    const float* ak = a + k * MR;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      acc[i][0] += ak[i] * b0;
+      acc[i][1] += ak[i] * b1;
+    }
+  }
+  if (rows == MR && cols == NR) {
+    v16 bias0{}, bias1{};
+    if (overwrite && bias) {
+      bias0 = *reinterpret_cast<const v16u*>(bias);
+      bias1 = *reinterpret_cast<const v16u*>(bias + 16);
+    }
+    for (int i = 0; i < MR; i++) {
+      v16u* row = reinterpret_cast<v16u*>(c + size_t(i) * ldc);
+      if (overwrite) {
+        row[0] = acc[i][0] + bias0;
+        row[1] = acc[i][1] + bias1;
+      } else {
+        row[0] += acc[i][0];
+        row[1] += acc[i][1];
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[MR][NR];
+  for (int i = 0; i < MR; i++) {
+    *reinterpret_cast<v16*>(&tile[i][0]) = acc[i][0];
+    *reinterpret_cast<v16*>(&tile[i][16]) = acc[i][1];
+  }
+  for (int i = 0; i < rows; i++) {
+    float* row = c + size_t(i) * ldc;
+    for (int j = 0; j < cols; j++)
+      row[j] = overwrite ? tile[i][j] + (bias ? bias[j] : 0.0f) : row[j] + tile[i][j];
+  }
+}
+
+void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
+           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // empty sum: C = bias (or unchanged when accumulating)
+    if (!accumulate)
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[size_t(i) * ldc + j] = bias ? bias[j] : 0.0f;
+    return;
+  }
+  const int m_slivers = (M + MR - 1) / MR, n_slivers = (N + NR - 1) / NR;
+  PackBuffers& pb = pack_buffers();
+  pb.reserve(size_t(m_slivers) * MR * KC, size_t(n_slivers) * NR * KC);
+  float* pa = pb.a.data();
+  float* pbuf = pb.b.data();
+  const int m_tiles = (M + MC - 1) / MC, n_tiles = (N + NC - 1) / NC;
+#pragma omp parallel
+  for (int p0 = 0; p0 < K; p0 += KC) {
+    const int kc = std::min(KC, K - p0);
+    const bool overwrite = !accumulate && p0 == 0;
+#pragma omp for schedule(static) nowait
+    for (int s = 0; s < m_slivers; s++) pack_a_sliver(pa + size_t(s) * MR * kc, A, ars, acs, s * MR, M, p0, kc);
+#pragma omp for schedule(static)
+    for (int s = 0; s < n_slivers; s++) pack_b_sliver(pbuf + size_t(s) * NR * kc, B, brs, bcs, s * NR, N, p0, kc);
+    // Each C element belongs to one tile and sees the k-blocks in order: the result
+    // does not depend on the thread count or the schedule.
+#pragma omp for schedule(dynamic, 1) collapse(2)
+    for (int tm = 0; tm < m_tiles; tm++)
+      for (int tn = 0; tn < n_tiles; tn++) {
+        const int j_end = std::min(N, (tn + 1) * NC), i_end = std::min(M, (tm + 1) * MC);
+        for (int j0 = tn * NC; j0 < j_end; j0 += NR) {
+          const float* bs = pbuf + size_t(j0 / NR) * NR * kc;
+          for (int i0 = tm * MC; i0 < i_end; i0 += MR) {
+            micro_kernel(kc, pa + size_t(i0 / MR) * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc,
+                         std::min(MR, M - i0), std::min(NR, N - j0), overwrite, bias ? bias + j0 : nullptr);
+          }
+        }
+      }
+    // implicit barrier: the packed buffers are rewritten by the next k-block
+  }
+}
+
+// dbias[o] += sum_i dout[i, o]; parallel over column blocks, rows in order.
+template <class T>
+void bias_backward(T* dbias, const T* dout, size_t N, int OC) {
+  constexpr int BLK = 64;
+  const int nblk = (OC + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static)
+  for (int bk = 0; bk < nblk; bk++) {
+    const int o0 = bk * BLK, o1 = std::min(OC, o0 + BLK);
+    T acc[BLK] = {};
+    for (size_t i = 0; i < N; i++) {
+      const T* row = dout + i * OC;
+#pragma omp simd
+      for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
+    }
+    for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+  }
+}
+
+}  // namespace
+
+template <class T>
+void matmul_forward_reference(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C,
+                              int OC) {
+  // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < N; i++)
+    for (int o = 0; o < OC; o++) {
+      T acc = bias ? bias[o] : T(0);
+      for (int c = 0; c < C; c++) acc += inp[i * C + c] * weight[size_t(o) * C + c];
+      out[i * OC + o] = acc;
+    }
+}
+
+template <class T>
+void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
+                               const T* weight, size_t N, int C, int OC) {
+  // from out[i,o] = sum_c inp[i,c] * weight[o,c] + bias[o]:
+  if (dinp) {  // dinp[i,c] += sum_o dout[i,o] * weight[o,c]
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++)
+      for (int o = 0; o < OC; o++) {
+        const T d = dout[i * OC + o];
+        for (int c = 0; c < C; c++) dinp[i * C + c] += d * weight[size_t(o) * C + c];
+      }
+  }
+  // dweight[o,c] += sum_i dout[i,o] * inp[i,c]; dbias[o] += sum_i dout[i,o]
+#pragma omp parallel for schedule(static)
+  for (int o = 0; o < OC; o++)
+    for (size_t i = 0; i < N; i++) {
+      const T d = dout[i * OC + o];
+      for (int c = 0; c < C; c++) dweight[size_t(o) * C + c] += d * inp[i * C + c];
+      if (dbias) dbias[o] += d;
+    }
+}
+
+template <class T>
+void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC) {
+  // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC)
+  if constexpr (std::is_same_v<T, float>) {
+    GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
+    if (N <= 2) {  // decode: matrix-vector products, bandwidth bound, parallel over OC
+      for (size_t i = 0; i < N; i++) {
+        const float* x = inp + i * C;
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < OC; o++) {
+          const float* w = weight + size_t(o) * C;
+          float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+          for (int c = 0; c < C; c++) acc += w[c] * x[c];
+          out[i * OC + o] = acc + (bias ? bias[o] : 0.0f);
+        }
+      }
+      return;
+    }
+    // A = inp (row-major N x C), B(k=c, j=o) = weight[o*C + c]
+    sgemm(int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias);
+  } else {
+    matmul_forward_reference(out, inp, weight, bias, N, C, OC);
+  }
+}
+
+template <class T>
+void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                     size_t N, int C, int OC) {
+  if constexpr (std::is_same_v<T, float>) {
+    GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
+    // from out = inp · W^T:  dinp (N,C) += dout (N,OC) · W (OC,C)
+    if (dinp) sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
+    // dW (OC,C) += dout^T (OC,N) · inp (N,C)
+    sgemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
+    // from + bias: dbias += column sums of dout
+    if (dbias) bias_backward(dbias, dout, N, OC);
+  } else {
+    matmul_backward_reference(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+  }
+}
+
+#define INSTANTIATE(T)                                                                              \
+  template void matmul_forward<T>(T*, const T*, const T*, const T*, size_t, int, int);              \
+  template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, int, int);     \
+  template void matmul_forward_reference<T>(T*, const T*, const T*, const T*, size_t, int, int);    \
+  template void matmul_backward_reference<T>(T*, T*, T*, const T*, const T*, const T*, size_t, int, \
+                                             int);
+INSTANTIATE(float)
+INSTANTIATE(double)
+#undef INSTANTIATE
+
+}  // namespace gpt::cpu

@@ -1,0 +1,80 @@
+// Random numbers. Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy
+// as 1, 2, 3", SC'11) is counter-based: element i of a dropout mask depends only on
+// (key, counter), so masks are the same on every thread count and, later, on the
+// GPU. SplitMix64 is the small sequential generator for data sampling and init;
+// its whole state is one uint64 that checkpoints store.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+namespace gpt {
+
+struct Philox4x32 {
+  static inline void round(uint32_t ctr[4], const uint32_t key[2]) {
+    const uint64_t p0 = uint64_t(0xD2511F53u) * ctr[0];
+    const uint64_t p1 = uint64_t(0xCD9E8D57u) * ctr[2];
+    const uint32_t hi0 = uint32_t(p0 >> 32), lo0 = uint32_t(p0);
+    const uint32_t hi1 = uint32_t(p1 >> 32), lo1 = uint32_t(p1);
+    const uint32_t n0 = hi1 ^ ctr[1] ^ key[0];
+    const uint32_t n2 = hi0 ^ ctr[3] ^ key[1];
+    ctr[0] = n0;
+    ctr[1] = lo1;
+    ctr[2] = n2;
+    ctr[3] = lo0;
+  }
+  // Ten rounds on counter (c0..c3) under key (k0,k1); out receives four uint32.
+  static inline void generate(uint32_t out[4], uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
+    uint32_t ctr[4] = {uint32_t(counter_lo), uint32_t(counter_lo >> 32), uint32_t(counter_hi),
+                       uint32_t(counter_hi >> 32)};
+    uint32_t k[2] = {uint32_t(key), uint32_t(key >> 32)};
+    for (int r = 0; r < 10; r++) {
+      round(ctr, k);
+      if (r < 9) {
+        k[0] += 0x9E3779B9u;
+        k[1] += 0xBB67AE85u;
+      }
+    }
+    for (int i = 0; i < 4; i++) out[i] = ctr[i];
+  }
+};
+
+// Uniform float in [0,1) for element `index` of stream `stream` under `seed`.
+inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
+  uint32_t out[4];
+  Philox4x32::generate(out, index >> 2, stream, seed);
+  return float(out[index & 3] >> 8) * (1.0f / 16777216.0f);
+}
+
+// Dropout site: probability p of zeroing; (seed, stream) name the mask.
+struct Dropout {
+  float p = 0.0f;
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+  bool active() const { return p > 0.0f; }
+  // Multiplier for element i: 0 (dropped) or 1/(1-p) (kept).
+  float scale(uint64_t i) const {
+    return philox_uniform(seed, stream, i) < p ? 0.0f : 1.0f / (1.0f - p);
+  }
+};
+
+struct SplitMix64 {
+  uint64_t state;
+  explicit SplitMix64(uint64_t seed = 0) : state(seed) {}
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0,1) with 53 random bits.
+  double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+  // Uniform integer in [0, n).
+  uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+  double normal() {  // Box-Muller
+    double u1 = uniform(), u2 = uniform();
+    if (u1 < 1e-300) u1 = 1e-300;
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
+};
+
+}  // namespace gpt

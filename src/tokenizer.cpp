@@ -1,0 +1,324 @@
+// Tokenizer plumbing (decode, blob I/O) and the char-level tokenizer: one token per
+// Unicode code point, vocabulary = sorted unique code points of the training text.
+// Strict UTF-8 only; no normalization, no byte fallback, no unknown-token id.
+#include "tokenizer.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+
+#include "check.h"
+#include "fileio.h"
+
+namespace gpt {
+
+namespace {
+
+constexpr const char* kBlobMagic = "gptcc-tokenizer";
+constexpr int kCharVersion = 1;
+constexpr uint32_t kMaxCodePoint = 0x10FFFF;
+
+std::string hex_byte(unsigned char b) {
+  const char* d = "0123456789ABCDEF";
+  return std::string("0x") + d[b >> 4] + d[b & 15];
+}
+
+std::string code_point_name(uint32_t cp) {  // "U+00E9"
+  const char* d = "0123456789ABCDEF";
+  std::string s;
+  for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) s += d[(cp >> shift) & 15];
+  return "U+" + s;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  }
+}
+
+// At most 40 bytes of s for an error message, non-printable bytes as \xNN.
+std::string snippet(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 40; i++) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) out += char(c);
+    else out += "\\x" + hex_byte(c).substr(2);
+  }
+  return s.size() > 40 ? out + "..." : out;
+}
+
+// Human-readable form for error messages: 'x' (U+0078), '\n' (U+000A), U+0007.
+std::string printable(uint32_t cp) {
+  std::string name = code_point_name(cp);
+  switch (cp) {
+    case '\n': return "'\\n' (" + name + ")";
+    case '\t': return "'\\t' (" + name + ")";
+    case '\r': return "'\\r' (" + name + ")";
+    default: break;
+  }
+  if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return name;  // control characters
+  std::string s = "'";
+  append_utf8(s, cp);
+  return s + "' (" + name + ")";
+}
+
+// Strict UTF-8 decoding of the sequence at text[i]: rejects stray continuation
+// bytes, truncated sequences, overlong forms, surrogates and values past U+10FFFF.
+// Returns the code point and advances i; throws naming the byte offset.
+uint32_t next_code_point(const std::string& text, size_t& i) {
+  const size_t start = i;
+  const unsigned char b0 = static_cast<unsigned char>(text[i]);
+  auto bad = [&](const char* why) {
+    GPT_FAIL("invalid UTF-8 at byte offset ", start, " (byte ", hex_byte(b0), "): ", why,
+             "; the tokenizer needs UTF-8 text (convert it, e.g. `iconv -f latin1 -t utf-8`)");
+  };
+  if (b0 < 0x80) {
+    i++;
+    return b0;
+  }
+  int len;
+  uint32_t cp, min;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2, cp = b0 & 0x1F, min = 0x80;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3, cp = b0 & 0x0F, min = 0x800;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4, cp = b0 & 0x07, min = 0x10000;
+  } else if (b0 >= 0x80 && b0 <= 0xBF) {
+    bad("continuation byte without a lead byte");
+    return 0;
+  } else {
+    bad(b0 == 0xC0 || b0 == 0xC1 ? "overlong encoding" : "byte never valid in UTF-8");
+    return 0;
+  }
+  if (text.size() - start < size_t(len)) bad("sequence cut off by the end of the text");
+  for (int k = 1; k < len; k++) {
+    const unsigned char b = static_cast<unsigned char>(text[start + k]);
+    if ((b & 0xC0) != 0x80) bad("sequence cut off by a non-continuation byte");
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min) bad("overlong encoding");
+  if (cp >= 0xD800 && cp <= 0xDFFF) bad("encodes a UTF-16 surrogate");
+  if (cp > kMaxCodePoint) bad("code point beyond U+10FFFF");
+  i = start + len;
+  return cp;
+}
+
+class CharTokenizer final : public Tokenizer {
+ public:
+  // vocab: strictly increasing valid code points (callers guarantee it).
+  explicit CharTokenizer(std::vector<uint32_t> vocab) : vocab_(std::move(vocab)) {
+    ascii_.fill(-1);
+    pieces_.reserve(vocab_.size());
+    for (size_t id = 0; id < vocab_.size(); id++) {
+      const uint32_t cp = vocab_[id];
+      if (cp < ascii_.size()) ascii_[cp] = int(id);
+      else index_.emplace(cp, int(id));
+      std::string piece;
+      append_utf8(piece, cp);
+      pieces_.push_back(std::move(piece));
+    }
+  }
+
+  std::string kind() const override { return "char"; }
+  int vocab_size() const override { return int(vocab_.size()); }
+
+  std::vector<int> encode(const std::string& text) const override {
+    std::vector<int> ids;
+    ids.reserve(text.size());
+    size_t i = 0, chars = 0;
+    while (i < text.size()) {
+      const size_t at = i;
+      const uint32_t cp = next_code_point(text, i);
+      int id = -1;
+      if (cp < ascii_.size()) {
+        id = ascii_[cp];
+      } else {
+        auto it = index_.find(cp);
+        if (it != index_.end()) id = it->second;
+      }
+      if (id < 0)
+        GPT_FAIL("character ", printable(cp), " at byte offset ", at, " (character ", chars,
+                 ") is not in the vocabulary of this char tokenizer (", vocab_.size(),
+                 " characters); the tokenizer was built from other text. Use text made of the same "
+                 "characters, or re-run `gpt prepare` on text that includes it (and retrain)");
+      ids.push_back(id);
+      chars++;
+    }
+    return ids;
+  }
+
+  std::string decode_token(int id) const override {
+    if (id < 0 || size_t(id) >= pieces_.size())
+      GPT_FAIL("token id ", id, " is out of range for this char tokenizer (vocabulary size ",
+               pieces_.size(), "); the model and tokenizer do not belong together");
+    return pieces_[size_t(id)];
+  }
+
+  // gptcc-tokenizer char 1\n vocab_size N\n then N lines "U+XXXX\n", then "end\n".
+  std::string serialize() const override {
+    std::string s = str(kBlobMagic, " char ", kCharVersion, "\nvocab_size ", vocab_.size(), "\n");
+    for (uint32_t cp : vocab_) s += code_point_name(cp) + "\n";
+    return s + "end\n";
+  }
+
+ private:
+  std::vector<uint32_t> vocab_;
+  std::array<int, 128> ascii_;                // fast path for ASCII
+  std::unordered_map<uint32_t, int> index_;  // everything else
+  std::vector<std::string> pieces_;           // UTF-8 of each token
+};
+
+// Line-by-line reader over a blob; every error names the source and the line.
+class LineReader {
+ public:
+  LineReader(const std::string& blob, const std::string& source) : blob_(blob), source_(source) {}
+  std::string next(const char* what) {
+    if (pos_ >= blob_.size())
+      fail("truncated: expected ", what, " on line ", line_ + 1, ", found the end of the data");
+    size_t nl = blob_.find('\n', pos_);
+    if (nl == std::string::npos)
+      fail("truncated: line ", line_ + 1, " (", what, ") has no terminating newline");
+    std::string s = blob_.substr(pos_, nl - pos_);
+    pos_ = nl + 1;
+    line_++;
+    return s;
+  }
+  bool at_end() const { return pos_ == blob_.size(); }
+  int line() const { return line_; }
+  // Damaged data.
+  template <class... A>
+  [[noreturn]] void fail(A&&... a) const {
+    GPT_FAIL(source_, ": bad tokenizer data: ", std::forward<A>(a)...,
+             "; the file is corrupt or was not written by gpt.cc. Re-run `gpt prepare` to recreate it");
+  }
+  // Well-formed data this build cannot read (unknown kind or version).
+  template <class... A>
+  [[noreturn]] void unsupported(A&&... a) const {
+    GPT_FAIL(source_, ": ", std::forward<A>(a)...);
+  }
+
+ private:
+  const std::string& blob_;
+  const std::string& source_;
+  size_t pos_ = 0;
+  int line_ = 0;
+};
+
+// "123" -> 123; no sign, no spaces, no overflow past `max`.
+bool parse_uint(const std::string& s, uint64_t max, uint64_t& out, int base = 10) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return false;
+    if (d >= base || v > (max - uint64_t(d)) / uint64_t(base)) return false;
+    v = v * uint64_t(base) + uint64_t(d);
+  }
+  out = v;
+  return true;
+}
+
+std::unique_ptr<Tokenizer> deserialize_char(LineReader& in, int version) {
+  if (version != kCharVersion)
+    in.unsupported("char tokenizer version ", version, " is not supported (this build reads version ",
+                   kCharVersion, "); use the gpt.cc version that wrote it, or re-run `gpt prepare`");
+  std::string line = in.next("\"vocab_size N\"");
+  uint64_t n = 0;
+  if (line.rfind("vocab_size ", 0) != 0 || !parse_uint(line.substr(11), kMaxCodePoint + 1, n) || n == 0)
+    in.fail("expected \"vocab_size N\" with 1 <= N <= ", kMaxCodePoint + 1, " on line ", in.line(),
+            ", found \"", snippet(line), "\"");
+  std::vector<uint32_t> vocab;
+  vocab.reserve(size_t(n));
+  for (uint64_t k = 0; k < n; k++) {
+    line = in.next("a code point \"U+XXXX\"");
+    uint64_t cp = 0;
+    if (line.size() < 6 || line.size() > 8 || line.compare(0, 2, "U+") != 0 ||
+        !parse_uint(line.substr(2), kMaxCodePoint, cp, 16) || (cp >= 0xD800 && cp <= 0xDFFF))
+      in.fail("expected a code point \"U+XXXX\" (token ", k, ") on line ", in.line(), ", found \"",
+              snippet(line), "\"");
+    if (!vocab.empty() && cp <= vocab.back())
+      in.fail("code points must be strictly increasing, but token ", k, " (", code_point_name(uint32_t(cp)),
+              ") on line ", in.line(), " follows ", code_point_name(vocab.back()));
+    vocab.push_back(uint32_t(cp));
+  }
+  line = in.next("\"end\"");
+  if (line != "end")
+    in.fail("expected \"end\" after ", n, " code points on line ", in.line(), ", found \"", snippet(line),
+            "\" (vocab_size disagrees with the data)");
+  if (!in.at_end()) in.fail("extra data after \"end\" on line ", in.line());
+  return std::make_unique<CharTokenizer>(std::move(vocab));
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<int>& ids) const {
+  std::string out;
+  out.reserve(ids.size());
+  for (int id : ids) out += decode_token(id);
+  return out;
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::deserialize(const std::string& blob, const std::string& source) {
+  LineReader in(blob, source);
+  if (blob.empty()) in.fail("empty (0 bytes); expected a line \"", kBlobMagic, " <kind> <version>\"");
+  if (blob.compare(0, std::string(kBlobMagic).size() + 1, std::string(kBlobMagic) + " ") != 0)
+    in.fail("expected magic \"", kBlobMagic, " <kind> <version>\" at the start, found \"",
+            snippet(blob.substr(0, blob.find('\n'))), "\"");
+  const std::string magic = in.next("the magic line");
+  // "gptcc-tokenizer KIND VERSION"
+  const size_t sp1 = magic.find(' '), sp2 = magic.find(' ', sp1 + 1);
+  uint64_t version = 0;
+  if (sp2 == std::string::npos || magic.find(' ', sp2 + 1) != std::string::npos ||
+      !parse_uint(magic.substr(sp2 + 1), 1u << 30, version))
+    in.fail("expected magic line \"", kBlobMagic, " <kind> <version>\", found \"", snippet(magic), "\"");
+  const std::string kind = magic.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (kind == "char") return deserialize_char(in, int(version));
+  in.unsupported("unknown tokenizer kind \"", snippet(kind), "\" (version ", version,
+                 "); this build knows: char. It may have been written by a newer gpt.cc; use that "
+                 "version, or re-run `gpt prepare` with --tokenizer char");
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::load_dir(const std::string& dir) {
+  const std::string path = join_path(dir, kTokenizerFile);
+  if (!file_exists(path))
+    GPT_FAIL(path, ": not found; expected the tokenizer written by `gpt prepare` next to train.bin and "
+             "val.bin. Run `gpt prepare` for this data directory");
+  return deserialize(read_file(path), path);
+}
+
+void Tokenizer::save_dir(const std::string& dir) const {
+  write_file_atomic(join_path(dir, kTokenizerFile), serialize());
+}
+
+std::unique_ptr<Tokenizer> build_char_tokenizer(const std::string& text) {
+  std::vector<bool> seen(kMaxCodePoint + 1, false);  // 136 KiB bitmap: sorted and unique for free
+  size_t i = 0, distinct = 0;
+  while (i < text.size()) {
+    const uint32_t cp = next_code_point(text, i);
+    if (!seen[cp]) seen[cp] = true, distinct++;
+  }
+  if (distinct == 0) GPT_FAIL("cannot build a char tokenizer from empty text; give it some text");
+  std::vector<uint32_t> vocab;
+  vocab.reserve(distinct);
+  for (uint32_t cp = 0; cp <= kMaxCodePoint; cp++)
+    if (seen[cp]) vocab.push_back(cp);
+  return std::make_unique<CharTokenizer>(std::move(vocab));
+}
+
+}  // namespace gpt

@@ -1,0 +1,361 @@
+// Token shards (format, round trip, every rejection), the DataLoader (llm.c's
+// sequential order, nanoGPT-style random windows, exact resume) and `gpt prepare`.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "dataloader.h"
+#include "fileio.h"
+#include "test_util.h"
+#include "tokenizer.h"
+
+namespace gpt {
+namespace {
+
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& needles, int code = kExitFailure) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a gpt::Error, nothing was thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code, code) << e.what();
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+        << "message lacks \"" << n << "\": " << e.what();
+  }
+}
+
+void put_le32(std::string& bytes, size_t at, int32_t v) {
+  for (int k = 0; k < 4; k++) bytes[at + size_t(k)] = char((uint32_t(v) >> (8 * k)) & 0xFF);
+}
+
+std::vector<uint16_t> iota_tokens(size_t n) {  // token i == i: positions are visible in batches
+  std::vector<uint16_t> t(n);
+  for (size_t i = 0; i < n; i++) t[i] = uint16_t(i);
+  return t;
+}
+
+std::string write_tmp_shard(const std::vector<uint16_t>& tokens, const char* name = "s.bin") {
+  const std::string path = join_path(test::scratch_dir(), name);
+  write_shard(path, tokens);
+  return path;
+}
+
+// ---------------------------------------------------------------- shards
+
+TEST(Shard, RoundTripAndLayout) {
+  const std::string dir = test::scratch_dir();
+  const std::string path = join_path(dir, "tokens.bin");
+  std::vector<uint16_t> tokens = {0, 1, 255, 256, 65535, 12345, 7};
+  write_shard(path, tokens);
+  EXPECT_EQ(read_shard(path), tokens);
+
+  // Byte layout, independently of read_shard: 256 int32 LE header, then uint16 LE.
+  const std::string bytes = read_file(path);
+  ASSERT_EQ(bytes.size(), 1024u + 2 * tokens.size());
+  auto u = [&](size_t i) { return uint32_t(static_cast<unsigned char>(bytes[i])); };
+  auto le32 = [&](size_t i) { return u(i) | u(i + 1) << 8 | u(i + 2) << 16 | u(i + 3) << 24; };
+  EXPECT_EQ(le32(0), 20240520u);
+  EXPECT_EQ(le32(4), 1u);
+  EXPECT_EQ(le32(8), uint32_t(tokens.size()));
+  for (size_t i = 12; i < 1024; i++) EXPECT_EQ(bytes[i], 0) << "header byte " << i;
+  EXPECT_EQ(u(1024 + 8) | u(1024 + 9) << 8, 65535u);
+
+  // Overwrite in place (atomic rename) and re-read.
+  auto big = iota_tokens(5000);
+  write_shard(path, big);
+  EXPECT_EQ(read_shard(path), big);
+}
+
+TEST(Shard, RejectsWrongMagic) {
+  const std::string path = write_tmp_shard(iota_tokens(10));
+  std::string bytes = read_file(path);
+  put_le32(bytes, 0, 12345);
+  write_file_atomic(path, bytes);
+  expect_error([&] { read_shard(path); }, {path, "magic", "20240520", "found 12345", "gpt prepare"});
+  // Plain text passed where a shard is expected.
+  write_file_atomic(path, std::string(2000, 'x'));
+  expect_error([&] { read_shard(path); }, {path, "magic"});
+}
+
+TEST(Shard, RejectsWrongVersion) {
+  const std::string path = write_tmp_shard(iota_tokens(10));
+  std::string bytes = read_file(path);
+  put_le32(bytes, 4, 2);
+  write_file_atomic(path, bytes);
+  expect_error([&] { read_shard(path); }, {path, "version", "expected 1", "found 2"});
+}
+
+TEST(Shard, RejectsTruncation) {
+  const std::string path = write_tmp_shard(iota_tokens(10));
+  std::string bytes = read_file(path);
+  write_file_atomic(path, bytes.substr(0, bytes.size() - 1));
+  expect_error([&] { read_shard(path); }, {path, "truncated", "10 tokens"});
+  write_file_atomic(path, bytes.substr(0, 100));  // inside the header
+  expect_error([&] { read_shard(path); }, {path, "truncated", "header", "100 bytes"});
+}
+
+TEST(Shard, RejectsExtraBytes) {
+  const std::string path = write_tmp_shard(iota_tokens(10));
+  write_file_atomic(path, read_file(path) + "ab");
+  expect_error([&] { read_shard(path); }, {path, "extra bytes", "found 1046 bytes"});
+}
+
+TEST(Shard, RejectsEmptyMissingZeroAndNegative) {
+  const std::string dir = test::scratch_dir();
+  const std::string empty = join_path(dir, "empty.bin");
+  write_file_atomic(empty, "");
+  expect_error([&] { read_shard(empty); }, {empty, "empty"});
+
+  const std::string missing = join_path(dir, "missing.bin");
+  expect_error([&] { read_shard(missing); }, {missing, "no such file", "gpt prepare"});
+
+  const std::string zero = join_path(dir, "zero.bin");
+  write_shard(zero, {});
+  expect_error([&] { read_shard(zero); }, {zero, "no tokens"});
+
+  const std::string neg = join_path(dir, "neg.bin");
+  write_shard(neg, iota_tokens(4));
+  std::string bytes = read_file(neg);
+  put_le32(bytes, 8, -4);
+  write_file_atomic(neg, bytes);
+  expect_error([&] { read_shard(neg); }, {neg, "negative"});
+}
+
+// ---------------------------------------------------------------- loader
+
+struct Batch {
+  std::vector<int> x, y;
+  bool operator==(const Batch& o) const { return x == o.x && y == o.y; }
+};
+
+Batch draw(DataLoader& dl, int B, int T) {
+  Batch b{std::vector<int>(size_t(B * T)), std::vector<int>(size_t(B * T))};
+  dl.next_batch(b.x.data(), b.y.data());
+  return b;
+}
+
+std::vector<Batch> draw_n(DataLoader& dl, int B, int T, int n) {
+  std::vector<Batch> out;
+  for (int i = 0; i < n; i++) out.push_back(draw(dl, B, T));
+  return out;
+}
+
+// llm.c's dataloader_next_batch / dataloader_advance_ for a single shard, rewritten
+// from its source: read B*T+1 tokens at current_position, then advance by B*T and
+// go back to 0 when the next read would run past the end.
+std::vector<Batch> llmc_reference(const std::vector<uint16_t>& tokens, int B, int T, int n) {
+  const size_t BT = size_t(B * T);
+  size_t pos = 0;
+  std::vector<Batch> out;
+  for (int k = 0; k < n; k++) {
+    Batch b{std::vector<int>(BT), std::vector<int>(BT)};
+    for (size_t i = 0; i < BT; i++) {
+      b.x[i] = tokens[pos + i];
+      b.y[i] = tokens[pos + i + 1];
+    }
+    out.push_back(b);
+    pos += BT;
+    if (pos + BT + 1 > tokens.size()) pos = 0;
+  }
+  return out;
+}
+
+TEST(DataLoader, SequentialMatchesLlmcOrderWithWrap) {
+  struct Case {
+    size_t n;
+    int B, T;
+  };
+  // 100 tokens / 16 per batch: 6 batches a pass, tail of 3 skipped; exact fit
+  // (n = B*T+1: every batch is the same); n = 2*B*T+1 (two batches, no waste).
+  for (const Case& c : {Case{100, 2, 8}, Case{17, 2, 8}, Case{33, 4, 4}, Case{1000, 3, 7}}) {
+    SCOPED_TRACE(c.n);
+    const auto tokens = iota_tokens(c.n);
+    const std::string path = write_tmp_shard(tokens);
+    DataLoader dl(path, c.B, c.T, Sampling::sequential, 42);
+    EXPECT_EQ(dl.num_tokens(), c.n);
+    EXPECT_EQ(dl.path(), path);
+    const int nb = 3 * int((c.n - 1) / size_t(c.B * c.T)) + 2;  // three passes and a bit
+    const auto got = draw_n(dl, c.B, c.T, nb);
+    const auto want = llmc_reference(tokens, c.B, c.T, nb);
+    for (int k = 0; k < nb; k++) EXPECT_TRUE(got[size_t(k)] == want[size_t(k)]) << "batch " << k;
+    EXPECT_EQ(dl.state().batch_index, uint64_t(nb));
+  }
+  // Spelled out once: B=2, T=8, 100 tokens -> batch 6 wraps back to 0; row 1 starts at T.
+  const std::string path = write_tmp_shard(iota_tokens(100));
+  DataLoader dl(path, 2, 8, Sampling::sequential, 0);
+  auto b = draw_n(dl, 2, 8, 7);
+  EXPECT_EQ(b[0].x[0], 0);
+  EXPECT_EQ(b[0].x[8], 8);
+  EXPECT_EQ(b[0].y[15], 16);
+  EXPECT_EQ(b[5].x[0], 80);
+  EXPECT_EQ(b[5].y[15], 96);
+  EXPECT_EQ(b[6].x[0], 0);
+}
+
+TEST(DataLoader, RandomWindowsAreShiftedAndInRange) {
+  const size_t n = 20;
+  const int B = 4, T = 4;
+  const std::string path = write_tmp_shard(iota_tokens(n));
+  DataLoader dl(path, B, T, Sampling::random, 7);
+  std::vector<int> hits(n, 0);
+  for (int k = 0; k < 200; k++) {
+    Batch b = draw(dl, B, T);
+    for (int r = 0; r < B; r++) {
+      const int start = b.x[size_t(r * T)];
+      ASSERT_GE(start, 0);
+      ASSERT_LE(start, int(n) - T - 1);  // window + target inside the shard
+      hits[size_t(start)]++;
+      for (int t = 0; t < T; t++) {
+        EXPECT_EQ(b.x[size_t(r * T + t)], start + t);  // contiguous window
+        EXPECT_EQ(b.y[size_t(r * T + t)], start + t + 1);  // targets = inputs shifted by one
+      }
+    }
+  }
+  // 800 draws over 16 offsets: every offset, both ends included, shows up.
+  for (size_t s = 0; s + size_t(T) + 1 <= n; s++) EXPECT_GT(hits[s], 0) << "offset " << s;
+}
+
+TEST(DataLoader, SameSeedSameBatches) {
+  const std::string path = write_tmp_shard(iota_tokens(500));
+  DataLoader a(path, 3, 5, Sampling::random, 1234), b(path, 3, 5, Sampling::random, 1234),
+      c(path, 3, 5, Sampling::random, 1235);
+  const auto ba = draw_n(a, 3, 5, 20), bb = draw_n(b, 3, 5, 20), bc = draw_n(c, 3, 5, 20);
+  EXPECT_TRUE(ba == bb);
+  EXPECT_FALSE(ba == bc);
+  a.reset();
+  EXPECT_TRUE(draw_n(a, 3, 5, 20) == ba);
+}
+
+TEST(DataLoader, ResumeGivesIdenticalBatches) {
+  const std::string path = write_tmp_shard(iota_tokens(300));
+  const int B = 2, T = 16;  // 9 sequential batches per pass
+  for (Sampling mode : {Sampling::sequential, Sampling::random}) {
+    for (int k : {0, 1, 5, 9, 13, 40}) {  // before, at and after wraps
+      SCOPED_TRACE(std::to_string(int(mode)) + " after " + std::to_string(k));
+      DataLoader a(path, B, T, mode, 99);
+      draw_n(a, B, T, k);
+      const LoaderState s = a.state();
+      EXPECT_EQ(s.batch_index, uint64_t(k));
+      const auto want = draw_n(a, B, T, 25);
+
+      DataLoader b(path, B, T, mode, 5);  // a different seed: the state must carry everything
+      draw_n(b, B, T, 3);
+      b.set_state(s);
+      EXPECT_TRUE(draw_n(b, B, T, 25) == want);
+
+      b.reset();  // reset() returns to b's own seed, batch 0
+      DataLoader c(path, B, T, mode, 5);
+      EXPECT_TRUE(draw_n(b, B, T, 12) == draw_n(c, B, T, 12));
+    }
+  }
+}
+
+TEST(DataLoader, RejectsShardTooSmallAndBadShapes) {
+  const std::string path = write_tmp_shard(iota_tokens(16));
+  expect_error([&] { DataLoader(path, 2, 8, Sampling::sequential, 0); }, {path, "16 tokens", "B*T+1 = 17"});
+  expect_error([&] { DataLoader(path, 2, 8, Sampling::random, 0); }, {path, "--batch", "--context"});
+  DataLoader ok(path, 3, 5, Sampling::sequential, 0);  // 16 = 3*5+1: fits exactly
+  expect_error([&] { DataLoader(path, 0, 8, Sampling::random, 0); }, {"positive"}, kExitUsage);
+  expect_error([&] { DataLoader(path, 2, -1, Sampling::random, 0); }, {"positive"}, kExitUsage);
+  const std::string missing = path + ".nope";
+  expect_error([&] { DataLoader(missing, 2, 2, Sampling::random, 0); }, {missing, "no such file"});
+}
+
+// ---------------------------------------------------------------- prepare
+
+std::string small_text() {
+  std::string s;
+  for (int i = 0; i < 40; i++)
+    s += "Line " + std::to_string(i) + ": caf\xC3\xA9 na\xC3\xAFve \xE2\x80\x94 \xE2\x9C\x93 \xF0\x9D\x84\x9E\n";
+  return s;
+}
+
+size_t count_code_points(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+std::string decode_shard(const Tokenizer& tok, const std::string& path) {
+  const auto t = read_shard(path);
+  return tok.decode(std::vector<int>(t.begin(), t.end()));
+}
+
+TEST(Prepare, EveryCharacterLandsInTrainOrVal) {
+  const std::string dir = test::scratch_dir();
+  const std::string input = join_path(dir, "input.txt"), out = join_path(dir, "out/nested");
+  const std::string text = small_text();
+  write_file_atomic(input, text);
+  const size_t nchars = count_code_points(text);
+  for (double vf : {0.1, 0.25, 0.5, 0.013}) {
+    SCOPED_TRACE(vf);
+    const std::string summary = prepare_data(input, out, "char", vf);
+    auto tok = Tokenizer::load_dir(out);
+    EXPECT_EQ(tok->kind(), "char");
+    const std::string train = decode_shard(*tok, join_path(out, "train.bin"));
+    const std::string val = decode_shard(*tok, join_path(out, "val.bin"));
+    EXPECT_EQ(train + val, text);
+    const double nval = double(count_code_points(val));
+    EXPECT_LE(std::fabs(nval - vf * double(nchars)), 1.0);
+    EXPECT_EQ(count_code_points(train) + count_code_points(val), nchars);
+    EXPECT_NE(summary.find("vocab size " + std::to_string(tok->vocab_size())), std::string::npos) << summary;
+    EXPECT_NE(summary.find(join_path(out, "train.bin")), std::string::npos) << summary;
+    EXPECT_EQ(summary.find("WARNING"), std::string::npos) << summary;
+  }
+}
+
+TEST(Prepare, TinyValSplitIsWrittenWithAWarning) {
+  const std::string dir = test::scratch_dir();
+  const std::string input = join_path(dir, "input.txt");
+  write_file_atomic(input, "abcdefgh");
+  const std::string summary = prepare_data(input, dir, "char", 0.0);
+  EXPECT_NE(summary.find("WARNING"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("val.bin"), std::string::npos) << summary;
+  EXPECT_EQ(read_shard(join_path(dir, "train.bin")).size(), 8u);
+  expect_error([&] { read_shard(join_path(dir, "val.bin")); }, {"no tokens"});
+}
+
+TEST(Prepare, BadArgumentsAreUsageErrors) {
+  const std::string dir = test::scratch_dir();
+  const std::string input = join_path(dir, "input.txt");
+  write_file_atomic(input, small_text());
+  expect_error([&] { prepare_data(input, dir, "bpe", 0.1); }, {"bpe", "char"}, kExitUsage);
+  for (double vf : {-0.1, 0.51, 1.0, std::numeric_limits<double>::quiet_NaN()})
+    expect_error([&] { prepare_data(input, dir, "char", vf); }, {"val-fraction", "[0, 0.5]"}, kExitUsage);
+  EXPECT_FALSE(file_exists(join_path(dir, "train.bin")));  // nothing written on a usage error
+}
+
+TEST(Prepare, BadInputFilesAreErrors) {
+  const std::string dir = test::scratch_dir();
+  const std::string missing = join_path(dir, "missing.txt");
+  expect_error([&] { prepare_data(missing, dir, "char", 0.1); }, {missing, "no such file", "get_data.sh"});
+  const std::string empty = join_path(dir, "empty.txt");
+  write_file_atomic(empty, "");
+  expect_error([&] { prepare_data(empty, dir, "char", 0.1); }, {empty, "empty"});
+  const std::string latin1 = join_path(dir, "latin1.txt");
+  write_file_atomic(latin1, "caf\xE9 au lait");
+  expect_error([&] { prepare_data(latin1, dir, "char", 0.1); }, {latin1, "UTF-8", "byte offset 3"});
+}
+
+TEST(Prepare, TinyShakespeareIfPresent) {
+  std::string path = "data/tinyshakespeare.txt";
+  if (const char* m = std::getenv("GPT_DATA_MIRROR")) path = join_path(m, "tinyshakespeare.txt");
+  if (!file_exists(path)) GTEST_SKIP() << path << " not found (run scripts/get_data.sh)";
+  const std::string out = test::scratch_dir();
+  prepare_data(path, out, "char", 0.1);
+  auto tok = Tokenizer::load_dir(out);
+  EXPECT_EQ(tok->vocab_size(), 65);
+  const auto train = read_shard(join_path(out, "train.bin")), val = read_shard(join_path(out, "val.bin"));
+  EXPECT_EQ(train.size() + val.size(), 1115394u);
+  EXPECT_EQ(val.size(), 111539u);
+  EXPECT_EQ(decode_shard(*tok, join_path(out, "train.bin")) + decode_shard(*tok, join_path(out, "val.bin")),
+            read_file(path));
+}
+
+}  // namespace
+}  // namespace gpt

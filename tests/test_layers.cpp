@@ -1,0 +1,506 @@
+// Layer tests: every backward against finite differences (via src/gradcheck), plus
+// independent checks of the forwards against naive formulas written out here, and
+// thread-count independence of the float kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "check.h"
+#include "gradcheck.h"
+#include "layers.h"
+#include "rng.h"
+#include "test_util.h"
+
+namespace gpt::test {
+namespace {
+
+// Runs fn with n OpenMP threads (a no-op without OpenMP), restoring the default.
+void with_threads(int n, const std::function<void()>& fn) {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(n);
+  fn();
+  omp_set_num_threads(saved);
+#else
+  (void)n;
+  fn();
+#endif
+}
+
+template <class T>
+bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// ---- finite differences, one test per layer --------------------------------
+
+class Gradcheck : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Gradcheck, EveryTensorPasses) {
+  const auto rows = gradcheck_layer(GetParam());
+  ASSERT_FALSE(rows.empty());
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.layer + " " + r.tensor);
+    EXPECT_EQ(r.layer, GetParam());
+    EXPECT_TRUE(r.pass) << "max abs err " << r.max_abs_err << ", max rel err " << r.max_rel_err;
+    EXPECT_LT(r.max_abs_err, 1e-6);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, Gradcheck, ::testing::ValuesIn(gradcheck_layer_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string s = info.param;
+                           for (auto& c : s)
+                             if (c == '-') c = '_';
+                           return s;
+                         });
+
+TEST(GradcheckLib, NamesAndRows) {
+  const auto names = gradcheck_layer_names();
+  const std::vector<std::string> expected{"embedding", "pos-learned", "pos-sinusoidal", "rope",
+                                          "layernorm", "matmul",      "attention",      "gelu",
+                                          "residual",  "dropout",     "crossentropy"};
+  EXPECT_EQ(names, expected);
+  std::vector<std::string> tensors;
+  for (const auto& r : gradcheck_layer("attention")) tensors.push_back(r.tensor);
+  EXPECT_EQ(tensors.size(), 2u);  // without and with dropout
+  tensors.clear();
+  for (const auto& r : gradcheck_layer("layernorm")) tensors.push_back(r.tensor);
+  EXPECT_EQ(tensors, (std::vector<std::string>{"dinp", "dweight", "dbias"}));
+}
+
+TEST(GradcheckLib, UnknownNameIsUsageError) {
+  try {
+    gradcheck_layer("softmaxx");
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code, kExitUsage);
+    EXPECT_NE(std::string(e.what()).find("softmaxx"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("crossentropy"), std::string::npos);
+  }
+}
+
+TEST(GradcheckLib, TableIsAligned) {
+  std::vector<GradcheckRow> rows{{"gelu", "dinp", 1.5e-10, 2e-9, true},
+                                 {"attention", "dqkv (dropout 0.3)", 0.25, 3.0, false}};
+  const std::string t = format_gradcheck_table(rows);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = t.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(t.substr(start, nl - start));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("layer"), std::string::npos);
+  EXPECT_NE(lines[1].find("PASS"), std::string::npos);
+  EXPECT_NE(lines[2].find("FAIL"), std::string::npos);
+  EXPECT_NE(lines[1].find("1.50e-10"), std::string::npos);
+  // The error columns end at the same offset on every line.
+  EXPECT_EQ(lines[1].find("2.00e-09") + 8, lines[2].find("3.00e+00") + 8);
+}
+
+// ---- encoder -----------------------------------------------------------------
+
+TEST(Encoder, ForwardAddsTokenAndPosition) {
+  const Dims d{2, 3, 5, 1};
+  const int V = 4, maxT = 6, t0 = 2;
+  auto wte = random_vec<float>(size_t(V) * d.C, 1), wpe = random_vec<float>(size_t(maxT) * d.C, 2);
+  std::vector<int> inp{3, 0, 3, 1, 2, 2};
+  std::vector<float> out(d.BT() * d.C);
+  cpu::encoder_forward(out.data(), inp.data(), wte.data(), wpe.data(), d, t0);
+  for (int b = 0; b < d.B; b++)
+    for (int t = 0; t < d.T; t++)
+      for (int c = 0; c < d.C; c++)
+        EXPECT_EQ(out[(b * d.T + t) * d.C + c],
+                  wte[inp[b * d.T + t] * d.C + c] + wpe[(t0 + t) * d.C + c]);
+  cpu::encoder_forward(out.data(), inp.data(), wte.data(), static_cast<const float*>(nullptr), d);
+  EXPECT_EQ(out[5 * d.C + 1], wte[2 * d.C + 1]);
+}
+
+TEST(Encoder, RejectsNegativeToken) {
+  const Dims d{1, 2, 3, 1};
+  std::vector<float> wte(9), out(6);
+  std::vector<int> inp{0, -1};
+  EXPECT_THROW(cpu::encoder_forward(out.data(), inp.data(), wte.data(), (const float*)nullptr, d),
+               Error);
+}
+
+// ---- layernorm -----------------------------------------------------------------
+
+TEST(LayerNorm, UnitWeightGivesZeroMeanUnitVariance) {
+  const size_t N = 7;
+  const int C = 37;
+  auto inp = random_vec<float>(N * C, 3, 5.0);
+  for (size_t i = 0; i < inp.size(); i++) inp[i] += float(i % C) * 0.1f + 2.0f;
+  std::vector<float> w(C, 1.0f), b(C, 0.0f), out(N * C), mean(N), rstd(N);
+  cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C);
+  for (size_t n = 0; n < N; n++) {
+    double m = 0, v = 0, mi = 0, vi = 0;
+    for (int c = 0; c < C; c++) mi += inp[n * C + c];
+    mi /= C;
+    for (int c = 0; c < C; c++) vi += (inp[n * C + c] - mi) * (inp[n * C + c] - mi);
+    vi /= C;
+    for (int c = 0; c < C; c++) m += out[n * C + c];
+    m /= C;
+    for (int c = 0; c < C; c++) v += (out[n * C + c] - m) * (out[n * C + c] - m);
+    v /= C;
+    EXPECT_NEAR(m, 0.0, 1e-5);
+    EXPECT_NEAR(v, vi / (vi + 1e-5), 1e-4);  // biased variance, eps 1e-5
+    EXPECT_NEAR(mean[n], mi, 1e-4);
+    EXPECT_NEAR(rstd[n], 1.0 / std::sqrt(vi + 1e-5), 1e-4 * rstd[n]);
+  }
+}
+
+// ---- gelu ------------------------------------------------------------------------
+
+TEST(Gelu, MatchesTanhFormula) {
+  std::vector<double> x{-6.0, -2.5, -1.0, -0.3, 0.0, 0.2, 0.7, 1.0, 3.0, 10.0}, out(x.size());
+  cpu::gelu_forward(out.data(), x.data(), x.size());
+  const double pi = 3.14159265358979323846;
+  for (size_t i = 0; i < x.size(); i++) {
+    const double e = 0.5 * x[i] * (1 + std::tanh(std::sqrt(2 / pi) * (x[i] + 0.044715 * std::pow(x[i], 3))));
+    EXPECT_NEAR(out[i], e, 1e-14) << "x = " << x[i];
+  }
+  EXPECT_EQ(out[4], 0.0);  // gelu(0) = 0
+  EXPECT_NEAR(out[9], 10.0, 1e-12);
+  EXPECT_NEAR(out[0], 0.0, 1e-7);
+  std::vector<float> xf{1.0f}, of(1);
+  cpu::gelu_forward(of.data(), xf.data(), 1);
+  EXPECT_NEAR(of[0], 0.8411920, 1e-6);  // 0.5 * (1 + tanh(sqrt(2/pi) * 1.044715))
+}
+
+// ---- residual ----------------------------------------------------------------------
+
+TEST(Residual, ForwardAndBackward) {
+  auto a = random_vec<float>(101, 4), b = random_vec<float>(101, 5), dout = random_vec<float>(101, 6);
+  std::vector<float> out(101), da(101, 1.0f), db(101, -2.0f);
+  cpu::residual_forward(out.data(), a.data(), b.data(), 101);
+  cpu::residual_backward(da.data(), db.data(), dout.data(), 101);
+  for (int i = 0; i < 101; i++) {
+    EXPECT_EQ(out[i], a[i] + b[i]);
+    EXPECT_EQ(da[i], 1.0f + dout[i]);
+    EXPECT_EQ(db[i], -2.0f + dout[i]);
+  }
+}
+
+// ---- crossentropy ---------------------------------------------------------------------
+
+TEST(CrossEntropy, SoftmaxAndLossMatchNaive) {
+  const size_t N = 6;
+  const int V = 11, Vp = 16;
+  auto logits = random_vec<double>(N * Vp, 7, 4.0);
+  std::vector<int> targets{0, 10, 3, 3, 7, 1};
+  std::vector<double> probs(N * Vp, -1.0), losses(N);
+  cpu::crossentropy_forward(losses.data(), probs.data(), logits.data(), targets.data(), N, V, Vp);
+  for (size_t n = 0; n < N; n++) {
+    double z = 0, row = 0;
+    for (int i = 0; i < V; i++) z += std::exp(logits[n * Vp + i]);
+    for (int i = 0; i < V; i++) {
+      EXPECT_NEAR(probs[n * Vp + i], std::exp(logits[n * Vp + i]) / z, 1e-14);
+      row += probs[n * Vp + i];
+    }
+    for (int i = V; i < Vp; i++) EXPECT_EQ(probs[n * Vp + i], 0.0);
+    EXPECT_NEAR(row, 1.0, 1e-12);
+    EXPECT_NEAR(losses[n], -std::log(std::exp(logits[n * Vp + targets[n]]) / z), 1e-12);
+  }
+  // In place (probs aliasing logits) gives the same numbers.
+  std::vector<double> inplace = logits, losses2(N);
+  cpu::crossentropy_forward(losses2.data(), inplace.data(), inplace.data(), targets.data(), N, V, Vp);
+  EXPECT_CLOSE(inplace.data(), probs.data(), inplace.size(), 1e-15, 0);
+  EXPECT_CLOSE(losses2.data(), losses.data(), N, 1e-15, 0);
+  // Backward: += (p - onehot) * dloss on real columns; padded columns untouched.
+  std::vector<double> dlogits(N * Vp, 0.5);
+  cpu::crossentropy_backward(dlogits.data(), probs.data(), targets.data(), 0.25, N, V, Vp);
+  for (size_t n = 0; n < N; n++)
+    for (int i = 0; i < Vp; i++) {
+      const double e = i < V ? 0.5 + (probs[n * Vp + i] - (i == targets[n])) * 0.25 : 0.5;
+      EXPECT_NEAR(dlogits[n * Vp + i], e, 1e-15);
+    }
+}
+
+TEST(CrossEntropy, RejectsTargetOutsideVocab) {
+  std::vector<float> logits(8), probs(8), losses(2);
+  std::vector<int> bad{1, 7};  // 7 is a padded column (V = 7)
+  EXPECT_THROW(cpu::crossentropy_forward(losses.data(), probs.data(), logits.data(), bad.data(), 2, 7, 4),
+               Error);  // V > Vp
+  std::vector<float> l2(16), p2(16);
+  EXPECT_THROW(cpu::crossentropy_forward(losses.data(), p2.data(), l2.data(), bad.data(), 2, 7, 8), Error);
+  EXPECT_THROW(cpu::crossentropy_backward(l2.data(), p2.data(), bad.data(), 1.0f, 2, 7, 8), Error);
+}
+
+// ---- attention ---------------------------------------------------------------------------
+
+// Written out per head: scores, causal mask, softmax, weights . V.
+void naive_attention(std::vector<double>& out, std::vector<double>& att, const std::vector<double>& qkv,
+                     Dims d) {
+  const int C = d.C, hs = d.hs(), Tn = d.T;
+  out.assign(d.BT() * C, 0.0);
+  att.assign(size_t(d.B) * d.NH * Tn * Tn, 0.0);
+  for (int b = 0; b < d.B; b++)
+    for (int h = 0; h < d.NH; h++)
+      for (int t = 0; t < Tn; t++) {
+        auto q = [&](int i) { return qkv[(b * Tn + t) * 3 * C + h * hs + i]; };
+        auto k = [&](int s, int i) { return qkv[(b * Tn + s) * 3 * C + C + h * hs + i]; };
+        auto v = [&](int s, int i) { return qkv[(b * Tn + s) * 3 * C + 2 * C + h * hs + i]; };
+        std::vector<double> score(Tn, -INFINITY);
+        for (int s = 0; s <= t; s++) {
+          score[s] = 0;
+          for (int i = 0; i < hs; i++) score[s] += q(i) * k(s, i);
+          score[s] /= std::sqrt(double(hs));
+        }
+        double z = 0;
+        for (int s = 0; s < Tn; s++) z += std::exp(score[s]);  // exp(-inf) = 0
+        for (int s = 0; s < Tn; s++) {
+          const double w = std::exp(score[s]) / z;
+          att[((b * d.NH + h) * Tn + t) * Tn + s] = w;
+          for (int i = 0; i < hs; i++) out[(b * Tn + t) * C + h * hs + i] += w * v(s, i);
+        }
+      }
+}
+
+TEST(Attention, ForwardMatchesNaive) {
+  const Dims d{2, 4, 6, 2};
+  auto qkv = random_vec<double>(d.BT() * 3 * d.C, 8, 2.0);
+  std::vector<double> out(d.BT() * d.C), att(size_t(d.B) * d.NH * d.T * d.T, 9.0), eo, ea;
+  cpu::attention_forward(out.data(), att.data(), qkv.data(), d);
+  naive_attention(eo, ea, qkv, d);
+  EXPECT_CLOSE(out.data(), eo.data(), out.size(), 1e-13, 1e-12);
+  EXPECT_CLOSE(att.data(), ea.data(), att.size(), 1e-14, 1e-12);
+  for (int bh = 0; bh < d.B * d.NH; bh++)
+    for (int t = 0; t < d.T; t++) {
+      double row = 0;
+      for (int s = 0; s < d.T; s++) {
+        const double a = att[(size_t(bh) * d.T + t) * d.T + s];
+        if (s > t) {
+          EXPECT_EQ(a, 0.0) << "above the diagonal";
+        }
+        row += a;
+      }
+      EXPECT_NEAR(row, 1.0, 1e-14);
+    }
+  // Position 0 can only attend to itself: its output is its own value vector.
+  for (int i = 0; i < d.C; i++) EXPECT_NEAR(out[i], qkv[2 * d.C + i], 1e-15);
+}
+
+TEST(Attention, DropoutScalesWeightsByTheMask) {
+  const Dims d{1, 5, 4, 2};
+  const Dropout drop{0.4f, 11, 2};
+  auto qkv = random_vec<double>(d.BT() * 3 * d.C, 10);
+  std::vector<double> out(d.BT() * d.C), att(size_t(d.NH) * d.T * d.T), o0(out.size()), a0(att.size());
+  cpu::attention_forward(o0.data(), a0.data(), qkv.data(), d);
+  cpu::attention_forward(out.data(), att.data(), qkv.data(), d, drop);
+  EXPECT_CLOSE(att.data(), a0.data(), att.size(), 0, 0);  // att keeps pre-dropout weights
+  const int C = d.C, hs = d.hs();
+  for (int h = 0; h < d.NH; h++)
+    for (int t = 0; t < d.T; t++)
+      for (int i = 0; i < hs; i++) {
+        double e = 0;
+        for (int s = 0; s <= t; s++) {
+          const size_t idx = (size_t(h) * d.T + t) * d.T + s;
+          e += att[idx] * drop.scale(idx) * qkv[s * 3 * C + 2 * C + h * hs + i];
+        }
+        EXPECT_NEAR(out[t * C + h * hs + i], e, 1e-14);
+      }
+}
+
+TEST(Attention, DecodeEqualsLastRowOfForward) {
+  const Dims d{2, 7, 12, 3};
+  const int maxT = 9, C = d.C;
+  auto qkv = random_vec<float>(d.BT() * 3 * C, 12, 1.5);
+  std::vector<float> out(d.BT() * C), att(size_t(d.B) * d.NH * d.T * d.T);
+  cpu::attention_forward(out.data(), att.data(), qkv.data(), d);
+  std::vector<float> kc(size_t(d.B) * maxT * C, 1e30f), vc(kc.size(), 1e30f);  // junk past pos
+  for (int pos : {0, 1, 3, 6}) {
+    for (int b = 0; b < d.B; b++)
+      for (int t = 0; t <= pos; t++)
+        for (int c = 0; c < C; c++) {
+          kc[(size_t(b) * maxT + t) * C + c] = qkv[(size_t(b) * d.T + t) * 3 * C + C + c];
+          vc[(size_t(b) * maxT + t) * C + c] = qkv[(size_t(b) * d.T + t) * 3 * C + 2 * C + c];
+        }
+    std::vector<float> q(size_t(d.B) * C), o(q.size()), row(size_t(d.B) * d.NH * (pos + 1));
+    for (int b = 0; b < d.B; b++)
+      for (int c = 0; c < C; c++) q[b * C + c] = qkv[(size_t(b) * d.T + pos) * 3 * C + c];
+    const Dims dd{d.B, 1, C, d.NH};
+    cpu::attention_decode(o.data(), row.data(), q.data(), kc.data(), vc.data(), dd, maxT, pos);
+    SCOPED_TRACE("pos " + std::to_string(pos));
+    for (int b = 0; b < d.B; b++) {
+      for (int c = 0; c < C; c++) EXPECT_EQ(o[b * C + c], out[(size_t(b) * d.T + pos) * C + c]);
+      for (int h = 0; h < d.NH; h++)
+        for (int s = 0; s <= pos; s++)
+          EXPECT_EQ(row[(size_t(b) * d.NH + h) * (pos + 1) + s],
+                    att[((size_t(b) * d.NH + h) * d.T + pos) * d.T + s]);
+    }
+    std::vector<float> o2(q.size());  // att_row may be nullptr
+    cpu::attention_decode(o2.data(), (float*)nullptr, q.data(), kc.data(), vc.data(), dd, maxT, pos);
+    EXPECT_TRUE(bitwise_equal(o, o2));
+  }
+}
+
+// ---- positional encodings ------------------------------------------------------------------
+
+TEST(PosEnc, SinusoidalTableClosedForm) {
+  const int maxT = 11, C = 10;
+  std::vector<double> tab(size_t(maxT) * C);
+  cpu::sinusoidal_table(tab.data(), maxT, C);
+  for (int p = 0; p < maxT; p++)
+    for (int i = 0; i < C / 2; i++) {
+      const double a = p / std::pow(10000.0, 2.0 * i / C);
+      EXPECT_NEAR(tab[p * C + 2 * i], std::sin(a), 1e-15);
+      EXPECT_NEAR(tab[p * C + 2 * i + 1], std::cos(a), 1e-15);
+    }
+  EXPECT_EQ(tab[1], 1.0);  // cos(0) at p = 0
+}
+
+TEST(PosEnc, RopeRotatesPairsAndInverts) {
+  const Dims d{2, 6, 8, 2};  // hs = 4
+  const int t0 = 5, C = d.C, hs = d.hs();
+  auto x = random_vec<double>(d.BT() * 3 * C, 13);
+  std::vector<double> y = x;
+  cpu::rope_forward(y.data(), d, t0);
+  for (size_t n = 0; n < d.BT(); n++) {
+    const int p = t0 + int(n % d.T);
+    for (int c = 0; c < 2 * C; c += 2) {  // q and k: pairs keep their norm, rotate by the angle
+      const size_t j = n * 3 * C + c;
+      EXPECT_NEAR(std::hypot(y[j], y[j + 1]), std::hypot(x[j], x[j + 1]), 1e-14);
+      const int i = (c % hs) / 2;
+      const double ang = p * std::pow(10000.0, -2.0 * i / hs);
+      EXPECT_NEAR(y[j], std::cos(ang) * x[j] - std::sin(ang) * x[j + 1], 1e-14);
+      EXPECT_NEAR(y[j + 1], std::sin(ang) * x[j] + std::cos(ang) * x[j + 1], 1e-14);
+    }
+    for (int c = 2 * C; c < 3 * C; c++) EXPECT_EQ(y[n * 3 * C + c], x[n * 3 * C + c]);  // v untouched
+  }
+  cpu::rope_backward(y.data(), d, t0);  // the transpose of a rotation is its inverse
+  EXPECT_CLOSE(y.data(), x.data(), x.size(), 1e-14, 0);
+}
+
+TEST(PosEnc, RopeNeedsEvenHeadSize) {
+  const Dims d{1, 2, 6, 2};  // hs = 3
+  std::vector<float> x(d.BT() * 3 * d.C);
+  EXPECT_THROW(cpu::rope_forward(x.data(), d), Error);
+}
+
+// ---- dropout -----------------------------------------------------------------------------
+
+TEST(Dropout, MaskIsDeterministicScaledAndHasRateP) {
+  const size_t N = 100003;
+  const float p = 0.3f;
+  std::vector<float> ones(N, 1.0f), a = ones, b = ones, c = ones;
+  cpu::dropout_forward(a.data(), N, Dropout{p, 5, 1});
+  cpu::dropout_forward(b.data(), N, Dropout{p, 5, 1});
+  cpu::dropout_forward(c.data(), N, Dropout{p, 5, 2});
+  EXPECT_TRUE(bitwise_equal(a, b));
+  size_t dropped = 0, differ = 0;
+  const Dropout drop{p, 5, 1};
+  for (size_t i = 0; i < N; i++) {
+    if (a[i] == 0.0f) dropped++;
+    else EXPECT_FLOAT_EQ(a[i], 1.0f / (1.0f - p));
+    if ((a[i] == 0.0f) != (c[i] == 0.0f)) differ++;
+    ASSERT_EQ(a[i], drop.scale(i)) << "element " << i;  // same mask as Dropout::scale
+  }
+  EXPECT_NEAR(double(dropped) / N, p, 0.01);
+  EXPECT_GT(differ, N / 4);  // another stream is another mask
+  std::vector<float> g(N, 2.0f);
+  cpu::dropout_backward(g.data(), N, drop);
+  for (size_t i = 0; i < N; i += 997) EXPECT_EQ(g[i], 2.0f * a[i]);
+  std::vector<float> keep = random_vec<float>(10, 3), k2 = keep;
+  cpu::dropout_forward(k2.data(), 10, Dropout{});  // p = 0: identity
+  EXPECT_TRUE(bitwise_equal(keep, k2));
+}
+
+// ---- adamw ------------------------------------------------------------------------------
+
+TEST(AdamW, TwoStepsByHand) {
+  const float lr = 0.1f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f;
+  std::vector<double> param{1.0, -2.0}, m(2), v(2);
+  const double g1[2] = {0.5, 0.0}, g2[2] = {-0.25, 3.0};
+  std::vector<double> g(2);
+  double ep[2] = {1.0, -2.0}, em[2] = {0, 0}, ev[2] = {0, 0};
+  for (int step = 1; step <= 2; step++) {
+    const double* gs = step == 1 ? g1 : g2;
+    g.assign(gs, gs + 2);
+    cpu::adamw_update(param.data(), m.data(), v.data(), g.data(), 2, lr, b1, b2, eps, wd, step);
+    for (int i = 0; i < 2; i++) {
+      const double B1 = b1, B2 = b2;
+      em[i] = B1 * em[i] + (1 - B1) * gs[i];
+      ev[i] = B2 * ev[i] + (1 - B2) * gs[i] * gs[i];
+      const double mh = em[i] / (1 - std::pow(B1, step)), vh = ev[i] / (1 - std::pow(B2, step));
+      ep[i] -= double(lr) * (mh / (std::sqrt(vh) + double(eps)) + double(wd) * ep[i]);
+      EXPECT_NEAR(m[i], em[i], 1e-15);
+      EXPECT_NEAR(v[i], ev[i], 1e-15);
+      EXPECT_NEAR(param[i], ep[i], 1e-12) << "step " << step << " element " << i;
+    }
+    if (step == 1) {
+      // mhat = 0.5, vhat = 0.25: param = 1 - lr * (0.5/(0.5+eps) + wd), with the
+      // float hyperparameters (0.1f is not 0.1) widened to double.
+      EXPECT_NEAR(param[0], 1.0 - double(lr) * (0.5 / (0.5 + double(eps)) + double(wd)), 1e-15);
+      EXPECT_NEAR(param[0], 0.899000002, 2e-9);
+      // zero gradient: only decay, -2 - 0.1 * 0.01 * (-2)
+      EXPECT_NEAR(param[1], -1.998, 1e-9);
+    }
+  }
+  std::vector<float> pf{1.0f}, mf(1), vf(1), gf{0.5f};
+  cpu::adamw_update(pf.data(), mf.data(), vf.data(), gf.data(), 1, lr, b1, b2, eps, wd, 1);
+  EXPECT_NEAR(pf[0], 0.899000002, 1e-6);
+  EXPECT_THROW(cpu::adamw_update(pf.data(), mf.data(), vf.data(), gf.data(), 1, lr, b1, b2, eps, wd, 0),
+               Error);
+}
+
+TEST(AdamW, SumSquaresAndScale) {
+  const size_t n = 3 * 4096 + 123;
+  auto x = random_vec<float>(n, 14, 3.0);
+  double naive = 0;
+  for (float f : x) naive += double(f) * double(f);
+  double s1 = 0, s2 = 0, s3 = 0;
+  with_threads(1, [&] { s1 = cpu::sum_squares(x.data(), n); });
+  with_threads(2, [&] { s2 = cpu::sum_squares(x.data(), n); });
+  with_threads(3, [&] { s3 = cpu::sum_squares(x.data(), n); });
+  EXPECT_EQ(s1, s2);
+  EXPECT_EQ(s1, s3);
+  EXPECT_NEAR(s1, naive, 1e-12 * naive);
+  EXPECT_EQ(cpu::sum_squares(x.data(), 0), 0.0);
+  auto y = x;
+  cpu::scale_inplace(y.data(), n, 0.5f);
+  for (size_t i = 0; i < n; i += 101) EXPECT_EQ(y[i], x[i] * 0.5f);
+}
+
+// ---- thread-count independence of the float kernels ----------------------------------------
+
+TEST(Determinism, FloatBackwardsSameOnOneTwoThreeThreads) {
+  const Dims d{3, 17, 40, 4};
+  const size_t N = d.BT();
+  const int C = d.C, Vp = 13;
+  auto inp = random_vec<float>(N * C, 20), w = random_vec<float>(C, 21), b = random_vec<float>(C, 22);
+  auto dout = random_vec<float>(N * C, 23);
+  auto qkv = random_vec<float>(N * 3 * C, 24);
+  std::vector<int> tok(N);
+  for (size_t i = 0; i < N; i++) tok[i] = int(i * 7 % 5);  // many repeats
+  const Dropout drop{0.2f, 1, 9};
+  std::vector<std::vector<float>> results[3];
+  for (int th = 1; th <= 3; th++) {
+    with_threads(th, [&] {
+      auto& r = results[th - 1];
+      std::vector<float> out(N * C), mean(N), rstd(N), dinp(N * C), dw(C), db(C);
+      cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C);
+      cpu::layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(),
+                              mean.data(), rstd.data(), N, C);
+      std::vector<float> dwte(size_t(Vp) * C), dwpe(size_t(d.T) * C);
+      cpu::encoder_backward(dwte.data(), dwpe.data(), dout.data(), tok.data(), d);
+      std::vector<float> ao(N * C), att(size_t(d.B) * d.NH * d.T * d.T), dqkv(N * 3 * C);
+      cpu::attention_forward(ao.data(), att.data(), qkv.data(), d, drop);
+      cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), d, drop);
+      r = {out, dinp, dw, db, dwte, dwpe, ao, att, dqkv};
+    });
+  }
+  for (int th = 2; th <= 3; th++)
+    for (size_t k = 0; k < results[0].size(); k++)
+      EXPECT_TRUE(bitwise_equal(results[0][k], results[th - 1][k])) << "threads " << th << " buffer " << k;
+}
+
+}  // namespace
+}  // namespace gpt::test

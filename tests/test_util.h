@@ -1,0 +1,60 @@
+// Shared test helpers: ExpectClose (|a-e| <= abs + rel*|e|, reports the worst
+// element), random fills, and a scratch directory per test.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "rng.h"
+
+namespace gpt::test {
+
+template <class A, class E>
+::testing::AssertionResult Close(const A* actual, const E* expected, size_t n, double abs_tol,
+                                 double rel_tol) {
+  double worst = -1;
+  size_t worst_i = 0;
+  bool ok = true;
+  for (size_t i = 0; i < n; i++) {
+    double a = double(actual[i]), e = double(expected[i]);
+    double err = std::fabs(a - e);
+    double allowed = abs_tol + rel_tol * std::fabs(e);
+    if (!(err <= allowed)) ok = false;  // NaN fails
+    double excess = std::isnan(err) ? 1e300 : err - allowed;
+    if (excess > worst || worst_i == 0 && i == 0) {
+      worst = excess;
+      worst_i = i;
+    }
+  }
+  if (ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "worst element " << worst_i << " of " << n << ": actual " << double(actual[worst_i])
+         << " expected " << double(expected[worst_i]) << " (abs " << abs_tol << ", rel " << rel_tol << ")";
+}
+
+#define EXPECT_CLOSE(actual, expected, n, abs_tol, rel_tol) \
+  EXPECT_TRUE(::gpt::test::Close(actual, expected, n, abs_tol, rel_tol))
+
+template <class T>
+std::vector<T> random_vec(size_t n, uint64_t seed, double scale = 1.0) {
+  SplitMix64 r(seed);
+  std::vector<T> v(n);
+  for (auto& x : v) x = T((r.uniform() * 2 - 1) * scale);
+  return v;
+}
+
+// A fresh, empty directory under $TMPDIR (or /tmp) for the current test.
+inline std::string scratch_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const char* base = std::getenv("TMPDIR");
+  std::string dir = std::string(base ? base : "/tmp") + "/gptcc_test_" + info->test_suite_name() + "_" +
+                    info->name();
+  std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
+  if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "cannot create " << dir;
+  return dir;
+}
+
+}  // namespace gpt::test
