@@ -249,19 +249,6 @@ std::vector<GradcheckRow> check_crossentropy(SplitMix64& rng) {
   return {compare("crossentropy", "dlogits", logits, g[0], loss)};
 }
 
-// The tensors are tiny, so thread start-up and barriers would cost far more than the
-// math (seconds on a loaded 2-core machine). Checks run on one thread; thread-count
-// independence is tested separately (tests/test_layers.cpp, Determinism).
-class SingleThread {
- public:
-#ifdef _OPENMP
-  SingleThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~SingleThread() { omp_set_num_threads(saved_); }
-
- private:
-  int saved_;
-#endif
-};
 
 struct Entry {
   const char* name;

@@ -8,6 +8,10 @@
 
 #include "config.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace gpt {
 
 // One compared gradient: max over its elements of |analytic - numeric| and of
@@ -17,6 +21,20 @@ struct GradcheckRow {
   std::string layer, tensor;
   double max_abs_err = 0, max_rel_err = 0;
   bool pass = false;
+};
+
+// The tensors are tiny, so thread start-up and barriers would cost far more than the
+// math (seconds on a loaded 2-core machine). Checks run on one thread; thread-count
+// independence is tested separately (tests/test_layers.cpp, Determinism).
+class SingleThread {
+ public:
+#ifdef _OPENMP
+  SingleThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~SingleThread() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+#endif
 };
 
 // The checkable layers, in the order `gpt gradcheck` runs them.

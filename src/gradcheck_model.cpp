@@ -11,6 +11,7 @@
 namespace gpt {
 
 std::vector<GradcheckRow> gradcheck_model(PosEnc pos, float dropout, uint64_t seed) {
+  SingleThread one_thread;
   GPTConfig c;
   c.max_seq_len = 6;
   c.vocab_size = 11;

@@ -24,7 +24,7 @@ template <class A, class E>
     double allowed = abs_tol + rel_tol * std::fabs(e);
     if (!(err <= allowed)) ok = false;  // NaN fails
     double excess = std::isnan(err) ? 1e300 : err - allowed;
-    if (excess > worst || worst_i == 0 && i == 0) {
+    if (excess > worst || (worst_i == 0 && i == 0)) {
       worst = excess;
       worst_i = i;
     }

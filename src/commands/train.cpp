@@ -146,6 +146,7 @@ int cmd_train(const Args& a) {
     tc = train_config_from(a, TrainConfig{}, false);
   }
   validate(tc);
+  validate(mc);  // impossible shapes fail before any file is read (vocab is checked again below)
 
   // Data and tokenizer.
   const std::string train_path = join_path(data_dir, "train.bin"), val_path = join_path(data_dir, "val.bin");
@@ -187,7 +188,9 @@ int cmd_train(const Args& a) {
   if (tc.eval_every > 0) {
     if (!file_exists(val_path))
       GPT_FAIL(val_path, ": missing; run `gpt prepare` with --val-fraction > 0, or pass --eval-every 0");
-    val_loader = std::make_unique<DataLoader>(val_path, B, T, Sampling::sequential, tc.seed);
+    // Random windows over the whole val split (nanoGPT's estimate), the same windows
+    // at every evaluation (reset to a fixed seed) so the numbers are comparable.
+    val_loader = std::make_unique<DataLoader>(val_path, B, T, Sampling::random, tc.seed ^ 0x5eedULL);
   }
 
   GPT<float> model(mc);

@@ -1,0 +1,222 @@
+// The command line: rejections (exit 2 with a clear message), and end-to-end runs
+// of prepare -> train -> sample, exact resume, and Ctrl-C then --resume.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "check.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "dataloader.h"
+#include "fileio.h"
+#include "test_util.h"
+
+namespace gpt::test {
+
+// Runs the CLI in-process; returns the exit code, stderr in *err.
+int cli(std::vector<std::string> args, std::string* err = nullptr) {
+  args.insert(args.begin(), "gpt");
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  const int rc = run_cli(int(argv.size()), argv.data());
+  const std::string e = ::testing::internal::GetCapturedStderr();
+  ::testing::internal::GetCapturedStdout();
+  if (err) *err = e;
+  return rc;
+}
+
+// A small text with structure (so a model can learn it) and its prepared data.
+std::string make_data(const std::string& dir) {
+  std::string text;
+  SplitMix64 r(17);
+  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran\n"};
+  while (text.size() < 6000) text += words[r.below(8)];
+  const std::string txt = join_path(dir, "input.txt");
+  write_file_atomic(txt, text);
+  const std::string data = join_path(dir, "data");
+  prepare_data(txt, data, "char", 0.1);
+  return data;
+}
+
+std::vector<std::string> tiny_model_flags() {
+  return {"--layers", "2", "--heads", "2", "--dim", "32", "--context", "16", "--batch", "4", "--threads", "2"};
+}
+
+// step -> "train_loss/val_loss" as written (exact text, so equality is bitwise).
+std::map<long, std::string> read_losses(const std::string& metrics) {
+  std::map<long, std::string> out;
+  std::istringstream in(read_file(metrics));
+  std::string line;
+  std::regex re("\"step\":(\\d+),\"train_loss\":([^,]+),.*?(\"val_loss\":([^,}]+))?\\}");
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, re)) out[std::stol(m[1])] = m[2].str() + "/" + m[4].str();
+  }
+  return out;
+}
+
+struct Rejection {
+  std::vector<std::string> args;
+  std::string message;
+};
+
+TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
+  const std::vector<Rejection> cases = {
+      {{"train", "--data", "d", "--out", "o", "--bogus", "1"}, "unknown flag --bogus"},
+      {{"train", "--data", "d", "--out", "o", "--step", "5"}, "did you mean --steps"},
+      {{"train", "--data", "d", "--out", "o", "--lr"}, "--lr needs a value"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "--steps", "3"}, "--lr needs a value"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "abc"}, "--lr expects a number, got 'abc'"},
+      {{"train", "--data", "d", "--out", "o", "--steps", "1.5"}, "--steps expects a whole number"},
+      {{"train", "--data", "d", "--out", "o", "--heads", "3", "--dim", "128"}, "does not divide"},
+      {{"train", "--data", "d", "--out", "o", "--context", "0"}, "--context must be at least 1"},
+      {{"train", "--data", "d", "--out", "o", "--pos", "rope", "--heads", "4", "--dim", "12"}, "even head size"},
+      {{"train", "--data", "d", "--out", "o", "--dropout", "1.5"}, "--dropout"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "-1"}, "--lr must be positive"},
+      {{"train", "--data", "d", "--out", "o", "--pos", "alibi"}, "unknown positional encoding"},
+      {{"train", "--data", "d", "--out", "o", "--device", "tpu"}, "unknown device"},
+      {{"train", "--data", "d", "--out", "o", "--device", "cuda"}, "--device cuda"},
+      {{"train", "--out", "o"}, "--data is required"},
+      {{"train", "--data", "d", "--out", "o", "--resume", "o", "--init", "x"}, "cannot be combined"},
+      {{"sample", "--ckpt", "x", "--top-p", "0"}, "--top-p"},
+      {{"sample", "--ckpt", "x", "--temperature", "-1"}, "--temperature"},
+      {{"prepare", "--input", "x", "--out", "y", "--val-fraction", "0.9"}, "val"},
+      {{"prepare", "--input", "x", "--out", "y", "--tokenizer", "bpe9"}, "tokenizer"},
+      {{"gradcheck", "--layer", "nope"}, "nope"},
+      {{"trian"}, "did you mean 'train'"},
+      {{"train", "stray"}, "unexpected argument 'stray'"},
+  };
+  for (const auto& c : cases) {
+    std::string err;
+    EXPECT_EQ(cli(c.args, &err), 2) << c.args[0] << " " << c.message << ": " << err;
+    EXPECT_NE(err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << err;
+  }
+}
+
+TEST(Cli, HelpExitsZeroAndListsFlags) {
+  ::testing::internal::CaptureStdout();
+  std::vector<std::string> args = {"gpt", "train", "--help"};
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  EXPECT_EQ(run_cli(3, argv.data()), 0);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  for (const char* f : {"--layers", "--grad-accum", "--sampling", "--resume", "--max-seconds", "default: 1e-3"})
+    EXPECT_NE(out.find(f), std::string::npos) << f;
+}
+
+TEST(Cli, BadFilesExitOneWithTheFileNamed) {
+  const std::string dir = scratch_dir();
+  std::string err;
+  EXPECT_EQ(cli({"sample", "--ckpt", dir + "/missing"}, &err), 1);
+  EXPECT_NE(err.find(dir + "/missing"), std::string::npos) << err;
+  EXPECT_EQ(cli({"prepare", "--input", dir + "/missing.txt", "--out", dir + "/d"}, &err), 1);
+  EXPECT_NE(err.find("missing.txt"), std::string::npos) << err;
+  EXPECT_EQ(cli({"train", "--data", dir + "/nodata", "--out", dir + "/run"}, &err), 1);
+  EXPECT_NE(err.find("nodata"), std::string::npos) << err;
+}
+
+TEST(Cli, TrainLearnsAndSampleStreams) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  auto args = tiny_model_flags();
+  args.insert(args.begin(), {"train", "--data", data, "--out", run, "--steps", "60", "--lr", "3e-3", "--warmup", "5",
+                             "--eval-every", "30", "--eval-batches", "4", "--log-every", "10"});
+  std::string err;
+  ASSERT_EQ(cli(args, &err), 0) << err;
+  const auto losses = read_losses(join_path(run, "metrics.jsonl"));
+  ASSERT_TRUE(losses.count(1) && losses.count(60));
+  EXPECT_LT(std::stod(losses.at(60)), std::stod(losses.at(1)) - 1.0);
+  EXPECT_NE(losses.at(60).find('/'), std::string::npos);
+  EXPECT_NE(err.find("step 60/60"), std::string::npos) << err;
+  // Refuses to overwrite a run that holds a checkpoint.
+  EXPECT_EQ(cli(args, &err), 2);
+  EXPECT_NE(err.find("--resume"), std::string::npos) << err;
+
+  std::vector<std::string> sargs = {"sample", "--ckpt", run, "--prompt", "the ", "--tokens", "40", "--seed", "3"};
+  ::testing::internal::CaptureStdout();
+  std::vector<char*> argv;
+  sargs.insert(sargs.begin(), "gpt");
+  for (auto& s : sargs) argv.push_back(s.data());
+  ASSERT_EQ(run_cli(int(argv.size()), argv.data()), 0);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(out.rfind("the ", 0), 0u) << out;        // prompt first
+  EXPECT_EQ(out.size(), 4u + 40u + 1u) << out;        // 40 one-byte chars + newline
+  ::testing::internal::CaptureStdout();
+  ASSERT_EQ(run_cli(int(argv.size()), argv.data()), 0);
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), out);  // same seed, same text
+}
+
+class Resume : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Resume, ReproducesTheUninterruptedLosses) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir);
+  auto base = tiny_model_flags();
+  base.insert(base.begin(), {"train", "--data", data, "--steps", "12", "--log-every", "1", "--eval-every", "4",
+                             "--eval-batches", "2", "--dropout", "0.1", "--grad-accum", "2", "--warmup", "3",
+                             "--save-every", "5", "--seed", "3", "--sampling", GetParam()});
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  std::string err;
+  ASSERT_EQ(cli(with({"--out", dir + "/a"}), &err), 0) << err;
+  ASSERT_EQ(cli(with({"--out", dir + "/b", "--stop-at", "7"}), &err), 0) << err;
+  EXPECT_NE(err.find("stopped at step 7/12"), std::string::npos) << err;
+  EXPECT_EQ(load_checkpoint(dir + "/b").state.step, 7);
+  ASSERT_EQ(cli({"train", "--data", data, "--resume", dir + "/b"}, &err), 0) << err;
+  const auto a = read_losses(dir + "/a/metrics.jsonl"), b = read_losses(dir + "/b/metrics.jsonl");
+  ASSERT_EQ(a.size(), 12u);
+  EXPECT_EQ(a, b);
+  // The final checkpoints hold identical weights.
+  EXPECT_EQ(load_checkpoint(dir + "/a").params, load_checkpoint(dir + "/b").params);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sampling, Resume, ::testing::Values("random", "sequential"));
+
+TEST(Cli, CtrlCSavesAndResumeContinues) {
+  const char* bin = std::getenv("GPT_BIN");
+  if (!bin || !file_exists(bin)) GTEST_SKIP() << "GPT_BIN not set (make test sets it)";
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir), run = dir + "/run";
+  std::vector<std::string> args = {bin, "train", "--data", data, "--out", run, "--steps", "100000",
+                                   "--log-every", "1", "--eval-every", "0", "--save-every", "0"};
+  for (auto& f : tiny_model_flags()) args.push_back(f);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    freopen("/dev/null", "w", stderr);
+    execv(bin, argv.data());
+    _exit(127);
+  }
+  // Wait until it has logged a few steps, then interrupt it.
+  const std::string metrics = run + "/metrics.jsonl";
+  for (int i = 0; i < 600; i++) {
+    if (file_exists(metrics) && read_losses(metrics).size() >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal instead of saving";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const long stopped = long(load_checkpoint(run).state.step);
+  EXPECT_GE(stopped, 3);
+  std::string err;
+  ASSERT_EQ(cli({"train", "--data", data, "--resume", run, "--steps", std::to_string(stopped + 3)}, &err), 0) << err;
+  EXPECT_EQ(load_checkpoint(run).state.step, stopped + 3);
+  const auto losses = read_losses(metrics);
+  EXPECT_EQ(losses.rbegin()->first, stopped + 3);
+}
+
+}  // namespace gpt::test

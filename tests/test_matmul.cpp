@@ -1,0 +1,75 @@
+// The packed float GEMM against the scalar reference on awkward shapes (not
+// multiples of the tile sizes, tiny, and K beyond one packed panel), including
+// the += rule of backward and thread-count independence.
+#include <omp.h>
+
+#include "layers.h"
+#include "test_util.h"
+
+namespace gpt::test {
+
+struct MatmulShape {
+  size_t N;
+  int C, OC;
+};
+
+class MatmulShapes : public ::testing::TestWithParam<MatmulShape> {};
+
+TEST_P(MatmulShapes, FastMatchesReference) {
+  const auto [N, C, OC] = GetParam();
+  auto inp = random_vec<float>(N * C, 1);
+  auto w = random_vec<float>(size_t(OC) * C, 2);
+  auto b = random_vec<float>(OC, 3);
+  auto dout = random_vec<float>(N * OC, 4);
+  std::vector<float> out(N * OC), ref(N * OC);
+  cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  cpu::matmul_forward_reference(ref.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  // Sums of C products of numbers in [-1,1]: allow float rounding growing with C.
+  const double tol = 1e-5 * C;
+  EXPECT_CLOSE(out.data(), ref.data(), out.size(), tol, 1e-5);
+  // Without bias.
+  cpu::matmul_forward(out.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, C, OC);
+  cpu::matmul_forward_reference(ref.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, C, OC);
+  EXPECT_CLOSE(out.data(), ref.data(), out.size(), tol, 1e-5);
+
+  // Backward accumulates: start every gradient from the same non-zero values.
+  auto dinp = random_vec<float>(N * C, 5), dinp_ref = dinp;
+  auto dw = random_vec<float>(size_t(OC) * C, 6), dw_ref = dw;
+  auto db = random_vec<float>(OC, 7), db_ref = db;
+  cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  cpu::matmul_backward_reference(dinp_ref.data(), dw_ref.data(), db_ref.data(), dout.data(), inp.data(), w.data(),
+                                 N, C, OC);
+  EXPECT_CLOSE(dinp.data(), dinp_ref.data(), dinp.size(), 1e-5 * OC, 1e-5);
+  EXPECT_CLOSE(dw.data(), dw_ref.data(), dw.size(), 1e-5 * double(N), 1e-5);
+  EXPECT_CLOSE(db.data(), db_ref.data(), db.size(), 1e-5 * double(N), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, MatmulShapes,
+                         ::testing::Values(MatmulShape{1, 1, 1}, MatmulShape{1, 37, 53}, MatmulShape{2, 16, 32},
+                                           MatmulShape{3, 5, 7}, MatmulShape{9, 33, 31},
+                                           MatmulShape{37, 29, 45}, MatmulShape{64, 64, 192},
+                                           MatmulShape{130, 300, 65}, MatmulShape{67, 517, 129},
+                                           MatmulShape{257, 96, 600}));
+
+TEST(Matmul, SameResultOnOneAndTwoThreads) {
+  const size_t N = 150;
+  const int C = 300, OC = 230;
+  auto inp = random_vec<float>(N * C, 1), w = random_vec<float>(size_t(OC) * C, 2);
+  auto dout = random_vec<float>(N * OC, 3);
+  std::vector<float> out1(N * OC), out2(N * OC), dw1(size_t(OC) * C), dw2(size_t(OC) * C), di1(N * C), di2(N * C);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  cpu::matmul_forward(out1.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, C, OC);
+  cpu::matmul_backward(di1.data(), dw1.data(), static_cast<float*>(nullptr), dout.data(), inp.data(), w.data(), N,
+                       C, OC);
+  omp_set_num_threads(2);
+  cpu::matmul_forward(out2.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, C, OC);
+  cpu::matmul_backward(di2.data(), dw2.data(), static_cast<float*>(nullptr), dout.data(), inp.data(), w.data(), N,
+                       C, OC);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(out1, out2);
+  EXPECT_EQ(dw1, dw2);
+  EXPECT_EQ(di1, di2);
+}
+
+}  // namespace gpt::test
