@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <sys/mman.h>
 #include <utility>
 
 namespace gpt {
@@ -20,6 +21,8 @@ template <class T>
 class HostBuffer {
  public:
   static constexpr size_t kAlign = 64;
+  static constexpr size_t kHugePage = size_t(2) << 20;
+  static constexpr size_t kHugeThreshold = size_t(8) << 20;
   HostBuffer() = default;
   explicit HostBuffer(size_t n) { resize(n); }
   ~HostBuffer() { std::free(ptr_); }
@@ -40,9 +43,13 @@ class HostBuffer {
     ptr_ = nullptr;
     n_ = n;
     if (n == 0) return;
-    size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-    ptr_ = static_cast<T*>(std::aligned_alloc(kAlign, bytes));
+    // Large buffers: 2 MiB aligned and marked for transparent huge pages, which
+    // cuts first-touch page faults 512-fold (seconds on a VM for GB of activations).
+    const size_t align = n * sizeof(T) >= kHugeThreshold ? kHugePage : kAlign;
+    size_t bytes = (n * sizeof(T) + align - 1) / align * align;
+    ptr_ = static_cast<T*>(std::aligned_alloc(align, bytes));
     if (!ptr_) throw std::bad_alloc();
+    if (align == kHugePage) ::madvise(static_cast<void*>(ptr_), bytes, MADV_HUGEPAGE);
     std::memset(static_cast<void*>(ptr_), 0, bytes);
   }
   void zero() {

@@ -16,6 +16,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "layers.h"
+#include "layers/fastmath.h"
 #include "rng.h"
 #include "test_util.h"
 
@@ -503,4 +504,48 @@ TEST(Determinism, FloatBackwardsSameOnOneTwoThreeThreads) {
 }
 
 }  // namespace
+}  // namespace gpt::test
+
+namespace gpt::test {
+// The float fast paths (vectorized exp / tanh) against the library functions.
+TEST(FastMath, ExpAndTanhMatchLibm) {
+  double worst_exp = 0, worst_tanh = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.0137) {
+    const float xf = float(x);  // compare at the float input itself
+    const double e = std::exp(double(xf));
+    worst_exp = std::max(worst_exp, std::fabs(double(cpu::fast_expf(xf)) - e) / e);
+  }
+  for (double u = -20.0; u <= 20.0; u += 0.00731)
+    worst_tanh = std::max(worst_tanh, std::fabs(double(cpu::fast_tanhf(float(u))) - std::tanh(double(float(u)))));
+  EXPECT_LT(worst_exp, 5e-7);
+  EXPECT_LT(worst_tanh, 3e-7);
+  EXPECT_EQ(cpu::fast_expf(-1000.0f) < 1e-37f, true);
+  EXPECT_EQ(cpu::fast_tanhf(100.0f), 1.0f);
+  EXPECT_EQ(cpu::fast_tanhf(-100.0f), -1.0f);
+}
+
+// Float GELU and softmax (fast exp) agree with their double versions (library exp).
+TEST(FastMath, FloatLayersMatchDouble) {
+  const size_t N = 4099;
+  auto xd = random_vec<double>(N, 3, 6.0);
+  std::vector<float> xf(xd.begin(), xd.end()), of(N), dgf(N, 0.0f), onef(N, 1.0f);
+  std::vector<double> od(N), dgd(N, 0.0), oned(N, 1.0), xfd(xf.begin(), xf.end());
+  cpu::gelu_forward(of.data(), xf.data(), N);
+  cpu::gelu_forward(od.data(), xfd.data(), N);
+  EXPECT_CLOSE(of.data(), od.data(), N, 2e-6, 2e-6);
+  cpu::gelu_backward(dgf.data(), xf.data(), onef.data(), N);
+  cpu::gelu_backward(dgd.data(), xfd.data(), oned.data(), N);
+  EXPECT_CLOSE(dgf.data(), dgd.data(), N, 2e-6, 2e-6);
+  const int V = 65, Vp = 128;
+  const size_t rows = 7;
+  auto ld = random_vec<double>(rows * Vp, 4, 10.0);
+  std::vector<float> lf(ld.begin(), ld.end()), pf(rows * Vp), lossf(rows);
+  std::vector<double> lfd(lf.begin(), lf.end()), pd(rows * Vp), lossd(rows);
+  std::vector<int> tg(rows);
+  for (size_t i = 0; i < rows; i++) tg[i] = int(i * 9 % V);
+  cpu::crossentropy_forward(lossf.data(), pf.data(), lf.data(), tg.data(), rows, V, Vp);
+  cpu::crossentropy_forward(lossd.data(), pd.data(), lfd.data(), tg.data(), rows, V, Vp);
+  EXPECT_CLOSE(pf.data(), pd.data(), rows * Vp, 1e-7, 2e-6);
+  EXPECT_CLOSE(lossf.data(), lossd.data(), rows, 1e-5, 1e-5);
+}
 }  // namespace gpt::test

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "layers.h"
+#include "layers/fastmath.h"
 
 namespace gpt::cpu {
 
@@ -35,8 +36,9 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, const T* q, const 
     if (dot > maxv) maxv = dot;
   }
   T sum = 0;
+  #pragma omp simd reduction(+ : sum)
   for (int t2 = 0; t2 < n; t2++) {
-    const T e = std::exp(att_row[t2] - maxv);
+    const T e = exp_t(att_row[t2] - maxv);
     att_row[t2] = e;
     sum += e;
   }

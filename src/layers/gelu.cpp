@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "layers.h"
+#include "layers/fastmath.h"
 
 namespace gpt::cpu {
 
@@ -20,7 +21,7 @@ void gelu_forward(T* out, const T* inp, size_t N) {
   for (size_t i = 0; i < N; i++) {
     const T x = inp[i];
     const T u = a * (x + k * x * x * x);    // (1)
-    out[i] = T(0.5) * x * (T(1) + std::tanh(u));  // (2)
+    out[i] = T(0.5) * x * (T(1) + tanh_t(u));  // (2)
   }
 }
 
@@ -32,7 +33,7 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, size_t N) {
   for (size_t i = 0; i < N; i++) {
     const T x = inp[i];
     const T u = a * (x + k * x * x * x);
-    const T th = std::tanh(u);
+    const T th = tanh_t(u);
     const T sech2 = T(1) - th * th;
     // (2): d/dx = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx; (1): du/dx = a (1 + 3k x^2)
     const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * a * (T(1) + T(3) * k * x * x);

@@ -1,0 +1,47 @@
+// Vectorizable exp and tanh for the float paths (softmax, GELU). glibc's expf/tanhf
+// are scalar calls unless -ffast-math, which we never use. Double keeps std::exp /
+// std::tanh, so the finite-difference checks run on the library functions.
+// Method: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
+// polynomial for e^r (coefficients are Cephes' expf minimax values, S. Moshier),
+// and 2^n built in the exponent bits. Max relative error about 2e-7 on [-87, 88].
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace gpt::cpu {
+
+inline float fast_expf(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;  // ln2 split in two for exact products
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// tanh(u) = 1 - 2 / (exp(2u) + 1): saturates correctly at both ends.
+inline float fast_tanhf(float u) { return 1.0f - 2.0f / (fast_expf(2.0f * u) + 1.0f); }
+
+template <class T>
+inline T exp_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_expf(x);
+  else return std::exp(x);
+}
+template <class T>
+inline T tanh_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_tanhf(x);
+  else return std::tanh(x);
+}
+
+}  // namespace gpt::cpu
