@@ -10,7 +10,9 @@ OPT       ?= -O3 -march=native
 # -ffp-contract=fast lets the compiler fuse a*b+c into FMA (never -Ofast: it
 # breaks NaN checks and GELU).
 CXXFLAGS  ?= $(OPT) -ffp-contract=fast -g1
-CXXFLAGS  += -std=c++17 -fopenmp -Wall -Wextra -MMD -MP -Isrc
+# Flags the build needs whatever CXXFLAGS says (make sanitize overrides CXXFLAGS).
+BASEFLAGS := -std=c++17 -fopenmp -Wall -Wextra -MMD -MP -Isrc
+LDFLAGS   ?=
 LDFLAGS   += -fopenmp
 GTEST_LIBS = -lgtest -lgtest_main -pthread
 
@@ -44,7 +46,7 @@ probe:
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -c $< -o $@
 
 $(BUILD)/libgpt.a: $(LIB_OBJS)
 	@rm -f $@
@@ -54,7 +56,7 @@ bin/gpt: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
 	$(CXX) $^ -o $@ $(LDFLAGS)
 
-$(BUILD)/tests/%.o: CXXFLAGS += -Itests
+$(BUILD)/tests/%.o: BASEFLAGS += -Itests
 $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
 	$(CXX) $^ -o $@ $(LDFLAGS) $(GTEST_LIBS)
@@ -64,7 +66,7 @@ test: probe bin/gpt $(BUILD)/gpt_tests
 	@GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
 
 $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS)
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 	@scripts/bench.sh
@@ -72,14 +74,14 @@ bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 # Tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir).
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -march=native" \
-	  CXXFLAGS="-O1 -march=native -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDFLAGS="-fsanitize=address,undefined" build-san/gpt_tests bin/gpt-san
-	GPT_BIN=$(CURDIR)/bin/gpt-san GPT_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+	  CXXFLAGS="-O1 -march=native -ffp-contract=fast -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined -fopenmp" build-san/gpt_tests bin/gpt-san
+	GPT_BIN=$(CURDIR)/bin/gpt-san ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
 	  scripts/run_tests.sh build-san/gpt_tests
 
 bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS) -fopenmp
+	$(CXX) $^ -o $@ $(LDFLAGS)
 
 # The main job: dependencies, build, Tiny Shakespeare, prepare, train (~5 min), sample.
 RUN_DIR ?= runs/shakespeare_char

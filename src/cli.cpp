@@ -52,7 +52,7 @@ std::vector<Command> make_commands() {
           {"beta1", "B", "0.9", "AdamW beta1"},
           {"beta2", "B", "0.99", "AdamW beta2"},
           {"grad-clip", "G", "1.0", "clip the global gradient norm to G (0 = off)"},
-          {"steps", "N", "1500", "total optimizer steps (also when resuming)"},
+          {"steps", "N", "2500", "total optimizer steps (also when resuming)"},
           {"eval-every", "N", "250", "validation loss every N steps and at the end (0 = never)"},
           {"eval-batches", "N", "20", "batches per validation estimate"},
           {"log-every", "N", "10", "metrics.jsonl line and progress every N steps"},
