@@ -17,17 +17,7 @@
 namespace gpt {
 namespace {
 
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles, int code = kExitFailure) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a gpt::Error, nothing was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code, code) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-        << "message lacks \"" << n << "\": " << e.what();
-  }
-}
+using test::expect_error;
 
 void put_le32(std::string& bytes, size_t at, int32_t v) {
   for (int k = 0; k < 4; k++) bytes[at + size_t(k)] = char((uint32_t(v) >> (8 * k)) & 0xFF);

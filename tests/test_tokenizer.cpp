@@ -13,18 +13,7 @@
 namespace gpt {
 namespace {
 
-// Runs f, expects a gpt::Error with `code` whose message contains every needle.
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles, int code = kExitFailure) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a gpt::Error, nothing was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code, code) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-        << "message lacks \"" << n << "\": " << e.what();
-  }
-}
+using test::expect_error;
 
 TEST(CharTokenizer, AsciiRoundTrip) {
   const std::string text = "First Citizen:\nBefore we proceed any further, hear me speak.\n\tAll: Speak, speak!";

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "rng.h"
 
 namespace gpt::test {
@@ -44,6 +45,19 @@ std::vector<T> random_vec(size_t n, uint64_t seed, double scale = 1.0) {
   std::vector<T> v(n);
   for (auto& x : v) x = T((r.uniform() * 2 - 1) * scale);
   return v;
+}
+
+// Runs f, expects a gpt::Error with `code` whose message contains every needle.
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& needles, int code = kExitFailure) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a gpt::Error, nothing was thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code, code) << e.what();
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+        << "message lacks \"" << n << "\": " << e.what();
+  }
 }
 
 // A fresh, empty directory under $TMPDIR (or /tmp) for the current test.
