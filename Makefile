@@ -73,7 +73,7 @@ bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 
 # Tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir).
 sanitize:
-	$(MAKE) BUILD=build-san OPT="-O1 -march=native" \
+	$(MAKE) -j$(shell nproc) BUILD=build-san OPT="-O1 -march=native" \
 	  CXXFLAGS="-O1 -march=native -ffp-contract=fast -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined -fopenmp" build-san/gpt_tests bin/gpt-san
 	GPT_BIN=$(CURDIR)/bin/gpt-san ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
