@@ -54,7 +54,8 @@ std::vector<Command> make_commands() {
           {"grad-clip", "G", "1.0", "clip the global gradient norm to G (0 = off)"},
           {"steps", "N", "2500", "total optimizer steps (also when resuming)"},
           {"eval-every", "N", "250", "validation loss every N steps and at the end (0 = never)"},
-          {"eval-batches", "N", "20", "batches per validation estimate"},
+          {"eval-batches", "N", "20", "batches per validation estimate (random windows, the same each time; "
+                                     "0 = every window of the val split, in order)"},
           {"log-every", "N", "10", "metrics.jsonl line and progress every N steps"},
           {"save-every", "N", "250", "checkpoint every N steps (always at the end; 0 = only at the end)"},
           {"seed", "S", "1337", "seed for initialisation, data sampling and dropout"},

@@ -56,7 +56,7 @@ void validate(const TrainConfig& t) {
   if (!(t.grad_clip >= 0.0f)) GPT_USAGE_FAIL("--grad-clip must be >= 0 (0 = off)");
   if (t.steps < 1) GPT_USAGE_FAIL("--steps must be at least 1 (got ", t.steps, ")");
   if (t.eval_every < 0) GPT_USAGE_FAIL("--eval-every must be >= 0 (0 = never)");
-  if (t.eval_batches < 1) GPT_USAGE_FAIL("--eval-batches must be at least 1");
+  if (t.eval_batches < 0) GPT_USAGE_FAIL("--eval-batches must be >= 0 (0 = the whole val split)");
   if (t.log_every < 1) GPT_USAGE_FAIL("--log-every must be at least 1");
   if (t.save_every < 0) GPT_USAGE_FAIL("--save-every must be >= 0 (0 = only at the end)");
 }

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "dataloader.h"
 #include "fileio.h"
+#include "model.h"
 #include "test_util.h"
 
 namespace gpt::test {
@@ -150,6 +151,32 @@ TEST(Cli, TrainLearnsAndSampleStreams) {
   ::testing::internal::CaptureStdout();
   ASSERT_EQ(run_cli(int(argv.size()), argv.data()), 0);
   EXPECT_EQ(::testing::internal::GetCapturedStdout(), out);  // same seed, same text
+}
+
+TEST(Cli, WholeSplitValidationMatchesAnIndependentPass) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  auto args = tiny_model_flags();
+  args.insert(args.begin(), {"train", "--data", data, "--out", run, "--steps", "3", "--eval-every", "3",
+                             "--eval-batches", "0"});
+  std::string err;
+  ASSERT_EQ(cli(args, &err), 0) << err;
+  const std::string logged = read_losses(join_path(run, "metrics.jsonl")).at(3);
+  const double val = std::stod(logged.substr(logged.find('/') + 1));
+  // Recompute: every (B=4, T=16) window of val.bin in order, with the saved weights.
+  const Checkpoint ck = load_checkpoint(run);
+  GPT<float> model(ck.model);
+  load_weights(model, ck, false);
+  const auto toks = read_shard(join_path(data, "val.bin"));
+  const size_t BT = 4 * 16, n = (toks.size() - 1) / BT;
+  ASSERT_GE(n, 2u);
+  double sum = 0;
+  std::vector<int> in(BT), tg(BT);
+  for (size_t k = 0; k < n; k++) {
+    for (size_t i = 0; i < BT; i++) in[i] = toks[k * BT + i], tg[i] = toks[k * BT + i + 1];
+    sum += *model.forward(in.data(), tg.data(), 4, 16);
+  }
+  EXPECT_NEAR(val, sum / double(n), 1e-6);
 }
 
 class Resume : public ::testing::TestWithParam<std::string> {};

@@ -188,9 +188,11 @@ int cmd_train(const Args& a) {
   if (tc.eval_every > 0) {
     if (!file_exists(val_path))
       GPT_FAIL(val_path, ": missing; run `gpt prepare` with --val-fraction > 0, or pass --eval-every 0");
-    // Random windows over the whole val split (nanoGPT's estimate), the same windows
-    // at every evaluation (reset to a fixed seed) so the numbers are comparable.
-    val_loader = std::make_unique<DataLoader>(val_path, B, T, Sampling::random, tc.seed ^ 0x5eedULL);
+    // --eval-batches N: random windows over the whole val split (nanoGPT's estimate),
+    // the same windows at every evaluation (reset to a fixed seed) so the numbers are
+    // comparable. --eval-batches 0: every window of the split in order (exact).
+    val_loader = std::make_unique<DataLoader>(val_path, B, T, tc.eval_batches ? Sampling::random : Sampling::sequential,
+                                              tc.seed ^ 0x5eedULL);
   }
 
   GPT<float> model(mc);
@@ -220,11 +222,13 @@ int cmd_train(const Args& a) {
     val_loader->reset();
     std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
     double sum = 0.0;
-    for (int i = 0; i < tc.eval_batches; i++) {
+    const size_t n_batches = tc.eval_batches ? size_t(tc.eval_batches)
+                                             : (val_loader->num_tokens() - 1) / (size_t(B) * T);
+    for (size_t i = 0; i < n_batches; i++) {
       val_loader->next_batch(in.data(), tg.data());
       sum += *model.forward(in.data(), tg.data(), B, T, false);
     }
-    return sum / tc.eval_batches;
+    return sum / double(n_batches);
   };
 
   g_interrupted = 0;
