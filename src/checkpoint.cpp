@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "check.h"
 #include "fileio.h"
@@ -19,6 +20,52 @@ uint64_t fnv1a(const char* p, size_t n) {
   return h;
 }
 
+// The header fields in file order, each list written once and used by both the
+// writer and the reader (ints and enums are stored as int32). Two lists, so that
+// a bad model config is reported before the training fields are read.
+template <class F>
+void model_fields(F&& field, GPTConfig& c) {
+  field(c.max_seq_len, "max_seq_len");
+  field(c.vocab_size, "vocab_size");
+  field(c.padded_vocab_size, "padded_vocab_size");
+  field(c.num_layers, "num_layers");
+  field(c.num_heads, "num_heads");
+  field(c.channels, "channels");
+  field(c.pos, "pos");
+  field(c.dropout, "dropout");
+}
+
+template <class F>
+void run_fields(F&& field, TrainConfig& t, TrainState& s) {
+  field(t.batch, "batch");
+  field(t.grad_accum, "grad_accum");
+  field(t.lr, "lr");
+  field(t.min_lr, "min_lr");
+  field(t.warmup, "warmup");
+  field(t.schedule, "schedule");
+  field(t.weight_decay, "weight_decay");
+  field(t.beta1, "beta1");
+  field(t.beta2, "beta2");
+  field(t.eps, "eps");
+  field(t.grad_clip, "grad_clip");
+  field(t.steps, "steps");
+  field(t.eval_every, "eval_every");
+  field(t.eval_batches, "eval_batches");
+  field(t.log_every, "log_every");
+  field(t.save_every, "save_every");
+  field(t.seed, "seed");
+  field(t.sampling, "sampling");
+  field(s.step, "step");
+  field(s.loader.batch_index, "loader batch index");
+  field(s.loader.rng_state, "loader rng state");
+  field(s.tokens_seen, "tokens seen");
+  field(s.elapsed_s, "elapsed seconds");
+}
+
+// int and enum fields are int32 on disk; everything else is stored as its own type.
+template <class X>
+using Stored = std::conditional_t<std::is_same_v<X, int> || std::is_enum_v<X>, int32_t, X>;
+
 struct Writer {
   std::string out;
   template <class X>
@@ -26,6 +73,18 @@ struct Writer {
     out.append(reinterpret_cast<const char*>(&x), sizeof(X));
   }
   void bytes(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+  template <class X>
+  void operator()(const X& x, const char*) {
+    put(static_cast<Stored<X>>(x));
+  }
+};
+
+struct FieldReader {
+  ByteReader& r;
+  template <class X>
+  void operator()(X& x, const char* what) {
+    x = static_cast<X>(r.get<Stored<X>>(what));
+  }
 };
 
 }  // namespace
@@ -40,40 +99,12 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
   Writer w;
   w.put(kCheckpointMagic);
   w.put(kCheckpointVersion);
-  // model config
-  w.put(int32_t(c.max_seq_len));
-  w.put(int32_t(c.vocab_size));
-  w.put(int32_t(c.padded_vocab_size));
-  w.put(int32_t(c.num_layers));
-  w.put(int32_t(c.num_heads));
-  w.put(int32_t(c.channels));
-  w.put(int32_t(c.pos));
-  w.put(c.dropout);
-  // training config
-  w.put(int32_t(tc.batch));
-  w.put(int32_t(tc.grad_accum));
-  w.put(tc.lr);
-  w.put(tc.min_lr);
-  w.put(int32_t(tc.warmup));
-  w.put(int32_t(tc.schedule));
-  w.put(tc.weight_decay);
-  w.put(tc.beta1);
-  w.put(tc.beta2);
-  w.put(tc.eps);
-  w.put(tc.grad_clip);
-  w.put(int32_t(tc.steps));
-  w.put(int32_t(tc.eval_every));
-  w.put(int32_t(tc.eval_batches));
-  w.put(int32_t(tc.log_every));
-  w.put(int32_t(tc.save_every));
-  w.put(tc.seed);
-  w.put(int32_t(tc.sampling));
-  // training state
-  w.put(st.step);
-  w.put(st.loader.batch_index);
-  w.put(st.loader.rng_state);
-  w.put(st.tokens_seen);
-  w.put(st.elapsed_s);
+  // model config, training config, training state (copies: the lists take references)
+  GPTConfig mc = c;
+  TrainConfig t = tc;
+  TrainState s = st;
+  model_fields(w, mc);
+  run_fields(w, t, s);
   // tokenizer
   w.put(uint64_t(tokenizer_blob.size()));
   w.bytes(tokenizer_blob.data(), tokenizer_blob.size());
@@ -112,45 +143,14 @@ Checkpoint load_checkpoint(const std::string& run_or_file) {
   std::memcpy(&stored_sum, data.data() + data.size() - sizeof(uint64_t), sizeof(uint64_t));
   Checkpoint ck;
   GPTConfig& c = ck.model;
-  c.max_seq_len = r.get<int32_t>("max_seq_len");
-  c.vocab_size = r.get<int32_t>("vocab_size");
-  c.padded_vocab_size = r.get<int32_t>("padded_vocab_size");
-  c.num_layers = r.get<int32_t>("num_layers");
-  c.num_heads = r.get<int32_t>("num_heads");
-  c.channels = r.get<int32_t>("channels");
-  const int32_t pos = r.get<int32_t>("pos");
-  if (pos < 0 || pos > 2) GPT_FAIL(path, ": unknown positional encoding code ", pos);
-  c.pos = PosEnc(pos);
-  c.dropout = r.get<float>("dropout");
+  model_fields(FieldReader{r}, c);
+  if (int(c.pos) < 0 || int(c.pos) > 2) GPT_FAIL(path, ": unknown positional encoding code ", int(c.pos));
   try {
     validate(c);
   } catch (const Error& e) {
     GPT_FAIL(path, ": the model config in this checkpoint is invalid: ", e.what());
   }
-  TrainConfig& t = ck.train;
-  t.batch = r.get<int32_t>("batch");
-  t.grad_accum = r.get<int32_t>("grad_accum");
-  t.lr = r.get<float>("lr");
-  t.min_lr = r.get<float>("min_lr");
-  t.warmup = r.get<int32_t>("warmup");
-  t.schedule = Schedule(r.get<int32_t>("schedule"));
-  t.weight_decay = r.get<float>("weight_decay");
-  t.beta1 = r.get<float>("beta1");
-  t.beta2 = r.get<float>("beta2");
-  t.eps = r.get<float>("eps");
-  t.grad_clip = r.get<float>("grad_clip");
-  t.steps = r.get<int32_t>("steps");
-  t.eval_every = r.get<int32_t>("eval_every");
-  t.eval_batches = r.get<int32_t>("eval_batches");
-  t.log_every = r.get<int32_t>("log_every");
-  t.save_every = r.get<int32_t>("save_every");
-  t.seed = r.get<uint64_t>("seed");
-  t.sampling = SamplingMode(r.get<int32_t>("sampling"));
-  ck.state.step = r.get<int64_t>("step");
-  ck.state.loader.batch_index = r.get<uint64_t>("loader batch index");
-  ck.state.loader.rng_state = r.get<uint64_t>("loader rng state");
-  ck.state.tokens_seen = r.get<uint64_t>("tokens seen");
-  ck.state.elapsed_s = r.get<double>("elapsed seconds");
+  run_fields(FieldReader{r}, ck.train, ck.state);
   const auto tok_len = r.get<uint64_t>("tokenizer length");
   if (tok_len > r.remaining()) GPT_FAIL(path, ": truncated: tokenizer claims ", tok_len, " bytes, ", r.remaining(), " left");
   ck.tokenizer.resize(tok_len);

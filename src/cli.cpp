@@ -179,8 +179,6 @@ std::string main_help() {
   return s;
 }
 
-bool Args::is_set(const std::string& name) const { return has(name); }
-
 std::string Args::str(const std::string& name) const {
   auto it = given.find(name);
   if (it != given.end()) return it->second;

@@ -35,7 +35,6 @@ class Args {
   std::map<std::string, std::string> defaults;
 
   bool has(const std::string& name) const { return given.count(name) != 0; }
-  bool is_set(const std::string& name) const;  // a switch that was given
   std::string str(const std::string& name) const;  // given value or default
   // Strict numbers: the whole text must parse; otherwise gpt::Error (exit 2)
   // "--lr expects a number, got 'abc'".

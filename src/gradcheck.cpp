@@ -249,7 +249,6 @@ std::vector<GradcheckRow> check_crossentropy(SplitMix64& rng) {
   return {compare("crossentropy", "dlogits", logits, g[0], loss)};
 }
 
-
 struct Entry {
   const char* name;
   std::function<std::vector<GradcheckRow>(SplitMix64&)> run;

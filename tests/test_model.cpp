@@ -160,24 +160,18 @@ TEST(Checkpoint, RejectsDamage) {
   const std::string path = join_path(dir, "ck.bin");
   save_checkpoint(path, m, TrainConfig{}, TrainState{}, "");
   const std::string good = read_file(path);
-  auto expect_error = [&](const std::string& bytes, const std::string& word) {
+  auto expect_rejected = [&](const std::string& bytes, const std::string& word) {
     write_file_atomic(path, bytes);
-    try {
-      load_checkpoint(path);
-      ADD_FAILURE() << "accepted a damaged checkpoint (" << word << ")";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
-    }
+    expect_error([&] { load_checkpoint(path); }, {path, word});
   };
-  expect_error(good.substr(0, good.size() / 2), "truncated");
+  expect_rejected(good.substr(0, good.size() / 2), "truncated");
   std::string flipped = good;
   flipped[good.size() / 2] ^= 1;
-  expect_error(flipped, "checksum");
+  expect_rejected(flipped, "checksum");
   std::string magic = good;
   magic[0] = 'X';
-  expect_error(magic, "magic");
-  expect_error("", "truncated");
+  expect_rejected(magic, "magic");
+  expect_rejected("", "truncated");
   EXPECT_THROW(load_checkpoint(join_path(dir, "nope")), Error);
 }
 

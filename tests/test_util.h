@@ -16,7 +16,7 @@ namespace gpt::test {
 template <class A, class E>
 ::testing::AssertionResult Close(const A* actual, const E* expected, size_t n, double abs_tol,
                                  double rel_tol) {
-  double worst = -1;
+  double worst = -INFINITY;
   size_t worst_i = 0;
   bool ok = true;
   for (size_t i = 0; i < n; i++) {
@@ -25,7 +25,7 @@ template <class A, class E>
     double allowed = abs_tol + rel_tol * std::fabs(e);
     if (!(err <= allowed)) ok = false;  // NaN fails
     double excess = std::isnan(err) ? 1e300 : err - allowed;
-    if (excess > worst || (worst_i == 0 && i == 0)) {
+    if (excess > worst) {
       worst = excess;
       worst_i = i;
     }

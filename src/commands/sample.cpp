@@ -96,7 +96,7 @@ int cmd_sample(const Args& a) {
   }
   std::printf("\n");
   std::fflush(stdout);
-  if (a.is_set("stats")) {
+  if (a.has("stats")) {
     const double s = gen.seconds();
     std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
                  "(%.2f ms/token, %.1f tokens/s)\n",

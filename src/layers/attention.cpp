@@ -36,7 +36,7 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, const T* q, const 
     if (dot > maxv) maxv = dot;
   }
   T sum = 0;
-  #pragma omp simd reduction(+ : sum)
+#pragma omp simd reduction(+ : sum)
   for (int t2 = 0; t2 < n; t2++) {
     const T e = exp_t(att_row[t2] - maxv);
     att_row[t2] = e;
