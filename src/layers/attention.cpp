@@ -35,13 +35,7 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, const T* q, const 
     att_row[t2] = dot;
     if (dot > maxv) maxv = dot;
   }
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int t2 = 0; t2 < n; t2++) {
-    const T e = exp_t(att_row[t2] - maxv);
-    att_row[t2] = e;
-    sum += e;
-  }
+  const T sum = exp_shifted_sum(att_row, att_row, n, maxv);
   const T inv = T(1) / sum;
   for (int t2 = 0; t2 < n; t2++) att_row[t2] *= inv;  // (2) softmax
   for (int i = 0; i < hs; i++) out[i] = 0;

@@ -31,13 +31,7 @@ void crossentropy_forward(T* losses, T* probs, const T* logits, const int* targe
 #pragma omp simd reduction(max : maxv)
     for (int i = 1; i < V; i++) maxv = x[i] > maxv ? x[i] : maxv;
     const T target_logit = x[targets[n]];  // read before p (maybe == x) is written
-    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int i = 0; i < V; i++) {
-      const T e = exp_t(x[i] - maxv);
-      p[i] = e;
-      sum += e;
-    }
+    const T sum = exp_shifted_sum(p, x, V, maxv);
     const T inv = T(1) / sum;
 #pragma omp simd
     for (int i = 0; i < V; i++) p[i] *= inv;  // probs = softmax(logits[:V])

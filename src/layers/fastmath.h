@@ -44,4 +44,18 @@ inline T tanh_t(T x) {
   else return std::tanh(x);
 }
 
+// out[i] = exp(in[i] - shift) for i < n, returns their sum: the shared core of every
+// softmax (attention weights, cross-entropy). out may alias in.
+template <class T>
+inline T exp_shifted_sum(T* out, const T* in, int n, T shift) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int i = 0; i < n; i++) {
+    const T e = exp_t(in[i] - shift);
+    out[i] = e;
+    sum += e;
+  }
+  return sum;
+}
+
 }  // namespace gpt::cpu
