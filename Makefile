@@ -28,6 +28,12 @@ else ifeq ($(USE_CUDA),auto)
 else
   CUDA_ON := no
 endif
+# SentencePiece (BPE / unigram tokenizers) is linked when its headers are present;
+# without it `--tokenizer bpe` says how to install it.
+ifeq ($(HAVE_SPM),yes)
+  BASEFLAGS += -DGPT_HAVE_SENTENCEPIECE
+  LDLIBS_SPM := -lsentencepiece_train -lsentencepiece
+endif
 ifeq ($(HAVE_OPENMP),no)
   $(error OpenMP not found: g++ -fopenmp fails. Run scripts/install_deps.sh)
 endif
@@ -42,7 +48,7 @@ BENCH_SRCS := $(wildcard bench/*.cpp)
 all: probe bin/gpt
 
 probe:
-	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) (unused yet) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); not implemented yet)"
+	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); not implemented yet)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -54,19 +60,19 @@ $(BUILD)/libgpt.a: $(LIB_OBJS)
 
 bin/gpt: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
 
 $(BUILD)/tests/%.o: BASEFLAGS += -Itests
 $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
-	$(CXX) $^ -o $@ $(LDFLAGS) $(GTEST_LIBS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(GTEST_LIBS)
 
 # Runs the suite and ends with the line "N passed, N failed".
 test: probe bin/gpt $(BUILD)/gpt_tests
 	@GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
 
 $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
-	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 	@scripts/bench.sh
@@ -81,7 +87,7 @@ sanitize:
 
 bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
 
 # The main job: dependencies, build, Tiny Shakespeare, prepare, train (~5 min), sample.
 RUN_DIR ?= runs/shakespeare_char

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing gpt.cc need. Idempotent.
+# Installs the Debian packages that building (and, with --test, testing) gpt.cc need. Idempotent.
 #   --if-missing   do nothing (not even apt-get update) when everything is there
+#   --test         also the PyTorch reference (python3-torch) that the loss-curve and
+#                  logits tests compare against; without it those tests skip
 set -euo pipefail
-PKGS=(g++ make libgtest-dev curl ca-certificates)
+PKGS=(g++ make libgtest-dev libsentencepiece-dev curl ca-certificates)
+quiet=0
+for arg in "$@"; do
+  case "$arg" in
+    --if-missing) quiet=1 ;;
+    --test) PKGS+=(python3 python3-numpy python3-torch) ;;
+    *) echo "install_deps: unknown option '$arg' (use --if-missing, --test)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
-  [ "${1:-}" = "--if-missing" ] || echo "install_deps: all present (${PKGS[*]})"
+  [ "$quiet" = 1 ] || echo "install_deps: all present (${PKGS[*]})"
   exit 0
 fi
 SUDO=""
