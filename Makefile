@@ -62,7 +62,7 @@ bin/gpt: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
 
-$(BUILD)/tests/%.o: BASEFLAGS += -Itests
+$(BUILD)/tests/%.o: BASEFLAGS += -Itests -DGPT_SOURCE_DIR=\"$(CURDIR)\"
 $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(GTEST_LIBS)
