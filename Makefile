@@ -20,6 +20,8 @@ GTEST_LIBS = -lgtest -lgtest_main -pthread
 HAVE_OPENMP := $(shell echo 'int main(){return 0;}' | $(CXX) -fopenmp -x c++ - -o /dev/null 2>/dev/null && echo yes || echo no)
 HAVE_GTEST  := $(shell test -f /usr/include/gtest/gtest.h && echo yes || echo no)
 HAVE_SPM    := $(shell test -f /usr/include/sentencepiece_processor.h && echo yes || echo no)
+# OpenBLAS: a yardstick for `make bench` only, never linked into bin/gpt.
+HAVE_OPENBLAS := $(shell test -f /usr/include/x86_64-linux-gnu/cblas-openblas.h -o -f /usr/include/openblas/cblas.h && echo yes || echo no)
 HAVE_NVCC   := $(shell test -x $(NVCC) && echo yes || echo no)
 ifeq ($(USE_CUDA),1)
   CUDA_ON := yes
@@ -71,8 +73,11 @@ $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 test: probe bin/gpt $(BUILD)/gpt_tests
 	@GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
 
+ifeq ($(HAVE_OPENBLAS),yes)
+$(BUILD)/bench_matmul: BENCH_BLAS := -DGPT_BENCH_OPENBLAS -lopenblas
+endif
 $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
-	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(BENCH_BLAS)
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 	@scripts/bench.sh

@@ -1,10 +1,21 @@
-// GEMM benchmark: the packed float kernel behind matmul_forward/backward on the GPT
-// shapes of the two benchmark configs, in GFLOP/s, with the scalar reference timed
-// side by side on one shape as the baseline. Prints a Markdown table.
+// GEMM benchmark: the packed float kernels behind matmul_forward/backward on the GPT
+// shapes of the two benchmark configs, in GFLOP/s, side by side with OpenBLAS's
+// cblas_sgemm on the same shapes (when the bench is built with it: a yardstick here,
+// never linked into bin/gpt) and with the scalar reference on one shape. Also measures
+// the machine's FMA peak (register-only FMA chains on every thread) so the report can
+// say what fraction of it each kernel reaches. Prints Markdown.
+#include <immintrin.h>
+#include <omp.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <vector>
+
+#ifdef GPT_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
 
 #include "layers.h"
 #include "rng.h"
@@ -30,16 +41,49 @@ std::vector<float> rnd(size_t n, uint64_t seed) {
   for (auto& x : v) x = float(r.uniform() - 0.5);
   return v;
 }
+
+// FMA peak: each thread runs 12 independent FMA chains on registers (enough to cover
+// the latency of two pipes), nothing touches memory.
+double fma_peak_gflops(long iters = 100000000) {
+  double t0 = omp_get_wtime();
+  float sink = 0;
+#pragma omp parallel reduction(+ : sink)
+  {
+    __m512 a[12];
+    const __m512 b = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(1e-4f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps(float(i + omp_get_thread_num()));
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+      for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
+    }
+    for (int i = 1; i < 12; i++) a[0] = _mm512_add_ps(a[0], a[i]);
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, a[0]);
+    for (float l : lanes) sink += l;
+  }
+  const double t = omp_get_wtime() - t0;
+  if (sink == 12345.0f) std::printf(" ");
+  return 2.0 * 16 * 12 * double(iters) * omp_get_max_threads() / t / 1e9;
+}
 }  // namespace
 
 int main() {
+  const double peak = fma_peak_gflops();
+  std::printf("Measured fp32 FMA peak: %.0f GFLOP/s (%d threads, 512-bit FMA chains in registers)\n\n", peak,
+              omp_get_max_threads());
   struct Shape { const char* what; size_t N; int C, OC; };
   const Shape shapes[] = {
       {"6L qkv (B16 T256 C384)", 4096, 384, 1152}, {"6L fc", 4096, 384, 1536}, {"6L fcproj", 4096, 1536, 384},
       {"124M qkv (B4 T64 C768)", 256, 768, 2304},  {"124M fc", 256, 768, 3072}, {"124M fcproj", 256, 3072, 768},
       {"124M classifier (V 50304)", 256, 768, 50304},
   };
+#ifdef GPT_BENCH_OPENBLAS
+  std::printf("| shape | N x C -> OC | fwd ours | fwd OpenBLAS | fwd ratio | bwd ours | bwd OpenBLAS | bwd ratio |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+#else
   std::printf("| shape | N x C -> OC | forward GFLOP/s | backward GFLOP/s |\n|---|---|---|---|\n");
+#endif
+  double sum_ours = 0, sum_blas = 0;
   for (const Shape& s : shapes) {
     auto x = rnd(s.N * s.C, 1), w = rnd(size_t(s.OC) * s.C, 2), b = rnd(s.OC, 3), dy = rnd(s.N * s.OC, 4);
     std::vector<float> y(s.N * s.OC), dx(s.N * s.C), dw(size_t(s.OC) * s.C), db(s.OC);
@@ -47,8 +91,34 @@ int main() {
     const double tf = seconds_per_call([&] { cpu::matmul_forward(y.data(), x.data(), w.data(), b.data(), s.N, s.C, s.OC); });
     const double tb = seconds_per_call(
         [&] { cpu::matmul_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), s.N, s.C, s.OC); });
+#ifdef GPT_BENCH_OPENBLAS
+    const int N = int(s.N), C = s.C, OC = s.OC;
+    // The same three products: y = x w^T (+ bias), dx += dy w, dw += dy^T x (+ the bias sum).
+    const double bf = seconds_per_call([&] {
+      for (int i = 0; i < N; i++) std::memcpy(y.data() + size_t(i) * OC, b.data(), OC * sizeof(float));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, x.data(), C, w.data(), C, 1.0f, y.data(), OC);
+    });
+    const double bb = seconds_per_call([&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dy.data(), OC, w.data(), C, 1.0f, dx.data(), C);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dy.data(), OC, x.data(), C, 1.0f, dw.data(), C);
+      for (int i = 0; i < N; i++)
+        for (int o = 0; o < OC; o++) db[o] += dy[size_t(i) * OC + o];
+    });
+    std::printf("| %s | %zu x %d -> %d | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", s.what, s.N, s.C, s.OC,
+                flops / tf / 1e9, flops / bf / 1e9, bf / tf, 2 * flops / tb / 1e9, 2 * flops / bb / 1e9, bb / tb);
+    sum_ours += tf + tb;
+    sum_blas += bf + bb;
+#else
     std::printf("| %s | %zu x %d -> %d | %.1f | %.1f |\n", s.what, s.N, s.C, s.OC, flops / tf / 1e9, 2 * flops / tb / 1e9);
+#endif
   }
+#ifdef GPT_BENCH_OPENBLAS
+  std::printf("\nAll shapes, forward + backward: ours %.2fx OpenBLAS's speed (time ratio, > 1 = ours faster).\n",
+              sum_blas / sum_ours);
+#else
+  std::printf("\n(OpenBLAS comparison not built: install libopenblas-dev and rerun make bench.)\n");
+  (void)sum_ours, (void)sum_blas;
+#endif
   // Baseline in the same run: the scalar reference on a smaller shape.
   const size_t N = 512;
   const int C = 384, OC = 1152;
@@ -57,7 +127,7 @@ int main() {
   const double tf = seconds_per_call([&] { cpu::matmul_forward(y.data(), x.data(), w.data(), b.data(), N, C, OC); });
   const double tr = seconds_per_call([&] { cpu::matmul_forward_reference(y.data(), x.data(), w.data(), b.data(), N, C, OC); }, 1.0);
   const double flops = 2.0 * N * C * OC;
-  std::printf("\nBaseline, forward %zu x %d -> %d: packed GEMM %.1f GFLOP/s, scalar reference %.1f GFLOP/s, ratio %.1fx\n",
+  std::printf("\nScalar baseline, forward %zu x %d -> %d: packed GEMM %.1f GFLOP/s, scalar reference %.1f GFLOP/s, ratio %.1fx\n",
               N, C, OC, flops / tf / 1e9, flops / tr / 1e9, tr / tf);
   return 0;
 }
