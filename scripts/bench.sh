@@ -31,20 +31,36 @@ ms = [json.loads(l)["ms_per_step"] for l in open(sys.argv[1]) if l.strip()][1:]
 print("%.1f" % statistics.median(ms))' "$1"
 }
 
-train_row() {  # name data L H C T B
-  local name=$1 data=$2 L=$3 H=$4 C=$5 T=$6 B=$7
+# PyTorch baseline (scripts/torch_bench.py) when python3-torch is installed; "n/a" otherwise.
+TORCH_THREADS=$(nproc)
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+torch_json() {
+  if $PY -c 'import torch' 2>/dev/null; then
+    env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=PASSIVE $PY scripts/torch_bench.py "$@" --threads "$TORCH_THREADS" --steps "$STEPS"
+  else
+    echo '{}'
+  fi
+}
+field() { $PY -c 'import json,sys; d=json.load(sys.stdin); v=d.get(sys.argv[1]); print("n/a" if v is None else "%.1f" % v)' "$1"; }
+PEAK=$(build/bench_matmul --peak-only)
+
+train_row() {  # name data L H C T B V
+  local name=$1 data=$2 L=$3 H=$4 C=$5 T=$6 B=$7 Vt=$8
   local run=$tmp/run_$name
   $BIN train --data "$data" --out "$run" --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" \
     --steps "$STEPS" --log-every 1 --eval-every 0 --save-every 0 2>/dev/null
   local ms; ms=$(median_ms "$run/metrics.jsonl")
   local V; V=$([ "$data" = "$tmp/gpt2" ] && echo 50304 || echo 128)
   # training FLOPs/token: 6 x (matmul params incl. the tied classifier) + causal attention 6 L T C
+  local pt; pt=$(torch_json train --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" --vocab "$Vt" | field tokens_per_s)
   /usr/bin/env python3 -c "
-L,C,T,B,V,ms=$L,$C,$T,$B,$V,$ms
+L,C,T,B,V,ms,peak,pt=$L,$C,$T,$B,$V,$ms,$PEAK,'$pt'
 N=L*12*C*C+V*C
 flops=6*N+6*L*T*C
 tps=B*T/(ms/1000)
-print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.1f |' % ('$name',L,$H,C,T,B,ms,tps,tps*flops/1e9))"
+ratio='%.2fx' % (tps/float(pt)) if pt!='n/a' else 'n/a'
+print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % ('$name',L,$H,C,T,B,ms,tps,tps*flops/1e9,100*tps*flops/1e9/peak,pt,ratio))"
 }
 
 {
@@ -55,22 +71,32 @@ print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.1f |' % ('$name',L,$H,C,T,B
   echo
   echo "## GEMM (bench/matmul.cpp)"
   echo
-  build/bench_matmul
+  env -u OPENBLAS_CORETYPE build/bench_matmul
   echo
   echo "## Training (gpt train, synthetic tokens, median of steps 2..$STEPS)"
   echo
-  echo "| config | layers/heads/dim | ms/step | tokens/s | GFLOP/s |"
-  echo "|---|---|---|---|---|"
-  train_row shakespeare-6L "$tmp/char" 6 6 384 256 16
-  train_row gpt2-124M "$tmp/gpt2" 12 12 768 64 4
+  echo "| config | layers/heads/dim | ms/step | tokens/s | GFLOP/s | % of FMA peak | PyTorch tokens/s | ratio |"
+  echo "|---|---|---|---|---|---|---|---|"
+  train_row shakespeare-6L "$tmp/char" 6 6 384 256 16 65
+  train_row gpt2-124M "$tmp/gpt2" 12 12 768 64 4 50257
   echo
-  echo "Reference figures for the same configs on these 2-core machines (from the issue, measured"
-  echo "earlier, not in this run): llm.c train_gpt2.c 655 and 94 tokens/s; PyTorch 1.13 ~3,400 and ~250."
+  echo "PyTorch: scripts/torch_bench.py (nanoGPT-style model, same shapes, AdamW, $TORCH_THREADS threads,"
+  echo "OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE unset), median of steps 2..$STEPS, in this run."
+  echo "GFLOP/s counts 6 x matmul parameters (incl. the tied classifier) + 6 L T C per token."
+  echo "Earlier figures quoted by the issue (not re-measured): llm.c train_gpt2.c 655 and 94 tokens/s."
   echo
-  echo "## Sampling (gpt sample --stats, 6L/384 model, batch 1, KV cache)"
+  echo "## Sampling (6L/384 model, batch 1, KV cache, 200 tokens)"
   echo
-  echo '```'
-  $BIN sample --ckpt "$tmp/run_shakespeare-6L" --prompt "0 1 2 3" --tokens 200 --stats 2>&1 >/dev/null | tail -1
-  echo '```'
+  ours=$($BIN sample --ckpt "$tmp/run_shakespeare-6L" --prompt "0 1 2 3" --tokens 200 --stats 2>&1 >/dev/null | tail -1)
+  ours_ms=$(echo "$ours" | grep -o '[0-9.]* ms/token' | tail -1 | cut -d' ' -f1)  # generated tokens
+  torch_ms=$(torch_json sample --layers 6 --heads 6 --dim 384 --context 256 --vocab 65 --tokens 200 | field ms_per_token)
+  echo "| | ms/token |"
+  echo "|---|---|"
+  echo "| gpt.cc (gpt sample --stats) | $ours_ms |"
+  echo "| PyTorch KV-cache loop | $torch_ms |"
+  echo
+  /usr/bin/env python3 -c "
+o,t='$ours_ms','$torch_ms'
+print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(t)/float(o)) if o and t and t!='n/a' else 'Sampling ratio: n/a (PyTorch not installed)')"
 } | tee "$out"
 echo "wrote $out"
