@@ -13,10 +13,20 @@ struct MatmulShape {
   int C, OC;
 };
 
-class MatmulShapes : public ::testing::TestWithParam<MatmulShape> {};
+// Runs a test body under one GEMM kernel, restoring the automatic choice after.
+struct IsaScope {
+  cpu::GemmIsa saved = cpu::gemm_isa();
+  explicit IsaScope(cpu::GemmIsa isa) { cpu::set_gemm_isa(isa); }
+  ~IsaScope() { cpu::set_gemm_isa(saved); }
+};
+
+class MatmulShapes : public ::testing::TestWithParam<std::tuple<MatmulShape, cpu::GemmIsa>> {};
 
 TEST_P(MatmulShapes, FastMatchesReference) {
-  const auto [N, C, OC] = GetParam();
+  const auto [shape, isa] = GetParam();
+  const auto [N, C, OC] = shape;
+  if (!cpu::gemm_isa_supported(isa)) GTEST_SKIP() << cpu::gemm_isa_name(isa) << " not supported by this CPU";
+  IsaScope scope(isa);
   auto inp = random_vec<float>(N * C, 1);
   auto w = random_vec<float>(size_t(OC) * C, 2);
   auto b = random_vec<float>(OC, 3);
@@ -44,12 +54,38 @@ TEST_P(MatmulShapes, FastMatchesReference) {
   EXPECT_CLOSE(db.data(), db_ref.data(), db.size(), 1e-5 * double(N), 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, MatmulShapes,
-                         ::testing::Values(MatmulShape{1, 1, 1}, MatmulShape{1, 37, 53}, MatmulShape{2, 16, 32},
-                                           MatmulShape{3, 5, 7}, MatmulShape{9, 33, 31},
-                                           MatmulShape{37, 29, 45}, MatmulShape{64, 64, 192},
-                                           MatmulShape{130, 300, 65}, MatmulShape{67, 517, 129},
-                                           MatmulShape{257, 96, 600}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MatmulShapes,
+    ::testing::Combine(::testing::Values(MatmulShape{1, 1, 1}, MatmulShape{1, 37, 53}, MatmulShape{2, 16, 32},
+                                         MatmulShape{3, 5, 7}, MatmulShape{9, 33, 31}, MatmulShape{37, 29, 45},
+                                         MatmulShape{64, 64, 192}, MatmulShape{130, 300, 65},
+                                         MatmulShape{67, 517, 129}, MatmulShape{257, 96, 600},
+                                         MatmulShape{121, 250, 513}),
+                       ::testing::Values(cpu::GemmIsa::generic, cpu::GemmIsa::avx2, cpu::GemmIsa::avx512)),
+    [](const auto& info) {
+      const MatmulShape& s = std::get<0>(info.param);
+      return std::string(cpu::gemm_isa_name(std::get<1>(info.param))) + "_" + std::to_string(s.N) + "x" +
+             std::to_string(s.C) + "x" + std::to_string(s.OC);
+    });
+
+// The kernels differ in tile shape only: each output element is the same chain of
+// FMAs in k order, so the intrinsics kernels agree bit for bit.
+TEST(Matmul, Avx2AndAvx512KernelsAgreeBitwise) {
+  if (!cpu::gemm_isa_supported(cpu::GemmIsa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const size_t N = 77;
+  const int C = 300, OC = 97;
+  auto inp = random_vec<float>(N * C, 1), w = random_vec<float>(size_t(OC) * C, 2), b = random_vec<float>(OC, 3);
+  std::vector<float> o1(N * OC), o2(N * OC);
+  {
+    IsaScope s(cpu::GemmIsa::avx2);
+    cpu::matmul_forward(o1.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  }
+  {
+    IsaScope s(cpu::GemmIsa::avx512);
+    cpu::matmul_forward(o2.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  }
+  EXPECT_EQ(o1, o2);
+}
 
 TEST(Matmul, SameResultOnOneAndTwoThreads) {
   const size_t N = 150;

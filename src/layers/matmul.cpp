@@ -1,11 +1,14 @@
 // Fully connected layer: out = inp · W^T + b, and its backward. The float path runs
-// a packed, cache-blocked GEMM with a register-blocked micro-kernel (GCC vector
-// extensions, so -march=native picks AVX-512 or AVX2); double runs the scalar
-// reference (the finite-difference checks). Not here: runtime CPU dispatch.
+// a packed, cache-blocked GEMM with register-blocked micro-kernels (AVX-512 or AVX2
+// intrinsics, chosen at run time; a portable vector-extension kernel otherwise);
+// double runs the scalar reference (the finite-difference checks).
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "buffer.h"
 #include "check.h"
@@ -18,14 +21,16 @@ namespace {
 // C(i,j) (= or +=) sum_k A(i,k) B(k,j) [+ bias(j)], with A(i,k) = A[i*ars + k*acs]
 // and B(k,j) = B[k*brs + j*bcs]: the strides express all three transposes the
 // model needs without copies beyond packing.
-constexpr int MR = 8;    // rows of the micro-tile
-constexpr int NR = 32;   // columns of the micro-tile (two 16-wide vectors)
-constexpr int KC = 256;  // depth of one packed panel (B sliver KC*NR*4 = 32 KiB: L1)
-constexpr int MC = 128;  // rows per macro-tile (A block MC*KC*4 = 128 KiB: L2)
-constexpr int NC = 512;  // columns per macro-tile
-
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));  // unaligned access
+//
+// Three micro-kernels over the same packed layout, chosen once at run time (cpuid):
+//   avx512  MR x 32 tile, AVX-512F intrinsics (compiled with a target attribute, so
+//           the binary runs on CPUs without AVX-512 when built for a generic -march)
+//   avx2    MR x 16 tile, AVX2 + FMA intrinsics
+//   generic MR x 32 tile in GCC vector extensions (whatever -march gives)
+// GPT_GEMM=avx512|avx2|generic overrides the choice (tests and benchmarks use it).
+constexpr int KC = 256;  // depth of one packed panel
+constexpr int MC = 120;  // rows per macro-tile (a multiple of every MR)
+constexpr int NC = 512;  // columns per macro-tile (a multiple of every NR)
 
 struct PackBuffers {
   HostBuffer<float> a, b;
@@ -40,8 +45,8 @@ PackBuffers& pack_buffers() {
 }
 
 // Packs rows [i0, i0+MR) x depth [p0, p0+kc) of A as dst[k*MR + ii], zero-padding rows >= M.
-inline void pack_a_sliver(float* dst, const float* A, size_t ars, size_t acs, int i0, int M, int p0,
-                          int kc) {
+template <int MR>
+inline void pack_a_sliver(float* dst, const float* A, size_t ars, size_t acs, int i0, int M, int p0, int kc) {
   const int rows = std::min(MR, M - i0);
   if (acs == 1) {
     for (int ii = 0; ii < rows; ii++) {
@@ -59,12 +64,11 @@ inline void pack_a_sliver(float* dst, const float* A, size_t ars, size_t acs, in
 }
 
 // Packs columns [j0, j0+NR) x depth [p0, p0+kc) of B as dst[k*NR + jj], zero-padded.
-inline void pack_b_sliver(float* dst, const float* B, size_t brs, size_t bcs, int j0, int N, int p0,
-                          int kc) {
+template <int NR>
+inline void pack_b_sliver(float* dst, const float* B, size_t brs, size_t bcs, int j0, int N, int p0, int kc) {
   const int cols = std::min(NR, N - j0);
   if (bcs == 1 && cols == NR) {
-    for (int k = 0; k < kc; k++)
-      std::memcpy(dst + k * NR, B + size_t(p0 + k) * brs + j0, NR * sizeof(float));
+    for (int k = 0; k < kc; k++) std::memcpy(dst + k * NR, B + size_t(p0 + k) * brs + j0, NR * sizeof(float));
   } else if (bcs == 1) {
     for (int k = 0; k < kc; k++) {
       const float* src = B + size_t(p0 + k) * brs + j0;
@@ -72,69 +76,148 @@ inline void pack_b_sliver(float* dst, const float* B, size_t brs, size_t bcs, in
       for (int jj = cols; jj < NR; jj++) dst[k * NR + jj] = 0.0f;
     }
   } else {
-    for (int jj = 0; jj < cols; jj++) {
+    // Transposing pack (B(k,j) = W[j*bcs + k]): read 8 rows of W at once along k.
+    int jj = 0;
+    for (; jj + 8 <= cols; jj += 8) {
+      const float* src[8];
+      for (int r = 0; r < 8; r++) src[r] = B + size_t(j0 + jj + r) * bcs + size_t(p0) * brs;
+      for (int k = 0; k < kc; k++)
+        for (int r = 0; r < 8; r++) dst[k * NR + jj + r] = src[r][size_t(k) * brs];
+    }
+    for (; jj < cols; jj++) {
       const float* src = B + size_t(j0 + jj) * bcs + size_t(p0) * brs;
       for (int k = 0; k < kc; k++) dst[k * NR + jj] = src[size_t(k) * brs];
     }
-    for (int jj = cols; jj < NR; jj++)
+    for (jj = cols; jj < NR; jj++)
       for (int k = 0; k < kc; k++) dst[k * NR + jj] = 0.0f;
   }
 }
 
-// One MR x NR tile over depth kc. overwrite: C = acc (+ bias), else C += acc.
-inline void micro_kernel(int kc, const float* __restrict a, const float* __restrict b, float* c,
-                         size_t ldc, int rows, int cols, bool overwrite, const float* bias) {
-  v16 acc[MR][2];
-  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = v16{};
-  for (int k = 0; k < kc; k++) {
-    const v16 b0 = *reinterpret_cast<const v16*>(b + k * NR);
-    const v16 b1 = *reinterpret_cast<const v16*>(b + k * NR + 16);
-    const float* ak = a + k * MR;
+// ---- micro-kernels: one MR x NR tile over depth kc ---------------------------------
+// overwrite: C = acc (+ bias), else C += acc. rows/cols < MR/NR at the edges.
+
+struct GenericKernel {
+  static constexpr int MR = 8, NR = 32;
+  static constexpr const char* name = "generic";
+  typedef float v16 __attribute__((vector_size(64)));
+  typedef float v16u __attribute__((vector_size(64), aligned(4)));
+  static void run(int kc, const float* __restrict a, const float* __restrict b, float* c, size_t ldc, int rows,
+                  int cols, bool overwrite, const float* bias) {
+    v16 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = v16{};
+    for (int k = 0; k < kc; k++) {
+      const v16 b0 = *reinterpret_cast<const v16*>(b + k * NR);
+      const v16 b1 = *reinterpret_cast<const v16*>(b + k * NR + 16);
+      const float* ak = a + k * MR;
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) {
-      acc[i][0] += ak[i] * b0;
-      acc[i][1] += ak[i] * b1;
-    }
-  }
-  if (rows == MR && cols == NR) {
-    v16 bias0{}, bias1{};
-    if (overwrite && bias) {
-      bias0 = *reinterpret_cast<const v16u*>(bias);
-      bias1 = *reinterpret_cast<const v16u*>(bias + 16);
-    }
-    for (int i = 0; i < MR; i++) {
-      v16u* row = reinterpret_cast<v16u*>(c + size_t(i) * ldc);
-      if (overwrite) {
-        row[0] = acc[i][0] + bias0;
-        row[1] = acc[i][1] + bias1;
-      } else {
-        row[0] += acc[i][0];
-        row[1] += acc[i][1];
+      for (int i = 0; i < MR; i++) {
+        acc[i][0] += ak[i] * b0;
+        acc[i][1] += ak[i] * b1;
       }
     }
-    return;
+    alignas(64) float tile[MR][NR];
+    for (int i = 0; i < MR; i++) {
+      *reinterpret_cast<v16*>(&tile[i][0]) = acc[i][0];
+      *reinterpret_cast<v16*>(&tile[i][16]) = acc[i][1];
+    }
+    for (int i = 0; i < rows; i++) {
+      float* row = c + size_t(i) * ldc;
+      for (int j = 0; j < cols; j++) row[j] = overwrite ? tile[i][j] + (bias ? bias[j] : 0.0f) : row[j] + tile[i][j];
+    }
   }
-  alignas(64) float tile[MR][NR];
-  for (int i = 0; i < MR; i++) {
-    *reinterpret_cast<v16*>(&tile[i][0]) = acc[i][0];
-    *reinterpret_cast<v16*>(&tile[i][16]) = acc[i][1];
-  }
-  for (int i = 0; i < rows; i++) {
-    float* row = c + size_t(i) * ldc;
-    for (int j = 0; j < cols; j++)
-      row[j] = overwrite ? tile[i][j] + (bias ? bias[j] : 0.0f) : row[j] + tile[i][j];
-  }
-}
+};
 
-void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
-           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {  // empty sum: C = bias (or unchanged when accumulating)
-    if (!accumulate)
-      for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) C[size_t(i) * ldc + j] = bias ? bias[j] : 0.0f;
-    return;
+struct Avx512Kernel {
+  // 12 x 32: 24 accumulators + 2 B vectors + 1 broadcast of the 32 zmm registers;
+  // per k: 2 loads + 12 broadcasts feed 24 FMAs.
+  static constexpr int MR = 12, NR = 32;
+  static constexpr const char* name = "avx512";
+  __attribute__((target("avx512f,fma"))) static void run(int kc, const float* __restrict a,
+                                                           const float* __restrict b, float* c, size_t ldc,
+                                                           int rows, int cols, bool overwrite, const float* bias) {
+    __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+      const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+      const float* ak = a + k * MR;
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; i++) {
+        const __m512 ai = _mm512_set1_ps(ak[i]);
+        acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+      }
+    }
+    const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+    const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols <= 16 ? __mmask16(0) : __mmask16((1u << (cols - 16)) - 1);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (overwrite && bias) {
+      bias0 = _mm512_maskz_loadu_ps(m0, bias);
+      bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+      if (i >= rows) break;
+      float* row = c + size_t(i) * ldc;
+      if (overwrite) {
+        _mm512_mask_storeu_ps(row, m0, _mm512_add_ps(acc0[i], bias0));
+        _mm512_mask_storeu_ps(row + 16, m1, _mm512_add_ps(acc1[i], bias1));
+      } else {
+        _mm512_mask_storeu_ps(row, m0, _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, row)));
+        _mm512_mask_storeu_ps(row + 16, m1, _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, row + 16)));
+      }
+    }
   }
+};
+
+struct Avx2Kernel {
+  // 6 x 16: 12 accumulators + 2 B vectors + 1 broadcast of the 16 ymm registers.
+  static constexpr int MR = 6, NR = 16;
+  static constexpr const char* name = "avx2";
+  __attribute__((target("avx2,fma"))) static void run(int kc, const float* __restrict a, const float* __restrict b,
+                                                        float* c, size_t ldc, int rows, int cols, bool overwrite,
+                                                        const float* bias) {
+    __m256 acc0[MR], acc1[MR];
+    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+      const __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
+      const float* ak = a + k * MR;
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; i++) {
+        const __m256 ai = _mm256_broadcast_ss(ak + i);
+        acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+        acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+      }
+    }
+    if (rows == MR && cols == NR) {
+      __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+      if (overwrite && bias) bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+      for (int i = 0; i < MR; i++) {
+        float* row = c + size_t(i) * ldc;
+        if (overwrite) {
+          _mm256_storeu_ps(row, _mm256_add_ps(acc0[i], bias0));
+          _mm256_storeu_ps(row + 8, _mm256_add_ps(acc1[i], bias1));
+        } else {
+          _mm256_storeu_ps(row, _mm256_add_ps(acc0[i], _mm256_loadu_ps(row)));
+          _mm256_storeu_ps(row + 8, _mm256_add_ps(acc1[i], _mm256_loadu_ps(row + 8)));
+        }
+      }
+      return;
+    }
+    alignas(32) float tile[MR][NR];
+    for (int i = 0; i < MR; i++) _mm256_store_ps(&tile[i][0], acc0[i]), _mm256_store_ps(&tile[i][8], acc1[i]);
+    for (int i = 0; i < rows; i++) {
+      float* row = c + size_t(i) * ldc;
+      for (int j = 0; j < cols; j++) row[j] = overwrite ? tile[i][j] + (bias ? bias[j] : 0.0f) : row[j] + tile[i][j];
+    }
+  }
+};
+
+template <class Kern>
+void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
+                float* C, size_t ldc, bool accumulate, const float* bias) {
+  constexpr int MR = Kern::MR, NR = Kern::NR;
+  static_assert(MC % MR == 0 && NC % NR == 0, "macro-tiles must hold whole micro-tiles");
   const int m_slivers = (M + MR - 1) / MR, n_slivers = (N + NR - 1) / NR;
   PackBuffers& pb = pack_buffers();
   pb.reserve(size_t(m_slivers) * MR * KC, size_t(n_slivers) * NR * KC);
@@ -146,9 +229,9 @@ void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const fl
     const int kc = std::min(KC, K - p0);
     const bool overwrite = !accumulate && p0 == 0;
 #pragma omp for schedule(static) nowait
-    for (int s = 0; s < m_slivers; s++) pack_a_sliver(pa + size_t(s) * MR * kc, A, ars, acs, s * MR, M, p0, kc);
+    for (int s = 0; s < m_slivers; s++) pack_a_sliver<MR>(pa + size_t(s) * MR * kc, A, ars, acs, s * MR, M, p0, kc);
 #pragma omp for schedule(static)
-    for (int s = 0; s < n_slivers; s++) pack_b_sliver(pbuf + size_t(s) * NR * kc, B, brs, bcs, s * NR, N, p0, kc);
+    for (int s = 0; s < n_slivers; s++) pack_b_sliver<NR>(pbuf + size_t(s) * NR * kc, B, brs, bcs, s * NR, N, p0, kc);
     // Each C element belongs to one tile and sees the k-blocks in order: the result
     // does not depend on the thread count or the schedule.
 #pragma omp for schedule(dynamic, 1) collapse(2)
@@ -158,12 +241,48 @@ void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const fl
         for (int j0 = tn * NC; j0 < j_end; j0 += NR) {
           const float* bs = pbuf + size_t(j0 / NR) * NR * kc;
           for (int i0 = tm * MC; i0 < i_end; i0 += MR) {
-            micro_kernel(kc, pa + size_t(i0 / MR) * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc,
-                         std::min(MR, M - i0), std::min(NR, N - j0), overwrite, bias ? bias + j0 : nullptr);
+            Kern::run(kc, pa + size_t(i0 / MR) * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc, std::min(MR, M - i0),
+                   std::min(NR, N - j0), overwrite, bias ? bias + j0 : nullptr);
           }
         }
       }
     // implicit barrier: the packed buffers are rewritten by the next k-block
+  }
+}
+
+GemmIsa detect_isa() {
+  if (const char* e = std::getenv("GPT_GEMM")) {
+    const std::string s = e;
+    for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512})
+      if (s == gemm_isa_name(isa)) {
+        if (!gemm_isa_supported(isa)) GPT_FAIL("GPT_GEMM=", s, ": this CPU does not support it");
+        return isa;
+      }
+    GPT_FAIL("GPT_GEMM='", s, "': choose avx512, avx2 or generic (or unset it for the automatic choice)");
+  }
+  if (gemm_isa_supported(GemmIsa::avx512)) return GemmIsa::avx512;
+  if (gemm_isa_supported(GemmIsa::avx2)) return GemmIsa::avx2;
+  return GemmIsa::generic;
+}
+
+GemmIsa& current_isa() {
+  static GemmIsa isa = detect_isa();
+  return isa;
+}
+
+void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
+           float* C, size_t ldc, bool accumulate, const float* bias) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // empty sum: C = bias (or unchanged when accumulating)
+    if (!accumulate)
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[size_t(i) * ldc + j] = bias ? bias[j] : 0.0f;
+    return;
+  }
+  switch (current_isa()) {
+    case GemmIsa::avx512: return sgemm_with<Avx512Kernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+    case GemmIsa::avx2: return sgemm_with<Avx2Kernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+    case GemmIsa::generic: return sgemm_with<GenericKernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
   }
 }
 
@@ -186,6 +305,32 @@ void bias_backward(T* dbias, const T* dout, size_t N, int OC) {
 }
 
 }  // namespace
+
+const char* gemm_isa_name(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::avx512: return "avx512";
+    case GemmIsa::avx2: return "avx2";
+    case GemmIsa::generic: return "generic";
+  }
+  return "?";
+}
+
+bool gemm_isa_supported(GemmIsa isa) {
+  __builtin_cpu_init();
+  switch (isa) {
+    case GemmIsa::avx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    case GemmIsa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case GemmIsa::generic: return true;
+  }
+  return false;
+}
+
+GemmIsa gemm_isa() { return current_isa(); }
+
+void set_gemm_isa(GemmIsa isa) {
+  if (!gemm_isa_supported(isa)) GPT_FAIL("GEMM kernel ", gemm_isa_name(isa), " is not supported by this CPU");
+  current_isa() = isa;
+}
 
 template <class T>
 void matmul_forward_reference(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C,
