@@ -304,6 +304,79 @@ void bias_backward(T* dbias, const T* dout, size_t N, int OC) {
   }
 }
 
+// ---- matrix-vector products (decoding one token) -----------------------------------
+// y[o] = W[o,:]·x + b[o]. Streams W once; 8 rows at a time give 8 independent FMA
+// chains, each row is then reduced across its 16 lanes. Threads take contiguous row
+// ranges (a multiple of 8 rows) so each streams its own part of W.
+// (GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm256_undefined_pd.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+__attribute__((target("avx512f,fma"))) inline float hsum512(__m512 v) {
+  const __m256 lo = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 0));
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  const __m256 s8 = _mm256_add_ps(lo, hi);
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+  return _mm_cvtss_f32(s4);
+}
+#pragma GCC diagnostic pop
+
+__attribute__((target("avx512f,fma"))) void matvec_rows_avx512(float* y, const float* W, const float* x,
+                                                                 const float* bias, int C, int o0, int o1) {
+  const int cfull = C & ~15;
+  const __mmask16 tail = __mmask16((1u << (C - cfull)) - 1);
+  int o = o0;
+  for (; o + 8 <= o1; o += 8) {
+    __m512 acc[8];
+    for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+    const float* w = W + size_t(o) * C;
+    for (int c = 0; c < cfull; c += 16) {
+      const __m512 xv = _mm512_loadu_ps(x + c);
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w + size_t(r) * C + c), xv, acc[r]);
+    }
+    if (tail) {
+      const __m512 xv = _mm512_maskz_loadu_ps(tail, x + cfull);
+      for (int r = 0; r < 8; r++)
+        acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + size_t(r) * C + cfull), xv, acc[r]);
+    }
+    for (int r = 0; r < 8; r++) y[o + r] = hsum512(acc[r]) + (bias ? bias[o + r] : 0.0f);
+  }
+  for (; o < o1; o++) {
+    __m512 acc = _mm512_setzero_ps();
+    const float* w = W + size_t(o) * C;
+    for (int c = 0; c < cfull; c += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), acc);
+    if (tail) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + cfull), _mm512_maskz_loadu_ps(tail, x + cfull), acc);
+    y[o] = hsum512(acc) + (bias ? bias[o] : 0.0f);
+  }
+}
+
+void matvec_rows_generic(float* y, const float* W, const float* x, const float* bias, int C, int o0, int o1) {
+  for (int o = o0; o < o1; o++) {
+    const float* w = W + size_t(o) * C;
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int c = 0; c < C; c++) acc += w[c] * x[c];
+    y[o] = acc + (bias ? bias[o] : 0.0f);
+  }
+}
+
+void matvec(float* y, const float* W, const float* x, const float* bias, int C, int OC) {
+  const bool avx512 = current_isa() == GemmIsa::avx512;
+  // Small products are not worth waking the team for.
+  const int threads = size_t(OC) * C < 32768 ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(threads)
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int per = (OC / nt + 7) & ~7;
+    const int o0 = std::min(OC, t * per), o1 = t == nt - 1 ? OC : std::min(OC, o0 + per);
+    if (avx512) matvec_rows_avx512(y, W, x, bias, C, o0, o1);
+    else matvec_rows_generic(y, W, x, bias, C, o0, o1);
+  }
+}
+
 }  // namespace
 
 const char* gemm_isa_name(GemmIsa isa) {
@@ -372,18 +445,8 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t
   // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC)
   if constexpr (std::is_same_v<T, float>) {
     GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
-    if (N <= 2) {  // decode: matrix-vector products, bandwidth bound, parallel over OC
-      for (size_t i = 0; i < N; i++) {
-        const float* x = inp + i * C;
-#pragma omp parallel for schedule(static)
-        for (int o = 0; o < OC; o++) {
-          const float* w = weight + size_t(o) * C;
-          float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-          for (int c = 0; c < C; c++) acc += w[c] * x[c];
-          out[i * OC + o] = acc + (bias ? bias[o] : 0.0f);
-        }
-      }
+    if (N <= 2) {  // decode: matrix-vector products, bandwidth bound
+      for (size_t i = 0; i < N; i++) matvec(out + i * OC, weight, inp + i * C, bias, C, OC);
       return;
     }
     // A = inp (row-major N x C), B(k=c, j=o) = weight[o*C + c]
