@@ -14,7 +14,11 @@ namespace gpt::cpu {
 
 inline float fast_expf(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  // n = round(x / ln2) by the 1.5 * 2^23 trick (exact for |x / ln2| < 2^22): std::floor
+  // would keep GCC from vectorizing the loops that call this (no vector floor without
+  // -ffast-math), leaving every softmax and GELU scalar.
+  const float t = x * 1.44269504088896341f;
+  const float n = (t + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f;  // ln2 split in two for exact products
   r = r + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
