@@ -513,10 +513,9 @@ int gpt_cmd(std::vector<std::string> args, std::string* out = nullptr, std::stri
   return rc;
 }
 
-// examples/attention/NAME: found from the test binary's working directory (make test
-// runs in the repository) or next to GPT_BIN's bin/.
-std::string example(const std::string& name) {
-  const std::string rel = "examples/attention/" + name;
+// A file of the repository (examples/attention/..., scripts/...): found from the test
+// binary's working directory (make test runs in the repository) or next to GPT_BIN's bin/.
+std::string repo_file(const std::string& rel) {
   if (file_exists(rel)) return rel;
   if (const char* bin = std::getenv("GPT_BIN")) {
     std::string root = bin;
@@ -525,6 +524,7 @@ std::string example(const std::string& name) {
   }
   return "";
 }
+std::string example(const std::string& name) { return repo_file("examples/attention/" + name); }
 
 TEST(AttentionCli, ExamplesRunAndTheTwoTokenOneMatchesTheHandNumbers) {
   const std::string two = example("two_tokens.json");
@@ -818,6 +818,31 @@ TEST_F(TrainedModel, PosencLearnedIsTheCheckpointsTableAndSizesComeFromTheModel)
   EXPECT_NE(err.find("does not match"), std::string::npos) << err;
   EXPECT_EQ(gpt_cmd({"posenc", "--kind", "learned", "--ckpt", run(), "--positions", "17"}, nullptr, &err), 2);
   EXPECT_NE(err.find("exceeds the model's context 16"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace gpt::test
+
+namespace gpt::test {
+namespace {
+
+// scripts/plot_loss.py on a real metrics.jsonl, when python3 and matplotlib are there.
+TEST_F(TrainedModel, PlotLossWritesAPngAndNamesABadRun) {
+  const std::string script = repo_file("scripts/plot_loss.py");
+  if (script.empty()) GTEST_SKIP() << "scripts/plot_loss.py not found";
+  if (std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0 &&
+      std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "matplotlib not installed (apt-get install python3-matplotlib)";
+  const std::string png = *dir_ + "/loss.png", log = *dir_ + "/plot.log";
+  ASSERT_EQ(std::system(("'" + script + "' '" + run() + "' '" + run() + "/metrics.jsonl' -o '" + png + "' >'" + log +
+                         "' 2>&1").c_str()),
+            0)
+      << read_file(log);
+  const std::string bytes = read_file(png);
+  ASSERT_GT(bytes.size(), 1000u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_NE(std::system(("'" + script + "' '" + *dir_ + "/nothing' -o '" + png + "' >'" + log + "' 2>&1").c_str()), 0);
+  EXPECT_NE(read_file(log).find("nothing/metrics.jsonl: not found"), std::string::npos) << read_file(log);
 }
 
 }  // namespace
