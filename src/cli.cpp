@@ -118,7 +118,7 @@ std::vector<Command> make_commands() {
        "gpt attention --input examples/attention/why_scale.json --no-scale",
        "gpt attention --ckpt runs/shakespeare --text 'ROMEO: But soft' --layer 3 --out att.svg"},
       {
-          {"input", "FILE", "", "JSON with X, W_q, W_k, W_v [, W_o] or Q, K, V; optional heads, causal"},
+          {"input", "FILE.json", "", "JSON with X, W_q, W_k, W_v [, W_o] or Q, K, V; optional heads, causal"},
           {"json", "", "", "print every intermediate as JSON instead of tables"},
           {"no-scale", "", "", "drop the 1/sqrt(head size) scaling and compare the softmax entropy with and "
                                "without it"},
@@ -127,7 +127,7 @@ std::vector<Command> make_commands() {
                                "tokenizer)"},
           {"layer", "L", "0", "layer to show, counted from 0"},
           {"head", "H", "", "head to show, counted from 0 (default: all heads of the layer, as a grid)"},
-          {"out", "FILE", "", "write a heatmap SVG: one cell per (query, key) token pair"},
+          {"out", "FILE.svg", "", "write a heatmap SVG: one cell per (query, key) token pair"},
       },
       "--input FILE.json: {\"X\": [[...], ...] (T x d), \"W_q\", \"W_k\", \"W_v\": d x d, \"W_o\": d x m (optional),\n"
       "\"heads\": 1, \"causal\": false}, or {\"Q\", \"K\", \"V\": T x d, ...}. Q = X.W_q (rows are tokens). Every step\n"
@@ -148,7 +148,7 @@ std::vector<Command> make_commands() {
           {"dim", "D", "", "width of the table; for rope the head size (default with --ckpt: the model's)"},
           {"ckpt", "RUN|FILE", "", "take the sizes (and, for learned, the table) from a trained model"},
           {"json", "", "", "print {\"encoding\": [[...]]} instead of a table"},
-          {"out", "FILE", "", "write a heatmap SVG (rope: the cosine of each angle)"},
+          {"out", "FILE.svg", "", "write a heatmap SVG (rope: the cosine of each angle)"},
       },
       "sinusoidal: PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(same), P x D.\n"
       "rope: theta[pos, i] = pos * 10000^(-2i/D) radians, P x D/2: the angle by which the model rotates the\n"

@@ -4,6 +4,7 @@
 // well-formed XML. Not here: axes with ticks, fonts, anything interactive beyond
 // <title> tooltips.
 #pragma once
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ struct Heatmap {
   double cell = 14;                                 // cell size in px
   bool tooltips = true;                             // a <title> per cell
 };
+
+// Most cells one picture may hold (about 80 bytes each): callers check before drawing.
+constexpr size_t kMaxCells = size_t(1) << 18;
 
 // Draws one or more heatmaps in a grid (`per_row` panels across) under a title,
 // sharing the colour scale [vmin, vmax] shown by a colour bar. Returns the SVG text.

@@ -586,6 +586,8 @@ TEST(AttentionCli, RejectsBadCombinations) {
       {{"posenc", "--kind", "sinusoidal", "--dim", "4"}, 2, "--positions P and --dim D are required"},
       {{"posenc", "--kind", "sinusoidal", "--positions", "0", "--dim", "4"}, 2, "--positions must be in 1..65536"},
       {{"posenc", "--kind", "sinusoidal", "--positions", "65536", "--dim", "65536"}, 2, "at most"},
+      {{"posenc", "--kind", "sinusoidal", "--positions", "1024", "--dim", "512", "--out", dir + "/big.svg"}, 2,
+       "too large to draw"},
       {{"posenc", "--positions", "4", "--dim", "4"}, 2, "--kind is required"},
   };
   for (const auto& c : cases) {

@@ -113,6 +113,9 @@ int run_model_map(const Args& a) {
       GPT_FAIL("token id ", id, " is outside the model's vocabulary (", mc.vocab_size, ")");
   if (T > mc.max_seq_len)
     GPT_USAGE_FAIL("--text is ", T, " tokens but the model's context is ", mc.max_seq_len, "; shorten it");
+  if (a.has("out") && heads.size() * size_t(T) * size_t(T) > svg::kMaxCells)
+    GPT_USAGE_FAIL("--out: ", heads.size(), " heads of ", T, " x ", T, " tokens are too many cells to draw (at most ",
+                   svg::kMaxCells, "); pick one head with --head or shorten --text");
 
   // The model's own forward, one position at a time through the KV cache: decode()
   // hands back each layer's weights (L, NH, pos+1) for the newest query.

@@ -58,6 +58,10 @@ int cmd_posenc(const Args& a) {
   if (double(P) * D > double(1 << 24))
     GPT_USAGE_FAIL("--positions x --dim = ", double(P) * D, " numbers; at most ", 1 << 24);
 
+  const int cols = kind == "rope" ? D / 2 : D;
+  if (a.has("out") && size_t(P) * size_t(cols) > svg::kMaxCells)
+    GPT_USAGE_FAIL("--out: a heatmap of ", P, " x ", cols, " cells is too large to draw (at most ", svg::kMaxCells,
+                   " cells); use fewer --positions or a smaller --dim");
   Matrix enc;
   std::string what;
   if (kind == "sinusoidal") {
