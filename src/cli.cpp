@@ -108,6 +108,52 @@ std::vector<Command> make_commands() {
       },
       "Analytic gradients against central differences, in double precision, on small\n"
       "random inputs. Exits 1 if any tensor fails.\n"});
+  cmds.push_back(Command{
+      "attention",
+      "attention step by step from a JSON file, or a trained model's attention maps",
+      "gpt attention --input FILE.json [--json] [--no-scale] [--out FILE.svg]\n"
+      "       gpt attention --ckpt RUN --text TEXT [--layer L] [--head H] --out FILE.svg [--json]",
+      {"gpt attention --input examples/attention/two_tokens.json",
+       "gpt attention --input examples/attention/causal_two_heads.json --json",
+       "gpt attention --input examples/attention/why_scale.json --no-scale",
+       "gpt attention --ckpt runs/shakespeare --text 'ROMEO: But soft' --layer 3 --out att.svg"},
+      {
+          {"input", "FILE.json", "", "JSON with X, W_q, W_k, W_v [, W_o] or Q, K, V; optional heads, causal"},
+          {"json", "", "", "print every intermediate as JSON instead of tables"},
+          {"no-scale", "", "", "drop the 1/sqrt(head size) scaling and compare the softmax entropy with and "
+                               "without it"},
+          {"ckpt", "RUN|FILE", "", "a trained model: draw its attention weights on --text"},
+          {"text", "TEXT", "", "text to run the model on (token ids separated by spaces if the checkpoint has no "
+                               "tokenizer)"},
+          {"layer", "L", "0", "layer to show, counted from 0"},
+          {"head", "H", "", "head to show, counted from 0 (default: all heads of the layer, as a grid)"},
+          {"out", "FILE.svg", "", "write a heatmap SVG: one cell per (query, key) token pair"},
+      },
+      "--input FILE.json: {\"X\": [[...], ...] (T x d), \"W_q\", \"W_k\", \"W_v\": d x d, \"W_o\": d x m (optional),\n"
+      "\"heads\": 1, \"causal\": false}, or {\"Q\", \"K\", \"V\": T x d, ...}. Q = X.W_q (rows are tokens). Every step\n"
+      "is printed per head: Q, K, V, Q.K^T, the scaling by 1/sqrt(hs) with hs = d/heads the head size, the\n"
+      "mask, the softmax weights (rows sum to 1), weights.V; then the concatenated heads and .W_o. It runs\n"
+      "the model's own layer functions (matmul_forward, attention_forward) in double precision.\n"
+      "--json: {\"heads\": [{\"scores\", \"weights\", \"output\", ...}], \"output\": [[...]]}; masked scores are null.\n"
+      "--ckpt: runs the model's forward on TEXT and prints each head's mean entropy (nats).\n"});
+  cmds.push_back(Command{
+      "posenc",
+      "positional encodings as numbers or a heatmap: sinusoidal, RoPE angles, learned",
+      "gpt posenc --kind sinusoidal|rope|learned --positions P --dim D [--ckpt RUN] [--json] [--out FILE.svg]",
+      {"gpt posenc --kind sinusoidal --positions 8 --dim 8", "gpt posenc --kind rope --positions 64 --dim 32 --out rope.svg",
+       "gpt posenc --kind learned --ckpt runs/shakespeare --out wpe.svg"},
+      {
+          {"kind", "KIND", "", "sinusoidal | rope | learned (needs --ckpt)"},
+          {"positions", "P", "", "positions 0..P-1 (default with --ckpt: the model's context)"},
+          {"dim", "D", "", "width of the table; for rope the head size (default with --ckpt: the model's)"},
+          {"ckpt", "RUN|FILE", "", "take the sizes (and, for learned, the table) from a trained model"},
+          {"json", "", "", "print {\"encoding\": [[...]]} instead of a table"},
+          {"out", "FILE.svg", "", "write a heatmap SVG (rope: the cosine of each angle)"},
+      },
+      "sinusoidal: PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(same), P x D.\n"
+      "rope: theta[pos, i] = pos * 10000^(-2i/D) radians, P x D/2: the angle by which the model rotates the\n"
+      "pair (x[2i], x[2i+1]) of every q and k head at position pos (D = head size).\n"
+      "learned: the checkpoint's wpe table, P x D. Values come from the model's own code.\n"});
   return cmds;
 }
 
@@ -299,6 +345,8 @@ int run_cli(int argc, char** argv) {
     if (name == "train") return cmd_train(a);
     if (name == "sample") return cmd_sample(a);
     if (name == "gradcheck") return cmd_gradcheck(a);
+    if (name == "attention") return cmd_attention(a);
+    if (name == "posenc") return cmd_posenc(a);
     GPT_CHECK(false, "command table and dispatcher disagree on ", name);
   } catch (const Error& e) {
     std::cout.flush();

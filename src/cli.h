@@ -56,5 +56,7 @@ int cmd_prepare(const Args& a);
 int cmd_train(const Args& a);
 int cmd_sample(const Args& a);
 int cmd_gradcheck(const Args& a);
+int cmd_attention(const Args& a);
+int cmd_posenc(const Args& a);
 
 }  // namespace gpt

@@ -174,17 +174,26 @@ std::vector<GradcheckRow> check_attention(SplitMix64& rng) {
   Vec R = random_vec(d.BT() * kC, rng), out(d.BT() * kC);
   Vec att(size_t(kB) * kNH * kT * kT);
   std::vector<GradcheckRow> rows;
-  for (Dropout drop : {Dropout{}, Dropout{0.3f, 42, 7}}) {
+  struct Case {
+    const char* name;
+    Dropout drop;
+    AttentionMode mode;
+  };
+  // The model's causal, scaled attention (with and without dropout), and the
+  // unmasked, unscaled variant `gpt attention` can show.
+  const Case cases[] = {{"dqkv", Dropout{}, AttentionMode{}},
+                        {"dqkv (dropout 0.3)", Dropout{0.3f, 42, 7}, AttentionMode{}},
+                        {"dqkv (no mask, unscaled)", Dropout{}, AttentionMode{false, false}}};
+  for (const Case& c : cases) {
     auto loss = [&] {
-      cpu::attention_forward(out.data(), att.data(), qkv.data(), d, drop);
+      cpu::attention_forward(out.data(), att.data(), qkv.data(), d, c.drop, c.mode);
       return dot(out, R);
     };
     loss();  // att for the backward
     auto g = accumulated({n}, rng, [&](std::vector<Vec>& gs) {
-      cpu::attention_backward(gs[0].data(), R.data(), qkv.data(), att.data(), d, drop);
+      cpu::attention_backward(gs[0].data(), R.data(), qkv.data(), att.data(), d, c.drop, c.mode);
     });
-    rows.push_back(
-        compare("attention", drop.active() ? "dqkv (dropout 0.3)" : "dqkv", qkv, g[0], loss));
+    rows.push_back(compare("attention", c.name, qkv, g[0], loss));
   }
   return rows;
 }

@@ -20,6 +20,17 @@
 #include "buffer.h"
 #include "rng.h"
 
+namespace gpt {
+
+// How attention_forward / attention_backward treat the scores. The model always uses
+// the defaults; `gpt attention` (the step-by-step calculator) can turn either off.
+struct AttentionMode {
+  bool causal = true;  // false: no mask, every query sees every key
+  bool scaled = true;  // scores = q.k / sqrt(hs); false: q.k (the "why divide by sqrt(d_k)" demo)
+};
+
+}  // namespace gpt
+
 namespace gpt::cpu {
 
 // ---- encoder.cpp: token + positional embedding -----------------------------
@@ -36,12 +47,16 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, Dims d);
 template <class T>
 void sinusoidal_table(T* table, int maxT, int C);
 // RoPE on the q and k thirds of qkv (B,T,3C), in place: within each head, the pair
-// (x[2i], x[2i+1]) at position p = t0 + t is rotated by angle p * 10000^(-2i/hs).
+// (x[2i], x[2i+1]) at position p = t0 + t is rotated by angle p * 10000^(-2i/hs),
+// the angle rope_angles reports.
 template <class T>
 void rope_forward(T* qkv, Dims d, int t0 = 0);
 // In place: dqkv (gradient w.r.t. the rotated q,k) -> gradient w.r.t. unrotated.
 template <class T>
 void rope_backward(T* dqkv, Dims d, int t0 = 0);
+// angles (P, hs/2): angles[p, i] = (t0 + p) * 10000^(-2i/hs), in radians: the very
+// angles rope_forward rotates by (it calls this). hs must be even.
+void rope_angles(double* angles, int P, int hs, int t0 = 0);
 
 // ---- layernorm.cpp ----------------------------------------------------------
 // inp, out (N,C); mean, rstd (N). out = (inp - mean) * rstd * weight + bias, eps 1e-5.
@@ -81,10 +96,16 @@ void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, con
 // weights softmax(q·k^T / sqrt(hs)) with the causal mask (entries t2 > t are 0).
 // drop: dropout applied to the weights when mixing v (att keeps pre-dropout values;
 // element index of the mask is the flat index into att).
+// mode: no mask and/or no 1/sqrt(hs) (see AttentionMode; the model keeps the defaults).
+// scores (B,NH,T,T), when non-null, receives the pre-softmax scores, masked entries
+// -inf (an extra output, last so that it can default to nullptr).
 template <class T>
-void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop = {});
+void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop = {}, AttentionMode mode = {},
+                       T* scores = nullptr);
+// dqkv += gradient through attention_forward with the same drop and mode.
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop = {});
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop = {},
+                        AttentionMode mode = {});
 // One new query per sequence against a cache: q (B,C) at position pos; kcache, vcache
 // (B, maxT, C) hold keys/values for positions 0..pos (inclusive, already written).
 // out (B,C); att_row (B,NH,pos+1) receives the weights (may be nullptr).

@@ -72,7 +72,7 @@ TEST(GradcheckLib, NamesAndRows) {
   EXPECT_EQ(names, expected);
   std::vector<std::string> tensors;
   for (const auto& r : gradcheck_layer("attention")) tensors.push_back(r.tensor);
-  EXPECT_EQ(tensors.size(), 2u);  // without and with dropout
+  EXPECT_EQ(tensors.size(), 3u);  // without and with dropout; unmasked and unscaled
   tensors.clear();
   for (const auto& r : gradcheck_layer("layernorm")) tensors.push_back(r.tensor);
   EXPECT_EQ(tensors, (std::vector<std::string>{"dinp", "dweight", "dbias"}));

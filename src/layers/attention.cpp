@@ -1,6 +1,8 @@
 // Causal multi-head self-attention: forward (stores only the softmax weights),
 // backward (recomputes per (b,h) with one scratch row, no (B,NH,T,T) gradient), and
 // single-query decode against a KV cache. Not fused with the qkv/proj matmuls.
+// The mask and the 1/sqrt(hs) scaling can be switched off (AttentionMode) so that
+// `gpt attention` shows this very code at work in double precision.
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -19,11 +21,12 @@ void check_dims(Dims d) {
 }
 
 // One query against n keys/values (rows kv_stride apart): att_row[0..n) receives the
-// softmax weights, out (hs) the dropout-weighted mix of v. Shared by forward and
-// decode and kept out of line, so both produce bit-identical rows.
+// softmax weights, out (hs) the dropout-weighted mix of v, scores_row[0..n) (when
+// non-null) the pre-softmax scores. Shared by forward and decode and kept out of
+// line, so both produce bit-identical rows.
 template <class T>
-__attribute__((noinline)) void attend_row(T* out, T* att_row, const T* q, const T* k, const T* v,
-                                          size_t kv_stride, int n, int hs, T scale,
+__attribute__((noinline)) void attend_row(T* out, T* att_row, T* scores_row, const T* q, const T* k,
+                                          const T* v, size_t kv_stride, int n, int hs, T scale,
                                           const Dropout& drop, size_t drop_base) {
   T maxv = -INFINITY;
   for (int t2 = 0; t2 < n; t2++) {
@@ -35,6 +38,8 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, const T* q, const 
     att_row[t2] = dot;
     if (dot > maxv) maxv = dot;
   }
+  if (scores_row)
+    for (int t2 = 0; t2 < n; t2++) scores_row[t2] = att_row[t2];
   const T sum = exp_shifted_sum(att_row, att_row, n, maxv);
   const T inv = T(1) / sum;
   for (int t2 = 0; t2 < n; t2++) att_row[t2] *= inv;  // (2) softmax
@@ -52,13 +57,19 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, const T* q, const 
 
 }  // namespace
 
+// 1/sqrt(hs): keeps q.k at unit variance when q and k have unit-variance entries.
 template <class T>
-void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop) {
-  // qkv (B,T,3C) = q | k | v; out (B,T,C); att (B,NH,T,T)
+T score_scale(AttentionMode mode, int hs) {
+  return mode.scaled ? T(1) / std::sqrt(T(hs)) : T(1);
+}
+
+template <class T>
+void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop, AttentionMode mode, T* scores) {
+  // qkv (B,T,3C) = q | k | v; out (B,T,C); att, scores (B,NH,T,T)
   check_dims(d);
   const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
   const size_t C3 = 3 * size_t(C);
-  const T scale = T(1) / std::sqrt(T(hs));
+  const T scale = score_scale<T>(mode, hs);
   // Row t costs O(t): chunks of one iteration interleave the threads over t.
 #pragma omp parallel for collapse(3) schedule(static, 1)
   for (int b = 0; b < B; b++) {
@@ -67,23 +78,29 @@ void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop) {
         const T* base = qkv + size_t(b) * Tn * C3;
         const T* q = base + size_t(t) * C3 + size_t(h) * hs;
         const size_t row = ((size_t(b) * NH + h) * Tn + t) * Tn;
+        const int n = mode.causal ? t + 1 : Tn;  // keys this query sees
         T* att_row = att + row;
-        attend_row(out + (size_t(b) * Tn + t) * C + size_t(h) * hs, att_row, q,
-                   base + C + size_t(h) * hs, base + 2 * size_t(C) + size_t(h) * hs, C3, t + 1, hs,
+        T* scores_row = scores ? scores + row : nullptr;
+        attend_row(out + (size_t(b) * Tn + t) * C + size_t(h) * hs, att_row, scores_row, q,
+                   base + C + size_t(h) * hs, base + 2 * size_t(C) + size_t(h) * hs, C3, n, hs,
                    scale, drop, row);
-        for (int t2 = t + 1; t2 < Tn; t2++) att_row[t2] = 0;  // causal mask
+        for (int t2 = n; t2 < Tn; t2++) {  // causal mask: score -inf, weight 0
+          att_row[t2] = 0;
+          if (scores_row) scores_row[t2] = -INFINITY;
+        }
       }
     }
   }
 }
 
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop) {
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop,
+                        AttentionMode mode) {
   // dqkv, qkv (B,T,3C); dout (B,T,C); att (B,NH,T,T) from the forward. dqkv +=.
   check_dims(d);
   const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
   const size_t C3 = 3 * size_t(C);
-  const T scale = T(1) / std::sqrt(T(hs));
+  const T scale = score_scale<T>(mode, hs);
   const bool dropping = drop.active();
   // One (b,h) per iteration: every dk/dv row it touches belongs to that (b,h).
 #pragma omp parallel
@@ -100,12 +117,13 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims
       T* dk = dbase + C + hoff;
       T* dv = dbase + 2 * size_t(C) + hoff;
       for (int t = 0; t < Tn; t++) {
+        const int n = mode.causal ? t + 1 : Tn;  // keys query t saw (the rest have weight 0)
         const size_t row = (size_t(bh) * Tn + t) * Tn;
         const T* att_row = att + row;
         const T* q = base + size_t(t) * C3 + hoff;
         T* dq = dbase + size_t(t) * C3 + hoff;
         const T* dn = dout + (size_t(b) * Tn + t) * C + hoff;
-        for (int t2 = 0; t2 <= t; t2++) {
+        for (int t2 = 0; t2 < n; t2++) {
           const T s = dropping ? T(drop.scale(row + t2)) : T(1);
           const T w = att_row[t2] * s;
           const T* vt = v + size_t(t2) * C3;
@@ -120,8 +138,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims
         }
         // (2) softmax: dpre[t2] = att[t2] * (datt[t2] - sum_j att[j] datt[j])
         T wsum = 0;
-        for (int t2 = 0; t2 <= t; t2++) wsum += att_row[t2] * datt[t2];
-        for (int t2 = 0; t2 <= t; t2++) {
+        for (int t2 = 0; t2 < n; t2++) wsum += att_row[t2] * datt[t2];
+        for (int t2 = 0; t2 < n; t2++) {
           // (1) pre = scale * q . k  =>  dq += dpre*scale*k; dk += dpre*scale*q
           const T dpre = att_row[t2] * (datt[t2] - wsum) * scale;
           const T* kt = k + size_t(t2) * C3;
@@ -145,7 +163,7 @@ void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* 
   GPT_CHECK(pos >= 0 && pos < maxT, "decode position ", pos, " outside the cache of ", maxT);
   const int B = d.B, C = d.C, NH = d.NH, hs = d.hs();
   const int n = pos + 1;
-  const T scale = T(1) / std::sqrt(T(hs));
+  const T scale = score_scale<T>(AttentionMode{}, hs);
 #pragma omp parallel
   {
     std::vector<T> scratch(att_row ? 0 : n);
@@ -155,15 +173,16 @@ void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* 
       const size_t hoff = size_t(h) * hs;
       const size_t cache = size_t(b) * maxT * C + hoff;
       T* row = att_row ? att_row + size_t(bh) * n : scratch.data();
-      attend_row(out + size_t(b) * C + hoff, row, q + size_t(b) * C + hoff, kcache + cache,
+      attend_row(out + size_t(b) * C + hoff, row, static_cast<T*>(nullptr), q + size_t(b) * C + hoff, kcache + cache,
                  vcache + cache, size_t(C), n, hs, scale, Dropout{}, 0);
     }
   }
 }
 
 #define GPT_INSTANTIATE(T)                                                                   \
-  template void attention_forward<T>(T*, T*, const T*, Dims, Dropout);                       \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, Dims, Dropout);      \
+  template void attention_forward<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*);    \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, Dims, Dropout,       \
+                                      AttentionMode);                                        \
   template void attention_decode<T>(T*, T*, const T*, const T*, const T*, Dims, int, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)

@@ -24,9 +24,20 @@ void sinusoidal_table(T* table, int maxT, int C) {
   }
 }
 
+void rope_angles(double* angles, int P, int hs, int t0) {
+  // angles (P, hs/2)
+  GPT_CHECK(P >= 0 && hs > 0, "P ", P, ", hs ", hs);
+  GPT_CHECK(hs % 2 == 0, "RoPE needs an even head size, got hs = ", hs);
+  const int half = hs / 2;
+  std::vector<double> inv_freq(half);
+  for (int i = 0; i < half; i++) inv_freq[i] = std::pow(10000.0, -2.0 * i / hs);
+  for (int p = 0; p < P; p++)
+    for (int i = 0; i < half; i++) angles[size_t(p) * half + i] = (double(t0) + double(p)) * inv_freq[i];
+}
+
 namespace {
 // Rotates every (x[2i], x[2i+1]) pair of the q and k heads of qkv (B,T,3C) by
-// sign * p * 10000^(-2i/hs); sign -1 applies the inverse (transposed) rotation.
+// sign * rope_angles[p, i]; sign -1 applies the inverse (transposed) rotation.
 template <class T>
 void rope_apply(T* qkv, Dims d, int t0, double sign) {
   const int C = d.C, NH = d.NH;
@@ -35,17 +46,17 @@ void rope_apply(T* qkv, Dims d, int t0, double sign) {
   GPT_CHECK(hs % 2 == 0, "RoPE needs an even head size, got hs = ", hs);
   const int half = hs / 2;
   const size_t N = d.BT();
-  std::vector<double> inv_freq(half);
-  for (int i = 0; i < half; i++) inv_freq[i] = std::pow(10000.0, -2.0 * i / hs);
+  std::vector<double> angles(size_t(d.T) * half);  // one row per position t0 .. t0+T-1
+  rope_angles(angles.data(), d.T, hs, t0);
 #pragma omp parallel
   {
     std::vector<T> cs(half), sn(half);  // per thread: cos/sin for one position
 #pragma omp for schedule(static)
     for (size_t n = 0; n < N; n++) {
-      const double p = double(t0) + double(n % size_t(d.T));
+      const double* ang = angles.data() + (n % size_t(d.T)) * half;
       for (int i = 0; i < half; i++) {
-        cs[i] = T(std::cos(p * inv_freq[i]));
-        sn[i] = T(sign * std::sin(p * inv_freq[i]));
+        cs[i] = T(std::cos(ang[i]));
+        sn[i] = T(sign * std::sin(ang[i]));
       }
       T* row = qkv + n * 3 * size_t(C);
       for (int h = 0; h < 2 * NH; h++) {  // q heads then k heads (contiguous)

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Plot train and val loss of one or more `gpt train` runs from RUN/metrics.jsonl.
+
+    scripts/plot_loss.py runs/shakespeare -o loss.png
+    scripts/plot_loss.py runs/a runs/b --label learned --label rope -o loss.svg
+
+Two panels: loss against optimizer steps, and against tokens seen; train loss as a
+line, val loss as dots on a dashed line, one colour per run. Tokens per step are
+recovered from each line's tokens_per_s * ms_per_step / 1000 (batch x context x
+grad-accum), so no other file is needed. Needs matplotlib (Debian: python3-matplotlib).
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def read_metrics(run):
+    path = run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
+    if not os.path.isfile(path):
+        sys.exit(f"plot_loss.py: {path}: not found; expected a run directory written by `gpt train` "
+                 "(it holds metrics.jsonl) or the metrics.jsonl file itself")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"plot_loss.py: {path}: line {n}: not JSON ({e}); expected one object per line")
+            if "step" not in row or "train_loss" not in row:
+                sys.exit(f"plot_loss.py: {path}: line {n}: expected \"step\" and \"train_loss\", found "
+                         f"{sorted(row)}")
+            rows.append(row)
+    if not rows:
+        sys.exit(f"plot_loss.py: {path}: no logged steps yet")
+    rows.sort(key=lambda r: r["step"])
+    # Tokens seen at each logged step: tokens per step is constant between log lines.
+    tokens, prev_step, seen = [], 0, 0.0
+    for r in rows:
+        tps, ms = r.get("tokens_per_s"), r.get("ms_per_step")
+        per_step = round(tps * ms / 1000.0) if tps and ms else 0
+        seen += (r["step"] - prev_step) * per_step
+        prev_step = r["step"]
+        tokens.append(seen)
+    return path, rows, tokens
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Plot train/val loss of gpt train runs (RUN/metrics.jsonl).")
+    ap.add_argument("runs", nargs="+", metavar="RUN", help="run directory (or its metrics.jsonl)")
+    ap.add_argument("-o", "--out", default="loss.png", help="output image: .png, .svg or .pdf (default loss.png)")
+    ap.add_argument("--label", action="append", default=[], help="legend label per run, in order "
+                    "(default: the run directory's name)")
+    ap.add_argument("--title", default="gpt.cc training loss")
+    args = ap.parse_args()
+    if len(args.label) > len(args.runs):
+        sys.exit("plot_loss.py: more --label than runs")
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        # Debian's python3-matplotlib lives in the system interpreter; a pyenv or venv
+        # python3 earlier on PATH may lack it.
+        system = "/usr/bin/python3"
+        if os.path.exists(system) and os.path.realpath(sys.executable) != os.path.realpath(system) \
+                and not os.environ.get("PLOT_LOSS_REEXEC"):
+            os.environ["PLOT_LOSS_REEXEC"] = "1"
+            os.execv(system, [system] + sys.argv)
+        sys.exit("plot_loss.py: needs matplotlib; on Debian/Ubuntu: apt-get install python3-matplotlib")
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, run in enumerate(args.runs):
+        path, rows, tokens = read_metrics(run)
+        label = args.label[k] if k < len(args.label) else \
+            os.path.basename(os.path.normpath(os.path.dirname(path) if os.path.isfile(run) else run))
+        c = colors[k % len(colors)]
+        steps = [r["step"] for r in rows]
+        train = [r["train_loss"] for r in rows]
+        val = [(r["step"], t, r["val_loss"]) for r, t in zip(rows, tokens) if r.get("val_loss") is not None]
+        for ax, xs, vx in ((axes[0], steps, [v[0] for v in val]), (axes[1], tokens, [v[1] for v in val])):
+            ax.plot(xs, train, color=c, lw=1.4, label=f"{label} train")
+            if val:
+                ax.plot(vx, [v[2] for v in val], color=c, lw=1.2, ls="--", marker="o", ms=4,
+                        label=f"{label} val")
+    axes[0].set_xlabel("optimizer step")
+    axes[1].set_xlabel("tokens seen")
+    axes[0].set_ylabel("cross-entropy loss (nats/token)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    axes[0].legend(fontsize=8)
+    fig.suptitle(args.title)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

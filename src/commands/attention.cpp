@@ -1,0 +1,211 @@
+// gpt attention: the step-by-step calculator (--input FILE.json, see attention_calc.h)
+// and a trained model's attention maps (--ckpt RUN --text TEXT), taken from the
+// model's own KV-cache forward (GPT<float>::decode), drawn as an SVG heatmap.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "attention_calc.h"
+#include "check.h"
+#include "checkpoint.h"
+#include "commands/common.h"
+#include "fileio.h"
+#include "model.h"
+#include "svg.h"
+#include "tokenizer.h"
+
+namespace gpt {
+
+namespace {
+
+int grid_columns(size_t n) { return std::max(1, int(std::ceil(std::sqrt(double(n))))); }
+
+void write_svg(const std::string& path, const std::string& svg) {
+  write_file_atomic(path, svg);
+  std::fprintf(stderr, "wrote %s\n", path.c_str());
+}
+
+int run_calculator(const Args& a) {
+  for (const char* f : {"text", "layer", "head"})
+    if (a.has(f))
+      GPT_USAGE_FAIL("gpt attention: --", f, " goes with --ckpt RUN (a trained model), not with --input; see "
+                     "`gpt attention --help`");
+  const AttentionProblem p = load_attention_problem(a.str("input"));
+  const bool scaled = !a.has("no-scale");
+  const AttentionResult r = run_attention(p, scaled);
+  std::optional<AttentionResult> other;
+  if (!scaled) other = run_attention(p, true);
+  const AttentionResult* o = other ? &*other : nullptr;
+  if (a.has("json")) std::printf("%s\n", attention_json(p, r, o).dump(-1, 15).c_str());
+  else std::printf("%s", format_attention(p, r, o).c_str());
+  if (a.has("out")) {
+    std::vector<svg::Heatmap> maps;
+    for (size_t h = 0; h < r.heads.size(); h++) {
+      svg::Heatmap m;
+      m.values = r.heads[h].weights.v;
+      m.rows = m.cols = p.T();
+      for (int t = 0; t < p.T(); t++) m.row_labels.push_back("t" + std::to_string(t));
+      m.col_labels = m.row_labels;
+      m.title = "head " + std::to_string(h);
+      m.row_axis = "query";
+      m.col_axis = "key";
+      m.cell = 28;
+      maps.push_back(std::move(m));
+    }
+    write_svg(a.str("out"), svg::heatmap_grid(maps, grid_columns(maps.size()),
+                                              "Attention weights: " + a.str("input"), 0.0, 1.0,
+                                              svg::Colormap::sequential));
+  }
+  return 0;
+}
+
+int run_model_map(const Args& a) {
+  if (a.has("no-scale"))
+    GPT_USAGE_FAIL("gpt attention: --no-scale goes with --input (the calculator); a trained model always "
+                   "scales by 1/sqrt(head size)");
+  const std::string text = a.require("text");
+  if (!a.has("out") && !a.has("json"))
+    GPT_USAGE_FAIL("gpt attention --ckpt: give --out FILE.svg (the heatmap) and/or --json");
+  const Checkpoint ck = load_checkpoint(a.str("ckpt"));
+  const GPTConfig& mc = ck.model;
+  const int layer = a.integer("layer");
+  if (layer < 0 || layer >= mc.num_layers)
+    GPT_USAGE_FAIL("--layer ", layer, " is outside 0..", mc.num_layers - 1, " (the model has ", mc.num_layers,
+                   " layers, counted from 0)");
+  std::vector<int> heads;
+  if (a.has("head")) {
+    const int h = a.integer("head");
+    if (h < 0 || h >= mc.num_heads)
+      GPT_USAGE_FAIL("--head ", h, " is outside 0..", mc.num_heads - 1, " (the model has ", mc.num_heads,
+                     " heads per layer, counted from 0)");
+    heads.push_back(h);
+  } else {
+    for (int h = 0; h < mc.num_heads; h++) heads.push_back(h);
+  }
+
+  // Text -> tokens and their labels, with the checkpoint's own tokenizer.
+  std::vector<int> ids;
+  std::vector<std::string> pieces;
+  if (!ck.tokenizer.empty()) {
+    const auto tok = Tokenizer::deserialize(ck.tokenizer, checkpoint_path(a.str("ckpt")));
+    ids = tok->encode(text);
+    for (int id : ids) pieces.push_back(tok->decode_token(id));
+  } else {
+    std::istringstream in(text);
+    std::string w;
+    while (in >> w) {
+      char* end = nullptr;
+      const long id = std::strtol(w.c_str(), &end, 10);
+      if (*end || id < 0 || id >= mc.vocab_size)
+        GPT_USAGE_FAIL("--text: this checkpoint has no tokenizer, so the text must be token ids 0..",
+                       mc.vocab_size - 1, " separated by spaces; got '", w, "'");
+      ids.push_back(int(id));
+      pieces.push_back(w);
+    }
+  }
+  const int T = int(ids.size());
+  if (T == 0) GPT_USAGE_FAIL("--text is empty; give at least one token");
+  for (int id : ids)
+    if (id >= mc.vocab_size)
+      GPT_FAIL("token id ", id, " is outside the model's vocabulary (", mc.vocab_size, ")");
+  if (T > mc.max_seq_len)
+    GPT_USAGE_FAIL("--text is ", T, " tokens but the model's context is ", mc.max_seq_len, "; shorten it");
+  if (a.has("out") && heads.size() * size_t(T) * size_t(T) > svg::kMaxCells)
+    GPT_USAGE_FAIL("--out: ", heads.size(), " heads of ", T, " x ", T, " tokens are too many cells to draw (at most ",
+                   svg::kMaxCells, "); pick one head with --head or shorten --text");
+
+  // The model's own forward, one position at a time through the KV cache: decode()
+  // hands back each layer's weights (L, NH, pos+1) for the newest query.
+  GPT<float> model(mc);
+  load_weights(model, ck, false);
+  const int NH = mc.num_heads;
+  std::vector<std::vector<double>> w(size_t(NH), std::vector<double>(size_t(T) * T, 0.0));
+  std::vector<float> maps;
+  for (int pos = 0; pos < T; pos++) {
+    model.decode(ids[size_t(pos)], pos, &maps);
+    for (int h = 0; h < NH; h++)
+      for (int s = 0; s <= pos; s++)
+        w[size_t(h)][size_t(pos) * T + s] = maps[(size_t(layer) * NH + h) * (pos + 1) + s];
+  }
+
+  double uniform = 0;
+  for (int t = 0; t < T; t++) uniform += std::log(double(t + 1));
+  uniform /= T;
+  std::vector<double> entropy(static_cast<size_t>(NH), 0.0);
+  for (int h : heads) {
+    double e = 0;
+    for (int t = 0; t < T; t++) e += row_entropy(&w[size_t(h)][size_t(t) * T], T);
+    entropy[size_t(h)] = e / T;
+  }
+
+  if (a.has("json")) {
+    Json j = Json::object(), toks = Json::array(), hs = Json::array();
+    for (const auto& s : pieces) toks.push(Json::string(s));
+    j.set("tokens", std::move(toks));
+    j.set("layer", Json::integer(layer));
+    for (int h : heads) {
+      Json o = Json::object();
+      Matrix m(T, T);
+      m.v = w[size_t(h)];
+      o.set("head", Json::integer(h));
+      o.set("weights", matrix_json(m));
+      o.set("entropy", Json::number(entropy[size_t(h)]));
+      hs.push(std::move(o));
+    }
+    j.set("heads", std::move(hs));
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("layer %d, %d tokens: mean entropy of each head's weights (nats; uniform over the visible keys "
+                "%.4f, one-hot 0)\n",
+                layer, T, uniform);
+    for (int h : heads) std::printf("  head %d: %.4f\n", h, entropy[size_t(h)]);
+  }
+
+  if (a.has("out")) {
+    std::vector<std::string> labels;
+    for (const auto& s : pieces) labels.push_back(svg::token_label(s));
+    std::vector<svg::Heatmap> panels;
+    for (int h : heads) {
+      svg::Heatmap m;
+      m.values = w[size_t(h)];
+      m.rows = m.cols = T;
+      m.row_labels = m.col_labels = labels;
+      char title[96];
+      std::snprintf(title, sizeof title, "layer %d head %d (entropy %.3f)", layer, h, entropy[size_t(h)]);
+      m.title = title;
+      m.row_axis = "query";
+      m.col_axis = "key";
+      m.cell = T <= 24 ? 18 : std::max(4.0, 432.0 / T);
+      m.tooltips = T <= 64;
+      panels.push_back(std::move(m));
+    }
+    double vmax = 0;
+    for (const auto& p : panels) vmax = std::max(vmax, *std::max_element(p.values.begin(), p.values.end()));
+    std::string shown = text;
+    if (shown.size() > 60) {  // cut on a character boundary
+      size_t cut = 57;
+      while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) cut--;
+      shown = shown.substr(0, cut) + "...";
+    }
+    write_svg(a.str("out"), svg::heatmap_grid(panels, grid_columns(panels.size()),
+                                              "Attention weights, layer " + std::to_string(layer) + ": \"" + shown +
+                                                  "\"",
+                                              0.0, vmax > 0 ? vmax : 1.0, svg::Colormap::sequential));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_attention(const Args& a) {
+  const bool calc = a.has("input"), ckpt = a.has("ckpt");
+  if (calc == ckpt)
+    GPT_USAGE_FAIL("gpt attention: give either --input FILE.json (the step-by-step calculator) or --ckpt RUN "
+                   "--text TEXT (a trained model's attention map); see `gpt attention --help`");
+  return calc ? run_calculator(a) : run_model_map(a);
+}
+
+}  // namespace gpt
