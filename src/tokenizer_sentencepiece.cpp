@@ -56,6 +56,7 @@ class WireReader {
   explicit WireReader(std::string_view m)
       : p_(reinterpret_cast<const unsigned char*>(m.data())), end_(p_ + m.size()) {}
   bool done() const { return p_ == end_; }
+  const char* position() const { return reinterpret_cast<const char*>(p_); }
   // One field: number, wire type, and its varint value or length-delimited payload.
   bool field(uint32_t& num, int& type, uint64_t& value, std::string_view& payload) {
     uint64_t tag = 0;
@@ -152,6 +153,48 @@ bool parse_model_info(const std::string& bytes, ModelInfo& info) {
   return ok && info.pieces > 0;
 }
 
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += char(0x80 | (v & 0x7F));
+    v >>= 7;
+  }
+  out += char(v);
+}
+
+// The trained model without TrainerSpec.num_threads (field 16): the thread count
+// changes nothing else, and leaving it out makes the same text give the same
+// bytes (tokenizer.bin, tokenizer.model) on any machine. `proto` is well-formed.
+std::string without_thread_count(const std::string& proto) {
+  std::string out;
+  WireReader top(proto);
+  const char* at = proto.data();
+  while (!top.done()) {
+    uint32_t num;
+    int type;
+    uint64_t value = 0;
+    std::string_view payload;
+    GPT_CHECK(top.field(num, type, value, payload), "malformed model from the SentencePiece trainer");
+    const char* next = top.position();
+    if (num == 2 && type == 2) {
+      std::string spec;
+      WireReader inner(payload);
+      const char* from = payload.data();
+      while (!inner.done()) {
+        GPT_CHECK(inner.field(num, type, value, payload), "malformed TrainerSpec from the SentencePiece trainer");
+        if (!(num == 16 && type == 0)) spec.append(from, inner.position());
+        from = inner.position();
+      }
+      out += char(0x12);  // field 2, length-delimited
+      put_varint(out, spec.size());
+      out += spec;
+    } else {
+      out.append(at, next);
+    }
+    at = next;
+  }
+  return out;
+}
+
 std::string model_type_name(int t) {
   switch (t) {
     case 1: return "unigram";
@@ -202,8 +245,10 @@ class SentencePieceTokenizer final : public Tokenizer {
       }
     }
     // SentencePiece's decode drops the space in front of the first word when the
-    // encoder may have put it there (dummy prefix) or would have removed it anyway.
+    // encoder may have put it there (dummy prefix) or would have removed it anyway
+    // (whitespace collapsing; then every leading space goes).
     strip_first_space_ = info_.add_dummy_prefix || info_.remove_extra_whitespaces;
+    strip_all_leading_ = info_.remove_extra_whitespaces;
     // Without those, SentencePiece encodes any substring the same wherever it sits,
     // so the text can be cut into pieces that are encoded independently: at a
     // literal "▁" (which SentencePiece cannot tell from a space, so we spell it in
@@ -278,13 +323,17 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string decode(const std::vector<int>& ids) const override {
     std::string out;
     out.reserve(ids.size() * 4);
-    bool first = strip_first_space_;  // still before the first token that is not a control token
+    // At the start: before the first token that is not a control token (<s>), or,
+    // for a model that collapses whitespace, before the first one that prints
+    // something once its leading space is dropped. SentencePiece's rules, measured.
+    bool start = strip_first_space_;
     for (int id : ids) {
       const size_t k = check_id(id);
-      if (first && type_[k] != Type::control) {
-        first = false;
+      if (start && type_[k] != Type::control) {
+        start = false;
         if (type_[k] == Type::normal_space_first) {
           out.append(text_[k], 1, std::string::npos);
+          start = strip_all_leading_ && out.empty();
           continue;
         }
       }
@@ -347,7 +396,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::vector<std::string> text_;  // decode_token of each id
   std::vector<Type> type_;
   std::array<int, 256> byte_id_;   // id of "<0xNN>", -1 without byte fallback
-  bool strip_first_space_ = false, segmentable_ = false, by_lines_ = false, exact_space_symbol_ = false;
+  bool strip_first_space_ = false, strip_all_leading_ = false;
+  bool segmentable_ = false, by_lines_ = false, exact_space_symbol_ = false;
 };
 
 // Sentences for the trainer, served from the text without copying it whole.
@@ -475,7 +525,10 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   //  input_sentence_size=1000000, shuffle_input_sentence=true
   //                               a random million lines train the model when there are more:
   //                               bounds time and memory on big inputs (Tiny Shakespeare has 40k).
-  //  num_threads                  OpenMP's thread count (SentencePiece defaults to 16).
+  //  num_threads                  OpenMP's thread count (SentencePiece defaults to 16); not
+  //                               stored in the model (see without_thread_count). BPE output
+  //                               does not depend on it; unigram scores can differ in their
+  //                               last bits (float sums split by thread), the pieces do not.
   //  minloglevel=1                keep SentencePiece's progress log off stderr (warnings stay).
   // Seeded, so the same text gives the same model.
   const std::unordered_map<std::string, std::string> args = {
@@ -507,7 +560,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
              "need an id";
     GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: ", msg, hint);
   }
-  return load_sentencepiece_model(proto, "the SentencePiece model just trained");
+  return load_sentencepiece_model(without_thread_count(proto), "the SentencePiece model just trained");
 #else
   return nullptr;
 #endif
