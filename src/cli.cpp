@@ -18,15 +18,25 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "prepare",
       "text -> tokenizer + train/val token shards (llm.c's format)",
-      "gpt prepare --input FILE --out DIR [--tokenizer char] [--val-fraction 0.1]",
-      {"gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char"},
+      "gpt prepare --input FILE --out DIR [--tokenizer char|bpe|unigram|FILE] [--vocab-size N] "
+      "[--val-fraction 0.1]",
+      {"gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char",
+       "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_bpe --tokenizer bpe --vocab-size 1024",
+       "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_llama --tokenizer tokenizer.model"},
       {
           {"input", "FILE", "", "text file to train on (UTF-8)"},
-          {"out", "DIR", "", "output directory: train.bin, val.bin, tokenizer.bin"},
-          {"tokenizer", "KIND", "char", "tokenizer: char (one token per character)"},
-          {"val-fraction", "F", "0.1", "fraction of the text (its end) held out for validation, 0..0.5"},
+          {"out", "DIR", "", "output directory: train.bin, val.bin, tokenizer.bin (and tokenizer.model)"},
+          {"tokenizer", "KIND", "char",
+           "char (one token per character) | bpe | unigram (SentencePiece, trained on the input) | FILE (reuse "
+           "a SentencePiece .model or a tokenizer.bin)"},
+          {"vocab-size", "N", "", "tokens for bpe / unigram, 260..65536 (default 1024)"},
+          {"val-fraction", "F", "0.1", "fraction of the tokens (the end of the text) held out for validation, 0..0.5"},
       },
-      "The first (1 - F) of the characters go to train.bin, the rest to val.bin.\n"});
+      "The first (1 - F) of the tokens go to train.bin, the rest to val.bin. bpe and unigram\n"
+      "train SentencePiece in memory with byte fallback and no normalization, so any UTF-8\n"
+      "text comes back byte for byte; ids count 256 byte tokens and <unk>, <s>, </s>.\n"
+      "They need libsentencepiece (scripts/install_deps.sh); char does not.\n"
+      "`gpt tokenize --data DIR --encode TEXT` shows what the tokenizer makes of a text.\n"});
   cmds.push_back(Command{
       "train",
       "train a GPT on prepared shards; checkpoints resume exactly",
@@ -78,23 +88,46 @@ std::vector<Command> make_commands() {
       "sample",
       "generate text from a trained model (KV cache, streaming)",
       "gpt sample --ckpt RUN|FILE [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--top-p P] "
-      "[--seed S] [--stats]",
+      "[--seed S] [--tokenizer FILE] [--stats]",
       {"gpt sample --ckpt runs/shakespeare --prompt 'ROMEO:' --tokens 300 --temperature 0.8 --top-k 40"},
       {
           {"ckpt", "RUN|FILE", "", "run directory or checkpoint file"},
-          {"prompt", "TEXT", "", "text to continue (token ids separated by spaces if the checkpoint has no "
-                                 "tokenizer); default: a newline"},
+          {"prompt", "TEXT", "", "text to continue (token ids separated by spaces if there is no tokenizer or it "
+                                 "can only decode); default: a newline"},
           {"tokens", "N", "256", "tokens to generate"},
           {"temperature", "T", "1.0", "softmax temperature (0 = greedy)"},
           {"top-k", "K", "0", "sample among the K most likely tokens (0 = off)"},
           {"top-p", "P", "1.0", "sample among the most likely tokens whose probability sums to P (1 = off)"},
           {"seed", "S", "1337", "sampling seed"},
+          {"tokenizer", "FILE", "", "tokenizer to use instead of the checkpoint's (tokenizer.bin, SentencePiece "
+                                    ".model, llm.c tokenizer file)"},
           {"stats", "", "", "print ms/token and tokens/s on stderr"},
           {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
       },
       "The prompt is printed first, then tokens as they are generated. Past the context\n"
       "length the cache is rebuilt from the last half of the context.\n"});
+  cmds.push_back(Command{
+      "tokenize",
+      "show how a tokenizer splits a text into tokens, or turns token ids into text",
+      "gpt tokenize --data DIR|--ckpt RUN|--tokenizer FILE (--encode TEXT | --decode \"ID ID ...\")",
+      {"gpt tokenize --data data/shakespeare_bpe --encode 'To be, or not to be'",
+       "gpt tokenize --ckpt runs/shakespeare --decode \"20 43 50 1 58\"",
+       "gpt tokenize --tokenizer tokenizer.model --encode $'caf\\u00e9 \\U0001F600\\n'"},
+      {
+          {"data", "DIR", "", "use the tokenizer of a data directory (DIR/tokenizer.bin)"},
+          {"ckpt", "RUN|FILE", "", "use the tokenizer stored in a checkpoint"},
+          {"tokenizer", "FILE", "", "use a tokenizer file: tokenizer.bin, a SentencePiece .model, an llm.c "
+                                    "tokenizer file"},
+          {"encode", "TEXT", "", "text to split into tokens"},
+          {"decode", "IDS", "", "token ids separated by spaces (or commas) to turn into text"},
+      },
+      "One row per token: its index, its id, the text it stands for and the piece as the\n"
+      "tokenizer names it, both in quotes with \\n, \\t and stray bytes (\\xE2) made visible.\n"
+      "SentencePiece writes a space as \"\u2581\" and a byte token as \"<0xE2>\": a character\n"
+      "it has no piece for is spelled in its UTF-8 bytes. --encode then prints the ids on\n"
+      "one line and the characters-per-token ratio; --decode prints the text.\n"
+      "Give exactly one of --data, --ckpt, --tokenizer and one of --encode, --decode.\n"});
   cmds.push_back(Command{
       "gradcheck",
       "check every hand-written backward pass against finite differences",
@@ -344,6 +377,7 @@ int run_cli(int argc, char** argv) {
     if (name == "prepare") return cmd_prepare(a);
     if (name == "train") return cmd_train(a);
     if (name == "sample") return cmd_sample(a);
+    if (name == "tokenize") return cmd_tokenize(a);
     if (name == "gradcheck") return cmd_gradcheck(a);
     if (name == "attention") return cmd_attention(a);
     if (name == "posenc") return cmd_posenc(a);

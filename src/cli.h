@@ -55,6 +55,7 @@ int run_cli(int argc, char** argv);
 int cmd_prepare(const Args& a);
 int cmd_train(const Args& a);
 int cmd_sample(const Args& a);
+int cmd_tokenize(const Args& a);
 int cmd_gradcheck(const Args& a);
 int cmd_attention(const Args& a);
 int cmd_posenc(const Args& a);

@@ -4,13 +4,16 @@
 #include "dataloader.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 
 #include "check.h"
 #include "fileio.h"
 #include "tokenizer.h"
+#include "tokenizer_internal.h"
 
 namespace gpt {
 
@@ -136,13 +139,33 @@ void DataLoader::set_state(const LoaderState& s) {
   seq_pos_ = size_t(s.batch_index % per_pass) * BT;
 }
 
-std::string prepare_data(const std::string& input, const std::string& outdir,
-                         const std::string& tokenizer_kind, double val_fraction) {
+std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
+                         double val_fraction, int vocab_size) {
   // Command-line mistakes first (exit code 2), before touching any file.
-  if (tokenizer_kind != "char")
-    GPT_USAGE_FAIL("unknown tokenizer \"", tokenizer_kind, "\"; valid choice: char");
+  const bool trained = tokenizer == "bpe" || tokenizer == "unigram";
+  const bool from_file = tokenizer != "char" && !trained;
+  if (from_file && (tokenizer.empty() || !file_exists(tokenizer)))
+    GPT_USAGE_FAIL("unknown tokenizer \"", tokenizer, "\"; valid choices: char, bpe, unigram, or an existing "
+                   "tokenizer file (a SentencePiece .model, a tokenizer.bin, an llm.c tokenizer file)");
+  if (vocab_size != 0 && !trained)
+    GPT_USAGE_FAIL("--vocab-size applies to --tokenizer bpe and unigram only; ",
+                   from_file ? "the vocabulary comes from the tokenizer file"
+                             : "a char vocabulary is the set of characters in the text");
+  SentencePieceOptions spm;
+  if (trained) {
+    spm.model_type = tokenizer;
+    spm.vocab_size = vocab_size ? vocab_size : kDefaultVocabSize;
+    if (spm.vocab_size < 260 || spm.vocab_size > kMaxVocab)
+      GPT_USAGE_FAIL("--vocab-size must be in [260, ", kMaxVocab, "], got ", spm.vocab_size,
+                     spm.vocab_size > kMaxVocab ? " (shard tokens are uint16)"
+                                                : " (256 byte tokens + <unk>, <s>, </s> + the text's characters)");
+  }
   if (!(val_fraction >= 0.0 && val_fraction <= 0.5))
     GPT_USAGE_FAIL("--val-fraction must be in [0, 0.5], got ", val_fraction);
+  if (trained && !have_sentencepiece())
+    GPT_FAIL("--tokenizer ", tokenizer, " needs SentencePiece, but this gpt.cc was built without it: install "
+             "libsentencepiece-dev (scripts/install_deps.sh, or `apt-get install libsentencepiece-dev`) and "
+             "rebuild (make clean && make); --tokenizer char works without it");
   if (!file_exists(input))
     GPT_FAIL(input, ": no such file; expected a UTF-8 text file. For Tiny Shakespeare run "
              "scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
@@ -150,21 +173,34 @@ std::string prepare_data(const std::string& input, const std::string& outdir,
   if (text.empty()) GPT_FAIL(input, ": empty file; expected some UTF-8 text to train on");
 
   std::unique_ptr<Tokenizer> tok;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (from_file) {
+    tok = load_tokenizer_file(tokenizer);  // errors name that file
+    if (!tok->can_encode())
+      GPT_FAIL(tokenizer, ": ", tok->describe(), " cannot turn text into tokens, so it cannot prepare data; use "
+               "--tokenizer char, bpe, unigram or a SentencePiece .model");
+  }
   std::vector<int> ids;
+  auto t1 = t0;
   try {
-    tok = build_char_tokenizer(text);
+    if (tokenizer == "char") tok = build_char_tokenizer(text);
+    else if (trained) tok = train_sentencepiece(text, spm);
+    t1 = std::chrono::steady_clock::now();
     ids = tok->encode(text);
   } catch (const Error& e) {
     throw Error(e.code, str(input, ": ", e.what()));
   }
-  if (tok->vocab_size() > 65536)
-    GPT_FAIL(input, ": ", tok->vocab_size(), " distinct characters, but shard tokens are uint16 (at most 65536 "
-             "ids); use text with fewer distinct characters (or a BPE tokenizer, when available)");
+  const auto t2 = std::chrono::steady_clock::now();
+  auto secs = [](auto a, auto b) { return std::round(std::chrono::duration<double>(b - a).count() * 100) / 100; };
+  if (tok->vocab_size() > kMaxVocab)
+    GPT_FAIL(input, ": ", tok->vocab_size(), " distinct characters, but shard tokens are uint16 (at most ",
+             kMaxVocab, " ids); use text with fewer distinct characters, or --tokenizer bpe");
 
-  // One token per character, so splitting tokens splits characters.
-  const size_t nchars = ids.size();
-  const size_t n_val = std::min(nchars, size_t(std::llround(val_fraction * double(nchars))));
-  const size_t n_train = nchars - n_val;
+  // Split the token sequence: the last round(val_fraction * tokens) go to val. For
+  // char tokens are characters, so this splits the text by characters.
+  const size_t ntok = ids.size();
+  const size_t n_val = std::min(ntok, size_t(std::llround(val_fraction * double(ntok))));
+  const size_t n_train = ntok - n_val;
   std::vector<uint16_t> train(ids.begin(), ids.begin() + std::ptrdiff_t(n_train));
   std::vector<uint16_t> val(ids.begin() + std::ptrdiff_t(n_train), ids.end());
 
@@ -172,14 +208,26 @@ std::string prepare_data(const std::string& input, const std::string& outdir,
   const std::string train_path = join_path(outdir, "train.bin");
   const std::string val_path = join_path(outdir, "val.bin");
   const std::string tok_path = join_path(outdir, kTokenizerFile);
+  const std::string model_path = join_path(outdir, kSentencePieceFile);
   write_shard(train_path, train);
   write_shard(val_path, val);
   tok->save_dir(outdir);
+  const bool spm_file = tok->kind() == "sentencepiece";
+  if (spm_file) write_file_atomic(model_path, tok->native_file());
+  else if (file_exists(model_path)) std::remove(model_path.c_str());  // stale, from an earlier prepare
 
-  std::string summary =
-      str(input, ": ", nchars, " characters (", text.size(), " bytes), char tokenizer with vocab size ",
-          tok->vocab_size(), ". Wrote ", train_path, " (", n_train, " tokens), ", val_path, " (", n_val,
-          " tokens, val fraction ", val_fraction, "), ", tok_path, ".");
+  const size_t nchars = tokenizer_detail::check_utf8(text);
+  std::string summary = str(input, ": ", nchars, " characters (", text.size(), " bytes). Tokenizer: ",
+                            tok->describe(), ", vocab size ", tok->vocab_size());
+  if (trained) summary += str(", trained in ", secs(t0, t1), " s");
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.2f", ntok ? double(nchars) / double(ntok) : 0.0);
+  summary += str(". ", ntok, " tokens (", ratio, " characters per token, encoded in ", secs(t1, t2), " s). Wrote ", train_path, " (", n_train,
+                 " tokens), ", val_path, " (", n_val, " tokens, val fraction ", val_fraction, "), ", tok_path,
+                 spm_file ? ", " + model_path : std::string(), ".");
+  if (tok->decode(ids) != text)
+    summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
+               "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
   if (n_train < 2)
     summary += str(" WARNING: train.bin has only ", n_train, " token(s); training needs at least B*T+1. "
                    "Use more text.");

@@ -56,11 +56,15 @@ class DataLoader {
   SplitMix64 rng_;
 };
 
-// gpt prepare: reads `input` (text), builds the tokenizer (`tokenizer_kind`:
-// "char"), splits the text at (1 - val_fraction) of its characters (first part
-// train, rest val; every character lands in one of them), writes DIR/train.bin,
-// DIR/val.bin and DIR/tokenizer.bin. Returns a one-paragraph summary for stdout.
-std::string prepare_data(const std::string& input, const std::string& outdir,
-                         const std::string& tokenizer_kind, double val_fraction);
+// gpt prepare: reads `input` (UTF-8 text), builds the tokenizer (`tokenizer`:
+// "char"; "bpe" or "unigram" trains SentencePiece with `vocab_size` tokens, 0 =
+// kDefaultVocabSize; or the path of a tokenizer file to reuse), encodes the text,
+// splits the tokens at (1 - val_fraction) (first part train, rest val; every
+// token lands in one of them), writes DIR/train.bin, DIR/val.bin,
+// DIR/tokenizer.bin and, for SentencePiece, DIR/tokenizer.model. Returns a
+// one-paragraph summary for stdout.
+constexpr int kDefaultVocabSize = 1024;
+std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
+                         double val_fraction, int vocab_size = 0);
 
 }  // namespace gpt

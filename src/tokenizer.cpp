@@ -1,6 +1,9 @@
-// Tokenizer plumbing (decode, blob I/O) and the char-level tokenizer: one token per
-// Unicode code point, vocabulary = sorted unique code points of the training text.
-// Strict UTF-8 only; no normalization, no byte fallback, no unknown-token id.
+// Tokenizer plumbing (decode, blob I/O, format detection of tokenizer files),
+// the helpers every kind shares (strict UTF-8, the blob line reader), and the
+// char-level tokenizer: one token per Unicode code point, vocabulary = sorted
+// unique code points of the training text. Strict UTF-8 only; no normalization,
+// no byte fallback, no unknown-token id. SentencePiece and llm.c's tokenizer live
+// in tokenizer_sentencepiece.cpp and tokenizer_llmc.cpp.
 #include "tokenizer.h"
 
 #include <algorithm>
@@ -9,47 +12,20 @@
 #include <unordered_map>
 
 #include "check.h"
+#include "config.h"
+#include "dataloader.h"
 #include "fileio.h"
+#include "tokenizer_internal.h"
 
 namespace gpt {
 
-namespace {
-
-constexpr const char* kBlobMagic = "gptcc-tokenizer";
-constexpr int kCharVersion = 1;
-constexpr uint32_t kMaxCodePoint = 0x10FFFF;
+namespace tokenizer_detail {
 
 std::string hex_byte(unsigned char b) {
   const char* d = "0123456789ABCDEF";
   return std::string("0x") + d[b >> 4] + d[b & 15];
 }
 
-std::string code_point_name(uint32_t cp) {  // "U+00E9"
-  const char* d = "0123456789ABCDEF";
-  std::string s;
-  for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) s += d[(cp >> shift) & 15];
-  return "U+" + s;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
-
-// At most 40 bytes of s for an error message, non-printable bytes as \xNN.
 std::string snippet(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size() && i < 40; i++) {
@@ -60,24 +36,6 @@ std::string snippet(const std::string& s) {
   return s.size() > 40 ? out + "..." : out;
 }
 
-// Human-readable form for error messages: 'x' (U+0078), '\n' (U+000A), U+0007.
-std::string printable(uint32_t cp) {
-  std::string name = code_point_name(cp);
-  switch (cp) {
-    case '\n': return "'\\n' (" + name + ")";
-    case '\t': return "'\\t' (" + name + ")";
-    case '\r': return "'\\r' (" + name + ")";
-    default: break;
-  }
-  if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return name;  // control characters
-  std::string s = "'";
-  append_utf8(s, cp);
-  return s + "' (" + name + ")";
-}
-
-// Strict UTF-8 decoding of the sequence at text[i]: rejects stray continuation
-// bytes, truncated sequences, overlong forms, surrogates and values past U+10FFFF.
-// Returns the code point and advances i; throws naming the byte offset.
 uint32_t next_code_point(const std::string& text, size_t& i) {
   const size_t start = i;
   const unsigned char b0 = static_cast<unsigned char>(text[i]);
@@ -117,6 +75,109 @@ uint32_t next_code_point(const std::string& text, size_t& i) {
   return cp;
 }
 
+size_t check_utf8(const std::string& text) {
+  size_t i = 0, n = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) i++;  // ASCII fast path
+    else next_code_point(text, i);
+    n++;
+  }
+  return n;
+}
+
+bool parse_uint(const std::string& s, uint64_t max, uint64_t& out, int base) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return false;
+    if (d >= base || v > (max - uint64_t(d)) / uint64_t(base)) return false;
+    v = v * uint64_t(base) + uint64_t(d);
+  }
+  out = v;
+  return true;
+}
+
+std::string LineReader::next(const char* what) {
+  if (pos_ >= blob_.size())
+    fail("truncated: expected ", what, " on line ", line_ + 1, ", found the end of the data");
+  size_t nl = blob_.find('\n', pos_);
+  if (nl == std::string::npos) fail("truncated: line ", line_ + 1, " (", what, ") has no terminating newline");
+  std::string s = blob_.substr(pos_, nl - pos_);
+  pos_ = nl + 1;
+  line_++;
+  return s;
+}
+
+uint64_t LineReader::number(const char* key, uint64_t lo, uint64_t hi) {
+  const std::string prefix = std::string(key) + " ";
+  const std::string line = next(("\"" + prefix + "N\"").c_str());
+  uint64_t n = 0;
+  if (line.compare(0, prefix.size(), prefix) != 0 || !parse_uint(line.substr(prefix.size()), hi, n) || n < lo)
+    fail("expected \"", key, " N\" with ", lo, " <= N <= ", hi, " on line ", line_, ", found \"", snippet(line),
+         "\"");
+  return n;
+}
+
+std::string LineReader::bytes(uint64_t n, const char* what) {
+  if (n > blob_.size() - pos_)
+    fail("truncated: expected ", n, " bytes of ", what, " after line ", line_, ", found ", blob_.size() - pos_);
+  std::string s = blob_.substr(pos_, size_t(n));
+  pos_ += size_t(n);
+  line_ += int(std::count(s.begin(), s.end(), '\n'));  // line numbers stay true for what follows
+  return s;
+}
+
+}  // namespace tokenizer_detail
+
+using namespace tokenizer_detail;
+
+namespace {
+
+constexpr int kCharVersion = 1;
+
+std::string code_point_name(uint32_t cp) {  // "U+00E9"
+  const char* d = "0123456789ABCDEF";
+  std::string s;
+  for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) s += d[(cp >> shift) & 15];
+  return "U+" + s;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  }
+}
+
+// Human-readable form for error messages: 'x' (U+0078), '\n' (U+000A), U+0007.
+std::string printable(uint32_t cp) {
+  std::string name = code_point_name(cp);
+  switch (cp) {
+    case '\n': return "'\\n' (" + name + ")";
+    case '\t': return "'\\t' (" + name + ")";
+    case '\r': return "'\\r' (" + name + ")";
+    default: break;
+  }
+  if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return name;  // control characters
+  std::string s = "'";
+  append_utf8(s, cp);
+  return s + "' (" + name + ")";
+}
+
 class CharTokenizer final : public Tokenizer {
  public:
   // vocab: strictly increasing valid code points (callers guarantee it).
@@ -134,6 +195,7 @@ class CharTokenizer final : public Tokenizer {
   }
 
   std::string kind() const override { return "char"; }
+  std::string describe() const override { return str("char-level, ", vocab_.size(), " characters"); }
   int vocab_size() const override { return int(vocab_.size()); }
 
   std::vector<int> encode(const std::string& text) const override {
@@ -167,6 +229,7 @@ class CharTokenizer final : public Tokenizer {
                pieces_.size(), "); the model and tokenizer do not belong together");
     return pieces_[size_t(id)];
   }
+  std::string piece(int id) const override { return decode_token(id); }
 
   // gptcc-tokenizer char 1\n vocab_size N\n then N lines "U+XXXX\n", then "end\n".
   std::string serialize() const override {
@@ -181,58 +244,6 @@ class CharTokenizer final : public Tokenizer {
   std::unordered_map<uint32_t, int> index_;  // everything else
   std::vector<std::string> pieces_;           // UTF-8 of each token
 };
-
-// Line-by-line reader over a blob; every error names the source and the line.
-class LineReader {
- public:
-  LineReader(const std::string& blob, const std::string& source) : blob_(blob), source_(source) {}
-  std::string next(const char* what) {
-    if (pos_ >= blob_.size())
-      fail("truncated: expected ", what, " on line ", line_ + 1, ", found the end of the data");
-    size_t nl = blob_.find('\n', pos_);
-    if (nl == std::string::npos)
-      fail("truncated: line ", line_ + 1, " (", what, ") has no terminating newline");
-    std::string s = blob_.substr(pos_, nl - pos_);
-    pos_ = nl + 1;
-    line_++;
-    return s;
-  }
-  bool at_end() const { return pos_ == blob_.size(); }
-  int line() const { return line_; }
-  // Damaged data.
-  template <class... A>
-  [[noreturn]] void fail(A&&... a) const {
-    GPT_FAIL(source_, ": bad tokenizer data: ", std::forward<A>(a)...,
-             "; the file is corrupt or was not written by gpt.cc. Re-run `gpt prepare` to recreate it");
-  }
-  // Well-formed data this build cannot read (unknown kind or version).
-  template <class... A>
-  [[noreturn]] void unsupported(A&&... a) const {
-    GPT_FAIL(source_, ": ", std::forward<A>(a)...);
-  }
-
- private:
-  const std::string& blob_;
-  const std::string& source_;
-  size_t pos_ = 0;
-  int line_ = 0;
-};
-
-// "123" -> 123; no sign, no spaces, no overflow past `max`.
-bool parse_uint(const std::string& s, uint64_t max, uint64_t& out, int base = 10) {
-  if (s.empty() || s.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
-    if (d >= base || v > (max - uint64_t(d)) / uint64_t(base)) return false;
-    v = v * uint64_t(base) + uint64_t(d);
-  }
-  out = v;
-  return true;
-}
 
 std::unique_ptr<Tokenizer> deserialize_char(LineReader& in, int version) {
   if (version != kCharVersion)
@@ -265,6 +276,11 @@ std::unique_ptr<Tokenizer> deserialize_char(LineReader& in, int version) {
   return std::make_unique<CharTokenizer>(std::move(vocab));
 }
 
+uint32_t le32(const std::string& b) {
+  const auto* u = reinterpret_cast<const unsigned char*>(b.data());
+  return uint32_t(u[0]) | uint32_t(u[1]) << 8 | uint32_t(u[2]) << 16 | uint32_t(u[3]) << 24;
+}
+
 }  // namespace
 
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
@@ -289,9 +305,11 @@ std::unique_ptr<Tokenizer> Tokenizer::deserialize(const std::string& blob, const
     in.fail("expected magic line \"", kBlobMagic, " <kind> <version>\", found \"", snippet(magic), "\"");
   const std::string kind = magic.substr(sp1 + 1, sp2 - sp1 - 1);
   if (kind == "char") return deserialize_char(in, int(version));
+  if (kind == "sentencepiece") return deserialize_sentencepiece(in, int(version));
+  if (kind == "llmc") return deserialize_llmc(in, int(version));
   in.unsupported("unknown tokenizer kind \"", snippet(kind), "\" (version ", version,
-                 "); this build knows: char. It may have been written by a newer gpt.cc; use that "
-                 "version, or re-run `gpt prepare` with --tokenizer char");
+                 "); this build knows: char, sentencepiece, llmc. It may have been written by a newer gpt.cc; "
+                 "use that version, or re-run `gpt prepare`");
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load_dir(const std::string& dir) {
@@ -319,6 +337,39 @@ std::unique_ptr<Tokenizer> build_char_tokenizer(const std::string& text) {
   for (uint32_t cp = 0; cp <= kMaxCodePoint; cp++)
     if (seen[cp]) vocab.push_back(cp);
   return std::make_unique<CharTokenizer>(std::move(vocab));
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path) {
+  const char* kinds =
+      "gpt.cc's tokenizer.bin (from `gpt prepare`), a SentencePiece .model file, or an llm.c tokenizer file "
+      "(gpt2_tokenizer.bin)";
+  if (is_directory(path))
+    GPT_FAIL(path, ": is a directory; expected a tokenizer file: ", kinds, ". For a data directory give ",
+             join_path(path, kTokenizerFile));
+  if (!file_exists(path)) GPT_FAIL(path, ": no such file; expected a tokenizer file: ", kinds);
+  const std::string bytes = read_file(path);
+  std::unique_ptr<Tokenizer> tok;
+  const std::string magic = std::string(kBlobMagic) + " ";
+  if (bytes.compare(0, magic.size(), magic) == 0) {
+    tok = Tokenizer::deserialize(bytes, path);
+  } else if (bytes.size() >= 4 && le32(bytes) == uint32_t(kLlmcTokenizerMagic)) {
+    tok = load_llmc_tokenizer(bytes, path);
+  } else if (looks_like_sentencepiece_model(bytes)) {
+    tok = load_sentencepiece_model(bytes, path);
+  } else if (bytes.size() >= 4 && le32(bytes) == uint32_t(kShardMagic)) {
+    GPT_FAIL(path, ": is a token shard (magic ", kShardMagic, "), not a tokenizer; the tokenizer of a data "
+             "directory is its ", kTokenizerFile);
+  } else if (bytes.size() >= 4 && le32(bytes) == kCheckpointMagic) {
+    GPT_FAIL(path, ": is a gpt.cc checkpoint, not a tokenizer file; to use the tokenizer stored in a "
+             "checkpoint give the checkpoint with --ckpt");
+  } else {
+    GPT_FAIL(path, ": not a tokenizer file: expected ", kinds, "; found ",
+             bytes.empty() ? std::string("an empty file") : "bytes \"" + snippet(bytes.substr(0, 16)) + "\"");
+  }
+  if (tok->vocab_size() > kMaxVocab)
+    GPT_FAIL(path, ": has ", tok->vocab_size(), " tokens, but shard tokens are uint16 (at most ", kMaxVocab,
+             " ids); use a tokenizer with a smaller vocabulary");
+  return tok;
 }
 
 }  // namespace gpt

@@ -1,6 +1,8 @@
-// Tokenizers behind one interface. Char-level (one token per Unicode code point of
-// the training text) now; SentencePiece BPE plugs in behind the same interface.
-// A tokenizer serializes to a self-describing blob that data dirs and checkpoints store.
+// Tokenizers behind one interface: char-level (one token per Unicode code point
+// of the training text), SentencePiece BPE / unigram (trained by `gpt prepare` or
+// read from a .model file; needs libsentencepiece), and llm.c's GPT-2 tokenizer
+// file (decode only). A tokenizer serializes to a self-describing blob that data
+// dirs and checkpoints store (formats in data/README.md).
 #pragma once
 #include <memory>
 #include <string>
@@ -8,18 +10,38 @@
 
 namespace gpt {
 
+// Shard tokens are uint16, so no tokenizer may have more ids than this.
+constexpr int kMaxVocab = 65536;
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
-  virtual std::string kind() const = 0;  // "char", later "bpe", ...
+  virtual std::string kind() const = 0;      // blob kind: "char", "sentencepiece", "llmc"
+  virtual std::string describe() const = 0;  // one line for people, e.g. "SentencePiece BPE, 1024 tokens, ..."
   virtual int vocab_size() const = 0;
-  // Throws gpt::Error naming the first character not in the vocabulary.
+  // False for decode-only tokenizers (llm.c's file has no merge rules): encode throws.
+  virtual bool can_encode() const { return true; }
+  // Input must be valid UTF-8 (gpt::Error naming the byte offset otherwise).
+  // char: throws naming the first character not in the vocabulary.
   virtual std::vector<int> encode(const std::string& text) const = 0;
-  // Text of one token, for streaming output (complete UTF-8 for char-level).
+  // Bytes of one token as it reads in the middle of a text, for streaming
+  // output. char: one complete code point. SentencePiece: "▁" as a space, a byte
+  // token "<0xE2>" as that raw byte (so a character may span tokens; the
+  // concatenation is valid UTF-8), control tokens (<s>, </s>) as nothing.
   virtual std::string decode_token(int id) const = 0;
-  std::string decode(const std::vector<int>& ids) const;
+  // The concatenation of decode_token, except that a SentencePiece model with a
+  // dummy prefix (llama's tokenizer.model) drops the space it put in front of
+  // the first word, exactly as SentencePiece's own decode does. Streaming after a
+  // prompt needs no such rule: the prompt is printed as given.
+  virtual std::string decode(const std::vector<int>& ids) const;
+  // The token as the tokenizer itself names it: "▁the" and "<0x0A>" for
+  // SentencePiece, the character for char, the raw bytes for llm.c's file.
+  virtual std::string piece(int id) const = 0;
   // Self-describing bytes (starts with a magic line naming the kind and version).
   virtual std::string serialize() const = 0;
+  // The tokenizer's own file format where it has one (SentencePiece: the .model
+  // file; llm.c: its tokenizer file); empty for char.
+  virtual std::string native_file() const { return {}; }
 
   static std::unique_ptr<Tokenizer> deserialize(const std::string& blob, const std::string& source);
   // DIR/tokenizer.bin (the file name is kTokenizerFile).
@@ -28,8 +50,40 @@ class Tokenizer {
 };
 
 constexpr const char* kTokenizerFile = "tokenizer.bin";
+constexpr const char* kSentencePieceFile = "tokenizer.model";  // written next to it for SentencePiece
 
 // Vocabulary = the sorted set of code points in text. Invalid UTF-8 bytes are an error.
 std::unique_ptr<Tokenizer> build_char_tokenizer(const std::string& text);
+
+// Detects the format of a tokenizer file: gpt.cc's blob (tokenizer.bin), a
+// SentencePiece .model, or an llm.c tokenizer file (gpt2_tokenizer.bin).
+// Anything else, or more than kMaxVocab ids: gpt::Error naming the file.
+std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path);
+
+// ---- SentencePiece ----------------------------------------------------------
+// False when built without libsentencepiece: training or loading such a
+// tokenizer then fails with a message saying to install libsentencepiece-dev.
+bool have_sentencepiece();
+
+struct SentencePieceOptions {
+  std::string model_type = "bpe";  // "bpe" | "unigram"
+  int vocab_size = 1024;           // including 256 byte tokens and <unk>, <s>, </s>
+  int threads = 0;                 // 0: OpenMP's thread count
+  // Normalizer settings `gpt prepare` never changes (both off: the text is one
+  // stream, kept byte for byte). Tests turn them on to build models that behave
+  // like other people's (llama's tokenizer.model has a dummy prefix).
+  bool add_dummy_prefix = false;
+  bool remove_extra_whitespaces = false;
+};
+// Trains on `text` in memory (no files); errors from the trainer become gpt::Error.
+std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const SentencePieceOptions& opt);
+// From the bytes of a .model file (a serialized ModelProto); `source` names it in errors.
+std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& bytes, const std::string& source);
+
+// ---- llm.c --------------------------------------------------------------------
+constexpr int kLlmcTokenizerMagic = 20240328;
+// From the bytes of an llm.c tokenizer file (256 int32 header: magic, version 1|2,
+// vocab size, EOT id (version 2); then per token a uint8 length and its bytes).
+std::unique_ptr<Tokenizer> load_llmc_tokenizer(const std::string& bytes, const std::string& source);
 
 }  // namespace gpt

@@ -314,7 +314,10 @@ TEST(Prepare, BadArgumentsAreUsageErrors) {
   const std::string dir = test::scratch_dir();
   const std::string input = join_path(dir, "input.txt");
   write_file_atomic(input, small_text());
-  expect_error([&] { prepare_data(input, dir, "bpe", 0.1); }, {"bpe", "char"}, kExitUsage);
+  expect_error([&] { prepare_data(input, dir, "bpe9", 0.1); }, {"bpe9", "char, bpe, unigram"}, kExitUsage);
+  expect_error([&] { prepare_data(input, dir, "char", 0.1, 512); }, {"--vocab-size", "bpe and unigram"}, kExitUsage);
+  for (int v : {259, 65537})
+    expect_error([&] { prepare_data(input, dir, "bpe", 0.1, v); }, {"--vocab-size", "65536"}, kExitUsage);
   for (double vf : {-0.1, 0.51, 1.0, std::numeric_limits<double>::quiet_NaN()})
     expect_error([&] { prepare_data(input, dir, "char", vf); }, {"val-fraction", "[0, 0.5]"}, kExitUsage);
   EXPECT_FALSE(file_exists(join_path(dir, "train.bin")));  // nothing written on a usage error

@@ -1,14 +1,20 @@
 // gpt prepare: text -> tokenizer + train/val shards (the work is prepare_data).
 #include <cstdio>
 
+#include "check.h"
 #include "commands/common.h"
 #include "dataloader.h"
 
 namespace gpt {
 
 int cmd_prepare(const Args& a) {
-  const std::string summary =
-      prepare_data(a.require("input"), a.require("out"), a.str("tokenizer"), a.real("val-fraction"));
+  int vocab_size = 0;  // not given: prepare_data picks the default for bpe/unigram
+  if (a.has("vocab-size")) {
+    vocab_size = a.integer("vocab-size");
+    if (vocab_size <= 0) GPT_USAGE_FAIL("--vocab-size must be positive, got ", vocab_size);
+  }
+  const std::string summary = prepare_data(a.require("input"), a.require("out"), a.str("tokenizer"),
+                                           a.real("val-fraction"), vocab_size);
   std::printf("%s\n", summary.c_str());
   return 0;
 }

@@ -32,13 +32,24 @@ int cmd_sample(const Args& a) {
   GPT<float> model(ck.model);
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;
+  // The tokenizer: --tokenizer FILE, else the checkpoint's (if it has one).
   std::unique_ptr<Tokenizer> tok;
-  if (!ck.tokenizer.empty()) tok = Tokenizer::deserialize(ck.tokenizer, checkpoint_path(a.str("ckpt")));
+  std::string tok_source;
+  if (a.has("tokenizer")) {
+    tok_source = a.require("tokenizer");
+    tok = load_tokenizer_file(tok_source);
+  } else if (!ck.tokenizer.empty()) {
+    tok_source = checkpoint_path(a.str("ckpt"));
+    tok = Tokenizer::deserialize(ck.tokenizer, tok_source);
+  }
+  if (tok && tok->vocab_size() < V)
+    GPT_FAIL(tok_source, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model produces ids up to ",
+             V - 1, "; they do not belong together. Give the tokenizer the model was trained with (--tokenizer)");
 
   // Prompt -> ids, printed first.
   std::vector<int> ids;
   const std::string prompt = a.str("prompt");
-  if (tok) {
+  if (tok && tok->can_encode()) {
     if (a.has("prompt") && !prompt.empty()) {
       ids = tok->encode(prompt);
     } else {
@@ -54,18 +65,26 @@ int cmd_sample(const Args& a) {
     }
     std::fputs(a.has("prompt") ? prompt.c_str() : tok->decode(ids).c_str(), stdout);
   } else {
+    // No tokenizer, or one that can only decode: the prompt is token ids.
     std::istringstream in(a.has("prompt") ? prompt : "0");
     std::string w;
     while (in >> w) {
       char* end = nullptr;
       long id = std::strtol(w.c_str(), &end, 10);
       if (*end || id < 0 || id >= V)
-        GPT_USAGE_FAIL("--prompt: this checkpoint has no tokenizer, so the prompt must be token ids 0..", V - 1,
-                       " separated by spaces; got '", w, "'");
+        GPT_USAGE_FAIL("--prompt: ",
+                       tok ? "this tokenizer can only decode (" + tok->describe() + ")"
+                           : std::string("this checkpoint has no tokenizer (give one with --tokenizer FILE)"),
+                       ", so the prompt must be token ids 0..", V - 1, " separated by spaces; got '", w, "'");
       ids.push_back(int(id));
     }
     if (ids.empty()) ids.push_back(0);
-    for (size_t i = 0; i < ids.size(); i++) std::printf(i ? " %d" : "%d", ids[i]);
+    if (tok) {
+      const std::string text = tok->decode(ids);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    } else {
+      for (size_t i = 0; i < ids.size(); i++) std::printf(i ? " %d" : "%d", ids[i]);
+    }
   }
   std::fflush(stdout);
 
@@ -81,8 +100,13 @@ int cmd_sample(const Args& a) {
   std::vector<std::pair<float, int>> scratch;
   for (int n = 0; n < n_tokens; n++) {
     const int next = sample_token(logits, V, sc, rng, scratch);
-    if (tok) std::fputs(tok->decode_token(next).c_str(), stdout);
-    else std::printf(" %d", next);
+    if (tok) {
+      // Raw bytes: a byte token may be half a character; the stream as a whole is UTF-8.
+      const std::string piece = tok->decode_token(next);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
+      std::printf(" %d", next);
+    }
     std::fflush(stdout);
     if (n + 1 == n_tokens) break;
     ctx.push_back(next);

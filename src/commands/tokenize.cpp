@@ -1,0 +1,177 @@
+// gpt tokenize: shows what a tokenizer does to a text (--encode) or to a list of
+// token ids (--decode), one row per token, for people learning how tokenization
+// works. Reads the tokenizer of a data dir, a checkpoint, or a tokenizer file;
+// runs no model.
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "checkpoint.h"
+#include "commands/common.h"
+#include "fileio.h"
+#include "tokenizer.h"
+
+namespace gpt {
+
+namespace {
+
+// Characters in possibly-invalid UTF-8 (every byte that is not a continuation byte).
+size_t count_chars(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// Length of a valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8_len(const std::string& s, size_t i) {
+  const unsigned char b = static_cast<unsigned char>(s[i]);
+  size_t n = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; k++)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+// Bytes made visible, in double quotes: \n \t \r \" \\ escaped, other control
+// bytes and bytes that are not part of a complete UTF-8 character as \xNN
+// (a byte token <0xE2> shows as "\xE2"); printable characters as they are.
+// *width: the number of characters the result takes on screen (roughly).
+std::string visible(const std::string& s, size_t* width = nullptr) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t n = utf8_len(s, i);
+      if (n) {
+        out.append(s, i, n);
+        i += n;
+        continue;
+      }
+    }
+    char buf[8];
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c < 0x20 || c >= 0x7F) {
+          std::snprintf(buf, sizeof buf, "\\x%02X", c);
+          out += buf;
+        } else {
+          out += char(c);
+        }
+    }
+    i++;
+  }
+  out += "\"";
+  if (width) *width = count_chars(out);
+  return out;
+}
+
+void print_table(const Tokenizer& tok, const std::vector<int>& ids) {
+  std::vector<std::string> texts, pieces;
+  std::vector<size_t> widths;
+  size_t tw = 6;  // "text"
+  for (int id : ids) {
+    size_t w = 0;
+    texts.push_back(visible(tok.decode_token(id), &w));
+    widths.push_back(w);
+    tw = std::max(tw, w);
+    pieces.push_back(visible(tok.piece(id)));
+  }
+  tw = std::min<size_t>(tw, 24);
+  std::printf("%5s %6s  %-*s  %s\n", "index", "id", int(tw), "text", "piece");
+  for (size_t i = 0; i < ids.size(); i++)
+    std::printf("%5zu %6d  %s%*s  %s\n", i, ids[i], texts[i].c_str(), int(widths[i] < tw ? tw - widths[i] : 0), "",
+                pieces[i].c_str());
+}
+
+std::vector<int> parse_ids(const std::string& s) {
+  std::vector<int> ids;
+  std::string w;
+  auto flush = [&] {
+    if (w.empty()) return;
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(w.c_str(), &end, 10);
+    if (*end || errno == ERANGE || v < 0 || v > 0x7FFFFFFF)
+      GPT_USAGE_FAIL("gpt tokenize: --decode expects token ids (whole numbers >= 0) separated by spaces, got '",
+                     w, "'");
+    ids.push_back(int(v));
+    w.clear();
+  };
+  for (char c : s) {
+    if (c == ' ' || c == ',' || c == '\t' || c == '\n') flush();
+    else w += c;
+  }
+  flush();
+  if (ids.empty()) GPT_USAGE_FAIL("gpt tokenize: --decode needs at least one token id, e.g. --decode \"17 42 9\"");
+  return ids;
+}
+
+}  // namespace
+
+int cmd_tokenize(const Args& a) {
+  const int sources = int(a.has("data")) + int(a.has("ckpt")) + int(a.has("tokenizer"));
+  if (sources != 1)
+    GPT_USAGE_FAIL("gpt tokenize: give exactly one tokenizer source: --data DIR, --ckpt RUN or --tokenizer FILE",
+                   sources ? " (got several)" : "", "; see `gpt tokenize --help`");
+  if (a.has("encode") == a.has("decode"))
+    GPT_USAGE_FAIL("gpt tokenize: give exactly one of --encode TEXT and --decode \"ID ID ...\"; see `gpt tokenize "
+                   "--help`");
+  std::vector<int> ids;
+  if (a.has("decode")) ids = parse_ids(a.str("decode"));  // syntax errors before any file is read
+
+  std::unique_ptr<Tokenizer> tok;
+  std::string source;
+  if (a.has("data")) {
+    source = join_path(a.require("data"), kTokenizerFile);
+    tok = Tokenizer::load_dir(a.require("data"));
+  } else if (a.has("ckpt")) {
+    source = checkpoint_path(a.require("ckpt"));
+    const Checkpoint ck = load_checkpoint(a.require("ckpt"));
+    if (ck.tokenizer.empty())
+      GPT_FAIL(source, ": this checkpoint carries no tokenizer (its data had none); give one with --tokenizer FILE");
+    tok = Tokenizer::deserialize(ck.tokenizer, source);
+  } else {
+    source = a.require("tokenizer");
+    tok = load_tokenizer_file(source);
+  }
+  for (int id : ids)  // --decode
+    if (id >= tok->vocab_size())
+      GPT_USAGE_FAIL("gpt tokenize: token id ", id, " is outside this tokenizer's vocabulary (ids 0..",
+                     tok->vocab_size() - 1, ")");
+  std::printf("tokenizer: %s (%s)\n", tok->describe().c_str(), source.c_str());
+
+  if (a.has("encode")) {
+    const std::string text = a.str("encode");
+    ids = tok->encode(text);
+    print_table(*tok, ids);
+    std::printf("ids:");
+    for (int id : ids) std::printf(" %d", id);
+    const size_t chars = count_chars(text);
+    std::printf("\n%zu characters (%zu bytes) -> %zu tokens", chars, text.size(), ids.size());
+    if (!ids.empty()) std::printf(", %.2f characters per token", double(chars) / double(ids.size()));
+    std::printf("\n");
+    const std::string back = tok->decode(ids);
+    if (back != text)
+      std::printf("note: decoding gives %s, not the text given (the tokenizer normalizes, or lacks byte "
+                  "fallback)\n", visible(back).c_str());
+  } else {
+    print_table(*tok, ids);
+    const std::string text = tok->decode(ids);
+    std::printf("%zu tokens -> %zu characters (%zu bytes)\ntext:\n", ids.size(), count_chars(text), text.size());
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace gpt

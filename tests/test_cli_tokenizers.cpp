@@ -1,0 +1,273 @@
+// The tokenizers from the command line: `gpt tokenize` (rows, ids, exit codes),
+// `gpt sample --tokenizer` (overriding or supplying a checkpoint's tokenizer,
+// decode-only tokenizers taking ids), and prepare -> train -> sample on
+// SentencePiece data printing clean text.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "dataloader.h"
+#include "fileio.h"
+#include "model.h"
+#include "rng.h"
+#include "test_util.h"
+#include "tokenizer.h"
+#include "tokenizer_internal.h"
+
+namespace gpt {
+namespace {
+
+struct CliRun {
+  int rc;
+  std::string out, err;
+};
+
+// The CLI in-process, stdout and stderr captured.
+CliRun gpt_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "gpt");
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  const int rc = run_cli(int(argv.size()), argv.data());
+  CliRun r{rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+  return r;
+}
+
+std::string words_text(size_t bytes) {
+  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran\n", "and ", "then ", "slept.\n"};
+  SplitMix64 r(17);
+  std::string text;
+  while (text.size() < bytes) text += words[r.below(sizeof words / sizeof *words)];
+  return text;
+}
+
+// DIR/data prepared from `text` with `tokenizer`; returns the data directory.
+std::string prepared(const std::string& dir, const std::string& text, const std::string& tokenizer, int vocab = 0) {
+  const std::string txt = join_path(dir, "input.txt"), data = join_path(dir, "data_" + tokenizer);
+  write_file_atomic(txt, text);
+  prepare_data(txt, data, tokenizer, 0.1, vocab);
+  return data;
+}
+
+// A tiny model trained for a few steps on `data`; returns the run directory.
+std::string trained_run(const std::string& dir, const std::string& data, int steps) {
+  const std::string run = join_path(dir, "run");
+  const CliRun r = gpt_cli({"train", "--data", data, "--out", run, "--steps", std::to_string(steps), "--layers", "2",
+                         "--heads", "2", "--dim", "32", "--context", "16", "--batch", "4", "--threads", "2",
+                         "--lr", "3e-3", "--warmup", "5", "--eval-every", "0", "--log-every", "100"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  return run;
+}
+
+std::string llmc_file(const std::vector<std::string>& tokens) {
+  std::string out;
+  const int32_t header[4] = {20240328, 2, int32_t(tokens.size()), int32_t(tokens.size()) - 1};
+  for (int i = 0; i < 256; i++)
+    for (int k = 0; k < 4; k++) out += char(i < 4 ? (uint32_t(header[i]) >> (8 * k)) & 0xFF : 0);
+  for (const auto& t : tokens) out += char(t.size()) + t;
+  return out;
+}
+
+TEST(TokenizeCli, RejectsBadCombinationsWithExitCode2) {
+  const std::string dir = test::scratch_dir();
+  const std::string data = prepared(dir, "hello world\n", "char");
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"tokenize", "--encode", "hi"}, "exactly one tokenizer source"},
+      {{"tokenize", "--data", data, "--ckpt", "x", "--encode", "hi"}, "exactly one tokenizer source"},
+      {{"tokenize", "--data", data, "--tokenizer", "x", "--decode", "1"}, "exactly one tokenizer source"},
+      {{"tokenize", "--data", data}, "exactly one of --encode"},
+      {{"tokenize", "--data", data, "--encode", "a", "--decode", "1"}, "exactly one of --encode"},
+      {{"tokenize", "--data", data, "--decode", "1 x 2"}, "'x'"},
+      {{"tokenize", "--data", data, "--decode", "-3"}, "'-3'"},
+      {{"tokenize", "--data", data, "--decode", " "}, "at least one token id"},
+      {{"tokenize", "--data", data, "--decode", "1 9"}, "token id 9 is outside"},
+      {{"tokenize", "--data", data, "--encoed", "a"}, "did you mean --encode"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = gpt_cli(c.args);
+    EXPECT_EQ(r.rc, 2) << c.message << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << r.err;
+  }
+  // Bad files: exit 1, the file named.
+  CliRun r = gpt_cli({"tokenize", "--data", join_path(dir, "nope"), "--encode", "a"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find(join_path(dir, "nope")), std::string::npos) << r.err;
+  r = gpt_cli({"tokenize", "--data", data, "--encode", "hello!"});  // '!' is not in the char vocabulary
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("'!'"), std::string::npos) << r.err;
+}
+
+TEST(TokenizeCli, EncodeShowsEachTokenAndTheIds) {
+  const std::string dir = test::scratch_dir();
+  // Vocabulary of "hello world\n", sorted: \n=0 ' '=1 d=2 e=3 h=4 l=5 o=6 r=7 w=8.
+  const std::string data = prepared(dir, "hello world\n", "char");
+  const CliRun r = gpt_cli({"tokenize", "--data", data, "--encode", "he\tl\n"});
+  ASSERT_EQ(r.rc, 1) << "tab is not in the vocabulary";
+  const CliRun ok = gpt_cli({"tokenize", "--data", data, "--encode", "hole\n"});
+  ASSERT_EQ(ok.rc, 0) << ok.err;
+  const std::string expected =
+      "tokenizer: char-level, 9 characters (" + join_path(data, kTokenizerFile) + ")\n"
+      "index     id  text    piece\n"
+      "    0      4  \"h\"     \"h\"\n"
+      "    1      6  \"o\"     \"o\"\n"
+      "    2      5  \"l\"     \"l\"\n"
+      "    3      3  \"e\"     \"e\"\n"
+      "    4      0  \"\\n\"    \"\\n\"\n"
+      "ids: 4 6 5 3 0\n"
+      "5 characters (5 bytes) -> 5 tokens, 1.00 characters per token\n";
+  EXPECT_EQ(ok.out, expected);
+  const CliRun dec = gpt_cli({"tokenize", "--data", data, "--decode", "8,6 7 5 2"});
+  ASSERT_EQ(dec.rc, 0) << dec.err;
+  EXPECT_NE(dec.out.find("5 tokens -> 5 characters (5 bytes)\ntext:\nworld\n"), std::string::npos) << dec.out;
+  EXPECT_NE(dec.out.find("    0      8  \"w\""), std::string::npos) << dec.out;
+}
+
+TEST(TokenizeCli, SentencePieceRowsShowPiecesAndBytes) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = test::scratch_dir();
+  const std::string data = prepared(dir, words_text(20000), "bpe", 300);
+  const std::string model = join_path(data, kSentencePieceFile);
+  auto tok = load_tokenizer_file(model);
+  // "é" is not in the ASCII training text: two byte tokens C3 A9.
+  const CliRun r = gpt_cli({"tokenize", "--tokenizer", model, "--encode", "the caf\xC3\xA9\n"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto ids = tok->encode("the caf\xC3\xA9\n");
+  std::string id_line = "ids:";
+  for (int id : ids) id_line += " " + std::to_string(id);
+  EXPECT_NE(r.out.find(id_line + "\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"\\xC3\"  \"<0xC3>\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"\\xA9\"  \"<0xA9>\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\xE2\x96\x81"), std::string::npos) << r.out;   // pieces show "▁"
+  EXPECT_NE(r.out.find("9 characters (10 bytes) -> " + std::to_string(ids.size()) + " tokens"), std::string::npos)
+      << r.out;
+  // Decoding the two byte tokens gives the character back.
+  const int c3 = ids[ids.size() - 3], a9 = ids[ids.size() - 2];
+  const CliRun d = gpt_cli({"tokenize", "--data", data, "--decode", std::to_string(c3) + " " + std::to_string(a9)});
+  ASSERT_EQ(d.rc, 0) << d.err;
+  EXPECT_NE(d.out.find("2 tokens -> 1 characters (2 bytes)\ntext:\n\xC3\xA9\n"), std::string::npos) << d.out;
+}
+
+TEST(TokenizeCli, LlmcTokenizerDecodesButRefusesToEncode) {
+  const std::string dir = test::scratch_dir();
+  const std::string file = join_path(dir, "gpt2_tokenizer.bin");
+  write_file_atomic(file, llmc_file({"Hello", ",", " world", "\xE2\x80", "\x94", "<|endoftext|>"}));
+  CliRun r = gpt_cli({"tokenize", "--tokenizer", file, "--decode", "0 1 2 3 4 5"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("text:\nHello, world\xE2\x80\x94<|endoftext|>\n"), std::string::npos) << r.out;
+  // Half a character, made visible in both columns.
+  const size_t row = r.out.find("\n    3      3  \"\\xE2\\x80\" ");
+  ASSERT_NE(row, std::string::npos) << r.out;
+  const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
+  EXPECT_EQ(line.substr(line.size() - 10), "\"\\xE2\\x80\"") << line;
+  EXPECT_NE(r.out.find("end-of-text id 5"), std::string::npos) << r.out;
+  r = gpt_cli({"tokenize", "--tokenizer", file, "--encode", "Hello"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("can only decode"), std::string::npos) << r.err;
+}
+
+TEST(SampleCli, TokenizerFlagOverridesOrSuppliesTheCheckpoints) {
+  const std::string dir = test::scratch_dir();
+  const std::string data = prepared(dir, words_text(6000), "char");
+  const std::string run = trained_run(dir, data, 20);
+  const std::vector<std::string> base = {"sample", "--ckpt", run, "--tokens", "30", "--seed", "5", "--threads", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return gpt_cli(a);
+  };
+  const CliRun own = with({"--prompt", "the "});
+  ASSERT_EQ(own.rc, 0) << own.err;
+  ASSERT_EQ(own.out.rfind("the ", 0), 0u) << own.out;
+  // The same tokenizer from its file: the same text.
+  const CliRun file = with({"--prompt", "the ", "--tokenizer", join_path(data, kTokenizerFile)});
+  ASSERT_EQ(file.rc, 0) << file.err;
+  EXPECT_EQ(file.out, own.out);
+
+  // A decode-only tokenizer (llm.c's format) whose token i prints as "<i>": the
+  // prompt is ids, and every generated id must match the run above.
+  auto char_tok = Tokenizer::load_dir(data);
+  std::vector<std::string> names;
+  for (int i = 0; i < char_tok->vocab_size(); i++) names.push_back("<" + std::to_string(i) + ">");
+  const std::string llmc = join_path(dir, "names.bin");
+  write_file_atomic(llmc, llmc_file(names));
+  const auto prompt_ids = char_tok->encode("the ");
+  std::string prompt, expected;
+  for (int id : prompt_ids) prompt += std::to_string(id) + " ";
+  for (int id : char_tok->encode(own.out.substr(0, own.out.size() - 1))) expected += "<" + std::to_string(id) + ">";
+  const CliRun named = with({"--prompt", prompt, "--tokenizer", llmc});
+  ASSERT_EQ(named.rc, 0) << named.err;
+  EXPECT_EQ(named.out, expected + "\n");
+  // Text is not ids for a decode-only tokenizer.
+  const CliRun text_prompt = with({"--prompt", "the ", "--tokenizer", llmc});
+  EXPECT_EQ(text_prompt.rc, 2);
+  EXPECT_NE(text_prompt.err.find("can only decode"), std::string::npos) << text_prompt.err;
+  // Too few tokens for the model: refused before sampling.
+  write_file_atomic(llmc, llmc_file({"a", "b"}));
+  const CliRun small = with({"--tokenizer", llmc});
+  EXPECT_EQ(small.rc, 1);
+  EXPECT_NE(small.err.find("do not belong together"), std::string::npos) << small.err;
+
+  // A checkpoint without a tokenizer samples ids; --tokenizer supplies one.
+  const Checkpoint ck = load_checkpoint(run);
+  GPT<float> model(ck.model);
+  load_weights(model, ck, false);
+  const std::string bare = join_path(dir, "bare.bin");
+  save_checkpoint(bare, model, ck.train, ck.state, "", false);
+  auto bare_args = base;
+  bare_args[2] = bare;
+  auto ids_args = bare_args;
+  ids_args.insert(ids_args.end(), {"--prompt", prompt});
+  const CliRun ids = gpt_cli(ids_args);
+  ASSERT_EQ(ids.rc, 0) << ids.err;
+  std::string id_text;
+  for (char c : own.out.substr(0, own.out.size() - 1)) {
+    if (!id_text.empty()) id_text += " ";
+    id_text += std::to_string(char_tok->encode(std::string(1, c))[0]);
+  }
+  EXPECT_EQ(ids.out, id_text + "\n");
+  bare_args.insert(bare_args.end(), {"--prompt", "the ", "--tokenizer", join_path(data, kTokenizerFile)});
+  const CliRun supplied = gpt_cli(bare_args);
+  ASSERT_EQ(supplied.rc, 0) << supplied.err;
+  EXPECT_EQ(supplied.out, own.out);
+  // And `gpt tokenize --ckpt` reads the checkpoint's tokenizer.
+  const CliRun t = gpt_cli({"tokenize", "--ckpt", run, "--encode", "cat"});
+  ASSERT_EQ(t.rc, 0) << t.err;
+  EXPECT_NE(t.out.find("char-level"), std::string::npos) << t.out;
+  const CliRun none = gpt_cli({"tokenize", "--ckpt", bare, "--encode", "cat"});
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_NE(none.err.find("no tokenizer"), std::string::npos) << none.err;
+}
+
+TEST(SampleCli, SentencePieceDataTrainsAndSamplesCleanText) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = test::scratch_dir();
+  const std::string data = prepared(dir, words_text(20000), "bpe", 300);
+  const std::string run = trained_run(dir, data, 40);
+  const Checkpoint ck = load_checkpoint(run);
+  EXPECT_EQ(ck.model.vocab_size, 300);
+  EXPECT_EQ(ck.tokenizer, read_file(join_path(data, kTokenizerFile)));
+  const CliRun s = gpt_cli({"sample", "--ckpt", run, "--prompt", "the cat", "--tokens", "60", "--top-k", "10",
+                         "--seed", "2", "--threads", "2"});
+  ASSERT_EQ(s.rc, 0) << s.err;
+  EXPECT_EQ(s.out.rfind("the cat", 0), 0u) << s.out;
+  EXPECT_EQ(s.out.find("\xE2\x96\x81"), std::string::npos) << s.out;  // no "▁"
+  EXPECT_EQ(s.out.find("<0x"), std::string::npos) << s.out;
+  EXPECT_EQ(s.out.find("<s>"), std::string::npos) << s.out;
+  EXPECT_NO_THROW(tokenizer_detail::check_utf8(s.out)) << s.out;
+  // Printed text = prompt + the decoded tokens: re-encoding it gives back a
+  // sequence that decodes to the same text.
+  auto tok = Tokenizer::load_dir(data);
+  EXPECT_EQ(tok->decode(tok->encode(s.out)), s.out);
+}
+
+}  // namespace
+}  // namespace gpt
