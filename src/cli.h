@@ -56,5 +56,6 @@ int cmd_prepare(const Args& a);
 int cmd_train(const Args& a);
 int cmd_sample(const Args& a);
 int cmd_gradcheck(const Args& a);
+int cmd_export(const Args& a);
 
 }  // namespace gpt
