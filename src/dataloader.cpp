@@ -3,15 +3,9 @@
 // them in, so shards need not fit in memory), and `gpt prepare`.
 #include "dataloader.h"
 
-#include <fcntl.h>
 #include <glob.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -136,69 +130,38 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
       id *= 1099511628211ull;
     }
   };
-  try {
-    for (const std::string& path : paths) {
-      const int fd = ::open(path.c_str(), O_RDONLY);
-      if (fd < 0) {
-        if (errno == ENOENT) fail_missing_shard(path);
-        GPT_FAIL(path, ": cannot open (", std::strerror(errno), ")");
+  for (const std::string& path : paths) {
+    if (!file_exists(path)) fail_missing_shard(path);
+    MappedFile file(path);
+    const size_t ntok = check_shard(path, file.data(), file.size());
+    const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
+    if (ntok < need)
+      GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
+               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
+    if (vocab_size > 0) {
+      uint16_t maxv = 0;
+      for (size_t i = 0; i < ntok; i++) maxv = std::max(maxv, tokens[i]);
+      if (maxv >= vocab_size) {
+        size_t at = 0;
+        while (tokens[at] < vocab_size) at++;
+        GPT_FAIL(path, ": token id ", tokens[at], " at token ", at, " is outside the model's vocabulary 0..",
+                 vocab_size - 1, " (the largest id in this shard is ", maxv, "); the data were tokenized with "
+                 "another vocabulary: pass the matching --vocab-size (50257 for GPT-2 tokens) or re-prepare the data");
       }
-      struct stat st {};
-      char header[kHeaderBytes] = {};
-      const bool ok = ::fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode);
-      const ssize_t got = ok ? ::pread(fd, header, kHeaderBytes, 0) : -1;
-      if (!ok || got < 0) {
-        ::close(fd);
-        GPT_FAIL(path, ": cannot read", S_ISDIR(st.st_mode) ? " (a directory; expected a token shard)" : "");
-      }
-      const size_t file_size = size_t(st.st_size);
-      size_t ntok;
-      try {
-        ntok = check_shard(path, header, file_size);
-      } catch (...) {
-        ::close(fd);
-        throw;
-      }
-      void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-      ::close(fd);
-      if (map == MAP_FAILED) GPT_FAIL(path, ": cannot map the file into memory (", std::strerror(errno), ")");
-      Shard sh{path, reinterpret_cast<const uint16_t*>(static_cast<const char*>(map) + kHeaderBytes), ntok, map,
-               file_size};
-      shards_.push_back(sh);  // owned from here on: the destructor unmaps
-      if (ntok < need)
-        GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
-                 "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
-      if (vocab_size > 0) {
-        uint16_t maxv = 0;
-        for (size_t i = 0; i < ntok; i++) maxv = std::max(maxv, sh.tokens[i]);
-        if (maxv >= vocab_size) {
-          size_t at = 0;
-          while (sh.tokens[at] < vocab_size) at++;
-          GPT_FAIL(path, ": token id ", sh.tokens[at], " at token ", at, " is outside the model's vocabulary 0..",
-                   vocab_size - 1, " (the largest id in this shard is ", maxv, "); the data were tokenized with "
-                   "another vocabulary: pass the matching --vocab-size (50257 for GPT-2 tokens) or re-prepare the data");
-        }
-      }
-      const size_t slash = path.find_last_of('/');
-      const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-      const uint64_t n64 = ntok;
-      mix(base.c_str(), base.size() + 1);
-      mix(&n64, sizeof n64);
-      num_tokens_ += ntok;
-      const uint64_t prev_b = batch_end_.empty() ? 0 : batch_end_.back();
-      const uint64_t prev_w = window_end_.empty() ? 0 : window_end_.back();
-      batch_end_.push_back(prev_b + (ntok - 1) / BT);          // >= 1: ntok >= B*T+1
-      window_end_.push_back(prev_w + (ntok - size_t(T)));      // window starts 0 .. ntok-T-1
     }
-  } catch (...) {
-    for (Shard& sh : shards_) ::munmap(sh.map, sh.map_bytes);  // no destructor for a half-built loader
-    throw;
+    const size_t slash = path.find_last_of('/');
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const uint64_t n64 = ntok;
+    mix(base.c_str(), base.size() + 1);
+    mix(&n64, sizeof n64);
+    num_tokens_ += ntok;
+    const uint64_t prev_b = batch_end_.empty() ? 0 : batch_end_.back();
+    const uint64_t prev_w = window_end_.empty() ? 0 : window_end_.back();
+    batch_end_.push_back(prev_b + (ntok - 1) / BT);      // >= 1: ntok >= B*T+1
+    window_end_.push_back(prev_w + (ntok - size_t(T)));  // window starts 0 .. ntok-T-1
+    shards_.push_back(Shard{path, std::move(file), tokens, ntok});
   }
   data_id_ = id ? id : 1;  // 0 means "unknown"
-}
-
-DataLoader::~DataLoader() {
-  for (Shard& s : shards_) ::munmap(s.map, s.map_bytes);
 }
 
 void DataLoader::next_batch(int* inputs, int* targets) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fileio.h"
 #include "rng.h"
 
 namespace gpt {
@@ -47,9 +48,6 @@ class DataLoader {
   DataLoader(const std::vector<std::string>& paths, int B, int T, Sampling mode, uint64_t seed, int vocab_size = 0);
   DataLoader(const std::string& path, int B, int T, Sampling mode, uint64_t seed, int vocab_size = 0)
       : DataLoader(std::vector<std::string>{path}, B, T, mode, seed, vocab_size) {}
-  ~DataLoader();
-  DataLoader(const DataLoader&) = delete;
-  DataLoader& operator=(const DataLoader&) = delete;
   // inputs, targets: B*T ints each; targets are inputs shifted by one.
   // sequential (llm.c's order): shard by shard; batch k of a shard covers its tokens
   //   [k*B*T, k*B*T + B*T + 1), row b starting at k*B*T + b*T; when fewer than B*T+1
@@ -69,10 +67,9 @@ class DataLoader {
  private:
   struct Shard {
     std::string path;
-    const uint16_t* tokens = nullptr;
+    MappedFile file;
+    const uint16_t* tokens = nullptr;  // inside file, after the header
     size_t n = 0;
-    void* map = nullptr;
-    size_t map_bytes = 0;
   };
   std::vector<Shard> shards_;
   std::vector<uint64_t> batch_end_;   // cumulative sequential batches per shard

@@ -44,7 +44,8 @@ unsigned __int128 llmc_param_count(int64_t maxT, int64_t L, int64_t C, int64_t V
 
 Checkpoint load_llmc(const std::string& path) {
   if (!file_exists(path)) GPT_FAIL(path, ": no such file; expected an llm.c checkpoint (e.g. gpt2_124M.bin)");
-  const std::string data = read_file(path);
+  const MappedFile file(path);  // parameters are copied once, straight from the mapping
+  const std::string_view data = file.view();
   if (data.size() < kHeaderBytes)
     GPT_FAIL(path, ": truncated: an llm.c checkpoint starts with a ", kHeaderBytes, "-byte header (",
              kLlmcHeaderInts, " int32), found only ", data.size(), " bytes");

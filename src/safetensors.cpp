@@ -56,8 +56,8 @@ Safetensors Safetensors::read(const std::string& path) {
   if (!file_exists(path)) GPT_FAIL(path, ": no such file; expected a .safetensors file");
   Safetensors st;
   st.path_ = path;
-  st.bytes_ = read_file(path);
-  const std::string& b = st.bytes_;
+  st.file_ = MappedFile(path);
+  const std::string_view b = st.file_.view();
   if (b.size() < 8)
     GPT_FAIL(path, ": truncated: a safetensors file starts with an 8-byte header length, found ", b.size(),
              " bytes");
@@ -72,7 +72,7 @@ Safetensors Safetensors::read(const std::string& path) {
              n ? std::to_string(int(uint8_t(b[8]))) : std::string(""), "; not a safetensors file");
   st.data_start_ = 8 + size_t(n);
   const size_t data_size = b.size() - st.data_start_;
-  const Json header = Json::parse(b.substr(8, size_t(n)), path + ": header");
+  const Json header = Json::parse(std::string(b.substr(8, size_t(n))), path + ": header");
   if (!header.is_object()) GPT_FAIL(path, ": the header is not a JSON object");
 
   for (const auto& [name, v] : header.as_object(path + ": header")) {
@@ -155,7 +155,7 @@ const SafetensorsEntry* Safetensors::find(const std::string& name) const {
 }
 
 void Safetensors::to_float(const SafetensorsEntry& e, float* out) const {
-  const char* p = bytes_.data() + data_start_ + e.begin;
+  const char* p = file_.data() + data_start_ + e.begin;
   if (e.dtype == "F32") {
     std::memcpy(out, p, e.numel * sizeof(float));
   } else if (e.dtype == "BF16") {

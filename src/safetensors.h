@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "fileio.h"
+
 namespace gpt {
 
 constexpr size_t kSafetensorsMaxHeader = 100u << 20;  // the reference implementation's limit
@@ -42,7 +44,8 @@ class Safetensors {
   void to_float(const SafetensorsEntry& e, float* out) const;
 
  private:
-  std::string path_, bytes_;
+  std::string path_;
+  MappedFile file_;
   size_t data_start_ = 0;
   std::vector<SafetensorsEntry> tensors_;
   std::vector<std::pair<std::string, std::string>> metadata_;
