@@ -35,7 +35,8 @@ std::vector<Command> make_commands() {
        "gpt train --data data/shakespeare_char --out runs/s --steps 2000 --resume runs/s",
        "gpt train --train-glob 'fineweb10B/fineweb_train_*.bin' --val-glob 'fineweb10B/fineweb_val_*.bin' \\\n"
        "      --vocab-size 50257 --out runs/fw --sampling sequential",
-       "gpt train --data llmc/tinyshakespeare --init gpt2_124M.bin --context 64 --out runs/ft"},
+       "gpt train --init gpt2_124M.bin --context 64 --train-glob 'tinyshakespeare/tiny_shakespeare_train.bin' \\\n"
+       "      --val-glob 'tinyshakespeare/tiny_shakespeare_val.bin' --out runs/ft"},
       {
           {"data", "DIR", "", "directory from `gpt prepare` (train.bin, val.bin, tokenizer.bin), or llm.c's "
                               "train.bin/val.bin without a tokenizer (then --vocab-size or --init)"},

@@ -96,7 +96,9 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
   if (rc == GLOB_NOMATCH || (rc == 0 && out.empty()))
     GPT_FAIL(flag, " '", pattern, "': no file matches; check the directory and the pattern (quote it, e.g. ",
              flag, " 'dir/fineweb_train_*.bin', so the shell does not expand it)");
-  if (rc != 0) GPT_FAIL(flag, " '", pattern, "': cannot list the files (", rc == GLOB_ABORTED ? "read error" : "out of memory", ")");
+  if (rc != 0)
+    GPT_FAIL(flag, " '", pattern, "': cannot list the files (", rc == GLOB_ABORTED ? "read error" : "out of memory",
+             ")");
   std::sort(out.begin(), out.end());  // byte order, whatever the locale
   return out;
 }

@@ -113,7 +113,8 @@ GPTConfig config_from_json(const std::string& path) {
   if (const Json* a = j.find("activation_function")) {
     const std::string s = a->as_string(what("activation_function"));
     // gelu_new and gelu_pytorch_tanh are both the tanh approximation gpt.cc uses.
-    if (s != "gelu_new" && s != "gelu_pytorch_tanh") refuse("activation_function", "\"" + s + "\"", "gelu_new (tanh GELU)");
+    if (s != "gelu_new" && s != "gelu_pytorch_tanh")
+      refuse("activation_function", "\"" + s + "\"", "gelu_new (tanh GELU)");
   }
   if (const Json* e = j.find("layer_norm_epsilon")) {
     const double eps = e->as_number(what("layer_norm_epsilon"));

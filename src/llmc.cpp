@@ -17,7 +17,8 @@
 #include "fileio.h"
 #include "tensors.h"
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "llm.c files are little-endian; this reader assumes the host is");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "llm.c files are little-endian; this reader assumes the host is");
 
 namespace gpt {
 

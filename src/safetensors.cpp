@@ -10,7 +10,8 @@
 #include "fileio.h"
 #include "json.h"
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data are little-endian; this code assumes the host is");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors data are little-endian; this code assumes the host is");
 
 namespace gpt {
 

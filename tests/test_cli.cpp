@@ -218,6 +218,17 @@ TEST(Cli, LlmcDataExportImportAndSampleAgree) {
   EXPECT_EQ(from(a), want);
   EXPECT_EQ(from(h1), want);
   EXPECT_EQ(from(h1 + "/model.safetensors"), want);
+  // The safetensors file alone (no config.json beside it) needs --heads.
+  const std::string bare = join_path(dir, "bare");
+  make_dirs(bare);
+  write_file_atomic(bare + "/w.safetensors", read_file(h1 + "/model.safetensors"));
+  auto s2 = sample;
+  s2.insert(s2.begin() + 1, {"--ckpt", bare + "/w.safetensors"});
+  EXPECT_EQ(cli_out(s2, &out, &err), 2);
+  EXPECT_NE(err.find("--heads"), std::string::npos) << err;
+  s2.insert(s2.end(), {"--heads", "2"});
+  ASSERT_EQ(cli_out(s2, &out, &err), 0) << err;
+  EXPECT_EQ(out, want);
 
   // Fine-tune from the llm.c file on the shards, with a shorter context.
   auto init = tiny_model_flags();
@@ -239,7 +250,8 @@ TEST(Cli, ExportRefusesRope) {
   const std::string dir = scratch_dir();
   const std::string data = make_data(dir), run = join_path(dir, "rope");
   auto args = tiny_model_flags();
-  args.insert(args.begin(), {"train", "--data", data, "--out", run, "--steps", "1", "--eval-every", "0", "--pos", "rope"});
+  args.insert(args.begin(),
+              {"train", "--data", data, "--out", run, "--steps", "1", "--eval-every", "0", "--pos", "rope"});
   std::string err;
   ASSERT_EQ(cli(args, &err), 0) << err;
   for (const char* to : {"llmc", "safetensors"}) {
@@ -257,8 +269,8 @@ TEST(Cli, ResumeAcrossShardsReproducesTheLosses) {
     SCOPED_TRACE(mode);
     auto base = tiny_model_flags();
     base.insert(base.begin(), {"train", "--train-glob", shards + "/tiny_train_*.bin", "--val-glob",
-                               shards + "/tiny_val_*.bin", "--vocab-size", "40", "--steps", "12", "--grad-accum",
-                               "2", "--log-every", "1", "--eval-every", "6", "--eval-batches", "0", "--sampling", mode});
+                               shards + "/tiny_val_*.bin", "--vocab-size", "40", "--steps", "12", "--grad-accum", "2",
+                               "--log-every", "1", "--eval-every", "6", "--eval-batches", "0", "--sampling", mode});
     const std::string ra = join_path(dir, std::string("a_") + mode), rb = join_path(dir, std::string("b_") + mode);
     auto with = [&](std::vector<std::string> extra) {
       auto v = base;

@@ -341,11 +341,15 @@ TEST(Safetensors, ReadsEntriesAndRejectsDamage) {
   expect_bad(raw_header("[1, 2]", 0), {"'{'"});
   expect_bad(raw_header("{\"a\": {\"dtype\": \"F32\",\n \"shape\": [1], \"data_offsets\": [0, 4]", 4),
              {"line 2"});
-  expect_bad(raw_header(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}})", 4), {"\"a\"", "unknown dtype \"Q7\""});
+  expect_bad(raw_header(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}})", 4),
+             {"\"a\"", "unknown dtype \"Q7\""});
   expect_bad(raw_header(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
              {"\"a\"", "shape [3] of F32 needs 12 bytes", "hold 8"});
-  expect_bad(raw_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
-             {"\"a\"", "\"b\"", "overlap"});
+  expect_bad(
+      raw_header(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          12),
+      {"\"a\"", "\"b\"", "overlap"});
   expect_bad(raw_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12),
              {"[4, 8)", "hole", "\"b\""});
   expect_bad(raw_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", 4), {"not a range"});

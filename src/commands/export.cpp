@@ -22,8 +22,8 @@ int cmd_export(const Args& a) {
   std::optional<int> heads;
   if (a.has("heads")) heads = a.integer("heads");
   if (to == "llmc" && is_directory(out))
-    GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ", join_path(out, "model.bin"),
-                   ")");
+    GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ",
+                   join_path(out, "model.bin"), ")");
   Stopwatch sw;
   ModelFormat from;
   const Checkpoint ck = load_model(src, heads, &from);

@@ -109,7 +109,8 @@ int cmd_train(const Args& a) {
   const bool have_data_dir = a.has("data");
   if (!have_data_dir && !a.has("train-glob"))
     GPT_USAGE_FAIL("gpt train: --data is required (a directory from `gpt prepare`, or any directory holding "
-                   "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; see `gpt train --help`");
+                   "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; "
+                   "see `gpt train --help`");
   const std::string data_dir = have_data_dir ? a.require("data") : std::string();
   std::optional<int> flag_vocab;
   if (a.has("vocab-size")) {
@@ -200,7 +201,8 @@ int cmd_train(const Args& a) {
     mc.vocab_size = tok ? data_vocab : *flag_vocab;
     mc.padded_vocab_size = pad_vocab(mc.vocab_size);
   } else {
-    GPT_USAGE_FAIL(have_data_dir ? data_dir + " has no " + kTokenizerFile : std::string("--train-glob shards carry no tokenizer"),
+    GPT_USAGE_FAIL(have_data_dir ? data_dir + " has no " + kTokenizerFile
+                                 : std::string("--train-glob shards carry no tokenizer"),
                    ", so the vocabulary size is unknown: pass --vocab-size N (50257 for GPT-2 tokens, as in "
                    "llm.c's shards), or start from a model with --init");
   }
@@ -220,7 +222,8 @@ int cmd_train(const Args& a) {
     // --eval-batches N: random windows over the whole val split (nanoGPT's estimate),
     // the same windows at every evaluation (reset to a fixed seed) so the numbers are
     // comparable. --eval-batches 0: every window of the split in order (exact).
-    val_loader = std::make_unique<DataLoader>(val_paths, B, T, tc.eval_batches ? Sampling::random : Sampling::sequential,
+    val_loader = std::make_unique<DataLoader>(val_paths, B, T,
+                                              tc.eval_batches ? Sampling::random : Sampling::sequential,
                                               tc.seed ^ 0x5eedULL, mc.vocab_size);
   }
 
@@ -237,14 +240,14 @@ int cmd_train(const Args& a) {
   std::ofstream metrics(metrics_path, std::ios::app);
   if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
 
+  const std::string shards_note =
+      train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
   std::fprintf(stderr,
                "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)\n"
                "  data %s: %s train tokens%s; batch %d x %d x accum %d = %s tokens/step; %s steps%s\n",
                format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
                mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data_name.c_str(),
-               format_count(double(train_loader.num_tokens())).c_str(),
-               train_loader.num_shards() > 1 ? (" in " + std::to_string(train_loader.num_shards()) + " shards").c_str() : "",
-               B, T, tc.grad_accum,
+               format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                format_count(double(B) * T * tc.grad_accum).c_str(), format_count(tc.steps).c_str(),
                resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "");
 
