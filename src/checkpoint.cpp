@@ -36,7 +36,7 @@ void model_fields(F&& field, GPTConfig& c) {
 }
 
 template <class F>
-void run_fields(F&& field, TrainConfig& t, TrainState& s) {
+void run_fields(F&& field, TrainConfig& t, TrainState& s, uint32_t version) {
   field(t.batch, "batch");
   field(t.grad_accum, "grad_accum");
   field(t.lr, "lr");
@@ -60,6 +60,10 @@ void run_fields(F&& field, TrainConfig& t, TrainState& s) {
   field(s.loader.rng_state, "loader rng state");
   field(s.tokens_seen, "tokens seen");
   field(s.elapsed_s, "elapsed seconds");
+  if (version >= 2) {  // which data the loader position refers to (0 in version 1: unknown)
+    field(s.loader.data_tokens, "loader data tokens");
+    field(s.loader.data_id, "loader data fingerprint");
+  }
 }
 
 // int and enum fields are int32 on disk; everything else is stored as its own type.
@@ -104,7 +108,7 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
   TrainConfig t = tc;
   TrainState s = st;
   model_fields(w, mc);
-  run_fields(w, t, s);
+  run_fields(w, t, s, kCheckpointVersion);
   // tokenizer
   w.put(uint64_t(tokenizer_blob.size()));
   w.bytes(tokenizer_blob.data(), tokenizer_blob.size());
@@ -130,13 +134,16 @@ Checkpoint load_checkpoint(const std::string& run_or_file) {
   const std::string data = read_file(path);
   ByteReader r(data, path);
   const auto magic = r.get<uint32_t>("magic");
+  if (int32_t(magic) == kLlmcMagic)
+    GPT_FAIL(path, ": is an llm.c checkpoint, which holds weights only (no optimizer state or data position), so "
+             "it cannot be resumed; start a new run from it with `gpt train --init ", path, "`");
   if (magic != kCheckpointMagic)
     GPT_FAIL(path, ": not a gpt.cc checkpoint: expected magic ", kCheckpointMagic, ", found ", magic,
              "; pass the RUN directory of `gpt train` or its ", kCheckpointFile);
   const auto version = r.get<uint32_t>("version");
-  if (version != kCheckpointVersion)
-    GPT_FAIL(path, ": checkpoint version ", version, " is not supported (this build reads version ",
-             kCheckpointVersion, ")");
+  if (version < 1 || version > kCheckpointVersion)
+    GPT_FAIL(path, ": checkpoint version ", version, " is not supported (this build reads versions 1 to ",
+             kCheckpointVersion, ")", version > kCheckpointVersion ? "; it was written by a newer gpt.cc" : "");
   if (data.size() < sizeof(uint64_t) + 8)
     GPT_FAIL(path, ": truncated (", data.size(), " bytes)");
   uint64_t stored_sum;
@@ -150,7 +157,7 @@ Checkpoint load_checkpoint(const std::string& run_or_file) {
   } catch (const Error& e) {
     GPT_FAIL(path, ": the model config in this checkpoint is invalid: ", e.what());
   }
-  run_fields(FieldReader{r}, ck.train, ck.state);
+  run_fields(FieldReader{r}, ck.train, ck.state, version);
   const auto tok_len = r.get<uint64_t>("tokenizer length");
   if (tok_len > r.remaining()) GPT_FAIL(path, ": truncated: tokenizer claims ", tok_len, " bytes, ", r.remaining(), " left");
   ck.tokenizer.resize(tok_len);
@@ -181,8 +188,23 @@ Checkpoint load_checkpoint(const std::string& run_or_file) {
 }
 
 void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer) {
-  GPT_CHECK(ck.params.size() == model.num_params(), "parameter count mismatch");
-  std::memcpy(model.params.data(), ck.params.data(), ck.params.size() * sizeof(float));
+  const GPTConfig& a = model.config();
+  const GPTConfig& b = ck.model;
+  GPT_CHECK(a.vocab_size == b.vocab_size && a.padded_vocab_size == b.padded_vocab_size &&
+                a.num_layers == b.num_layers && a.num_heads == b.num_heads && a.channels == b.channels &&
+                a.pos == b.pos && a.max_seq_len <= b.max_seq_len,
+            "model and checkpoint shapes differ");
+  GPT_CHECK(ck.params.size() == param_layout(b).total, "parameter count mismatch");
+  if (ck.params.size() == model.num_params()) {
+    std::memcpy(model.params.data(), ck.params.data(), ck.params.size() * sizeof(float));
+  } else {
+    // A shorter context with learned positions: wpe keeps its first max_seq_len rows.
+    GPT_CHECK(!with_optimizer, "optimizer state needs the same shape");
+    const ParamLayout from = param_layout(b), to = model.layout();
+    for (int id = 0; id < NUM_PARAM_TENSORS; id++)
+      std::memcpy(model.params.data() + to.offset[id], ck.params.data() + from.offset[id],
+                  to.numel[id] * sizeof(float));
+  }
   if (with_optimizer) {
     GPT_CHECK(!ck.m.empty(), "checkpoint has no optimizer state");
     std::memcpy(model.m.data(), ck.m.data(), ck.m.size() * sizeof(float));

@@ -1,6 +1,7 @@
 // Checkpoints: model config, training config, weights, AdamW m and v, data-loader
 // position and RNG state, and the tokenizer, in one file written atomically, so a
-// run resumes bit-exactly. Format in data/README.md. llm.c's formats: a later issue.
+// run resumes bit-exactly. Format in data/README.md. Other formats: llmc.h, hf_gpt2.h,
+// and model_io.h, which reads any of them.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,7 +37,8 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
                      const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer = true);
 // Bad magic / version / truncation / checksum: gpt::Error naming the file.
 Checkpoint load_checkpoint(const std::string& run_or_file);
-// Copies weights (and m, v when present and wanted) into a model of the same config.
+// Copies weights (and m, v when present and wanted) into a model of the same shape,
+// or, weights only, of a shorter context (a learned wpe keeps its first rows).
 void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer);
 
 }  // namespace gpt

@@ -42,12 +42,23 @@ std::vector<Command> make_commands() {
       "train a GPT on prepared shards; checkpoints resume exactly",
       "gpt train --data DIR --out RUN [flags]",
       {"gpt train --data data/shakespeare_char --out runs/shakespeare",
-       "gpt train --data data/shakespeare_char --out runs/s --steps 2000 --resume runs/s"},
+       "gpt train --data data/shakespeare_char --out runs/s --steps 2000 --resume runs/s",
+       "gpt train --train-glob 'fineweb10B/fineweb_train_*.bin' --val-glob 'fineweb10B/fineweb_val_*.bin' \\\n"
+       "      --vocab-size 50257 --out runs/fw --sampling sequential",
+       "gpt train --init gpt2_124M.bin --context 64 --train-glob 'tinyshakespeare/tiny_shakespeare_train.bin' \\\n"
+       "      --val-glob 'tinyshakespeare/tiny_shakespeare_val.bin' --out runs/ft"},
       {
-          {"data", "DIR", "", "directory from `gpt prepare` (train.bin, val.bin, tokenizer.bin)"},
+          {"data", "DIR", "", "directory from `gpt prepare` (train.bin, val.bin, tokenizer.bin), or llm.c's "
+                              "train.bin/val.bin without a tokenizer (then --vocab-size or --init)"},
+          {"train-glob", "PATTERN", "", "training shards instead of DIR/train.bin: a quoted glob of llm.c shards, "
+                                        "read in sorted order (e.g. 'dir/fineweb_train_*.bin')"},
+          {"val-glob", "PATTERN", "", "validation shards instead of DIR/val.bin (e.g. 'dir/fineweb_val_*.bin')"},
+          {"vocab-size", "N", "", "vocabulary size when the data have no tokenizer.bin (50257 for GPT-2 tokens); "
+                                  "token ids must be below it"},
           {"out", "RUN", "", "run directory: checkpoint.bin, metrics.jsonl (default: the --resume RUN)"},
           {"layers", "N", "4", "transformer blocks"},
-          {"heads", "N", "4", "attention heads (must divide --dim)"},
+          {"heads", "N", "4", "attention heads (must divide --dim; also names the heads of a safetensors "
+                              "--init that has no config.json)"},
           {"dim", "N", "128", "channels (embedding size)"},
           {"context", "N", "128", "context length in tokens"},
           {"pos", "KIND", "learned", "positional encoding: learned | sinusoidal | rope"},
@@ -75,7 +86,9 @@ std::vector<Command> make_commands() {
                               "--resume continues (0 = off)"},
           {"sampling", "KIND", "random", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
           {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position)"},
-          {"init", "CKPT", "", "start from the weights and model config of a checkpoint (fresh optimizer)"},
+          {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "
+                                "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "
+                                "directory with model.safetensors + config.json)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
       },
       "Defaults train a 0.8M-parameter Shakespeare-char model in about five to six minutes on 2 cores\n"
@@ -83,7 +96,9 @@ std::vector<Command> make_commands() {
       "On --resume the model and optimizer settings come from the checkpoint; flags given\n"
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"
       "Each logged step appends a JSON object to RUN/metrics.jsonl: step, train_loss, lr,\n"
-      "grad_norm, tokens_per_s, ms_per_step, and val_loss on evaluation steps.\n"});
+      "grad_norm, tokens_per_s, ms_per_step, and val_loss on evaluation steps.\n"
+      "Several shards (--train-glob) are read shard by shard in sequential mode and as one pool of\n"
+      "windows in random mode; --resume needs the same shards (checked).\n"});
   cmds.push_back(Command{
       "sample",
       "generate text from a trained model (KV cache, streaming)",
@@ -91,7 +106,9 @@ std::vector<Command> make_commands() {
       "[--seed S] [--tokenizer FILE] [--stats]",
       {"gpt sample --ckpt runs/shakespeare --prompt 'ROMEO:' --tokens 300 --temperature 0.8 --top-k 40"},
       {
-          {"ckpt", "RUN|FILE", "", "run directory or checkpoint file"},
+          {"ckpt", "RUN|FILE", "", "run directory or checkpoint file, an llm.c .bin, or a Hugging Face GPT-2 "
+                                   "(.safetensors, or a directory with model.safetensors + config.json)"},
+          {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"prompt", "TEXT", "", "text to continue (token ids separated by spaces if there is no tokenizer or it "
                                  "can only decode); default: a newline"},
           {"tokens", "N", "256", "tokens to generate"},
@@ -128,6 +145,24 @@ std::vector<Command> make_commands() {
       "it has no piece for is spelled in its UTF-8 bytes. --encode then prints the ids on\n"
       "one line and the characters-per-token ratio; --decode prints the text.\n"
       "Give exactly one of --data, --ckpt, --tokenizer and one of --encode, --decode.\n"});
+  cmds.push_back(Command{
+      "export",
+      "write a model as an llm.c checkpoint or a Hugging Face GPT-2 (safetensors)",
+      "gpt export --ckpt RUN|FILE --to llmc|safetensors --out FILE|DIR",
+      {"gpt export --ckpt runs/shakespeare --to llmc --out shakespeare.bin",
+       "gpt export --ckpt runs/shakespeare --to safetensors --out hf/shakespeare",
+       "gpt export --ckpt gpt2/model.safetensors --heads 12 --to llmc --out gpt2_124M.bin"},
+      {
+          {"ckpt", "RUN|FILE", "", "the model: a run or checkpoint, an llm.c .bin, or a safetensors file / directory"},
+          {"to", "FORMAT", "", "llmc (llm.c checkpoint, version 3 float32) | safetensors (transformers GPT-2)"},
+          {"out", "FILE|DIR", "", "llmc: the file to write; safetensors: a directory (model.safetensors, config.json)"},
+          {"heads", "N", "", "attention heads, only for a .safetensors input without config.json"},
+      },
+      "Both formats hold GPT-2 with learned positions. A sinusoidal model is exported with its\n"
+      "table written into wpe (same logits); a RoPE model cannot be exported (exit 1).\n"
+      "Weights only: optimizer state and tokenizer are not exported. Importing an llm.c\n"
+      "checkpoint and exporting it again gives the same bytes. `--init` (gpt train) and\n"
+      "`--ckpt` (gpt sample) read both formats back.\n"});
   cmds.push_back(Command{
       "gradcheck",
       "check every hand-written backward pass against finite differences",
@@ -381,6 +416,7 @@ int run_cli(int argc, char** argv) {
     if (name == "gradcheck") return cmd_gradcheck(a);
     if (name == "attention") return cmd_attention(a);
     if (name == "posenc") return cmd_posenc(a);
+    if (name == "export") return cmd_export(a);
     GPT_CHECK(false, "command table and dispatcher disagree on ", name);
   } catch (const Error& e) {
     std::cout.flush();

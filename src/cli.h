@@ -59,5 +59,6 @@ int cmd_tokenize(const Args& a);
 int cmd_gradcheck(const Args& a);
 int cmd_attention(const Args& a);
 int cmd_posenc(const Args& a);
+int cmd_export(const Args& a);
 
 }  // namespace gpt

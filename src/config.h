@@ -52,6 +52,11 @@ void validate(const TrainConfig& t);
 
 // File-format magic numbers (see data/README.md).
 constexpr uint32_t kCheckpointMagic = 0x67707463;  // "ctpg" little-endian: gpt.cc checkpoint
-constexpr uint32_t kCheckpointVersion = 1;
+// 2 adds the data fingerprint (shards, tokens) to the loader position; 1 is still read.
+constexpr uint32_t kCheckpointVersion = 2;
+// llm.c's GPT-2 checkpoint (train_gpt2.py write_model, train_gpt2.c gpt2_build_from_checkpoint).
+constexpr int32_t kLlmcMagic = 20240326;
+constexpr int32_t kLlmcVersionFp32 = 3;  // float32 parameters
+constexpr int32_t kLlmcVersionBf16 = 5;  // bfloat16 parameters (read only)
 
 }  // namespace gpt

@@ -1,7 +1,9 @@
 // Token shards in llm.c's format (read, write, validate), the batch loader that
-// trains from one shard, and `gpt prepare`. One shard per split; no multi-shard
-// iteration and no streaming: Tiny-Shakespeare-sized data fits in memory.
+// trains from one shard or llm.c's numbered shards (memory-mapped: the OS pages
+// them in, so shards need not fit in memory), and `gpt prepare`.
 #include "dataloader.h"
+
+#include <glob.h>
 
 #include <algorithm>
 #include <chrono>
@@ -34,44 +36,74 @@ void store_le32(char* p, int32_t v) {
 
 }  // namespace
 
-std::vector<uint16_t> read_shard(const std::string& path) {
-  if (!file_exists(path))
-    GPT_FAIL(path, ": no such file; expected a token shard (llm.c format). Run `gpt prepare` to create "
-             "train.bin and val.bin, or check the --data path");
-  const std::string bytes = read_file(path);
-  if (bytes.empty())
+namespace {
+
+// Validates a shard's header against its file size; returns the token count.
+size_t check_shard(const std::string& path, const char* header, size_t file_size) {
+  if (file_size == 0)
     GPT_FAIL(path, ": empty file (0 bytes); expected a token shard with a ", kHeaderBytes,
              "-byte header. It was probably cut short while being written; ", kRedo);
-  if (bytes.size() < kHeaderBytes)
+  if (file_size < kHeaderBytes)
     GPT_FAIL(path, ": truncated: expected a ", kHeaderBytes, "-byte header (", kShardHeaderInts,
-             " int32), found only ", bytes.size(), " bytes; ", kRedo);
-  const int32_t magic = load_le32(bytes.data());
+             " int32), found only ", file_size, " bytes; ", kRedo);
+  const int32_t magic = load_le32(header);
   if (magic != kShardMagic)
     GPT_FAIL(path, ": expected magic ", kShardMagic, " (llm.c token shard), found ", magic,
              "; is this a shard written by `gpt prepare`? (Raw text goes to `gpt prepare`, not to training.)");
-  const int32_t version = load_le32(bytes.data() + 4);
+  const int32_t version = load_le32(header + 4);
   if (version != kShardVersion)
     GPT_FAIL(path, ": unknown shard version: expected ", kShardVersion, " (uint16 tokens), found ", version,
              "; only version 1 (GPT-2-style uint16 tokens) is supported; ", kRedo);
-  const int32_t ntok = load_le32(bytes.data() + 8);
+  const int32_t ntok = load_le32(header + 8);
   if (ntok < 0)
     GPT_FAIL(path, ": header token count is negative (", ntok, "); the header is corrupt; ", kRedo);
   const size_t expect = kHeaderBytes + size_t(ntok) * sizeof(uint16_t);
-  if (bytes.size() < expect)
+  if (file_size < expect)
     GPT_FAIL(path, ": truncated: the header promises ", ntok, " tokens (", expect, " bytes), found ",
-             bytes.size(), " bytes (", (bytes.size() - kHeaderBytes) / 2, " tokens); the file is incomplete; ",
+             file_size, " bytes (", (file_size - kHeaderBytes) / 2, " tokens); the file is incomplete; ",
              kRedo);
-  if (bytes.size() > expect)
+  if (file_size > expect)
     GPT_FAIL(path, ": extra bytes: the header promises ", ntok, " tokens (", expect, " bytes), found ",
-             bytes.size(), " bytes (", bytes.size() - expect,
+             file_size, " bytes (", file_size - expect,
              " extra); the file is not what its header says; ", kRedo);
   if (ntok == 0)
     GPT_FAIL(path, ": no tokens (header count 0); expected at least 1. The text split was empty: give "
              "`gpt prepare` more text or change --val-fraction");
-  std::vector<uint16_t> tokens(static_cast<size_t>(ntok));
+  return size_t(ntok);
+}
+
+[[noreturn]] void fail_missing_shard(const std::string& path) {
+  GPT_FAIL(path, ": no such file; expected a token shard (llm.c format). Run `gpt prepare` to create "
+           "train.bin and val.bin, or check the --data path");
+}
+
+}  // namespace
+
+std::vector<uint16_t> read_shard(const std::string& path) {
+  if (!file_exists(path)) fail_missing_shard(path);
+  const std::string bytes = read_file(path);
+  const size_t ntok = check_shard(path, bytes.data(), bytes.size());
+  std::vector<uint16_t> tokens(ntok);
   const auto* u = reinterpret_cast<const unsigned char*>(bytes.data() + kHeaderBytes);
   for (size_t i = 0; i < tokens.size(); i++) tokens[i] = uint16_t(u[2 * i] | (u[2 * i + 1] << 8));
   return tokens;
+}
+
+std::vector<std::string> glob_files(const std::string& pattern, const std::string& flag) {
+  glob_t g{};
+  const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+  std::vector<std::string> out;
+  if (rc == 0)
+    for (size_t i = 0; i < g.gl_pathc; i++) out.emplace_back(g.gl_pathv[i]);
+  ::globfree(&g);
+  if (rc == GLOB_NOMATCH || (rc == 0 && out.empty()))
+    GPT_FAIL(flag, " '", pattern, "': no file matches; check the directory and the pattern (quote it, e.g. ",
+             flag, " 'dir/fineweb_train_*.bin', so the shell does not expand it)");
+  if (rc != 0)
+    GPT_FAIL(flag, " '", pattern, "': cannot list the files (", rc == GLOB_ABORTED ? "read error" : "out of memory",
+             ")");
+  std::sort(out.begin(), out.end());  // byte order, whatever the locale
+  return out;
 }
 
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
@@ -89,34 +121,72 @@ void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
   write_file_atomic(path, bytes);
 }
 
-DataLoader::DataLoader(const std::string& path, int B, int T, Sampling mode, uint64_t seed)
-    : path_(path), B_(B), T_(T), mode_(mode), seed_(seed), rng_(seed) {
+DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Sampling mode, uint64_t seed,
+                       int vocab_size)
+    : B_(B), T_(T), mode_(mode), seed_(seed), rng_(seed) {
   if (B <= 0 || T <= 0)
     GPT_USAGE_FAIL("batch size and context length must be positive, got --batch ", B, " --context ", T);
-  tokens_ = read_shard(path);
-  const size_t need = size_t(B) * size_t(T) + 1;
-  if (tokens_.size() < need)
-    GPT_FAIL(path, ": has ", tokens_.size(), " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
-             "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
+  GPT_CHECK(!paths.empty(), "no shards");
+  const size_t BT = size_t(B) * size_t(T), need = BT + 1;
+  uint64_t id = 1469598103934665603ull;  // FNV-1a over (file name, token count) of every shard
+  auto mix = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+      id ^= static_cast<const uint8_t*>(p)[i];
+      id *= 1099511628211ull;
+    }
+  };
+  for (const std::string& path : paths) {
+    if (!file_exists(path)) fail_missing_shard(path);
+    MappedFile file(path);
+    const size_t ntok = check_shard(path, file.data(), file.size());
+    const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
+    if (ntok < need)
+      GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
+               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
+    if (vocab_size > 0) {
+      uint16_t maxv = 0;
+      for (size_t i = 0; i < ntok; i++) maxv = std::max(maxv, tokens[i]);
+      if (maxv >= vocab_size) {
+        size_t at = 0;
+        while (tokens[at] < vocab_size) at++;
+        GPT_FAIL(path, ": token id ", tokens[at], " at token ", at, " is outside the model's vocabulary 0..",
+                 vocab_size - 1, " (the largest id in this shard is ", maxv, "); the data were tokenized with "
+                 "another vocabulary: pass the matching --vocab-size (50257 for GPT-2 tokens) or re-prepare the data");
+      }
+    }
+    const size_t slash = path.find_last_of('/');
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const uint64_t n64 = ntok;
+    mix(base.c_str(), base.size() + 1);
+    mix(&n64, sizeof n64);
+    num_tokens_ += ntok;
+    const uint64_t prev_b = batch_end_.empty() ? 0 : batch_end_.back();
+    const uint64_t prev_w = window_end_.empty() ? 0 : window_end_.back();
+    batch_end_.push_back(prev_b + (ntok - 1) / BT);      // >= 1: ntok >= B*T+1
+    window_end_.push_back(prev_w + (ntok - size_t(T)));  // window starts 0 .. ntok-T-1
+    shards_.push_back(Shard{path, std::move(file), tokens, ntok});
+  }
+  data_id_ = id ? id : 1;  // 0 means "unknown"
 }
 
 void DataLoader::next_batch(int* inputs, int* targets) {
   const size_t BT = size_t(B_) * size_t(T_);
-  const size_t n = tokens_.size();
   if (mode_ == Sampling::sequential) {
-    // llm.c: one contiguous block of B*T+1 tokens, rows back to back.
-    if (seq_pos_ + BT + 1 > n) seq_pos_ = 0;
-    const uint16_t* p = tokens_.data() + seq_pos_;
+    // llm.c: one contiguous block of B*T+1 tokens, rows back to back, shard by shard.
+    const uint64_t j = batch_index_ % batch_end_.back();
+    const size_t s = size_t(std::upper_bound(batch_end_.begin(), batch_end_.end(), j) - batch_end_.begin());
+    const uint64_t local = j - (s ? batch_end_[s - 1] : 0);
+    const uint16_t* p = shards_[s].tokens + local * BT;
     for (size_t i = 0; i < BT; i++) {
       inputs[i] = p[i];
       targets[i] = p[i + 1];
     }
-    seq_pos_ += BT;
   } else {
-    // nanoGPT: each row an independent window starting in [0, n-T-1].
+    // nanoGPT: each row an independent window; its start is uniform over all shards' windows.
     for (int b = 0; b < B_; b++) {
-      const size_t start = size_t(rng_.below(uint64_t(n - size_t(T_))));
-      const uint16_t* p = tokens_.data() + start;
+      const uint64_t u = rng_.below(window_end_.back());
+      const size_t s = size_t(std::upper_bound(window_end_.begin(), window_end_.end(), u) - window_end_.begin());
+      const uint16_t* p = shards_[s].tokens + (u - (s ? window_end_[s - 1] : 0));
       int* in = inputs + size_t(b) * size_t(T_);
       int* tg = targets + size_t(b) * size_t(T_);
       for (int t = 0; t < T_; t++) {
@@ -128,15 +198,16 @@ void DataLoader::next_batch(int* inputs, int* targets) {
   batch_index_++;
 }
 
-void DataLoader::reset() { set_state({0, seed_}); }
+void DataLoader::reset() { set_state({0, seed_, 0, 0}); }
 
 void DataLoader::set_state(const LoaderState& s) {
+  if (s.data_id != 0 && s.data_id != data_id_)
+    GPT_FAIL("the saved data position belongs to other data (", s.data_tokens, " tokens, fingerprint ",
+             s.data_id, "); the training data given now are ", num_tokens_, " tokens in ", shards_.size(),
+             " shard(s) starting with ", shards_[0].path, " (fingerprint ", data_id_,
+             "). Resume with the same --data / --train-glob the run was started with");
   batch_index_ = s.batch_index;
   rng_.state = s.rng_state;
-  // Sequential position follows from the batch count: floor((n-1)/BT) batches per pass.
-  const size_t BT = size_t(B_) * size_t(T_);
-  const uint64_t per_pass = (tokens_.size() - 1) / BT;  // >= 1 (constructor guarantees n >= BT+1)
-  seq_pos_ = size_t(s.batch_index % per_pass) * BT;
 }
 
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,

@@ -1,4 +1,5 @@
-// Token shards in llm.c's format and the batches drawn from them.
+// Token shards in llm.c's format and the batches drawn from them (one shard or
+// llm.c's numbered shards).
 // Shard: header of 256 int32 (magic 20240520, version 1, token count, rest 0),
 // then the tokens as uint16. See data/README.md.
 #pragma once
@@ -6,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fileio.h"
 #include "rng.h"
 
 namespace gpt {
@@ -27,32 +29,57 @@ enum class Sampling { random, sequential };
 struct LoaderState {
   uint64_t batch_index = 0;  // batches drawn so far
   uint64_t rng_state = 0;    // SplitMix64 state (random sampling)
+  // Which data the position refers to (0 = unknown, e.g. a version 1 checkpoint):
+  // total tokens and a fingerprint of the shard list (file names and token counts).
+  uint64_t data_tokens = 0;
+  uint64_t data_id = 0;
 };
+
+// Files matching a glob(3) pattern, sorted (llm.c's numbered shards, e.g.
+// 'dir/fineweb_train_*.bin'). No match: gpt::Error naming `flag` and the pattern.
+std::vector<std::string> glob_files(const std::string& pattern, const std::string& flag);
 
 class DataLoader {
  public:
-  // Needs at least B*T+1 tokens, else gpt::Error saying how many there are and
-  // how to fix it (smaller --batch/--context, more text).
-  DataLoader(const std::string& path, int B, int T, Sampling mode, uint64_t seed);
+  // One shard, or several in the given order (memory-mapped, so shards larger than
+  // memory work). Every shard needs at least B*T+1 tokens, else gpt::Error saying
+  // how many there are and how to fix it. vocab_size > 0: every token must be below
+  // it, else gpt::Error naming the shard, the position and the id.
+  DataLoader(const std::vector<std::string>& paths, int B, int T, Sampling mode, uint64_t seed, int vocab_size = 0);
+  DataLoader(const std::string& path, int B, int T, Sampling mode, uint64_t seed, int vocab_size = 0)
+      : DataLoader(std::vector<std::string>{path}, B, T, mode, seed, vocab_size) {}
   // inputs, targets: B*T ints each; targets are inputs shifted by one.
-  // sequential: batch k covers tokens [k*B*T, k*B*T + B*T + 1) (wrapping to 0 when
-  //   fewer than B*T+1 tokens remain), row b starts at k*B*T + b*T  (llm.c's order).
-  // random: each row starts at a uniform offset in [0, n - T - 1] (nanoGPT).
+  // sequential (llm.c's order): shard by shard; batch k of a shard covers its tokens
+  //   [k*B*T, k*B*T + B*T + 1), row b starting at k*B*T + b*T; when fewer than B*T+1
+  //   tokens remain, the next shard (after the last: the first again).
+  // random (nanoGPT): each row a window of T+1 tokens inside one shard, uniform over
+  //   all windows of all shards.
   void next_batch(int* inputs, int* targets);
   void reset();  // back to batch 0 and the initial RNG state
-  LoaderState state() const { return {batch_index_, rng_.state}; }
+  LoaderState state() const { return {batch_index_, rng_.state, num_tokens_, data_id_}; }
+  // Refuses (gpt::Error) a state saved over other data (different shards or sizes).
   void set_state(const LoaderState& s);
-  size_t num_tokens() const { return tokens_.size(); }
-  const std::string& path() const { return path_; }
+  size_t num_tokens() const { return num_tokens_; }           // all shards
+  size_t num_shards() const { return shards_.size(); }
+  uint64_t batches_per_pass() const { return batch_end_.back(); }  // sequential batches over all shards
+  const std::string& path() const { return shards_[0].path; }  // the first shard
 
  private:
-  std::string path_;
-  std::vector<uint16_t> tokens_;
+  struct Shard {
+    std::string path;
+    MappedFile file;
+    const uint16_t* tokens = nullptr;  // inside file, after the header
+    size_t n = 0;
+  };
+  std::vector<Shard> shards_;
+  std::vector<uint64_t> batch_end_;   // cumulative sequential batches per shard
+  std::vector<uint64_t> window_end_;  // cumulative random-window starts per shard
+  size_t num_tokens_ = 0;
+  uint64_t data_id_ = 0;
   int B_, T_;
   Sampling mode_;
   uint64_t seed_;
   uint64_t batch_index_ = 0;
-  uint64_t seq_pos_ = 0;  // sequential: start of the next batch
   SplitMix64 rng_;
 };
 

@@ -2,9 +2,11 @@
 #include "fileio.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -16,12 +18,29 @@ namespace gpt {
 
 std::string read_file(const std::string& path) {
   if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) GPT_FAIL(path, ": read error");
-  return ss.str();
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
+  // One read into a buffer of the file's size (model files are hundreds of MB: no
+  // stream copies). Files that do not report a size (pipes) are read in chunks.
+  struct stat st {};
+  std::string out;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve(size_t(st.st_size));
+  size_t done = 0;
+  for (;;) {
+    if (out.size() - done < 65536) out.resize(std::max(out.capacity(), done + 65536));
+    const ssize_t r = ::read(fd, &out[done], out.size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      ::close(fd);
+      GPT_FAIL(path, ": read error (", std::strerror(e), ")");
+    }
+    if (r == 0) break;
+    done += size_t(r);
+  }
+  ::close(fd);
+  out.resize(done);
+  return out;
 }
 
 bool file_exists(const std::string& path) {
@@ -81,6 +100,49 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    GPT_FAIL(path, ": cannot stat (", std::strerror(e), ")");
+  }
+  size_ = size_t(st.st_size);
+  if (size_ > 0) {
+    map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map_ == MAP_FAILED) {
+      const int e = errno;
+      ::close(fd);
+      map_ = nullptr;
+      GPT_FAIL(path, ": cannot map into memory (", std::strerror(e), ")");
+    }
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (map_) ::munmap(map_, size_);
+}
+
+MappedFile::MappedFile(MappedFile&& o) noexcept : map_(o.map_), size_(o.size_) {
+  o.map_ = nullptr;
+  o.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+  if (this != &o) {
+    if (map_) ::munmap(map_, size_);
+    map_ = o.map_;
+    size_ = o.size_;
+    o.map_ = nullptr;
+    o.size_ = 0;
+  }
+  return *this;
 }
 
 void ByteReader::read(void* dst, size_t n, const char* what) {

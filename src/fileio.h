@@ -15,6 +15,27 @@ bool is_directory(const std::string& path);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
 
+// A whole file mapped read-only (move-only, unmapped on destruction): large model
+// files and token shards are paged in by the OS instead of being copied into a
+// buffer first. Missing or unreadable file, a directory: gpt::Error naming it.
+class MappedFile {
+ public:
+  MappedFile() = default;  // empty
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return static_cast<const char*>(map_); }
+  size_t size() const { return size_; }
+  std::string_view view() const { return {data(), size_}; }
+
+ private:
+  void* map_ = nullptr;
+  size_t size_ = 0;
+};
+
 // Sequential reader over an in-memory file image with bounds checks.
 class ByteReader {
  public:

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -91,6 +92,13 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"prepare", "--input", "x", "--out", "y", "--tokenizer", "bpe9"}, "tokenizer"},
       {{"gradcheck", "--layer", "nope"}, "nope"},
       {{"trian"}, "did you mean 'train'"},
+      {{"train", "--data", "d", "--out", "o", "--vocab-size", "0"}, "--vocab-size must be in 1..65536"},
+      {{"export", "--ckpt", "x", "--out", "y"}, "--to is required"},
+      {{"export", "--to", "llmc", "--out", "y"}, "--ckpt is required"},
+      {{"export", "--ckpt", "x", "--to", "llmc"}, "--out is required"},
+      {{"export", "--ckpt", "x", "--to", "onnx", "--out", "y"}, "unknown format 'onnx'"},
+      {{"export", "--ckpt", "x", "--to", "llmc", "--out", "/tmp"}, "is a directory"},
+      {{"export", "--ckpt", "x", "--to", "llmc", "--out", "y", "--bogus"}, "unknown flag --bogus"},
       {{"train", "stray"}, "unexpected argument 'stray'"},
   };
   for (const auto& c : cases) {
@@ -120,6 +128,169 @@ TEST(Cli, BadFilesExitOneWithTheFileNamed) {
   EXPECT_NE(err.find("missing.txt"), std::string::npos) << err;
   EXPECT_EQ(cli({"train", "--data", dir + "/nodata", "--out", dir + "/run"}, &err), 1);
   EXPECT_NE(err.find("nodata"), std::string::npos) << err;
+  EXPECT_EQ(cli({"export", "--ckpt", dir + "/missing", "--to", "llmc", "--out", dir + "/m.bin"}, &err), 1);
+  EXPECT_NE(err.find(dir + "/missing"), std::string::npos) << err;
+  const std::string pat = dir + "/fineweb_train_*.bin";
+  EXPECT_EQ(cli({"train", "--train-glob", pat, "--vocab-size", "50257", "--out", dir + "/run"}, &err), 1);
+  EXPECT_NE(err.find("no file matches"), std::string::npos) << err;
+  EXPECT_NE(err.find(pat), std::string::npos) << err;
+}
+
+// Runs the CLI in-process; returns the exit code, stdout in *out.
+int cli_out(std::vector<std::string> args, std::string* out, std::string* err = nullptr) {
+  args.insert(args.begin(), "gpt");
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  const int rc = run_cli(int(argv.size()), argv.data());
+  *out = ::testing::internal::GetCapturedStdout();
+  const std::string e = ::testing::internal::GetCapturedStderr();
+  if (err) *err = e;
+  return rc;
+}
+
+// llm.c-style data made from make_data's: `n` numbered train shards and one val
+// shard, no tokenizer.bin. Returns the directory.
+std::string make_llmc_shards(const std::string& dir, int n) {
+  const std::string data = make_data(dir), out = join_path(dir, "llmc");
+  make_dirs(out);
+  const auto train = read_shard(join_path(data, "train.bin"));
+  const size_t per = train.size() / size_t(n);
+  for (int s = 0; s < n; s++) {
+    char name[64];
+    std::snprintf(name, sizeof name, "tiny_train_%06d.bin", s);
+    write_shard(join_path(out, name), std::vector<uint16_t>(train.begin() + std::ptrdiff_t(per * size_t(s)),
+                                                            train.begin() + std::ptrdiff_t(per * size_t(s + 1))));
+  }
+  write_shard(join_path(out, "tiny_val_000000.bin"), read_shard(join_path(data, "val.bin")));
+  return out;
+}
+
+TEST(Cli, LlmcDataExportImportAndSampleAgree) {
+  const std::string dir = scratch_dir();
+  const std::string shards = make_llmc_shards(dir, 3), run = join_path(dir, "run");
+  std::string err, out;
+  // A directory of llm.c's train.bin / val.bin without tokenizer.bin needs the vocabulary size.
+  const std::string plain = join_path(dir, "plain");
+  make_dirs(plain);
+  write_file_atomic(join_path(plain, "train.bin"), read_file(join_path(shards, "tiny_train_000000.bin")));
+  write_file_atomic(join_path(plain, "val.bin"), read_file(join_path(shards, "tiny_val_000000.bin")));
+  auto args = tiny_model_flags();
+  args.insert(args.begin(), {"train", "--data", plain, "--out", run, "--steps", "20", "--eval-every", "10",
+                             "--eval-batches", "2"});
+  EXPECT_EQ(cli(args, &err), 2);
+  EXPECT_NE(err.find("--vocab-size"), std::string::npos) << err;
+  EXPECT_NE(err.find("50257"), std::string::npos) << err;
+  // A vocabulary too small for the data: the shard and the id are named.
+  auto small = args;
+  small.insert(small.end(), {"--vocab-size", "3"});
+  EXPECT_EQ(cli(small, &err), 1);
+  EXPECT_NE(err.find("train.bin: token id"), std::string::npos) << err;
+  args.insert(args.end(), {"--vocab-size", "64"});
+  ASSERT_EQ(cli(args, &err), 0) << err;
+
+  // The same model, three ways to the same bytes.
+  const std::string a = join_path(dir, "a.bin"), b = join_path(dir, "b.bin");
+  ASSERT_EQ(cli_out({"export", "--ckpt", run, "--to", "llmc", "--out", a}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("llm.c checkpoint, version 3"), std::string::npos) << out;
+  ASSERT_EQ(cli({"export", "--ckpt", a, "--to", "llmc", "--out", b}, &err), 0) << err;
+  EXPECT_EQ(read_file(a), read_file(b));
+  const std::string h1 = join_path(dir, "hf1"), h2 = join_path(dir, "hf2");
+  ASSERT_EQ(cli({"export", "--ckpt", run, "--to", "safetensors", "--out", h1}, &err), 0) << err;
+  ASSERT_EQ(cli({"export", "--ckpt", a, "--to", "safetensors", "--out", h2}, &err), 0) << err;
+  EXPECT_EQ(read_file(h1 + "/model.safetensors"), read_file(h2 + "/model.safetensors"));
+  EXPECT_EQ(read_file(h1 + "/config.json"), read_file(h2 + "/config.json"));
+
+  // Greedy samples agree whichever file the model comes from.
+  std::string want;
+  const std::vector<std::string> sample = {"sample", "--prompt", "1 2 3", "--tokens", "12", "--temperature", "0",
+                                           "--threads", "2"};
+  auto from = [&](const std::string& ckpt) {
+    auto s = sample;
+    s.insert(s.begin() + 1, {"--ckpt", ckpt});
+    std::string o;
+    EXPECT_EQ(cli_out(s, &o, &err), 0) << ckpt << ": " << err;
+    return o;
+  };
+  want = from(run);
+  EXPECT_EQ(std::count(want.begin(), want.end(), ' '), 14) << want;  // "1 2 3" and 12 ids
+  EXPECT_EQ(from(a), want);
+  EXPECT_EQ(from(h1), want);
+  EXPECT_EQ(from(h1 + "/model.safetensors"), want);
+  // The safetensors file alone (no config.json beside it) needs --heads.
+  const std::string bare = join_path(dir, "bare");
+  make_dirs(bare);
+  write_file_atomic(bare + "/w.safetensors", read_file(h1 + "/model.safetensors"));
+  auto s2 = sample;
+  s2.insert(s2.begin() + 1, {"--ckpt", bare + "/w.safetensors"});
+  EXPECT_EQ(cli_out(s2, &out, &err), 2);
+  EXPECT_NE(err.find("--heads"), std::string::npos) << err;
+  s2.insert(s2.end(), {"--heads", "2"});
+  ASSERT_EQ(cli_out(s2, &out, &err), 0) << err;
+  EXPECT_EQ(out, want);
+
+  // Fine-tune from the llm.c file on the shards, with a shorter context.
+  auto init = tiny_model_flags();
+  init.insert(init.begin(), {"train", "--train-glob", shards + "/tiny_train_*.bin", "--val-glob",
+                             shards + "/tiny_val_*.bin", "--init", a, "--out", join_path(dir, "ft"), "--steps", "3",
+                             "--eval-every", "3", "--eval-batches", "1"});
+  init[std::find(init.begin(), init.end(), "--context") - init.begin() + 1] = "8";
+  ASSERT_EQ(cli(init, &err), 0) << err;
+  EXPECT_NE(err.find("in 3 shards"), std::string::npos) << err;
+  EXPECT_EQ(load_checkpoint(join_path(dir, "ft")).model.max_seq_len, 8);
+  // A vocabulary that disagrees with the --init model is a usage error.
+  init.insert(init.end(), {"--vocab-size", "65"});
+  init[std::find(init.begin(), init.end(), "--out") - init.begin() + 1] = join_path(dir, "ft2");
+  EXPECT_EQ(cli(init, &err), 2);
+  EXPECT_NE(err.find("conflicts with the checkpoint's vocabulary of 64"), std::string::npos) << err;
+}
+
+TEST(Cli, ExportRefusesRope) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir), run = join_path(dir, "rope");
+  auto args = tiny_model_flags();
+  args.insert(args.begin(),
+              {"train", "--data", data, "--out", run, "--steps", "1", "--eval-every", "0", "--pos", "rope"});
+  std::string err;
+  ASSERT_EQ(cli(args, &err), 0) << err;
+  for (const char* to : {"llmc", "safetensors"}) {
+    EXPECT_EQ(cli({"export", "--ckpt", run, "--to", to, "--out", join_path(dir, "x")}, &err), 1) << to;
+    EXPECT_NE(err.find("RoPE"), std::string::npos) << err;
+    EXPECT_NE(err.find(run), std::string::npos) << err;
+  }
+  EXPECT_FALSE(file_exists(join_path(dir, "x")));
+}
+
+TEST(Cli, ResumeAcrossShardsReproducesTheLosses) {
+  const std::string dir = scratch_dir();
+  const std::string shards = make_llmc_shards(dir, 12);  // ~450 tokens: 7 batches of 4 x 16 a shard
+  for (const char* mode : {"sequential", "random"}) {
+    SCOPED_TRACE(mode);
+    auto base = tiny_model_flags();
+    base.insert(base.begin(), {"train", "--train-glob", shards + "/tiny_train_*.bin", "--val-glob",
+                               shards + "/tiny_val_*.bin", "--vocab-size", "40", "--steps", "12", "--grad-accum", "2",
+                               "--log-every", "1", "--eval-every", "6", "--eval-batches", "0", "--sampling", mode});
+    const std::string ra = join_path(dir, std::string("a_") + mode), rb = join_path(dir, std::string("b_") + mode);
+    auto with = [&](std::vector<std::string> extra) {
+      auto v = base;
+      v.insert(v.end(), extra.begin(), extra.end());
+      return v;
+    };
+    std::string err;
+    ASSERT_EQ(cli(with({"--out", ra}), &err), 0) << err;
+    ASSERT_EQ(cli(with({"--out", rb, "--stop-at", "5"}), &err), 0) << err;  // 10 batches: inside shard 1
+    EXPECT_NE(err.find("--train-glob '" + shards + "/tiny_train_*.bin'"), std::string::npos) << err;
+    ASSERT_EQ(cli(with({"--resume", rb}), &err), 0) << err;
+    EXPECT_EQ(read_losses(ra + "/metrics.jsonl"), read_losses(rb + "/metrics.jsonl"));
+    EXPECT_EQ(load_checkpoint(ra).params, load_checkpoint(rb).params);
+    // Resuming over other shards is refused: the position would mean something else.
+    ASSERT_EQ(cli(with({"--out", rb + "x", "--stop-at", "5"}), &err), 0) << err;
+    auto other = with({"--resume", rb + "x"});
+    other[std::find(other.begin(), other.end(), "--train-glob") - other.begin() + 1] = shards + "/tiny_train_00000*.bin";
+    EXPECT_EQ(cli(other, &err), 1);
+    EXPECT_NE(err.find("other data"), std::string::npos) << err;
+  }
 }
 
 TEST(Cli, TrainLearnsAndSampleStreams) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -254,6 +255,162 @@ TEST(DataLoader, RejectsShardTooSmallAndBadShapes) {
   expect_error([&] { DataLoader(path, 2, -1, Sampling::random, 0); }, {"positive"}, kExitUsage);
   const std::string missing = path + ".nope";
   expect_error([&] { DataLoader(missing, 2, 2, Sampling::random, 0); }, {missing, "no such file"});
+}
+
+// ---------------------------------------------------------------- several shards
+
+// Shard s holds tokens s*1000 + i, so every token names its shard and position.
+std::vector<std::string> write_shards(const std::string& dir, const std::vector<size_t>& sizes,
+                                      const std::string& stem = "data_train_") {
+  std::vector<std::string> paths;
+  for (size_t s = 0; s < sizes.size(); s++) {
+    std::vector<uint16_t> t(sizes[s]);
+    for (size_t i = 0; i < t.size(); i++) t[i] = uint16_t(s * 1000 + i);
+    char name[64];
+    std::snprintf(name, sizeof name, "%s%06zu.bin", stem.c_str(), s);
+    paths.push_back(join_path(dir, name));
+    write_shard(paths.back(), t);
+  }
+  return paths;
+}
+
+// llm.c's multi-shard order, rewritten from dataloader_next_batch / dataloader_advance_:
+// read B*T+1 tokens at the current position, advance by B*T, and move to the next
+// shard (after the last: the first) when the next read would run past the end.
+std::vector<Batch> llmc_multi_reference(const std::vector<std::vector<uint16_t>>& shards, int B, int T, int n) {
+  const size_t BT = size_t(B * T);
+  size_t shard = 0, pos = 0;
+  std::vector<Batch> out;
+  for (int k = 0; k < n; k++) {
+    const auto& tok = shards[shard];
+    Batch b{std::vector<int>(BT), std::vector<int>(BT)};
+    for (size_t i = 0; i < BT; i++) {
+      b.x[i] = tok[pos + i];
+      b.y[i] = tok[pos + i + 1];
+    }
+    out.push_back(b);
+    pos += BT;
+    if (pos + BT + 1 > tok.size()) {
+      shard = (shard + 1) % shards.size();
+      pos = 0;
+    }
+  }
+  return out;
+}
+
+TEST(Shards, SequentialFollowsLlmcOrderAcrossShards) {
+  const std::string dir = test::scratch_dir();
+  // B*T = 16: 2, 1 (exactly B*T+1 tokens) and 6 batches a shard; 9 a pass.
+  const auto paths = write_shards(dir, {40, 17, 100});
+  std::vector<std::vector<uint16_t>> tokens;
+  for (const auto& p : paths) tokens.push_back(read_shard(p));
+  DataLoader dl(paths, 2, 8, Sampling::sequential, 1);
+  EXPECT_EQ(dl.num_shards(), 3u);
+  EXPECT_EQ(dl.num_tokens(), 157u);
+  EXPECT_EQ(dl.batches_per_pass(), 9u);
+  const auto got = draw_n(dl, 2, 8, 30);
+  const auto want = llmc_multi_reference(tokens, 2, 8, 30);
+  for (size_t k = 0; k < got.size(); k++) EXPECT_TRUE(got[k] == want[k]) << "batch " << k;
+  // Spelled out: batch 2 is shard 1's only batch, batch 3 starts shard 2, batch 9 wraps.
+  EXPECT_EQ(got[1].x[0], 16);
+  EXPECT_EQ(got[2].x[0], 1000);
+  EXPECT_EQ(got[2].y[15], 1016);
+  EXPECT_EQ(got[3].x[0], 2000);
+  EXPECT_EQ(got[8].x[0], 2080);
+  EXPECT_EQ(got[9].x[0], 0);
+}
+
+TEST(Shards, RandomWindowsStayInsideOneShardAndCoverThemAll) {
+  const std::string dir = test::scratch_dir();
+  const int B = 2, T = 4;  // every shard holds at least one batch (B*T+1 = 9 tokens)
+  const std::vector<size_t> sizes = {9, 30, 12};  // 5, 26 and 8 window starts
+  const auto paths = write_shards(dir, sizes);
+  DataLoader dl(paths, B, T, Sampling::random, 3);
+  std::map<int, int> hits;
+  int per_shard[3] = {};
+  const int draws = 2000;
+  for (int k = 0; k < draws / B; k++) {
+    Batch b = draw(dl, B, T);
+    for (int r = 0; r < B; r++) {
+      const int start = b.x[size_t(r * T)], shard = start / 1000, off = start % 1000;
+      ASSERT_LE(size_t(off + T), sizes[size_t(shard)] - 1) << "window runs past its shard";
+      for (int t = 0; t < T; t++) {
+        ASSERT_EQ(b.x[size_t(r * T + t)], start + t);
+        ASSERT_EQ(b.y[size_t(r * T + t)], start + t + 1);
+      }
+      hits[start]++;
+      per_shard[shard]++;
+    }
+  }
+  EXPECT_EQ(hits.size(), 5u + 26u + 8u);  // every window of every shard, both ends included
+  // Uniform over windows: shard s gets about windows_s / 39 of the draws (binomial, 5 sigma).
+  const double windows[3] = {5, 26, 8};
+  for (int s = 0; s < 3; s++) {
+    const double p = windows[s] / 39.0, mean = draws * p, sd = std::sqrt(draws * p * (1 - p));
+    EXPECT_NEAR(per_shard[s], mean, 5 * sd) << "shard " << s;
+  }
+}
+
+TEST(Shards, ResumeAcrossAShardBoundaryIsExact) {
+  const std::string dir = test::scratch_dir();
+  const auto paths = write_shards(dir, {40, 17, 100});
+  for (Sampling mode : {Sampling::sequential, Sampling::random}) {
+    for (int k : {1, 2, 3, 8, 9, 10, 20}) {  // around the boundaries (after 2, 3 and 9 batches)
+      SCOPED_TRACE(std::to_string(int(mode)) + " after " + std::to_string(k));
+      DataLoader a(paths, 2, 8, mode, 99);
+      draw_n(a, 2, 8, k);
+      const LoaderState s = a.state();
+      EXPECT_EQ(s.data_tokens, 157u);
+      EXPECT_NE(s.data_id, 0u);
+      const auto want = draw_n(a, 2, 8, 12);
+      DataLoader b(paths, 2, 8, mode, 7);
+      b.set_state(s);
+      EXPECT_TRUE(draw_n(b, 2, 8, 12) == want);
+    }
+  }
+}
+
+TEST(Shards, StateFromOtherDataIsRefused) {
+  const std::string dir = test::scratch_dir();
+  const auto three = write_shards(dir, {40, 17, 100});
+  DataLoader a(three, 2, 8, Sampling::sequential, 1);
+  draw_n(a, 2, 8, 4);
+  const LoaderState s = a.state();
+  DataLoader two(std::vector<std::string>{three[0], three[2]}, 2, 8, Sampling::sequential, 1);
+  expect_error([&] { two.set_state(s); }, {"other data", "157 tokens", "140 tokens in 2 shard(s)", "--train-glob"});
+  // A state without a fingerprint (version 1 checkpoints) is taken as it is.
+  LoaderState old = s;
+  old.data_id = 0;
+  two.set_state(old);
+  EXPECT_EQ(two.state().batch_index, 4u);
+}
+
+TEST(Shards, GlobIsSortedAndNoMatchIsAnError) {
+  const std::string dir = test::scratch_dir();
+  // Written out of order; glob gives them sorted.
+  write_shards(dir, {20}, "fw_train_2_");
+  write_shards(dir, {20}, "fw_train_0_");
+  write_shards(dir, {20}, "fw_val_");
+  write_shards(dir, {20}, "fw_train_1_");
+  const auto got = glob_files(join_path(dir, "fw_train_*.bin"), "--train-glob");
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], join_path(dir, "fw_train_0_000000.bin"));
+  EXPECT_EQ(got[1], join_path(dir, "fw_train_1_000000.bin"));
+  EXPECT_EQ(got[2], join_path(dir, "fw_train_2_000000.bin"));
+  const std::string pat = join_path(dir, "fineweb_train_*.bin");
+  expect_error([&] { glob_files(pat, "--train-glob"); }, {"--train-glob", pat, "no file matches"});
+}
+
+TEST(Shards, TokenIdsAtOrAboveTheVocabularyAreRefused) {
+  const std::string dir = test::scratch_dir();
+  const auto paths = write_shards(dir, {40, 60});  // shard 1 holds ids 1000..1059
+  DataLoader ok(paths, 2, 8, Sampling::random, 1, 1060);
+  expect_error([&] { DataLoader(paths, 2, 8, Sampling::random, 1, 1059); },
+               {paths[1], "token id 1059 at token 59", "0..1058", "--vocab-size"});
+  expect_error([&] { DataLoader(paths, 2, 8, Sampling::random, 1, 1000); }, {paths[1], "token id 1000 at token 0"});
+  // And every shard needs one batch: the small one is named.
+  const auto small = write_shards(dir, {40, 10}, "small_");
+  expect_error([&] { DataLoader(small, 2, 8, Sampling::sequential, 1); }, {small[1], "10 tokens", "B*T+1 = 17"});
 }
 
 // ---------------------------------------------------------------- prepare

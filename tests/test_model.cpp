@@ -175,6 +175,45 @@ TEST(Checkpoint, RejectsDamage) {
   EXPECT_THROW(load_checkpoint(join_path(dir, "nope")), Error);
 }
 
+// Version 1 (before the data fingerprint) still loads. The v1 file is derived from a
+// v2 one by the documented layout: drop the two uint64 fingerprint fields, set the
+// version to 1, recompute the FNV-1a checksum (written here independently).
+TEST(Checkpoint, ReadsVersion1) {
+  const std::string dir = scratch_dir();
+  GPT<float> m(tiny_config());
+  m.init_weights(6);
+  TrainState st{42, {7, 12345, 0x1111222233334444ull, 0x5555666677778888ull}, 999, 1.5};
+  const std::string path = join_path(dir, "v2.bin");
+  save_checkpoint(path, m, TrainConfig{}, st, "tok");
+  std::string bytes = read_file(path);
+  EXPECT_EQ(bytes[4], 2);  // version 2 on disk
+  std::string fields(16, '\0');
+  std::memcpy(&fields[0], &st.loader.data_tokens, 8);
+  std::memcpy(&fields[8], &st.loader.data_id, 8);
+  const size_t at = bytes.find(fields);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(bytes.find(fields, at + 1), std::string::npos);
+  bytes.erase(at, 16);
+  bytes[4] = 1;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i + 8 < bytes.size(); i++) h = (h ^ uint8_t(bytes[i])) * 1099511628211ull;
+  std::memcpy(&bytes[bytes.size() - 8], &h, 8);
+  const std::string v1 = join_path(dir, "v1.bin");
+  write_file_atomic(v1, bytes);
+  const Checkpoint ck = load_checkpoint(v1);
+  EXPECT_EQ(ck.state.step, 42);
+  EXPECT_EQ(ck.state.loader.batch_index, 7u);
+  EXPECT_EQ(ck.state.loader.rng_state, 12345u);
+  EXPECT_EQ(ck.state.loader.data_id, 0u);  // unknown: a resume does not check the data
+  EXPECT_EQ(ck.state.tokens_seen, 999u);
+  EXPECT_EQ(ck.tokenizer, "tok");
+  EXPECT_EQ(0, std::memcmp(ck.params.data(), m.params.data(), m.num_params() * 4));
+  // A version from the future is refused with a clear message.
+  bytes[4] = 3;
+  write_file_atomic(v1, bytes);
+  expect_error([&] { load_checkpoint(v1); }, {v1, "version 3", "newer gpt.cc"});
+}
+
 TEST(Sampler, GreedyTopKTopP) {
   std::vector<float> logits = {1.0f, 3.0f, 2.0f, -1.0f};
   std::vector<std::pair<float, int>> scratch;

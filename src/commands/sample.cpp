@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "commands/common.h"
 #include "model.h"
+#include "model_io.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -28,7 +29,9 @@ int cmd_sample(const Args& a) {
   if (n_tokens < 0) GPT_USAGE_FAIL("--tokens must be >= 0, got ", n_tokens);
   SplitMix64 rng(a.u64("seed"));
 
-  const Checkpoint ck = load_checkpoint(a.require("ckpt"));
+  // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
+  const Checkpoint ck =
+      load_model(a.require("ckpt"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
   GPT<float> model(ck.model);
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;

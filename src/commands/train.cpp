@@ -18,6 +18,7 @@
 #include "dataloader.h"
 #include "fileio.h"
 #include "model.h"
+#include "model_io.h"
 #include "schedule.h"
 #include "tokenizer.h"
 
@@ -105,7 +106,18 @@ int cmd_train(const Args& a) {
   const bool resume = a.has("resume");
   if (resume && a.has("init")) GPT_USAGE_FAIL("--resume and --init cannot be combined: --resume continues a run, "
                                              "--init starts a new one from a checkpoint's weights");
-  const std::string data_dir = a.require("data");
+  const bool have_data_dir = a.has("data");
+  if (!have_data_dir && !a.has("train-glob"))
+    GPT_USAGE_FAIL("gpt train: --data is required (a directory from `gpt prepare`, or any directory holding "
+                   "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; "
+                   "see `gpt train --help`");
+  const std::string data_dir = have_data_dir ? a.require("data") : std::string();
+  std::optional<int> flag_vocab;
+  if (a.has("vocab-size")) {
+    flag_vocab = a.integer("vocab-size");
+    if (*flag_vocab < 1 || *flag_vocab > 65536)
+      GPT_USAGE_FAIL("--vocab-size must be in 1..65536 (shard tokens are uint16), got ", *flag_vocab);
+  }
   const std::string out = a.has("out") ? a.str("out") : (resume ? a.str("resume") : a.require("out"));
   if (out.empty()) GPT_USAGE_FAIL("--out must not be empty");
 
@@ -133,7 +145,8 @@ int cmd_train(const Args& a) {
       GPT_USAGE_FAIL(out, " already holds a checkpoint; continue it with --resume ", out,
                      ", or choose another --out (nothing was overwritten)");
     if (a.has("init")) {
-      ck = load_checkpoint(a.str("init"));
+      // Any model file: a gpt.cc run or checkpoint, an llm.c checkpoint, a Hugging Face GPT-2.
+      ck = load_model(a.str("init"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
       mc = model_config_from(a, ck->model, true);
       if (mc.num_layers != ck->model.num_layers || mc.num_heads != ck->model.num_heads ||
           mc.channels != ck->model.channels || mc.pos != ck->model.pos ||
@@ -148,51 +161,70 @@ int cmd_train(const Args& a) {
   validate(tc);
   validate(mc);  // impossible shapes fail before any file is read (vocab is checked again below)
 
-  // Data and tokenizer.
-  const std::string train_path = join_path(data_dir, "train.bin"), val_path = join_path(data_dir, "val.bin");
-  if (!is_directory(data_dir))
-    GPT_FAIL(data_dir, ": not a directory; expected the output of `gpt prepare --out ", data_dir, "`");
+  // Data: the shard lists and the tokenizer (DIR/tokenizer.bin, when there is one).
+  if (have_data_dir && !is_directory(data_dir))
+    GPT_FAIL(data_dir, ": not a directory; expected the output of `gpt prepare --out ", data_dir,
+             "` or a directory holding train.bin and val.bin");
+  const std::vector<std::string> train_paths = a.has("train-glob")
+                                                   ? glob_files(a.str("train-glob"), "--train-glob")
+                                                   : std::vector<std::string>{join_path(data_dir, "train.bin")};
+  std::vector<std::string> val_paths;
+  if (a.has("val-glob")) val_paths = glob_files(a.str("val-glob"), "--val-glob");
+  else if (have_data_dir) val_paths = {join_path(data_dir, "val.bin")};
+  std::string data_flags;  // how to name these data again, for the "continue with" hint
+  if (have_data_dir) data_flags += "--data " + data_dir + " ";
+  if (a.has("train-glob")) data_flags += "--train-glob '" + a.str("train-glob") + "' ";
+  if (a.has("val-glob")) data_flags += "--val-glob '" + a.str("val-glob") + "' ";
+  const std::string data_name = have_data_dir ? data_dir : a.str("train-glob");
+
   std::unique_ptr<Tokenizer> tok;
   std::string tok_blob;
-  if (file_exists(join_path(data_dir, kTokenizerFile))) {
+  if (have_data_dir && file_exists(join_path(data_dir, kTokenizerFile))) {
     tok = Tokenizer::load_dir(data_dir);
     tok_blob = tok->serialize();
   }
-  int data_vocab = 0;
-  if (tok) {
-    data_vocab = tok->vocab_size();
-  } else {
-    for (const auto& p : {train_path, val_path}) {
-      if (!file_exists(p)) continue;
-      for (uint16_t t : read_shard(p)) data_vocab = std::max(data_vocab, int(t) + 1);
-    }
-  }
+  const int data_vocab = tok ? tok->vocab_size() : 0;
+  if (flag_vocab && tok && *flag_vocab != data_vocab)
+    GPT_USAGE_FAIL("--vocab-size ", *flag_vocab, " disagrees with ", data_dir, "/", kTokenizerFile, " (", data_vocab,
+                   " tokens); drop --vocab-size");
   if (ck) {
     if (!ck->tokenizer.empty() && !tok_blob.empty() && ck->tokenizer != tok_blob)
       GPT_FAIL(data_dir, "/", kTokenizerFile, ": differs from the tokenizer stored in the checkpoint; the data "
                "were prepared with another tokenizer than the model was trained on");
+    if (flag_vocab && *flag_vocab != mc.vocab_size)
+      GPT_USAGE_FAIL("--vocab-size ", *flag_vocab, " conflicts with the checkpoint's vocabulary of ", mc.vocab_size,
+                     " tokens; drop --vocab-size");
     if (data_vocab > mc.vocab_size)
       GPT_FAIL(data_dir, ": vocabulary of ", data_vocab, " tokens is larger than the checkpoint's ", mc.vocab_size);
     if (tok_blob.empty()) tok_blob = ck->tokenizer;
+  } else if (tok || flag_vocab) {
+    mc.vocab_size = tok ? data_vocab : *flag_vocab;
+    mc.padded_vocab_size = pad_vocab(mc.vocab_size);
   } else {
-    mc.vocab_size = data_vocab;
-    mc.padded_vocab_size = pad_vocab(data_vocab);
+    GPT_USAGE_FAIL(have_data_dir ? data_dir + " has no " + kTokenizerFile
+                                 : std::string("--train-glob shards carry no tokenizer"),
+                   ", so the vocabulary size is unknown: pass --vocab-size N (50257 for GPT-2 tokens, as in "
+                   "llm.c's shards), or start from a model with --init");
   }
   validate(mc);
 
   const int B = tc.batch, T = mc.max_seq_len;
   const Sampling sampling = tc.sampling == SamplingMode::random ? Sampling::random : Sampling::sequential;
-  DataLoader train_loader(train_path, B, T, sampling, tc.seed);
+  // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
+  DataLoader train_loader(train_paths, B, T, sampling, tc.seed, mc.vocab_size);
   if (resume) train_loader.set_state(st.loader);
   std::unique_ptr<DataLoader> val_loader;
   if (tc.eval_every > 0) {
-    if (!file_exists(val_path))
-      GPT_FAIL(val_path, ": missing; run `gpt prepare` with --val-fraction > 0, or pass --eval-every 0");
+    if (val_paths.empty())
+      GPT_USAGE_FAIL("no validation data: pass --val-glob PATTERN (or --data DIR with val.bin), or --eval-every 0");
+    if (val_paths.size() == 1 && !file_exists(val_paths[0]))
+      GPT_FAIL(val_paths[0], ": missing; run `gpt prepare` with --val-fraction > 0, or pass --eval-every 0");
     // --eval-batches N: random windows over the whole val split (nanoGPT's estimate),
     // the same windows at every evaluation (reset to a fixed seed) so the numbers are
     // comparable. --eval-batches 0: every window of the split in order (exact).
-    val_loader = std::make_unique<DataLoader>(val_path, B, T, tc.eval_batches ? Sampling::random : Sampling::sequential,
-                                              tc.seed ^ 0x5eedULL);
+    val_loader = std::make_unique<DataLoader>(val_paths, B, T,
+                                              tc.eval_batches ? Sampling::random : Sampling::sequential,
+                                              tc.seed ^ 0x5eedULL, mc.vocab_size);
   }
 
   GPT<float> model(mc);
@@ -208,12 +240,14 @@ int cmd_train(const Args& a) {
   std::ofstream metrics(metrics_path, std::ios::app);
   if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
 
+  const std::string shards_note =
+      train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
   std::fprintf(stderr,
                "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)\n"
-               "  data %s: %s train tokens; batch %d x %d x accum %d = %s tokens/step; %s steps%s\n",
+               "  data %s: %s train tokens%s; batch %d x %d x accum %d = %s tokens/step; %s steps%s\n",
                format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
-               mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data_dir.c_str(),
-               format_count(double(train_loader.num_tokens())).c_str(), B, T, tc.grad_accum,
+               mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data_name.c_str(),
+               format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                format_count(double(B) * T * tc.grad_accum).c_str(), format_count(tc.steps).c_str(),
                resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "");
 
@@ -222,8 +256,7 @@ int cmd_train(const Args& a) {
     val_loader->reset();
     std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
     double sum = 0.0;
-    const size_t n_batches = tc.eval_batches ? size_t(tc.eval_batches)
-                                             : (val_loader->num_tokens() - 1) / (size_t(B) * T);
+    const size_t n_batches = tc.eval_batches ? size_t(tc.eval_batches) : size_t(val_loader->batches_per_pass());
     for (size_t i = 0; i < n_batches; i++) {
       val_loader->next_batch(in.data(), tg.data());
       sum += *model.forward(in.data(), tg.data(), B, T, false);
@@ -300,8 +333,8 @@ int cmd_train(const Args& a) {
   std::signal(SIGTERM, SIG_DFL);
   if (tty) std::fprintf(stderr, "\n");
   if (!stop_reason.empty() && st.step < tc.steps) {
-    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train --data %s --resume %s\n",
-                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), data_dir.c_str(), out.c_str());
+    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train %s--resume %s\n",
+                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), data_flags.c_str(), out.c_str());
     return g_interrupted ? 130 : 0;
   }
   std::fprintf(stderr, "done: %ld steps in %s (%s tokens); final train loss logged in %s%s%s\ncheckpoint: %s\n",

@@ -1,0 +1,59 @@
+// gpt export: writes a model (any format load_model reads) as an llm.c checkpoint
+// (version 3, float32: the bytes llm.c itself writes) or as a Hugging Face GPT-2
+// directory (model.safetensors + config.json). Weights only: no optimizer state,
+// no tokenizer.
+#include <cstdio>
+
+#include "check.h"
+#include "commands/common.h"
+#include "fileio.h"
+#include "hf_gpt2.h"
+#include "llmc.h"
+#include "model_io.h"
+#include "tensors.h"
+
+namespace gpt {
+
+int cmd_export(const Args& a) {
+  const std::string src = a.require("ckpt"), to = a.require("to"), out = a.require("out");
+  if (to != "llmc" && to != "safetensors")
+    GPT_USAGE_FAIL("--to: unknown format '", to, "'; choose llmc (an llm.c checkpoint file) or safetensors (a "
+                   "Hugging Face GPT-2 directory)");
+  std::optional<int> heads;
+  if (a.has("heads")) heads = a.integer("heads");
+  if (to == "llmc" && is_directory(out))
+    GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ",
+                   join_path(out, "model.bin"), ")");
+  Stopwatch sw;
+  ModelFormat from;
+  const Checkpoint ck = load_model(src, heads, &from);
+  const double load_s = sw.seconds();
+  const std::string target = to == "llmc" ? "llm.c's checkpoint format" : "transformers' GPT-2";
+  const LearnedPositions lp = with_learned_positions(ck, src, target);
+  const GPTConfig& c = lp.cfg;
+  Stopwatch sw2;
+  size_t bytes;
+  std::string what;
+  if (to == "llmc") {
+    const std::string file = llmc_bytes(c, lp.params);
+    write_file_atomic(out, file);
+    bytes = file.size();
+    what = out + " (llm.c checkpoint, version 3, float32)";
+  } else {
+    bytes = export_hf_gpt2(out, c, lp.params);
+    what = join_path(out, kSafetensorsFile) + " + " + kHfConfigFile + " (Hugging Face GPT-2)";
+  }
+  std::printf("gpt export: %s -> %s\n  %s parameters: %d layers, %d heads, dim %d, context %d, vocab %d (padded %d); "
+              "%s bytes; read in %.2f s, written in %.2f s\n",
+              to_string(from), what.c_str(), format_count(double(param_layout(c).total)).c_str(), c.num_layers,
+              c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.padded_vocab_size,
+              format_count(double(bytes)).c_str(), load_s, sw2.seconds());
+  if (lp.baked)
+    std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");
+  if (!ck.tokenizer.empty())
+    std::printf("  note: the tokenizer is not part of the export; the exported model works with token ids "
+                "(gpt sample --ckpt %s takes and prints ids)\n", out.c_str());
+  return 0;
+}
+
+}  // namespace gpt

@@ -1,0 +1,104 @@
+// Format detection and the learned-position conversion (see model_io.h).
+#include "model_io.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "check.h"
+#include "fileio.h"
+#include "hf_gpt2.h"
+#include "layers.h"
+#include "llmc.h"
+#include "tensors.h"
+
+namespace gpt {
+
+const char* to_string(ModelFormat f) {
+  switch (f) {
+    case ModelFormat::gptcc: return "gpt.cc checkpoint";
+    case ModelFormat::llmc: return "llm.c checkpoint";
+    case ModelFormat::safetensors: return "safetensors (Hugging Face GPT-2)";
+  }
+  return "?";
+}
+
+namespace {
+
+ModelFormat detect(const std::string& path) {
+  if (is_directory(path)) {
+    if (file_exists(join_path(path, kCheckpointFile))) return ModelFormat::gptcc;
+    if (file_exists(join_path(path, kSafetensorsFile)) || file_exists(join_path(path, "model.safetensors.index.json")))
+      return ModelFormat::safetensors;
+    GPT_FAIL(path, ": holds neither ", kCheckpointFile, " (a run of `gpt train`) nor ", kSafetensorsFile,
+             " (a Hugging Face GPT-2); pass a run directory, a checkpoint file, an llm.c .bin or a .safetensors file");
+  }
+  if (!file_exists(path))
+    GPT_FAIL(path, ": no such file or directory; expected a run directory of `gpt train --out RUN`, a checkpoint, "
+             "an llm.c checkpoint (.bin) or a .safetensors file / directory");
+  std::ifstream f(path, std::ios::binary);
+  unsigned char b[9] = {};
+  f.read(reinterpret_cast<char*>(b), 9);
+  const size_t got = size_t(f.gcount());
+  uint32_t u32 = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
+  if (got >= 4 && u32 == kCheckpointMagic) return ModelFormat::gptcc;
+  if (got >= 4 && int32_t(u32) == kLlmcMagic) return ModelFormat::llmc;
+  if (got == 9 && b[8] == '{') return ModelFormat::safetensors;  // u64 header length, then the JSON object
+  char found[64];
+  std::snprintf(found, sizeof found, "%zu bytes", got);
+  std::string hex;
+  for (size_t i = 0; i < got && i < 9; i++) {
+    char h[4];
+    std::snprintf(h, sizeof h, " %02x", b[i]);
+    hex += h;
+  }
+  GPT_FAIL(path, ": not a model file gpt.cc knows; expected a gpt.cc checkpoint (uint32 magic 0x67707463), an "
+           "llm.c checkpoint (int32 magic ", kLlmcMagic, ") or a safetensors file (uint64 header length, then '{'); "
+           "found ", got < 9 ? std::string(found) + ":" : std::string("first bytes"), hex);
+}
+
+}  // namespace
+
+Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format) {
+  const ModelFormat f = detect(path);
+  if (format) *format = f;
+  switch (f) {
+    case ModelFormat::gptcc: return load_checkpoint(path);
+    case ModelFormat::llmc: return load_llmc(path);
+    case ModelFormat::safetensors: return load_hf_gpt2(path, heads);
+  }
+  GPT_CHECK(false, "unknown format");
+  return {};
+}
+
+LearnedPositions with_learned_positions(const Checkpoint& ck, const std::string& source, const std::string& target) {
+  LearnedPositions out;
+  out.cfg = ck.model;
+  switch (ck.model.pos) {
+    case PosEnc::learned:
+      out.params = ck.params.data();
+      return out;
+    case PosEnc::rope:
+      GPT_FAIL(source, ": the model uses rotary position embeddings (RoPE), which ", target,
+               " cannot represent: its GPT-2 adds a learned position table (wpe) to the token embeddings and has "
+               "no rotations. Export a model trained with --pos learned (or sinusoidal)");
+    case PosEnc::sinusoidal: break;
+  }
+  // Sinusoidal: the same fixed table the model adds (posenc.cpp), stored as wpe. The
+  // encoder adds wte[token] + table[t] either way, so the logits are bit-identical.
+  GPTConfig& c = out.cfg;
+  c.pos = PosEnc::learned;
+  const ParamLayout from = param_layout(ck.model), to = param_layout(c);
+  out.storage.resize(to.total);
+  for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
+    if (id == WPE) continue;
+    GPT_CHECK(from.numel[id] == to.numel[id], "tensor sizes differ");
+    std::memcpy(out.storage.data() + to.offset[id], ck.params.data() + from.offset[id], from.numel[id] * sizeof(float));
+  }
+  cpu::sinusoidal_table(out.storage.data() + to.offset[WPE], c.max_seq_len, c.channels);
+  out.params = out.storage.data();
+  out.baked = true;
+  return out;
+}
+
+}  // namespace gpt

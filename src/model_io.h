@@ -1,0 +1,37 @@
+// Model files of every kind gpt.cc reads, behind one call: its own checkpoints,
+// llm.c checkpoints and Hugging Face GPT-2 safetensors, told apart by their first
+// bytes (not their names); and the conversion every export starts with. The
+// formats themselves live in checkpoint.*, llmc.*, safetensors.* and hf_gpt2.*.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checkpoint.h"
+
+namespace gpt {
+
+enum class ModelFormat { gptcc, llmc, safetensors };
+const char* to_string(ModelFormat f);  // "gpt.cc checkpoint", "llm.c checkpoint", "safetensors"
+
+// RUN directory (checkpoint.bin), a directory with model.safetensors, or a file: a
+// gpt.cc checkpoint, an llm.c checkpoint or a .safetensors file. Imported models
+// come with default training settings and no tokenizer. `heads` is only needed for
+// a safetensors file without config.json. Anything else: gpt::Error naming the path
+// and the formats it could have been.
+Checkpoint load_model(const std::string& path, std::optional<int> heads = std::nullopt,
+                      ModelFormat* format = nullptr);
+
+// The model as llm.c and transformers' GPT-2 need it, with a learned position table:
+// learned models as they are; sinusoidal ones with their fixed table written into wpe
+// (the same logits, now as a trainable table); RoPE refused (rotations of q and k
+// cannot be expressed as an added table), naming `source` and the `target` format.
+struct LearnedPositions {
+  GPTConfig cfg;
+  const float* params = nullptr;  // in cfg's layout
+  bool baked = false;             // true: wpe holds the sinusoidal table
+  std::vector<float> storage;     // owns the converted parameters when baked
+};
+LearnedPositions with_learned_positions(const Checkpoint& ck, const std::string& source, const std::string& target);
+
+}  // namespace gpt
