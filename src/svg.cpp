@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "check.h"
+
 namespace gpt::svg {
 
 namespace {
@@ -201,6 +203,8 @@ std::string heatmap_grid(const std::vector<Heatmap>& maps, int per_row, const st
   // One panel size for all: room for the widest labels and the largest grid.
   double left = 0, top = 0, gw = 0, gh = 0;
   for (const Heatmap& m : maps) {
+    GPT_CHECK(m.rows >= 0 && m.cols >= 0 && m.values.size() == size_t(m.rows) * size_t(m.cols), "heatmap of ",
+              m.rows, " x ", m.cols, " with ", m.values.size(), " values");
     for (const auto& l : m.row_labels) left = std::max(left, text_width(l, label_size));
     for (const auto& l : m.col_labels) top = std::max(top, text_width(l, label_size));
     gw = std::max(gw, m.cols * m.cell);
