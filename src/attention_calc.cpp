@@ -225,8 +225,9 @@ AttentionResult run_attention(const AttentionProblem& p, bool scaled) {
   r.concat = Matrix(T, d);
   const size_t TT = size_t(T) * T;
   std::vector<double> att(size_t(H) * TT), scores(size_t(H) * TT);
-  cpu::attention_forward(r.concat.v.data(), att.data(), qkv.data(), Dims{1, T, d, H}, Dropout{},
-                         AttentionMode{p.causal, scaled}, scores.data());
+  std::vector<double> lse(size_t(H) * T);
+  cpu::attention_forward(r.concat.v.data(), lse.data(), qkv.data(), Dims{1, T, d, H}, Dropout{},
+                         AttentionMode{p.causal, scaled}, att.data(), scores.data());
 
   for (int h = 0; h < H; h++) {
     HeadSteps s;

@@ -172,7 +172,7 @@ std::vector<GradcheckRow> check_attention(SplitMix64& rng) {
   const size_t n = d.BT() * 3 * kC;
   Vec qkv = random_vec(n, rng, 1.5);  // large enough for uneven softmax weights
   Vec R = random_vec(d.BT() * kC, rng), out(d.BT() * kC);
-  Vec att(size_t(kB) * kNH * kT * kT);
+  Vec lse(size_t(kB) * kNH * kT);
   std::vector<GradcheckRow> rows;
   struct Case {
     const char* name;
@@ -186,12 +186,12 @@ std::vector<GradcheckRow> check_attention(SplitMix64& rng) {
                         {"dqkv (no mask, unscaled)", Dropout{}, AttentionMode{false, false}}};
   for (const Case& c : cases) {
     auto loss = [&] {
-      cpu::attention_forward(out.data(), att.data(), qkv.data(), d, c.drop, c.mode);
+      cpu::attention_forward(out.data(), lse.data(), qkv.data(), d, c.drop, c.mode);
       return dot(out, R);
     };
-    loss();  // att for the backward
+    loss();  // out and lse for the backward
     auto g = accumulated({n}, rng, [&](std::vector<Vec>& gs) {
-      cpu::attention_backward(gs[0].data(), R.data(), qkv.data(), att.data(), d, c.drop, c.mode);
+      cpu::attention_backward(gs[0].data(), R.data(), qkv.data(), out.data(), lse.data(), d, c.drop, c.mode);
     });
     rows.push_back(compare("attention", c.name, qkv, g[0], loss));
   }

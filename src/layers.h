@@ -92,20 +92,32 @@ void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, con
                                const T* weight, size_t N, int C, int OC);
 
 // ---- attention.cpp: causal multi-head self-attention ------------------------
-// qkv (B,T,3C) holds q | k | v; out (B,T,C); att (B,NH,T,T) receives the softmax
-// weights softmax(q·k^T / sqrt(hs)) with the causal mask (entries t2 > t are 0).
-// drop: dropout applied to the weights when mixing v (att keeps pre-dropout values;
-// element index of the mask is the flat index into att).
+// qkv (B,T,3C) holds q | k | v; out (B,T,C); weights softmax(q·k^T / sqrt(hs)) with
+// the causal mask (key t2 > query t gets weight 0).
+// Flash-style (the model's path): query blocks against key blocks with an online
+// softmax; lse (B,NH,T) receives each row's log-sum-exp of the scores, which is all
+// backward needs besides q, k, v, out. att and scores (B,NH,T,T), when non-null,
+// receive the softmax weights (pre-dropout) and the pre-softmax scores (masked entries
+// -inf): `gpt attention` asks for them, training never does.
+// drop: dropout applied to the weights when mixing v; the mask element of (b,h,t,t2)
+// is the flat index ((b*NH + h)*T + t)*T + t2, as if the weights were stored.
 // mode: no mask and/or no 1/sqrt(hs) (see AttentionMode; the model keeps the defaults).
-// scores (B,NH,T,T), when non-null, receives the pre-softmax scores, masked entries
-// -inf (an extra output, last so that it can default to nullptr).
 template <class T>
-void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop = {}, AttentionMode mode = {},
-                       T* scores = nullptr);
-// dqkv += gradient through attention_forward with the same drop and mode.
+void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop = {}, AttentionMode mode = {},
+                       T* att = nullptr, T* scores = nullptr);
+// dqkv += gradient through attention_forward with the same drop and mode; out and
+// lse are what that forward produced.
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop = {},
-                        AttentionMode mode = {});
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, Dims d,
+                        Dropout drop = {}, AttentionMode mode = {});
+// The row-by-row reference: att (B,NH,T,T) is required and stored; backward reads it.
+// Same inputs, same dropout indexing; the tests hold the flash path against it.
+template <class T>
+void attention_forward_reference(T* out, T* att, const T* qkv, Dims d, Dropout drop = {},
+                                 AttentionMode mode = {}, T* scores = nullptr);
+template <class T>
+void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d,
+                                  Dropout drop = {}, AttentionMode mode = {});
 // One new query per sequence against a cache: q (B,C) at position pos; kcache, vcache
 // (B, maxT, C) hold keys/values for positions 0..pos (inclusive, already written).
 // out (B,C); att_row (B,NH,pos+1) receives the weights (may be nullptr).

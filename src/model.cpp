@@ -63,7 +63,7 @@ const T* GPT<T>::pos_table() const {
 
 namespace {
 // Sizes of the activation tensors in Activations' member order. Gradients skip
-// what backward never needs (att, LayerNorm statistics, losses).
+// what backward never needs (attention log-sum-exps, LayerNorm statistics, losses).
 template <class T>
 void assign_activations(Activations<T>& a, T* base, size_t* total, const GPTConfig& c, int B, int Tlen,
                         bool for_grads) {
@@ -74,7 +74,7 @@ void assign_activations(Activations<T>& a, T* base, size_t* total, const GPTConf
   Slot slots[] = {
       {&a.encoded, BT * C},          {&a.ln1, L * BT * C},         {&a.ln1_mean, g * L * BT},
       {&a.ln1_rstd, g * L * BT},     {&a.qkv, L * BT * 3 * C},     {&a.atty, L * BT * C},
-      {&a.att, g * L * B * NH * Tlen * Tlen}, {&a.attproj, L * BT * C}, {&a.residual2, L * BT * C},
+      {&a.att_lse, g * L * B * NH * Tlen}, {&a.attproj, L * BT * C}, {&a.residual2, L * BT * C},
       {&a.ln2, L * BT * C},          {&a.ln2_mean, g * L * BT},    {&a.ln2_rstd, g * L * BT},
       {&a.fch, L * BT * 4 * C},      {&a.fch_gelu, L * BT * 4 * C}, {&a.fcproj, L * BT * C},
       {&a.residual3, L * BT * C},    {&a.lnf, BT * C},             {&a.lnf_mean, g * BT},
@@ -151,7 +151,7 @@ std::optional<double> GPT<T>::forward(const int* inputs, const int* targets, int
                       param(LN1B, li), BT, int(C));
     matmul_forward(qkv, ln1, param(QKVW, li), param(QKVB, li), BT, int(C), int(3 * C));
     if (cfg_.pos == PosEnc::rope) rope_forward(qkv, d);
-    attention_forward(atty, a.att + l * size_t(B) * d.NH * Tl * Tl, qkv, d, drop(1 + 3 * li));
+    attention_forward(atty, a.att_lse + l * size_t(B) * d.NH * Tl, qkv, d, drop(1 + 3 * li));
     matmul_forward(attproj, atty, param(ATTPROJW, li), param(ATTPROJB, li), BT, int(C), int(C));
     if (train_) dropout_forward(attproj, BT * C, drop(2 + 3 * li));
     residual_forward(residual2, residual, attproj, BT * C);
@@ -222,8 +222,8 @@ void GPT<T>::backward(T loss_scale) {
     matmul_backward(g.atty + o1, grad(ATTPROJW, li), grad(ATTPROJB, li), g.attproj + o1, a.atty + o1,
                     param(ATTPROJW, li), BT, int(C), int(C));
     // atty = attention(qkv)
-    attention_backward(g.qkv + o3, g.atty + o1, a.qkv + o3, a.att + l * size_t(B) * d.NH * Tl * Tl, d,
-                       drop(1 + 3 * li));
+    attention_backward(g.qkv + o3, g.atty + o1, a.qkv + o3, a.atty + o1, a.att_lse + l * size_t(B) * d.NH * Tl,
+                       d, drop(1 + 3 * li));
     // qkv = rope(qkv_linear)
     if (cfg_.pos == PosEnc::rope) rope_backward(g.qkv + o3, d);
     // qkv = ln1 · qkvw^T + qkvb

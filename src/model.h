@@ -17,7 +17,7 @@ namespace gpt {
 // Activations of one forward pass (and, with the same type, their gradients).
 template <class T>
 struct Activations {
-  T *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *attproj, *residual2, *ln2, *ln2_mean,
+  T *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att_lse, *attproj, *residual2, *ln2, *ln2_mean,
       *ln2_rstd, *fch, *fch_gelu, *fcproj, *residual3, *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
 };
 

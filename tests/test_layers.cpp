@@ -268,8 +268,8 @@ void naive_attention(std::vector<double>& out, std::vector<double>& att, const s
 TEST(Attention, ForwardMatchesNaive) {
   const Dims d{2, 4, 6, 2};
   auto qkv = random_vec<double>(d.BT() * 3 * d.C, 8, 2.0);
-  std::vector<double> out(d.BT() * d.C), att(size_t(d.B) * d.NH * d.T * d.T, 9.0), eo, ea;
-  cpu::attention_forward(out.data(), att.data(), qkv.data(), d);
+  std::vector<double> out(d.BT() * d.C), att(size_t(d.B) * d.NH * d.T * d.T, 9.0), eo, ea, lse(d.BT() * d.NH);
+  cpu::attention_forward(out.data(), lse.data(), qkv.data(), d, {}, {}, att.data());
   naive_attention(eo, ea, qkv, d);
   EXPECT_CLOSE(out.data(), eo.data(), out.size(), 1e-13, 1e-12);
   EXPECT_CLOSE(att.data(), ea.data(), att.size(), 1e-14, 1e-12);
@@ -289,13 +289,77 @@ TEST(Attention, ForwardMatchesNaive) {
   for (int i = 0; i < d.C; i++) EXPECT_NEAR(out[i], qkv[2 * d.C + i], 1e-15);
 }
 
+// The flash path (query and key blocks, online softmax, log-sum-exp saved, backward
+// recomputing the tiles) against the row-by-row reference, which the finite-difference
+// checks hold: sizes across several blocks and not multiples of them, T = 1, odd head
+// sizes, with and without dropout, mask and scaling.
+struct FlashCase {
+  Dims d;
+  float p;
+  bool causal, scaled;
+};
+class AttentionFlash : public ::testing::TestWithParam<FlashCase> {};
+
+TEST_P(AttentionFlash, MatchesReferenceForwardAndBackward) {
+  const FlashCase fc = GetParam();
+  const Dims d = fc.d;
+  const Dropout drop{fc.p, 5, 3};
+  const AttentionMode mode{fc.causal, fc.scaled};
+  const size_t BT = d.BT(), C = size_t(d.C), TT = size_t(d.B) * d.NH * d.T * d.T;
+  auto qkv = random_vec<double>(BT * 3 * C, 21, 1.5);
+  auto dout = random_vec<double>(BT * C, 22);
+  std::vector<double> out(BT * C), lse(BT * d.NH), att(TT), scores(TT), ro(BT * C), ratt(TT), rscores(TT);
+  cpu::attention_forward(out.data(), lse.data(), qkv.data(), d, drop, mode, att.data(), scores.data());
+  cpu::attention_forward_reference(ro.data(), ratt.data(), qkv.data(), d, drop, mode, rscores.data());
+  EXPECT_CLOSE(out.data(), ro.data(), out.size(), 1e-12, 1e-12);
+  EXPECT_CLOSE(att.data(), ratt.data(), att.size(), 1e-13, 1e-12);
+  for (size_t i = 0; i < TT; i++) {
+    if (std::isinf(rscores[i])) {
+      EXPECT_TRUE(std::isinf(scores[i]) && scores[i] < 0) << i;
+    } else {
+      EXPECT_NEAR(scores[i], rscores[i], 1e-12) << i;
+    }
+  }
+  // lse is the log of each row's softmax denominator: exp(score - lse) sums to 1.
+  for (size_t r = 0; r < BT * d.NH; r++) {
+    double z = 0;
+    for (int t2 = 0; t2 < d.T; t2++)
+      if (!std::isinf(rscores[r * d.T + t2])) z += std::exp(rscores[r * d.T + t2] - lse[r]);
+    EXPECT_NEAR(z, 1.0, 1e-12) << "row " << r;
+  }
+  // Backward accumulates into a non-zero dqkv, like the reference.
+  auto dq = random_vec<double>(BT * 3 * C, 23), rdq = dq;
+  cpu::attention_backward(dq.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop, mode);
+  cpu::attention_backward_reference(rdq.data(), dout.data(), qkv.data(), ratt.data(), d, drop, mode);
+  EXPECT_CLOSE(dq.data(), rdq.data(), dq.size(), 1e-11, 1e-11);
+
+  // float: the training path, within float rounding of the double reference.
+  std::vector<float> qf(qkv.begin(), qkv.end()), df(dout.begin(), dout.end()), of(BT * C), lf(BT * d.NH),
+      dqf(BT * 3 * C, 0.0f);
+  cpu::attention_forward(of.data(), lf.data(), qf.data(), d, drop, mode);
+  cpu::attention_backward(dqf.data(), df.data(), qf.data(), of.data(), lf.data(), d, drop, mode);
+  std::vector<double> rdq0(BT * 3 * C, 0.0);
+  cpu::attention_backward_reference(rdq0.data(), dout.data(), qkv.data(), ratt.data(), d, drop, mode);
+  std::vector<double> ofd(of.begin(), of.end()), dqfd(dqf.begin(), dqf.end());
+  EXPECT_CLOSE(ofd.data(), ro.data(), ofd.size(), 2e-5, 1e-4);
+  EXPECT_CLOSE(dqfd.data(), rdq0.data(), dqfd.size(), 2e-4, 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, AttentionFlash,
+    ::testing::Values(FlashCase{{1, 1, 4, 2}, 0.0f, true, true}, FlashCase{{2, 37, 15, 3}, 0.0f, true, true},
+                      FlashCase{{2, 37, 15, 3}, 0.3f, true, true}, FlashCase{{1, 50, 8, 1}, 0.0f, false, true},
+                      FlashCase{{1, 33, 12, 2}, 0.2f, false, false}, FlashCase{{3, 16, 6, 2}, 0.0f, true, false},
+                      FlashCase{{1, 65, 20, 4}, 0.1f, true, true}, FlashCase{{2, 32, 64, 1}, 0.0f, true, true}));
+
 TEST(Attention, DropoutScalesWeightsByTheMask) {
   const Dims d{1, 5, 4, 2};
   const Dropout drop{0.4f, 11, 2};
   auto qkv = random_vec<double>(d.BT() * 3 * d.C, 10);
   std::vector<double> out(d.BT() * d.C), att(size_t(d.NH) * d.T * d.T), o0(out.size()), a0(att.size());
-  cpu::attention_forward(o0.data(), a0.data(), qkv.data(), d);
-  cpu::attention_forward(out.data(), att.data(), qkv.data(), d, drop);
+  std::vector<double> lse(size_t(d.NH) * d.T);
+  cpu::attention_forward(o0.data(), lse.data(), qkv.data(), d, {}, {}, a0.data());
+  cpu::attention_forward(out.data(), lse.data(), qkv.data(), d, drop, {}, att.data());
   EXPECT_CLOSE(att.data(), a0.data(), att.size(), 0, 0);  // att keeps pre-dropout weights
   const int C = d.C, hs = d.hs();
   for (int h = 0; h < d.NH; h++)
@@ -314,8 +378,14 @@ TEST(Attention, DecodeEqualsLastRowOfForward) {
   const Dims d{2, 7, 12, 3};
   const int maxT = 9, C = d.C;
   auto qkv = random_vec<float>(d.BT() * 3 * C, 12, 1.5);
-  std::vector<float> out(d.BT() * C), att(size_t(d.B) * d.NH * d.T * d.T);
-  cpu::attention_forward(out.data(), att.data(), qkv.data(), d);
+  // Decode shares attend_row with the row-by-row reference: bit-identical to it, and
+  // within float rounding of the flash path the model trains with.
+  std::vector<float> out(d.BT() * C), att(size_t(d.B) * d.NH * d.T * d.T), lse(d.BT() * d.NH);
+  std::vector<float> fout(out.size()), fatt(att.size());
+  cpu::attention_forward_reference(out.data(), att.data(), qkv.data(), d);
+  cpu::attention_forward(fout.data(), lse.data(), qkv.data(), d, {}, {}, fatt.data());
+  EXPECT_CLOSE(fout.data(), out.data(), out.size(), 1e-5, 1e-5);
+  EXPECT_CLOSE(fatt.data(), att.data(), att.size(), 1e-6, 1e-5);
   std::vector<float> kc(size_t(d.B) * maxT * C, 1e30f), vc(kc.size(), 1e30f);  // junk past pos
   for (int pos : {0, 1, 3, 6}) {
     for (int b = 0; b < d.B; b++)
@@ -492,9 +562,9 @@ TEST(Determinism, FloatBackwardsSameOnOneTwoThreeThreads) {
                               mean.data(), rstd.data(), N, C);
       std::vector<float> dwte(size_t(Vp) * C), dwpe(size_t(d.T) * C);
       cpu::encoder_backward(dwte.data(), dwpe.data(), dout.data(), tok.data(), d);
-      std::vector<float> ao(N * C), att(size_t(d.B) * d.NH * d.T * d.T), dqkv(N * 3 * C);
+      std::vector<float> ao(N * C), att(size_t(d.B) * d.NH * d.T), dqkv(N * 3 * C);
       cpu::attention_forward(ao.data(), att.data(), qkv.data(), d, drop);
-      cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), d, drop);
+      cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), ao.data(), att.data(), d, drop);
       r = {out, dinp, dw, db, dwte, dwpe, ao, att, dqkv};
     });
   }

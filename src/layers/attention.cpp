@@ -1,8 +1,11 @@
-// Causal multi-head self-attention: forward (stores only the softmax weights),
-// backward (recomputes per (b,h) with one scratch row, no (B,NH,T,T) gradient), and
-// single-query decode against a KV cache. Not fused with the qkv/proj matmuls.
+// Causal multi-head self-attention. The model's path is flash-style: forward keeps
+// only each row's log-sum-exp, never the (B,NH,T,T) weights; backward recomputes
+// them tile by tile. The row-by-row reference (materialises the weights) is kept for
+// the tests, and its attend_row also serves single-query decode against a KV cache.
+// Not fused with the qkv/proj matmuls.
 // The mask and the 1/sqrt(hs) scaling can be switched off (AttentionMode) so that
 // `gpt attention` shows this very code at work in double precision.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -55,6 +58,55 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, T* scores_row, con
   }
 }
 
+// ---- flash-style attention (the model's path) --------------------------------------------------------
+// Queries in blocks of kBQ rows against keys in blocks of kBK: the scores of one block
+// pair live in a kBQ x kBK tile (never the whole (T,T) row set), the softmax runs
+// online (running max m and sum l per query row, output rescaled when m grows), and
+// backward recomputes the tile from q, k and the saved log-sum-exp lse = m + log l.
+constexpr int kBQ = 16;
+constexpr int kBK = 32;
+
+// Per-thread scratch for one block pair.
+template <class T>
+struct FlashScratch {
+  std::vector<T> kt, vt, s, p;  // kt, vt (hs, kBK): k and v transposed; s, p (kBQ, kBK)
+  explicit FlashScratch(int hs) : kt(size_t(hs) * kBK), vt(size_t(hs) * kBK), s(kBQ * kBK), p(kBQ * kBK) {}
+};
+
+// k rows [j0, j0+nk) of one head (rows `stride` apart) -> kt (hs, kBK), zero-padded.
+template <class T>
+inline void load_transposed(T* kt, const T* k, size_t stride, int j0, int nk, int hs) {
+  for (int d = 0; d < hs; d++) {
+    T* row = kt + size_t(d) * kBK;
+    for (int j = 0; j < nk; j++) row[j] = k[size_t(j0 + j) * stride + d];
+    for (int j = nk; j < kBK; j++) row[j] = T(0);
+  }
+}
+
+// s[i, j] = scale * q[i0+i] . k[j0+j] for the tile; entries the query may not see
+// (causal: key > query; or beyond the last key) are flagged by returning the number
+// of visible keys per row in vis[i] (keys [0, vis) of the tile are visible).
+template <class T>
+inline void score_tile(T* s, int* vis, const T* q, size_t stride, const T* kt, int i0, int nq, int j0, int nk,
+                       int hs, T scale, bool causal) {
+  for (int i = 0; i < nq; i++) {
+    T acc[kBK] = {};
+    const T* qi = q + size_t(i0 + i) * stride;
+    for (int d = 0; d < hs; d++) {
+      const T qd = qi[d];
+      const T* kd = kt + size_t(d) * kBK;
+#pragma omp simd
+      for (int j = 0; j < kBK; j++) acc[j] += qd * kd[j];
+    }
+    T* si = s + size_t(i) * kBK;
+#pragma omp simd
+    for (int j = 0; j < kBK; j++) si[j] = acc[j] * scale;  // (1) score
+    int v = nk;
+    if (causal) v = std::min(nk, std::max(0, i0 + i - j0 + 1));  // key j0+j visible iff j0+j <= i0+i
+    vis[i] = v;
+  }
+}
+
 }  // namespace
 
 // 1/sqrt(hs): keeps q.k at unit variance when q and k have unit-variance entries.
@@ -64,7 +116,8 @@ T score_scale(AttentionMode mode, int hs) {
 }
 
 template <class T>
-void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop, AttentionMode mode, T* scores) {
+void attention_forward_reference(T* out, T* att, const T* qkv, Dims d, Dropout drop, AttentionMode mode,
+                                 T* scores) {
   // qkv (B,T,3C) = q | k | v; out (B,T,C); att, scores (B,NH,T,T)
   check_dims(d);
   const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
@@ -94,8 +147,8 @@ void attention_forward(T* out, T* att, const T* qkv, Dims d, Dropout drop, Atten
 }
 
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop,
-                        AttentionMode mode) {
+void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop,
+                                  AttentionMode mode) {
   // dqkv, qkv (B,T,3C); dout (B,T,C); att (B,NH,T,T) from the forward. dqkv +=.
   check_dims(d);
   const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
@@ -156,6 +209,207 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, Dims
 }
 
 template <class T>
+void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, AttentionMode mode, T* att, T* scores) {
+  // qkv (B,T,3C) = q | k | v; out (B,T,C); lse (B,NH,T); att, scores (B,NH,T,T) optional
+  check_dims(d);
+  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const size_t C3 = 3 * size_t(C);
+  const T scale = score_scale<T>(mode, hs);
+  const int nqb = (Tn + kBQ - 1) / kBQ;
+  const bool dropping = drop.active();
+  // One (b, h, query block) per task, all on one thread: results do not depend on the
+  // thread count. Later query blocks see more keys: dynamic scheduling evens that out.
+#pragma omp parallel
+  {
+    FlashScratch<T> sc(hs);
+    std::vector<T> o(size_t(kBQ) * hs);
+#pragma omp for schedule(dynamic, 1) collapse(2)
+    for (int bh = 0; bh < B * NH; bh++) {
+      for (int qb = 0; qb < nqb; qb++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t hoff = size_t(h) * hs;
+        const T* base = qkv + size_t(b) * Tn * C3;
+        const T *q = base + hoff, *k = base + C + hoff, *v = base + 2 * size_t(C) + hoff;
+        const int i0 = qb * kBQ, nq = std::min(kBQ, Tn - i0);
+        const int kend = mode.causal ? i0 + nq : Tn;  // keys any row of this block sees
+        T m[kBQ], l[kBQ];
+        int vis[kBQ];
+        for (int i = 0; i < kBQ; i++) m[i] = -INFINITY, l[i] = T(0);
+        std::fill(o.begin(), o.end(), T(0));
+        for (int j0 = 0; j0 < kend; j0 += kBK) {
+          const int nk = std::min(kBK, kend - j0);
+          load_transposed(sc.kt.data(), k, C3, j0, nk, hs);
+          score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+          for (int i = 0; i < nq; i++) {
+            const int n = vis[i];
+            if (n == 0) continue;
+            const T* si = sc.s.data() + size_t(i) * kBK;
+            T mx = m[i];
+            for (int j = 0; j < n; j++) mx = std::max(mx, si[j]);
+            // (2) online softmax: rescale what was summed under the old max
+            const T corr = m[i] == -INFINITY ? T(0) : exp_t(m[i] - mx);
+            T* pi = sc.p.data() + size_t(i) * kBK;
+            const T psum = exp_shifted_sum(pi, si, n, mx);
+            l[i] = l[i] * corr + psum;
+            m[i] = mx;
+            T* oi = o.data() + size_t(i) * hs;
+#pragma omp simd
+            for (int e = 0; e < hs; e++) oi[e] *= corr;
+            const size_t drow = ((size_t(bh) * Tn) + size_t(i0 + i)) * Tn + size_t(j0);
+            for (int j = 0; j < n; j++) {
+              T w = pi[j];
+              if (dropping) w *= T(drop.scale(drow + j));  // (3) dropout on the weights
+              if (w == T(0)) continue;
+              const T* vj = v + size_t(j0 + j) * C3;
+#pragma omp simd
+              for (int e = 0; e < hs; e++) oi[e] += w * vj[e];  // (4) mix values
+            }
+          }
+        }
+        for (int i = 0; i < nq; i++) {
+          const T inv = T(1) / l[i];
+          T* dst = out + (size_t(b) * Tn + i0 + i) * C + hoff;
+          const T* oi = o.data() + size_t(i) * hs;
+#pragma omp simd
+          for (int e = 0; e < hs; e++) dst[e] = oi[e] * inv;  // (2) normalise
+          lse[size_t(bh) * Tn + i0 + i] = m[i] + std::log(l[i]);
+        }
+        // Optional full rows for the calculator and attention maps: one more pass.
+        if (att || scores) {
+          for (int i = 0; i < nq; i++) {
+            const size_t row = (size_t(bh) * Tn + i0 + i) * Tn;
+            if (att) std::fill(att + row, att + row + Tn, T(0));
+            if (scores) std::fill(scores + row, scores + row + Tn, T(-INFINITY));
+          }
+          for (int j0 = 0; j0 < kend; j0 += kBK) {
+            const int nk = std::min(kBK, kend - j0);
+            load_transposed(sc.kt.data(), k, C3, j0, nk, hs);
+            score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+            for (int i = 0; i < nq; i++) {
+              const size_t row = (size_t(bh) * Tn + i0 + i) * Tn + size_t(j0);
+              const T L = lse[size_t(bh) * Tn + i0 + i];
+              for (int j = 0; j < vis[i]; j++) {
+                const T sij = sc.s[size_t(i) * kBK + j];
+                if (scores) scores[row + j] = sij;
+                if (att) att[row + j] = exp_t(sij - L);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, Dims d, Dropout drop,
+                        AttentionMode mode) {
+  // dqkv, qkv (B,T,3C); dout, out (B,T,C); lse (B,NH,T) from the forward. dqkv +=.
+  check_dims(d);
+  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const size_t C3 = 3 * size_t(C);
+  const T scale = score_scale<T>(mode, hs);
+  const bool dropping = drop.active();
+  // One (b,h) per task: every dq/dk/dv row it touches belongs to that (b,h).
+#pragma omp parallel
+  {
+    FlashScratch<T> sc(hs);
+    std::vector<T> Dsum(Tn), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK);
+    int vis[kBQ];
+#pragma omp for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * NH; bh++) {
+      const int b = bh / NH, h = bh % NH;
+      const size_t hoff = size_t(h) * hs;
+      const T* base = qkv + size_t(b) * Tn * C3;
+      T* dbase = dqkv + size_t(b) * Tn * C3;
+      const T *q = base + hoff, *k = base + C + hoff, *v = base + 2 * size_t(C) + hoff;
+      T *dq = dbase + hoff, *dk = dbase + C + hoff, *dv = dbase + 2 * size_t(C) + hoff;
+      const T* dO = dout + size_t(b) * Tn * C + hoff;
+      const T* O = out + size_t(b) * Tn * C + hoff;
+      // D[t] = sum_j att[t,j] dw[t,j] = dout[t] . out[t]  (softmax backward's row term)
+      for (int t = 0; t < Tn; t++) {
+        T acc = 0;
+        const T *a = dO + size_t(t) * C, *o = O + size_t(t) * C;
+#pragma omp simd reduction(+ : acc)
+        for (int e = 0; e < hs; e++) acc += a[e] * o[e];
+        Dsum[t] = acc;
+      }
+      for (int j0 = 0; j0 < Tn; j0 += kBK) {
+        const int nk = std::min(kBK, Tn - j0);
+        load_transposed(sc.kt.data(), k, C3, j0, nk, hs);
+        load_transposed(sc.vt.data(), v, C3, j0, nk, hs);
+        std::fill(dk_blk.begin(), dk_blk.end(), T(0));
+        std::fill(dv_blk.begin(), dv_blk.end(), T(0));
+        const int q_first = mode.causal ? j0 / kBQ * kBQ : 0;  // earlier queries see none of these keys
+        for (int i0 = q_first; i0 < Tn; i0 += kBQ) {
+          const int nq = std::min(kBQ, Tn - i0);
+          score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+          for (int i = 0; i < nq; i++) {
+            const int n = vis[i];
+            const int t = i0 + i;
+            const T L = lse[size_t(bh) * Tn + t];
+            const T* si = sc.s.data() + size_t(i) * kBK;
+            T* pi = sc.p.data() + size_t(i) * kBK;
+            T* dsi = ds.data() + size_t(i) * kBK;
+            const T* dOt = dO + size_t(t) * C;
+            // dw[j] = dout[t] . v[j]  (from (4)), via vt: vectorised over the keys
+            T dw[kBK] = {};
+            for (int e = 0; e < hs; e++) {
+              const T g = dOt[e];
+              const T* ve = sc.vt.data() + size_t(e) * kBK;
+#pragma omp simd
+              for (int j = 0; j < kBK; j++) dw[j] += g * ve[j];
+            }
+            const size_t drow = (size_t(bh) * Tn + size_t(t)) * Tn + size_t(j0);
+            for (int j = 0; j < n; j++) {
+              const T p = exp_t(si[j] - L);  // (2) the weight, recomputed
+              const T s = dropping ? T(drop.scale(drow + j)) : T(1);
+              pi[j] = p * s;                                // (3) weight after dropout
+              dsi[j] = p * (dw[j] * s - Dsum[t]) * scale;  // (3),(2),(1): d score * scale
+            }
+            for (int j = n; j < kBK; j++) pi[j] = dsi[j] = T(0);
+          }
+          // (4) dv[j] += sum_i w[i,j] dout[i];  (1) dk[j] += sum_i ds[i,j] q[i]
+          for (int j = 0; j < nk; j++) {
+            T* dvj = dv_blk.data() + size_t(j) * hs;
+            T* dkj = dk_blk.data() + size_t(j) * hs;
+            for (int i = 0; i < nq; i++) {
+              const T w = sc.p[size_t(i) * kBK + j], g = ds[size_t(i) * kBK + j];
+              if (w == T(0) && g == T(0)) continue;
+              const T* dOi = dO + size_t(i0 + i) * C;
+              const T* qi = q + size_t(i0 + i) * C3;
+#pragma omp simd
+              for (int e = 0; e < hs; e++) {
+                dvj[e] += w * dOi[e];
+                dkj[e] += g * qi[e];
+              }
+            }
+          }
+          // (1) dq[i] += sum_j ds[i,j] k[j]
+          for (int i = 0; i < nq; i++) {
+            T* dqi = dq + size_t(i0 + i) * C3;
+            for (int j = 0; j < vis[i]; j++) {
+              const T g = ds[size_t(i) * kBK + j];
+              const T* kj = k + size_t(j0 + j) * C3;
+#pragma omp simd
+              for (int e = 0; e < hs; e++) dqi[e] += g * kj[e];
+            }
+          }
+        }
+        for (int j = 0; j < nk; j++) {
+          T* dkj = dk + size_t(j0 + j) * C3;
+          T* dvj = dv + size_t(j0 + j) * C3;
+          const T* a = dk_blk.data() + size_t(j) * hs;
+          const T* c = dv_blk.data() + size_t(j) * hs;
+#pragma omp simd
+          for (int e = 0; e < hs; e++) dkj[e] += a[e], dvj[e] += c[e];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
 void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* vcache, Dims d,
                       int maxT, int pos) {
   // q, out (B,C); kcache, vcache (B,maxT,C) filled for 0..pos; att_row (B,NH,pos+1) or nullptr
@@ -179,10 +433,13 @@ void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* 
   }
 }
 
-#define GPT_INSTANTIATE(T)                                                                   \
-  template void attention_forward<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*);    \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, Dims, Dropout,       \
-                                      AttentionMode);                                        \
+#define GPT_INSTANTIATE(T)                                                                          \
+  template void attention_forward<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*, T*);       \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, Dims, Dropout,    \
+                                      AttentionMode);                                               \
+  template void attention_forward_reference<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*); \
+  template void attention_backward_reference<T>(T*, const T*, const T*, const T*, Dims, Dropout,    \
+                                                AttentionMode);                                     \
   template void attention_decode<T>(T*, T*, const T*, const T*, const T*, Dims, int, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
