@@ -134,6 +134,23 @@ TEST(Llmc, ImportThenExportGivesTheSameBytes) {
   EXPECT_EQ(m.param(LNFB)[C - 1], params[n - 1]);
 
   EXPECT_EQ(llmc_bytes(ck.model, ck.params.data()), bytes);
+
+  // Vp = 24 is used as it is: the same logits (first Vp columns) and loss as the same
+  // weights in a model padded to 128 with zero rows.
+  GPTConfig c128 = ck.model;
+  c128.padded_vocab_size = 128;
+  GPT<float> m128(c128);
+  m128.params.zero();
+  for (int id = 0; id < NUM_PARAM_TENSORS; id++)
+    std::memcpy(m128.param(id), m.param(id), m.layout().numel[id] * 4);  // wte: its 24 rows, then zeros
+  const auto toks = some_tokens(d.maxT, d.V);
+  std::vector<int> targets(toks.begin() + 1, toks.end());
+  targets.push_back(0);
+  const double loss24 = *m.forward(toks.data(), targets.data(), 1, d.maxT);
+  const double loss128 = *m128.forward(toks.data(), targets.data(), 1, d.maxT);
+  EXPECT_NEAR(loss24, loss128, 1e-6 * loss128);
+  for (int t = 0; t < d.maxT; t++)
+    EXPECT_CLOSE(m.logits() + size_t(t) * 24, m128.logits() + size_t(t) * 128, 24, 1e-6, 1e-5);
 }
 
 TEST(Llmc, Bf16ImportsTheRoundedValues) {
