@@ -63,6 +63,11 @@ void rope_angles(double* angles, int P, int hs, int t0 = 0);
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
                        size_t N, int C);
+// Fused residual + LayerNorm: res = a + b (N,C), then out, mean, rstd = layernorm(res),
+// bit-identical to residual_forward followed by layernorm_forward, one pass over memory.
+template <class T>
+void residual_layernorm_forward(T* res, T* out, T* mean, T* rstd, const T* a, const T* b, const T* weight,
+                                const T* bias, size_t N, int C);
 template <class T>
 void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                         const T* mean, const T* rstd, size_t N, int C);

@@ -147,24 +147,29 @@ std::optional<double> GPT<T>::forward(const int* inputs, const int* targets, int
     T* fcproj = a.fcproj + l * BT * C;
     T* residual3 = a.residual3 + l * BT * C;
     const int li = int(l);
-    layernorm_forward(ln1, a.ln1_mean + l * BT, a.ln1_rstd + l * BT, residual, param(LN1W, li),
-                      param(LN1B, li), BT, int(C));
+    if (l == 0)  // later layers get ln1 from the fused residual + LayerNorm below
+      layernorm_forward(ln1, a.ln1_mean, a.ln1_rstd, residual, param(LN1W, 0), param(LN1B, 0), BT, int(C));
     matmul_forward(qkv, ln1, param(QKVW, li), param(QKVB, li), BT, int(C), int(3 * C));
     if (cfg_.pos == PosEnc::rope) rope_forward(qkv, d);
     attention_forward(atty, a.att_lse + l * size_t(B) * d.NH * Tl, qkv, d, drop(1 + 3 * li));
     matmul_forward(attproj, atty, param(ATTPROJW, li), param(ATTPROJB, li), BT, int(C), int(C));
     if (train_) dropout_forward(attproj, BT * C, drop(2 + 3 * li));
-    residual_forward(residual2, residual, attproj, BT * C);
-    layernorm_forward(ln2, a.ln2_mean + l * BT, a.ln2_rstd + l * BT, residual2, param(LN2W, li),
-                      param(LN2B, li), BT, int(C));
+    residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * BT, a.ln2_rstd + l * BT, residual, attproj,
+                               param(LN2W, li), param(LN2B, li), BT, int(C));
     matmul_forward(fch, ln2, param(FCW, li), param(FCB, li), BT, int(C), int(4 * C));
     gelu_forward(fch_gelu, fch, BT * 4 * C);
     matmul_forward(fcproj, fch_gelu, param(FCPROJW, li), param(FCPROJB, li), BT, int(4 * C), int(C));
     if (train_) dropout_forward(fcproj, BT * C, drop(3 + 3 * li));
-    residual_forward(residual3, residual2, fcproj, BT * C);
+    // residual3 = residual2 + fcproj, fused with the LayerNorm that reads it: the next
+    // layer's ln1, or the final lnf.
+    if (l + 1 < L)
+      residual_layernorm_forward(residual3, a.ln1 + (l + 1) * BT * C, a.ln1_mean + (l + 1) * BT,
+                                 a.ln1_rstd + (l + 1) * BT, residual2, fcproj, param(LN1W, li + 1),
+                                 param(LN1B, li + 1), BT, int(C));
+    else
+      residual_layernorm_forward(residual3, a.lnf, a.lnf_mean, a.lnf_rstd, residual2, fcproj, param(LNFW),
+                                 param(LNFB), BT, int(C));
   }
-  const T* last = a.residual3 + (L - 1) * BT * C;
-  layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, param(LNFW), param(LNFB), BT, int(C));
   // Tied output head: logits = lnf · wte^T (padded rows give padded columns, ignored).
   matmul_forward(a.logits, a.lnf, param(WTE), static_cast<const T*>(nullptr), BT, int(C), Vp);
   if (!targets) return std::nullopt;

@@ -619,3 +619,25 @@ TEST(FastMath, FloatLayersMatchDouble) {
   EXPECT_CLOSE(lossf.data(), lossd.data(), rows, 1e-5, 1e-5);
 }
 }  // namespace gpt::test
+
+namespace gpt::test {
+
+// The fused residual + LayerNorm the model uses is the two separate layers, bit for bit.
+TEST(LayerNorm, FusedResidualEqualsResidualThenLayerNorm) {
+  for (int C : {1, 7, 64, 385}) {
+    const size_t N = 19;
+    auto a = random_vec<float>(N * C, 31), b = random_vec<float>(N * C, 32);
+    auto w = random_vec<float>(C, 33), bias = random_vec<float>(C, 34);
+    std::vector<float> r1(N * C), o1(N * C), m1(N), s1(N), r2(N * C), o2(N * C), m2(N), s2(N);
+    cpu::residual_forward(r1.data(), a.data(), b.data(), N * C);
+    cpu::layernorm_forward(o1.data(), m1.data(), s1.data(), r1.data(), w.data(), bias.data(), N, C);
+    cpu::residual_layernorm_forward(r2.data(), o2.data(), m2.data(), s2.data(), a.data(), b.data(), w.data(),
+                                    bias.data(), N, C);
+    EXPECT_EQ(r1, r2) << "C " << C;
+    EXPECT_EQ(o1, o2) << "C " << C;
+    EXPECT_EQ(m1, m2) << "C " << C;
+    EXPECT_EQ(s1, s2) << "C " << C;
+  }
+}
+
+}  // namespace gpt::test

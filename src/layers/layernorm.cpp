@@ -12,29 +12,48 @@ constexpr double kEps = 1e-5;
 constexpr int kChanBlock = 16;  // channels per thread block in the dweight/dbias sums
 }  // namespace
 
+// One row: (*) below. Shared by layernorm_forward and residual_layernorm_forward, so
+// the fused and the separate paths give bit-identical results.
+template <class T>
+inline void layernorm_row(T* o, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int C) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int c = 0; c < C; c++) sum += x[c];
+  const T m = sum / T(C);
+  T sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int c = 0; c < C; c++) {
+    const T xm = x[c] - m;
+    sq += xm * xm;
+  }
+  const T s = T(1) / std::sqrt(sq / T(C) + T(kEps));
+#pragma omp simd
+  for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];  // (*)
+  *mean = m;
+  *rstd = s;
+}
+
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
                        size_t N, int C) {
   // inp, out (N,C); mean, rstd (N); weight, bias (C)
 #pragma omp parallel for schedule(static)
+  for (size_t n = 0; n < N; n++)
+    layernorm_row(out + n * C, mean + n, rstd + n, inp + n * C, weight, bias, C);
+}
+
+template <class T>
+void residual_layernorm_forward(T* res, T* out, T* mean, T* rstd, const T* a, const T* b, const T* weight,
+                                const T* bias, size_t N, int C) {
+  // a, b, res, out (N,C); mean, rstd (N): res = a + b, out = layernorm(res), one pass
+  // per row while the row is in L1.
+#pragma omp parallel for schedule(static)
   for (size_t n = 0; n < N; n++) {
-    const T* x = inp + n * C;
-    T* o = out + n * C;
-    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int c = 0; c < C; c++) sum += x[c];
-    const T m = sum / T(C);
-    T sq = 0;
-#pragma omp simd reduction(+ : sq)
-    for (int c = 0; c < C; c++) {
-      const T xm = x[c] - m;
-      sq += xm * xm;
-    }
-    const T s = T(1) / std::sqrt(sq / T(C) + T(kEps));
+    T* r = res + n * C;
+    const T *x = a + n * C, *y = b + n * C;
 #pragma omp simd
-    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];  // (*)
-    mean[n] = m;
-    rstd[n] = s;
+    for (int c = 0; c < C; c++) r[c] = x[c] + y[c];
+    layernorm_row(out + n * C, mean + n, rstd + n, r, weight, bias, C);
   }
 }
 
@@ -91,6 +110,8 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 
 #define GPT_INSTANTIATE(T)                                                                      \
   template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, int);    \
+  template void residual_layernorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*,     \
+                                              const T*, size_t, int);                           \
   template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,       \
                                       const T*, size_t, int);
 GPT_INSTANTIATE(float)
