@@ -129,7 +129,7 @@ std::vector<Command> make_commands() {
       "show how a tokenizer splits a text into tokens, or turns token ids into text",
       "gpt tokenize --data DIR|--ckpt RUN|--tokenizer FILE (--encode TEXT | --decode \"ID ID ...\")",
       {"gpt tokenize --data data/shakespeare_bpe --encode 'To be, or not to be'",
-       "gpt tokenize --ckpt runs/shakespeare --decode \"20 43 50 1 58\"",
+       "gpt tokenize --ckpt runs/shakespeare --decode \"20 43 50 50 53\"",
        "gpt tokenize --tokenizer tokenizer.model --encode $'caf\\u00e9 \\U0001F600\\n'"},
       {
           {"data", "DIR", "", "use the tokenizer of a data directory (DIR/tokenizer.bin)"},

@@ -268,10 +268,17 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
              kMaxVocab, " ids); use text with fewer distinct characters, or --tokenizer bpe");
 
   // Split the token sequence: the last round(val_fraction * tokens) go to val. For
-  // char tokens are characters, so this splits the text by characters.
+  // char tokens are characters, so this splits the text by characters. A split
+  // inside a character spelled in byte tokens moves to its end, so that each
+  // split decodes on its own.
   const size_t ntok = ids.size();
-  const size_t n_val = std::min(ntok, size_t(std::llround(val_fraction * double(ntok))));
-  const size_t n_train = ntok - n_val;
+  size_t n_train = ntok - std::min(ntok, size_t(std::llround(val_fraction * double(ntok))));
+  auto continues_character = [&](int id) {
+    const std::string t = tok->decode_token(id);
+    return !t.empty() && (static_cast<unsigned char>(t[0]) & 0xC0) == 0x80;
+  };
+  while (n_train < ntok && continues_character(ids[n_train])) n_train++;
+  const size_t n_val = ntok - n_train;
   std::vector<uint16_t> train(ids.begin(), ids.begin() + std::ptrdiff_t(n_train));
   std::vector<uint16_t> val(ids.begin() + std::ptrdiff_t(n_train), ids.end());
 

@@ -283,11 +283,76 @@ uint32_t le32(const std::string& b) {
 
 }  // namespace
 
+namespace {
+
+// The UTF-8 sequence at s[i]: its length when valid and complete, 0 when s[i]
+// cannot start one here (invalid), -1 when valid so far but cut off by the end of s.
+int utf8_sequence(const std::string& s, size_t i) {
+  const unsigned char b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return 1;
+  int len;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) len = 2;
+  else if (b0 == 0xE0) len = 3, lo = 0xA0;  // no overlong forms
+  else if (b0 >= 0xE1 && b0 <= 0xEC) len = 3;
+  else if (b0 == 0xED) len = 3, hi = 0x9F;  // no surrogates
+  else if (b0 >= 0xEE && b0 <= 0xEF) len = 3;
+  else if (b0 == 0xF0) len = 4, lo = 0x90;
+  else if (b0 >= 0xF1 && b0 <= 0xF3) len = 4;
+  else if (b0 == 0xF4) len = 4, hi = 0x8F;  // nothing past U+10FFFF
+  else return 0;
+  for (int k = 1; k < len; k++) {
+    if (i + size_t(k) >= s.size()) return -1;
+    const unsigned char b = static_cast<unsigned char>(s[i + size_t(k)]);
+    if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return 0;
+  }
+  return len;
+}
+
+constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+}  // namespace
+
+std::string Utf8Stream::push(const std::string& bytes) {
+  held_ += bytes;
+  std::string out;
+  size_t i = 0;
+  while (i < held_.size()) {
+    const int n = utf8_sequence(held_, i);
+    if (n < 0) break;  // wait for the rest of this character
+    if (n == 0) out += kReplacement, i++;
+    else out.append(held_, i, size_t(n)), i += size_t(n);
+  }
+  held_.erase(0, i);
+  return out;
+}
+
+std::string Utf8Stream::finish() {
+  std::string out;
+  // Whatever is held is a cut-off sequence: its lead byte and, in turn, each stray
+  // continuation byte after it.
+  for (size_t k = 0; k < held_.size(); k++) out += kReplacement;
+  held_.clear();
+  return out;
+}
+
+std::string valid_utf8(const std::string& bytes) {
+  Utf8Stream s;
+  std::string out = s.push(bytes);
+  return out + s.finish();
+}
+
+std::string Tokenizer::stream_token(int id, Utf8Stream& stream) const {
+  const std::string text = decode_token(id);
+  return text.empty() ? stream.finish() : stream.push(text);
+}
+
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
   std::string out;
   out.reserve(ids.size());
-  for (int id : ids) out += decode_token(id);
-  return out;
+  Utf8Stream stream;
+  for (int id : ids) out += stream_token(id, stream);
+  return out + stream.finish();
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::deserialize(const std::string& blob, const std::string& source) {

@@ -13,6 +13,21 @@ namespace gpt {
 // Shard tokens are uint16, so no tokenizer may have more ids than this.
 constexpr int kMaxVocab = 65536;
 
+// Bytes -> valid UTF-8, piece by piece, for printing tokens as they are sampled:
+// holds back the start of a character until its last byte arrives; a byte that
+// cannot start or continue a character (stray continuation byte, cut-off or
+// overlong sequence, surrogate, past U+10FFFF) becomes U+FFFD, one per byte, as
+// in SentencePiece's decode. Pushing a text in any pieces, then finish(), gives
+// the same bytes as valid_utf8(text); valid UTF-8 passes through unchanged.
+class Utf8Stream {
+ public:
+  std::string push(const std::string& bytes);  // what can be printed now
+  std::string finish();                         // a cut-off character at the end: U+FFFD per byte
+ private:
+  std::string held_;
+};
+std::string valid_utf8(const std::string& bytes);
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -24,16 +39,24 @@ class Tokenizer {
   // Input must be valid UTF-8 (gpt::Error naming the byte offset otherwise).
   // char: throws naming the first character not in the vocabulary.
   virtual std::vector<int> encode(const std::string& text) const = 0;
-  // Bytes of one token as it reads in the middle of a text, for streaming
-  // output. char: one complete code point. SentencePiece: "▁" as a space, a byte
-  // token "<0xE2>" as that raw byte (so a character may span tokens; the
-  // concatenation is valid UTF-8), control tokens (<s>, </s>) as nothing.
+  // Bytes of one token as it reads in the middle of a text. char: one complete
+  // code point. SentencePiece: "▁" as a space, a byte token "<0xE2>" as that raw
+  // byte (a character may span tokens), control tokens (<s>, </s>) as nothing.
+  // llm.c: the token's bytes (GPT-2 also splits characters). To print tokens as
+  // they come, feed these to a Utf8Stream.
   virtual std::string decode_token(int id) const = 0;
-  // The concatenation of decode_token, except that a SentencePiece model with a
-  // dummy prefix (llama's tokenizer.model) drops the space it put in front of
-  // the first word, exactly as SentencePiece's own decode does. Streaming after a
-  // prompt needs no such rule: the prompt is printed as given.
+  // The text of a sequence: stream_token of each id (so always valid UTF-8;
+  // bytes that form no character become U+FFFD), except that
+  // a SentencePiece model with a dummy prefix (llama's tokenizer.model) drops the
+  // space it put in front of the first word. Both exactly as SentencePiece's own
+  // decode does. Streaming after a prompt needs no dummy-prefix rule: the prompt
+  // is printed as given.
   virtual std::string decode(const std::vector<int>& ids) const;
+  // For printing tokens as they come: decode_token(id) through `stream`; a token
+  // that prints nothing (a control token such as </s>) ends a character cut
+  // short, as in SentencePiece's decode. Streaming a sequence this way and then
+  // stream.finish() gives decode's text (up to the dummy-prefix space).
+  std::string stream_token(int id, Utf8Stream& stream) const;
   // The token as the tokenizer itself names it: "▁the" and "<0x0A>" for
   // SentencePiece, the character for char, the raw bytes for llm.c's file.
   virtual std::string piece(int id) const = 0;
@@ -48,6 +71,7 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> load_dir(const std::string& dir);
   void save_dir(const std::string& dir) const;  // atomic write
 };
+
 
 constexpr const char* kTokenizerFile = "tokenizer.bin";
 constexpr const char* kSentencePieceFile = "tokenizer.model";  // written next to it for SentencePiece

@@ -153,6 +153,7 @@ bool parse_model_info(const std::string& bytes, ModelInfo& info) {
   return ok && info.pieces > 0;
 }
 
+#ifdef GPT_HAVE_SENTENCEPIECE
 void put_varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
     out += char(0x80 | (v & 0x7F));
@@ -194,6 +195,7 @@ std::string without_thread_count(const std::string& proto) {
   }
   return out;
 }
+#endif
 
 std::string model_type_name(int t) {
   switch (t) {
@@ -327,19 +329,20 @@ class SentencePieceTokenizer final : public Tokenizer {
     // for a model that collapses whitespace, before the first one that prints
     // something once its leading space is dropped. SentencePiece's rules, measured.
     bool start = strip_first_space_;
+    Utf8Stream stream;
     for (int id : ids) {
       const size_t k = check_id(id);
       if (start && type_[k] != Type::control) {
         start = false;
         if (type_[k] == Type::normal_space_first) {
-          out.append(text_[k], 1, std::string::npos);
+          out += stream.push(text_[k].substr(1));
           start = strip_all_leading_ && out.empty();
           continue;
         }
       }
-      out += text_[k];
+      out += stream_token(id, stream);
     }
-    return out;
+    return out + stream.finish();
   }
 
   std::string piece(int id) const override { return sp_->IdToPiece(int(check_id(id))); }

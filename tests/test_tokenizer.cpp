@@ -20,6 +20,7 @@
 #include "rng.h"
 #include "test_util.h"
 #include "tokenizer.h"
+#include "tokenizer_internal.h"
 
 #ifdef GPT_HAVE_SENTENCEPIECE
 #include <sentencepiece_processor.h>
@@ -235,10 +236,12 @@ const Tokenizer& trained(const std::string& type, bool dummy_prefix = false, boo
   return *slot;
 }
 
+// Token by token through a Utf8Stream, as `gpt sample` prints them.
 std::string streamed(const Tokenizer& tok, const std::vector<int>& ids) {
+  Utf8Stream stream;
   std::string s;
-  for (int id : ids) s += tok.decode_token(id);
-  return s;
+  for (int id : ids) s += tok.stream_token(id, stream);
+  return s + stream.finish();
 }
 
 // Texts that break lossy tokenizers: whitespace of every kind, characters absent
@@ -451,21 +454,23 @@ TEST_P(SentencePieceLibrary, EncodeAndDecodeMatchTheLibrary) {
     EXPECT_EQ(tok.decode(ids), lib);
     for (int id : ids) EXPECT_EQ(tok.piece(id), sp.IdToPiece(id));
   }
-  // Any ids that are not byte tokens (SentencePiece turns bytes that are not UTF-8
-  // into U+FFFD; we print them raw): control tokens first, <unk>, "▁" pieces.
+  // Any ids at all: control tokens first, <unk>, "▁" pieces, byte tokens that
+  // form no character (U+FFFD), and a stream of the tokens agrees when the model
+  // has no dummy prefix.
   SplitMix64 r(11);
-  for (int k = 0; k < 300; k++) {
+  for (int k = 0; k < 1000; k++) {
     std::vector<int> ids;
-    const int n = int(r.below(6));
+    const int n = int(r.below(8));
     for (int i = 0; i < n; i++) {
-      int id;
-      do id = int(r.below(uint64_t(tok.vocab_size())));
-      while (sp.IsByte(id));
-      ids.push_back(r.below(4) == 0 ? int(r.below(3)) : id);
+      const uint64_t kind = r.below(4);
+      ids.push_back(kind == 0 ? int(r.below(3)) : kind == 1 ? int(3 + r.below(256)) : int(r.below(uint64_t(tok.vocab_size()))));
     }
     std::string lib;
     ASSERT_TRUE(sp.Decode(ids, &lib).ok());
     EXPECT_EQ(tok.decode(ids), lib) << "case " << k;
+    if (!c.dummy && !c.remove_ws) {
+      EXPECT_EQ(streamed(tok, ids), lib) << "case " << k;
+    }
   }
 }
 
@@ -549,6 +554,29 @@ TEST(SentencePiece, PrepareReusesAModelFile) {
   // A char prepare into the same directory removes the now-stale tokenizer.model.
   prepare_data(input, out, "char", 0.2);
   EXPECT_FALSE(file_exists(join_path(out, kSentencePieceFile)));
+}
+
+TEST(SentencePiece, PrepareNeverSplitsInsideACharacter) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = test::scratch_dir();
+  const std::string model = join_path(dir, "ascii.model"), input = join_path(dir, "input.txt");
+  write_file_atomic(model, trained("bpe").native_file());
+  // The end of the text is characters the model spells in 3 or 4 byte tokens.
+  std::string text = corpus(3000);
+  for (int i = 0; i < 300; i++) text += i % 2 ? "\xE4\xB8\xAD" : "\xF0\x9F\x98\x80";
+  write_file_atomic(input, text);
+  for (double vf : {0.2, 0.201, 0.202, 0.203, 0.25, 0.3}) {
+    SCOPED_TRACE(vf);
+    const std::string out = join_path(dir, "data");
+    prepare_data(input, out, model, vf);
+    auto tok = Tokenizer::load_dir(out);
+    const auto train = read_shard(join_path(out, "train.bin")), val = read_shard(join_path(out, "val.bin"));
+    const std::string a = tok->decode(std::vector<int>(train.begin(), train.end()));
+    const std::string b = tok->decode(std::vector<int>(val.begin(), val.end()));
+    EXPECT_EQ(a + b, text);
+    const double want = vf * double(train.size() + val.size());
+    EXPECT_LE(std::fabs(double(val.size()) - want), 3.0);  // moved by at most 3 byte tokens
+  }
 }
 
 TEST(SentencePiece, VocabularyLimits) {
@@ -640,6 +668,73 @@ TEST(SentencePiece, CorruptBlobsAreErrors) {
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(src), std::string::npos) << e.what();
     }
+  }
+}
+
+// ---- Utf8Stream ----
+
+std::string fffd(int n) {
+  std::string s;
+  for (int i = 0; i < n; i++) s += "\xEF\xBF\xBD";
+  return s;
+}
+
+TEST(Utf8Stream, InvalidBytesBecomeOneReplacementEach) {
+  // What SentencePiece's decode makes of these byte tokens (measured with
+  // libsentencepiece 0.1.97), and Unicode's rules for well-formed UTF-8.
+  struct Case {
+    std::string in, out;
+  };
+  const std::vector<Case> cases = {
+      {"\xE2", fffd(1)},                                  // cut off by the end
+      {"\xE2\x82", fffd(2)},
+      {"\xE2\x82" "A", fffd(2) + "A"},                   // cut off by a non-continuation byte
+      {"\xF0\x9F\x98", fffd(3)},
+      {"\x80\x80", fffd(2)},                             // stray continuation bytes
+      {"\xED\xA0\x80", fffd(3)},                         // UTF-16 surrogate
+      {"\xC0\xAF", fffd(2)},                             // overlong '/'
+      {"\xE0\x80\xAF", fffd(3)},                         // overlong, 3 bytes
+      {"\xF4\x90\x80\x80", fffd(4)},                     // past U+10FFFF
+      {"\xE2(\xA1", fffd(1) + "(" + fffd(1)},
+      {"\xF8" "A", fffd(1) + "A"},
+      {"\xFF", fffd(1)},
+      {"\xC3\xA9", "\xC3\xA9"},
+      {"a\xE2\x82\xAC" "b", "a\xE2\x82\xAC" "b"},
+      {"", ""},
+  };
+  for (const auto& c : cases) EXPECT_EQ(valid_utf8(c.in), c.out) << c.in;
+  for (const std::string& text : odd_texts()) EXPECT_EQ(valid_utf8(text), text);
+}
+
+TEST(Utf8Stream, HoldsACharacterBackUntilItIsWhole) {
+  Utf8Stream s;
+  EXPECT_EQ(s.push("x\xE2"), "x");
+  EXPECT_EQ(s.push("\x82"), "");
+  EXPECT_EQ(s.push("\xAC\xF0\x9F"), "\xE2\x82\xAC");  // "€", then half an emoji held
+  EXPECT_EQ(s.push("\x98\x80!"), "\xF0\x9F\x98\x80!");
+  EXPECT_EQ(s.push("\xC3"), "");
+  EXPECT_EQ(s.finish(), fffd(1));
+  EXPECT_EQ(s.finish(), "");
+}
+
+TEST(Utf8Stream, AnySplitGivesTheSameBytes) {
+  const std::vector<std::string> parts = {"a", " ", "\n", "\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80",
+                                          "\xC3", "\xE4\xB8", "\xF0\x9F", "\x80", "\xBF", "\xFF", "\xED\xA0",
+                                          "\xC0", "\xF4\x90"};
+  SplitMix64 r(21);
+  for (int c = 0; c < 500; c++) {
+    std::string text;
+    for (int k = int(r.below(12)); k > 0; k--) text += parts[r.below(parts.size())];
+    const std::string whole = valid_utf8(text);
+    EXPECT_NO_THROW(tokenizer_detail::check_utf8(whole)) << text;
+    Utf8Stream s;
+    std::string pieces;
+    for (size_t i = 0; i < text.size();) {
+      const size_t n = std::min(text.size() - i, size_t(1 + r.below(4)));
+      pieces += s.push(text.substr(i, n));
+      i += n;
+    }
+    EXPECT_EQ(pieces + s.finish(), whole) << text;
   }
 }
 

@@ -51,6 +51,7 @@ int cmd_sample(const Args& a) {
 
   // Prompt -> ids, printed first.
   std::vector<int> ids;
+  Utf8Stream stream;  // tokens -> valid UTF-8 as they come
   const std::string prompt = a.str("prompt");
   if (tok && tok->can_encode()) {
     if (a.has("prompt") && !prompt.empty()) {
@@ -83,8 +84,8 @@ int cmd_sample(const Args& a) {
     }
     if (ids.empty()) ids.push_back(0);
     if (tok) {
-      const std::string text = tok->decode(ids);
-      std::fwrite(text.data(), 1, text.size(), stdout);
+      // Through the stream: the prompt's last token may be half a character.
+      for (int id : ids) std::fputs(tok->stream_token(id, stream).c_str(), stdout);
     } else {
       for (size_t i = 0; i < ids.size(); i++) std::printf(i ? " %d" : "%d", ids[i]);
     }
@@ -104,9 +105,8 @@ int cmd_sample(const Args& a) {
   for (int n = 0; n < n_tokens; n++) {
     const int next = sample_token(logits, V, sc, rng, scratch);
     if (tok) {
-      // Raw bytes: a byte token may be half a character; the stream as a whole is UTF-8.
-      const std::string piece = tok->decode_token(next);
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      // A byte token may be half a character: the stream prints it when it is whole.
+      std::fputs(tok->stream_token(next, stream).c_str(), stdout);
     } else {
       std::printf(" %d", next);
     }
@@ -121,7 +121,7 @@ int cmd_sample(const Args& a) {
     }
     logits = model.decode(next, int(ctx.size()) - 1);
   }
-  std::printf("\n");
+  std::printf("%s\n", stream.finish().c_str());
   std::fflush(stdout);
   if (a.has("stats")) {
     const double s = gen.seconds();
