@@ -350,7 +350,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(FlashCase{{1, 1, 4, 2}, 0.0f, true, true}, FlashCase{{2, 37, 15, 3}, 0.0f, true, true},
                       FlashCase{{2, 37, 15, 3}, 0.3f, true, true}, FlashCase{{1, 50, 8, 1}, 0.0f, false, true},
                       FlashCase{{1, 33, 12, 2}, 0.2f, false, false}, FlashCase{{3, 16, 6, 2}, 0.0f, true, false},
-                      FlashCase{{1, 65, 20, 4}, 0.1f, true, true}, FlashCase{{2, 32, 64, 1}, 0.0f, true, true}));
+                      FlashCase{{1, 65, 20, 4}, 0.1f, true, true}, FlashCase{{2, 32, 64, 1}, 0.0f, true, true},
+                      FlashCase{{1, 40, 32, 2}, 0.2f, true, true}, FlashCase{{2, 45, 96, 3}, 0.0f, true, true},
+                      FlashCase{{1, 20, 48, 1}, 0.0f, false, true}));
 
 TEST(Attention, DropoutScalesWeightsByTheMask) {
   const Dims d{1, 5, 4, 2};

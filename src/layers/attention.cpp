@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "check.h"
@@ -83,27 +84,128 @@ inline void load_transposed(T* kt, const T* k, size_t stride, int j0, int nk, in
   }
 }
 
-// s[i, j] = scale * q[i0+i] . k[j0+j] for the tile; entries the query may not see
-// (causal: key > query; or beyond the last key) are flagged by returning the number
-// of visible keys per row in vis[i] (keys [0, vis) of the tile are visible).
+// ---- tile products -----------------------------------------------------------------
+// The two shapes flash attention is made of, written so that the accumulators stay in
+// registers: 4 rows at a time, rows of a compile-time width in 16-float vectors.
+//   tile_dot:   s[i, j] = a[i] . bt[:, j]      (i < n rows of a, j < kBK; bt is (hs, kBK))
+//   rows_axpy:  out[r] += sum_k coef(r, k) src[k]   (rows of hs values)
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16fu __attribute__((vector_size(64), aligned(4)));
+
+template <class T>
+inline void tile_dot(T* s, const T* a, size_t a_stride, int n, const T* bt, int hs) {
+  if constexpr (std::is_same_v<T, float> && kBK == 32) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      v16f acc[4][2] = {};
+      const float* ar[4];
+      for (int r = 0; r < 4; r++) ar[r] = a + size_t(i + r) * a_stride;
+      for (int d = 0; d < hs; d++) {
+        const v16f b0 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK);
+        const v16f b1 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+          acc[r][0] += ar[r][d] * b0;
+          acc[r][1] += ar[r][d] * b1;
+        }
+      }
+      for (int r = 0; r < 4; r++) {
+        *reinterpret_cast<v16fu*>(s + size_t(i + r) * kBK) = acc[r][0];
+        *reinterpret_cast<v16fu*>(s + size_t(i + r) * kBK + 16) = acc[r][1];
+      }
+    }
+    for (; i < n; i++) {
+      v16f acc0 = {}, acc1 = {};
+      const float* ai = a + size_t(i) * a_stride;
+      for (int d = 0; d < hs; d++) {
+        acc0 += ai[d] * *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK);
+        acc1 += ai[d] * *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK + 16);
+      }
+      *reinterpret_cast<v16fu*>(s + size_t(i) * kBK) = acc0;
+      *reinterpret_cast<v16fu*>(s + size_t(i) * kBK + 16) = acc1;
+    }
+  } else {
+    for (int i = 0; i < n; i++) {
+      T acc[kBK] = {};
+      const T* ai = a + size_t(i) * a_stride;
+      for (int d = 0; d < hs; d++) {
+        const T ad = ai[d];
+        const T* bd = bt + size_t(d) * kBK;
+#pragma omp simd
+        for (int j = 0; j < kBK; j++) acc[j] += ad * bd[j];
+      }
+      for (int j = 0; j < kBK; j++) s[size_t(i) * kBK + j] = acc[j];
+    }
+  }
+}
+
+template <int HS>
+inline void rows_axpy_f(float* out, size_t os, int nr, const float* coef, int crs, int ccs, const float* src,
+                        size_t ss, int nk) {
+  constexpr int NV = HS / 16;
+  int r = 0;
+  for (; r + 4 <= nr; r += 4) {
+    v16f acc[4][NV];
+    for (int i = 0; i < 4; i++)
+      for (int v = 0; v < NV; v++) acc[i][v] = *reinterpret_cast<const v16fu*>(out + size_t(r + i) * os + 16 * v);
+    for (int k = 0; k < nk; k++) {
+      v16f sv[NV];
+      for (int v = 0; v < NV; v++) sv[v] = *reinterpret_cast<const v16fu*>(src + size_t(k) * ss + 16 * v);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; i++) {
+        const float c = coef[size_t(r + i) * crs + size_t(k) * ccs];
+        for (int v = 0; v < NV; v++) acc[i][v] += c * sv[v];
+      }
+    }
+    for (int i = 0; i < 4; i++)
+      for (int v = 0; v < NV; v++) *reinterpret_cast<v16fu*>(out + size_t(r + i) * os + 16 * v) = acc[i][v];
+  }
+  for (; r < nr; r++) {
+    v16f acc[NV];
+    for (int v = 0; v < NV; v++) acc[v] = *reinterpret_cast<const v16fu*>(out + size_t(r) * os + 16 * v);
+    for (int k = 0; k < nk; k++) {
+      const float c = coef[size_t(r) * crs + size_t(k) * ccs];
+      for (int v = 0; v < NV; v++) acc[v] += c * *reinterpret_cast<const v16fu*>(src + size_t(k) * ss + 16 * v);
+    }
+    for (int v = 0; v < NV; v++) *reinterpret_cast<v16fu*>(out + size_t(r) * os + 16 * v) = acc[v];
+  }
+}
+
+template <class T>
+inline void rows_axpy(T* out, size_t os, int nr, const T* coef, int crs, int ccs, const T* src, size_t ss, int nk,
+                      int hs) {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (hs) {
+      case 16: return rows_axpy_f<16>(out, os, nr, coef, crs, ccs, src, ss, nk);
+      case 32: return rows_axpy_f<32>(out, os, nr, coef, crs, ccs, src, ss, nk);
+      case 48: return rows_axpy_f<48>(out, os, nr, coef, crs, ccs, src, ss, nk);
+      case 64: return rows_axpy_f<64>(out, os, nr, coef, crs, ccs, src, ss, nk);
+      default: break;
+    }
+  }
+  for (int r = 0; r < nr; r++) {
+    T* o = out + size_t(r) * os;
+    for (int k = 0; k < nk; k++) {
+      const T c = coef[size_t(r) * crs + size_t(k) * ccs];
+      const T* sk = src + size_t(k) * ss;
+#pragma omp simd
+      for (int e = 0; e < hs; e++) o[e] += c * sk[e];
+    }
+  }
+}
+
+// s[i, j] = scale * q[i0+i] . k[j0+j] for the tile (kt: k transposed); vis[i] = the
+// number of keys row i may see (causal: key j0+j visible iff j0+j <= i0+i; the tile
+// may end before kBK).
 template <class T>
 inline void score_tile(T* s, int* vis, const T* q, size_t stride, const T* kt, int i0, int nq, int j0, int nk,
                        int hs, T scale, bool causal) {
+  tile_dot(s, q + size_t(i0) * stride, stride, nq, kt, hs);
   for (int i = 0; i < nq; i++) {
-    T acc[kBK] = {};
-    const T* qi = q + size_t(i0 + i) * stride;
-    for (int d = 0; d < hs; d++) {
-      const T qd = qi[d];
-      const T* kd = kt + size_t(d) * kBK;
-#pragma omp simd
-      for (int j = 0; j < kBK; j++) acc[j] += qd * kd[j];
-    }
     T* si = s + size_t(i) * kBK;
 #pragma omp simd
-    for (int j = 0; j < kBK; j++) si[j] = acc[j] * scale;  // (1) score
-    int v = nk;
-    if (causal) v = std::min(nk, std::max(0, i0 + i - j0 + 1));  // key j0+j visible iff j0+j <= i0+i
-    vis[i] = v;
+    for (int j = 0; j < kBK; j++) si[j] *= scale;  // (1) score
+    vis[i] = causal ? std::min(nk, std::max(0, i0 + i - j0 + 1)) : nk;
   }
 }
 
@@ -242,29 +344,30 @@ void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, Atten
           score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
-            if (n == 0) continue;
+            T* pi = sc.p.data() + size_t(i) * kBK;
+            T* oi = o.data() + size_t(i) * hs;
+            if (n == 0) {  // this row sees none of these keys
+              std::fill(pi, pi + kBK, T(0));
+              continue;
+            }
             const T* si = sc.s.data() + size_t(i) * kBK;
             T mx = m[i];
             for (int j = 0; j < n; j++) mx = std::max(mx, si[j]);
             // (2) online softmax: rescale what was summed under the old max
             const T corr = m[i] == -INFINITY ? T(0) : exp_t(m[i] - mx);
-            T* pi = sc.p.data() + size_t(i) * kBK;
             const T psum = exp_shifted_sum(pi, si, n, mx);
+            std::fill(pi + n, pi + kBK, T(0));
             l[i] = l[i] * corr + psum;
             m[i] = mx;
-            T* oi = o.data() + size_t(i) * hs;
 #pragma omp simd
             for (int e = 0; e < hs; e++) oi[e] *= corr;
-            const size_t drow = ((size_t(bh) * Tn) + size_t(i0 + i)) * Tn + size_t(j0);
-            for (int j = 0; j < n; j++) {
-              T w = pi[j];
-              if (dropping) w *= T(drop.scale(drow + j));  // (3) dropout on the weights
-              if (w == T(0)) continue;
-              const T* vj = v + size_t(j0 + j) * C3;
-#pragma omp simd
-              for (int e = 0; e < hs; e++) oi[e] += w * vj[e];  // (4) mix values
+            if (dropping) {  // (3) dropout on the weights
+              const size_t drow = ((size_t(bh) * Tn) + size_t(i0 + i)) * Tn + size_t(j0);
+              for (int j = 0; j < n; j++) pi[j] *= T(drop.scale(drow + j));
             }
           }
+          // (4) mix values: o[i] += sum_j w[i, j] v[j]
+          rows_axpy(o.data(), size_t(hs), nq, sc.p.data(), kBK, 1, v + size_t(j0) * C3, C3, nk, hs);
         }
         for (int i = 0; i < nq; i++) {
           const T inv = T(1) / l[i];
@@ -314,7 +417,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
 #pragma omp parallel
   {
     FlashScratch<T> sc(hs);
-    std::vector<T> Dsum(Tn), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK);
+    std::vector<T> Dsum(Tn), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
+        dw(size_t(kBQ) * kBK);
     int vis[kBQ];
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -344,57 +448,29 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
         for (int i0 = q_first; i0 < Tn; i0 += kBQ) {
           const int nq = std::min(kBQ, Tn - i0);
           score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+          // dw[i, j] = dout[i] . v[j]  (from (4)), as a tile product against v transposed
+          tile_dot(dw.data(), dO + size_t(i0) * C, size_t(C), nq, sc.vt.data(), hs);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
             const int t = i0 + i;
             const T L = lse[size_t(bh) * Tn + t];
             const T* si = sc.s.data() + size_t(i) * kBK;
+            const T* dwi = dw.data() + size_t(i) * kBK;
             T* pi = sc.p.data() + size_t(i) * kBK;
             T* dsi = ds.data() + size_t(i) * kBK;
-            const T* dOt = dO + size_t(t) * C;
-            // dw[j] = dout[t] . v[j]  (from (4)), via vt: vectorised over the keys
-            T dw[kBK] = {};
-            for (int e = 0; e < hs; e++) {
-              const T g = dOt[e];
-              const T* ve = sc.vt.data() + size_t(e) * kBK;
-#pragma omp simd
-              for (int j = 0; j < kBK; j++) dw[j] += g * ve[j];
-            }
             const size_t drow = (size_t(bh) * Tn + size_t(t)) * Tn + size_t(j0);
             for (int j = 0; j < n; j++) {
               const T p = exp_t(si[j] - L);  // (2) the weight, recomputed
-              const T s = dropping ? T(drop.scale(drow + j)) : T(1);
-              pi[j] = p * s;                                // (3) weight after dropout
-              dsi[j] = p * (dw[j] * s - Dsum[t]) * scale;  // (3),(2),(1): d score * scale
+              const T sd = dropping ? T(drop.scale(drow + j)) : T(1);
+              pi[j] = p * sd;                                // (3) weight after dropout
+              dsi[j] = p * (dwi[j] * sd - Dsum[t]) * scale;  // (3),(2),(1): d score * scale
             }
             for (int j = n; j < kBK; j++) pi[j] = dsi[j] = T(0);
           }
-          // (4) dv[j] += sum_i w[i,j] dout[i];  (1) dk[j] += sum_i ds[i,j] q[i]
-          for (int j = 0; j < nk; j++) {
-            T* dvj = dv_blk.data() + size_t(j) * hs;
-            T* dkj = dk_blk.data() + size_t(j) * hs;
-            for (int i = 0; i < nq; i++) {
-              const T w = sc.p[size_t(i) * kBK + j], g = ds[size_t(i) * kBK + j];
-              if (w == T(0) && g == T(0)) continue;
-              const T* dOi = dO + size_t(i0 + i) * C;
-              const T* qi = q + size_t(i0 + i) * C3;
-#pragma omp simd
-              for (int e = 0; e < hs; e++) {
-                dvj[e] += w * dOi[e];
-                dkj[e] += g * qi[e];
-              }
-            }
-          }
-          // (1) dq[i] += sum_j ds[i,j] k[j]
-          for (int i = 0; i < nq; i++) {
-            T* dqi = dq + size_t(i0 + i) * C3;
-            for (int j = 0; j < vis[i]; j++) {
-              const T g = ds[size_t(i) * kBK + j];
-              const T* kj = k + size_t(j0 + j) * C3;
-#pragma omp simd
-              for (int e = 0; e < hs; e++) dqi[e] += g * kj[e];
-            }
-          }
+          // (4) dv[j] += sum_i w[i,j] dout[i];  (1) dk[j] += sum_i ds[i,j] q[i];  dq[i] += sum_j ds[i,j] k[j]
+          rows_axpy(dv_blk.data(), size_t(hs), nk, sc.p.data(), 1, kBK, dO + size_t(i0) * C, size_t(C), nq, hs);
+          rows_axpy(dk_blk.data(), size_t(hs), nk, ds.data(), 1, kBK, q + size_t(i0) * C3, C3, nq, hs);
+          rows_axpy(dq + size_t(i0) * C3, C3, nq, ds.data(), kBK, 1, k + size_t(j0) * C3, C3, nk, hs);
         }
         for (int j = 0; j < nk; j++) {
           T* dkj = dk + size_t(j0 + j) * C3;
