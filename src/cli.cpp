@@ -126,7 +126,7 @@ std::vector<Command> make_commands() {
       "length the cache is rebuilt from the last half of the context.\n"});
   cmds.push_back(Command{
       "tokenize",
-      "show how a tokenizer splits a text into tokens, or turns token ids into text",
+      "show how a tokenizer turns text into tokens and tokens into text",
       "gpt tokenize --data DIR|--ckpt RUN|--tokenizer FILE (--encode TEXT | --decode \"ID ID ...\")",
       {"gpt tokenize --data data/shakespeare_bpe --encode 'To be, or not to be'",
        "gpt tokenize --ckpt runs/shakespeare --decode \"20 43 50 50 53\"",
