@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -68,7 +69,8 @@ double fma_peak_gflops(long iters = 100000000) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const double peak = fma_peak_gflops();
+  double peak = 0;  // best of three: the first run also pays thread start-up and clock ramp-up
+  for (int r = 0; r < 3; r++) peak = std::max(peak, fma_peak_gflops());
   if (argc > 1 && std::strcmp(argv[1], "--peak-only") == 0) {
     std::printf("%.0f\n", peak);
     return 0;

@@ -28,7 +28,7 @@ namespace {
 //   avx2    MR x 16 tile, AVX2 + FMA intrinsics
 //   generic MR x 32 tile in GCC vector extensions (whatever -march gives)
 // GPT_GEMM=avx512|avx2|generic overrides the choice (tests and benchmarks use it).
-constexpr int KC = 256;  // depth of one packed panel
+constexpr int KC = 768;  // depth of one packed panel (768 beat 256-1536 on the GPT shapes here)
 constexpr int MC = 120;  // rows per macro-tile (a multiple of every MR)
 constexpr int NC = 512;  // columns per macro-tile (a multiple of every NR)
 
