@@ -48,7 +48,7 @@ PEAK=$(build/bench_matmul --peak-only)
 train_row() {  # name data L H C T B V
   local name=$1 data=$2 L=$3 H=$4 C=$5 T=$6 B=$7 Vt=$8
   local run=$tmp/run_$name
-  $BIN train --data "$data" --out "$run" --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" \
+  $BIN train --data "$data" --vocab-size "$Vt" --out "$run" --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" \
     --steps "$STEPS" --log-every 1 --eval-every 0 --save-every 0 2>/dev/null
   local ms; ms=$(median_ms "$run/metrics.jsonl")
   local V; V=$([ "$data" = "$tmp/gpt2" ] && echo 50304 || echo 128)
