@@ -98,7 +98,7 @@ bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 RUN_DIR ?= runs/shakespeare_char
 run:
 	@scripts/install_deps.sh --if-missing
-	@$(MAKE) --no-print-directory bin/gpt
+	@$(MAKE) --no-print-directory -j$(shell nproc) bin/gpt
 	scripts/get_data.sh data/tinyshakespeare.txt
 	bin/gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char
 	@if [ -f $(RUN_DIR)/checkpoint.bin ]; then \
