@@ -94,7 +94,7 @@ bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
 
-# The main job: dependencies, build, Tiny Shakespeare, prepare, train (~5 min), sample.
+# The main job: dependencies, build, Tiny Shakespeare, prepare, train (~3.5 min), sample.
 RUN_DIR ?= runs/shakespeare_char
 run:
 	@scripts/install_deps.sh --if-missing

@@ -91,7 +91,7 @@ std::vector<Command> make_commands() {
                                 "directory with model.safetensors + config.json)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
       },
-      "Defaults train a 0.8M-parameter Shakespeare-char model in about five to six minutes on 2 cores\n"
+      "Defaults train a 0.8M-parameter Shakespeare-char model in about three and a half minutes on 2 cores\n"
       "(val loss about 1.70). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
       "On --resume the model and optimizer settings come from the checkpoint; flags given\n"
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"
