@@ -25,10 +25,25 @@ HAVE_OPENBLAS := $(shell test -f /usr/include/x86_64-linux-gnu/cblas-openblas.h 
 HAVE_NVCC   := $(shell test -x $(NVCC) && echo yes || echo no)
 ifeq ($(USE_CUDA),1)
   CUDA_ON := yes
+  ifeq ($(HAVE_NVCC),no)
+    $(error USE_CUDA=1 but $(NVCC) was not found; install the CUDA toolkit or use USE_CUDA=auto)
+  endif
 else ifeq ($(USE_CUDA),auto)
-  CUDA_ON := no
+  CUDA_ON := $(HAVE_NVCC)
 else
   CUDA_ON := no
+endif
+# The CUDA backend: cuda/*.cu compiled by nvcc for sm_80 and sm_90 plus PTX (so newer
+# GPUs JIT it), cudart linked statically so the binary starts where no driver exists.
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+NVCCFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCH)
+ifeq ($(CUDA_ON),yes)
+  BASEFLAGS += -DGPT_HAVE_CUDA
+  CUDA_SRCS := $(wildcard cuda/*.cu)
+  CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/%.o)
+  LDLIBS_CUDA := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread
 endif
 # SentencePiece (BPE / unigram tokenizers) is linked when its headers are present;
 # without it `--tokenizer bpe` says how to install it.
@@ -50,24 +65,28 @@ BENCH_SRCS := $(wildcard bench/*.cpp)
 all: probe bin/gpt
 
 probe:
-	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); not implemented yet)"
+	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); device queries only, layers not yet)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -c $< -o $@
 
-$(BUILD)/libgpt.a: $(LIB_OBJS)
+$(BUILD)/cuda/%.o: cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -Isrc -DGPT_HAVE_CUDA -c $< -o $@
+
+$(BUILD)/libgpt.a: $(LIB_OBJS) $(CUDA_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
 bin/gpt: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA)
 
 $(BUILD)/tests/%.o: BASEFLAGS += -Itests -DGPT_SOURCE_DIR=\"$(CURDIR)\"
 $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(GTEST_LIBS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA) $(GTEST_LIBS)
 
 # Runs the suite and ends with the line "N passed, N failed".
 test: probe bin/gpt $(BUILD)/gpt_tests
@@ -77,7 +96,7 @@ ifeq ($(HAVE_OPENBLAS),yes)
 $(BUILD)/bench_matmul: BENCH_BLAS := -DGPT_BENCH_OPENBLAS -lopenblas
 endif
 $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
-	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(BENCH_BLAS)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA) $(BENCH_BLAS)
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 	@scripts/bench.sh
@@ -92,7 +111,7 @@ sanitize:
 
 bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA)
 
 # The main job: dependencies, build, Tiny Shakespeare, prepare, train (~3.5 min), sample.
 RUN_DIR ?= runs/shakespeare_char
