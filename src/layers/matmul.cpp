@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "buffer.h"
 #include "check.h"
@@ -33,10 +34,13 @@ constexpr int MC = 120;  // rows per macro-tile (a multiple of every MR)
 constexpr int NC = 512;  // columns per macro-tile (a multiple of every NR)
 
 struct PackBuffers {
-  HostBuffer<float> a, b;
-  void reserve(size_t na, size_t nb) {
-    if (a.size() < na) a.resize(na);
+  HostBuffer<float> b;                  // packed B for one k-block, shared by the team
+  std::vector<HostBuffer<float>> a;     // per thread: one packed MC x KC block of A (stays in L2)
+  void reserve(int threads, size_t nb) {
     if (b.size() < nb) b.resize(nb);
+    if (int(a.size()) < threads) a.resize(size_t(threads));
+    for (auto& buf : a)
+      if (buf.size() < size_t(MC) * KC) buf.resize(size_t(MC) * KC);
   }
 };
 PackBuffers& pack_buffers() {
@@ -218,35 +222,46 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
                 float* C, size_t ldc, bool accumulate, const float* bias) {
   constexpr int MR = Kern::MR, NR = Kern::NR;
   static_assert(MC % MR == 0 && NC % NR == 0, "macro-tiles must hold whole micro-tiles");
-  const int m_slivers = (M + MR - 1) / MR, n_slivers = (N + NR - 1) / NR;
+  const int n_slivers = (N + NR - 1) / NR;
+  const int threads = omp_get_max_threads();
   PackBuffers& pb = pack_buffers();
-  pb.reserve(size_t(m_slivers) * MR * KC, size_t(n_slivers) * NR * KC);
-  float* pa = pb.a.data();
+  pb.reserve(threads, size_t(n_slivers) * NR * KC);
   float* pbuf = pb.b.data();
   const int m_tiles = (M + MC - 1) / MC, n_tiles = (N + NC - 1) / NC;
+  // A task is one MC-row block of C: its thread packs that block of A into its own
+  // buffer (which stays in L2, packing overlaps the other thread's compute) and sweeps
+  // every column. With few row blocks, tasks also split the columns into groups (about
+  // 4 tasks per thread; the A block is then packed once per group).
+  const int n_groups = std::min(n_tiles, (4 * threads + m_tiles - 1) / m_tiles);
+  const int tasks = m_tiles * n_groups;
 #pragma omp parallel
-  for (int p0 = 0; p0 < K; p0 += KC) {
-    const int kc = std::min(KC, K - p0);
-    const bool overwrite = !accumulate && p0 == 0;
-#pragma omp for schedule(static) nowait
-    for (int s = 0; s < m_slivers; s++) pack_a_sliver<MR>(pa + size_t(s) * MR * kc, A, ars, acs, s * MR, M, p0, kc);
+  {
+    float* pa = pb.a[size_t(omp_get_thread_num())].data();
+    for (int p0 = 0; p0 < K; p0 += KC) {
+      const int kc = std::min(KC, K - p0);
+      const bool overwrite = !accumulate && p0 == 0;
 #pragma omp for schedule(static)
-    for (int s = 0; s < n_slivers; s++) pack_b_sliver<NR>(pbuf + size_t(s) * NR * kc, B, brs, bcs, s * NR, N, p0, kc);
-    // Each C element belongs to one tile and sees the k-blocks in order: the result
-    // does not depend on the thread count or the schedule.
-#pragma omp for schedule(dynamic, 1) collapse(2)
-    for (int tm = 0; tm < m_tiles; tm++)
-      for (int tn = 0; tn < n_tiles; tn++) {
-        const int j_end = std::min(N, (tn + 1) * NC), i_end = std::min(M, (tm + 1) * MC);
-        for (int j0 = tn * NC; j0 < j_end; j0 += NR) {
+      for (int s = 0; s < n_slivers; s++) pack_b_sliver<NR>(pbuf + size_t(s) * NR * kc, B, brs, bcs, s * NR, N, p0, kc);
+      // Each C element belongs to one task and sees the k-blocks in order: the result
+      // does not depend on the thread count or the schedule.
+#pragma omp for schedule(dynamic, 1)
+      for (int t = 0; t < tasks; t++) {
+        const int tm = t / n_groups, g = t % n_groups;  // column group g: tiles [tn0, tn1)
+        const int tn0 = int(int64_t(n_tiles) * g / n_groups), tn1 = int(int64_t(n_tiles) * (g + 1) / n_groups);
+        const int i_begin = tm * MC, i_end = std::min(M, i_begin + MC);
+        for (int i0 = i_begin; i0 < i_end; i0 += MR)
+          pack_a_sliver<MR>(pa + size_t(i0 - i_begin) / MR * MR * kc, A, ars, acs, i0, M, p0, kc);
+        const int j_end = std::min(N, tn1 * NC);
+        for (int j0 = tn0 * NC; j0 < j_end; j0 += NR) {
           const float* bs = pbuf + size_t(j0 / NR) * NR * kc;
-          for (int i0 = tm * MC; i0 < i_end; i0 += MR) {
-            Kern::run(kc, pa + size_t(i0 / MR) * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc, std::min(MR, M - i0),
-                   std::min(NR, N - j0), overwrite, bias ? bias + j0 : nullptr);
+          for (int i0 = i_begin; i0 < i_end; i0 += MR) {
+            Kern::run(kc, pa + size_t(i0 - i_begin) / MR * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc,
+                      std::min(MR, M - i0), std::min(NR, N - j0), overwrite, bias ? bias + j0 : nullptr);
           }
         }
       }
-    // implicit barrier: the packed buffers are rewritten by the next k-block
+      // implicit barrier: the packed B is rewritten by the next k-block
+    }
   }
 }
 
