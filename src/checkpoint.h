@@ -36,7 +36,8 @@ std::string checkpoint_path(const std::string& run_or_file);
 void save_checkpoint(const std::string& path, const GPT<float>& model, const TrainConfig& tc,
                      const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer = true);
 // Bad magic / version / truncation / checksum: gpt::Error naming the file.
-Checkpoint load_checkpoint(const std::string& run_or_file);
+// with_optimizer = false leaves m and v empty (sampling, --init, export need weights only).
+Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer = true);
 // Copies weights (and m, v when present and wanted) into a model of the same shape,
 // or, weights only, of a shorter context (a learned wpe keeps its first rows).
 void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer);

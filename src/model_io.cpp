@@ -63,7 +63,7 @@ Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFo
   const ModelFormat f = detect(path);
   if (format) *format = f;
   switch (f) {
-    case ModelFormat::gptcc: return load_checkpoint(path);
+    case ModelFormat::gptcc: return load_checkpoint(path, false);  // weights only
     case ModelFormat::llmc: return load_llmc(path);
     case ModelFormat::safetensors: return load_hf_gpt2(path, heads);
   }

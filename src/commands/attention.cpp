@@ -69,7 +69,7 @@ int run_model_map(const Args& a) {
   const std::string text = a.require("text");
   if (!a.has("out") && !a.has("json"))
     GPT_USAGE_FAIL("gpt attention --ckpt: give --out FILE.svg (the heatmap) and/or --json");
-  const Checkpoint ck = load_checkpoint(a.str("ckpt"));
+  const Checkpoint ck = load_checkpoint(a.str("ckpt"), false);
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");
   if (layer < 0 || layer >= mc.num_layers)

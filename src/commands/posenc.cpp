@@ -29,7 +29,7 @@ int cmd_posenc(const Args& a) {
   int P = 0, D = 0;
   std::optional<Checkpoint> ck;
   if (have_ckpt) {
-    ck = load_checkpoint(a.str("ckpt"));
+    ck = load_checkpoint(a.str("ckpt"), false);
     const GPTConfig& mc = ck->model;
     // The model's own sizes: its context, and its width (the head size for RoPE).
     const int model_dim = kind == "rope" ? mc.channels / mc.num_heads : mc.channels;

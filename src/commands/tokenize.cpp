@@ -136,7 +136,7 @@ int cmd_tokenize(const Args& a) {
     tok = Tokenizer::load_dir(a.require("data"));
   } else if (a.has("ckpt")) {
     source = checkpoint_path(a.require("ckpt"));
-    const Checkpoint ck = load_checkpoint(a.require("ckpt"));
+    const Checkpoint ck = load_checkpoint(a.require("ckpt"), false);
     if (ck.tokenizer.empty())
       GPT_FAIL(source, ": this checkpoint carries no tokenizer (its data had none); give one with --tokenizer FILE");
     tok = Tokenizer::deserialize(ck.tokenizer, source);
