@@ -119,8 +119,14 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
   w.out.reserve(w.out.size() + n * 4 * (with_optimizer ? 3 : 1) + 16);
   w.bytes(model.params.data(), n * sizeof(float));
   if (with_optimizer) {
-    w.bytes(model.m.data(), n * sizeof(float));
-    w.bytes(model.v.data(), n * sizeof(float));
+    if (model.m.size() == n) {
+      w.bytes(model.m.data(), n * sizeof(float));
+      w.bytes(model.v.data(), n * sizeof(float));
+    } else {  // never stepped: the optimizer state is all zeros
+      const std::vector<float> zeros(n, 0.0f);
+      w.bytes(zeros.data(), n * sizeof(float));
+      w.bytes(zeros.data(), n * sizeof(float));
+    }
   }
   w.put(fnv1a(w.out.data(), w.out.size()));
   write_file_atomic(path, w.out);
@@ -210,9 +216,10 @@ void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer) 
   }
   if (with_optimizer) {
     GPT_CHECK(!ck.m.empty(), "checkpoint has no optimizer state");
+    model.ensure_training_state();
     std::memcpy(model.m.data(), ck.m.data(), ck.m.size() * sizeof(float));
     std::memcpy(model.v.data(), ck.v.data(), ck.v.size() * sizeof(float));
-  } else {
+  } else if (model.m.size() != 0) {
     model.m.zero();
     model.v.zero();
   }

@@ -19,13 +19,20 @@ GPT<T>::GPT(const GPTConfig& cfg) : cfg_(cfg) {
   validate(cfg_);
   layout_ = param_layout(cfg_);
   params.resize(layout_.total);
-  grads.resize(layout_.total);
-  m.resize(layout_.total);
-  v.resize(layout_.total);
+  // grads, m, v: allocated by ensure_training_state on the first training call, so
+  // sampling and exporting hold the weights only (a quarter of the memory).
   if (cfg_.pos == PosEnc::sinusoidal) {
     sin_table_.resize(size_t(cfg_.max_seq_len) * cfg_.channels);
     sinusoidal_table(sin_table_.data(), cfg_.max_seq_len, cfg_.channels);
   }
+}
+
+template <class T>
+void GPT<T>::ensure_training_state() {
+  if (grads.size() == layout_.total) return;
+  grads.resize(layout_.total);
+  m.resize(layout_.total);
+  v.resize(layout_.total);
 }
 
 template <class T>
@@ -182,6 +189,7 @@ std::optional<double> GPT<T>::forward(const int* inputs, const int* targets, int
 template <class T>
 void GPT<T>::backward(T loss_scale) {
   GPT_CHECK(!targets_.empty(), "backward() needs a forward() with targets first");
+  ensure_training_state();
   grad_act_mem_.zero();
   const Dims d = dims();
   const int B = B_, Tl = T_;
@@ -251,6 +259,7 @@ double GPT<T>::grad_norm() const {
 
 template <class T>
 double GPT<T>::step(float lr, const TrainConfig& tc, long t) {
+  ensure_training_state();
   const double norm = grad_norm();
   if (!std::isfinite(norm))
     GPT_FAIL("gradient norm is ", norm, " at step ", t,

@@ -51,7 +51,13 @@ class GPT {
   const T* logits() const { return acts_.logits; }
   const T* losses() const { return acts_.losses; }
 
-  void zero_grad() { grads.zero(); }
+  // Allocates (zeroed) grads, m and v if they are not there yet; every training call
+  // does this itself, so only code that touches them directly needs it.
+  void ensure_training_state();
+  void zero_grad() {
+    ensure_training_state();
+    grads.zero();
+  }
   // Accumulates into grads the gradient of (loss_scale * mean loss) of the last
   // forward (which must have had targets).
   void backward(T loss_scale = T(1));
@@ -65,7 +71,7 @@ class GPT {
   // logits (Vp). att_maps, when non-null, receives each layer's weights (L, NH, pos+1).
   const T* decode(int token, int pos, std::vector<T>* att_maps = nullptr);
 
-  HostBuffer<T> params, grads, m, v;
+  HostBuffer<T> params, grads, m, v;  // grads, m, v empty until ensure_training_state()
 
  private:
   void ensure_acts(int B, int Tlen);

@@ -127,6 +127,7 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   GPT<float> m(tiny_config(PosEnc::rope, 0.1f));
   m.init_weights(5);
   SplitMix64 r(9);
+  m.ensure_training_state();
   for (size_t i = 0; i < m.num_params(); i++) m.m[i] = float(r.uniform()), m.v[i] = float(r.uniform());
   TrainConfig tc;
   tc.lr = 3e-4f;
