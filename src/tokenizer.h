@@ -4,6 +4,7 @@
 // file (decode only). A tokenizer serializes to a self-describing blob that data
 // dirs and checkpoints store (formats in data/README.md).
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,9 @@ class Tokenizer {
 
 
 constexpr const char* kTokenizerFile = "tokenizer.bin";
+
+// Appends code point cp (<= U+10FFFF) to out as UTF-8.
+void append_utf8(std::string& out, uint32_t cp);
 constexpr const char* kSentencePieceFile = "tokenizer.model";  // written next to it for SentencePiece
 
 // Vocabulary = the sorted set of code points in text. Invalid UTF-8 bytes are an error.

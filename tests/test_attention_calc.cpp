@@ -498,20 +498,6 @@ void expect_python_parses(const std::vector<std::string>& paths) {
 
 // ---- the commands ------------------------------------------------------------------------
 
-// Runs the CLI in-process; returns the exit code, stdout in *out, stderr in *err.
-int gpt_cmd(std::vector<std::string> args, std::string* out = nullptr, std::string* err = nullptr) {
-  args.insert(args.begin(), "gpt");
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  ::testing::internal::CaptureStderr();
-  ::testing::internal::CaptureStdout();
-  const int rc = run_cli(int(argv.size()), argv.data());
-  const std::string o = ::testing::internal::GetCapturedStdout();
-  const std::string e = ::testing::internal::GetCapturedStderr();
-  if (out) *out = o;
-  if (err) *err = e;
-  return rc;
-}
 
 // A file of the repository (examples/attention/..., scripts/...): found from the test
 // binary's working directory (make test runs in the repository) or next to GPT_BIN's bin/.
@@ -530,11 +516,11 @@ TEST(AttentionCli, ExamplesRunAndTheTwoTokenOneMatchesTheHandNumbers) {
   const std::string two = example("two_tokens.json");
   if (two.empty()) GTEST_SKIP() << "examples/attention not found";
   std::string out, err;
-  ASSERT_EQ(gpt_cmd({"attention", "--input", two}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--input", two}, &out, &err), 0) << err;
   for (const char* s : {"0.7071  0.7071", "1.4142  2.1213", "0.3302  0.6698  1.0000", "0.6698  1.0000",
                         "sqrt(hs)", "HEAD size"})
     EXPECT_NE(out.find(s), std::string::npos) << s << "\n" << out;
-  ASSERT_EQ(gpt_cmd({"attention", "--input", two, "--json"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--input", two, "--json"}, &out, &err), 0) << err;
   const Json j = Json::parse(out, "stdout");
   const double w1 = 1 / (1 + std::exp(-1 / std::sqrt(2.0)));
   EXPECT_NEAR(j.find("output")->as_array("o")[1].as_array("r")[0].as_number("x"), w1, 1e-14);
@@ -542,19 +528,19 @@ TEST(AttentionCli, ExamplesRunAndTheTwoTokenOneMatchesTheHandNumbers) {
               0.5, 1e-15);
 
   const std::string causal = example("causal_two_heads.json");
-  ASSERT_EQ(gpt_cmd({"attention", "--input", causal}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--input", causal}, &out, &err), 0) << err;
   EXPECT_NE(out.find("-inf"), std::string::npos);
   EXPECT_NE(out.find("== head 1: columns 2..3"), std::string::npos);
   EXPECT_NE(out.find("Output = concat.W_o"), std::string::npos);
   const std::string svgfile = scratch_dir() + "/calc.svg";
-  ASSERT_EQ(gpt_cmd({"attention", "--input", causal, "--out", svgfile}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--input", causal, "--out", svgfile}, &out, &err), 0) << err;
   const std::string svg = read_file(svgfile);
   EXPECT_EQ(xml_problem(svg), "");
   EXPECT_EQ(count(svg, "class=\"cell\""), 2u * 4 * 4);
   expect_python_parses({svgfile});
 
   const std::string why = example("why_scale.json");
-  ASSERT_EQ(gpt_cmd({"attention", "--input", why, "--no-scale", "--json"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--input", why, "--no-scale", "--json"}, &out, &err), 0) << err;
   const Json w = Json::parse(out, "stdout");
   EXPECT_EQ(w.find("scale")->as_number("scale"), 1.0);
   EXPECT_GT(w.find("entropy")->find("scaled")->as_array("e")[0].as_number("e"),
@@ -592,20 +578,20 @@ TEST(AttentionCli, RejectsBadCombinations) {
   };
   for (const auto& c : cases) {
     std::string err;
-    EXPECT_EQ(gpt_cmd(c.args, nullptr, &err), c.code) << c.args[0] << ": " << err;
+    EXPECT_EQ(run_gpt(c.args, nullptr, &err), c.code) << c.args[0] << ": " << err;
     EXPECT_NE(err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << err;
   }
 }
 
 TEST(AttentionCli, HelpListsBothCommands) {
   std::string out;
-  ASSERT_EQ(gpt_cmd({"--help"}, &out), 0);
+  ASSERT_EQ(run_gpt({"--help"}, &out), 0);
   EXPECT_NE(out.find("attention"), std::string::npos);
   EXPECT_NE(out.find("posenc"), std::string::npos);
-  ASSERT_EQ(gpt_cmd({"attention", "--help"}, &out), 0);
+  ASSERT_EQ(run_gpt({"attention", "--help"}, &out), 0);
   for (const char* f : {"--input", "--json", "--no-scale", "--ckpt", "--text", "--layer", "--head", "--out", "Examples"})
     EXPECT_NE(out.find(f), std::string::npos) << f;
-  ASSERT_EQ(gpt_cmd({"posenc", "--help"}, &out), 0);
+  ASSERT_EQ(run_gpt({"posenc", "--help"}, &out), 0);
   for (const char* f : {"--kind", "--positions", "--dim", "--ckpt", "--json", "--out"})
     EXPECT_NE(out.find(f), std::string::npos) << f;
 }
@@ -624,7 +610,7 @@ std::vector<std::vector<double>> encoding(const std::string& out) {
 
 TEST(PosencCli, SinusoidalMatchesTheClosedForm) {
   std::string out, err;
-  ASSERT_EQ(gpt_cmd({"posenc", "--kind", "sinusoidal", "--positions", "9", "--dim", "6", "--json"}, &out, &err), 0)
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--positions", "9", "--dim", "6", "--json"}, &out, &err), 0)
       << err;
   const auto m = encoding(out);
   ASSERT_EQ(m.size(), 9u);
@@ -637,14 +623,14 @@ TEST(PosencCli, SinusoidalMatchesTheClosedForm) {
     }
   }
   EXPECT_NEAR(m[1][0], 0.8414709848, 1e-10);  // sin(1)
-  ASSERT_EQ(gpt_cmd({"posenc", "--kind", "sinusoidal", "--positions", "3", "--dim", "4"}, &out, &err), 0);
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--positions", "3", "--dim", "4"}, &out, &err), 0);
   EXPECT_NE(out.find("pos 1  0.8415   0.5403  0.0100  1.0000"), std::string::npos) << out;
 }
 
 TEST(PosencCli, RopeAnglesAreTheOnesTheModelRotatesBy) {
   const int P = 7, D = 8;
   std::string out, err;
-  ASSERT_EQ(gpt_cmd({"posenc", "--kind", "rope", "--positions", std::to_string(P), "--dim", std::to_string(D),
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "rope", "--positions", std::to_string(P), "--dim", std::to_string(D),
                      "--json"},
                     &out, &err),
             0)
@@ -676,7 +662,7 @@ TEST(PosencCli, HeatmapsAreWellFormedWithOneCellPerNumber) {
                                     std::pair<std::string, size_t>{"rope", 20 * 6}}) {
     const std::string f = dir + "/" + kind + ".svg";
     std::string err;
-    ASSERT_EQ(gpt_cmd({"posenc", "--kind", kind, "--positions", "20", "--dim", "12", "--out", f}, nullptr, &err), 0)
+    ASSERT_EQ(run_gpt({"posenc", "--kind", kind, "--positions", "20", "--dim", "12", "--out", f}, nullptr, &err), 0)
         << err;
     const std::string s = read_file(f);
     EXPECT_EQ(xml_problem(s), "") << kind;
@@ -701,7 +687,7 @@ class TrainedModel : public ::testing::Test {
     write_file_atomic(*dir_ + "/in.txt", text);
     prepare_data(*dir_ + "/in.txt", *dir_ + "/data", "char", 0.1);
     std::string err;
-    const int rc = gpt_cmd({"train", "--data", *dir_ + "/data", "--out", *dir_ + "/run", "--layers", "2", "--heads",
+    const int rc = run_gpt({"train", "--data", *dir_ + "/data", "--out", *dir_ + "/run", "--layers", "2", "--heads",
                             "2", "--dim", "16", "--context", "16", "--batch", "2", "--steps", "3", "--eval-every",
                             "0", "--threads", "2"},
                            nullptr, &err);
@@ -720,7 +706,7 @@ TEST_F(TrainedModel, AttentionMapComesFromTheModelsForward) {
   const std::string text = "the <&> \"q\"\n";  // 12 characters, every one in the vocabulary
   const int T = 12, NH = 2;
   std::string out, err;
-  ASSERT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", text, "--layer", "1", "--json"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", text, "--layer", "1", "--json"}, &out, &err), 0) << err;
   const Json j = Json::parse(out, "stdout");
   ASSERT_EQ(j.find("tokens")->size(), size_t(T));
   EXPECT_EQ(j.find("tokens")->as_array("t")[4].as_string("t"), "<");
@@ -764,7 +750,7 @@ TEST_F(TrainedModel, AttentionSvgHasOneCellPerTokenPairAndEscapedLabels) {
   const int T = 12;
   const std::string f = *dir_ + "/att.svg", f1 = *dir_ + "/att1.svg";
   std::string out, err;
-  ASSERT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", text, "--out", f}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", text, "--out", f}, &out, &err), 0) << err;
   EXPECT_NE(out.find("head 0: "), std::string::npos) << out;
   EXPECT_NE(out.find("head 1: "), std::string::npos) << out;
   std::string s = read_file(f);
@@ -773,7 +759,7 @@ TEST_F(TrainedModel, AttentionSvgHasOneCellPerTokenPairAndEscapedLabels) {
   for (const char* label : {">&lt;</text>", ">&amp;</text>", ">&gt;</text>", ">&quot;</text>", ">\\n</text>",
                             ">\xe2\x90\xa3</text>"})
     EXPECT_NE(s.find(label), std::string::npos) << label;
-  ASSERT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", text, "--head", "1", "--layer", "1", "--out", f1}, &out,
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", text, "--head", "1", "--layer", "1", "--out", f1}, &out,
                     &err),
             0)
       << err;
@@ -788,19 +774,19 @@ TEST_F(TrainedModel, AttentionSvgHasOneCellPerTokenPairAndEscapedLabels) {
 TEST_F(TrainedModel, AttentionRejectsWhatTheModelCannotTake) {
   std::string err;
   const std::string f = *dir_ + "/x.svg";
-  EXPECT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", "the", "--layer", "2", "--out", f}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", "the", "--layer", "2", "--out", f}, nullptr, &err), 2);
   EXPECT_NE(err.find("--layer 2 is outside 0..1"), std::string::npos) << err;
-  EXPECT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", "the", "--head", "-1", "--out", f}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", "the", "--head", "-1", "--out", f}, nullptr, &err), 2);
   EXPECT_NE(err.find("--head -1 is outside 0..1"), std::string::npos) << err;
-  EXPECT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", std::string(17, 'a'), "--out", f}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", std::string(17, 'a'), "--out", f}, nullptr, &err), 2);
   EXPECT_NE(err.find("17 tokens but the model's context is 16"), std::string::npos) << err;
-  EXPECT_EQ(gpt_cmd({"attention", "--ckpt", run(), "--text", "the zebra", "--out", f}, nullptr, &err), 1);
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", run(), "--text", "the zebra", "--out", f}, nullptr, &err), 1);
   EXPECT_NE(err.find("z"), std::string::npos) << err;
 }
 
 TEST_F(TrainedModel, PosencLearnedIsTheCheckpointsTableAndSizesComeFromTheModel) {
   std::string out, err;
-  ASSERT_EQ(gpt_cmd({"posenc", "--kind", "learned", "--ckpt", run(), "--positions", "5", "--json"}, &out, &err), 0)
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "learned", "--ckpt", run(), "--positions", "5", "--json"}, &out, &err), 0)
       << err;
   const auto m = encoding(out);
   const Checkpoint ck = load_checkpoint(run());
@@ -812,13 +798,13 @@ TEST_F(TrainedModel, PosencLearnedIsTheCheckpointsTableAndSizesComeFromTheModel)
     ASSERT_EQ(m[size_t(p)].size(), 16u);
     for (int c = 0; c < 16; c++) EXPECT_EQ(float(m[size_t(p)][size_t(c)]), wpe[p * 16 + c]);
   }
-  ASSERT_EQ(gpt_cmd({"posenc", "--kind", "rope", "--ckpt", run(), "--json"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "rope", "--ckpt", run(), "--json"}, &out, &err), 0) << err;
   const auto r = encoding(out);
   EXPECT_EQ(r.size(), 16u);     // the context
   EXPECT_EQ(r[0].size(), 4u);   // head size 8: 4 pairs
-  EXPECT_EQ(gpt_cmd({"posenc", "--kind", "learned", "--ckpt", run(), "--dim", "32"}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt({"posenc", "--kind", "learned", "--ckpt", run(), "--dim", "32"}, nullptr, &err), 2);
   EXPECT_NE(err.find("does not match"), std::string::npos) << err;
-  EXPECT_EQ(gpt_cmd({"posenc", "--kind", "learned", "--ckpt", run(), "--positions", "17"}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt({"posenc", "--kind", "learned", "--ckpt", run(), "--positions", "17"}, nullptr, &err), 2);
   EXPECT_NE(err.find("exceeds the model's context 16"), std::string::npos) << err;
 }
 

@@ -19,18 +19,9 @@
 
 namespace gpt::test {
 
-// Runs the CLI in-process; returns the exit code, stderr in *err.
-int cli(std::vector<std::string> args, std::string* err = nullptr) {
-  args.insert(args.begin(), "gpt");
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  ::testing::internal::CaptureStderr();
-  ::testing::internal::CaptureStdout();
-  const int rc = run_cli(int(argv.size()), argv.data());
-  const std::string e = ::testing::internal::GetCapturedStderr();
-  ::testing::internal::GetCapturedStdout();
-  if (err) *err = e;
-  return rc;
+// Exit code, stderr in *err.
+int run_gpt_err(std::vector<std::string> args, std::string* err = nullptr) {
+  return run_gpt(std::move(args), nullptr, err);
 }
 
 // A small text with structure (so a model can learn it) and its prepared data.
@@ -103,7 +94,7 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
   };
   for (const auto& c : cases) {
     std::string err;
-    EXPECT_EQ(cli(c.args, &err), 2) << c.args[0] << " " << c.message << ": " << err;
+    EXPECT_EQ(run_gpt_err(c.args, &err), 2) << c.args[0] << " " << c.message << ": " << err;
     EXPECT_NE(err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << err;
   }
 }
@@ -122,33 +113,20 @@ TEST(Cli, HelpExitsZeroAndListsFlags) {
 TEST(Cli, BadFilesExitOneWithTheFileNamed) {
   const std::string dir = scratch_dir();
   std::string err;
-  EXPECT_EQ(cli({"sample", "--ckpt", dir + "/missing"}, &err), 1);
+  EXPECT_EQ(run_gpt_err({"sample", "--ckpt", dir + "/missing"}, &err), 1);
   EXPECT_NE(err.find(dir + "/missing"), std::string::npos) << err;
-  EXPECT_EQ(cli({"prepare", "--input", dir + "/missing.txt", "--out", dir + "/d"}, &err), 1);
+  EXPECT_EQ(run_gpt_err({"prepare", "--input", dir + "/missing.txt", "--out", dir + "/d"}, &err), 1);
   EXPECT_NE(err.find("missing.txt"), std::string::npos) << err;
-  EXPECT_EQ(cli({"train", "--data", dir + "/nodata", "--out", dir + "/run"}, &err), 1);
+  EXPECT_EQ(run_gpt_err({"train", "--data", dir + "/nodata", "--out", dir + "/run"}, &err), 1);
   EXPECT_NE(err.find("nodata"), std::string::npos) << err;
-  EXPECT_EQ(cli({"export", "--ckpt", dir + "/missing", "--to", "llmc", "--out", dir + "/m.bin"}, &err), 1);
+  EXPECT_EQ(run_gpt_err({"export", "--ckpt", dir + "/missing", "--to", "llmc", "--out", dir + "/m.bin"}, &err), 1);
   EXPECT_NE(err.find(dir + "/missing"), std::string::npos) << err;
   const std::string pat = dir + "/fineweb_train_*.bin";
-  EXPECT_EQ(cli({"train", "--train-glob", pat, "--vocab-size", "50257", "--out", dir + "/run"}, &err), 1);
+  EXPECT_EQ(run_gpt_err({"train", "--train-glob", pat, "--vocab-size", "50257", "--out", dir + "/run"}, &err), 1);
   EXPECT_NE(err.find("no file matches"), std::string::npos) << err;
   EXPECT_NE(err.find(pat), std::string::npos) << err;
 }
 
-// Runs the CLI in-process; returns the exit code, stdout in *out.
-int cli_out(std::vector<std::string> args, std::string* out, std::string* err = nullptr) {
-  args.insert(args.begin(), "gpt");
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  ::testing::internal::CaptureStderr();
-  ::testing::internal::CaptureStdout();
-  const int rc = run_cli(int(argv.size()), argv.data());
-  *out = ::testing::internal::GetCapturedStdout();
-  const std::string e = ::testing::internal::GetCapturedStderr();
-  if (err) *err = e;
-  return rc;
-}
 
 // llm.c-style data made from make_data's: `n` numbered train shards and one val
 // shard, no tokenizer.bin. Returns the directory.
@@ -179,26 +157,26 @@ TEST(Cli, LlmcDataExportImportAndSampleAgree) {
   auto args = tiny_model_flags();
   args.insert(args.begin(), {"train", "--data", plain, "--out", run, "--steps", "20", "--eval-every", "10",
                              "--eval-batches", "2"});
-  EXPECT_EQ(cli(args, &err), 2);
+  EXPECT_EQ(run_gpt_err(args, &err), 2);
   EXPECT_NE(err.find("--vocab-size"), std::string::npos) << err;
   EXPECT_NE(err.find("50257"), std::string::npos) << err;
   // A vocabulary too small for the data: the shard and the id are named.
   auto small = args;
   small.insert(small.end(), {"--vocab-size", "3"});
-  EXPECT_EQ(cli(small, &err), 1);
+  EXPECT_EQ(run_gpt_err(small, &err), 1);
   EXPECT_NE(err.find("train.bin: token id"), std::string::npos) << err;
   args.insert(args.end(), {"--vocab-size", "64"});
-  ASSERT_EQ(cli(args, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(args, &err), 0) << err;
 
   // The same model, three ways to the same bytes.
   const std::string a = join_path(dir, "a.bin"), b = join_path(dir, "b.bin");
-  ASSERT_EQ(cli_out({"export", "--ckpt", run, "--to", "llmc", "--out", a}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", a}, &out, &err), 0) << err;
   EXPECT_NE(out.find("llm.c checkpoint, version 3"), std::string::npos) << out;
-  ASSERT_EQ(cli({"export", "--ckpt", a, "--to", "llmc", "--out", b}, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err({"export", "--ckpt", a, "--to", "llmc", "--out", b}, &err), 0) << err;
   EXPECT_EQ(read_file(a), read_file(b));
   const std::string h1 = join_path(dir, "hf1"), h2 = join_path(dir, "hf2");
-  ASSERT_EQ(cli({"export", "--ckpt", run, "--to", "safetensors", "--out", h1}, &err), 0) << err;
-  ASSERT_EQ(cli({"export", "--ckpt", a, "--to", "safetensors", "--out", h2}, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err({"export", "--ckpt", run, "--to", "safetensors", "--out", h1}, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err({"export", "--ckpt", a, "--to", "safetensors", "--out", h2}, &err), 0) << err;
   EXPECT_EQ(read_file(h1 + "/model.safetensors"), read_file(h2 + "/model.safetensors"));
   EXPECT_EQ(read_file(h1 + "/config.json"), read_file(h2 + "/config.json"));
 
@@ -210,7 +188,7 @@ TEST(Cli, LlmcDataExportImportAndSampleAgree) {
     auto s = sample;
     s.insert(s.begin() + 1, {"--ckpt", ckpt});
     std::string o;
-    EXPECT_EQ(cli_out(s, &o, &err), 0) << ckpt << ": " << err;
+    EXPECT_EQ(run_gpt(s, &o, &err), 0) << ckpt << ": " << err;
     return o;
   };
   want = from(run);
@@ -224,10 +202,10 @@ TEST(Cli, LlmcDataExportImportAndSampleAgree) {
   write_file_atomic(bare + "/w.safetensors", read_file(h1 + "/model.safetensors"));
   auto s2 = sample;
   s2.insert(s2.begin() + 1, {"--ckpt", bare + "/w.safetensors"});
-  EXPECT_EQ(cli_out(s2, &out, &err), 2);
+  EXPECT_EQ(run_gpt(s2, &out, &err), 2);
   EXPECT_NE(err.find("--heads"), std::string::npos) << err;
   s2.insert(s2.end(), {"--heads", "2"});
-  ASSERT_EQ(cli_out(s2, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt(s2, &out, &err), 0) << err;
   EXPECT_EQ(out, want);
 
   // Fine-tune from the llm.c file on the shards, with a shorter context.
@@ -236,13 +214,13 @@ TEST(Cli, LlmcDataExportImportAndSampleAgree) {
                              shards + "/tiny_val_*.bin", "--init", a, "--out", join_path(dir, "ft"), "--steps", "3",
                              "--eval-every", "3", "--eval-batches", "1"});
   init[std::find(init.begin(), init.end(), "--context") - init.begin() + 1] = "8";
-  ASSERT_EQ(cli(init, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(init, &err), 0) << err;
   EXPECT_NE(err.find("in 3 shards"), std::string::npos) << err;
   EXPECT_EQ(load_checkpoint(join_path(dir, "ft")).model.max_seq_len, 8);
   // A vocabulary that disagrees with the --init model is a usage error.
   init.insert(init.end(), {"--vocab-size", "65"});
   init[std::find(init.begin(), init.end(), "--out") - init.begin() + 1] = join_path(dir, "ft2");
-  EXPECT_EQ(cli(init, &err), 2);
+  EXPECT_EQ(run_gpt_err(init, &err), 2);
   EXPECT_NE(err.find("conflicts with the checkpoint's vocabulary of 64"), std::string::npos) << err;
 }
 
@@ -253,9 +231,9 @@ TEST(Cli, ExportRefusesRope) {
   args.insert(args.begin(),
               {"train", "--data", data, "--out", run, "--steps", "1", "--eval-every", "0", "--pos", "rope"});
   std::string err;
-  ASSERT_EQ(cli(args, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(args, &err), 0) << err;
   for (const char* to : {"llmc", "safetensors"}) {
-    EXPECT_EQ(cli({"export", "--ckpt", run, "--to", to, "--out", join_path(dir, "x")}, &err), 1) << to;
+    EXPECT_EQ(run_gpt_err({"export", "--ckpt", run, "--to", to, "--out", join_path(dir, "x")}, &err), 1) << to;
     EXPECT_NE(err.find("RoPE"), std::string::npos) << err;
     EXPECT_NE(err.find(run), std::string::npos) << err;
   }
@@ -278,17 +256,17 @@ TEST(Cli, ResumeAcrossShardsReproducesTheLosses) {
       return v;
     };
     std::string err;
-    ASSERT_EQ(cli(with({"--out", ra}), &err), 0) << err;
-    ASSERT_EQ(cli(with({"--out", rb, "--stop-at", "5"}), &err), 0) << err;  // 10 batches: inside shard 1
+    ASSERT_EQ(run_gpt_err(with({"--out", ra}), &err), 0) << err;
+    ASSERT_EQ(run_gpt_err(with({"--out", rb, "--stop-at", "5"}), &err), 0) << err;  // 10 batches: inside shard 1
     EXPECT_NE(err.find("--train-glob '" + shards + "/tiny_train_*.bin'"), std::string::npos) << err;
-    ASSERT_EQ(cli(with({"--resume", rb}), &err), 0) << err;
+    ASSERT_EQ(run_gpt_err(with({"--resume", rb}), &err), 0) << err;
     EXPECT_EQ(read_losses(ra + "/metrics.jsonl"), read_losses(rb + "/metrics.jsonl"));
     EXPECT_EQ(load_checkpoint(ra).params, load_checkpoint(rb).params);
     // Resuming over other shards is refused: the position would mean something else.
-    ASSERT_EQ(cli(with({"--out", rb + "x", "--stop-at", "5"}), &err), 0) << err;
+    ASSERT_EQ(run_gpt_err(with({"--out", rb + "x", "--stop-at", "5"}), &err), 0) << err;
     auto other = with({"--resume", rb + "x"});
     other[std::find(other.begin(), other.end(), "--train-glob") - other.begin() + 1] = shards + "/tiny_train_00000*.bin";
-    EXPECT_EQ(cli(other, &err), 1);
+    EXPECT_EQ(run_gpt_err(other, &err), 1);
     EXPECT_NE(err.find("other data"), std::string::npos) << err;
   }
 }
@@ -300,14 +278,14 @@ TEST(Cli, TrainLearnsAndSampleStreams) {
   args.insert(args.begin(), {"train", "--data", data, "--out", run, "--steps", "60", "--lr", "3e-3", "--warmup", "5",
                              "--eval-every", "30", "--eval-batches", "4", "--log-every", "10"});
   std::string err;
-  ASSERT_EQ(cli(args, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(args, &err), 0) << err;
   const auto losses = read_losses(join_path(run, "metrics.jsonl"));
   ASSERT_TRUE(losses.count(1) && losses.count(60));
   EXPECT_LT(std::stod(losses.at(60)), std::stod(losses.at(1)) - 1.0);
   EXPECT_NE(losses.at(60).find('/'), std::string::npos);
   EXPECT_NE(err.find("step 60/60"), std::string::npos) << err;
   // Refuses to overwrite a run that holds a checkpoint.
-  EXPECT_EQ(cli(args, &err), 2);
+  EXPECT_EQ(run_gpt_err(args, &err), 2);
   EXPECT_NE(err.find("--resume"), std::string::npos) << err;
 
   std::vector<std::string> sargs = {"sample", "--ckpt", run, "--prompt", "the ", "--tokens", "40", "--seed", "3"};
@@ -331,7 +309,7 @@ TEST(Cli, WholeSplitValidationMatchesAnIndependentPass) {
   args.insert(args.begin(), {"train", "--data", data, "--out", run, "--steps", "3", "--eval-every", "3",
                              "--eval-batches", "0"});
   std::string err;
-  ASSERT_EQ(cli(args, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(args, &err), 0) << err;
   const std::string logged = read_losses(join_path(run, "metrics.jsonl")).at(3);
   const double val = std::stod(logged.substr(logged.find('/') + 1));
   // Recompute: every (B=4, T=16) window of val.bin in order, with the saved weights.
@@ -365,11 +343,11 @@ TEST_P(Resume, ReproducesTheUninterruptedLosses) {
     return a;
   };
   std::string err;
-  ASSERT_EQ(cli(with({"--out", dir + "/a"}), &err), 0) << err;
-  ASSERT_EQ(cli(with({"--out", dir + "/b", "--stop-at", "7"}), &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(with({"--out", dir + "/a"}), &err), 0) << err;
+  ASSERT_EQ(run_gpt_err(with({"--out", dir + "/b", "--stop-at", "7"}), &err), 0) << err;
   EXPECT_NE(err.find("stopped at step 7/12"), std::string::npos) << err;
   EXPECT_EQ(load_checkpoint(dir + "/b").state.step, 7);
-  ASSERT_EQ(cli({"train", "--data", data, "--resume", dir + "/b"}, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err({"train", "--data", data, "--resume", dir + "/b"}, &err), 0) << err;
   const auto a = read_losses(dir + "/a/metrics.jsonl"), b = read_losses(dir + "/b/metrics.jsonl");
   ASSERT_EQ(a.size(), 12u);
   EXPECT_EQ(a, b);
@@ -411,7 +389,7 @@ TEST(Cli, CtrlCSavesAndResumeContinues) {
   const long stopped = long(load_checkpoint(run).state.step);
   EXPECT_GE(stopped, 3);
   std::string err;
-  ASSERT_EQ(cli({"train", "--data", data, "--resume", run, "--steps", std::to_string(stopped + 3)}, &err), 0) << err;
+  ASSERT_EQ(run_gpt_err({"train", "--data", data, "--resume", run, "--steps", std::to_string(stopped + 3)}, &err), 0) << err;
   EXPECT_EQ(load_checkpoint(run).state.step, stopped + 3);
   const auto losses = read_losses(metrics);
   EXPECT_EQ(losses.rbegin()->first, stopped + 3);

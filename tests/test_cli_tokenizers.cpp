@@ -28,13 +28,8 @@ struct CliRun {
 
 // The CLI in-process, stdout and stderr captured.
 CliRun gpt_cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "gpt");
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  ::testing::internal::CaptureStderr();
-  ::testing::internal::CaptureStdout();
-  const int rc = run_cli(int(argv.size()), argv.data());
-  CliRun r{rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+  CliRun r;
+  r.rc = test::run_gpt(std::move(args), &r.out, &r.err);
   return r;
 }
 

@@ -9,15 +9,6 @@
 namespace gpt::test {
 namespace {
 
-int run_quiet(std::vector<std::string> args, std::string* err) {
-  args.insert(args.begin(), "gpt");
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  ::testing::internal::CaptureStderr();
-  const int rc = run_cli(int(argv.size()), argv.data());
-  *err = ::testing::internal::GetCapturedStderr();
-  return rc;
-}
 
 TEST(CudaDevice, WithoutAGpuDeviceCudaSaysWhyAndExits2) {
   const CudaStatus st = cuda_status();
@@ -33,7 +24,7 @@ TEST(CudaDevice, WithoutAGpuDeviceCudaSaysWhyAndExits2) {
     if (std::string(cmd) == "train") args.insert(args.end(), {"--data", "d", "--out", "o"});
     if (std::string(cmd) == "sample") args.insert(args.end(), {"--ckpt", "c"});
     std::string err;
-    EXPECT_EQ(run_quiet(args, &err), 2) << cmd << ": " << err;
+    EXPECT_EQ(run_gpt(args, nullptr, &err), 2) << cmd << ": " << err;
     EXPECT_NE(err.find("--device cuda"), std::string::npos) << err;
     EXPECT_NE(err.find(st.error), std::string::npos) << err;
     EXPECT_NE(err.find("use --device cpu"), std::string::npos) << err;

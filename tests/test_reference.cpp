@@ -58,17 +58,6 @@ std::string reference(const std::string& args) {
   return run(python() + " '" + source_dir() + "/scripts/torch_reference.py' " + args);
 }
 
-int cli_quiet(std::vector<std::string> args, std::string* err) {
-  args.insert(args.begin(), "gpt");
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  ::testing::internal::CaptureStderr();
-  ::testing::internal::CaptureStdout();
-  const int rc = run_cli(int(argv.size()), argv.data());
-  *err = ::testing::internal::GetCapturedStderr();
-  ::testing::internal::GetCapturedStdout();
-  return rc;
-}
 
 // Tiny Shakespeare when the mirror is there, else a built-in English text.
 std::string text_corpus() {
@@ -95,12 +84,11 @@ TEST(Reference, TwentyStepsFollowPyTorchAdamWLossByLoss) {
             " --layers 2 --heads 4 --dim 64 --context 32 --seed 7");
   const std::string common = " --batch 4 --context 32 --steps 20 --lr 1e-3 --beta1 0.9 --beta2 0.99 --eps 1e-8";
   std::string err;
-  ASSERT_EQ(cli_quiet({"train", "--data", dir + "/data", "--out", dir + "/run", "--init", dir + "/init.bin",
+  ASSERT_EQ(run_gpt({"train", "--data", dir + "/data", "--out", dir + "/run", "--init", dir + "/init.bin",
                        "--sampling", "sequential", "--schedule", "constant", "--warmup", "0", "--weight-decay", "0",
                        "--grad-clip", "0", "--dropout", "0", "--batch", "4", "--context", "32", "--steps", "20",
                        "--lr", "1e-3", "--beta1", "0.9", "--beta2", "0.99", "--log-every", "1", "--eval-every", "0",
-                       "--threads", "2"},
-                      &err),
+                       "--threads", "2"}, nullptr, &err),
             0)
       << err;
   const Json ref = Json::parse(reference("train --ckpt '" + dir + "/init.bin' --shard '" + dir + "/data/train.bin'" +
@@ -136,7 +124,7 @@ TEST(Reference, SafetensorsExportGivesTheSameLogitsInPyTorch) {
   const std::string dir = scratch_dir();
   reference("init-llmc --out '" + dir + "/m.bin' --vocab 70 --layers 2 --heads 4 --dim 64 --context 24 --seed 3");
   std::string err;
-  ASSERT_EQ(cli_quiet({"export", "--ckpt", dir + "/m.bin", "--to", "safetensors", "--out", dir + "/hf"}, &err), 0)
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/m.bin", "--to", "safetensors", "--out", dir + "/hf"}, nullptr, &err), 0)
       << err;
   const Checkpoint ck = load_model(dir + "/m.bin", std::nullopt);
   GPT<float> model(ck.model);

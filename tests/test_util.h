@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "check.h"
+#include "cli.h"
 #include "rng.h"
 
 namespace gpt::test {
@@ -58,6 +59,22 @@ void expect_error(F&& f, const std::vector<std::string>& needles, int code = kEx
     for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
         << "message lacks \"" << n << "\": " << e.what();
   }
+}
+
+// Runs the CLI in-process (args without the program name); returns the exit code,
+// and stdout / stderr in *out / *err when given (both are captured either way).
+inline int run_gpt(std::vector<std::string> args, std::string* out = nullptr, std::string* err = nullptr) {
+  args.insert(args.begin(), "gpt");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  const int rc = run_cli(int(argv.size()), argv.data());
+  const std::string o = ::testing::internal::GetCapturedStdout();
+  const std::string e = ::testing::internal::GetCapturedStderr();
+  if (out) *out = o;
+  if (err) *err = e;
+  return rc;
 }
 
 // A fresh, empty directory under $TMPDIR (or /tmp) for the current test.
