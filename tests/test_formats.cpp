@@ -75,17 +75,7 @@ std::string llmc_file(const LlmcDims& d, const std::vector<float>& params, int v
   return s;
 }
 
-GPTConfig small_config(PosEnc pos = PosEnc::learned) {
-  GPTConfig c;
-  c.max_seq_len = 12;
-  c.vocab_size = 20;
-  c.padded_vocab_size = pad_vocab(20);
-  c.num_layers = 2;
-  c.num_heads = 2;
-  c.channels = 16;
-  c.pos = pos;
-  return c;
-}
+GPTConfig small_config(PosEnc pos = PosEnc::learned) { return small_gpt(12, 16, pos); }
 
 std::vector<float> logits_of(GPT<float>& m, const std::vector<int>& toks) {
   m.forward(toks.data(), nullptr, 1, int(toks.size()));

@@ -13,18 +13,7 @@
 
 namespace gpt::test {
 
-GPTConfig tiny_config(PosEnc pos = PosEnc::learned, float dropout = 0.0f) {
-  GPTConfig c;
-  c.max_seq_len = 16;
-  c.vocab_size = 20;
-  c.padded_vocab_size = pad_vocab(20);
-  c.num_layers = 2;
-  c.num_heads = 2;
-  c.channels = 32;
-  c.pos = pos;
-  c.dropout = dropout;
-  return c;
-}
+GPTConfig tiny_config(PosEnc pos = PosEnc::learned, float dropout = 0.0f) { return small_gpt(16, 32, pos, dropout); }
 
 class ModelGradcheck : public ::testing::TestWithParam<std::tuple<PosEnc, float>> {};
 

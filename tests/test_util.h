@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "config.h"
 #include "rng.h"
 
 namespace gpt::test {
@@ -59,6 +60,20 @@ void expect_error(F&& f, const std::vector<std::string>& needles, int code = kEx
     for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
         << "message lacks \"" << n << "\": " << e.what();
   }
+}
+
+// A small GPT for tests: vocabulary 20 (padded to 128), 2 layers, 2 heads.
+inline GPTConfig small_gpt(int context, int channels, PosEnc pos = PosEnc::learned, float dropout = 0.0f) {
+  GPTConfig c;
+  c.max_seq_len = context;
+  c.vocab_size = 20;
+  c.padded_vocab_size = pad_vocab(20);
+  c.num_layers = 2;
+  c.num_heads = 2;
+  c.channels = channels;
+  c.pos = pos;
+  c.dropout = dropout;
+  return c;
 }
 
 // Runs the CLI in-process (args without the program name); returns the exit code,
