@@ -489,27 +489,15 @@ TEST(Svg, HeatmapGridIsWellFormedWithOneCellPerValue) {
 
 // python3's XML parser, when there is one, agrees (one python3 start for all the files).
 void expect_python_parses(const std::vector<std::string>& paths) {
-  static const bool have = std::system("python3 -c 'import xml.etree.ElementTree' >/dev/null 2>&1") == 0;
-  if (!have) return;
-  std::string cmd = "python3 -c 'import sys, xml.etree.ElementTree as E; [E.parse(f) for f in sys.argv[1:]]'";
+  const std::string py = python_with("xml.etree.ElementTree");
+  if (py.empty()) return;
+  std::string cmd = py + " -c 'import sys, xml.etree.ElementTree as E; [E.parse(f) for f in sys.argv[1:]]'";
   for (const auto& p : paths) cmd += " '" + p + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
 // ---- the commands ------------------------------------------------------------------------
 
-
-// A file of the repository (examples/attention/..., scripts/...): found from the test
-// binary's working directory (make test runs in the repository) or next to GPT_BIN's bin/.
-std::string repo_file(const std::string& rel) {
-  if (file_exists(rel)) return rel;
-  if (const char* bin = std::getenv("GPT_BIN")) {
-    std::string root = bin;
-    for (int k = 0; k < 2 && root.find('/') != std::string::npos; k++) root = root.substr(0, root.rfind('/'));
-    if (file_exists(root + "/" + rel)) return root + "/" + rel;
-  }
-  return "";
-}
 std::string example(const std::string& name) { return repo_file("examples/attention/" + name); }
 
 TEST(AttentionCli, ExamplesRunAndTheTwoTokenOneMatchesTheHandNumbers) {
@@ -818,8 +806,7 @@ namespace {
 TEST_F(TrainedModel, PlotLossWritesAPngAndNamesABadRun) {
   const std::string script = repo_file("scripts/plot_loss.py");
   if (script.empty()) GTEST_SKIP() << "scripts/plot_loss.py not found";
-  if (std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0 &&
-      std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0)
+  if (python_with("matplotlib").empty())
     GTEST_SKIP() << "matplotlib not installed (apt-get install python3-matplotlib)";
   const std::string png = *dir_ + "/loss.png", log = *dir_ + "/plot.log";
   ASSERT_EQ(std::system(("'" + script + "' '" + run() + "' '" + run() + "/metrics.jsonl' -o '" + png + "' >'" + log +

@@ -19,25 +19,6 @@
 namespace gpt::test {
 namespace {
 
-std::string source_dir() {
-#ifdef GPT_SOURCE_DIR
-  return GPT_SOURCE_DIR;
-#else
-  return ".";
-#endif
-}
-
-// $GPT_PYTHON, else Debian's /usr/bin/python3 (where python3-torch installs), else python3.
-std::string python() {
-  if (const char* p = std::getenv("GPT_PYTHON")) return p;
-  return file_exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-}
-
-bool have_torch() {
-  static const int rc = std::system((python() + " -c 'import torch, numpy' >/dev/null 2>&1").c_str());
-  return rc == 0;
-}
-
 // Runs a shell command and returns its stdout; a non-zero exit fails the test.
 std::string run(const std::string& cmd) {
   std::string out;
@@ -55,7 +36,7 @@ std::string run(const std::string& cmd) {
 }
 
 std::string reference(const std::string& args) {
-  return run(python() + " '" + source_dir() + "/scripts/torch_reference.py' " + args);
+  return run(python_with("torch, numpy") + " '" + repo_file("scripts/torch_reference.py") + "' " + args);
 }
 
 
@@ -74,7 +55,7 @@ std::string text_corpus() {
 }
 
 TEST(Reference, TwentyStepsFollowPyTorchAdamWLossByLoss) {
-  if (!have_torch()) GTEST_SKIP() << "python3 with torch not found (scripts/install_deps.sh --test)";
+  if (python_with("torch, numpy").empty()) GTEST_SKIP() << "python3 with torch not found (scripts/install_deps.sh --test)";
   const std::string dir = scratch_dir();
   write_file_atomic(dir + "/input.txt", text_corpus());
   prepare_data(dir + "/input.txt", dir + "/data", "char", 0.1);
@@ -120,7 +101,7 @@ TEST(Reference, TwentyStepsFollowPyTorchAdamWLossByLoss) {
 // `gpt export --to safetensors` read back by PyTorch with Hugging Face GPT-2's names and
 // Conv1D (in, out) layouts gives the logits gpt.cc computes for the same tokens.
 TEST(Reference, SafetensorsExportGivesTheSameLogitsInPyTorch) {
-  if (!have_torch()) GTEST_SKIP() << "python3 with torch not found (scripts/install_deps.sh --test)";
+  if (python_with("torch, numpy").empty()) GTEST_SKIP() << "python3 with torch not found (scripts/install_deps.sh --test)";
   const std::string dir = scratch_dir();
   reference("init-llmc --out '" + dir + "/m.bin' --vocab 70 --layers 2 --heads 4 --dim 64 --context 24 --seed 3");
   std::string err;

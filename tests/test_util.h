@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,37 @@ inline int run_gpt(std::vector<std::string> args, std::string* out = nullptr, st
   if (out) *out = o;
   if (err) *err = e;
   return rc;
+}
+
+// A file of the repository (scripts/..., examples/...): under GPT_SOURCE_DIR (the
+// Makefile defines it for the tests), else relative to the working directory; "" when
+// it is not there.
+inline std::string repo_file(const std::string& rel) {
+#ifdef GPT_SOURCE_DIR
+  const std::string p = std::string(GPT_SOURCE_DIR) + "/" + rel;
+#else
+  const std::string p = rel;
+#endif
+  return std::system(("test -e '" + p + "'").c_str()) == 0 ? p : "";
+}
+
+// A Python interpreter that can import `modules` (e.g. "torch, numpy"): $GPT_PYTHON,
+// python3 on PATH, or Debian's /usr/bin/python3 (where apt installs python3-torch and
+// python3-matplotlib); "" when none can. One probe per module list.
+inline std::string python_with(const std::string& modules) {
+  static std::map<std::string, std::string> found;
+  auto it = found.find(modules);
+  if (it != found.end()) return it->second;
+  std::vector<std::string> candidates;
+  if (const char* p = std::getenv("GPT_PYTHON")) candidates.push_back(p);
+  candidates.insert(candidates.end(), {"python3", "/usr/bin/python3"});
+  std::string best;
+  for (const auto& py : candidates)
+    if (std::system((py + " -c 'import " + modules + "' >/dev/null 2>&1").c_str()) == 0) {
+      best = py;
+      break;
+    }
+  return found[modules] = best;
 }
 
 // A fresh, empty directory under $TMPDIR (or /tmp) for the current test.

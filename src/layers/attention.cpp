@@ -59,7 +59,7 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, T* scores_row, con
   }
 }
 
-// ---- flash-style attention (the model's path) --------------------------------------------------------
+// ---- flash-style attention (the model's path) -------------------------------------
 // Queries in blocks of kBQ rows against keys in blocks of kBK: the scores of one block
 // pair live in a kBQ x kBK tile (never the whole (T,T) row set), the softmax runs
 // online (running max m and sum l per query row, output rescaled when m grows), and

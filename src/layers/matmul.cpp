@@ -44,7 +44,7 @@ struct PackBuffers {
   }
 };
 PackBuffers& pack_buffers() {
-  static PackBuffers p;  // sgemm is called from one thread; the team shares these
+  static PackBuffers p;  // sgemm is called from one thread; its OpenMP team uses these
   return p;
 }
 
