@@ -67,70 +67,126 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, T* scores_row, con
 constexpr int kBQ = 16;
 constexpr int kBK = 32;
 
-// Per-thread scratch for one block pair.
+// Per-thread scratch for one block pair: s, p (kBQ, kBK).
 template <class T>
 struct FlashScratch {
-  std::vector<T> kt, vt, s, p;  // kt, vt (hs, kBK): k and v transposed; s, p (kBQ, kBK)
-  explicit FlashScratch(int hs) : kt(size_t(hs) * kBK), vt(size_t(hs) * kBK), s(kBQ * kBK), p(kBQ * kBK) {}
+  std::vector<T> s, p;
+  FlashScratch() : s(kBQ * kBK), p(kBQ * kBK) {}
 };
 
-// k rows [j0, j0+nk) of one head (rows `stride` apart) -> kt (hs, kBK), zero-padded.
+// Keys (and values) of every head transposed once per call, (B*NH, hs, Tp) with Tp =
+// T rounded up to kBK and zero padding: the score tiles read kBK consecutive keys of
+// one dimension as a vector. (Transposing per tile instead cost as much as the tile's
+// products: each key is reused by only kBQ queries per tile.)
+inline int padded_len(int Tn) { return (Tn + kBK - 1) / kBK * kBK; }
+
 template <class T>
-inline void load_transposed(T* kt, const T* k, size_t stride, int j0, int nk, int hs) {
-  for (int d = 0; d < hs; d++) {
-    T* row = kt + size_t(d) * kBK;
-    for (int j = 0; j < nk; j++) row[j] = k[size_t(j0 + j) * stride + d];
-    for (int j = nk; j < kBK; j++) row[j] = T(0);
+HostBuffer<T>& transpose_scratch() {
+  static HostBuffer<T> buf;  // grow-only; attention runs on one calling thread at a time
+  return buf;
+}
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16fu __attribute__((vector_size(64), aligned(4)));
+typedef int v16i __attribute__((vector_size(64)));
+
+// One stage of the 16 x 16 transpose: rows i and i+S swap their off-diagonal S x S
+// blocks (lane l of row i with bit S set <-> lane l^S of row i+S).
+template <int S>
+inline void transpose_stage(v16f* r) {
+  v16i ma, mb;
+  for (int l = 0; l < 16; l++) {
+    ma[l] = (l & S) ? 16 + (l ^ S) : l;
+    mb[l] = (l & S) ? 16 + l : (l ^ S);
+  }
+  for (int i = 0; i < 16; i++)
+    if (!(i & S)) {
+      const v16f a = r[i], b = r[i + S];
+      r[i] = __builtin_shuffle(a, b, ma);
+      r[i + S] = __builtin_shuffle(a, b, mb);
+    }
+}
+
+// dst row j (16 floats, rows dst_stride apart) = column j of the 16 x 16 block at src.
+inline void transpose16(float* dst, size_t dst_stride, const float* src, size_t src_stride) {
+  v16f r[16];
+  for (int i = 0; i < 16; i++) r[i] = *reinterpret_cast<const v16fu*>(src + size_t(i) * src_stride);
+  transpose_stage<8>(r);
+  transpose_stage<4>(r);
+  transpose_stage<2>(r);
+  transpose_stage<1>(r);
+  for (int j = 0; j < 16; j++) *reinterpret_cast<v16fu*>(dst + size_t(j) * dst_stride) = r[j];
+}
+
+// dst[(bh*hs + e)*Tp + t] = src row t of head h in batch b, element e (src: the k or v
+// third of qkv, rows C3 apart).
+template <class T>
+void transpose_heads(T* dst, const T* src, Dims d) {
+  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(Tn);
+  const size_t C3 = 3 * size_t(C);
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < B * NH; bh++) {
+    const int b = bh / NH, h = bh % NH;
+    const T* s = src + size_t(b) * Tn * C3 + size_t(h) * hs;
+    T* dh = dst + size_t(bh) * hs * Tp;
+    constexpr int TB = 16;  // a block of rows: reads whole cache lines, writes TB-long runs
+    for (int t0 = 0; t0 < Tn; t0 += TB) {
+      const int nt = std::min(TB, Tn - t0);
+      int e0 = 0;
+      if constexpr (std::is_same_v<T, float>)
+        if (nt == TB)
+          for (; e0 + 16 <= hs; e0 += 16) transpose16(dh + size_t(e0) * Tp + t0, size_t(Tp), s + size_t(t0) * C3 + e0, C3);
+      for (int e = e0; e < hs; e++) {
+        T* row = dh + size_t(e) * Tp + t0;
+        for (int t = 0; t < nt; t++) row[t] = s[size_t(t0 + t) * C3 + e];
+      }
+    }
+    for (int e = 0; e < hs; e++)
+      for (int t = Tn; t < Tp; t++) dh[size_t(e) * Tp + t] = T(0);
   }
 }
 
 // ---- tile products -----------------------------------------------------------------
 // The two shapes flash attention is made of, written so that the accumulators stay in
-// registers: 4 rows at a time, rows of a compile-time width in 16-float vectors.
-//   tile_dot:   s[i, j] = a[i] . bt[:, j]      (i < n rows of a, j < kBK; bt is (hs, kBK))
+// registers, rows of a compile-time width in 16-float vectors.
+//   tile_dot:   s[i, j] = a[i] . bt[:, j]      (i < n rows of a, j < kBK; bt rows bts apart)
 //   rows_axpy:  out[r] += sum_k coef(r, k) src[k]   (rows of hs values)
-typedef float v16f __attribute__((vector_size(64)));
-typedef float v16fu __attribute__((vector_size(64), aligned(4)));
+
+// R rows of s at once: 2R accumulators, per dimension 2 loads of bt and R broadcasts.
+template <int R>
+inline void tile_dot_rows(float* s, const float* a, size_t a_stride, const float* bt, size_t bts, int hs) {
+  v16f acc[R][2] = {};
+  const float* ar[R];
+  for (int r = 0; r < R; r++) ar[r] = a + size_t(r) * a_stride;
+  for (int d = 0; d < hs; d++) {
+    const v16f b0 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * bts);
+    const v16f b1 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * bts + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      acc[r][0] += ar[r][d] * b0;
+      acc[r][1] += ar[r][d] * b1;
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    *reinterpret_cast<v16fu*>(s + size_t(r) * kBK) = acc[r][0];
+    *reinterpret_cast<v16fu*>(s + size_t(r) * kBK + 16) = acc[r][1];
+  }
+}
 
 template <class T>
-inline void tile_dot(T* s, const T* a, size_t a_stride, int n, const T* bt, int hs) {
+inline void tile_dot(T* s, const T* a, size_t a_stride, int n, const T* bt, size_t bts, int hs) {
   if constexpr (std::is_same_v<T, float> && kBK == 32) {
     int i = 0;
-    for (; i + 4 <= n; i += 4) {
-      v16f acc[4][2] = {};
-      const float* ar[4];
-      for (int r = 0; r < 4; r++) ar[r] = a + size_t(i + r) * a_stride;
-      for (int d = 0; d < hs; d++) {
-        const v16f b0 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK);
-        const v16f b1 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK + 16);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-          acc[r][0] += ar[r][d] * b0;
-          acc[r][1] += ar[r][d] * b1;
-        }
-      }
-      for (int r = 0; r < 4; r++) {
-        *reinterpret_cast<v16fu*>(s + size_t(i + r) * kBK) = acc[r][0];
-        *reinterpret_cast<v16fu*>(s + size_t(i + r) * kBK + 16) = acc[r][1];
-      }
-    }
-    for (; i < n; i++) {
-      v16f acc0 = {}, acc1 = {};
-      const float* ai = a + size_t(i) * a_stride;
-      for (int d = 0; d < hs; d++) {
-        acc0 += ai[d] * *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK);
-        acc1 += ai[d] * *reinterpret_cast<const v16fu*>(bt + size_t(d) * kBK + 16);
-      }
-      *reinterpret_cast<v16fu*>(s + size_t(i) * kBK) = acc0;
-      *reinterpret_cast<v16fu*>(s + size_t(i) * kBK + 16) = acc1;
-    }
+    for (; i + 8 <= n; i += 8) tile_dot_rows<8>(s + size_t(i) * kBK, a + size_t(i) * a_stride, a_stride, bt, bts, hs);
+    for (; i + 4 <= n; i += 4) tile_dot_rows<4>(s + size_t(i) * kBK, a + size_t(i) * a_stride, a_stride, bt, bts, hs);
+    for (; i < n; i++) tile_dot_rows<1>(s + size_t(i) * kBK, a + size_t(i) * a_stride, a_stride, bt, bts, hs);
   } else {
     for (int i = 0; i < n; i++) {
       T acc[kBK] = {};
       const T* ai = a + size_t(i) * a_stride;
       for (int d = 0; d < hs; d++) {
         const T ad = ai[d];
-        const T* bd = bt + size_t(d) * kBK;
+        const T* bd = bt + size_t(d) * bts;
 #pragma omp simd
         for (int j = 0; j < kBK; j++) acc[j] += ad * bd[j];
       }
@@ -150,7 +206,10 @@ inline void rows_axpy_f(float* out, size_t os, int nr, const float* coef, int cr
       for (int v = 0; v < NV; v++) acc[i][v] = *reinterpret_cast<const v16fu*>(out + size_t(r + i) * os + 16 * v);
     for (int k = 0; k < nk; k++) {
       v16f sv[NV];
-      for (int v = 0; v < NV; v++) sv[v] = *reinterpret_cast<const v16fu*>(src + size_t(k) * ss + 16 * v);
+      for (int v = 0; v < NV; v++) {
+        sv[v] = *reinterpret_cast<const v16fu*>(src + size_t(k) * ss + 16 * v);
+        asm("" : "+v"(sv[v]));  // keep it in a register: GCC would reload it for every row
+      }
 #pragma GCC unroll 4
       for (int i = 0; i < 4; i++) {
         const float c = coef[size_t(r + i) * crs + size_t(k) * ccs];
@@ -194,13 +253,14 @@ inline void rows_axpy(T* out, size_t os, int nr, const T* coef, int crs, int ccs
   }
 }
 
-// s[i, j] = scale * q[i0+i] . k[j0+j] for the tile (kt: k transposed); vis[i] = the
+// s[i, j] = scale * q[i0+i] . k[j0+j] for the tile (kt: the head's k transposed, rows
+// kts apart); vis[i] = the
 // number of keys row i may see (causal: key j0+j visible iff j0+j <= i0+i; the tile
 // may end before kBK).
 template <class T>
-inline void score_tile(T* s, int* vis, const T* q, size_t stride, const T* kt, int i0, int nq, int j0, int nk,
-                       int hs, T scale, bool causal) {
-  tile_dot(s, q + size_t(i0) * stride, stride, nq, kt, hs);
+inline void score_tile(T* s, int* vis, const T* q, size_t stride, const T* kt, size_t kts, int i0, int nq, int j0,
+                       int nk, int hs, T scale, bool causal) {
+  tile_dot(s, q + size_t(i0) * stride, stride, nq, kt + j0, kts, hs);
   for (int i = 0; i < nq; i++) {
     T* si = s + size_t(i) * kBK;
 #pragma omp simd
@@ -310,20 +370,44 @@ void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T*
   }
 }
 
+// One query row's online-softmax step over a tile row si (kBK scores, the first n
+// visible, n >= 1): raises the running max m, returns the factor that rescales what
+// was summed under the old max, writes p = exp(s - m) (0 past n) and adds its sum to l.
+template <class T>
+inline T online_softmax_row(T* pi, const T* si, int n, T& m, T& l) {
+  T mx = m;
+#pragma omp simd reduction(max : mx)
+  for (int j = 0; j < kBK; j++) mx = std::max(mx, j < n ? si[j] : T(-INFINITY));
+  const T corr = m == T(-INFINITY) ? T(0) : exp_t(m - mx);
+  T psum = 0;
+#pragma omp simd reduction(+ : psum)
+  for (int j = 0; j < kBK; j++) {
+    const T e = j < n ? exp_t(si[j] - mx) : T(0);
+    pi[j] = e;
+    psum += e;
+  }
+  l = l * corr + psum;
+  m = mx;
+  return corr;
+}
+
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, AttentionMode mode, T* att, T* scores) {
   // qkv (B,T,3C) = q | k | v; out (B,T,C); lse (B,NH,T); att, scores (B,NH,T,T) optional
   check_dims(d);
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(Tn);
   const size_t C3 = 3 * size_t(C);
   const T scale = score_scale<T>(mode, hs);
   const int nqb = (Tn + kBQ - 1) / kBQ;
   const bool dropping = drop.active();
+  HostBuffer<T>& ktbuf = transpose_scratch<T>();
+  if (ktbuf.size() < size_t(B) * NH * hs * Tp) ktbuf.resize(size_t(B) * NH * hs * Tp);
+  transpose_heads(ktbuf.data(), qkv + C, d);
   // One (b, h, query block) per task, all on one thread: results do not depend on the
   // thread count. Later query blocks see more keys: dynamic scheduling evens that out.
 #pragma omp parallel
   {
-    FlashScratch<T> sc(hs);
+    FlashScratch<T> sc;
     std::vector<T> o(size_t(kBQ) * hs);
 #pragma omp for schedule(dynamic, 1) collapse(2)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -331,7 +415,8 @@ void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, Atten
         const int b = bh / NH, h = bh % NH;
         const size_t hoff = size_t(h) * hs;
         const T* base = qkv + size_t(b) * Tn * C3;
-        const T *q = base + hoff, *k = base + C + hoff, *v = base + 2 * size_t(C) + hoff;
+        const T *q = base + hoff, *v = base + 2 * size_t(C) + hoff;
+        const T* kt = ktbuf.data() + size_t(bh) * hs * Tp;
         const int i0 = qb * kBQ, nq = std::min(kBQ, Tn - i0);
         const int kend = mode.causal ? i0 + nq : Tn;  // keys any row of this block sees
         T m[kBQ], l[kBQ];
@@ -340,25 +425,17 @@ void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, Atten
         std::fill(o.begin(), o.end(), T(0));
         for (int j0 = 0; j0 < kend; j0 += kBK) {
           const int nk = std::min(kBK, kend - j0);
-          load_transposed(sc.kt.data(), k, C3, j0, nk, hs);
-          score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+          score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
             T* pi = sc.p.data() + size_t(i) * kBK;
-            T* oi = o.data() + size_t(i) * hs;
             if (n == 0) {  // this row sees none of these keys
               std::fill(pi, pi + kBK, T(0));
               continue;
             }
-            const T* si = sc.s.data() + size_t(i) * kBK;
-            T mx = m[i];
-            for (int j = 0; j < n; j++) mx = std::max(mx, si[j]);
             // (2) online softmax: rescale what was summed under the old max
-            const T corr = m[i] == -INFINITY ? T(0) : exp_t(m[i] - mx);
-            const T psum = exp_shifted_sum(pi, si, n, mx);
-            std::fill(pi + n, pi + kBK, T(0));
-            l[i] = l[i] * corr + psum;
-            m[i] = mx;
+            const T corr = online_softmax_row(pi, sc.s.data() + size_t(i) * kBK, n, m[i], l[i]);
+            T* oi = o.data() + size_t(i) * hs;
 #pragma omp simd
             for (int e = 0; e < hs; e++) oi[e] *= corr;
             if (dropping) {  // (3) dropout on the weights
@@ -386,8 +463,7 @@ void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, Atten
           }
           for (int j0 = 0; j0 < kend; j0 += kBK) {
             const int nk = std::min(kBK, kend - j0);
-            load_transposed(sc.kt.data(), k, C3, j0, nk, hs);
-            score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+            score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
             for (int i = 0; i < nq; i++) {
               const size_t row = (size_t(bh) * Tn + i0 + i) * Tn + size_t(j0);
               const T L = lse[size_t(bh) * Tn + i0 + i];
@@ -409,14 +485,21 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
                         AttentionMode mode) {
   // dqkv, qkv (B,T,3C); dout, out (B,T,C); lse (B,NH,T) from the forward. dqkv +=.
   check_dims(d);
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(Tn);
   const size_t C3 = 3 * size_t(C);
   const T scale = score_scale<T>(mode, hs);
   const bool dropping = drop.active();
+  const size_t head_t = size_t(hs) * Tp;  // one head's transposed keys (or values)
+  HostBuffer<T>& tbuf = transpose_scratch<T>();
+  if (tbuf.size() < 2 * size_t(B) * NH * head_t) tbuf.resize(2 * size_t(B) * NH * head_t);
+  T* ktall = tbuf.data();
+  T* vtall = tbuf.data() + size_t(B) * NH * head_t;
+  transpose_heads(ktall, qkv + C, d);
+  transpose_heads(vtall, qkv + 2 * size_t(C), d);
   // One (b,h) per task: every dq/dk/dv row it touches belongs to that (b,h).
 #pragma omp parallel
   {
-    FlashScratch<T> sc(hs);
+    FlashScratch<T> sc;
     std::vector<T> Dsum(Tn), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
         dw(size_t(kBQ) * kBK);
     int vis[kBQ];
@@ -426,7 +509,9 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
       const size_t hoff = size_t(h) * hs;
       const T* base = qkv + size_t(b) * Tn * C3;
       T* dbase = dqkv + size_t(b) * Tn * C3;
-      const T *q = base + hoff, *k = base + C + hoff, *v = base + 2 * size_t(C) + hoff;
+      const T *q = base + hoff, *k = base + C + hoff;
+      const T* kt = ktall + size_t(bh) * head_t;
+      const T* vt = vtall + size_t(bh) * head_t;
       T *dq = dbase + hoff, *dk = dbase + C + hoff, *dv = dbase + 2 * size_t(C) + hoff;
       const T* dO = dout + size_t(b) * Tn * C + hoff;
       const T* O = out + size_t(b) * Tn * C + hoff;
@@ -440,30 +525,37 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
       }
       for (int j0 = 0; j0 < Tn; j0 += kBK) {
         const int nk = std::min(kBK, Tn - j0);
-        load_transposed(sc.kt.data(), k, C3, j0, nk, hs);
-        load_transposed(sc.vt.data(), v, C3, j0, nk, hs);
         std::fill(dk_blk.begin(), dk_blk.end(), T(0));
         std::fill(dv_blk.begin(), dv_blk.end(), T(0));
         const int q_first = mode.causal ? j0 / kBQ * kBQ : 0;  // earlier queries see none of these keys
         for (int i0 = q_first; i0 < Tn; i0 += kBQ) {
           const int nq = std::min(kBQ, Tn - i0);
-          score_tile(sc.s.data(), vis, q, C3, sc.kt.data(), i0, nq, j0, nk, hs, scale, mode.causal);
+          score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
           // dw[i, j] = dout[i] . v[j]  (from (4)), as a tile product against v transposed
-          tile_dot(dw.data(), dO + size_t(i0) * C, size_t(C), nq, sc.vt.data(), hs);
+          tile_dot(dw.data(), dO + size_t(i0) * C, size_t(C), nq, vt + j0, size_t(Tp), hs);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
             const int t = i0 + i;
-            const T L = lse[size_t(bh) * Tn + t];
+            const T L = lse[size_t(bh) * Tn + t], Dt = Dsum[t];
             const T* si = sc.s.data() + size_t(i) * kBK;
             const T* dwi = dw.data() + size_t(i) * kBK;
             T* pi = sc.p.data() + size_t(i) * kBK;
             T* dsi = ds.data() + size_t(i) * kBK;
+            if (!dropping) {
+#pragma omp simd
+              for (int j = 0; j < kBK; j++) {
+                const T p = j < n ? exp_t(si[j] - L) : T(0);  // (2) the weight, recomputed
+                pi[j] = p;
+                dsi[j] = p * (dwi[j] - Dt) * scale;  // (2),(1): d score * scale
+              }
+              continue;
+            }
             const size_t drow = (size_t(bh) * Tn + size_t(t)) * Tn + size_t(j0);
             for (int j = 0; j < n; j++) {
-              const T p = exp_t(si[j] - L);  // (2) the weight, recomputed
-              const T sd = dropping ? T(drop.scale(drow + j)) : T(1);
-              pi[j] = p * sd;                                // (3) weight after dropout
-              dsi[j] = p * (dwi[j] * sd - Dsum[t]) * scale;  // (3),(2),(1): d score * scale
+              const T p = exp_t(si[j] - L);
+              const T sd = T(drop.scale(drow + j));
+              pi[j] = p * sd;                           // (3) weight after dropout
+              dsi[j] = p * (dwi[j] * sd - Dt) * scale;  // (3),(2),(1)
             }
             for (int j = n; j < kBK; j++) pi[j] = dsi[j] = T(0);
           }
