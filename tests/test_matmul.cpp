@@ -60,7 +60,8 @@ INSTANTIATE_TEST_SUITE_P(
                                          MatmulShape{3, 5, 7}, MatmulShape{9, 33, 31}, MatmulShape{37, 29, 45},
                                          MatmulShape{64, 64, 192}, MatmulShape{130, 300, 65},
                                          MatmulShape{67, 517, 129}, MatmulShape{257, 96, 600},
-                                         MatmulShape{121, 250, 513}),
+                                         MatmulShape{121, 250, 513}, MatmulShape{20, 1000, 48},
+                                         MatmulShape{900, 40, 35}),
                        ::testing::Values(cpu::GemmIsa::generic, cpu::GemmIsa::avx2, cpu::GemmIsa::avx512)),
     [](const auto& info) {
       const MatmulShape& s = std::get<0>(info.param);

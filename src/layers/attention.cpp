@@ -14,6 +14,7 @@
 #include "check.h"
 #include "layers.h"
 #include "layers/fastmath.h"
+#include "layers/simd.h"
 
 namespace gpt::cpu {
 
@@ -84,38 +85,6 @@ template <class T>
 HostBuffer<T>& transpose_scratch() {
   static HostBuffer<T> buf;  // grow-only; attention runs on one calling thread at a time
   return buf;
-}
-
-typedef float v16f __attribute__((vector_size(64)));
-typedef float v16fu __attribute__((vector_size(64), aligned(4)));
-typedef int v16i __attribute__((vector_size(64)));
-
-// One stage of the 16 x 16 transpose: rows i and i+S swap their off-diagonal S x S
-// blocks (lane l of row i with bit S set <-> lane l^S of row i+S).
-template <int S>
-inline void transpose_stage(v16f* r) {
-  v16i ma, mb;
-  for (int l = 0; l < 16; l++) {
-    ma[l] = (l & S) ? 16 + (l ^ S) : l;
-    mb[l] = (l & S) ? 16 + l : (l ^ S);
-  }
-  for (int i = 0; i < 16; i++)
-    if (!(i & S)) {
-      const v16f a = r[i], b = r[i + S];
-      r[i] = __builtin_shuffle(a, b, ma);
-      r[i + S] = __builtin_shuffle(a, b, mb);
-    }
-}
-
-// dst row j (16 floats, rows dst_stride apart) = column j of the 16 x 16 block at src.
-inline void transpose16(float* dst, size_t dst_stride, const float* src, size_t src_stride) {
-  v16f r[16];
-  for (int i = 0; i < 16; i++) r[i] = *reinterpret_cast<const v16fu*>(src + size_t(i) * src_stride);
-  transpose_stage<8>(r);
-  transpose_stage<4>(r);
-  transpose_stage<2>(r);
-  transpose_stage<1>(r);
-  for (int j = 0; j < 16; j++) *reinterpret_cast<v16fu*>(dst + size_t(j) * dst_stride) = r[j];
 }
 
 // dst[(bh*hs + e)*Tp + t] = src row t of head h in batch b, element e (src: the k or v

@@ -14,6 +14,7 @@
 #include "buffer.h"
 #include "check.h"
 #include "layers.h"
+#include "layers/simd.h"
 
 namespace gpt::cpu {
 
@@ -32,6 +33,12 @@ namespace {
 constexpr int KC = 768;  // depth of one packed panel (768 beat 256-1536 on the GPT shapes here)
 constexpr int MC = 120;  // rows per macro-tile (a multiple of every MR)
 constexpr int NC = 512;  // columns per macro-tile (a multiple of every NR)
+// The packs write 16-float vectors: rows of MR < 16 floats are stored as whole vectors
+// in increasing order, each spilling into the next row's slots (rewritten by the next
+// store); the last spill runs up to 16 floats past the sliver, into the next sliver
+// (packed after it by the same thread) or the buffer's padding.
+constexpr int kPackSpill = 16;
+
 
 struct PackBuffers {
   HostBuffer<float> b;                  // packed B for one k-block, shared by the team
@@ -40,7 +47,7 @@ struct PackBuffers {
     if (b.size() < nb) b.resize(nb);
     if (int(a.size()) < threads) a.resize(size_t(threads));
     for (auto& buf : a)
-      if (buf.size() < size_t(MC) * KC) buf.resize(size_t(MC) * KC);
+      if (buf.size() < size_t(MC) * KC + kPackSpill) buf.resize(size_t(MC) * KC + kPackSpill);
   }
 };
 PackBuffers& pack_buffers() {
@@ -51,12 +58,25 @@ PackBuffers& pack_buffers() {
 // Packs rows [i0, i0+MR) x depth [p0, p0+kc) of A as dst[k*MR + ii], zero-padding rows >= M.
 template <int MR>
 inline void pack_a_sliver(float* dst, const float* A, size_t ars, size_t acs, int i0, int M, int p0, int kc) {
+  static_assert(MR <= 16, "a packed row of A must fit one vector");
   const int rows = std::min(MR, M - i0);
   if (acs == 1) {
+    int k0 = 0;
+    if (rows == MR) {  // 16 steps of k at a time: MR rows (+ zero rows) transposed in registers
+      for (; k0 + 16 <= kc; k0 += 16) {
+        v16f r[16];
+        for (int ii = 0; ii < 16; ii++) r[ii] = ii < MR ? load16(A + size_t(i0 + ii) * ars + p0 + k0) : v16f{};
+        transpose16(r);
+        for (int k = 0; k < 16; k++) store16(dst + (k0 + k) * MR, r[k]);
+      }
+    }
     for (int ii = 0; ii < rows; ii++) {
       const float* src = A + size_t(i0 + ii) * ars + p0;
-      for (int k = 0; k < kc; k++) dst[k * MR + ii] = src[k];
+      for (int k = k0; k < kc; k++) dst[k * MR + ii] = src[k];
     }
+  } else if (ars == 1 && size_t(i0) + 16 <= acs) {  // MR consecutive floats per k (acs: the row length)
+    for (int k = 0; k < kc; k++) store16(dst + k * MR, load16(A + size_t(p0 + k) * acs + size_t(i0)));
+    if (rows == MR) return;
   } else {
     for (int k = 0; k < kc; k++) {
       const float* src = A + size_t(p0 + k) * acs + size_t(i0) * ars;
@@ -70,9 +90,11 @@ inline void pack_a_sliver(float* dst, const float* A, size_t ars, size_t acs, in
 // Packs columns [j0, j0+NR) x depth [p0, p0+kc) of B as dst[k*NR + jj], zero-padded.
 template <int NR>
 inline void pack_b_sliver(float* dst, const float* B, size_t brs, size_t bcs, int j0, int N, int p0, int kc) {
+  static_assert(NR % 16 == 0, "a packed row of B is whole vectors");
   const int cols = std::min(NR, N - j0);
   if (bcs == 1 && cols == NR) {
-    for (int k = 0; k < kc; k++) std::memcpy(dst + k * NR, B + size_t(p0 + k) * brs + j0, NR * sizeof(float));
+    for (int k = 0; k < kc; k++)
+      for (int v = 0; v < NR; v += 16) store16(dst + k * NR + v, load16(B + size_t(p0 + k) * brs + j0 + v));
   } else if (bcs == 1) {
     for (int k = 0; k < kc; k++) {
       const float* src = B + size_t(p0 + k) * brs + j0;
@@ -80,8 +102,17 @@ inline void pack_b_sliver(float* dst, const float* B, size_t brs, size_t bcs, in
       for (int jj = cols; jj < NR; jj++) dst[k * NR + jj] = 0.0f;
     }
   } else {
-    // Transposing pack (B(k,j) = W[j*bcs + k]): read 8 rows of W at once along k.
-    int jj = 0;
+    // Transposing pack (B(k,j) = W[j*bcs + k*brs]): 16 x 16 blocks transposed in
+    // registers where W's rows are contiguous along k, else 8 rows at a time.
+    int jj = 0, k0 = 0;
+    if (brs == 1) {
+      for (; jj + 16 <= cols; jj += 16) {
+        const float* src = B + size_t(j0 + jj) * bcs + size_t(p0);
+        for (k0 = 0; k0 + 16 <= kc; k0 += 16) transpose16(dst + size_t(k0) * NR + jj, NR, src + k0, bcs);
+        for (int k = k0; k < kc; k++)
+          for (int r = 0; r < 16; r++) dst[k * NR + jj + r] = src[size_t(r) * bcs + k];
+      }
+    }
     for (; jj + 8 <= cols; jj += 8) {
       const float* src[8];
       for (int r = 0; r < 8; r++) src[r] = B + size_t(j0 + jj + r) * bcs + size_t(p0) * brs;
@@ -217,6 +248,34 @@ struct Avx2Kernel {
   }
 };
 
+// Row blocks sized so the threads finish together: mc (a multiple of MR, at most MC)
+// is the one whose dynamic schedule (tasks handed out in order to whichever thread is
+// free) has the shortest makespan, larger mc on ties. 120-row blocks would leave one of
+// two threads idle a fifth of the time on a 384-row weight gradient (120+120 vs 120+24).
+struct Tiling {
+  int mc, m_tiles, n_tiles, n_groups;
+};
+Tiling choose_tiling(int M, int N, int MR, int threads) {
+  const int n_tiles = (N + NC - 1) / NC;
+  Tiling best{MC, 0, n_tiles, 1};
+  double best_span = 0;
+  for (int mc = MC; mc >= std::min(MC, 4 * MR); mc -= MR) {
+    const int m_tiles = (M + mc - 1) / mc;
+    const int n_groups = std::min(n_tiles, (4 * threads + m_tiles - 1) / m_tiles);
+    std::vector<double> busy(size_t(threads), 0.0);
+    for (int t = 0; t < m_tiles * n_groups; t++) {
+      const int tm = t / n_groups, g = t % n_groups;
+      const int rows = std::min(mc, M - tm * mc);
+      const int tn0 = int(int64_t(n_tiles) * g / n_groups), tn1 = int(int64_t(n_tiles) * (g + 1) / n_groups);
+      const int cols = std::min(N, tn1 * NC) - tn0 * NC;
+      *std::min_element(busy.begin(), busy.end()) += double(rows) * cols;
+    }
+    const double span = *std::max_element(busy.begin(), busy.end());
+    if (best.m_tiles == 0 || span < best_span * 0.98) best = {mc, m_tiles, n_tiles, n_groups}, best_span = span;
+  }
+  return best;
+}
+
 template <class Kern>
 void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                 float* C, size_t ldc, bool accumulate, const float* bias) {
@@ -227,12 +286,12 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
   PackBuffers& pb = pack_buffers();
   pb.reserve(threads, size_t(n_slivers) * NR * KC);
   float* pbuf = pb.b.data();
-  const int m_tiles = (M + MC - 1) / MC, n_tiles = (N + NC - 1) / NC;
-  // A task is one MC-row block of C: its thread packs that block of A into its own
+  // A task is one mc-row block of C: its thread packs that block of A into its own
   // buffer (which stays in L2, packing overlaps the other thread's compute) and sweeps
   // every column. With few row blocks, tasks also split the columns into groups (about
   // 4 tasks per thread; the A block is then packed once per group).
-  const int n_groups = std::min(n_tiles, (4 * threads + m_tiles - 1) / m_tiles);
+  const Tiling tl = choose_tiling(M, N, MR, threads);
+  const int mc = tl.mc, m_tiles = tl.m_tiles, n_tiles = tl.n_tiles, n_groups = tl.n_groups;
   const int tasks = m_tiles * n_groups;
 #pragma omp parallel
   {
@@ -248,7 +307,7 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
       for (int t = 0; t < tasks; t++) {
         const int tm = t / n_groups, g = t % n_groups;  // column group g: tiles [tn0, tn1)
         const int tn0 = int(int64_t(n_tiles) * g / n_groups), tn1 = int(int64_t(n_tiles) * (g + 1) / n_groups);
-        const int i_begin = tm * MC, i_end = std::min(M, i_begin + MC);
+        const int i_begin = tm * mc, i_end = std::min(M, i_begin + mc);
         for (int i0 = i_begin; i0 < i_end; i0 += MR)
           pack_a_sliver<MR>(pa + size_t(i0 - i_begin) / MR * MR * kc, A, ars, acs, i0, M, p0, kc);
         const int j_end = std::min(N, tn1 * NC);
