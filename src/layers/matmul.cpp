@@ -32,7 +32,6 @@ namespace {
 // GPT_GEMM=avx512|avx2|generic overrides the choice (tests and benchmarks use it).
 constexpr int KC = 768;  // depth of one packed panel (768 beat 256-1536 on the GPT shapes here)
 constexpr int MC = 120;  // rows per macro-tile (a multiple of every MR)
-constexpr int NC = 512;  // columns per macro-tile (a multiple of every NR)
 // The packs write 16-float vectors: rows of MR < 16 floats are stored as whole vectors
 // in increasing order, each spilling into the next row's slots (rewritten by the next
 // store); the last spill runs up to 16 floats past the sliver, into the next sliver
@@ -253,25 +252,27 @@ struct Avx2Kernel {
 // free) has the shortest makespan, larger mc on ties. 120-row blocks would leave one of
 // two threads idle a fifth of the time on a 384-row weight gradient (120+120 vs 120+24).
 struct Tiling {
-  int mc, m_tiles, n_tiles, n_groups;
+  int mc, m_tiles, n_groups;
 };
-Tiling choose_tiling(int M, int N, int MR, int threads) {
-  const int n_tiles = (N + NC - 1) / NC;
-  Tiling best{MC, 0, n_tiles, 1};
+// Column group g of n_groups: slivers [first, end) of n_slivers.
+inline int group_begin(int n_slivers, int g, int n_groups) { return int(int64_t(n_slivers) * g / n_groups); }
+
+Tiling choose_tiling(int M, int N, int MR, int NR, int threads) {
+  const int n_slivers = (N + NR - 1) / NR;
+  Tiling best{MC, 0, 1};
   double best_span = 0;
   for (int mc = MC; mc >= std::min(MC, 4 * MR); mc -= MR) {
     const int m_tiles = (M + mc - 1) / mc;
-    const int n_groups = std::min(n_tiles, (4 * threads + m_tiles - 1) / m_tiles);
+    const int n_groups = std::min(n_slivers, (4 * threads + m_tiles - 1) / m_tiles);
     std::vector<double> busy(size_t(threads), 0.0);
     for (int t = 0; t < m_tiles * n_groups; t++) {
       const int tm = t / n_groups, g = t % n_groups;
       const int rows = std::min(mc, M - tm * mc);
-      const int tn0 = int(int64_t(n_tiles) * g / n_groups), tn1 = int(int64_t(n_tiles) * (g + 1) / n_groups);
-      const int cols = std::min(N, tn1 * NC) - tn0 * NC;
+      const int cols = group_begin(n_slivers, g + 1, n_groups) - group_begin(n_slivers, g, n_groups);
       *std::min_element(busy.begin(), busy.end()) += double(rows) * cols;
     }
     const double span = *std::max_element(busy.begin(), busy.end());
-    if (best.m_tiles == 0 || span < best_span * 0.98) best = {mc, m_tiles, n_tiles, n_groups}, best_span = span;
+    if (best.m_tiles == 0 || span < best_span * 0.98) best = {mc, m_tiles, n_groups}, best_span = span;
   }
   return best;
 }
@@ -280,7 +281,7 @@ template <class Kern>
 void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                 float* C, size_t ldc, bool accumulate, const float* bias) {
   constexpr int MR = Kern::MR, NR = Kern::NR;
-  static_assert(MC % MR == 0 && NC % NR == 0, "macro-tiles must hold whole micro-tiles");
+  static_assert(MC % MR == 0, "macro-tiles must hold whole micro-tiles");
   const int n_slivers = (N + NR - 1) / NR;
   const int threads = omp_get_max_threads();
   PackBuffers& pb = pack_buffers();
@@ -290,8 +291,8 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
   // buffer (which stays in L2, packing overlaps the other thread's compute) and sweeps
   // every column. With few row blocks, tasks also split the columns into groups (about
   // 4 tasks per thread; the A block is then packed once per group).
-  const Tiling tl = choose_tiling(M, N, MR, threads);
-  const int mc = tl.mc, m_tiles = tl.m_tiles, n_tiles = tl.n_tiles, n_groups = tl.n_groups;
+  const Tiling tl = choose_tiling(M, N, MR, NR, threads);
+  const int mc = tl.mc, m_tiles = tl.m_tiles, n_groups = tl.n_groups;
   const int tasks = m_tiles * n_groups;
 #pragma omp parallel
   {
@@ -305,13 +306,12 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
       // does not depend on the thread count or the schedule.
 #pragma omp for schedule(dynamic, 1)
       for (int t = 0; t < tasks; t++) {
-        const int tm = t / n_groups, g = t % n_groups;  // column group g: tiles [tn0, tn1)
-        const int tn0 = int(int64_t(n_tiles) * g / n_groups), tn1 = int(int64_t(n_tiles) * (g + 1) / n_groups);
+        const int tm = t / n_groups, g = t % n_groups;  // column group g
         const int i_begin = tm * mc, i_end = std::min(M, i_begin + mc);
         for (int i0 = i_begin; i0 < i_end; i0 += MR)
           pack_a_sliver<MR>(pa + size_t(i0 - i_begin) / MR * MR * kc, A, ars, acs, i0, M, p0, kc);
-        const int j_end = std::min(N, tn1 * NC);
-        for (int j0 = tn0 * NC; j0 < j_end; j0 += NR) {
+        const int j_end = std::min(N, group_begin(n_slivers, g + 1, n_groups) * NR);
+        for (int j0 = group_begin(n_slivers, g, n_groups) * NR; j0 < j_end; j0 += NR) {
           const float* bs = pbuf + size_t(j0 / NR) * NR * kc;
           for (int i0 = i_begin; i0 < i_end; i0 += MR) {
             Kern::run(kc, pa + size_t(i0 - i_begin) / MR * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc,
