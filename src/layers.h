@@ -123,8 +123,13 @@ void attention_forward_reference(T* out, T* att, const T* qkv, Dims d, Dropout d
 template <class T>
 void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d,
                                   Dropout drop = {}, AttentionMode mode = {});
-// One new query per sequence against a cache: q (B,C) at position pos; kcache, vcache
-// (B, maxT, C) hold keys/values for positions 0..pos (inclusive, already written).
+// The KV cache for decoding, kcache and vcache (B, NH, maxT, hs): one head's keys (and
+// values) are a contiguous run that attention_decode streams front to back.
+// kv_cache_write stores the k and v thirds of qkv (B,3C), the token at position pos.
+template <class T>
+void kv_cache_write(T* kcache, T* vcache, const T* qkv, Dims d, int maxT, int pos);
+// One new query per sequence against the cache: q (B,C) at position pos; the cache holds
+// keys/values for positions 0..pos (inclusive, already written).
 // out (B,C); att_row (B,NH,pos+1) receives the weights (may be nullptr).
 template <class T>
 void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* vcache, Dims d,

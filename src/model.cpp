@@ -308,8 +308,7 @@ const T* GPT<T>::decode(int token, int pos, std::vector<T>* att_maps) {
     if (cfg_.pos == PosEnc::rope) rope_forward(qkv, d, pos);
     T* kc = kcache_.data() + size_t(l) * maxT * C;
     T* vc = vcache_.data() + size_t(l) * maxT * C;
-    std::memcpy(kc + size_t(pos) * C, qkv + C, C * sizeof(T));
-    std::memcpy(vc + size_t(pos) * C, qkv + 2 * C, C * sizeof(T));
+    kv_cache_write(kc, vc, qkv, d, maxT, pos);
     attention_decode(atty, att, qkv, kc, vc, d, maxT, pos);
     if (att_maps)
       std::memcpy(att_maps->data() + size_t(l) * NH * (pos + 1), att, size_t(NH) * (pos + 1) * sizeof(T));

@@ -389,17 +389,28 @@ TEST(Attention, DecodeEqualsLastRowOfForward) {
   EXPECT_CLOSE(fout.data(), out.data(), out.size(), 1e-5, 1e-5);
   EXPECT_CLOSE(fatt.data(), att.data(), att.size(), 1e-6, 1e-5);
   std::vector<float> kc(size_t(d.B) * maxT * C, 1e30f), vc(kc.size(), 1e30f);  // junk past pos
+  const Dims dd{d.B, 1, C, d.NH};
+  const int hs = d.hs();
+  int written = 0;  // positions in the cache so far
   for (int pos : {0, 1, 3, 6}) {
+    for (; written <= pos; written++) {  // what decoding does: one token's qkv at a time
+      std::vector<float> tok(size_t(d.B) * 3 * C);
+      for (int b = 0; b < d.B; b++)
+        std::copy_n(&qkv[(size_t(b) * d.T + written) * 3 * C], 3 * C, &tok[size_t(b) * 3 * C]);
+      cpu::kv_cache_write(kc.data(), vc.data(), tok.data(), dd, maxT, written);
+    }
+    // the layout: head h's key at position t is a contiguous run of hs floats
     for (int b = 0; b < d.B; b++)
-      for (int t = 0; t <= pos; t++)
-        for (int c = 0; c < C; c++) {
-          kc[(size_t(b) * maxT + t) * C + c] = qkv[(size_t(b) * d.T + t) * 3 * C + C + c];
-          vc[(size_t(b) * maxT + t) * C + c] = qkv[(size_t(b) * d.T + t) * 3 * C + 2 * C + c];
-        }
+      for (int h = 0; h < d.NH; h++)
+        for (int t = 0; t <= pos; t++)
+          for (int e = 0; e < hs; e++) {
+            const size_t at = ((size_t(b) * d.NH + h) * maxT + t) * hs + e;
+            ASSERT_EQ(kc[at], qkv[(size_t(b) * d.T + t) * 3 * C + C + h * hs + e]);
+            ASSERT_EQ(vc[at], qkv[(size_t(b) * d.T + t) * 3 * C + 2 * C + h * hs + e]);
+          }
     std::vector<float> q(size_t(d.B) * C), o(q.size()), row(size_t(d.B) * d.NH * (pos + 1));
     for (int b = 0; b < d.B; b++)
       for (int c = 0; c < C; c++) q[b * C + c] = qkv[(size_t(b) * d.T + pos) * 3 * C + c];
-    const Dims dd{d.B, 1, C, d.NH};
     cpu::attention_decode(o.data(), row.data(), q.data(), kc.data(), vc.data(), dd, maxT, pos);
     SCOPED_TRACE("pos " + std::to_string(pos));
     for (int b = 0; b < d.B; b++) {

@@ -547,9 +547,24 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
 }
 
 template <class T>
+void kv_cache_write(T* kcache, T* vcache, const T* qkv, Dims d, int maxT, int pos) {
+  check_dims(d);
+  GPT_CHECK(pos >= 0 && pos < maxT, "decode position ", pos, " outside the cache of ", maxT);
+  const int hs = d.hs();
+  const size_t C = size_t(d.C);
+  for (int b = 0; b < d.B; b++)
+    for (int h = 0; h < d.NH; h++) {
+      const size_t dst = ((size_t(b) * d.NH + h) * maxT + pos) * hs;
+      const T* src = qkv + size_t(b) * 3 * C + size_t(h) * hs;
+      std::copy(src + C, src + C + hs, kcache + dst);
+      std::copy(src + 2 * C, src + 2 * C + hs, vcache + dst);
+    }
+}
+
+template <class T>
 void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* vcache, Dims d,
                       int maxT, int pos) {
-  // q, out (B,C); kcache, vcache (B,maxT,C) filled for 0..pos; att_row (B,NH,pos+1) or nullptr
+  // q, out (B,C); kcache, vcache (B,NH,maxT,hs) filled for 0..pos; att_row (B,NH,pos+1) or nullptr
   check_dims(d);
   GPT_CHECK(pos >= 0 && pos < maxT, "decode position ", pos, " outside the cache of ", maxT);
   const int B = d.B, C = d.C, NH = d.NH, hs = d.hs();
@@ -562,10 +577,10 @@ void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* 
     for (int bh = 0; bh < B * NH; bh++) {
       const int b = bh / NH, h = bh % NH;
       const size_t hoff = size_t(h) * hs;
-      const size_t cache = size_t(b) * maxT * C + hoff;
+      const size_t cache = size_t(bh) * maxT * hs;
       T* row = att_row ? att_row + size_t(bh) * n : scratch.data();
       attend_row(out + size_t(b) * C + hoff, row, static_cast<T*>(nullptr), q + size_t(b) * C + hoff, kcache + cache,
-                 vcache + cache, size_t(C), n, hs, scale, Dropout{}, 0);
+                 vcache + cache, size_t(hs), n, hs, scale, Dropout{}, 0);
     }
   }
 }
@@ -577,6 +592,7 @@ void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* 
   template void attention_forward_reference<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*); \
   template void attention_backward_reference<T>(T*, const T*, const T*, const T*, Dims, Dropout,    \
                                                 AttentionMode);                                     \
+  template void kv_cache_write<T>(T*, T*, const T*, Dims, int, int);                               \
   template void attention_decode<T>(T*, T*, const T*, const T*, const T*, Dims, int, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
