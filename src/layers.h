@@ -88,6 +88,17 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t
 template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      size_t N, int C, int OC);
+// The fc layer with its GELU fused in (the GELU runs on each block of out while the
+// GEMM has it in cache, instead of as a separate pass over memory):
+//   matmul_gelu_forward:  out = inp · weight^T + bias, out_gelu = gelu(out)
+//   matmul_gelu_backward: for the layer after the GELU (inp = gelu(pre)): matmul_backward,
+//                         then dpre += gelu'(pre) * dinp  (dinp is still written)
+// Same results as matmul_* followed by gelu_forward / gelu_backward.
+template <class T>
+void matmul_gelu_forward(T* out, T* out_gelu, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC);
+template <class T>
+void matmul_gelu_backward(T* dpre, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* pre,
+                          const T* weight, size_t N, int C, int OC);
 // The scalar, obviously-correct versions the fast ones are tested against.
 template <class T>
 void matmul_forward_reference(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C,

@@ -163,8 +163,7 @@ std::optional<double> GPT<T>::forward(const int* inputs, const int* targets, int
     if (train_) dropout_forward(attproj, BT * C, drop(2 + 3 * li));
     residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * BT, a.ln2_rstd + l * BT, residual, attproj,
                                param(LN2W, li), param(LN2B, li), BT, int(C));
-    matmul_forward(fch, ln2, param(FCW, li), param(FCB, li), BT, int(C), int(4 * C));
-    gelu_forward(fch_gelu, fch, BT * 4 * C);
+    matmul_gelu_forward(fch, fch_gelu, ln2, param(FCW, li), param(FCB, li), BT, int(C), int(4 * C));
     matmul_forward(fcproj, fch_gelu, param(FCPROJW, li), param(FCPROJB, li), BT, int(4 * C), int(C));
     if (train_) dropout_forward(fcproj, BT * C, drop(3 + 3 * li));
     // residual3 = residual2 + fcproj, fused with the LayerNorm that reads it: the next
@@ -217,11 +216,9 @@ void GPT<T>::backward(T loss_scale) {
     // residual3 = residual2 + fcproj
     residual_backward(g.residual2 + o1, g.fcproj + o1, g.residual3 + o1, BT * C);
     if (train_) dropout_backward(g.fcproj + o1, BT * C, drop(3 + 3 * li));
-    // fcproj = fch_gelu · fcprojw^T + fcprojb
-    matmul_backward(g.fch_gelu + o4, grad(FCPROJW, li), grad(FCPROJB, li), g.fcproj + o1, a.fch_gelu + o4,
-                    param(FCPROJW, li), BT, int(4 * C), int(C));
-    // fch_gelu = gelu(fch)
-    gelu_backward(g.fch + o4, a.fch + o4, g.fch_gelu + o4, BT * 4 * C);
+    // fcproj = fch_gelu · fcprojw^T + fcprojb, and fch_gelu = gelu(fch)
+    matmul_gelu_backward(g.fch + o4, g.fch_gelu + o4, grad(FCPROJW, li), grad(FCPROJB, li), g.fcproj + o1,
+                         a.fch_gelu + o4, a.fch + o4, param(FCPROJW, li), BT, int(4 * C), int(C));
     // fch = ln2 · fcw^T + fcb
     matmul_backward(g.ln2 + o1, grad(FCW, li), grad(FCB, li), g.fch + o4, a.ln2 + o1, param(FCW, li), BT,
                     int(C), int(4 * C));

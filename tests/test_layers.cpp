@@ -36,11 +36,6 @@ void with_threads(int n, const std::function<void()>& fn) {
 #endif
 }
 
-template <class T>
-bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
 // ---- finite differences, one test per layer --------------------------------
 
 class Gradcheck : public ::testing::TestWithParam<std::string> {};

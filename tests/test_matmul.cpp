@@ -54,6 +54,39 @@ TEST_P(MatmulShapes, FastMatchesReference) {
   EXPECT_CLOSE(db.data(), db_ref.data(), db.size(), 1e-5 * double(N), 1e-5);
 }
 
+// The GELU fused into the GEMM (applied to each finished block of the output) gives
+// the same bits as the matmul followed by the separate GELU layer, forward and
+// backward, including shapes whose depth spans several packed panels.
+TEST_P(MatmulShapes, FusedGeluEqualsMatmulThenGelu) {
+  const auto [shape, isa] = GetParam();
+  const auto [N, C, OC] = shape;
+  if (!cpu::gemm_isa_supported(isa)) GTEST_SKIP() << cpu::gemm_isa_name(isa) << " not supported by this CPU";
+  IsaScope scope(isa);
+  auto inp = random_vec<float>(N * C, 1, 3.0);  // pre-activations over GELU's curved part
+  auto w = random_vec<float>(size_t(OC) * C, 2), b = random_vec<float>(OC, 3);
+  std::vector<float> out(N * OC), act(N * OC), out2(N * OC), act2(N * OC);
+  cpu::matmul_gelu_forward(out.data(), act.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  cpu::matmul_forward(out2.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  cpu::gelu_forward(act2.data(), out2.data(), out2.size());
+  EXPECT_TRUE(bitwise_equal(out, out2));
+  EXPECT_TRUE(bitwise_equal(act, act2));
+
+  // backward of a layer whose input is gelu(pre): inp here plays gelu(pre)
+  auto pre = random_vec<float>(N * C, 4, 3.0), dout = random_vec<float>(N * OC, 5);
+  auto dpre = random_vec<float>(N * C, 6), dpre2 = dpre;  // both accumulate
+  auto dinp = random_vec<float>(N * C, 7), dinp2 = dinp;
+  auto dw = random_vec<float>(size_t(OC) * C, 8), dw2 = dw;
+  auto db = random_vec<float>(OC, 9), db2 = db;
+  cpu::matmul_gelu_backward(dpre.data(), dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), pre.data(),
+                            w.data(), N, C, OC);
+  cpu::matmul_backward(dinp2.data(), dw2.data(), db2.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  cpu::gelu_backward(dpre2.data(), pre.data(), dinp2.data(), dpre2.size());
+  EXPECT_TRUE(bitwise_equal(dinp, dinp2));
+  EXPECT_TRUE(bitwise_equal(dpre, dpre2));
+  EXPECT_TRUE(bitwise_equal(dw, dw2));
+  EXPECT_TRUE(bitwise_equal(db, db2));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, MatmulShapes,
     ::testing::Combine(::testing::Values(MatmulShape{1, 1, 1}, MatmulShape{1, 37, 53}, MatmulShape{2, 16, 32},

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +42,12 @@ template <class A, class E>
 
 #define EXPECT_CLOSE(actual, expected, n, abs_tol, rel_tol) \
   EXPECT_TRUE(::gpt::test::Close(actual, expected, n, abs_tol, rel_tol))
+
+// Same length and the same bits (not merely close).
+template <class T>
+bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
 
 template <class T>
 std::vector<T> random_vec(size_t n, uint64_t seed, double scale = 1.0) {

@@ -62,4 +62,26 @@ inline T exp_shifted_sum(T* out, const T* in, int n, T shift) {
   return sum;
 }
 
+// GELU, tanh approximation as in GPT-2: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+// and its derivative. gelu.cpp's layers and the GEMM epilogue that fuses GELU into the
+// fc matmul share these, so the fused and separate paths give the same bits.
+constexpr double kGeluSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
+constexpr double kGeluCubic = 0.044715;
+
+template <class T>
+inline T gelu_value(T x) {
+  const T u = T(kGeluSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);  // (1)
+  return T(0.5) * x * (T(1) + tanh_t(u));                               // (2)
+}
+
+template <class T>
+inline T gelu_grad(T x) {
+  const T a = T(kGeluSqrt2OverPi), k = T(kGeluCubic);
+  const T u = a * (x + k * x * x * x);
+  const T th = tanh_t(u);
+  const T sech2 = T(1) - th * th;
+  // (2): d/dx = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx; (1): du/dx = a (1 + 3k x^2)
+  return T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * a * (T(1) + T(3) * k * x * x);
+}
+
 }  // namespace gpt::cpu

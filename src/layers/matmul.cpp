@@ -14,6 +14,7 @@
 #include "buffer.h"
 #include "check.h"
 #include "layers.h"
+#include "layers/fastmath.h"
 #include "layers/simd.h"
 
 namespace gpt::cpu {
@@ -277,9 +278,35 @@ Tiling choose_tiling(int M, int N, int MR, int NR, int threads) {
   return best;
 }
 
+// What happens to each finished block of C (all k-blocks summed) while it is in cache:
+//   gelu:      out[i, j] = gelu(C[i, j])
+//   gelu_grad: out[i, j] += gelu'(pre[i, j]) * C[i, j]
+// out and pre have C's shape and row stride.
+struct Epilogue {
+  enum Kind { none, gelu, gelu_grad } kind = none;
+  float* out = nullptr;
+  const float* pre = nullptr;
+};
+
+inline void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int i1, int j0, int j1) {
+  for (int i = i0; i < i1; i++) {
+    const size_t r = size_t(i) * ldc;
+    const float* c = C + r;
+    float* o = ep.out + r;
+    if (ep.kind == Epilogue::gelu) {
+#pragma omp simd
+      for (int j = j0; j < j1; j++) o[j] = gelu_value(c[j]);
+    } else {
+      const float* x = ep.pre + r;
+#pragma omp simd
+      for (int j = j0; j < j1; j++) o[j] += gelu_grad(x[j]) * c[j];
+    }
+  }
+}
+
 template <class Kern>
 void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
-                float* C, size_t ldc, bool accumulate, const float* bias) {
+                float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep) {
   constexpr int MR = Kern::MR, NR = Kern::NR;
   static_assert(MC % MR == 0, "macro-tiles must hold whole micro-tiles");
   const int n_slivers = (N + NR - 1) / NR;
@@ -317,6 +344,8 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
             Kern::run(kc, pa + size_t(i0 - i_begin) / MR * MR * kc, bs, C + size_t(i0) * ldc + j0, ldc,
                       std::min(MR, M - i0), std::min(NR, N - j0), overwrite, bias ? bias + j0 : nullptr);
           }
+          if (ep.kind != Epilogue::none && p0 + kc == K)  // this mc x NR block of C is final
+            apply_epilogue(ep, C, ldc, i_begin, i_end, j0, std::min(N, j0 + NR));
         }
       }
       // implicit barrier: the packed B is rewritten by the next k-block
@@ -345,18 +374,22 @@ GemmIsa& current_isa() {
 }
 
 void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
-           float* C, size_t ldc, bool accumulate, const float* bias) {
+           float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {}) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // empty sum: C = bias (or unchanged when accumulating)
     if (!accumulate)
       for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) C[size_t(i) * ldc + j] = bias ? bias[j] : 0.0f;
+    if (ep.kind != Epilogue::none) apply_epilogue(ep, C, ldc, 0, M, 0, N);
     return;
   }
   switch (current_isa()) {
-    case GemmIsa::avx512: return sgemm_with<Avx512Kernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
-    case GemmIsa::avx2: return sgemm_with<Avx2Kernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
-    case GemmIsa::generic: return sgemm_with<GenericKernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+    case GemmIsa::avx512:
+      return sgemm_with<Avx512Kernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias, ep);
+    case GemmIsa::avx2:
+      return sgemm_with<Avx2Kernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias, ep);
+    case GemmIsa::generic:
+      return sgemm_with<GenericKernel>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias, ep);
   }
 }
 
@@ -546,7 +579,39 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   }
 }
 
+template <class T>
+void matmul_gelu_forward(T* out, T* out_gelu, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (N > 2) {
+      GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
+      const Epilogue ep{Epilogue::gelu, out_gelu, nullptr};
+      sgemm(int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias, ep);
+      return;
+    }
+  }
+  matmul_forward(out, inp, weight, bias, N, C, OC);
+  gelu_forward(out_gelu, out, N * size_t(OC));
+}
+
+template <class T>
+void matmul_gelu_backward(T* dpre, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* pre,
+                          const T* weight, size_t N, int C, int OC) {
+  if constexpr (std::is_same_v<T, float>) {
+    GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
+    const Epilogue ep{Epilogue::gelu_grad, dpre, pre};
+    sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr, ep);
+    sgemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
+    if (dbias) bias_backward(dbias, dout, N, OC);
+  } else {
+    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    gelu_backward(dpre, pre, dinp, N * size_t(C));
+  }
+}
+
 #define INSTANTIATE(T)                                                                              \
+  template void matmul_gelu_forward<T>(T*, T*, const T*, const T*, const T*, size_t, int, int);     \
+  template void matmul_gelu_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*,     \
+                                        size_t, int, int);                                          \
   template void matmul_forward<T>(T*, const T*, const T*, const T*, size_t, int, int);              \
   template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, int, int);     \
   template void matmul_forward_reference<T>(T*, const T*, const T*, const T*, size_t, int, int);    \
