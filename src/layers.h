@@ -180,16 +180,15 @@ void crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dlo
 
 // ---- adamw.cpp --------------------------------------------------------------
 // One AdamW step (Loshchilov & Hutter) on n elements; t is the 1-based step.
-// param -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * param)
+// param -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * param), with the moments
+// taken of g = grad * grad_scale (gradient clipping's factor, applied in this pass
+// rather than by a separate pass over the gradients; the same bits as scaling first).
 template <class T>
 void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long t);
+                  float eps, float weight_decay, long t, T grad_scale = T(1));
 // Sum of squares, accumulated in double with a chunking that does not depend on
 // the thread count (same result on 1 or 16 threads).
 template <class T>
 double sum_squares(const T* x, size_t n);
-// x *= s
-template <class T>
-void scale_inplace(T* x, size_t n, T s);
 
 }  // namespace gpt::cpu

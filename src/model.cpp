@@ -261,13 +261,13 @@ double GPT<T>::step(float lr, const TrainConfig& tc, long t) {
   if (!std::isfinite(norm))
     GPT_FAIL("gradient norm is ", norm, " at step ", t,
              ": training diverged; lower --lr or enable --grad-clip, then --resume from the last checkpoint");
-  if (tc.grad_clip > 0.0f && norm > tc.grad_clip)
-    scale_inplace(grads.data(), grads.size(), T(tc.grad_clip / (norm + 1e-6)));
+  // Clipping scales the gradients inside the update pass (grads stay as backward left them).
+  const T clip = tc.grad_clip > 0.0f && norm > tc.grad_clip ? T(tc.grad_clip / (norm + 1e-6)) : T(1);
   for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
     const size_t off = layout_.offset[id], n = layout_.numel[id];
     if (n == 0) continue;
     adamw_update(params.data() + off, m.data() + off, v.data() + off, grads.data() + off, n, lr, tc.beta1,
-                 tc.beta2, tc.eps, tensor_spec(id).decay ? tc.weight_decay : 0.0f, t);
+                 tc.beta2, tc.eps, tensor_spec(id).decay ? tc.weight_decay : 0.0f, t, clip);
   }
   return norm;
 }

@@ -530,7 +530,7 @@ TEST(AdamW, TwoStepsByHand) {
                Error);
 }
 
-TEST(AdamW, SumSquaresAndScale) {
+TEST(AdamW, SumSquaresIsThreadCountIndependent) {
   const size_t n = 3 * 4096 + 123;
   auto x = random_vec<float>(n, 14, 3.0);
   double naive = 0;
@@ -543,9 +543,22 @@ TEST(AdamW, SumSquaresAndScale) {
   EXPECT_EQ(s1, s3);
   EXPECT_NEAR(s1, naive, 1e-12 * naive);
   EXPECT_EQ(cpu::sum_squares(x.data(), 0), 0.0);
-  auto y = x;
-  cpu::scale_inplace(y.data(), n, 0.5f);
-  for (size_t i = 0; i < n; i += 101) EXPECT_EQ(y[i], x[i] * 0.5f);
+}
+
+// Clipping's factor applied inside the update == scaling the gradients first.
+TEST(AdamW, GradScaleEqualsScalingTheGradientFirst) {
+  const size_t n = 1000;
+  auto g = random_vec<float>(n, 15, 2.0), p1 = random_vec<float>(n, 16), m1 = random_vec<float>(n, 17, 0.1);
+  auto v1 = random_vec<float>(n, 18, 0.1);
+  for (float& x : v1) x = x * x;
+  auto p2 = p1, m2 = m1, v2 = v1, gs = g;
+  const float s = 0.37f;
+  for (float& x : gs) x *= s;
+  cpu::adamw_update(p1.data(), m1.data(), v1.data(), gs.data(), n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 3);
+  cpu::adamw_update(p2.data(), m2.data(), v2.data(), g.data(), n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 3, s);
+  EXPECT_TRUE(bitwise_equal(p1, p2));
+  EXPECT_TRUE(bitwise_equal(m1, m2));
+  EXPECT_TRUE(bitwise_equal(v1, v2));
 }
 
 // ---- thread-count independence of the float kernels ----------------------------------------

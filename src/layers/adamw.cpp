@@ -1,4 +1,5 @@
-// AdamW update plus the helpers gradient clipping needs (sum of squares, scale).
+// AdamW update (gradient clipping's factor applied inside it) and the sum of squares
+// the clipping norm comes from.
 // The sum of squares uses fixed 4096-element chunks so it is thread-count independent.
 #include <cmath>
 #include <cstddef>
@@ -15,7 +16,7 @@ constexpr size_t kChunk = 4096;
 
 template <class T>
 void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long t) {
+                  float eps, float weight_decay, long t, T grad_scale) {
   // param, m, v, grad (n)
   GPT_CHECK(t >= 1, "AdamW step t = ", t, " must be 1-based");
   // Bias corrections in double: 1 - beta^t loses digits in float for beta2 ~ 1.
@@ -25,7 +26,7 @@ void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, float lr, float
   const T lr_ = T(lr), eps_ = T(eps), wd = T(weight_decay);
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; i++) {
-    const T g = grad[i];
+    const T g = grad[i] * grad_scale;
     const T mi = b1 * m[i] + a1 * g;
     const T vi = b2 * v[i] + a2 * g * g;
     m[i] = mi;
@@ -53,18 +54,10 @@ double sum_squares(const T* x, size_t n) {
   return total;
 }
 
-template <class T>
-void scale_inplace(T* x, size_t n, T s) {
-  // x (n)
-#pragma omp parallel for simd schedule(static)
-  for (size_t i = 0; i < n; i++) x[i] *= s;
-}
-
 #define GPT_INSTANTIATE(T)                                                                   \
   template void adamw_update<T>(T*, T*, T*, const T*, size_t, float, float, float, float,    \
-                                float, long);                                                \
-  template double sum_squares<T>(const T*, size_t);                                          \
-  template void scale_inplace<T>(T*, size_t, T);
+                                float, long, T);                                             \
+  template double sum_squares<T>(const T*, size_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE
