@@ -123,7 +123,7 @@ void transpose_heads(T* dst, const T* src, Dims d) {
 
 // R rows of s at once: 2R accumulators, per dimension 2 loads of bt and R broadcasts.
 template <int R>
-inline void tile_dot_rows(float* s, const float* a, size_t a_stride, const float* bt, size_t bts, int hs) {
+__attribute__((noinline)) void tile_dot_rows(float* s, const float* a, size_t a_stride, const float* bt, size_t bts, int hs) {
   v16f acc[R][2] = {};
   const float* ar[R];
   for (int r = 0; r < R; r++) ar[r] = a + size_t(r) * a_stride;
@@ -165,7 +165,7 @@ inline void tile_dot(T* s, const T* a, size_t a_stride, int n, const T* bt, size
 }
 
 template <int HS>
-inline void rows_axpy_f(float* out, size_t os, int nr, const float* coef, int crs, int ccs, const float* src,
+__attribute__((noinline)) void rows_axpy_f(float* out, size_t os, int nr, const float* coef, int crs, int ccs, const float* src,
                         size_t ss, int nk) {
   constexpr int NV = HS / 16;
   int r = 0;
