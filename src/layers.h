@@ -33,6 +33,11 @@ struct AttentionMode {
 
 namespace gpt::cpu {
 
+// Loops with less work than this (elements, or multiply-adds) run on the calling thread:
+// waking the OpenMP team costs microseconds, more than such a loop, and decoding one
+// token is some sixty layer calls on single rows.
+constexpr size_t kParallelMin = size_t(1) << 15;
+
 // ---- encoder.cpp: token + positional embedding -----------------------------
 // out (B,T,C) = wte[inp[b,t]] + pos_table[t0 + t]; pos_table is (maxT, C): the
 // learned wpe or the fixed sinusoidal table; nullptr for RoPE (no additive term).

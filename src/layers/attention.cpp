@@ -570,7 +570,7 @@ void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* 
   const int B = d.B, C = d.C, NH = d.NH, hs = d.hs();
   const int n = pos + 1;
   const T scale = score_scale<T>(AttentionMode{}, hs);
-#pragma omp parallel
+#pragma omp parallel if (size_t(B) * C * n >= kParallelMin)
   {
     std::vector<T> scratch(att_row ? 0 : n);
 #pragma omp for schedule(static)

@@ -24,7 +24,7 @@ void encoder_forward(T* out, const int* inp, const T* wte, const T* pos_table, D
   const size_t N = d.BT();
   const int C = d.C;
   check_tokens(inp, N);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; n++) {
     T* o = out + n * C;
     const T* w = wte + size_t(inp[n]) * C;

@@ -12,14 +12,14 @@ namespace gpt::cpu {
 template <class T>
 void gelu_forward(T* out, const T* inp, size_t N) {
   // inp, out (N)
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) out[i] = gelu_value(inp[i]);
 }
 
 template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, size_t N) {
   // dinp, inp, dout (N); dinp +=
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
 }
 

@@ -37,7 +37,7 @@ template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
                        size_t N, int C) {
   // inp, out (N,C); mean, rstd (N); weight, bias (C)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; n++)
     layernorm_row(out + n * C, mean + n, rstd + n, inp + n * C, weight, bias, C);
 }
@@ -47,7 +47,7 @@ void residual_layernorm_forward(T* res, T* out, T* mean, T* rstd, const T* a, co
                                 const T* bias, size_t N, int C) {
   // a, b, res, out (N,C); mean, rstd (N): res = a + b, out = layernorm(res), one pass
   // per row while the row is in L1.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; n++) {
     T* r = res + n * C;
     const T *x = a + n * C, *y = b + n * C;

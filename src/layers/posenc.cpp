@@ -48,7 +48,7 @@ void rope_apply(T* qkv, Dims d, int t0, double sign) {
   const size_t N = d.BT();
   std::vector<double> angles(size_t(d.T) * half);  // one row per position t0 .. t0+T-1
   rope_angles(angles.data(), d.T, hs, t0);
-#pragma omp parallel
+#pragma omp parallel if (N * size_t(C) >= kParallelMin)
   {
     std::vector<T> cs(half), sn(half);  // per thread: cos/sin for one position
 #pragma omp for schedule(static)

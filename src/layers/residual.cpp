@@ -8,14 +8,14 @@ namespace gpt::cpu {
 template <class T>
 void residual_forward(T* out, const T* inp1, const T* inp2, size_t N) {
   // out, inp1, inp2 (N)
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];  // (1)
 }
 
 template <class T>
 void residual_backward(T* dinp1, T* dinp2, const T* dout, size_t N) {
   // dinp1, dinp2, dout (N); both +=. (1): d/dinp1 = d/dinp2 = 1.
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) {
     dinp1[i] += dout[i];
     dinp2[i] += dout[i];
