@@ -98,5 +98,12 @@ print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % 
   /usr/bin/env python3 -c "
 o,t='$ours_ms','$torch_ms'
 print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(t)/float(o)) if o and t and t!='n/a' else 'Sampling ratio: n/a (PyTorch not installed)')"
+  # Decoding streams every weight once per token: bytes per token / time vs this
+  # machine's read bandwidth over a buffer of the same size.
+  wbytes=$(/usr/bin/env python3 -c "L,C,Vp=6,384,128; print(4*(L*(12*C*C+13*C)+Vp*C+2*C))")
+  bw=$(build/bench_matmul --bandwidth "$wbytes")
+  /usr/bin/env python3 -c "
+b,o,bw=$wbytes,float('$ours_ms'),float('$bw')
+print('Weights streamed per token: %.1f MB; at %.2f ms/token that is %.1f GB/s, %.0f%% of the read bandwidth measured over a %.0f MB buffer here (%.1f GB/s, 2 threads).' % (b/1e6,o,b/o/1e6,100*b/o/1e6/bw,b/1e6,bw))"
 } | tee "$out"
 echo "wrote $out"
