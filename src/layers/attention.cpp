@@ -471,6 +471,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
     FlashScratch<T> sc;
     std::vector<T> Dsum(Tn), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
         dw(size_t(kBQ) * kBK);
+    std::vector<T> dq_head(size_t(Tn) * hs);  // this head's dq, contiguous, added to dqkv at the end
     int vis[kBQ];
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -492,6 +493,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
         for (int e = 0; e < hs; e++) acc += a[e] * o[e];
         Dsum[t] = acc;
       }
+      std::fill(dq_head.begin(), dq_head.end(), T(0));
       for (int j0 = 0; j0 < Tn; j0 += kBK) {
         const int nk = std::min(kBK, Tn - j0);
         std::fill(dk_blk.begin(), dk_blk.end(), T(0));
@@ -531,7 +533,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
           // (4) dv[j] += sum_i w[i,j] dout[i];  (1) dk[j] += sum_i ds[i,j] q[i];  dq[i] += sum_j ds[i,j] k[j]
           rows_axpy(dv_blk.data(), size_t(hs), nk, sc.p.data(), 1, kBK, dO + size_t(i0) * C, size_t(C), nq, hs);
           rows_axpy(dk_blk.data(), size_t(hs), nk, ds.data(), 1, kBK, q + size_t(i0) * C3, C3, nq, hs);
-          rows_axpy(dq + size_t(i0) * C3, C3, nq, ds.data(), kBK, 1, k + size_t(j0) * C3, C3, nk, hs);
+          rows_axpy(dq_head.data() + size_t(i0) * hs, size_t(hs), nq, ds.data(), kBK, 1, k + size_t(j0) * C3, C3,
+                    nk, hs);
         }
         for (int j = 0; j < nk; j++) {
           T* dkj = dk + size_t(j0 + j) * C3;
@@ -541,6 +544,12 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
 #pragma omp simd
           for (int e = 0; e < hs; e++) dkj[e] += a[e], dvj[e] += c[e];
         }
+      }
+      for (int t = 0; t < Tn; t++) {
+        T* dqt = dq + size_t(t) * C3;
+        const T* a = dq_head.data() + size_t(t) * hs;
+#pragma omp simd
+        for (int e = 0; e < hs; e++) dqt[e] += a[e];
       }
     }
   }
