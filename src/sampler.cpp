@@ -14,20 +14,6 @@ int sample_token(const float* logits, int V, const SamplerConfig& sc, SplitMix64
   if (sc.temperature <= 0.0f) return int(std::max_element(logits, logits + V) - logits);
   cand.resize(V);
   for (int i = 0; i < V; i++) cand[i] = {logits[i] / sc.temperature, i};
-  if ((sc.top_k <= 0 || sc.top_k >= V) && sc.top_p >= 1.0f) {
-    // The whole distribution: no order needed (sorting 50k GPT-2 logits per token cost
-    // milliseconds), the cumulative sum runs in id order.
-    float mx = cand[0].first;
-    for (int i = 1; i < V; i++) mx = std::max(mx, cand[i].first);
-    double z = 0.0;
-    for (int i = 0; i < V; i++) z += std::exp(double(cand[i].first) - mx);
-    double u = rng.uniform() * z;
-    for (int i = 0; i < V; i++) {
-      u -= std::exp(double(cand[i].first) - mx);
-      if (u < 0.0) return i;
-    }
-    return V - 1;
-  }
   // Highest first; ties broken by id so the order is deterministic.
   auto by_logit = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -36,13 +22,16 @@ int sample_token(const float* logits, int V, const SamplerConfig& sc, SplitMix64
   if (sc.top_k > 0 && sc.top_k < V) {
     std::partial_sort(cand.begin(), cand.begin() + sc.top_k, cand.end(), by_logit);
     n = sc.top_k;
-  } else {
+  } else if (sc.top_p < 1.0f) {
     std::sort(cand.begin(), cand.end(), by_logit);
   }
-  const double mx = cand[0].first;
+  // Without top-k / top-p the whole distribution is drawn in id order, unsorted
+  // (sorting 50k GPT-2 logits every token cost milliseconds).
+  float mx = cand[0].first;
+  for (int i = 1; i < n; i++) mx = std::max(mx, cand[i].first);
   std::vector<double> p(n);
   double z = 0.0;
-  for (int i = 0; i < n; i++) z += (p[i] = std::exp(double(cand[i].first) - mx));
+  for (int i = 0; i < n; i++) z += (p[i] = std::exp(double(cand[i].first) - double(mx)));
   if (sc.top_p < 1.0f) {  // smallest prefix whose probability reaches top_p
     double acc = 0.0;
     int keep = n;
