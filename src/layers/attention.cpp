@@ -128,8 +128,8 @@ __attribute__((noinline)) void tile_dot_rows(float* s, const float* a, size_t a_
   const float* ar[R];
   for (int r = 0; r < R; r++) ar[r] = a + size_t(r) * a_stride;
   for (int d = 0; d < hs; d++) {
-    const v16f b0 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * bts);
-    const v16f b1 = *reinterpret_cast<const v16fu*>(bt + size_t(d) * bts + 16);
+    const v16f b0 = load16(bt + size_t(d) * bts);
+    const v16f b1 = load16(bt + size_t(d) * bts + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
       acc[r][0] += ar[r][d] * b0;
@@ -137,8 +137,8 @@ __attribute__((noinline)) void tile_dot_rows(float* s, const float* a, size_t a_
     }
   }
   for (int r = 0; r < R; r++) {
-    *reinterpret_cast<v16fu*>(s + size_t(r) * kBK) = acc[r][0];
-    *reinterpret_cast<v16fu*>(s + size_t(r) * kBK + 16) = acc[r][1];
+    store16(s + size_t(r) * kBK, acc[r][0]);
+    store16(s + size_t(r) * kBK + 16, acc[r][1]);
   }
 }
 
@@ -172,11 +172,11 @@ __attribute__((noinline)) void rows_axpy_f(float* out, size_t os, int nr, const 
   for (; r + 4 <= nr; r += 4) {
     v16f acc[4][NV];
     for (int i = 0; i < 4; i++)
-      for (int v = 0; v < NV; v++) acc[i][v] = *reinterpret_cast<const v16fu*>(out + size_t(r + i) * os + 16 * v);
+      for (int v = 0; v < NV; v++) acc[i][v] = load16(out + size_t(r + i) * os + 16 * v);
     for (int k = 0; k < nk; k++) {
       v16f sv[NV];
       for (int v = 0; v < NV; v++) {
-        sv[v] = *reinterpret_cast<const v16fu*>(src + size_t(k) * ss + 16 * v);
+        sv[v] = load16(src + size_t(k) * ss + 16 * v);
         asm("" : "+v"(sv[v]));  // keep it in a register: GCC would reload it for every row
       }
 #pragma GCC unroll 4
@@ -186,16 +186,16 @@ __attribute__((noinline)) void rows_axpy_f(float* out, size_t os, int nr, const 
       }
     }
     for (int i = 0; i < 4; i++)
-      for (int v = 0; v < NV; v++) *reinterpret_cast<v16fu*>(out + size_t(r + i) * os + 16 * v) = acc[i][v];
+      for (int v = 0; v < NV; v++) store16(out + size_t(r + i) * os + 16 * v, acc[i][v]);
   }
   for (; r < nr; r++) {
     v16f acc[NV];
-    for (int v = 0; v < NV; v++) acc[v] = *reinterpret_cast<const v16fu*>(out + size_t(r) * os + 16 * v);
+    for (int v = 0; v < NV; v++) acc[v] = load16(out + size_t(r) * os + 16 * v);
     for (int k = 0; k < nk; k++) {
       const float c = coef[size_t(r) * crs + size_t(k) * ccs];
-      for (int v = 0; v < NV; v++) acc[v] += c * *reinterpret_cast<const v16fu*>(src + size_t(k) * ss + 16 * v);
+      for (int v = 0; v < NV; v++) acc[v] += c * load16(src + size_t(k) * ss + 16 * v);
     }
-    for (int v = 0; v < NV; v++) *reinterpret_cast<v16fu*>(out + size_t(r) * os + 16 * v) = acc[v];
+    for (int v = 0; v < NV; v++) store16(out + size_t(r) * os + 16 * v, acc[v]);
   }
 }
 
