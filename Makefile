@@ -56,7 +56,7 @@ ifeq ($(HAVE_OPENMP),no)
   $(error OpenMP not found: g++ -fopenmp fails. Run scripts/install_deps.sh)
 endif
 
-LIB_SRCS  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/layers/*.cpp src/commands/*.cpp))
+LIB_SRCS  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)

@@ -78,13 +78,6 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
                         const T* mean, const T* rstd, size_t N, int C);
 
 // ---- matmul.cpp -------------------------------------------------------------
-// The float GEMM's micro-kernel, chosen at first use from cpuid (GPT_GEMM=avx512|avx2|
-// generic overrides). Every kernel computes the same sums in the same order per element.
-enum class GemmIsa { generic, avx2, avx512 };
-const char* gemm_isa_name(GemmIsa isa);
-bool gemm_isa_supported(GemmIsa isa);
-GemmIsa gemm_isa();
-void set_gemm_isa(GemmIsa isa);  // gpt::Error if the CPU lacks it
 // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC); bias may be nullptr.
 template <class T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC);

@@ -11,19 +11,19 @@
 #include <string>
 #include <vector>
 
-#include "attention_calc.h"
+#include "learn/attention_calc.h"
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "cli.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
-#include "json.h"
+#include "formats/json.h"
 #include "layers.h"
 #include "model.h"
-#include "svg.h"
+#include "learn/svg.h"
 #include "tensors.h"
 #include "test_util.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt::test {
 namespace {

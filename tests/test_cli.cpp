@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "cli.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
 #include "model.h"
 #include "test_util.h"

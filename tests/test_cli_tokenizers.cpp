@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "cli.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
 #include "model.h"
 #include "rng.h"
 #include "test_util.h"
-#include "tokenizer.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_internal.h"
 
 namespace gpt {
 namespace {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "check.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
 #include "test_util.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 namespace {

@@ -6,14 +6,14 @@
 #include <cstring>
 #include <map>
 
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "fileio.h"
-#include "hf_gpt2.h"
-#include "json.h"
-#include "llmc.h"
+#include "formats/hf_gpt2.h"
+#include "formats/json.h"
+#include "formats/llmc.h"
 #include "model.h"
-#include "model_io.h"
-#include "safetensors.h"
+#include "formats/model_io.h"
+#include "formats/safetensors.h"
 #include "test_util.h"
 
 namespace gpt::test {

@@ -2,7 +2,7 @@
 // that point at the line and column.
 #include <gtest/gtest.h>
 
-#include "json.h"
+#include "formats/json.h"
 #include "test_util.h"
 
 namespace gpt {

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "layers.h"
+#include "layers/gemm.h"
 #include "test_util.h"
 
 namespace gpt::test {

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "fileio.h"
 #include "gradcheck.h"
 #include "model.h"

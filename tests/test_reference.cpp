@@ -7,13 +7,13 @@
 #include <sstream>
 
 #include "cli.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
-#include "json.h"
+#include "formats/json.h"
 #include "model.h"
-#include "model_io.h"
-#include "checkpoint.h"
-#include "tokenizer.h"
+#include "formats/model_io.h"
+#include "formats/checkpoint.h"
+#include "text/tokenizer.h"
 #include "test_util.h"
 
 namespace gpt::test {

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "check.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
 #include "rng.h"
 #include "test_util.h"
-#include "tokenizer.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_internal.h"
 
 #ifdef GPT_HAVE_SENTENCEPIECE
 #include <sentencepiece_processor.h>

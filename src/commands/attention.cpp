@@ -8,14 +8,14 @@
 #include <optional>
 #include <sstream>
 
-#include "attention_calc.h"
+#include "learn/attention_calc.h"
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "commands/common.h"
 #include "fileio.h"
 #include "model.h"
-#include "svg.h"
-#include "tokenizer.h"
+#include "learn/svg.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 

@@ -7,9 +7,9 @@
 #include "check.h"
 #include "commands/common.h"
 #include "fileio.h"
-#include "hf_gpt2.h"
-#include "llmc.h"
-#include "model_io.h"
+#include "formats/hf_gpt2.h"
+#include "formats/llmc.h"
+#include "formats/model_io.h"
 #include "tensors.h"
 
 namespace gpt {

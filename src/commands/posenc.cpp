@@ -7,14 +7,14 @@
 #include <optional>
 #include <string>
 
-#include "attention_calc.h"
+#include "learn/attention_calc.h"
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "commands/common.h"
 #include "fileio.h"
 #include "layers.h"
 #include "model.h"
-#include "svg.h"
+#include "learn/svg.h"
 
 namespace gpt {
 

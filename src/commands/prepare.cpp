@@ -3,7 +3,7 @@
 
 #include "check.h"
 #include "commands/common.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 
 namespace gpt {
 

@@ -6,12 +6,12 @@
 #include <sstream>
 
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "commands/common.h"
 #include "model.h"
-#include "model_io.h"
+#include "formats/model_io.h"
 #include "sampler.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 

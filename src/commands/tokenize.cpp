@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "commands/common.h"
 #include "fileio.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 

@@ -13,14 +13,14 @@
 #include <sstream>
 
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "commands/common.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
 #include "model.h"
-#include "model_io.h"
+#include "formats/model_io.h"
 #include "schedule.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 

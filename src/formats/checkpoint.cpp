@@ -1,5 +1,5 @@
 // Checkpoint file: see checkpoint.h and data/README.md ("Checkpoint").
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 
 #include <cstring>
 #include <type_traits>

@@ -1,7 +1,7 @@
 // Token shards in llm.c's format (read, write, validate), the batch loader that
 // trains from one shard or llm.c's numbered shards (memory-mapped: the OS pages
 // them in, so shards need not fit in memory), and `gpt prepare`.
-#include "dataloader.h"
+#include "text/dataloader.h"
 
 #include <glob.h>
 
@@ -14,8 +14,8 @@
 
 #include "check.h"
 #include "fileio.h"
-#include "tokenizer.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_internal.h"
 
 namespace gpt {
 

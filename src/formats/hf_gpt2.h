@@ -9,8 +9,8 @@
 #include <optional>
 #include <string>
 
-#include "checkpoint.h"
-#include "json.h"
+#include "formats/checkpoint.h"
+#include "formats/json.h"
 
 namespace gpt {
 

@@ -9,7 +9,7 @@
 // softmax/loss over the first V only (classifier.cpp); positions from the learned wpe
 // table. So a learned-position gpt.cc model and an llm.c model with the same numbers
 // compute the same function.
-#include "llmc.h"
+#include "formats/llmc.h"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
 // Format detection and the learned-position conversion (see model_io.h).
-#include "model_io.h"
+#include "formats/model_io.h"
 
 #include <cstdio>
 #include <cstring>
@@ -7,9 +7,9 @@
 
 #include "check.h"
 #include "fileio.h"
-#include "hf_gpt2.h"
+#include "formats/hf_gpt2.h"
 #include "layers.h"
-#include "llmc.h"
+#include "formats/llmc.h"
 #include "tensors.h"
 
 namespace gpt {

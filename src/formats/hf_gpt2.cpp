@@ -3,7 +3,7 @@
 // GPT2Model.{wte, wpe, h[i], ln_f}, GPT2Block.{ln_1, attn, ln_2, mlp},
 // GPT2Attention.{c_attn, c_proj}, GPT2MLP.{c_fc, c_proj}; Conv1D(nf, nx) holds a
 // weight of shape (nx, nf) = (in, out) and computes x @ W + b.
-#include "hf_gpt2.h"
+#include "formats/hf_gpt2.h"
 
 #include <cmath>
 #include <cstdio>
@@ -14,7 +14,7 @@
 
 #include "check.h"
 #include "fileio.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "tensors.h"
 
 namespace gpt {

@@ -6,7 +6,7 @@
 #pragma once
 #include <string>
 
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "config.h"
 
 namespace gpt {

@@ -4,7 +4,7 @@
 // unique code points of the training text. Strict UTF-8 only; no normalization,
 // no byte fallback, no unknown-token id. SentencePiece and llm.c's tokenizer live
 // in tokenizer_sentencepiece.cpp and tokenizer_llmc.cpp.
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <algorithm>
 #include <array>
@@ -13,9 +13,9 @@
 
 #include "check.h"
 #include "config.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "fileio.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer_internal.h"
 
 namespace gpt {
 

@@ -1,5 +1,5 @@
 // SVG writer and heatmap grid (see svg.h).
-#include "svg.h"
+#include "learn/svg.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // The attention calculator (see attention_calc.h): JSON in, the model's layer
 // functions in double precision, every intermediate out as tables or JSON.
-#include "attention_calc.h"
+#include "learn/attention_calc.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // The safetensors container: reader with full validation, dtype conversion, writer
 // (see safetensors.h and data/README.md, "safetensors").
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "fileio.h"
-#include "json.h"
+#include "formats/json.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data are little-endian; this code assumes the host is");

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "check.h"
-#include "tokenizer.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_internal.h"
 
 #ifdef GPT_HAVE_SENTENCEPIECE
 #include <sentencepiece_processor.h>

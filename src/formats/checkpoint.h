@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "config.h"
-#include "dataloader.h"
+#include "text/dataloader.h"
 #include "model.h"
 
 namespace gpt {

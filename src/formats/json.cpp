@@ -1,6 +1,6 @@
 // JSON reader and writer (see json.h). Recursive descent over RFC 8259; strings are
 // UTF-8 with \uXXXX escapes (surrogate pairs combined) decoded on input.
-#include "json.h"
+#include "formats/json.h"
 
 #include <cctype>
 #include <cerrno>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 
 #include "check.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 

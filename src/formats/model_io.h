@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 
 namespace gpt {
 

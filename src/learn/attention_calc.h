@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "json.h"
+#include "formats/json.h"
 
 namespace gpt {
 

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "check.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace gpt::tokenizer_detail {
 
