@@ -4,16 +4,33 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
 #include "check.h"
+#include "config.h"
 
 namespace gpt {
 
 namespace {
 
+// Defaults shown and applied by the CLI come from the config structs (one source of truth).
+std::string def_int(long v) { return std::to_string(v); }
+std::string def_real(double v) {  // 0.1, 0.99, 1e-3 (as written in the literature)
+  char b[32];
+  if (v != 0 && std::fabs(v) < 1e-2) {
+    const int e = int(std::floor(std::log10(std::fabs(v)) + 1e-9));
+    std::snprintf(b, sizeof b, "%ge%d", v / std::pow(10.0, e), e);
+  } else {
+    std::snprintf(b, sizeof b, v == std::floor(v) && std::fabs(v) < 1e6 ? "%.1f" : "%g", v);
+  }
+  return b;
+}
+
 std::vector<Command> make_commands() {
+  const GPTConfig md;
+  const TrainConfig td;
   std::vector<Command> cmds;
   cmds.push_back(Command{
       "prepare",
@@ -56,35 +73,35 @@ std::vector<Command> make_commands() {
           {"vocab-size", "N", "", "vocabulary size when the data have no tokenizer.bin (50257 for GPT-2 tokens); "
                                   "token ids must be below it"},
           {"out", "RUN", "", "run directory: checkpoint.bin, metrics.jsonl (default: the --resume RUN)"},
-          {"layers", "N", "4", "transformer blocks"},
-          {"heads", "N", "4", "attention heads (must divide --dim; also names the heads of a safetensors "
+          {"layers", "N", def_int(md.num_layers), "transformer blocks"},
+          {"heads", "N", def_int(md.num_heads), "attention heads (must divide --dim; also names the heads of a safetensors "
                               "--init that has no config.json)"},
-          {"dim", "N", "128", "channels (embedding size)"},
-          {"context", "N", "128", "context length in tokens"},
-          {"pos", "KIND", "learned", "positional encoding: learned | sinusoidal | rope"},
-          {"dropout", "P", "0", "dropout probability (embeddings, attention weights, residual branches)"},
-          {"batch", "N", "16", "sequences per micro-batch"},
-          {"grad-accum", "N", "1", "micro-batches per optimizer step"},
-          {"lr", "LR", "1e-3", "peak learning rate"},
-          {"min-lr", "LR", "1e-4", "learning rate at the end of the cosine decay"},
-          {"warmup", "N", "100", "linear warmup steps"},
-          {"schedule", "KIND", "cosine", "cosine | constant"},
-          {"weight-decay", "W", "0.1", "AdamW decoupled weight decay (2-D weights only)"},
-          {"beta1", "B", "0.9", "AdamW beta1"},
-          {"beta2", "B", "0.99", "AdamW beta2"},
-          {"grad-clip", "G", "1.0", "clip the global gradient norm to G (0 = off)"},
-          {"steps", "N", "2500", "total optimizer steps (also when resuming)"},
-          {"eval-every", "N", "250", "validation loss every N steps and at the end (0 = never)"},
-          {"eval-batches", "N", "20", "batches per validation estimate (random windows, the same each time; "
+          {"dim", "N", def_int(md.channels), "channels (embedding size)"},
+          {"context", "N", def_int(md.max_seq_len), "context length in tokens"},
+          {"pos", "KIND", to_string(md.pos), "positional encoding: learned | sinusoidal | rope"},
+          {"dropout", "P", md.dropout == 0 ? std::string("0") : def_real(md.dropout), "dropout probability (embeddings, attention weights, residual branches)"},
+          {"batch", "N", def_int(td.batch), "sequences per micro-batch"},
+          {"grad-accum", "N", def_int(td.grad_accum), "micro-batches per optimizer step"},
+          {"lr", "LR", def_real(td.lr), "peak learning rate"},
+          {"min-lr", "LR", def_real(td.min_lr), "learning rate at the end of the cosine decay"},
+          {"warmup", "N", def_int(td.warmup), "linear warmup steps"},
+          {"schedule", "KIND", td.schedule == Schedule::cosine ? "cosine" : "constant", "cosine | constant"},
+          {"weight-decay", "W", def_real(td.weight_decay), "AdamW decoupled weight decay (2-D weights only)"},
+          {"beta1", "B", def_real(td.beta1), "AdamW beta1"},
+          {"beta2", "B", def_real(td.beta2), "AdamW beta2"},
+          {"grad-clip", "G", def_real(td.grad_clip), "clip the global gradient norm to G (0 = off)"},
+          {"steps", "N", def_int(td.steps), "total optimizer steps (also when resuming)"},
+          {"eval-every", "N", def_int(td.eval_every), "validation loss every N steps and at the end (0 = never)"},
+          {"eval-batches", "N", def_int(td.eval_batches), "batches per validation estimate (random windows, the same each time; "
                                      "0 = every window of the val split, in order)"},
-          {"log-every", "N", "10", "metrics.jsonl line and progress every N steps"},
-          {"save-every", "N", "250", "checkpoint every N steps (always at the end; 0 = only at the end)"},
-          {"seed", "S", "1337", "seed for initialisation, data sampling and dropout"},
+          {"log-every", "N", def_int(td.log_every), "metrics.jsonl line and progress every N steps"},
+          {"save-every", "N", def_int(td.save_every), "checkpoint every N steps (always at the end; 0 = only at the end)"},
+          {"seed", "S", std::to_string(td.seed), "seed for initialisation, data sampling and dropout"},
           {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
           {"max-seconds", "S", "0", "stop (saving a checkpoint) after S seconds of training (0 = no limit)"},
           {"stop-at", "N", "0", "stop (saving a checkpoint) after step N without changing the schedule; "
                               "--resume continues (0 = off)"},
-          {"sampling", "KIND", "random", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
+          {"sampling", "KIND", td.sampling == SamplingMode::random ? "random" : "sequential", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
           {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position)"},
           {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "
                                 "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "

@@ -28,8 +28,9 @@ void validate(const GPTConfig& c);
 enum class Schedule { cosine, constant };
 enum class SamplingMode { random, sequential };
 
+// The defaults here are the CLI's (cli.cpp shows and applies them from this struct).
 struct TrainConfig {
-  int batch = 32;
+  int batch = 16;
   int grad_accum = 1;
   float lr = 1e-3f;
   float min_lr = 1e-4f;
@@ -44,7 +45,7 @@ struct TrainConfig {
   int eval_every = 250;  // 0 = never
   int eval_batches = 20;
   int log_every = 10;
-  int save_every = 500;
+  int save_every = 250;
   uint64_t seed = 1337;
   SamplingMode sampling = SamplingMode::random;
 };

@@ -22,11 +22,15 @@ namespace gpt {
 
 namespace {
 
-using Vec = std::vector<double>;
-
 constexpr double kStep = 1e-5;    // central-difference step
 constexpr double kAbsTol = 1e-6;  // pass: |a - n| <= kAbsTol + kRelTol * |n|
 constexpr double kRelTol = 1e-5;
+
+}  // namespace
+
+namespace {
+
+using Vec = std::vector<double>;
 
 // Awkward sizes: nothing is a power of two except where the layer needs it.
 constexpr int kB = 2, kT = 5, kC = 12, kNH = 3, kV = 7, kVp = 8, kOC = 7;
@@ -62,22 +66,9 @@ GradcheckRow compare(const std::string& layer, const std::string& tensor, Vec& x
                      const Vec& analytic, const std::function<double()>& loss) {
   GPT_CHECK(x.size() == analytic.size(), layer, " ", tensor, ": ", x.size(), " vs ",
             analytic.size());
-  GradcheckRow row{layer, tensor, 0, 0, true};
-  for (size_t i = 0; i < x.size(); i++) {
-    const double saved = x[i];
-    x[i] = saved + kStep;
-    const double lp = loss();
-    x[i] = saved - kStep;
-    const double lm = loss();
-    x[i] = saved;
-    const double numeric = (lp - lm) / (2 * kStep);
-    const double err = std::fabs(analytic[i] - numeric);
-    if (!(err <= kAbsTol + kRelTol * std::fabs(numeric))) row.pass = false;  // NaN fails
-    if (!(err <= row.max_abs_err)) row.max_abs_err = err;
-    const double rel = err / std::max(std::fabs(numeric), 1e-8);
-    if (!(rel <= row.max_rel_err)) row.max_rel_err = rel;
-  }
-  return row;
+  return gradcheck_compare(
+      layer, tensor, x.size(), [&](size_t i) { return x[i]; }, [&](size_t i, double v) { x[i] = v; },
+      [&](size_t i) { return analytic[i]; }, loss);
 }
 
 std::vector<int> random_tokens(size_t n, int V, SplitMix64& rng) {
@@ -283,6 +274,28 @@ const std::vector<Entry>& registry() {
 }
 
 }  // namespace
+
+GradcheckRow gradcheck_compare(const std::string& layer, const std::string& tensor, size_t n,
+                               const std::function<double(size_t)>& get,
+                               const std::function<void(size_t, double)>& set,
+                               const std::function<double(size_t)>& analytic, const std::function<double()>& loss) {
+  GradcheckRow row{layer, tensor, 0, 0, true};
+  for (size_t i = 0; i < n; i++) {
+    const double saved = get(i);
+    set(i, saved + kStep);
+    const double lp = loss();
+    set(i, saved - kStep);
+    const double lm = loss();
+    set(i, saved);
+    const double numeric = (lp - lm) / (2 * kStep);
+    const double err = std::fabs(analytic(i) - numeric);
+    if (!(err <= kAbsTol + kRelTol * std::fabs(numeric))) row.pass = false;  // NaN fails
+    if (!(err <= row.max_abs_err)) row.max_abs_err = err;
+    const double rel = err / std::max(std::fabs(numeric), 1e-8);
+    if (!(rel <= row.max_rel_err)) row.max_rel_err = rel;
+  }
+  return row;
+}
 
 std::vector<std::string> gradcheck_layer_names() {
   std::vector<std::string> names;

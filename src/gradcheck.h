@@ -2,7 +2,9 @@
 // shared by `gpt gradcheck` and the tests. Does not check the float kernels' speed
 // paths against each other (that is the tests' job) nor anything on the GPU.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,14 @@ class SingleThread {
   int saved_;
 #endif
 };
+
+// The one comparison every check uses (layers and the whole model): for each of n
+// values (read and written through get/set), the numeric dL/dx by central differences
+// of loss() against analytic(i), with the step and tolerances above.
+GradcheckRow gradcheck_compare(const std::string& layer, const std::string& tensor, size_t n,
+                               const std::function<double(size_t)>& get,
+                               const std::function<void(size_t, double)>& set,
+                               const std::function<double(size_t)>& analytic, const std::function<double()>& loss);
 
 // The checkable layers, in the order `gpt gradcheck` runs them.
 std::vector<std::string> gradcheck_layer_names();

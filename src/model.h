@@ -1,24 +1,53 @@
 // The GPT: owns parameters, gradients, AdamW state and activations (one contiguous
-// allocation each) and runs forward, backward, the optimizer step and single-token
-// decoding with a KV cache, written once against the layer functions in layers.h.
-// A template over the scalar: GPT<float> trains; GPT<double> is what the whole-model
-// finite-difference check differentiates. Not here: data, files, the CLI.
+// allocation each, in its backend's memory) and runs forward, backward, the optimizer
+// step and single-token decoding with a KV cache, written once against the backend
+// table (backend.h), so the same code runs on every device.
+// A template over the scalar S: GPT<float> trains; GPT<double> is what the whole-model
+// finite-difference check differentiates. Not here: data, files, the CLI, processes.
 #pragma once
 #include <cstdint>
 #include <optional>
 #include <vector>
 
-#include "buffer.h"
+#include "backend.h"
 #include "config.h"
 #include "tensors.h"
 
 namespace gpt {
 
-// Activations of one forward pass (and, with the same type, their gradients).
-template <class T>
+// Activations of one forward pass, one allocation; L = layers, N = B*T rows.
+// Their gradients use the same type; backward never needs the rows marked (*) there
+// (they stay nullptr in the gradient set).
+template <class S>
 struct Activations {
-  T *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att_lse, *attproj, *residual2, *ln2, *ln2_mean,
-      *ln2_rstd, *fch, *fch_gelu, *fcproj, *residual3, *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
+  S* encoded;    // (B, T, C)      token + position embedding
+  S* ln1;        // (L, B, T, C)   LayerNorm before attention
+  S* ln1_mean;   // (L, B, T)      (*)
+  S* ln1_rstd;   // (L, B, T)      (*)
+  S* qkv;        // (L, B, T, 3C)  q | k | v (after RoPE when pos = rope)
+  S* atty;       // (L, B, T, C)   attention output, heads concatenated
+  S* att_lse;    // (L, B, NH, T)  log-sum-exp of each score row (*)
+  S* attproj;    // (L, B, T, C)   attention projection
+  S* residual2;  // (L, B, T, C)   residual + attproj
+  S* ln2;        // (L, B, T, C)   LayerNorm before the MLP
+  S* ln2_mean;   // (L, B, T)      (*)
+  S* ln2_rstd;   // (L, B, T)      (*)
+  S* fch;        // (L, B, T, 4C)  fc, before GELU
+  S* fch_gelu;   // (L, B, T, 4C)  after GELU
+  S* fcproj;     // (L, B, T, C)   MLP projection
+  S* residual3;  // (L, B, T, C)   residual2 + fcproj: the next layer's input
+  S* lnf;        // (B, T, C)      final LayerNorm
+  S* lnf_mean;   // (B, T)         (*)
+  S* lnf_rstd;   // (B, T)         (*)
+  S* logits;     // (B, T, Vp)     logits; with targets, overwritten by the probabilities
+  S* losses;     // (B, T)         per-token loss (*)
+};
+
+// One layer's slice of Activations (forward and backward both use this view).
+template <class S>
+struct LayerActivations {
+  S *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att_lse, *attproj, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+      *fch_gelu, *fcproj, *residual3;
 };
 
 // Dropout masks are named by (seed, micro-step counter, site), so a resumed run
@@ -27,69 +56,102 @@ struct DropoutKey {
   uint64_t seed = 0;
   uint64_t counter = 0;  // global micro-step index
 };
+// Where dropout is applied: after the embedding, on the attention weights, after the
+// attention projection and after the MLP projection of each layer.
+enum class DropSite { embedding, attention, attn_proj, mlp_proj };
 
-template <class T>
+// The model's buffers that outlive a step, readable and writable from the host.
+enum class Store { params, grads, m, v };
+
+template <class S>
 class GPT {
  public:
-  explicit GPT(const GPTConfig& cfg);
+  explicit GPT(const GPTConfig& cfg, DeviceKind device = DeviceKind::cpu);
   const GPTConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
+  const Backend<S>& backend() const { return be_; }
   size_t num_params() const { return layout_.total; }
 
   // GPT-2 initialisation: weights N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
   // biases 0, LayerNorm weight 1 / bias 0, padded vocabulary rows 0.
   void init_weights(uint64_t seed);
 
-  T* param(int id, int layer = 0) { return params.data() + layout_.offset[id] + size_t(layer) * layout_.per_layer[id]; }
-  T* grad(int id, int layer = 0) { return grads.data() + layout_.offset[id] + size_t(layer) * layout_.per_layer[id]; }
+  // Host access to parameters, gradients, AdamW m and v (synchronising copies; in
+  // the layout of layout()). grads, m and v exist once has_training_state().
+  void read(Store s, S* host, size_t off, size_t n) const;
+  void write(Store s, const S* host, size_t off, size_t n);
+  std::vector<S> read(Store s) const;
+  void write(Store s, const std::vector<S>& host);
+  // One tensor (all layers of a per-layer tensor).
+  std::vector<S> read_tensor(int id) const;
+  void write_tensor(int id, const std::vector<S>& host);
 
-  // Forward on inputs (B,T). With targets, returns the mean loss and keeps the
-  // probabilities for backward; without, logits() holds raw logits (B,T,Vp).
+  // Forward on inputs (B,T) (host ints). With targets, returns the mean loss and keeps
+  // the probabilities for backward; without, logits() gives raw logits (B,T,Vp).
   // `train` enables dropout (masks named by `key`).
-  std::optional<double> forward(const int* inputs, const int* targets, int B, int Tlen, bool train = false,
+  std::optional<double> forward(const int* inputs, const int* targets, int B, int T, bool train = false,
                                 DropoutKey key = {});
-  const T* logits() const { return acts_.logits; }
-  const T* losses() const { return acts_.losses; }
+  std::vector<S> logits() const;  // of the last forward (probabilities when it had targets)
+  std::vector<S> losses() const;  // per token, of the last forward with targets
 
   // Allocates (zeroed) grads, m and v if they are not there yet; every training call
   // does this itself, so only code that touches them directly needs it.
   void ensure_training_state();
+  bool has_training_state() const { return grads_.size() == layout_.total; }
   void zero_grad() {
     ensure_training_state();
-    grads.zero();
+    grads_.zero();
   }
-  // Accumulates into grads the gradient of (loss_scale * mean loss) of the last
+  // Accumulates into the gradients the gradient of (loss_scale * mean loss) of the last
   // forward (which must have had targets).
-  void backward(T loss_scale = T(1));
-  double grad_norm() const;
-  // Clips (global norm, when clip > 0), then one AdamW step with 1-based step t.
-  // Returns the norm before clipping.
-  double step(float lr, const TrainConfig& tc, long t);
+  void backward(S loss_scale = S(1));
+  // Adds every other rank's gradients to this one's (sum over pg; see process_group.h).
+  template <class Group>
+  void all_reduce_gradients(Group& pg) {
+    ensure_training_state();
+    if (pg.size() > 1) pg.all_reduce_sum(grads_.data(), grads_.size());
+  }
+  // Global L2 norm of grad_scale * gradients (synchronises).
+  double grad_norm(double grad_scale = 1.0) const;
+  // With g = grad_scale * gradients (1/ranks after an all-reduce sum): clips g to the
+  // global norm tc.grad_clip (when > 0), then one AdamW step with 1-based step t.
+  // Returns the norm of g before clipping.
+  double step(float lr, const TrainConfig& tc, long t, double grad_scale = 1.0);
 
   // Generation with a KV cache (batch 1). decode() feeds one token at position pos
   // (0 <= pos < max_seq_len; positions before it must have been fed) and returns the
-  // logits (Vp). att_maps, when non-null, receives each layer's weights (L, NH, pos+1).
-  const T* decode(int token, int pos, std::vector<T>* att_maps = nullptr);
-
-  HostBuffer<T> params, grads, m, v;  // grads, m, v empty until ensure_training_state()
+  // logits (Vp) in host memory, valid until the next call. att_maps, when non-null,
+  // receives each layer's weights (L, NH, pos+1).
+  const S* decode(int token, int pos, std::vector<S>* att_maps = nullptr);
 
  private:
-  void ensure_acts(int B, int Tlen);
+  void ensure_acts(int B, int T);
   Dims dims() const { return Dims{B_, T_, cfg_.channels, cfg_.num_heads}; }
-  const T* pos_table() const;
-  uint64_t dropout_stream(int site) const { return (key_.counter << 16) | uint64_t(site); }
+  S* param(int id, int layer = 0) { return params_.data() + layout_.offset[id] + size_t(layer) * layout_.per_layer[id]; }
+  S* grad(int id, int layer = 0) { return grads_.data() + layout_.offset[id] + size_t(layer) * layout_.per_layer[id]; }
+  const S* pos_table();
+  LayerActivations<S> layer_view(const Activations<S>& a, int l) const;
+  Dropout dropout(DropSite site, int layer) const;
+  DeviceBuffer<S>& store(Store s);
+  const DeviceBuffer<S>& store(Store s) const;
 
   GPTConfig cfg_;
   ParamLayout layout_;
-  HostBuffer<T> sin_table_;  // (maxT, C) for sinusoidal encodings
-  HostBuffer<T> act_mem_, grad_act_mem_;
-  Activations<T> acts_{}, dacts_{};
+  const Backend<S>& be_;
+  DeviceBuffer<S> params_, grads_, m_, v_;  // grads, m, v empty until ensure_training_state()
+  DeviceBuffer<S> sin_table_;               // (maxT, C) for sinusoidal encodings
+  DeviceBuffer<S> act_mem_, grad_act_mem_;
+  Activations<S> acts_{}, dacts_{};
   int B_ = 0, T_ = 0, alloc_B_ = 0, alloc_T_ = 0;
-  std::vector<int> inputs_, targets_;
+  DeviceBuffer<int> inputs_, targets_;      // of the last forward, (B,T)
+  std::vector<int> host_inputs_;
+  bool have_targets_ = false;
   bool train_ = false;
   DropoutKey key_{};
-  // decode state
-  HostBuffer<T> kcache_, vcache_, dec_mem_;
+  // decode state: caches (L, NH, maxT, hs) for keys and values, scratch, the token
+  DeviceBuffer<S> kcache_, vcache_, dec_mem_;
+  DeviceBuffer<int> dec_token_;
+  std::vector<S> dec_logits_host_;
 };
 
 extern template class GPT<float>;

@@ -780,7 +780,7 @@ TEST_F(TrainedModel, PosencLearnedIsTheCheckpointsTableAndSizesComeFromTheModel)
   const Checkpoint ck = load_checkpoint(run());
   GPT<float> model(ck.model);
   load_weights(model, ck, false);
-  const float* wpe = model.param(WPE);
+  const std::vector<float> wpe = model.read_tensor(WPE);
   ASSERT_EQ(m.size(), 5u);
   for (int p = 0; p < 5; p++) {
     ASSERT_EQ(m[size_t(p)].size(), 16u);

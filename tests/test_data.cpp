@@ -167,7 +167,7 @@ TEST(DataLoader, SequentialMatchesLlmcOrderWithWrap) {
     SCOPED_TRACE(c.n);
     const auto tokens = iota_tokens(c.n);
     const std::string path = write_tmp_shard(tokens);
-    DataLoader dl(path, c.B, c.T, Sampling::sequential, 42);
+    DataLoader dl(path, c.B, c.T, SamplingMode::sequential, 42);
     EXPECT_EQ(dl.num_tokens(), c.n);
     EXPECT_EQ(dl.path(), path);
     const int nb = 3 * int((c.n - 1) / size_t(c.B * c.T)) + 2;  // three passes and a bit
@@ -178,7 +178,7 @@ TEST(DataLoader, SequentialMatchesLlmcOrderWithWrap) {
   }
   // Spelled out once: B=2, T=8, 100 tokens -> batch 6 wraps back to 0; row 1 starts at T.
   const std::string path = write_tmp_shard(iota_tokens(100));
-  DataLoader dl(path, 2, 8, Sampling::sequential, 0);
+  DataLoader dl(path, 2, 8, SamplingMode::sequential, 0);
   auto b = draw_n(dl, 2, 8, 7);
   EXPECT_EQ(b[0].x[0], 0);
   EXPECT_EQ(b[0].x[8], 8);
@@ -188,11 +188,42 @@ TEST(DataLoader, SequentialMatchesLlmcOrderWithWrap) {
   EXPECT_EQ(b[6].x[0], 0);
 }
 
+// Several processes: in sequential mode ranks 0 and 1 of 2, each with batch B, read
+// together exactly what one process with batch 2B reads (llm.c's split: rank r takes
+// rows [r*B, (r+1)*B) of every block); in random mode rank 0 is the single-process
+// stream and rank 1 a different one.
+TEST(DataLoader, PartitionSplitsEachGlobalBatchAcrossRanks) {
+  const std::string path = write_tmp_shard(iota_tokens(300));
+  const int B = 2, T = 8;
+  DataLoader one(path, 2 * B, T, SamplingMode::sequential, 1);
+  DataLoader r0(path, B, T, SamplingMode::sequential, 1, 0, Partition{0, 2});
+  DataLoader r1(path, B, T, SamplingMode::sequential, 1, 0, Partition{1, 2});
+  for (int k = 0; k < 12; k++) {  // several passes (9 global batches of 33 tokens each fit)
+    const Batch g = draw(one, 2 * B, T), a = draw(r0, B, T), b = draw(r1, B, T);
+    std::vector<int> x(a.x), y(a.y);
+    x.insert(x.end(), b.x.begin(), b.x.end());
+    y.insert(y.end(), b.y.begin(), b.y.end());
+    EXPECT_EQ(x, g.x) << "batch " << k;
+    EXPECT_EQ(y, g.y) << "batch " << k;
+  }
+  DataLoader s(path, B, T, SamplingMode::random, 5), q0(path, B, T, SamplingMode::random, 5, 0, Partition{0, 2}),
+      q1(path, B, T, SamplingMode::random, 5, 0, Partition{1, 2});
+  bool differs = false;
+  for (int k = 0; k < 5; k++) {
+    const Batch a = draw(s, B, T), b = draw(q0, B, T), c = draw(q1, B, T);
+    EXPECT_EQ(a.x, b.x);
+    differs = differs || c.x != a.x;
+  }
+  EXPECT_TRUE(differs);
+  // A shard too short for one global batch names the process count.
+  expect_error([&] { DataLoader(path, 20, 8, SamplingMode::sequential, 1, 0, Partition{1, 2}); }, {"on 2 processes"});
+}
+
 TEST(DataLoader, RandomWindowsAreShiftedAndInRange) {
   const size_t n = 20;
   const int B = 4, T = 4;
   const std::string path = write_tmp_shard(iota_tokens(n));
-  DataLoader dl(path, B, T, Sampling::random, 7);
+  DataLoader dl(path, B, T, SamplingMode::random, 7);
   std::vector<int> hits(n, 0);
   for (int k = 0; k < 200; k++) {
     Batch b = draw(dl, B, T);
@@ -213,8 +244,8 @@ TEST(DataLoader, RandomWindowsAreShiftedAndInRange) {
 
 TEST(DataLoader, SameSeedSameBatches) {
   const std::string path = write_tmp_shard(iota_tokens(500));
-  DataLoader a(path, 3, 5, Sampling::random, 1234), b(path, 3, 5, Sampling::random, 1234),
-      c(path, 3, 5, Sampling::random, 1235);
+  DataLoader a(path, 3, 5, SamplingMode::random, 1234), b(path, 3, 5, SamplingMode::random, 1234),
+      c(path, 3, 5, SamplingMode::random, 1235);
   const auto ba = draw_n(a, 3, 5, 20), bb = draw_n(b, 3, 5, 20), bc = draw_n(c, 3, 5, 20);
   EXPECT_TRUE(ba == bb);
   EXPECT_FALSE(ba == bc);
@@ -225,7 +256,7 @@ TEST(DataLoader, SameSeedSameBatches) {
 TEST(DataLoader, ResumeGivesIdenticalBatches) {
   const std::string path = write_tmp_shard(iota_tokens(300));
   const int B = 2, T = 16;  // 9 sequential batches per pass
-  for (Sampling mode : {Sampling::sequential, Sampling::random}) {
+  for (SamplingMode mode : {SamplingMode::sequential, SamplingMode::random}) {
     for (int k : {0, 1, 5, 9, 13, 40}) {  // before, at and after wraps
       SCOPED_TRACE(std::to_string(int(mode)) + " after " + std::to_string(k));
       DataLoader a(path, B, T, mode, 99);
@@ -248,13 +279,13 @@ TEST(DataLoader, ResumeGivesIdenticalBatches) {
 
 TEST(DataLoader, RejectsShardTooSmallAndBadShapes) {
   const std::string path = write_tmp_shard(iota_tokens(16));
-  expect_error([&] { DataLoader(path, 2, 8, Sampling::sequential, 0); }, {path, "16 tokens", "B*T+1 = 17"});
-  expect_error([&] { DataLoader(path, 2, 8, Sampling::random, 0); }, {path, "--batch", "--context"});
-  DataLoader ok(path, 3, 5, Sampling::sequential, 0);  // 16 = 3*5+1: fits exactly
-  expect_error([&] { DataLoader(path, 0, 8, Sampling::random, 0); }, {"positive"}, kExitUsage);
-  expect_error([&] { DataLoader(path, 2, -1, Sampling::random, 0); }, {"positive"}, kExitUsage);
+  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::sequential, 0); }, {path, "16 tokens", "B*T+1 = 17"});
+  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::random, 0); }, {path, "--batch", "--context"});
+  DataLoader ok(path, 3, 5, SamplingMode::sequential, 0);  // 16 = 3*5+1: fits exactly
+  expect_error([&] { DataLoader(path, 0, 8, SamplingMode::random, 0); }, {"positive"}, kExitUsage);
+  expect_error([&] { DataLoader(path, 2, -1, SamplingMode::random, 0); }, {"positive"}, kExitUsage);
   const std::string missing = path + ".nope";
-  expect_error([&] { DataLoader(missing, 2, 2, Sampling::random, 0); }, {missing, "no such file"});
+  expect_error([&] { DataLoader(missing, 2, 2, SamplingMode::random, 0); }, {missing, "no such file"});
 }
 
 // ---------------------------------------------------------------- several shards
@@ -304,7 +335,7 @@ TEST(Shards, SequentialFollowsLlmcOrderAcrossShards) {
   const auto paths = write_shards(dir, {40, 17, 100});
   std::vector<std::vector<uint16_t>> tokens;
   for (const auto& p : paths) tokens.push_back(read_shard(p));
-  DataLoader dl(paths, 2, 8, Sampling::sequential, 1);
+  DataLoader dl(paths, 2, 8, SamplingMode::sequential, 1);
   EXPECT_EQ(dl.num_shards(), 3u);
   EXPECT_EQ(dl.num_tokens(), 157u);
   EXPECT_EQ(dl.batches_per_pass(), 9u);
@@ -325,7 +356,7 @@ TEST(Shards, RandomWindowsStayInsideOneShardAndCoverThemAll) {
   const int B = 2, T = 4;  // every shard holds at least one batch (B*T+1 = 9 tokens)
   const std::vector<size_t> sizes = {9, 30, 12};  // 5, 26 and 8 window starts
   const auto paths = write_shards(dir, sizes);
-  DataLoader dl(paths, B, T, Sampling::random, 3);
+  DataLoader dl(paths, B, T, SamplingMode::random, 3);
   std::map<int, int> hits;
   int per_shard[3] = {};
   const int draws = 2000;
@@ -354,7 +385,7 @@ TEST(Shards, RandomWindowsStayInsideOneShardAndCoverThemAll) {
 TEST(Shards, ResumeAcrossAShardBoundaryIsExact) {
   const std::string dir = test::scratch_dir();
   const auto paths = write_shards(dir, {40, 17, 100});
-  for (Sampling mode : {Sampling::sequential, Sampling::random}) {
+  for (SamplingMode mode : {SamplingMode::sequential, SamplingMode::random}) {
     for (int k : {1, 2, 3, 8, 9, 10, 20}) {  // around the boundaries (after 2, 3 and 9 batches)
       SCOPED_TRACE(std::to_string(int(mode)) + " after " + std::to_string(k));
       DataLoader a(paths, 2, 8, mode, 99);
@@ -373,10 +404,10 @@ TEST(Shards, ResumeAcrossAShardBoundaryIsExact) {
 TEST(Shards, StateFromOtherDataIsRefused) {
   const std::string dir = test::scratch_dir();
   const auto three = write_shards(dir, {40, 17, 100});
-  DataLoader a(three, 2, 8, Sampling::sequential, 1);
+  DataLoader a(three, 2, 8, SamplingMode::sequential, 1);
   draw_n(a, 2, 8, 4);
   const LoaderState s = a.state();
-  DataLoader two(std::vector<std::string>{three[0], three[2]}, 2, 8, Sampling::sequential, 1);
+  DataLoader two(std::vector<std::string>{three[0], three[2]}, 2, 8, SamplingMode::sequential, 1);
   expect_error([&] { two.set_state(s); }, {"other data", "157 tokens", "140 tokens in 2 shard(s)", "--train-glob"});
   // A state without a fingerprint (version 1 checkpoints) is taken as it is.
   LoaderState old = s;
@@ -404,13 +435,13 @@ TEST(Shards, GlobIsSortedAndNoMatchIsAnError) {
 TEST(Shards, TokenIdsAtOrAboveTheVocabularyAreRefused) {
   const std::string dir = test::scratch_dir();
   const auto paths = write_shards(dir, {40, 60});  // shard 1 holds ids 1000..1059
-  DataLoader ok(paths, 2, 8, Sampling::random, 1, 1060);
-  expect_error([&] { DataLoader(paths, 2, 8, Sampling::random, 1, 1059); },
+  DataLoader ok(paths, 2, 8, SamplingMode::random, 1, 1060);
+  expect_error([&] { DataLoader(paths, 2, 8, SamplingMode::random, 1, 1059); },
                {paths[1], "token id 1059 at token 59", "0..1058", "--vocab-size"});
-  expect_error([&] { DataLoader(paths, 2, 8, Sampling::random, 1, 1000); }, {paths[1], "token id 1000 at token 0"});
+  expect_error([&] { DataLoader(paths, 2, 8, SamplingMode::random, 1, 1000); }, {paths[1], "token id 1000 at token 0"});
   // And every shard needs one batch: the small one is named.
   const auto small = write_shards(dir, {40, 10}, "small_");
-  expect_error([&] { DataLoader(small, 2, 8, Sampling::sequential, 1); }, {small[1], "10 tokens", "B*T+1 = 17"});
+  expect_error([&] { DataLoader(small, 2, 8, SamplingMode::sequential, 1); }, {small[1], "10 tokens", "B*T+1 = 17"});
 }
 
 // ---------------------------------------------------------------- prepare

@@ -79,7 +79,7 @@ GPTConfig small_config(PosEnc pos = PosEnc::learned) { return small_gpt(12, 16, 
 
 std::vector<float> logits_of(GPT<float>& m, const std::vector<int>& toks) {
   m.forward(toks.data(), nullptr, 1, int(toks.size()));
-  return std::vector<float>(m.logits(), m.logits() + toks.size() * size_t(m.config().padded_vocab_size));
+  return m.logits();
 }
 
 std::vector<int> some_tokens(int n, int V) {
@@ -120,8 +120,8 @@ TEST(Llmc, ImportThenExportGivesTheSameBytes) {
   load_weights(m, ck, false);
   const size_t C = size_t(d.C), L = size_t(d.L);
   const size_t qkvb1 = size_t(d.Vp) * C + size_t(d.maxT) * C + 2 * L * C + L * 3 * C * C + 3 * C;
-  EXPECT_EQ(m.param(QKVB, 1)[0], params[qkvb1]);
-  EXPECT_EQ(m.param(LNFB)[C - 1], params[n - 1]);
+  EXPECT_EQ(m.read_tensor(QKVB)[m.layout().per_layer[QKVB]], params[qkvb1]);
+  EXPECT_EQ(m.read_tensor(LNFB)[C - 1], params[n - 1]);
 
   EXPECT_EQ(llmc_bytes(ck.model, ck.params.data()), bytes);
 
@@ -130,17 +130,19 @@ TEST(Llmc, ImportThenExportGivesTheSameBytes) {
   GPTConfig c128 = ck.model;
   c128.padded_vocab_size = 128;
   GPT<float> m128(c128);
-  m128.params.zero();
-  for (int id = 0; id < NUM_PARAM_TENSORS; id++)
-    std::memcpy(m128.param(id), m.param(id), m.layout().numel[id] * 4);  // wte: its 24 rows, then zeros
+  for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
+    std::vector<float> t = m.read_tensor(id);
+    t.resize(m128.layout().numel[id], 0.0f);  // wte: its 24 rows, then zeros
+    m128.write_tensor(id, t);
+  }
   const auto toks = some_tokens(d.maxT, d.V);
   std::vector<int> targets(toks.begin() + 1, toks.end());
   targets.push_back(0);
   const double loss24 = *m.forward(toks.data(), targets.data(), 1, d.maxT);
   const double loss128 = *m128.forward(toks.data(), targets.data(), 1, d.maxT);
   EXPECT_NEAR(loss24, loss128, 1e-6 * loss128);
-  for (int t = 0; t < d.maxT; t++)
-    EXPECT_CLOSE(m.logits() + size_t(t) * 24, m128.logits() + size_t(t) * 128, 24, 1e-6, 1e-5);
+  const std::vector<float> l24 = m.logits(), l128 = m128.logits();
+  for (int t = 0; t < d.maxT; t++) EXPECT_CLOSE(l24.data() + size_t(t) * 24, l128.data() + size_t(t) * 128, 24, 1e-6, 1e-5);
 }
 
 TEST(Llmc, Bf16ImportsTheRoundedValues) {
@@ -217,10 +219,12 @@ TEST(Llmc, SinusoidalExportsWithItsTableInWpeAndTheSameLogits) {
   GPTConfig c = small_config(PosEnc::sinusoidal);
   GPT<float> m(c);
   m.init_weights(4);
-  for (size_t i = 0; i < m.num_params(); i++) m.params[i] *= 5.0f;  // positions matter visibly
+  std::vector<float> w = m.read(Store::params);
+  for (float& x : w) x *= 5.0f;  // positions matter visibly
+  m.write(Store::params, w);
   Checkpoint ck;
   ck.model = c;
-  ck.params.assign(m.params.data(), m.params.data() + m.num_params());
+  ck.params = m.read(Store::params);
   const LearnedPositions lp = with_learned_positions(ck, "x", "llm.c");
   EXPECT_TRUE(lp.baked);
   EXPECT_EQ(lp.cfg.pos, PosEnc::learned);
@@ -233,7 +237,7 @@ TEST(Llmc, SinusoidalExportsWithItsTableInWpeAndTheSameLogits) {
   load_weights(m2, back, false);
   // wpe row p, column 2i is sin(p / 10000^(2i/C)) (computed here independently).
   const int p = 5, i = 3;
-  EXPECT_NEAR(m2.param(WPE)[size_t(p) * 16 + 2 * i], std::sin(p / std::pow(10000.0, 2.0 * i / 16)), 1e-6);
+  EXPECT_NEAR(m2.read_tensor(WPE)[size_t(p) * 16 + 2 * i], std::sin(p / std::pow(10000.0, 2.0 * i / 16)), 1e-6);
   const auto toks = some_tokens(12, 20);
   EXPECT_EQ(logits_of(m, toks), logits_of(m2, toks));
 }
@@ -423,8 +427,11 @@ TEST(HfGpt2, ExportImportRoundTripsWeightsLogitsAndBytes) {
   m.init_weights(21);
   // Padded vocabulary rows made non-zero: HF's wte is (V, C), so they are dropped.
   const size_t C = size_t(c.channels), V = size_t(c.vocab_size), Vp = size_t(c.padded_vocab_size);
-  for (size_t i = V * C; i < Vp * C; i++) m.param(WTE)[i] = 1.0f;
-  const size_t bytes = export_hf_gpt2(dir, c, m.params.data());
+  std::vector<float> wte = m.read_tensor(WTE);
+  for (size_t i = V * C; i < Vp * C; i++) wte[i] = 1.0f;
+  m.write_tensor(WTE, wte);
+  const std::vector<float> mp = m.read(Store::params);
+  const size_t bytes = export_hf_gpt2(dir, c, mp.data());
   const std::string file = read_file(join_path(dir, "model.safetensors"));
   EXPECT_EQ(bytes, file.size());
 
@@ -435,7 +442,7 @@ TEST(HfGpt2, ExportImportRoundTripsWeightsLogitsAndBytes) {
   ASSERT_EQ(ck.params.size(), m.num_params());
   for (size_t i = 0; i < ck.params.size(); i++) {
     const bool padded = i >= V * C && i < Vp * C;
-    ASSERT_EQ(bits_of(ck.params[i]), padded ? 0u : bits_of(m.params[i])) << "parameter " << i;
+    ASSERT_EQ(bits_of(ck.params[i]), padded ? 0u : bits_of(mp[i])) << "parameter " << i;
   }
   GPT<float> m2(ck.model);
   load_weights(m2, ck, false);
@@ -457,7 +464,7 @@ TEST(HfGpt2, HeaderIsValidJsonWithContiguousOffsetsAndTransposedWeights) {
   const GPTConfig c = small_config();
   GPT<float> m(c);
   m.init_weights(22);
-  const std::string file = hf_gpt2_safetensors(c, m.params.data());
+  const std::string file = hf_gpt2_safetensors(c, m.read(Store::params).data());
   uint64_t n = 0;
   for (int k = 7; k >= 0; k--) n = n << 8 | uint8_t(file[size_t(k)]);
   EXPECT_EQ(n % 8, 0u);  // so the data section starts 8-byte aligned
@@ -490,7 +497,8 @@ TEST(HfGpt2, HeaderIsValidJsonWithContiguousOffsetsAndTransposedWeights) {
       std::memcpy(&f, file.data() + data0 + b + 4 * flat, 4);
       return f;
     };
-    const float* ours = m.param(names[k].id, names[k].layer);
+    const std::vector<float> ours_v = param_slice(m, names[k].id, names[k].layer);
+    const float* ours = ours_v.data();
     if (names[k].transposed) {  // HF (in, out) = ours (out, in) transposed
       const size_t in = size_t(shape[0]), out = size_t(shape[1]);
       for (size_t i : {size_t(0), in / 2, in - 1})
@@ -568,7 +576,8 @@ TEST(HfGpt2, ReadsTheHubLayoutWithoutPrefixInAnyFloatDtype) {
   load_weights(m, ck, false);
   for (const HfTensor& t : hf_tensors(2)) {
     const auto& v = values[t.name];
-    const float* ours = m.param(t.id, t.layer);
+    const std::vector<float> ours_v = param_slice(m, t.id, t.layer);
+    const float* ours = ours_v.data();
     const auto shape = hf_shape_of(t, c);
     for (size_t i = 0; i < v.size(); i++) {
       // HF element i: row i / cols, column i % cols; transposed ones are ours[col][row].
@@ -578,7 +587,8 @@ TEST(HfGpt2, ReadsTheHubLayoutWithoutPrefixInAnyFloatDtype) {
       ASSERT_EQ(got, v[i]) << t.name << " element " << i;
     }
   }
-  for (size_t i = 20 * 16; i < 128 * 16; i++) ASSERT_EQ(m.param(WTE)[i], 0.0f) << "padded row element " << i;
+  const std::vector<float> wte = m.read_tensor(WTE);
+  for (size_t i = 20 * 16; i < 128 * 16; i++) ASSERT_EQ(wte[i], 0.0f) << "padded row element " << i;
 
   // With a config.json beside it, --heads is not needed (and a different one is refused).
   write_file_atomic(join_path(dir, "config.json"), hf_gpt2_config(c).dump(2));
@@ -654,11 +664,12 @@ TEST(LoadModel, TellsFormatsApartByContent) {
   const std::string ours = join_path(dir, "a.safetensors"), llmc = join_path(dir, "b.ckpt"),
                     st = join_path(dir, "c.bin"), junk = join_path(dir, "d.bin");
   save_checkpoint(ours, m, TrainConfig{}, TrainState{}, "");
-  write_file_atomic(llmc, llmc_bytes(c, m.params.data()));
-  write_file_atomic(st, hf_gpt2_safetensors(c, m.params.data()));
+  const std::vector<float> mp = m.read(Store::params);
+  write_file_atomic(llmc, llmc_bytes(c, mp.data()));
+  write_file_atomic(st, hf_gpt2_safetensors(c, mp.data()));
   write_file_atomic(junk, "hello, world");
   ModelFormat f;
-  EXPECT_EQ(load_model(ours, std::nullopt, &f).params, std::vector<float>(m.params.data(), m.params.data() + m.num_params()));
+  EXPECT_EQ(load_model(ours, std::nullopt, &f).params, mp);
   EXPECT_EQ(f, ModelFormat::gptcc);
   EXPECT_EQ(load_model(llmc, std::nullopt, &f).params, load_model(ours).params);
   EXPECT_EQ(f, ModelFormat::llmc);
@@ -677,16 +688,16 @@ TEST(LoadModel, ShorterContextKeepsTheFirstPositionRows) {
   big.init_weights(8);
   Checkpoint ck;
   ck.model = c;
-  ck.params.assign(big.params.data(), big.params.data() + big.num_params());
+  ck.params = big.read(Store::params);
   GPTConfig s = c;
   s.max_seq_len = 5;
   GPT<float> small(s);
   load_weights(small, ck, false);
   EXPECT_EQ(small.num_params(), big.num_params() - 7 * 16);
-  EXPECT_EQ(0, std::memcmp(small.param(WPE), big.param(WPE), 5 * 16 * 4));
+  EXPECT_EQ(0, std::memcmp(small.read_tensor(WPE).data(), big.read_tensor(WPE).data(), 5 * 16 * 4));
   for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
     if (id == WPE) continue;
-    EXPECT_EQ(0, std::memcmp(small.param(id), big.param(id), small.layout().numel[id] * 4)) << id;
+    EXPECT_EQ(small.read_tensor(id), big.read_tensor(id)) << id;
   }
   // The same logits on a short sequence.
   const auto toks = some_tokens(5, 20);

@@ -98,12 +98,14 @@ TEST(Model, KvCacheDecodeMatchesFullForward) {
     GPT<float> m(tiny_config(pos));
     m.init_weights(3);
     // Larger weights so positions matter visibly.
-    for (size_t i = 0; i < m.num_params(); i++) m.params[i] *= 10.0f;
+    std::vector<float> w = m.read(Store::params);
+    for (float& x : w) x *= 10.0f;
+    m.write(Store::params, w);
     const int T = 11;
     std::vector<int> toks(T);
     for (int i = 0; i < T; i++) toks[i] = (i * 5 + 3) % 20;
     m.forward(toks.data(), nullptr, 1, T);
-    std::vector<float> full(m.logits(), m.logits() + size_t(T) * 128);
+    const std::vector<float> full = m.logits();
     for (int t = 0; t < T; t++) {
       const float* lg = m.decode(toks[t], t);
       EXPECT_CLOSE(lg, full.data() + size_t(t) * 128, 20, 1e-4, 1e-4);
@@ -117,7 +119,10 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   m.init_weights(5);
   SplitMix64 r(9);
   m.ensure_training_state();
-  for (size_t i = 0; i < m.num_params(); i++) m.m[i] = float(r.uniform()), m.v[i] = float(r.uniform());
+  std::vector<float> mm(m.num_params()), vv(m.num_params());
+  for (size_t i = 0; i < m.num_params(); i++) mm[i] = float(r.uniform()), vv[i] = float(r.uniform());
+  m.write(Store::m, mm);
+  m.write(Store::v, vv);
   TrainConfig tc;
   tc.lr = 3e-4f;
   tc.steps = 77;
@@ -134,9 +139,9 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   EXPECT_EQ(ck.state.loader.rng_state, 12345u);
   EXPECT_EQ(ck.tokenizer, "tokenizer-bytes");
   ASSERT_EQ(ck.params.size(), m.num_params());
-  EXPECT_EQ(0, std::memcmp(ck.params.data(), m.params.data(), m.num_params() * 4));
-  EXPECT_EQ(0, std::memcmp(ck.m.data(), m.m.data(), m.num_params() * 4));
-  EXPECT_EQ(0, std::memcmp(ck.v.data(), m.v.data(), m.num_params() * 4));
+  EXPECT_EQ(ck.params, m.read(Store::params));
+  EXPECT_EQ(ck.m, mm);
+  EXPECT_EQ(ck.v, vv);
   GPT<float> m2(ck.model);
   load_weights(m2, ck, true);
   save_checkpoint(path2, m2, ck.train, ck.state, ck.tokenizer);
@@ -197,7 +202,7 @@ TEST(Checkpoint, ReadsVersion1) {
   EXPECT_EQ(ck.state.loader.data_id, 0u);  // unknown: a resume does not check the data
   EXPECT_EQ(ck.state.tokens_seen, 999u);
   EXPECT_EQ(ck.tokenizer, "tok");
-  EXPECT_EQ(0, std::memcmp(ck.params.data(), m.params.data(), m.num_params() * 4));
+  EXPECT_EQ(ck.params, m.read(Store::params));
   // A version from the future is refused with a clear message.
   bytes[4] = 3;
   write_file_atomic(v1, bytes);

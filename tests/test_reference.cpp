@@ -119,12 +119,13 @@ TEST(Reference, SafetensorsExportGivesTheSameLogitsInPyTorch) {
   const auto& rows = ref.find("logits")->as_array("logits");
   ASSERT_EQ(int(rows.size()), T);
   const int V = ck.model.vocab_size, Vp = ck.model.padded_vocab_size;
+  const std::vector<float> logits = model.logits();
   double worst = 0;
   for (int t = 0; t < T; t++) {
     const auto& row = rows[t].as_array("row");
     ASSERT_EQ(int(row.size()), V);  // Hugging Face's vocabulary is not padded
     for (int v = 0; v < V; v++) {
-      const double got = model.logits()[size_t(t) * Vp + v], want = row[v].as_number("logit");
+      const double got = logits[size_t(t) * Vp + v], want = row[v].as_number("logit");
       EXPECT_NEAR(got, want, 1e-4) << "token " << t << ", logit " << v;
       worst = std::max(worst, std::abs(got - want));
     }

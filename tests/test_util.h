@@ -13,6 +13,7 @@
 #include "check.h"
 #include "cli.h"
 #include "config.h"
+#include "model.h"
 #include "rng.h"
 
 namespace gpt::test {
@@ -42,6 +43,15 @@ template <class A, class E>
 
 #define EXPECT_CLOSE(actual, expected, n, abs_tol, rel_tol) \
   EXPECT_TRUE(::gpt::test::Close(actual, expected, n, abs_tol, rel_tol))
+
+// One layer's slice of a parameter tensor, copied to the host.
+template <class S>
+std::vector<S> param_slice(const GPT<S>& m, int id, int layer = 0) {
+  const ParamLayout& l = m.layout();
+  std::vector<S> out(l.per_layer[id]);
+  m.read(Store::params, out.data(), l.offset[id] + size_t(layer) * l.per_layer[id], out.size());
+  return out;
+}
 
 // Same length and the same bits (not merely close).
 template <class T>
@@ -132,11 +142,14 @@ inline std::string python_with(const std::string& modules) {
 }
 
 // A fresh, empty directory under $TMPDIR (or /tmp) for the current test.
-inline std::string scratch_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+// The scratch directory of a test (removed when the test passes: see test_util.cpp).
+inline std::string scratch_dir_of(const ::testing::TestInfo& info) {
   const char* base = std::getenv("TMPDIR");
-  std::string dir = std::string(base ? base : "/tmp") + "/gptcc_test_" + info->test_suite_name() + "_" +
-                    info->name();
+  return std::string(base ? base : "/tmp") + "/gptcc_test_" + info.test_suite_name() + "_" + info.name();
+}
+
+inline std::string scratch_dir() {
+  const std::string dir = scratch_dir_of(*::testing::UnitTest::GetInstance()->current_test_info());
   std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
   if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "cannot create " << dir;
   return dir;

@@ -11,19 +11,10 @@
 
 namespace gpt {
 
-void require_cpu_device(const Args& a) {
-  const std::string dev = a.str("device");
-  if (dev == "cpu") return;
-  if (dev == "cuda") {
-    const CudaStatus st = cuda_status();
-    if (!st.built)
-      GPT_USAGE_FAIL("--device cuda: ", st.error,
-                     "; install the CUDA toolkit (/usr/local/cuda) and rebuild, or use --device cpu");
-    if (st.devices == 0) GPT_USAGE_FAIL("--device cuda: ", st.error, "; use --device cpu on this machine");
-    GPT_USAGE_FAIL("--device cuda: found ", st.name,
-                   ", but the CUDA layers are not implemented yet (a later milestone); use --device cpu");
-  }
-  GPT_USAGE_FAIL("--device: unknown device '", dev, "'; choose cpu or cuda");
+DeviceKind device_from_flags(const Args& a) {
+  const DeviceKind d = parse_device(a.str("device"));
+  backend_for<float>(d);  // gpt::Error (exit 2) saying why, when there is no such backend here
+  return d;
 }
 
 void apply_threads(const Args& a) {

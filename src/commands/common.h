@@ -4,12 +4,14 @@
 #include <chrono>
 #include <string>
 
+#include "backend.h"
 #include "cli.h"
 
 namespace gpt {
 
-// --device: only "cpu" runs in this build; "cuda" gives a clear message (exit 2).
-void require_cpu_device(const Args& a);
+// --device: the device whose backend exists in this build and on this machine;
+// otherwise a message saying what is missing and what to do (exit 2).
+DeviceKind device_from_flags(const Args& a);
 // --threads N (0 = all cores): sets OpenMP's thread count.
 void apply_threads(const Args& a);
 std::string format_duration(double seconds);  // "3m12s"

@@ -10,7 +10,11 @@
 namespace gpt {
 
 int cmd_gradcheck(const Args& a) {
-  require_cpu_device(a);
+  // Finite differences run in double on the CPU backend; another --device is refused
+  // here (with what to do) until its backend exists.
+  if (device_from_flags(a) != DeviceKind::cpu)
+    GPT_USAGE_FAIL("gpt gradcheck --device cuda: the CUDA layers are compared against the CPU's by the test suite "
+                   "(tests/test_backend.cpp); finite differences run on the CPU: drop --device");
   const std::string layer = a.str("layer");
   const uint64_t seed = a.u64("seed");
   std::vector<PosEnc> positions = {PosEnc::learned, PosEnc::sinusoidal, PosEnc::rope};

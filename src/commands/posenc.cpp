@@ -78,7 +78,7 @@ int cmd_posenc(const Args& a) {
     GPT<float> model(ck->model);
     load_weights(model, *ck, false);
     enc = Matrix(P, D);
-    const float* wpe = model.param(WPE);
+    const std::vector<float> wpe = model.read_tensor(WPE);
     for (size_t i = 0; i < enc.v.size(); i++) enc.v[i] = double(wpe[i]);
     what = "learned table wpe of " + checkpoint_path(a.str("ckpt")) + " (" + std::to_string(P) + " of " +
            std::to_string(ck->model.max_seq_len) + " positions x " + std::to_string(D) + ")";

@@ -16,7 +16,7 @@
 namespace gpt {
 
 int cmd_sample(const Args& a) {
-  require_cpu_device(a);
+  const DeviceKind device = device_from_flags(a);
   apply_threads(a);
   SamplerConfig sc;
   sc.temperature = float(a.real("temperature"));
@@ -32,7 +32,7 @@ int cmd_sample(const Args& a) {
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
   const Checkpoint ck =
       load_model(a.require("ckpt"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
-  GPT<float> model(ck.model);
+  GPT<float> model(ck.model, device);
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;
   // The tokenizer: --tokenizer FILE, else the checkpoint's (if it has one).

@@ -18,6 +18,7 @@
 #include "text/dataloader.h"
 #include "fileio.h"
 #include "model.h"
+#include "process_group.h"
 #include "formats/model_io.h"
 #include "schedule.h"
 #include "text/tokenizer.h"
@@ -100,159 +101,195 @@ std::string json_number(double x) {
 
 }  // namespace
 
-int cmd_train(const Args& a) {
-  require_cpu_device(a);
-  apply_threads(a);
-  const bool resume = a.has("resume");
-  if (resume && a.has("init")) GPT_USAGE_FAIL("--resume and --init cannot be combined: --resume continues a run, "
-                                             "--init starts a new one from a checkpoint's weights");
-  const bool have_data_dir = a.has("data");
-  if (!have_data_dir && !a.has("train-glob"))
+namespace {
+
+// What the flags and (on --resume / --init) a checkpoint say the run is.
+struct Run {
+  bool resume = false;
+  std::string out;          // run directory
+  GPTConfig model;
+  TrainConfig train;
+  TrainState state;
+  std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
+  std::optional<int> flag_vocab;  // --vocab-size
+};
+
+// The data a run reads, and the tokenizer that goes into its checkpoints.
+struct Data {
+  std::vector<std::string> train_paths, val_paths;
+  std::string flags;  // how to name these data again, for the "continue with" hint
+  std::string name;   // for the start-up line
+  std::string dir;    // --data DIR, or empty
+  std::string tok_blob;
+};
+
+// Flags and checkpoint -> model, optimizer and run settings (no data read yet).
+Run resolve_run(const Args& a) {
+  Run r;
+  r.resume = a.has("resume");
+  if (r.resume && a.has("init")) GPT_USAGE_FAIL("--resume and --init cannot be combined: --resume continues a run, "
+                                               "--init starts a new one from a checkpoint's weights");
+  if (!a.has("data") && !a.has("train-glob"))
     GPT_USAGE_FAIL("gpt train: --data is required (a directory from `gpt prepare`, or any directory holding "
                    "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; "
                    "see `gpt train --help`");
-  const std::string data_dir = have_data_dir ? a.require("data") : std::string();
-  std::optional<int> flag_vocab;
   if (a.has("vocab-size")) {
-    flag_vocab = a.integer("vocab-size");
-    if (*flag_vocab < 1 || *flag_vocab > 65536)
-      GPT_USAGE_FAIL("--vocab-size must be in 1..65536 (shard tokens are uint16), got ", *flag_vocab);
+    r.flag_vocab = a.integer("vocab-size");
+    if (*r.flag_vocab < 1 || *r.flag_vocab > 65536)
+      GPT_USAGE_FAIL("--vocab-size must be in 1..65536 (shard tokens are uint16), got ", *r.flag_vocab);
   }
-  const std::string out = a.has("out") ? a.str("out") : (resume ? a.str("resume") : a.require("out"));
-  if (out.empty()) GPT_USAGE_FAIL("--out must not be empty");
+  r.out = a.has("out") ? a.str("out") : (r.resume ? a.str("resume") : a.require("out"));
+  if (r.out.empty()) GPT_USAGE_FAIL("--out must not be empty");
 
-  GPTConfig mc;
-  TrainConfig tc;
-  TrainState st;
-  std::optional<Checkpoint> ck;
-  if (resume) {
-    ck = load_checkpoint(a.str("resume"));
-    mc = ck->model;
+  if (r.resume) {
+    r.ck = load_checkpoint(a.str("resume"));
+    r.model = r.ck->model;
     for (const char* f : kModelFlags) {
       if (!a.has(f)) continue;
-      GPTConfig want = model_config_from(a, mc, true);
-      if (want.num_layers != mc.num_layers || want.num_heads != mc.num_heads || want.channels != mc.channels ||
-          want.max_seq_len != mc.max_seq_len || want.pos != mc.pos || want.dropout != mc.dropout)
+      GPTConfig want = model_config_from(a, r.model, true);
+      if (want.num_layers != r.model.num_layers || want.num_heads != r.model.num_heads ||
+          want.channels != r.model.channels || want.max_seq_len != r.model.max_seq_len || want.pos != r.model.pos ||
+          want.dropout != r.model.dropout)
         GPT_USAGE_FAIL("--", f, " ", a.str(f), " conflicts with the checkpoint in ", a.str("resume"),
                        ": a resumed run keeps its model; drop the flag, or use --init to start a new run");
     }
-    if (ck->m.empty()) GPT_FAIL(checkpoint_path(a.str("resume")), ": has no optimizer state, so it cannot be resumed "
-                                "exactly; use --init to start a new run from its weights");
-    tc = train_config_from(a, ck->train, true);
-    st = ck->state;
+    if (r.ck->m.empty()) GPT_FAIL(checkpoint_path(a.str("resume")), ": has no optimizer state, so it cannot be resumed "
+                                  "exactly; use --init to start a new run from its weights");
+    r.train = train_config_from(a, r.ck->train, true);
+    r.state = r.ck->state;
   } else {
-    if (file_exists(join_path(out, kCheckpointFile)))
-      GPT_USAGE_FAIL(out, " already holds a checkpoint; continue it with --resume ", out,
+    if (file_exists(join_path(r.out, kCheckpointFile)))
+      GPT_USAGE_FAIL(r.out, " already holds a checkpoint; continue it with --resume ", r.out,
                      ", or choose another --out (nothing was overwritten)");
     if (a.has("init")) {
       // Any model file: a gpt.cc run or checkpoint, an llm.c checkpoint, a Hugging Face GPT-2.
-      ck = load_model(a.str("init"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
-      mc = model_config_from(a, ck->model, true);
-      if (mc.num_layers != ck->model.num_layers || mc.num_heads != ck->model.num_heads ||
-          mc.channels != ck->model.channels || mc.pos != ck->model.pos ||
-          mc.max_seq_len > ck->model.max_seq_len)
+      r.ck = load_model(a.str("init"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
+      r.model = model_config_from(a, r.ck->model, true);
+      const GPTConfig& c = r.ck->model;
+      if (r.model.num_layers != c.num_layers || r.model.num_heads != c.num_heads || r.model.channels != c.channels ||
+          r.model.pos != c.pos || r.model.max_seq_len > c.max_seq_len)
         GPT_USAGE_FAIL("--init: model flags must match the checkpoint's shape (only --dropout and a shorter "
                        "--context may change)");
     } else {
-      mc = model_config_from(a, GPTConfig{}, false);
+      r.model = model_config_from(a, GPTConfig{}, false);
     }
-    tc = train_config_from(a, TrainConfig{}, false);
+    r.train = train_config_from(a, TrainConfig{}, false);
   }
-  validate(tc);
-  validate(mc);  // impossible shapes fail before any file is read (vocab is checked again below)
+  validate(r.train);
+  validate(r.model);  // impossible shapes fail before any file is read (vocab is checked again below)
+  return r;
+}
 
-  // Data: the shard lists and the tokenizer (DIR/tokenizer.bin, when there is one).
-  if (have_data_dir && !is_directory(data_dir))
-    GPT_FAIL(data_dir, ": not a directory; expected the output of `gpt prepare --out ", data_dir,
+// The shard lists and the tokenizer (DIR/tokenizer.bin, when there is one); settles
+// the vocabulary size against the data and the checkpoint.
+Data open_data(const Args& a, Run& r) {
+  Data d;
+  if (a.has("data")) d.dir = a.require("data");
+  const bool have_dir = !d.dir.empty();
+  if (have_dir && !is_directory(d.dir))
+    GPT_FAIL(d.dir, ": not a directory; expected the output of `gpt prepare --out ", d.dir,
              "` or a directory holding train.bin and val.bin");
-  const std::vector<std::string> train_paths = a.has("train-glob")
-                                                   ? glob_files(a.str("train-glob"), "--train-glob")
-                                                   : std::vector<std::string>{join_path(data_dir, "train.bin")};
-  std::vector<std::string> val_paths;
-  if (a.has("val-glob")) val_paths = glob_files(a.str("val-glob"), "--val-glob");
-  else if (have_data_dir) val_paths = {join_path(data_dir, "val.bin")};
-  std::string data_flags;  // how to name these data again, for the "continue with" hint
-  if (have_data_dir) data_flags += "--data " + data_dir + " ";
-  if (a.has("train-glob")) data_flags += "--train-glob '" + a.str("train-glob") + "' ";
-  if (a.has("val-glob")) data_flags += "--val-glob '" + a.str("val-glob") + "' ";
-  const std::string data_name = have_data_dir ? data_dir : a.str("train-glob");
+  d.train_paths = a.has("train-glob") ? glob_files(a.str("train-glob"), "--train-glob")
+                                      : std::vector<std::string>{join_path(d.dir, "train.bin")};
+  if (a.has("val-glob")) d.val_paths = glob_files(a.str("val-glob"), "--val-glob");
+  else if (have_dir) d.val_paths = {join_path(d.dir, "val.bin")};
+  if (have_dir) d.flags += "--data " + d.dir + " ";
+  if (a.has("train-glob")) d.flags += "--train-glob '" + a.str("train-glob") + "' ";
+  if (a.has("val-glob")) d.flags += "--val-glob '" + a.str("val-glob") + "' ";
+  d.name = have_dir ? d.dir : a.str("train-glob");
 
   std::unique_ptr<Tokenizer> tok;
-  std::string tok_blob;
-  if (have_data_dir && file_exists(join_path(data_dir, kTokenizerFile))) {
-    tok = Tokenizer::load_dir(data_dir);
-    tok_blob = tok->serialize();
+  if (have_dir && file_exists(join_path(d.dir, kTokenizerFile))) {
+    tok = Tokenizer::load_dir(d.dir);
+    d.tok_blob = tok->serialize();
   }
+  GPTConfig& mc = r.model;
   const int data_vocab = tok ? tok->vocab_size() : 0;
-  if (flag_vocab && tok && *flag_vocab != data_vocab)
-    GPT_USAGE_FAIL("--vocab-size ", *flag_vocab, " disagrees with ", data_dir, "/", kTokenizerFile, " (", data_vocab,
+  if (r.flag_vocab && tok && *r.flag_vocab != data_vocab)
+    GPT_USAGE_FAIL("--vocab-size ", *r.flag_vocab, " disagrees with ", d.dir, "/", kTokenizerFile, " (", data_vocab,
                    " tokens); drop --vocab-size");
-  if (ck) {
-    if (!ck->tokenizer.empty() && !tok_blob.empty() && ck->tokenizer != tok_blob)
-      GPT_FAIL(data_dir, "/", kTokenizerFile, ": differs from the tokenizer stored in the checkpoint; the data "
+  if (r.ck) {
+    if (!r.ck->tokenizer.empty() && !d.tok_blob.empty() && r.ck->tokenizer != d.tok_blob)
+      GPT_FAIL(d.dir, "/", kTokenizerFile, ": differs from the tokenizer stored in the checkpoint; the data "
                "were prepared with another tokenizer than the model was trained on");
-    if (flag_vocab && *flag_vocab != mc.vocab_size)
-      GPT_USAGE_FAIL("--vocab-size ", *flag_vocab, " conflicts with the checkpoint's vocabulary of ", mc.vocab_size,
+    if (r.flag_vocab && *r.flag_vocab != mc.vocab_size)
+      GPT_USAGE_FAIL("--vocab-size ", *r.flag_vocab, " conflicts with the checkpoint's vocabulary of ", mc.vocab_size,
                      " tokens; drop --vocab-size");
     if (data_vocab > mc.vocab_size)
-      GPT_FAIL(data_dir, ": vocabulary of ", data_vocab, " tokens is larger than the checkpoint's ", mc.vocab_size);
-    if (tok_blob.empty()) tok_blob = ck->tokenizer;
-  } else if (tok || flag_vocab) {
-    mc.vocab_size = tok ? data_vocab : *flag_vocab;
+      GPT_FAIL(d.dir, ": vocabulary of ", data_vocab, " tokens is larger than the checkpoint's ", mc.vocab_size);
+    if (d.tok_blob.empty()) d.tok_blob = r.ck->tokenizer;
+  } else if (tok || r.flag_vocab) {
+    mc.vocab_size = tok ? data_vocab : *r.flag_vocab;
     mc.padded_vocab_size = pad_vocab(mc.vocab_size);
   } else {
-    GPT_USAGE_FAIL(have_data_dir ? data_dir + " has no " + kTokenizerFile
-                                 : std::string("--train-glob shards carry no tokenizer"),
+    GPT_USAGE_FAIL(have_dir ? d.dir + " has no " + kTokenizerFile : std::string("--train-glob shards carry no tokenizer"),
                    ", so the vocabulary size is unknown: pass --vocab-size N (50257 for GPT-2 tokens, as in "
                    "llm.c's shards), or start from a model with --init");
   }
   validate(mc);
+  return d;
+}
 
+// The training loop: batches, forward/backward (gradient accumulation), the gradients
+// summed over the process group, AdamW with warmup+cosine, evaluation, metrics,
+// progress and checkpoints (rank 0 alone prints and writes files).
+int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, ProcessGroup& pg) {
+  const GPTConfig& mc = r.model;
+  const TrainConfig& tc = r.train;
+  TrainState& st = r.state;
+  const bool root = pg.is_root();
   const int B = tc.batch, T = mc.max_seq_len;
-  const Sampling sampling = tc.sampling == SamplingMode::random ? Sampling::random : Sampling::sequential;
+  const Partition part{pg.rank(), pg.size()};
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
-  DataLoader train_loader(train_paths, B, T, sampling, tc.seed, mc.vocab_size);
-  if (resume) train_loader.set_state(st.loader);
+  DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
+  if (r.resume) train_loader.set_state(st.loader);
   std::unique_ptr<DataLoader> val_loader;
   if (tc.eval_every > 0) {
-    if (val_paths.empty())
+    if (data.val_paths.empty())
       GPT_USAGE_FAIL("no validation data: pass --val-glob PATTERN (or --data DIR with val.bin), or --eval-every 0");
-    if (val_paths.size() == 1 && !file_exists(val_paths[0]))
-      GPT_FAIL(val_paths[0], ": missing; run `gpt prepare` with --val-fraction > 0, or pass --eval-every 0");
+    if (data.val_paths.size() == 1 && !file_exists(data.val_paths[0]))
+      GPT_FAIL(data.val_paths[0], ": missing; run `gpt prepare` with --val-fraction > 0, or pass --eval-every 0");
     // --eval-batches N: random windows over the whole val split (nanoGPT's estimate),
     // the same windows at every evaluation (reset to a fixed seed) so the numbers are
     // comparable. --eval-batches 0: every window of the split in order (exact).
-    val_loader = std::make_unique<DataLoader>(val_paths, B, T,
-                                              tc.eval_batches ? Sampling::random : Sampling::sequential,
+    val_loader = std::make_unique<DataLoader>(data.val_paths, B, T,
+                                              tc.eval_batches ? SamplingMode::random : SamplingMode::sequential,
                                               tc.seed ^ 0x5eedULL, mc.vocab_size);
   }
 
-  GPT<float> model(mc);
-  if (resume) load_weights(model, *ck, true);
-  else if (ck) load_weights(model, *ck, false);
+  GPT<float> model(mc, device);
+  if (r.resume) load_weights(model, *r.ck, true);
+  else if (r.ck) load_weights(model, *r.ck, false);
   else model.init_weights(tc.seed);
+  r.ck.reset();  // the weights are in the model now
 
-  make_dirs(out);
-  const std::string ckpt_file = join_path(out, kCheckpointFile);
-  const std::string metrics_path = join_path(out, "metrics.jsonl");
-  if (resume) truncate_metrics(metrics_path, st.step);
-  else write_file_atomic(metrics_path, "");
-  std::ofstream metrics(metrics_path, std::ios::app);
-  if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
+  const std::string ckpt_file = join_path(r.out, kCheckpointFile);
+  const std::string metrics_path = join_path(r.out, "metrics.jsonl");
+  std::ofstream metrics;
+  if (root) {
+    make_dirs(r.out);
+    if (r.resume) truncate_metrics(metrics_path, st.step);
+    else write_file_atomic(metrics_path, "");
+    metrics.open(metrics_path, std::ios::app);
+    if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
+    const std::string shards_note =
+        train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
+    const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
+    std::fprintf(stderr,
+                 "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)\n"
+                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n",
+                 format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
+                 mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data.name.c_str(),
+                 format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
+                 ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
+                 format_count(tc.steps).c_str(),
+                 r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "");
+  }
 
-  const std::string shards_note =
-      train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
-  std::fprintf(stderr,
-               "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)\n"
-               "  data %s: %s train tokens%s; batch %d x %d x accum %d = %s tokens/step; %s steps%s\n",
-               format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
-               mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data_name.c_str(),
-               format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
-               format_count(double(B) * T * tc.grad_accum).c_str(), format_count(tc.steps).c_str(),
-               resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "");
-
-  auto save = [&]() { save_checkpoint(ckpt_file, model, tc, st, tok_blob); };
-  auto evaluate = [&]() {
+  auto save = [&]() {
+    if (root) save_checkpoint(ckpt_file, model, tc, st, data.tok_blob);
+  };
+  auto evaluate = [&]() {  // every rank evaluates the same windows (they agree on the weights)
     val_loader->reset();
     std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
     double sum = 0.0;
@@ -277,6 +314,8 @@ int cmd_train(const Args& a) {
   std::optional<double> last_val;
   std::string stop_reason;
   if (st.step >= tc.steps) stop_reason = "already at --steps " + std::to_string(tc.steps);
+  // Gradients are summed over the ranks; the step divides by their number.
+  const double grad_scale = 1.0 / double(pg.size());
 
   while (st.step < tc.steps && stop_reason.empty()) {
     Stopwatch sw;
@@ -286,18 +325,26 @@ int cmd_train(const Args& a) {
     double loss = 0.0;
     for (int micro = 0; micro < tc.grad_accum; micro++) {
       train_loader.next_batch(inputs.data(), targets.data());
-      const DropoutKey key{tc.seed, uint64_t(step) * uint64_t(tc.grad_accum) + uint64_t(micro)};
+      // Dropout masks: the micro-step counter runs over every rank's micro-steps.
+      const uint64_t counter = (uint64_t(step) * uint64_t(tc.grad_accum) + uint64_t(micro)) * uint64_t(pg.size()) +
+                               uint64_t(pg.rank());
+      const DropoutKey key{tc.seed, counter};
       loss += *model.forward(inputs.data(), targets.data(), B, T, true, key);
       model.backward(1.0f / float(tc.grad_accum));
     }
     loss /= tc.grad_accum;
+    // Averaging across ranks happens before the norm and the clip, so every rank
+    // computes the same norm and the same update.
+    model.all_reduce_gradients(pg);
+    pg.all_reduce_sum(&loss, 1);
+    loss *= grad_scale;
     if (!std::isfinite(loss))
-      GPT_FAIL("training loss is ", loss, " at step ", step + 1, "; lower --lr and --resume ", out,
+      GPT_FAIL("training loss is ", loss, " at step ", step + 1, "; lower --lr and --resume ", r.out,
                " from the last checkpoint");
-    const double norm = model.step(lr, tc, long(step) + 1);
+    const double norm = model.step(lr, tc, long(step) + 1, grad_scale);
     st.step = step + 1;
     st.loader = train_loader.state();
-    const double tokens = double(B) * T * tc.grad_accum;
+    const double tokens = double(B) * T * tc.grad_accum * pg.size();
     st.tokens_seen += uint64_t(tokens);
     const double step_s = sw.seconds();
     st.elapsed_s += step_s;
@@ -306,7 +353,7 @@ int cmd_train(const Args& a) {
     const bool last = st.step == tc.steps;
     std::optional<double> val;
     if (val_loader && (st.step % tc.eval_every == 0 || last)) val = last_val = evaluate();
-    if (st.step % tc.log_every == 0 || last || val || st.step == 1) {
+    if (root && (st.step % tc.log_every == 0 || last || val || st.step == 1)) {
       metrics << "{\"step\":" << st.step << ",\"train_loss\":" << json_number(loss)
               << ",\"lr\":" << json_number(lr) << ",\"grad_norm\":" << json_number(norm)
               << ",\"tokens_per_s\":" << json_number(tokens / step_s) << ",\"ms_per_step\":"
@@ -323,25 +370,39 @@ int cmd_train(const Args& a) {
       else std::fprintf(stderr, "%s\n", line);
     }
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
-    if (g_interrupted) stop_reason = "interrupted";
+    // Every rank stops at the same step: a stop request anywhere stops all.
+    const bool interrupted = pg.any(g_interrupted != 0);
+    if (interrupted) stop_reason = "interrupted";
     else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
-    else if (max_seconds > 0 && session.seconds() >= max_seconds)
+    else if (pg.any(max_seconds > 0 && session.seconds() >= max_seconds))
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
   save();
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  if (!root) return stop_reason == "interrupted" ? 130 : 0;
   if (tty) std::fprintf(stderr, "\n");
   if (!stop_reason.empty() && st.step < tc.steps) {
     std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train %s--resume %s\n",
-                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), data_flags.c_str(), out.c_str());
-    return g_interrupted ? 130 : 0;
+                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), data.flags.c_str(), r.out.c_str());
+    return stop_reason == "interrupted" ? 130 : 0;
   }
   std::fprintf(stderr, "done: %ld steps in %s (%s tokens); final train loss logged in %s%s%s\ncheckpoint: %s\n",
                long(st.step), format_duration(st.elapsed_s).c_str(), format_count(double(st.tokens_seen)).c_str(),
                metrics_path.c_str(), last_val ? ", val loss " : "", last_val ? json_number(*last_val).c_str() : "",
                ckpt_file.c_str());
   return 0;
+}
+
+}  // namespace
+
+int cmd_train(const Args& a) {
+  const DeviceKind device = device_from_flags(a);
+  apply_threads(a);
+  Run run = resolve_run(a);
+  const Data data = open_data(a, run);
+  const std::unique_ptr<ProcessGroup> pg = single_process_group();
+  return train_loop(a, run, data, device, *pg);
 }
 
 }  // namespace gpt

@@ -77,6 +77,12 @@ struct Writer {
     out.append(reinterpret_cast<const char*>(&x), sizeof(X));
   }
   void bytes(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+  // n floats of one of the model's stores, copied from its backend straight into the file image.
+  void store(const GPT<float>& model, Store s, size_t n) {
+    const size_t at = out.size();
+    out.resize(at + n * sizeof(float));
+    model.read(s, reinterpret_cast<float*>(&out[at]), 0, n);
+  }
   template <class X>
   void operator()(const X& x, const char*) {
     put(static_cast<Stored<X>>(x));
@@ -117,11 +123,11 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
   w.put(n);
   w.put(uint32_t(with_optimizer ? 1 : 0));
   w.out.reserve(w.out.size() + n * 4 * (with_optimizer ? 3 : 1) + 16);
-  w.bytes(model.params.data(), n * sizeof(float));
+  w.store(model, Store::params, n);
   if (with_optimizer) {
-    if (model.m.size() == n) {
-      w.bytes(model.m.data(), n * sizeof(float));
-      w.bytes(model.v.data(), n * sizeof(float));
+    if (model.has_training_state()) {
+      w.store(model, Store::m, n);
+      w.store(model, Store::v, n);
     } else {  // never stepped: the optimizer state is all zeros
       const std::vector<float> zeros(n, 0.0f);
       w.bytes(zeros.data(), n * sizeof(float));
@@ -205,23 +211,22 @@ void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer) 
             "model and checkpoint shapes differ");
   GPT_CHECK(ck.params.size() == param_layout(b).total, "parameter count mismatch");
   if (ck.params.size() == model.num_params()) {
-    std::memcpy(model.params.data(), ck.params.data(), ck.params.size() * sizeof(float));
+    model.write(Store::params, ck.params);
   } else {
     // A shorter context with learned positions: wpe keeps its first max_seq_len rows.
     GPT_CHECK(!with_optimizer, "optimizer state needs the same shape");
     const ParamLayout from = param_layout(b), to = model.layout();
     for (int id = 0; id < NUM_PARAM_TENSORS; id++)
-      std::memcpy(model.params.data() + to.offset[id], ck.params.data() + from.offset[id],
-                  to.numel[id] * sizeof(float));
+      model.write(Store::params, ck.params.data() + from.offset[id], to.offset[id], to.numel[id]);
   }
   if (with_optimizer) {
     GPT_CHECK(!ck.m.empty(), "checkpoint has no optimizer state");
-    model.ensure_training_state();
-    std::memcpy(model.m.data(), ck.m.data(), ck.m.size() * sizeof(float));
-    std::memcpy(model.v.data(), ck.v.data(), ck.v.size() * sizeof(float));
-  } else if (model.m.size() != 0) {
-    model.m.zero();
-    model.v.zero();
+    model.write(Store::m, ck.m);
+    model.write(Store::v, ck.v);
+  } else if (model.has_training_state()) {
+    const std::vector<float> zeros(model.num_params(), 0.0f);
+    model.write(Store::m, zeros);
+    model.write(Store::v, zeros);
   }
 }
 

@@ -121,13 +121,20 @@ void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
   write_file_atomic(path, bytes);
 }
 
-DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Sampling mode, uint64_t seed,
-                       int vocab_size)
-    : B_(B), T_(T), mode_(mode), seed_(seed), rng_(seed) {
+namespace {
+// Rank r's random-window stream: rank 0 keeps the seed (single-process runs unchanged).
+uint64_t rank_seed(uint64_t seed, int rank) { return rank == 0 ? seed : SplitMix64(seed ^ uint64_t(rank)).next(); }
+}  // namespace
+
+DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, SamplingMode mode, uint64_t seed,
+                       int vocab_size, Partition part)
+    : B_(B), T_(T), mode_(mode), part_(part), seed_(rank_seed(seed, part.rank)), rng_(seed_) {
   if (B <= 0 || T <= 0)
     GPT_USAGE_FAIL("batch size and context length must be positive, got --batch ", B, " --context ", T);
   GPT_CHECK(!paths.empty(), "no shards");
-  const size_t BT = size_t(B) * size_t(T), need = BT + 1;
+  GPT_CHECK(part.world >= 1 && part.rank >= 0 && part.rank < part.world, "rank ", part.rank, " of ", part.world);
+  // A sequential batch is one block of world*B*T tokens (+1 for the last target).
+  const size_t BT = size_t(B) * size_t(T) * size_t(part.world), need = BT + 1;
   uint64_t id = 1469598103934665603ull;  // FNV-1a over (file name, token count) of every shard
   auto mix = [&](const void* p, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -142,7 +149,7 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)
       GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
-               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
+               part.world > 1 ? str(", on ", part.world, " processes") : std::string(), "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
     if (vocab_size > 0) {
       uint16_t maxv = 0;
       for (size_t i = 0; i < ntok; i++) maxv = std::max(maxv, tokens[i]);
@@ -171,12 +178,13 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
 
 void DataLoader::next_batch(int* inputs, int* targets) {
   const size_t BT = size_t(B_) * size_t(T_);
-  if (mode_ == Sampling::sequential) {
-    // llm.c: one contiguous block of B*T+1 tokens, rows back to back, shard by shard.
+  if (mode_ == SamplingMode::sequential) {
+    // llm.c: one contiguous block of B*T+1 tokens, rows back to back, shard by shard
+    // (with several processes, this rank's rows of the world*B*T block).
     const uint64_t j = batch_index_ % batch_end_.back();
     const size_t s = size_t(std::upper_bound(batch_end_.begin(), batch_end_.end(), j) - batch_end_.begin());
     const uint64_t local = j - (s ? batch_end_[s - 1] : 0);
-    const uint16_t* p = shards_[s].tokens + local * BT;
+    const uint16_t* p = shards_[s].tokens + local * BT * size_t(part_.world) + size_t(part_.rank) * BT;
     for (size_t i = 0; i < BT; i++) {
       inputs[i] = p[i];
       targets[i] = p[i + 1];

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "fileio.h"
 #include "rng.h"
 
@@ -23,7 +24,12 @@ std::vector<uint16_t> read_shard(const std::string& path);
 // Atomic (temp file, fsync, rename).
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens);
 
-enum class Sampling { random, sequential };
+// Which part of every batch this process reads when training runs on `world`
+// processes (data parallel); rank 0 of 1 reads everything.
+struct Partition {
+  int rank = 0;
+  int world = 1;
+};
 
 // Where a loader is, so a checkpoint can resume it exactly.
 struct LoaderState {
@@ -45,15 +51,21 @@ class DataLoader {
   // memory work). Every shard needs at least B*T+1 tokens, else gpt::Error saying
   // how many there are and how to fix it. vocab_size > 0: every token must be below
   // it, else gpt::Error naming the shard, the position and the id.
-  DataLoader(const std::vector<std::string>& paths, int B, int T, Sampling mode, uint64_t seed, int vocab_size = 0);
-  DataLoader(const std::string& path, int B, int T, Sampling mode, uint64_t seed, int vocab_size = 0)
-      : DataLoader(std::vector<std::string>{path}, B, T, mode, seed, vocab_size) {}
+  // part: this process's share (see next_batch); B is per process.
+  DataLoader(const std::vector<std::string>& paths, int B, int T, SamplingMode mode, uint64_t seed, int vocab_size = 0,
+             Partition part = {});
+  DataLoader(const std::string& path, int B, int T, SamplingMode mode, uint64_t seed, int vocab_size = 0,
+             Partition part = {})
+      : DataLoader(std::vector<std::string>{path}, B, T, mode, seed, vocab_size, part) {}
   // inputs, targets: B*T ints each; targets are inputs shifted by one.
   // sequential (llm.c's order): shard by shard; batch k of a shard covers its tokens
   //   [k*B*T, k*B*T + B*T + 1), row b starting at k*B*T + b*T; when fewer than B*T+1
   //   tokens remain, the next shard (after the last: the first again).
   // random (nanoGPT): each row a window of T+1 tokens inside one shard, uniform over
   //   all windows of all shards.
+  // With world > 1 processes: sequential batches are blocks of world*B*T (+1) tokens of
+  //   which rank r reads rows [r*B, (r+1)*B) (llm.c's split); random windows come from
+  //   a per-rank stream of the same seed (rank 0's is the single-process stream).
   void next_batch(int* inputs, int* targets);
   void reset();  // back to batch 0 and the initial RNG state
   LoaderState state() const { return {batch_index_, rng_.state, num_tokens_, data_id_}; }
@@ -77,7 +89,8 @@ class DataLoader {
   size_t num_tokens_ = 0;
   uint64_t data_id_ = 0;
   int B_, T_;
-  Sampling mode_;
+  SamplingMode mode_;
+  Partition part_;
   uint64_t seed_;
   uint64_t batch_index_ = 0;
   SplitMix64 rng_;

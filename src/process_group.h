@@ -1,0 +1,35 @@
+// Which process does what when training runs on several processes (data parallel):
+// rank, size, and the collectives the training loop needs. The loop (commands/train.cpp)
+// is the only caller. Today there is the single-process group; an MPI group (CPU) and an
+// NCCL group (GPU) implement the same interface.
+//
+// Contract: every rank calls the same collectives in the same order. Buffers passed
+// to all_reduce_sum live in the memory of the model's backend (device memory on a
+// GPU); broadcast and any() take host memory. Each collective returns when its
+// result is ready to use on this rank.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+namespace gpt {
+
+class ProcessGroup {
+ public:
+  virtual ~ProcessGroup() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  bool is_root() const { return rank() == 0; }  // rank 0 alone prints and writes files
+  // x (n, backend memory) = the sum of every rank's x.
+  virtual void all_reduce_sum(float* x, size_t n) = 0;
+  virtual void all_reduce_sum(double* x, size_t n) = 0;
+  // host bytes from root to every rank.
+  virtual void broadcast(void* host, size_t bytes, int root) = 0;
+  virtual void barrier() = 0;
+  // true on every rank when flag is true on any rank (stop requests: Ctrl-C, time limits).
+  virtual bool any(bool flag) = 0;
+};
+
+// One process: rank 0 of 1; every collective is the identity.
+std::unique_ptr<ProcessGroup> single_process_group();
+
+}  // namespace gpt
