@@ -11,7 +11,7 @@
 //     activation gradients it writes (the model zeroes those buffers first);
 //   * except the in-place transforms rope_backward and dropout_backward, which
 //     rewrite their single buffer.
-// Every function is a template over the scalar type: float for training, double
+// Every function is a template over the scalar type S (T is time): float for training, double
 // for the finite-difference checks. Explicit instantiations are in each .cpp.
 #pragma once
 #include <cstddef>
@@ -41,50 +41,50 @@ constexpr size_t kParallelMin = size_t(1) << 15;
 // ---- encoder.cpp: token + positional embedding -----------------------------
 // out (B,T,C) = wte[inp[b,t]] + pos_table[t0 + t]; pos_table is (maxT, C): the
 // learned wpe or the fixed sinusoidal table; nullptr for RoPE (no additive term).
-template <class T>
-void encoder_forward(T* out, const int* inp, const T* wte, const T* pos_table, Dims d, int t0 = 0);
+template <class S>
+void encoder_forward(S* out, const int* inp, const S* wte, const S* pos_table, Dims d, int t0 = 0);
 // dwte[inp[b,t]] += dout[b,t]; dwpe[t] += dout[b,t] (dwpe nullptr: not learned).
-template <class T>
-void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, Dims d);
+template <class S>
+void encoder_backward(S* dwte, S* dwpe, const S* dout, const int* inp, Dims d);
 
 // ---- posenc.cpp: fixed positional encodings --------------------------------
 // table (maxT, C): PE[p, 2i] = sin(p / 10000^(2i/C)), PE[p, 2i+1] = cos(same).
-template <class T>
-void sinusoidal_table(T* table, int maxT, int C);
+template <class S>
+void sinusoidal_table(S* table, int maxT, int C);
 // RoPE on the q and k thirds of qkv (B,T,3C), in place: within each head, the pair
 // (x[2i], x[2i+1]) at position p = t0 + t is rotated by angle p * 10000^(-2i/hs),
 // the angle rope_angles reports.
-template <class T>
-void rope_forward(T* qkv, Dims d, int t0 = 0);
+template <class S>
+void rope_forward(S* qkv, Dims d, int t0 = 0);
 // In place: dqkv (gradient w.r.t. the rotated q,k) -> gradient w.r.t. unrotated.
-template <class T>
-void rope_backward(T* dqkv, Dims d, int t0 = 0);
+template <class S>
+void rope_backward(S* dqkv, Dims d, int t0 = 0);
 // angles (P, hs/2): angles[p, i] = (t0 + p) * 10000^(-2i/hs), in radians: the very
 // angles rope_forward rotates by (it calls this). hs must be even.
 void rope_angles(double* angles, int P, int hs, int t0 = 0);
 
 // ---- layernorm.cpp ----------------------------------------------------------
 // inp, out (N,C); mean, rstd (N). out = (inp - mean) * rstd * weight + bias, eps 1e-5.
-template <class T>
-void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
+template <class S>
+void layernorm_forward(S* out, S* mean, S* rstd, const S* inp, const S* weight, const S* bias,
                        size_t N, int C);
 // Fused residual + LayerNorm: res = a + b (N,C), then out, mean, rstd = layernorm(res),
 // bit-identical to residual_forward followed by layernorm_forward, one pass over memory.
-template <class T>
-void residual_layernorm_forward(T* res, T* out, T* mean, T* rstd, const T* a, const T* b, const T* weight,
-                                const T* bias, size_t N, int C);
-template <class T>
-void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                        const T* mean, const T* rstd, size_t N, int C);
+template <class S>
+void residual_layernorm_forward(S* res, S* out, S* mean, S* rstd, const S* a, const S* b, const S* weight,
+                                const S* bias, size_t N, int C);
+template <class S>
+void layernorm_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* weight,
+                        const S* mean, const S* rstd, size_t N, int C);
 
 // ---- matmul.cpp -------------------------------------------------------------
 // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC); bias may be nullptr.
-template <class T>
-void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC);
+template <class S>
+void matmul_forward(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC);
 // dinp (N,C) += dout · weight; dweight (OC,C) += dout^T · inp; dbias += colsum(dout).
 // dinp / dbias may be nullptr (not needed).
-template <class T>
-void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+template <class S>
+void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* weight,
                      size_t N, int C, int OC);
 // The fc layer with its GELU fused in (the GELU runs on each block of out while the
 // GEMM has it in cache, instead of as a separate pass over memory):
@@ -92,18 +92,18 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
 //   matmul_gelu_backward: for the layer after the GELU (inp = gelu(pre)): matmul_backward,
 //                         then dpre += gelu'(pre) * dinp  (dinp is still written)
 // Same results as matmul_* followed by gelu_forward / gelu_backward.
-template <class T>
-void matmul_gelu_forward(T* out, T* out_gelu, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC);
-template <class T>
-void matmul_gelu_backward(T* dpre, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* pre,
-                          const T* weight, size_t N, int C, int OC);
+template <class S>
+void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC);
+template <class S>
+void matmul_gelu_backward(S* dpre, S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* pre,
+                          const S* weight, size_t N, int C, int OC);
 // The scalar, obviously-correct versions the fast ones are tested against.
-template <class T>
-void matmul_forward_reference(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C,
+template <class S>
+void matmul_forward_reference(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C,
                               int OC);
-template <class T>
-void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                               const T* weight, size_t N, int C, int OC);
+template <class S>
+void matmul_backward_reference(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp,
+                               const S* weight, size_t N, int C, int OC);
 
 // ---- attention.cpp: causal multi-head self-attention ------------------------
 // qkv (B,T,3C) holds q | k | v; out (B,T,C); weights softmax(q·k^T / sqrt(hs)) with
@@ -116,64 +116,64 @@ void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, con
 // drop: dropout applied to the weights when mixing v; the mask element of (b,h,t,t2)
 // is the flat index ((b*NH + h)*T + t)*T + t2, as if the weights were stored.
 // mode: no mask and/or no 1/sqrt(hs) (see AttentionMode; the model keeps the defaults).
-template <class T>
-void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop = {}, AttentionMode mode = {},
-                       T* att = nullptr, T* scores = nullptr);
+template <class S>
+void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop = {}, AttentionMode mode = {},
+                       S* att = nullptr, S* scores = nullptr);
 // dqkv += gradient through attention_forward with the same drop and mode; out and
 // lse are what that forward produced.
-template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, Dims d,
+template <class S>
+void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, const S* lse, Dims d,
                         Dropout drop = {}, AttentionMode mode = {});
 // The row-by-row reference: att (B,NH,T,T) is required and stored; backward reads it.
 // Same inputs, same dropout indexing; the tests hold the flash path against it.
-template <class T>
-void attention_forward_reference(T* out, T* att, const T* qkv, Dims d, Dropout drop = {},
-                                 AttentionMode mode = {}, T* scores = nullptr);
-template <class T>
-void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d,
+template <class S>
+void attention_forward_reference(S* out, S* att, const S* qkv, Dims d, Dropout drop = {},
+                                 AttentionMode mode = {}, S* scores = nullptr);
+template <class S>
+void attention_backward_reference(S* dqkv, const S* dout, const S* qkv, const S* att, Dims d,
                                   Dropout drop = {}, AttentionMode mode = {});
 // The KV cache for decoding, kcache and vcache (B, NH, maxT, hs): one head's keys (and
 // values) are a contiguous run that attention_decode streams front to back.
 // kv_cache_write stores the k and v thirds of qkv (B,3C), the token at position pos.
-template <class T>
-void kv_cache_write(T* kcache, T* vcache, const T* qkv, Dims d, int maxT, int pos);
+template <class S>
+void kv_cache_write(S* kcache, S* vcache, const S* qkv, Dims d, int maxT, int pos);
 // One new query per sequence against the cache: q (B,C) at position pos; the cache holds
 // keys/values for positions 0..pos (inclusive, already written).
 // out (B,C); att_row (B,NH,pos+1) receives the weights (may be nullptr).
-template <class T>
-void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* vcache, Dims d,
+template <class S>
+void attention_decode(S* out, S* att_row, const S* q, const S* kcache, const S* vcache, Dims d,
                       int maxT, int pos);
 
 // ---- gelu.cpp: tanh approximation, as in GPT-2 -----------------------------
-template <class T>
-void gelu_forward(T* out, const T* inp, size_t N);
-template <class T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, size_t N);
+template <class S>
+void gelu_forward(S* out, const S* inp, size_t N);
+template <class S>
+void gelu_backward(S* dinp, const S* inp, const S* dout, size_t N);
 
 // ---- residual.cpp -----------------------------------------------------------
-template <class T>
-void residual_forward(T* out, const T* inp1, const T* inp2, size_t N);
-template <class T>
-void residual_backward(T* dinp1, T* dinp2, const T* dout, size_t N);
+template <class S>
+void residual_forward(S* out, const S* inp1, const S* inp2, size_t N);
+template <class S>
+void residual_backward(S* dinp1, S* dinp2, const S* dout, size_t N);
 
 // ---- dropout.cpp: inverted dropout with a counter-based (Philox) mask --------
 // x *= drop.scale(i) in place; element i's mask depends only on (seed, stream, i).
-template <class T>
-void dropout_forward(T* x, size_t N, Dropout drop);
+template <class S>
+void dropout_forward(S* x, size_t N, Dropout drop);
 // dx *= drop.scale(i) in place (the same mask).
-template <class T>
-void dropout_backward(T* dx, size_t N, Dropout drop);
+template <class S>
+void dropout_backward(S* dx, size_t N, Dropout drop);
 
 // ---- classifier.cpp: fused softmax + cross-entropy ---------------------------
 // logits (N,Vp); only the first V columns are real. probs (N,Vp) = softmax over
 // those V (padded columns set to 0); losses (N) = -log probs[target].
 // probs may alias logits (in place).
-template <class T>
-void crossentropy_forward(T* losses, T* probs, const T* logits, const int* targets, size_t N, int V,
+template <class S>
+void crossentropy_forward(S* losses, S* probs, const S* logits, const int* targets, size_t N, int V,
                           int Vp);
 // dlogits (N,Vp) += (probs - onehot(target)) * dloss (padded columns untouched).
-template <class T>
-void crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dloss, size_t N, int V,
+template <class S>
+void crossentropy_backward(S* dlogits, const S* probs, const int* targets, S dloss, size_t N, int V,
                            int Vp);
 
 // ---- adamw.cpp --------------------------------------------------------------
@@ -181,12 +181,12 @@ void crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dlo
 // param -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * param), with the moments
 // taken of g = grad * grad_scale (gradient clipping's factor, applied in this pass
 // rather than by a separate pass over the gradients; the same bits as scaling first).
-template <class T>
-void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long t, T grad_scale = T(1));
+template <class S>
+void adamw_update(S* param, S* m, S* v, const S* grad, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, long t, S grad_scale = S(1));
 // Sum of squares, accumulated in double with a chunking that does not depend on
 // the thread count (same result on 1 or 16 threads).
-template <class T>
-double sum_squares(const T* x, size_t n);
+template <class S>
+double sum_squares(const S* x, size_t n);
 
 }  // namespace gpt::cpu

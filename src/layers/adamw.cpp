@@ -14,30 +14,30 @@ namespace {
 constexpr size_t kChunk = 4096;
 }  // namespace
 
-template <class T>
-void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long t, T grad_scale) {
+template <class S>
+void adamw_update(S* param, S* m, S* v, const S* grad, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, long t, S grad_scale) {
   // param, m, v, grad (n)
   GPT_CHECK(t >= 1, "AdamW step t = ", t, " must be 1-based");
   // Bias corrections in double: 1 - beta^t loses digits in float for beta2 ~ 1.
-  const T inv_bc1 = T(1.0 / (1.0 - std::pow(double(beta1), double(t))));
-  const T inv_bc2 = T(1.0 / (1.0 - std::pow(double(beta2), double(t))));
-  const T b1 = T(beta1), b2 = T(beta2), a1 = T(1) - T(beta1), a2 = T(1) - T(beta2);
-  const T lr_ = T(lr), eps_ = T(eps), wd = T(weight_decay);
+  const S inv_bc1 = S(1.0 / (1.0 - std::pow(double(beta1), double(t))));
+  const S inv_bc2 = S(1.0 / (1.0 - std::pow(double(beta2), double(t))));
+  const S b1 = S(beta1), b2 = S(beta2), a1 = S(1) - S(beta1), a2 = S(1) - S(beta2);
+  const S lr_ = S(lr), eps_ = S(eps), wd = S(weight_decay);
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; i++) {
-    const T g = grad[i] * grad_scale;
-    const T mi = b1 * m[i] + a1 * g;
-    const T vi = b2 * v[i] + a2 * g * g;
+    const S g = grad[i] * grad_scale;
+    const S mi = b1 * m[i] + a1 * g;
+    const S vi = b2 * v[i] + a2 * g * g;
     m[i] = mi;
     v[i] = vi;
-    const T mhat = mi * inv_bc1, vhat = vi * inv_bc2;
+    const S mhat = mi * inv_bc1, vhat = vi * inv_bc2;
     param[i] -= lr_ * (mhat / (std::sqrt(vhat) + eps_) + wd * param[i]);
   }
 }
 
-template <class T>
-double sum_squares(const T* x, size_t n) {
+template <class S>
+double sum_squares(const S* x, size_t n) {
   // x (n) -> sum x^2 in double; chunk partials summed in chunk order.
   const size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(chunks);
@@ -54,10 +54,10 @@ double sum_squares(const T* x, size_t n) {
   return total;
 }
 
-#define GPT_INSTANTIATE(T)                                                                   \
-  template void adamw_update<T>(T*, T*, T*, const T*, size_t, float, float, float, float,    \
-                                float, long, T);                                             \
-  template double sum_squares<T>(const T*, size_t);
+#define GPT_INSTANTIATE(S)                                                                   \
+  template void adamw_update<S>(S*, S*, S*, const S*, size_t, float, float, float, float,    \
+                                float, long, S);                                             \
+  template double sum_squares<S>(const S*, size_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE

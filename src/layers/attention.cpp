@@ -29,14 +29,14 @@ void check_dims(Dims d) {
 // softmax weights, out (hs) the dropout-weighted mix of v, scores_row[0..n) (when
 // non-null) the pre-softmax scores. Shared by forward and decode and kept out of
 // line, so both produce bit-identical rows.
-template <class T>
-__attribute__((noinline)) void attend_row(T* out, T* att_row, T* scores_row, const T* q, const T* k,
-                                          const T* v, size_t kv_stride, int n, int hs, T scale,
+template <class S>
+__attribute__((noinline)) void attend_row(S* out, S* att_row, S* scores_row, const S* q, const S* k,
+                                          const S* v, size_t kv_stride, int n, int hs, S scale,
                                           const Dropout& drop, size_t drop_base) {
-  T maxv = -INFINITY;
+  S maxv = -INFINITY;
   for (int t2 = 0; t2 < n; t2++) {
-    const T* kt = k + size_t(t2) * kv_stride;
-    T dot = 0;
+    const S* kt = k + size_t(t2) * kv_stride;
+    S dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int i = 0; i < hs; i++) dot += q[i] * kt[i];
     dot *= scale;  // (1) pre-softmax score
@@ -45,16 +45,16 @@ __attribute__((noinline)) void attend_row(T* out, T* att_row, T* scores_row, con
   }
   if (scores_row)
     for (int t2 = 0; t2 < n; t2++) scores_row[t2] = att_row[t2];
-  const T sum = exp_shifted_sum(att_row, att_row, n, maxv);
-  const T inv = T(1) / sum;
+  const S sum = exp_shifted_sum(att_row, att_row, n, maxv);
+  const S inv = S(1) / sum;
   for (int t2 = 0; t2 < n; t2++) att_row[t2] *= inv;  // (2) softmax
   for (int i = 0; i < hs; i++) out[i] = 0;
   const bool dropping = drop.active();
   for (int t2 = 0; t2 < n; t2++) {
-    T w = att_row[t2];
-    if (dropping) w *= T(drop.scale(drop_base + t2));  // (3) dropout on the weights
-    if (w == T(0)) continue;
-    const T* vt = v + size_t(t2) * kv_stride;
+    S w = att_row[t2];
+    if (dropping) w *= S(drop.scale(drop_base + t2));  // (3) dropout on the weights
+    if (w == S(0)) continue;
+    const S* vt = v + size_t(t2) * kv_stride;
 #pragma omp simd
     for (int i = 0; i < hs; i++) out[i] += w * vt[i];  // (4) mix values
   }
@@ -69,9 +69,9 @@ constexpr int kBQ = 16;
 constexpr int kBK = 32;
 
 // Per-thread scratch for one block pair: s, p (kBQ, kBK).
-template <class T>
+template <class S>
 struct FlashScratch {
-  std::vector<T> s, p;
+  std::vector<S> s, p;
   FlashScratch() : s(kBQ * kBK), p(kBQ * kBK) {}
 };
 
@@ -79,39 +79,39 @@ struct FlashScratch {
 // T rounded up to kBK and zero padding: the score tiles read kBK consecutive keys of
 // one dimension as a vector. (Transposing per tile instead cost as much as the tile's
 // products: each key is reused by only kBQ queries per tile.)
-inline int padded_len(int Tn) { return (Tn + kBK - 1) / kBK * kBK; }
+inline int padded_len(int T) { return (T + kBK - 1) / kBK * kBK; }
 
-template <class T>
-HostBuffer<T>& transpose_scratch() {
-  static HostBuffer<T> buf;  // grow-only; attention runs on one calling thread at a time
+template <class S>
+HostBuffer<S>& transpose_scratch() {
+  static HostBuffer<S> buf;  // grow-only; attention runs on one calling thread at a time
   return buf;
 }
 
 // dst[(bh*hs + e)*Tp + t] = src row t of head h in batch b, element e (src: the k or v
 // third of qkv, rows C3 apart).
-template <class T>
-void transpose_heads(T* dst, const T* src, Dims d) {
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(Tn);
+template <class S>
+void transpose_heads(S* dst, const S* src, Dims d) {
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(T);
   const size_t C3 = 3 * size_t(C);
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
-    const T* s = src + size_t(b) * Tn * C3 + size_t(h) * hs;
-    T* dh = dst + size_t(bh) * hs * Tp;
+    const S* s = src + size_t(b) * T * C3 + size_t(h) * hs;
+    S* dh = dst + size_t(bh) * hs * Tp;
     constexpr int TB = 16;  // a block of rows: reads whole cache lines, writes TB-long runs
-    for (int t0 = 0; t0 < Tn; t0 += TB) {
-      const int nt = std::min(TB, Tn - t0);
+    for (int t0 = 0; t0 < T; t0 += TB) {
+      const int nt = std::min(TB, T - t0);
       int e0 = 0;
-      if constexpr (std::is_same_v<T, float>)
+      if constexpr (std::is_same_v<S, float>)
         if (nt == TB)
           for (; e0 + 16 <= hs; e0 += 16) transpose16(dh + size_t(e0) * Tp + t0, size_t(Tp), s + size_t(t0) * C3 + e0, C3);
       for (int e = e0; e < hs; e++) {
-        T* row = dh + size_t(e) * Tp + t0;
+        S* row = dh + size_t(e) * Tp + t0;
         for (int t = 0; t < nt; t++) row[t] = s[size_t(t0 + t) * C3 + e];
       }
     }
     for (int e = 0; e < hs; e++)
-      for (int t = Tn; t < Tp; t++) dh[size_t(e) * Tp + t] = T(0);
+      for (int t = T; t < Tp; t++) dh[size_t(e) * Tp + t] = S(0);
   }
 }
 
@@ -142,20 +142,20 @@ __attribute__((noinline)) void tile_dot_rows(float* s, const float* a, size_t a_
   }
 }
 
-template <class T>
-inline void tile_dot(T* s, const T* a, size_t a_stride, int n, const T* bt, size_t bts, int hs) {
-  if constexpr (std::is_same_v<T, float> && kBK == 32) {
+template <class S>
+inline void tile_dot(S* s, const S* a, size_t a_stride, int n, const S* bt, size_t bts, int hs) {
+  if constexpr (std::is_same_v<S, float> && kBK == 32) {
     int i = 0;
     for (; i + 8 <= n; i += 8) tile_dot_rows<8>(s + size_t(i) * kBK, a + size_t(i) * a_stride, a_stride, bt, bts, hs);
     for (; i + 4 <= n; i += 4) tile_dot_rows<4>(s + size_t(i) * kBK, a + size_t(i) * a_stride, a_stride, bt, bts, hs);
     for (; i < n; i++) tile_dot_rows<1>(s + size_t(i) * kBK, a + size_t(i) * a_stride, a_stride, bt, bts, hs);
   } else {
     for (int i = 0; i < n; i++) {
-      T acc[kBK] = {};
-      const T* ai = a + size_t(i) * a_stride;
+      S acc[kBK] = {};
+      const S* ai = a + size_t(i) * a_stride;
       for (int d = 0; d < hs; d++) {
-        const T ad = ai[d];
-        const T* bd = bt + size_t(d) * bts;
+        const S ad = ai[d];
+        const S* bd = bt + size_t(d) * bts;
 #pragma omp simd
         for (int j = 0; j < kBK; j++) acc[j] += ad * bd[j];
       }
@@ -199,10 +199,10 @@ __attribute__((noinline)) void rows_axpy_f(float* out, size_t os, int nr, const 
   }
 }
 
-template <class T>
-inline void rows_axpy(T* out, size_t os, int nr, const T* coef, int crs, int ccs, const T* src, size_t ss, int nk,
+template <class S>
+inline void rows_axpy(S* out, size_t os, int nr, const S* coef, int crs, int ccs, const S* src, size_t ss, int nk,
                       int hs) {
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<S, float>) {
     switch (hs) {
       case 16: return rows_axpy_f<16>(out, os, nr, coef, crs, ccs, src, ss, nk);
       case 32: return rows_axpy_f<32>(out, os, nr, coef, crs, ccs, src, ss, nk);
@@ -212,10 +212,10 @@ inline void rows_axpy(T* out, size_t os, int nr, const T* coef, int crs, int ccs
     }
   }
   for (int r = 0; r < nr; r++) {
-    T* o = out + size_t(r) * os;
+    S* o = out + size_t(r) * os;
     for (int k = 0; k < nk; k++) {
-      const T c = coef[size_t(r) * crs + size_t(k) * ccs];
-      const T* sk = src + size_t(k) * ss;
+      const S c = coef[size_t(r) * crs + size_t(k) * ccs];
+      const S* sk = src + size_t(k) * ss;
 #pragma omp simd
       for (int e = 0; e < hs; e++) o[e] += c * sk[e];
     }
@@ -226,12 +226,12 @@ inline void rows_axpy(T* out, size_t os, int nr, const T* coef, int crs, int ccs
 // kts apart); vis[i] = the
 // number of keys row i may see (causal: key j0+j visible iff j0+j <= i0+i; the tile
 // may end before kBK).
-template <class T>
-inline void score_tile(T* s, int* vis, const T* q, size_t stride, const T* kt, size_t kts, int i0, int nq, int j0,
-                       int nk, int hs, T scale, bool causal) {
+template <class S>
+inline void score_tile(S* s, int* vis, const S* q, size_t stride, const S* kt, size_t kts, int i0, int nq, int j0,
+                       int nk, int hs, S scale, bool causal) {
   tile_dot(s, q + size_t(i0) * stride, stride, nq, kt + j0, kts, hs);
   for (int i = 0; i < nq; i++) {
-    T* si = s + size_t(i) * kBK;
+    S* si = s + size_t(i) * kBK;
 #pragma omp simd
     for (int j = 0; j < kBK; j++) si[j] *= scale;  // (1) score
     vis[i] = causal ? std::min(nk, std::max(0, i0 + i - j0 + 1)) : nk;
@@ -241,34 +241,34 @@ inline void score_tile(T* s, int* vis, const T* q, size_t stride, const T* kt, s
 }  // namespace
 
 // 1/sqrt(hs): keeps q.k at unit variance when q and k have unit-variance entries.
-template <class T>
-T score_scale(AttentionMode mode, int hs) {
-  return mode.scaled ? T(1) / std::sqrt(T(hs)) : T(1);
+template <class S>
+S score_scale(AttentionMode mode, int hs) {
+  return mode.scaled ? S(1) / std::sqrt(S(hs)) : S(1);
 }
 
-template <class T>
-void attention_forward_reference(T* out, T* att, const T* qkv, Dims d, Dropout drop, AttentionMode mode,
-                                 T* scores) {
+template <class S>
+void attention_forward_reference(S* out, S* att, const S* qkv, Dims d, Dropout drop, AttentionMode mode,
+                                 S* scores) {
   // qkv (B,T,3C) = q | k | v; out (B,T,C); att, scores (B,NH,T,T)
   check_dims(d);
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs();
   const size_t C3 = 3 * size_t(C);
-  const T scale = score_scale<T>(mode, hs);
+  const S scale = score_scale<S>(mode, hs);
   // Row t costs O(t): chunks of one iteration interleave the threads over t.
 #pragma omp parallel for collapse(3) schedule(static, 1)
   for (int b = 0; b < B; b++) {
-    for (int t = 0; t < Tn; t++) {
+    for (int t = 0; t < T; t++) {
       for (int h = 0; h < NH; h++) {
-        const T* base = qkv + size_t(b) * Tn * C3;
-        const T* q = base + size_t(t) * C3 + size_t(h) * hs;
-        const size_t row = ((size_t(b) * NH + h) * Tn + t) * Tn;
-        const int n = mode.causal ? t + 1 : Tn;  // keys this query sees
-        T* att_row = att + row;
-        T* scores_row = scores ? scores + row : nullptr;
-        attend_row(out + (size_t(b) * Tn + t) * C + size_t(h) * hs, att_row, scores_row, q,
+        const S* base = qkv + size_t(b) * T * C3;
+        const S* q = base + size_t(t) * C3 + size_t(h) * hs;
+        const size_t row = ((size_t(b) * NH + h) * T + t) * T;
+        const int n = mode.causal ? t + 1 : T;  // keys this query sees
+        S* att_row = att + row;
+        S* scores_row = scores ? scores + row : nullptr;
+        attend_row(out + (size_t(b) * T + t) * C + size_t(h) * hs, att_row, scores_row, q,
                    base + C + size_t(h) * hs, base + 2 * size_t(C) + size_t(h) * hs, C3, n, hs,
                    scale, drop, row);
-        for (int t2 = n; t2 < Tn; t2++) {  // causal mask: score -inf, weight 0
+        for (int t2 = n; t2 < T; t2++) {  // causal mask: score -inf, weight 0
           att_row[t2] = 0;
           if (scores_row) scores_row[t2] = -INFINITY;
         }
@@ -277,42 +277,42 @@ void attention_forward_reference(T* out, T* att, const T* qkv, Dims d, Dropout d
   }
 }
 
-template <class T>
-void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T* att, Dims d, Dropout drop,
+template <class S>
+void attention_backward_reference(S* dqkv, const S* dout, const S* qkv, const S* att, Dims d, Dropout drop,
                                   AttentionMode mode) {
   // dqkv, qkv (B,T,3C); dout (B,T,C); att (B,NH,T,T) from the forward. dqkv +=.
   check_dims(d);
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs();
   const size_t C3 = 3 * size_t(C);
-  const T scale = score_scale<T>(mode, hs);
+  const S scale = score_scale<S>(mode, hs);
   const bool dropping = drop.active();
   // One (b,h) per iteration: every dk/dv row it touches belongs to that (b,h).
 #pragma omp parallel
   {
-    std::vector<T> datt(Tn);  // per thread: gradient of one row of weights
+    std::vector<S> datt(T);  // per thread: gradient of one row of weights
 #pragma omp for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
       const int b = bh / NH, h = bh % NH;
       const size_t hoff = size_t(h) * hs;
-      const T* base = qkv + size_t(b) * Tn * C3;
-      T* dbase = dqkv + size_t(b) * Tn * C3;
-      const T* k = base + C + hoff;
-      const T* v = base + 2 * size_t(C) + hoff;
-      T* dk = dbase + C + hoff;
-      T* dv = dbase + 2 * size_t(C) + hoff;
-      for (int t = 0; t < Tn; t++) {
-        const int n = mode.causal ? t + 1 : Tn;  // keys query t saw (the rest have weight 0)
-        const size_t row = (size_t(bh) * Tn + t) * Tn;
-        const T* att_row = att + row;
-        const T* q = base + size_t(t) * C3 + hoff;
-        T* dq = dbase + size_t(t) * C3 + hoff;
-        const T* dn = dout + (size_t(b) * Tn + t) * C + hoff;
+      const S* base = qkv + size_t(b) * T * C3;
+      S* dbase = dqkv + size_t(b) * T * C3;
+      const S* k = base + C + hoff;
+      const S* v = base + 2 * size_t(C) + hoff;
+      S* dk = dbase + C + hoff;
+      S* dv = dbase + 2 * size_t(C) + hoff;
+      for (int t = 0; t < T; t++) {
+        const int n = mode.causal ? t + 1 : T;  // keys query t saw (the rest have weight 0)
+        const size_t row = (size_t(bh) * T + t) * T;
+        const S* att_row = att + row;
+        const S* q = base + size_t(t) * C3 + hoff;
+        S* dq = dbase + size_t(t) * C3 + hoff;
+        const S* dn = dout + (size_t(b) * T + t) * C + hoff;
         for (int t2 = 0; t2 < n; t2++) {
-          const T s = dropping ? T(drop.scale(row + t2)) : T(1);
-          const T w = att_row[t2] * s;
-          const T* vt = v + size_t(t2) * C3;
-          T* dvt = dv + size_t(t2) * C3;
-          T dot = 0;
+          const S s = dropping ? S(drop.scale(row + t2)) : S(1);
+          const S w = att_row[t2] * s;
+          const S* vt = v + size_t(t2) * C3;
+          S* dvt = dv + size_t(t2) * C3;
+          S dot = 0;
 #pragma omp simd reduction(+ : dot)
           for (int i = 0; i < hs; i++) {
             dot += dn[i] * vt[i];   // (4) out += w * v  =>  dw = dout . v
@@ -321,13 +321,13 @@ void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T*
           datt[t2] = dot * s;  // (3) w = att * s  =>  datt = dw * s
         }
         // (2) softmax: dpre[t2] = att[t2] * (datt[t2] - sum_j att[j] datt[j])
-        T wsum = 0;
+        S wsum = 0;
         for (int t2 = 0; t2 < n; t2++) wsum += att_row[t2] * datt[t2];
         for (int t2 = 0; t2 < n; t2++) {
           // (1) pre = scale * q . k  =>  dq += dpre*scale*k; dk += dpre*scale*q
-          const T dpre = att_row[t2] * (datt[t2] - wsum) * scale;
-          const T* kt = k + size_t(t2) * C3;
-          T* dkt = dk + size_t(t2) * C3;
+          const S dpre = att_row[t2] * (datt[t2] - wsum) * scale;
+          const S* kt = k + size_t(t2) * C3;
+          S* dkt = dk + size_t(t2) * C3;
 #pragma omp simd
           for (int i = 0; i < hs; i++) {
             dq[i] += dpre * kt[i];
@@ -342,16 +342,16 @@ void attention_backward_reference(T* dqkv, const T* dout, const T* qkv, const T*
 // One query row's online-softmax step over a tile row si (kBK scores, the first n
 // visible, n >= 1): raises the running max m, returns the factor that rescales what
 // was summed under the old max, writes p = exp(s - m) (0 past n) and adds its sum to l.
-template <class T>
-inline T online_softmax_row(T* pi, const T* si, int n, T& m, T& l) {
-  T mx = m;
+template <class S>
+inline S online_softmax_row(S* pi, const S* si, int n, S& m, S& l) {
+  S mx = m;
 #pragma omp simd reduction(max : mx)
-  for (int j = 0; j < kBK; j++) mx = std::max(mx, j < n ? si[j] : T(-INFINITY));
-  const T corr = m == T(-INFINITY) ? T(0) : exp_t(m - mx);
-  T psum = 0;
+  for (int j = 0; j < kBK; j++) mx = std::max(mx, j < n ? si[j] : S(-INFINITY));
+  const S corr = m == S(-INFINITY) ? S(0) : exp_t(m - mx);
+  S psum = 0;
 #pragma omp simd reduction(+ : psum)
   for (int j = 0; j < kBK; j++) {
-    const T e = j < n ? exp_t(si[j] - mx) : T(0);
+    const S e = j < n ? exp_t(si[j] - mx) : S(0);
     pi[j] = e;
     psum += e;
   }
@@ -360,84 +360,84 @@ inline T online_softmax_row(T* pi, const T* si, int n, T& m, T& l) {
   return corr;
 }
 
-template <class T>
-void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, AttentionMode mode, T* att, T* scores) {
+template <class S>
+void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop, AttentionMode mode, S* att, S* scores) {
   // qkv (B,T,3C) = q | k | v; out (B,T,C); lse (B,NH,T); att, scores (B,NH,T,T) optional
   check_dims(d);
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(Tn);
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(T);
   const size_t C3 = 3 * size_t(C);
-  const T scale = score_scale<T>(mode, hs);
-  const int nqb = (Tn + kBQ - 1) / kBQ;
+  const S scale = score_scale<S>(mode, hs);
+  const int nqb = (T + kBQ - 1) / kBQ;
   const bool dropping = drop.active();
-  HostBuffer<T>& ktbuf = transpose_scratch<T>();
+  HostBuffer<S>& ktbuf = transpose_scratch<S>();
   if (ktbuf.size() < size_t(B) * NH * hs * Tp) ktbuf.resize(size_t(B) * NH * hs * Tp);
   transpose_heads(ktbuf.data(), qkv + C, d);
   // One (b, h, query block) per task, all on one thread: results do not depend on the
   // thread count. Later query blocks see more keys: dynamic scheduling evens that out.
 #pragma omp parallel
   {
-    FlashScratch<T> sc;
-    std::vector<T> o(size_t(kBQ) * hs);
+    FlashScratch<S> sc;
+    std::vector<S> o(size_t(kBQ) * hs);
 #pragma omp for schedule(dynamic, 1) collapse(2)
     for (int bh = 0; bh < B * NH; bh++) {
       for (int qb = 0; qb < nqb; qb++) {
         const int b = bh / NH, h = bh % NH;
         const size_t hoff = size_t(h) * hs;
-        const T* base = qkv + size_t(b) * Tn * C3;
-        const T *q = base + hoff, *v = base + 2 * size_t(C) + hoff;
-        const T* kt = ktbuf.data() + size_t(bh) * hs * Tp;
-        const int i0 = qb * kBQ, nq = std::min(kBQ, Tn - i0);
-        const int kend = mode.causal ? i0 + nq : Tn;  // keys any row of this block sees
-        T m[kBQ], l[kBQ];
+        const S* base = qkv + size_t(b) * T * C3;
+        const S *q = base + hoff, *v = base + 2 * size_t(C) + hoff;
+        const S* kt = ktbuf.data() + size_t(bh) * hs * Tp;
+        const int i0 = qb * kBQ, nq = std::min(kBQ, T - i0);
+        const int kend = mode.causal ? i0 + nq : T;  // keys any row of this block sees
+        S m[kBQ], l[kBQ];
         int vis[kBQ];
-        for (int i = 0; i < kBQ; i++) m[i] = -INFINITY, l[i] = T(0);
-        std::fill(o.begin(), o.end(), T(0));
+        for (int i = 0; i < kBQ; i++) m[i] = -INFINITY, l[i] = S(0);
+        std::fill(o.begin(), o.end(), S(0));
         for (int j0 = 0; j0 < kend; j0 += kBK) {
           const int nk = std::min(kBK, kend - j0);
           score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
-            T* pi = sc.p.data() + size_t(i) * kBK;
+            S* pi = sc.p.data() + size_t(i) * kBK;
             if (n == 0) {  // this row sees none of these keys
-              std::fill(pi, pi + kBK, T(0));
+              std::fill(pi, pi + kBK, S(0));
               continue;
             }
             // (2) online softmax: rescale what was summed under the old max
-            const T corr = online_softmax_row(pi, sc.s.data() + size_t(i) * kBK, n, m[i], l[i]);
-            T* oi = o.data() + size_t(i) * hs;
+            const S corr = online_softmax_row(pi, sc.s.data() + size_t(i) * kBK, n, m[i], l[i]);
+            S* oi = o.data() + size_t(i) * hs;
 #pragma omp simd
             for (int e = 0; e < hs; e++) oi[e] *= corr;
             if (dropping) {  // (3) dropout on the weights
-              const size_t drow = ((size_t(bh) * Tn) + size_t(i0 + i)) * Tn + size_t(j0);
-              for (int j = 0; j < n; j++) pi[j] *= T(drop.scale(drow + j));
+              const size_t drow = ((size_t(bh) * T) + size_t(i0 + i)) * T + size_t(j0);
+              for (int j = 0; j < n; j++) pi[j] *= S(drop.scale(drow + j));
             }
           }
           // (4) mix values: o[i] += sum_j w[i, j] v[j]
           rows_axpy(o.data(), size_t(hs), nq, sc.p.data(), kBK, 1, v + size_t(j0) * C3, C3, nk, hs);
         }
         for (int i = 0; i < nq; i++) {
-          const T inv = T(1) / l[i];
-          T* dst = out + (size_t(b) * Tn + i0 + i) * C + hoff;
-          const T* oi = o.data() + size_t(i) * hs;
+          const S inv = S(1) / l[i];
+          S* dst = out + (size_t(b) * T + i0 + i) * C + hoff;
+          const S* oi = o.data() + size_t(i) * hs;
 #pragma omp simd
           for (int e = 0; e < hs; e++) dst[e] = oi[e] * inv;  // (2) normalise
-          lse[size_t(bh) * Tn + i0 + i] = m[i] + std::log(l[i]);
+          lse[size_t(bh) * T + i0 + i] = m[i] + std::log(l[i]);
         }
         // Optional full rows for the calculator and attention maps: one more pass.
         if (att || scores) {
           for (int i = 0; i < nq; i++) {
-            const size_t row = (size_t(bh) * Tn + i0 + i) * Tn;
-            if (att) std::fill(att + row, att + row + Tn, T(0));
-            if (scores) std::fill(scores + row, scores + row + Tn, T(-INFINITY));
+            const size_t row = (size_t(bh) * T + i0 + i) * T;
+            if (att) std::fill(att + row, att + row + T, S(0));
+            if (scores) std::fill(scores + row, scores + row + T, S(-INFINITY));
           }
           for (int j0 = 0; j0 < kend; j0 += kBK) {
             const int nk = std::min(kBK, kend - j0);
             score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
             for (int i = 0; i < nq; i++) {
-              const size_t row = (size_t(bh) * Tn + i0 + i) * Tn + size_t(j0);
-              const T L = lse[size_t(bh) * Tn + i0 + i];
+              const size_t row = (size_t(bh) * T + i0 + i) * T + size_t(j0);
+              const S L = lse[size_t(bh) * T + i0 + i];
               for (int j = 0; j < vis[i]; j++) {
-                const T sij = sc.s[size_t(i) * kBK + j];
+                const S sij = sc.s[size_t(i) * kBK + j];
                 if (scores) scores[row + j] = sij;
                 if (att) att[row + j] = exp_t(sij - L);
               }
@@ -449,86 +449,86 @@ void attention_forward(T* out, T* lse, const T* qkv, Dims d, Dropout drop, Atten
   }
 }
 
-template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, Dims d, Dropout drop,
+template <class S>
+void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, const S* lse, Dims d, Dropout drop,
                         AttentionMode mode) {
   // dqkv, qkv (B,T,3C); dout, out (B,T,C); lse (B,NH,T) from the forward. dqkv +=.
   check_dims(d);
-  const int B = d.B, Tn = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(Tn);
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(T);
   const size_t C3 = 3 * size_t(C);
-  const T scale = score_scale<T>(mode, hs);
+  const S scale = score_scale<S>(mode, hs);
   const bool dropping = drop.active();
   const size_t head_t = size_t(hs) * Tp;  // one head's transposed keys (or values)
-  HostBuffer<T>& tbuf = transpose_scratch<T>();
+  HostBuffer<S>& tbuf = transpose_scratch<S>();
   if (tbuf.size() < 2 * size_t(B) * NH * head_t) tbuf.resize(2 * size_t(B) * NH * head_t);
-  T* ktall = tbuf.data();
-  T* vtall = tbuf.data() + size_t(B) * NH * head_t;
+  S* ktall = tbuf.data();
+  S* vtall = tbuf.data() + size_t(B) * NH * head_t;
   transpose_heads(ktall, qkv + C, d);
   transpose_heads(vtall, qkv + 2 * size_t(C), d);
   // One (b,h) per task: every dq/dk/dv row it touches belongs to that (b,h).
 #pragma omp parallel
   {
-    FlashScratch<T> sc;
-    std::vector<T> Dsum(Tn), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
+    FlashScratch<S> sc;
+    std::vector<S> Dsum(T), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
         dw(size_t(kBQ) * kBK);
-    std::vector<T> dq_head(size_t(Tn) * hs);  // this head's dq, contiguous, added to dqkv at the end
+    std::vector<S> dq_head(size_t(T) * hs);  // this head's dq, contiguous, added to dqkv at the end
     int vis[kBQ];
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
       const int b = bh / NH, h = bh % NH;
       const size_t hoff = size_t(h) * hs;
-      const T* base = qkv + size_t(b) * Tn * C3;
-      T* dbase = dqkv + size_t(b) * Tn * C3;
-      const T *q = base + hoff, *k = base + C + hoff;
-      const T* kt = ktall + size_t(bh) * head_t;
-      const T* vt = vtall + size_t(bh) * head_t;
-      T *dq = dbase + hoff, *dk = dbase + C + hoff, *dv = dbase + 2 * size_t(C) + hoff;
-      const T* dO = dout + size_t(b) * Tn * C + hoff;
-      const T* O = out + size_t(b) * Tn * C + hoff;
+      const S* base = qkv + size_t(b) * T * C3;
+      S* dbase = dqkv + size_t(b) * T * C3;
+      const S *q = base + hoff, *k = base + C + hoff;
+      const S* kt = ktall + size_t(bh) * head_t;
+      const S* vt = vtall + size_t(bh) * head_t;
+      S *dq = dbase + hoff, *dk = dbase + C + hoff, *dv = dbase + 2 * size_t(C) + hoff;
+      const S* dO = dout + size_t(b) * T * C + hoff;
+      const S* O = out + size_t(b) * T * C + hoff;
       // D[t] = sum_j att[t,j] dw[t,j] = dout[t] . out[t]  (softmax backward's row term)
-      for (int t = 0; t < Tn; t++) {
-        T acc = 0;
-        const T *a = dO + size_t(t) * C, *o = O + size_t(t) * C;
+      for (int t = 0; t < T; t++) {
+        S acc = 0;
+        const S *a = dO + size_t(t) * C, *o = O + size_t(t) * C;
 #pragma omp simd reduction(+ : acc)
         for (int e = 0; e < hs; e++) acc += a[e] * o[e];
         Dsum[t] = acc;
       }
-      std::fill(dq_head.begin(), dq_head.end(), T(0));
-      for (int j0 = 0; j0 < Tn; j0 += kBK) {
-        const int nk = std::min(kBK, Tn - j0);
-        std::fill(dk_blk.begin(), dk_blk.end(), T(0));
-        std::fill(dv_blk.begin(), dv_blk.end(), T(0));
+      std::fill(dq_head.begin(), dq_head.end(), S(0));
+      for (int j0 = 0; j0 < T; j0 += kBK) {
+        const int nk = std::min(kBK, T - j0);
+        std::fill(dk_blk.begin(), dk_blk.end(), S(0));
+        std::fill(dv_blk.begin(), dv_blk.end(), S(0));
         const int q_first = mode.causal ? j0 / kBQ * kBQ : 0;  // earlier queries see none of these keys
-        for (int i0 = q_first; i0 < Tn; i0 += kBQ) {
-          const int nq = std::min(kBQ, Tn - i0);
+        for (int i0 = q_first; i0 < T; i0 += kBQ) {
+          const int nq = std::min(kBQ, T - i0);
           score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
           // dw[i, j] = dout[i] . v[j]  (from (4)), as a tile product against v transposed
           tile_dot(dw.data(), dO + size_t(i0) * C, size_t(C), nq, vt + j0, size_t(Tp), hs);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
             const int t = i0 + i;
-            const T L = lse[size_t(bh) * Tn + t], Dt = Dsum[t];
-            const T* si = sc.s.data() + size_t(i) * kBK;
-            const T* dwi = dw.data() + size_t(i) * kBK;
-            T* pi = sc.p.data() + size_t(i) * kBK;
-            T* dsi = ds.data() + size_t(i) * kBK;
+            const S L = lse[size_t(bh) * T + t], Dt = Dsum[t];
+            const S* si = sc.s.data() + size_t(i) * kBK;
+            const S* dwi = dw.data() + size_t(i) * kBK;
+            S* pi = sc.p.data() + size_t(i) * kBK;
+            S* dsi = ds.data() + size_t(i) * kBK;
             if (!dropping) {
 #pragma omp simd
               for (int j = 0; j < kBK; j++) {
-                const T p = j < n ? exp_t(si[j] - L) : T(0);  // (2) the weight, recomputed
+                const S p = j < n ? exp_t(si[j] - L) : S(0);  // (2) the weight, recomputed
                 pi[j] = p;
                 dsi[j] = p * (dwi[j] - Dt) * scale;  // (2),(1): d score * scale
               }
               continue;
             }
-            const size_t drow = (size_t(bh) * Tn + size_t(t)) * Tn + size_t(j0);
+            const size_t drow = (size_t(bh) * T + size_t(t)) * T + size_t(j0);
             for (int j = 0; j < n; j++) {
-              const T p = exp_t(si[j] - L);
-              const T sd = T(drop.scale(drow + j));
+              const S p = exp_t(si[j] - L);
+              const S sd = S(drop.scale(drow + j));
               pi[j] = p * sd;                           // (3) weight after dropout
               dsi[j] = p * (dwi[j] * sd - Dt) * scale;  // (3),(2),(1)
             }
-            for (int j = n; j < kBK; j++) pi[j] = dsi[j] = T(0);
+            for (int j = n; j < kBK; j++) pi[j] = dsi[j] = S(0);
           }
           // (4) dv[j] += sum_i w[i,j] dout[i];  (1) dk[j] += sum_i ds[i,j] q[i];  dq[i] += sum_j ds[i,j] k[j]
           rows_axpy(dv_blk.data(), size_t(hs), nk, sc.p.data(), 1, kBK, dO + size_t(i0) * C, size_t(C), nq, hs);
@@ -537,17 +537,17 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
                     nk, hs);
         }
         for (int j = 0; j < nk; j++) {
-          T* dkj = dk + size_t(j0 + j) * C3;
-          T* dvj = dv + size_t(j0 + j) * C3;
-          const T* a = dk_blk.data() + size_t(j) * hs;
-          const T* c = dv_blk.data() + size_t(j) * hs;
+          S* dkj = dk + size_t(j0 + j) * C3;
+          S* dvj = dv + size_t(j0 + j) * C3;
+          const S* a = dk_blk.data() + size_t(j) * hs;
+          const S* c = dv_blk.data() + size_t(j) * hs;
 #pragma omp simd
           for (int e = 0; e < hs; e++) dkj[e] += a[e], dvj[e] += c[e];
         }
       }
-      for (int t = 0; t < Tn; t++) {
-        T* dqt = dq + size_t(t) * C3;
-        const T* a = dq_head.data() + size_t(t) * hs;
+      for (int t = 0; t < T; t++) {
+        S* dqt = dq + size_t(t) * C3;
+        const S* a = dq_head.data() + size_t(t) * hs;
 #pragma omp simd
         for (int e = 0; e < hs; e++) dqt[e] += a[e];
       }
@@ -555,8 +555,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
   }
 }
 
-template <class T>
-void kv_cache_write(T* kcache, T* vcache, const T* qkv, Dims d, int maxT, int pos) {
+template <class S>
+void kv_cache_write(S* kcache, S* vcache, const S* qkv, Dims d, int maxT, int pos) {
   check_dims(d);
   GPT_CHECK(pos >= 0 && pos < maxT, "decode position ", pos, " outside the cache of ", maxT);
   const int hs = d.hs();
@@ -564,45 +564,45 @@ void kv_cache_write(T* kcache, T* vcache, const T* qkv, Dims d, int maxT, int po
   for (int b = 0; b < d.B; b++)
     for (int h = 0; h < d.NH; h++) {
       const size_t dst = ((size_t(b) * d.NH + h) * maxT + pos) * hs;
-      const T* src = qkv + size_t(b) * 3 * C + size_t(h) * hs;
+      const S* src = qkv + size_t(b) * 3 * C + size_t(h) * hs;
       std::copy(src + C, src + C + hs, kcache + dst);
       std::copy(src + 2 * C, src + 2 * C + hs, vcache + dst);
     }
 }
 
-template <class T>
-void attention_decode(T* out, T* att_row, const T* q, const T* kcache, const T* vcache, Dims d,
+template <class S>
+void attention_decode(S* out, S* att_row, const S* q, const S* kcache, const S* vcache, Dims d,
                       int maxT, int pos) {
   // q, out (B,C); kcache, vcache (B,NH,maxT,hs) filled for 0..pos; att_row (B,NH,pos+1) or nullptr
   check_dims(d);
   GPT_CHECK(pos >= 0 && pos < maxT, "decode position ", pos, " outside the cache of ", maxT);
   const int B = d.B, C = d.C, NH = d.NH, hs = d.hs();
   const int n = pos + 1;
-  const T scale = score_scale<T>(AttentionMode{}, hs);
+  const S scale = score_scale<S>(AttentionMode{}, hs);
 #pragma omp parallel if (size_t(B) * C * n >= kParallelMin)
   {
-    std::vector<T> scratch(att_row ? 0 : n);
+    std::vector<S> scratch(att_row ? 0 : n);
 #pragma omp for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
       const int b = bh / NH, h = bh % NH;
       const size_t hoff = size_t(h) * hs;
       const size_t cache = size_t(bh) * maxT * hs;
-      T* row = att_row ? att_row + size_t(bh) * n : scratch.data();
-      attend_row(out + size_t(b) * C + hoff, row, static_cast<T*>(nullptr), q + size_t(b) * C + hoff, kcache + cache,
+      S* row = att_row ? att_row + size_t(bh) * n : scratch.data();
+      attend_row(out + size_t(b) * C + hoff, row, static_cast<S*>(nullptr), q + size_t(b) * C + hoff, kcache + cache,
                  vcache + cache, size_t(hs), n, hs, scale, Dropout{}, 0);
     }
   }
 }
 
-#define GPT_INSTANTIATE(T)                                                                          \
-  template void attention_forward<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*, T*);       \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, Dims, Dropout,    \
+#define GPT_INSTANTIATE(S)                                                                          \
+  template void attention_forward<S>(S*, S*, const S*, Dims, Dropout, AttentionMode, S*, S*);       \
+  template void attention_backward<S>(S*, const S*, const S*, const S*, const S*, Dims, Dropout,    \
                                       AttentionMode);                                               \
-  template void attention_forward_reference<T>(T*, T*, const T*, Dims, Dropout, AttentionMode, T*); \
-  template void attention_backward_reference<T>(T*, const T*, const T*, const T*, Dims, Dropout,    \
+  template void attention_forward_reference<S>(S*, S*, const S*, Dims, Dropout, AttentionMode, S*); \
+  template void attention_backward_reference<S>(S*, const S*, const S*, const S*, Dims, Dropout,    \
                                                 AttentionMode);                                     \
-  template void kv_cache_write<T>(T*, T*, const T*, Dims, int, int);                               \
-  template void attention_decode<T>(T*, T*, const T*, const T*, const T*, Dims, int, int);
+  template void kv_cache_write<S>(S*, S*, const S*, Dims, int, int);                               \
+  template void attention_decode<S>(S*, S*, const S*, const S*, const S*, Dims, int, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE

@@ -18,19 +18,19 @@ void check_tokens(const int* inp, size_t n) {
 }
 }  // namespace
 
-template <class T>
-void encoder_forward(T* out, const int* inp, const T* wte, const T* pos_table, Dims d, int t0) {
+template <class S>
+void encoder_forward(S* out, const int* inp, const S* wte, const S* pos_table, Dims d, int t0) {
   // out (B,T,C); inp (B,T); wte (Vp,C); pos_table (maxT,C) or nullptr
   const size_t N = d.BT();
   const int C = d.C;
   check_tokens(inp, N);
 #pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; n++) {
-    T* o = out + n * C;
-    const T* w = wte + size_t(inp[n]) * C;
+    S* o = out + n * C;
+    const S* w = wte + size_t(inp[n]) * C;
     if (pos_table) {
       const size_t t = size_t(t0) + n % size_t(d.T);
-      const T* p = pos_table + t * C;
+      const S* p = pos_table + t * C;
 #pragma omp simd
       for (int c = 0; c < C; c++) o[c] = w[c] + p[c];
     } else {
@@ -40,11 +40,11 @@ void encoder_forward(T* out, const int* inp, const T* wte, const T* pos_table, D
   }
 }
 
-template <class T>
-void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, Dims d) {
+template <class S>
+void encoder_backward(S* dwte, S* dwpe, const S* dout, const int* inp, Dims d) {
   // dwte (Vp,C), dwpe (maxT,C) or nullptr; dout (B,T,C); inp (B,T)
   const size_t N = d.BT();
-  const int C = d.C, B = d.B, Tn = d.T;
+  const int C = d.C, B = d.B, T = d.T;
   check_tokens(inp, N);
   // forward: o[c] = w[c] + ... with w = wte[inp[n]]. Rows may share a token, so each
   // thread owns a block of channels and walks every row in order: race-free, and
@@ -55,8 +55,8 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, Dims d) {
     const int c0 = blk * kChanBlock;
     const int c1 = c0 + kChanBlock < C ? c0 + kChanBlock : C;
     for (size_t n = 0; n < N; n++) {
-      T* g = dwte + size_t(inp[n]) * C;
-      const T* dn = dout + n * C;
+      S* g = dwte + size_t(inp[n]) * C;
+      const S* dn = dout + n * C;
 #pragma omp simd
       for (int c = c0; c < c1; c++) g[c] += dn[c];
     }
@@ -64,19 +64,19 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, Dims d) {
   if (!dwpe) return;
   // forward: o[c] = w[c] + p[c] with p = pos_table[t]; position t sums over b in order.
 #pragma omp parallel for schedule(static)
-  for (int t = 0; t < Tn; t++) {
-    T* g = dwpe + size_t(t) * C;
+  for (int t = 0; t < T; t++) {
+    S* g = dwpe + size_t(t) * C;
     for (int b = 0; b < B; b++) {
-      const T* dn = dout + (size_t(b) * Tn + t) * C;
+      const S* dn = dout + (size_t(b) * T + t) * C;
 #pragma omp simd
       for (int c = 0; c < C; c++) g[c] += dn[c];
     }
   }
 }
 
-#define GPT_INSTANTIATE(T)                                                      \
-  template void encoder_forward<T>(T*, const int*, const T*, const T*, Dims, int); \
-  template void encoder_backward<T>(T*, T*, const T*, const int*, Dims);
+#define GPT_INSTANTIATE(S)                                                      \
+  template void encoder_forward<S>(S*, const int*, const S*, const S*, Dims, int); \
+  template void encoder_backward<S>(S*, S*, const S*, const int*, Dims);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE

@@ -37,25 +37,25 @@ inline float fast_expf(float x) {
 // tanh(u) = 1 - 2 / (exp(2u) + 1): saturates correctly at both ends.
 inline float fast_tanhf(float u) { return 1.0f - 2.0f / (fast_expf(2.0f * u) + 1.0f); }
 
-template <class T>
-inline T exp_t(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_expf(x);
+template <class S>
+inline S exp_t(S x) {
+  if constexpr (std::is_same_v<S, float>) return fast_expf(x);
   else return std::exp(x);
 }
-template <class T>
-inline T tanh_t(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_tanhf(x);
+template <class S>
+inline S tanh_t(S x) {
+  if constexpr (std::is_same_v<S, float>) return fast_tanhf(x);
   else return std::tanh(x);
 }
 
 // out[i] = exp(in[i] - shift) for i < n, returns their sum: the shared core of every
 // softmax (attention weights, cross-entropy). out may alias in.
-template <class T>
-inline T exp_shifted_sum(T* out, const T* in, int n, T shift) {
-  T sum = 0;
+template <class S>
+inline S exp_shifted_sum(S* out, const S* in, int n, S shift) {
+  S sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int i = 0; i < n; i++) {
-    const T e = exp_t(in[i] - shift);
+    const S e = exp_t(in[i] - shift);
     out[i] = e;
     sum += e;
   }
@@ -68,20 +68,20 @@ inline T exp_shifted_sum(T* out, const T* in, int n, T shift) {
 constexpr double kGeluSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
 constexpr double kGeluCubic = 0.044715;
 
-template <class T>
-inline T gelu_value(T x) {
-  const T u = T(kGeluSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);  // (1)
-  return T(0.5) * x * (T(1) + tanh_t(u));                               // (2)
+template <class S>
+inline S gelu_value(S x) {
+  const S u = S(kGeluSqrt2OverPi) * (x + S(kGeluCubic) * x * x * x);  // (1)
+  return S(0.5) * x * (S(1) + tanh_t(u));                               // (2)
 }
 
-template <class T>
-inline T gelu_grad(T x) {
-  const T a = T(kGeluSqrt2OverPi), k = T(kGeluCubic);
-  const T u = a * (x + k * x * x * x);
-  const T th = tanh_t(u);
-  const T sech2 = T(1) - th * th;
+template <class S>
+inline S gelu_grad(S x) {
+  const S a = S(kGeluSqrt2OverPi), k = S(kGeluCubic);
+  const S u = a * (x + k * x * x * x);
+  const S th = tanh_t(u);
+  const S sech2 = S(1) - th * th;
   // (2): d/dx = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx; (1): du/dx = a (1 + 3k x^2)
-  return T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * a * (T(1) + T(3) * k * x * x);
+  return S(0.5) * (S(1) + th) + S(0.5) * x * sech2 * a * (S(1) + S(3) * k * x * x);
 }
 
 }  // namespace gpt::cpu

@@ -9,23 +9,23 @@
 namespace gpt::cpu {
 
 // The formula and its derivative: gelu_value / gelu_grad (fastmath.h).
-template <class T>
-void gelu_forward(T* out, const T* inp, size_t N) {
+template <class S>
+void gelu_forward(S* out, const S* inp, size_t N) {
   // inp, out (N)
 #pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) out[i] = gelu_value(inp[i]);
 }
 
-template <class T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, size_t N) {
+template <class S>
+void gelu_backward(S* dinp, const S* inp, const S* dout, size_t N) {
   // dinp, inp, dout (N); dinp +=
 #pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
 }
 
-#define GPT_INSTANTIATE(T)                                       \
-  template void gelu_forward<T>(T*, const T*, size_t);           \
-  template void gelu_backward<T>(T*, const T*, const T*, size_t);
+#define GPT_INSTANTIATE(S)                                       \
+  template void gelu_forward<S>(S*, const S*, size_t);           \
+  template void gelu_backward<S>(S*, const S*, const S*, size_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE

@@ -12,16 +12,16 @@ namespace gpt::cpu {
 namespace {
 
 // dbias[o] += sum_i dout[i, o]; parallel over column blocks, rows in order.
-template <class T>
-void bias_backward(T* dbias, const T* dout, size_t N, int OC) {
+template <class S>
+void bias_backward(S* dbias, const S* dout, size_t N, int OC) {
   constexpr int BLK = 64;
   const int nblk = (OC + BLK - 1) / BLK;
 #pragma omp parallel for schedule(static)
   for (int bk = 0; bk < nblk; bk++) {
     const int o0 = bk * BLK, o1 = std::min(OC, o0 + BLK);
-    T acc[BLK] = {};
+    S acc[BLK] = {};
     for (size_t i = 0; i < N; i++) {
-      const T* row = dout + i * OC;
+      const S* row = dout + i * OC;
 #pragma omp simd
       for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
     }
@@ -31,28 +31,28 @@ void bias_backward(T* dbias, const T* dout, size_t N, int OC) {
 
 }  // namespace
 
-template <class T>
-void matmul_forward_reference(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C,
+template <class S>
+void matmul_forward_reference(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C,
                               int OC) {
   // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < N; i++)
     for (int o = 0; o < OC; o++) {
-      T acc = bias ? bias[o] : T(0);
+      S acc = bias ? bias[o] : S(0);
       for (int c = 0; c < C; c++) acc += inp[i * C + c] * weight[size_t(o) * C + c];
       out[i * OC + o] = acc;
     }
 }
 
-template <class T>
-void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                               const T* weight, size_t N, int C, int OC) {
+template <class S>
+void matmul_backward_reference(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp,
+                               const S* weight, size_t N, int C, int OC) {
   // from out[i,o] = sum_c inp[i,c] * weight[o,c] + bias[o]:
   if (dinp) {  // dinp[i,c] += sum_o dout[i,o] * weight[o,c]
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++)
       for (int o = 0; o < OC; o++) {
-        const T d = dout[i * OC + o];
+        const S d = dout[i * OC + o];
         for (int c = 0; c < C; c++) dinp[i * C + c] += d * weight[size_t(o) * C + c];
       }
   }
@@ -60,16 +60,16 @@ void matmul_backward_reference(T* dinp, T* dweight, T* dbias, const T* dout, con
 #pragma omp parallel for schedule(static)
   for (int o = 0; o < OC; o++)
     for (size_t i = 0; i < N; i++) {
-      const T d = dout[i * OC + o];
+      const S d = dout[i * OC + o];
       for (int c = 0; c < C; c++) dweight[size_t(o) * C + c] += d * inp[i * C + c];
       if (dbias) dbias[o] += d;
     }
 }
 
-template <class T>
-void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC) {
+template <class S>
+void matmul_forward(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC) {
   // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC)
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<S, float>) {
     GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
     if (N <= 2) {  // decode: matrix-vector products, bandwidth bound
       for (size_t i = 0; i < N; i++) matvec(out + i * OC, weight, inp + i * C, bias, C, OC);
@@ -82,10 +82,10 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, size_t
   }
 }
 
-template <class T>
-void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+template <class S>
+void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* weight,
                      size_t N, int C, int OC) {
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<S, float>) {
     GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
     // from out = inp · W^T:  dinp (N,C) += dout (N,OC) · W (OC,C)
     if (dinp) sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
@@ -98,9 +98,9 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   }
 }
 
-template <class T>
-void matmul_gelu_forward(T* out, T* out_gelu, const T* inp, const T* weight, const T* bias, size_t N, int C, int OC) {
-  if constexpr (std::is_same_v<T, float>) {
+template <class S>
+void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC) {
+  if constexpr (std::is_same_v<S, float>) {
     if (N > 2) {
       GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
       const Epilogue ep{Epilogue::gelu, out_gelu, nullptr};
@@ -112,10 +112,10 @@ void matmul_gelu_forward(T* out, T* out_gelu, const T* inp, const T* weight, con
   gelu_forward(out_gelu, out, N * size_t(OC));
 }
 
-template <class T>
-void matmul_gelu_backward(T* dpre, T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* pre,
-                          const T* weight, size_t N, int C, int OC) {
-  if constexpr (std::is_same_v<T, float>) {
+template <class S>
+void matmul_gelu_backward(S* dpre, S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* pre,
+                          const S* weight, size_t N, int C, int OC) {
+  if constexpr (std::is_same_v<S, float>) {
     GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
     const Epilogue ep{Epilogue::gelu_grad, dpre, pre};
     sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr, ep);
@@ -127,14 +127,14 @@ void matmul_gelu_backward(T* dpre, T* dinp, T* dweight, T* dbias, const T* dout,
   }
 }
 
-#define INSTANTIATE(T)                                                                              \
-  template void matmul_gelu_forward<T>(T*, T*, const T*, const T*, const T*, size_t, int, int);     \
-  template void matmul_gelu_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*,     \
+#define INSTANTIATE(S)                                                                              \
+  template void matmul_gelu_forward<S>(S*, S*, const S*, const S*, const S*, size_t, int, int);     \
+  template void matmul_gelu_backward<S>(S*, S*, S*, S*, const S*, const S*, const S*, const S*,     \
                                         size_t, int, int);                                          \
-  template void matmul_forward<T>(T*, const T*, const T*, const T*, size_t, int, int);              \
-  template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, int, int);     \
-  template void matmul_forward_reference<T>(T*, const T*, const T*, const T*, size_t, int, int);    \
-  template void matmul_backward_reference<T>(T*, T*, T*, const T*, const T*, const T*, size_t, int, \
+  template void matmul_forward<S>(S*, const S*, const S*, const S*, size_t, int, int);              \
+  template void matmul_backward<S>(S*, S*, S*, const S*, const S*, const S*, size_t, int, int);     \
+  template void matmul_forward_reference<S>(S*, const S*, const S*, const S*, size_t, int, int);    \
+  template void matmul_backward_reference<S>(S*, S*, S*, const S*, const S*, const S*, size_t, int, \
                                              int);
 INSTANTIATE(float)
 INSTANTIATE(double)

@@ -9,17 +9,17 @@
 
 namespace gpt::cpu {
 
-template <class T>
-void sinusoidal_table(T* table, int maxT, int C) {
+template <class S>
+void sinusoidal_table(S* table, int maxT, int C) {
   // table (maxT, C)
   GPT_CHECK(maxT >= 0 && C > 0, "maxT ", maxT, ", C ", C);
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < maxT; p++) {
-    T* row = table + size_t(p) * C;
+    S* row = table + size_t(p) * C;
     for (int c = 0; c < C; c += 2) {
       const double angle = double(p) / std::pow(10000.0, double(c) / double(C));
-      row[c] = T(std::sin(angle));
-      if (c + 1 < C) row[c + 1] = T(std::cos(angle));
+      row[c] = S(std::sin(angle));
+      if (c + 1 < C) row[c + 1] = S(std::cos(angle));
     }
   }
 }
@@ -38,8 +38,8 @@ void rope_angles(double* angles, int P, int hs, int t0) {
 namespace {
 // Rotates every (x[2i], x[2i+1]) pair of the q and k heads of qkv (B,T,3C) by
 // sign * rope_angles[p, i]; sign -1 applies the inverse (transposed) rotation.
-template <class T>
-void rope_apply(T* qkv, Dims d, int t0, double sign) {
+template <class S>
+void rope_apply(S* qkv, Dims d, int t0, double sign) {
   const int C = d.C, NH = d.NH;
   GPT_CHECK(NH > 0 && C % NH == 0, "C ", C, " is not a multiple of NH ", NH);
   const int hs = C / NH;
@@ -50,19 +50,19 @@ void rope_apply(T* qkv, Dims d, int t0, double sign) {
   rope_angles(angles.data(), d.T, hs, t0);
 #pragma omp parallel if (N * size_t(C) >= kParallelMin)
   {
-    std::vector<T> cs(half), sn(half);  // per thread: cos/sin for one position
+    std::vector<S> cs(half), sn(half);  // per thread: cos/sin for one position
 #pragma omp for schedule(static)
     for (size_t n = 0; n < N; n++) {
       const double* ang = angles.data() + (n % size_t(d.T)) * half;
       for (int i = 0; i < half; i++) {
-        cs[i] = T(std::cos(ang[i]));
-        sn[i] = T(sign * std::sin(ang[i]));
+        cs[i] = S(std::cos(ang[i]));
+        sn[i] = S(sign * std::sin(ang[i]));
       }
-      T* row = qkv + n * 3 * size_t(C);
+      S* row = qkv + n * 3 * size_t(C);
       for (int h = 0; h < 2 * NH; h++) {  // q heads then k heads (contiguous)
-        T* x = row + size_t(h) * hs;
+        S* x = row + size_t(h) * hs;
         for (int i = 0; i < half; i++) {
-          const T x0 = x[2 * i], x1 = x[2 * i + 1];
+          const S x0 = x[2 * i], x1 = x[2 * i + 1];
           x[2 * i] = cs[i] * x0 - sn[i] * x1;
           x[2 * i + 1] = sn[i] * x0 + cs[i] * x1;
         }
@@ -72,23 +72,23 @@ void rope_apply(T* qkv, Dims d, int t0, double sign) {
 }
 }  // namespace
 
-template <class T>
-void rope_forward(T* qkv, Dims d, int t0) {
+template <class S>
+void rope_forward(S* qkv, Dims d, int t0) {
   // qkv (B,T,3C), in place on the q and k thirds
   rope_apply(qkv, d, t0, 1.0);
 }
 
-template <class T>
-void rope_backward(T* dqkv, Dims d, int t0) {
+template <class S>
+void rope_backward(S* dqkv, Dims d, int t0) {
   // dqkv (B,T,3C), in place. Forward: y0 = c*x0 - s*x1; y1 = s*x0 + c*x1, i.e. y = R x
   // with R orthogonal, so dx = R^T dy: the same rotation with -s.
   rope_apply(dqkv, d, t0, -1.0);
 }
 
-#define GPT_INSTANTIATE(T)                             \
-  template void sinusoidal_table<T>(T*, int, int);     \
-  template void rope_forward<T>(T*, Dims, int);        \
-  template void rope_backward<T>(T*, Dims, int);
+#define GPT_INSTANTIATE(S)                             \
+  template void sinusoidal_table<S>(S*, int, int);     \
+  template void rope_forward<S>(S*, Dims, int);        \
+  template void rope_backward<S>(S*, Dims, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE

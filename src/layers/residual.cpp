@@ -5,15 +5,15 @@
 
 namespace gpt::cpu {
 
-template <class T>
-void residual_forward(T* out, const T* inp1, const T* inp2, size_t N) {
+template <class S>
+void residual_forward(S* out, const S* inp1, const S* inp2, size_t N) {
   // out, inp1, inp2 (N)
 #pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];  // (1)
 }
 
-template <class T>
-void residual_backward(T* dinp1, T* dinp2, const T* dout, size_t N) {
+template <class S>
+void residual_backward(S* dinp1, S* dinp2, const S* dout, size_t N) {
   // dinp1, dinp2, dout (N); both +=. (1): d/dinp1 = d/dinp2 = 1.
 #pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) {
@@ -22,9 +22,9 @@ void residual_backward(T* dinp1, T* dinp2, const T* dout, size_t N) {
   }
 }
 
-#define GPT_INSTANTIATE(T)                                           \
-  template void residual_forward<T>(T*, const T*, const T*, size_t); \
-  template void residual_backward<T>(T*, T*, const T*, size_t);
+#define GPT_INSTANTIATE(S)                                           \
+  template void residual_forward<S>(S*, const S*, const S*, size_t); \
+  template void residual_backward<S>(S*, S*, const S*, size_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE
