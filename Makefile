@@ -21,6 +21,9 @@ GTEST_LIBS = -lgtest -lgtest_main -pthread
 HAVE_OPENMP := $(shell echo 'int main(){return 0;}' | $(CXX) -fopenmp -x c++ - -o /dev/null 2>/dev/null && echo yes || echo no)
 HAVE_GTEST  := $(shell test -f /usr/include/gtest/gtest.h && echo yes || echo no)
 HAVE_SPM    := $(shell test -f /usr/include/sentencepiece_processor.h && echo yes || echo no)
+# MPI (Open MPI's mpicxx wrapper tells the flags): `mpirun -np N bin/gpt train` data parallel.
+MPICXX      ?= mpicxx
+HAVE_MPI    := $(shell $(MPICXX) --showme:compile >/dev/null 2>&1 && echo yes || echo no)
 # OpenBLAS: a yardstick for `make bench` only, never linked into bin/gpt.
 HAVE_OPENBLAS := $(shell test -f /usr/include/x86_64-linux-gnu/cblas-openblas.h -o -f /usr/include/openblas/cblas.h && echo yes || echo no)
 HAVE_NVCC   := $(shell test -x $(NVCC) && echo yes || echo no)
@@ -52,6 +55,16 @@ ifeq ($(HAVE_SPM),yes)
   BASEFLAGS += -DGPT_HAVE_SENTENCEPIECE
   LDLIBS_SPM := -lsentencepiece_train -lsentencepiece
 endif
+# MPI is linked when mpicxx is present (USE_MPI=0 leaves it out); without it, a launch
+# under mpirun says how to get it.
+USE_MPI ?= auto
+ifeq ($(USE_MPI),0)
+  HAVE_MPI := no
+endif
+ifeq ($(HAVE_MPI),yes)
+  BASEFLAGS += -DGPT_HAVE_MPI -DOMPI_SKIP_MPICXX $(patsubst -I%,-isystem %,$(shell $(MPICXX) --showme:compile))
+  LDLIBS_MPI := $(shell $(MPICXX) --showme:link)
+endif
 ifeq ($(HAVE_OPENMP),no)
   $(error OpenMP not found: g++ -fopenmp fails. Run scripts/install_deps.sh)
 endif
@@ -66,7 +79,7 @@ BENCH_SRCS := $(wildcard bench/*.cpp)
 all: probe bin/gpt
 
 probe:
-	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); device queries only, layers not yet)"
+	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); device queries only, layers not yet)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -82,12 +95,12 @@ $(BUILD)/libgpt.a: $(LIB_OBJS) $(CUDA_OBJS)
 
 bin/gpt: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
 
 $(BUILD)/tests/%.o: BASEFLAGS += -Itests -DGPT_SOURCE_DIR=\"$(CURDIR)\"
 $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA) $(GTEST_LIBS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA) $(GTEST_LIBS)
 
 # Runs the suite and ends with the line "N passed, N failed".
 test: probe bin/gpt $(BUILD)/gpt_tests
@@ -97,7 +110,7 @@ ifeq ($(HAVE_OPENBLAS),yes)
 $(BUILD)/bench_matmul: BENCH_BLAS := -DGPT_BENCH_OPENBLAS -lopenblas
 endif
 $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
-	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA) $(BENCH_BLAS)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA) $(BENCH_BLAS)
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 	@scripts/bench.sh
@@ -112,7 +125,7 @@ sanitize:
 
 bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
 
 # The main job: dependencies, build, Tiny Shakespeare, prepare, train (~3.5 min), sample.
 RUN_DIR ?= runs/shakespeare_char

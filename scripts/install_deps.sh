@@ -9,7 +9,7 @@ quiet=0
 for arg in "$@"; do
   case "$arg" in
     --if-missing) quiet=1 ;;
-    --test) PKGS+=(python3 python3-numpy python3-torch) ;;
+    --test) PKGS+=(python3 python3-numpy python3-torch openmpi-bin libopenmpi-dev) ;;
     *) echo "install_deps: unknown option '$arg' (use --if-missing, --test)" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,11 @@
-// The single-process group: the identity for every collective.
+// The single-process group (the identity for every collective), and the choice of
+// group at launch.
 #include "process_group.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "check.h"
 
 namespace gpt {
 
@@ -17,5 +23,31 @@ class SingleProcess final : public ProcessGroup {
 }  // namespace
 
 std::unique_ptr<ProcessGroup> single_process_group() { return std::make_unique<SingleProcess>(); }
+
+namespace {
+// The launcher's environment: Open MPI, then MPICH / PMI.
+int env_int(std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (const char* v = std::getenv(n)) return std::atoi(v);
+  return 0;
+}
+}  // namespace
+
+int local_process_count() {
+  const int n = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_LOCAL_SIZE"});
+  return n > 0 ? n : 1;
+}
+
+std::unique_ptr<ProcessGroup> launch_process_group() {
+  const int world = env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"});
+  if (world <= 1) return single_process_group();
+#ifdef GPT_HAVE_MPI
+  return mpi_process_group();
+#else
+  GPT_USAGE_FAIL("started as one of ", world, " processes (mpirun), but this build has no MPI: install it "
+                 "(apt-get install openmpi-bin libopenmpi-dev, or scripts/install_deps.sh) and rebuild with make; "
+                 "or run without mpirun");
+#endif
+}
 
 }  // namespace gpt

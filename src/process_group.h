@@ -27,9 +27,23 @@ class ProcessGroup {
   virtual void barrier() = 0;
   // true on every rank when flag is true on any rank (stop requests: Ctrl-C, time limits).
   virtual bool any(bool flag) = 0;
+  // Seconds spent in collectives so far (progress lines show it per step).
+  virtual double comm_seconds() const { return 0.0; }
+  // Ends every rank at once with this exit code (after an error on one of them).
+  virtual void abort(int code) { (void)code; }
 };
 
 // One process: rank 0 of 1; every collective is the identity.
 std::unique_ptr<ProcessGroup> single_process_group();
+// The group this process was started in: MPI when launched by mpirun with more than
+// one process (gpt::Error saying how to get MPI when this build has none), else the
+// single process.
+std::unique_ptr<ProcessGroup> launch_process_group();
+// Processes of this launch on this machine (mpirun's local size; 1 otherwise), for
+// sharing the cores between them.
+int local_process_count();
+#ifdef GPT_HAVE_MPI
+std::unique_ptr<ProcessGroup> mpi_process_group();
+#endif
 
 }  // namespace gpt

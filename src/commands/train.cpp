@@ -1,12 +1,16 @@
 // gpt train: the training loop. Builds or restores the model, draws batches,
 // runs forward/backward/AdamW with warmup+cosine, evaluates, logs metrics.jsonl,
 // prints progress, and checkpoints atomically (periodically, at the end, on Ctrl-C).
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -317,6 +321,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // Gradients are summed over the ranks; the step divides by their number.
   const double grad_scale = 1.0 / double(pg.size());
 
+  double comm_before = pg.comm_seconds();
   while (st.step < tc.steps && stop_reason.empty()) {
     Stopwatch sw;
     const int step = int(st.step);
@@ -347,6 +352,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const double tokens = double(B) * T * tc.grad_accum * pg.size();
     st.tokens_seen += uint64_t(tokens);
     const double step_s = sw.seconds();
+    const double comm_s = pg.comm_seconds() - comm_before;  // this step's time in collectives
+    comm_before = pg.comm_seconds();
     st.elapsed_s += step_s;
     ema_step_s = ema_step_s == 0.0 ? step_s : 0.9 * ema_step_s + 0.1 * step_s;
 
@@ -358,6 +365,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
               << ",\"lr\":" << json_number(lr) << ",\"grad_norm\":" << json_number(norm)
               << ",\"tokens_per_s\":" << json_number(tokens / step_s) << ",\"ms_per_step\":"
               << json_number(step_s * 1000.0);
+      if (pg.size() > 1) metrics << ",\"comm_ms\":" << json_number(comm_s * 1000.0);
       if (val) metrics << ",\"val_loss\":" << json_number(*val);
       metrics << "}\n";
       metrics.flush();
@@ -366,6 +374,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s | ETA %s",
                     long(st.step), tc.steps, loss, last_val ? json_number(*last_val).substr(0, 6).c_str() : "-",
                     lr, format_count(tokens / ema_step_s).c_str(), format_duration(eta).c_str());
+      if (pg.size() > 1)  // global tokens/s above; here the step's time in collectives
+        std::snprintf(line + std::strlen(line), sizeof line - std::strlen(line), " | comm %.0f ms", comm_s * 1000.0);
       if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, val ? "\n" : "");
       else std::fprintf(stderr, "%s\n", line);
     }
@@ -399,10 +409,26 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 int cmd_train(const Args& a) {
   const DeviceKind device = device_from_flags(a);
   apply_threads(a);
-  Run run = resolve_run(a);
-  const Data data = open_data(a, run);
-  const std::unique_ptr<ProcessGroup> pg = single_process_group();
-  return train_loop(a, run, data, device, *pg);
+  // Under mpirun: one process per rank. Processes on one machine share its cores
+  // (unless --threads says otherwise), so 2 ranks on 2 cores run 1 thread each.
+  const std::unique_ptr<ProcessGroup> pg = launch_process_group();
+  if (pg->size() > 1 && !a.has("threads"))
+    omp_set_num_threads(std::max(1, omp_get_num_procs() / local_process_count()));
+  try {
+    Run run = resolve_run(a);
+    const Data data = open_data(a, run);
+    return train_loop(a, run, data, device, *pg);
+  } catch (const Error& e) {
+    if (pg->size() == 1) throw;
+    // One message, then every rank ends (the others may be waiting in a collective).
+    // An error every rank meets (a bad flag, a diverged loss) is printed by rank 0, whose
+    // abort ends the others first; one met by another rank alone comes a moment later.
+    if (!pg->is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::fprintf(stderr, "error (rank %d of %d): %s\n", pg->rank(), pg->size(), e.what());
+    std::fflush(stderr);
+    pg->abort(e.code);
+    throw;
+  }
 }
 
 }  // namespace gpt

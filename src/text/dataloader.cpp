@@ -206,7 +206,10 @@ void DataLoader::next_batch(int* inputs, int* targets) {
   batch_index_++;
 }
 
-void DataLoader::reset() { set_state({0, seed_, 0, 0}); }
+void DataLoader::reset() {
+  batch_index_ = 0;
+  rng_.state = seed_;
+}
 
 void DataLoader::set_state(const LoaderState& s) {
   if (s.data_id != 0 && s.data_id != data_id_)
@@ -214,8 +217,8 @@ void DataLoader::set_state(const LoaderState& s) {
              s.data_id, "); the training data given now are ", num_tokens_, " tokens in ", shards_.size(),
              " shard(s) starting with ", shards_[0].path, " (fingerprint ", data_id_,
              "). Resume with the same --data / --train-glob the run was started with");
-  batch_index_ = s.batch_index;
-  rng_.state = s.rng_state;
+  batch_index_ = s.batch_index / uint64_t(part_.world);
+  rng_.state = part_.rank == 0 ? s.rng_state : rank_seed(s.rng_state, part_.rank);
 }
 
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,

@@ -68,7 +68,11 @@ class DataLoader {
   //   a per-rank stream of the same seed (rank 0's is the single-process stream).
   void next_batch(int* inputs, int* targets);
   void reset();  // back to batch 0 and the initial RNG state
-  LoaderState state() const { return {batch_index_, rng_.state, num_tokens_, data_id_}; }
+  // The position in single-process batches (world x this rank's count), so a run can
+  // resume on another number of processes: sequential data continue at the same token
+  // (rounded down to a whole batch of the new world); in random mode rank 0 continues
+  // the saved stream and rank r > 0 a stream derived from it.
+  LoaderState state() const { return {batch_index_ * uint64_t(part_.world), rng_.state, num_tokens_, data_id_}; }
   // Refuses (gpt::Error) a state saved over other data (different shards or sizes).
   void set_state(const LoaderState& s);
   size_t num_tokens() const { return num_tokens_; }           // all shards

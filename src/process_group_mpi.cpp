@@ -1,0 +1,91 @@
+// The MPI process group (OpenMPI from Debian): data-parallel training on several
+// processes and machines, started by `mpirun -np N bin/gpt train ...`. Built when
+// make finds mpicxx; otherwise process_group.cpp says how to get it.
+// Buffers are host memory here (the CPU backend); a GPU run will use an NCCL group
+// on device buffers behind the same interface, with MPI only to pass its id.
+#ifdef GPT_HAVE_MPI
+#include <mpi.h>
+
+#include <chrono>
+#include <climits>
+#include <exception>
+
+#include "check.h"
+#include "process_group.h"
+
+namespace gpt {
+
+namespace {
+
+class MpiGroup final : public ProcessGroup {
+ public:
+  MpiGroup() {
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+      int provided = 0;
+      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        GPT_FAIL("MPI_Init failed: is this an mpirun launch with a working Open MPI?");
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  }
+  ~MpiGroup() override {
+    // Leaving by an exception (an error on this rank): end every rank now instead of
+    // letting the others wait in a collective for one that will never come.
+    if (std::uncaught_exceptions() > 0) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Finalize();
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void all_reduce_sum(float* x, size_t n) override { reduce(x, n, MPI_FLOAT); }
+  void all_reduce_sum(double* x, size_t n) override { reduce(x, n, MPI_DOUBLE); }
+  void broadcast(void* host, size_t bytes, int root) override {
+    Timer t(this);
+    for (size_t off = 0; off < bytes; off += kChunk)
+      check(MPI_Bcast(static_cast<char*>(host) + off, int(std::min(kChunk, bytes - off)), MPI_BYTE, root,
+                      MPI_COMM_WORLD),
+            "MPI_Bcast");
+  }
+  void barrier() override {
+    Timer t(this);
+    check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  }
+  bool any(bool flag) override {
+    Timer t(this);
+    int v = flag ? 1 : 0;
+    check(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD), "MPI_Allreduce");
+    return v != 0;
+  }
+  double comm_seconds() const override { return comm_s_; }
+  void abort(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
+
+ private:
+  static constexpr size_t kChunk = size_t(1) << 30;  // MPI counts are int
+  struct Timer {
+    MpiGroup* g;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    explicit Timer(MpiGroup* g_) : g(g_) {}
+    ~Timer() { g->comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+  };
+  static void check(int rc, const char* what) {
+    if (rc != MPI_SUCCESS) GPT_FAIL(what, " failed (MPI error ", rc, ")");
+  }
+  template <class X>
+  void reduce(X* x, size_t n, MPI_Datatype type) {
+    Timer t(this);
+    const size_t chunk = kChunk / sizeof(X);
+    for (size_t off = 0; off < n; off += chunk)
+      check(MPI_Allreduce(MPI_IN_PLACE, x + off, int(std::min(chunk, n - off)), type, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+  }
+  int rank_ = 0, size_ = 1;
+  double comm_s_ = 0.0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProcessGroup> mpi_process_group() { return std::make_unique<MpiGroup>(); }
+
+}  // namespace gpt
+#endif

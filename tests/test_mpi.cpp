@@ -1,0 +1,174 @@
+// Data-parallel training over MPI: `mpirun -np 2 bin/gpt train` against one process,
+// checkpoints moving between process counts, Ctrl-C and a killed rank. Runs the real
+// binary (GPT_BIN, set by make test) under Open MPI's mpirun; skipped where the build
+// has no MPI or mpirun is missing.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fileio.h"
+#include "formats/json.h"
+#include "text/dataloader.h"
+#include "test_util.h"
+
+namespace gpt::test {
+namespace {
+
+class Mpi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#ifndef GPT_HAVE_MPI
+    GTEST_SKIP() << "built without MPI (apt-get install openmpi-bin libopenmpi-dev, then rebuild)";
+#endif
+    const char* bin = std::getenv("GPT_BIN");
+    if (!bin || !file_exists(bin)) GTEST_SKIP() << "GPT_BIN not set (make test sets it)";
+    if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found";
+    bin_ = bin;
+    dir_ = scratch_dir();
+    std::string text;
+    SplitMix64 r(3);
+    const char* words[] = {"to ", "be ", "or ", "not ", "that ", "is ", "the ", "question.\n"};
+    while (text.size() < 20000) text += words[r.below(8)];
+    write_file_atomic(join_path(dir_, "input.txt"), text);
+    data_ = join_path(dir_, "data");
+    prepare_data(join_path(dir_, "input.txt"), data_, "char", 0.1);
+  }
+  // The command line of `gpt train` on n processes (n = 1: no mpirun) with the given flags.
+  std::string train(int n, const std::string& flags) const {
+    const std::string gpt = "'" + bin_ + "' train --data '" + data_ + "' " + flags;
+    const std::string mpi = "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(n) + " ";
+    return (n > 1 ? mpi : std::string()) + gpt;
+  }
+  int run(const std::string& cmd) const {
+    const int rc = std::system((cmd + " >>'" + dir_ + "/log' 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+  }
+  std::vector<double> losses(const std::string& run_dir) const {
+    std::vector<double> out;
+    std::istringstream in(read_file(join_path(run_dir, "metrics.jsonl")));
+    for (std::string line; std::getline(in, line);)
+      out.push_back(Json::parse(line, "metrics").find("train_loss")->as_number("train_loss"));
+    return out;
+  }
+  std::string log() const {
+    const std::string p = join_path(dir_, "log");
+    return file_exists(p) ? read_file(p) : std::string();
+  }
+  std::string bin_, dir_, data_;
+};
+
+const std::string kModel =
+    "--layers 2 --heads 2 --dim 32 --context 32 --batch 4 --sampling sequential --dropout 0.1 "
+    "--eval-every 0 --threads 1 ";
+
+void expect_same_losses(const std::vector<double>& a, const std::vector<double>& b, size_t from = 0) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = from; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * std::fabs(b[i])) << "step " << i + 1;
+}
+
+// 2 ranks x batch B read the same tokens as 1 rank with --grad-accum 2 x batch B (rank r
+// takes rows [rB, (r+1)B) of each block; micro-step k of the one rank is block half k),
+// and draw the same dropout masks (the mask counter counts every rank's micro-steps).
+// Not bit-identical: one process scales each half by 1/2 before adding, two processes
+// add, then scale (and the loss is averaged in another order): a few ulps.
+TEST_F(Mpi, TwoRanksGiveTheLossesOfOneRankWithGradAccum) {
+  const std::string two = join_path(dir_, "two"), one = join_path(dir_, "one");
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --out " + two)), 0) << log();
+  // Rank 0 alone printed: one start-up line, one done line.
+  const std::string l = log();
+  EXPECT_EQ(l.find("gpt train:"), l.rfind("gpt train:")) << l;
+  EXPECT_EQ(l.find("done:"), l.rfind("done:")) << l;
+  EXPECT_NE(l.find("x 2 processes"), std::string::npos) << l;
+  ASSERT_EQ(run(train(1, kModel + "--log-every 1 --steps 20 --grad-accum 2 --out " + one)), 0) << log();
+  expect_same_losses(losses(two), losses(one));
+  EXPECT_EQ(losses(two).size(), 20u);
+}
+
+// A checkpoint is the same file whatever the process count: 2 ranks stopped at step 10
+// continue on 1 rank (with --grad-accum 2: the same global batch), and the other way
+// round, reproducing the straight 2-rank run's losses.
+TEST_F(Mpi, CheckpointsResumeOnAnotherNumberOfRanks) {
+  const std::string ref = join_path(dir_, "ref"), a = join_path(dir_, "a"), b = join_path(dir_, "b");
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --out " + ref)), 0) << log();
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --stop-at 10 --out " + a)), 0) << log();
+  ASSERT_EQ(run(train(1, "--resume " + a + " --grad-accum 2")), 0) << log();
+  expect_same_losses(losses(a), losses(ref), 10);
+  ASSERT_EQ(run(train(1, kModel + "--log-every 1 --steps 20 --grad-accum 2 --stop-at 10 --out " + b)), 0) << log();
+  ASSERT_EQ(run(train(2, "--resume " + b + " --grad-accum 1")), 0) << log();
+  expect_same_losses(losses(b), losses(ref), 10);
+}
+
+// Ctrl-C sent to mpirun reaches every rank: they stop at the same step, rank 0 saves,
+// and the run resumes.
+TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
+  const std::string r = join_path(dir_, "r");
+  const std::string cmd = "exec " + train(2, kModel + "--steps 1000000 --log-every 100000 --out " + r) + " >>'" +
+                          dir_ + "/log' 2>&1";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until training runs (the start-up line), then interrupt.
+  for (int i = 0; i < 300 && log().find("gpt train:") == std::string::npos; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_NE(log().find("gpt train:"), std::string::npos) << log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_NE(log().find("stopped at step"), std::string::npos) << log();
+  EXPECT_NE(log().find("(interrupted)"), std::string::npos) << log();
+  ASSERT_TRUE(file_exists(join_path(r, "checkpoint.bin"))) << log();
+  ASSERT_EQ(run(train(2, "--resume " + r + " --steps " + std::to_string(losses(r).size() + 3) + " --stop-at 0")), 0)
+      << log();
+}
+
+// A rank killed with SIGKILL ends the whole job, with a non-zero exit, in seconds.
+TEST_F(Mpi, KilledRankEndsTheJobWithinSeconds) {
+  const std::string r = join_path(dir_, "k");
+  const std::string cmd =
+      "exec " + train(2, kModel + "--steps 1000000 --log-every 100000 --out " + r) + " >>'" + dir_ + "/log' 2>&1";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 300 && log().find("gpt train:") == std::string::npos; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_NE(log().find("gpt train:"), std::string::npos) << log();
+  ASSERT_EQ(log().find("error"), std::string::npos) << log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The rank-1 process: the newest `gpt train` writing to this run.
+  const std::string find = "pgrep -n -f -- '--out " + r + "$' > '" + dir_ + "/pid'";
+  ASSERT_EQ(std::system(find.c_str()), 0);
+  const pid_t victim = pid_t(std::atol(read_file(join_path(dir_, "pid")).c_str()));
+  ASSERT_GT(victim, 0);
+  kill(victim, SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(30)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "mpirun still running 30 s after a rank was killed";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
+  EXPECT_EQ(std::system(("pgrep -f -- '--out " + r + "$' >/dev/null").c_str()) == 0, false) << "a rank is left running";
+}
+
+}  // namespace
+}  // namespace gpt::test
