@@ -75,7 +75,7 @@ TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.cpp)
 
-.PHONY: all test run bench sanitize clean probe data
+.PHONY: all test run bench bench-mpi sanitize clean probe data
 all: probe bin/gpt
 
 probe:
@@ -114,6 +114,10 @@ $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
 	@scripts/bench.sh
+
+# Data parallel over MPI on this machine, and the scaling estimate (needs Open MPI).
+bench-mpi: bin/gpt $(BUILD)/bench_allreduce
+	@scripts/bench_mpi.sh
 
 # Tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir).
 sanitize:
