@@ -102,6 +102,8 @@ std::vector<Command> make_commands() {
           {"stop-at", "N", "0", "stop (saving a checkpoint) after step N without changing the schedule; "
                               "--resume continues (0 = off)"},
           {"sampling", "KIND", td.sampling == SamplingMode::random ? "random" : "sequential", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
+          {"zero", "N", "0", "ZeRO stage under mpirun: 0 = every process keeps the whole AdamW state; 1 = m and v "
+                             "sharded across the processes (checkpoints are the same files either way)"},
           {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position)"},
           {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "
                                 "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "

@@ -4,6 +4,7 @@
 // whole-model gradient check, and any device with a backend.
 #include "model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -23,6 +24,7 @@ GPT<S>::GPT(const GPTConfig& cfg, DeviceKind device) : cfg_(cfg), be_(backend_fo
   targets_.bind(be_.mem);
   dec_token_.bind(be_.mem);
   params_.resize(layout_.total);
+  shard_hi_ = layout_.total;
   // grads, m, v: allocated by ensure_training_state on the first training call, so
   // sampling and exporting hold the weights only (a quarter of the memory).
   if (cfg_.pos == PosEnc::sinusoidal) {  // a fixed table, computed on the host once
@@ -37,8 +39,16 @@ template <class S>
 void GPT<S>::ensure_training_state() {
   if (has_training_state()) return;
   grads_.resize(layout_.total);
-  m_.resize(layout_.total);
-  v_.resize(layout_.total);
+  m_.resize(shard_hi_ - shard_lo_);
+  v_.resize(shard_hi_ - shard_lo_);
+}
+
+template <class S>
+void GPT<S>::shard_optimizer(size_t begin, size_t end) {
+  GPT_CHECK(begin <= end && end <= layout_.total, "shard [", begin, ", ", end, ") of ", layout_.total);
+  GPT_CHECK(!has_training_state(), "shard_optimizer() before the first training call");
+  shard_lo_ = begin;
+  shard_hi_ = end;
 }
 
 template <class S>
@@ -58,33 +68,38 @@ const DeviceBuffer<S>& GPT<S>::store(Store s) const {
   return params_;
 }
 
+// m and v of a sharded optimizer start at shard_lo_ of the flat layout.
 template <class S>
 void GPT<S>::read(Store s, S* host, size_t off, size_t n) const {
   const DeviceBuffer<S>& b = store(s);
-  GPT_CHECK(off + n <= b.size(), "read of [", off, ", ", off + n, ") from a buffer of ", b.size(),
-            " (gradients and optimizer state exist only after ensure_training_state)");
-  b.read(host, off, n);
+  const size_t base = s == Store::m || s == Store::v ? shard_lo_ : 0;
+  GPT_CHECK(off >= base && off - base + n <= b.size(), "read of [", off, ", ", off + n, ") from a buffer of ",
+            b.size(), " at ", base, " (gradients and optimizer state exist only after ensure_training_state)");
+  b.read(host, off - base, n);
 }
 
 template <class S>
 void GPT<S>::write(Store s, const S* host, size_t off, size_t n) {
   if (s != Store::params) ensure_training_state();
   DeviceBuffer<S>& b = store(s);
-  GPT_CHECK(off + n <= b.size(), "write of [", off, ", ", off + n, ") into a buffer of ", b.size());
-  b.write(host, off, n);
+  const size_t base = s == Store::m || s == Store::v ? shard_lo_ : 0;
+  GPT_CHECK(off >= base && off - base + n <= b.size(), "write of [", off, ", ", off + n, ") into a buffer of ",
+            b.size(), " at ", base);
+  b.write(host, off - base, n);
 }
 
 template <class S>
 std::vector<S> GPT<S>::read(Store s) const {
   std::vector<S> out(store(s).size());
-  read(s, out.data(), 0, out.size());
+  read(s, out.data(), s == Store::m || s == Store::v ? shard_lo_ : 0, out.size());
   return out;
 }
 
 template <class S>
 void GPT<S>::write(Store s, const std::vector<S>& host) {
   GPT_CHECK(host.size() == layout_.total, "expected ", layout_.total, " values, got ", host.size());
-  write(s, host.data(), 0, host.size());
+  if (s == Store::m || s == Store::v) write(s, host.data() + shard_lo_, shard_lo_, shard_hi_ - shard_lo_);
+  else write(s, host.data(), 0, host.size());
 }
 
 template <class S>
@@ -346,19 +361,33 @@ template <class S>
 double GPT<S>::step(float lr, const TrainConfig& tc, long t, double grad_scale) {
   ensure_training_state();
   const double norm = grad_norm(grad_scale);
+  update_shard(lr, tc, t, grad_scale, norm);
+  return norm;
+}
+
+template <class S>
+double GPT<S>::shard_grad_sum_squares() const {
+  GPT_CHECK(has_training_state(), "shard_grad_sum_squares() before any backward()");
+  return be_.sum_squares(grads_.data() + shard_lo_, shard_hi_ - shard_lo_);
+}
+
+template <class S>
+void GPT<S>::update_shard(float lr, const TrainConfig& tc, long t, double grad_scale, double norm) {
+  ensure_training_state();
   if (!std::isfinite(norm))
     GPT_FAIL("gradient norm is ", norm, " at step ", t,
              ": training diverged; lower --lr or enable --grad-clip, then --resume from the last checkpoint");
   // Clipping scales the gradients inside the update pass (grads stay as backward left them).
   const S clip = tc.grad_clip > 0.0f && norm > tc.grad_clip ? S(tc.grad_clip / (norm + 1e-6)) : S(1);
   const S scale = clip * S(grad_scale);
+  // Each tensor's part inside the shard (all of it when the optimizer is not sharded).
   for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
-    const size_t off = layout_.offset[id], n = layout_.numel[id];
-    if (n == 0) continue;
-    be_.adamw_update(params_.data() + off, m_.data() + off, v_.data() + off, grads_.data() + off, n, lr, tc.beta1,
-                     tc.beta2, tc.eps, tensor_spec(id).decay ? tc.weight_decay : 0.0f, t, scale);
+    const size_t a = std::max(layout_.offset[id], shard_lo_);
+    const size_t b = std::min(layout_.offset[id] + layout_.numel[id], shard_hi_);
+    if (a >= b) continue;
+    be_.adamw_update(params_.data() + a, m_.data() + (a - shard_lo_), v_.data() + (a - shard_lo_), grads_.data() + a,
+                     b - a, lr, tc.beta1, tc.beta2, tc.eps, tensor_spec(id).decay ? tc.weight_decay : 0.0f, t, scale);
   }
-  return norm;
 }
 
 // Decode scratch, one allocation: the residual stream x (C), ln (C), qkv (3C), atty (C),

@@ -76,8 +76,11 @@ class GPT {
   // biases 0, LayerNorm weight 1 / bias 0, padded vocabulary rows 0.
   void init_weights(uint64_t seed);
 
-  // Host access to parameters, gradients, AdamW m and v (synchronising copies; in
-  // the layout of layout()). grads, m and v exist once has_training_state().
+  // Host access to parameters, gradients, AdamW m and v (synchronising copies; offsets
+  // in the layout of layout()). grads, m and v exist once has_training_state(). With a
+  // sharded optimizer (below), m and v hold [shard_begin, shard_end) only: read/write
+  // offsets must fall there, and the whole-vector read(m|v) returns that shard while
+  // write(m|v, whole vector) keeps its shard's slice.
   void read(Store s, S* host, size_t off, size_t n) const;
   void write(Store s, const S* host, size_t off, size_t n);
   std::vector<S> read(Store s) const;
@@ -98,6 +101,7 @@ class GPT {
   // does this itself, so only code that touches them directly needs it.
   void ensure_training_state();
   bool has_training_state() const { return grads_.size() == layout_.total; }
+  size_t store_size(Store s) const { return s == Store::m || s == Store::v ? shard_hi_ - shard_lo_ : layout_.total; }
   void zero_grad() {
     ensure_training_state();
     grads_.zero();
@@ -117,6 +121,36 @@ class GPT {
   // global norm tc.grad_clip (when > 0), then one AdamW step with 1-based step t.
   // Returns the norm of g before clipping.
   double step(float lr, const TrainConfig& tc, long t, double grad_scale = 1.0);
+
+  // ZeRO-1: this process keeps AdamW's m and v, and updates the parameters, for the
+  // elements [begin, end) of the flat parameter vector only (before the first training
+  // call). Gradients and parameters stay whole; the training loop reduce-scatters the
+  // gradients into this shard and all-gathers the updated parameters.
+  void shard_optimizer(size_t begin, size_t end);
+  size_t shard_begin() const { return shard_lo_; }
+  size_t shard_end() const { return shard_hi_; }
+  // Sum of squares of the gradients in the shard (synchronises).
+  double shard_grad_sum_squares() const;
+  // The AdamW step on the shard with a norm computed elsewhere (the global one):
+  // what step() does after computing the norm. Returns nothing; throws on a
+  // non-finite norm like step().
+  void update_shard(float lr, const TrainConfig& tc, long t, double grad_scale, double norm);
+  // Collectives over the model's own buffers (Group: process_group.h).
+  template <class Group>
+  void reduce_scatter_gradients(Group& pg, const std::vector<size_t>& counts) {
+    ensure_training_state();
+    pg.reduce_scatter_sum(grads_.data(), counts);
+  }
+  template <class Group>
+  void all_gather_params(Group& pg, const std::vector<size_t>& counts) {
+    pg.all_gather(params_.data(), counts);
+  }
+  // m or v gathered whole into `full` on the root (others pass an empty vector).
+  template <class Group>
+  void gather_optimizer_state(Group& pg, Store s, const std::vector<size_t>& counts, std::vector<S>* full) {
+    ensure_training_state();
+    pg.gather(store(s).data(), counts, pg.is_root() ? full->data() : nullptr);
+  }
 
   // Generation with a KV cache (batch 1). decode() feeds one token at position pos
   // (0 <= pos < max_seq_len; positions before it must have been fed) and returns the
@@ -139,6 +173,7 @@ class GPT {
   ParamLayout layout_;
   const Backend<S>& be_;
   DeviceBuffer<S> params_, grads_, m_, v_;  // grads, m, v empty until ensure_training_state()
+  size_t shard_lo_ = 0, shard_hi_ = 0;      // m, v cover [shard_lo_, shard_hi_) (all by default)
   DeviceBuffer<S> sin_table_;               // (maxT, C) for sinusoidal encodings
   DeviceBuffer<S> act_mem_, grad_act_mem_;
   Activations<S> acts_{}, dacts_{};

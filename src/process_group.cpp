@@ -2,6 +2,7 @@
 // group at launch.
 #include "process_group.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -16,6 +17,11 @@ class SingleProcess final : public ProcessGroup {
   int size() const override { return 1; }
   void all_reduce_sum(float*, size_t) override {}
   void all_reduce_sum(double*, size_t) override {}
+  void reduce_scatter_sum(float*, const std::vector<size_t>&) override {}
+  void all_gather(float*, const std::vector<size_t>&) override {}
+  void gather(const float* block, const std::vector<size_t>& counts, float* full) override {
+    if (full != block) std::copy(block, block + counts[0], full);
+  }
   void broadcast(void*, size_t, int) override {}
   void barrier() override {}
   bool any(bool flag) override { return flag; }
@@ -32,6 +38,12 @@ int env_int(std::initializer_list<const char*> names) {
   return 0;
 }
 }  // namespace
+
+std::vector<size_t> even_split(size_t n, int ranks) {
+  std::vector<size_t> c(size_t(ranks), n / size_t(ranks));
+  for (size_t r = 0; r < n % size_t(ranks); r++) c[r]++;
+  return c;
+}
 
 int local_process_count() {
   const int n = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_LOCAL_SIZE"});

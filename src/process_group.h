@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 namespace gpt {
 
@@ -22,6 +23,15 @@ class ProcessGroup {
   // x (n, backend memory) = the sum of every rank's x.
   virtual void all_reduce_sum(float* x, size_t n) = 0;
   virtual void all_reduce_sum(double* x, size_t n) = 0;
+  // ZeRO-1's collectives over a buffer split into consecutive blocks, rank r owning
+  // counts[r] elements (backend memory, the whole buffer on every rank):
+  //   reduce_scatter_sum: rank r's block = the sum over ranks of that block (the rest
+  //     of x is left undefined);
+  //   all_gather: every rank's block is copied into everyone's x;
+  //   gather: rank r's block (`block`, counts[r] elements) lands in the root's `full`.
+  virtual void reduce_scatter_sum(float* x, const std::vector<size_t>& counts) = 0;
+  virtual void all_gather(float* x, const std::vector<size_t>& counts) = 0;
+  virtual void gather(const float* block, const std::vector<size_t>& counts, float* full) = 0;
   // host bytes from root to every rank.
   virtual void broadcast(void* host, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
@@ -45,5 +55,8 @@ int local_process_count();
 #ifdef GPT_HAVE_MPI
 std::unique_ptr<ProcessGroup> mpi_process_group();
 #endif
+// n elements split into `ranks` consecutive blocks as evenly as possible (the first
+// n % ranks blocks one longer): ZeRO-1's shards.
+std::vector<size_t> even_split(size_t n, int ranks);
 
 }  // namespace gpt

@@ -7,7 +7,9 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <algorithm>
 #include <climits>
+#include <vector>
 #include <exception>
 
 #include "check.h"
@@ -40,6 +42,25 @@ class MpiGroup final : public ProcessGroup {
   int size() const override { return size_; }
   void all_reduce_sum(float* x, size_t n) override { reduce(x, n, MPI_FLOAT); }
   void all_reduce_sum(double* x, size_t n) override { reduce(x, n, MPI_DOUBLE); }
+  void reduce_scatter_sum(float* x, const std::vector<size_t>& counts) override {
+    Timer t(this);
+    const std::vector<int> c = ints(counts);
+    std::vector<float> mine(counts[size_t(rank_)]);
+    check(MPI_Reduce_scatter(x, mine.data(), c.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter");
+    std::copy(mine.begin(), mine.end(), x + offset(counts, rank_));
+  }
+  void all_gather(float* x, const std::vector<size_t>& counts) override {
+    Timer t(this);
+    const std::vector<int> c = ints(counts), d = displacements(counts);
+    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, c.data(), d.data(), MPI_FLOAT, MPI_COMM_WORLD),
+          "MPI_Allgatherv");
+  }
+  void gather(const float* block, const std::vector<size_t>& counts, float* full) override {
+    Timer t(this);
+    const std::vector<int> c = ints(counts), d = displacements(counts);
+    check(MPI_Gatherv(block, c[size_t(rank_)], MPI_FLOAT, full, c.data(), d.data(), MPI_FLOAT, 0, MPI_COMM_WORLD),
+          "MPI_Gatherv");
+  }
   void broadcast(void* host, size_t bytes, int root) override {
     Timer t(this);
     for (size_t off = 0; off < bytes; off += kChunk)
@@ -68,6 +89,24 @@ class MpiGroup final : public ProcessGroup {
     explicit Timer(MpiGroup* g_) : g(g_) {}
     ~Timer() { g->comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
   };
+  static std::vector<int> ints(const std::vector<size_t>& counts) {
+    std::vector<int> c;
+    for (size_t n : counts) {
+      if (n > size_t(INT_MAX)) GPT_FAIL("a ZeRO shard of ", n, " elements is beyond MPI's int counts");
+      c.push_back(int(n));
+    }
+    return c;
+  }
+  static std::vector<int> displacements(const std::vector<size_t>& counts) {
+    std::vector<int> d(counts.size(), 0);
+    for (size_t r = 1; r < counts.size(); r++) d[r] = d[r - 1] + int(counts[r - 1]);
+    return d;
+  }
+  static size_t offset(const std::vector<size_t>& counts, int rank) {
+    size_t o = 0;
+    for (int r = 0; r < rank; r++) o += counts[size_t(r)];
+    return o;
+  }
   static void check(int rc, const char* what) {
     if (rc != MPI_SUCCESS) GPT_FAIL(what, " failed (MPI error ", rc, ")");
   }

@@ -93,6 +93,45 @@ TEST(Model, SameSeedSameLossesAndDifferentSeedDiffers) {
   EXPECT_NE(run(11), run(12));
 }
 
+// ZeRO-1's update: two models each holding half of AdamW's state (a split inside a
+// tensor) and updating their half with the global norm give, put together, exactly
+// the parameters and moments of one model updating everything.
+TEST(Model, ShardedOptimizerUpdatesEqualTheWholeUpdate) {
+  const GPTConfig c = tiny_config(PosEnc::learned, 0.0f);
+  GPT<float> whole(c), lo(c), hi(c);
+  whole.init_weights(3);
+  const std::vector<float> w = whole.read(Store::params);
+  const size_t n = whole.num_params(), k = whole.layout().offset[QKVW] + 77;  // mid-tensor split
+  lo.shard_optimizer(0, k);
+  hi.shard_optimizer(k, n);
+  lo.write(Store::params, w);
+  hi.write(Store::params, w);
+  std::vector<int> in(32), tg(32);
+  for (int i = 0; i < 32; i++) in[i] = i % 20, tg[i] = (i * 7) % 20;
+  TrainConfig tc;
+  tc.grad_clip = 0.05f;  // so the clip (from the global norm) is active
+  for (int step = 1; step <= 3; step++) {
+    for (GPT<float>* m : {&whole, &lo, &hi}) {
+      m->zero_grad();
+      m->forward(in.data(), tg.data(), 2, 16);
+      m->backward();
+    }
+    const double norm = whole.step(1e-2f, tc, step);
+    EXPECT_NEAR(std::sqrt(lo.shard_grad_sum_squares() + hi.shard_grad_sum_squares()), norm, 1e-6 * norm);
+    lo.update_shard(1e-2f, tc, step, 1.0, norm);
+    hi.update_shard(1e-2f, tc, step, 1.0, norm);
+    std::vector<float> p = lo.read(Store::params), ph = hi.read(Store::params);
+    std::copy(ph.begin() + long(k), ph.end(), p.begin() + long(k));
+    ASSERT_EQ(p, whole.read(Store::params)) << "step " << step;
+    lo.write(Store::params, p);  // the all-gather
+    hi.write(Store::params, p);
+  }
+  EXPECT_EQ(lo.read(Store::m).size(), k);
+  std::vector<float> m = lo.read(Store::m), mh = hi.read(Store::m);
+  m.insert(m.end(), mh.begin(), mh.end());
+  EXPECT_EQ(m, whole.read(Store::m));
+}
+
 TEST(Model, KvCacheDecodeMatchesFullForward) {
   for (PosEnc pos : {PosEnc::learned, PosEnc::sinusoidal, PosEnc::rope}) {
     GPT<float> m(tiny_config(pos));

@@ -111,6 +111,18 @@ TEST_F(Mpi, CheckpointsResumeOnAnotherNumberOfRanks) {
   expect_same_losses(losses(b), losses(ref), 10);
 }
 
+// --zero 1 (AdamW's m and v sharded: reduce-scatter, update the block, all-gather)
+// trains like --zero 0, and its checkpoint (m and v gathered whole) resumes on 1 rank.
+TEST_F(Mpi, ZeroOneTrainsLikeZeroZeroAndItsCheckpointResumesAnywhere) {
+  const std::string z0 = join_path(dir_, "z0"), z1 = join_path(dir_, "z1"), half = join_path(dir_, "half");
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --out " + z0)), 0) << log();
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --zero 1 --out " + z1)), 0) << log();
+  expect_same_losses(losses(z1), losses(z0));
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --zero 1 --stop-at 10 --out " + half)), 0) << log();
+  ASSERT_EQ(run(train(1, "--resume " + half + " --grad-accum 2")), 0) << log();
+  expect_same_losses(losses(half), losses(z0), 10);
+}
+
 // Ctrl-C sent to mpirun reaches every rank: they stop at the same step, rank 0 saves,
 // and the run resumes.
 TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {

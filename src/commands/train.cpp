@@ -262,6 +262,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   }
 
   GPT<float> model(mc, device);
+  // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
+  const int zero = a.integer("zero");
+  if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
+                                             "(sharded across processes), got ", zero);
+  const std::vector<size_t> shards = even_split(model.num_params(), pg.size());
+  if (zero == 1) {
+    size_t lo = 0;
+    for (int k = 0; k < pg.rank(); k++) lo += shards[size_t(k)];
+    model.shard_optimizer(lo, lo + shards[size_t(pg.rank())]);
+  }
   if (r.resume) load_weights(model, *r.ck, true);
   else if (r.ck) load_weights(model, *r.ck, false);
   else model.init_weights(tc.seed);
@@ -291,7 +301,15 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   }
 
   auto save = [&]() {
-    if (root) save_checkpoint(ckpt_file, model, tc, st, data.tok_blob);
+    if (zero == 1) {  // the checkpoint holds the whole m and v: gathered on rank 0 (every rank takes part)
+      OptimizerState full;
+      if (root) full.m.resize(model.num_params()), full.v.resize(model.num_params());
+      model.gather_optimizer_state(pg, Store::m, shards, &full.m);
+      model.gather_optimizer_state(pg, Store::v, shards, &full.v);
+      if (root) save_checkpoint(ckpt_file, model, tc, st, data.tok_blob, true, &full);
+    } else if (root) {
+      save_checkpoint(ckpt_file, model, tc, st, data.tok_blob);
+    }
   };
   auto evaluate = [&]() {  // every rank evaluates the same windows (they agree on the weights)
     val_loader->reset();
@@ -340,13 +358,25 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     loss /= tc.grad_accum;
     // Averaging across ranks happens before the norm and the clip, so every rank
     // computes the same norm and the same update.
-    model.all_reduce_gradients(pg);
+    if (zero == 1)
+      model.reduce_scatter_gradients(pg, shards);  // this rank's block of the summed gradients
+    else
+      model.all_reduce_gradients(pg);
     pg.all_reduce_sum(&loss, 1);
     loss *= grad_scale;
     if (!std::isfinite(loss))
       GPT_FAIL("training loss is ", loss, " at step ", step + 1, "; lower --lr and --resume ", r.out,
                " from the last checkpoint");
-    const double norm = model.step(lr, tc, long(step) + 1, grad_scale);
+    double norm;
+    if (zero == 1) {  // the global norm from every block, AdamW on this block, then everyone's blocks
+      double ss = model.shard_grad_sum_squares();
+      pg.all_reduce_sum(&ss, 1);
+      norm = std::sqrt(ss) * grad_scale;
+      model.update_shard(lr, tc, long(step) + 1, grad_scale, norm);
+      model.all_gather_params(pg, shards);
+    } else {
+      norm = model.step(lr, tc, long(step) + 1, grad_scale);
+    }
     st.step = step + 1;
     st.loader = train_loader.state();
     const double tokens = double(B) * T * tc.grad_accum * pg.size();

@@ -104,7 +104,8 @@ std::string checkpoint_path(const std::string& run_or_file) {
 }
 
 void save_checkpoint(const std::string& path, const GPT<float>& model, const TrainConfig& tc,
-                     const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer) {
+                     const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer,
+                     const OptimizerState* gathered) {
   const GPTConfig& c = model.config();
   Writer w;
   w.put(kCheckpointMagic);
@@ -125,7 +126,11 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
   w.out.reserve(w.out.size() + n * 4 * (with_optimizer ? 3 : 1) + 16);
   w.store(model, Store::params, n);
   if (with_optimizer) {
-    if (model.has_training_state()) {
+    if (gathered) {
+      GPT_CHECK(gathered->m.size() == n && gathered->v.size() == n, "gathered optimizer state of the wrong size");
+      w.bytes(gathered->m.data(), n * sizeof(float));
+      w.bytes(gathered->v.data(), n * sizeof(float));
+    } else if (model.has_training_state()) {
       w.store(model, Store::m, n);
       w.store(model, Store::v, n);
     } else {  // never stepped: the optimizer state is all zeros

@@ -33,8 +33,14 @@ struct Checkpoint {
 
 // RUN directory -> RUN/checkpoint.bin; a file path is returned as is.
 std::string checkpoint_path(const std::string& run_or_file);
+// AdamW's m and v whole, gathered from the processes that hold them in shards (ZeRO-1).
+struct OptimizerState {
+  std::vector<float> m, v;
+};
+// gathered: the whole m and v when the model holds only a shard (else read from it).
 void save_checkpoint(const std::string& path, const GPT<float>& model, const TrainConfig& tc,
-                     const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer = true);
+                     const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer = true,
+                     const OptimizerState* gathered = nullptr);
 // Bad magic / version / truncation / checksum: gpt::Error naming the file.
 // with_optimizer = false leaves m and v empty (sampling, --init, export need weights only).
 Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer = true);
