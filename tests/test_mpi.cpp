@@ -67,12 +67,35 @@ class Mpi : public ::testing::Test {
     const std::string p = join_path(dir_, "log");
     return file_exists(p) ? read_file(p) : std::string();
   }
+  // mpirun -np 2 training into `run_dir` for a very long time, in the background;
+  // returns mpirun's pid once training runs (its start-up line is out), or -1.
+  pid_t start_long_run(const std::string& run_dir) const;
   std::string bin_, dir_, data_;
 };
 
 const std::string kModel =
     "--layers 2 --heads 2 --dim 32 --context 32 --batch 4 --sampling sequential --dropout 0.1 "
     "--eval-every 0 --threads 1 ";
+
+pid_t Mpi::start_long_run(const std::string& run_dir) const {
+  const std::string cmd = "exec " + train(2, kModel + "--steps 1000000 --log-every 100000 --out " + run_dir) +
+                          " >>'" + dir_ + "/log' 2>&1";
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 300 && log().find("gpt train:") == std::string::npos; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // into the training steps
+  if (log().find("gpt train:") == std::string::npos || log().find("error") != std::string::npos) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return pid;
+}
 
 void expect_same_losses(const std::vector<double>& a, const std::vector<double>& b, size_t from = 0) {
   ASSERT_EQ(a.size(), b.size());
@@ -127,19 +150,8 @@ TEST_F(Mpi, ZeroOneTrainsLikeZeroZeroAndItsCheckpointResumesAnywhere) {
 // and the run resumes.
 TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
   const std::string r = join_path(dir_, "r");
-  const std::string cmd = "exec " + train(2, kModel + "--steps 1000000 --log-every 100000 --out " + r) + " >>'" +
-                          dir_ + "/log' 2>&1";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Wait until training runs (the start-up line), then interrupt.
-  for (int i = 0; i < 300 && log().find("gpt train:") == std::string::npos; i++)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_NE(log().find("gpt train:"), std::string::npos) << log();
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const pid_t pid = start_long_run(r);
+  ASSERT_GT(pid, 0) << log();
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -153,19 +165,8 @@ TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
 // A rank killed with SIGKILL ends the whole job, with a non-zero exit, in seconds.
 TEST_F(Mpi, KilledRankEndsTheJobWithinSeconds) {
   const std::string r = join_path(dir_, "k");
-  const std::string cmd =
-      "exec " + train(2, kModel + "--steps 1000000 --log-every 100000 --out " + r) + " >>'" + dir_ + "/log' 2>&1";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  for (int i = 0; i < 300 && log().find("gpt train:") == std::string::npos; i++)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_NE(log().find("gpt train:"), std::string::npos) << log();
-  ASSERT_EQ(log().find("error"), std::string::npos) << log();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const pid_t pid = start_long_run(r);
+  ASSERT_GT(pid, 0) << log();
   // The rank-1 process: the newest `gpt train` writing to this run.
   const std::string find = "pgrep -n -f -- '--out " + r + "$' > '" + dir_ + "/pid'";
   ASSERT_EQ(std::system(find.c_str()), 0);
