@@ -42,7 +42,8 @@ endif
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
               -gencode arch=compute_90,code=compute_90
-NVCCFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCH)
+# Warnings are errors in the CUDA sources (they cannot be run here: the compiler is the check).
+NVCCFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
 ifeq ($(CUDA_ON),yes)
   BASEFLAGS += -DGPT_HAVE_CUDA
   CUDA_SRCS := $(wildcard cuda/*.cu)
@@ -79,7 +80,7 @@ BENCH_SRCS := $(wildcard bench/*.cpp)
 all: probe bin/gpt
 
 probe:
-	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); device queries only, layers not yet)"
+	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); every layer compiled, none yet run on a GPU)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -127,6 +128,10 @@ sanitize:
 	GPT_BIN=$(CURDIR)/bin/gpt-san ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
 	  scripts/run_tests.sh build-san/gpt_tests
 
+bin/gpt-gpu: $(BUILD)/src/main.o $(BUILD)/libgpt.a
+	@mkdir -p bin
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
+
 bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
@@ -144,6 +149,6 @@ run:
 	bin/gpt sample --ckpt $(RUN_DIR) --prompt "ROMEO:" --tokens 400 --temperature 0.8 --top-k 40 --stats
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-gpu bin gpu-check
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "buffer.h"
 #include "check.h"
@@ -100,17 +101,20 @@ bool backend_available(DeviceKind d, std::string* why_not) {
   std::string why;
   if (!st.built) why = st.error + "; install the CUDA toolkit (/usr/local/cuda) and rebuild, or use --device cpu";
   else if (st.devices == 0) why = st.error + "; use --device cpu on this machine";
-  else why = "found " + st.name + ", but the CUDA layers are not implemented yet (a later milestone); use --device cpu";
   if (why_not) *why_not = why;
-  return false;
+  return why.empty();
 }
 
 template <class S>
 const Backend<S>& backend_for(DeviceKind d) {
   if (d == DeviceKind::cpu) return cpu_backend<S>();
   std::string why;
-  backend_available(d, &why);
-  GPT_USAGE_FAIL("--device ", to_string(d), ": ", why);
+  if (!backend_available(d, &why)) GPT_USAGE_FAIL("--device ", to_string(d), ": ", why);
+#ifdef GPT_HAVE_CUDA
+  if constexpr (std::is_same_v<S, float>) return cuda_backend();
+#endif
+  GPT_USAGE_FAIL("--device ", to_string(d), ": the CUDA backend is float only (the double-precision checks run on "
+                 "the CPU)");
 }
 
 template const Backend<float>& cpu_backend<float>();

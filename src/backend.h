@@ -85,6 +85,10 @@ struct Backend {
 // The CPU backend (float and double: the gradient checks run the model in double).
 template <class S>
 const Backend<S>& cpu_backend();
+#ifdef GPT_HAVE_CUDA
+// The CUDA backend (cuda/backend.cu): float only. Use backend_for, which checks for a device.
+const Backend<float>& cuda_backend();
+#endif
 // The backend for a device: cpu always; cuda when built with CUDA, for float, and a
 // device is present. Otherwise gpt::Error saying what is missing and what to do.
 template <class S>

@@ -7,10 +7,18 @@
 #include <cmath>
 #include <cstdint>
 
+// Philox and the dropout mask are used by the CUDA kernels too (cuda/*.cu): the same
+// functions, so both backends draw the same masks bit for bit.
+#ifdef __CUDACC__
+#define GPT_HD __host__ __device__
+#else
+#define GPT_HD
+#endif
+
 namespace gpt {
 
 struct Philox4x32 {
-  static inline void round(uint32_t ctr[4], const uint32_t key[2]) {
+  GPT_HD static inline void round(uint32_t ctr[4], const uint32_t key[2]) {
     const uint64_t p0 = uint64_t(0xD2511F53u) * ctr[0];
     const uint64_t p1 = uint64_t(0xCD9E8D57u) * ctr[2];
     const uint32_t hi0 = uint32_t(p0 >> 32), lo0 = uint32_t(p0);
@@ -23,7 +31,7 @@ struct Philox4x32 {
     ctr[3] = lo0;
   }
   // Ten rounds on counter (c0..c3) under key (k0,k1); out receives four uint32.
-  static inline void generate(uint32_t out[4], uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
+  GPT_HD static inline void generate(uint32_t out[4], uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
     uint32_t ctr[4] = {uint32_t(counter_lo), uint32_t(counter_lo >> 32), uint32_t(counter_hi),
                        uint32_t(counter_hi >> 32)};
     uint32_t k[2] = {uint32_t(key), uint32_t(key >> 32)};
@@ -39,7 +47,7 @@ struct Philox4x32 {
 };
 
 // Uniform float in [0,1) for element `index` of stream `stream` under `seed`.
-inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
+GPT_HD inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   uint32_t out[4];
   Philox4x32::generate(out, index >> 2, stream, seed);
   return float(out[index & 3] >> 8) * (1.0f / 16777216.0f);
@@ -50,9 +58,9 @@ struct Dropout {
   float p = 0.0f;
   uint64_t seed = 0;
   uint64_t stream = 0;
-  bool active() const { return p > 0.0f; }
+  GPT_HD bool active() const { return p > 0.0f; }
   // Multiplier for element i: 0 (dropped) or 1/(1-p) (kept).
-  float scale(uint64_t i) const {
+  GPT_HD float scale(uint64_t i) const {
     return philox_uniform(seed, stream, i) < p ? 0.0f : 1.0f / (1.0f - p);
   }
 };

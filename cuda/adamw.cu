@@ -1,0 +1,66 @@
+// AdamW and the reductions (sum of squares for the clip norm, the loss sum) on the GPU.
+// The reductions are deterministic: fixed 4096-element chunks (as the CPU's), each
+// summed in double by one block, the chunk partials added on the host in order.
+#include <cmath>
+#include <vector>
+
+#include "common.cuh"
+
+namespace gpt::gpu {
+namespace {
+constexpr size_t kChunk = 4096;
+
+__global__ void adamw_kernel(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2,
+                             float eps, float wd, float inv_bc1, float inv_bc2, float scale) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float gi = g[i] * scale;
+  const float mi = b1 * m[i] + (1.0f - b1) * gi;
+  const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+  m[i] = mi;
+  v[i] = vi;
+  p[i] -= lr * ((mi * inv_bc1) / (sqrtf(vi * inv_bc2) + eps) + wd * p[i]);
+}
+
+template <bool kSquare>
+__global__ void chunk_sums(double* partial, const float* x, size_t n) {
+  const size_t c0 = size_t(blockIdx.x) * kChunk, c1 = c0 + kChunk < n ? c0 + kChunk : n;
+  double s = 0.0;
+  for (size_t i = c0 + threadIdx.x; i < c1; i += blockDim.x) s += kSquare ? double(x[i]) * double(x[i]) : double(x[i]);
+  s = block_sum(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+template <bool kSquare>
+double reduce(const float* x, size_t n) {
+  if (n == 0) return 0.0;
+  const size_t chunks = (n + kChunk - 1) / kChunk;
+  double* d = nullptr;
+  CUDA_CHECK(cudaMalloc(&d, chunks * sizeof(double)));
+  chunk_sums<kSquare><<<unsigned(chunks), kThreads>>>(d, x, n);
+  CUDA_LAUNCHED();
+  std::vector<double> h(chunks);
+  CUDA_CHECK(cudaMemcpy(h.data(), d, chunks * sizeof(double), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaFree(d));
+  double s = 0.0;
+  for (double p : h) s += p;
+  return s;
+}
+}  // namespace
+
+void adamw_update(float* param, float* m, float* v, const float* grad, size_t n, float lr, float beta1,
+                         float beta2, float eps, float weight_decay, long t, float grad_scale) {
+  GPT_CHECK(t >= 1, "AdamW step t = ", t, " must be 1-based");
+  if (n == 0) return;
+  // Bias corrections in double, as on the CPU.
+  const float inv_bc1 = float(1.0 / (1.0 - std::pow(double(beta1), double(t))));
+  const float inv_bc2 = float(1.0 / (1.0 - std::pow(double(beta2), double(t))));
+  adamw_kernel<<<grid_for(n), kThreads>>>(param, m, v, grad, n, lr, beta1, beta2, eps, weight_decay, inv_bc1, inv_bc2,
+                                          grad_scale);
+  CUDA_LAUNCHED();
+}
+
+double sum_squares(const float* x, size_t n) { return reduce<true>(x, n); }
+double sum(const float* x, size_t n) { return reduce<false>(x, n); }
+
+}  // namespace gpt::gpu

@@ -1,0 +1,74 @@
+// The CUDA backend's table: device memory (cudaMalloc, copies on the default stream)
+// and the gpu:: layer functions, each put into the slot typed from its cpu:: twin, so
+// a signature that drifts fails to compile here. Every layer call is asynchronous;
+// to_host, sum and sum_squares synchronise (backend.h states the contract).
+#include "backend.h"
+#include "common.cuh"
+
+namespace gpt {
+namespace {
+
+void* dev_alloc(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess)
+    GPT_FAIL("cannot allocate ", bytes, " bytes on the GPU (", cudaGetErrorString(e),
+             "); use a smaller --batch or model, or --device cpu");
+  CUDA_CHECK(cudaMemset(p, 0, bytes));
+  return p;
+}
+void dev_free(void* p) { cudaFree(p); }  // no throw from destructors
+void dev_zero(void* p, size_t bytes) { CUDA_CHECK(cudaMemsetAsync(p, 0, bytes)); }
+void dev_copy(void* dst, const void* src, size_t bytes) {
+  if (dst != src) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice));
+}
+void dev_to_host(void* dst, const void* src, size_t bytes) { CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); }
+void dev_to_device(void* dst, const void* src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+void dev_sync() { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+Backend<float> make_cuda_backend() {
+  Backend<float> b{};
+  b.name = "cuda";
+  b.kind = DeviceKind::cuda;
+  b.host_memory = false;
+  b.mem = DeviceMemory{dev_alloc, dev_free, dev_zero, dev_copy, dev_to_host, dev_to_device, dev_sync};
+  b.sum = gpu::sum;
+  b.sum_squares = gpu::sum_squares;
+  b.encoder_forward = gpu::encoder_forward;
+  b.encoder_backward = gpu::encoder_backward;
+  b.rope_forward = gpu::rope_forward;
+  b.rope_backward = gpu::rope_backward;
+  b.layernorm_forward = gpu::layernorm_forward;
+  b.residual_layernorm_forward = gpu::residual_layernorm_forward;
+  b.layernorm_backward = gpu::layernorm_backward;
+  b.matmul_forward = gpu::matmul_forward;
+  b.matmul_backward = gpu::matmul_backward;
+  b.matmul_gelu_forward = gpu::matmul_gelu_forward;
+  b.matmul_gelu_backward = gpu::matmul_gelu_backward;
+  b.attention_forward = gpu::attention_forward;
+  b.attention_backward = gpu::attention_backward;
+  b.kv_cache_write = gpu::kv_cache_write;
+  b.attention_decode = gpu::attention_decode;
+  b.gelu_forward = gpu::gelu_forward;
+  b.gelu_backward = gpu::gelu_backward;
+  b.residual_forward = gpu::residual_forward;
+  b.residual_backward = gpu::residual_backward;
+  b.dropout_forward = gpu::dropout_forward;
+  b.dropout_backward = gpu::dropout_backward;
+  b.crossentropy_forward = gpu::crossentropy_forward;
+  b.crossentropy_backward = gpu::crossentropy_backward;
+  b.adamw_update = gpu::adamw_update;
+  return b;
+}
+
+}  // namespace
+
+const Backend<float>& cuda_backend() {
+  static const Backend<float> b = make_cuda_backend();
+  return b;
+}
+
+}  // namespace gpt

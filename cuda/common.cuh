@@ -1,0 +1,81 @@
+// What every CUDA layer file shares: error checks that turn CUDA failures into
+// gpt::Error, launch sizes, block reductions, and the gpu:: declarations of the layer
+// functions (the same signatures as cpu::, layers.h). One stream: the default one.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "check.h"
+#include "layers.h"
+
+#define CUDA_CHECK(call)                                                                             \
+  do {                                                                                               \
+    const cudaError_t e_ = (call);                                                                   \
+    if (e_ != cudaSuccess)                                                                           \
+      GPT_FAIL(__FILE__, ":", __LINE__, ": ", #call, ": ", cudaGetErrorName(e_), " (", cudaGetErrorString(e_), ")"); \
+  } while (0)
+// After a kernel launch: launch errors now, execution errors at the next synchronising call.
+#define CUDA_LAUNCHED() CUDA_CHECK(cudaGetLastError())
+
+namespace gpt::gpu {
+
+constexpr int kThreads = 256;
+inline unsigned grid_for(size_t n, int threads = kThreads) { return unsigned((n + size_t(threads) - 1) / size_t(threads)); }
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+template <class X>
+__device__ inline X block_sum(X v) {
+  __shared__ X partial[32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // partial[] may still be read by a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  X s = 0;
+  for (int w = 0; w < int(blockDim.x >> 5); w++) s += partial[w];
+  return s;
+}
+__device__ inline float block_max(float v) {
+  __shared__ float partial[32];
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  float m = partial[0];
+  for (int w = 1; w < int(blockDim.x >> 5); w++) m = fmaxf(m, partial[w]);
+  return m;
+}
+
+// ---- the layer functions (float), with the signatures of cpu::X<float> (layers.h); the
+// table in backend.cu takes each by the cpu:: type, so a drifting signature fails there ----
+void encoder_forward(float* out, const int* inp, const float* wte, const float* pos_table, Dims d, int t0);
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, Dims d);
+void rope_forward(float* qkv, Dims d, int t0);
+void rope_backward(float* dqkv, Dims d, int t0);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, size_t N, int C);
+void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* a, const float* b, const float* weight, const float* bias, size_t N, int C);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, const float* mean, const float* rstd, size_t N, int C);
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC);
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, size_t N, int C, int OC);
+void matmul_gelu_forward(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC);
+void matmul_gelu_backward(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* pre, const float* weight, size_t N, int C, int OC);
+void attention_forward(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode, float* att, float* scores);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, Dims d, Dropout drop, AttentionMode mode);
+void kv_cache_write(float* kcache, float* vcache, const float* qkv, Dims d, int maxT, int pos);
+void attention_decode(float* out, float* att_row, const float* q, const float* kcache, const float* vcache, Dims d, int maxT, int pos);
+void gelu_forward(float* out, const float* inp, size_t N);
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
+void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);
+void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
+void dropout_forward(float* x, size_t N, Dropout drop);
+void dropout_backward(float* dx, size_t N, Dropout drop);
+void crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, size_t N, int V, int Vp);
+void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, size_t N, int V, int Vp);
+void adamw_update(float* param, float* m, float* v, const float* grad, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, long t, float grad_scale);
+double sum_squares(const float* x, size_t n);
+double sum(const float* x, size_t n);
+
+}  // namespace gpt::gpu
