@@ -12,7 +12,7 @@ OPT       ?= -O3 -march=native
 # unchanged: only errno goes unset); without it GCC left AdamW's loop scalar.
 CXXFLAGS  ?= $(OPT) -ffp-contract=fast -fno-math-errno -g1
 # Flags the build needs whatever CXXFLAGS says (make sanitize overrides CXXFLAGS).
-BASEFLAGS := -std=c++17 -fopenmp -Wall -Wextra -MMD -MP -Isrc
+BASEFLAGS := -std=c++17 -fopenmp -Wall -Wextra -Wno-psabi -MMD -MP -Isrc
 LDFLAGS   ?=
 LDFLAGS   += -fopenmp
 GTEST_LIBS = -lgtest -lgtest_main -pthread

@@ -177,7 +177,9 @@ __attribute__((noinline)) void rows_axpy_f(float* out, size_t os, int nr, const 
       v16f sv[NV];
       for (int v = 0; v < NV; v++) {
         sv[v] = load16(src + size_t(k) * ss + 16 * v);
+#ifdef __AVX512F__  // a 64-byte vector fits one register only with AVX-512 (-march=x86-64-v3 has none)
         asm("" : "+v"(sv[v]));  // keep it in a register: GCC would reload it for every row
+#endif
       }
 #pragma GCC unroll 4
       for (int i = 0; i < 4; i++) {
