@@ -22,7 +22,7 @@ for split, n in (("train", 300000), ("val", 30000)):
         f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
         f.write(struct.pack("<%dH" % n, *toks))
 PY
-CFG="--data $tmp/char --vocab-size 65 --layers 6 --heads 6 --dim 384 --context 256 --batch 8 --steps $STEPS \
+CFG="--data $tmp/char --vocab-size 65 --layers 6 --heads 6 --dim 384 --context 256 --steps $STEPS \
   --eval-every 0 --log-every 1 --save-every 0 --sampling sequential"
 # median over steps 2..N of a metrics.jsonl field
 med() { /usr/bin/env python3 -c '
@@ -32,7 +32,7 @@ print("%.1f" % statistics.median(v))' "$1" "$2"; }
 echo "bench-mpi: 1 rank x 2 threads (batch 16) ..."
 $BIN train $CFG --batch 16 --threads 2 --out "$tmp/one" 2>"$tmp/one.err"
 echo "bench-mpi: 2 ranks x 1 thread (batch 8 each) ..."
-$MPIRUN -np 2 $BIN train $CFG --threads 1 --out "$tmp/two" 2>/dev/null
+$MPIRUN -np 2 $BIN train $CFG --batch 8 --threads 1 --out "$tmp/two" 2>/dev/null
 one_ms=$(med "$tmp/one/metrics.jsonl" ms_per_step); two_ms=$(med "$tmp/two/metrics.jsonl" ms_per_step)
 two_comm=$(med "$tmp/two/metrics.jsonl" comm_ms)
 params=$(sed -n 's/^gpt train: \([0-9,]*\) parameters.*/\1/p' "$tmp/one.err" | tr -d ,)
@@ -60,18 +60,18 @@ big = ar[-1]
 L.append("\nLargest message: %.2f GB/s on loopback (memory bandwidth, not a network).\n" % (big[0] / big[1] / 1e9))
 # Estimate: ring all-reduce moves 2(N-1)/N of the gradient bytes per rank; latency 2(N-1) hops.
 lat = 20e-6
-models = [("6-layer/384 (%.1fM params), step %.2f s" % (params6 / 1e6, one_ms / 1e3), params6, one_ms / 1e3),
-          ("GPT-2 124M (124.4M params), step 0.80 s (bench/results/2026-11-25-cpu.md: 322 tok/s, B4 x T64 per step)", 124439808, 0.80)]
+models = [("6-layer/384 (%.1fM)" % (params6 / 1e6), params6, one_ms / 1e3),
+          ("GPT-2 124M", 124439808, 0.80)]
 L.append("## Estimated scaling (one rank per node, same per-node batch; no overlap of compute and communication)\n")
 L.append("Model: step = compute + ring all-reduce of fp32 gradients, t_ar = 2(N-1)/N x 4P bytes / bandwidth + "
-         "2(N-1) x %.0f us latency; efficiency = compute / step. Compute per node as measured on this 2-core VM.\n" % (lat * 1e6))
-L.append("| model | nodes | link | all-reduce s | step s | efficiency |\n|---|---|---|---|---|---|")
+         "2(N-1) x %.0f us latency; efficiency = compute / step. Compute per node: the 6-layer step measured above (1 rank x 2 threads); GPT-2 124M 0.80 s (bench/results/2026-11-25-cpu.md: 322 tok/s at B4 x T64 on this VM).\n" % (lat * 1e6))
+L.append("| model | nodes | link | all-reduce s | compute s | step s | efficiency |\n|---|---|---|---|---|---|---|")
 for name, P, comp in models:
     for n in (2, 8, 64):
         for gbit in (10, 100):
             bw = gbit * 1e9 / 8
             t = 2 * (n - 1) / n * 4 * P / bw + 2 * (n - 1) * lat
-            L.append("| %s | %d | %d Gbit/s | %.3f | %.3f | %.0f%% |" % (name, n, gbit, t, comp + t, 100 * comp / (comp + t)))
+            L.append("| %s | %d | %d Gbit/s | %.3f | %.3f | %.3f | %.0f%% |" % (name, n, gbit, t, comp, comp + t, 100 * comp / (comp + t)))
 open(out, "w").write("\n".join(L) + "\n")
 print("\n".join(L))
 print("\nwritten to " + out)
