@@ -76,7 +76,17 @@ TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.cpp)
 
-.PHONY: all test run bench bench-mpi sanitize clean probe data
+# The commit `gpt --version` reports ("-dirty" with uncommitted changes); version.o is
+# rebuilt when it changes (the stamp file is rewritten only then).
+GIT_COMMIT := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/src/commands/version.o: $(BUILD)/version.stamp
+$(BUILD)/src/commands/version.o: BASEFLAGS += -DGPT_GIT_COMMIT=\"$(GIT_COMMIT)\"
+FORCE:
+
+.PHONY: all test run bench bench-mpi sanitize clean probe data FORCE
 all: probe bin/gpt
 
 probe:

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "gradcheck.h"
 
 namespace gpt {
 
@@ -26,6 +27,12 @@ std::string def_real(double v) {  // 0.1, 0.99, 1e-3 (as written in the literatu
     std::snprintf(b, sizeof b, v == std::floor(v) && std::fabs(v) < 1e6 ? "%.1f" : "%g", v);
   }
   return b;
+}
+
+std::string gradcheck_names() {
+  std::string s;
+  for (const auto& n : gradcheck_layer_names()) s += (s.empty() ? "" : " | ") + n;
+  return s;
 }
 
 std::vector<Command> make_commands() {
@@ -57,9 +64,9 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "train",
       "train a GPT on prepared shards; checkpoints resume exactly",
-      "gpt train --data DIR --out RUN [flags]",
+      "gpt train --data DIR --out RUN [flags]\n       gpt train --resume RUN [--steps N]",
       {"gpt train --data data/shakespeare_char --out runs/shakespeare",
-       "gpt train --data data/shakespeare_char --out runs/s --steps 2000 --resume runs/s",
+       "gpt train --resume runs/s --steps 3000",
        "gpt train --train-glob 'fineweb10B/fineweb_train_*.bin' --val-glob 'fineweb10B/fineweb_val_*.bin' \\\n"
        "      --vocab-size 50257 --out runs/fw --sampling sequential",
        "gpt train --init gpt2_124M.bin --context 64 --train-glob 'tinyshakespeare/tiny_shakespeare_train.bin' \\\n"
@@ -104,7 +111,10 @@ std::vector<Command> make_commands() {
           {"sampling", "KIND", td.sampling == SamplingMode::random ? "random" : "sequential", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
           {"zero", "N", "0", "ZeRO stage under mpirun: 0 = every process keeps the whole AdamW state; 1 = m and v "
                              "sharded across the processes (checkpoints are the same files either way)"},
-          {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position)"},
+          {"peak-gflops", "G", "", "peak GFLOP/s for the MFU in the progress line (default: the fp32 FMA "
+                                   "throughput measured at start-up, ~0.05 s; 0 = no MFU)"},
+          {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position; "
+                                "the data it remembers in RUN/data.json unless --data or --train-glob is given)"},
           {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "
                                 "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "
                                 "directory with model.safetensors + config.json)"},
@@ -114,15 +124,42 @@ std::vector<Command> make_commands() {
       "(val loss about 1.70). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
       "On --resume the model and optimizer settings come from the checkpoint; flags given\n"
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"
+      "A larger --steps on --resume re-stretches the cosine decay (a note says so).\n"
       "Each logged step appends a JSON object to RUN/metrics.jsonl: step, train_loss, lr,\n"
-      "grad_norm, tokens_per_s, ms_per_step, and val_loss on evaluation steps.\n"
+      "grad_norm, tokens_per_s and ms_per_step of that one step, and val_loss on evaluation steps;\n"
+      "the progress line's tok/s (avg) is a moving average over recent steps. MFU counts\n"
+      "6 x matmul parameters + 6 L T C FLOPs per token against --peak-gflops.\n"
+      "RUN/best.bin keeps the weights (no optimizer state) of the lowest val loss so far;\n"
+      "RUN/data.json remembers the data (absolute paths) for --resume and `gpt eval`.\n"
       "Several shards (--train-glob) are read shard by shard in sequential mode and as one pool of\n"
       "windows in random mode; --resume needs the same shards (checked).\n"});
   cmds.push_back(Command{
+      "eval",
+      "a model's loss over a whole split, without training",
+      "gpt eval --ckpt RUN|FILE [--data DIR | --val-glob PATTERN] [--split val|train] [--batch N]",
+      {"gpt eval --ckpt runs/shakespeare_char", "gpt eval --ckpt runs/shakespeare_char/best.bin --data data/shakespeare_char",
+       "gpt eval --ckpt gpt2_124M.bin --val-glob 'tinyshakespeare/tiny_shakespeare_val.bin'"},
+      {
+          {"ckpt", "RUN|FILE", "", "the model: a run or checkpoint (e.g. RUN/best.bin), an llm.c .bin, or a Hugging "
+                                   "Face GPT-2"},
+          {"data", "DIR", "", "prepared data (DIR/val.bin); default: the data the run was trained on (RUN/data.json)"},
+          {"val-glob", "PATTERN", "", "validation shards instead of DIR/val.bin"},
+          {"train-glob", "PATTERN", "", "training shards, for --split train"},
+          {"split", "NAME", "val", "val | train"},
+          {"batch", "N", "", "windows per forward pass (default: the run's --batch, else 8); the tail shorter "
+                             "than one batch is left out, as in training"},
+          {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
+          {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
+          {"device", "DEV", "cpu", "cpu | cuda"},
+      },
+      "Every window of the split in llm.c's sequential order (batch k is tokens [k*B*T, k*B*T+B*T+1)),\n"
+      "the pass `gpt train --eval-batches 0` makes: for a run's own checkpoint and batch the same figure.\n"
+      "Prints the mean cross-entropy and its perplexity.\n"});
+  cmds.push_back(Command{
       "sample",
       "generate text from a trained model (KV cache, streaming)",
-      "gpt sample --ckpt RUN|FILE [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--top-p P] "
-      "[--seed S] [--tokenizer FILE] [--stats]",
+      "gpt sample --ckpt RUN|FILE [--prompt TEXT | --prompt-file FILE] [--tokens N] [--num-samples N] "
+      "[--temperature T] [--top-k K] [--top-p P] [--seed S] [--tokenizer FILE] [--stats]",
       {"gpt sample --ckpt runs/shakespeare --prompt 'ROMEO:' --tokens 300 --temperature 0.8 --top-k 40"},
       {
           {"ckpt", "RUN|FILE", "", "run directory or checkpoint file, an llm.c .bin, or a Hugging Face GPT-2 "
@@ -137,6 +174,9 @@ std::vector<Command> make_commands() {
           {"seed", "S", "1337", "sampling seed"},
           {"tokenizer", "FILE", "", "tokenizer to use instead of the checkpoint's (tokenizer.bin, SentencePiece "
                                     ".model, llm.c tokenizer file)"},
+          {"prompt-file", "FILE", "", "read the prompt from FILE (as --prompt, byte for byte)"},
+          {"num-samples", "N", "1", "independent samples of --tokens each, from the same prompt (separated by a "
+                                    "line of dashes)"},
           {"stats", "", "", "print ms/token and tokens/s on stderr"},
           {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
@@ -179,7 +219,9 @@ std::vector<Command> make_commands() {
       },
       "Both formats hold GPT-2 with learned positions. A sinusoidal model is exported with its\n"
       "table written into wpe (same logits); a RoPE model cannot be exported (exit 1).\n"
-      "Weights only: optimizer state and tokenizer are not exported. Importing an llm.c\n"
+      "No optimizer state. The tokenizer goes beside the model (DIR/tokenizer.model for SentencePiece or\n"
+      "DIR/tokenizer.bin; for --to llmc --out X.bin: X.tokenizer.model or X.tokenizer.bin), where\n"
+      "`gpt sample --ckpt` finds it. Importing an llm.c\n"
       "checkpoint and exporting it again gives the same bytes. `--init` (gpt train) and\n"
       "`--ckpt` (gpt sample) read both formats back.\n"});
   cmds.push_back(Command{
@@ -188,18 +230,24 @@ std::vector<Command> make_commands() {
       "gpt gradcheck [--layer NAME|all|model] [--pos learned|sinusoidal|rope] [--device cpu]",
       {"gpt gradcheck", "gpt gradcheck --layer attention", "gpt gradcheck --layer model --pos rope"},
       {
-          {"layer", "NAME", "all", "a layer name, all (every layer and the model), or model"},
-          {"pos", "KIND", "", "positional encoding for the model check (default: all three)"},
+          {"layer", "NAME", "all", "one of: all (every layer, then the model), model (the whole 2-layer model), " +
+                                       gradcheck_names() + " (one layer)"},
+          {"pos", "KIND", "", "learned | sinusoidal | rope: the encoding of the model check, for --layer model or "
+                              "all (default: all three); a single layer is refused"},
           {"seed", "S", "1234", "seed for the random inputs"},
           {"device", "DEV", "cpu", "cpu | cuda"},
       },
       "Analytic gradients against central differences, in double precision, on small\n"
-      "random inputs. Exits 1 if any tensor fails.\n"});
+      "random inputs. Exits 1 if any tensor fails. An element passes when\n"
+      "|analytic - numeric| <= 1e-6 + 1e-5 |numeric|; each row shows its worst element's error\n"
+      "beside that element's tolerance. Where a gradient is ~0 the absolute floor decides and the\n"
+      "relative error is noise over noise (marked *): qkvb's key third has gradient exactly 0,\n"
+      "since softmax ignores q.b_k, which is the same for every key of a row.\n"});
   cmds.push_back(Command{
       "attention",
       "attention step by step from a JSON file, or a trained model's attention maps",
       "gpt attention --input FILE.json [--json] [--no-scale] [--out FILE.svg]\n"
-      "       gpt attention --ckpt RUN --text TEXT [--layer L] [--head H] --out FILE.svg [--json]",
+      "       gpt attention --ckpt RUN --text TEXT [--layer L] [--head H] [--out FILE.svg] [--json]",
       {"gpt attention --input examples/attention/two_tokens.json",
        "gpt attention --input examples/attention/causal_two_heads.json --json",
        "gpt attention --input examples/attention/why_scale.json --no-scale",
@@ -222,7 +270,8 @@ std::vector<Command> make_commands() {
       "mask, the softmax weights (rows sum to 1), weights.V; then the concatenated heads and .W_o. It runs\n"
       "the model's own layer functions (matmul_forward, attention_forward) in double precision.\n"
       "--json: {\"heads\": [{\"scores\", \"weights\", \"output\", ...}], \"output\": [[...]]}; masked scores are null.\n"
-      "--ckpt: runs the model's forward on TEXT and prints each head's mean entropy (nats).\n"});
+      "--ckpt: runs the model's forward on TEXT and prints each head's mean entropy (nats);\n"
+      "--out also draws the weights, --json prints them.\n"});
   cmds.push_back(Command{
       "posenc",
       "positional encodings as numbers or a heatmap: sinusoidal, RoPE angles, learned",
@@ -302,7 +351,7 @@ std::string help_text(const Command& cmd) {
 std::string main_help() {
   std::string s =
       "gpt: train a small GPT on your own text, sample from it, and check every gradient.\n\n"
-      "Usage: gpt COMMAND [flags]    (gpt COMMAND --help for its flags)\n\nCommands:\n";
+      "Usage: gpt COMMAND [flags]    (gpt COMMAND --help for its flags; gpt --version)\n\nCommands:\n";
   for (const Command& c : all_commands()) s += "  " + c.name + std::string(12 - c.name.size(), ' ') + c.summary + "\n";
   s +=
       "\nQuick start:\n"
@@ -414,6 +463,10 @@ int run_cli(int argc, char** argv) {
       return kExitUsage;
     }
     const std::string name = argv[1];
+    if (name == "--version" || name == "version") {
+      std::cout << version_text();
+      return 0;
+    }
     if (name == "--help" || name == "-h" || name == "help") {
       if (argc >= 3) {
         std::cout << help_text(find_command(argv[2]));
@@ -436,6 +489,7 @@ int run_cli(int argc, char** argv) {
     if (name == "attention") return cmd_attention(a);
     if (name == "posenc") return cmd_posenc(a);
     if (name == "export") return cmd_export(a);
+    if (name == "eval") return cmd_eval(a);
     GPT_CHECK(false, "command table and dispatcher disagree on ", name);
   } catch (const Error& e) {
     std::cout.flush();

@@ -60,5 +60,8 @@ int cmd_gradcheck(const Args& a);
 int cmd_attention(const Args& a);
 int cmd_posenc(const Args& a);
 int cmd_export(const Args& a);
+int cmd_eval(const Args& a);
+// `gpt --version`: commit and build options (baked in by the Makefile).
+std::string version_text();
 
 }  // namespace gpt

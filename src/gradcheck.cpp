@@ -23,8 +23,6 @@ namespace gpt {
 namespace {
 
 constexpr double kStep = 1e-5;    // central-difference step
-constexpr double kAbsTol = 1e-6;  // pass: |a - n| <= kAbsTol + kRelTol * |n|
-constexpr double kRelTol = 1e-5;
 
 }  // namespace
 
@@ -287,12 +285,7 @@ GradcheckRow gradcheck_compare(const std::string& layer, const std::string& tens
     set(i, saved - kStep);
     const double lm = loss();
     set(i, saved);
-    const double numeric = (lp - lm) / (2 * kStep);
-    const double err = std::fabs(analytic(i) - numeric);
-    if (!(err <= kAbsTol + kRelTol * std::fabs(numeric))) row.pass = false;  // NaN fails
-    if (!(err <= row.max_abs_err)) row.max_abs_err = err;
-    const double rel = err / std::max(std::fabs(numeric), 1e-8);
-    if (!(rel <= row.max_rel_err)) row.max_rel_err = rel;
+    row.add(analytic(i), (lp - lm) / (2 * kStep));
   }
   return row;
 }
@@ -315,29 +308,49 @@ std::vector<GradcheckRow> gradcheck_layer(const std::string& name, uint64_t seed
   GPT_USAGE_FAIL("unknown layer '", name, "' for gradcheck; valid layers: ", valid);
 }
 
+void GradcheckRow::add(double analytic, double numeric) {
+  const double err = std::fabs(analytic - numeric), tol = kGradAbsTol + kGradRelTol * std::fabs(numeric);
+  if (!(err <= tol)) pass = false;  // NaN fails
+  if (!(err <= max_abs_err)) max_abs_err = err;
+  const double rel = err / std::max(std::fabs(numeric), 1e-8);
+  if (!(rel <= max_rel_err)) max_rel_err = rel, rel_err_grad = std::fabs(numeric);
+  if (worst_tol == 0 || !(err / tol <= worst_err / worst_tol)) worst_err = err, worst_tol = tol;
+}
+
 std::string format_gradcheck_table(const std::vector<GradcheckRow>& rows) {
+  constexpr size_t N = 6;
   std::vector<std::vector<std::string>> cells{
-      {"layer", "tensor", "max abs err", "max rel err", "result"}};
+      {"layer", "tensor", "max abs err", "max rel err", "worst err / its tolerance", "result"}};
+  std::string notes;
   for (const auto& r : rows) {
-    char a[32], b[32];
+    char a[32], b[32], w[64];
     std::snprintf(a, sizeof a, "%.2e", r.max_abs_err);
     std::snprintf(b, sizeof b, "%.2e", r.max_rel_err);
-    cells.push_back({r.layer, r.tensor, a, b, r.pass ? "PASS" : "FAIL"});
+    std::snprintf(w, sizeof w, "%.2e / %.2e", r.worst_err, r.worst_tol);
+    cells.push_back({r.layer, r.tensor, a, b, w, std::string(r.pass ? "PASS" : "FAIL") + (r.rel_err_is_noise() ? " *" : "")});
+    if (r.rel_err_is_noise()) {
+      char n[320];
+      std::snprintf(n, sizeof n, "* %s %s: the largest relative error is at a gradient of %.1e, i.e. ~0 (rounding "
+                    "noise over rounding noise); there the absolute floor %.0e decides\n", r.layer.c_str(),
+                    r.tensor.c_str(), r.rel_err_grad, kGradAbsTol);
+      notes += n;
+    }
   }
-  size_t width[5] = {};
+  size_t width[N] = {};
   for (const auto& row : cells)
-    for (size_t k = 0; k < 5; k++) width[k] = std::max(width[k], row[k].size());
+    for (size_t k = 0; k < N; k++) width[k] = std::max(width[k], row[k].size());
   std::string out;
   for (const auto& row : cells) {
     std::string line;
-    for (size_t k = 0; k < 5; k++) {
-      const bool right = k == 2 || k == 3;  // numbers right-aligned
+    for (size_t k = 0; k < N; k++) {
+      const bool right = k >= 2 && k <= 4;  // numbers right-aligned
       const std::string pad(width[k] - row[k].size(), ' ');
-      line += (k ? "  " : "") + (right ? pad + row[k] : row[k] + (k < 4 ? pad : ""));
+      line += (k ? "  " : "") + (right ? pad + row[k] : row[k] + (k < N - 1 ? pad : ""));
     }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }
-  return out;
+  return out + notes;
 }
 
 }  // namespace gpt

@@ -16,13 +16,25 @@
 
 namespace gpt {
 
+// Pass: every element satisfies |analytic - numeric| <= kGradAbsTol + kGradRelTol * |numeric|.
+// The absolute floor is what decides for gradients near 0: there both values are
+// rounding noise (~1e-11) and their relative error says nothing (the key bias's
+// gradient is exactly 0: softmax ignores q.b_k, the same for every key of a row).
+constexpr double kGradAbsTol = 1e-6, kGradRelTol = 1e-5;
+
 // One compared gradient: max over its elements of |analytic - numeric| and of
-// |analytic - numeric| / max(|numeric|, 1e-8); pass if every element satisfies
-// |analytic - numeric| <= 1e-6 + 1e-5 * |numeric|.
+// |analytic - numeric| / max(|numeric|, 1e-8), the element closest to failing (its
+// error and its tolerance) and the gradient where the relative error is largest.
 struct GradcheckRow {
   std::string layer, tensor;
   double max_abs_err = 0, max_rel_err = 0;
   bool pass = false;
+  double worst_err = 0, worst_tol = 0;  // at the element with the largest error / tolerance
+  double rel_err_grad = 0;              // |numeric| at the largest relative error
+  void add(double analytic, double numeric);  // one element
+  // A passing row can exceed kGradRelTol only through the absolute floor, i.e. at a
+  // gradient so small that the relative error compares rounding noise with itself.
+  bool rel_err_is_noise() const { return pass && max_rel_err > kGradRelTol; }
 };
 
 // The tensors are tiny, so thread start-up and barriers would cost far more than the

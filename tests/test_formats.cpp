@@ -522,7 +522,10 @@ TEST(HfGpt2, HeaderIsValidJsonWithContiguousOffsetsAndTransposedWeights) {
   EXPECT_EQ(cfg.find("layer_norm_epsilon")->as_number("e"), 1e-5);
   EXPECT_TRUE(cfg.find("tie_word_embeddings")->as_bool("t"));
   EXPECT_TRUE(cfg.find("n_inner")->is_null());
-  EXPECT_EQ(cfg.find("eos_token_id")->as_int("e"), 19);
+  // No tokenizer and not GPT-2's vocabulary: no bos/eos (null), never an ordinary token's id.
+  EXPECT_TRUE(cfg.find("eos_token_id")->is_null());
+  EXPECT_TRUE(cfg.find("bos_token_id")->is_null());
+  EXPECT_EQ(hf_gpt2_config(c, SpecialTokens{1, 2}).find("eos_token_id")->as_int("e"), 2);
   GPTConfig g2 = c;
   g2.vocab_size = 50257;
   g2.padded_vocab_size = 50304;

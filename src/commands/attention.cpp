@@ -67,8 +67,6 @@ int run_model_map(const Args& a) {
     GPT_USAGE_FAIL("gpt attention: --no-scale goes with --input (the calculator); a trained model always "
                    "scales by 1/sqrt(head size)");
   const std::string text = a.require("text");
-  if (!a.has("out") && !a.has("json"))
-    GPT_USAGE_FAIL("gpt attention --ckpt: give --out FILE.svg (the heatmap) and/or --json");
   const Checkpoint ck = load_checkpoint(a.str("ckpt"), false);
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");

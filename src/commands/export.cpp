@@ -1,8 +1,9 @@
 // gpt export: writes a model (any format load_model reads) as an llm.c checkpoint
 // (version 3, float32: the bytes llm.c itself writes) or as a Hugging Face GPT-2
-// directory (model.safetensors + config.json). Weights only: no optimizer state,
-// no tokenizer.
+// directory (model.safetensors + config.json), with the tokenizer written beside it
+// (tokenizer_files_beside) so the export samples as text. No optimizer state.
 #include <cstdio>
+#include <memory>
 
 #include "check.h"
 #include "commands/common.h"
@@ -11,6 +12,7 @@
 #include "formats/llmc.h"
 #include "formats/model_io.h"
 #include "tensors.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 
@@ -31,6 +33,8 @@ int cmd_export(const Args& a) {
   const std::string target = to == "llmc" ? "llm.c's checkpoint format" : "transformers' GPT-2";
   const LearnedPositions lp = with_learned_positions(ck, src, target);
   const GPTConfig& c = lp.cfg;
+  std::unique_ptr<Tokenizer> tok;
+  if (!ck.tokenizer.empty()) tok = Tokenizer::deserialize(ck.tokenizer, src);
   Stopwatch sw2;
   size_t bytes;
   std::string what;
@@ -40,7 +44,9 @@ int cmd_export(const Args& a) {
     bytes = file.size();
     what = out + " (llm.c checkpoint, version 3, float32)";
   } else {
-    bytes = export_hf_gpt2(out, c, lp.params);
+    std::optional<SpecialTokens> special;
+    if (tok) special = SpecialTokens{tok->bos_id(), tok->eos_id()};
+    bytes = export_hf_gpt2(out, c, lp.params, special);
     what = join_path(out, kSafetensorsFile) + " + " + kHfConfigFile + " (Hugging Face GPT-2)";
   }
   std::printf("gpt export: %s -> %s\n  %s parameters: %d layers, %d heads, dim %d, context %d, vocab %d (padded %d); "
@@ -50,9 +56,16 @@ int cmd_export(const Args& a) {
               format_count(double(bytes)).c_str(), load_s, sw2.seconds());
   if (lp.baked)
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");
-  if (!ck.tokenizer.empty())
-    std::printf("  note: the tokenizer is not part of the export; the exported model works with token ids "
-                "(gpt sample --ckpt %s takes and prints ids)\n", out.c_str());
+  if (tok) {
+    // SentencePiece as its own .model (other tools read it), anything else as gpt.cc's blob.
+    const auto files = tokenizer_files_beside(out);
+    const bool spm = tok->kind() == "sentencepiece" && !tok->native_file().empty();
+    const std::string& file = files[spm ? 0 : 1];
+    write_file_atomic(file, spm ? tok->native_file() : tok->serialize());
+    std::remove(files[spm ? 1 : 0].c_str());  // a stale one from an earlier export would be read first
+    std::printf("  tokenizer: %s (%s); `gpt sample --ckpt %s` reads it\n", file.c_str(), tok->describe().c_str(),
+                out.c_str());
+  }
   return 0;
 }
 

@@ -19,6 +19,10 @@ int cmd_gradcheck(const Args& a) {
   const uint64_t seed = a.u64("seed");
   std::vector<PosEnc> positions = {PosEnc::learned, PosEnc::sinusoidal, PosEnc::rope};
   if (a.has("pos")) positions = {parse_posenc(a.str("pos"))};
+  if (a.has("pos") && layer != "all" && layer != "model")
+    GPT_USAGE_FAIL("--pos chooses the encoding of the whole-model check (--layer model or all); --layer ", layer,
+                   " ignores it. Drop --pos, or check an encoding's own layer (--layer pos-learned, "
+                   "pos-sinusoidal or rope)");
   std::vector<GradcheckRow> rows;
   auto model_rows = [&]() {
     for (PosEnc p : positions)
@@ -37,8 +41,9 @@ int cmd_gradcheck(const Args& a) {
   std::printf("%s", format_gradcheck_table(rows).c_str());
   int failed = 0;
   for (const auto& r : rows) failed += !r.pass;
-  std::printf("%zu tensors checked, %d failed (analytic vs central differences, double precision)\n",
-              rows.size(), failed);
+  std::printf("%zu tensors checked, %d failed (analytic vs central differences, double precision; pass: "
+              "|analytic - numeric| <= %.0e + %.0e |numeric| for every element)\n",
+              rows.size(), failed, kGradAbsTol, kGradRelTol);
   return failed ? kExitFailure : 0;
 }
 

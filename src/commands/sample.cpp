@@ -8,6 +8,7 @@
 #include "check.h"
 #include "formats/checkpoint.h"
 #include "commands/common.h"
+#include "fileio.h"
 #include "model.h"
 #include "formats/model_io.h"
 #include "sampler.h"
@@ -27,6 +28,11 @@ int cmd_sample(const Args& a) {
   if (sc.top_k < 0) GPT_USAGE_FAIL("--top-k must be >= 0 (0 = off), got ", sc.top_k);
   if (!(sc.top_p > 0.0f && sc.top_p <= 1.0f)) GPT_USAGE_FAIL("--top-p must be in (0, 1], got ", sc.top_p);
   if (n_tokens < 0) GPT_USAGE_FAIL("--tokens must be >= 0, got ", n_tokens);
+  const int n_samples = a.integer("num-samples");
+  if (n_samples < 1) GPT_USAGE_FAIL("--num-samples must be >= 1, got ", n_samples);
+  if (a.has("prompt") && a.has("prompt-file")) GPT_USAGE_FAIL("give --prompt or --prompt-file, not both");
+  const bool have_prompt = a.has("prompt") || a.has("prompt-file");
+  const std::string prompt = a.has("prompt-file") ? read_file(a.require("prompt-file")) : a.str("prompt");
   SplitMix64 rng(a.u64("seed"));
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
@@ -49,12 +55,11 @@ int cmd_sample(const Args& a) {
     GPT_FAIL(tok_source, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model produces ids up to ",
              V - 1, "; they do not belong together. Give the tokenizer the model was trained with (--tokenizer)");
 
-  // Prompt -> ids, printed first.
+  // Prompt -> ids; each sample prints it first.
   std::vector<int> ids;
-  Utf8Stream stream;  // tokens -> valid UTF-8 as they come
-  const std::string prompt = a.str("prompt");
+  std::string prompt_text;  // what is printed before each sample
   if (tok && tok->can_encode()) {
-    if (a.has("prompt") && !prompt.empty()) {
+    if (have_prompt && !prompt.empty()) {
       ids = tok->encode(prompt);
     } else {
       std::vector<int> nl;
@@ -67,10 +72,10 @@ int cmd_sample(const Args& a) {
     for (int id : ids) {
       if (id >= V) GPT_FAIL("prompt token id ", id, " is outside the model's vocabulary (", V, ")");
     }
-    std::fputs(a.has("prompt") ? prompt.c_str() : tok->decode(ids).c_str(), stdout);
+    prompt_text = have_prompt ? prompt : tok->decode(ids);
   } else {
     // No tokenizer, or one that can only decode: the prompt is token ids.
-    std::istringstream in(a.has("prompt") ? prompt : "0");
+    std::istringstream in(have_prompt ? prompt : "0");
     std::string w;
     while (in >> w) {
       char* end = nullptr;
@@ -83,52 +88,66 @@ int cmd_sample(const Args& a) {
       ids.push_back(int(id));
     }
     if (ids.empty()) ids.push_back(0);
-    if (tok) {
+  }
+  if (ids.size() > size_t(maxT))
+    std::fprintf(stderr, "note: the prompt is %zu tokens, longer than the model's context of %d; the model sees "
+                 "its last %d tokens\n", ids.size(), maxT, maxT);
+
+  std::vector<std::pair<float, int>> scratch;
+  double prefill_s = 0, gen_s = 0;
+  size_t n_prefill = 0;
+  for (int sample = 0; sample < n_samples; sample++) {
+    if (sample > 0) std::printf("---------------\n");
+    Utf8Stream stream;  // tokens -> valid UTF-8 as they come
+    if (tok && tok->can_encode()) {
+      std::fputs(prompt_text.c_str(), stdout);
+    } else if (tok) {
       // Through the stream: the prompt's last token may be half a character.
       for (int id : ids) std::fputs(tok->stream_token(id, stream).c_str(), stdout);
     } else {
       for (size_t i = 0; i < ids.size(); i++) std::printf(i ? " %d" : "%d", ids[i]);
     }
-  }
-  std::fflush(stdout);
-
-  // Feed the prompt (its last maxT tokens) through the cache.
-  std::vector<int> ctx(ids.size() > size_t(maxT) ? ids.end() - maxT : ids.begin(), ids.end());
-  Stopwatch prefill;
-  const float* logits = nullptr;
-  for (size_t i = 0; i < ctx.size(); i++) logits = model.decode(ctx[i], int(i));
-  const double prefill_s = prefill.seconds();
-  const size_t n_prefill = ctx.size();
-
-  Stopwatch gen;
-  std::vector<std::pair<float, int>> scratch;
-  for (int n = 0; n < n_tokens; n++) {
-    const int next = sample_token(logits, V, sc, rng, scratch);
-    if (tok) {
-      // A byte token may be half a character: the stream prints it when it is whole.
-      std::fputs(tok->stream_token(next, stream).c_str(), stdout);
-    } else {
-      std::printf(" %d", next);
-    }
     std::fflush(stdout);
-    if (n + 1 == n_tokens) break;
-    ctx.push_back(next);
-    if (int(ctx.size()) > maxT) {
-      // Context full: keep the last half and rebuild the cache (positions shift).
-      const int keep = std::max(1, maxT / 2);
-      ctx.erase(ctx.begin(), ctx.end() - keep);
-      for (size_t i = 0; i + 1 < ctx.size(); i++) model.decode(ctx[i], int(i));
+
+    // Feed the prompt (its last maxT tokens) through the cache.
+    std::vector<int> ctx(ids.size() > size_t(maxT) ? ids.end() - maxT : ids.begin(), ids.end());
+    Stopwatch prefill;
+    const float* logits = nullptr;
+    for (size_t i = 0; i < ctx.size(); i++) logits = model.decode(ctx[i], int(i));
+    prefill_s += prefill.seconds();
+    n_prefill += ctx.size();
+
+    Stopwatch gen;
+    for (int n = 0; n < n_tokens; n++) {
+      const int next = sample_token(logits, V, sc, rng, scratch);
+      if (tok) {
+        // A byte token may be half a character: the stream prints it when it is whole.
+        std::fputs(tok->stream_token(next, stream).c_str(), stdout);
+      } else {
+        std::printf(" %d", next);
+      }
+      std::fflush(stdout);
+      if (n + 1 == n_tokens) break;
+      ctx.push_back(next);
+      if (int(ctx.size()) > maxT) {
+        // Context full: keep the last half and rebuild the cache (positions shift).
+        const int keep = std::max(1, maxT / 2);
+        ctx.erase(ctx.begin(), ctx.end() - keep);
+        for (size_t i = 0; i + 1 < ctx.size(); i++) model.decode(ctx[i], int(i));
+      }
+      logits = model.decode(next, int(ctx.size()) - 1);
     }
-    logits = model.decode(next, int(ctx.size()) - 1);
+    std::printf("%s\n", stream.finish().c_str());
+    std::fflush(stdout);
+    gen_s += gen.seconds();
   }
-  std::printf("%s\n", stream.finish().c_str());
-  std::fflush(stdout);
   if (a.has("stats")) {
-    const double s = gen.seconds();
+    const double s = gen_s;
+    const int n_gen = n_tokens * n_samples;
     std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
                  "(%.2f ms/token, %.1f tokens/s)\n",
                  n_prefill, prefill_s * 1e3, prefill_s * 1e3 / double(n_prefill),
-                 n_tokens, s * 1e3, n_tokens ? s * 1e3 / n_tokens : 0.0, n_tokens ? n_tokens / s : 0.0);
+                 n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0);
   }
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "check.h"
 #include "formats/checkpoint.h"
 #include "commands/common.h"
+#include "commands/run_info.h"
 #include "text/dataloader.h"
 #include "fileio.h"
 #include "model.h"
@@ -120,8 +121,8 @@ struct Run {
 
 // The data a run reads, and the tokenizer that goes into its checkpoints.
 struct Data {
+  DataSource src;     // the flags, or what the run remembers (RUN/data.json)
   std::vector<std::string> train_paths, val_paths;
-  std::string flags;  // how to name these data again, for the "continue with" hint
   std::string name;   // for the start-up line
   std::string dir;    // --data DIR, or empty
   std::string tok_blob;
@@ -133,7 +134,7 @@ Run resolve_run(const Args& a) {
   r.resume = a.has("resume");
   if (r.resume && a.has("init")) GPT_USAGE_FAIL("--resume and --init cannot be combined: --resume continues a run, "
                                                "--init starts a new one from a checkpoint's weights");
-  if (!a.has("data") && !a.has("train-glob"))
+  if (!r.resume && !a.has("data") && !a.has("train-glob"))  // --resume: open_data asks the run
     GPT_USAGE_FAIL("gpt train: --data is required (a directory from `gpt prepare`, or any directory holding "
                    "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; "
                    "see `gpt train --help`");
@@ -188,19 +189,21 @@ Run resolve_run(const Args& a) {
 // the vocabulary size against the data and the checkpoint.
 Data open_data(const Args& a, Run& r) {
   Data d;
-  if (a.has("data")) d.dir = a.require("data");
+  d.src = resolve_data_source(a, r.resume ? a.str("resume") : "", "gpt train");
+  if (d.src.dir.empty() && d.src.train_glob.empty())
+    GPT_USAGE_FAIL("gpt train: --data is required (a directory from `gpt prepare`, or any directory holding "
+                   "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; "
+                   "see `gpt train --help`");
+  d.dir = d.src.dir;
   const bool have_dir = !d.dir.empty();
   if (have_dir && !is_directory(d.dir))
     GPT_FAIL(d.dir, ": not a directory; expected the output of `gpt prepare --out ", d.dir,
              "` or a directory holding train.bin and val.bin");
-  d.train_paths = a.has("train-glob") ? glob_files(a.str("train-glob"), "--train-glob")
-                                      : std::vector<std::string>{join_path(d.dir, "train.bin")};
-  if (a.has("val-glob")) d.val_paths = glob_files(a.str("val-glob"), "--val-glob");
+  d.train_paths = !d.src.train_glob.empty() ? glob_files(d.src.train_glob, "--train-glob")
+                                             : std::vector<std::string>{join_path(d.dir, "train.bin")};
+  if (!d.src.val_glob.empty()) d.val_paths = glob_files(d.src.val_glob, "--val-glob");
   else if (have_dir) d.val_paths = {join_path(d.dir, "val.bin")};
-  if (have_dir) d.flags += "--data " + d.dir + " ";
-  if (a.has("train-glob")) d.flags += "--train-glob '" + a.str("train-glob") + "' ";
-  if (a.has("val-glob")) d.flags += "--val-glob '" + a.str("val-glob") + "' ";
-  d.name = have_dir ? d.dir : a.str("train-glob");
+  d.name = d.src.name();
 
   std::unique_ptr<Tokenizer> tok;
   if (have_dir && file_exists(join_path(d.dir, kTokenizerFile))) {
@@ -275,29 +278,41 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (r.resume) load_weights(model, *r.ck, true);
   else if (r.ck) load_weights(model, *r.ck, false);
   else model.init_weights(tc.seed);
+  if (root && r.resume) note_schedule_change(r.ck->train, tc, int(st.step));
   r.ck.reset();  // the weights are in the model now
 
   const std::string ckpt_file = join_path(r.out, kCheckpointFile);
   const std::string metrics_path = join_path(r.out, "metrics.jsonl");
   std::ofstream metrics;
+  // MFU against --peak-gflops or the FMA throughput measured now; best.bin tracks the
+  // lowest val loss (a resumed run's so far is in what metrics.jsonl kept).
+  const double flops_per_token = training_flops_per_token(mc);
+  const double peak_gflops = a.has("peak-gflops") ? a.real("peak-gflops") : root ? measure_fma_peak_gflops() : 0.0;
+  if (!(peak_gflops >= 0)) GPT_USAGE_FAIL("--peak-gflops must be >= 0 (0 = no MFU), got ", peak_gflops);
+  LoggedLosses logged;
+  if (root && r.resume) {
+    truncate_metrics(metrics_path, st.step);
+    logged = logged_losses(metrics_path);
+  }
   if (root) {
     make_dirs(r.out);
-    if (r.resume) truncate_metrics(metrics_path, st.step);
-    else write_file_atomic(metrics_path, "");
+    if (!r.resume) write_file_atomic(metrics_path, "");
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
+    save_data_source(r.out, data.src);
     const std::string shards_note =
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
     std::fprintf(stderr,
                  "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)\n"
-                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n",
+                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n%s",
                  format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
                  mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data.name.c_str(),
                  format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
                  format_count(tc.steps).c_str(),
-                 r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "");
+                 r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
+                 mfu_note(flops_per_token, peak_gflops, a.has("peak-gflops")).c_str());
   }
 
   auto save = [&]() {
@@ -333,7 +348,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   std::vector<int> inputs(size_t(B) * T), targets(size_t(B) * T);
   Stopwatch session;
   double ema_step_s = 0.0;
-  std::optional<double> last_val;
+  std::optional<double> last_val = logged.last_val, last_loss = logged.last_train, best_val = logged.best_val;
   std::string stop_reason;
   if (st.step >= tc.steps) stop_reason = "already at --steps " + std::to_string(tc.steps);
   // Gradients are summed over the ranks; the step divides by their number.
@@ -364,6 +379,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       model.all_reduce_gradients(pg);
     pg.all_reduce_sum(&loss, 1);
     loss *= grad_scale;
+    last_loss = loss;
     if (!std::isfinite(loss))
       GPT_FAIL("training loss is ", loss, " at step ", step + 1, "; lower --lr and --resume ", r.out,
                " from the last checkpoint");
@@ -390,6 +406,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const bool last = st.step == tc.steps;
     std::optional<double> val;
     if (val_loader && (st.step % tc.eval_every == 0 || last)) val = last_val = evaluate();
+    if (val && (!best_val || *val < *best_val)) {
+      best_val = val;
+      if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
+    }
     if (root && (st.step % tc.log_every == 0 || last || val || st.step == 1)) {
       metrics << "{\"step\":" << st.step << ",\"train_loss\":" << json_number(loss)
               << ",\"lr\":" << json_number(lr) << ",\"grad_norm\":" << json_number(norm)
@@ -401,9 +421,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       metrics.flush();
       const double eta = ema_step_s * double(tc.steps - st.step);
       char line[256];
-      std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s | ETA %s",
+      std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s (avg)%s | ETA %s",
                     long(st.step), tc.steps, loss, last_val ? json_number(*last_val).substr(0, 6).c_str() : "-",
-                    lr, format_count(tokens / ema_step_s).c_str(), format_duration(eta).c_str());
+                    lr, format_count(tokens / ema_step_s).c_str(),
+                    mfu_text(tokens / ema_step_s, flops_per_token, peak_gflops * pg.size()).c_str(), format_duration(eta).c_str());
       if (pg.size() > 1)  // global tokens/s above; here the step's time in collectives
         std::snprintf(line + std::strlen(line), sizeof line - std::strlen(line), " | comm %.0f ms", comm_s * 1000.0);
       if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, val ? "\n" : "");
@@ -423,14 +444,15 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (!root) return stop_reason == "interrupted" ? 130 : 0;
   if (tty) std::fprintf(stderr, "\n");
   if (!stop_reason.empty() && st.step < tc.steps) {
-    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train %s--resume %s\n",
-                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), data.flags.c_str(), r.out.c_str());
+    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train --resume %s\n",
+                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), r.out.c_str());
     return stop_reason == "interrupted" ? 130 : 0;
   }
-  std::fprintf(stderr, "done: %ld steps in %s (%s tokens); final train loss logged in %s%s%s\ncheckpoint: %s\n",
+  std::fprintf(stderr, "done: %ld steps in %s (%s tokens); final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
                long(st.step), format_duration(st.elapsed_s).c_str(), format_count(double(st.tokens_seen)).c_str(),
-               metrics_path.c_str(), last_val ? ", val loss " : "", last_val ? json_number(*last_val).c_str() : "",
-               ckpt_file.c_str());
+               last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
+               metrics_path.c_str(), ckpt_file.c_str(),
+               best_val ? ("; lowest val loss " + loss_text(*best_val) + ": " + join_path(r.out, kBestFile)).c_str() : "");
   return 0;
 }
 

@@ -144,20 +144,24 @@ GPTConfig config_from_json(const std::string& path) {
 
 }  // namespace
 
-Json hf_gpt2_config(const GPTConfig& c) {
+Json hf_gpt2_config(const GPTConfig& c, std::optional<SpecialTokens> special) {
   GPT_CHECK(c.pos == PosEnc::learned, "the HF GPT-2 layout needs learned positions");
   const double p = shortest_decimal(c.dropout);
-  // GPT-2's own vocabulary ends with <|endoftext|> = 50256; for any other vocabulary
-  // the last id stands in (gpt.cc's char tokenizer has no special tokens; generate()
-  // only uses these as defaults).
-  const int64_t eos = c.vocab_size == 50257 ? 50256 : c.vocab_size - 1;
+  // GPT-2's own vocabulary ends with <|endoftext|> = 50256. Any other vocabulary
+  // without a tokenizer that names them has no such ids: null (GPT2Config accepts
+  // None; generate() then stops only at max_length), never an ordinary token.
+  if (!special) {
+    special = SpecialTokens{};
+    if (c.vocab_size == 50257) special->bos = special->eos = 50256;
+  }
+  auto id = [](std::optional<int> t) { return t ? Json::integer(*t) : Json(); };
   Json j = Json::object();
   j.set("activation_function", Json::string("gelu_new"));
   j.set("architectures", Json::array({Json::string("GPT2LMHeadModel")}));
   j.set("attn_pdrop", Json::number(p));
-  j.set("bos_token_id", Json::integer(eos));
+  j.set("bos_token_id", id(special->bos));
   j.set("embd_pdrop", Json::number(p));
-  j.set("eos_token_id", Json::integer(eos));
+  j.set("eos_token_id", id(special->eos));
   j.set("initializer_range", Json::number(0.02));
   j.set("layer_norm_epsilon", Json::number(1e-5));
   j.set("model_type", Json::string("gpt2"));
@@ -213,14 +217,15 @@ std::string hf_gpt2_safetensors(const GPTConfig& c, const float* params) {
   return safetensors_bytes(out, {{"format", "pt"}});
 }
 
-size_t export_hf_gpt2(const std::string& dir, const GPTConfig& c, const float* params) {
+size_t export_hf_gpt2(const std::string& dir, const GPTConfig& c, const float* params,
+                      std::optional<SpecialTokens> special) {
   if (file_exists(dir) && !is_directory(dir))
     GPT_FAIL(dir, ": exists and is not a directory; --to safetensors writes a directory (model.safetensors, "
              "config.json)");
   make_dirs(dir);
   const std::string bytes = hf_gpt2_safetensors(c, params);
   write_file_atomic(join_path(dir, kSafetensorsFile), bytes);
-  write_file_atomic(join_path(dir, kHfConfigFile), hf_gpt2_config(c).dump(2) + "\n");
+  write_file_atomic(join_path(dir, kHfConfigFile), hf_gpt2_config(c, special).dump(2) + "\n");
   return bytes.size();
 }
 

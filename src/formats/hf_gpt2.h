@@ -30,10 +30,16 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
 // unpadded (V, C), no lm_head: tied) and DIR/config.json, so that
 // GPT2LMHeadModel.from_pretrained(DIR) loads the model. `cfg` must use learned
 // positions. Returns the safetensors file's size in bytes.
-size_t export_hf_gpt2(const std::string& dir, const GPTConfig& cfg, const float* params);
+// bos/eos: the tokenizer's (Tokenizer::bos_id/eos_id); without one, GPT-2's
+// <|endoftext|> (50256) for a 50257-token vocabulary, else none (null in config.json).
+struct SpecialTokens {
+  std::optional<int> bos, eos;
+};
+size_t export_hf_gpt2(const std::string& dir, const GPTConfig& cfg, const float* params,
+                      std::optional<SpecialTokens> special = std::nullopt);
 
 // The bytes of model.safetensors and the config.json object export_hf_gpt2 writes.
 std::string hf_gpt2_safetensors(const GPTConfig& cfg, const float* params);
-Json hf_gpt2_config(const GPTConfig& cfg);
+Json hf_gpt2_config(const GPTConfig& cfg, std::optional<SpecialTokens> special = std::nullopt);
 
 }  // namespace gpt

@@ -11,6 +11,7 @@
 #include "layers.h"
 #include "formats/llmc.h"
 #include "tensors.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 
@@ -59,16 +60,31 @@ ModelFormat detect(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> tokenizer_files_beside(const std::string& model_path) {
+  std::string base = model_path;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const auto slash = base.rfind('/');
+  const std::string name = slash == std::string::npos ? base : base.substr(slash + 1);
+  if (is_directory(base) || name == kSafetensorsFile) {
+    const std::string dir = is_directory(base) ? base : (slash == std::string::npos ? "." : base.substr(0, slash));
+    return {join_path(dir, kSentencePieceFile), join_path(dir, kTokenizerFile)};
+  }
+  const auto dot = name.rfind('.');
+  if (dot != std::string::npos && dot > 0) base.resize(base.size() - (name.size() - dot));
+  return {base + "." + kSentencePieceFile, base + "." + kTokenizerFile};
+}
+
 Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format) {
   const ModelFormat f = detect(path);
   if (format) *format = f;
-  switch (f) {
-    case ModelFormat::gptcc: return load_checkpoint(path, false);  // weights only
-    case ModelFormat::llmc: return load_llmc(path);
-    case ModelFormat::safetensors: return load_hf_gpt2(path, heads);
-  }
-  GPT_CHECK(false, "unknown format");
-  return {};
+  if (f == ModelFormat::gptcc) return load_checkpoint(path, false);  // weights only; the tokenizer is inside
+  Checkpoint ck = f == ModelFormat::llmc ? load_llmc(path) : load_hf_gpt2(path, heads);
+  for (const std::string& t : tokenizer_files_beside(path))
+    if (file_exists(t)) {
+      ck.tokenizer = load_tokenizer_file(t)->serialize();
+      break;
+    }
+  return ck;
 }
 
 LearnedPositions with_learned_positions(const Checkpoint& ck, const std::string& source, const std::string& target) {

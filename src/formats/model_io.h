@@ -19,6 +19,15 @@ const char* to_string(ModelFormat f);  // "gpt.cc checkpoint", "llm.c checkpoint
 // come with default training settings and no tokenizer. `heads` is only needed for
 // a safetensors file without config.json. Anything else: gpt::Error naming the path
 // and the formats it could have been.
+// Where `gpt export` puts the tokenizer beside a model, and where load_model looks
+// for one when the format carries none: DIR/tokenizer.model or DIR/tokenizer.bin for
+// a directory (or DIR/model.safetensors), X.tokenizer.model or X.tokenizer.bin for a
+// file X.bin. SentencePiece is written as its .model, any other tokenizer as
+// gpt.cc's tokenizer.bin blob.
+std::vector<std::string> tokenizer_files_beside(const std::string& model_path);
+
+// Any model file; an llm.c or safetensors model gets the tokenizer found beside it
+// (tokenizer_files_beside), if any, in Checkpoint::tokenizer.
 Checkpoint load_model(const std::string& path, std::optional<int> heads = std::nullopt,
                       ModelFormat* format = nullptr);
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,10 @@ class Tokenizer {
   // The tokenizer's own file format where it has one (SentencePiece: the .model
   // file; llm.c: its tokenizer file); empty for char.
   virtual std::string native_file() const { return {}; }
+  // The ids that open and close a text where the tokenizer has them (SentencePiece's
+  // <s> and </s>, llm.c's end-of-text for both); char has none.
+  virtual std::optional<int> bos_id() const { return std::nullopt; }
+  virtual std::optional<int> eos_id() const { return std::nullopt; }
 
   static std::unique_ptr<Tokenizer> deserialize(const std::string& blob, const std::string& source);
   // DIR/tokenizer.bin (the file name is kTokenizerFile).

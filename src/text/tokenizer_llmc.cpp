@@ -54,6 +54,8 @@ class LlmcTokenizer final : public Tokenizer {
            file_ + "end\n";
   }
   std::string native_file() const override { return file_; }
+  std::optional<int> bos_id() const override { return eot_ >= 0 ? std::optional<int>(eot_) : std::nullopt; }
+  std::optional<int> eos_id() const override { return bos_id(); }
 
  private:
   std::string file_;

@@ -354,6 +354,12 @@ class SentencePieceTokenizer final : public Tokenizer {
            proto_ + "end\n";
   }
   std::string native_file() const override { return proto_; }
+  std::optional<int> bos_id() const override {
+    return sp_->bos_id() >= 0 ? std::optional<int>(sp_->bos_id()) : std::nullopt;
+  }
+  std::optional<int> eos_id() const override {
+    return sp_->eos_id() >= 0 ? std::optional<int>(sp_->eos_id()) : std::nullopt;
+  }
 
  private:
   enum class Type : uint8_t { normal, normal_space_first, control, unknown, byte };

@@ -1,0 +1,71 @@
+// gpt eval: the loss of a model on a whole split, without training: every
+// (batch x context) window of the val shards in llm.c's order, the same pass
+// `gpt train --eval-batches 0` makes. Data: --data / --val-glob, else what the run
+// remembers (RUN/data.json).
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "check.h"
+#include "commands/common.h"
+#include "commands/run_info.h"
+#include "fileio.h"
+#include "formats/model_io.h"
+#include "model.h"
+#include "text/dataloader.h"
+#include "text/tokenizer.h"
+
+namespace gpt {
+
+int cmd_eval(const Args& a) {
+  const DeviceKind device = device_from_flags(a);
+  apply_threads(a);
+  const std::string model_path = a.require("ckpt");
+  const std::string split = a.str("split");
+  if (split != "val" && split != "train") GPT_USAGE_FAIL("--split: choose val or train, got '", split, "'");
+  ModelFormat format;
+  const Checkpoint ck =
+      load_model(model_path, a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt, &format);
+  const GPTConfig& mc = ck.model;
+  const DataSource src = resolve_data_source(a, format == ModelFormat::gptcc ? model_path : "", "gpt eval");
+  std::vector<std::string> paths;
+  const std::string& glob = split == "val" ? src.val_glob : src.train_glob;
+  if (!glob.empty()) {
+    paths = glob_files(glob, split == "val" ? "--val-glob" : "--train-glob");
+  } else if (!src.dir.empty()) {
+    if (!is_directory(src.dir))
+      GPT_FAIL(src.dir, ": not a directory; expected the output of `gpt prepare` (train.bin, val.bin)");
+    paths = {join_path(src.dir, split + ".bin")};
+    if (!file_exists(paths[0])) GPT_FAIL(paths[0], ": missing; `gpt prepare` writes it (--val-fraction > 0 for val)");
+    const std::string tok_file = join_path(src.dir, kTokenizerFile);
+    if (!ck.tokenizer.empty() && file_exists(tok_file) && Tokenizer::load_dir(src.dir)->serialize() != ck.tokenizer)
+      GPT_FAIL(tok_file, ": differs from the model's tokenizer; these data were prepared with another tokenizer "
+               "than the model was trained on");
+  } else {
+    GPT_USAGE_FAIL("gpt eval: no ", split, " data: pass --data DIR or --", split, "-glob PATTERN");
+  }
+  // Batch: the training run's (so the figure equals its --eval-batches 0 validation).
+  const bool own_batch = format == ModelFormat::gptcc && ck.train.batch > 0;
+  const int B = a.has("batch") ? a.integer("batch") : own_batch ? ck.train.batch : 8;
+  const int T = mc.max_seq_len;
+  if (B < 1) GPT_USAGE_FAIL("--batch must be >= 1, got ", B);
+  DataLoader loader(paths, B, T, SamplingMode::sequential, 0, mc.vocab_size);
+  GPT<float> model(mc, device);
+  load_weights(model, ck, false);
+  std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
+  const uint64_t n = loader.batches_per_pass();
+  Stopwatch sw;
+  double sum = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    loader.next_batch(in.data(), tg.data());
+    sum += *model.forward(in.data(), tg.data(), B, T, false);
+  }
+  const double loss = sum / double(n);
+  std::printf("%s loss %.4f (perplexity %.2f) over %s windows of %d x %d tokens (%s tokens of %s) in %s\n",
+              split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), B, T,
+              format_count(double(n) * B * T).c_str(), glob.empty() ? paths[0].c_str() : glob.c_str(),
+              format_duration(sw.seconds()).c_str());
+  return 0;
+}
+
+}  // namespace gpt

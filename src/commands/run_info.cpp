@@ -1,0 +1,197 @@
+// Run-directory memory (data.json) and the MFU figures (see run_info.h).
+#include "commands/run_info.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "check.h"
+#include "commands/common.h"
+#include "fileio.h"
+#include "formats/json.h"
+#include "schedule.h"
+
+namespace gpt {
+
+namespace {
+
+volatile float g_sink;
+
+std::string absolute(const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  char buf[PATH_MAX];
+  if (!getcwd(buf, sizeof buf)) GPT_FAIL("cannot read the current directory to store ", p, " as an absolute path");
+  std::string s = p;
+  while (s.rfind("./", 0) == 0) s = s.substr(2);
+  return std::string(buf) + "/" + s;
+}
+
+std::string run_dir(const std::string& run) {
+  if (run.empty() || is_directory(run)) return run;
+  const auto slash = run.rfind('/');
+  return slash == std::string::npos ? "." : run.substr(0, slash);
+}
+
+}  // namespace
+
+DataSource data_source_from_flags(const Args& a) {
+  DataSource s;
+  if (a.has("data")) s.dir = a.require("data");
+  if (a.has("train-glob")) s.train_glob = a.require("train-glob");
+  if (a.has("val-glob")) s.val_glob = a.require("val-glob");
+  return s;
+}
+
+void save_data_source(const std::string& run, const DataSource& s) {
+  Json j = Json::object();
+  if (!s.dir.empty()) j.set("data", Json::string(absolute(s.dir)));
+  if (!s.train_glob.empty()) j.set("train_glob", Json::string(absolute(s.train_glob)));
+  if (!s.val_glob.empty()) j.set("val_glob", Json::string(absolute(s.val_glob)));
+  write_file_atomic(join_path(run, kDataSourceFile), j.dump(2) + "\n");
+}
+
+std::optional<DataSource> load_data_source(const std::string& run) {
+  const std::string path = join_path(run_dir(run), kDataSourceFile);
+  if (!file_exists(path)) return std::nullopt;
+  const Json j = Json::parse(read_file(path), path);
+  DataSource s;
+  auto get = [&](const char* key, std::string& into) {
+    if (const Json* v = j.find(key)) into = v->as_string(path + ": " + key);
+  };
+  get("data", s.dir);
+  get("train_glob", s.train_glob);
+  get("val_glob", s.val_glob);
+  if (s.empty()) GPT_FAIL(path, ": names neither \"data\" nor \"train_glob\"; delete it and pass --data DIR");
+  return s;
+}
+
+DataSource resolve_data_source(const Args& a, const std::string& run, const std::string& what) {
+  DataSource s = data_source_from_flags(a);
+  if (!s.empty() || !s.val_glob.empty()) return s;  // the command checks what it needs
+  if (!run.empty()) {
+    if (auto remembered = load_data_source(run)) {
+      if (!remembered->dir.empty() && !is_directory(remembered->dir))
+        GPT_FAIL(join_path(run_dir(run), kDataSourceFile), ": the run's data were in ", remembered->dir,
+                 ", which is not a directory any more; pass --data DIR where they are now");
+      return *remembered;
+    }
+  }
+  GPT_USAGE_FAIL(what, ": --data is required (a directory from `gpt prepare`, or any directory holding "
+                 "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards",
+                 run.empty() ? "" : "; " + run_dir(run) + " has no " + kDataSourceFile + " naming them",
+                 "; see `", what, " --help`");
+}
+
+LoggedLosses logged_losses(const std::string& metrics_path) {
+  LoggedLosses l;
+  if (!file_exists(metrics_path)) return l;
+  std::istringstream in(read_file(metrics_path));
+  std::string line;
+  auto field = [&](const char* key) -> std::optional<double> {
+    const auto p = line.find(key);
+    if (p == std::string::npos) return std::nullopt;
+    char* end = nullptr;
+    const double x = std::strtod(line.c_str() + p + std::strlen(key), &end);
+    if (end == line.c_str() + p + std::strlen(key)) return std::nullopt;  // null (not finite)
+    return x;
+  };
+  while (std::getline(in, line)) {
+    if (auto t = field("\"train_loss\":")) l.last_train = t;
+    if (auto v = field("\"val_loss\":")) {
+      l.last_val = v;
+      if (!l.best_val || *v < *l.best_val) l.best_val = v;
+    }
+  }
+  return l;
+}
+
+std::string loss_text(double loss) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", loss);
+  return buf;
+}
+
+void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int step) {
+  const float lr0 = learning_rate(before, step), lr1 = learning_rate(now, step);
+  if (lr0 == lr1 && before.steps == now.steps) return;
+  std::string changed;
+  auto diff = [&](const char* flag, double a, double b) {
+    if (a == b) return;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s--%s %g -> %g", changed.empty() ? "" : ", ", flag, a, b);
+    changed += buf;
+  };
+  diff("steps", before.steps, now.steps);
+  diff("warmup", before.warmup, now.warmup);
+  diff("lr", before.lr, now.lr);
+  diff("min-lr", before.min_lr, now.min_lr);
+  if (before.schedule != now.schedule) changed += changed.empty() ? "--schedule" : ", --schedule";
+  if (lr0 == lr1) {
+    std::fprintf(stderr, "note: %s; the learning rate at step %d stays %.2e\n", changed.c_str(), step, lr0);
+    return;
+  }
+  std::fprintf(stderr, "note: %s changes the learning-rate schedule: lr at step %d is now %.2e (was %.2e)%s\n",
+               changed.c_str(), step, lr1, lr0,
+               now.schedule == Schedule::cosine && before.steps != now.steps
+                   ? "; the cosine decay is re-stretched over the new --steps"
+                   : "");
+}
+
+double training_flops_per_token(const GPTConfig& c) {
+  const double C = c.channels, L = c.num_layers, T = c.max_seq_len;
+  const double n_matmul = L * 12.0 * C * C + double(c.padded_vocab_size) * C;
+  return 6.0 * n_matmul + 6.0 * L * T * C;
+}
+
+double measure_fma_peak_gflops(double seconds) {
+  // GCC vector extension: one 512-bit vector is what -march=native makes of it
+  // (two 256-bit halves on AVX2). 12 independent chains cover the FMA latency.
+  typedef float v16 __attribute__((vector_size(64)));
+  long iters = 20000;
+  for (;;) {
+    Stopwatch sw;
+    float sink = 0;
+#pragma omp parallel reduction(+ : sink)
+    {
+      v16 acc[12];
+      v16 b, c;
+      for (int k = 0; k < 16; k++) b[k] = 0.9999f, c[k] = 1e-4f;
+      for (int i = 0; i < 12; i++)
+        for (int k = 0; k < 16; k++) acc[i][k] = float(i + omp_get_thread_num());
+      for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) acc[i] = acc[i] * b + c;
+      }
+      for (int i = 1; i < 12; i++) acc[0] += acc[i];
+      for (int k = 0; k < 16; k++) sink += acc[0][k];
+    }
+    const double t = sw.seconds();
+    g_sink = sink;  // keeps the chains alive
+    if (t >= seconds || iters > (1L << 40)) return 2.0 * 16 * 12 * double(iters) * omp_get_max_threads() / t / 1e9;
+    iters = long(double(iters) * (t > 0 ? std::max(2.0, std::min(16.0, 1.2 * seconds / t)) : 16.0));
+  }
+}
+
+std::string mfu_note(double flops_per_token, double peak_gflops, bool given) {
+  if (peak_gflops <= 0) return "";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "  MFU: %.2f MFLOP/token against a peak of %.0f GFLOP/s (%s; --peak-gflops G sets it)\n",
+                flops_per_token / 1e6, peak_gflops,
+                given ? "--peak-gflops" : "fp32 FMA throughput of these threads, measured now");
+  return buf;
+}
+
+std::string mfu_text(double tokens_per_s, double flops_per_token, double peak_gflops) {
+  if (peak_gflops <= 0) return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " | MFU %.1f%%", 100.0 * tokens_per_s * flops_per_token / (peak_gflops * 1e9));
+  return buf;
+}
+
+}  // namespace gpt

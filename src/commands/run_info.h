@@ -1,0 +1,57 @@
+// What a run directory remembers beside its checkpoint, and the figures the training
+// progress line derives: where the data came from (RUN/data.json, so `gpt train
+// --resume RUN` and `gpt eval --ckpt RUN` need no --data), the best-val checkpoint's
+// name, FLOPs per token and the FMA peak for MFU. The checkpoint format is untouched.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "cli.h"
+#include "config.h"
+
+namespace gpt {
+
+constexpr const char* kDataSourceFile = "data.json";
+constexpr const char* kBestFile = "best.bin";  // weights + tokenizer at the lowest val loss
+
+// A prepared directory (DIR/train.bin, DIR/val.bin, DIR/tokenizer.bin) or llm.c's globs.
+struct DataSource {
+  std::string dir, train_glob, val_glob;
+  bool empty() const { return dir.empty() && train_glob.empty(); }
+  std::string name() const { return dir.empty() ? train_glob : dir; }
+};
+
+// --data / --train-glob / --val-glob as given (empty when none is).
+DataSource data_source_from_flags(const Args& a);
+// RUN/data.json with absolute paths (written atomically); RUN/data.json read back, or
+// nothing when the run has none (a run from before this file existed).
+void save_data_source(const std::string& run, const DataSource& s);
+std::optional<DataSource> load_data_source(const std::string& run);
+// The flags if any are given, else what `run` remembers (run may be "" or a checkpoint
+// file, whose directory is used). `what` names the command for the error when neither.
+DataSource resolve_data_source(const Args& a, const std::string& run, const std::string& what);
+
+// What metrics.jsonl says so far (a resumed run's kept lines): the last train and val
+// losses and the lowest val loss (best.bin's).
+struct LoggedLosses {
+  std::optional<double> last_train, last_val, best_val;
+};
+LoggedLosses logged_losses(const std::string& metrics_path);
+std::string loss_text(double loss);  // "1.2345"
+// On --resume: one line on stderr when the flags change the learning rate at the
+// resumed step (e.g. a larger --steps re-stretches the cosine decay); nothing otherwise.
+void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int step);
+
+// Training FLOPs per token, as `make bench` counts them: 6 x the matmul parameters
+// (the 12 C^2 of each block and the tied classifier, padded vocabulary) + 6 L T C
+// for attention's two products.
+double training_flops_per_token(const GPTConfig& c);
+// fp32 FMA throughput of all OpenMP threads, GFLOP/s, from independent FMA chains in
+// registers for about `seconds` (a lower bound when other programs share the cores).
+double measure_fma_peak_gflops(double seconds = 0.05);
+// The header line naming the peak ("" when peak is 0), and " | MFU 12.3%" for the
+// progress line ("" when peak is 0).
+std::string mfu_note(double flops_per_token, double peak_gflops, bool given);
+std::string mfu_text(double tokens_per_s, double flops_per_token, double peak_gflops);
+
+}  // namespace gpt

@@ -1,0 +1,302 @@
+// Issue 15: a run is self-contained and nothing surprises. --resume RUN alone, the
+// notes (re-stretched schedule, cut prompt, labelled tok/s, final losses), gpt eval,
+// best.bin, MFU, sample --num-samples / --prompt-file, gpt --version, exports that
+// carry their tokenizer, attention entropies without --out, gradcheck's tolerances.
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <regex>
+
+#include "commands/run_info.h"
+#include "schedule.h"
+#include "text/dataloader.h"
+#include "fileio.h"
+#include "formats/checkpoint.h"
+#include "formats/json.h"
+#include "test_util.h"
+#include "text/tokenizer.h"
+
+namespace gpt::test {
+
+// From test_cli.cpp.
+std::string make_data(const std::string& dir);
+std::vector<std::string> tiny_model_flags();
+std::map<long, std::string> read_losses(const std::string& metrics);
+
+namespace {
+
+std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Trains the tiny model: --steps N, val over the whole split every `eval` steps.
+void train(const std::string& data, const std::string& run, int steps, int eval, std::string* err,
+           std::vector<std::string> extra = {}) {
+  auto args = cat({"train", "--data", data, "--out", run, "--steps", std::to_string(steps), "--eval-every",
+                   std::to_string(eval), "--eval-batches", "0", "--log-every", "1", "--lr", "3e-3", "--warmup", "2"},
+                  tiny_model_flags());
+  ASSERT_EQ(run_gpt(cat(args, extra), nullptr, err), 0) << *err;
+}
+
+// Removes the test's scratch directory when the test passed.
+struct RemoveIfPassed {
+  std::string dir;
+  ~RemoveIfPassed() {
+    if (!::testing::Test::HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+  }
+};
+
+std::string last_line_with(const std::string& text, const std::string& needle) {
+  std::string found;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(needle) != std::string::npos) found = line;
+  return found;
+}
+
+}  // namespace
+
+TEST(Runs, ResumeAloneUsesTheRememberedDataAndRefusesMovedData) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run"), whole = join_path(dir, "whole");
+  std::string err;
+  // The data given relative to the working directory are remembered as an absolute path.
+  char cwd[PATH_MAX];
+  ASSERT_TRUE(getcwd(cwd, sizeof cwd));
+  ASSERT_EQ(chdir(dir.c_str()), 0);
+  auto args = cat({"train", "--data", "data", "--out", run, "--steps", "8", "--log-every", "1", "--eval-every", "4",
+                   "--eval-batches", "2", "--stop-at", "5"},
+                  tiny_model_flags());
+  const int rc = run_gpt(args, nullptr, &err);
+  ASSERT_EQ(chdir(cwd), 0);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_NE(err.find("continue with: gpt train --resume " + run), std::string::npos) << err;
+  const auto remembered = load_data_source(run);
+  ASSERT_TRUE(remembered);
+  EXPECT_EQ(remembered->dir, dir + "/data");
+  // --resume RUN alone continues, and exactly: the same losses as an uninterrupted run.
+  ASSERT_EQ(run_gpt({"train", "--resume", run}, nullptr, &err), 0) << err;
+  args[std::find(args.begin(), args.end(), "--out") - args.begin() + 1] = whole;
+  args[2] = data;
+  args.resize(args.size() - tiny_model_flags().size() - 2);  // drop --stop-at 5
+  args = cat(args, tiny_model_flags());
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  EXPECT_EQ(read_losses(run + "/metrics.jsonl"), read_losses(whole + "/metrics.jsonl"));
+  // Moved data: refused, naming data.json and what to do.
+  const std::string moved = join_path(dir, "moved");
+  ASSERT_EQ(std::rename(data.c_str(), moved.c_str()), 0);
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "10"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("data.json"), std::string::npos) << err;
+  EXPECT_NE(err.find("--data"), std::string::npos) << err;
+  // --data overrides (and is remembered from then on).
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "10", "--data", moved}, nullptr, &err), 0) << err;
+  EXPECT_EQ(load_data_source(run)->dir, moved);
+  // Changed data: refused as before.
+  const std::string other = join_path(dir, "other");
+  write_file_atomic(join_path(dir, "o.txt"), read_file(join_path(dir, "input.txt")) + "the cat sat.\n");
+  prepare_data(join_path(dir, "o.txt"), other, "char", 0.1);
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "12", "--data", other}, nullptr, &err), 1);
+  EXPECT_NE(err.find("other data"), std::string::npos) << err;
+  // A run without data.json (from before it existed) still says --data is required.
+  std::remove((run + "/data.json").c_str());
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "12"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--data is required"), std::string::npos) << err;
+}
+
+TEST(Runs, NotesSayWhatWouldOtherwiseSurprise) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string err, out;
+  train(data, run, 10, 5, &err);
+  // Progress: tok/s labelled as a moving average (metrics.jsonl's is one step).
+  EXPECT_NE(err.find("tok/s (avg)"), std::string::npos) << err;
+  // done: the final train and val loss, as logged.
+  const std::string logged = read_losses(run + "/metrics.jsonl").at(10);
+  char want[96];
+  std::snprintf(want, sizeof want, "final train loss %.4f, val loss %.4f", std::stod(logged),
+                std::stod(logged.substr(logged.find('/') + 1)));
+  EXPECT_NE(err.find(want), std::string::npos) << err;
+  // A larger --steps on resume re-stretches the cosine decay: one line says so.
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "14"}, nullptr, &err), 0) << err;
+  const std::string note = last_line_with(err, "re-stretched");
+  EXPECT_NE(note.find("--steps 10 -> 14"), std::string::npos) << err;
+  TrainConfig before;
+  before.lr = 3e-3f, before.warmup = 2, before.steps = 10;
+  TrainConfig now = before;
+  now.steps = 14;
+  char lrs[64];
+  std::snprintf(lrs, sizeof lrs, "lr at step 10 is now %.2e (was %.2e)", learning_rate(now, 10),
+                learning_rate(before, 10));
+  EXPECT_NE(note.find(lrs), std::string::npos) << note;
+  // Resuming with the same --steps says nothing about the schedule.
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "14"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("note:"), std::string::npos) << err;
+  // A prompt longer than the context (16): the model sees its last 16 tokens, and says so.
+  const std::string long_prompt = "the cat sat on a mat. the dog ran\n";
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt", long_prompt, "--tokens", "3"}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("the prompt is 34 tokens, longer than the model's context of 16"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt", "the cat", "--tokens", "3"}, &out, &err), 0) << err;
+  EXPECT_EQ(err.find("longer"), std::string::npos) << err;
+}
+
+TEST(Runs, EvalBestCheckpointAndMfu) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string err, out;
+  train(data, run, 12, 3, &err, {"--peak-gflops", "2"});
+  const std::string train_err = err;
+  // MFU = tokens/s x FLOPs/token / peak, on the progress line.
+  const std::string line = last_line_with(err, "step 12/12");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex("\\| ([0-9,]+) tok/s \\(avg\\) \\| MFU ([0-9.]+)%"))) << line;
+  std::string tps = m[1];
+  tps.erase(std::remove(tps.begin(), tps.end(), ','), tps.end());
+  const double flops = training_flops_per_token(load_checkpoint(run).model);
+  EXPECT_NEAR(std::stod(m[2]), 100.0 * std::stod(tps) * flops / 2e9, 0.05 + 1e-4 * std::stod(m[2])) << line;
+  EXPECT_NE(err.find("against a peak of 2 GFLOP/s (--peak-gflops"), std::string::npos) << err;
+  // gpt eval --ckpt RUN: the data it remembers, the whole val split: the figure the
+  // run logged with --eval-batches 0 at its last step.
+  const auto losses = read_losses(run + "/metrics.jsonl");
+  const std::string last = losses.at(12);
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 0) << err;
+  char want[32];
+  std::snprintf(want, sizeof want, "val loss %.4f", std::stod(last.substr(last.find('/') + 1)));
+  EXPECT_EQ(out.rfind(want, 0), 0u) << out << " want " << want;
+  // best.bin: the weights of the lowest logged val loss (weights only).
+  double best = 1e9;
+  for (const auto& [step, l] : losses)
+    if (l.back() != '/') best = std::min(best, std::stod(l.substr(l.find('/') + 1)));
+  ASSERT_TRUE(file_exists(run + "/best.bin"));
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run + "/best.bin", "--data", data}, &out, &err), 0) << err;
+  std::snprintf(want, sizeof want, "val loss %.4f", best);
+  EXPECT_EQ(out.rfind(want, 0), 0u) << out << " want " << want;
+  EXPECT_TRUE(load_checkpoint(run + "/best.bin").m.empty());
+  EXPECT_NE(train_err.find("lowest val loss"), std::string::npos) << train_err;
+  // The train split, and an eval without any data to go by.
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run, "--split", "train"}, &out, &err), 0) << err;
+  EXPECT_EQ(out.rfind("train loss ", 0), 0u) << out;
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run + "/best.bin"}, &out, &err), 0) << err;  // run dir beside it
+  std::remove((run + "/data.json").c_str());
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 2);
+  EXPECT_NE(err.find("--data"), std::string::npos) << err;
+  // --peak-gflops 0: no MFU.
+  train(data, join_path(dir, "nomfu"), 2, 0, &err, {"--peak-gflops", "0"});
+  EXPECT_EQ(err.find("MFU"), std::string::npos) << err;
+}
+
+TEST(Runs, SampleSeveralAndFromAFileExportsCarryTheirTokenizer) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string err, one, three, from_file;
+  train(data, run, 6, 0, &err);
+  const std::vector<std::string> base = {"sample", "--prompt", "the ", "--tokens", "20", "--seed", "5"};
+  auto with = [&](std::vector<std::string> a, const std::string& ckpt) {
+    a.insert(a.begin() + 1, {"--ckpt", ckpt});
+    return a;
+  };
+  ASSERT_EQ(run_gpt(with(base, run), &one, &err), 0) << err;
+  ASSERT_EQ(run_gpt(cat(with(base, run), {"--num-samples", "3"}), &three, &err), 0) << err;
+  // Three samples, each with the prompt, separated; the first is the single sample.
+  EXPECT_EQ(three.rfind(one, 0), 0u) << three;
+  EXPECT_EQ(three.size(), 3 * one.size() + 2 * 16) << three;
+  size_t n = 0;
+  for (size_t p = 0; (p = three.find("---------------\nthe ", p)) != std::string::npos; p++) n++;
+  EXPECT_EQ(n, 2u) << three;
+  EXPECT_NE(three.substr(one.size() + 16, one.size()), one);  // the rng goes on
+  // --prompt-file: the same as --prompt with the file's bytes.
+  write_file_atomic(dir + "/p.txt", "the ");
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt-file", dir + "/p.txt", "--tokens", "20", "--seed", "5"},
+                    &from_file, &err), 0) << err;
+  EXPECT_EQ(from_file, one);
+  EXPECT_EQ(run_gpt(cat(with(base, run), {"--prompt-file", dir + "/p.txt"}), &from_file, &err), 2);
+
+  // Exports carry the tokenizer: they sample the same text with no extra flag.
+  const std::string bin = dir + "/m.bin", hf = dir + "/hf";
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", bin}, &from_file, &err), 0) << err;
+  EXPECT_TRUE(file_exists(dir + "/m.tokenizer.bin"));
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", hf}, &from_file, &err), 0) << err;
+  EXPECT_TRUE(file_exists(hf + "/tokenizer.bin"));
+  for (const std::string& e : {bin, hf}) {
+    std::string o;
+    ASSERT_EQ(run_gpt(with(base, e), &o, &err), 0) << e << ": " << err;
+    EXPECT_EQ(o, one) << e;
+  }
+  // config.json: a char vocabulary has no bos/eos (null, not 'z' or any other character).
+  const Json cfg = Json::parse(read_file(hf + "/config.json"), "config.json");
+  EXPECT_TRUE(cfg.find("bos_token_id")->is_null());
+  EXPECT_TRUE(cfg.find("eos_token_id")->is_null());
+}
+
+TEST(Runs, ExportOfASentencePieceRunWritesTokenizerModelAndItsSpecialIds) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  std::string text;
+  SplitMix64 r(3);
+  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran\n", "quickly ", "over "};
+  while (text.size() < 20000) text += words[r.below(10)];
+  write_file_atomic(dir + "/in.txt", text);
+  prepare_data(dir + "/in.txt", dir + "/data", "bpe", 0.1, 300);
+  std::string err, want, got;
+  train(dir + "/data", dir + "/run", 2, 0, &err);
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/run", "--to", "safetensors", "--out", dir + "/hf"}, &got, &err), 0)
+      << err;
+  EXPECT_EQ(read_file(dir + "/hf/tokenizer.model"), read_file(dir + "/data/tokenizer.model"));
+  const Json cfg = Json::parse(read_file(dir + "/hf/config.json"), "config.json");
+  EXPECT_EQ(cfg.find("bos_token_id")->as_int("bos"), 1);  // <s>
+  EXPECT_EQ(cfg.find("eos_token_id")->as_int("eos"), 2);  // </s>
+  const std::vector<std::string> s = {"sample", "--prompt", "the cat", "--tokens", "8", "--seed", "2", "--ckpt"};
+  ASSERT_EQ(run_gpt(cat(s, {dir + "/run"}), &want, &err), 0) << err;
+  ASSERT_EQ(run_gpt(cat(s, {dir + "/hf"}), &got, &err), 0) << err;
+  EXPECT_EQ(got, want);
+}
+
+TEST(Runs, VersionNamesCommitAndBuildOptions) {
+  std::string out;
+  ASSERT_EQ(run_gpt({"--version"}, &out), 0);
+  EXPECT_TRUE(std::regex_search(out, std::regex("^gpt.cc commit ([0-9a-f]{12}(-dirty)?|unknown)\n"))) << out;
+  EXPECT_NE(out.find(std::string("SentencePiece ") + (have_sentencepiece() ? "yes" : "no")), std::string::npos)
+      << out;
+  for (const char* w : {"OpenMP yes", "CUDA ", "MPI "}) EXPECT_NE(out.find(w), std::string::npos) << out;
+  ASSERT_EQ(run_gpt({"--help"}, &out), 0);
+  EXPECT_NE(out.find("eval"), std::string::npos);
+}
+
+TEST(Runs, AttentionWithoutOutPrintsEachHeadsEntropy) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string err, out;
+  train(data, run, 2, 0, &err);
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run, "--text", "the cat", "--layer", "1"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("layer 1, 7 tokens: mean entropy"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("head 0: [0-9.]+\n  head 1: [0-9.]+\n"))) << out;
+}
+
+TEST(GradcheckCli, PrintsToleranceExplainsNoiseAndRefusesIgnoredPos) {
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"gradcheck", "--layer", "model", "--pos", "learned"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("worst err / its tolerance"), std::string::npos) << out;
+  // qkvb: the key bias's gradient is exactly 0, so its relative error compares noise with noise.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("\\* model/learned qkvb: the largest relative error is at a "
+                                                   "gradient of ([0-9.e+-]+)"))) << out;
+  EXPECT_LT(std::stod(m[1]), 1e-9);
+  EXPECT_NE(out.find("<= 1e-06 + 1e-05 |numeric|"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("qkvb +[0-9.e-]+ +[0-9.e-]+ +[0-9.e-]+ / 1.00e-06  PASS \\*"))) << out;
+  // --pos with a single layer, which ignores it: refused.
+  EXPECT_EQ(run_gpt({"gradcheck", "--layer", "gelu", "--pos", "rope"}, &out, &err), 2);
+  EXPECT_NE(err.find("--layer gelu ignores it"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"gradcheck", "--help"}, &out, &err), 0);
+  const std::string layer_help = last_line_with(out, "--layer NAME");
+  for (const char* w : {"all (", "model (", "attention", "crossentropy"})
+    EXPECT_NE(layer_help.find(w), std::string::npos) << layer_help;
+}
+
+}  // namespace gpt::test

@@ -1,0 +1,164 @@
+// Every command in README.md's code blocks runs as written after `make run`, on a
+// tiny model. The one substitution, for time: each `bin/gpt train` gets the size
+// flags of kTinyTrain (replacing the README's values where it gives them) and a
+// hundredth of its --steps. The state `make run` leaves is made the same way: a
+// short text as data/tinyshakespeare.txt, data/shakespeare_char prepared, and a run
+// in the Makefile's RUN_DIR. Commands that need what no test machine has are listed
+// in kUnavailable with the reason.
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "fileio.h"
+#include "rng.h"
+#include "test_util.h"
+
+namespace gpt::test {
+
+namespace {
+
+// Flag -> value forced on every `bin/gpt train` of the README (size only).
+const std::vector<std::pair<std::string, std::string>> kTinyTrain = {
+    {"--layers", "4"}, {"--heads", "4"}, {"--dim", "16"}, {"--context", "32"}, {"--batch", "2"},
+    {"--eval-every", "5"}, {"--eval-batches", "2"}, {"--threads", "2"}};
+constexpr int kStepsDivisor = 100;  // --steps N -> N / 100 (default 2500 -> 25)
+
+// A substring of the command -> why it cannot run here.
+const std::vector<std::pair<std::string, std::string>> kUnavailable = {
+    {"gpt2_124M.bin", "GPT-2 124M weights from llm.c (a 500 MB download)"},
+    {"--init gpt2/", "the Hugging Face hub's gpt2 directory (a download); `...` stands for the globs"},
+    {"fineweb10B", "FineWeb shards from llm.c's scripts (gigabytes)"},
+    {"tinyshakespeare/tiny_shakespeare", "llm.c's GPT-2-tokenized shards (made by llm.c's Python script)"},
+    {"--tokenizer tokenizer.model", "a SentencePiece model of your own (e.g. llama2.c's tokenizer.model)"},
+};
+
+struct Commands {
+  std::vector<std::string> run, not_runnable;  // not_runnable: `gpt ...` not as the shell finds it
+};
+
+// The commands of the fenced code blocks: lines starting with "bin/gpt " or "gpt "
+// (a leading "$ " is a prompt), continuation lines joined, "  # comment" cut.
+Commands readme_commands(const std::string& readme) {
+  Commands c;
+  std::istringstream in(readme);
+  bool fenced = false;
+  std::string line, cmd;
+  while (std::getline(in, line)) {
+    if (line.rfind("```", 0) == 0) {
+      fenced = !fenced;
+      continue;
+    }
+    if (!fenced) continue;
+    if (!cmd.empty()) {
+      cmd += " " + line.substr(line.find_first_not_of(' '));
+    } else {
+      if (line.rfind("$ ", 0) == 0) line = line.substr(2);
+      if (line.rfind("bin/gpt ", 0) != 0 && line.rfind("gpt ", 0) != 0) continue;
+      cmd = line;
+    }
+    if (!cmd.empty() && cmd.back() == '\\') {
+      cmd.pop_back();
+      continue;
+    }
+    const auto hash = cmd.find("  #");
+    if (hash != std::string::npos) cmd.resize(hash);
+    while (!cmd.empty() && cmd.back() == ' ') cmd.pop_back();
+    (cmd.rfind("bin/gpt ", 0) == 0 ? c.run : c.not_runnable).push_back(cmd);
+    cmd.clear();
+  }
+  return c;
+}
+
+// kTinyTrain and the step divisor applied to a `bin/gpt train` command line.
+std::string tiny(std::string cmd) {
+  if (cmd.rfind("bin/gpt train ", 0) != 0) return cmd;
+  for (const auto& [flag, value] : kTinyTrain) {
+    const std::regex given(" " + flag + " [^ ]+");
+    if (std::regex_search(cmd, given)) cmd = std::regex_replace(cmd, given, " " + flag + " " + value);
+    else cmd += " " + flag + " " + value;
+  }
+  std::smatch m;
+  if (std::regex_search(cmd, m, std::regex(" --steps ([0-9]+)")))
+    cmd = std::regex_replace(cmd, std::regex(" --steps [0-9]+"),
+                             " --steps " + std::to_string(std::max(2, std::stoi(m[1]) / kStepsDivisor)));
+  else if (cmd.find("--resume") == std::string::npos)
+    cmd += " --steps " + std::to_string(2500 / kStepsDivisor);
+  return cmd;
+}
+
+// A text with Tiny Shakespeare's shape and characters: names with colons, many distinct words (so
+// SentencePiece can learn 2048 pieces) and the README's prompts.
+std::string play_text() {
+  SplitMix64 r(7);
+  // Tiny Shakespeare's 65 characters, so char ids are the same as there ("20 43 50 50 53" is "Hello").
+  std::string text = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n";
+  const char* names[] = {"ROMEO:", "JULIET:", "MERCUTIO:", "First Citizen:"};
+  while (text.size() < 150000) {
+    text += names[r.below(4)];
+    text += "\n";
+    const int words = 5 + int(r.below(12));
+    for (int w = 0; w < words; w++) {
+      const int len = 1 + int(r.below(8));
+      for (int k = 0; k < len; k++) text += char('a' + r.below(26));
+      text += w + 1 < words ? (r.below(6) ? " " : ", ") : ".\n";
+    }
+    if (r.below(5) == 0) text += "But soft, what light through yonder window breaks? To be, or not to be.\n\n";
+  }
+  return text;
+}
+
+int shell(const std::string& dir, const std::string& cmd, std::string* log) {
+  const std::string out = dir + "/.cmd.log";
+  const int rc = std::system(("cd '" + dir + "' && ( " + cmd + " ) > '" + out + "' 2>&1").c_str());
+  *log = read_file(out);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+}  // namespace
+
+TEST(Readme, EveryCommandRunsAsWrittenAfterMakeRun) {
+  const char* bin = std::getenv("GPT_BIN");
+  if (!bin || !file_exists(bin)) GTEST_SKIP() << "GPT_BIN not set (make test sets it)";
+  const std::string readme = repo_file("README.md"), makefile = repo_file("Makefile");
+  ASSERT_FALSE(readme.empty() || makefile.empty());
+  const Commands cmds = readme_commands(read_file(readme));
+  for (const auto& c : cmds.not_runnable)
+    ADD_FAILURE() << "README command not runnable as written after `make run` (no `gpt` on PATH; write bin/gpt): "
+                  << c;
+
+  // What `make run` leaves behind, in a scratch directory laid out like the repository.
+  std::smatch m;
+  const std::string mk = read_file(makefile);
+  ASSERT_TRUE(std::regex_search(mk, m, std::regex("\nRUN_DIR \\?= ([^\\s]+)")));
+  const std::string run_dir = m[1];
+  const std::string dir = scratch_dir();
+  std::string log;
+  make_dirs(dir + "/bin");
+  make_dirs(dir + "/data");
+  ASSERT_EQ(shell(dir, std::string("ln -s '") + bin + "' bin/gpt && ln -s '" + repo_file("examples") +
+                           "' examples && ln -s '" + repo_file("scripts") + "' scripts", &log), 0) << log;
+  write_file_atomic(dir + "/data/tinyshakespeare.txt", play_text());
+  write_file_atomic(dir + "/more.txt", "ROMEO: a few more lines to tokenize.\n");
+  for (const std::string& c : std::vector<std::string>{"bin/gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char",
+                              tiny("bin/gpt train --data data/shakespeare_char --out " + run_dir)})
+    ASSERT_EQ(shell(dir, c, &log), 0) << c << "\n" << log;
+
+  size_t ran = 0;
+  std::vector<bool> used(kUnavailable.size(), false);
+  for (const auto& c : cmds.run) {
+    bool skip = false;
+    for (size_t k = 0; k < kUnavailable.size(); k++)
+      if (c.find(kUnavailable[k].first) != std::string::npos) skip = used[k] = true;
+    if (skip) continue;
+    const std::string t = tiny(c);
+    EXPECT_EQ(shell(dir, t, &log), 0) << "README: " << c << "\nran: " << t << "\n" << log;
+    ran++;
+  }
+  for (size_t k = 0; k < kUnavailable.size(); k++)
+    EXPECT_TRUE(used[k]) << "kUnavailable lists '" << kUnavailable[k].first << "', which no README command has";
+  EXPECT_GE(ran, 25u) << "too few README commands found";
+  if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+}  // namespace gpt::test
