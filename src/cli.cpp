@@ -104,7 +104,7 @@ std::vector<Command> make_commands() {
           {"log-every", "N", def_int(td.log_every), "metrics.jsonl line and progress every N steps"},
           {"save-every", "N", def_int(td.save_every), "checkpoint every N steps (always at the end; 0 = only at the end)"},
           {"seed", "S", std::to_string(td.seed), "seed for initialisation, data sampling and dropout"},
-          {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
+          {"threads", "N", "0", "OpenMP threads (0 = up to all cores, the count measured as it runs)"},
           {"max-seconds", "S", "0", "stop (saving a checkpoint) after S seconds of training (0 = no limit)"},
           {"stop-at", "N", "0", "stop (saving a checkpoint) after step N without changing the schedule; "
                               "--resume continues (0 = off)"},
@@ -178,7 +178,7 @@ std::vector<Command> make_commands() {
           {"num-samples", "N", "1", "independent samples of --tokens each, from the same prompt (separated by a "
                                     "line of dashes)"},
           {"stats", "", "", "print ms/token and tokens/s on stderr"},
-          {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
+          {"threads", "N", "0", "OpenMP threads (0 = up to all cores, the count measured as it runs)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
       },
       "The prompt is printed first, then tokens as they are generated. Past the context\n"

@@ -36,6 +36,8 @@ void validate(const GPTConfig& c) {
     GPT_USAGE_FAIL("--pos rope needs an even head size (dim/heads), got ", c.channels / c.num_heads);
   if (c.pos == PosEnc::sinusoidal && c.channels % 2 != 0)
     GPT_USAGE_FAIL("--pos sinusoidal needs an even --dim, got ", c.channels);
+  if (!(c.pos_scale > 0.0f && c.pos_scale <= 1e3f))
+    GPT_USAGE_FAIL("sinusoidal table scale ", c.pos_scale, " is outside (0, 1000]");
   if (!(c.dropout >= 0.0f && c.dropout < 1.0f))
     GPT_USAGE_FAIL("--dropout must be in [0, 1) (got ", c.dropout, ")");
   if (c.vocab_size < 1 || c.vocab_size > 65536)

@@ -7,6 +7,8 @@
 namespace gpt {
 
 enum class PosEnc { learned, sinusoidal, rope };
+// The sinusoidal table's amplitude for new models (README, "Positional encodings").
+constexpr float kSinusoidalScale = 0.1f;
 std::string to_string(PosEnc p);
 PosEnc parse_posenc(const std::string& s);  // gpt::Error (exit 2) listing the choices
 
@@ -19,6 +21,10 @@ struct GPTConfig {
   int channels = 128;          // C
   PosEnc pos = PosEnc::learned;
   float dropout = 0.0f;
+  // Amplitude of the sinusoidal table (unused by learned and RoPE). Token embeddings
+  // start at std 0.02; a table of amplitude 1 drowned them (the loss sat at the unigram
+  // level for ~300 steps). Checkpoints before version 3 were trained with 1 and keep it.
+  float pos_scale = kSinusoidalScale;
 };
 int pad_vocab(int V);  // round up to a multiple of 128
 // gpt::Error (exit 2) naming the offending setting: heads not dividing channels,
@@ -53,8 +59,9 @@ void validate(const TrainConfig& t);
 
 // File-format magic numbers (see data/README.md).
 constexpr uint32_t kCheckpointMagic = 0x67707463;  // "ctpg" little-endian: gpt.cc checkpoint
-// 2 adds the data fingerprint (shards, tokens) to the loader position; 1 is still read.
-constexpr uint32_t kCheckpointVersion = 2;
+// 2 adds the data fingerprint (shards, tokens) to the loader position; 3 the sinusoidal
+// table's amplitude (pos_scale; 1 in versions 1 and 2). All are still read.
+constexpr uint32_t kCheckpointVersion = 3;
 // llm.c's GPT-2 checkpoint (train_gpt2.py write_model, train_gpt2.c gpt2_build_from_checkpoint).
 constexpr int32_t kLlmcMagic = 20240326;
 constexpr int32_t kLlmcVersionFp32 = 3;  // float32 parameters

@@ -87,7 +87,7 @@ std::vector<GradcheckRow> check_encoder(const std::string& layer, PosKind kind, 
   Vec wte = random_vec(size_t(kVp) * kC, rng);
   Vec pos(size_t(maxT) * kC);
   if (kind == PosKind::learned) pos = random_vec(pos.size(), rng);
-  if (kind == PosKind::sinusoidal) cpu::sinusoidal_table(pos.data(), maxT, kC);
+  if (kind == PosKind::sinusoidal) cpu::sinusoidal_table(pos.data(), maxT, kC, 1.0);
   const double* pos_ptr = kind == PosKind::none ? nullptr : pos.data();
   Vec R = random_vec(N * kC, rng), out(N * kC);
   auto loss = [&] {

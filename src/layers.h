@@ -48,9 +48,9 @@ template <class S>
 void encoder_backward(S* dwte, S* dwpe, const S* dout, const int* inp, Dims d);
 
 // ---- posenc.cpp: fixed positional encodings --------------------------------
-// table (maxT, C): PE[p, 2i] = sin(p / 10000^(2i/C)), PE[p, 2i+1] = cos(same).
+// table (maxT, C): PE[p, 2i] = scale * sin(p / 10000^(2i/C)), PE[p, 2i+1] = scale * cos(same).
 template <class S>
-void sinusoidal_table(S* table, int maxT, int C);
+void sinusoidal_table(S* table, int maxT, int C, double scale);
 // RoPE on the q and k thirds of qkv (B,T,3C), in place: within each head, the pair
 // (x[2i], x[2i+1]) at position p = t0 + t is rotated by angle p * 10000^(-2i/hs),
 // the angle rope_angles reports.

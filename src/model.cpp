@@ -29,7 +29,7 @@ GPT<S>::GPT(const GPTConfig& cfg, DeviceKind device) : cfg_(cfg), be_(backend_fo
   // sampling and exporting hold the weights only (a quarter of the memory).
   if (cfg_.pos == PosEnc::sinusoidal) {  // a fixed table, computed on the host once
     std::vector<S> table(size_t(cfg_.max_seq_len) * cfg_.channels);
-    cpu::sinusoidal_table(table.data(), cfg_.max_seq_len, cfg_.channels);
+    cpu::sinusoidal_table(table.data(), cfg_.max_seq_len, cfg_.channels, double(cfg_.pos_scale));
     sin_table_.resize(table.size());
     sin_table_.write(table.data(), 0, table.size());
   }

@@ -216,30 +216,36 @@ TEST(Llmc, RejectsDamagedOrForeignFiles) {
 }
 
 TEST(Llmc, SinusoidalExportsWithItsTableInWpeAndTheSameLogits) {
-  GPTConfig c = small_config(PosEnc::sinusoidal);
-  GPT<float> m(c);
-  m.init_weights(4);
-  std::vector<float> w = m.read(Store::params);
-  for (float& x : w) x *= 5.0f;  // positions matter visibly
-  m.write(Store::params, w);
-  Checkpoint ck;
-  ck.model = c;
-  ck.params = m.read(Store::params);
-  const LearnedPositions lp = with_learned_positions(ck, "x", "llm.c");
-  EXPECT_TRUE(lp.baked);
-  EXPECT_EQ(lp.cfg.pos, PosEnc::learned);
-  // Through the file and back.
-  const std::string dir = scratch_dir();
-  const std::string path = join_path(dir, "sin.bin");
-  write_file_atomic(path, llmc_bytes(lp.cfg, lp.params));
-  const Checkpoint back = load_model(path);
-  GPT<float> m2(back.model);
-  load_weights(m2, back, false);
-  // wpe row p, column 2i is sin(p / 10000^(2i/C)) (computed here independently).
-  const int p = 5, i = 3;
-  EXPECT_NEAR(m2.read_tensor(WPE)[size_t(p) * 16 + 2 * i], std::sin(p / std::pow(10000.0, 2.0 * i / 16)), 1e-6);
-  const auto toks = some_tokens(12, 20);
-  EXPECT_EQ(logits_of(m, toks), logits_of(m2, toks));
+  // New models (kSinusoidalScale) and models from checkpoints before version 3 (scale 1).
+  for (const float scale : {kSinusoidalScale, 1.0f}) {
+    GPTConfig c = small_config(PosEnc::sinusoidal);
+    c.pos_scale = scale;
+    GPT<float> m(c);
+    m.init_weights(4);
+    std::vector<float> w = m.read(Store::params);
+    for (float& x : w) x *= 5.0f;  // positions matter visibly
+    m.write(Store::params, w);
+    Checkpoint ck;
+    ck.model = c;
+    ck.params = m.read(Store::params);
+    const LearnedPositions lp = with_learned_positions(ck, "x", "llm.c");
+    EXPECT_TRUE(lp.baked);
+    EXPECT_EQ(lp.cfg.pos, PosEnc::learned);
+    // Through the file and back.
+    const std::string dir = scratch_dir();
+    const std::string path = join_path(dir, "sin.bin");
+    write_file_atomic(path, llmc_bytes(lp.cfg, lp.params));
+    const Checkpoint back = load_model(path);
+    GPT<float> m2(back.model);
+    load_weights(m2, back, false);
+    // wpe row p, column 2i is scale * sin(p / 10000^(2i/C)) (computed here independently).
+    const int p = 5, i = 3;
+    EXPECT_NEAR(m2.read_tensor(WPE)[size_t(p) * 16 + 2 * i], scale * std::sin(p / std::pow(10000.0, 2.0 * i / 16)),
+                1e-6)
+        << "scale " << scale;
+    const auto toks = some_tokens(12, 20);
+    EXPECT_EQ(logits_of(m, toks), logits_of(m2, toks)) << "scale " << scale;
+  }
 }
 
 TEST(Llmc, RopeIsRefused) {

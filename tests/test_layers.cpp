@@ -425,15 +425,17 @@ TEST(Attention, DecodeEqualsLastRowOfForward) {
 
 TEST(PosEnc, SinusoidalTableClosedForm) {
   const int maxT = 11, C = 10;
-  std::vector<double> tab(size_t(maxT) * C);
-  cpu::sinusoidal_table(tab.data(), maxT, C);
-  for (int p = 0; p < maxT; p++)
-    for (int i = 0; i < C / 2; i++) {
-      const double a = p / std::pow(10000.0, 2.0 * i / C);
-      EXPECT_NEAR(tab[p * C + 2 * i], std::sin(a), 1e-15);
-      EXPECT_NEAR(tab[p * C + 2 * i + 1], std::cos(a), 1e-15);
-    }
-  EXPECT_EQ(tab[1], 1.0);  // cos(0) at p = 0
+  for (const double scale : {1.0, 0.1}) {
+    std::vector<double> tab(size_t(maxT) * C);
+    cpu::sinusoidal_table(tab.data(), maxT, C, scale);
+    for (int p = 0; p < maxT; p++)
+      for (int i = 0; i < C / 2; i++) {
+        const double a = p / std::pow(10000.0, 2.0 * i / C);
+        EXPECT_NEAR(tab[p * C + 2 * i], scale * std::sin(a), 1e-15);
+        EXPECT_NEAR(tab[p * C + 2 * i + 1], scale * std::cos(a), 1e-15);
+      }
+    EXPECT_EQ(tab[1], scale);  // cos(0) at p = 0
+  }
 }
 
 TEST(PosEnc, RopeRotatesPairsAndInverts) {

@@ -52,7 +52,7 @@ TEST(Model, InitialLossIsNearLogV) {
 }
 
 TEST(Model, OverfitsOneBatch) {
-  for (PosEnc pos : {PosEnc::learned, PosEnc::rope}) {
+  for (PosEnc pos : {PosEnc::learned, PosEnc::sinusoidal, PosEnc::rope}) {
     GPT<float> m(tiny_config(pos));
     m.init_weights(7);
     const int B = 4, T = 16;
@@ -209,43 +209,98 @@ TEST(Checkpoint, RejectsDamage) {
   EXPECT_THROW(load_checkpoint(join_path(dir, "nope")), Error);
 }
 
-// Version 1 (before the data fingerprint) still loads. The v1 file is derived from a
-// v2 one by the documented layout: drop the two uint64 fingerprint fields, set the
-// version to 1, recompute the FNV-1a checksum (written here independently).
-TEST(Checkpoint, ReadsVersion1) {
+// Older versions, derived from a current file by the documented layout (data/README.md):
+// version 3 added the sinusoidal scale (float32 after dropout, at byte 40), version 2 the
+// two uint64 data-fingerprint fields after "elapsed seconds". Sets the version and
+// recomputes the FNV-1a checksum (written here independently).
+std::string downgrade_checkpoint(std::string bytes, int version, const TrainState& st) {
+  EXPECT_EQ(bytes[4], 3);  // version 3 on disk
+  if (version < 2) {
+    std::string fields(16, '\0');
+    std::memcpy(&fields[0], &st.loader.data_tokens, 8);
+    std::memcpy(&fields[8], &st.loader.data_id, 8);
+    const size_t at = bytes.find(fields);
+    EXPECT_NE(at, std::string::npos);
+    EXPECT_EQ(bytes.find(fields, at + 1), std::string::npos);
+    bytes.erase(at, 16);
+  }
+  if (version < 3) bytes.erase(40, 4);
+  bytes[4] = char(version);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i + 8 < bytes.size(); i++) h = (h ^ uint8_t(bytes[i])) * 1099511628211ull;
+  std::memcpy(&bytes[bytes.size() - 8], &h, 8);
+  return bytes;
+}
+
+TEST(Checkpoint, ReadsVersions1And2) {
   const std::string dir = scratch_dir();
   GPT<float> m(tiny_config());
   m.init_weights(6);
   TrainState st{42, {7, 12345, 0x1111222233334444ull, 0x5555666677778888ull}, 999, 1.5};
-  const std::string path = join_path(dir, "v2.bin");
+  const std::string path = join_path(dir, "v3.bin");
   save_checkpoint(path, m, TrainConfig{}, st, "tok");
-  std::string bytes = read_file(path);
-  EXPECT_EQ(bytes[4], 2);  // version 2 on disk
-  std::string fields(16, '\0');
-  std::memcpy(&fields[0], &st.loader.data_tokens, 8);
-  std::memcpy(&fields[8], &st.loader.data_id, 8);
-  const size_t at = bytes.find(fields);
-  ASSERT_NE(at, std::string::npos);
-  EXPECT_EQ(bytes.find(fields, at + 1), std::string::npos);
-  bytes.erase(at, 16);
-  bytes[4] = 1;
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i + 8 < bytes.size(); i++) h = (h ^ uint8_t(bytes[i])) * 1099511628211ull;
-  std::memcpy(&bytes[bytes.size() - 8], &h, 8);
-  const std::string v1 = join_path(dir, "v1.bin");
-  write_file_atomic(v1, bytes);
-  const Checkpoint ck = load_checkpoint(v1);
-  EXPECT_EQ(ck.state.step, 42);
-  EXPECT_EQ(ck.state.loader.batch_index, 7u);
-  EXPECT_EQ(ck.state.loader.rng_state, 12345u);
-  EXPECT_EQ(ck.state.loader.data_id, 0u);  // unknown: a resume does not check the data
-  EXPECT_EQ(ck.state.tokens_seen, 999u);
-  EXPECT_EQ(ck.tokenizer, "tok");
-  EXPECT_EQ(ck.params, m.read(Store::params));
+  const std::string bytes = read_file(path);
+  for (int version : {1, 2}) {
+    const std::string old = join_path(dir, "old.bin");
+    write_file_atomic(old, downgrade_checkpoint(bytes, version, st));
+    const Checkpoint ck = load_checkpoint(old);
+    EXPECT_EQ(ck.state.step, 42);
+    EXPECT_EQ(ck.state.loader.batch_index, 7u);
+    EXPECT_EQ(ck.state.loader.rng_state, 12345u);
+    // Version 1 does not know the data: a resume does not check it.
+    EXPECT_EQ(ck.state.loader.data_id, version == 1 ? 0u : 0x5555666677778888ull);
+    EXPECT_EQ(ck.state.tokens_seen, 999u);
+    EXPECT_EQ(ck.tokenizer, "tok");
+    EXPECT_EQ(ck.params, m.read(Store::params));
+  }
   // A version from the future is refused with a clear message.
-  bytes[4] = 3;
-  write_file_atomic(v1, bytes);
-  expect_error([&] { load_checkpoint(v1); }, {v1, "version 3", "newer gpt.cc"});
+  std::string future = bytes;
+  future[4] = 4;
+  write_file_atomic(path, future);
+  expect_error([&] { load_checkpoint(path); }, {path, "version 4", "newer gpt.cc"});
+}
+
+// The sinusoidal table's amplitude is stored (version 3); files written before it
+// (versions 1 and 2) were trained with amplitude 1 and load with it, giving the logits
+// they always gave, whatever amplitude new models get.
+TEST(Checkpoint, SinusoidalScaleIsStoredAndOlderFilesKeepAmplitudeOne) {
+  const std::string dir = scratch_dir();
+  GPTConfig c = tiny_config(PosEnc::sinusoidal);
+  c.pos_scale = 0.25f;
+  GPT<float> m(c);
+  m.init_weights(8);
+  std::vector<float> w = m.read(Store::params);
+  for (float& x : w) x *= 5.0f;  // positions matter visibly
+  m.write(Store::params, w);
+  const TrainState st{3, {1, 2, 3, 4}, 5, 0.5};
+  const std::string path = join_path(dir, "ck.bin");
+  save_checkpoint(path, m, TrainConfig{}, st, "");
+  EXPECT_EQ(load_checkpoint(path).model.pos_scale, 0.25f);
+
+  const int T = 16;
+  std::vector<int> toks(T);
+  for (int t = 0; t < T; t++) toks[t] = (t * 5) % 20;
+  auto logits = [&](GPT<float>& g) {
+    g.forward(toks.data(), nullptr, 1, T);
+    return g.logits();
+  };
+  for (int version : {1, 2}) {
+    const std::string old = join_path(dir, "old.bin");
+    write_file_atomic(old, downgrade_checkpoint(read_file(path), version, st));
+    const Checkpoint ck = load_checkpoint(old);
+    EXPECT_EQ(ck.model.pos_scale, 1.0f) << "version " << version;
+    GPT<float> loaded(ck.model);
+    load_weights(loaded, ck, false);
+    // The same weights with a table of amplitude 1: what gpt.cc before version 3 computed.
+    GPTConfig one = c;
+    one.pos_scale = 1.0f;
+    GPT<float> before(one), scaled(c);
+    before.write(Store::params, w);
+    scaled.write(Store::params, w);
+    const auto got = logits(loaded);
+    EXPECT_EQ(got, logits(before)) << "version " << version;
+    EXPECT_NE(got, logits(scaled)) << "version " << version;  // the amplitude matters
+  }
 }
 
 TEST(Sampler, GreedyTopKTopP) {

@@ -17,12 +17,15 @@ DeviceKind device_from_flags(const Args& a) {
   return d;
 }
 
-void apply_threads(const Args& a) {
-  if (!a.has("threads")) return;
-  const int n = a.integer("threads");
-  if (n < 0) GPT_USAGE_FAIL("--threads must be >= 0 (0 = all cores), got ", n);
+AdaptiveThreads thread_policy(const Args& a) {
+  const int n = a.has("threads") ? a.integer("threads") : 0;
+  if (n < 0) GPT_USAGE_FAIL("--threads must be >= 0 (0 = all cores, adaptive), got ", n);
   if (n > 0) omp_set_num_threads(n);
+  if (n == 0) omp_set_num_threads(initial_max_threads());  // an earlier run in this process may have set it
+  return AdaptiveThreads(n > 0 ? n : initial_max_threads(), n == 0);
 }
+
+void apply_threads(const Args& a) { thread_policy(a); }
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";

@@ -6,13 +6,17 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "threads.h"
 
 namespace gpt {
 
 // --device: the device whose backend exists in this build and on this machine;
 // otherwise a message saying what is missing and what to do (exit 2).
 DeviceKind device_from_flags(const Args& a);
-// --threads N (0 = all cores): sets OpenMP's thread count.
+// --threads N: N threads, always (OpenMP's count is set). --threads 0 or absent: up to
+// all cores (OMP_NUM_THREADS caps it), the count measured step by step (threads.h).
+AdaptiveThreads thread_policy(const Args& a);
+// The same flag for commands without repeated steps (gpt eval): N, or all cores.
 void apply_threads(const Args& a);
 std::string format_duration(double seconds);  // "3m12s"
 std::string format_count(double x);           // "12,345"

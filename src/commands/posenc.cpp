@@ -66,7 +66,7 @@ int cmd_posenc(const Args& a) {
   std::string what;
   if (kind == "sinusoidal") {
     enc = Matrix(P, D);
-    cpu::sinusoidal_table(enc.v.data(), P, D);
+    cpu::sinusoidal_table(enc.v.data(), P, D, 1.0);  // the formula; a model adds pos_scale times it
     what = "sinusoidal table PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(same), D = " +
            std::to_string(D);
   } else if (kind == "rope") {

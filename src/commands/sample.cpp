@@ -18,7 +18,7 @@ namespace gpt {
 
 int cmd_sample(const Args& a) {
   const DeviceKind device = device_from_flags(a);
-  apply_threads(a);
+  AdaptiveThreads threads = thread_policy(a);
   SamplerConfig sc;
   sc.temperature = float(a.real("temperature"));
   sc.top_k = a.integer("top-k");
@@ -113,7 +113,10 @@ int cmd_sample(const Args& a) {
     std::vector<int> ctx(ids.size() > size_t(maxT) ? ids.end() - maxT : ids.begin(), ids.end());
     Stopwatch prefill;
     const float* logits = nullptr;
-    for (size_t i = 0; i < ctx.size(); i++) logits = model.decode(ctx[i], int(i));
+    for (size_t i = 0; i < ctx.size(); i++) {
+      ThreadStep timed(threads);
+      logits = model.decode(ctx[i], int(i));
+    }
     prefill_s += prefill.seconds();
     n_prefill += ctx.size();
 
@@ -133,8 +136,12 @@ int cmd_sample(const Args& a) {
         // Context full: keep the last half and rebuild the cache (positions shift).
         const int keep = std::max(1, maxT / 2);
         ctx.erase(ctx.begin(), ctx.end() - keep);
-        for (size_t i = 0; i + 1 < ctx.size(); i++) model.decode(ctx[i], int(i));
+        for (size_t i = 0; i + 1 < ctx.size(); i++) {
+          ThreadStep timed(threads);
+          model.decode(ctx[i], int(i));
+        }
       }
+      ThreadStep timed(threads);
       logits = model.decode(next, int(ctx.size()) - 1);
     }
     std::printf("%s\n", stream.finish().c_str());
@@ -145,9 +152,9 @@ int cmd_sample(const Args& a) {
     const double s = gen_s;
     const int n_gen = n_tokens * n_samples;
     std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
-                 "(%.2f ms/token, %.1f tokens/s)\n",
+                 "(%.2f ms/token, %.1f tokens/s); %s\n",
                  n_prefill, prefill_s * 1e3, prefill_s * 1e3 / double(n_prefill),
-                 n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0);
+                 n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str());
   }
   return 0;
 }

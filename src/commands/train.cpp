@@ -240,7 +240,7 @@ Data open_data(const Args& a, Run& r) {
 // The training loop: batches, forward/backward (gradient accumulation), the gradients
 // summed over the process group, AdamW with warmup+cosine, evaluation, metrics,
 // progress and checkpoints (rank 0 alone prints and writes files).
-int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, ProcessGroup& pg) {
+int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, ProcessGroup& pg, AdaptiveThreads& threads) {
   const GPTConfig& mc = r.model;
   const TrainConfig& tc = r.train;
   TrainState& st = r.state;
@@ -357,6 +357,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   double comm_before = pg.comm_seconds();
   while (st.step < tc.steps && stop_reason.empty()) {
     Stopwatch sw;
+    threads.begin_step();
     const int step = int(st.step);
     const float lr = learning_rate(tc, step);
     model.zero_grad();
@@ -400,6 +401,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const double step_s = sw.seconds();
     const double comm_s = pg.comm_seconds() - comm_before;  // this step's time in collectives
     comm_before = pg.comm_seconds();
+    threads.end_step(step_s);
     st.elapsed_s += step_s;
     ema_step_s = ema_step_s == 0.0 ? step_s : 0.9 * ema_step_s + 0.1 * step_s;
 
@@ -414,7 +416,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       metrics << "{\"step\":" << st.step << ",\"train_loss\":" << json_number(loss)
               << ",\"lr\":" << json_number(lr) << ",\"grad_norm\":" << json_number(norm)
               << ",\"tokens_per_s\":" << json_number(tokens / step_s) << ",\"ms_per_step\":"
-              << json_number(step_s * 1000.0);
+              << json_number(step_s * 1000.0) << ",\"threads\":" << threads.last_step();
       if (pg.size() > 1) metrics << ",\"comm_ms\":" << json_number(comm_s * 1000.0);
       if (val) metrics << ",\"val_loss\":" << json_number(*val);
       metrics << "}\n";
@@ -453,6 +455,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
                metrics_path.c_str(), ckpt_file.c_str(),
                best_val ? ("; lowest val loss " + loss_text(*best_val) + ": " + join_path(r.out, kBestFile)).c_str() : "");
+  std::fprintf(stderr, "threads: %s\n", threads.describe().c_str());
   return 0;
 }
 
@@ -460,16 +463,20 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 
 int cmd_train(const Args& a) {
   const DeviceKind device = device_from_flags(a);
-  apply_threads(a);
+  AdaptiveThreads threads = thread_policy(a);
   // Under mpirun: one process per rank. Processes on one machine share its cores
-  // (unless --threads says otherwise), so 2 ranks on 2 cores run 1 thread each.
+  // (unless --threads says otherwise), so 2 ranks on 2 cores run 1 thread each; a fixed
+  // count, since the ranks wait for each other every step (a probe on one stalls all).
   const std::unique_ptr<ProcessGroup> pg = launch_process_group();
-  if (pg->size() > 1 && !a.has("threads"))
-    omp_set_num_threads(std::max(1, omp_get_num_procs() / local_process_count()));
+  if (pg->size() > 1 && !a.has("threads")) {
+    const int n = std::max(1, omp_get_num_procs() / local_process_count());
+    omp_set_num_threads(n);
+    threads = AdaptiveThreads(n, false);
+  }
   try {
     Run run = resolve_run(a);
     const Data data = open_data(a, run);
-    return train_loop(a, run, data, device, *pg);
+    return train_loop(a, run, data, device, *pg, threads);
   } catch (const Error& e) {
     if (pg->size() == 1) throw;
     // One message, then every rank ends (the others may be waiting in a collective).

@@ -24,7 +24,7 @@ uint64_t fnv1a(const char* p, size_t n) {
 // writer and the reader (ints and enums are stored as int32). Two lists, so that
 // a bad model config is reported before the training fields are read.
 template <class F>
-void model_fields(F&& field, GPTConfig& c) {
+void model_fields(F&& field, GPTConfig& c, uint32_t version) {
   field(c.max_seq_len, "max_seq_len");
   field(c.vocab_size, "vocab_size");
   field(c.padded_vocab_size, "padded_vocab_size");
@@ -33,6 +33,8 @@ void model_fields(F&& field, GPTConfig& c) {
   field(c.channels, "channels");
   field(c.pos, "pos");
   field(c.dropout, "dropout");
+  if (version >= 3) field(c.pos_scale, "sinusoidal table scale");
+  else c.pos_scale = 1.0f;  // what versions 1 and 2 were trained with
 }
 
 template <class F>
@@ -114,7 +116,7 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
   GPTConfig mc = c;
   TrainConfig t = tc;
   TrainState s = st;
-  model_fields(w, mc);
+  model_fields(w, mc, kCheckpointVersion);
   run_fields(w, t, s, kCheckpointVersion);
   // tokenizer
   w.put(uint64_t(tokenizer_blob.size()));
@@ -170,7 +172,7 @@ Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer) 
   std::memcpy(&stored_sum, data.data() + data.size() - sizeof(uint64_t), sizeof(uint64_t));
   Checkpoint ck;
   GPTConfig& c = ck.model;
-  model_fields(FieldReader{r}, c);
+  model_fields(FieldReader{r}, c, version);
   if (int(c.pos) < 0 || int(c.pos) > 2) GPT_FAIL(path, ": unknown positional encoding code ", int(c.pos));
   try {
     validate(c);

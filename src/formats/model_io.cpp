@@ -111,7 +111,7 @@ LearnedPositions with_learned_positions(const Checkpoint& ck, const std::string&
     GPT_CHECK(from.numel[id] == to.numel[id], "tensor sizes differ");
     std::memcpy(out.storage.data() + to.offset[id], ck.params.data() + from.offset[id], from.numel[id] * sizeof(float));
   }
-  cpu::sinusoidal_table(out.storage.data() + to.offset[WPE], c.max_seq_len, c.channels);
+  cpu::sinusoidal_table(out.storage.data() + to.offset[WPE], c.max_seq_len, c.channels, double(ck.model.pos_scale));
   out.params = out.storage.data();
   out.baked = true;
   return out;

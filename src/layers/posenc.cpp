@@ -10,16 +10,18 @@
 namespace gpt::cpu {
 
 template <class S>
-void sinusoidal_table(S* table, int maxT, int C) {
+void sinusoidal_table(S* table, int maxT, int C, double scale) {
   // table (maxT, C)
   GPT_CHECK(maxT >= 0 && C > 0, "maxT ", maxT, ", C ", C);
+  // scale * sin in double, rounded once: with scale 1 the table is what it always was.
+  // scale * sin in double, rounded once: with scale 1 the table is what it always was.
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < maxT; p++) {
     S* row = table + size_t(p) * C;
     for (int c = 0; c < C; c += 2) {
       const double angle = double(p) / std::pow(10000.0, double(c) / double(C));
-      row[c] = S(std::sin(angle));
-      if (c + 1 < C) row[c + 1] = S(std::cos(angle));
+      row[c] = S(scale * std::sin(angle));
+      if (c + 1 < C) row[c + 1] = S(scale * std::cos(angle));
     }
   }
 }
@@ -85,9 +87,9 @@ void rope_backward(S* dqkv, Dims d, int t0) {
   rope_apply(dqkv, d, t0, -1.0);
 }
 
-#define GPT_INSTANTIATE(S)                             \
-  template void sinusoidal_table<S>(S*, int, int);     \
-  template void rope_forward<S>(S*, Dims, int);        \
+#define GPT_INSTANTIATE(S)                                   \
+  template void sinusoidal_table<S>(S*, int, int, double);   \
+  template void rope_forward<S>(S*, Dims, int);              \
   template void rope_backward<S>(S*, Dims, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The "busy machine" rows of `make bench` (also runs alone): the same `gpt sample` and
+# `gpt train` commands on an idle machine and with BUSY_LOAD (default 2) spinning
+# background processes, each with the default threads (adaptive) and with every
+# --threads 1..nproc; prints a markdown table of medians and the ratio default / best.
+#   scripts/bench_busy.sh [BIN]     BIN defaults to bin/gpt
+# Env: BUSY_LOAD (spinners), BUSY_REPS (runs per cell, median; default 3),
+#      BUSY_TRAIN_STEPS (default 40), BUSY_TOKENS (default 200).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-bin/gpt}
+LOAD=${BUSY_LOAD:-2}
+REPS=${BUSY_REPS:-3}
+STEPS=${BUSY_TRAIN_STEPS:-40}
+TOKENS=${BUSY_TOKENS:-200}
+NPROC=$(nproc)
+tmp=$(mktemp -d)
+spinners=()
+stop_spinners() {
+  for p in "${spinners[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${spinners[@]}"; do wait "$p" 2>/dev/null || true; done
+  spinners=()
+}
+trap 'stop_spinners; rm -rf "$tmp"' EXIT
+
+# Synthetic char-level shards (uniform random ids, vocab 65).
+/usr/bin/env python3 - "$tmp" <<'PY'
+import random, struct, sys, os
+random.seed(0)
+d = os.path.join(sys.argv[1], "char"); os.makedirs(d)
+for split, n in (("train", 200000), ("val", 20000)):
+    toks = [random.randrange(65) for _ in range(n)]
+    with open(os.path.join(d, split + ".bin"), "wb") as f:
+        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
+        f.write(struct.pack("<%dH" % n, *toks))
+PY
+# The 6-layer model the sampling row decodes (weights after one step; speed only).
+$BIN train --data "$tmp/char" --vocab-size 65 --out "$tmp/m6" --layers 6 --heads 6 --dim 384 --context 256 \
+  --batch 1 --steps 1 --eval-every 0 --save-every 0 2>/dev/null
+
+# One measurement in ms: sampling = generated ms/token (--stats); training = the sum of
+# every step's ms (metrics.jsonl, first step included) of the default 4-layer model.
+sample_ms() {  # threads flags...
+  $BIN sample --ckpt "$tmp/m6" --prompt "0 1 2 3" --tokens "$TOKENS" --stats "$@" 2>&1 >/dev/null |
+    grep -o '[0-9.]* ms/token' | tail -1 | cut -d' ' -f1
+}
+train_ms() {
+  rm -rf "$tmp/t"
+  $BIN train --data "$tmp/char" --vocab-size 65 --out "$tmp/t" --steps "$STEPS" --log-every 1 --eval-every 0 \
+    --save-every 0 "$@" 2>/dev/null
+  /usr/bin/env python3 -c '
+import json, sys
+print("%.1f" % sum(json.loads(l)["ms_per_step"] for l in open(sys.argv[1]) if l.strip()))' "$tmp/t/metrics.jsonl"
+}
+median_of() {  # REPS runs of a command printing one number
+  local vals=()
+  for _ in $(seq "$REPS"); do vals+=("$("$@")"); done
+  printf '%s\n' "${vals[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+# row NAME UNIT FN: default and each --threads N, then default / best.
+row() {
+  local name=$1 unit=$2 fn=$3 cond=$4
+  local def; def=$(median_of "$fn")
+  local cells="" best=""
+  for n in $(seq "$NPROC"); do
+    local v; v=$(median_of "$fn" --threads "$n")
+    cells+=" $v |"
+    if [ -z "$best" ] || awk "BEGIN {exit !($v < $best)}"; then best=$v; fi
+  done
+  echo "| $name, $cond | $def |$cells $(awk "BEGIN {printf \"%.2fx\", $def / $best}") |"
+}
+
+header="| command, machine | default threads |"
+sep="|---|---|"
+for n in $(seq "$NPROC"); do header+=" --threads $n |"; sep+="---|"; done
+echo "$header default / best |"
+echo "$sep---|"
+for cond in idle busy; do
+  if [ "$cond" = busy ]; then
+    for _ in $(seq "$LOAD"); do sh -c 'while :; do :; done' & spinners+=($!); done
+    sleep 0.5
+  fi
+  row "sample 6L/384, ms/token" ms sample_ms "$cond"
+  row "train 4L/128 B16 T128, ms for $STEPS steps" ms train_ms "$cond"
+  stop_spinners
+done
+echo
+echo "busy = $LOAD spinning background processes (sh -c 'while :; do :; done') on $NPROC cores; medians of $REPS runs;"
+echo "default = no --threads flag (adaptive, src/threads.h). $BIN."
