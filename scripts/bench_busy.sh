@@ -4,11 +4,13 @@
 # background processes, each with the default threads (adaptive) and with every
 # --threads 1..nproc; prints a markdown table of medians and the ratio default / best.
 #   scripts/bench_busy.sh [BIN]     BIN defaults to bin/gpt
-# Env: BUSY_LOAD (spinners), BUSY_REPS (runs per cell, median; default 3),
-#      BUSY_TRAIN_STEPS (default 40), BUSY_TOKENS (default 200).
+# Env: BUSY_LOAD (spinners), BUSY_REPS (rounds, median; default 3),
+#      BUSY_TRAIN_STEPS (default 40), BUSY_TOKENS (default 200),
+#      BUSY_CONDS (default "idle busy"), BUSY_BASE=OLD_BIN adds a column: OLD_BIN's default, in the same rounds (before/after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-bin/gpt}
+BASE=${BUSY_BASE:-}
 LOAD=${BUSY_LOAD:-2}
 REPS=${BUSY_REPS:-3}
 STEPS=${BUSY_TRAIN_STEPS:-40}
@@ -35,56 +37,77 @@ for split, n in (("train", 200000), ("val", 20000)):
         f.write(struct.pack("<%dH" % n, *toks))
 PY
 # The 6-layer model the sampling row decodes (weights after one step; speed only).
-$BIN train --data "$tmp/char" --vocab-size 65 --out "$tmp/m6" --layers 6 --heads 6 --dim 384 --context 256 \
+${BASE:-$BIN} train --data "$tmp/char" --vocab-size 65 --out "$tmp/m6" --layers 6 --heads 6 --dim 384 --context 256 \
   --batch 1 --steps 1 --eval-every 0 --save-every 0 2>/dev/null
 
 # One measurement in ms: sampling = generated ms/token (--stats); training = the sum of
 # every step's ms (metrics.jsonl, first step included) of the default 4-layer model.
 sample_ms() {  # threads flags...
-  $BIN sample --ckpt "$tmp/m6" --prompt "0 1 2 3" --tokens "$TOKENS" --stats "$@" 2>&1 >/dev/null |
+  ${RUNBIN:-$BIN} sample --ckpt "$tmp/m6" --prompt "0 1 2 3" --tokens "$TOKENS" --stats "$@" 2>&1 >/dev/null |
     grep -o '[0-9.]* ms/token' | tail -1 | cut -d' ' -f1
 }
 train_ms() {
   rm -rf "$tmp/t"
-  $BIN train --data "$tmp/char" --vocab-size 65 --out "$tmp/t" --steps "$STEPS" --log-every 1 --eval-every 0 \
+  ${RUNBIN:-$BIN} train --data "$tmp/char" --vocab-size 65 --out "$tmp/t" --steps "$STEPS" --log-every 1 --eval-every 0 \
     --save-every 0 "$@" 2>/dev/null
   /usr/bin/env python3 -c '
 import json, sys
 print("%.1f" % sum(json.loads(l)["ms_per_step"] for l in open(sys.argv[1]) if l.strip()))' "$tmp/t/metrics.jsonl"
 }
-median_of() {  # REPS runs of a command printing one number
-  local vals=()
-  for _ in $(seq "$REPS"); do vals+=("$("$@")"); done
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# row NAME UNIT FN: default and each --threads N, then default / best.
+# row NAME FN COND: default and each --threads N, REPS rounds taking each setting in
+# turn (so a change in the machine hits them alike), medians, then default / best.
 row() {
-  local name=$1 unit=$2 fn=$3 cond=$4
-  local def; def=$(median_of "$fn")
-  local cells="" best=""
+  local name=$1 fn=$2 cond=$3
+  local settings=(default) n r
+  for n in $(seq "$NPROC"); do settings+=("$n"); done
+  [ -n "$BASE" ] && settings+=(base)
+  declare -A vals=()
+  for r in $(seq "$REPS"); do
+    for n in "${settings[@]}"; do
+      case $n in
+        default) vals[$n]+="$("$fn") " ;;
+        base) vals[$n]+="$(RUNBIN=$BASE "$fn") " ;;
+        *) vals[$n]+="$("$fn" --threads "$n") " ;;
+      esac
+    done
+  done
+  local def best="" cells=""
+  def=$(printf '%s\n' ${vals[default]} | median)
   for n in $(seq "$NPROC"); do
-    local v; v=$(median_of "$fn" --threads "$n")
+    local v; v=$(printf '%s\n' ${vals[$n]} | median)
     cells+=" $v |"
     if [ -z "$best" ] || awk "BEGIN {exit !($v < $best)}"; then best=$v; fi
   done
-  echo "| $name, $cond | $def |$cells $(awk "BEGIN {printf \"%.2fx\", $def / $best}") |"
+  local extra=""
+  if [ -n "$BASE" ]; then
+    local b; b=$(printf '%s\n' ${vals[base]} | median)
+    extra=" $b | $(awk "BEGIN {printf \"%.2fx\", $b / $best}") |"
+  fi
+  echo "| $name, $cond | $def |$cells $(awk "BEGIN {printf \"%.2fx\", $def / $best}") |$extra"
 }
 
 header="| command, machine | default threads |"
 sep="|---|---|"
 for n in $(seq "$NPROC"); do header+=" --threads $n |"; sep+="---|"; done
-echo "$header default / best |"
-echo "$sep---|"
-for cond in idle busy; do
+if [ -n "$BASE" ]; then
+  echo "$header default / best | base default | base / best |"
+  echo "$sep---|---|---|"
+else
+  echo "$header default / best |"
+  echo "$sep---|"
+fi
+for cond in ${BUSY_CONDS:-idle busy}; do
   if [ "$cond" = busy ]; then
     for _ in $(seq "$LOAD"); do sh -c 'while :; do :; done' & spinners+=($!); done
     sleep 0.5
   fi
-  row "sample 6L/384, ms/token" ms sample_ms "$cond"
-  row "train 4L/128 B16 T128, ms for $STEPS steps" ms train_ms "$cond"
+  row "sample 6L/384, ms/token" sample_ms "$cond"
+  row "train 4L/128 B16 T128, ms for $STEPS steps" train_ms "$cond"
   stop_spinners
 done
 echo
-echo "busy = $LOAD spinning background processes (sh -c 'while :; do :; done') on $NPROC cores; medians of $REPS runs;"
-echo "default = no --threads flag (adaptive, src/threads.h). $BIN."
+echo "busy = $LOAD spinning background processes (sh -c 'while :; do :; done') on $NPROC cores; medians of $REPS rounds"
+echo "(each round runs every setting once); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "default = no --threads flag (adaptive, src/threads.h). $BIN${BASE:+; base = $BASE}."
