@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: GEMM GFLOP/s per GPT shape, training tokens/s and GFLOP/s on the
-# two reference configs, and sampling ms/token; prints one report and writes it to
+# two reference configs, sampling ms/token, and both on a busy machine (default threads
+# against the best --threads, scripts/bench_busy.sh); prints one report and writes it to
 # bench/results/DATE-cpu.md. Run on an idle machine; numbers are medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,5 +106,9 @@ print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(
   /usr/bin/env python3 -c "
 b,o,bw=$wbytes,float('$ours_ms'),float('$bw')
 print('Weights streamed per token: %.1f MB; at %.2f ms/token that is %.1f GB/s, %.0f%% of the read bandwidth measured over a %.0f MB buffer here (%.1f GB/s, 2 threads).' % (b/1e6,o,b/o/1e6,100*b/o/1e6/bw,b/1e6,bw))"
+  echo
+  echo "## Busy machine (scripts/bench_busy.sh): the same commands idle and with 2 spinning processes"
+  echo
+  scripts/bench_busy.sh "$BIN"
 } | tee "$out"
 echo "wrote $out"

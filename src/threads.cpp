@@ -63,7 +63,9 @@ void AdaptiveThreads::end_step(double seconds) {
 void AdaptiveThreads::record(double seconds) {
   if (probe_) {
     probe_times_.push_back(seconds);
-    if (int(probe_times_.size()) == kProbeSteps) decide();
+    // A step clearly slower than the current count's ends the probe at once (on an
+    // idle machine, the usual case, a probe then costs one step, not two).
+    if (int(probe_times_.size()) == kProbeSteps || seconds > kLose * median(recent_)) decide();
     return;
   }
   recent_.push_back(seconds);
@@ -88,11 +90,13 @@ void AdaptiveThreads::decide() {
     lost_s_ = kProbeSteps * (now - best);
   } else {
     interval_ = std::min(kMaxInterval, 2 * interval_);
-    lost_s_ = std::max(0.0, spent - kProbeSteps * now);
+    lost_s_ = std::max(0.0, spent - double(probe_times_.size()) * now);
   }
+  // The level the kept count should now run at: a step time far from it later means the
+  // machine changed (possibly during this very probe, which then compared stale times).
+  ref_ = cur_ == probe_ ? best : now;
   probe_ = 0;
   recent_.clear();  // times at the kept count, measured afresh
-  ref_ = 0.0;
   since_steps_ = 0;
   since_s_ = 0.0;
 }

@@ -12,8 +12,8 @@
 
 namespace gpt {
 
-// Starts at `max_threads`; now and then runs two steps with a neighbouring count (half
-// or double) and keeps whichever was faster. It probes again when the step time drifts
+// Starts at `max_threads`; now and then runs one or two steps with a neighbouring count
+// (half or double) and keeps whichever was faster. It probes again when the step time drifts
 // (another program started or stopped) or after a growing number of steps, never
 // spending more than about 1% of the run's time on probes that lose.
 class AdaptiveThreads {
@@ -33,11 +33,12 @@ class AdaptiveThreads {
 
   // Tuning, exposed for the tests.
   static constexpr int kWindow = 3;            // steps whose median is "the current time"
-  static constexpr int kProbeSteps = 2;        // steps per probe
+  static constexpr int kProbeSteps = 2;        // steps per probe (at most)
   static constexpr int kFirstInterval = 3;     // steps between probes, doubling while nothing changes
   static constexpr int kMaxInterval = 512;
   static constexpr double kBudget = 0.01;      // lost probe time <= 1% of the time since the last probe
   static constexpr double kWin = 0.9;          // a probe must be 10% faster to switch
+  static constexpr double kLose = 1.25;        // a probe step 25% slower ends the probe
   static constexpr double kDrift = 1.3;        // median off its reference by 1.3x either way: probe
 
  private:
@@ -55,7 +56,7 @@ class AdaptiveThreads {
   long steps_ = 0;
   std::vector<double> recent_;  // last kWindow step times at cur_
   std::vector<double> probe_times_;
-  double ref_ = 0.0;            // median at cur_ once settled (0: not yet)
+  double ref_ = 0.0;            // the expected time at cur_ (0: not measured yet)
   long since_steps_ = 0;        // since the last probe
   double since_s_ = 0.0;
   double lost_s_ = 0.0;         // what the last probe cost beyond the current count
