@@ -1,7 +1,11 @@
 // Checked file I/O and atomic writes (see fileio.h).
 #include "fileio.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,7 +83,10 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
       int e = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      GPT_FAIL(path, ": write failed (", std::strerror(e), "); the previous file, if any, is untouched");
+      GPT_FAIL(path, ": write failed (", std::strerror(e), ")",
+               e == EFBIG ? " at the file size limit (ulimit -f); raise the limit" :
+               e == ENOSPC ? "; free some disk space" : "",
+               "; the previous file, if any, is untouched");
     }
     done += size_t(w);
   }
@@ -102,7 +109,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   }
 }
 
-MappedFile::MappedFile(const std::string& path) {
+MappedFile::MappedFile(const std::string& path) : path_(path) {
   if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
@@ -129,7 +136,7 @@ MappedFile::~MappedFile() {
   if (map_) ::munmap(map_, size_);
 }
 
-MappedFile::MappedFile(MappedFile&& o) noexcept : map_(o.map_), size_(o.size_) {
+MappedFile::MappedFile(MappedFile&& o) noexcept : map_(o.map_), size_(o.size_), path_(std::move(o.path_)) {
   o.map_ = nullptr;
   o.size_ = 0;
 }
@@ -139,10 +146,217 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     if (map_) ::munmap(map_, size_);
     map_ = o.map_;
     size_ = o.size_;
+    path_ = std::move(o.path_);
     o.map_ = nullptr;
     o.size_ = 0;
   }
   return *this;
+}
+
+namespace {
+
+// The SIGBUS guard: each thread points at its innermost jump buffer while it reads a
+// mapping; the handler jumps there, or (no guard active) dies of SIGBUS as before.
+thread_local sigjmp_buf* t_sigbus_jump = nullptr;
+
+extern "C" void on_sigbus(int sig, siginfo_t*, void*) {
+  if (t_sigbus_jump) siglongjmp(*t_sigbus_jump, 1);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void install_sigbus_handler() {
+  static const bool done = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;  // NODEFER: no mask to restore, so sigsetjmp(.., 0) suffices
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
+void MappedFile::guarded_call(void (*fn)(void*), void* ctx) const {
+  install_sigbus_handler();
+  sigjmp_buf jump;
+  sigjmp_buf* const outer = t_sigbus_jump;
+  if (sigsetjmp(jump, 0) == 0) {
+    t_sigbus_jump = &jump;
+    try {
+      fn(ctx);
+    } catch (...) {
+      t_sigbus_jump = outer;
+      throw;
+    }
+    t_sigbus_jump = outer;
+    return;
+  }
+  t_sigbus_jump = outer;
+  struct stat st {};
+  const std::string now = ::stat(path_.c_str(), &st) == 0 ? std::to_string(st.st_size) + " bytes" : "gone";
+  GPT_FAIL(path_, ": the file shrank while it was being read (", size_, " bytes when opened, now ", now,
+           "); another program rewrote it in place. Restore the file (re-run `gpt prepare` for shards) and "
+           "start again");
+}
+
+bool process_alive(long pid) {
+  if (pid <= 0) return false;
+  return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
+}
+
+int remove_stale_temps(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  int removed = 0;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at == 0) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(digits);
+    if (pid != long(::getpid()) && !process_alive(pid)) stale.push_back(join_path(dir, name));
+  }
+  ::closedir(d);
+  for (const auto& p : stale) {
+    if (is_directory(p)) remove_tree(p);
+    else if (::unlink(p.c_str()) != 0) continue;
+    removed++;
+  }
+  return removed;
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    if (DIR* d = ::opendir(path.c_str())) {
+      std::vector<std::string> names;
+      while (const dirent* e = ::readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+      ::closedir(d);
+      for (const auto& n : names) remove_tree(join_path(path, n));
+    }
+    if (::rmdir(path.c_str()) != 0) GPT_FAIL(path, ": cannot remove directory (", std::strerror(errno), ")");
+  } else if (::unlink(path.c_str()) != 0) {
+    GPT_FAIL(path, ": cannot remove (", std::strerror(errno), ")");
+  }
+}
+
+namespace {
+std::string without_trailing_slashes(std::string p) {
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+void fsync_dir(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+std::string parent_dir(const std::string& p) {
+  const size_t slash = p.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : p.substr(0, slash);
+}
+}  // namespace
+
+DirWriter::DirWriter(const std::string& dir, std::vector<std::string> replaces)
+    : dir_(without_trailing_slashes(dir)), replaces_(std::move(replaces)) {
+  const size_t slash = dir_.find_last_of('/');
+  const std::string base = slash == std::string::npos ? dir_ : dir_.substr(slash + 1);
+  if (base == "." || base == ".." || dir_ == "/")
+    GPT_USAGE_FAIL(dir, ": name a directory of its own (it is replaced whole), e.g. ", join_path(dir, "data"));
+  if (file_exists(dir_) && !is_directory(dir_)) GPT_FAIL(dir_, ": exists but is not a directory");
+  const std::string parent = parent_dir(dir_);
+  make_dirs(parent);
+  // Leftovers of writers that died before commit: "<base>.tmp.<pid>" beside dir.
+  if (DIR* d = ::opendir(parent.c_str())) {
+    std::vector<std::string> stale;
+    const std::string prefix = base + ".tmp.";
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string digits = name.substr(prefix.size());
+      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (!process_alive(std::stol(digits))) stale.push_back(join_path(parent, name));
+    }
+    ::closedir(d);
+    for (const auto& p : stale) remove_tree(p);
+  }
+  // Refuse before any work what commit() could not carry over.
+  if (is_directory(dir_)) {
+    if (DIR* d = ::opendir(dir_.c_str())) {
+      std::string subdir;
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st {};
+        if (::lstat(join_path(dir_, name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) subdir = name;
+      }
+      ::closedir(d);
+      if (!subdir.empty())
+        GPT_FAIL(dir_, ": holds a subdirectory (", subdir, "); this directory is replaced whole, so choose "
+                 "another --out or move ", join_path(dir_, subdir), " away (nothing was changed)");
+    }
+  }
+  tmp_ = dir_ + ".tmp." + std::to_string(::getpid());
+  remove_tree(tmp_);
+  if (::mkdir(tmp_.c_str(), 0755) != 0)
+    GPT_FAIL(tmp_, ": cannot create a temporary directory beside ", dir_, " (", std::strerror(errno), ")");
+}
+
+DirWriter::~DirWriter() {
+  if (done_) return;
+  try {
+    remove_tree(tmp_);
+  } catch (const Error&) {
+  }
+}
+
+void DirWriter::commit() {
+  GPT_CHECK(!done_, "commit twice");
+  // Carry over what the old directory holds beside our files (e.g. the input text).
+  if (is_directory(dir_)) {
+    if (DIR* d = ::opendir(dir_.c_str())) {
+      std::vector<std::string> names;
+      while (const dirent* e = ::readdir(d)) names.push_back(e->d_name);
+      ::closedir(d);
+      for (const auto& name : names) {
+        if (name == "." || name == ".." || file_exists(join_path(tmp_, name))) continue;
+        if (std::find(replaces_.begin(), replaces_.end(), name) != replaces_.end()) continue;
+        if (::link(join_path(dir_, name).c_str(), join_path(tmp_, name).c_str()) != 0)
+          GPT_FAIL(join_path(dir_, name), ": cannot carry it over into the new ", dir_, " (",
+                   std::strerror(errno), "); nothing was changed");
+      }
+    }
+  }
+  fsync_dir(tmp_);
+  if (!is_directory(dir_)) {
+    if (::rename(tmp_.c_str(), dir_.c_str()) != 0)
+      GPT_FAIL(dir_, ": cannot move the new directory into place (", std::strerror(errno), ")");
+  } else if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != EINVAL && errno != ENOSYS)
+      GPT_FAIL(dir_, ": cannot swap in the new directory (", std::strerror(errno), "); ", dir_, " is unchanged");
+    // No atomic exchange on this file system: two renames (a crash between them leaves
+    // the complete old directory at "<dir>.old.<pid>").
+    const std::string old = dir_ + ".old." + std::to_string(::getpid());
+    remove_tree(old);
+    if (::rename(dir_.c_str(), old.c_str()) != 0 || ::rename(tmp_.c_str(), dir_.c_str()) != 0)
+      GPT_FAIL(dir_, ": cannot swap in the new directory (", std::strerror(errno), ")");
+    done_ = true;
+    fsync_dir(parent_dir(dir_));
+    remove_tree(old);
+    return;
+  }
+  done_ = true;
+  fsync_dir(parent_dir(dir_));
+  remove_tree(tmp_);  // now the old directory
 }
 
 void ByteReader::read(void* dst, size_t n, const char* what) {

@@ -1,10 +1,14 @@
 // Checked file I/O: every failure names the file and what went wrong.
 // Writes are atomic: temp file in the same directory, fsync, rename, fsync dir,
-// so a crash never leaves a half-written checkpoint or shard behind.
+// so a crash never leaves a half-written checkpoint or shard behind; the temp files
+// of writers that died (kill -9) are removed by remove_stale_temps. Mapped reads
+// turn a file truncated under the reader into a gpt::Error (read_guarded), not SIGBUS.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 namespace gpt {
 
@@ -14,6 +18,34 @@ bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
+
+// Temp files are named "<path>.tmp.<pid>". Removes those in `dir` whose pid is no
+// longer alive (a writer killed mid-save); returns how many were removed.
+int remove_stale_temps(const std::string& dir);
+bool process_alive(long pid);
+// rm -rf; gpt::Error naming the entry that could not be removed.
+void remove_tree(const std::string& path);
+
+// A directory written whole: files go into a fresh temp sibling "<dir>.tmp.<pid>"
+// (stale siblings of dead writers are removed first), and commit() swaps it for
+// `dir` in one rename (RENAME_EXCHANGE where the file system has it), then deletes
+// the old contents. Until commit() (a failure, a crash), `dir` is untouched.
+// Files in an existing `dir` that the writer does not write are carried over
+// (hard links), except those named in `replaces`; a subdirectory in `dir` is refused.
+class DirWriter {
+ public:
+  DirWriter(const std::string& dir, std::vector<std::string> replaces);
+  ~DirWriter();  // not committed: removes the temp sibling
+  DirWriter(const DirWriter&) = delete;
+  DirWriter& operator=(const DirWriter&) = delete;
+  const std::string& path() const { return tmp_; }  // where to write
+  void commit();
+
+ private:
+  std::string dir_, tmp_;
+  std::vector<std::string> replaces_;
+  bool done_ = false;
+};
 
 // A whole file mapped read-only (move-only, unmapped on destruction): large model
 // files and token shards are paged in by the OS instead of being copied into a
@@ -30,10 +62,24 @@ class MappedFile {
   const char* data() const { return static_cast<const char*>(map_); }
   size_t size() const { return size_; }
   std::string_view view() const { return {data(), size_}; }
+  const std::string& path() const { return path_; }
+
+  // Runs body(), which reads this mapping. If the file is truncated under the map
+  // meanwhile (another program rewrote it in place), the read raises SIGBUS; here
+  // that becomes a gpt::Error naming the file and its sizes. body may throw; it is
+  // left by siglongjmp on SIGBUS, so it must not own resources of its own (no
+  // strings, vectors: write into objects that live outside it). Costs one
+  // sigsetjmp (no system call) per call.
+  template <class F>
+  void read_guarded(F&& body) const {
+    guarded_call([](void* f) { (*static_cast<std::remove_reference_t<F>*>(f))(); }, &body);
+  }
 
  private:
+  void guarded_call(void (*fn)(void*), void* ctx) const;
   void* map_ = nullptr;
   size_t size_ = 0;
+  std::string path_;
 };
 
 // Sequential reader over an in-memory file image with bounds checks.

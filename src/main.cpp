@@ -8,6 +8,7 @@
 // libgomp reads its environment once, before main() runs, so when the user has set
 // neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, main() sets GOMP_SPINCOUNT and re-executes
 // itself once (about a millisecond). Set either variable to choose your own policy.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -19,5 +20,8 @@ int main(int argc, char** argv) {
     setenv("GOMP_SPINCOUNT", "10000", 1);
     execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
   }
+  // A file size limit (ulimit -f) makes write() fail with EFBIG, which the writers
+  // report naming the file, instead of killing the process silently.
+  signal(SIGXFSZ, SIG_IGN);
   return gpt::run_cli(argc, argv);
 }

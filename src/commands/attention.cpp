@@ -35,9 +35,17 @@ int run_calculator(const Args& a) {
                      "`gpt attention --help`");
   const AttentionProblem p = load_attention_problem(a.str("input"));
   const bool scaled = !a.has("no-scale");
-  const AttentionResult r = run_attention(p, scaled);
+  const std::string input = a.str("input");
+  auto run = [&](bool sc) {
+    try {
+      return run_attention(p, sc);
+    } catch (const Error& e) {
+      throw Error(e.code, input + ": " + e.what());
+    }
+  };
+  const AttentionResult r = run(scaled);
   std::optional<AttentionResult> other;
-  if (!scaled) other = run_attention(p, true);
+  if (!scaled) other = run(true);
   const AttentionResult* o = other ? &*other : nullptr;
   if (a.has("json")) std::printf("%s\n", attention_json(p, r, o).dump(-1, 15).c_str());
   else std::printf("%s", format_attention(p, r, o).c_str());

@@ -46,7 +46,14 @@ int cmd_export(const Args& a) {
   } else {
     std::optional<SpecialTokens> special;
     if (tok) special = SpecialTokens{tok->bos_id(), tok->eos_id()};
-    bytes = export_hf_gpt2(out, c, lp.params, special);
+    // A failed export leaves no empty directory behind (one that existed stays).
+    const bool existed = file_exists(out);
+    try {
+      bytes = export_hf_gpt2(out, c, lp.params, special);
+    } catch (const Error&) {
+      if (!existed && is_directory(out)) remove_tree(out);
+      throw;
+    }
     what = join_path(out, kSafetensorsFile) + " + " + kHfConfigFile + " (Hugging Face GPT-2)";
   }
   std::printf("gpt export: %s -> %s\n  %s parameters: %d layers, %d heads, dim %d, context %d, vocab %d (padded %d); "

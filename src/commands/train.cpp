@@ -1,6 +1,7 @@
 // gpt train: the training loop. Builds or restores the model, draws batches,
 // runs forward/backward/AdamW with warmup+cosine, evaluates, logs metrics.jsonl,
-// prints progress, and checkpoints atomically (periodically, at the end, on Ctrl-C).
+// prints progress, and checkpoints atomically (periodically, at the end, on Ctrl-C,
+// SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ). The run directory is locked (run_dir.h).
 #include <omp.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "fileio.h"
 #include "model.h"
 #include "process_group.h"
+#include "run_dir.h"
 #include "formats/model_io.h"
 #include "schedule.h"
 #include "text/tokenizer.h"
@@ -31,12 +33,6 @@
 namespace gpt {
 
 namespace {
-
-volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_interrupt(int sig) {
-  g_interrupted = 1;
-  std::signal(sig, SIG_DFL);  // a second Ctrl-C kills at once (the last checkpoint stays intact)
-}
 
 const char* kModelFlags[] = {"layers", "heads", "dim", "context", "pos", "dropout"};
 
@@ -97,6 +93,20 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   write_file_atomic(path, kept);
 }
 
+// A loss or gradient norm that is NaN or infinite: the run stops before the step that
+// would spread it, naming the step and the last good checkpoint (or that there is none).
+[[noreturn]] void fail_non_finite(const char* what, double value, int step, const std::string& out,
+                                  std::optional<int64_t> saved_step) {
+  if (saved_step)
+    GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped (nothing "
+             "was saved after step ", *saved_step, "). Lower --lr (or set --grad-clip) and continue from the last "
+             "good checkpoint (step ", *saved_step, ", ", join_path(out, kCheckpointFile), "): gpt train --resume ",
+             out, " --lr LOWER");
+  GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
+           "was saved in ", out, " yet, so start again with a lower --lr (or set --grad-clip, or --save-every N to "
+           "keep earlier steps)");
+}
+
 std::string json_number(double x) {
   if (!std::isfinite(x)) return "null";
   char buf[32];
@@ -117,6 +127,7 @@ struct Run {
   TrainState state;
   std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
   std::optional<int> flag_vocab;  // --vocab-size
+  std::shared_ptr<RunLock> lock;  // rank 0: this run directory is ours (run_dir.h)
 };
 
 // The data a run reads, and the tokenizer that goes into its checkpoints.
@@ -247,6 +258,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const bool root = pg.is_root();
   const int B = tc.batch, T = mc.max_seq_len;
   const Partition part{pg.rank(), pg.size()};
+  require_memory(estimate_training_memory(mc, B, T), available_memory());
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader);
@@ -296,6 +308,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   }
   if (root) {
     make_dirs(r.out);
+    if (!r.lock) {
+      r.lock = std::make_shared<RunLock>(r.out);
+      if (!r.resume && file_exists(ckpt_file))  // another run wrote one since resolve_run looked
+        GPT_USAGE_FAIL(r.out, " already holds a checkpoint; continue it with --resume ", r.out,
+                       " (nothing was overwritten)");
+    }
+    remove_stale_temps(r.out);  // checkpoint.bin.tmp.PID of a writer killed mid-save
     if (!r.resume) write_file_atomic(metrics_path, "");
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
@@ -315,7 +334,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  mfu_note(flops_per_token, peak_gflops, a.has("peak-gflops")).c_str());
   }
 
+  std::optional<int64_t> saved_step;  // the last checkpoint on disk (named if the loss diverges)
+  if (r.resume) saved_step = st.step;
   auto save = [&]() {
+    saved_step = st.step;
     if (zero == 1) {  // the checkpoint holds the whole m and v: gathered on rank 0 (every rank takes part)
       OptimizerState full;
       if (root) full.m.resize(model.num_params()), full.v.resize(model.num_params());
@@ -338,9 +360,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     return sum / double(n_batches);
   };
 
-  g_interrupted = 0;
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  const StopSignals signals;
   const bool tty = isatty(STDERR_FILENO);
   const int stop_at = a.integer("stop-at");
   const double max_seconds = a.real("max-seconds");
@@ -381,9 +401,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     pg.all_reduce_sum(&loss, 1);
     loss *= grad_scale;
     last_loss = loss;
-    if (!std::isfinite(loss))
-      GPT_FAIL("training loss is ", loss, " at step ", step + 1, "; lower --lr and --resume ", r.out,
-               " from the last checkpoint");
+    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved_step);
     double norm;
     if (zero == 1) {  // the global norm from every block, AdamW on this block, then everyone's blocks
       double ss = model.shard_grad_sum_squares();
@@ -394,6 +412,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     } else {
       norm = model.step(lr, tc, long(step) + 1, grad_scale);
     }
+    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved_step);
     st.step = step + 1;
     st.loader = train_loader.state();
     const double tokens = double(B) * T * tc.grad_accum * pg.size();
@@ -434,21 +453,22 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
     // Every rank stops at the same step: a stop request anywhere stops all.
-    const bool interrupted = pg.any(g_interrupted != 0);
-    if (interrupted) stop_reason = "interrupted";
+    const bool interrupted = pg.any(signals.signal() != 0);
+    if (interrupted) stop_reason = signals.signal() ? StopSignals::name(signals.signal()) : "interrupted";
     else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
     else if (pg.any(max_seconds > 0 && session.seconds() >= max_seconds))
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
   save();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  if (!root) return stop_reason == "interrupted" ? 130 : 0;
+  // Stopped by a signal: 128 + its number (130 for Ctrl-C); a rank stopped by another's: 130.
+  const bool by_signal = !stop_reason.empty() && stop_reason.rfind("--", 0) != 0 && stop_reason.rfind("already", 0) != 0;
+  const int stop_code = by_signal ? (signals.signal() ? 128 + signals.signal() : 130) : 0;
+  if (!root) return stop_code;
   if (tty) std::fprintf(stderr, "\n");
   if (!stop_reason.empty() && st.step < tc.steps) {
     std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train --resume %s\n",
                  long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), r.out.c_str());
-    return stop_reason == "interrupted" ? 130 : 0;
+    return stop_code;
   }
   std::fprintf(stderr, "done: %ld steps in %s (%s tokens); final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
                long(st.step), format_duration(st.elapsed_s).c_str(), format_count(double(st.tokens_seen)).c_str(),
@@ -474,7 +494,13 @@ int cmd_train(const Args& a) {
     threads = AdaptiveThreads(n, false);
   }
   try {
+    // One writer per run directory: locked before its checkpoint is read (a new
+    // --out is locked once created, in train_loop). Rank 0 alone writes files.
+    std::shared_ptr<RunLock> lock;
+    const std::string out = a.has("out") ? a.str("out") : a.has("resume") ? a.str("resume") : "";
+    if (pg->is_root() && !out.empty() && is_directory(out)) lock = std::make_shared<RunLock>(out);
     Run run = resolve_run(a);
+    run.lock = lock;
     const Data data = open_data(a, run);
     return train_loop(a, run, data, device, *pg, threads);
   } catch (const Error& e) {

@@ -1,11 +1,13 @@
 // Checkpoint file: see checkpoint.h and data/README.md ("Checkpoint").
 #include "formats/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
 #include "check.h"
 #include "fileio.h"
+#include "tensors.h"
 
 namespace gpt {
 
@@ -99,7 +101,80 @@ struct FieldReader {
   }
 };
 
+// Every training field read from a file, range-checked: the CLI validates flags, but
+// a crafted (checksum-valid) file must not reach the loop with step -1 or eps inf.
+void check_run_fields(const std::string& path, const TrainConfig& t, const TrainState& s) {
+  auto bad = [&](const char* field, auto value, const char* expected) {
+    GPT_FAIL(path, ": field ", field, " is ", value, ", expected ", expected,
+             "; the checkpoint is damaged or was not written by gpt.cc (use an earlier checkpoint)");
+  };
+  auto finite = [](double x) { return std::isfinite(x); };
+  if (t.batch < 1) bad("batch", t.batch, ">= 1");
+  if (t.grad_accum < 1) bad("grad_accum", t.grad_accum, ">= 1");
+  if (!(finite(t.lr) && t.lr > 0)) bad("lr", t.lr, "a positive finite number");
+  if (!(finite(t.min_lr) && t.min_lr >= 0 && t.min_lr <= t.lr)) bad("min_lr", t.min_lr, "a number in [0, lr]");
+  if (t.warmup < 0) bad("warmup", t.warmup, ">= 0");
+  if (int(t.schedule) != int(Schedule::cosine) && int(t.schedule) != int(Schedule::constant))
+    bad("schedule", int(t.schedule), "0 (cosine) or 1 (constant)");
+  if (!(finite(t.weight_decay) && t.weight_decay >= 0)) bad("weight_decay", t.weight_decay, "a finite number >= 0");
+  if (!(t.beta1 >= 0 && t.beta1 < 1)) bad("beta1", t.beta1, "a number in [0, 1)");
+  if (!(t.beta2 >= 0 && t.beta2 < 1)) bad("beta2", t.beta2, "a number in [0, 1)");
+  if (!(finite(t.eps) && t.eps > 0)) bad("eps", t.eps, "a positive finite number");
+  if (!(finite(t.grad_clip) && t.grad_clip >= 0)) bad("grad_clip", t.grad_clip, "a finite number >= 0 (0 = off)");
+  if (t.steps < 1) bad("steps", t.steps, ">= 1");
+  if (t.eval_every < 0) bad("eval_every", t.eval_every, ">= 0");
+  if (t.eval_batches < 0) bad("eval_batches", t.eval_batches, ">= 0");
+  if (t.log_every < 1) bad("log_every", t.log_every, ">= 1");
+  if (t.save_every < 0) bad("save_every", t.save_every, ">= 0");
+  if (int(t.sampling) != int(SamplingMode::random) && int(t.sampling) != int(SamplingMode::sequential))
+    bad("sampling", int(t.sampling), "0 (random) or 1 (sequential)");
+  // The loop counts steps in an int; AdamW's bias correction needs t >= 1 after it.
+  if (s.step < 0 || s.step >= int64_t(1) << 31) bad("step", s.step, "a step count in [0, 2^31)");
+  if (!(finite(s.elapsed_s) && s.elapsed_s >= 0)) bad("elapsed seconds", s.elapsed_s, "a finite number >= 0");
+}
+
 }  // namespace
+
+size_t first_non_finite(const float* p, size_t n) {
+  // Exponent bits all ones = inf or NaN; a branch-free OR per block (vectorizes), the
+  // element searched for only when a block has one.
+  const auto* u = reinterpret_cast<const uint32_t*>(p);
+  constexpr size_t kBlock = 4096;
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t e = std::min(n, b + kBlock);
+    uint32_t any = 0;
+    for (size_t i = b; i < e; i++) any |= uint32_t((u[i] & 0x7f800000u) == 0x7f800000u);
+    if (any)
+      for (size_t i = b; i < e; i++)
+        if (!std::isfinite(p[i])) return i;
+  }
+  return n;
+}
+
+void require_finite_weights(const Checkpoint& ck, const std::string& source) {
+  const ParamLayout l = param_layout(ck.model);
+  auto check = [&](const std::vector<float>& v, const char* what) {
+    if (v.empty()) return;
+    const size_t at = first_non_finite(v.data(), v.size());
+    if (at == v.size()) return;
+    int id = NUM_PARAM_TENSORS - 1;
+    while (id > 0 && l.offset[id] > at) id--;
+    const size_t within = at - l.offset[id];
+    const TensorSpec& t = tensor_spec(id);
+    const std::string where = t.per_layer && l.per_layer[id]
+                                  ? str(" (layer ", within / l.per_layer[id], ", element ", within % l.per_layer[id], ")")
+                                  : str(" (element ", within, ")");
+    GPT_FAIL(source, ": ", what, " of tensor ", t.name, where, " is ", v[at],
+             "; the model diverged or the file is damaged. Use an earlier checkpoint, or retrain with a lower --lr");
+  };
+  check(ck.params, "weight");
+  check(ck.m, "AdamW m");
+  check(ck.v, "AdamW v");
+  for (size_t i = 0; i < ck.v.size(); i++)
+    if (ck.v[i] < 0)
+      GPT_FAIL(source, ": AdamW v at element ", i, " is ", ck.v[i], ", expected >= 0 (a mean of squares); the file "
+               "is damaged, use an earlier checkpoint");
+}
 
 std::string checkpoint_path(const std::string& run_or_file) {
   return is_directory(run_or_file) ? join_path(run_or_file, kCheckpointFile) : run_or_file;
@@ -154,58 +229,64 @@ Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer) 
   // model's checkpoint went from ~2.5 s to well under one second of start-up).
   const MappedFile file(path);
   const std::string_view data = file.view();
-  ByteReader r(data, path);
-  const auto magic = r.get<uint32_t>("magic");
-  if (int32_t(magic) == kLlmcMagic)
-    GPT_FAIL(path, ": is an llm.c checkpoint, which holds weights only (no optimizer state or data position), so "
-             "it cannot be resumed; start a new run from it with `gpt train --init ", path, "`");
-  if (magic != kCheckpointMagic)
-    GPT_FAIL(path, ": not a gpt.cc checkpoint: expected magic ", kCheckpointMagic, ", found ", magic,
-             "; pass the RUN directory of `gpt train` or its ", kCheckpointFile);
-  const auto version = r.get<uint32_t>("version");
-  if (version < 1 || version > kCheckpointVersion)
-    GPT_FAIL(path, ": checkpoint version ", version, " is not supported (this build reads versions 1 to ",
-             kCheckpointVersion, ")", version > kCheckpointVersion ? "; it was written by a newer gpt.cc" : "");
-  if (data.size() < sizeof(uint64_t) + 8)
-    GPT_FAIL(path, ": truncated (", data.size(), " bytes)");
-  uint64_t stored_sum;
-  std::memcpy(&stored_sum, data.data() + data.size() - sizeof(uint64_t), sizeof(uint64_t));
   Checkpoint ck;
-  GPTConfig& c = ck.model;
-  model_fields(FieldReader{r}, c, version);
-  if (int(c.pos) < 0 || int(c.pos) > 2) GPT_FAIL(path, ": unknown positional encoding code ", int(c.pos));
-  try {
-    validate(c);
-  } catch (const Error& e) {
-    GPT_FAIL(path, ": the model config in this checkpoint is invalid: ", e.what());
-  }
-  run_fields(FieldReader{r}, ck.train, ck.state, version);
-  const auto tok_len = r.get<uint64_t>("tokenizer length");
-  if (tok_len > r.remaining()) GPT_FAIL(path, ": truncated: tokenizer claims ", tok_len, " bytes, ", r.remaining(), " left");
-  ck.tokenizer.resize(tok_len);
-  r.read(ck.tokenizer.data(), tok_len, "tokenizer");
-  const auto n = r.get<uint64_t>("parameter count");
-  const size_t expected = param_layout(c).total;
-  if (n != expected)
-    GPT_FAIL(path, ": header/config mismatch: the config implies ", expected, " parameters, the file says ", n);
-  const auto has_opt = r.get<uint32_t>("optimizer flag");
-  const size_t tensor_bytes = n * sizeof(float) * (has_opt ? 3 : 1);
-  if (r.remaining() != tensor_bytes + sizeof(uint64_t))
-    GPT_FAIL(path, ": truncated or padded: expected ", tensor_bytes + sizeof(uint64_t),
-             " bytes of tensors and checksum after the header, found ", r.remaining(),
-             "; the file is damaged, use an earlier checkpoint");
-  const uint64_t sum = fnv1a(data.data(), data.size() - sizeof(uint64_t));
-  if (sum != stored_sum)
-    GPT_FAIL(path, ": checksum mismatch (stored ", stored_sum, ", computed ", sum,
-             "): the file is corrupted, use an earlier checkpoint");
-  ck.params.resize(n);
-  r.read(ck.params.data(), n * sizeof(float), "parameters");
-  if (has_opt && with_optimizer) {
-    ck.m.resize(n);
-    ck.v.resize(n);
-    r.read(ck.m.data(), n * sizeof(float), "AdamW m");
-    r.read(ck.v.data(), n * sizeof(float), "AdamW v");
-  }
+  // Everything below reads the mapping: a file truncated meanwhile is an error, not SIGBUS.
+  ByteReader r(data, path);
+  file.read_guarded([&] {
+    const auto magic = r.get<uint32_t>("magic");
+    if (int32_t(magic) == kLlmcMagic)
+      GPT_FAIL(path, ": is an llm.c checkpoint, which holds weights only (no optimizer state or data position), so "
+               "it cannot be resumed; start a new run from it with `gpt train --init ", path, "`");
+    if (magic != kCheckpointMagic)
+      GPT_FAIL(path, ": not a gpt.cc checkpoint: expected magic ", kCheckpointMagic, ", found ", magic,
+               "; pass the RUN directory of `gpt train` or its ", kCheckpointFile);
+    const auto version = r.get<uint32_t>("version");
+    if (version < 1 || version > kCheckpointVersion)
+      GPT_FAIL(path, ": checkpoint version ", version, " is not supported (this build reads versions 1 to ",
+               kCheckpointVersion, ")", version > kCheckpointVersion ? "; it was written by a newer gpt.cc" : "");
+    if (data.size() < sizeof(uint64_t) + 8)
+      GPT_FAIL(path, ": truncated (", data.size(), " bytes)");
+    uint64_t stored_sum;
+    std::memcpy(&stored_sum, data.data() + data.size() - sizeof(uint64_t), sizeof(uint64_t));
+    GPTConfig& c = ck.model;
+    model_fields(FieldReader{r}, c, version);
+    if (int(c.pos) < 0 || int(c.pos) > 2) GPT_FAIL(path, ": unknown positional encoding code ", int(c.pos));
+    try {
+      validate(c);
+    } catch (const Error& e) {
+      GPT_FAIL(path, ": the model config in this checkpoint is invalid: ", e.what());
+    }
+    run_fields(FieldReader{r}, ck.train, ck.state, version);
+    check_run_fields(path, ck.train, ck.state);
+    const auto tok_len = r.get<uint64_t>("tokenizer length");
+    if (tok_len > r.remaining()) GPT_FAIL(path, ": truncated: tokenizer claims ", tok_len, " bytes, ", r.remaining(), " left");
+    ck.tokenizer.resize(tok_len);
+    r.read(ck.tokenizer.data(), tok_len, "tokenizer");
+    const auto n = r.get<uint64_t>("parameter count");
+    const size_t expected = param_layout(c).total;
+    if (n != expected)
+      GPT_FAIL(path, ": header/config mismatch: the config implies ", expected, " parameters, the file says ", n);
+    const auto has_opt = r.get<uint32_t>("optimizer flag");
+    if (has_opt > 1) GPT_FAIL(path, ": field optimizer flag is ", has_opt, ", expected 0 or 1; the file is damaged");
+    const size_t tensor_bytes = n * sizeof(float) * (has_opt ? 3 : 1);
+    if (r.remaining() != tensor_bytes + sizeof(uint64_t))
+      GPT_FAIL(path, ": truncated or padded: expected ", tensor_bytes + sizeof(uint64_t),
+               " bytes of tensors and checksum after the header, found ", r.remaining(),
+               "; the file is damaged, use an earlier checkpoint");
+    const uint64_t sum = fnv1a(data.data(), data.size() - sizeof(uint64_t));
+    if (sum != stored_sum)
+      GPT_FAIL(path, ": checksum mismatch (stored ", stored_sum, ", computed ", sum,
+               "): the file is corrupted, use an earlier checkpoint");
+    ck.params.resize(n);
+    r.read(ck.params.data(), n * sizeof(float), "parameters");
+    if (has_opt && with_optimizer) {
+      ck.m.resize(n);
+      ck.v.resize(n);
+      r.read(ck.m.data(), n * sizeof(float), "AdamW m");
+      r.read(ck.v.data(), n * sizeof(float), "AdamW v");
+    }
+  });
+  require_finite_weights(ck, path);
   return ck;
 }
 

@@ -44,6 +44,13 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const Tra
 // Bad magic / version / truncation / checksum: gpt::Error naming the file.
 // with_optimizer = false leaves m and v empty (sampling, --init, export need weights only).
 Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer = true);
+// NaN or infinity anywhere in the weights (or in m, v; v must also be >= 0):
+// gpt::Error naming `source`, the tensor, its layer and the element, so a damaged
+// or diverged model is refused at load instead of sampling garbage. Every loader
+// (checkpoint, llm.c, safetensors) calls it.
+void require_finite_weights(const Checkpoint& ck, const std::string& source);
+// Index of the first non-finite value of p[0..n), or n when all are finite.
+size_t first_non_finite(const float* p, size_t n);
 // Copies weights (and m, v when present and wanted) into a model of the same shape,
 // or, weights only, of a shorter context (a learned wpe keeps its first rows).
 void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer);

@@ -369,6 +369,7 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
       GPT_FAIL(file, ": lm_head.weight differs from wte.weight: an untied output head, which gpt.cc's GPT-2 "
                "(head tied to the token embedding) cannot represent");
   }
+  require_finite_weights(ck, file);
   return ck;
 }
 

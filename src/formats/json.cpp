@@ -2,11 +2,13 @@
 // UTF-8 with \uXXXX escapes (surrogate pairs combined) decoded on input.
 #include "formats/json.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "check.h"
 #include "text/tokenizer.h"
@@ -188,15 +190,28 @@ class JsonParser {
       skip_ws();
       if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string key in an object");
       std::string key = string_lit();
-      if (o.find(key)) fail("duplicate key \"" + key + "\"");
+
       skip_ws();
       if (!eat(':')) fail("expected ':' after an object key");
       skip_ws();
       o.obj_.emplace_back(std::move(key), value(depth + 1));
       skip_ws();
-      if (eat('}')) return o;
+      if (eat('}')) return check_unique_keys(o), o;
       if (!eat(',')) fail("expected ',' or '}' in an object");
     }
+  }
+
+  // Duplicate keys by sorting views of them: O(n log n) whatever the keys are (a
+  // linear search per key made a safetensors header of 300k keys take minutes, and a
+  // hash set could be flooded with colliding keys).
+  void check_unique_keys(const Json& o) {
+    if (o.obj_.size() < 2) return;
+    std::vector<std::string_view> keys;
+    keys.reserve(o.obj_.size());
+    for (const auto& kv : o.obj_) keys.push_back(kv.first);
+    std::sort(keys.begin(), keys.end());
+    const auto dup = std::adjacent_find(keys.begin(), keys.end());
+    if (dup != keys.end()) fail("duplicate key \"" + std::string(*dup) + "\" in this object");
   }
 
   Json array(int depth) {

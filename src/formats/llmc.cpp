@@ -51,7 +51,9 @@ Checkpoint load_llmc(const std::string& path) {
     GPT_FAIL(path, ": truncated: an llm.c checkpoint starts with a ", kHeaderBytes, "-byte header (",
              kLlmcHeaderInts, " int32), found only ", data.size(), " bytes");
   int32_t h[kLlmcHeaderInts];
-  for (int i = 0; i < kLlmcHeaderInts; i++) h[i] = le32(data.data() + 4 * i);
+  file.read_guarded([&] {
+    for (int i = 0; i < kLlmcHeaderInts; i++) h[i] = le32(data.data() + 4 * i);
+  });
   if (h[0] != kLlmcMagic)
     GPT_FAIL(path, ": not an llm.c checkpoint: expected magic ", kLlmcMagic, ", found ", h[0]);
   const int32_t version = h[1];
@@ -107,15 +109,19 @@ Checkpoint load_llmc(const std::string& path) {
   GPT_CHECK(param_layout(c).total == n, "llm.c parameter count ", n, " vs layout ", param_layout(c).total);
   ck.params.resize(n);
   const char* p = data.data() + kHeaderBytes;
-  if (version == kLlmcVersionFp32) {
-    std::memcpy(ck.params.data(), p, n * sizeof(float));
-  } else {
-    // bfloat16 is the upper half of a float32: widening is exact.
-    for (size_t i = 0; i < n; i++) {
-      const uint32_t bits = uint32_t(uint8_t(p[2 * i])) << 16 | uint32_t(uint8_t(p[2 * i + 1])) << 24;
-      std::memcpy(&ck.params[i], &bits, sizeof(float));
+  float* dst = ck.params.data();
+  file.read_guarded([&] {
+    if (version == kLlmcVersionFp32) {
+      std::memcpy(dst, p, n * sizeof(float));
+    } else {
+      // bfloat16 is the upper half of a float32: widening is exact.
+      for (size_t i = 0; i < n; i++) {
+        const uint32_t bits = uint32_t(uint8_t(p[2 * i])) << 16 | uint32_t(uint8_t(p[2 * i + 1])) << 24;
+        std::memcpy(&dst[i], &bits, sizeof(float));
+      }
     }
-  }
+  });
+  require_finite_weights(ck, path);
   return ck;
 }
 

@@ -73,7 +73,9 @@ Safetensors Safetensors::read(const std::string& path) {
              n ? std::to_string(int(uint8_t(b[8]))) : std::string(""), "; not a safetensors file");
   st.data_start_ = 8 + size_t(n);
   const size_t data_size = b.size() - st.data_start_;
-  const Json header = Json::parse(std::string(b.substr(8, size_t(n))), path + ": header");
+  std::string header_text(size_t(n), '\0');
+  st.file_.read_guarded([&] { std::memcpy(&header_text[0], b.data() + 8, size_t(n)); });
+  const Json header = Json::parse(header_text, path + ": header");
   if (!header.is_object()) GPT_FAIL(path, ": the header is not a JSON object");
 
   for (const auto& [name, v] : header.as_object(path + ": header")) {
@@ -157,12 +159,17 @@ const SafetensorsEntry* Safetensors::find(const std::string& name) const {
 
 void Safetensors::to_float(const SafetensorsEntry& e, float* out) const {
   const char* p = file_.data() + data_start_ + e.begin;
+  const size_t numel = e.numel;
   if (e.dtype == "F32") {
-    std::memcpy(out, p, e.numel * sizeof(float));
+    file_.read_guarded([&] { std::memcpy(out, p, numel * sizeof(float)); });
   } else if (e.dtype == "BF16") {
-    for (size_t i = 0; i < e.numel; i++) out[i] = bf16_to_float(le16(p + 2 * i));
+    file_.read_guarded([&] {
+      for (size_t i = 0; i < numel; i++) out[i] = bf16_to_float(le16(p + 2 * i));
+    });
   } else if (e.dtype == "F16") {
-    for (size_t i = 0; i < e.numel; i++) out[i] = f16_to_float(le16(p + 2 * i));
+    file_.read_guarded([&] {
+      for (size_t i = 0; i < numel; i++) out[i] = f16_to_float(le16(p + 2 * i));
+    });
   } else {
     GPT_FAIL(path_, ": tensor \"", e.name, "\" has dtype ", e.dtype,
              "; gpt.cc reads model weights as F32, BF16 or F16");

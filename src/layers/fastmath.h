@@ -12,7 +12,12 @@
 
 namespace gpt::cpu {
 
-inline float fast_expf(float x) {
+inline float fast_expf(float x_in) {
+  // NaN would fail both comparisons and reach int32_t(n) below, an undefined
+  // conversion: it computes with 0 instead and the NaN is returned at the end.
+  // +-inf clamp like any large value. Both are selects, so the loops still vectorize.
+  const bool is_nan = x_in != x_in;
+  float x = is_nan ? 0.0f : x_in;
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   // n = round(x / ln2) by the 1.5 * 2^23 trick (exact for |x / ln2| < 2^22): std::floor
   // would keep GCC from vectorizing the loops that call this (no vector floor without
@@ -28,10 +33,10 @@ inline float fast_expf(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (int32_t(n) + 127) << 23;
+  const uint32_t bits = uint32_t(int32_t(n) + 127) << 23;  // n in [-126, 127]: a normal exponent
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return is_nan ? x_in : p * scale;
 }
 
 // tanh(u) = 1 - 2 / (exp(2u) + 1): saturates correctly at both ends.

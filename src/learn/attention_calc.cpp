@@ -191,6 +191,33 @@ double row_entropy(const double* w, int n) {
   return h;
 }
 
+namespace {
+// Finite inputs can still overflow double (1e200 * 1e200): refuse rather than print
+// inf, or NaN, or a JSON null that reads like a masked entry.
+void check_finite_result(const AttentionResult& r, bool causal) {
+  auto check = [](const Matrix& m, const std::string& what, bool masked_ok) {
+    for (int t = 0; t < m.rows; t++)
+      for (int u = 0; u < m.cols; u++) {
+        const double x = m.at(t, u);
+        if (std::isfinite(x) || (masked_ok && u > t && x == -INFINITY)) continue;
+        GPT_FAIL(what, " overflows double precision (row ", t, ", column ", u, " is ", fmt(x, 3),
+                 "); the inputs are too large to compute with: scale them down (magnitudes below about 1e100)");
+      }
+  };
+  check(r.Q, "Q", false);
+  check(r.K, "K", false);
+  check(r.V, "V", false);
+  for (size_t h = 0; h < r.heads.size(); h++) {
+    const std::string head = "head " + std::to_string(h) + ": ";
+    check(r.heads[h].qk, head + "q.k^T", false);
+    check(r.heads[h].scores, head + "the scores", causal);
+    check(r.heads[h].weights, head + "the attention weights", false);
+    check(r.heads[h].output, head + "the output", false);
+  }
+  check(r.output, "the output", false);
+}
+}  // namespace
+
 AttentionResult run_attention(const AttentionProblem& p, bool scaled) {
   const int T = p.T(), d = p.d(), H = p.heads, hs = p.hs();
   GPT_CHECK(T > 0 && d > 0 && H > 0 && d % H == 0, "T ", T, ", d ", d, ", heads ", H);
@@ -267,6 +294,7 @@ AttentionResult run_attention(const AttentionProblem& p, bool scaled) {
   } else {
     r.output = r.concat;
   }
+  check_finite_result(r, p.causal);
   return r;
 }
 

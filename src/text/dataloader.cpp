@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -145,17 +146,22 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
   for (const std::string& path : paths) {
     if (!file_exists(path)) fail_missing_shard(path);
     MappedFile file(path);
-    const size_t ntok = check_shard(path, file.data(), file.size());
+    char header[kHeaderBytes] = {};
+    file.read_guarded([&] { std::memcpy(header, file.data(), std::min(file.size(), sizeof header)); });
+    const size_t ntok = check_shard(path, header, file.size());
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)
       GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
                part.world > 1 ? str(", on ", part.world, " processes") : std::string(), "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
     if (vocab_size > 0) {
       uint16_t maxv = 0;
-      for (size_t i = 0; i < ntok; i++) maxv = std::max(maxv, tokens[i]);
+      size_t at = 0;
+      file.read_guarded([&] {
+        for (size_t i = 0; i < ntok; i++) maxv = std::max(maxv, tokens[i]);
+        if (maxv >= vocab_size)
+          while (tokens[at] < vocab_size) at++;
+      });
       if (maxv >= vocab_size) {
-        size_t at = 0;
-        while (tokens[at] < vocab_size) at++;
         GPT_FAIL(path, ": token id ", tokens[at], " at token ", at, " is outside the model's vocabulary 0..",
                  vocab_size - 1, " (the largest id in this shard is ", maxv, "); the data were tokenized with "
                  "another vocabulary: pass the matching --vocab-size (50257 for GPT-2 tokens) or re-prepare the data");
@@ -177,6 +183,8 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
 }
 
 void DataLoader::next_batch(int* inputs, int* targets) {
+  // The shards are mapped: each read runs under its shard's SIGBUS guard, so a shard
+  // truncated under us is a gpt::Error naming it, not a crash.
   const size_t BT = size_t(B_) * size_t(T_);
   if (mode_ == SamplingMode::sequential) {
     // llm.c: one contiguous block of B*T+1 tokens, rows back to back, shard by shard
@@ -185,10 +193,12 @@ void DataLoader::next_batch(int* inputs, int* targets) {
     const size_t s = size_t(std::upper_bound(batch_end_.begin(), batch_end_.end(), j) - batch_end_.begin());
     const uint64_t local = j - (s ? batch_end_[s - 1] : 0);
     const uint16_t* p = shards_[s].tokens + local * BT * size_t(part_.world) + size_t(part_.rank) * BT;
-    for (size_t i = 0; i < BT; i++) {
-      inputs[i] = p[i];
-      targets[i] = p[i + 1];
-    }
+    shards_[s].file.read_guarded([&] {
+      for (size_t i = 0; i < BT; i++) {
+        inputs[i] = p[i];
+        targets[i] = p[i + 1];
+      }
+    });
   } else {
     // nanoGPT: each row an independent window; its start is uniform over all shards' windows.
     for (int b = 0; b < B_; b++) {
@@ -197,10 +207,12 @@ void DataLoader::next_batch(int* inputs, int* targets) {
       const uint16_t* p = shards_[s].tokens + (u - (s ? window_end_[s - 1] : 0));
       int* in = inputs + size_t(b) * size_t(T_);
       int* tg = targets + size_t(b) * size_t(T_);
-      for (int t = 0; t < T_; t++) {
-        in[t] = p[t];
-        tg[t] = p[t + 1];
-      }
+      shards_[s].file.read_guarded([&] {
+        for (int t = 0; t < T_; t++) {
+          in[t] = p[t];
+          tg[t] = p[t + 1];
+        }
+      });
     }
   }
   batch_index_++;
@@ -293,17 +305,19 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   std::vector<uint16_t> train(ids.begin(), ids.begin() + std::ptrdiff_t(n_train));
   std::vector<uint16_t> val(ids.begin() + std::ptrdiff_t(n_train), ids.end());
 
-  make_dirs(outdir);
+  // The files go to a temp sibling swapped in whole: a failure (disk full, kill) leaves
+  // the old directory as it was, never new shards beside an old tokenizer.
   const std::string train_path = join_path(outdir, "train.bin");
   const std::string val_path = join_path(outdir, "val.bin");
   const std::string tok_path = join_path(outdir, kTokenizerFile);
   const std::string model_path = join_path(outdir, kSentencePieceFile);
-  write_shard(train_path, train);
-  write_shard(val_path, val);
-  tok->save_dir(outdir);
+  DirWriter out(outdir, {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile});
+  write_shard(join_path(out.path(), "train.bin"), train);
+  write_shard(join_path(out.path(), "val.bin"), val);
+  tok->save_dir(out.path());
   const bool spm_file = tok->kind() == "sentencepiece";
-  if (spm_file) write_file_atomic(model_path, tok->native_file());
-  else if (file_exists(model_path)) std::remove(model_path.c_str());  // stale, from an earlier prepare
+  if (spm_file) write_file_atomic(join_path(out.path(), kSentencePieceFile), tok->native_file());
+  out.commit();
 
   const size_t nchars = tokenizer_detail::check_utf8(text);
   std::string summary = str(input, ": ", nchars, " characters (", text.size(), " bytes). Tokenizer: ",

@@ -1,0 +1,152 @@
+// Run-directory lock, stop signals and the memory estimate (see run_dir.h).
+#include "run_dir.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "check.h"
+#include "fileio.h"
+#include "tensors.h"
+
+namespace gpt {
+
+RunLock::RunLock(const std::string& dir) {
+  const std::string path = join_path(dir, kRunLockFile);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) GPT_FAIL(path, ": cannot open the run lock (", std::strerror(errno), ")");
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    char buf[32] = {};
+    const ssize_t got = ::pread(fd_, buf, sizeof buf - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (e != EWOULDBLOCK) GPT_FAIL(path, ": cannot lock (", std::strerror(e), ")");
+    const long pid = got > 0 ? std::atol(buf) : 0;
+    GPT_FAIL(dir, ": in use by another gpt train (", pid > 0 ? "pid " + std::to_string(pid) : std::string("pid unknown"),
+             "); two writers would interleave metrics.jsonl and overwrite each other's checkpoint. Wait for it to "
+             "finish or stop it (kill -INT ", pid > 0 ? std::to_string(pid) : std::string("PID"),
+             " saves and exits), or choose another --out");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    // The lock holds anyway; only the pid shown to a second writer is missing.
+  }
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock; the file stays (unlinking it would race)
+}
+
+namespace {
+
+volatile sig_atomic_t g_stop_signal = 0;
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ};
+struct sigaction g_old[sizeof kStopSignals / sizeof kStopSignals[0]];
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal == 0) g_stop_signal = sig;
+  // A second Ctrl-C (or TERM, HUP) kills at once; PIPE and XFSZ stay caught so the
+  // write that raised them fails with EPIPE / EFBIG instead of killing the save.
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) ::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+StopSignals::StopSignals() {
+  g_stop_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof kStopSignals / sizeof kStopSignals[0]; i++)
+    ::sigaction(kStopSignals[i], &sa, &g_old[i]);
+}
+
+StopSignals::~StopSignals() {
+  for (size_t i = 0; i < sizeof kStopSignals / sizeof kStopSignals[0]; i++)
+    ::sigaction(kStopSignals[i], &g_old[i], nullptr);
+}
+
+int StopSignals::signal() const { return g_stop_signal; }
+
+const char* StopSignals::name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGXFSZ: return "SIGXFSZ";
+  }
+  return "signal";
+}
+
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T) {
+  const double n = double(param_layout(c).total), f = sizeof(float);
+  const double L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
+  const double BT = double(B) * T;
+  MemoryEstimate m;
+  m.params = n * f;
+  m.grads = n * f;
+  m.adam = 2 * n * f;
+  // The tensors of model.cpp's Activations, per layer: ln1, qkv (3C), atty, attproj,
+  // residual2, ln2, fch and fch_gelu (4C each), fcproj, residual3 = 18 C per token;
+  // encoded and lnf (2 C) and the logits (Vp) once; plus the LayerNorm statistics,
+  // attention log-sum-exps and losses. Their gradients take about as much again.
+  const double per_token = L * 18 * C + 2 * C + Vp;
+  const double stats = BT * (4 * L + 3) + double(B) * NH * T * L;
+  m.activations = (2 * BT * per_token + stats) * f;
+  m.checkpoint = 3 * n * f;  // save_checkpoint builds the file image (weights, m, v) in memory
+  return m;
+}
+
+std::optional<double> available_memory() {
+  std::optional<double> avail;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (meminfo >> key >> kb) {
+    std::getline(meminfo, unit);
+    if (key == "MemAvailable:") {
+      avail = kb * 1024.0;
+      break;
+    }
+  }
+  // A container's limit (cgroup v2), when it is tighter than the machine's.
+  std::ifstream maxf("/sys/fs/cgroup/memory.max"), curf("/sys/fs/cgroup/memory.current");
+  std::string max_s;
+  double cur = 0;
+  if (maxf >> max_s && max_s != "max" && curf >> cur) {
+    const double lim = std::strtod(max_s.c_str(), nullptr) - cur;
+    if (lim > 0 && (!avail || lim < *avail)) avail = lim;
+  }
+  return avail;
+}
+
+std::string format_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  return buf;
+}
+
+void require_memory(const MemoryEstimate& need, std::optional<double> available) {
+  if (!available || need.total() <= *available) return;
+  GPT_USAGE_FAIL("this model needs about ", format_bytes(need.total()), " of memory to train (parameters ",
+                 format_bytes(need.params), ", gradients ", format_bytes(need.grads), ", AdamW m and v ",
+                 format_bytes(need.adam), ", activations ", format_bytes(need.activations),
+                 ", checkpoint image ", format_bytes(need.checkpoint), "), but only ", format_bytes(*available),
+                 " is available (MemAvailable in /proc/meminfo, or the container's limit); use a smaller --dim or "
+                 "--layers (parameters), or --batch / --context (activations; --grad-accum keeps the tokens per "
+                 "step)");
+}
+
+}  // namespace gpt

@@ -1,0 +1,61 @@
+// What keeps a training run's directory and work safe beyond atomic saves: a lock
+// (one writer per run directory), the signals that stop a run with a save, and the
+// memory estimate that refuses a model the machine cannot hold. Not here: the
+// checkpoint format (formats/checkpoint.h) or the loop (commands/train.cpp).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config.h"
+
+namespace gpt {
+
+// An exclusive lock on DIR (flock on DIR/train.lock, which holds the owner's pid).
+// The kernel drops it when the process ends, however it ends, so no stale lock
+// survives a kill -9. Held: gpt::Error naming DIR and the holder's pid.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+constexpr const char* kRunLockFile = "train.lock";
+
+// While alive, SIGINT, SIGTERM, SIGHUP (terminal closed), SIGPIPE (the reader of our
+// output went away, e.g. `| head`) and SIGXFSZ (file size limit) only set a flag the
+// loop polls: it saves and exits. A second SIGINT/TERM/HUP kills at once (the last
+// checkpoint stays intact). SIGPIPE and SIGXFSZ stay caught, so the failed write
+// returns EPIPE / EFBIG instead of killing the save. Restores the old handlers.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int signal() const;  // the first signal received, 0 if none
+  static const char* name(int sig);  // "SIGHUP", ...
+};
+
+// Bytes a training run needs at its peak: parameters, gradients, AdamW m and v,
+// activations and their gradients for one (B, T) micro-batch, and the checkpoint
+// image built while saving (weights, m, v).
+struct MemoryEstimate {
+  double params = 0, grads = 0, adam = 0, activations = 0, checkpoint = 0;
+  double total() const { return params + grads + adam + activations + checkpoint; }
+};
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T);
+// Memory this process may still use: MemAvailable (/proc/meminfo), lowered to the
+// cgroup's memory.max - memory.current when that is smaller; nullopt when unknown.
+std::optional<double> available_memory();
+// gpt::Error (exit 2) when the estimate exceeds what is available, saying how much
+// it needs, how much there is, and which flags shrink it.
+void require_memory(const MemoryEstimate& need, std::optional<double> available);
+std::string format_bytes(double bytes);  // "51.6 GB"
+
+}  // namespace gpt
