@@ -1,5 +1,5 @@
 # gpt.cc build. `make` -> bin/gpt; `make test`; `make run` (the main job: deps,
-# build, data, train, sample); `make bench`; `make sanitize`; `make clean`.
+# build, data, train, sample); `make bench`; `make sanitize`; `make fuzz`; `make clean`.
 # Probes OpenMP, nvcc + cuBLAS (USE_CUDA=auto|0|1), SentencePiece and GoogleTest.
 
 CXX       ?= g++
@@ -86,7 +86,7 @@ $(BUILD)/src/commands/version.o: $(BUILD)/version.stamp
 $(BUILD)/src/commands/version.o: BASEFLAGS += -DGPT_GIT_COMMIT=\"$(GIT_COMMIT)\"
 FORCE:
 
-.PHONY: all test run bench bench-mpi sanitize clean probe data FORCE
+.PHONY: all test run bench bench-mpi sanitize clean probe data FORCE fuzz fuzz-build fuzz-smoke
 all: probe bin/gpt
 
 probe:
@@ -113,9 +113,13 @@ $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA) $(GTEST_LIBS)
 
-# Runs the suite and ends with the line "N passed, N failed".
+# Runs the suite and ends with the line "N passed, N failed". FUZZ_SMOKE=1 (CI) first
+# runs every fuzz harness briefly (fuzz-smoke); a failure there counts as one failed test.
+FUZZ_SMOKE ?= 0
 test: probe bin/gpt $(BUILD)/gpt_tests
-	@GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
+	@fuzz_failed=0; \
+	if [ "$(FUZZ_SMOKE)" = 1 ]; then $(MAKE) --no-print-directory fuzz-smoke || fuzz_failed=1; fi; \
+	GPT_EXTRA_FAILED=$$fuzz_failed GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
 
 ifeq ($(HAVE_OPENBLAS),yes)
 $(BUILD)/bench_matmul: BENCH_BLAS := -DGPT_BENCH_OPENBLAS -lopenblas
@@ -138,6 +142,51 @@ sanitize:
 	GPT_BIN=$(CURDIR)/bin/gpt-san ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
 	  scripts/run_tests.sh build-san/gpt_tests
 
+# ---- fuzzing: libFuzzer harnesses (tests/fuzz/), one per reader -----------------------
+# clang-14 + Debian's libfuzzer-14-dev (scripts/install_deps.sh --test). The library is
+# rebuilt with coverage instrumentation + ASan + UBSan in build-fuzz/ (CPU only; the
+# layers, which read no file, stay g++-built).
+# `make fuzz` runs each harness FUZZ_SECONDS; `make fuzz-smoke` FUZZ_SMOKE_SECONDS each.
+FUZZ_CXX    ?= clang++-14
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_CFLAGS := -O1 -g -march=native -std=c++17 -fopenmp -Isrc -Itests/fuzz -Wall -Wextra -MMD -MP \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ifeq ($(HAVE_SPM),yes)
+  FUZZ_CFLAGS += -DGPT_HAVE_SENTENCEPIECE
+endif
+HAVE_FUZZ    = $(shell echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, unsigned long){return 0;}' | \
+                 $(FUZZ_CXX) -fsanitize=fuzzer -x c++ - -o /dev/null 2>/dev/null && echo yes || echo no)
+FUZZERS     := $(patsubst tests/fuzz/fuzz_%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp))
+FUZZ_OBJS   := $(LIB_SRCS:%.cpp=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/src/%.o: src/%.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+# The layers use GCC's vector builtins and are no reader: g++, uninstrumented (libomp,
+# which clang links, also answers libgomp's entry points).
+$(FUZZ_BUILD)/src/layers/%.o: src/layers/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -march=native -std=c++17 -fopenmp -Isrc -MMD -MP -c $< -o $@
+$(FUZZ_BUILD)/libgpt.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp tests/fuzz/fuzz_common.h $(FUZZ_BUILD)/libgpt.a
+	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libgpt.a -o $@ $(LDLIBS_SPM)
+# The seeds come from gpt.cc's own writers (the normal build of the library).
+$(BUILD)/fuzz_seeds: tests/fuzz/make_seeds.cpp $(BUILD)/libgpt.a
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -DGPT_SOURCE_DIR=\"$(CURDIR)\" $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_CUDA)
+
+fuzz-build: $(BUILD)/fuzz_seeds
+	@test "$(HAVE_FUZZ)" = yes || { echo "fuzz: $(FUZZ_CXX) with libFuzzer not found: run scripts/install_deps.sh --test"; exit 1; }
+	@$(MAKE) --no-print-directory $(FUZZERS:%=$(FUZZ_BUILD)/fuzz_%)
+	@rm -rf $(FUZZ_BUILD)/seeds && $(BUILD)/fuzz_seeds $(FUZZ_BUILD)/seeds
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
+fuzz-smoke: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
+
 bin/gpt-gpu: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
@@ -159,6 +208,8 @@ run:
 	bin/gpt sample --ckpt $(RUN_DIR) --prompt "ROMEO:" --tokens 400 --temperature 0.8 --top-k 40 --stats
 
 clean:
+	rm -rf build build-san build-fuzz bin
+
 	rm -rf build build-san build-gpu bin gpu-check
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d $(FUZZ_OBJS:.o=.d)

@@ -2,14 +2,16 @@
 # Installs the Debian packages that building (and, with --test, testing) gpt.cc need. Idempotent.
 #   --if-missing   do nothing (not even apt-get update) when everything is there
 #   --test         also the PyTorch reference (python3-torch) that the loss-curve and
-#                  logits tests compare against; without it those tests skip
+#                  logits tests compare against (without it those tests skip), and clang-14
+#                  with libFuzzer and LLVM's OpenMP for the fuzz harnesses (make fuzz-smoke)
 set -euo pipefail
 PKGS=(g++ make libgtest-dev libsentencepiece-dev curl ca-certificates)
 quiet=0
 for arg in "$@"; do
   case "$arg" in
     --if-missing) quiet=1 ;;
-    --test) PKGS+=(python3 python3-numpy python3-torch openmpi-bin libopenmpi-dev) ;;
+    --test) PKGS+=(python3 python3-numpy python3-torch openmpi-bin libopenmpi-dev clang-14 libfuzzer-14-dev
+                   libomp-14-dev) ;;
     *) echo "install_deps: unknown option '$arg' (use --if-missing, --test)" >&2; exit 2 ;;
   esac
 done

@@ -11,6 +11,12 @@ passed=$(grep -c '^\[       OK \]' "$log")
 failed=$(grep -c '^\[  FAILED  \] [A-Za-z0-9_/]*\.[A-Za-z0-9_/]* (' "$log")
 skipped=$(grep -c '^\[  SKIPPED \] [A-Za-z0-9_/]*\.[A-Za-z0-9_/]* (' "$log")
 rm -f "$log"
+# A failure the Makefile found before the suite ran (make test FUZZ_SMOKE=1: the fuzz smoke run).
+extra=${GPT_EXTRA_FAILED:-0}
+if [ "$extra" -gt 0 ]; then
+  echo "fuzz smoke run failed (see its table above)"
+  failed=$((failed + extra))
+fi
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "test binary exited with status $rc (crash?)"
   failed=$((failed + 1))

@@ -147,7 +147,8 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     if (!file_exists(path)) fail_missing_shard(path);
     MappedFile file(path);
     char header[kHeaderBytes] = {};
-    file.read_guarded([&] { std::memcpy(header, file.data(), std::min(file.size(), sizeof header)); });
+    if (file.size() > 0)  // an empty file maps nothing (data() is null)
+      file.read_guarded([&] { std::memcpy(header, file.data(), std::min(file.size(), sizeof header)); });
     const size_t ntok = check_shard(path, header, file.size());
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)

@@ -1,0 +1,19 @@
+// libFuzzer harness: token shards (read_shard, and the data loader over one shard in
+// both sampling modes, with a vocabulary check).
+#include "fuzz_common.h"
+#include "text/dataloader.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace gpt;
+  const std::string path = fuzz::put("train.bin", data, size);
+  fuzz::expect_ok_or_error([&] { read_shard(path); });
+  for (const Sampling mode : {Sampling::sequential, Sampling::random})
+    fuzz::expect_ok_or_error([&] {
+      DataLoader loader(path, 2, 4, mode, 7, 300);
+      int in[8], tg[8];
+      for (int i = 0; i < 5; i++) loader.next_batch(in, tg);
+      LoaderState s = loader.state();
+      loader.set_state(s);
+    });
+  return 0;
+}

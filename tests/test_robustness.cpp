@@ -1,0 +1,479 @@
+// Issue 13: what a hostile user or a flaky machine does. Quadratic JSON, NaN and Inf
+// (fast_expf, weights, a diverging run), prepare interrupted halfway, temp files of
+// killed writers, two writers on one run directory, a model too large for memory,
+// SIGHUP / SIGPIPE / SIGXFSZ, a shard truncated under the reader, crafted checkpoint
+// fields, attention overflow, a failed export. One test (or more) per finding; each
+// fails on the code before the fix (see the report of issue 13).
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "check.h"
+#include "fileio.h"
+#include "formats/checkpoint.h"
+#include "formats/hf_gpt2.h"
+#include "formats/json.h"
+#include "formats/llmc.h"
+#include "formats/model_io.h"
+#include "layers/fastmath.h"
+#include "model.h"
+#include "tensors.h"
+#include "test_util.h"
+#include "text/dataloader.h"
+#include "text/tokenizer.h"
+
+namespace gpt::test {
+namespace {
+
+// Runs fn in a forked child (so a crash, a signal or a hang there fails the test
+// instead of killing the suite); `seconds` is a watchdog against hangs. Returns the
+// wait status.
+template <class F>
+int in_child(F&& fn, unsigned seconds = 60) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(seconds);
+    int rc = 3;
+    try {
+      rc = fn();
+    } catch (...) {
+      rc = 4;
+    }
+    std::fflush(nullptr);
+    _exit(rc);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+std::string small_data(const std::string& dir) {
+  std::string text;
+  SplitMix64 r(5);
+  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran\n"};
+  while (text.size() < 6000) text += words[r.below(8)];
+  write_file_atomic(join_path(dir, "input.txt"), text);
+  prepare_data(join_path(dir, "input.txt"), join_path(dir, "data"), "char", 0.1);
+  return join_path(dir, "data");
+}
+
+std::vector<std::string> tiny_flags() {
+  return {"--layers", "1", "--heads", "2", "--dim", "16", "--context", "8", "--batch", "2", "--threads", "1"};
+}
+
+// Starts bin/gpt train in the background (stderr to `log`); returns its pid.
+pid_t spawn_train(const std::vector<std::string>& extra, const std::string& log, int stderr_fd = -1) {
+  const char* bin = std::getenv("GPT_BIN");
+  std::vector<std::string> args = {bin, "train"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    alarm(120);  // survives exec: a run the test lost track of does not live on
+    if (stderr_fd >= 0) {
+      for (int fd = 3; fd < 64; fd++)  // the pipe's read end too: else it never breaks
+        if (fd != stderr_fd) close(fd);
+      dup2(stderr_fd, 2);
+      dup2(stderr_fd, 1);
+    } else if (!std::freopen(log.c_str(), "w", stderr)) {
+      _exit(126);
+    }
+    execv(bin, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until RUN/metrics.jsonl has `lines` lines (at most ~30 s).
+bool wait_for_steps(const std::string& run, size_t lines) {
+  const std::string metrics = join_path(run, "metrics.jsonl");
+  for (int i = 0; i < 600; i++) {
+    if (file_exists(metrics)) {
+      const std::string m = read_file(metrics);
+      if (size_t(std::count(m.begin(), m.end(), '\n')) >= lines) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Removes the test's scratch directory when it passed (kept for a look when it failed).
+class Robustness : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) return;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const char* base = std::getenv("TMPDIR");
+    remove_tree(std::string(base ? base : "/tmp") + "/gptcc_test_" + info->test_suite_name() + "_" + info->name());
+  }
+};
+
+#define SKIP_WITHOUT_BINARY()                                 \
+  const char* bin_ = std::getenv("GPT_BIN");                  \
+  if (!bin_ || !file_exists(bin_)) GTEST_SKIP() << "GPT_BIN not set (make test sets it)"
+
+// ---- 1. quadratic JSON -------------------------------------------------------------
+
+TEST_F(Robustness, JsonWithManyKeysParsesAndStillFindsDuplicates) {
+  // 300k keys (4 MB): minutes with a linear search per key; the watchdog fails a hang.
+  std::string text = "{";
+  for (int i = 0; i < 300000; i++) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  const std::string dup = text + ",\"k123\":0}";
+  text += "}";
+  const int status = in_child([&] {
+    const Json j = Json::parse(text, "big.json");
+    if (j.as_object("big.json").size() != 300000 || j.find("k299999")->as_int("v") != 299999) return 1;
+    try {
+      Json::parse(dup, "dup.json");
+      return 2;
+    } catch (const Error& e) {
+      return std::string(e.what()).find("duplicate key \"k123\"") != std::string::npos ? 0 : 5;
+    }
+  }, 30);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
+}
+
+// ---- 2. NaN and Inf ----------------------------------------------------------------
+
+TEST_F(Robustness, FastExpIsDefinedOnNanAndInfinity) {
+  // Before: NaN reached int32_t(n) and a left shift of a negative value (UBSan).
+  volatile float nan = std::nanf(""), inf = INFINITY;
+  EXPECT_TRUE(std::isnan(cpu::fast_expf(nan)));
+  EXPECT_TRUE(std::isnan(cpu::fast_tanhf(nan)));
+  EXPECT_FLOAT_EQ(cpu::fast_expf(inf), cpu::fast_expf(88.0f));
+  EXPECT_FLOAT_EQ(cpu::fast_expf(-inf), cpu::fast_expf(-87.0f));
+  EXPECT_FLOAT_EQ(cpu::fast_tanhf(inf), 1.0f);
+  EXPECT_FLOAT_EQ(cpu::fast_tanhf(-inf), -1.0f);
+  std::vector<float> row = {0.0f, nan, 1.0f, -inf};
+  const float sum = cpu::exp_shifted_sum(row.data(), row.data(), int(row.size()), 0.0f);
+  EXPECT_TRUE(std::isnan(sum));
+  EXPECT_FLOAT_EQ(row[0], 1.0f);
+  EXPECT_TRUE(std::isnan(row[1]));
+}
+
+Checkpoint poisoned_model(float bad, int tensor, size_t at) {
+  Checkpoint ck;
+  ck.model = small_gpt(8, 16);
+  ck.params = random_vec<float>(param_layout(ck.model).total, 3, 0.02);
+  ck.params[param_layout(ck.model).offset[tensor] + at] = bad;
+  return ck;
+}
+
+TEST_F(Robustness, NonFiniteWeightsAreRefusedAtLoadNamingFileAndTensor) {
+  const std::string dir = scratch_dir();
+  // gpt.cc checkpoint (checksum valid), llm.c checkpoint, safetensors.
+  const Checkpoint ck = poisoned_model(NAN, FCW, 40);
+  GPT<float> model(ck.model);
+  std::memcpy(model.params.data(), ck.params.data(), ck.params.size() * sizeof(float));
+  save_checkpoint(dir + "/ck.bin", model, TrainConfig{}, TrainState{}, "");
+  expect_error([&] { load_checkpoint(dir + "/ck.bin", false); }, {dir + "/ck.bin", "fcw", "nan"});
+  expect_error([&] { load_model(dir + "/ck.bin"); }, {dir + "/ck.bin", "fcw"});
+
+  const Checkpoint inf = poisoned_model(INFINITY, WTE, 7);
+  write_file_atomic(dir + "/llmc.bin", llmc_bytes(inf.model, inf.params.data()));
+  expect_error([&] { load_model(dir + "/llmc.bin"); }, {dir + "/llmc.bin", "wte", "inf"});
+
+  export_hf_gpt2(dir + "/hf", ck.model, ck.params.data());
+  expect_error([&] { load_model(dir + "/hf"); }, {"model.safetensors", "fcw"});
+
+  std::string err;
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", dir + "/ck.bin", "--tokens", "3"}, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("fcw"), std::string::npos) << err;
+}
+
+TEST_F(Robustness, DivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::vector<std::string> args = {"train", "--data", data, "--out", dir + "/r", "--lr", "1e30", "--grad-clip",
+                                   "0", "--warmup", "0", "--steps", "20", "--eval-every", "0", "--save-every", "0"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  EXPECT_EQ(run_gpt(args, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("at step "), std::string::npos) << err;
+  EXPECT_NE(err.find("no checkpoint"), std::string::npos) << "must not point at a checkpoint that is not there: " << err;
+  EXPECT_FALSE(file_exists(dir + "/r/checkpoint.bin"));
+
+  // With a checkpoint every step: the message names it, and what is on disk is finite.
+  args[4] = dir + "/r2";
+  args[args.size() - tiny_flags().size() - 1] = "1";  // --save-every 1
+  EXPECT_EQ(run_gpt(args, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("--resume " + dir + "/r2"), std::string::npos) << err;
+  const Checkpoint ck = load_checkpoint(dir + "/r2");  // refuses non-finite weights
+  EXPECT_NE(err.find("last good checkpoint (step " + std::to_string(ck.state.step)), std::string::npos) << err;
+}
+
+// ---- 3. prepare is atomic ----------------------------------------------------------
+
+TEST_F(Robustness, PrepareFailingHalfwayLeavesTheOldDirectoryWhole) {
+  const std::string dir = scratch_dir(), out = dir + "/data";
+  write_file_atomic(dir + "/old.txt", "an old text, prepared first\n");
+  prepare_data(dir + "/old.txt", out, "char", 0.2);
+  write_file_atomic(out + "/notes.txt", "mine\n");
+  const std::string train0 = read_file(out + "/train.bin"), val0 = read_file(out + "/val.bin"),
+                    tok0 = read_file(out + "/tokenizer.bin");
+  // A new text whose char tokenizer is the largest file prepare writes: a file size
+  // limit between the shards and the tokenizer fails the run after the shards.
+  std::string text;
+  for (uint32_t cp = 0x4E00; cp < 0x4E00 + 3000; cp++)  // CJK: three UTF-8 bytes each
+    text += {char(0xE0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3F)), char(0x80 | (cp & 0x3F))};
+  write_file_atomic(dir + "/new.txt", text);
+  const int status = in_child([&] {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {9000, 9000};
+    setrlimit(RLIMIT_FSIZE, &lim);
+    try {
+      prepare_data(dir + "/new.txt", out, "char", 0.1);
+    } catch (const Error&) {
+      return 1;
+    }
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "the write was expected to fail: " << describe(status);
+  EXPECT_EQ(read_file(out + "/train.bin"), train0) << "train.bin replaced by a failed prepare";
+  EXPECT_EQ(read_file(out + "/val.bin"), val0);
+  EXPECT_EQ(read_file(out + "/tokenizer.bin"), tok0);
+  // The same prepare without the limit replaces the directory whole, keeps the user's file.
+  prepare_data(dir + "/new.txt", out, "char", 0.1);
+  EXPECT_EQ(Tokenizer::load_dir(out)->vocab_size(), 3000);
+  EXPECT_EQ(read_shard(out + "/train.bin").size() + read_shard(out + "/val.bin").size(), 3000u);
+  EXPECT_EQ(read_file(out + "/notes.txt"), "mine\n");
+}
+
+// ---- 4. stale temp files, SIGXFSZ --------------------------------------------------
+
+TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2", "--eval-every", "0"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  ASSERT_EQ(run_gpt(args), 0);
+  const pid_t dead = fork();  // a pid that has certainly exited
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = run + "/checkpoint.bin.tmp." + std::to_string(dead);
+  const std::string live = run + "/checkpoint.bin.tmp." + std::to_string(getppid());  // a writer still alive
+  write_file_atomic(stale, std::string(1000, 'x'));
+  write_file_atomic(live, "y");
+  ASSERT_EQ(run_gpt({"train", "--data", data, "--resume", run, "--steps", "3"}), 0);
+  EXPECT_FALSE(file_exists(stale)) << "the temp file of a dead writer is still there";
+  EXPECT_TRUE(file_exists(live)) << "the temp file of a live process was removed";
+}
+
+TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  const std::string log = dir + "/log";
+  std::vector<std::string> args = {bin_, "train", "--data", data, "--out", run, "--steps", "2", "--eval-every", "0"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  const int status = in_child([&] {
+    struct rlimit lim = {20000, 20000};  // the checkpoint is larger
+    setrlimit(RLIMIT_FSIZE, &lim);
+    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    execv(bin_, argv.data());
+    return 127;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string err = read_file(log);
+  EXPECT_NE(err.find("checkpoint.bin"), std::string::npos) << err;
+  EXPECT_NE(err.find("ulimit -f"), std::string::npos) << err;
+}
+
+// ---- 5. one writer per run directory -----------------------------------------------
+
+TEST_F(Robustness, SecondWriterOnARunDirectoryIsRefusedNamingTheHolder) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"--data", data, "--out", run, "--steps", "1000000", "--log-every", "1",
+                                   "--eval-every", "0", "--save-every", "2"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  const pid_t holder = spawn_train(args, dir + "/log");
+  ASSERT_TRUE(wait_for_steps(run, 3));
+  std::vector<std::string> second = {"train", "--data", data, "--out", run, "--steps", "3", "--eval-every", "0"};
+  for (auto& f : tiny_flags()) second.push_back(f);
+  std::string err;
+  EXPECT_EQ(run_gpt(second, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("pid " + std::to_string(holder)), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--data", data, "--resume", run, "--steps", "3"}, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("in use"), std::string::npos) << err;
+  // The lock dies with its holder, however it dies.
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
+  const long at = long(load_checkpoint(run).state.step);
+  EXPECT_EQ(run_gpt({"train", "--data", data, "--resume", run, "--steps", std::to_string(at + 2)}, nullptr, &err), 0)
+      << err;
+}
+
+// ---- 6. memory estimate ------------------------------------------------------------
+
+TEST_F(Robustness, ModelLargerThanMemoryIsRefusedUpFront) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  // About 3e12 parameters: 50 TB with gradients and AdamW, on any machine too much.
+  std::string err;
+  EXPECT_EQ(run_gpt({"train", "--data", data, "--out", dir + "/r", "--dim", "65536", "--heads", "1", "--layers",
+                     "64", "--context", "8", "--batch", "1"},
+                    nullptr, &err),
+            2)
+      << err;
+  EXPECT_NE(err.find("needs about"), std::string::npos) << err;
+  EXPECT_NE(err.find("available"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(dir + "/r")) << "nothing is created for a run that cannot start";
+}
+
+// ---- 7. signals, SIGBUS ------------------------------------------------------------
+
+TEST_F(Robustness, SighupSavesAndExits) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"--data", data, "--out", run, "--steps", "1000000", "--log-every", "1",
+                                   "--eval-every", "0", "--save-every", "0"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  const pid_t pid = spawn_train(args, dir + "/log");
+  ASSERT_TRUE(wait_for_steps(run, 3));
+  kill(pid, SIGHUP);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status) << " instead of saving";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGHUP);
+  EXPECT_GE(load_checkpoint(run).state.step, 3);
+}
+
+TEST_F(Robustness, ClosedOutputPipeSavesAndExits) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"--data", data, "--out", run, "--steps", "1000000", "--log-every", "1",
+                                   "--eval-every", "0", "--save-every", "0"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = spawn_train(args, "", fds[1]);
+  close(fds[1]);
+  // Read two lines, then go away like `| head -2`.
+  int lines = 0;
+  char c;
+  while (lines < 2 && read(fds[0], &c, 1) == 1) lines += c == '\n';
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status) << " instead of saving";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGPIPE);
+  EXPECT_GE(load_checkpoint(run).state.step, 1);
+}
+
+TEST_F(Robustness, ShardTruncatedUnderTheLoaderIsAnErrorNotSigbus) {
+  const std::string dir = scratch_dir();
+  std::vector<uint16_t> tokens(200000);
+  for (size_t i = 0; i < tokens.size(); i++) tokens[i] = uint16_t(i % 50);
+  const std::string shard = dir + "/train.bin";
+  write_shard(shard, tokens);
+  for (const Sampling mode : {Sampling::sequential, Sampling::random}) {
+    const int status = in_child([&] {
+      DataLoader loader(shard, 4, 64, mode, 1, 50);
+      std::vector<int> in(256), tg(256);
+      loader.next_batch(in.data(), tg.data());
+      if (truncate(shard.c_str(), 0) != 0) return 6;  // rewritten in place by someone else
+      try {
+        for (int i = 0; i < 1000; i++) loader.next_batch(in.data(), tg.data());
+      } catch (const Error& e) {
+        return std::string(e.what()).find(shard) != std::string::npos ? 0 : 5;
+      }
+      return 1;
+    });
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
+    write_shard(shard, tokens);
+  }
+}
+
+// ---- 8. crafted checkpoint fields --------------------------------------------------
+
+TEST_F(Robustness, EveryCheckpointFieldIsRangeChecked) {
+  const std::string dir = scratch_dir(), path = dir + "/ck.bin";
+  GPT<float> model(small_gpt(8, 16));
+  model.init_weights(1);
+  struct Case {
+    std::string field;
+    std::function<void(TrainConfig&, TrainState&)> set;
+  };
+  const std::vector<Case> cases = {
+      {"step", [](TrainConfig&, TrainState& s) { s.step = -1; }},
+      {"step", [](TrainConfig&, TrainState& s) { s.step = INT64_MIN; }},
+      {"schedule", [](TrainConfig& t, TrainState&) { t.schedule = Schedule(7); }},
+      {"sampling", [](TrainConfig& t, TrainState&) { t.sampling = SamplingMode(5); }},
+      {"eps", [](TrainConfig& t, TrainState&) { t.eps = INFINITY; }},
+      {"eps", [](TrainConfig& t, TrainState&) { t.eps = -1; }},
+      {"lr", [](TrainConfig& t, TrainState&) { t.lr = NAN; }},
+      {"batch", [](TrainConfig& t, TrainState&) { t.batch = 0; }},
+      {"beta2", [](TrainConfig& t, TrainState&) { t.beta2 = 1; }},
+      {"grad_clip", [](TrainConfig& t, TrainState&) { t.grad_clip = -INFINITY; }},
+      {"log_every", [](TrainConfig& t, TrainState&) { t.log_every = 0; }},
+      {"elapsed seconds", [](TrainConfig&, TrainState& s) { s.elapsed_s = NAN; }},
+  };
+  for (const auto& c : cases) {
+    TrainConfig t;
+    TrainState s;
+    c.set(t, s);
+    save_checkpoint(path, model, t, s, "");  // checksum valid
+    expect_error([&] { load_checkpoint(path); }, {path, "field " + c.field});
+  }
+  save_checkpoint(path, model, TrainConfig{}, TrainState{}, "");
+  EXPECT_NO_THROW(load_checkpoint(path));
+}
+
+// ---- 9. minor ----------------------------------------------------------------------
+
+TEST_F(Robustness, AttentionOverflowIsAnErrorNotInfOrNull) {
+  const std::string dir = scratch_dir(), in = dir + "/big.json";
+  write_file_atomic(in, R"({"X": [[1e200, 0], [1e200, 1e200]], "W_q": [[1, 0], [0, 1]], "W_k": [[1, 0], [0, 1]],
+                            "W_v": [[1, 0], [0, 1]]})");
+  for (const bool json : {false, true}) {
+    std::vector<std::string> args = {"attention", "--input", in};
+    if (json) args.push_back("--json");
+    std::string out, err;
+    EXPECT_EQ(run_gpt(args, &out, &err), 1) << out;
+    EXPECT_NE(err.find(in), std::string::npos) << err;
+    EXPECT_NE(err.find("overflows"), std::string::npos) << err;
+  }
+}
+
+TEST_F(Robustness, FailedSafetensorsExportLeavesNoDirectory) {
+  const std::string dir = scratch_dir();
+  GPT<float> model(small_gpt(8, 16));
+  model.init_weights(1);
+  save_checkpoint(dir + "/ck.bin", model, TrainConfig{}, TrainState{}, "");
+  const std::string out = dir + "/hf";
+  std::vector<std::string> args = {"gpt", "export", "--ckpt", dir + "/ck.bin", "--to", "safetensors", "--out", out};
+  const int status = in_child([&] {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {1000, 1000};
+    setrlimit(RLIMIT_FSIZE, &lim);
+    if (!std::freopen("/dev/null", "w", stderr)) return 126;
+    std::vector<char*> v;
+    for (auto& a : args) v.push_back(a.data());
+    return run_cli(int(v.size()), v.data());
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_FALSE(file_exists(out)) << "a failed export left " << out << " behind";
+}
+
+}  // namespace
+}  // namespace gpt::test
