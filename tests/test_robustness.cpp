@@ -475,5 +475,23 @@ TEST_F(Robustness, FailedSafetensorsExportLeavesNoDirectory) {
   EXPECT_FALSE(file_exists(out)) << "a failed export left " << out << " behind";
 }
 
+// ---- found by the fuzzer ------------------------------------------------------------
+
+TEST_F(Robustness, SentencePieceModelWithAnEmptyPieceIsAnErrorNotAnAbort) {
+  // fuzz_tokenizer's find (30 bytes): a ModelProto whose pieces include one with empty
+  // text. The library's trie builder threw on it from a path that ends in
+  // std::terminate, so `--tokenizer bad.model` aborted instead of naming the file.
+  const std::string bad("\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x00\x15\x00\x3e\x00\x00\x18\x02\x0a\x0c\x0a\x0a\x00\x00\x18\x02\x0a\x0c\x0a\x0a\x3c\x73", 30);
+  const int status = in_child([&] {
+    try {
+      load_sentencepiece_model(bad, "bad.model");
+    } catch (const Error& e) {
+      return std::string(e.what()).find("bad.model") != std::string::npos ? 0 : 5;
+    }
+    return 1;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
+}
+
 }  // namespace
 }  // namespace gpt::test

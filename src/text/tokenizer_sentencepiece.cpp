@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -49,6 +50,10 @@ struct ModelInfo {
   bool add_dummy_prefix = true;               // NormalizerSpec.add_dummy_prefix (3)
   bool remove_extra_whitespaces = true;       // NormalizerSpec.remove_extra_whitespaces (4)
   bool denormalizer_rules = false;            // ModelProto.denormalizer_spec (5) with a charsmap (2)
+  // The first NORMAL or USER_DEFINED piece that is empty or holds a NUL byte: the
+  // library's trie takes C strings and throws on an empty key (found by fuzzing), so
+  // such a model is refused before loading.
+  std::optional<size_t> empty_piece;
 };
 
 class WireReader {
@@ -119,13 +124,16 @@ bool parse_model_info(const std::string& bytes, ModelInfo& info) {
   const bool ok = for_each_field(bytes, [&](uint32_t num, int type, uint64_t, std::string_view m) {
     if (type != 2) return true;  // ModelProto has only message fields; ignore unknown others
     if (num == 1) {              // SentencePiece { piece = 1; score = 2; type = 3; }
-      bool has_piece = false;
-      if (!for_each_field(m, [&](uint32_t n, int t, uint64_t, std::string_view) {
-            if (n == 1 && t == 2) has_piece = true;
+      bool has_piece = false, empty = false;
+      uint64_t piece_type = 1;  // SentencePiece.Type: NORMAL = 1 (the default), USER_DEFINED = 4
+      if (!for_each_field(m, [&](uint32_t n, int t, uint64_t v, std::string_view s) {
+            if (n == 1 && t == 2) has_piece = true, empty = s.empty() || s.find('\0') != std::string_view::npos;
+            if (n == 3 && t == 0) piece_type = v;
             return true;
           }))
         return false;
       if (!has_piece) return false;
+      if (empty && (piece_type == 1 || piece_type == 4) && !info.empty_piece) info.empty_piece = info.pieces;
       info.pieces++;
     } else if (num == 2) {
       return for_each_field(m, [&](uint32_t n, int t, uint64_t v, std::string_view s) {
@@ -483,9 +491,17 @@ std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& bytes, co
     GPT_FAIL(source, ": this SentencePiece model ",
              info.whitespace_as_suffix ? "treats whitespace as a suffix" : "has denormalization rules",
              ", which gpt.cc's decoder does not reproduce; use a model without it");
+  if (info.empty_piece)
+    GPT_FAIL(source, ": SentencePiece model piece ", *info.empty_piece, " is empty or holds a NUL byte (a normal piece needs "
+             "text); the file is damaged");
 #ifdef GPT_HAVE_SENTENCEPIECE
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const auto status = sp->LoadFromSerializedProto(bytes);
+  sentencepiece::util::Status status;
+  try {
+    status = sp->LoadFromSerializedProto(bytes);
+  } catch (const std::exception& e) {  // the library's own checks throw too (its trie builder)
+    GPT_FAIL(source, ": SentencePiece cannot load this model: ", e.what(), "; the file is damaged");
+  }
   if (!status.ok())
     GPT_FAIL(source, ": SentencePiece cannot load this model: ", status.ToString(),
              "; the file is damaged or from an incompatible SentencePiece version");
