@@ -182,7 +182,7 @@ TEST_F(Robustness, NonFiniteWeightsAreRefusedAtLoadNamingFileAndTensor) {
   // gpt.cc checkpoint (checksum valid), llm.c checkpoint, safetensors.
   const Checkpoint ck = poisoned_model(NAN, FCW, 40);
   GPT<float> model(ck.model);
-  std::memcpy(model.params.data(), ck.params.data(), ck.params.size() * sizeof(float));
+  model.write(Store::params, ck.params);
   save_checkpoint(dir + "/ck.bin", model, TrainConfig{}, TrainState{}, "");
   expect_error([&] { load_checkpoint(dir + "/ck.bin", false); }, {dir + "/ck.bin", "fcw", "nan"});
   expect_error([&] { load_model(dir + "/ck.bin"); }, {dir + "/ck.bin", "fcw"});
@@ -385,7 +385,7 @@ TEST_F(Robustness, ShardTruncatedUnderTheLoaderIsAnErrorNotSigbus) {
   for (size_t i = 0; i < tokens.size(); i++) tokens[i] = uint16_t(i % 50);
   const std::string shard = dir + "/train.bin";
   write_shard(shard, tokens);
-  for (const Sampling mode : {Sampling::sequential, Sampling::random}) {
+  for (const SamplingMode mode : {SamplingMode::sequential, SamplingMode::random}) {
     const int status = in_child([&] {
       DataLoader loader(shard, 4, 64, mode, 1, 50);
       std::vector<int> in(256), tg(256);

@@ -454,15 +454,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
     // Every rank stops at the same step: a stop request anywhere stops all.
     const bool interrupted = pg.any(signals.signal() != 0);
-    if (interrupted) stop_reason = signals.signal() ? StopSignals::name(signals.signal()) : "interrupted";
+    if (interrupted) stop_reason = "interrupted";  // the exit code says by which signal
     else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
     else if (pg.any(max_seconds > 0 && session.seconds() >= max_seconds))
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
   save();
   // Stopped by a signal: 128 + its number (130 for Ctrl-C); a rank stopped by another's: 130.
-  const bool by_signal = !stop_reason.empty() && stop_reason.rfind("--", 0) != 0 && stop_reason.rfind("already", 0) != 0;
-  const int stop_code = by_signal ? (signals.signal() ? 128 + signals.signal() : 130) : 0;
+  const int stop_code = stop_reason != "interrupted" ? 0 : signals.signal() ? 128 + signals.signal() : 130;
   if (!root) return stop_code;
   if (tty) std::fprintf(stderr, "\n");
   if (!stop_reason.empty() && st.step < tc.steps) {

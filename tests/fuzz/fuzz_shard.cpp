@@ -7,7 +7,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace gpt;
   const std::string path = fuzz::put("train.bin", data, size);
   fuzz::expect_ok_or_error([&] { read_shard(path); });
-  for (const Sampling mode : {Sampling::sequential, Sampling::random})
+  for (const SamplingMode mode : {SamplingMode::sequential, SamplingMode::random})
     fuzz::expect_ok_or_error([&] {
       DataLoader loader(path, 2, 4, mode, 7, 300);
       int in[8], tg[8];

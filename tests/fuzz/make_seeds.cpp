@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       const GPTConfig c = tiny(PosEnc::learned, 10);
       GPT<float> model(c);
       model.init_weights(3);
-      const std::string f32 = llmc_bytes(c, model.params.data());
+      const std::string f32 = llmc_bytes(c, model.read(Store::params).data());
       seed("llmc", "v3", f32);
       std::string bf16 = f32.substr(0, 1024);
       bf16[4] = 5;
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
       const GPTConfig c = tiny(PosEnc::learned, 10);
       GPT<float> model(c);
       model.init_weights(4);
-      const std::string st = hf_gpt2_safetensors(c, model.params.data());
+      const std::string st = hf_gpt2_safetensors(c, model.read(Store::params).data());
       const std::string cfg = hf_gpt2_config(c).dump(2);
       std::string with = {char(cfg.size() & 0xFF), char(cfg.size() >> 8)};
       seed("safetensors", "with_config", with + cfg + st);
