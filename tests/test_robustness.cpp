@@ -73,7 +73,7 @@ std::string small_data(const std::string& dir) {
 }
 
 std::vector<std::string> tiny_flags() {
-  return {"--layers", "1", "--heads", "2", "--dim", "16", "--context", "8", "--batch", "2", "--threads", "1"};
+  return {"--layers", "1", "--heads", "2", "--dim", "16", "--context", "8", "--batch", "2", "--threads", "2"};
 }
 
 // Starts bin/gpt train in the background (stderr to `log`); returns its pid.
