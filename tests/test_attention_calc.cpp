@@ -665,7 +665,7 @@ class TrainedModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
-                           "/gptcc_test_attention_model");
+                           "/gptcc_test_attention_model_" + std::to_string(::getpid()));
     std::system(("rm -rf '" + *dir_ + "' && mkdir -p '" + *dir_ + "'").c_str());
     std::string text;
     SplitMix64 r(3);
@@ -681,6 +681,7 @@ class TrainedModel : public ::testing::Test {
     if (rc != 0) ADD_FAILURE() << err;
   }
   static void TearDownTestSuite() {
+    if (!::testing::UnitTest::GetInstance()->Failed()) std::system(("rm -rf '" + *dir_ + "'").c_str());
     delete dir_;
     dir_ = nullptr;
   }

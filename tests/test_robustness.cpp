@@ -115,16 +115,8 @@ bool wait_for_steps(const std::string& run, size_t lines) {
   return false;
 }
 
-// Removes the test's scratch directory when it passed (kept for a look when it failed).
-class Robustness : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure()) return;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const char* base = std::getenv("TMPDIR");
-    remove_tree(std::string(base ? base : "/tmp") + "/gptcc_test_" + info->test_suite_name() + "_" + info->name());
-  }
-};
+// Scratch directories are removed when a test passes (test_util.cpp).
+class Robustness : public ::testing::Test {};
 
 #define SKIP_WITHOUT_BINARY()                                 \
   const char* bin_ = std::getenv("GPT_BIN");                  \

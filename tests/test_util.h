@@ -2,6 +2,7 @@
 // element), random fills, and a scratch directory per test.
 #pragma once
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -145,7 +146,9 @@ inline std::string python_with(const std::string& modules) {
 // The scratch directory of a test (removed when the test passes: see test_util.cpp).
 inline std::string scratch_dir_of(const ::testing::TestInfo& info) {
   const char* base = std::getenv("TMPDIR");
-  return std::string(base ? base : "/tmp") + "/gptcc_test_" + info.test_suite_name() + "_" + info.name();
+  // The pid keeps two test runs at once (two checkouts, CI beside a developer) apart.
+  return std::string(base ? base : "/tmp") + "/gptcc_test_" + info.test_suite_name() + "_" + info.name() + "_" +
+         std::to_string(::getpid());
 }
 
 inline std::string scratch_dir() {
