@@ -147,8 +147,10 @@ inline std::string python_with(const std::string& modules) {
 inline std::string scratch_dir_of(const ::testing::TestInfo& info) {
   const char* base = std::getenv("TMPDIR");
   // The pid keeps two test runs at once (two checkouts, CI beside a developer) apart.
-  return std::string(base ? base : "/tmp") + "/gptcc_test_" + info.test_suite_name() + "_" + info.name() + "_" +
-         std::to_string(::getpid());
+  std::string name = std::string(info.test_suite_name()) + "_" + info.name();
+  for (char& ch : name)
+    if (ch == '/') ch = '_';  // parameterised tests: one directory, not a tree
+  return std::string(base ? base : "/tmp") + "/gptcc_test_" + name + "_" + std::to_string(::getpid());
 }
 
 inline std::string scratch_dir() {
