@@ -33,16 +33,20 @@ echo "bench-mpi: 1 rank x 2 threads (batch 16) ..."
 $BIN train $CFG --batch 16 --threads 2 --out "$tmp/one" 2>"$tmp/one.err"
 echo "bench-mpi: 2 ranks x 1 thread (batch 8 each) ..."
 $MPIRUN -np 2 $BIN train $CFG --batch 8 --threads 1 --out "$tmp/two" 2>/dev/null
+echo "bench-mpi: 2 ranks x 1 thread, --zero 1 ..."
+$MPIRUN -np 2 $BIN train $CFG --batch 8 --threads 1 --zero 1 --out "$tmp/zero" 2>/dev/null
 one_ms=$(med "$tmp/one/metrics.jsonl" ms_per_step); two_ms=$(med "$tmp/two/metrics.jsonl" ms_per_step)
 two_comm=$(med "$tmp/two/metrics.jsonl" comm_ms)
+zero_ms=$(med "$tmp/zero/metrics.jsonl" ms_per_step); zero_comm=$(med "$tmp/zero/metrics.jsonl" comm_ms)
 params=$(sed -n 's/^gpt train: \([0-9,]*\) parameters.*/\1/p' "$tmp/one.err" | tr -d ,)
 echo "bench-mpi: all-reduce sizes ..."
 $MPIRUN -np 2 build/bench_allreduce > "$tmp/ar.txt"
-/usr/bin/env python3 - "$tmp/ar.txt" "$one_ms" "$two_ms" "$two_comm" "$params" "$out" <<'PY'
+/usr/bin/env python3 - "$tmp/ar.txt" "$one_ms" "$two_ms" "$two_comm" "$params" "$out" "$zero_ms" "$zero_comm" <<'PY'
 import sys
 ar = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 one_ms, two_ms, two_comm, params6 = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 out = sys.argv[6]
+zero_ms, zero_comm = float(sys.argv[7]), float(sys.argv[8])
 tok = 16 * 256
 L = []
 L.append("# Data parallel over MPI (%s)\n" % out.split("/")[-1][:10])
@@ -51,7 +55,8 @@ L.append("Machine: this 2-core VM, Open MPI 4.1 over shared memory (loopback). C
 L.append("## Training, 6-layer/384/context-256 (%s parameters), global batch 16 x 256, median of steps 2..N\n" % format(params6, ","))
 L.append("| layout | ms/step | tokens/s | comm ms/step |\n|---|---|---|---|")
 L.append("| 1 rank x 2 threads | %.0f | %.0f | - |" % (one_ms, tok / one_ms * 1e3))
-L.append("| 2 ranks x 1 thread | %.0f | %.0f | %.1f |" % (two_ms, tok / two_ms * 1e3, two_comm))
+L.append("| 2 ranks x 1 thread, ZeRO 0 | %.0f | %.0f | %.1f |" % (two_ms, tok / two_ms * 1e3, two_comm))
+L.append("| 2 ranks x 1 thread, ZeRO 1 | %.0f | %.0f | %.1f |" % (zero_ms, tok / zero_ms * 1e3, zero_comm))
 L.append("\nratio 2 ranks / 1 rank tokens/s: %.2fx. comm includes waiting for the slower rank.\n" % (one_ms / two_ms))
 L.append("## All-reduce (float sum, in place), 2 ranks on this machine\n")
 L.append("| bytes | median s | algorithm GB/s (bytes/s) |\n|---|---|---|")
