@@ -12,17 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 out=bench/results/$(date +%Y-%m-%d)-cpu.md
 
 # Synthetic token shards (uniform random ids): vocab 65 (char level) and 50257 (GPT-2).
-/usr/bin/env python3 - "$tmp" <<'PY'
-import random, struct, sys, os
-random.seed(0)
-for name, vocab in (("char", 65), ("gpt2", 50257)):
-    d = os.path.join(sys.argv[1], name); os.makedirs(d)
-    for split, n in (("train", 300000), ("val", 30000)):
-        toks = [random.randrange(vocab) for _ in range(n)]
-        with open(os.path.join(d, split + ".bin"), "wb") as f:
-            f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
-            f.write(struct.pack("<%dH" % n, *toks))
-PY
+/usr/bin/env python3 scripts/synthetic_shards.py "$tmp/char" 65 300000 30000
+/usr/bin/env python3 scripts/synthetic_shards.py "$tmp/gpt2" 50257 300000 30000
 
 # median ms/step over steps 2..N (step 1 pays first-touch page faults)
 median_ms() {

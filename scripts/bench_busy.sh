@@ -26,16 +26,7 @@ stop_spinners() {
 trap 'stop_spinners; rm -rf "$tmp"' EXIT
 
 # Synthetic char-level shards (uniform random ids, vocab 65).
-/usr/bin/env python3 - "$tmp" <<'PY'
-import random, struct, sys, os
-random.seed(0)
-d = os.path.join(sys.argv[1], "char"); os.makedirs(d)
-for split, n in (("train", 200000), ("val", 20000)):
-    toks = [random.randrange(65) for _ in range(n)]
-    with open(os.path.join(d, split + ".bin"), "wb") as f:
-        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
-        f.write(struct.pack("<%dH" % n, *toks))
-PY
+/usr/bin/env python3 scripts/synthetic_shards.py "$tmp/char" 65 200000 20000
 # The 6-layer model the sampling row decodes (weights after one step; speed only).
 ${BASE:-$BIN} train --data "$tmp/char" --vocab-size 65 --out "$tmp/m6" --layers 6 --heads 6 --dim 384 --context 256 \
   --batch 1 --steps 1 --eval-every 0 --save-every 0 2>/dev/null

@@ -12,16 +12,7 @@ command -v mpirun >/dev/null || { echo "bench-mpi: mpirun not found (apt-get ins
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out=bench/results/$(date +%Y-%m-%d)-mpi.md
-/usr/bin/env python3 - "$tmp" <<'PY'
-import random, struct, sys, os
-random.seed(0)
-d = os.path.join(sys.argv[1], "char"); os.makedirs(d)
-for split, n in (("train", 300000), ("val", 30000)):
-    toks = [random.randrange(65) for _ in range(n)]
-    with open(os.path.join(d, split + ".bin"), "wb") as f:
-        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
-        f.write(struct.pack("<%dH" % n, *toks))
-PY
+/usr/bin/env python3 scripts/synthetic_shards.py "$tmp/char" 65 300000 30000
 CFG="--data $tmp/char --vocab-size 65 --layers 6 --heads 6 --dim 384 --context 256 --steps $STEPS \
   --eval-every 0 --log-every 1 --save-every 0 --sampling sequential"
 # median over steps 2..N of a metrics.jsonl field
