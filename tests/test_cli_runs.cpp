@@ -285,11 +285,12 @@ TEST(GradcheckCli, PrintsToleranceExplainsNoiseAndRefusesIgnoredPos) {
   EXPECT_NE(out.find("worst err / its tolerance"), std::string::npos) << out;
   // qkvb: the key bias's gradient is exactly 0, so its relative error compares noise with noise.
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("\\* model/learned qkvb: the largest relative error is at a "
-                                                   "gradient of ([0-9.e+-]+)"))) << out;
-  EXPECT_LT(std::stod(m[1]), 1e-9);
+  // Which rows show it depends on rounding (an -O1 build marks only the dropout row).
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("\\* model/learned(\\+dropout)? qkvb: the largest relative error is "
+                                                   "at a gradient of ([0-9.e+-]+)"))) << out;
+  EXPECT_LT(std::stod(m[2]), 1e-9);
   EXPECT_NE(out.find("<= 1e-06 + 1e-05 |numeric|"), std::string::npos) << out;
-  EXPECT_TRUE(std::regex_search(out, std::regex("qkvb +[0-9.e-]+ +[0-9.e-]+ +[0-9.e-]+ / 1.00e-06  PASS \\*"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("qkvb +[0-9.e-]+ +[0-9.e-]+ +[0-9.e-]+ / [0-9.e-]+  PASS \\*"))) << out;
   // --pos with a single layer, which ignores it: refused.
   EXPECT_EQ(run_gpt({"gradcheck", "--layer", "gelu", "--pos", "rope"}, &out, &err), 2);
   EXPECT_NE(err.find("--layer gelu ignores it"), std::string::npos) << err;
