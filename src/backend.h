@@ -17,7 +17,7 @@
 //     signatures; a GPU entry whose signature drifts fails to compile where it is put
 //     into its table).
 //   * host_memory: true when backend memory is ordinary host memory (CPU). Code may then
-//     read a buffer in place instead of copying (GPT::host_view); results are identical.
+//     read a buffer in place instead of copying (GPT::decode does); results are identical.
 #pragma once
 #include <cstddef>
 #include <string>

@@ -68,11 +68,10 @@ const DeviceBuffer<S>& GPT<S>::store(Store s) const {
   return params_;
 }
 
-// m and v of a sharded optimizer start at shard_lo_ of the flat layout.
 template <class S>
 void GPT<S>::read(Store s, S* host, size_t off, size_t n) const {
   const DeviceBuffer<S>& b = store(s);
-  const size_t base = s == Store::m || s == Store::v ? shard_lo_ : 0;
+  const size_t base = store_base(s);
   GPT_CHECK(off >= base && off - base + n <= b.size(), "read of [", off, ", ", off + n, ") from a buffer of ",
             b.size(), " at ", base, " (gradients and optimizer state exist only after ensure_training_state)");
   b.read(host, off - base, n);
@@ -82,7 +81,7 @@ template <class S>
 void GPT<S>::write(Store s, const S* host, size_t off, size_t n) {
   if (s != Store::params) ensure_training_state();
   DeviceBuffer<S>& b = store(s);
-  const size_t base = s == Store::m || s == Store::v ? shard_lo_ : 0;
+  const size_t base = store_base(s);
   GPT_CHECK(off >= base && off - base + n <= b.size(), "write of [", off, ", ", off + n, ") into a buffer of ",
             b.size(), " at ", base);
   b.write(host, off - base, n);
@@ -91,15 +90,16 @@ void GPT<S>::write(Store s, const S* host, size_t off, size_t n) {
 template <class S>
 std::vector<S> GPT<S>::read(Store s) const {
   std::vector<S> out(store(s).size());
-  read(s, out.data(), s == Store::m || s == Store::v ? shard_lo_ : 0, out.size());
+  read(s, out.data(), store_base(s), out.size());
   return out;
 }
 
 template <class S>
 void GPT<S>::write(Store s, const std::vector<S>& host) {
   GPT_CHECK(host.size() == layout_.total, "expected ", layout_.total, " values, got ", host.size());
-  if (s == Store::m || s == Store::v) write(s, host.data() + shard_lo_, shard_lo_, shard_hi_ - shard_lo_);
-  else write(s, host.data(), 0, host.size());
+  if (s != Store::params) ensure_training_state();  // so m and v have their (shard) size
+  const size_t base = store_base(s);
+  write(s, host.data() + base, base, store(s).size());
 }
 
 template <class S>

@@ -101,7 +101,6 @@ class GPT {
   // does this itself, so only code that touches them directly needs it.
   void ensure_training_state();
   bool has_training_state() const { return grads_.size() == layout_.total; }
-  size_t store_size(Store s) const { return s == Store::m || s == Store::v ? shard_hi_ - shard_lo_ : layout_.total; }
   void zero_grad() {
     ensure_training_state();
     grads_.zero();
@@ -167,6 +166,8 @@ class GPT {
   LayerActivations<S> layer_view(const Activations<S>& a, int l) const;
   Dropout dropout(DropSite site, int layer) const;
   DeviceBuffer<S>& store(Store s);
+  // Flat-layout offset of a store's first element: the shard's start for m and v.
+  size_t store_base(Store s) const { return s == Store::m || s == Store::v ? shard_lo_ : 0; }
   const DeviceBuffer<S>& store(Store s) const;
 
   GPTConfig cfg_;
