@@ -33,6 +33,7 @@ Backend<float> make_cuda_backend() {
   Backend<float> b{};
   b.name = "cuda";
   b.kind = DeviceKind::cuda;
+  b.dtype = Dtype::fp32;
   b.host_memory = false;
   b.mem = DeviceMemory{dev_alloc, dev_free, dev_zero, dev_copy, dev_to_host, dev_to_device, dev_sync};
   b.sum = gpu::sum;
@@ -48,6 +49,8 @@ Backend<float> make_cuda_backend() {
   b.matmul_backward = gpu::matmul_backward;
   b.matmul_gelu_forward = gpu::matmul_gelu_forward;
   b.matmul_gelu_backward = gpu::matmul_gelu_backward;
+  b.to_bf16 = gpu::to_bf16;
+  b.matmul_decode_bf16w = gpu::matmul_decode_bf16w;
   b.attention_forward = gpu::attention_forward;
   b.attention_backward = gpu::attention_backward;
   b.kv_cache_write = gpu::kv_cache_write;

@@ -66,6 +66,8 @@ void attention_forward(float* out, float* lse, const float* qkv, Dims d, Dropout
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, Dims d, Dropout drop, AttentionMode mode);
 void kv_cache_write(float* kcache, float* vcache, const float* qkv, Dims d, int maxT, int pos);
 void attention_decode(float* out, float* att_row, const float* q, const float* kcache, const float* vcache, Dims d, int maxT, int pos);
+void to_bf16(uint16_t* dst, const float* src, size_t n);
+void matmul_decode_bf16w(float* out, const float* inp, const uint16_t* weight, const float* bias, int C, int OC);
 void gelu_forward(float* out, const float* inp, size_t N);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
 void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);

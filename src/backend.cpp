@@ -3,6 +3,7 @@
 // exist, asking for cuda says so.
 #include "backend.h"
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -19,6 +20,14 @@ DeviceKind parse_device(const std::string& s) {
   if (s == "cpu") return DeviceKind::cpu;
   if (s == "cuda") return DeviceKind::cuda;
   GPT_USAGE_FAIL("--device: unknown device '", s, "'; choose cpu or cuda");
+}
+
+std::string to_string(Dtype t) { return t == Dtype::fp32 ? "fp32" : "bf16"; }
+
+Dtype parse_dtype(const std::string& s) {
+  if (s == "fp32") return Dtype::fp32;
+  if (s == "bf16") return Dtype::bf16;
+  GPT_USAGE_FAIL("--dtype: unknown type '", s, "'; choose fp32 or bf16");
 }
 
 namespace {
@@ -44,6 +53,7 @@ Backend<S> make_cpu_backend() {
   Backend<S> b{};
   b.name = "cpu";
   b.kind = DeviceKind::cpu;
+  b.dtype = Dtype::fp32;
   b.host_memory = true;
   b.mem = kHostMemory;
   b.sum = host_sum<S>;
@@ -59,6 +69,8 @@ Backend<S> make_cpu_backend() {
   b.matmul_backward = cpu::matmul_backward<S>;
   b.matmul_gelu_forward = cpu::matmul_gelu_forward<S>;
   b.matmul_gelu_backward = cpu::matmul_gelu_backward<S>;
+  b.to_bf16 = cpu::to_bf16;
+  b.matmul_decode_bf16w = cpu::matmul_decode_bf16w;
   b.attention_forward = cpu::attention_forward<S>;
   b.attention_backward = cpu::attention_backward<S>;
   b.kv_cache_write = cpu::kv_cache_write<S>;
@@ -79,6 +91,7 @@ Backend<S> make_cpu_backend() {
 template <class S>
 void check_complete(const Backend<S>& b) {
   const void* const* p = reinterpret_cast<const void* const*>(&b.sum);
+  static_assert(offsetof(Backend<S>, sum) % sizeof(void*) == 0, "the entries are pointers from sum on");
   const void* const* end = reinterpret_cast<const void* const*>(&b + 1);
   for (; p < end; p++) GPT_CHECK(*p != nullptr, "backend ", b.name, " has an empty entry");
 }
@@ -89,6 +102,20 @@ template <class S>
 const Backend<S>& cpu_backend() {
   static const Backend<S> b = [] {
     Backend<S> t = make_cpu_backend<S>();
+    check_complete(t);
+    return t;
+  }();
+  return b;
+}
+
+const Backend<float>& cpu_backend_bf16() {
+  static const Backend<float> b = [] {
+    Backend<float> t = make_cpu_backend<float>();
+    t.dtype = Dtype::bf16;
+    t.matmul_forward = cpu::matmul_forward_bf16;
+    t.matmul_backward = cpu::matmul_backward_bf16;
+    t.matmul_gelu_forward = cpu::matmul_gelu_forward_bf16;
+    t.matmul_gelu_backward = cpu::matmul_gelu_backward_bf16;
     check_complete(t);
     return t;
   }();
@@ -106,7 +133,16 @@ bool backend_available(DeviceKind d, std::string* why_not) {
 }
 
 template <class S>
-const Backend<S>& backend_for(DeviceKind d) {
+const Backend<S>& backend_for(DeviceKind d, Dtype t) {
+  if (t == Dtype::bf16) {
+    if constexpr (!std::is_same_v<S, float>) {
+      GPT_USAGE_FAIL("--dtype bf16: the double-precision checks (gradcheck) run in double only; drop --dtype");
+    } else {
+      if (d == DeviceKind::cpu) return cpu_backend_bf16();
+      GPT_USAGE_FAIL("--dtype bf16 --device ", to_string(d), ": bf16 runs on the CPU only so far (the CUDA backend "
+                     "is fp32); use --dtype fp32 on the GPU or --device cpu");
+    }
+  }
   if (d == DeviceKind::cpu) return cpu_backend<S>();
   std::string why;
   if (!backend_available(d, &why)) GPT_USAGE_FAIL("--device ", to_string(d), ": ", why);
@@ -119,7 +155,7 @@ const Backend<S>& backend_for(DeviceKind d) {
 
 template const Backend<float>& cpu_backend<float>();
 template const Backend<double>& cpu_backend<double>();
-template const Backend<float>& backend_for<float>(DeviceKind);
-template const Backend<double>& backend_for<double>(DeviceKind);
+template const Backend<float>& backend_for<float>(DeviceKind, Dtype);
+template const Backend<double>& backend_for<double>(DeviceKind, Dtype);
 
 }  // namespace gpt

@@ -31,6 +31,15 @@ enum class DeviceKind { cpu, cuda };
 std::string to_string(DeviceKind d);
 DeviceKind parse_device(const std::string& s);  // "cpu" | "cuda"; gpt::Error (exit 2) otherwise
 
+// The precision of the matmul operands (--dtype). fp32: everything in float. bf16:
+// weights and activations rounded to bf16 where they enter a product, fp32 sums; the
+// master weights, gradients, AdamW m and v, LayerNorm statistics, softmax and losses
+// stay fp32, so checkpoints are the same files. A dtype is a backend table: the model
+// code does not change.
+enum class Dtype { fp32, bf16 };
+std::string to_string(Dtype t);
+Dtype parse_dtype(const std::string& s);  // "fp32" | "bf16"; gpt::Error (exit 2) otherwise
+
 // Untyped memory operations (sizes in bytes).
 struct DeviceMemory {
   void* (*alloc)(size_t bytes);  // zeroed; throws std::bad_alloc (or gpt::Error) on failure
@@ -49,6 +58,7 @@ struct Backend {
   using Fn = decltype(F);
   const char* name;
   DeviceKind kind;
+  Dtype dtype;
   bool host_memory;
   DeviceMemory mem;
   // Synchronising reductions, accumulated in double: sum (losses) in index order;
@@ -67,6 +77,9 @@ struct Backend {
   Fn<&cpu::matmul_backward<S>> matmul_backward;
   Fn<&cpu::matmul_gelu_forward<S>> matmul_gelu_forward;
   Fn<&cpu::matmul_gelu_backward<S>> matmul_gelu_backward;
+  // Decoding with bf16 weights (float models only; the double table holds them unused).
+  Fn<&cpu::to_bf16> to_bf16;
+  Fn<&cpu::matmul_decode_bf16w> matmul_decode_bf16w;
   Fn<&cpu::attention_forward<S>> attention_forward;
   Fn<&cpu::attention_backward<S>> attention_backward;
   Fn<&cpu::kv_cache_write<S>> kv_cache_write;
@@ -89,10 +102,13 @@ const Backend<S>& cpu_backend();
 // The CUDA backend (cuda/backend.cu): float only. Use backend_for, which checks for a device.
 const Backend<float>& cuda_backend();
 #endif
+// The CPU's bf16 table (float): cpu_backend<float>() with the bf16 matmuls.
+const Backend<float>& cpu_backend_bf16();
 // The backend for a device: cpu always; cuda when built with CUDA, for float, and a
-// device is present. Otherwise gpt::Error saying what is missing and what to do.
+// device is present. bf16: float on the CPU. Otherwise gpt::Error saying what is
+// missing and what to do.
 template <class S>
-const Backend<S>& backend_for(DeviceKind d);
+const Backend<S>& backend_for(DeviceKind d, Dtype t = Dtype::fp32);
 // Whether backend_for(d) would succeed (tests skip on false); why_not explains a false.
 bool backend_available(DeviceKind d, std::string* why_not = nullptr);
 

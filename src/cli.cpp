@@ -119,6 +119,9 @@ std::vector<Command> make_commands() {
                                 "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "
                                 "directory with model.safetensors + config.json)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
+          {"dtype", "TYPE", "fp32", "fp32 | bf16: bf16 rounds weights and activations to bfloat16 where they enter "
+                                  "a matrix product (fp32 sums, master weights, optimizer state, LayerNorm, softmax "
+                                  "and loss); checkpoints are fp32 either way; --resume keeps the run's (RUN/run.json)"},
       },
       "Defaults train a 0.8M-parameter Shakespeare-char model in about three and a half minutes on 2 cores\n"
       "(val loss about 1.70). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
@@ -151,6 +154,7 @@ std::vector<Command> make_commands() {
           {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
+          {"dtype", "TYPE", "fp32", "fp32 | bf16 (matrix products on bfloat16 operands, fp32 sums)"},
       },
       "Every window of the split in llm.c's sequential order (batch k is tokens [k*B*T, k*B*T+B*T+1)),\n"
       "the pass `gpt train --eval-batches 0` makes: for a run's own checkpoint and batch the same figure.\n"
@@ -180,6 +184,8 @@ std::vector<Command> make_commands() {
           {"stats", "", "", "print ms/token and tokens/s on stderr"},
           {"threads", "N", "0", "OpenMP threads (0 = up to all cores, the count measured as it runs)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
+          {"dtype", "TYPE", "fp32", "fp32 | bf16: decode with bfloat16 weights (half the bytes read per token; "
+                                  "fp32 activations and sums)"},
       },
       "The prompt is printed first, then tokens as they are generated. Past the context\n"
       "length the cache is rebuilt from the last half of the context.\n"});

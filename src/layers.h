@@ -97,6 +97,21 @@ void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, con
 template <class S>
 void matmul_gelu_backward(S* dpre, S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* pre,
                           const S* weight, size_t N, int C, int OC);
+// --dtype bf16: the same four with the operands of every product rounded to bf16 and
+// fp32 sums (gemm.h's gemm_bf16); bias, GELU and the bias gradient stay in fp32. These
+// fill the matmul entries of the CPU backend's bf16 table (backend.h).
+void matmul_forward_bf16(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC);
+void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, size_t N, int C, int OC);
+void matmul_gelu_forward_bf16(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias,
+                              size_t N, int C, int OC);
+void matmul_gelu_backward_bf16(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout,
+                               const float* inp, const float* pre, const float* weight, size_t N, int C, int OC);
+// Decoding with bf16 weights (gpt sample --dtype bf16): to_bf16 rounds n floats
+// (bf16.h's rule); matmul_decode_bf16w is matmul_forward for one row with the weight
+// in bf16 (out, inp, bias and the sums fp32), reading half the bytes.
+void to_bf16(uint16_t* dst, const float* src, size_t n);
+void matmul_decode_bf16w(float* out, const float* inp, const uint16_t* weight, const float* bias, int C, int OC);
 // The scalar, obviously-correct versions the fast ones are tested against.
 template <class S>
 void matmul_forward_reference(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <cstring>
 
 #include "check.h"
@@ -14,7 +15,7 @@
 namespace gpt {
 
 template <class S>
-GPT<S>::GPT(const GPTConfig& cfg, DeviceKind device) : cfg_(cfg), be_(backend_for<S>(device)) {
+GPT<S>::GPT(const GPTConfig& cfg, DeviceKind device, Dtype dtype) : cfg_(cfg), be_(backend_for<S>(device, dtype)) {
   validate(cfg_);
   layout_ = param_layout(cfg_);
   for (DeviceBuffer<S>* b : {&params_, &grads_, &m_, &v_, &sin_table_, &act_mem_, &grad_act_mem_, &kcache_,
@@ -23,6 +24,7 @@ GPT<S>::GPT(const GPTConfig& cfg, DeviceKind device) : cfg_(cfg), be_(backend_fo
   inputs_.bind(be_.mem);
   targets_.bind(be_.mem);
   dec_token_.bind(be_.mem);
+  dec_w16_.bind(be_.mem);
   params_.resize(layout_.total);
   shard_hi_ = layout_.total;
   // grads, m, v: allocated by ensure_training_state on the first training call, so
@@ -85,6 +87,7 @@ void GPT<S>::write(Store s, const S* host, size_t off, size_t n) {
   GPT_CHECK(off >= base && off - base + n <= b.size(), "write of [", off, ", ", off + n, ") into a buffer of ",
             b.size(), " at ", base);
   b.write(host, off - base, n);
+  if (s == Store::params) params_changed();
 }
 
 template <class S>
@@ -388,6 +391,7 @@ void GPT<S>::update_shard(float lr, const TrainConfig& tc, long t, double grad_s
     be_.adamw_update(params_.data() + a, m_.data() + (a - shard_lo_), v_.data() + (a - shard_lo_), grads_.data() + a,
                      b - a, lr, tc.beta1, tc.beta2, tc.eps, tensor_spec(id).decay ? tc.weight_decay : 0.0f, t, scale);
   }
+  params_changed();
 }
 
 // Decode scratch, one allocation: the residual stream x (C), ln (C), qkv (3C), atty (C),
@@ -427,11 +431,25 @@ const S* GPT<S>::decode(int token, int pos, std::vector<S>* att_maps) {
   const Backend<S>& be = be_;
   if (att_maps) att_maps->assign(size_t(L) * NH * (pos + 1), S(0));
   dec_token_.write(&token, 0, 1);
+  // The products: fp32 weights, or (bf16 dtype) their bf16 copy, refreshed when stale.
+  const bool w16 = std::is_same_v<S, float> && be.dtype == Dtype::bf16;
+  if constexpr (std::is_same_v<S, float>) {
+    if (w16 && dec_w16_version_ != params_version_) {
+      if (dec_w16_.size() != layout_.total) dec_w16_.resize(layout_.total);
+      be.to_bf16(dec_w16_.data(), params_.data(), layout_.total);
+      dec_w16_version_ = params_version_;
+    }
+  }
+  auto product = [&](S* out, const S* in, int id, int l, const S* bias, int Cin, int Cout) {
+    if constexpr (std::is_same_v<S, float>)
+      if (w16) return be.matmul_decode_bf16w(out, in, param16(id, l), bias, Cin, Cout);
+    be.matmul_forward(out, in, param(id, l), bias, 1, Cin, Cout);
+  };
 
   be.encoder_forward(x, dec_token_.data(), param(WTE), pos_table(), d, pos);
   for (int l = 0; l < L; l++) {
     be.layernorm_forward(ln, mean, rstd, x, param(LN1W, l), param(LN1B, l), 1, C);
-    be.matmul_forward(qkv, ln, param(QKVW, l), param(QKVB, l), 1, C, 3 * C);
+    product(qkv, ln, QKVW, l, param(QKVB, l), C, 3 * C);
     if (cfg_.pos == PosEnc::rope) be.rope_forward(qkv, d, pos);
     S* kc = kcache_.data() + size_t(l) * maxT * C;
     S* vc = vcache_.data() + size_t(l) * maxT * C;
@@ -439,16 +457,16 @@ const S* GPT<S>::decode(int token, int pos, std::vector<S>* att_maps) {
     be.attention_decode(atty, att, qkv, kc, vc, d, maxT, pos);
     if (att_maps)
       be.mem.to_host(att_maps->data() + size_t(l) * NH * (pos + 1), att, size_t(NH) * (pos + 1) * sizeof(S));
-    be.matmul_forward(tmp, atty, param(ATTPROJW, l), param(ATTPROJB, l), 1, C, C);
+    product(tmp, atty, ATTPROJW, l, param(ATTPROJB, l), C, C);
     be.residual_forward(x, x, tmp, size_t(C));
     be.layernorm_forward(ln, mean, rstd, x, param(LN2W, l), param(LN2B, l), 1, C);
-    be.matmul_forward(fch, ln, param(FCW, l), param(FCB, l), 1, C, 4 * C);
+    product(fch, ln, FCW, l, param(FCB, l), C, 4 * C);
     be.gelu_forward(fcg, fch, 4 * size_t(C));
-    be.matmul_forward(tmp, fcg, param(FCPROJW, l), param(FCPROJB, l), 1, 4 * C, C);
+    product(tmp, fcg, FCPROJW, l, param(FCPROJB, l), 4 * C, C);
     be.residual_forward(x, x, tmp, size_t(C));
   }
   be.layernorm_forward(ln, mean, rstd, x, param(LNFW), param(LNFB), 1, C);
-  be.matmul_forward(logits, ln, param(WTE), static_cast<const S*>(nullptr), 1, C, Vp);
+  product(logits, ln, WTE, 0, nullptr, C, Vp);
   if (be.host_memory) return logits;  // read in place: backend memory is host memory
   dec_logits_host_.resize(size_t(Vp));
   be.mem.to_host(dec_logits_host_.data(), logits, size_t(Vp) * sizeof(S));

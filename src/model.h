@@ -66,7 +66,8 @@ enum class Store { params, grads, m, v };
 template <class S>
 class GPT {
  public:
-  explicit GPT(const GPTConfig& cfg, DeviceKind device = DeviceKind::cpu);
+  explicit GPT(const GPTConfig& cfg, DeviceKind device = DeviceKind::cpu, Dtype dtype = Dtype::fp32);
+  Dtype dtype() const { return be_.dtype; }
   const GPTConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
   const Backend<S>& backend() const { return be_; }
@@ -143,6 +144,7 @@ class GPT {
   template <class Group>
   void all_gather_params(Group& pg, const std::vector<size_t>& counts) {
     pg.all_gather(params_.data(), counts);
+    params_changed();
   }
   // m or v gathered whole into `full` on the root (others pass an empty vector).
   template <class Group>
@@ -187,6 +189,14 @@ class GPT {
   // decode state: caches (L, NH, maxT, hs) for keys and values, scratch, the token
   DeviceBuffer<S> kcache_, vcache_, dec_mem_;
   DeviceBuffer<int> dec_token_;
+  // bf16 dtype: the parameters rounded to bf16 for decoding (same offsets as params_),
+  // redone on the first decode after any change of the parameters.
+  DeviceBuffer<uint16_t> dec_w16_;
+  uint64_t params_version_ = 1, dec_w16_version_ = 0;
+  void params_changed() { params_version_++; }
+  const uint16_t* param16(int id, int layer = 0) const {
+    return dec_w16_.data() + layout_.offset[id] + size_t(layer) * layout_.per_layer[id];
+  }
   std::vector<S> dec_logits_host_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "device.h"
+#include "layers/gemm.h"
 
 namespace gpt {
 
@@ -15,6 +16,11 @@ DeviceKind device_from_flags(const Args& a) {
   const DeviceKind d = parse_device(a.str("device"));
   backend_for<float>(d);  // gpt::Error (exit 2) saying why, when there is no such backend here
   return d;
+}
+
+std::string dtype_note(Dtype t) {
+  if (t == Dtype::fp32) return "";
+  return std::string(", bf16 matmuls (") + cpu::bf16_isa_name(cpu::bf16_isa()) + " kernels)";
 }
 
 AdaptiveThreads thread_policy(const Args& a) {

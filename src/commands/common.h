@@ -13,6 +13,8 @@ namespace gpt {
 // --device: the device whose backend exists in this build and on this machine;
 // otherwise a message saying what is missing and what to do (exit 2).
 DeviceKind device_from_flags(const Args& a);
+// ", bf16 matmuls (amx kernels)" for bf16 ("" for fp32): the header lines of train, eval, sample.
+std::string dtype_note(Dtype t);
 // --threads N: N threads, always (OpenMP's count is set). --threads 0 or absent: up to
 // all cores (OMP_NUM_THREADS caps it), the count measured step by step (threads.h).
 AdaptiveThreads thread_policy(const Args& a);

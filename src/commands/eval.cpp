@@ -50,7 +50,7 @@ int cmd_eval(const Args& a) {
   const int T = mc.max_seq_len;
   if (B < 1) GPT_USAGE_FAIL("--batch must be >= 1, got ", B);
   DataLoader loader(paths, B, T, SamplingMode::sequential, 0, mc.vocab_size);
-  GPT<float> model(mc, device);
+  GPT<float> model(mc, device, parse_dtype(a.str("dtype")));
   load_weights(model, ck, false);
   std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
   const uint64_t n = loader.batches_per_pass();

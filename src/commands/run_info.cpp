@@ -88,6 +88,30 @@ DataSource resolve_data_source(const Args& a, const std::string& run, const std:
                  "; see `", what, " --help`");
 }
 
+void save_run_dtype(const std::string& run, Dtype t) {
+  Json j = Json::object();
+  j.set("dtype", Json::string(to_string(t)));
+  write_file_atomic(join_path(run, kRunSettingsFile), j.dump(2) + "\n");
+}
+
+std::optional<Dtype> load_run_dtype(const std::string& run) {
+  const std::string path = join_path(run_dir(run), kRunSettingsFile);
+  if (!file_exists(path)) return std::nullopt;
+  const Json j = Json::parse(read_file(path), path);
+  const Json* v = j.find("dtype");
+  if (!v) GPT_FAIL(path, ": has no \"dtype\"; delete it and pass --dtype fp32 or --dtype bf16");
+  const std::string s = v->as_string(path + ": dtype");
+  if (s != "fp32" && s != "bf16") GPT_FAIL(path, ": dtype \"", s, "\" is neither fp32 nor bf16; fix or delete it");
+  return parse_dtype(s);
+}
+
+Dtype resolve_dtype(const Args& a, const std::string& run) {
+  if (a.has("dtype")) return parse_dtype(a.str("dtype"));
+  if (!run.empty())
+    if (auto t = load_run_dtype(run)) return *t;
+  return Dtype::fp32;
+}
+
 LoggedLosses logged_losses(const std::string& metrics_path) {
   LoggedLosses l;
   if (!file_exists(metrics_path)) return l;

@@ -6,12 +6,14 @@
 #include <optional>
 #include <string>
 
+#include "backend.h"
 #include "cli.h"
 #include "config.h"
 
 namespace gpt {
 
 constexpr const char* kDataSourceFile = "data.json";
+constexpr const char* kRunSettingsFile = "run.json";  // {"dtype": "bf16"}: what --resume keeps
 constexpr const char* kBestFile = "best.bin";  // weights + tokenizer at the lowest val loss
 
 // A prepared directory (DIR/train.bin, DIR/val.bin, DIR/tokenizer.bin) or llm.c's globs.
@@ -30,6 +32,13 @@ std::optional<DataSource> load_data_source(const std::string& run);
 // The flags if any are given, else what `run` remembers (run may be "" or a checkpoint
 // file, whose directory is used). `what` names the command for the error when neither.
 DataSource resolve_data_source(const Args& a, const std::string& run, const std::string& what);
+
+// RUN/run.json: the run's --dtype, so `--resume RUN` trains on in the same precision
+// (the checkpoint holds fp32 master weights either way). Written atomically.
+void save_run_dtype(const std::string& run, Dtype t);
+std::optional<Dtype> load_run_dtype(const std::string& run);  // nothing for runs from before the file
+// --dtype if given, else what `run` remembers ("" = none), else fp32.
+Dtype resolve_dtype(const Args& a, const std::string& run);
 
 // What metrics.jsonl says so far (a resumed run's kept lines): the last train and val
 // losses and the lowest val loss (best.bin's).

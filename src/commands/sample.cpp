@@ -38,7 +38,7 @@ int cmd_sample(const Args& a) {
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
   const Checkpoint ck =
       load_model(a.require("ckpt"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
-  GPT<float> model(ck.model, device);
+  GPT<float> model(ck.model, device, parse_dtype(a.str("dtype")));
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;
   // The tokenizer: --tokenizer FILE, else the checkpoint's (if it has one).

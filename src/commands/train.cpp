@@ -125,6 +125,7 @@ struct Run {
   GPTConfig model;
   TrainConfig train;
   TrainState state;
+  Dtype dtype = Dtype::fp32;     // --dtype, or what a resumed run used (RUN/run.json)
   std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
   std::optional<int> flag_vocab;  // --vocab-size
   std::shared_ptr<RunLock> lock;  // rank 0: this run directory is ours (run_dir.h)
@@ -157,6 +158,7 @@ Run resolve_run(const Args& a) {
   r.out = a.has("out") ? a.str("out") : (r.resume ? a.str("resume") : a.require("out"));
   if (r.out.empty()) GPT_USAGE_FAIL("--out must not be empty");
 
+  r.dtype = resolve_dtype(a, r.resume ? a.str("resume") : "");
   if (r.resume) {
     r.ck = load_checkpoint(a.str("resume"));
     r.model = r.ck->model;
@@ -276,7 +278,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                               tc.seed ^ 0x5eedULL, mc.vocab_size);
   }
 
-  GPT<float> model(mc, device);
+  GPT<float> model(mc, device, r.dtype);
   // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
   const int zero = a.integer("zero");
   if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
@@ -319,14 +321,15 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
     save_data_source(r.out, data.src);
+    save_run_dtype(r.out, r.dtype);
     const std::string shards_note =
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
     std::fprintf(stderr,
-                 "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)\n"
+                 "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)%s\n"
                  "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n%s",
                  format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
-                 mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, data.name.c_str(),
+                 mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, dtype_note(r.dtype).c_str(), data.name.c_str(),
                  format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
                  format_count(tc.steps).c_str(),

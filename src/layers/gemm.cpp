@@ -20,6 +20,51 @@
 
 namespace gpt::cpu {
 
+namespace gemm_detail {
+// Row blocks sized so the threads finish together: mc (a multiple of MR, at most mc_max)
+// is the one whose dynamic schedule (tasks handed out in order to whichever thread is
+// free) has the shortest makespan, larger mc on ties. 120-row blocks would leave one of
+// two threads idle a fifth of the time on a 384-row weight gradient (120+120 vs 120+24).
+Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max) {
+  const int n_slivers = (N + NR - 1) / NR;
+  Tiling best{mc_max, 0, 1};
+  double best_span = 0;
+  for (int mc = mc_max; mc >= std::min(mc_max, 4 * MR); mc -= MR) {
+    const int m_tiles = (M + mc - 1) / mc;
+    const int n_groups = std::min(n_slivers, (4 * threads + m_tiles - 1) / m_tiles);
+    std::vector<double> busy(size_t(threads), 0.0);
+    for (int t = 0; t < m_tiles * n_groups; t++) {
+      const int tm = t / n_groups, g = t % n_groups;
+      const int rows = std::min(mc, M - tm * mc);
+      const int cols = group_begin(n_slivers, g + 1, n_groups) - group_begin(n_slivers, g, n_groups);
+      *std::min_element(busy.begin(), busy.end()) += double(rows) * cols;
+    }
+    const double span = *std::max_element(busy.begin(), busy.end());
+    if (best.m_tiles == 0 || span < best_span * 0.98) best = {mc, m_tiles, n_groups}, best_span = span;
+  }
+  return best;
+}
+
+
+void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int i1, int j0, int j1) {
+  for (int i = i0; i < i1; i++) {
+    const size_t r = size_t(i) * ldc;
+    const float* c = C + r;
+    float* o = ep.out + r;
+    if (ep.kind == Epilogue::gelu) {
+#pragma omp simd
+      for (int j = j0; j < j1; j++) o[j] = gelu_value(c[j]);
+    } else {
+      const float* x = ep.pre + r;
+#pragma omp simd
+      for (int j = j0; j < j1; j++) o[j] += gelu_grad(x[j]) * c[j];
+    }
+  }
+}
+
+}  // namespace gemm_detail
+using namespace gemm_detail;
+
 namespace {
 
 
@@ -250,53 +295,6 @@ struct Avx2Kernel {
   }
 };
 
-// Row blocks sized so the threads finish together: mc (a multiple of MR, at most MC)
-// is the one whose dynamic schedule (tasks handed out in order to whichever thread is
-// free) has the shortest makespan, larger mc on ties. 120-row blocks would leave one of
-// two threads idle a fifth of the time on a 384-row weight gradient (120+120 vs 120+24).
-struct Tiling {
-  int mc, m_tiles, n_groups;
-};
-// Column group g of n_groups: slivers [first, end) of n_slivers.
-inline int group_begin(int n_slivers, int g, int n_groups) { return int(int64_t(n_slivers) * g / n_groups); }
-
-Tiling choose_tiling(int M, int N, int MR, int NR, int threads) {
-  const int n_slivers = (N + NR - 1) / NR;
-  Tiling best{MC, 0, 1};
-  double best_span = 0;
-  for (int mc = MC; mc >= std::min(MC, 4 * MR); mc -= MR) {
-    const int m_tiles = (M + mc - 1) / mc;
-    const int n_groups = std::min(n_slivers, (4 * threads + m_tiles - 1) / m_tiles);
-    std::vector<double> busy(size_t(threads), 0.0);
-    for (int t = 0; t < m_tiles * n_groups; t++) {
-      const int tm = t / n_groups, g = t % n_groups;
-      const int rows = std::min(mc, M - tm * mc);
-      const int cols = group_begin(n_slivers, g + 1, n_groups) - group_begin(n_slivers, g, n_groups);
-      *std::min_element(busy.begin(), busy.end()) += double(rows) * cols;
-    }
-    const double span = *std::max_element(busy.begin(), busy.end());
-    if (best.m_tiles == 0 || span < best_span * 0.98) best = {mc, m_tiles, n_groups}, best_span = span;
-  }
-  return best;
-}
-
-
-inline void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int i1, int j0, int j1) {
-  for (int i = i0; i < i1; i++) {
-    const size_t r = size_t(i) * ldc;
-    const float* c = C + r;
-    float* o = ep.out + r;
-    if (ep.kind == Epilogue::gelu) {
-#pragma omp simd
-      for (int j = j0; j < j1; j++) o[j] = gelu_value(c[j]);
-    } else {
-      const float* x = ep.pre + r;
-#pragma omp simd
-      for (int j = j0; j < j1; j++) o[j] += gelu_grad(x[j]) * c[j];
-    }
-  }
-}
-
 template <class Kern>
 void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                 float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep) {
@@ -311,7 +309,7 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
   // buffer (which stays in L2, packing overlaps the other thread's compute) and sweeps
   // every column. With few row blocks, tasks also split the columns into groups (about
   // 4 tasks per thread; the A block is then packed once per group).
-  const Tiling tl = choose_tiling(M, N, MR, NR, threads);
+  const Tiling tl = choose_tiling(M, N, MR, NR, threads, MC);
   const int mc = tl.mc, m_tiles = tl.m_tiles, n_groups = tl.n_groups;
   const int tasks = m_tiles * n_groups;
 #pragma omp parallel

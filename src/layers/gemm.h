@@ -3,6 +3,7 @@
 // decoding, and the run-time choice of micro-kernel. CPU only; not a layer.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace gpt::cpu {
 
@@ -30,5 +31,39 @@ void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const fl
            float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {});
 // y (OC) = W (OC,C) · x (C) + bias (bias may be nullptr): streams W once.
 void matvec(float* y, const float* W, const float* x, const float* bias, int C, int OC);
+
+// ---- bf16 (gemm_bf16.cpp): the products of --dtype bf16 ------------------------------
+// The same product as sgemm, with A and B rounded to bf16 (bf16.h) as they are packed
+// and every sum accumulated in fp32. Three kernels over one packed layout, chosen at
+// first use (GPT_GEMM_BF16=amx|avx512bf16|generic overrides):
+//   amx         Intel AMX tiles (TDPBF16PS), 32 x 32 blocks of C
+//   avx512bf16  VDPBF16PS (AVX512-BF16: Zen 4/5, Cooper Lake and later Xeons)
+//   generic     the rounded operands widened back to float and FMA'd (any CPU)
+// Each gives the fp32 sum of the products of the rounded operands, up to fp32
+// rounding; the three differ from each other there (order of the partial sums, and
+// VDPBF16PS/AMX round each pair's sum), so they are not bit-identical. On operands
+// whose products and partial sums are exactly representable, all three are exact.
+enum class Bf16Isa { generic, avx512bf16, amx };
+const char* bf16_isa_name(Bf16Isa isa);
+bool bf16_isa_supported(Bf16Isa isa);  // amx: also asks the kernel for the tile state
+Bf16Isa bf16_isa();
+void set_bf16_isa(Bf16Isa isa);  // gpt::Error if the CPU lacks it
+void gemm_bf16(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
+               float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {});
+// y (OC) = W (OC,C) · x (C) + bias, with W in bf16 (half the bytes streamed of matvec)
+// and x, the sums and y in fp32.
+void matvec_bf16w(float* y, const uint16_t* W, const float* x, const float* bias, int C, int OC);
+
+// Internals shared by gemm.cpp and gemm_bf16.cpp.
+namespace gemm_detail {
+struct Tiling {
+  int mc, m_tiles, n_groups;
+};
+// Column group g of n_groups: slivers [first, end) of n_slivers.
+inline int group_begin(int n_slivers, int g, int n_groups) { return int(int64_t(n_slivers) * g / n_groups); }
+Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max);
+// The epilogue on C's block [i0, i1) x [j0, j1), once that block is final.
+void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int i1, int j0, int j1);
+}  // namespace gemm_detail
 
 }  // namespace gpt::cpu

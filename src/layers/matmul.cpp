@@ -3,6 +3,7 @@
 // runs the scalar reference (the finite-difference checks).
 #include <type_traits>
 
+#include "bf16.h"
 #include "check.h"
 #include "layers.h"
 #include "layers/gemm.h"
@@ -66,17 +67,42 @@ void matmul_backward_reference(S* dinp, S* dweight, S* dbias, const S* dout, con
     }
 }
 
+namespace {
+
+// The float layers on one GEMM engine: sgemm (fp32) or gemm_bf16 (--dtype bf16).
+using GemmFn = decltype(&sgemm);
+
+template <GemmFn gemm>
+void forward_on(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC,
+                const Epilogue& ep = {}) {
+  GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
+  // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias: A = inp (row-major N x C),
+  // B(k=c, j=o) = weight[o*C + c]
+  gemm(int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias, ep);
+}
+
+template <GemmFn gemm>
+void backward_on(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                 size_t N, int C, int OC, const Epilogue& ep = {}) {
+  GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
+  // from out = inp · W^T:  dinp (N,C) += dout (N,OC) · W (OC,C)
+  if (dinp) gemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr, ep);
+  // dW (OC,C) += dout^T (OC,N) · inp (N,C)
+  gemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr, {});
+  // from + bias: dbias += column sums of dout
+  if (dbias) bias_backward(dbias, dout, N, OC);
+}
+
+}  // namespace
+
 template <class S>
 void matmul_forward(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC) {
-  // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC)
   if constexpr (std::is_same_v<S, float>) {
-    GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
     if (N <= 2) {  // decode: matrix-vector products, bandwidth bound
       for (size_t i = 0; i < N; i++) matvec(out + i * OC, weight, inp + i * C, bias, C, OC);
       return;
     }
-    // A = inp (row-major N x C), B(k=c, j=o) = weight[o*C + c]
-    sgemm(int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias);
+    forward_on<sgemm>(out, inp, weight, bias, N, C, OC);
   } else {
     matmul_forward_reference(out, inp, weight, bias, N, C, OC);
   }
@@ -86,13 +112,7 @@ template <class S>
 void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* weight,
                      size_t N, int C, int OC) {
   if constexpr (std::is_same_v<S, float>) {
-    GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
-    // from out = inp · W^T:  dinp (N,C) += dout (N,OC) · W (OC,C)
-    if (dinp) sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
-    // dW (OC,C) += dout^T (OC,N) · inp (N,C)
-    sgemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
-    // from + bias: dbias += column sums of dout
-    if (dbias) bias_backward(dbias, dout, N, OC);
+    backward_on<sgemm>(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
   } else {
     matmul_backward_reference(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
   }
@@ -101,12 +121,7 @@ void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp,
 template <class S>
 void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC) {
   if constexpr (std::is_same_v<S, float>) {
-    if (N > 2) {
-      GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
-      const Epilogue ep{Epilogue::gelu, out_gelu, nullptr};
-      sgemm(int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias, ep);
-      return;
-    }
+    if (N > 2) return forward_on<sgemm>(out, inp, weight, bias, N, C, OC, {Epilogue::gelu, out_gelu, nullptr});
   }
   matmul_forward(out, inp, weight, bias, N, C, OC);
   gelu_forward(out_gelu, out, N * size_t(OC));
@@ -116,15 +131,37 @@ template <class S>
 void matmul_gelu_backward(S* dpre, S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* pre,
                           const S* weight, size_t N, int C, int OC) {
   if constexpr (std::is_same_v<S, float>) {
-    GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
-    const Epilogue ep{Epilogue::gelu_grad, dpre, pre};
-    sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr, ep);
-    sgemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
-    if (dbias) bias_backward(dbias, dout, N, OC);
+    backward_on<sgemm>(dinp, dweight, dbias, dout, inp, weight, N, C, OC, {Epilogue::gelu_grad, dpre, pre});
   } else {
     matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     gelu_backward(dpre, pre, dinp, N * size_t(C));
   }
+}
+
+void matmul_forward_bf16(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C,
+                         int OC) {
+  forward_on<gemm_bf16>(out, inp, weight, bias, N, C, OC);
+}
+void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, size_t N, int C, int OC) {
+  backward_on<gemm_bf16>(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+void matmul_gelu_forward_bf16(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias,
+                              size_t N, int C, int OC) {
+  forward_on<gemm_bf16>(out, inp, weight, bias, N, C, OC, {Epilogue::gelu, out_gelu, nullptr});
+}
+void matmul_gelu_backward_bf16(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout,
+                               const float* inp, const float* pre, const float* weight, size_t N, int C, int OC) {
+  backward_on<gemm_bf16>(dinp, dweight, dbias, dout, inp, weight, N, C, OC, {Epilogue::gelu_grad, dpre, pre});
+}
+
+void to_bf16(uint16_t* dst, const float* src, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; i++) dst[i] = float_to_bf16(src[i]);
+}
+
+void matmul_decode_bf16w(float* out, const float* inp, const uint16_t* weight, const float* bias, int C, int OC) {
+  matvec_bf16w(out, weight, inp, bias, C, OC);
 }
 
 #define INSTANTIATE(S)                                                                              \

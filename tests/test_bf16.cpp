@@ -1,0 +1,203 @@
+// bf16 (--dtype bf16): the rounding rule, and the bf16 GEMM kernels against a double
+// reference computed on the rounded operands (an independent path), on awkward shapes
+// that exercise every packing path (the forward, dinp and dW products have different
+// strides), several packed panels of depth, and exact results where the arithmetic is
+// exact.
+#include <cmath>
+#include <cstring>
+
+#include "bf16.h"
+#include "layers.h"
+#include "layers/gemm.h"
+#include "test_util.h"
+
+namespace gpt::test {
+
+namespace {
+uint16_t bf16_bits(uint32_t f) { return float_to_bf16(bits_float(f)); }
+
+struct Bf16IsaScope {
+  cpu::Bf16Isa saved = cpu::bf16_isa();
+  explicit Bf16IsaScope(cpu::Bf16Isa isa) { cpu::set_bf16_isa(isa); }
+  ~Bf16IsaScope() { cpu::set_bf16_isa(saved); }
+};
+
+std::vector<double> rounded(const std::vector<float>& v) {
+  std::vector<double> r(v.size());
+  for (size_t i = 0; i < v.size(); i++) r[i] = bf16_rounded(v[i]);
+  return r;
+}
+}  // namespace
+
+// Round to nearest, ties to even, on hand-picked bit patterns (IEEE 754's rule applied
+// to the 16 bits kept).
+TEST(Bf16, RoundsToNearestTiesToEven) {
+  EXPECT_EQ(bf16_bits(0x3F800000u), 0x3F80);  // 1.0
+  EXPECT_EQ(bf16_bits(0x3F807FFFu), 0x3F80);  // just below half an ulp: down
+  EXPECT_EQ(bf16_bits(0x3F808000u), 0x3F80);  // tie, 0x3F80 even: down
+  EXPECT_EQ(bf16_bits(0x3F818000u), 0x3F82);  // tie, 0x3F81 odd: up to even
+  EXPECT_EQ(bf16_bits(0x3F808001u), 0x3F81);  // above half: up
+  EXPECT_EQ(bf16_bits(0xBF818000u), 0xBF82);  // the sign does not matter
+  EXPECT_EQ(bf16_bits(0x00018000u), 0x0002);  // subnormals round the same way
+  EXPECT_EQ(bf16_bits(0x00008000u), 0x0000);
+  EXPECT_EQ(bf16_bits(0x7F800000u), 0x7F80);  // +inf
+  EXPECT_EQ(bf16_bits(0x7F7FFFFFu), 0x7F80);  // the largest float rounds to inf
+  EXPECT_EQ(bf16_bits(0x7F7F7FFFu), 0x7F7F);
+  // A NaN whose payload is only in the dropped half stays a NaN (plain rounding would
+  // carry it into +inf).
+  const uint16_t n = bf16_bits(0x7F800001u);
+  EXPECT_TRUE(std::isnan(bf16_to_float(n))) << std::hex << n;
+  EXPECT_TRUE(std::isnan(bf16_to_float(bf16_bits(0xFFC00000u))));
+  EXPECT_EQ(bf16_to_float(0x4049), 3.140625f);  // widening is exact
+}
+
+// The 16-lane form used by the GEMM packs is the same template: lane for lane equal to
+// the scalar rule on random bit patterns (including NaN, inf and subnormals).
+TEST(Bf16, VectorRoundingEqualsScalar) {
+  typedef uint32_t v16u __attribute__((vector_size(64)));
+  SplitMix64 r(7);
+  for (int it = 0; it < 20000; it++) {
+    v16u u;
+    for (int l = 0; l < 16; l++) {
+      uint32_t x = uint32_t(r.next());
+      if (l == 3) x |= 0x7F800000u;   // inf / NaN exponents
+      if (l == 5) x &= 0x807FFFFFu;   // subnormals
+      u[l] = x;
+    }
+    const v16u nan = (v16u)((u & 0x7FFFFFFFu) > 0x7F800000u);
+    const v16u got = bf16_round_bits(u, nan);
+    for (int l = 0; l < 16; l++) ASSERT_EQ(got[l], bf16_round_bits(uint32_t(u[l]))) << std::hex << u[l];
+  }
+}
+
+struct Bf16Shape {
+  size_t N;
+  int C, OC;
+};
+
+class Bf16Gemm : public ::testing::TestWithParam<std::tuple<Bf16Shape, cpu::Bf16Isa>> {};
+
+// Forward, dinp and dW of the bf16 matmul layer against double sums of the rounded
+// operands; bias and the bias gradient are fp32 (unrounded).
+TEST_P(Bf16Gemm, MatchesRoundedReference) {
+  const auto [shape, isa] = GetParam();
+  const auto [N, C, OC] = shape;
+  if (!cpu::bf16_isa_supported(isa)) GTEST_SKIP() << cpu::bf16_isa_name(isa) << " not supported by this CPU";
+  Bf16IsaScope scope(isa);
+  auto inp = random_vec<float>(N * C, 1), w = random_vec<float>(size_t(OC) * C, 2);
+  auto b = random_vec<float>(OC, 3), dout = random_vec<float>(N * OC, 4);
+  const auto ri = rounded(inp), rw = rounded(w), rd = rounded(dout);
+  std::vector<float> out(N * OC);
+  cpu::matmul_forward_bf16(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  std::vector<double> ref(N * OC);
+  for (size_t i = 0; i < N; i++)
+    for (int o = 0; o < OC; o++) {
+      double s = b[o];
+      for (int c = 0; c < C; c++) s += ri[i * C + c] * rw[size_t(o) * C + c];
+      ref[i * OC + o] = s;
+    }
+  // fp32 sums of C products of size <= 1: a few ulps per term at most.
+  EXPECT_CLOSE(out.data(), ref.data(), out.size(), 1e-6 * C + 1e-6, 1e-6);
+
+  auto dinp = random_vec<float>(N * C, 5), dw = random_vec<float>(size_t(OC) * C, 6);
+  auto db = random_vec<float>(OC, 7);
+  std::vector<double> dinp_ref(dinp.begin(), dinp.end()), dw_ref(dw.begin(), dw.end()), db_ref(db.begin(), db.end());
+  cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  for (size_t i = 0; i < N; i++)
+    for (int o = 0; o < OC; o++) {
+      const double d = rd[i * OC + o];
+      for (int c = 0; c < C; c++) {
+        dinp_ref[i * C + c] += d * rw[size_t(o) * C + c];
+        dw_ref[size_t(o) * C + c] += d * ri[i * C + c];
+      }
+      db_ref[o] += dout[i * OC + o];
+    }
+  EXPECT_CLOSE(dinp.data(), dinp_ref.data(), dinp.size(), 1e-6 * OC + 1e-6, 1e-6);
+  EXPECT_CLOSE(dw.data(), dw_ref.data(), dw.size(), 1e-6 * double(N) + 1e-6, 1e-6);
+  EXPECT_CLOSE(db.data(), db_ref.data(), db.size(), 1e-6 * double(N) + 1e-6, 1e-6);
+}
+
+// Small integers are exact in bf16, and every product and partial sum here is an
+// integer below 2^24: each kernel must give the exact answer, bit for bit.
+TEST_P(Bf16Gemm, ExactOnRepresentableOperands) {
+  const auto [shape, isa] = GetParam();
+  const auto [N, C, OC] = shape;
+  if (!cpu::bf16_isa_supported(isa)) GTEST_SKIP() << cpu::bf16_isa_name(isa) << " not supported by this CPU";
+  Bf16IsaScope scope(isa);
+  SplitMix64 r(11);
+  auto ints = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = float(int(r.next() % 17) - 8);
+    return v;
+  };
+  auto inp = ints(N * C), w = ints(size_t(OC) * C), dout = ints(N * OC);
+  std::vector<float> out(N * OC), expect(N * OC);
+  cpu::matmul_forward_bf16(out.data(), inp.data(), w.data(), nullptr, N, C, OC);
+  cpu::matmul_forward_reference(expect.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, C, OC);
+  EXPECT_TRUE(bitwise_equal(out, expect));
+  std::vector<float> dinp(N * C), dw(size_t(OC) * C), dinp_e(N * C), dw_e(size_t(OC) * C);
+  cpu::matmul_backward_bf16(dinp.data(), dw.data(), nullptr, dout.data(), inp.data(), w.data(), N, C, OC);
+  cpu::matmul_backward_reference(dinp_e.data(), dw_e.data(), static_cast<float*>(nullptr), dout.data(), inp.data(),
+                                 w.data(), N, C, OC);
+  EXPECT_TRUE(bitwise_equal(dinp, dinp_e));
+  EXPECT_TRUE(bitwise_equal(dw, dw_e));
+}
+
+// The GELU epilogues give the same bits as the bf16 matmul followed by the GELU layer.
+TEST_P(Bf16Gemm, FusedGeluEqualsMatmulThenGelu) {
+  const auto [shape, isa] = GetParam();
+  const auto [N, C, OC] = shape;
+  if (!cpu::bf16_isa_supported(isa)) GTEST_SKIP() << cpu::bf16_isa_name(isa) << " not supported by this CPU";
+  Bf16IsaScope scope(isa);
+  auto inp = random_vec<float>(N * C, 1, 3.0), w = random_vec<float>(size_t(OC) * C, 2);
+  auto b = random_vec<float>(OC, 3);
+  std::vector<float> out(N * OC), act(N * OC), out2(N * OC), act2(N * OC);
+  cpu::matmul_gelu_forward_bf16(out.data(), act.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  cpu::matmul_forward_bf16(out2.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  cpu::gelu_forward(act2.data(), out2.data(), out2.size());
+  EXPECT_TRUE(bitwise_equal(out, out2));
+  EXPECT_TRUE(bitwise_equal(act, act2));
+  auto pre = random_vec<float>(N * C, 4, 3.0), dout = random_vec<float>(N * OC, 5);
+  auto dpre = random_vec<float>(N * C, 6), dpre2 = dpre, dinp = random_vec<float>(N * C, 7), dinp2 = dinp;
+  auto dw = random_vec<float>(size_t(OC) * C, 8), dw2 = dw;
+  cpu::matmul_gelu_backward_bf16(dpre.data(), dinp.data(), dw.data(), nullptr, dout.data(), inp.data(), pre.data(),
+                                 w.data(), N, C, OC);
+  cpu::matmul_backward_bf16(dinp2.data(), dw2.data(), nullptr, dout.data(), inp.data(), w.data(), N, C, OC);
+  cpu::gelu_backward(dpre2.data(), pre.data(), dinp2.data(), dpre2.size());
+  EXPECT_TRUE(bitwise_equal(dinp, dinp2));
+  EXPECT_TRUE(bitwise_equal(dpre, dpre2));
+  EXPECT_TRUE(bitwise_equal(dw, dw2));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Bf16Gemm,
+    ::testing::Combine(::testing::Values(Bf16Shape{1, 1, 1}, Bf16Shape{2, 37, 53}, Bf16Shape{3, 5, 7},
+                                         Bf16Shape{33, 31, 29}, Bf16Shape{64, 64, 96}, Bf16Shape{130, 300, 65},
+                                         Bf16Shape{67, 517, 129}, Bf16Shape{160, 800, 40},
+                                         Bf16Shape{900, 40, 35}, Bf16Shape{1601, 48, 64}),
+                       ::testing::Values(cpu::Bf16Isa::generic, cpu::Bf16Isa::avx512bf16, cpu::Bf16Isa::amx)),
+    [](const auto& info) {
+      const Bf16Shape& s = std::get<0>(info.param);
+      return std::string(cpu::bf16_isa_name(std::get<1>(info.param))) + "_" + std::to_string(s.N) + "x" +
+             std::to_string(s.C) + "x" + std::to_string(s.OC);
+    });
+
+// Decoding's matrix-vector product with bf16 weights: fp32 x and sums.
+TEST(Bf16, MatvecWithBf16WeightsMatchesReference) {
+  for (auto [C, OC] : {std::pair{1, 1}, {37, 53}, {384, 1152}, {1536, 384}, {768, 50}}) {
+    auto w = random_vec<float>(size_t(OC) * C, 1), x = random_vec<float>(C, 2), b = random_vec<float>(OC, 3);
+    std::vector<uint16_t> wh(w.size());
+    for (size_t i = 0; i < w.size(); i++) wh[i] = float_to_bf16(w[i]);
+    std::vector<float> y(OC);
+    cpu::matvec_bf16w(y.data(), wh.data(), x.data(), b.data(), C, OC);
+    std::vector<double> ref(OC);
+    for (int o = 0; o < OC; o++) {
+      double s = b[o];
+      for (int c = 0; c < C; c++) s += double(bf16_to_float(wh[size_t(o) * C + c])) * x[c];
+      ref[o] = s;
+    }
+    EXPECT_CLOSE(y.data(), ref.data(), y.size(), 1e-6 * C + 1e-6, 1e-6) << C << "x" << OC;
+  }
+}
+
+}  // namespace gpt::test
