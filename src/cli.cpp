@@ -213,7 +213,7 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "export",
       "write a model as an llm.c checkpoint or a Hugging Face GPT-2 (safetensors)",
-      "gpt export --ckpt RUN|FILE --to llmc|safetensors --out FILE|DIR",
+      "gpt export --ckpt RUN|FILE --to llmc|safetensors --out FILE|DIR [--dtype fp32|bf16]",
       {"gpt export --ckpt runs/shakespeare --to llmc --out shakespeare.bin",
        "gpt export --ckpt runs/shakespeare --to safetensors --out hf/shakespeare",
        "gpt export --ckpt gpt2/model.safetensors --heads 12 --to llmc --out gpt2_124M.bin"},
@@ -222,6 +222,8 @@ std::vector<Command> make_commands() {
           {"to", "FORMAT", "", "llmc (llm.c checkpoint, version 3 float32) | safetensors (transformers GPT-2)"},
           {"out", "FILE|DIR", "", "llmc: the file to write; safetensors: a directory (model.safetensors, config.json)"},
           {"heads", "N", "", "attention heads, only for a .safetensors input without config.json"},
+          {"dtype", "TYPE", "fp32", "fp32 | bf16: with --to llmc, bf16 writes llm.c's version-5 file (bfloat16 "
+                                  "parameters rounded to nearest even, half the size)"},
       },
       "Both formats hold GPT-2 with learned positions. A sinusoidal model is exported with its\n"
       "table written into wpe (same logits); a RoPE model cannot be exported (exit 1).\n"

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend.h"
 #include "bf16.h"
 #include "layers.h"
 #include "layers/gemm.h"
+#include "model.h"
 #include "test_util.h"
 
 namespace gpt::test {
@@ -197,6 +199,122 @@ TEST(Bf16, MatvecWithBf16WeightsMatchesReference) {
       ref[o] = s;
     }
     EXPECT_CLOSE(y.data(), ref.data(), y.size(), 1e-6 * C + 1e-6, 1e-6) << C << "x" << OC;
+  }
+}
+
+// ---- the bf16 model against fp32 ------------------------------------------------
+// The bounds, in one place: bf16 keeps 8 significant bits, so a matmul output carries
+// a relative error of about 2^-9 per operand, averaged over its sums.
+constexpr double kBf16LossRel = 1e-2;  // losses of the same steps, bf16 vs fp32 (the bound)
+constexpr double kBf16GradRel = 3e-2;  // per tensor: ||g_bf16 - g_fp32|| / ||g_fp32||
+
+namespace {
+// Batches with structure (token t+1 follows t mod 20), so the loss falls.
+void structured_batch(std::vector<int>& in, std::vector<int>& tg, SplitMix64& r) {
+  for (size_t i = 0; i < in.size(); i++) {
+    const int t = int((i % 16 == 0 ? r.below(20) : uint64_t(in[i - 1] + 1) % 20));
+    in[i] = t;
+    tg[i] = (t + 1) % 20;
+  }
+}
+}  // namespace
+
+// 20 steps from one initialisation on the same batches and dropout masks.
+TEST(Bf16Model, TwentyStepsTrackFp32) {
+  GPTConfig c = small_gpt(16, 64, PosEnc::learned, 0.1f);
+  GPT<float> m32(c), m16(c, DeviceKind::cpu, Dtype::bf16);
+  ASSERT_EQ(m16.dtype(), Dtype::bf16);
+  m32.init_weights(3);
+  m16.write(Store::params, m32.read(Store::params));
+  TrainConfig tc;
+  const int B = 4, T = 16;
+  std::vector<int> in(B * T), tg(B * T);
+  SplitMix64 r(9);
+  double first = 0, last = 0;
+  bool any_differs = false;
+  for (int step = 1; step <= 20; step++) {
+    structured_batch(in, tg, r);
+    const DropoutKey key{11, uint64_t(step)};
+    m32.zero_grad();
+    m16.zero_grad();
+    const double l32 = *m32.forward(in.data(), tg.data(), B, T, true, key);
+    const double l16 = *m16.forward(in.data(), tg.data(), B, T, true, key);
+    m32.backward();
+    m16.backward();
+    m32.step(3e-3f, tc, step);
+    m16.step(3e-3f, tc, step);
+    EXPECT_NEAR(l16, l32, kBf16LossRel * l32) << "step " << step;
+    any_differs |= l16 != l32;
+    if (step == 1) first = l32;
+    last = l32;
+  }
+  EXPECT_LT(last, 0.8 * first) << "the batches should be learnable";
+  EXPECT_TRUE(any_differs) << "bf16 gave fp32's losses to the last bit: is the bf16 table in use?";
+}
+
+// One backward pass: every parameter tensor's gradient close to fp32's.
+TEST(Bf16Model, GradientsBoundedAgainstFp32) {
+  for (PosEnc pos : {PosEnc::learned, PosEnc::rope}) {
+    GPTConfig c = small_gpt(32, 64, pos);
+    GPT<float> m32(c), m16(c, DeviceKind::cpu, Dtype::bf16);
+    m32.init_weights(4);
+    m16.write(Store::params, m32.read(Store::params));
+    const int B = 3, T = 32;
+    std::vector<int> in(B * T), tg(B * T);
+    SplitMix64 r(2);
+    structured_batch(in, tg, r);
+    for (GPT<float>* m : {&m32, &m16}) {
+      m->zero_grad();
+      m->forward(in.data(), tg.data(), B, T);
+      m->backward();
+    }
+    const auto g32 = m32.read(Store::grads), g16 = m16.read(Store::grads);
+    const ParamLayout& l = m32.layout();
+    for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
+      if (pos == PosEnc::rope && id == WPE) continue;  // no position table
+      double diff = 0, norm = 0;
+      for (size_t i = l.offset[id]; i < l.offset[id] + l.numel[id]; i++) {
+        diff += (double(g16[i]) - g32[i]) * (double(g16[i]) - g32[i]);
+        norm += double(g32[i]) * g32[i];
+      }
+      ASSERT_GT(norm, 0) << tensor_spec(id).name;
+      EXPECT_LT(std::sqrt(diff / norm), kBf16GradRel) << tensor_spec(id).name << " " << to_string(pos);
+    }
+  }
+}
+
+// gpt sample --dtype bf16: decoding with the bf16 copy of the weights gives, at every
+// position, the logits of an fp32 forward over the sequence whose weights were rounded
+// to bf16 on the host (an independent path). The copy follows the weights: after they
+// change, the next decode uses the new ones.
+TEST(Bf16Model, DecodeUsesTheRoundedWeightsAndFollowsTheirChanges) {
+  const GPTConfig c = small_gpt(12, 32);
+  GPT<float> m16(c, DeviceKind::cpu, Dtype::bf16), ref(c);
+  const int T = 12, Vp = c.padded_vocab_size;
+  std::vector<int> toks(T);
+  SplitMix64 r(8);
+  for (auto& t : toks) t = int(r.below(20));
+  const ParamLayout& l = ref.layout();
+  auto round_tensor = [&](std::vector<float>& w, int id) {
+    for (size_t i = l.offset[id]; i < l.offset[id] + l.numel[id]; i++) w[i] = bf16_rounded(w[i]);
+  };
+  for (uint64_t seed : {1, 2}) {
+    // wte is both the embedding (an fp32 lookup in decode) and the classifier (a bf16
+    // product): exactly representable values make the two agree. Biases and LayerNorm
+    // stay fp32 in both.
+    m16.init_weights(seed);
+    std::vector<float> w = m16.read(Store::params);
+    round_tensor(w, WTE);
+    m16.write(Store::params, w);
+    for (int id : {QKVW, ATTPROJW, FCW, FCPROJW}) round_tensor(w, id);
+    ref.write(Store::params, w);
+    ref.forward(toks.data(), nullptr, 1, T);
+    const std::vector<float> want = ref.logits();
+    for (int pos = 0; pos < T; pos++) {
+      const float* got = m16.decode(toks[size_t(pos)], pos);
+      EXPECT_CLOSE(got, want.data() + size_t(pos) * Vp, size_t(c.vocab_size), 1e-5, 1e-4)
+          << "seed " << seed << " position " << pos;
+    }
   }
 }
 

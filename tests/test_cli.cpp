@@ -9,8 +9,10 @@
 #include <regex>
 #include <thread>
 
+#include "bf16.h"
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/model_io.h"
 #include "cli.h"
 #include "text/dataloader.h"
 #include "fileio.h"
@@ -421,6 +423,53 @@ TEST_P(Resume, ReproducesTheUninterruptedLosses) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sampling, Resume, ::testing::Values("random", "sequential"));
+
+// --dtype bf16 end to end: the run remembers its dtype (RUN/run.json), so a resume
+// without the flag continues in bf16 and reproduces the uninterrupted run exactly; the
+// bf16 run really differs from fp32 (not silently fp32); export --dtype bf16 writes
+// llm.c's version-5 file holding exactly the rounded weights; sample --dtype bf16 runs.
+TEST(Cli, Bf16TrainResumesExactlyExportsAndSamples) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir);
+  auto base = tiny_model_flags();
+  base.insert(base.begin(), {"train", "--data", data, "--steps", "10", "--log-every", "1", "--eval-every", "5",
+                             "--eval-batches", "2", "--dropout", "0.1", "--save-every", "3", "--seed", "5"});
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  std::string err;
+  ASSERT_EQ(run_gpt_err(with({"--out", dir + "/a", "--dtype", "bf16"}), &err), 0) << err;
+  EXPECT_NE(err.find("bf16 matmuls"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt_err(with({"--out", dir + "/b", "--dtype", "bf16", "--stop-at", "6"}), &err), 0) << err;
+  ASSERT_EQ(run_gpt_err({"train", "--resume", dir + "/b"}, &err), 0) << err;
+  EXPECT_NE(err.find("bf16 matmuls"), std::string::npos) << "the resumed run left bf16: " << err;
+  ASSERT_EQ(run_gpt_err(with({"--out", dir + "/f"}), &err), 0) << err;
+  const auto a = read_losses(dir + "/a/metrics.jsonl"), b = read_losses(dir + "/b/metrics.jsonl");
+  const auto f = read_losses(dir + "/f/metrics.jsonl");
+  ASSERT_EQ(a.size(), 10u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, f);
+  EXPECT_EQ(load_checkpoint(dir + "/a").params, load_checkpoint(dir + "/b").params);
+
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/a", "--to", "llmc", "--dtype", "bf16", "--out", dir + "/a16.bin"},
+                    nullptr, &err), 0) << err;
+  const Checkpoint ck = load_checkpoint(dir + "/a"), ex = load_model(dir + "/a16.bin");
+  const std::string bytes = read_file(dir + "/a16.bin");
+  EXPECT_EQ(bytes[4], 5);  // version 5
+  EXPECT_EQ(bytes.size(), 1024 + 2 * ck.params.size());
+  ASSERT_EQ(ex.params.size(), ck.params.size());
+  for (size_t i = 0; i < ck.params.size(); i++)
+    ASSERT_EQ(ex.params[i], bf16_rounded(ck.params[i])) << "parameter " << i;
+  EXPECT_NE(run_gpt({"export", "--ckpt", dir + "/a", "--to", "safetensors", "--dtype", "bf16", "--out", dir + "/hf"},
+                    nullptr, &err), 0);
+
+  std::string out;
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/a", "--dtype", "bf16", "--tokens", "40", "--prompt", "the "}, &out,
+                    &err), 0) << err;
+  EXPECT_GE(out.size(), 44u) << out;
+}
 
 TEST(Cli, CtrlCSavesAndResumeContinues) {
   const char* bin = std::getenv("GPT_BIN");

@@ -21,6 +21,10 @@ int cmd_export(const Args& a) {
   if (to != "llmc" && to != "safetensors")
     GPT_USAGE_FAIL("--to: unknown format '", to, "'; choose llmc (an llm.c checkpoint file) or safetensors (a "
                    "Hugging Face GPT-2 directory)");
+  const std::string dtype = a.str("dtype");
+  if (dtype != "fp32" && dtype != "bf16") GPT_USAGE_FAIL("--dtype: unknown type '", dtype, "'; choose fp32 or bf16");
+  if (dtype == "bf16" && to != "llmc")
+    GPT_USAGE_FAIL("--dtype bf16 is for --to llmc (llm.c's version-5 file); safetensors exports are float32");
   std::optional<int> heads;
   if (a.has("heads")) heads = a.integer("heads");
   if (to == "llmc" && is_directory(out))
@@ -39,10 +43,10 @@ int cmd_export(const Args& a) {
   size_t bytes;
   std::string what;
   if (to == "llmc") {
-    const std::string file = llmc_bytes(c, lp.params);
+    const std::string file = llmc_bytes(c, lp.params, dtype == "bf16");
     write_file_atomic(out, file);
     bytes = file.size();
-    what = out + " (llm.c checkpoint, version 3, float32)";
+    what = out + (dtype == "bf16" ? " (llm.c checkpoint, version 5, bfloat16)" : " (llm.c checkpoint, version 3, float32)");
   } else {
     std::optional<SpecialTokens> special;
     if (tok) special = SpecialTokens{tok->bos_id(), tok->eos_id()};

@@ -11,6 +11,8 @@
 // compute the same function.
 #include "formats/llmc.h"
 
+#include "bf16.h"
+
 #include <cstring>
 
 #include "check.h"
@@ -125,15 +127,24 @@ Checkpoint load_llmc(const std::string& path) {
   return ck;
 }
 
-std::string llmc_bytes(const GPTConfig& cfg, const float* params) {
+std::string llmc_bytes(const GPTConfig& cfg, const float* params, bool bf16) {
   GPT_CHECK(cfg.pos == PosEnc::learned, "llm.c checkpoints need learned positions");
   const size_t n = param_layout(cfg).total;
-  std::string out(kHeaderBytes + n * sizeof(float), '\0');
-  const int32_t header[8] = {kLlmcMagic,   kLlmcVersionFp32, cfg.max_seq_len, cfg.vocab_size,
-                             cfg.num_layers, cfg.num_heads,  cfg.channels,    cfg.padded_vocab_size};
+  std::string out(kHeaderBytes + n * (bf16 ? 2 : 4), '\0');
+  const int32_t version = bf16 ? kLlmcVersionBf16 : kLlmcVersionFp32;
+  const int32_t header[8] = {kLlmcMagic,   version,       cfg.max_seq_len, cfg.vocab_size,
+                             cfg.num_layers, cfg.num_heads, cfg.channels,    cfg.padded_vocab_size};
   for (int i = 0; i < 8; i++)
     for (int k = 0; k < 4; k++) out[size_t(4 * i + k)] = char((uint32_t(header[i]) >> (8 * k)) & 0xFF);
-  std::memcpy(&out[kHeaderBytes], params, n * sizeof(float));
+  if (!bf16) {
+    std::memcpy(&out[kHeaderBytes], params, n * sizeof(float));
+  } else {  // little-endian bf16, rounded to nearest even (bf16.h)
+    for (size_t i = 0; i < n; i++) {
+      const uint16_t h = float_to_bf16(params[i]);
+      out[kHeaderBytes + 2 * i] = char(h & 0xFF);
+      out[kHeaderBytes + 2 * i + 1] = char(h >> 8);
+    }
+  }
   return out;
 }
 

@@ -20,8 +20,10 @@ constexpr int kLlmcHeaderInts = 256;
 Checkpoint load_llmc(const std::string& path);
 
 // Version 3 bytes exactly as llm.c writes them: header (magic, 3, maxT, V, L, NH, C,
-// Vp, then zeros), then the float32 parameters little-endian. `cfg` must use learned
-// positions (callers convert or refuse other encodings first: see model_io.h).
-std::string llmc_bytes(const GPTConfig& cfg, const float* params);
+// Vp, then zeros), then the float32 parameters little-endian. bf16: version 5, the
+// parameters as little-endian bfloat16 rounded to nearest even (llm.c's mixed-precision
+// file; load_llmc reads both). `cfg` must use learned positions (callers convert or
+// refuse other encodings first: see model_io.h).
+std::string llmc_bytes(const GPTConfig& cfg, const float* params, bool bf16 = false);
 
 }  // namespace gpt
