@@ -3,6 +3,7 @@
 // thread-count independence of the float kernels.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -640,6 +641,45 @@ TEST(FastMath, FloatLayersMatchDouble) {
   cpu::crossentropy_forward(lossd.data(), pd.data(), lfd.data(), tg.data(), rows, V, Vp);
   EXPECT_CLOSE(pf.data(), pd.data(), rows * Vp, 1e-7, 2e-6);
   EXPECT_CLOSE(lossf.data(), lossd.data(), rows, 1e-5, 1e-5);
+}
+
+// The float GELU derivative rounds in one fixed sequence: every product and sum on
+// its own, except the fused multiply-adds named below (the one fused product of each
+// a * b + c the source leaves no choice in, and mul_add's). The reference is compiled
+// without contraction, so it is that sequence whatever the compiler would pick; the
+// layer once drifted from it when an unrelated edit to fast_expf made GCC fuse the
+// other product of 0.5 (1 + th) + P * Q, and training losses moved in the 8th digit.
+__attribute__((noinline)) float tanh_ref(float u) { return cpu::fast_tanhf(u); }
+__attribute__((optimize("fp-contract=off"))) float gelu_value_ref(float x) {
+  const float a = float(cpu::kGeluSqrt2OverPi), k = float(cpu::kGeluCubic);
+  const float u = a * std::fma(k * x * x, x, x);
+  return 0.5f * x * (1.0f + tanh_ref(u));
+}
+__attribute__((optimize("fp-contract=off"))) float gelu_grad_ref(float x) {
+  const float a = float(cpu::kGeluSqrt2OverPi), k = float(cpu::kGeluCubic);
+  const float u = a * std::fma(k * x * x, x, x);
+  const float th = tanh_ref(u);
+  const float sech2 = std::fma(-th, th, 1.0f);
+  return std::fma(0.5f * x * sech2 * a, std::fma(3.0f * k * x, x, 1.0f), 0.5f * (1.0f + th));
+}
+TEST(FastMath, FloatGeluRoundsInItsFixedSequence) {
+#if !defined(FP_FAST_FMAF)
+  GTEST_SKIP() << "built for a CPU without FMA: nothing is fused";
+#endif
+  const size_t N = 40000;
+  std::vector<float> x = random_vec<float>(N, 11, 3.0);
+  for (size_t i = 0; i < 4000; i++) x[i] = -10.0f + 0.005f * float(i);  // the curved part, densely
+  std::vector<float> out(N), dinp(N, 0.0f), ones(N, 1.0f);
+  cpu::gelu_forward(out.data(), x.data(), N);
+  cpu::gelu_backward(dinp.data(), x.data(), ones.data(), N);  // 0 + gelu'(x) * 1: gelu'(x)
+  size_t bad_value = 0, bad_grad = 0, first = N;
+  for (size_t i = 0; i < N; i++) {
+    bad_value += out[i] != gelu_value_ref(x[i]);
+    if (dinp[i] != gelu_grad_ref(x[i])) bad_grad++, first = std::min(first, i);
+  }
+  EXPECT_EQ(bad_value, 0u);
+  EXPECT_EQ(bad_grad, 0u) << "first at x = " << (first < N ? x[first] : 0.0f) << ": layer "
+                          << (first < N ? dinp[first] : 0.0f) << ", reference " << (first < N ? gelu_grad_ref(x[first]) : 0.0f);
 }
 }  // namespace gpt::test
 

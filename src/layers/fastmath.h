@@ -79,6 +79,19 @@ inline S gelu_value(S x) {
   return S(0.5) * x * (S(1) + tanh_t(u));                               // (2)
 }
 
+// a * b + c, rounded once where the CPU has FMA. For a sum of two products the compiler
+// may fuse either one under -ffp-contract=fast, and which one it picks can change with
+// unrelated code nearby (fast_expf's NaN select flipped gelu_grad's and so the training
+// losses in the 8th digit): naming the fused product keeps the bits where they are.
+template <class S>
+inline S mul_add(S a, S b, S c) {
+#if defined(FP_FAST_FMAF) && defined(FP_FAST_FMA)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;  // no FMA instruction: a library fma would be a slow scalar call
+#endif
+}
+
 template <class S>
 inline S gelu_grad(S x) {
   const S a = S(kGeluSqrt2OverPi), k = S(kGeluCubic);
@@ -86,7 +99,7 @@ inline S gelu_grad(S x) {
   const S th = tanh_t(u);
   const S sech2 = S(1) - th * th;
   // (2): d/dx = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx; (1): du/dx = a (1 + 3k x^2)
-  return S(0.5) * (S(1) + th) + S(0.5) * x * sech2 * a * (S(1) + S(3) * k * x * x);
+  return mul_add(S(0.5) * x * sech2 * a, S(1) + S(3) * k * x * x, S(0.5) * (S(1) + th));
 }
 
 }  // namespace gpt::cpu
