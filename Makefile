@@ -128,6 +128,7 @@ $(BUILD)/bench_%: bench/%.cpp $(BUILD)/libgpt.a
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA) $(BENCH_BLAS)
 
 bench: bin/gpt $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench_%)
+	@scripts/install_deps.sh --bench --if-missing
 	@scripts/bench.sh
 
 # Data parallel over MPI on this machine, and the scaling estimate (needs Open MPI).

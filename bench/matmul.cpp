@@ -20,6 +20,7 @@
 #endif
 
 #include "layers.h"
+#include "layers/gemm.h"
 #include "rng.h"
 
 using namespace gpt;
@@ -110,6 +111,12 @@ int main(int argc, char** argv) {
     std::printf("%.0f\n", peak);
     return 0;
   }
+  double peak16 = 0;
+  for (int r = 0; r < 3; r++) peak16 = std::max(peak16, cpu::bf16_peak_gflops(0.2));
+  if (argc > 1 && std::strcmp(argv[1], "--bf16-peak-only") == 0) {
+    std::printf("%.0f\n", peak16 > 0 ? peak16 : peak);
+    return 0;
+  }
   std::printf("Measured fp32 FMA peak: %.0f GFLOP/s (%d threads, 512-bit FMA chains in registers)\n\n", peak,
               omp_get_max_threads());
   struct Shape { const char* what; size_t N; int C, OC; };
@@ -170,5 +177,29 @@ int main(int argc, char** argv) {
   const double flops = 2.0 * N * C * OC;
   std::printf("\nScalar baseline, forward %zu x %d -> %d: packed GEMM %.1f GFLOP/s, scalar reference %.1f GFLOP/s, ratio %.1fx\n",
               N, C, OC, flops / tf / 1e9, flops / tr / 1e9, tr / tf);
+
+  // --dtype bf16's products (gemm_bf16) against the fp32 engine, same shapes, same run.
+  std::printf("\n### bf16 (--dtype bf16): %s kernels; measured bf16 peak %.0f GFLOP/s (%s)\n\n",
+              cpu::bf16_isa_name(cpu::bf16_isa()), peak16 > 0 ? peak16 : peak,
+              peak16 > 0 ? "the kernel's instruction on registers, all threads" : "generic kernel: the fp32 FMA peak");
+  std::printf("| shape | N x C -> OC | fwd fp32 | fwd bf16 | fwd ratio | bwd fp32 | bwd bf16 | bwd ratio |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  double t32 = 0, t16 = 0;
+  for (const Shape& s : shapes) {
+    auto x = rnd(s.N * s.C, 1), w = rnd(size_t(s.OC) * s.C, 2), b = rnd(s.OC, 3), dy = rnd(s.N * s.OC, 4);
+    std::vector<float> y(s.N * s.OC), dx(s.N * s.C), dw(size_t(s.OC) * s.C), db(s.OC);
+    const double fl = 2.0 * double(s.N) * s.C * s.OC;
+    const double f32 = seconds_per_call([&] { cpu::matmul_forward(y.data(), x.data(), w.data(), b.data(), s.N, s.C, s.OC); });
+    const double f16 = seconds_per_call([&] { cpu::matmul_forward_bf16(y.data(), x.data(), w.data(), b.data(), s.N, s.C, s.OC); });
+    const double b32 = seconds_per_call(
+        [&] { cpu::matmul_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), s.N, s.C, s.OC); });
+    const double b16 = seconds_per_call(
+        [&] { cpu::matmul_backward_bf16(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), s.N, s.C, s.OC); });
+    std::printf("| %s | %zu x %d -> %d | %.0f | %.0f | %.2fx | %.0f | %.0f | %.2fx |\n", s.what, s.N, s.C, s.OC,
+                fl / f32 / 1e9, fl / f16 / 1e9, f32 / f16, 2 * fl / b32 / 1e9, 2 * fl / b16 / 1e9, b32 / b16);
+    t32 += f32 + b32;
+    t16 += f16 + b16;
+  }
+  std::printf("\nAll shapes, forward + backward: bf16 %.2fx fp32's speed (time ratio).\n", t32 / t16);
   return 0;
 }

@@ -36,23 +36,26 @@ torch_json() {
 }
 field() { $PY -c 'import json,sys; d=json.load(sys.stdin); v=d.get(sys.argv[1]); print("n/a" if v is None else "%.1f" % v)' "$1"; }
 PEAK=$(build/bench_matmul --peak-only)
+PEAK16=$(build/bench_matmul --bf16-peak-only)
 
-train_row() {  # name data L H C T B V
-  local name=$1 data=$2 L=$3 H=$4 C=$5 T=$6 B=$7 Vt=$8
-  local run=$tmp/run_$name
+train_row() {  # name data L H C T B V dtype (fp32 | bf16: PyTorch then runs under bf16 autocast)
+  local name=$1 data=$2 L=$3 H=$4 C=$5 T=$6 B=$7 Vt=$8 dt=${9:-fp32}
+  local run=$tmp/run_${name}_$dt
   $BIN train --data "$data" --vocab-size "$Vt" --out "$run" --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" \
-    --steps "$STEPS" --log-every 1 --eval-every 0 --save-every 0 2>/dev/null
+    --steps "$STEPS" --log-every 1 --eval-every 0 --save-every 0 --dtype "$dt" 2>/dev/null
   local ms; ms=$(median_ms "$run/metrics.jsonl")
   local V; V=$([ "$data" = "$tmp/gpt2" ] && echo 50304 || echo 128)
+  local ac; ac=$([ "$dt" = bf16 ] && echo bf16 || echo off)
+  local peak; peak=$([ "$dt" = bf16 ] && echo "$PEAK16" || echo "$PEAK")
   # training FLOPs/token: 6 x (matmul params incl. the tied classifier) + causal attention 6 L T C
-  local pt; pt=$(torch_json train --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" --vocab "$Vt" | field tokens_per_s)
+  local pt; pt=$(torch_json train --layers "$L" --heads "$H" --dim "$C" --context "$T" --batch "$B" --vocab "$Vt" --autocast "$ac" | field tokens_per_s)
   /usr/bin/env python3 -c "
-L,C,T,B,V,ms,peak,pt=$L,$C,$T,$B,$V,$ms,$PEAK,'$pt'
+L,C,T,B,V,ms,peak,pt=$L,$C,$T,$B,$V,$ms,$peak,'$pt'
 N=L*12*C*C+V*C
 flops=6*N+6*L*T*C
 tps=B*T/(ms/1000)
 ratio='%.2fx' % (tps/float(pt)) if pt!='n/a' else 'n/a'
-print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % ('$name',L,$H,C,T,B,ms,tps,tps*flops/1e9,100*tps*flops/1e9/peak,pt,ratio))"
+print('| %s | %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % ('$name','$dt',L,$H,C,T,B,ms,tps,tps*flops/1e9,100*tps*flops/1e9/peak,pt,ratio))"
 }
 
 {
@@ -67,11 +70,16 @@ print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % 
   echo
   echo "## Training (gpt train, synthetic tokens, median of steps 2..$STEPS)"
   echo
-  echo "| config | layers/heads/dim | ms/step | tokens/s | GFLOP/s | % of FMA peak | PyTorch tokens/s | ratio |"
-  echo "|---|---|---|---|---|---|---|---|"
-  train_row shakespeare-6L "$tmp/char" 6 6 384 256 16 65
-  train_row gpt2-124M "$tmp/gpt2" 12 12 768 64 4 50257
+  echo "| config | dtype | layers/heads/dim | ms/step | tokens/s | GFLOP/s | % of peak | PyTorch tokens/s | ratio |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for dt in fp32 bf16; do
+    train_row shakespeare-6L "$tmp/char" 6 6 384 256 16 65 $dt
+    train_row gpt2-124M "$tmp/gpt2" 12 12 768 64 4 50257 $dt
+  done
   echo
+  echo "% of peak: fp32 rows against the fp32 FMA peak ($PEAK GFLOP/s), bf16 rows against the bf16 kernel's"
+  echo "peak ($PEAK16 GFLOP/s; bench/matmul.cpp). PyTorch column: fp32 rows plain fp32, bf16 rows under"
+  echo "torch.autocast(\"cpu\", bfloat16) (scripts/torch_bench.py --autocast bf16)."
   echo "PyTorch: scripts/torch_bench.py (nanoGPT-style model, same shapes, AdamW, $TORCH_THREADS threads,"
   echo "OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE unset), median of steps 2..$STEPS, in this run."
   echo "GFLOP/s counts 6 x matmul parameters (incl. the tied classifier) + 6 L T C per token."
@@ -79,17 +87,21 @@ print('| %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % 
   echo
   echo "## Sampling (6L/384 model, batch 1, KV cache, 200 tokens)"
   echo
-  ours=$($BIN sample --ckpt "$tmp/run_shakespeare-6L" --prompt "0 1 2 3" --tokens 200 --stats 2>&1 >/dev/null | tail -1)
+  ours=$($BIN sample --ckpt "$tmp/run_shakespeare-6L_fp32" --prompt "0 1 2 3" --tokens 200 --stats 2>&1 >/dev/null | tail -1)
   ours_ms=$(echo "$ours" | grep -o '[0-9.]* ms/token' | tail -1 | cut -d' ' -f1)  # generated tokens
+  ours16=$($BIN sample --ckpt "$tmp/run_shakespeare-6L_fp32" --prompt "0 1 2 3" --tokens 200 --stats --dtype bf16 2>&1 >/dev/null | tail -1)
+  ours16_ms=$(echo "$ours16" | grep -o '[0-9.]* ms/token' | tail -1 | cut -d' ' -f1)
   torch_ms=$(torch_json sample --layers 6 --heads 6 --dim 384 --context 256 --vocab 65 --tokens 200 | field ms_per_token)
   echo "| | ms/token |"
   echo "|---|---|"
   echo "| gpt.cc (gpt sample --stats) | $ours_ms |"
+  echo "| gpt.cc --dtype bf16 (bf16 weights) | $ours16_ms |"
   echo "| PyTorch KV-cache loop | $torch_ms |"
   echo
   /usr/bin/env python3 -c "
 o,t='$ours_ms','$torch_ms'
-print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(t)/float(o)) if o and t and t!='n/a' else 'Sampling ratio: n/a (PyTorch not installed)')"
+print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(t)/float(o)) if o and t and t!='n/a' else 'Sampling ratio: n/a (PyTorch not installed)')
+print('bf16 weights: %.2fx the fp32 sampling speed.' % (float(o)/float('$ours16_ms')))"
   # Decoding streams every weight once per token: bytes per token / time vs this
   # machine's read bandwidth over a buffer of the same size.
   wbytes=$(/usr/bin/env python3 -c "L,C,Vp=6,384,128; print(4*(L*(12*C*C+13*C)+Vp*C+2*C))")

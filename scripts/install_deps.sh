@@ -4,6 +4,9 @@
 #   --test         also the PyTorch reference (python3-torch) that the loss-curve and
 #                  logits tests compare against (without it those tests skip), and clang-14
 #                  with libFuzzer and LLVM's OpenMP for the fuzz harnesses (make fuzz-smoke)
+#   --bench        what `make bench` compares against: PyTorch and OpenBLAS (Debian's PyTorch
+#                  runs fp32 on whatever libblas.so.3 points to; without OpenBLAS that is the
+#                  reference BLAS, ~5 GFLOP/s, which would make a meaningless baseline)
 set -euo pipefail
 PKGS=(g++ make libgtest-dev libsentencepiece-dev curl ca-certificates)
 quiet=0
@@ -12,7 +15,8 @@ for arg in "$@"; do
     --if-missing) quiet=1 ;;
     --test) PKGS+=(python3 python3-numpy python3-torch openmpi-bin libopenmpi-dev clang-14 libfuzzer-14-dev
                    libomp-14-dev) ;;
-    *) echo "install_deps: unknown option '$arg' (use --if-missing, --test)" >&2; exit 2 ;;
+    --bench) PKGS+=(python3 python3-torch libopenblas-dev) ;;
+    *) echo "install_deps: unknown option '$arg' (use --if-missing, --test, --bench)" >&2; exit 2 ;;
   esac
 done
 missing=()

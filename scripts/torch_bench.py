@@ -6,6 +6,10 @@ on this machine in the same run. Prints one JSON object.
   train   tokens/s of full training steps (forward, backward, AdamW) on random tokens
   sample  ms/token of batch-1 generation with a KV cache (prefix fed once)
 
+--autocast bf16 runs the forward (and so the backward's products) under
+torch.autocast("cpu", dtype=torch.bfloat16): PyTorch's CPU mixed precision, the
+baseline of gpt.cc's --dtype bf16. fp32 master weights and AdamW either way.
+
 Run it with OPENBLAS_CORETYPE unset and OMP_WAIT_POLICY=PASSIVE (scripts/bench.sh does).
 """
 import argparse
@@ -74,8 +78,9 @@ def bench_train(a):
         x = torch.randint(0, a.vocab, (a.batch, a.context), generator=g)
         y = torch.randint(0, a.vocab, (a.batch, a.context), generator=g)
         t0 = time.perf_counter()
-        logits = model(x)
-        loss = F.cross_entropy(logits.view(-1, a.vocab), y.view(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+            logits = model(x)
+            loss = F.cross_entropy(logits.view(-1, a.vocab).float(), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -114,10 +119,11 @@ def main():
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--autocast", choices=["off", "bf16"], default="off")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     out = bench_train(a) if a.mode == "train" else bench_sample(a)
-    out.update(torch=torch.__version__, threads=torch.get_num_threads())
+    out.update(torch=torch.__version__, threads=torch.get_num_threads(), autocast=a.autocast)
     print(json.dumps(out))
 
 

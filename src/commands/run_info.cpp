@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "commands/common.h"
+#include "layers/gemm.h"
 #include "fileio.h"
 #include "formats/json.h"
 #include "schedule.h"
@@ -202,12 +203,18 @@ double measure_fma_peak_gflops(double seconds) {
   }
 }
 
-std::string mfu_note(double flops_per_token, double peak_gflops, bool given) {
+Peak measure_peak(Dtype t) {
+  if (t == Dtype::bf16)
+    if (const double g = cpu::bf16_peak_gflops(); g > 0)
+      return {g, std::string("bf16 ") + cpu::bf16_isa_name(cpu::bf16_isa()) + " throughput of these threads, measured now"};
+  return {measure_fma_peak_gflops(), "fp32 FMA throughput of these threads, measured now"};
+}
+
+std::string mfu_note(double flops_per_token, double peak_gflops, const std::string& what) {
   if (peak_gflops <= 0) return "";
   char buf[256];
   std::snprintf(buf, sizeof buf, "  MFU: %.2f MFLOP/token against a peak of %.0f GFLOP/s (%s; --peak-gflops G sets it)\n",
-                flops_per_token / 1e6, peak_gflops,
-                given ? "--peak-gflops" : "fp32 FMA throughput of these threads, measured now");
+                flops_per_token / 1e6, peak_gflops, what.c_str());
   return buf;
 }
 

@@ -58,9 +58,16 @@ double training_flops_per_token(const GPTConfig& c);
 // fp32 FMA throughput of all OpenMP threads, GFLOP/s, from independent FMA chains in
 // registers for about `seconds` (a lower bound when other programs share the cores).
 double measure_fma_peak_gflops(double seconds = 0.05);
+// The peak a run's MFU is measured against: fp32's FMA peak, or for bf16 the bf16
+// kernel's (AMX / VDPBF16PS; the FMA peak where bf16 runs on the generic kernel).
+struct Peak {
+  double gflops;
+  std::string what;  // how it was obtained, for the header line
+};
+Peak measure_peak(Dtype t);
 // The header line naming the peak ("" when peak is 0), and " | MFU 12.3%" for the
 // progress line ("" when peak is 0).
-std::string mfu_note(double flops_per_token, double peak_gflops, bool given);
+std::string mfu_note(double flops_per_token, double peak_gflops, const std::string& what);
 std::string mfu_text(double tokens_per_s, double flops_per_token, double peak_gflops);
 
 }  // namespace gpt

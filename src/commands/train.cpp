@@ -301,7 +301,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // MFU against --peak-gflops or the FMA throughput measured now; best.bin tracks the
   // lowest val loss (a resumed run's so far is in what metrics.jsonl kept).
   const double flops_per_token = training_flops_per_token(mc);
-  const double peak_gflops = a.has("peak-gflops") ? a.real("peak-gflops") : root ? measure_fma_peak_gflops() : 0.0;
+  const Peak peak = a.has("peak-gflops") ? Peak{a.real("peak-gflops"), "--peak-gflops"}
+                    : root                 ? measure_peak(r.dtype)
+                                           : Peak{0.0, ""};
+  const double peak_gflops = peak.gflops;
   if (!(peak_gflops >= 0)) GPT_USAGE_FAIL("--peak-gflops must be >= 0 (0 = no MFU), got ", peak_gflops);
   LoggedLosses logged;
   if (root && r.resume) {
@@ -334,7 +337,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
                  format_count(tc.steps).c_str(),
                  r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
-                 mfu_note(flops_per_token, peak_gflops, a.has("peak-gflops")).c_str());
+                 mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
   }
 
   std::optional<int64_t> saved_step;  // the last checkpoint on disk (named if the loss diverges)

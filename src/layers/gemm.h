@@ -50,6 +50,10 @@ Bf16Isa bf16_isa();
 void set_bf16_isa(Bf16Isa isa);  // gpt::Error if the CPU lacks it
 void gemm_bf16(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {});
+// The current bf16 kernel's peak on all OpenMP threads (its instruction on registers
+// only, for about `seconds`), GFLOP/s; 0 for the generic kernel (whose peak is the
+// fp32 FMA peak).
+double bf16_peak_gflops(double seconds = 0.05);
 // y (OC) = W (OC,C) · x (C) + bias, with W in bf16 (half the bytes streamed of matvec)
 // and x, the sums and y in fp32.
 void matvec_bf16w(float* y, const uint16_t* W, const float* x, const float* bias, int C, int OC);

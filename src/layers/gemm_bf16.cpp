@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -154,6 +155,7 @@ struct GenericBf16 {
   static constexpr const char* name = "generic";
   static void begin() {}
   static void end() {}
+  static bool block(int, const uint32_t*, const uint32_t*, float*, size_t, int, int, bool, const float*) { return false; }
   static void run(int kcp, const uint32_t* a, const uint32_t* b, float* tile, int rows) {
     for (int r0 = 0; r0 < rows; r0 += 8) {
       v16f acc[8][2];
@@ -184,6 +186,7 @@ struct Avx512Bf16 {
   static constexpr const char* name = "avx512bf16";
   static void begin() {}
   static void end() {}
+  static bool block(int, const uint32_t*, const uint32_t*, float*, size_t, int, int, bool, const float*) { return false; }
   __attribute__((target("avx512f,avx512bf16"))) static void run(int kcp, const uint32_t* a, const uint32_t* b,
                                                                   float* tile, int rows) {
     for (int r0 = 0; r0 < rows; r0 += 8) {
@@ -225,12 +228,52 @@ struct AmxBf16 {
     _tile_loadconfig(&cfg);
   }
   __attribute__((target("amx-tile"))) static void end() { _tile_release(); }
+  // A whole 32 x 32 block of C accumulated in the tiles and stored into C directly
+  // (C's rows at stride ldc): started from C (accumulate), from the bias (a row read
+  // 16 times: stride 0) or from zero. Edge blocks return false (run + combine).
+  __attribute__((target("amx-tile,amx-bf16"))) static bool block(int kcp, const uint32_t* a, const uint32_t* b,
+                                                                   float* c, size_t ldc, int rows, int cols,
+                                                                   bool overwrite, const float* bias) {
+    if (rows != MR || cols != NR) return false;
+    const size_t stride = ldc * sizeof(float);
+    if (!overwrite) {
+      _tile_loadd(0, c, stride);
+      _tile_loadd(1, c + 16, stride);
+      _tile_loadd(2, c + 16 * ldc, stride);
+      _tile_loadd(3, c + 16 * ldc + 16, stride);
+    } else if (bias) {
+      _tile_loadd(0, bias, 0);
+      _tile_loadd(1, bias + 16, 0);
+      _tile_loadd(2, bias, 0);
+      _tile_loadd(3, bias + 16, 0);
+    } else {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    products(kcp, a, b);
+    _tile_stored(0, c, stride);
+    _tile_stored(1, c + 16, stride);
+    _tile_stored(2, c + 16 * ldc, stride);
+    _tile_stored(3, c + 16 * ldc + 16, stride);
+    return true;
+  }
   __attribute__((target("amx-tile,amx-bf16"))) static void run(int kcp, const uint32_t* a, const uint32_t* b,
                                                                  float* tile, int /*rows*/) {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
+    products(kcp, a, b);
+    _tile_stored(0, tile, NR * 4);
+    _tile_stored(1, tile + 16, NR * 4);
+    _tile_stored(2, tile + 16 * NR, NR * 4);
+    _tile_stored(3, tile + 16 * NR + 16, NR * 4);
+  }
+  // tiles 0-3 += the sliver products over depth kcp
+  __attribute__((target("amx-tile,amx-bf16"))) static inline void products(int kcp, const uint32_t* a,
+                                                                             const uint32_t* b) {
     for (int g = 0; g < kcp / KG; g++) {
       const uint32_t* ag = a + size_t(g) * MR * 16;
       const uint32_t* bg = b + size_t(g) * 16 * NR;
@@ -243,10 +286,6 @@ struct AmxBf16 {
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, tile, NR * 4);
-    _tile_stored(1, tile + 16, NR * 4);
-    _tile_stored(2, tile + 16 * NR, NR * 4);
-    _tile_stored(3, tile + 16 * NR + 16, NR * 4);
   }
 };
 
@@ -315,10 +354,13 @@ void gemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, cons
         for (int j0 = group_begin(n_slivers, g, n_groups) * NR; j0 < j_end; j0 += NR) {
           const uint32_t* bs = pbuf + (j0 / NR) * sliver;
           for (int i0 = i_begin; i0 < i_end; i0 += MR) {
-            const int rows = std::min(MR, M - i0);
-            Kern::run(kcp, pa + (i0 - i_begin) / MR * sliver, bs, tile, rows);
-            combine(tile, C + size_t(i0) * ldc + j0, ldc, rows, std::min(NR, N - j0), overwrite,
-                    bias ? bias + j0 : nullptr);
+            const int rows = std::min(MR, M - i0), cols = std::min(NR, N - j0);
+            float* c = C + size_t(i0) * ldc + j0;
+            const float* bj = bias ? bias + j0 : nullptr;
+            if (!Kern::block(kcp, pa + (i0 - i_begin) / MR * sliver, bs, c, ldc, rows, cols, overwrite, bj)) {
+              Kern::run(kcp, pa + (i0 - i_begin) / MR * sliver, bs, tile, rows);
+              combine(tile, c, ldc, rows, cols, overwrite, bj);
+            }
           }
           if (ep.kind != Epilogue::none && p0 + kc == K)
             apply_epilogue(ep, C, ldc, i_begin, i_end, j0, std::min(N, j0 + NR));
@@ -394,6 +436,78 @@ void set_bf16_isa(Bf16Isa isa) {
   current() = isa;
 }
 
+namespace {
+float g_peak_sink;  // keeps the peak loops' results alive
+
+// Instructions of the current kernel on registers only, every thread: AMX 4 independent
+// TDPBF16PS on tiles (16 x 16 x 32 multiply-adds each); AVX512-BF16 12 independent
+// VDPBF16PS chains (16 lanes x 2 products each). Returns GFLOP/s, or 0 for the generic
+// kernel (its peak is the fp32 FMA peak).
+__attribute__((target("amx-tile,amx-bf16"))) double amx_run(long iters) {
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel
+  {
+    AmxBf16::begin();
+    alignas(64) uint16_t ones[16 * 32];
+    for (auto& x : ones) x = 0x3F80;  // 1.0
+    alignas(64) float out[16 * 16];
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, ones, 64);
+    _tile_loadd(5, ones, 64);
+    _tile_loadd(6, ones, 64);
+    _tile_loadd(7, ones, 64);
+    for (long it = 0; it < iters; it++) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, 64);
+    AmxBf16::end();
+#pragma omp critical
+    g_peak_sink += out[0];
+  }
+  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 4.0 * 2 * 16 * 16 * 32 * double(iters) * omp_get_max_threads() / t / 1e9;
+}
+__attribute__((target("avx512f,avx512bf16"))) double dpbf16_run(long iters) {
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel
+  {
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps(float(i));
+    const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3800);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+      for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    }
+    for (int i = 1; i < 12; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, acc[0]);
+#pragma omp critical
+    g_peak_sink += lanes[0];
+  }
+  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 4.0 * 16 * 12 * double(iters) * omp_get_max_threads() / t / 1e9;
+}
+}  // namespace
+
+double bf16_peak_gflops(double seconds) {
+  const Bf16Isa isa = current();
+  if (isa == Bf16Isa::generic) return 0.0;
+  long iters = 1000;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double g = isa == Bf16Isa::amx ? amx_run(iters) : dpbf16_run(iters);
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (t >= seconds || iters > (1L << 40)) return g;
+    iters = long(double(iters) * (t > 0 ? std::max(2.0, std::min(16.0, 1.2 * seconds / t)) : 16.0));
+  }
+}
+
 void gemm_bf16(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
@@ -414,16 +528,17 @@ namespace {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+// 16 bf16 weights widened to floats (a shift into the upper halves); tail: masked.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 wload(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
+}
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 wload_tail(__mmask16 tail, const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tail, p)), 16));
+}
 __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void matvec_bf16w_avx512(
     float* y, const uint16_t* W, const float* x, const float* bias, int C, int o0, int o1) {
   const int cfull = C & ~15;
   const __mmask16 tail = __mmask16((1u << (C - cfull)) - 1);
-  auto wload = [](const uint16_t* p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
-  };
-  auto wload_tail = [tail](const uint16_t* p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tail, p)), 16));
-  };
   for (int o = o0; o < o1; o += 8) {
     const int nr = std::min(8, o1 - o);
     __m512 acc[8];
@@ -435,7 +550,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void matvec_bf16w_avx51
     }
     if (tail) {
       const __m512 xv = _mm512_maskz_loadu_ps(tail, x + cfull);
-      for (int r = 0; r < nr; r++) acc[r] = _mm512_fmadd_ps(wload_tail(w + size_t(r) * C + cfull), xv, acc[r]);
+      for (int r = 0; r < nr; r++) acc[r] = _mm512_fmadd_ps(wload_tail(tail, w + size_t(r) * C + cfull), xv, acc[r]);
     }
     for (int r = 0; r < nr; r++) y[o + r] = _mm512_reduce_add_ps(acc[r]) + (bias ? bias[o + r] : 0.0f);
   }
