@@ -116,6 +116,8 @@ const Backend<float>& cpu_backend_bf16() {
     t.matmul_backward = cpu::matmul_backward_bf16;
     t.matmul_gelu_forward = cpu::matmul_gelu_forward_bf16;
     t.matmul_gelu_backward = cpu::matmul_gelu_backward_bf16;
+    t.attention_forward = cpu::attention_forward_bf16;
+    t.attention_backward = cpu::attention_backward_bf16;
     check_complete(t);
     return t;
   }();

@@ -139,6 +139,13 @@ void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop = {}, 
 template <class S>
 void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, const S* lse, Dims d,
                         Dropout drop = {}, AttentionMode mode = {});
+// --dtype bf16 (attention_bf16.cpp): the same contract with the q.k and weights.v
+// products (and their gradients) on bf16 operands, fp32 softmax and sums. Requests for
+// att / scores and non-causal modes run the fp32 functions above.
+void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dropout drop = {},
+                            AttentionMode mode = {}, float* att = nullptr, float* scores = nullptr);
+void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                             Dims d, Dropout drop = {}, AttentionMode mode = {});
 // The row-by-row reference: att (B,NH,T,T) is required and stored; backward reads it.
 // Same inputs, same dropout indexing; the tests hold the flash path against it.
 template <class S>

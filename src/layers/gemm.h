@@ -48,6 +48,8 @@ const char* bf16_isa_name(Bf16Isa isa);
 bool bf16_isa_supported(Bf16Isa isa);  // amx: also asks the kernel for the tile state
 Bf16Isa bf16_isa();
 void set_bf16_isa(Bf16Isa isa);  // gpt::Error if the CPU lacks it
+// Called inside a parallel region it runs on the calling thread alone (own buffers),
+// so threads may run independent products at once.
 void gemm_bf16(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {});
 // The current bf16 kernel's peak on all OpenMP threads (its instruction on registers

@@ -317,22 +317,26 @@ struct Bf16Buffers {
       if (buf.size() < size_t(MCB / MR) * kSliver) buf.resize(size_t(MCB / MR) * kSliver);
   }
 };
+// The team's buffers: called from outside a parallel region, the process's; called
+// inside one (attention_bf16.cpp runs one head per thread, each calling gemm_bf16 with
+// a team of one), the calling thread's own.
 Bf16Buffers& bf16_buffers() {
-  static Bf16Buffers p;  // gemm_bf16 is called from one thread; its OpenMP team uses these
-  return p;
+  static Bf16Buffers p;
+  thread_local Bf16Buffers mine;
+  return omp_in_parallel() ? mine : p;
 }
 
 template <class Kern>
 void gemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep) {
   const int n_slivers = (N + NR - 1) / NR;
-  const int threads = omp_get_max_threads();
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   Bf16Buffers& pb = bf16_buffers();
   pb.reserve(threads, size_t(n_slivers) * kSliver);
   uint32_t* pbuf = pb.b.data();
   const Tiling tl = choose_tiling(M, N, MR, NR, threads, MCB);
   const int mc = tl.mc, n_groups = tl.n_groups, tasks = tl.m_tiles * tl.n_groups;
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
   {
     Kern::begin();
     uint32_t* pa = pb.a[size_t(omp_get_thread_num())].data();

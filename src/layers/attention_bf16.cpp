@@ -1,0 +1,149 @@
+// Attention for --dtype bf16: per head, the score and mixing products as bf16 GEMMs
+// (gemm_bf16: AMX where the CPU has it) over whole (T,T) score matrices held in a
+// per-thread scratch, softmax and everything elementwise in fp32. One head per thread
+// (each calls gemm_bf16 with a team of one). The causal upper triangle is computed and
+// then masked: twice the products of a flash kernel, at bf16 matrix speed.
+// Same contract as attention_forward / attention_backward (layers.h): lse saved per
+// row, the same dropout index ((b*NH + h)*T + t)*T + t2, dqkv +=. The `gpt attention`
+// path (att / scores wanted) and non-causal modes run the fp32 kernels.
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "buffer.h"
+#include "check.h"
+#include "layers.h"
+#include "layers/fastmath.h"
+#include "layers/gemm.h"
+#include "rng.h"
+
+namespace gpt::cpu {
+
+namespace {
+// Per-thread (T,T) scratch matrices.
+float* scratch(int which, size_t n) {
+  thread_local HostBuffer<float> buf[2];
+  if (buf[which].size() < n) buf[which].resize(n);
+  return buf[which].data();
+}
+
+// Row t of the causal softmax of scale * s: p[t2] = exp(scale s[t2] - lse) for t2 <= t,
+// 0 after; returns lse (when `given` is null; else uses *given).
+inline float softmax_row(float* p, const float* s, int n, int T, float scale, const float* given) {
+  float lse;
+  if (given) {
+    lse = *given;
+  } else {
+    float m = -INFINITY;
+    for (int j = 0; j < n; j++) m = std::max(m, scale * s[j]);
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) sum += fast_expf(scale * s[j] - m);
+    lse = m + std::log(sum);
+  }
+#pragma omp simd
+  for (int j = 0; j < n; j++) p[j] = fast_expf(scale * s[j] - lse);
+  for (int j = n; j < T; j++) p[j] = 0.0f;
+  return lse;
+}
+// m[j] = drop.scale(base + j) for j < n, one Philox call per 4 indices (the words of
+// generate(i >> 2) are the scales of i = 4g .. 4g+3, as Dropout::scale reads them).
+void mask_row(float* m, size_t base, int n, const Dropout& drop) {
+  const float keep = 1.0f / (1.0f - drop.p);
+  size_t i = base;
+  const size_t end = base + size_t(n);
+  while (i < end) {
+    uint32_t r[4];
+    Philox4x32::generate(r, i >> 2, drop.stream, drop.seed);
+    for (size_t w = i & 3; w < 4 && i < end; w++, i++) {
+      const float u = float(r[w] >> 8) * (1.0f / 16777216.0f);
+      m[i - base] = u < drop.p ? 0.0f : keep;
+    }
+  }
+}
+}  // namespace
+
+void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode,
+                            float* att, float* scores) {
+  if (att || scores || !mode.causal) return attention_forward<float>(out, lse, qkv, d, drop, mode, att, scores);
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  GPT_CHECK(B > 0 && T > 0 && NH > 0 && C % NH == 0, "attention dims");
+  const size_t C3 = 3 * size_t(C), TT = size_t(T) * T;
+  const float scale = mode.scaled ? 1.0f / std::sqrt(float(hs)) : 1.0f;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int bh = 0; bh < B * NH; bh++) {
+    const int b = bh / NH, h = bh % NH;
+    const float* q = qkv + size_t(b) * T * C3 + size_t(h) * hs;
+    const float *k = q + C, *v = q + 2 * size_t(C);
+    float* s = scratch(0, TT);
+    float* p = scratch(1, TT);
+    // s (T,T) = q k^T: A = q rows (stride C3), B(e, t2) = k[t2*C3 + e]
+    gemm_bf16(T, T, hs, q, C3, 1, k, 1, C3, s, size_t(T), false, nullptr);
+    for (int t = 0; t < T; t++) {
+      float* pt = p + size_t(t) * T;
+      lse[size_t(bh) * T + t] = softmax_row(pt, s + size_t(t) * T, t + 1, T, scale, nullptr);
+      if (drop.active()) {
+        float* m = scratch(0, TT) + size_t(t) * T;  // this row of s is used up
+        mask_row(m, (size_t(bh) * T + t) * T, t + 1, drop);
+#pragma omp simd
+        for (int j = 0; j <= t; j++) pt[j] *= m[j];
+      }
+    }
+    // out (T, hs) = p v: B(t2, e) = v[t2*C3 + e]; rows of out C apart
+    gemm_bf16(T, hs, T, p, size_t(T), 1, v, C3, 1, out + size_t(b) * T * C + size_t(h) * hs, size_t(C), false,
+              nullptr);
+  }
+}
+
+void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                             Dims d, Dropout drop, AttentionMode mode) {
+  if (!mode.causal) return attention_backward<float>(dqkv, dout, qkv, out, lse, d, drop, mode);
+  const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs();
+  const size_t C3 = 3 * size_t(C), TT = size_t(T) * T;
+  const float scale = mode.scaled ? 1.0f / std::sqrt(float(hs)) : 1.0f;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int bh = 0; bh < B * NH; bh++) {
+    const int b = bh / NH, h = bh % NH;
+    const size_t hoff = size_t(h) * hs;
+    const float* q = qkv + size_t(b) * T * C3 + hoff;
+    const float *k = q + C, *v = q + 2 * size_t(C);
+    float* dq = dqkv + size_t(b) * T * C3 + hoff;
+    float *dk = dq + C, *dv = dq + 2 * size_t(C);
+    const float* dO = dout + size_t(b) * T * C + hoff;
+    const float* O = out + size_t(b) * T * C + hoff;
+    float* s = scratch(0, TT);  // scores, then dS
+    float* p = scratch(1, TT);  // weights after dropout
+    thread_local std::vector<float> mrow;
+    if (mrow.size() < size_t(T)) mrow.resize(size_t(T));
+    gemm_bf16(T, T, hs, q, C3, 1, k, 1, C3, s, size_t(T), false, nullptr);
+    for (int t = 0; t < T; t++) softmax_row(p + size_t(t) * T, s + size_t(t) * T, t + 1, T, scale, lse + size_t(bh) * T + t);
+    // dw (T,T) = dout v^T into s: B(e, t2) = v[t2*C3 + e]
+    gemm_bf16(T, T, hs, dO, size_t(C), 1, v, 1, C3, s, size_t(T), false, nullptr);
+    for (int t = 0; t < T; t++) {
+      float* pt = p + size_t(t) * T;
+      float* st = s + size_t(t) * T;
+      // D = sum_t2 w dw = dout . out (out = sum_t2 w v)
+      float D = 0;
+      for (int e = 0; e < hs; e++) D += dO[size_t(t) * C + e] * O[size_t(t) * C + e];
+      float* m = mrow.data();
+      if (drop.active()) mask_row(m, (size_t(bh) * T + t) * T, t + 1, drop);
+#pragma omp simd
+      for (int j = 0; j <= t; j++) {
+        const float mj = drop.active() ? m[j] : 1.0f;
+        const float datt = st[j] * mj;          // through w = att * m
+        st[j] = pt[j] * (datt - D) * scale;     // dpre, times scale for the q.k product
+        pt[j] *= mj;                            // w, for dv
+      }
+      for (int j = t + 1; j < T; j++) st[j] = 0.0f;
+    }
+    // dv (t2, e) += sum_t w[t, t2] dout[t, e]: A(t2, t) = p[t*T + t2]
+    gemm_bf16(T, hs, T, p, 1, size_t(T), dO, size_t(C), 1, dv, C3, true, nullptr);
+    // dq (t, e) += sum_t2 dpre[t, t2] k[t2, e]
+    gemm_bf16(T, hs, T, s, size_t(T), 1, k, C3, 1, dq, C3, true, nullptr);
+    // dk (t2, e) += sum_t dpre[t, t2] q[t, e]
+    gemm_bf16(T, hs, T, s, 1, size_t(T), q, C3, 1, dk, C3, true, nullptr);
+  }
+}
+
+}  // namespace gpt::cpu
