@@ -18,30 +18,43 @@
 namespace gpt {
 
 struct Philox4x32 {
-  GPT_HD static inline void round(uint32_t ctr[4], const uint32_t key[2]) {
-    const uint64_t p0 = uint64_t(0xD2511F53u) * ctr[0];
-    const uint64_t p1 = uint64_t(0xCD9E8D57u) * ctr[2];
-    const uint32_t hi0 = uint32_t(p0 >> 32), lo0 = uint32_t(p0);
-    const uint32_t hi1 = uint32_t(p1 >> 32), lo1 = uint32_t(p1);
-    const uint32_t n0 = hi1 ^ ctr[1] ^ key[0];
-    const uint32_t n2 = hi0 ^ ctr[3] ^ key[1];
+  // One round on the four counter words. U: uint32_t, or (CPU) a vector of counters
+  // that dropout.cpp runs 16 at a time; widen(x) gives the 64-bit products' type.
+  template <class U, class Widen>
+  GPT_HD static inline void round_on(U ctr[4], uint32_t k0, uint32_t k1, Widen widen) {
+    const auto p0 = widen(ctr[0]) * 0xD2511F53u;
+    const auto p1 = widen(ctr[2]) * 0xCD9E8D57u;
+    const U hi0 = narrow<U>(p0 >> 32), lo0 = narrow<U>(p0);
+    const U hi1 = narrow<U>(p1 >> 32), lo1 = narrow<U>(p1);
+    const U n0 = hi1 ^ ctr[1] ^ k0;
+    const U n2 = hi0 ^ ctr[3] ^ k1;
     ctr[0] = n0;
     ctr[1] = lo1;
     ctr[2] = n2;
     ctr[3] = lo0;
   }
+  // Ten rounds on counter ctr under key (k0,k1), in place.
+  template <class U, class Widen>
+  GPT_HD static inline void rounds(U ctr[4], uint64_t key, Widen widen) {
+    uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
+    for (int r = 0; r < 10; r++) {
+      round_on(ctr, k0, k1, widen);
+      if (r < 9) {
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+      }
+    }
+  }
+  template <class U, class W>
+  GPT_HD static inline U narrow(W w) {
+    if constexpr (sizeof(W) == 8) return U(w);
+    else return __builtin_convertvector(w, U);
+  }
   // Ten rounds on counter (c0..c3) under key (k0,k1); out receives four uint32.
   GPT_HD static inline void generate(uint32_t out[4], uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
     uint32_t ctr[4] = {uint32_t(counter_lo), uint32_t(counter_lo >> 32), uint32_t(counter_hi),
                        uint32_t(counter_hi >> 32)};
-    uint32_t k[2] = {uint32_t(key), uint32_t(key >> 32)};
-    for (int r = 0; r < 10; r++) {
-      round(ctr, k);
-      if (r < 9) {
-        k[0] += 0x9E3779B9u;
-        k[1] += 0xBB67AE85u;
-      }
-    }
+    rounds(ctr, key, [](uint32_t x) { return uint64_t(x); });
     for (int i = 0; i < 4; i++) out[i] = ctr[i];
   }
 };
@@ -64,6 +77,12 @@ struct Dropout {
     return philox_uniform(seed, stream, i) < p ? 0.0f : 1.0f / (1.0f - p);
   }
 };
+
+#ifndef __CUDACC__
+// m[j] = drop.scale(base + j) for j < n (the same values), 16 Philox counters at a
+// time (dropout.cpp). Serial: callers split the work across threads.
+void dropout_scales(float* m, uint64_t base, size_t n, const Dropout& drop);
+#endif
 
 struct SplitMix64 {
   uint64_t state;

@@ -495,6 +495,19 @@ TEST(Dropout, MaskIsDeterministicScaledAndHasRateP) {
   EXPECT_TRUE(bitwise_equal(keep, k2));
 }
 
+// The vectorised mask (16 Philox counters in vector lanes) is Dropout::scale element
+// for element from any start (not a multiple of 4 or of 64), any length, and across
+// the 2^32 boundary of the counter's low word.
+TEST(Dropout, VectorScalesEqualTheScalarRule) {
+  const Dropout drop{0.4f, 9, 0x100000003ULL};
+  for (uint64_t base : {uint64_t(0), uint64_t(1), uint64_t(3), uint64_t(70), (uint64_t(1) << 34) - 130})
+    for (size_t n : {size_t(1), size_t(3), size_t(63), size_t(64), size_t(65), size_t(300)}) {
+      std::vector<float> m(n);
+      dropout_scales(m.data(), base, n, drop);
+      for (size_t j = 0; j < n; j++) ASSERT_EQ(m[j], drop.scale(base + j)) << "base " << base << " j " << j;
+    }
+}
+
 // ---- adamw ------------------------------------------------------------------------------
 
 TEST(AdamW, TwoStepsByHand) {

@@ -47,21 +47,6 @@ inline float softmax_row(float* p, const float* s, int n, int T, float scale, co
   for (int j = n; j < T; j++) p[j] = 0.0f;
   return lse;
 }
-// m[j] = drop.scale(base + j) for j < n, one Philox call per 4 indices (the words of
-// generate(i >> 2) are the scales of i = 4g .. 4g+3, as Dropout::scale reads them).
-void mask_row(float* m, size_t base, int n, const Dropout& drop) {
-  const float keep = 1.0f / (1.0f - drop.p);
-  size_t i = base;
-  const size_t end = base + size_t(n);
-  while (i < end) {
-    uint32_t r[4];
-    Philox4x32::generate(r, i >> 2, drop.stream, drop.seed);
-    for (size_t w = i & 3; w < 4 && i < end; w++, i++) {
-      const float u = float(r[w] >> 8) * (1.0f / 16777216.0f);
-      m[i - base] = u < drop.p ? 0.0f : keep;
-    }
-  }
-}
 }  // namespace
 
 void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode,
@@ -85,7 +70,7 @@ void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dr
       lse[size_t(bh) * T + t] = softmax_row(pt, s + size_t(t) * T, t + 1, T, scale, nullptr);
       if (drop.active()) {
         float* m = scratch(0, TT) + size_t(t) * T;  // this row of s is used up
-        mask_row(m, (size_t(bh) * T + t) * T, t + 1, drop);
+        dropout_scales(m, (size_t(bh) * T + t) * T, size_t(t) + 1, drop);
 #pragma omp simd
         for (int j = 0; j <= t; j++) pt[j] *= m[j];
       }
@@ -127,7 +112,7 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
       float D = 0;
       for (int e = 0; e < hs; e++) D += dO[size_t(t) * C + e] * O[size_t(t) * C + e];
       float* m = mrow.data();
-      if (drop.active()) mask_row(m, (size_t(bh) * T + t) * T, t + 1, drop);
+      if (drop.active()) dropout_scales(m, (size_t(bh) * T + t) * T, size_t(t) + 1, drop);
 #pragma omp simd
       for (int j = 0; j <= t; j++) {
         const float mj = drop.active() ? m[j] : 1.0f;
