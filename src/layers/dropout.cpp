@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "layers.h"
+#include "layers/simd.h"
 
 namespace gpt::cpu {
 
@@ -22,11 +23,20 @@ void scales64(float* m, uint64_t g0, const Dropout& drop, float keep) {
   v16u ctr[4] = {__builtin_convertvector(g, v16u), __builtin_convertvector(g >> 32, v16u),
                  v16u{} + uint32_t(drop.stream), v16u{} + uint32_t(drop.stream >> 32)};
   Philox4x32::rounds(ctr, drop.seed, [](v16u x) { return __builtin_convertvector(x, v16q); });
-  for (int w = 0; w < 4; w++)
-    for (int l = 0; l < 16; l++) {
-      const float u = float(ctr[w][l] >> 8) * (1.0f / 16777216.0f);  // as philox_uniform
-      m[4 * l + w] = u < drop.p ? 0.0f : keep;
-    }
+  // word w of lane l is element 4 l + w: scale each word, then interleave the four
+  v16f s[4];
+  for (int w = 0; w < 4; w++) {
+    const v16f u = __builtin_convertvector(ctr[w] >> 8, v16f) * (1.0f / 16777216.0f);  // as philox_uniform
+    s[w] = u < drop.p ? v16f{} : v16f{} + keep;
+  }
+  const v16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}, hi = lo + 8;
+  const v16f a0 = __builtin_shuffle(s[0], s[1], lo), a1 = __builtin_shuffle(s[0], s[1], hi);  // w0 w1 pairs
+  const v16f b0 = __builtin_shuffle(s[2], s[3], lo), b1 = __builtin_shuffle(s[2], s[3], hi);  // w2 w3 pairs
+  const v16i q0 = {0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23}, q1 = q0 + 8;
+  store16(m, __builtin_shuffle(a0, b0, q0));
+  store16(m + 16, __builtin_shuffle(a0, b0, q1));
+  store16(m + 32, __builtin_shuffle(a1, b1, q0));
+  store16(m + 48, __builtin_shuffle(a1, b1, q1));
 }
 
 // x[i] *= drop.scale(i) for i in [0, N); forward and backward are the same map.
