@@ -25,13 +25,13 @@ namespace gemm_detail {
 // is the one whose dynamic schedule (tasks handed out in order to whichever thread is
 // free) has the shortest makespan, larger mc on ties. 120-row blocks would leave one of
 // two threads idle a fifth of the time on a 384-row weight gradient (120+120 vs 120+24).
-Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max) {
+Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max, int mc_min, int tasks_per_thread) {
   const int n_slivers = (N + NR - 1) / NR;
   Tiling best{mc_max, 0, 1};
   double best_span = 0;
-  for (int mc = mc_max; mc >= std::min(mc_max, 4 * MR); mc -= MR) {
+  for (int mc = mc_max; mc >= std::min(mc_max, mc_min); mc -= MR) {
     const int m_tiles = (M + mc - 1) / mc;
-    const int n_groups = std::min(n_slivers, (4 * threads + m_tiles - 1) / m_tiles);
+    const int n_groups = std::min(n_slivers, (tasks_per_thread * threads + m_tiles - 1) / m_tiles);
     std::vector<double> busy(size_t(threads), 0.0);
     for (int t = 0; t < m_tiles * n_groups; t++) {
       const int tm = t / n_groups, g = t % n_groups;
@@ -309,7 +309,7 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
   // buffer (which stays in L2, packing overlaps the other thread's compute) and sweeps
   // every column. With few row blocks, tasks also split the columns into groups (about
   // 4 tasks per thread; the A block is then packed once per group).
-  const Tiling tl = choose_tiling(M, N, MR, NR, threads, MC);
+  const Tiling tl = choose_tiling(M, N, MR, NR, threads, MC, 4 * MR, 4);
   const int mc = tl.mc, m_tiles = tl.m_tiles, n_groups = tl.n_groups;
   const int tasks = m_tiles * n_groups;
 #pragma omp parallel

@@ -67,7 +67,9 @@ struct Tiling {
 };
 // Column group g of n_groups: slivers [first, end) of n_slivers.
 inline int group_begin(int n_slivers, int g, int n_groups) { return int(int64_t(n_slivers) * g / n_groups); }
-Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max);
+// Row blocks of mc rows (a multiple of MR in [mc_min, mc_max]) and column groups (about
+// tasks_per_thread tasks per thread; each group packs its row block of A again).
+Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max, int mc_min, int tasks_per_thread);
 // The epilogue on C's block [i0, i1) x [j0, j1), once that block is final.
 void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int i1, int j0, int j1);
 }  // namespace gemm_detail

@@ -334,7 +334,10 @@ void gemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, cons
   Bf16Buffers& pb = bf16_buffers();
   pb.reserve(threads, size_t(n_slivers) * kSliver);
   uint32_t* pbuf = pb.b.data();
-  const Tiling tl = choose_tiling(M, N, MR, NR, threads, MCB);
+  // Packing A (rounding, and transposing for the weight gradients) costs more next to
+  // AMX's products than next to fp32 FMAs: one column group per row block where the
+  // row blocks alone can share the work out (blocks down to 64 rows), not 4 tasks a thread.
+  const Tiling tl = choose_tiling(M, N, MR, NR, threads, MCB, 2 * MR, 1);
   const int mc = tl.mc, n_groups = tl.n_groups, tasks = tl.m_tiles * tl.n_groups;
 #pragma omp parallel num_threads(threads)
   {
