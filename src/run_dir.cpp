@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -87,14 +88,14 @@ const char* StopSignals::name(int sig) {
   return "signal";
 }
 
-MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T) {
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards) {
   const double n = double(param_layout(c).total), f = sizeof(float);
   const double L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
   const double BT = double(B) * T;
   MemoryEstimate m;
   m.params = n * f;
   m.grads = n * f;
-  m.adam = 2 * n * f;
+  m.adam = 2 * n * f / std::max(1, optimizer_shards);
   // The tensors of model.cpp's Activations, per layer: ln1, qkv (3C), atty, attproj,
   // residual2, ln2, fch and fch_gelu (4C each), fcproj, residual3 = 18 C per token;
   // encoded and lnf (2 C) and the logits (Vp) once; plus the LayerNorm statistics,

@@ -49,7 +49,8 @@ struct MemoryEstimate {
   double params = 0, grads = 0, adam = 0, activations = 0, checkpoint = 0;
   double total() const { return params + grads + adam + activations + checkpoint; }
 };
-MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T);
+// optimizer_shards: --zero 1's process count (each process keeps 1/N of m and v).
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards = 1);
 // Memory this process may still use: MemAvailable (/proc/meminfo), lowered to the
 // cgroup's memory.max - memory.current when that is smaller; nullopt when unknown.
 std::optional<double> available_memory();

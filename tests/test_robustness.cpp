@@ -25,6 +25,7 @@
 #include "formats/model_io.h"
 #include "layers/fastmath.h"
 #include "model.h"
+#include "run_dir.h"
 #include "tensors.h"
 #include "test_util.h"
 #include "text/dataloader.h"
@@ -329,6 +330,21 @@ TEST_F(Robustness, ModelLargerThanMemoryIsRefusedUpFront) {
   EXPECT_NE(err.find("needs about"), std::string::npos) << err;
   EXPECT_NE(err.find("available"), std::string::npos) << err;
   EXPECT_FALSE(file_exists(dir + "/r")) << "nothing is created for a run that cannot start";
+}
+
+// --zero 1 keeps 1/N of AdamW's m and v on each of N processes; the estimate counts
+// that share (it counted the whole state before, refusing runs ZeRO-1 makes fit).
+TEST(MemoryEstimate, ZeroOneCountsThisProcessShareOfTheOptimizerState) {
+  GPTConfig c;
+  c.num_layers = 4, c.num_heads = 4, c.channels = 128, c.max_seq_len = 64, c.vocab_size = 65;
+  c.padded_vocab_size = pad_vocab(65);
+  const MemoryEstimate one = estimate_training_memory(c, 8, 64), four = estimate_training_memory(c, 8, 64, 4);
+  const double n = double(param_layout(c).total);
+  EXPECT_EQ(one.adam, 2 * n * 4);
+  EXPECT_EQ(four.adam, one.adam / 4);
+  EXPECT_EQ(four.params, one.params);
+  EXPECT_EQ(four.grads, one.grads);
+  EXPECT_EQ(four.total(), one.total() - 0.75 * one.adam);
 }
 
 // ---- 7. signals, SIGBUS ------------------------------------------------------------

@@ -260,7 +260,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const bool root = pg.is_root();
   const int B = tc.batch, T = mc.max_seq_len;
   const Partition part{pg.rank(), pg.size()};
-  require_memory(estimate_training_memory(mc, B, T), available_memory());
+  // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
+  const int zero = a.integer("zero");
+  if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
+                                             "(sharded across processes), got ", zero);
+  require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1), available_memory());
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader);
@@ -279,10 +283,6 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   }
 
   GPT<float> model(mc, device, r.dtype);
-  // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
-  const int zero = a.integer("zero");
-  if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
-                                             "(sharded across processes), got ", zero);
   const std::vector<size_t> shards = even_split(model.num_params(), pg.size());
   if (zero == 1) {
     size_t lo = 0;
