@@ -213,20 +213,18 @@ struct Avx512Bf16 {
 
 // AMX: tiles 0-3 hold the four 16 x 16 quarters of C, 4-5 the two 16-row halves of the
 // A sliver (16 rows x 32 k), 6-7 the two 16-column halves of the B sliver (16 pairs).
-struct TileConfig {
+struct alignas(64) TileConfig {
   uint8_t palette, start_row, reserved[14];
   uint16_t colsb[16];
   uint8_t rows[16];
 };
 struct AmxBf16 {
   static constexpr const char* name = "amx";
-  __attribute__((target("amx-tile"))) static void begin() {
-    alignas(64) TileConfig cfg;
-    std::memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    _tile_loadconfig(&cfg);
-  }
+  // The configuration lives in static memory, built at compile time: GCC 12 built for
+  // -march=x86-64-v3 dropped the stores of a stack copy as dead (it wrote 16 of the
+  // 64 bytes), and LDTILECFG then faulted on the rows left unset.
+  static constexpr TileConfig kConfig = {1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+  __attribute__((target("amx-tile"))) static void begin() { _tile_loadconfig(&kConfig); }
   __attribute__((target("amx-tile"))) static void end() { _tile_release(); }
   // A whole 32 x 32 block of C accumulated in the tiles and stored into C directly
   // (C's rows at stride ldc): started from C (accumulate), from the bias (a row read
