@@ -93,7 +93,9 @@ void pack_a(uint32_t* dst32, const float* A, size_t ars, size_t acs, int i0, int
     }
     return;
   }
-  std::memset(dst, 0, size_t(groups) * MR * KG * sizeof(uint16_t));
+  // Zero first (padding rows and depth) unless the transposing path below fills it all.
+  const bool fills_all = ars == 1 && rows == MR && kc % KG == 0;
+  if (!fills_all) std::memset(dst, 0, size_t(groups) * MR * KG * sizeof(uint16_t));
   int k0 = 0;
   if (ars == 1 && rows == MR) {  // A(i,k) = A[k*acs + i]: 16 x 16 blocks transposed in registers
     for (; k0 + 16 <= kc; k0 += 16) {
