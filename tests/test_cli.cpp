@@ -469,6 +469,20 @@ TEST(Cli, Bf16TrainResumesExactlyExportsAndSamples) {
   ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/a", "--dtype", "bf16", "--tokens", "40", "--prompt", "the "}, &out,
                     &err), 0) << err;
   EXPECT_GE(out.size(), 44u) << out;
+
+  // eval in both precisions: close, not equal (the bf16 one really rounds).
+  auto eval_loss = [&](const char* dtype) {
+    std::string o, e;
+    EXPECT_EQ(run_gpt({"eval", "--ckpt", dir + "/a", "--dtype", dtype}, &o, &e), 0) << e;
+    const size_t at = o.find("val loss ");
+    return at == std::string::npos ? -1.0 : std::stod(o.substr(at + 9));
+  };
+  const double e32 = eval_loss("fp32"), e16 = eval_loss("bf16");
+  EXPECT_GT(e32, 0);
+  EXPECT_NEAR(e16, e32, 1e-2 * e32);
+  EXPECT_NE(run_gpt({"train", "--data", data, "--out", dir + "/x", "--dtype", "fp16"}, nullptr, &err), 0);
+  EXPECT_NE(err.find("choose fp32 or bf16"), std::string::npos) << err;
+  EXPECT_NE(run_gpt({"gradcheck", "--layer", "matmul", "--dtype", "bf16"}, nullptr, &err), 0);
 }
 
 TEST(Cli, CtrlCSavesAndResumeContinues) {
