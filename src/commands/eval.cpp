@@ -61,10 +61,10 @@ int cmd_eval(const Args& a) {
     sum += *model.forward(in.data(), tg.data(), B, T, false);
   }
   const double loss = sum / double(n);
-  std::printf("%s loss %.4f (perplexity %.2f) over %s windows of %d x %d tokens (%s tokens of %s) in %s\n",
+  std::printf("%s loss %.4f (perplexity %.2f) over %s windows of %d x %d tokens (%s tokens of %s) in %s%s\n",
               split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), B, T,
               format_count(double(n) * B * T).c_str(), glob.empty() ? paths[0].c_str() : glob.c_str(),
-              format_duration(sw.seconds()).c_str());
+              format_duration(sw.seconds()).c_str(), dtype_note(model.dtype()).c_str());
   return 0;
 }
 

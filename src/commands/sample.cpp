@@ -152,9 +152,10 @@ int cmd_sample(const Args& a) {
     const double s = gen_s;
     const int n_gen = n_tokens * n_samples;
     std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
-                 "(%.2f ms/token, %.1f tokens/s); %s\n",
+                 "(%.2f ms/token, %.1f tokens/s); %s%s\n",
                  n_prefill, prefill_s * 1e3, prefill_s * 1e3 / double(n_prefill),
-                 n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str());
+                 n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str(),
+                 model.dtype() == Dtype::bf16 ? "; bf16 weights" : "");
   }
   return 0;
 }
