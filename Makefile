@@ -138,7 +138,7 @@ bench-mpi: bin/gpt $(BUILD)/bench_allreduce
 # Tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir).
 sanitize:
 	$(MAKE) -j$(shell nproc) BUILD=build-san OPT="-O1 -march=native" \
-	  CXXFLAGS="-O1 -march=native -ffp-contract=fast -fno-math-errno -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  CXXFLAGS="-O1 -march=native -ffp-contract=fast -fno-math-errno -g -fsanitize=address,undefined -fno-omit-frame-pointer -DGPT_SANITIZE_BUILD" \
 	  LDFLAGS="-fsanitize=address,undefined -fopenmp" build-san/gpt_tests bin/gpt-san
 	GPT_BIN=$(CURDIR)/bin/gpt-san ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
 	  scripts/run_tests.sh build-san/gpt_tests

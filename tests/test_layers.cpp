@@ -679,6 +679,12 @@ TEST(FastMath, FloatGeluRoundsInItsFixedSequence) {
 #if !defined(FP_FAST_FMAF)
   GTEST_SKIP() << "built for a CPU without FMA: nothing is fused";
 #endif
+#ifdef GPT_SANITIZE_BUILD
+  // The references above spell out the contractions the -O3 build makes (only
+  // gelu_grad's outer sum is pinned in the code, by mul_add); make sanitize's -O1
+  // contracts other products (166 values and 13,067 derivatives differ there).
+  GTEST_SKIP() << "make sanitize builds at -O1, which fuses other products than the -O3 build this test pins";
+#endif
   const size_t N = 40000;
   std::vector<float> x = random_vec<float>(N, 11, 3.0);
   for (size_t i = 0; i < 4000; i++) x[i] = -10.0f + 0.005f * float(i);  // the curved part, densely
