@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 
+#include "bf16.h"
 #include "formats/checkpoint.h"
 #include "fileio.h"
 #include "formats/hf_gpt2.h"

@@ -116,11 +116,8 @@ Checkpoint load_llmc(const std::string& path) {
     if (version == kLlmcVersionFp32) {
       std::memcpy(dst, p, n * sizeof(float));
     } else {
-      // bfloat16 is the upper half of a float32: widening is exact.
-      for (size_t i = 0; i < n; i++) {
-        const uint32_t bits = uint32_t(uint8_t(p[2 * i])) << 16 | uint32_t(uint8_t(p[2 * i + 1])) << 24;
-        std::memcpy(&dst[i], &bits, sizeof(float));
-      }
+      // little-endian bfloat16, widened exactly (bf16.h)
+      for (size_t i = 0; i < n; i++) dst[i] = bf16_to_float(uint16_t(uint8_t(p[2 * i]) | uint8_t(p[2 * i + 1]) << 8));
     }
   });
   require_finite_weights(ck, path);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bf16.h"
 #include "check.h"
 #include "fileio.h"
 #include "formats/json.h"
@@ -25,12 +26,6 @@ uint64_t le64(const char* p) {
 
 uint16_t le16(const char* p) { return uint16_t(uint8_t(p[0]) | uint8_t(p[1]) << 8); }
 
-float from_bits(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 }  // namespace
 
 size_t safetensors_dtype_size(const std::string& d) {
@@ -41,16 +36,14 @@ size_t safetensors_dtype_size(const std::string& d) {
   return 0;
 }
 
-float bf16_to_float(uint16_t h) { return from_bits(uint32_t(h) << 16); }
-
 float f16_to_float(uint16_t h) {
   const uint32_t sign = uint32_t(h >> 15) << 31, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
   if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in float
     const float v = std::ldexp(float(mant), -24);
     return sign ? -v : v;
   }
-  if (exp == 31) return from_bits(sign | 0x7F800000u | mant << 13);  // inf / NaN (payload kept)
-  return from_bits(sign | (exp - 15 + 127) << 23 | mant << 13);
+  if (exp == 31) return bits_float(sign | 0x7F800000u | mant << 13);  // inf / NaN (payload kept)
+  return bits_float(sign | (exp - 15 + 127) << 23 | mant << 13);
 }
 
 Safetensors Safetensors::read(const std::string& path) {

@@ -53,7 +53,7 @@ class Safetensors {
 
 // Bytes per element of a dtype named in the specification; 0 if unknown.
 size_t safetensors_dtype_size(const std::string& dtype);
-float bf16_to_float(uint16_t h);
+// (bf16 widening: bf16.h's bf16_to_float.)
 float f16_to_float(uint16_t h);  // IEEE half: subnormals, infinities and NaN included
 
 // One F32 tensor to write: `fill` writes its numel values to the destination.

@@ -84,13 +84,12 @@ void dropout_scales(float* m, uint64_t base, size_t n, const Dropout& drop) {
   uint64_t i = base;
   const uint64_t end = base + n;
   while (i < end && (i & 3)) m[i - base] = drop.scale(i), i++;  // up to a group of 4
-  alignas(64) float block[64];
   for (; i + 64 <= end; i += 64) cpu::scales64(m + (i - base), i >> 2, drop, keep);
   if (i < end) {  // the tail: one more block, partly used
+    alignas(64) float block[64];
     cpu::scales64(block, i >> 2, drop, keep);
     for (uint64_t j = 0; i + j < end; j++) m[i + j - base] = block[j];
   }
-  (void)block;
 }
 
 }  // namespace gpt
