@@ -344,23 +344,9 @@ void sgemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, con
   }
 }
 
-GemmIsa detect_isa() {
-  if (const char* e = std::getenv("GPT_GEMM")) {
-    const std::string s = e;
-    for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512})
-      if (s == gemm_isa_name(isa)) {
-        if (!gemm_isa_supported(isa)) GPT_FAIL("GPT_GEMM=", s, ": this CPU does not support it");
-        return isa;
-      }
-    GPT_FAIL("GPT_GEMM='", s, "': choose avx512, avx2 or generic (or unset it for the automatic choice)");
-  }
-  if (gemm_isa_supported(GemmIsa::avx512)) return GemmIsa::avx512;
-  if (gemm_isa_supported(GemmIsa::avx2)) return GemmIsa::avx2;
-  return GemmIsa::generic;
-}
-
 GemmIsa& current_isa() {
-  static GemmIsa isa = detect_isa();
+  static GemmIsa isa = choose_isa("GPT_GEMM", {GemmIsa::avx512, GemmIsa::avx2, GemmIsa::generic}, gemm_isa_name,
+                                   gemm_isa_supported);
   return isa;
 }
 

@@ -4,6 +4,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "check.h"
 
 namespace gpt::cpu {
 
@@ -72,6 +76,25 @@ inline int group_begin(int n_slivers, int g, int n_groups) { return int(int64_t(
 Tiling choose_tiling(int M, int N, int MR, int NR, int threads, int mc_max, int mc_min, int tasks_per_thread);
 // The epilogue on C's block [i0, i1) x [j0, j1), once that block is final.
 void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int i1, int j0, int j1);
+// The kernel to run: the one the environment variable `var` names (gpt::Error if it
+// names none, or one this CPU lacks), else the first supported of `best_first`.
+template <class Isa, size_t N>
+Isa choose_isa(const char* var, const Isa (&best_first)[N], const char* (*name)(Isa), bool (*supported)(Isa)) {
+  if (const char* e = std::getenv(var)) {
+    std::string choices;
+    for (Isa isa : best_first) {
+      if (std::string(e) == name(isa)) {
+        if (!supported(isa)) GPT_FAIL(var, "=", e, ": this CPU does not support it");
+        return isa;
+      }
+      choices += std::string(choices.empty() ? "" : ", ") + name(isa);
+    }
+    GPT_FAIL(var, "='", e, "': choose one of ", choices, " (or unset it for the automatic choice)");
+  }
+  for (Isa isa : best_first)
+    if (supported(isa)) return isa;
+  return best_first[N - 1];
+}
 }  // namespace gemm_detail
 
 }  // namespace gpt::cpu

@@ -395,23 +395,9 @@ bool amx_usable() {
   return ok;
 }
 
-Bf16Isa detect() {
-  if (const char* e = std::getenv("GPT_GEMM_BF16")) {
-    const std::string s = e;
-    for (Bf16Isa isa : {Bf16Isa::generic, Bf16Isa::avx512bf16, Bf16Isa::amx})
-      if (s == bf16_isa_name(isa)) {
-        if (!bf16_isa_supported(isa)) GPT_FAIL("GPT_GEMM_BF16=", s, ": this CPU does not support it");
-        return isa;
-      }
-    GPT_FAIL("GPT_GEMM_BF16='", s, "': choose amx, avx512bf16 or generic (or unset it for the automatic choice)");
-  }
-  if (bf16_isa_supported(Bf16Isa::amx)) return Bf16Isa::amx;
-  if (bf16_isa_supported(Bf16Isa::avx512bf16)) return Bf16Isa::avx512bf16;
-  return Bf16Isa::generic;
-}
-
 Bf16Isa& current() {
-  static Bf16Isa isa = detect();
+  static Bf16Isa isa = choose_isa("GPT_GEMM_BF16", {Bf16Isa::amx, Bf16Isa::avx512bf16, Bf16Isa::generic},
+                                   bf16_isa_name, bf16_isa_supported);
   return isa;
 }
 
