@@ -98,7 +98,7 @@ $(BUILD)/%.o: %.cpp
 
 $(BUILD)/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -Isrc -DGPT_HAVE_CUDA -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -Isrc -DGPT_HAVE_CUDA -c $< -o $@
 
 $(BUILD)/libgpt.a: $(LIB_OBJS) $(CUDA_OBJS)
 	@rm -f $@
@@ -113,13 +113,42 @@ $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 	@test "$(HAVE_GTEST)" = yes || { echo "GoogleTest not found: run scripts/install_deps.sh"; exit 1; }
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA) $(GTEST_LIBS)
 
-# Runs the suite and ends with the line "N passed, N failed". FUZZ_SMOKE=1 (CI) first
-# runs every fuzz harness briefly (fuzz-smoke); a failure there counts as one failed test.
+# ---- the CUDA emulator (tests/cuda_emu/): cuda/*.cu compiled by g++ and run on the CPU,
+# block after block, each block's threads as fibers. It runs the CUDA backend's /cuda
+# test rows here, where there is no GPU (it checks the kernels' logic, not the GPU).
+# Built with the CUDA backend (the library objects then know the cuda table).
+EMU_DIR       := $(BUILD)/cuemu
+EMU_OBJS      := $(patsubst cuda/%.cu,$(EMU_DIR)/%.o,$(wildcard cuda/*.cu)) $(EMU_DIR)/emu.o
+EMU_TEST_OBJS := $(BUILD)/tests/test_backend.o $(BUILD)/tests/test_util.o $(EMU_DIR)/test_emulator.o
+EMU_FLAGS     := -Werror -Wno-unknown-pragmas -Itests/cuda_emu -Icuda -Itests -DGPT_HAVE_CUDA -DGPT_SOURCE_DIR=\"$(CURDIR)\"
+EMU_FILTER    := --gtest_filter=*/cuda:*.*Cuda*:CudaEmulator.*
+$(EMU_DIR)/%.cpp: cuda/%.cu tests/cuda_emu/translate.pl
+	@mkdir -p $(dir $@)
+	perl tests/cuda_emu/translate.pl $< $@
+$(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
+$(EMU_DIR)/%.o: tests/cuda_emu/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
+$(BUILD)/gpt_tests_cuemu: $(EMU_TEST_OBJS) $(EMU_OBJS) $(LIB_OBJS)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(GTEST_LIBS)
+# bin/gpt on the emulator: `--device cuda` end to end (train, resume, sample) here.
+bin/gpt-cuemu: $(BUILD)/src/main.o $(EMU_OBJS) $(LIB_OBJS)
+	@mkdir -p bin
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI)
+ifeq ($(CUDA_ON),yes)
+  EMU_TESTS := $(BUILD)/gpt_tests_cuemu bin/gpt-cuemu
+endif
+
+# Runs the suite (and, with the CUDA backend, its /cuda rows on the emulator) and ends
+# with the line "N passed, N failed". FUZZ_SMOKE=1 (CI) first runs every fuzz harness
+# briefly (fuzz-smoke); a failure there counts as one failed test.
 FUZZ_SMOKE ?= 0
-test: probe bin/gpt $(BUILD)/gpt_tests
+test: probe bin/gpt $(BUILD)/gpt_tests $(EMU_TESTS)
 	@fuzz_failed=0; \
 	if [ "$(FUZZ_SMOKE)" = 1 ]; then $(MAKE) --no-print-directory fuzz-smoke || fuzz_failed=1; fi; \
-	GPT_EXTRA_FAILED=$$fuzz_failed GPT_BIN=$(CURDIR)/bin/gpt scripts/run_tests.sh $(BUILD)/gpt_tests
+	GPT_EXTRA_FAILED=$$fuzz_failed GPT_BIN=$(CURDIR)/bin/gpt \
+	  GPT_EMU_TESTS="$(if $(EMU_TESTS),$(EMU_TESTS) $(EMU_FILTER))" scripts/run_tests.sh $(BUILD)/gpt_tests
 
 ifeq ($(HAVE_OPENBLAS),yes)
 $(BUILD)/bench_matmul: BENCH_BLAS := -DGPT_BENCH_OPENBLAS -lopenblas
@@ -209,8 +238,6 @@ run:
 	bin/gpt sample --ckpt $(RUN_DIR) --prompt "ROMEO:" --tokens 400 --temperature 0.8 --top-k 40 --stats
 
 clean:
-	rm -rf build build-san build-fuzz bin
+	rm -rf build build-san build-fuzz build-gpu bin gpu-check
 
-	rm -rf build build-san build-gpu bin gpu-check
-
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d $(FUZZ_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d $(FUZZ_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(EMU_DIR)/test_emulator.d $(CUDA_OBJS:.o=.d)

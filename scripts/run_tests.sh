@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Runs the GoogleTest binary and ends with one line "N passed, N failed, N skipped"
 # (what CI reads). Exit status: non-zero when any test failed or the binary crashed.
+# GPT_EMU_TESTS="BINARY [gtest flags]": a second binary run after the first and counted
+# in the same line (make test: the CUDA backend's rows on the CPU emulator).
 set -uo pipefail
 bin=${1:?usage: run_tests.sh TEST_BINARY [gtest flags]}
 shift
 log=$(mktemp)
 "$bin" --gtest_color=no "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+if [ -n "${GPT_EMU_TESTS:-}" ]; then
+  echo; echo "== the CUDA backend on the CPU emulator (tests/cuda_emu): $GPT_EMU_TESTS"
+  # shellcheck disable=SC2086
+  $GPT_EMU_TESTS --gtest_color=no 2>&1 | tee -a "$log"
+  rc2=${PIPESTATUS[0]}
+  [ "$rc" -ne 0 ] || rc=$rc2
+fi
 passed=$(grep -c '^\[       OK \]' "$log")
 failed=$(grep -c '^\[  FAILED  \] [A-Za-z0-9_/]*\.[A-Za-z0-9_/]* (' "$log")
 skipped=$(grep -c '^\[  SKIPPED \] [A-Za-z0-9_/]*\.[A-Za-z0-9_/]* (' "$log")

@@ -20,9 +20,6 @@
 namespace gpt::test {
 
 // From test_cli.cpp.
-std::string make_data(const std::string& dir);
-std::vector<std::string> tiny_model_flags();
-std::map<long, std::string> read_losses(const std::string& metrics);
 
 namespace {
 

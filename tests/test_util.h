@@ -153,6 +153,13 @@ inline std::string scratch_dir_of(const ::testing::TestInfo& info) {
   return std::string(base ? base : "/tmp") + "/gptcc_test_" + name + "_" + std::to_string(::getpid());
 }
 
+// A small text with structure (so a model can learn it), prepared into dir/data (test_util.cpp).
+std::string make_data(const std::string& dir);
+// The flags of a tiny model that trains in well under a second a step.
+std::vector<std::string> tiny_model_flags();
+// step -> "train_loss/val_loss" of a metrics.jsonl, as written (exact text, so equality is bitwise).
+std::map<long, std::string> read_losses(const std::string& metrics);
+
 inline std::string scratch_dir() {
   const std::string dir = scratch_dir_of(*::testing::UnitTest::GetInstance()->current_test_info());
   std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";

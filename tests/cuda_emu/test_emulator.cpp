@@ -1,0 +1,213 @@
+// The CUDA emulator's own tests: that what it runs behaves as CUDA specifies (barriers,
+// shuffles, shared memory, early returns) and that it refuses what CUDA refuses, so
+// that a /cuda test row passing on it means the kernel logic is right.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cuda_runtime.h"
+#include "formats/checkpoint.h"
+#include "test_util.h"
+
+namespace {
+
+// Reverses a block's values through shared memory: correct only with the barrier.
+__global__ void reverse_kernel(int* out, const int* in, bool with_barrier) {
+  __shared__ int s[256];
+  const int t = int(threadIdx.x), n = int(blockDim.x);
+  s[t] = in[blockIdx.x * n + t];
+  if (with_barrier) __syncthreads();
+  out[blockIdx.x * n + t] = s[n - 1 - t];
+}
+__global__ void warp_sum_kernel(float* out, const float* in) {
+  float v = in[threadIdx.x];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  out[threadIdx.x] = v;
+}
+__global__ void down_kernel(int* out) {
+  int v = int(threadIdx.x);
+  out[threadIdx.x] = __shfl_down_sync(0xffffffffu, v, 3);
+}
+// Threads past n return before a barrier the others still reach (allowed by CUDA).
+__global__ void early_return_kernel(int* out, int n) {
+  __shared__ int s[128];
+  const int t = int(threadIdx.x);
+  if (t >= n) return;
+  s[t] = t * t;
+  __syncthreads();
+  out[t] = s[n - 1 - t];
+}
+// The odd lanes shuffle (a full-warp operation) while the even lanes of the same warp
+// wait at __syncthreads: neither can finish, a hang on a GPU.
+__global__ void divergent_barrier_kernel(int* out) {
+  int v = int(threadIdx.x);
+  if (threadIdx.x % 2) v = __shfl_xor_sync(0xffffffffu, v, 1);
+  __syncthreads();
+  out[threadIdx.x] = v;
+}
+__global__ void dynamic_shared_kernel(float* out) {
+  float* buf = static_cast<float*>(::gpt_emu::dynamic_shared());
+  buf[threadIdx.x] = float(threadIdx.x);
+  __syncthreads();
+  out[threadIdx.x] = buf[(threadIdx.x + 1) % blockDim.x];
+}
+
+template <class T>
+T* device_copy(const std::vector<T>& h) {
+  T* d = nullptr;
+  EXPECT_EQ(cudaMalloc(&d, h.size() * sizeof(T)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  return d;
+}
+template <class T>
+std::vector<T> host_copy(const T* d, size_t n) {
+  std::vector<T> h(n);
+  EXPECT_EQ(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+  return h;
+}
+
+TEST(CudaEmulator, BarrierOrdersSharedMemoryAndAMissingOneShows) {
+  const int blocks = 3, n = 256;
+  std::vector<int> in(blocks * n);
+  for (size_t i = 0; i < in.size(); i++) in[i] = int(i) * 7 + 1;
+  int* din = device_copy(in);
+  int* dout = device_copy(std::vector<int>(in.size(), 0));
+  ::gpt_emu::launch(reverse_kernel, blocks, n)(dout, din, true);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  std::vector<int> out = host_copy(dout, in.size());
+  for (int b = 0; b < blocks; b++)
+    for (int t = 0; t < n; t++) ASSERT_EQ(out[size_t(b * n + t)], in[size_t(b * n + n - 1 - t)]);
+  // Without the barrier half the threads read slots not yet written (the emulator runs
+  // the threads one after another), so the result is wrong, as it may be on a GPU.
+  ::gpt_emu::launch(reverse_kernel, blocks, n)(dout, din, false);
+  out = host_copy(dout, in.size());
+  int wrong = 0;
+  for (int b = 0; b < blocks; b++)
+    for (int t = 0; t < n; t++) wrong += out[size_t(b * n + t)] != in[size_t(b * n + n - 1 - t)];
+  EXPECT_GT(wrong, 0);
+  cudaFree(din);
+  cudaFree(dout);
+}
+
+TEST(CudaEmulator, ShufflesExchangeWithinTheWarp) {
+  std::vector<float> in(64);
+  for (int i = 0; i < 64; i++) in[size_t(i)] = float(i);
+  float* din = device_copy(in);
+  float* dout = device_copy(std::vector<float>(64, 0.0f));
+  ::gpt_emu::launch(warp_sum_kernel, 1, 64)(dout, din);
+  const std::vector<float> out = host_copy(dout, 64);
+  for (int i = 0; i < 64; i++) EXPECT_EQ(out[size_t(i)], i < 32 ? 496.0f : 1520.0f) << i;  // sums of 0..31, 32..63
+  int* di = device_copy(std::vector<int>(32, -1));
+  ::gpt_emu::launch(down_kernel, 1, 32)(di);
+  const std::vector<int> d = host_copy(di, 32);
+  for (int i = 0; i < 32; i++) EXPECT_EQ(d[size_t(i)], i + 3 < 32 ? i + 3 : i) << i;  // out of range: own value
+  cudaFree(din);
+  cudaFree(dout);
+  cudaFree(di);
+}
+
+TEST(CudaEmulator, ThreadsThatReturnDoNotHoldTheBarrier) {
+  int* d = device_copy(std::vector<int>(128, -1));
+  ::gpt_emu::launch(early_return_kernel, 1, 128)(d, 100);
+  const std::vector<int> out = host_copy(d, 128);
+  for (int t = 0; t < 100; t++) EXPECT_EQ(out[size_t(t)], (99 - t) * (99 - t));
+  for (int t = 100; t < 128; t++) EXPECT_EQ(out[size_t(t)], -1);
+  cudaFree(d);
+}
+
+TEST(CudaEmulator, DeadlockedBarrierIsAnExecutionError) {
+  int* d = device_copy(std::vector<int>(64, 0));
+  ::gpt_emu::launch(divergent_barrier_kernel, 1, 64)(d);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // the launch itself was fine
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaFree(d);
+}
+
+TEST(CudaEmulator, RefusesTheLaunchesCudaRefuses) {
+  int* d = device_copy(std::vector<int>(64, 0));
+  ::gpt_emu::launch(down_kernel, 0, 32)(d);  // empty grid (e.g. grid_for(0))
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  ::gpt_emu::launch(down_kernel, 1, 2048)(d);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  ::gpt_emu::launch(down_kernel, dim3(1, 70000), 32)(d);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  float* f = device_copy(std::vector<float>(64, 0.0f));
+  ::gpt_emu::launch(dynamic_shared_kernel, 1, 64, 64 * 1024)(f);  // above 48 KiB without the attribute
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  ASSERT_EQ(cudaFuncSetAttribute(dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024),
+            cudaSuccess);
+  ::gpt_emu::launch(dynamic_shared_kernel, 1, 64, 64 * 1024)(f);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> out = host_copy(f, 64);
+  for (int i = 0; i < 64; i++) EXPECT_EQ(out[size_t(i)], float((i + 1) % 64));
+  cudaFree(d);
+  cudaFree(f);
+}
+
+TEST(CudaEmulator, CopiesMustGoWhereTheirKindSays) {
+  std::vector<float> h(16, 1.0f);
+  float* d = device_copy(h);
+  EXPECT_EQ(cudaMemcpy(d, h.data(), 64, cudaMemcpyDeviceToHost), cudaErrorInvalidMemcpyDirection);
+  EXPECT_EQ(cudaMemcpy(h.data(), d, 64, cudaMemcpyHostToDevice), cudaErrorInvalidMemcpyDirection);
+  EXPECT_EQ(cudaMemcpy(d, d + 8, 32, cudaMemcpyDeviceToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(d, h.data(), 128, cudaMemcpyHostToDevice), cudaErrorInvalidMemcpyDirection);  // past the end
+  EXPECT_EQ(cudaFree(h.data()), cudaErrorInvalidDevicePointer);
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+}
+
+}  // namespace
+
+namespace gpt::test {
+
+// What scripts/gpu_check.sh checks on a GPU, through the command line on the emulator:
+// `train --device cuda` from one checkpoint on the same batches (sequential, dropout)
+// tracks `--device cpu` step by step; a run stopped on the GPU resumes on the CPU
+// (the same checkpoint files) and lands where the CPU-only run does; sampling on the
+// GPU reads the same checkpoint. The float sums run in a different order on the two
+// backends, hence a tolerance and not equality.
+TEST(CudaEmulator, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir);
+  std::string err;
+  auto model = tiny_model_flags();
+  std::vector<std::string> init = {"train", "--data", data, "--out", dir + "/init", "--steps", "1", "--eval-every", "0"};
+  init.insert(init.end(), model.begin(), model.end());
+  ASSERT_EQ(run_gpt(init, nullptr, &err), 0) << err;
+  const std::vector<std::string> common = {"train", "--data", data, "--init", dir + "/init", "--sampling", "sequential",
+                                           "--dropout", "0.1", "--steps", "6", "--batch", "4", "--log-every", "1",
+                                           "--eval-every", "3", "--eval-batches", "1", "--save-every", "0",
+                                           "--warmup", "2", "--lr", "3e-3"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = common;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/cpu", "--device", "cpu"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/gpu", "--device", "cuda"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/mix", "--device", "cuda", "--stop-at", "3"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", dir + "/mix", "--device", "cpu"}, nullptr, &err), 0) << err;
+  const auto cpu = read_losses(dir + "/cpu/metrics.jsonl"), gpu = read_losses(dir + "/gpu/metrics.jsonl"),
+             mix = read_losses(dir + "/mix/metrics.jsonl");
+  ASSERT_EQ(cpu.size(), 6u);
+  ASSERT_EQ(gpu.size(), 6u);
+  ASSERT_EQ(mix.size(), 6u);
+  auto value = [](const std::string& s) { return std::stod(s.substr(0, s.find('/'))); };
+  for (const auto& [step, text] : cpu) {
+    const double want = value(text);
+    EXPECT_NEAR(value(gpu.at(step)), want, 1e-4 * want) << "step " << step;
+    EXPECT_NEAR(value(mix.at(step)), want, 1e-4 * want) << "step " << step << " (cuda to 3, then cpu)";
+  }
+  EXPECT_NE(cpu.at(1), cpu.at(6));  // it trained
+  const Checkpoint a = load_checkpoint(dir + "/cpu"), b = load_checkpoint(dir + "/gpu");
+  ASSERT_EQ(a.params.size(), b.params.size());
+  for (size_t i = 0; i < a.params.size(); i++)
+    ASSERT_NEAR(a.params[i], b.params[i], 1e-4 + 1e-4 * std::fabs(a.params[i])) << "parameter " << i;
+  std::string out;
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/gpu", "--device", "cuda", "--tokens", "30", "--prompt", "the "}, &out,
+                    &err), 0) << err;
+  EXPECT_GE(out.size(), 34u) << out;
+}
+
+}  // namespace gpt::test
