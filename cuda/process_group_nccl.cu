@@ -19,9 +19,11 @@
 #include <nccl.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -135,23 +137,26 @@ struct DeviceTemp {
 
 class NcclGroup final : public ProcessGroup {
  public:
-  NcclGroup(std::unique_ptr<ProcessGroup> host, int local_rank) : host_(std::move(host)), nccl_(nccl_api()) {
-    int devices = 0;
-    CUDA_CHECK(cudaGetDeviceCount(&devices));
-    if (local_rank < 0 || local_rank >= devices)
-      GPT_USAGE_FAIL("NCCL: this is process ", local_rank + 1, " on its machine, which has ", devices,
-                     " GPU(s): one GPU per process; start at most ", devices, " processes per machine");
-    CUDA_CHECK(cudaSetDevice(local_rank));
-    // Rank 0 makes the id; the host group (MPI, or nothing with one rank) hands it out.
-    ncclUniqueId id{};
-    if (host_->is_root()) check(nccl_.GetUniqueId(&id), "ncclGetUniqueId");
-    host_->broadcast(&id, sizeof id, 0);
-    check(nccl_.CommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+  NcclGroup(std::unique_ptr<ProcessGroup> host, int local_rank) : host_(std::move(host)) {
+    try {
+      init(local_rank);
+    } catch (const Error& e) {
+      // Several ranks: this is before the training loop's own error handling, so say it
+      // here and end every rank (the others may wait for the id, or in ncclCommInitRank);
+      // rank 0 first, as there.
+      if (host_->size() > 1) {
+        if (!host_->is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
+        std::fprintf(stderr, "error (rank %d of %d): %s\n", host_->rank(), host_->size(), e.what());
+        std::fflush(stderr);
+        host_->abort(e.code);
+      }
+      throw;
+    }
   }
   ~NcclGroup() override {
     if (scratch_) cudaFree(scratch_);
     // Leaving by an exception: abort (never waits for peers); else destroy (flushes).
-    if (comm_) (std::uncaught_exceptions() > 0 ? nccl_.CommAbort : nccl_.CommDestroy)(comm_);
+    if (comm_) (std::uncaught_exceptions() > 0 ? nccl_->CommAbort : nccl_->CommDestroy)(comm_);
     // host_ goes after: MPI is finalised (or aborted) once NCCL is done with it.
   }
   int rank() const override { return host_->rank(); }
@@ -160,7 +165,7 @@ class NcclGroup final : public ProcessGroup {
   void all_reduce_sum(float* x, size_t n) override {
     if (n == 0) return;
     require_memory(x, true, "all_reduce_sum(float*)");
-    timed([&] { check(nccl_.AllReduce(x, x, n, ncclFloat, ncclSum, comm_, kStream), "ncclAllReduce"); });
+    timed([&] { check(nccl_->AllReduce(x, x, n, ncclFloat, ncclSum, comm_, kStream), "ncclAllReduce"); });
   }
   // The loop's scalars (the loss, a squared norm) are host doubles: staged through the GPU.
   void all_reduce_sum(double* x, size_t n) override {
@@ -169,7 +174,7 @@ class NcclGroup final : public ProcessGroup {
     double* d = scratch<double>(n);
     timed([&] {
       CUDA_CHECK(cudaMemcpyAsync(d, x, n * sizeof(double), cudaMemcpyHostToDevice, kStream));
-      check(nccl_.AllReduce(d, d, n, ncclDouble, ncclSum, comm_, kStream), "ncclAllReduce");
+      check(nccl_->AllReduce(d, d, n, ncclDouble, ncclSum, comm_, kStream), "ncclAllReduce");
       CUDA_CHECK(cudaMemcpyAsync(x, d, n * sizeof(double), cudaMemcpyDeviceToHost, kStream));
     });
   }
@@ -186,7 +191,7 @@ class NcclGroup final : public ProcessGroup {
     require_memory(x, true, "reduce_scatter_sum");
     timed([&] {
       per_block(counts, "ncclReduce", [&](int r, size_t off, size_t n) {
-        return nccl_.Reduce(x + off, x + off, n, ncclFloat, ncclSum, r, comm_, kStream);
+        return nccl_->Reduce(x + off, x + off, n, ncclFloat, ncclSum, r, comm_, kStream);
       });
     });
   }
@@ -196,7 +201,7 @@ class NcclGroup final : public ProcessGroup {
     require_memory(x, true, "all_gather");
     timed([&] {
       per_block(counts, "ncclBroadcast", [&](int r, size_t off, size_t n) {
-        return nccl_.Broadcast(x + off, x + off, n, ncclFloat, r, comm_, kStream);
+        return nccl_->Broadcast(x + off, x + off, n, ncclFloat, r, comm_, kStream);
       });
     });
   }
@@ -214,7 +219,7 @@ class NcclGroup final : public ProcessGroup {
     }
     if (n == 0) return;
     if (!is_root()) {
-      if (mine) timed([&] { check(nccl_.Send(block, mine, ncclFloat, 0, comm_, kStream), "ncclSend"); });
+      if (mine) timed([&] { check(nccl_->Send(block, mine, ncclFloat, 0, comm_, kStream), "ncclSend"); });
       return;
     }
     DeviceTemp tmp(n * sizeof(float));  // freed after timed() has waited for the copies
@@ -222,7 +227,7 @@ class NcclGroup final : public ProcessGroup {
     timed([&] {
       if (mine) CUDA_CHECK(cudaMemcpyAsync(d, block, mine * sizeof(float), cudaMemcpyDeviceToDevice, kStream));
       per_block(counts, "ncclRecv", [&](int r, size_t off, size_t c) {
-        return r == 0 ? ncclSuccess : nccl_.Recv(d + off, c, ncclFloat, r, comm_, kStream);
+        return r == 0 ? ncclSuccess : nccl_->Recv(d + off, c, ncclFloat, r, comm_, kStream);
       });
       CUDA_CHECK(cudaMemcpyAsync(full, d, n * sizeof(float), cudaMemcpyDeviceToHost, kStream));
     });
@@ -235,10 +240,24 @@ class NcclGroup final : public ProcessGroup {
   void abort(int code) override { host_->abort(code); }  // MPI_Abort ends every rank, NCCL's too
 
  private:
+  void init(int local_rank) {
+    nccl_ = &nccl_api();
+    int devices = 0;
+    CUDA_CHECK(cudaGetDeviceCount(&devices));
+    if (local_rank < 0 || local_rank >= devices)
+      GPT_USAGE_FAIL("NCCL: this is process ", local_rank + 1, " on its machine, which has ", devices,
+                     " GPU(s): one GPU per process; start at most ", devices, " processes per machine");
+    CUDA_CHECK(cudaSetDevice(local_rank));
+    // Rank 0 makes the id; the host group (MPI, or nothing with one rank) hands it out.
+    ncclUniqueId id{};
+    if (host_->is_root()) check(nccl_->GetUniqueId(&id), "ncclGetUniqueId");
+    host_->broadcast(&id, sizeof id, 0);
+    check(nccl_->CommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+  }
   void check(ncclResult_t r, const char* what) const {
     if (r != ncclSuccess)
-      GPT_FAIL("NCCL ", what, " failed on rank ", rank(), " of ", size(), ": ", nccl_.GetErrorString(r), " (NCCL ",
-               version_text(nccl_.version), " from ", nccl_.library, "; NCCL_DEBUG=WARN prints its own account)");
+      GPT_FAIL("NCCL ", what, " failed on rank ", rank(), " of ", size(), ": ", nccl_->GetErrorString(r), " (NCCL ",
+               version_text(nccl_->version), " from ", nccl_->library, "; NCCL_DEBUG=WARN prints its own account)");
   }
   // The contract (process_group.h): which memory each buffer must be in. A pointer in
   // the wrong one would crash NCCL or the copies; this says which call got it.
@@ -263,7 +282,7 @@ class NcclGroup final : public ProcessGroup {
   // together; ncclGroupEnd is reached even when a call fails.
   template <class F>
   void per_block(const std::vector<size_t>& counts, const char* what, F&& op) {
-    check(nccl_.GroupStart(), "ncclGroupStart");
+    check(nccl_->GroupStart(), "ncclGroupStart");
     ncclResult_t first = ncclSuccess;
     size_t off = 0;
     for (int r = 0; r < size(); r++) {
@@ -274,7 +293,7 @@ class NcclGroup final : public ProcessGroup {
       }
       off += c;
     }
-    const ncclResult_t end = nccl_.GroupEnd();
+    const ncclResult_t end = nccl_->GroupEnd();
     check(first, what);
     check(end, "ncclGroupEnd");
   }
@@ -304,7 +323,7 @@ class NcclGroup final : public ProcessGroup {
   }
 
   std::unique_ptr<ProcessGroup> host_;
-  const NcclApi& nccl_;
+  const NcclApi* nccl_ = nullptr;  // set first thing in init()
   ncclComm_t comm_ = nullptr;
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
