@@ -88,7 +88,7 @@ TEST(Nccl, TheBinaryDoesNotLinkNccl) {
   const char* bin = std::getenv("GPT_BIN");
   if (!bin) GTEST_SKIP() << "GPT_BIN not set (make test sets it)";
   if (std::system("command -v ldd >/dev/null 2>&1") != 0) GTEST_SKIP() << "no ldd";
-  const std::string cmd = std::string("ldd '") + bin + "' | grep -q nccl";
+  const std::string cmd = std::string("ldd '") + bin + "' | grep -q libnccl";
   EXPECT_NE(std::system(cmd.c_str()), 0) << bin << " links NCCL";
   EXPECT_EQ(std::system((std::string("ldd '") + bin + "' >/dev/null 2>&1").c_str()), 0);
 }
