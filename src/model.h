@@ -113,7 +113,7 @@ class GPT {
   template <class Group>
   void all_reduce_gradients(Group& pg) {
     ensure_training_state();
-    if (pg.size() > 1) pg.all_reduce_sum(grads_.data(), grads_.size());
+    pg.all_reduce_sum(grads_.data(), grads_.size());
   }
   // Global L2 norm of grad_scale * gradients (synchronises).
   double grad_norm(double grad_scale = 1.0) const;
@@ -146,10 +146,16 @@ class GPT {
     pg.all_gather(params_.data(), counts);
     params_changed();
   }
-  // m or v gathered whole into `full` on the root (others pass an empty vector).
+  // m or v gathered whole into `full` (host memory) on the root (others pass an empty
+  // vector). One process reads its own (the single-process group copies host memory
+  // only, and this store may be on a GPU).
   template <class Group>
   void gather_optimizer_state(Group& pg, Store s, const std::vector<size_t>& counts, std::vector<S>* full) {
     ensure_training_state();
+    if (pg.size() == 1) {
+      read(s, full->data(), shard_lo_, shard_hi_ - shard_lo_);
+      return;
+    }
     pg.gather(store(s).data(), counts, pg.is_root() ? full->data() : nullptr);
   }
 

@@ -1,8 +1,9 @@
 // The MPI process group (OpenMPI from Debian): data-parallel training on several
 // processes and machines, started by `mpirun -np N bin/gpt train ...`. Built when
 // make finds mpicxx; otherwise process_group.cpp says how to get it.
-// Buffers are host memory here (the CPU backend); a GPU run will use an NCCL group
-// on device buffers behind the same interface, with MPI only to pass its id.
+// Buffers are host memory here (the CPU backend); GPU runs use the NCCL group
+// (cuda/process_group_nccl.cu), with this one underneath only to pass NCCL's id and do
+// the host-side operations.
 #ifdef GPT_HAVE_MPI
 #include <mpi.h>
 

@@ -492,7 +492,7 @@ int cmd_train(const Args& a) {
   // Under mpirun: one process per rank. Processes on one machine share its cores
   // (unless --threads says otherwise), so 2 ranks on 2 cores run 1 thread each; a fixed
   // count, since the ranks wait for each other every step (a probe on one stalls all).
-  const std::unique_ptr<ProcessGroup> pg = launch_process_group();
+  const std::unique_ptr<ProcessGroup> pg = launch_process_group(device);
   if (pg->size() > 1 && !a.has("threads")) {
     const int n = std::max(1, omp_get_num_procs() / local_process_count());
     omp_set_num_threads(n);
