@@ -130,12 +130,18 @@ $(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp
 $(EMU_DIR)/%.o: tests/cuda_emu/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
-$(BUILD)/gpt_tests_cuemu: $(EMU_TEST_OBJS) $(EMU_OBJS) $(LIB_OBJS)
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(GTEST_LIBS)
+# A one-rank NCCL on the emulator's memory, loaded by the NCCL group like the real one.
+EMU_NCCL := $(EMU_DIR)/fake_nccl/libnccl.so.2
+$(EMU_NCCL): tests/cuda_emu/fake_nccl.cpp tests/cuda_emu/nccl.h tests/cuda_emu/cuda_runtime.h
+	@mkdir -p $(dir $@)
+	$(CXX) -O1 -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu $< -o $@
+$(EMU_DIR)/test_emulator.o: BASEFLAGS += -DGPT_EMU_NCCL=\"$(CURDIR)/$(EMU_NCCL)\"
+$(BUILD)/gpt_tests_cuemu: $(EMU_TEST_OBJS) $(EMU_OBJS) $(LIB_OBJS) | $(EMU_NCCL)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(GTEST_LIBS) -ldl
 # bin/gpt on the emulator: `--device cuda` end to end (train, resume, sample) here.
 bin/gpt-cuemu: $(BUILD)/src/main.o $(EMU_OBJS) $(LIB_OBJS)
 	@mkdir -p bin
-	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) -ldl
 ifeq ($(CUDA_ON),yes)
   EMU_TESTS := $(BUILD)/gpt_tests_cuemu bin/gpt-cuemu
 endif

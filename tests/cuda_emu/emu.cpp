@@ -355,6 +355,19 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *free_bytes = used < *total_bytes ? *total_bytes - used : 0;
   return cudaSuccess;
 }
+// Device memory is what cudaMalloc returned (any byte inside it); the rest is host memory
+// that CUDA does not know (unregistered), as for malloc'd memory on a GPU machine.
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* p) {
+  *a = cudaPointerAttributes{};
+  if (gpt_emu::is_device(p, 1)) {
+    a->type = cudaMemoryTypeDevice;
+    a->devicePointer = const_cast<void*>(p);
+  } else {
+    a->type = cudaMemoryTypeUnregistered;
+    a->hostPointer = const_cast<void*>(p);
+  }
+  return cudaSuccess;
+}
 cudaError_t cudaFuncSetAttribute(const void* fn, cudaFuncAttribute attr, int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > 227 * 1024)
     return cudaErrorInvalidValue;

@@ -1,6 +1,7 @@
 // The CUDA emulator's own tests: that what it runs behaves as CUDA specifies (barriers,
 // shuffles, shared memory, early returns) and that it refuses what CUDA refuses, so
 // that a /cuda test row passing on it means the kernel logic is right.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -208,6 +209,55 @@ TEST(CudaEmulator, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
   ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/gpu", "--device", "cuda", "--tokens", "30", "--prompt", "the "}, &out,
                     &err), 0) << err;
   EXPECT_GE(out.size(), 34u) << out;
+}
+
+// The NCCL process group (cuda/process_group_nccl.cu) with one rank (GPT_COMM=nccl) on
+// the emulator, loading the emulator's one-rank NCCL (fake_nccl.cpp) as it would load
+// libnccl.so.2: the group's wiring (loading, device-memory checks, the staged doubles,
+// ZeRO-1's per-block calls and the gather by send/receive at checkpoints) gives the plain
+// run's losses and checkpoint exactly, as a one-rank sum must.
+TEST(CudaEmulator, OneRankNcclGroupGivesThePlainRunExactly) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir);
+  std::string err;
+  std::vector<std::string> args = {"train", "--data", data, "--steps", "4", "--log-every", "1", "--eval-every", "2",
+                                   "--eval-batches", "1", "--save-every", "2", "--dropout", "0.1", "--device", "cuda",
+                                   "--layers", "1", "--heads", "2", "--dim", "16", "--context", "8", "--batch", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/plain"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/plain1", "--zero", "1"}), nullptr, &err), 0) << err;
+  ::setenv("GPT_NCCL_LIBRARY", GPT_EMU_NCCL, 1);
+  ::setenv("GPT_COMM", "nccl", 1);
+  const int rc0 = run_gpt(with({"--out", dir + "/nccl"}), nullptr, &err);
+  const std::string err0 = err;
+  const int rc1 = run_gpt(with({"--out", dir + "/nccl1", "--zero", "1"}), nullptr, &err);
+  ::unsetenv("GPT_COMM");
+  ::unsetenv("GPT_NCCL_LIBRARY");
+  ASSERT_EQ(rc0, 0) << err0;
+  ASSERT_EQ(rc1, 0) << err;
+  const auto plain = read_losses(dir + "/plain/metrics.jsonl");
+  ASSERT_EQ(plain.size(), 4u);
+  EXPECT_EQ(read_losses(dir + "/plain1/metrics.jsonl"), plain);
+  EXPECT_EQ(read_losses(dir + "/nccl/metrics.jsonl"), plain);
+  EXPECT_EQ(read_losses(dir + "/nccl1/metrics.jsonl"), plain);
+  const Checkpoint p = load_checkpoint(dir + "/plain");
+  for (const char* run : {"/plain1", "/nccl", "/nccl1"}) {
+    const Checkpoint c = load_checkpoint(dir + run);
+    EXPECT_EQ(c.params, p.params) << run;
+    EXPECT_EQ(c.m, p.m) << run;  // ZeRO-1 gathers m and v from the GPU for the file
+    EXPECT_EQ(c.v, p.v) << run;
+  }
+  // The fake library really was the one used (it counts the data-moving calls).
+  void* h = dlopen(GPT_EMU_NCCL, RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr) << "the NCCL group did not load " << GPT_EMU_NCCL;
+  auto calls = reinterpret_cast<long (*)()>(dlsym(h, "gpt_fake_nccl_calls"));
+  ASSERT_NE(calls, nullptr);
+  EXPECT_GE(calls(), 8);  // at least one gradient all-reduce per step in each run
+  dlclose(h);
 }
 
 }  // namespace gpt::test
