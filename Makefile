@@ -135,8 +135,14 @@ EMU_NCCL := $(EMU_DIR)/fake_nccl/libnccl.so.2
 $(EMU_NCCL): tests/cuda_emu/fake_nccl.cpp tests/cuda_emu/nccl.h tests/cuda_emu/cuda_runtime.h
 	@mkdir -p $(dir $@)
 	$(CXX) -O1 -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu $< -o $@
-$(EMU_DIR)/test_emulator.o: BASEFLAGS += -DGPT_EMU_NCCL=\"$(CURDIR)/$(EMU_NCCL)\"
-$(BUILD)/gpt_tests_cuemu: $(EMU_TEST_OBJS) $(EMU_OBJS) $(LIB_OBJS) | $(EMU_NCCL)
+# cuBLAS's SGEMM from its documented definition, loaded by cuda/matmul.cu like libcublas.
+EMU_CUBLAS := $(EMU_DIR)/fake_cublas/libcublas.so
+$(EMU_CUBLAS): tests/cuda_emu/fake_cublas.cpp tests/cuda_emu/cublas_v2.h tests/cuda_emu/cuda_runtime.h
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu $< -o $@
+$(EMU_DIR)/test_emulator.o: BASEFLAGS += -DGPT_EMU_NCCL=\"$(CURDIR)/$(EMU_NCCL)\" \
+  -DGPT_EMU_CUBLAS=\"$(CURDIR)/$(EMU_CUBLAS)\"
+$(BUILD)/gpt_tests_cuemu: $(EMU_TEST_OBJS) $(EMU_OBJS) $(LIB_OBJS) | $(EMU_NCCL) $(EMU_CUBLAS)
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(GTEST_LIBS) -ldl
 # bin/gpt on the emulator: `--device cuda` end to end (train, resume, sample) here.
 bin/gpt-cuemu: $(BUILD)/src/main.o $(EMU_OBJS) $(LIB_OBJS)

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "check.h"
 #include "layers.h"
@@ -79,5 +80,10 @@ void crossentropy_backward(float* dlogits, const float* probs, const int* target
 void adamw_update(float* param, float* m, float* v, const float* grad, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, long t, float grad_scale);
 double sum_squares(const float* x, size_t n);
 double sum(const float* x, size_t n);
+
+// Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library)" or
+// "gpt.cc's own kernel"; and a test hook forcing one (-1: GPT_GEMM decides, 0 own, 1 cuBLAS).
+std::string gemm_engine();
+void set_gemm_engine_for_tests(int engine);
 
 }  // namespace gpt::gpu

@@ -1,10 +1,27 @@
-// The fully connected layer on the GPU (layers.h matmul_*), on one strided GEMM
-// kernel: C(i,j) (= or +=) sum_k A(i,k) B(k,j) [+ bias(j)], A(i,k) = A[i*ars + k*acs],
-// B(k,j) = B[k*brs + j*bcs] -- the same strides the CPU engine (gemm.h) takes, so each
-// product is set up exactly as on the CPU. 32x32 tiles through shared memory, fp32,
-// k in order per element (deterministic). A first, plain version: cuBLASLt with its
-// bias/GELU epilogues is the next step (issue: GPU training).
+// The fully connected layer on the GPU (layers.h matmul_*). Every product is one call
+// of sgemm: C(i,j) (= or +=) sum_k A(i,k) B(k,j) [+ bias(j)], A(i,k) = A[i*ars + k*acs],
+// B(k,j) = B[k*brs + j*bcs] -- the strides the CPU engine (gemm.h) takes, so each product
+// is set up exactly as on the CPU. Two engines behind it:
+//   * cuBLAS (cublasSgemm, fp32, no TF32: the default math mode), loaded at run time
+//     (dlopen of libcublas.so.13/.12, or $GPT_CUBLAS_LIBRARY), so bin/gpt starts where it
+//     is missing; row-major products are handed over as their column-major transposes.
+//   * gpt.cc's own kernel: 32x32 tiles through shared memory, k in order per element.
+// GPT_GEMM=cublas|own|auto (default auto: cuBLAS when it loads, else the own kernel,
+// said once on stderr). Both are deterministic run to run.
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#ifdef GPT_CUDA_EMULATION
+#include "cublas_v2.h"  // tests/cuda_emu's stand-in (types only)
+#else
+#include <cublas_v2.h>  // types only: the entry points come from dlsym
+#endif
+
 #include "common.cuh"
+#include "device.h"
 
 namespace gpt::gpu {
 namespace {
@@ -31,12 +48,135 @@ __global__ void gemm_kernel(int M, int N, int K, const float* A, size_t ars, siz
   }
 }
 
-void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
-           float* C, size_t ldc, bool accumulate, const float* bias) {
-  if (M <= 0 || N <= 0) return;
+void own_sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
+               float* C, size_t ldc, bool accumulate, const float* bias) {
   const dim3 block(kTile, kTile), grid(unsigned((N + kTile - 1) / kTile), unsigned((M + kTile - 1) / kTile));
   gemm_kernel<<<grid, block>>>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
   CUDA_LAUNCHED();
+}
+
+// C(i, j) = bias[j] for every row (then cuBLAS adds the product with beta = 1), or
+// C(i, j) += bias[j] after a product that accumulated.
+__global__ void bias_rows_kernel(float* C, size_t ldc, const float* bias, int M, int N, bool add) {
+  const size_t idx = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= size_t(M) * N) return;
+  const size_t i = idx / size_t(N), j = idx % size_t(N);
+  C[i * ldc + j] = add ? C[i * ldc + j] + bias[j] : bias[j];
+}
+
+struct Cublas {
+  std::string library;
+  cublasHandle_t handle = nullptr;
+  decltype(&cublasSgemm_v2) Sgemm = nullptr;
+  decltype(&cublasGetStatusString) StatusString = nullptr;
+};
+
+// cuBLAS, loaded once; nullptr (and *why set) when it cannot be.
+const Cublas* load_cublas(std::string* why_not) {
+  static Cublas c;
+  static bool tried_once = false, ok = false;
+  static std::string why;
+  if (!tried_once) {
+    tried_once = true;
+    std::string tried;
+    void* h = nullptr;
+    const char* forced = std::getenv("GPT_CUBLAS_LIBRARY");
+    for (const char* name : {forced, "libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
+      if (!name || !*name) continue;
+      tried += (tried.empty() ? "" : ", ") + std::string(name);
+      h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (h) {
+        c.library = name;
+        break;
+      }
+      if (const char* e = dlerror()) why = e;
+      if (name == forced) break;  // the file asked for, or nothing
+    }
+    if (h) {
+      auto Create = reinterpret_cast<decltype(&cublasCreate_v2)>(dlsym(h, "cublasCreate_v2"));
+      c.Sgemm = reinterpret_cast<decltype(&cublasSgemm_v2)>(dlsym(h, "cublasSgemm_v2"));
+      c.StatusString = reinterpret_cast<decltype(&cublasGetStatusString)>(dlsym(h, "cublasGetStatusString"));
+      cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+      if (!Create || !c.Sgemm || !c.StatusString)
+        why = c.library + " lacks cublasCreate_v2, cublasSgemm_v2 or cublasGetStatusString";
+      else if ((st = Create(&c.handle)) != CUBLAS_STATUS_SUCCESS)
+        why = std::string("cublasCreate failed: ") + c.StatusString(st);
+      else
+        ok = true;
+    }
+    why = "tried " + tried + ": " + why;
+  }
+  if (!ok && why_not) *why_not = why;
+  return ok ? &c : nullptr;
+}
+
+int g_engine_for_tests = -1;  // set_gemm_engine_for_tests: -1 GPT_GEMM, 0 own, 1 cuBLAS
+
+// The engine GPT_GEMM asks for: cuBLAS, or nullptr for the own kernel.
+const Cublas* cublas() {
+  if (g_engine_for_tests == 0) return nullptr;
+  if (g_engine_for_tests == 1) {
+    std::string why;
+    const Cublas* c = load_cublas(&why);
+    if (!c) GPT_FAIL("cuBLAS asked for by a test could not be loaded (", why, ")");
+    return c;
+  }
+  static const Cublas* chosen = []() -> const Cublas* {
+    const char* env = std::getenv("GPT_GEMM");
+    const std::string want = env && *env ? env : "auto";
+    if (want != "auto" && want != "cublas" && want != "own")
+      GPT_USAGE_FAIL("GPT_GEMM='", want, "' is not an engine: cublas, own or auto (the default)");
+    if (want == "own") return nullptr;
+    std::string why;
+    const Cublas* c = load_cublas(&why);
+    if (c) return c;
+    if (want == "cublas")
+      GPT_USAGE_FAIL("GPT_GEMM=cublas, but cuBLAS could not be loaded (", why,
+                     "); set LD_LIBRARY_PATH to the folder of libcublas.so (the CUDA toolkit's lib64, or PyTorch's "
+                     "site-packages/nvidia/*/lib) or GPT_CUBLAS_LIBRARY to its path");
+    std::fprintf(stderr,
+                 "cuda: cuBLAS not loaded (%s); matrix products use gpt.cc's own, slower kernel (LD_LIBRARY_PATH or "
+                 "GPT_CUBLAS_LIBRARY finds cuBLAS; GPT_GEMM=own silences this)\n",
+                 why.c_str());
+    return nullptr;
+  }();
+  return chosen;
+}
+
+// Row-major C (M x N) = A B is, read column-major, C^T (N x M, ld ldc) = B^T A^T: cuBLAS's
+// X = B^T (N x K) and Y = A^T (K x M). An operand with unit stride along its rows is
+// stored as it is read (op N); one with unit stride along its columns, transposed (op T).
+void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
+           float* C, size_t ldc, bool accumulate, const float* bias) {
+  if (M <= 0 || N <= 0) return;
+  const Cublas* cb = cublas();
+  const bool b_n = bcs == 1, b_t = brs == 1, a_n = acs == 1, a_t = ars == 1;
+  const size_t ldx = b_n ? brs : bcs, ldy = a_n ? ars : acs;
+  // cuBLAS wants ld >= the stored rows (N for X read as is, K when transposed; K or M for
+  // Y). A smaller stride is harmless only where it is never used (an extent of 1).
+  const size_t need_x = b_n ? size_t(N) : size_t(K), need_y = a_n ? size_t(K) : size_t(M);
+  const int other_x = b_n ? K : N, other_y = a_n ? M : K;
+  const bool layout_ok = (b_n || b_t) && (a_n || a_t) && (ldx >= need_x || other_x <= 1) &&
+                         (ldy >= need_y || other_y <= 1) && ldc >= size_t(N);
+  if (!cb || K <= 0 || !layout_ok) {
+    own_sgemm(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+    return;
+  }
+  if (bias && !accumulate) {
+    bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, false);
+    CUDA_LAUNCHED();
+  }
+  const float one = 1.0f, zero = 0.0f;
+  const float* beta = (accumulate || bias) ? &one : &zero;
+  const cublasOperation_t opx = b_n ? CUBLAS_OP_N : CUBLAS_OP_T, opy = a_n ? CUBLAS_OP_N : CUBLAS_OP_T;
+  const int lx = int(ldx < need_x ? need_x : ldx), ly = int(ldy < need_y ? need_y : ldy);
+  const cublasStatus_t st = cb->Sgemm(cb->handle, opx, opy, N, M, K, &one, B, lx, A, ly, beta, C, int(ldc));
+  if (st != CUBLAS_STATUS_SUCCESS)
+    GPT_FAIL("cublasSgemm (", M, " x ", N, " x ", K, ") failed: ", cb->StatusString(st), " (", cb->library, ")");
+  if (bias && accumulate) {
+    bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, true);
+    CUDA_LAUNCHED();
+  }
 }
 
 // dbias[o] += sum_i dout[i, o], rows in order.
@@ -52,6 +192,20 @@ void bias_backward(float* dbias, const float* dout, size_t N, int OC) {
   CUDA_LAUNCHED();
 }
 }  // namespace
+
+void set_gemm_engine_for_tests(int engine) { g_engine_for_tests = engine; }
+std::string gemm_engine() {
+  const Cublas* c = cublas();
+  return c ? "cuBLAS (" + c->library + ")" : "gpt.cc's own kernel";
+}
+
+}  // namespace gpt::gpu
+
+namespace gpt {
+std::string cuda_matmul_engine() { return gpu::gemm_engine(); }
+}  // namespace gpt
+
+namespace gpt::gpu {
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C,
                            int OC) {

@@ -111,8 +111,9 @@ std::vector<Command> make_commands() {
           {"sampling", "KIND", td.sampling == SamplingMode::random ? "random" : "sequential", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
           {"zero", "N", "0", "ZeRO stage under mpirun: 0 = every process keeps the whole AdamW state; 1 = m and v "
                              "sharded across the processes (checkpoints are the same files either way)"},
-          {"peak-gflops", "G", "", "peak GFLOP/s for the MFU in the progress line (default: the fp32 FMA "
-                                   "throughput measured at start-up, ~0.05 s; 0 = no MFU)"},
+          {"peak-gflops", "G", "", "peak GFLOP/s for the MFU in the progress line (default on the CPU: the "
+                                   "FMA throughput measured at start-up, ~0.05 s; on --device cuda none unless given, "
+                                   "e.g. 67000 for an H200's fp32; 0 = no MFU)"},
           {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position; "
                                 "the data it remembers in RUN/data.json unless --data or --train-glob is given)"},
           {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "

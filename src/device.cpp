@@ -12,6 +12,7 @@ CudaStatus cuda_status() {
 }
 
 std::string cuda_self_test() { return cuda_status().error; }
+std::string cuda_matmul_engine() { return ""; }
 #endif
 
 }  // namespace gpt

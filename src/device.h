@@ -19,4 +19,8 @@ CudaStatus cuda_status();
 // CPU; returns "" when they agree, else what went wrong. Without a device: a message.
 std::string cuda_self_test();
 
+// What runs the CUDA backend's matrix products: "cuBLAS (its library)" or "gpt.cc's own
+// kernel" (cuda/matmul.cu; GPT_GEMM chooses). "" without the CUDA backend.
+std::string cuda_matmul_engine();
+
 }  // namespace gpt

@@ -18,7 +18,8 @@ DeviceKind device_from_flags(const Args& a) {
   return d;
 }
 
-std::string dtype_note(Dtype t) {
+std::string dtype_note(Dtype t, DeviceKind device) {
+  if (device == DeviceKind::cuda) return ", on " + cuda_status().name + ", matmuls on " + cuda_matmul_engine();
   if (t == Dtype::fp32) return "";
   return std::string(", bf16 matmuls (") + cpu::bf16_isa_name(cpu::bf16_isa()) + " kernels)";
 }

@@ -14,7 +14,7 @@ namespace gpt {
 // otherwise a message saying what is missing and what to do (exit 2).
 DeviceKind device_from_flags(const Args& a);
 // ", bf16 matmuls (amx kernels)" for bf16 ("" for fp32): the header lines of train, eval, sample.
-std::string dtype_note(Dtype t);
+std::string dtype_note(Dtype t, DeviceKind device = DeviceKind::cpu);
 // --threads N: N threads, always (OpenMP's count is set). --threads 0 or absent: up to
 // all cores (OMP_NUM_THREADS caps it), the count measured step by step (threads.h).
 AdaptiveThreads thread_policy(const Args& a);

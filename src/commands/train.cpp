@@ -301,9 +301,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // MFU against --peak-gflops or the FMA throughput measured now; best.bin tracks the
   // lowest val loss (a resumed run's so far is in what metrics.jsonl kept).
   const double flops_per_token = training_flops_per_token(mc);
-  const Peak peak = a.has("peak-gflops") ? Peak{a.real("peak-gflops"), "--peak-gflops"}
-                    : root                 ? measure_peak(r.dtype)
-                                           : Peak{0.0, ""};
+  // (The CPU's FMA rate says nothing of a GPU's: on --device cuda only --peak-gflops gives one.)
+  const Peak peak = a.has("peak-gflops")          ? Peak{a.real("peak-gflops"), "--peak-gflops"}
+                    : root && device == DeviceKind::cpu ? measure_peak(r.dtype)
+                                                        : Peak{0.0, ""};
   const double peak_gflops = peak.gflops;
   if (!(peak_gflops >= 0)) GPT_USAGE_FAIL("--peak-gflops must be >= 0 (0 = no MFU), got ", peak_gflops);
   LoggedLosses logged;
@@ -332,7 +333,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  "gpt train: %s parameters (%d layers, %d heads, dim %d, context %d, %s positions, vocab %d)%s\n"
                  "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n%s",
                  format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_heads, mc.channels,
-                 mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, dtype_note(r.dtype).c_str(), data.name.c_str(),
+                 mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, dtype_note(r.dtype, device).c_str(), data.name.c_str(),
                  format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
                  format_count(tc.steps).c_str(),

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common.cuh"
 #include "cuda_runtime.h"
 #include "formats/checkpoint.h"
 #include "test_util.h"
@@ -258,6 +259,62 @@ TEST(CudaEmulator, OneRankNcclGroupGivesThePlainRunExactly) {
   ASSERT_NE(calls, nullptr);
   EXPECT_GE(calls(), 8);  // at least one gradient all-reduce per step in each run
   dlclose(h);
+}
+
+// The matrix products go through the emulator's cuBLAS (fake_cublas.cpp, cuBLAS's
+// documented column-major SGEMM with its argument checks) unless a test says otherwise,
+// as they will through libcublas on a GPU: set before any test runs.
+const bool use_emulated_cublas = [] {
+  ::setenv("GPT_CUBLAS_LIBRARY", GPT_EMU_CUBLAS, 0);
+  return true;
+}();
+
+// Both GEMM engines of cuda/matmul.cu against the CPU layer on shapes that are not
+// multiples of the tiles (and M, K or N of 1): forward with bias, and the backward's
+// three products (dinp +=, dW +=, dbias +=), from non-zero gradients.
+TEST(CudaEmulator, BothGemmEnginesMatchTheCpuLayer) {
+  struct Shape {
+    size_t N;
+    int C, OC;
+  };
+  auto calls = [] {
+    void* h = dlopen(GPT_EMU_CUBLAS, RTLD_NOW | RTLD_NOLOAD);
+    auto f = h ? reinterpret_cast<long (*)()>(dlsym(h, "gpt_fake_cublas_calls")) : nullptr;
+    return f ? f() : -1L;
+  };
+  for (int engine : {0, 1}) {
+    gpu::set_gemm_engine_for_tests(engine);
+    EXPECT_EQ(gpu::gemm_engine().find("cuBLAS") == 0, engine == 1) << gpu::gemm_engine();
+    const long before = calls();
+    for (const Shape& s : {Shape{1, 1, 1}, Shape{1, 33, 7}, Shape{37, 1, 5}, Shape{70, 48, 1}, Shape{45, 67, 100}}) {
+      const size_t N = s.N, C = size_t(s.C), OC = size_t(s.OC);
+      const auto inp = random_vec<float>(N * C, 1), w = random_vec<float>(OC * C, 2), b = random_vec<float>(OC, 3);
+      const auto dout = random_vec<float>(N * OC, 4), dinp0 = random_vec<float>(N * C, 5),
+                 dw0 = random_vec<float>(OC * C, 6), db0 = random_vec<float>(OC, 7);
+      std::vector<float> out(N * OC), dinp = dinp0, dw = dw0, db = db0;
+      cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, s.C, s.OC);
+      cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, s.C, s.OC);
+      float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b), *d_dout = device_copy(dout);
+      float *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_dinp = device_copy(dinp0),
+            *d_dw = device_copy(dw0), *d_db = device_copy(db0);
+      gpu::matmul_forward(d_out, d_inp, d_w, d_b, N, s.C, s.OC);
+      gpu::matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, s.C, s.OC);
+      ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+      const std::string at = "engine " + std::to_string(engine) + ", N " + std::to_string(N) + ", C " +
+                             std::to_string(C) + ", OC " + std::to_string(OC);
+      EXPECT_CLOSE(host_copy(d_out, N * OC).data(), out.data(), N * OC, 1e-5, 1e-5) << at;
+      EXPECT_CLOSE(host_copy(d_dinp, N * C).data(), dinp.data(), N * C, 1e-5, 1e-5) << at;
+      EXPECT_CLOSE(host_copy(d_dw, OC * C).data(), dw.data(), OC * C, 1e-5, 1e-5) << at;
+      EXPECT_CLOSE(host_copy(d_db, OC).data(), db.data(), OC, 1e-5, 1e-5) << at;
+      for (float* p : {d_inp, d_w, d_b, d_dout, d_out, d_dinp, d_dw, d_db}) cudaFree(p);
+    }
+    if (engine == 0) {
+      EXPECT_EQ(calls(), before) << "the own kernel called cuBLAS";
+    } else {
+      EXPECT_GE(calls(), before + 15) << "cuBLAS was not used";  // 3 products x 5 shapes
+    }
+  }
+  gpu::set_gemm_engine_for_tests(-1);
 }
 
 }  // namespace gpt::test
