@@ -74,4 +74,19 @@ const Backend<float>& cuda_backend() {
   return b;
 }
 
+const Backend<float>& cuda_backend_bf16() {
+  static const Backend<float> b = [] {
+    Backend<float> t = make_cuda_backend();
+    t.dtype = Dtype::bf16;
+    t.matmul_forward = gpu::matmul_forward_bf16;
+    t.matmul_backward = gpu::matmul_backward_bf16;
+    t.matmul_gelu_forward = gpu::matmul_gelu_forward_bf16;
+    t.matmul_gelu_backward = gpu::matmul_gelu_backward_bf16;
+    t.attention_forward = gpu::attention_forward_bf16;
+    t.attention_backward = gpu::attention_backward_bf16;
+    return t;
+  }();
+  return b;
+}
+
 }  // namespace gpt

@@ -65,6 +65,13 @@ void matmul_gelu_forward(float* out, float* out_gelu, const float* inp, const fl
 void matmul_gelu_backward(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* pre, const float* weight, size_t N, int C, int OC);
 void attention_forward(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode, float* att, float* scores);
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, Dims d, Dropout drop, AttentionMode mode);
+// --dtype bf16's entries (layers.h *_bf16): the products' operands rounded to bf16.
+void matmul_forward_bf16(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC);
+void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, size_t N, int C, int OC);
+void matmul_gelu_forward_bf16(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC);
+void matmul_gelu_backward_bf16(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* pre, const float* weight, size_t N, int C, int OC);
+void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode, float* att, float* scores);
+void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, Dims d, Dropout drop, AttentionMode mode);
 void kv_cache_write(float* kcache, float* vcache, const float* qkv, Dims d, int maxT, int pos);
 void attention_decode(float* out, float* att_row, const float* q, const float* kcache, const float* vcache, Dims d, int maxT, int pos);
 void to_bf16(uint16_t* dst, const float* src, size_t n);

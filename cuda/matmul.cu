@@ -20,6 +20,7 @@
 #include <cublas_v2.h>  // types only: the entry points come from dlsym
 #endif
 
+#include "bf16.h"
 #include "common.cuh"
 #include "device.h"
 
@@ -27,6 +28,8 @@ namespace gpt::gpu {
 namespace {
 constexpr int kTile = 32;
 
+// kBf16: every operand rounded to bf16 as it is loaded (bf16.h's rule), fp32 sums.
+template <bool kBf16>
 __global__ void gemm_kernel(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
                             size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
   __shared__ float As[kTile][kTile + 1], Bs[kTile][kTile + 1];
@@ -34,8 +37,10 @@ __global__ void gemm_kernel(int M, int N, int K, const float* A, size_t ars, siz
   float acc = 0.0f;
   for (int k0 = 0; k0 < K; k0 += kTile) {
     const int ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
-    As[threadIdx.y][threadIdx.x] = (i < M && ka < K) ? A[size_t(i) * ars + size_t(ka) * acs] : 0.0f;
-    Bs[threadIdx.y][threadIdx.x] = (kb < K && j < N) ? B[size_t(kb) * brs + size_t(j) * bcs] : 0.0f;
+    const float a = (i < M && ka < K) ? A[size_t(i) * ars + size_t(ka) * acs] : 0.0f;
+    const float b = (kb < K && j < N) ? B[size_t(kb) * brs + size_t(j) * bcs] : 0.0f;
+    As[threadIdx.y][threadIdx.x] = kBf16 ? bf16_rounded(a) : a;
+    Bs[threadIdx.y][threadIdx.x] = kBf16 ? bf16_rounded(b) : b;
     __syncthreads();
 #pragma unroll 8
     for (int k = 0; k < kTile; k++) acc += As[threadIdx.y][k] * Bs[k][threadIdx.x];
@@ -48,11 +53,39 @@ __global__ void gemm_kernel(int M, int N, int K, const float* A, size_t ars, siz
   }
 }
 
-void own_sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
-               float* C, size_t ldc, bool accumulate, const float* bias) {
+void own_sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
+               size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
   const dim3 block(kTile, kTile), grid(unsigned((N + kTile - 1) / kTile), unsigned((M + kTile - 1) / kTile));
-  gemm_kernel<<<grid, block>>>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+  if (bf16)
+    gemm_kernel<true><<<grid, block>>>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+  else
+    gemm_kernel<false><<<grid, block>>>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
   CUDA_LAUNCHED();
+}
+
+// dst (rows x cols, column j at dst + j*rows) = bf16 of src's (column j at src + j*ld).
+__global__ void to_bf16_dense_kernel(uint16_t* dst, const float* src, size_t rows, size_t cols, size_t ld) {
+  const size_t idx = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= rows * cols) return;
+  const size_t r = idx % rows, c = idx / rows;
+  dst[idx] = float_to_bf16(src[r + c * ld]);
+}
+// Device scratch for the rounded operands, grown as needed and kept (one stream: the
+// next product's conversion runs after this one's GEMM has read it).
+uint16_t* bf16_scratch(int which, size_t n) {
+  static uint16_t* buf[2] = {nullptr, nullptr};
+  static size_t cap[2] = {0, 0};
+  if (n > cap[which]) {
+    if (buf[which]) CUDA_CHECK(cudaFree(buf[which]));  // waits for the work that uses it
+    buf[which] = nullptr;
+    cap[which] = 0;
+    const cudaError_t e = cudaMalloc(&buf[which], n * sizeof(uint16_t));
+    if (e != cudaSuccess)
+      GPT_FAIL("cannot allocate ", n * sizeof(uint16_t), " bytes on the GPU for bf16 operands (",
+               cudaGetErrorString(e), "); use a smaller --batch or model");
+    cap[which] = n;
+  }
+  return buf[which];
 }
 
 // C(i, j) = bias[j] for every row (then cuBLAS adds the product with beta = 1), or
@@ -69,6 +102,11 @@ struct Cublas {
   cublasHandle_t handle = nullptr;
   decltype(&cublasSgemm_v2) Sgemm = nullptr;
   decltype(&cublasGetStatusString) StatusString = nullptr;
+  // cublasGemmEx's C signature (cublas_api.h also has a C++ overload, so no decltype).
+  using GemmExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
+                                      const void*, cudaDataType, int, const void*, cudaDataType, int, const void*, void*,
+                                      cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+  GemmExFn GemmEx = nullptr;
 };
 
 // cuBLAS, loaded once; nullptr (and *why set) when it cannot be.
@@ -96,9 +134,10 @@ const Cublas* load_cublas(std::string* why_not) {
       auto Create = reinterpret_cast<decltype(&cublasCreate_v2)>(dlsym(h, "cublasCreate_v2"));
       c.Sgemm = reinterpret_cast<decltype(&cublasSgemm_v2)>(dlsym(h, "cublasSgemm_v2"));
       c.StatusString = reinterpret_cast<decltype(&cublasGetStatusString)>(dlsym(h, "cublasGetStatusString"));
+      c.GemmEx = reinterpret_cast<Cublas::GemmExFn>(dlsym(h, "cublasGemmEx"));
       cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
-      if (!Create || !c.Sgemm || !c.StatusString)
-        why = c.library + " lacks cublasCreate_v2, cublasSgemm_v2 or cublasGetStatusString";
+      if (!Create || !c.Sgemm || !c.StatusString || !c.GemmEx)
+        why = c.library + " lacks cublasCreate_v2, cublasSgemm_v2, cublasGemmEx or cublasGetStatusString";
       else if ((st = Create(&c.handle)) != CUBLAS_STATUS_SUCCESS)
         why = std::string("cublasCreate failed: ") + c.StatusString(st);
       else
@@ -146,20 +185,26 @@ const Cublas* cublas() {
 // Row-major C (M x N) = A B is, read column-major, C^T (N x M, ld ldc) = B^T A^T: cuBLAS's
 // X = B^T (N x K) and Y = A^T (K x M). An operand with unit stride along its rows is
 // stored as it is read (op N); one with unit stride along its columns, transposed (op T).
-void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
-           float* C, size_t ldc, bool accumulate, const float* bias) {
+// Stored, each is `cols` columns of `rows` contiguous elements, `ld` apart.
+struct Stored {
+  cublasOperation_t op;
+  size_t rows, cols, ld;
+};
+// bf16: the operands are first rounded into dense bf16 copies in their stored
+// orientation (coalesced), then one cublasGemmEx with bf16 inputs and fp32 sums.
+void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
+           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
   if (M <= 0 || N <= 0) return;
   const Cublas* cb = cublas();
   const bool b_n = bcs == 1, b_t = brs == 1, a_n = acs == 1, a_t = ars == 1;
-  const size_t ldx = b_n ? brs : bcs, ldy = a_n ? ars : acs;
-  // cuBLAS wants ld >= the stored rows (N for X read as is, K when transposed; K or M for
-  // Y). A smaller stride is harmless only where it is never used (an extent of 1).
-  const size_t need_x = b_n ? size_t(N) : size_t(K), need_y = a_n ? size_t(K) : size_t(M);
-  const int other_x = b_n ? K : N, other_y = a_n ? M : K;
-  const bool layout_ok = (b_n || b_t) && (a_n || a_t) && (ldx >= need_x || other_x <= 1) &&
-                         (ldy >= need_y || other_y <= 1) && ldc >= size_t(N);
+  const Stored x = b_n ? Stored{CUBLAS_OP_N, size_t(N), size_t(K), brs} : Stored{CUBLAS_OP_T, size_t(K), size_t(N), bcs};
+  const Stored y = a_n ? Stored{CUBLAS_OP_N, size_t(K), size_t(M), ars} : Stored{CUBLAS_OP_T, size_t(M), size_t(K), acs};
+  // cuBLAS wants ld >= the stored rows; a smaller stride is harmless only where it is
+  // never used (one column).
+  const bool layout_ok = (b_n || b_t) && (a_n || a_t) && (x.ld >= x.rows || x.cols <= 1) &&
+                         (y.ld >= y.rows || y.cols <= 1) && ldc >= size_t(N);
   if (!cb || K <= 0 || !layout_ok) {
-    own_sgemm(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+    own_sgemm(bf16, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
     return;
   }
   if (bias && !accumulate) {
@@ -168,11 +213,23 @@ void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const fl
   }
   const float one = 1.0f, zero = 0.0f;
   const float* beta = (accumulate || bias) ? &one : &zero;
-  const cublasOperation_t opx = b_n ? CUBLAS_OP_N : CUBLAS_OP_T, opy = a_n ? CUBLAS_OP_N : CUBLAS_OP_T;
-  const int lx = int(ldx < need_x ? need_x : ldx), ly = int(ldy < need_y ? need_y : ldy);
-  const cublasStatus_t st = cb->Sgemm(cb->handle, opx, opy, N, M, K, &one, B, lx, A, ly, beta, C, int(ldc));
+  cublasStatus_t st;
+  if (!bf16) {
+    const int lx = int(x.ld < x.rows ? x.rows : x.ld), ly = int(y.ld < y.rows ? y.rows : y.ld);
+    st = cb->Sgemm(cb->handle, x.op, y.op, N, M, K, &one, B, lx, A, ly, beta, C, int(ldc));
+  } else {
+    uint16_t* x16 = bf16_scratch(0, x.rows * x.cols);
+    uint16_t* y16 = bf16_scratch(1, y.rows * y.cols);
+    to_bf16_dense_kernel<<<grid_for(x.rows * x.cols), kThreads>>>(x16, B, x.rows, x.cols, x.ld);
+    CUDA_LAUNCHED();
+    to_bf16_dense_kernel<<<grid_for(y.rows * y.cols), kThreads>>>(y16, A, y.rows, y.cols, y.ld);
+    CUDA_LAUNCHED();
+    st = cb->GemmEx(cb->handle, x.op, y.op, N, M, K, &one, x16, CUDA_R_16BF, int(x.rows), y16, CUDA_R_16BF,
+                    int(y.rows), beta, C, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  }
   if (st != CUBLAS_STATUS_SUCCESS)
-    GPT_FAIL("cublasSgemm (", M, " x ", N, " x ", K, ") failed: ", cb->StatusString(st), " (", cb->library, ")");
+    GPT_FAIL(bf16 ? "cublasGemmEx (bf16, " : "cublasSgemm (", M, " x ", N, " x ", K, ") failed: ",
+             cb->StatusString(st), " (", cb->library, ")");
   if (bias && accumulate) {
     bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, true);
     CUDA_LAUNCHED();
@@ -207,32 +264,61 @@ std::string cuda_matmul_engine() { return gpu::gemm_engine(); }
 
 namespace gpt::gpu {
 
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C,
-                           int OC) {
+namespace {
+// The layer's products (layers.h's matmul_* contract), in fp32 or with bf16 operands.
+void forward(bool bf16, float* out, const float* inp, const float* weight, const float* bias, size_t N, int C,
+             int OC) {
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
   // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias
-  sgemm(int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias);
+  sgemm(bf16, int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias);
 }
-
-void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                            const float* weight, size_t N, int C, int OC) {
+void backward(bool bf16, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+              const float* weight, size_t N, int C, int OC) {
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
   // dinp (N,C) += dout (N,OC) · W (OC,C)
-  if (dinp) sgemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
+  if (dinp) sgemm(bf16, int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
   // dW (OC,C) += dout^T (OC,N) · inp (N,C)
-  sgemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
+  sgemm(bf16, OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
   if (dbias) bias_backward(dbias, dout, N, OC);
 }
+}  // namespace
 
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C, int OC) {
+  forward(false, out, inp, weight, bias, N, C, OC);
+}
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, size_t N, int C, int OC) {
+  backward(false, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
 void matmul_gelu_forward(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias,
-                                size_t N, int C, int OC) {
-  matmul_forward(out, inp, weight, bias, N, C, OC);
+                         size_t N, int C, int OC) {
+  forward(false, out, inp, weight, bias, N, C, OC);
   gelu_forward(out_gelu, out, N * size_t(OC));
 }
+void matmul_gelu_backward(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* pre, const float* weight, size_t N, int C, int OC) {
+  backward(false, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+  gelu_backward(dpre, pre, dinp, N * size_t(C));
+}
 
-void matmul_gelu_backward(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout,
-                                 const float* inp, const float* pre, const float* weight, size_t N, int C, int OC) {
-  matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+// --dtype bf16 (layers.h *_bf16): the same with the products' operands rounded to bf16;
+// bias, GELU and the bias gradient in fp32, as on the CPU.
+void matmul_forward_bf16(float* out, const float* inp, const float* weight, const float* bias, size_t N, int C,
+                         int OC) {
+  forward(true, out, inp, weight, bias, N, C, OC);
+}
+void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, size_t N, int C, int OC) {
+  backward(true, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+void matmul_gelu_forward_bf16(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias,
+                              size_t N, int C, int OC) {
+  forward(true, out, inp, weight, bias, N, C, OC);
+  gelu_forward(out_gelu, out, N * size_t(OC));
+}
+void matmul_gelu_backward_bf16(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout,
+                               const float* inp, const float* pre, const float* weight, size_t N, int C, int OC) {
+  backward(true, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
   gelu_backward(dpre, pre, dinp, N * size_t(C));
 }
 

@@ -141,8 +141,11 @@ const Backend<S>& backend_for(DeviceKind d, Dtype t) {
       GPT_USAGE_FAIL("--dtype bf16: the double-precision checks (gradcheck) run in double only; drop --dtype");
     } else {
       if (d == DeviceKind::cpu) return cpu_backend_bf16();
-      GPT_USAGE_FAIL("--dtype bf16 --device ", to_string(d), ": bf16 runs on the CPU only so far (the CUDA backend "
-                     "is fp32); use --dtype fp32 on the GPU or --device cpu");
+      std::string why;
+      if (!backend_available(d, &why)) GPT_USAGE_FAIL("--device ", to_string(d), ": ", why);
+#ifdef GPT_HAVE_CUDA
+      return cuda_backend_bf16();
+#endif
     }
   }
   if (d == DeviceKind::cpu) return cpu_backend<S>();

@@ -101,11 +101,13 @@ const Backend<S>& cpu_backend();
 #ifdef GPT_HAVE_CUDA
 // The CUDA backend (cuda/backend.cu): float only. Use backend_for, which checks for a device.
 const Backend<float>& cuda_backend();
+// Its bf16 table: cuda_backend() with the bf16 matmuls and attention (as cpu_backend_bf16).
+const Backend<float>& cuda_backend_bf16();
 #endif
 // The CPU's bf16 table (float): cpu_backend<float>() with the bf16 matmuls.
 const Backend<float>& cpu_backend_bf16();
 // The backend for a device: cpu always; cuda when built with CUDA, for float, and a
-// device is present. bf16: float on the CPU. Otherwise gpt::Error saying what is
+// device is present. bf16: float, on either. Otherwise gpt::Error saying what is
 // missing and what to do.
 template <class S>
 const Backend<S>& backend_for(DeviceKind d, Dtype t = Dtype::fp32);

@@ -4,11 +4,15 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "common.cuh"
 #include "cuda_runtime.h"
+#include "backend.h"
+#include "fileio.h"
 #include "formats/checkpoint.h"
 #include "test_util.h"
 
@@ -315,6 +319,97 @@ TEST(CudaEmulator, BothGemmEnginesMatchTheCpuLayer) {
     }
   }
   gpu::set_gemm_engine_for_tests(-1);
+}
+
+// --dtype bf16 on the GPU is the CPU's bf16 (the same operands rounded by bf16.h's rule,
+// fp32 sums), so the two agree to the order of the fp32 sums; and both differ from fp32.
+TEST(CudaEmulator, Bf16TableComputesTheCpuBf16Layers) {
+  double worst_vs_fp32 = 0;
+  for (int engine : {0, 1}) {
+    gpu::set_gemm_engine_for_tests(engine);
+    const size_t N = 37;
+    const int C = 48, OC = 70;
+    const auto inp = random_vec<float>(N * C, 11), w = random_vec<float>(size_t(OC) * C, 12),
+               b = random_vec<float>(size_t(OC), 13), dout = random_vec<float>(N * OC, 14);
+    std::vector<float> out(N * OC), out32(N * OC), dinp(N * C, 0.5f), dw(size_t(OC) * C, -0.25f), db(size_t(OC), 1.0f);
+    cpu::matmul_forward_bf16(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+    cpu::matmul_forward(out32.data(), inp.data(), w.data(), b.data(), N, C, OC);
+    cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+    float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b), *d_dout = device_copy(dout);
+    float *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_dinp = device_copy(std::vector<float>(N * C, 0.5f)),
+          *d_dw = device_copy(std::vector<float>(size_t(OC) * C, -0.25f)),
+          *d_db = device_copy(std::vector<float>(size_t(OC), 1.0f));
+    const Backend<float>& be = cuda_backend_bf16();
+    EXPECT_EQ(be.dtype, Dtype::bf16);
+    be.matmul_forward(d_out, d_inp, d_w, d_b, N, C, OC);
+    be.matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC);
+    const std::vector<float> got = host_copy(d_out, N * OC);
+    EXPECT_CLOSE(got.data(), out.data(), N * OC, 1e-5, 1e-5) << "engine " << engine;
+    EXPECT_CLOSE(host_copy(d_dinp, N * C).data(), dinp.data(), N * C, 1e-5, 1e-5) << "engine " << engine;
+    EXPECT_CLOSE(host_copy(d_dw, size_t(OC) * C).data(), dw.data(), size_t(OC) * C, 1e-5, 1e-5) << "engine " << engine;
+    EXPECT_CLOSE(host_copy(d_db, size_t(OC)).data(), db.data(), size_t(OC), 1e-6, 1e-6) << "engine " << engine;
+    for (size_t i = 0; i < got.size(); i++) worst_vs_fp32 = std::max(worst_vs_fp32, double(std::fabs(got[i] - out32[i])));
+    for (float* p : {d_inp, d_w, d_b, d_dout, d_out, d_dinp, d_dw, d_db}) cudaFree(p);
+  }
+  gpu::set_gemm_engine_for_tests(-1);
+  EXPECT_GT(worst_vs_fp32, 1e-3) << "the bf16 products were not rounded";
+
+  // Attention, with dropout, T not a multiple of anything.
+  const Dims d{2, 13, 24, 3};
+  const Dropout drop{0.1f, 9, 4};
+  const size_t nqkv = d.BT() * 3 * size_t(d.C), nout = d.BT() * size_t(d.C), nrow = size_t(d.B) * d.NH * d.T;
+  const auto qkv = random_vec<float>(nqkv, 21), dout = random_vec<float>(nout, 22);
+  std::vector<float> out(nout), lse(nrow), dqkv(nqkv, 0.0f);
+  cpu::attention_forward_bf16(out.data(), lse.data(), qkv.data(), d, drop);
+  cpu::attention_backward_bf16(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop);
+  float *g_qkv = device_copy(qkv), *g_dout = device_copy(dout), *g_out = device_copy(std::vector<float>(nout, NAN)),
+        *g_lse = device_copy(std::vector<float>(nrow, NAN)), *g_dqkv = device_copy(std::vector<float>(nqkv, 0.0f));
+  const Backend<float>& be = cuda_backend_bf16();
+  be.attention_forward(g_out, g_lse, g_qkv, d, drop, {}, nullptr, nullptr);
+  be.attention_backward(g_dqkv, g_dout, g_qkv, g_out, g_lse, d, drop, {});
+  EXPECT_CLOSE(host_copy(g_out, nout).data(), out.data(), nout, 1e-5, 1e-4);
+  EXPECT_CLOSE(host_copy(g_lse, nrow).data(), lse.data(), nrow, 1e-5, 1e-5);
+  EXPECT_CLOSE(host_copy(g_dqkv, nqkv).data(), dqkv.data(), nqkv, 1e-5, 1e-4);
+  for (float* p : {g_qkv, g_dout, g_out, g_lse, g_dqkv}) cudaFree(p);
+}
+
+// `train --dtype bf16 --device cuda` is the CPU's bf16 run to the order of the sums, and
+// not the fp32 run; a bf16 GPU run resumes on the CPU (run.json keeps the dtype).
+TEST(CudaEmulator, Bf16TrainingOnCudaTracksTheCpuBf16Run) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir);
+  std::string err;
+  std::vector<std::string> args = {"train", "--data", data, "--steps", "5", "--log-every", "1", "--eval-every", "0",
+                                   "--save-every", "0", "--dropout", "0.1", "--sampling", "sequential", "--seed", "3",
+                                   "--layers", "2", "--heads", "2", "--dim", "32", "--context", "16", "--batch", "4",
+                                   "--lr", "3e-3", "--warmup", "1"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/cpu16", "--dtype", "bf16"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/gpu16", "--dtype", "bf16", "--device", "cuda"}), nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("matmuls on cuBLAS"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/gpu32", "--device", "cuda"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(with({"--out", dir + "/mix", "--dtype", "bf16", "--device", "cuda", "--stop-at", "2"}), nullptr,
+                    &err), 0) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", dir + "/mix", "--device", "cpu"}, nullptr, &err), 0) << err;
+  const auto c16 = read_losses(dir + "/cpu16/metrics.jsonl"), g16 = read_losses(dir + "/gpu16/metrics.jsonl"),
+             g32 = read_losses(dir + "/gpu32/metrics.jsonl"), mix = read_losses(dir + "/mix/metrics.jsonl");
+  ASSERT_EQ(c16.size(), 5u);
+  ASSERT_EQ(g16.size(), 5u);
+  ASSERT_EQ(mix.size(), 5u);
+  auto value = [](const std::string& s) { return std::stod(s.substr(0, s.find('/'))); };
+  double worst_vs_fp32 = 0;
+  for (const auto& [step, text] : c16) {
+    const double want = value(text);
+    EXPECT_NEAR(value(g16.at(step)), want, 1e-4 * want) << "step " << step;
+    EXPECT_NEAR(value(mix.at(step)), want, 1e-4 * want) << "step " << step << " (bf16 cuda to 2, then cpu)";
+    worst_vs_fp32 = std::max(worst_vs_fp32, std::fabs(value(g32.at(step)) - value(g16.at(step))) / want);
+  }
+  EXPECT_GT(worst_vs_fp32, 1e-5) << "the bf16 run on cuda equals the fp32 one";
+  EXPECT_NE(read_file(dir + "/mix/run.json").find("bf16"), std::string::npos);
 }
 
 }  // namespace gpt::test
