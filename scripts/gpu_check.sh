@@ -8,8 +8,11 @@
 #                                against the CPU's double-precision layers (the test
 #                                suite's /cuda rows), 20 training steps GPU vs CPU from
 #                                one checkpoint, the same on a one-rank NCCL group
-#                                (GPT_COMM=nccl, ZeRO 0 and 1), and a speed figure; report in $OUT
-#                                (default /tmp/gpu-check-out), also on stdout.
+#                                (GPT_COMM=nccl, ZeRO 0 and 1), a speed figure, and PyTorch on the
+#                                same GPU (scripts/torch_bench.py: GPT-2 124M and the 6-layer model,
+#                                bf16 autocast, eager and torch.compile, sampling; at most
+#                                GPU_CHECK_TORCH_BUDGET=180 s) beside gpt.cc's tokens/s and MFU;
+#                                report in $OUT (default /tmp/gpu-check-out), also on stdout.
 # device tool: run(command="bash scripts/gpu_check.sh run", carry=["gpu-check"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +61,15 @@ run)
   echo; echo '## Device'; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -3
   echo "libnccl.so.2: ${nccl_lib:-NOT FOUND (the NCCL phases below will say so)}"
   $G/gpt --help >/dev/null 2>&1 || { echo "gpt does not start:"; $G/gpt --help 2>&1 | head; ldd $G/gpt; }
+  # PyTorch (the baseline of the last section): the first python3 that imports torch.
+  PYT=
+  for py in python3 /opt/torch/.venv/bin/python3 /usr/bin/python3; do
+    command -v "$py" >/dev/null 2>&1 || continue
+    if tv=$(timeout 90 "$py" -c "import torch; print(torch.__version__, torch.cuda.is_available())" 2>/dev/null); then
+      PYT=$(command -v "$py"); break
+    fi
+  done
+  echo "PyTorch (python3 -c \"import torch; print(torch.__version__, torch.cuda.is_available())\"): $([ -n "$PYT" ] && echo "$PYT: $tv" || echo "not found (the PyTorch rows below will say so)")"
   echo; echo '## Every CUDA table entry against the CPU (tests/test_backend.cpp), and the device self-test'
   timeout 240 $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*' 2>&1 |
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|actual|worst element|^\[==' | head -80
@@ -112,7 +124,127 @@ import json,statistics,sys
 ms=[json.loads(l)['ms_per_step'] for l in open('$w/speed/metrics.jsonl')][1:]
 print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/statistics.median(ms)*1e3))" 2>&1
   echo; echo '## Sampling on the GPU (200 tokens)'
-  timeout 60 $G/gpt sample --ckpt $w/speed --device cuda --tokens 200 --stats 2>&1 | tail -3
+  timeout 60 $G/gpt sample --ckpt $w/speed --device cuda --tokens 200 --stats 2>&1 | tail -3 | tee $w/gptcc_sample.txt
+
+  echo; echo '## PyTorch on the same GPU (scripts/torch_bench.py), beside gpt.cc'
+  # Each run under its own timeout, capped by what is left of the section's budget (the
+  # cheap runs first, torch.compile's ~1 min near the end); a run that fails or times out
+  # says so in the table and the rest go on. JSON lines in $OUT/torch_bench.jsonl, stderr
+  # of every run in $OUT/torch_bench.log.
+  PT_BUDGET=${GPU_CHECK_TORCH_BUDGET:-180}
+  pt0=$SECONDS
+  : >"$OUT/torch_bench.jsonl"; : >"$OUT/torch_bench.log"
+  phase() {  # NAME MAX_S COMMAND...: stdout -> $w/NAME.out, stderr -> the log, status -> $w/NAME.status
+    local name=$1 max=$2; shift 2
+    local left=$((PT_BUDGET - (SECONDS - pt0))) t0=$SECONDS rc status
+    local t=$((max < left ? max : left))
+    if [ "$left" -lt 15 ]; then
+      status="skipped (the section's $PT_BUDGET s were spent)"
+    else
+      echo "### $name ($(date -u +%H:%M:%S), timeout $t s): $*" >>"$OUT/torch_bench.log"
+      timeout -k 5 "$t" "$@" >"$w/$name.out" 2>"$w/$name.err"; rc=$?
+      cat "$w/$name.err" >>"$OUT/torch_bench.log"
+      case $rc in
+        0) status=ok ;;
+        124|137) status="timed out after $t s" ;;
+        *) status="failed (exit $rc: $(grep -v '^[[:space:]]*$' "$w/$name.err" | tail -1 | cut -c1-160))" ;;
+      esac
+    fi
+    echo "$status" >"$w/$name.status"
+    echo "$name: $status ($((SECONDS - t0)) s)"
+  }
+  torch_phase() {  # NAME MAX_S torch_bench.py ARGS...
+    local name=$1 max=$2; shift 2
+    if [ -z "$PYT" ]; then echo "skipped (no python3 with torch)" >"$w/$name.status"; echo "$name: no PyTorch"; return; fi
+    phase "$name" "$max" "$PYT" scripts/torch_bench.py "$@"
+    [ -s "$w/$name.out" ] && sed "s/^{/{\"run\": \"$name\", /" "$w/$name.out" >>"$OUT/torch_bench.jsonl"
+  }
+  m124="--layers 12 --heads 12 --dim 768 --context 1024 --vocab 50257 --batch 8"  # GPT-2 124M shapes
+  m6="--layers 6 --heads 6 --dim 384 --context 256 --vocab 65 --batch 16"        # the speed section's
+  # In order of need: the 124M pair (PyTorch eager, gpt.cc), sampling, the 6-layer model,
+  # torch.compile (~1 min of compiling, capped at 150 s), then the fp32 PyTorch rows (gpt.cc
+  # trains in fp32 only for now: like for like) with what is left.
+  torch_phase pt124_bf16 60 train $m124 --device cuda --autocast bf16 --steps 12
+  # gpt.cc at the 124M shapes (fp32: the GPU has no bf16 training yet), llm.c-style random
+  # GPT-2 tokens; a few steps (--max-seconds bounds a slow run, its logged steps still count).
+  ${PYT:-python3} scripts/synthetic_shards.py "$w/gpt2" 50257 300000 30000 2>&1 | tail -1
+  phase gptcc124 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124" --layers 12 --heads 12 \
+    --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 30 --log-every 1 --eval-every 0 --save-every 0 --device cuda
+  tail -2 "$w/gptcc124.err" 2>/dev/null
+  torch_phase pt_sample 45 sample $m6 --device cuda --tokens 200
+  torch_phase pt6_bf16 45 train $m6 --device cuda --autocast bf16 --steps 22
+  torch_phase pt124_bf16_compile 150 train $m124 --device cuda --autocast bf16 --compile --steps 13
+  torch_phase pt124_fp32 45 train $m124 --device cuda --steps 8
+  torch_phase pt6_fp32 30 train $m6 --device cuda --steps 22
+  echo "(section: $((SECONDS - pt0)) s of $PT_BUDGET)"
+  echo
+  "${PYT:-python3}" - "$w" "${GPU_PEAK_TFLOPS:-989}" <<'PY' || echo "(no table: python3 missing or failed; the raw numbers are in torch_bench.jsonl, the logs and above)"
+import json, os, re, statistics, sys
+w, peak = sys.argv[1], float(sys.argv[2])
+def status(name):
+    try: return open(os.path.join(w, name + ".status")).read().strip()
+    except OSError: return "not run"
+def torch_row(name):
+    try: return json.loads(open(os.path.join(w, name + ".out")).read())
+    except (OSError, ValueError): return None
+def fpt(L, C, T, V):  # nanoGPT/PaLM 6N + 12LCT, N = parameters less the position embedding
+    return 6 * (L * (12 * C * C + 13 * C) + V * C + 2 * C) + 12 * L * C * T
+def gptcc(run, B, T):  # median ms/step of steps 2.. in a gpt train run's metrics.jsonl
+    try: ms = [json.loads(l)["ms_per_step"] for l in open(os.path.join(w, run, "metrics.jsonl")) if l.strip()][1:]
+    except (OSError, ValueError, KeyError): return None
+    return (statistics.median(ms), B * T / statistics.median(ms) * 1e3, len(ms)) if ms else None
+cfg6, cfg124 = (6, 384, 256, 65, 16), (12, 768, 1024, 50257, 8)
+rows, tps = [], {}
+def add(key, impl, cfg, dtype, got, note=""):
+    L, C, T, V, B = cfg
+    label = "%dL/%d, T %d, V %d, B %d" % (L, C, T, V, B)
+    if got is None:
+        rows.append("| %s | %s | %s | | | | | %s |" % (impl, label, dtype, note)); return
+    ms, t = got[0], got[1]
+    tf = t * fpt(L, C, T, V) / 1e12
+    tps[key] = t
+    rows.append("| %s | %s | %s | %.1f | %.0f | %.1f | %.1f%% | %s |" % (impl, label, dtype, ms, t, tf, 100 * tf / peak, note))
+def add_torch(key, name, impl, cfg, dtype):
+    d = torch_row(name)
+    if d is None: return add(key, impl, cfg, dtype, None, status(name))
+    note = "first step (compiling) %.1f s" % d.get("first_step_s", float("nan")) if d.get("compiled") else ""
+    cfg = tuple(d[k] for k in ("layers", "dim", "context", "vocab", "batch"))  # what it ran
+    if fpt(*cfg[:4]) != d["flops_per_token"]: note += " (torch_bench counts %d FLOPs/token)" % d["flops_per_token"]
+    add(key, impl, cfg, dtype, (d["ms_per_step"], d["tokens_per_s"]), note)
+g = gptcc("speed", 16, 256)
+add("c6", "gpt.cc (speed section above)", cfg6, "fp32", g, "" if g else "no metrics (see the speed section)")
+add_torch("p6", "pt6_fp32", "PyTorch eager", cfg6, "fp32")
+add_torch("p6b", "pt6_bf16", "PyTorch eager", cfg6, "bf16 autocast")
+g = gptcc("g124", 8, 1024)
+add("c124", "gpt.cc", cfg124, "fp32", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124"))
+add_torch("p124", "pt124_fp32", "PyTorch eager", cfg124, "fp32")
+add_torch("p124b", "pt124_bf16", "PyTorch eager", cfg124, "bf16 autocast")
+add_torch("p124c", "pt124_bf16_compile", "PyTorch torch.compile", cfg124, "bf16 autocast")
+print("| implementation | config | dtype | ms/step | tokens/s | TFLOP/s | MFU | note |")
+print("|---|---|---|---|---|---|---|---|")
+print("\n".join(rows))
+print()
+print("MFU = tokens/s x FLOPs/token against %.0f TFLOP/s: the H200 SXM's dense BF16 Tensor Core peak" % peak)
+print("(NVIDIA's H200 datasheet gives 1,979 TFLOPS BF16 *with sparsity*; dense is half; its FP32 non-tensor")
+print("peak is 67 TFLOPS, so an fp32 row's MFU here is against the bf16 peak, for comparison across rows).")
+print("FLOPs/token: nanoGPT's/PaLM's 6N + 12LCT (N = parameters less the position embedding, vocab unpadded),")
+print("the same count for every row, so MFU ratios are tokens/s ratios. 124M batch 8 is a fast check, not the")
+print("largest batch that fits. PyTorch: SDPA attention, fused AdamW, TF32 off, median of the timed steps.")
+for a, b, what in (("c6", "p6", "6L fp32, gpt.cc / PyTorch eager fp32"), ("c124", "p124", "124M fp32, gpt.cc / PyTorch eager fp32"),
+                   ("c124", "p124c", "124M, gpt.cc fp32 / PyTorch compiled bf16 (the issue's goal: >= 1)")):
+    print("ratio %s: %s" % (what, "%.2fx" % (tps[a] / tps[b]) if a in tps and b in tps else "n/a"))
+print()
+ours = None
+try:
+    m = re.search(r"generated: \d+ tokens in [\d.]+ ms \(([\d.]+) ms/token", open(os.path.join(w, "gptcc_sample.txt")).read())
+    ours = float(m.group(1)) if m else None
+except OSError: pass
+d = torch_row("pt_sample")
+print("| sampling, 6L/384/T256, batch 1, KV cache, fp32 | ms/token |\n|---|---|")
+print("| gpt.cc (gpt sample --device cuda --stats, section above) | %s |" % ("%.3f" % ours if ours else "n/a"))
+print("| PyTorch KV-cache loop (eager, SDPA) | %s |" % ("%.3f (%d tokens)" % (d["ms_per_token"], d["tokens"]) if d else status("pt_sample")))
+if ours and d: print("sampling ratio: gpt.cc is %.2fx faster than PyTorch per token (the goal: > 1)" % (d["ms_per_token"] / ours))
+PY
   cp $w/gpu/metrics.jsonl "$OUT/gpu_metrics.jsonl" 2>/dev/null
   cp $w/cpu/metrics.jsonl "$OUT/cpu_metrics.jsonl" 2>/dev/null
   rm -rf "$w"
