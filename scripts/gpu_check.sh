@@ -7,7 +7,8 @@
 #                                gpu-check/ carried: device probe, every CUDA layer
 #                                against the CPU's double-precision layers (the test
 #                                suite's /cuda rows), 20 training steps GPU vs CPU from
-#                                one checkpoint, the same on a one-rank NCCL group
+#                                one checkpoint (fp32, a second GPU run, bf16 on both),
+#                                the same on a one-rank NCCL group
 #                                (GPT_COMM=nccl, ZeRO 0 and 1), a speed figure, and PyTorch on the
 #                                same GPU (scripts/torch_bench.py: GPT-2 124M and the 6-layer model,
 #                                bf16 autocast, eager and torch.compile, sampling; at most
@@ -93,6 +94,25 @@ for x, y in zip(a, b):
     print("| %d | %.6f | %.6f | %.1e |" % (x["step"], x["train_loss"], y["train_loss"], r))
 print("steps compared: %d of %d; worst relative difference %.2e (%s at 1e-4)" % (len(b), len(a), worst, "PASS" if b and len(b) == len(a) and worst < 1e-4 else "FAIL"))
 PY
+  echo; echo '## The same 20 steps: a second GPU run (identical?) and --dtype bf16 on both devices'
+  timeout 120 $G/gpt train $common --out $w/gpu2 --device cuda 2>&1 | tail -1
+  $G/gpt train $common --out $w/cpu16 --device cpu --threads 8 --dtype bf16 2>&1 | tail -1
+  timeout 120 $G/gpt train $common --out $w/gpu16 --device cuda --dtype bf16 2>&1 | tail -1
+  python3 - "$w" <<'PY' || echo "(python3 missing: compare the files by hand)"
+import json, os, sys
+w = sys.argv[1]
+def losses(run):
+    try: return [json.loads(l)["train_loss"] for l in open(os.path.join(w, run, "metrics.jsonl"))]
+    except OSError: return []
+def worst(a, b): return max((abs(x - y) / abs(x) for x, y in zip(a, b)), default=float("nan"))
+cpu, gpu, gpu2, cpu16, gpu16 = (losses(r) for r in ("cpu", "gpu", "gpu2", "cpu16", "gpu16"))
+ok = lambda a, b, tol: bool(a) and len(a) == len(b) and worst(a, b) < tol
+print("two GPU fp32 runs: %s" % ("PASS (identical)" if gpu and gpu == gpu2 else "FAIL (worst rel %.2e)" % worst(gpu, gpu2)))
+print("GPU bf16 vs CPU bf16: %d of %d steps, worst rel %.2e (%s at 1e-3: the same roundings, sums in other orders)"
+      % (len(gpu16), len(cpu16), worst(cpu16, gpu16), "PASS" if ok(cpu16, gpu16, 1e-3) else "FAIL"))
+print("GPU bf16 vs CPU fp32: worst rel %.2e (%s at 2e-2, the issue's bf16 bound)"
+      % (worst(cpu, gpu16), "PASS" if ok(cpu, gpu16, 2e-2) else "FAIL"))
+PY
   echo; echo '## NCCL, one rank (GPT_COMM=nccl): its collectives on device buffers, then the 20 steps above'
   echo 'A sum over one rank is a copy: losses must be IDENTICAL to the plain GPU run (ZeRO 0 and 1;'
   echo 'plain --zero 1 too, which gathers m and v from the GPU for its checkpoint).'
@@ -162,15 +182,19 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   m124="--layers 12 --heads 12 --dim 768 --context 1024 --vocab 50257 --batch 8"  # GPT-2 124M shapes
   m6="--layers 6 --heads 6 --dim 384 --context 256 --vocab 65 --batch 16"        # the speed section's
   # In order of need: the 124M pair (PyTorch eager, gpt.cc), sampling, the 6-layer model,
-  # torch.compile (~1 min of compiling, capped at 150 s), then the fp32 PyTorch rows (gpt.cc
-  # trains in fp32 only for now: like for like) with what is left.
+  # torch.compile (~1 min of compiling, capped at 150 s), then the fp32 PyTorch rows (like
+  # for like with gpt.cc's fp32 rows) with what is left.
   torch_phase pt124_bf16 60 train $m124 --device cuda --autocast bf16 --steps 12
-  # gpt.cc at the 124M shapes (fp32: the GPU has no bf16 training yet), llm.c-style random
+  # gpt.cc at the 124M shapes (fp32 and bf16), llm.c-style random
   # GPT-2 tokens; a few steps (--max-seconds bounds a slow run, its logged steps still count).
   ${PYT:-python3} scripts/synthetic_shards.py "$w/gpt2" 50257 300000 30000 2>&1 | tail -1
   phase gptcc124 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124" --layers 12 --heads 12 \
     --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 30 --log-every 1 --eval-every 0 --save-every 0 --device cuda
   tail -2 "$w/gptcc124.err" 2>/dev/null
+  phase gptcc124_bf16 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124b" --layers 12 --heads 12 \
+    --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 30 --log-every 1 --eval-every 0 --save-every 0 \
+    --device cuda --dtype bf16
+  tail -2 "$w/gptcc124_bf16.err" 2>/dev/null
   torch_phase pt_sample 45 sample $m6 --device cuda --tokens 200
   torch_phase pt6_bf16 45 train $m6 --device cuda --autocast bf16 --steps 22
   torch_phase pt124_bf16_compile 150 train $m124 --device cuda --autocast bf16 --compile --steps 13
@@ -217,6 +241,8 @@ add_torch("p6", "pt6_fp32", "PyTorch eager", cfg6, "fp32")
 add_torch("p6b", "pt6_bf16", "PyTorch eager", cfg6, "bf16 autocast")
 g = gptcc("g124", 8, 1024)
 add("c124", "gpt.cc", cfg124, "fp32", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124"))
+g = gptcc("g124b", 8, 1024)
+add("c124b", "gpt.cc", cfg124, "bf16", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124_bf16"))
 add_torch("p124", "pt124_fp32", "PyTorch eager", cfg124, "fp32")
 add_torch("p124b", "pt124_bf16", "PyTorch eager", cfg124, "bf16 autocast")
 add_torch("p124c", "pt124_bf16_compile", "PyTorch torch.compile", cfg124, "bf16 autocast")
@@ -231,7 +257,8 @@ print("FLOPs/token: nanoGPT's/PaLM's 6N + 12LCT (N = parameters less the positio
 print("the same count for every row, so MFU ratios are tokens/s ratios. 124M batch 8 is a fast check, not the")
 print("largest batch that fits. PyTorch: SDPA attention, fused AdamW, TF32 off, median of the timed steps.")
 for a, b, what in (("c6", "p6", "6L fp32, gpt.cc / PyTorch eager fp32"), ("c124", "p124", "124M fp32, gpt.cc / PyTorch eager fp32"),
-                   ("c124", "p124c", "124M, gpt.cc fp32 / PyTorch compiled bf16 (the issue's goal: >= 1)")):
+                   ("c124b", "p124b", "124M bf16, gpt.cc / PyTorch eager bf16 autocast"),
+                   ("c124b", "p124c", "124M bf16, gpt.cc / PyTorch compiled bf16 (the issue's goal: >= 1)")):
     print("ratio %s: %s" % (what, "%.2fx" % (tps[a] / tps[b]) if a in tps and b in tps else "n/a"))
 print()
 ours = None
