@@ -92,5 +92,7 @@ double sum(const float* x, size_t n);
 // "gpt.cc's own kernel"; and a test hook forcing one (-1: GPT_GEMM decides, 0 own, 1 cuBLAS).
 std::string gemm_engine();
 void set_gemm_engine_for_tests(int engine);
+// Attention kernels (cuda/attention.cu) for tests: -1 flash where it applies, 0 rows, 1 flash.
+void set_attention_kernel_for_tests(int kernel);
 
 }  // namespace gpt::gpu

@@ -412,4 +412,48 @@ TEST(CudaEmulator, Bf16TrainingOnCudaTracksTheCpuBf16Run) {
   EXPECT_NE(read_file(dir + "/mix/run.json").find("bf16"), std::string::npos);
 }
 
+// The flash-style attention kernels (the model's) against the row kernels (their
+// reference, cuda/attention.cu), fp32 and bf16, causal or not, with dropout, T of 1, not
+// a multiple of the 32-row tiles, or several tiles; head sizes up to the tiles' 64.
+TEST(CudaEmulator, FlashAttentionMatchesTheRowKernels) {
+  struct Case {
+    Dims d;
+    bool causal;
+    float p;
+  };
+  const std::vector<Case> cases = {{{1, 1, 16, 2}, true, 0.0f},  {{2, 33, 24, 3}, true, 0.1f},
+                                   {{1, 70, 128, 2}, true, 0.2f}, {{2, 40, 16, 2}, false, 0.1f},
+                                   {{1, 64, 64, 1}, true, 0.0f}};
+  for (bool bf16 : {false, true}) {
+    const Backend<float>& be = bf16 ? cuda_backend_bf16() : cuda_backend();
+    for (const Case& k : cases) {
+      const Dims d = k.d;
+      const Dropout drop{k.p, 5, 6};
+      const AttentionMode mode{k.causal, true};
+      const size_t nqkv = d.BT() * 3 * size_t(d.C), nout = d.BT() * size_t(d.C), nrow = size_t(d.B) * d.NH * d.T;
+      const auto qkv = random_vec<float>(nqkv, 31), dout = random_vec<float>(nout, 32), dq0 = random_vec<float>(nqkv, 33);
+      std::vector<float> out[2], lse[2], dqkv[2];
+      for (int kernel : {0, 1}) {
+        gpu::set_attention_kernel_for_tests(kernel);
+        float *g_qkv = device_copy(qkv), *g_dout = device_copy(dout), *g_out = device_copy(std::vector<float>(nout, NAN)),
+              *g_lse = device_copy(std::vector<float>(nrow, NAN)), *g_dqkv = device_copy(dq0);
+        be.attention_forward(g_out, g_lse, g_qkv, d, drop, mode, nullptr, nullptr);
+        be.attention_backward(g_dqkv, g_dout, g_qkv, g_out, g_lse, d, drop, mode);
+        EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        out[kernel] = host_copy(g_out, nout);
+        lse[kernel] = host_copy(g_lse, nrow);
+        dqkv[kernel] = host_copy(g_dqkv, nqkv);
+        for (float* p : {g_qkv, g_dout, g_out, g_lse, g_dqkv}) cudaFree(p);
+      }
+      const std::string at = std::string(bf16 ? "bf16" : "fp32") + " B " + std::to_string(d.B) + " T " +
+                             std::to_string(d.T) + " C " + std::to_string(d.C) + " NH " + std::to_string(d.NH) +
+                             (k.causal ? " causal" : " full") + " p " + std::to_string(k.p);
+      EXPECT_CLOSE(out[1].data(), out[0].data(), nout, 1e-5, 1e-4) << at;
+      EXPECT_CLOSE(lse[1].data(), lse[0].data(), nrow, 1e-5, 1e-5) << at;
+      EXPECT_CLOSE(dqkv[1].data(), dqkv[0].data(), nqkv, 1e-5, 1e-4) << at;
+    }
+  }
+  gpu::set_attention_kernel_for_tests(-1);
+}
+
 }  // namespace gpt::test
