@@ -35,13 +35,11 @@ template <bool kSquare>
 double reduce(const float* x, size_t n) {
   if (n == 0) return 0.0;
   const size_t chunks = (n + kChunk - 1) / kChunk;
-  double* d = nullptr;
-  CUDA_CHECK(cudaMalloc(&d, chunks * sizeof(double)));
+  double* d = static_cast<double*>(device_scratch(kScratchReduce, chunks * sizeof(double)));
   chunk_sums<kSquare><<<unsigned(chunks), kThreads>>>(d, x, n);
   CUDA_LAUNCHED();
   std::vector<double> h(chunks);
   CUDA_CHECK(cudaMemcpy(h.data(), d, chunks * sizeof(double), cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaFree(d));
   double s = 0.0;
   for (double p : h) s += p;
   return s;

@@ -428,8 +428,7 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* out
   const Geo g = geo(d, mode);
   if (use_flash(d, false)) {
     const size_t rows = size_t(d.B) * d.NH * d.T;
-    float* D = nullptr;  // dout . out per row
-    CUDA_CHECK(cudaMalloc(&D, rows * sizeof(float)));
+    float* D = static_cast<float*>(device_scratch(kScratchAttnRowDot, rows * sizeof(float)));  // dout . out per row
     flash_rowdot_kernel<<<grid_for(rows * 32), kThreads>>>(D, dout, out, g);
     CUDA_LAUNCHED();
     const dim3 tiles(unsigned((d.T + kTile - 1) / kTile), unsigned(d.NH), unsigned(d.B));
@@ -437,17 +436,14 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* out
     CUDA_LAUNCHED();
     flash_backward_q_kernel<kBf16><<<tiles, kFlashThreads>>>(dqkv, dout, qkv, lse, D, g, drop);
     CUDA_LAUNCHED();
-    CUDA_CHECK(cudaFree(D));
     return;
   }
-  float* ds = nullptr;  // (B, NH, T, T) scratch
-  CUDA_CHECK(cudaMalloc(&ds, size_t(d.B) * d.NH * d.T * d.T * sizeof(float)));
+  float* ds = static_cast<float*>(device_scratch(kScratchAttnScores, size_t(d.B) * d.NH * d.T * d.T * sizeof(float)));
   const dim3 grid(unsigned(d.T), unsigned(d.NH), unsigned(d.B));
   attention_backward_rows<kBf16><<<grid, kRow, size_t(d.T) * sizeof(float)>>>(dqkv, ds, dout, qkv, out, lse, g, drop);
   CUDA_LAUNCHED();
   attention_backward_keys<kBf16><<<grid, kRow>>>(dqkv, ds, dout, qkv, lse, g, drop);
   CUDA_LAUNCHED();
-  CUDA_CHECK(cudaFree(ds));  // cudaFree waits for the kernels that use it
 }
 }  // namespace
 

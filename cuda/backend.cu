@@ -69,6 +69,25 @@ Backend<float> make_cuda_backend() {
 
 }  // namespace
 
+namespace gpu {
+void* device_scratch(ScratchSlot slot, size_t bytes) {
+  static void* buf[kScratchSlots] = {};
+  static size_t cap[kScratchSlots] = {};
+  if (bytes > cap[slot]) {
+    if (buf[slot]) CUDA_CHECK(cudaFree(buf[slot]));  // waits for the kernels still using it
+    buf[slot] = nullptr;
+    cap[slot] = 0;
+    const size_t grown = bytes + bytes / 4;  // some room, so a slowly growing size does not reallocate each time
+    const cudaError_t e = cudaMalloc(&buf[slot], grown);
+    if (e != cudaSuccess)
+      GPT_FAIL("cannot allocate ", grown, " bytes of GPU scratch (", cudaGetErrorString(e),
+               "); use a smaller --batch or model, or --device cpu");
+    cap[slot] = grown;
+  }
+  return buf[slot];
+}
+}  // namespace gpu
+
 const Backend<float>& cuda_backend() {
   static const Backend<float> b = make_cuda_backend();
   return b;

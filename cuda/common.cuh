@@ -88,6 +88,13 @@ void adamw_update(float* param, float* m, float* v, const float* grad, size_t n,
 double sum_squares(const float* x, size_t n);
 double sum(const float* x, size_t n);
 
+// Device scratch kept between calls (cuda/backend.cu), one buffer per slot, grown as
+// needed: layers use it instead of a cudaMalloc/cudaFree per call (cudaFree waits for the
+// whole device). One stream, so a later call's kernels run after the earlier ones that
+// used the same slot.
+enum ScratchSlot { kScratchBf16X, kScratchBf16Y, kScratchAttnRowDot, kScratchAttnScores, kScratchReduce, kScratchSlots };
+void* device_scratch(ScratchSlot slot, size_t bytes);
+
 // Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library)" or
 // "gpt.cc's own kernel"; and a test hook forcing one (-1: GPT_GEMM decides, 0 own, 1 cuBLAS).
 std::string gemm_engine();

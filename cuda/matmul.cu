@@ -70,24 +70,6 @@ __global__ void to_bf16_dense_kernel(uint16_t* dst, const float* src, size_t row
   const size_t r = idx % rows, c = idx / rows;
   dst[idx] = float_to_bf16(src[r + c * ld]);
 }
-// Device scratch for the rounded operands, grown as needed and kept (one stream: the
-// next product's conversion runs after this one's GEMM has read it).
-uint16_t* bf16_scratch(int which, size_t n) {
-  static uint16_t* buf[2] = {nullptr, nullptr};
-  static size_t cap[2] = {0, 0};
-  if (n > cap[which]) {
-    if (buf[which]) CUDA_CHECK(cudaFree(buf[which]));  // waits for the work that uses it
-    buf[which] = nullptr;
-    cap[which] = 0;
-    const cudaError_t e = cudaMalloc(&buf[which], n * sizeof(uint16_t));
-    if (e != cudaSuccess)
-      GPT_FAIL("cannot allocate ", n * sizeof(uint16_t), " bytes on the GPU for bf16 operands (",
-               cudaGetErrorString(e), "); use a smaller --batch or model");
-    cap[which] = n;
-  }
-  return buf[which];
-}
-
 // C(i, j) = bias[j] for every row (then cuBLAS adds the product with beta = 1), or
 // C(i, j) += bias[j] after a product that accumulated.
 __global__ void bias_rows_kernel(float* C, size_t ldc, const float* bias, int M, int N, bool add) {
@@ -218,8 +200,8 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
     const int lx = int(x.ld < x.rows ? x.rows : x.ld), ly = int(y.ld < y.rows ? y.rows : y.ld);
     st = cb->Sgemm(cb->handle, x.op, y.op, N, M, K, &one, B, lx, A, ly, beta, C, int(ldc));
   } else {
-    uint16_t* x16 = bf16_scratch(0, x.rows * x.cols);
-    uint16_t* y16 = bf16_scratch(1, y.rows * y.cols);
+    auto* x16 = static_cast<uint16_t*>(device_scratch(kScratchBf16X, x.rows * x.cols * sizeof(uint16_t)));
+    auto* y16 = static_cast<uint16_t*>(device_scratch(kScratchBf16Y, y.rows * y.cols * sizeof(uint16_t)));
     to_bf16_dense_kernel<<<grid_for(x.rows * x.cols), kThreads>>>(x16, B, x.rows, x.cols, x.ld);
     CUDA_LAUNCHED();
     to_bf16_dense_kernel<<<grid_for(y.rows * y.cols), kThreads>>>(y16, A, y.rows, y.cols, y.ld);
