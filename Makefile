@@ -119,9 +119,9 @@ $(BUILD)/gpt_tests: $(TEST_OBJS) $(BUILD)/libgpt.a
 # Built with the CUDA backend (the library objects then know the cuda table).
 EMU_DIR       := $(BUILD)/cuemu
 EMU_OBJS      := $(patsubst cuda/%.cu,$(EMU_DIR)/%.o,$(wildcard cuda/*.cu)) $(EMU_DIR)/emu.o
-EMU_TEST_OBJS := $(BUILD)/tests/test_backend.o $(BUILD)/tests/test_util.o $(EMU_DIR)/test_emulator.o
+EMU_TEST_OBJS := $(BUILD)/tests/test_backend.o $(BUILD)/tests/test_util.o $(EMU_DIR)/test_emulator.o $(EMU_DIR)/test_cuda.o
 EMU_FLAGS     := -Werror -Wno-unknown-pragmas -Itests/cuda_emu -Icuda -Itests -DGPT_HAVE_CUDA -DGPT_SOURCE_DIR=\"$(CURDIR)\"
-EMU_FILTER    := --gtest_filter=*/cuda:*.*Cuda*:CudaEmulator.*
+EMU_FILTER    := --gtest_filter=*/cuda:CudaLayers.*:CudaEmulator.*
 $(EMU_DIR)/%.cpp: cuda/%.cu tests/cuda_emu/translate.pl
 	@mkdir -p $(dir $@)
 	perl tests/cuda_emu/translate.pl $< $@
@@ -130,6 +130,11 @@ $(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp
 $(EMU_DIR)/%.o: tests/cuda_emu/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
+# tests/test_cuda.cpp twice: against the emulator here, against the toolkit in gpt_tests.
+$(EMU_DIR)/test_cuda.o: tests/test_cuda.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -DGPT_EMU_CUBLAS=\"$(CURDIR)/$(EMU_CUBLAS)\" -c $< -o $@
+$(BUILD)/tests/test_cuda.o: BASEFLAGS += -isystem $(CUDA_HOME)/include -Icuda
 # A one-rank NCCL on the emulator's memory, loaded by the NCCL group like the real one.
 EMU_NCCL := $(EMU_DIR)/fake_nccl/libnccl.so.2
 $(EMU_NCCL): tests/cuda_emu/fake_nccl.cpp tests/cuda_emu/nccl.h tests/cuda_emu/cuda_runtime.h
@@ -252,4 +257,4 @@ run:
 clean:
 	rm -rf build build-san build-fuzz build-gpu bin gpu-check
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d $(FUZZ_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(EMU_DIR)/test_emulator.d $(CUDA_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/src/main.d $(FUZZ_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(EMU_DIR)/test_emulator.d $(EMU_DIR)/test_cuda.d $(CUDA_OBJS:.o=.d)

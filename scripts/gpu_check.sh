@@ -71,8 +71,9 @@ run)
     fi
   done
   echo "PyTorch (python3 -c \"import torch; print(torch.__version__, torch.cuda.is_available())\"): $([ -n "$PYT" ] && echo "$PYT: $tv" || echo "not found (the PyTorch rows below will say so)")"
-  echo; echo '## Every CUDA table entry against the CPU (tests/test_backend.cpp), and the device self-test'
-  timeout 240 $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*' 2>&1 |
+  echo; echo '## Every CUDA table entry against the CPU (tests/test_backend.cpp), the device self-test, and'
+  echo '## tests/test_cuda.cpp (both GEMM engines, the bf16 table vs the CPU bf16 layers, flash vs row attention, train)'
+  timeout 240 $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*:CudaLayers.*' 2>&1 |
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|actual|worst element|^\[==' | head -80
   echo; echo '## Training: 20 steps GPU vs CPU from one checkpoint (dropout 0.1, sequential)'
   w=$(mktemp -d)
