@@ -61,6 +61,9 @@ run)
   echo "# gpt.cc GPU check, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
   echo; echo '## Device'; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -3
   echo "libnccl.so.2: ${nccl_lib:-NOT FOUND (the NCCL phases below will say so)}"
+  cublas_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublas.so.13 libcublas.so.12; do
+      [ -n "$d" ] && [ -e "$d/$n" ] && { echo "$d/$n"; break 2; }; done; done)
+  echo "cuBLAS: ${cublas_lib:-NOT FOUND: matrix products fall back to gpt.cc's own kernel (slow); the train header says which}"
   $G/gpt --help >/dev/null 2>&1 || { echo "gpt does not start:"; $G/gpt --help 2>&1 | head; ldd $G/gpt; }
   # PyTorch (the baseline of the last section): the first python3 that imports torch.
   PYT=
