@@ -63,7 +63,7 @@ run)
   echo "libnccl.so.2: ${nccl_lib:-NOT FOUND (the NCCL phases below will say so)}"
   cublas_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublas.so.13 libcublas.so.12; do
       [ -n "$d" ] && [ -e "$d/$n" ] && { echo "$d/$n"; break 2; }; done; done)
-  echo "cuBLAS: ${cublas_lib:-NOT FOUND: matrix products fall back to gpt.cc's own kernel (slow); the train header says which}"
+  echo "cuBLAS: ${cublas_lib:-NOT FOUND: matrix products fall back to the own kernel of gpt.cc (slow); the train header says which}"
   $G/gpt --help >/dev/null 2>&1 || { echo "gpt does not start:"; $G/gpt --help 2>&1 | head; ldd $G/gpt; }
   # PyTorch (the baseline of the last section): the first python3 that imports torch.
   PYT=
