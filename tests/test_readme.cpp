@@ -162,3 +162,36 @@ TEST(Readme, EveryCommandRunsAsWrittenAfterMakeRun) {
 }
 
 }  // namespace gpt::test
+
+namespace gpt::test {
+
+// The project's scripts parse: `bash -n` on every scripts/*.sh and .ci/run, and Python's
+// compile on every scripts/*.py. Several (scripts/gpu_check.sh above all) run only on
+// machines the suite never sees, where a syntax error costs the whole run; one did not
+// parse after an apostrophe inside ${VAR:-...}, which bash reads as a quote.
+TEST(Scripts, EveryScriptParses) {
+  const std::string root = repo_file("scripts");
+  ASSERT_FALSE(root.empty()) << "scripts/ not found";
+  const std::string dir = root.substr(0, root.size() - std::string("scripts").size());
+  std::string out;
+  const std::string cmd = "cd '" + dir + "' && for f in scripts/*.sh .ci/run; do bash -n \"$f\" 2>&1 || echo \"FAILED $f\"; done";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  EXPECT_EQ(out.find("FAILED"), std::string::npos) << out;
+  const std::string py = python_with("py_compile");
+  if (py.empty()) return;
+  out.clear();
+  const std::string pycmd = "cd '" + dir + "' && for f in scripts/*.py; do " + py +
+                            " -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' \"$f\" 2>&1 || "
+                            "echo \"FAILED $f\"; done";
+  p = popen(pycmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  EXPECT_EQ(out.find("FAILED"), std::string::npos) << out;
+}
+
+}  // namespace gpt::test
