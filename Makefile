@@ -128,6 +128,11 @@ EMU_FILTER_SAN := --gtest_filter=*/cuda:CudaLayers.*:CudaEmulator.*:-CudaLayers.
 $(EMU_DIR)/%.cpp: cuda/%.cu tests/cuda_emu/translate.pl
 	@mkdir -p $(dir $@)
 	perl tests/cuda_emu/translate.pl $< $@
+# common.cuh launches kernels too: translated beside the .cpp files, which find it first.
+$(EMU_DIR)/common.cuh: cuda/common.cuh tests/cuda_emu/translate.pl
+	@mkdir -p $(dir $@)
+	perl tests/cuda_emu/translate.pl $< $@
+$(patsubst cuda/%.cu,$(EMU_DIR)/%.o,$(wildcard cuda/*.cu)): $(EMU_DIR)/common.cuh
 $(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
 $(EMU_DIR)/%.o: tests/cuda_emu/%.cpp

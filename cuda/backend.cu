@@ -70,6 +70,14 @@ Backend<float> make_cuda_backend() {
 }  // namespace
 
 namespace gpu {
+__global__ void column_finish_kernel(float* out, const float* partial, unsigned chunks, int C) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= C) return;
+  float s = 0.0f;
+  for (unsigned k = 0; k < chunks; k++) s += partial[size_t(k) * C + c];
+  out[c] += s;
+}
+
 void* device_scratch(ScratchSlot slot, size_t bytes) {
   static void* buf[kScratchSlots] = {};
   static size_t cap[kScratchSlots] = {};

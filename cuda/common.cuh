@@ -51,4 +51,39 @@ __device__ inline float block_max(float v) {
   return m;
 }
 
+// out[c] += sum over rows n < N of f(n, c), for c < C: the gradients of a bias or a
+// LayerNorm weight. Deterministic and parallel: blocks of 32 columns x 256 rows sum their
+// rows in a fixed order into partials, then one thread per column adds its partials in
+// order. F is a struct with `__device__ float operator()(size_t n, int c) const`.
+constexpr int kColTile = 32, kRowLanes = 8, kRowsPerChunk = 256;
+template <class F>
+__global__ void column_partials_kernel(float* partial, size_t N, int C, F f) {
+  __shared__ float sh[kRowLanes][kColTile];
+  const int c = int(blockIdx.x) * kColTile + int(threadIdx.x);
+  const size_t r0 = size_t(blockIdx.y) * kRowsPerChunk, r1 = r0 + kRowsPerChunk < N ? r0 + kRowsPerChunk : N;
+  float s = 0.0f;
+  if (c < C)
+    for (size_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) s += f(r, c);
+  sh[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    float t = 0.0f;
+    for (int k = 0; k < kRowLanes; k++) t += sh[k][threadIdx.x];
+    partial[size_t(blockIdx.y) * C + c] = t;
+  }
+}
+__global__ void column_finish_kernel(float* out, const float* partial, unsigned chunks, int C);
+template <class F>
+void column_sums(float* out, size_t N, int C, F f) {
+  if (N == 0 || C <= 0) return;
+  const size_t chunks = (N + kRowsPerChunk - 1) / kRowsPerChunk;
+  GPT_CHECK(chunks <= 65535, "too many rows for a column sum: ", N);
+  float* partial = static_cast<float*>(device_scratch(kScratchColumns, chunks * size_t(C) * sizeof(float)));
+  const dim3 grid(unsigned((C + kColTile - 1) / kColTile), unsigned(chunks)), block(kColTile, kRowLanes);
+  column_partials_kernel<F><<<grid, block>>>(partial, N, C, f);
+  CUDA_LAUNCHED();
+  column_finish_kernel<<<grid_for(size_t(C)), kThreads>>>(out, partial, unsigned(chunks), C);
+  CUDA_LAUNCHED();
+}
+
 }  // namespace gpt::gpu

@@ -51,7 +51,15 @@ double sum(const float* x, size_t n);
 // needed: layers use it instead of a cudaMalloc/cudaFree per call (cudaFree waits for the
 // whole device). One stream, so a later call's kernels run after the earlier ones that
 // used the same slot.
-enum ScratchSlot { kScratchBf16X, kScratchBf16Y, kScratchAttnRowDot, kScratchAttnScores, kScratchReduce, kScratchSlots };
+enum ScratchSlot {
+  kScratchBf16X,
+  kScratchBf16Y,
+  kScratchAttnRowDot,
+  kScratchAttnScores,
+  kScratchReduce,
+  kScratchColumns,
+  kScratchSlots
+};
 void* device_scratch(ScratchSlot slot, size_t bytes);
 
 // Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library)" or

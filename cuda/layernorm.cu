@@ -55,19 +55,20 @@ __global__ void layernorm_backward_rows(float* dinp, const float* dout, const fl
   }
 }
 
-__global__ void layernorm_backward_params(float* dw, float* db, const float* dout, const float* x,
-                                          const float* mean, const float* rstd, size_t N, int C) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  float sw = 0.0f, sb = 0.0f;
-  for (size_t n = 0; n < N; n++) {
-    const float d = dout[n * C + c];
-    sw += d * (x[n * C + c] - mean[n]) * rstd[n];
-    sb += d;
+// dweight[c] += sum_n dout (x - mean) rstd, dbias[c] += sum_n dout (column_sums).
+struct NormGrad {
+  const float *dout, *x, *mean, *rstd;
+  int C;
+  __device__ float operator()(size_t n, int c) const {
+    const size_t i = n * size_t(C) + c;
+    return dout[i] * (x[i] - mean[n]) * rstd[n];
   }
-  dw[c] += sw;
-  db[c] += sb;
-}
+};
+struct DoutOf {
+  const float* dout;
+  int C;
+  __device__ float operator()(size_t n, int c) const { return dout[n * size_t(C) + c]; }
+};
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
@@ -89,8 +90,8 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
   if (N == 0) return;
   layernorm_backward_rows<<<unsigned(N), kThreads>>>(dinp, dout, inp, weight, mean, rstd, C);
   CUDA_LAUNCHED();
-  layernorm_backward_params<<<grid_for(size_t(C), 128), 128>>>(dweight, dbias, dout, inp, mean, rstd, N, C);
-  CUDA_LAUNCHED();
+  column_sums(dweight, N, C, NormGrad{dout, inp, mean, rstd, C});
+  column_sums(dbias, N, C, DoutOf{dout, C});
 }
 
 }  // namespace gpt::gpu

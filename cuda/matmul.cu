@@ -218,18 +218,13 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
   }
 }
 
-// dbias[o] += sum_i dout[i, o], rows in order.
-__global__ void bias_backward_kernel(float* dbias, const float* dout, size_t N, int OC) {
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= OC) return;
-  float s = 0.0f;
-  for (size_t i = 0; i < N; i++) s += dout[i * OC + o];
-  dbias[o] += s;
-}
-void bias_backward(float* dbias, const float* dout, size_t N, int OC) {
-  bias_backward_kernel<<<grid_for(size_t(OC), 128), 128>>>(dbias, dout, N, OC);
-  CUDA_LAUNCHED();
-}
+// dbias[o] += sum_i dout[i, o] (column_sums: fixed order, deterministic).
+struct DoutAt {
+  const float* dout;
+  int OC;
+  __device__ float operator()(size_t n, int o) const { return dout[n * size_t(OC) + o]; }
+};
+void bias_backward(float* dbias, const float* dout, size_t N, int OC) { column_sums(dbias, N, OC, DoutAt{dout, OC}); }
 }  // namespace
 
 void set_gemm_engine_for_tests(int engine) { g_engine_for_tests = engine; }
