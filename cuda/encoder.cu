@@ -1,6 +1,8 @@
 // Token + positional embedding on the GPU (see layers.h encoder_*). The backward is
-// deterministic: each thread owns one channel (of wte) or one (t, c) (of wpe) and adds
-// the rows in order, no atomics.
+// deterministic, no atomics: the wte gradient sums each token's positions in order (one
+// block per distinct token), the wpe gradient one thread per (t, c) over the batch in order.
+#include <vector>
+
 #include "common.cuh"
 
 namespace gpt::gpu {
@@ -15,11 +17,16 @@ __global__ void encoder_forward_kernel(float* out, const int* inp, const float* 
   if (pos) v += pos[size_t(t0 + t) * C + c];
   out[i] = v;
 }
-// dwte[inp[n], c] += dout[n, c], rows n in order, one thread per channel.
-__global__ void encoder_backward_wte_kernel(float* dwte, const float* dout, const int* inp, int BT, int C) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+// dwte[v, c] += the sum of dout[n, c] over the positions n holding token v, n in
+// increasing order: one block per distinct token (its positions listed together by the
+// host), threads over the channels. Deterministic, and parallel over tokens x channels.
+__global__ void encoder_backward_wte_kernel(float* dwte, const float* dout, const int* order, const int* segs, int C) {
+  const int seg = blockIdx.x, c = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (c >= C) return;
-  for (int n = 0; n < BT; n++) dwte[size_t(inp[n]) * C + c] += dout[size_t(n) * C + c];
+  const int token = segs[3 * seg], begin = segs[3 * seg + 1], end = segs[3 * seg + 2];
+  float s = 0.0f;
+  for (int i = begin; i < end; i++) s += dout[size_t(order[i]) * C + c];
+  dwte[size_t(token) * C + c] += s;
 }
 // dwpe[t, c] += sum_b dout[b, t, c], b in order.
 __global__ void encoder_backward_wpe_kernel(float* dwpe, const float* dout, int B, int T, int C) {
@@ -38,7 +45,35 @@ void encoder_forward(float* out, const int* inp, const float* wte, const float* 
 }
 
 void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, Dims d) {
-  encoder_backward_wte_kernel<<<grid_for(size_t(d.C), 128), 128>>>(dwte, dout, inp, int(d.BT()), d.C);
+  // The positions grouped by token (a stable counting sort on the host: the tokens are a
+  // few KB; the copy waits for the backward so far, which the gradient norm right after
+  // waits for anyway), then one block per distinct token.
+  const size_t BT = d.BT();
+  if (BT == 0) return;
+  GPT_CHECK(BT < (size_t(1) << 31), "too many positions for the embedding backward: ", BT);
+  std::vector<int> tok(BT);
+  CUDA_CHECK(cudaMemcpy(tok.data(), inp, BT * sizeof(int), cudaMemcpyDeviceToHost));
+  int vmax = 0;
+  for (int t : tok) {
+    GPT_CHECK(t >= 0, "negative token id ", t, " in the embedding backward");
+    vmax = t > vmax ? t : vmax;
+  }
+  std::vector<int> count(size_t(vmax) + 2, 0);
+  for (int t : tok) count[size_t(t) + 1]++;
+  for (size_t v = 1; v < count.size(); v++) count[v] += count[v - 1];  // count[v] = start of token v
+  std::vector<int> plan(BT);                                            // order, then the segments
+  std::vector<int> next(count.begin(), count.end() - 1);
+  for (size_t n = 0; n < BT; n++) plan[size_t(next[size_t(tok[n])]++)] = int(n);
+  size_t segs = 0;
+  for (int v = 0; v <= vmax; v++)
+    if (count[size_t(v) + 1] > count[size_t(v)]) {
+      plan.insert(plan.end(), {v, count[size_t(v)], count[size_t(v) + 1]});
+      segs++;
+    }
+  int* dplan = static_cast<int*>(device_scratch(kScratchEncoderPlan, plan.size() * sizeof(int)));
+  CUDA_CHECK(cudaMemcpy(dplan, plan.data(), plan.size() * sizeof(int), cudaMemcpyHostToDevice));
+  const dim3 grid(unsigned(segs), unsigned((d.C + 127) / 128));
+  encoder_backward_wte_kernel<<<grid, 128>>>(dwte, dout, dplan, dplan + BT, d.C);
   CUDA_LAUNCHED();
   if (dwpe) {
     encoder_backward_wpe_kernel<<<grid_for(size_t(d.T) * d.C), kThreads>>>(dwpe, dout, d.B, d.T, d.C);

@@ -58,6 +58,7 @@ enum ScratchSlot {
   kScratchAttnScores,
   kScratchReduce,
   kScratchColumns,
+  kScratchEncoderPlan,
   kScratchSlots
 };
 void* device_scratch(ScratchSlot slot, size_t bytes);
