@@ -8,12 +8,12 @@
 #                                against the CPU's double-precision layers (the test
 #                                suite's /cuda rows), 20 training steps GPU vs CPU from
 #                                one checkpoint (fp32, a second GPU run, bf16 on both),
-#                                compute-sanitizer memcheck on the small table tests,
 #                                the same on a one-rank NCCL group
 #                                (GPT_COMM=nccl, ZeRO 0 and 1), a speed figure, and PyTorch on the
 #                                same GPU (scripts/torch_bench.py: GPT-2 124M and the 6-layer model,
 #                                bf16 autocast, eager and torch.compile, sampling; at most
-#                                GPU_CHECK_TORCH_BUDGET=180 s) beside gpt.cc's tokens/s and MFU;
+#                                GPU_CHECK_TORCH_BUDGET=180 s) beside gpt.cc's tokens/s and MFU,
+#                                and last compute-sanitizer memcheck on the small table tests;
 #                                report in $OUT (default /tmp/gpu-check-out), also on stdout.
 # device tool: run(command="bash scripts/gpu_check.sh run", carry=["gpu-check"], timeout_s=480)
 set -uo pipefail
@@ -79,18 +79,6 @@ run)
   echo '## tests/test_cuda.cpp (both GEMM engines, the bf16 table vs the CPU bf16 layers, flash vs row attention, train)'
   timeout 240 $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*:CudaLayers.*' 2>&1 |
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|actual|worst element|^\[==' | head -80
-  echo; echo '## compute-sanitizer memcheck on the small-shape table tests (refused on gVisor machines: then it says so)'
-  csan=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
-  if [ -n "$csan" ]; then
-    timeout 150 "$csan" --tool memcheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
-      --gtest_filter='Devices/BackendTest.*/cuda:CudaLayers.FlashAttention*:CudaLayers.Bf16Table*:CudaLayers.BothGemm*' \
-      >"$OUT/memcheck.log" 2>&1
-    rc=$?
-    grep -E '^\[ +(OK|FAILED) +\]|ERROR SUMMARY|Invalid|not supported|Error' "$OUT/memcheck.log" | head -20
-    echo "memcheck exit $rc (0: clean; 3: errors found; 124: timed out; other: see memcheck.log)"
-  else
-    echo "compute-sanitizer not found"
-  fi
   echo; echo '## Training: 20 steps GPU vs CPU from one checkpoint (dropout 0.1, sequential)'
   w=$(mktemp -d)
   $G/gpt prepare --input $G/tinyshakespeare.txt --out $w/data >/dev/null 2>&1
@@ -289,6 +277,18 @@ print("| gpt.cc (gpt sample --device cuda --stats, section above) | %s |" % ("%.
 print("| PyTorch KV-cache loop (eager, SDPA) | %s |" % ("%.3f (%d tokens)" % (d["ms_per_token"], d["tokens"]) if d else status("pt_sample")))
 if ours and d: print("sampling ratio: gpt.cc is %.2fx faster than PyTorch per token (the goal: > 1)" % (d["ms_per_token"] / ours))
 PY
+  echo; echo '## compute-sanitizer memcheck on the small-shape table tests (last: it is slow; refused on gVisor machines, then it says so)'
+  csan=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
+  if [ -n "$csan" ]; then
+    timeout 120 "$csan" --tool memcheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
+      --gtest_filter='Devices/BackendTest.*/cuda:CudaLayers.FlashAttention*:CudaLayers.Bf16Table*:CudaLayers.BothGemm*' \
+      >"$OUT/memcheck.log" 2>&1
+    rc=$?
+    grep -E '^\[ +(OK|FAILED) +\]|ERROR SUMMARY|Invalid|not supported|Error' "$OUT/memcheck.log" | head -20
+    echo "memcheck exit $rc (0: clean; 3: errors found; 124: timed out; other: see memcheck.log)"
+  else
+    echo "compute-sanitizer not found"
+  fi
   cp $w/gpu/metrics.jsonl "$OUT/gpu_metrics.jsonl" 2>/dev/null
   cp $w/cpu/metrics.jsonl "$OUT/cpu_metrics.jsonl" 2>/dev/null
   rm -rf "$w"
