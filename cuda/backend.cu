@@ -2,6 +2,9 @@
 // and the gpu:: layer functions, each put into the slot typed from its cpu:: twin, so
 // a signature that drifts fails to compile here. Every layer call is asynchronous;
 // to_host, sum and sum_squares synchronise (backend.h states the contract).
+#include <cstdlib>
+#include <string>
+
 #include "backend.h"
 #include "common.cuh"
 
@@ -76,6 +79,11 @@ __global__ void column_finish_kernel(float* out, const float* partial, unsigned 
   float s = 0.0f;
   for (unsigned k = 0; k < chunks; k++) s += partial[size_t(k) * C + c];
   out[c] += s;
+}
+
+bool sync_launches() {
+  const char* e = std::getenv("GPT_CUDA_SYNC");  // read each time: cheap beside a launch
+  return e && *e && std::string(e) != "0";
 }
 
 void* device_scratch(ScratchSlot slot, size_t bytes) {

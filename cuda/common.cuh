@@ -18,8 +18,14 @@
     if (e_ != cudaSuccess)                                                                           \
       GPT_FAIL(__FILE__, ":", __LINE__, ": ", #call, ": ", cudaGetErrorName(e_), " (", cudaGetErrorString(e_), ")"); \
   } while (0)
-// After a kernel launch: launch errors now, execution errors at the next synchronising call.
-#define CUDA_LAUNCHED() CUDA_CHECK(cudaGetLastError())
+// After a kernel launch: launch errors now, execution errors at the next synchronising
+// call -- or, with GPT_CUDA_SYNC=1 (for debugging), here: every launch is waited for, so
+// a kernel that fails is named by the file and line that launched it.
+#define CUDA_LAUNCHED()                                                  \
+  do {                                                                   \
+    CUDA_CHECK(cudaGetLastError());                                      \
+    if (::gpt::gpu::sync_launches()) CUDA_CHECK(cudaDeviceSynchronize()); \
+  } while (0)
 
 namespace gpt::gpu {
 

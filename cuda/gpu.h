@@ -62,6 +62,8 @@ enum ScratchSlot {
   kScratchSlots
 };
 void* device_scratch(ScratchSlot slot, size_t bytes);
+// GPT_CUDA_SYNC=1: every kernel launch is followed by a synchronisation (CUDA_LAUNCHED).
+bool sync_launches();
 
 // Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library)" or
 // "gpt.cc's own kernel"; and a test hook forcing one (-1: GPT_GEMM decides, 0 own, 1 cuBLAS).

@@ -13,6 +13,7 @@
 
 #include "cuda_runtime.h"
 #include "cuda_test_util.h"
+#include "gpu.h"
 #include "backend.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
@@ -211,5 +212,33 @@ const bool use_emulated_cublas = [] {
   ::setenv("GPT_CUBLAS_LIBRARY", GPT_EMU_CUBLAS, 0);
   return true;
 }();
+
+// GPT_CUDA_SYNC=1 waits after every launch, so a kernel that failed is reported at the
+// launch that follows it (file and line), not at some later synchronising call.
+TEST(CudaEmulator, SyncLaunchesReportAFailureAtTheNextLaunch) {
+  float* x = device_copy(std::vector<float>(64, 1.0f));
+  int* d = device_copy(std::vector<int>(64, 0));
+  for (bool sync : {false, true}) {
+    if (sync) ::setenv("GPT_CUDA_SYNC", "1", 1);
+    ::gpt_emu::launch(divergent_barrier_kernel, 1, 64)(d);  // fails while it runs
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    std::string what;
+    try {
+      gpu::residual_forward(x, x, x, 64);
+    } catch (const Error& e) {
+      what = e.what();
+    }
+    ::unsetenv("GPT_CUDA_SYNC");
+    if (sync) {
+      EXPECT_NE(what.find("residual.cu"), std::string::npos) << what;
+      EXPECT_NE(what.find("cudaErrorLaunchFailure"), std::string::npos) << what;
+    } else {
+      EXPECT_EQ(what, "");  // reported later, by the next synchronising call
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+    }
+  }
+  cudaFree(x);
+  cudaFree(d);
+}
 
 }  // namespace gpt::test
