@@ -194,6 +194,7 @@ __global__ void attention_decode_kernel(float* out, float* att_row, const float*
 // recomputing the weights from lse; D = dout . out per row first. Every sum runs in a
 // fixed order: deterministic.
 constexpr int kTile = 32, kFlashThreads = 256, kMaxHs = 64, kPad = kMaxHs + 1;
+constexpr int kPerThread = kTile * kMaxHs / kFlashThreads;  // (row, e) pairs of a tile per thread
 
 struct FlashTiles {
   int q0, k0;  // first query row and first key of the tiles
@@ -213,6 +214,30 @@ __device__ inline float tile_dot(const float* a, const float* b, int n) {
   float s = 0.0f;
   for (int e = 0; e < n; e++) s += a[e] * b[e];
   return s;
+}
+// acc[n] += sum over c of a[r][c] b[c][e] for this thread's (r, e) pairs of the tile, c in
+// order: the output (weights x v) and dq (dS x k) products.
+__device__ inline void tile_product_add(float* acc, const float (*a)[kTile + 1], const float (*b)[kPad], int hs) {
+  for (int i = threadIdx.x, n = 0; i < kTile * hs; i += blockDim.x, n++) {
+    const int r = i / hs, e = i % hs;
+    float x = acc[n];
+    for (int c = 0; c < kTile; c++) x += a[r][c] * b[c][e];
+    acc[n] = x;
+  }
+}
+// The query side of the backward for rows [q0, q0 + kTile): q and dout tiles, each row's
+// log-sum-exp and D = dout . out (zeros past T).
+template <bool kBf16>
+__device__ void load_query_side(float (*sQ)[kPad], float (*sdO)[kPad], float* sL, float* sD, const float* qkv,
+                                const float* dout, const float* lse, const float* D, const Geo& g, int b,
+                                size_t hoff, size_t row0, int q0) {
+  load_tile<kBf16>(sQ, qkv + hoff, 3 * size_t(g.C), g, b, q0);
+  load_tile<kBf16>(sdO, dout + hoff, size_t(g.C), g, b, q0);
+  if (threadIdx.x < kTile) {
+    const int t = q0 + threadIdx.x;
+    sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
+    sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
+  }
 }
 // Keys of the last tile a query tile starting at q0 needs (causal: up to its last row).
 __device__ inline int key_end(const Geo& g, int q0) { return g.causal ? min(g.T, q0 + kTile) : g.T; }
@@ -254,7 +279,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_forward_kernel(float* out
       if (t < g.T) lse[row0 + t] = L;
     }
   }
-  float acc[kTile * kMaxHs / kFlashThreads];  // this thread's (row, e) of the output
+  float acc[kPerThread];  // this thread's (row, e) of the output
   for (float& a : acc) a = 0.0f;
   for (int k0 = 0; k0 < kend; k0 += kTile) {  // pass 2: out = sum of weights x v
     __syncthreads();
@@ -271,12 +296,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_forward_kernel(float* out
       sP[r][lane] = op<kBf16>(w);
     }
     __syncthreads();
-    for (int i = threadIdx.x, n = 0; i < kTile * g.hs; i += blockDim.x, n++) {
-      const int r = i / g.hs, e = i % g.hs;
-      float a = acc[n];
-      for (int c = 0; c < kTile; c++) a += sP[r][c] * sV[c][e];
-      acc[n] = a;
-    }
+    tile_product_add(acc, sP, sV, g.hs);
   }
   for (int i = threadIdx.x, n = 0; i < kTile * g.hs; i += blockDim.x, n++) {
     const int r = i / g.hs, e = i % g.hs, t = q0 + r;
@@ -328,17 +348,11 @@ __global__ void __launch_bounds__(kFlashThreads) flash_backward_kv_kernel(float*
   const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
   load_tile<kBf16>(sK, qkv + g.C + hoff, C3, g, b, k0);
   load_tile<kBf16>(sV, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
-  float dk[kTile * kMaxHs / kFlashThreads], dv[kTile * kMaxHs / kFlashThreads];
-  for (int n = 0; n < kTile * kMaxHs / kFlashThreads; n++) dk[n] = dv[n] = 0.0f;
+  float dk[kPerThread], dv[kPerThread];
+  for (int n = 0; n < kPerThread; n++) dk[n] = dv[n] = 0.0f;
   for (int q0 = g.causal ? k0 : 0; q0 < g.T; q0 += kTile) {  // causal: queries from this tile on
     __syncthreads();
-    load_tile<kBf16>(sQ, qkv + hoff, C3, g, b, q0);
-    load_tile<kBf16>(sdO, dout + hoff, size_t(g.C), g, b, q0);
-    if (threadIdx.x < kTile) {
-      const int t = q0 + threadIdx.x;
-      sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
-      sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
-    }
+    load_query_side<kBf16>(sQ, sdO, sL, sD, qkv, dout, lse, D, g, b, hoff, row0, q0);
     __syncthreads();
     flash_grads<kBf16>(sW, sDS, sQ, sK, sV, sdO, sL, sD, g, row0, q0, k0, drop);
     __syncthreads();
@@ -370,14 +384,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_backward_q_kernel(float* 
   __shared__ float sW[kTile][kTile + 1], sDS[kTile][kTile + 1], sL[kTile], sD[kTile];
   const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * kTile;
   const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
-  load_tile<kBf16>(sQ, qkv + hoff, C3, g, b, q0);
-  load_tile<kBf16>(sdO, dout + hoff, size_t(g.C), g, b, q0);
-  if (threadIdx.x < kTile) {
-    const int t = q0 + threadIdx.x;
-    sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
-    sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
-  }
-  float dq[kTile * kMaxHs / kFlashThreads];
+  load_query_side<kBf16>(sQ, sdO, sL, sD, qkv, dout, lse, D, g, b, hoff, row0, q0);
+  float dq[kPerThread];
   for (float& a : dq) a = 0.0f;
   const int kend = key_end(g, q0);
   for (int k0 = 0; k0 < kend; k0 += kTile) {
@@ -387,12 +395,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_backward_q_kernel(float* 
     __syncthreads();
     flash_grads<kBf16>(sW, sDS, sQ, sK, sV, sdO, sL, sD, g, row0, q0, k0, drop);
     __syncthreads();
-    for (int i = threadIdx.x, n = 0; i < kTile * g.hs; i += blockDim.x, n++) {
-      const int r = i / g.hs, e = i % g.hs;
-      float a = dq[n];
-      for (int c = 0; c < kTile; c++) a += sDS[r][c] * sK[c][e];
-      dq[n] = a;
-    }
+    tile_product_add(dq, sDS, sK, g.hs);
   }
   for (int i = threadIdx.x, n = 0; i < kTile * g.hs; i += blockDim.x, n++) {
     const int r = i / g.hs, e = i % g.hs, t = q0 + r;
