@@ -1,13 +1,19 @@
 // Causal multi-head attention on the GPU (layers.h attention_*, kv_cache_write,
 // attention_decode). The model runs the flash-style kernels further down (heads up to
-// 64 wide); the row kernels here are their reference, and serve requests for the
-// weight or score matrices and wider heads. Row kernels: one block per (batch, head, query) row: scores
+// 64 wide): on the CUDA cores in fp32, on the tensor cores under --dtype bf16; the row
+// kernels here are their reference, and serve requests for the weight or score matrices
+// and wider heads. Row kernels: one block per (batch, head, query) row: scores
 // over the keys, the row's max and log-sum-exp, weights, output. The backward recomputes
 // the weights from the saved log-sum-exp (as the CPU flash path does) in two passes, so
 // that nothing is summed with atomics: per query row dq and dS (into a (B,NH,T,T)
 // scratch), then per key row dk and dv, each summing over the queries in order.
 // Dropout on the weights uses the CPU's mask indices ((b*NH + h)*T + t)*T + t2.
+#include <cuda_bf16.h>
+#include <mma.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "bf16.h"
 #include "common.cuh"
@@ -403,10 +409,353 @@ __global__ void __launch_bounds__(kFlashThreads) flash_backward_q_kernel(float* 
   }
 }
 
-int g_attention_kernel_for_tests = -1;  // -1: flash where it applies; 0: the row kernels; 1: flash
-bool use_flash(Dims d, bool wants_matrices) {
-  if (wants_matrices || d.hs() > kMaxHs) return false;  // att / scores, or heads too wide for the tiles
-  return g_attention_kernel_for_tests != 0;
+
+// ---- tensor-core kernels (--dtype bf16, heads up to 64 wide: the model's bf16 path) ----
+// The flash kernels' algorithm with every product on the tensor cores (wmma, 16x16x16,
+// bf16 operands, fp32 sums): q, k, v and dout are rounded to bf16 by bf16.h's rule as
+// they are loaded, the weights and dS as the CPU's attention_bf16 rounds them, so the
+// results are the CPU bf16 path's up to the order of the fp32 sums. 4 warps per block;
+// a warp owns 16 rows (queries, or keys in the dk/dv kernel) and the other side comes in
+// tiles of 32. A warp's product lands in its own strip of shared memory, where lane j
+// takes column j for the softmax arithmetic (one exp per element: the running max and
+// sum of pass 1 are per lane and column, merged across lanes once at the end). Shared
+// memory is one static buffer per kernel (under the 48 KiB a block gets without opting
+// in); the staging of the warp-resident operands aliases the product strips.
+namespace wmma = nvcuda::wmma;
+constexpr int kTcWarps = 4, kTcThreads = 32 * kTcWarps, kTcRows = 16 * kTcWarps, kTcCols = 32;
+constexpr int kLdH = kMaxHs + 8;    // bf16 tiles of q/k/v/dout: row stride (elements)
+constexpr int kLdS = kTcCols + 4;   // fp32 product strips: row stride
+constexpr int kLdP = kTcCols + 8;   // bf16 weight / dS strips: row stride
+constexpr int kStripBytes = 16 * kLdS * 4;                    // one warp's fp32 16 x 32 strip
+constexpr int kStripsBytes = kTcWarps * kStripBytes;          // all warps' strips
+constexpr int kRowTileBytes = kTcRows * kLdH * 2;             // kTcRows rows of a head slice in bf16
+constexpr int kColTileBytes = kTcCols * kLdH * 2;             // kTcCols rows of a head slice in bf16
+constexpr int kPStripBytes = 16 * kLdP * 2;                   // one warp's bf16 16 x 32 strip
+static_assert(kRowTileBytes == kStripsBytes, "the staging of 64 bf16 rows aliases the warps' fp32 strips");
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
+using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
+using FragBt = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major>;  // rows of B^T
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+__device__ inline __nv_bfloat16 to_bf16(float x) {
+  __nv_bfloat16_raw r;
+  r.x = static_cast<unsigned short>(bf16_round_bits(float_bits(x)) >> 16);
+  return __nv_bfloat16(r);
+}
+// Fragments along the head: hs rounded up to 16 (the columns past hs are loaded as zeros).
+__device__ inline int head_frags(const Geo& g) { return (g.hs + 15) / 16; }
+// Rows [t0, t0 + n) of a head slice (row stride `stride`) into sh[row * kLdH + e] as bf16;
+// zeros past T and past hs up to the next multiple of 16.
+__device__ void load_tile_bf16(__nv_bfloat16* sh, int n, const float* base, size_t stride, const Geo& g, int b,
+                               int t0) {
+  const int w = 16 * head_frags(g);
+  for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
+    const int r = i / w, e = i % w, t = t0 + r;
+    sh[r * kLdH + e] = to_bf16(t < g.T && e < g.hs ? base[(size_t(b) * g.T + t) * stride + e] : 0.0f);
+  }
+}
+// The warp's 16 rows of a staged tile as A fragments (one per 16 columns of the head).
+__device__ inline void load_rows(FragA (&f)[kMaxHs / 16], const __nv_bfloat16* rows, int nfrag) {
+#pragma unroll
+  for (int k = 0; k < kMaxHs / 16; k++)
+    if (k < nfrag) wmma::load_matrix_sync(f[k], rows + 16 * k, kLdH);
+}
+// strip[16 x 32] = A (16 rows x head) times the transpose of tile (32 rows x head).
+__device__ inline void strip_product(float* strip, const FragA (&a)[kMaxHs / 16], const __nv_bfloat16* tile,
+                                     int nfrag) {
+#pragma unroll
+  for (int j = 0; j < kTcCols / 16; j++) {
+    FragC s;
+    wmma::fill_fragment(s, 0.0f);
+#pragma unroll
+    for (int k = 0; k < kMaxHs / 16; k++)
+      if (k < nfrag) {
+        FragBt bt;
+        wmma::load_matrix_sync(bt, tile + 16 * j * kLdH + 16 * k, kLdH);
+        wmma::mma_sync(s, a[k], bt, s);
+      }
+    wmma::store_matrix_sync(strip + 16 * j, s, kLdS, wmma::mem_row_major);
+  }
+}
+// acc (16 x head) += P (the warp's bf16 16 x 32 strip) times tile (32 rows x head).
+__device__ inline void strip_times_tile(FragC (&acc)[kMaxHs / 16], const __nv_bfloat16* p, const __nv_bfloat16* tile,
+                                        int nfrag) {
+#pragma unroll
+  for (int kk = 0; kk < kTcCols / 16; kk++) {
+    FragA a;
+    wmma::load_matrix_sync(a, p + 16 * kk, kLdP);
+#pragma unroll
+    for (int n = 0; n < kMaxHs / 16; n++)
+      if (n < nfrag) {
+        FragB bm;
+        wmma::load_matrix_sync(bm, tile + 16 * kk * kLdH + 16 * n, kLdH);
+        wmma::mma_sync(acc[n], a, bm, acc[n]);
+      }
+  }
+}
+// Writes (add: adds) the warp's 16 x head accumulators to rows [r0, r0 + 16) of a
+// (B, T, ...) tensor (row stride `stride`, the head at `dst`), staged through its strip.
+template <bool kAdd>
+__device__ void write_rows(float* dst, size_t stride, const FragC (&acc)[kMaxHs / 16], float* strip, const Geo& g,
+                           int b, int r0) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int n = 0; n < kMaxHs / 16; n++)
+    if (n < head_frags(g)) {
+      __syncwarp();
+      wmma::store_matrix_sync(strip, acc[n], kLdS, wmma::mem_row_major);
+      __syncwarp();
+      for (int i = lane; i < 256; i += 32) {
+        const int r = i / 16, e = 16 * n + i % 16, t = r0 + r;
+        if (t >= g.T || e >= g.hs) continue;
+        float* d = dst + (size_t(b) * g.T + t) * stride + e;
+        *d = kAdd ? *d + strip[r * kLdS + i % 16] : strip[r * kLdS + i % 16];
+      }
+    }
+}
+
+__global__ void __launch_bounds__(kTcThreads) tc_forward_kernel(float* out, float* lse, const float* qkv, Geo g,
+                                                               Dropout drop) {
+  constexpr int kBytes = kStripsBytes + 2 * kColTileBytes + kTcWarps * kPStripBytes;
+  static_assert(kBytes <= 48 * 1024, "static shared memory above 48 KiB");
+  __shared__ __align__(128) unsigned char smem[kBytes];
+  const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * kTcRows, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int nf = head_frags(g), r0 = q0 + 16 * warp;  // the warp's first query row
+  const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
+  float* strip = reinterpret_cast<float*>(smem) + 16 * warp * kLdS;
+  auto* sK = reinterpret_cast<__nv_bfloat16*>(smem + kStripsBytes);
+  auto* sV = sK + kTcCols * kLdH;
+  auto* pstrip = sV + kTcCols * kLdH + 16 * warp * kLdP;
+  {
+    auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
+    load_tile_bf16(sQ, kTcRows, qkv + hoff, C3, g, b, q0);
+    __syncthreads();
+  }
+  FragA q[kMaxHs / 16];
+  load_rows(q, reinterpret_cast<const __nv_bfloat16*>(smem) + 16 * warp * kLdH, nf);
+  const int kend = g.causal ? min(g.T, q0 + kTcRows) : g.T;
+  // Does the warp's strip see any key of the tile at k0? (Causal: not past its last row;
+  // rows past T see nothing.)
+  auto sees = [&](int k0) { return r0 < g.T && (!g.causal || k0 <= r0 + 15); };
+  float m[16], l[16];  // pass 1: per row, this lane's running max and sum over its column's keys
+#pragma unroll
+  for (int i = 0; i < 16; i++) m[i] = -INFINITY, l[i] = 0.0f;
+  for (int k0 = 0; k0 < kend; k0 += kTcCols) {
+    __syncthreads();
+    load_tile_bf16(sK, kTcCols, qkv + g.C + hoff, C3, g, b, k0);
+    __syncthreads();
+    if (!sees(k0)) continue;
+    strip_product(strip, q, sK, nf);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      if (!visible(g, r0 + i, k0 + lane)) continue;
+      const float s = strip[i * kLdS + lane] * g.scale;
+      if (s > m[i]) {
+        l[i] = l[i] * expf(m[i] - s) + 1.0f;
+        m[i] = s;
+      } else {
+        l[i] += expf(s - m[i]);
+      }
+    }
+    __syncwarp();
+  }
+  float L[16];  // each row's log-sum-exp (every lane has it)
+#pragma unroll
+  for (int i = 0; i < 16; i++) {
+    float mx = m[i];
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    float z = m[i] == -INFINITY ? 0.0f : l[i] * expf(m[i] - mx);
+    for (int o = 16; o > 0; o >>= 1) z += __shfl_xor_sync(0xffffffffu, z, o);
+    L[i] = mx + logf(z);
+    if (lane == 0 && r0 + i < g.T) lse[row0 + r0 + i] = L[i];
+  }
+  FragC acc[kMaxHs / 16];
+#pragma unroll
+  for (int n = 0; n < kMaxHs / 16; n++) wmma::fill_fragment(acc[n], 0.0f);
+  for (int k0 = 0; k0 < kend; k0 += kTcCols) {  // pass 2: out = normalised weights x v
+    __syncthreads();
+    load_tile_bf16(sK, kTcCols, qkv + g.C + hoff, C3, g, b, k0);
+    load_tile_bf16(sV, kTcCols, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+    __syncthreads();
+    if (!sees(k0)) continue;
+    strip_product(strip, q, sK, nf);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      const int t = r0 + i, t2 = k0 + lane;
+      float w = 0.0f;
+      if (visible(g, t, t2)) {
+        w = expf(strip[i * kLdS + lane] * g.scale - L[i]);
+        if (drop.active()) w *= drop.scale((row0 + t) * g.T + t2);
+      }
+      pstrip[i * kLdP + lane] = to_bf16(w);
+    }
+    __syncwarp();
+    strip_times_tile(acc, pstrip, sV, nf);
+  }
+  write_rows<false>(out + hoff, size_t(g.C), acc, strip, g, b, r0);
+}
+
+// dk, dv for the keys [k0, k0 + kTcRows) (warp: 16 keys), over the query tiles in order.
+// Per tile the warp forms S^T = K Q^T and dP^T = V dO^T (keys x queries), from them the
+// weights W^T and dS^T, then dv += W^T dO and dk += dS^T Q.
+__global__ void __launch_bounds__(kTcThreads) tc_backward_kv_kernel(float* dqkv, const float* dout, const float* qkv,
+                                                                   const float* lse, const float* D, Geo g,
+                                                                   Dropout drop) {
+  constexpr int kBytes = 2 * kStripsBytes + 2 * kColTileBytes + 2 * kTcWarps * kPStripBytes + 2 * kTcCols * 4;
+  static_assert(kBytes <= 48 * 1024, "static shared memory above 48 KiB");
+  static_assert(2 * kRowTileBytes == 2 * kStripsBytes, "k and v are staged over the strips");
+  __shared__ __align__(128) unsigned char smem[kBytes];
+  const int h = blockIdx.y, b = blockIdx.z, k0 = blockIdx.x * kTcRows, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int nf = head_frags(g), c0 = k0 + 16 * warp;  // the warp's first key
+  const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
+  float* sst = reinterpret_cast<float*>(smem) + 16 * warp * kLdS;                       // S^T strip
+  float* dpt = reinterpret_cast<float*>(smem + kStripsBytes) + 16 * warp * kLdS;        // dP^T strip
+  auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem + 2 * kStripsBytes);
+  auto* sdO = sQ + kTcCols * kLdH;
+  auto* wt = sdO + kTcCols * kLdH + 16 * warp * kLdP;                                   // W^T strip
+  auto* dst = sdO + kTcCols * kLdH + kTcWarps * kLdP * 16 + 16 * warp * kLdP;           // dS^T strip
+  float* sL = reinterpret_cast<float*>(smem + 2 * kStripsBytes + 2 * kColTileBytes + 2 * kTcWarps * kPStripBytes);
+  float* sD = sL + kTcCols;
+  FragA kf[kMaxHs / 16], vf[kMaxHs / 16];
+  {
+    auto* stK = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
+    auto* stV = reinterpret_cast<__nv_bfloat16*>(smem + kRowTileBytes);
+    load_tile_bf16(stK, kTcRows, qkv + g.C + hoff, C3, g, b, k0);
+    load_tile_bf16(stV, kTcRows, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+    __syncthreads();
+    load_rows(kf, stK + 16 * warp * kLdH, nf);
+    load_rows(vf, stV + 16 * warp * kLdH, nf);
+  }
+  FragC dk[kMaxHs / 16], dv[kMaxHs / 16];
+#pragma unroll
+  for (int n = 0; n < kMaxHs / 16; n++) wmma::fill_fragment(dk[n], 0.0f), wmma::fill_fragment(dv[n], 0.0f);
+  for (int q0 = g.causal ? k0 : 0; q0 < g.T; q0 += kTcCols) {
+    __syncthreads();
+    load_tile_bf16(sQ, kTcCols, qkv + hoff, C3, g, b, q0);
+    load_tile_bf16(sdO, kTcCols, dout + hoff, size_t(g.C), g, b, q0);
+    if (threadIdx.x < kTcCols) {
+      const int t = q0 + threadIdx.x;
+      sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
+      sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
+    }
+    __syncthreads();
+    if (c0 >= g.T || (g.causal && q0 + kTcCols - 1 < c0)) continue;  // no query of the tile sees the warp's keys
+    strip_product(sst, kf, sQ, nf);
+    strip_product(dpt, vf, sdO, nf);
+    __syncwarp();
+    const int t = q0 + lane;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      const int t2 = c0 + i;
+      float w = 0.0f, ds = 0.0f;
+      if (visible(g, t, t2)) {
+        const float p = expf(sst[i * kLdS + lane] * g.scale - sL[lane]);
+        const float mk = drop.active() ? drop.scale((row0 + t) * g.T + t2) : 1.0f;
+        w = p * mk;
+        ds = p * (dpt[i * kLdS + lane] * mk - sD[lane]) * g.scale;
+      }
+      wt[i * kLdP + lane] = to_bf16(w);
+      dst[i * kLdP + lane] = to_bf16(ds);
+    }
+    __syncwarp();
+    strip_times_tile(dv, wt, sdO, nf);
+    strip_times_tile(dk, dst, sQ, nf);
+  }
+  __syncthreads();  // the strips are free: stage the results through them
+  write_rows<true>(dqkv + g.C + hoff, C3, dk, sst, g, b, c0);
+  write_rows<true>(dqkv + 2 * size_t(g.C) + hoff, C3, dv, sst, g, b, c0);
+}
+
+// dq for the queries [q0, q0 + kTcRows) (warp: 16 rows), over the key tiles in order:
+// S = Q K^T and dP = dO V^T, dS from them, dq += dS K.
+__global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, const float* dout, const float* qkv,
+                                                                  const float* lse, const float* D, Geo g,
+                                                                  Dropout drop) {
+  constexpr int kBytes = 2 * kStripsBytes + 2 * kColTileBytes + kTcWarps * kPStripBytes + 2 * kTcRows * 4;
+  static_assert(kBytes <= 48 * 1024, "static shared memory above 48 KiB");
+  __shared__ __align__(128) unsigned char smem[kBytes];
+  const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * kTcRows, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int nf = head_frags(g), r0 = q0 + 16 * warp;
+  const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
+  float* ss = reinterpret_cast<float*>(smem) + 16 * warp * kLdS;
+  float* dp = reinterpret_cast<float*>(smem + kStripsBytes) + 16 * warp * kLdS;
+  auto* sK = reinterpret_cast<__nv_bfloat16*>(smem + 2 * kStripsBytes);
+  auto* sV = sK + kTcCols * kLdH;
+  auto* dsp = sV + kTcCols * kLdH + 16 * warp * kLdP;
+  float* sL = reinterpret_cast<float*>(smem + 2 * kStripsBytes + 2 * kColTileBytes + kTcWarps * kPStripBytes);
+  float* sD = sL + kTcRows;
+  FragA qf[kMaxHs / 16], of[kMaxHs / 16];
+  {
+    auto* stQ = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
+    auto* stO = reinterpret_cast<__nv_bfloat16*>(smem + kRowTileBytes);
+    load_tile_bf16(stQ, kTcRows, qkv + hoff, C3, g, b, q0);
+    load_tile_bf16(stO, kTcRows, dout + hoff, size_t(g.C), g, b, q0);
+    if (threadIdx.x < kTcRows) {
+      const int t = q0 + threadIdx.x;
+      sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
+      sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
+    }
+    __syncthreads();
+    load_rows(qf, stQ + 16 * warp * kLdH, nf);
+    load_rows(of, stO + 16 * warp * kLdH, nf);
+  }
+  FragC dq[kMaxHs / 16];
+#pragma unroll
+  for (int n = 0; n < kMaxHs / 16; n++) wmma::fill_fragment(dq[n], 0.0f);
+  const int kend = g.causal ? min(g.T, q0 + kTcRows) : g.T;
+  for (int k0 = 0; k0 < kend; k0 += kTcCols) {
+    __syncthreads();
+    load_tile_bf16(sK, kTcCols, qkv + g.C + hoff, C3, g, b, k0);
+    load_tile_bf16(sV, kTcCols, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+    __syncthreads();
+    if (r0 >= g.T || (g.causal && k0 > r0 + 15)) continue;
+    strip_product(ss, qf, sK, nf);
+    strip_product(dp, of, sV, nf);
+    __syncwarp();
+    const int t2 = k0 + lane;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      const int t = r0 + i;
+      float ds = 0.0f;
+      if (visible(g, t, t2)) {
+        const float p = expf(ss[i * kLdS + lane] * g.scale - sL[16 * warp + i]);
+        const float mk = drop.active() ? drop.scale((row0 + t) * g.T + t2) : 1.0f;
+        ds = p * (dp[i * kLdS + lane] * mk - sD[16 * warp + i]) * g.scale;
+      }
+      dsp[i * kLdP + lane] = to_bf16(ds);
+    }
+    __syncwarp();
+    strip_times_tile(dq, dsp, sK, nf);
+  }
+  __syncthreads();
+  write_rows<true>(dqkv + hoff, C3, dq, ss, g, b, r0);
+}
+
+// Which kernels run: GPT_ATTENTION=auto (the default: tensor cores under --dtype bf16,
+// the flash kernels otherwise), flash (the fp32 flash kernels, also under bf16: the A/B
+// of gpu_check.sh) or rows (the reference kernels), where they apply: the flash and
+// tensor-core kernels take heads up to 64 wide and do not return the weight matrices.
+enum class Kernel { rows, flash, tensor };
+int g_attention_kernel_for_tests = -1;  // -1: GPT_ATTENTION; else a Kernel
+Kernel wanted_kernel() {
+  if (g_attention_kernel_for_tests >= 0) return Kernel(g_attention_kernel_for_tests);
+  static const Kernel from_env = [] {
+    const char* env = std::getenv("GPT_ATTENTION");
+    const std::string want = env ? env : "auto";
+    if (want == "auto" || want.empty()) return Kernel::tensor;
+    if (want == "flash") return Kernel::flash;
+    if (want == "rows") return Kernel::rows;
+    GPT_USAGE_FAIL("GPT_ATTENTION='", want, "' is not an attention kernel: auto (the default), flash or rows");
+  }();
+  return from_env;
+}
+Kernel kernel_for(Dims d, bool bf16, bool wants_matrices) {
+  if (wants_matrices || d.hs() > kMaxHs) return Kernel::rows;  // att / scores, or heads too wide for the tiles
+  const Kernel k = wanted_kernel();
+  if (k == Kernel::tensor && !bf16) return Kernel::flash;  // fp32 stays fp32 (no TF32)
+  return k;
 }
 }  // namespace
 
@@ -415,7 +764,14 @@ template <bool kBf16>
 void forward(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode, float* att,
              float* scores) {
   const Geo g = geo(d, mode);
-  if (use_flash(d, att || scores)) {
+  const Kernel kernel = kernel_for(d, kBf16, att || scores);
+  if (kernel == Kernel::tensor) {
+    const dim3 tiles(unsigned((d.T + kTcRows - 1) / kTcRows), unsigned(d.NH), unsigned(d.B));
+    tc_forward_kernel<<<tiles, kTcThreads>>>(out, lse, qkv, g, drop);
+    CUDA_LAUNCHED();
+    return;
+  }
+  if (kernel == Kernel::flash) {
     const dim3 tiles(unsigned((d.T + kTile - 1) / kTile), unsigned(d.NH), unsigned(d.B));
     flash_forward_kernel<kBf16><<<tiles, kFlashThreads>>>(out, lse, qkv, g, drop);
     CUDA_LAUNCHED();
@@ -429,11 +785,20 @@ template <bool kBf16>
 void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, Dims d,
               Dropout drop, AttentionMode mode) {
   const Geo g = geo(d, mode);
-  if (use_flash(d, false)) {
+  const Kernel kernel = kernel_for(d, kBf16, false);
+  if (kernel != Kernel::rows) {
     const size_t rows = size_t(d.B) * d.NH * d.T;
     float* D = static_cast<float*>(device_scratch(kScratchAttnRowDot, rows * sizeof(float)));  // dout . out per row
     flash_rowdot_kernel<<<grid_for(rows * 32), kThreads>>>(D, dout, out, g);
     CUDA_LAUNCHED();
+    if (kernel == Kernel::tensor) {
+      const dim3 tiles(unsigned((d.T + kTcRows - 1) / kTcRows), unsigned(d.NH), unsigned(d.B));
+      tc_backward_kv_kernel<<<tiles, kTcThreads>>>(dqkv, dout, qkv, lse, D, g, drop);
+      CUDA_LAUNCHED();
+      tc_backward_q_kernel<<<tiles, kTcThreads>>>(dqkv, dout, qkv, lse, D, g, drop);
+      CUDA_LAUNCHED();
+      return;
+    }
     const dim3 tiles(unsigned((d.T + kTile - 1) / kTile), unsigned(d.NH), unsigned(d.B));
     flash_backward_kv_kernel<kBf16><<<tiles, kFlashThreads>>>(dqkv, dout, qkv, lse, D, g, drop);
     CUDA_LAUNCHED();

@@ -227,8 +227,9 @@ TEST(CudaLayers, Bf16TrainingOnCudaTracksTheCpuBf16Run) {
 }
 
 // The flash-style attention kernels (the model's) against the row kernels (their
-// reference, cuda/attention.cu), fp32 and bf16, causal or not, with dropout, T of 1, not
-// a multiple of the 32-row tiles, or several tiles; head sizes up to the tiles' 64.
+// reference, cuda/attention.cu), fp32 and bf16 (bf16: the CUDA-core flash kernels and the
+// tensor-core ones), causal or not, with dropout, T of 1, not a multiple of the tiles, or
+// several tiles; head sizes up to the tiles' 64, multiples of 16 or not.
 TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
   SKIP_WITHOUT_CUDA();
   struct Case {
@@ -238,7 +239,7 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
   };
   const std::vector<Case> cases = {{{1, 1, 16, 2}, true, 0.0f},  {{2, 33, 24, 3}, true, 0.1f},
                                    {{1, 70, 128, 2}, true, 0.2f}, {{2, 40, 16, 2}, false, 0.1f},
-                                   {{1, 64, 64, 1}, true, 0.0f}};
+                                   {{1, 64, 64, 1}, true, 0.0f},  {{2, 130, 80, 2}, true, 0.1f}};
   for (bool bf16 : {false, true}) {
     const Backend<float>& be = bf16 ? cuda_backend_bf16() : cuda_backend();
     for (const Case& k : cases) {
@@ -247,8 +248,9 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
       const AttentionMode mode{k.causal, true};
       const size_t nqkv = d.BT() * 3 * size_t(d.C), nout = d.BT() * size_t(d.C), nrow = size_t(d.B) * d.NH * d.T;
       const auto qkv = random_vec<float>(nqkv, 31), dout = random_vec<float>(nout, 32), dq0 = random_vec<float>(nqkv, 33);
-      std::vector<float> out[2], lse[2], dqkv[2];
-      for (int kernel : {0, 1}) {
+      std::vector<float> out[3], lse[3], dqkv[3];
+      const int kernels = bf16 ? 3 : 2;  // 2: tensor cores, bf16 only
+      for (int kernel = 0; kernel < kernels; kernel++) {
         gpu::set_attention_kernel_for_tests(kernel);
         float *g_qkv = device_copy(qkv), *g_dout = device_copy(dout), *g_out = device_copy(std::vector<float>(nout, NAN)),
               *g_lse = device_copy(std::vector<float>(nrow, NAN)), *g_dqkv = device_copy(dq0);
@@ -266,6 +268,13 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
       EXPECT_CLOSE(out[1].data(), out[0].data(), nout, 1e-5, 1e-4) << at;
       EXPECT_CLOSE(lse[1].data(), lse[0].data(), nrow, 1e-5, 1e-5) << at;
       EXPECT_CLOSE(dqkv[1].data(), dqkv[0].data(), nqkv, 1e-5, 1e-4) << at;
+      if (kernels < 3) continue;
+      // The tensor cores sum in their own order: a weight or dS that lies within that
+      // difference of a bf16 rounding boundary rounds the other way (2^-8 relative), hence
+      // the wider tolerance; a wrong index or a missed tile is off by far more.
+      EXPECT_CLOSE(out[2].data(), out[0].data(), nout, 2e-3, 2e-3) << at << " (tensor cores)";
+      EXPECT_CLOSE(lse[2].data(), lse[0].data(), nrow, 1e-5, 1e-5) << at << " (tensor cores)";
+      EXPECT_CLOSE(dqkv[2].data(), dqkv[0].data(), nqkv, 2e-3, 2e-3) << at << " (tensor cores)";
     }
   }
   gpu::set_attention_kernel_for_tests(-1);

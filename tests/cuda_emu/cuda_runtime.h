@@ -36,6 +36,7 @@
 #define __noinline__
 #define __launch_bounds__(...)
 #define __shared__ static  // blocks run one at a time: one copy per block is enough
+#define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
   unsigned x, y, z;

@@ -210,6 +210,11 @@ struct Profile {
 }  // namespace
 
 void syncthreads() { yield(kAtBlockBarrier); }
+void fault(const char* what) {
+  std::fprintf(stderr, "cuda emulator: %s (block (%u,%u,%u), thread (%u,%u,%u))\n", what, blockIdx.x, blockIdx.y,
+               blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+  std::abort();
+}
 void syncwarp() { yield(kAtWarpBarrier); }
 int lane() { return g_fibers[size_t(g_current)].linear % 32; }
 uint64_t* warp_exchange() { return g_exchange.data(); }

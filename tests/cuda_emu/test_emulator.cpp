@@ -13,8 +13,10 @@
 
 #include "cuda_runtime.h"
 #include "cuda_test_util.h"
+#include "mma.h"
 #include "gpu.h"
 #include "backend.h"
+#include "bf16.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
 #include "test_util.h"
@@ -55,11 +57,92 @@ __global__ void divergent_barrier_kernel(int* out) {
   __syncthreads();
   out[threadIdx.x] = v;
 }
+// d = a b + c per warp (warp w: matrices at offset 256 w), a row-major, b row-major or
+// column-major (b_col), through shared memory as cuda/attention.cu loads them.
+__global__ void wmma_kernel(float* d, const float* a, const float* b, const float* c, bool b_col) {
+  namespace wmma = nvcuda::wmma;
+  __shared__ __align__(32) __nv_bfloat16 sa[2][256], sb[2][256];
+  __shared__ __align__(32) float sc[2][256];
+  const int w = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  for (int i = lane; i < 256; i += 32) {
+    float f = a[256 * w + i];
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    sa[w][i] = __nv_bfloat16_raw{static_cast<unsigned short>(u >> 16)};  // a and b are bf16 values already
+    f = b[256 * w + i];
+    std::memcpy(&u, &f, 4);
+    sb[w][i] = __nv_bfloat16_raw{static_cast<unsigned short>(u >> 16)};
+    sc[w][i] = c[256 * w + i];
+  }
+  __syncwarp();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+  wmma::load_matrix_sync(fa, sa[w], 16);
+  wmma::load_matrix_sync(fc, sc[w], 16, wmma::mem_row_major);
+  if (b_col) {
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+    wmma::load_matrix_sync(fb, sb[w], 16);
+    wmma::mma_sync(fc, fa, fb, fc);
+  } else {
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+    wmma::load_matrix_sync(fb, sb[w], 16);
+    wmma::mma_sync(fc, fa, fb, fc);
+  }
+  wmma::store_matrix_sync(sc[w], fc, 16, wmma::mem_row_major);
+  __syncwarp();
+  for (int i = lane; i < 256; i += 32) d[256 * w + i] = sc[w][i];
+}
+// A fragment loaded from a pointer that is not 256-bit aligned (CUDA requires it).
+__global__ void wmma_misaligned_kernel(float* out) {
+  namespace wmma = nvcuda::wmma;
+  __shared__ __align__(32) __nv_bfloat16 s[512];
+  for (int i = int(threadIdx.x); i < 512; i += 32) s[i] = __nv_bfloat16_raw{0};
+  __syncwarp();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+  wmma::load_matrix_sync(fa, s + 8, 16);  // 16 bytes past an aligned address
+  out[threadIdx.x] = __bfloat162float(fa.x[0]);
+}
 __global__ void dynamic_shared_kernel(float* out) {
   float* buf = static_cast<float*>(::gpt_emu::dynamic_shared());
   buf[threadIdx.x] = float(threadIdx.x);
   __syncthreads();
   out[threadIdx.x] = buf[(threadIdx.x + 1) % blockDim.x];
+}
+
+// The warp matrix product: each warp's d = a b + c against a host product, with b in
+// either layout; the emulator spreads fragments over the lanes in a scrambled order, so
+// this also checks that load, product and store agree on it.
+TEST(CudaEmulator, WarpMatrixProductMatchesAHostProduct) {
+  auto bf16_values = [](size_t n, unsigned seed) {
+    std::vector<float> v = gpt::test::random_vec<float>(n, seed);
+    for (float& x : v) x = gpt::bf16_rounded(x);
+    return v;
+  };
+  const std::vector<float> a = bf16_values(512, 1), b = bf16_values(512, 2), c = gpt::test::random_vec<float>(512, 3);
+  for (bool b_col : {false, true}) {
+    float *da = device_copy(a), *db = device_copy(b), *dc = device_copy(c);
+    float* dd = device_copy(std::vector<float>(512, NAN));
+    ::gpt_emu::launch(wmma_kernel, 1, 64)(dd, da, db, dc, b_col);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> d = host_copy(dd, 512);
+    for (int w = 0; w < 2; w++)
+      for (int m = 0; m < 16; m++)
+        for (int n = 0; n < 16; n++) {
+          double want = c[size_t(256 * w + 16 * m + n)];
+          for (int k = 0; k < 16; k++) {
+            const float bv = b_col ? b[size_t(256 * w + 16 * n + k)] : b[size_t(256 * w + 16 * k + n)];
+            want += double(a[size_t(256 * w + 16 * m + k)]) * bv;
+          }
+          ASSERT_NEAR(d[size_t(256 * w + 16 * m + n)], want, 1e-5) << "warp " << w << " (" << m << ", " << n << ")"
+                                                                    << (b_col ? " b column-major" : "");
+        }
+    for (float* p : {da, db, dc, dd}) cudaFree(p);
+  }
+}
+TEST(CudaEmulator, WarpMatrixLoadFromAMisalignedPointerIsRefused) {
+  float* out = device_copy(std::vector<float>(32, 0.0f));
+  EXPECT_DEATH(::gpt_emu::launch(wmma_misaligned_kernel, 1, 32)(out), "load_matrix_sync: pointer not 256-bit aligned");
+  cudaFree(out);
 }
 
 TEST(CudaEmulator, BarrierOrdersSharedMemoryAndAMissingOneShows) {
