@@ -13,7 +13,8 @@
 #                                same GPU (scripts/torch_bench.py: GPT-2 124M and the 6-layer model,
 #                                bf16 autocast, eager and torch.compile, sampling; at most
 #                                GPU_CHECK_TORCH_BUDGET=180 s) beside gpt.cc's tokens/s and MFU,
-#                                and last compute-sanitizer memcheck on the small table tests;
+#                                and last compute-sanitizer memcheck on the small table tests
+#                                and racecheck on the attention kernels;
 #                                report in $OUT (default /tmp/gpu-check-out), also on stdout.
 # device tool: run(command="bash scripts/gpu_check.sh run", carry=["gpu-check"], timeout_s=480)
 set -uo pipefail
@@ -200,6 +201,12 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
     --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 30 --log-every 1 --eval-every 0 --save-every 0 \
     --device cuda --dtype bf16
   tail -2 "$w/gptcc124_bf16.err" 2>/dev/null
+  # The same with attention on the CUDA cores (the fp32 flash kernels, bf16 roundings):
+  # what the tensor-core attention kernels gain.
+  phase gptcc124_bf16_flash 45 env GPT_ATTENTION=flash $G/gpt train --data "$w/gpt2" --vocab-size 50257 \
+    --out "$w/g124f" --layers 12 --heads 12 --dim 768 --context 1024 --batch 8 --steps 6 --max-seconds 20 \
+    --log-every 1 --eval-every 0 --save-every 0 --device cuda --dtype bf16
+  tail -1 "$w/gptcc124_bf16_flash.err" 2>/dev/null
   torch_phase pt_sample 45 sample $m6 --device cuda --tokens 200
   torch_phase pt6_bf16 45 train $m6 --device cuda --autocast bf16 --steps 22
   torch_phase pt124_bf16_compile 150 train $m124 --device cuda --autocast bf16 --compile --steps 13
@@ -248,6 +255,9 @@ g = gptcc("g124", 8, 1024)
 add("c124", "gpt.cc", cfg124, "fp32", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124"))
 g = gptcc("g124b", 8, 1024)
 add("c124b", "gpt.cc", cfg124, "bf16", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124_bf16"))
+g = gptcc("g124f", 8, 1024)
+add("c124f", "gpt.cc, GPT_ATTENTION=flash", cfg124, "bf16", g,
+    "attention on the CUDA cores; " + ("%d timed steps; " % g[2] if g else "") + status("gptcc124_bf16_flash"))
 add_torch("p124", "pt124_fp32", "PyTorch eager", cfg124, "fp32")
 add_torch("p124b", "pt124_bf16", "PyTorch eager", cfg124, "bf16 autocast")
 add_torch("p124c", "pt124_bf16_compile", "PyTorch torch.compile", cfg124, "bf16 autocast")
@@ -263,7 +273,8 @@ print("the same count for every row, so MFU ratios are tokens/s ratios. 124M bat
 print("largest batch that fits. PyTorch: SDPA attention, fused AdamW, TF32 off, median of the timed steps.")
 for a, b, what in (("c6", "p6", "6L fp32, gpt.cc / PyTorch eager fp32"), ("c124", "p124", "124M fp32, gpt.cc / PyTorch eager fp32"),
                    ("c124b", "p124b", "124M bf16, gpt.cc / PyTorch eager bf16 autocast"),
-                   ("c124b", "p124c", "124M bf16, gpt.cc / PyTorch compiled bf16 (the issue's goal: >= 1)")):
+                   ("c124b", "p124c", "124M bf16, gpt.cc / PyTorch compiled bf16 (the issue's goal: >= 1)"),
+                   ("c124b", "c124f", "124M bf16, gpt.cc tensor-core attention / CUDA-core flash attention")):
     print("ratio %s: %s" % (what, "%.2fx" % (tps[a] / tps[b]) if a in tps and b in tps else "n/a"))
 print()
 ours = None
@@ -286,6 +297,13 @@ PY
     rc=$?
     grep -E '^\[ +(OK|FAILED) +\]|ERROR SUMMARY|Invalid|not supported|Error' "$OUT/memcheck.log" | head -20
     echo "memcheck exit $rc (0: clean; 3: errors found; 124: timed out; other: see memcheck.log)"
+    # Shared-memory races between the threads of a block (the emulator runs a block's warps
+    # in turn, so it shows a missing barrier but not every hazard a GPU has).
+    timeout 60 "$csan" --tool racecheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
+      --gtest_filter='CudaLayers.FlashAttention*' >"$OUT/racecheck.log" 2>&1
+    rc=$?
+    grep -E '^\[ +(OK|FAILED) +\]|RACECHECK SUMMARY|hazard|Error' "$OUT/racecheck.log" | head -12
+    echo "racecheck exit $rc (0: clean; 3: hazards found; 124: timed out; other: see racecheck.log)"
   else
     echo "compute-sanitizer not found"
   fi
