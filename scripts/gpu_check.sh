@@ -40,6 +40,11 @@ build)
   echo "gpu_check: built; on the GPU machine: bash scripts/gpu_check.sh run (carry gpu-check)"
   ;;
 run)
+  # The whole run within GPU_CHECK_SECONDS (default 420, the issue's 7 minutes, with the
+  # device tool's timeout_s=480 above it): the later, optional phases (PyTorch, the
+  # sanitizers) get what is left of it.
+  DEADLINE=${GPU_CHECK_SECONDS:-420}
+  tleft() { local l=$((DEADLINE - SECONDS)); echo $((l < $1 ? l : $1)); }  # min(ARG, seconds left)
   OUT=${OUT:-/tmp/gpu-check-out}
   mkdir -p "$OUT"
   exec > >(tee "$OUT/report.md") 2>&1
@@ -158,14 +163,18 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   # says so in the table and the rest go on. JSON lines in $OUT/torch_bench.jsonl, stderr
   # of every run in $OUT/torch_bench.log.
   PT_BUDGET=${GPU_CHECK_TORCH_BUDGET:-180}
-  pt0=$SECONDS
+  pt0=$SECONDS pt_spent=0
   : >"$OUT/torch_bench.jsonl"; : >"$OUT/torch_bench.log"
-  phase() {  # NAME MAX_S COMMAND...: stdout -> $w/NAME.out, stderr -> the log, status -> $w/NAME.status
+  # NAME MAX_S COMMAND...: stdout -> $w/NAME.out, stderr -> the log, status -> $w/NAME.status.
+  # PyTorch's runs (BUDGETED=1) share PT_BUDGET; every run stops at the whole check's deadline.
+  phase() {
     local name=$1 max=$2; shift 2
-    local left=$((PT_BUDGET - (SECONDS - pt0))) t0=$SECONDS rc status
+    local left t0=$SECONDS rc status
+    if [ "${BUDGETED:-0}" = 1 ]; then left=$((PT_BUDGET - pt_spent)); else left=$max; fi
+    left=$(tleft "$left")
     local t=$((max < left ? max : left))
     if [ "$left" -lt 15 ]; then
-      status="skipped (the section's $PT_BUDGET s were spent)"
+      status="skipped (the time for it was spent: PyTorch's $PT_BUDGET s or the check's $DEADLINE s)"
     else
       echo "### $name ($(date -u +%H:%M:%S), timeout $t s): $*" >>"$OUT/torch_bench.log"
       timeout -k 5 "$t" "$@" >"$w/$name.out" 2>"$w/$name.err"; rc=$?
@@ -177,12 +186,13 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
       esac
     fi
     echo "$status" >"$w/$name.status"
+    [ "${BUDGETED:-0}" = 1 ] && pt_spent=$((pt_spent + SECONDS - t0))
     echo "$name: $status ($((SECONDS - t0)) s)"
   }
   torch_phase() {  # NAME MAX_S torch_bench.py ARGS...
     local name=$1 max=$2; shift 2
     if [ -z "$PYT" ]; then echo "skipped (no python3 with torch)" >"$w/$name.status"; echo "$name: no PyTorch"; return; fi
-    phase "$name" "$max" "$PYT" scripts/torch_bench.py "$@"
+    BUDGETED=1 phase "$name" "$max" "$PYT" scripts/torch_bench.py "$@"
     [ -s "$w/$name.out" ] && sed "s/^{/{\"run\": \"$name\", /" "$w/$name.out" >>"$OUT/torch_bench.jsonl"
   }
   m124="--layers 12 --heads 12 --dim 768 --context 1024 --vocab 50257 --batch 8"  # GPT-2 124M shapes
@@ -195,24 +205,29 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   # GPT-2 tokens; a few steps (--max-seconds bounds a slow run, its logged steps still count).
   ${PYT:-python3} scripts/synthetic_shards.py "$w/gpt2" 50257 300000 30000 2>&1 | tail -1
   phase gptcc124 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124" --layers 12 --heads 12 \
-    --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 30 --log-every 1 --eval-every 0 --save-every 0 --device cuda
+    --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 20 --log-every 1 --eval-every 0 --save-every 0 --device cuda
   tail -2 "$w/gptcc124.err" 2>/dev/null
   phase gptcc124_bf16 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124b" --layers 12 --heads 12 \
-    --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 30 --log-every 1 --eval-every 0 --save-every 0 \
+    --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 20 --log-every 1 --eval-every 0 --save-every 0 \
     --device cuda --dtype bf16
   tail -2 "$w/gptcc124_bf16.err" 2>/dev/null
   # The same with attention on the CUDA cores (the fp32 flash kernels, bf16 roundings):
   # what the tensor-core attention kernels gain.
   phase gptcc124_bf16_flash 45 env GPT_ATTENTION=flash $G/gpt train --data "$w/gpt2" --vocab-size 50257 \
-    --out "$w/g124f" --layers 12 --heads 12 --dim 768 --context 1024 --batch 8 --steps 6 --max-seconds 20 \
+    --out "$w/g124f" --layers 12 --heads 12 --dim 768 --context 1024 --batch 8 --steps 6 --max-seconds 12 \
     --log-every 1 --eval-every 0 --save-every 0 --device cuda --dtype bf16
   tail -1 "$w/gptcc124_bf16_flash.err" 2>/dev/null
+  # Where a 124M bf16 step's time goes (gpt train --profile: every call waited for).
+  phase gptcc124_profile 45 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124p" --layers 12 \
+    --heads 12 --dim 768 --context 1024 --batch 8 --steps 4 --max-seconds 12 --log-every 1 --eval-every 0 \
+    --save-every 0 --device cuda --dtype bf16 --profile
+  sed -n '/^profile/,/outside the backend/p' "$w/gptcc124_profile.err" 2>/dev/null
   torch_phase pt_sample 45 sample $m6 --device cuda --tokens 200
   torch_phase pt6_bf16 45 train $m6 --device cuda --autocast bf16 --steps 22
   torch_phase pt124_bf16_compile 150 train $m124 --device cuda --autocast bf16 --compile --steps 13
   torch_phase pt124_fp32 45 train $m124 --device cuda --steps 8
   torch_phase pt6_fp32 30 train $m6 --device cuda --steps 22
-  echo "(section: $((SECONDS - pt0)) s of $PT_BUDGET)"
+  echo "(section: $((SECONDS - pt0)) s, PyTorch's runs $pt_spent s of $PT_BUDGET)"
   echo
   "${PYT:-python3}" - "$w" "${GPU_PEAK_TFLOPS:-989}" <<'PY' || echo "(no table: python3 missing or failed; the raw numbers are in torch_bench.jsonl, the logs and above)"
 import json, os, re, statistics, sys
@@ -290,8 +305,10 @@ if ours and d: print("sampling ratio: gpt.cc is %.2fx faster than PyTorch per to
 PY
   echo; echo '## compute-sanitizer memcheck on the small-shape table tests (last: it is slow; refused on gVisor machines, then it says so)'
   csan=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
-  if [ -n "$csan" ]; then
-    timeout 120 "$csan" --tool memcheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
+  if [ -n "$csan" ] && [ "$(tleft 90)" -lt 20 ]; then
+    echo "skipped: $((DEADLINE - SECONDS)) s left of the check's $DEADLINE (GPU_CHECK_SECONDS)"
+  elif [ -n "$csan" ]; then
+    timeout "$(tleft 90)" "$csan" --tool memcheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
       --gtest_filter='Devices/BackendTest.*/cuda:CudaLayers.FlashAttention*:CudaLayers.Bf16Table*:CudaLayers.BothGemm*' \
       >"$OUT/memcheck.log" 2>&1
     rc=$?
@@ -299,11 +316,16 @@ PY
     echo "memcheck exit $rc (0: clean; 3: errors found; 124: timed out; other: see memcheck.log)"
     # Shared-memory races between the threads of a block (the emulator runs a block's warps
     # in turn, so it shows a missing barrier but not every hazard a GPU has).
-    timeout 60 "$csan" --tool racecheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
-      --gtest_filter='CudaLayers.FlashAttention*' >"$OUT/racecheck.log" 2>&1
-    rc=$?
-    grep -E '^\[ +(OK|FAILED) +\]|RACECHECK SUMMARY|hazard|Error' "$OUT/racecheck.log" | head -12
-    echo "racecheck exit $rc (0: clean; 3: hazards found; 124: timed out; other: see racecheck.log)"
+    rt=$(tleft 60)
+    if [ "$rt" -lt 15 ]; then
+      echo "racecheck skipped: $((DEADLINE - SECONDS)) s left of the check's $DEADLINE (GPU_CHECK_SECONDS)"
+    else
+      timeout "$rt" "$csan" --tool racecheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
+        --gtest_filter='CudaLayers.FlashAttention*' >"$OUT/racecheck.log" 2>&1
+      rc=$?
+      grep -E '^\[ +(OK|FAILED) +\]|RACECHECK SUMMARY|hazard|Error' "$OUT/racecheck.log" | head -12
+      echo "racecheck exit $rc (0: clean; 3: hazards found; 124: timed out; other: see racecheck.log)"
+    fi
   else
     echo "compute-sanitizer not found"
   fi

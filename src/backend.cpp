@@ -8,6 +8,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backend_profile.h"
 #include "buffer.h"
 #include "check.h"
 #include "device.h"
@@ -134,8 +135,9 @@ bool backend_available(DeviceKind d, std::string* why_not) {
   return why.empty();
 }
 
+namespace {
 template <class S>
-const Backend<S>& backend_for(DeviceKind d, Dtype t) {
+const Backend<S>& select_backend(DeviceKind d, Dtype t) {
   if (t == Dtype::bf16) {
     if constexpr (!std::is_same_v<S, float>) {
       GPT_USAGE_FAIL("--dtype bf16: the double-precision checks (gradcheck) run in double only; drop --dtype");
@@ -156,6 +158,15 @@ const Backend<S>& backend_for(DeviceKind d, Dtype t) {
 #endif
   GPT_USAGE_FAIL("--device ", to_string(d), ": the CUDA backend is float only (the double-precision checks run on "
                  "the CPU)");
+}
+}  // namespace
+
+template <class S>
+const Backend<S>& backend_for(DeviceKind d, Dtype t) {
+  const Backend<S>& b = select_backend<S>(d, t);
+  if constexpr (std::is_same_v<S, float>)
+    if (backend_profile_enabled()) return profiled_backend(b);  // train --profile
+  return b;
 }
 
 template const Backend<float>& cpu_backend<float>();

@@ -120,6 +120,8 @@ std::vector<Command> make_commands() {
                                 "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "
                                 "directory with model.safetensors + config.json)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
+          {"profile", "", "", "at the end, the time per layer function of the optimizer steps after the first "
+                              "(each call waited for: slower on a GPU than a plain run)"},
           {"dtype", "TYPE", "fp32", "fp32 | bf16: bf16 rounds weights and activations to bfloat16 where they enter "
                                   "a matrix product (fp32 sums, master weights, optimizer state, LayerNorm, softmax "
                                   "and loss); checkpoints are fp32 either way; --resume keeps the run's (RUN/run.json)"},

@@ -17,6 +17,7 @@
 #include <optional>
 #include <sstream>
 
+#include "backend_profile.h"
 #include "check.h"
 #include "formats/checkpoint.h"
 #include "commands/common.h"
@@ -382,7 +383,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const double grad_scale = 1.0 / double(pg.size());
 
   double comm_before = pg.comm_seconds();
+  const bool profile = a.has("profile");
+  double profiled_s = 0.0;  // --profile: the steps timed (after the first of this session)
+  long profiled_steps = 0;
+  bool first_step = true;
   while (st.step < tc.steps && stop_reason.empty()) {
+    if (profile) set_backend_profile_active(!first_step);
+    first_step = false;
     Stopwatch sw;
     threads.begin_step();
     const int step = int(st.step);
@@ -425,6 +432,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const double tokens = double(B) * T * tc.grad_accum * pg.size();
     st.tokens_seen += uint64_t(tokens);
     const double step_s = sw.seconds();
+    if (profile && backend_profile_active()) profiled_s += step_s, profiled_steps++;
+    set_backend_profile_active(false);
     const double comm_s = pg.comm_seconds() - comm_before;  // this step's time in collectives
     comm_before = pg.comm_seconds();
     threads.end_step(step_s);
@@ -471,6 +480,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const int stop_code = stop_reason != "interrupted" ? 0 : signals.signal() ? 128 + signals.signal() : 130;
   if (!root) return stop_code;
   if (tty) std::fprintf(stderr, "\n");
+  if (profile)
+    std::fprintf(stderr, "%s", format_backend_profile(profiled_s, profiled_steps,
+                                                      model.backend().name + std::string(" ") +
+                                                          to_string(model.dtype())).c_str());
   if (!stop_reason.empty() && st.step < tc.steps) {
     std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train --resume %s\n",
                  long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), r.out.c_str());
@@ -489,6 +502,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 
 int cmd_train(const Args& a) {
   const DeviceKind device = device_from_flags(a);
+  const BackendProfileScope profiling(a.has("profile"));
   AdaptiveThreads threads = thread_policy(a);
   // Under mpirun: one process per rank. Processes on one machine share its cores
   // (unless --threads says otherwise), so 2 ranks on 2 cores run 1 thread each; a fixed
