@@ -65,8 +65,9 @@ void* device_scratch(ScratchSlot slot, size_t bytes);
 // GPT_CUDA_SYNC=1: every kernel launch is followed by a synchronisation (CUDA_LAUNCHED).
 bool sync_launches();
 
-// Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library)" or
-// "gpt.cc's own kernel"; and a test hook forcing one (-1: GPT_GEMM decides, 0 own, 1 cuBLAS).
+// Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library), ..." (with or
+// without cuBLASLt's bias epilogue) or "gpt.cc's own kernel"; and a test hook forcing one
+// (-1: GPT_GEMM decides, 0 own, 1 cuBLAS alone, 2 cuBLAS with cuBLASLt).
 std::string gemm_engine();
 void set_gemm_engine_for_tests(int engine);
 // Attention kernels (cuda/attention.cu) for tests: -1 as GPT_ATTENTION says, 0 rows, 1 flash,

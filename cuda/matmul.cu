@@ -5,19 +5,30 @@
 //   * cuBLAS (cublasSgemm, fp32, no TF32: the default math mode), loaded at run time
 //     (dlopen of libcublas.so.13/.12, or $GPT_CUBLAS_LIBRARY), so bin/gpt starts where it
 //     is missing; row-major products are handed over as their column-major transposes.
+//   * with it, cuBLASLt (libcublasLt.so.13/.12, or $GPT_CUBLASLT_LIBRARY) for the
+//     layer's forward products with a bias: the bias is added in the product's epilogue
+//     (CUBLASLT_EPILOGUE_BIAS) instead of being written first and read back by a
+//     cuBLAS product with beta = 1. Where cuBLASLt refuses a shape the cuBLAS way runs.
 //   * gpt.cc's own kernel: 32x32 tiles through shared memory, k in order per element.
-// GPT_GEMM=cublas|own|auto (default auto: cuBLAS when it loads, else the own kernel,
-// said once on stderr). Both are deterministic run to run.
+// GPT_GEMM=auto|cublaslt|cublas|own (default auto: cuBLAS with cuBLASLt when both load,
+// cuBLAS alone when only it does, else the own kernel, said once on stderr). All are
+// deterministic run to run.
 #include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include <cstdint>
+#include <map>
+#include <tuple>
+
 #ifdef GPT_CUDA_EMULATION
-#include "cublas_v2.h"  // tests/cuda_emu's stand-in (types only)
+#include "cublasLt.h"  // tests/cuda_emu's stand-ins (types only)
+#include "cublas_v2.h"
 #else
-#include <cublas_v2.h>  // types only: the entry points come from dlsym
+#include <cublasLt.h>  // types only: the entry points come from dlsym
+#include <cublas_v2.h>
 #endif
 
 #include "bf16.h"
@@ -131,35 +142,127 @@ const Cublas* load_cublas(std::string* why_not) {
   return ok ? &c : nullptr;
 }
 
-int g_engine_for_tests = -1;  // set_gemm_engine_for_tests: -1 GPT_GEMM, 0 own, 1 cuBLAS
+// cuBLASLt's entry points (dlsym), its handle and workspace, and the algorithm chosen
+// per product shape (cublasLtMatmulAlgoGetHeuristic once per shape and alignment).
+struct CublasLt {
+  std::string library;
+  cublasLtHandle_t handle = nullptr;
+  decltype(&cublasLtMatmulDescCreate) DescCreate = nullptr;
+  decltype(&cublasLtMatmulDescDestroy) DescDestroy = nullptr;
+  decltype(&cublasLtMatmulDescSetAttribute) DescSet = nullptr;
+  decltype(&cublasLtMatrixLayoutCreate) LayoutCreate = nullptr;
+  decltype(&cublasLtMatrixLayoutDestroy) LayoutDestroy = nullptr;
+  decltype(&cublasLtMatmulPreferenceCreate) PrefCreate = nullptr;
+  decltype(&cublasLtMatmulPreferenceDestroy) PrefDestroy = nullptr;
+  decltype(&cublasLtMatmulPreferenceSetAttribute) PrefSet = nullptr;
+  decltype(&cublasLtMatmulAlgoGetHeuristic) Heuristic = nullptr;
+  decltype(&cublasLtMatmul) Matmul = nullptr;
+  void* workspace = nullptr;
+  static constexpr size_t kWorkspace = size_t(32) << 20;  // what cuBLAS itself keeps on Hopper
+  // (bf16, op A, op B, m, n, k, lda, ldb, ldd, alignments) -> algorithm; absent: not asked
+  // yet; algo_ok false: cuBLASLt refused the shape.
+  struct Choice {
+    cublasLtMatmulAlgo_t algo;
+    bool algo_ok;
+  };
+  std::map<std::tuple<bool, int, int, int, int, int, int, int, int, int>, Choice> choices;
+  bool failed = false;  // a cublasLtMatmul call failed: not used again (said once)
+};
 
-// The engine GPT_GEMM asks for: cuBLAS, or nullptr for the own kernel.
-const Cublas* cublas() {
-  if (g_engine_for_tests == 0) return nullptr;
-  if (g_engine_for_tests == 1) {
+const CublasLt* load_cublaslt(std::string* why_not) {
+  static CublasLt c;
+  static bool tried_once = false, ok = false;
+  static std::string why;
+  if (!tried_once) {
+    tried_once = true;
+    std::string tried;
+    void* h = nullptr;
+    const char* forced = std::getenv("GPT_CUBLASLT_LIBRARY");
+    for (const char* name : {forced, "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}) {
+      if (!name || !*name) continue;
+      tried += (tried.empty() ? "" : ", ") + std::string(name);
+      h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (h) {
+        c.library = name;
+        break;
+      }
+      if (const char* e = dlerror()) why = e;
+      if (name == forced) break;
+    }
+    if (h) {
+      auto sym = [&](auto& fn, const char* name) { fn = reinterpret_cast<std::decay_t<decltype(fn)>>(dlsym(h, name)); };
+      decltype(&cublasLtCreate) Create = nullptr;
+      sym(Create, "cublasLtCreate");
+      sym(c.DescCreate, "cublasLtMatmulDescCreate");
+      sym(c.DescDestroy, "cublasLtMatmulDescDestroy");
+      sym(c.DescSet, "cublasLtMatmulDescSetAttribute");
+      sym(c.LayoutCreate, "cublasLtMatrixLayoutCreate");
+      sym(c.LayoutDestroy, "cublasLtMatrixLayoutDestroy");
+      sym(c.PrefCreate, "cublasLtMatmulPreferenceCreate");
+      sym(c.PrefDestroy, "cublasLtMatmulPreferenceDestroy");
+      sym(c.PrefSet, "cublasLtMatmulPreferenceSetAttribute");
+      sym(c.Heuristic, "cublasLtMatmulAlgoGetHeuristic");
+      sym(c.Matmul, "cublasLtMatmul");
+      if (!Create || !c.DescCreate || !c.DescDestroy || !c.DescSet || !c.LayoutCreate || !c.LayoutDestroy ||
+          !c.PrefCreate || !c.PrefDestroy || !c.PrefSet || !c.Heuristic || !c.Matmul)
+        why = c.library + " lacks one of the cublasLt entry points gpt.cc uses";
+      else if (Create(&c.handle) != CUBLAS_STATUS_SUCCESS)
+        why = "cublasLtCreate failed";
+      else if (cudaMalloc(&c.workspace, CublasLt::kWorkspace) != cudaSuccess)
+        why = "no device memory for cuBLASLt's workspace";
+      else
+        ok = true;
+    }
+    why = "tried " + tried + ": " + why;
+  }
+  if (!ok && why_not) *why_not = why;
+  return ok ? &c : nullptr;
+}
+
+int g_engine_for_tests = -1;  // set_gemm_engine_for_tests: -1 GPT_GEMM, 0 own, 1 cuBLAS, 2 cuBLAS + cuBLASLt
+
+struct Engine {
+  const Cublas* blas;   // nullptr: the own kernel
+  CublasLt* lt;         // nullptr: no epilogues (bias written first)
+};
+// The engine GPT_GEMM asks for.
+Engine engine() {
+  if (g_engine_for_tests >= 0) {
+    if (g_engine_for_tests == 0) return {nullptr, nullptr};
     std::string why;
     const Cublas* c = load_cublas(&why);
     if (!c) GPT_FAIL("cuBLAS asked for by a test could not be loaded (", why, ")");
-    return c;
+    if (g_engine_for_tests == 1) return {c, nullptr};
+    const CublasLt* lt = load_cublaslt(&why);
+    if (!lt) GPT_FAIL("cuBLASLt asked for by a test could not be loaded (", why, ")");
+    return {c, const_cast<CublasLt*>(lt)};
   }
-  static const Cublas* chosen = []() -> const Cublas* {
+  static const Engine chosen = []() -> Engine {
     const char* env = std::getenv("GPT_GEMM");
     const std::string want = env && *env ? env : "auto";
-    if (want != "auto" && want != "cublas" && want != "own")
-      GPT_USAGE_FAIL("GPT_GEMM='", want, "' is not an engine: cublas, own or auto (the default)");
-    if (want == "own") return nullptr;
+    if (want != "auto" && want != "cublaslt" && want != "cublas" && want != "own")
+      GPT_USAGE_FAIL("GPT_GEMM='", want, "' is not an engine: auto (the default), cublaslt, cublas or own");
+    if (want == "own") return {nullptr, nullptr};
     std::string why;
     const Cublas* c = load_cublas(&why);
-    if (c) return c;
-    if (want == "cublas")
-      GPT_USAGE_FAIL("GPT_GEMM=cublas, but cuBLAS could not be loaded (", why,
-                     "); set LD_LIBRARY_PATH to the folder of libcublas.so (the CUDA toolkit's lib64, or PyTorch's "
-                     "site-packages/nvidia/*/lib) or GPT_CUBLAS_LIBRARY to its path");
-    std::fprintf(stderr,
-                 "cuda: cuBLAS not loaded (%s); matrix products use gpt.cc's own, slower kernel (LD_LIBRARY_PATH or "
-                 "GPT_CUBLAS_LIBRARY finds cuBLAS; GPT_GEMM=own silences this)\n",
-                 why.c_str());
-    return nullptr;
+    const char* where = "set LD_LIBRARY_PATH to the folder of the library (the CUDA toolkit's lib64, or PyTorch's "
+                        "site-packages/nvidia/*/lib)";
+    if (!c && want != "auto")
+      GPT_USAGE_FAIL("GPT_GEMM=", want, ", but cuBLAS could not be loaded (", why, "); ", where,
+                     " or GPT_CUBLAS_LIBRARY to its path");
+    if (!c) {
+      std::fprintf(stderr,
+                   "cuda: cuBLAS not loaded (%s); matrix products use gpt.cc's own, slower kernel (LD_LIBRARY_PATH or "
+                   "GPT_CUBLAS_LIBRARY finds cuBLAS; GPT_GEMM=own silences this)\n",
+                   why.c_str());
+      return {nullptr, nullptr};
+    }
+    if (want == "cublas") return {c, nullptr};
+    const CublasLt* lt = load_cublaslt(&why);
+    if (!lt && want == "cublaslt")
+      GPT_USAGE_FAIL("GPT_GEMM=cublaslt, but cuBLASLt could not be loaded (", why, "); ", where,
+                     " or GPT_CUBLASLT_LIBRARY to its path");
+    return {c, const_cast<CublasLt*>(lt)};  // auto without cuBLASLt: biases written first (the train header says)
   }();
   return chosen;
 }
@@ -172,12 +275,70 @@ struct Stored {
   cublasOperation_t op;
   size_t rows, cols, ld;
 };
+// C (row-major M x N, ld ldc) = the product + bias through cuBLASLt's bias epilogue:
+// column-major D (N x M) = op(X) op(Y) + bias, bias along D's rows (C's columns). x, y:
+// the operands as stored, fp32 (leading dimensions lx, ly) or the dense bf16 copies.
+// False where cuBLASLt refuses the shape (the caller then runs the cuBLAS way); a failing
+// cublasLtMatmul is said once and cuBLASLt is not used again.
+bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, const void* xp, int lx, const Stored& y,
+                  const void* yp, int ly, int N, int M, int K, float* C, size_t ldc, const float* bias) {
+  if (lt.failed) return false;
+  constexpr cublasStatus_t kOk = CUBLAS_STATUS_SUCCESS;
+  const cudaDataType ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  auto align = [](const void* p) { return int(reinterpret_cast<uintptr_t>(p) % 16); };
+  const auto key = std::make_tuple(bf16, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc),
+                                   align(xp) | align(yp) << 4 | align(C) << 8 | align(bias) << 12);
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+  const int32_t ta = x.op, tb = y.op;
+  const uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  bool ok = lt.DescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == kOk &&
+            lt.DescSet(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == kOk &&
+            lt.DescSet(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == kOk &&
+            lt.DescSet(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) == kOk &&
+            lt.DescSet(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == kOk &&
+            lt.LayoutCreate(&la, ab, x.rows, x.cols, lx) == kOk && lt.LayoutCreate(&lb, ab, y.rows, y.cols, ly) == kOk &&
+            lt.LayoutCreate(&ld, CUDA_R_32F, uint64_t(N), uint64_t(M), int64_t(ldc)) == kOk;
+  auto it = lt.choices.find(key);
+  if (ok && it == lt.choices.end()) {
+    cublasLtMatmulPreference_t pref = nullptr;
+    cublasLtMatmulHeuristicResult_t res{};
+    int found = 0;
+    const uint64_t ws = CublasLt::kWorkspace;
+    const bool asked = lt.PrefCreate(&pref) == kOk &&
+                       lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) == kOk &&
+                       lt.Heuristic(lt.handle, desc, la, lb, ld, ld, pref, 1, &res, &found) == kOk;
+    if (pref) lt.PrefDestroy(pref);
+    it = lt.choices.emplace(key, CublasLt::Choice{res.algo, asked && found > 0 && res.state == kOk}).first;
+  }
+  ok = ok && it->second.algo_ok;
+  if (ok) {
+    const float one = 1.0f, zero = 0.0f;
+    const cublasStatus_t st = lt.Matmul(lt.handle, desc, &one, xp, la, yp, lb, &zero, C, ld, C, ld, &it->second.algo,
+                                        lt.workspace, CublasLt::kWorkspace, nullptr);
+    if (st != kOk) {
+      std::fprintf(stderr,
+                   "cuda: cublasLtMatmul (%s, %d x %d x %d, bias epilogue) failed: %s; the products add their bias "
+                   "the cuBLAS way from now on\n",
+                   bf16 ? "bf16" : "fp32", M, N, K, cb.StatusString(st));
+      lt.failed = true;
+      ok = false;
+    }
+  }
+  for (cublasLtMatrixLayout_t l : {la, lb, ld})
+    if (l) lt.LayoutDestroy(l);
+  if (desc) lt.DescDestroy(desc);
+  return ok;
+}
+
 // bf16: the operands are first rounded into dense bf16 copies in their stored
-// orientation (coalesced), then one cublasGemmEx with bf16 inputs and fp32 sums.
+// orientation (coalesced), then one cublasGemmEx with bf16 inputs and fp32 sums (or
+// cublasLtMatmul for a product with a bias).
 void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
            size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
   if (M <= 0 || N <= 0) return;
-  const Cublas* cb = cublas();
+  const Engine eng = engine();
+  const Cublas* cb = eng.blas;
   const bool b_n = bcs == 1, b_t = brs == 1, a_n = acs == 1, a_t = ars == 1;
   const Stored x = b_n ? Stored{CUBLAS_OP_N, size_t(N), size_t(K), brs} : Stored{CUBLAS_OP_T, size_t(K), size_t(N), bcs};
   const Stored y = a_n ? Stored{CUBLAS_OP_N, size_t(K), size_t(M), ars} : Stored{CUBLAS_OP_T, size_t(M), size_t(K), acs};
@@ -189,26 +350,31 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
     own_sgemm(bf16, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
     return;
   }
-  if (bias && !accumulate) {
-    bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, false);
-    CUDA_LAUNCHED();
-  }
-  const float one = 1.0f, zero = 0.0f;
-  const float* beta = (accumulate || bias) ? &one : &zero;
-  cublasStatus_t st;
-  if (!bf16) {
-    const int lx = int(x.ld < x.rows ? x.rows : x.ld), ly = int(y.ld < y.rows ? y.rows : y.ld);
-    st = cb->Sgemm(cb->handle, x.op, y.op, N, M, K, &one, B, lx, A, ly, beta, C, int(ldc));
-  } else {
+  // The operands as cuBLAS reads them: as they are (fp32), or dense bf16 copies.
+  const void *xp = B, *yp = A;
+  int lx = int(x.ld < x.rows ? x.rows : x.ld), ly = int(y.ld < y.rows ? y.rows : y.ld);
+  if (bf16) {
     auto* x16 = static_cast<uint16_t*>(device_scratch(kScratchBf16X, x.rows * x.cols * sizeof(uint16_t)));
     auto* y16 = static_cast<uint16_t*>(device_scratch(kScratchBf16Y, y.rows * y.cols * sizeof(uint16_t)));
     to_bf16_dense_kernel<<<grid_for(x.rows * x.cols), kThreads>>>(x16, B, x.rows, x.cols, x.ld);
     CUDA_LAUNCHED();
     to_bf16_dense_kernel<<<grid_for(y.rows * y.cols), kThreads>>>(y16, A, y.rows, y.cols, y.ld);
     CUDA_LAUNCHED();
-    st = cb->GemmEx(cb->handle, x.op, y.op, N, M, K, &one, x16, CUDA_R_16BF, int(x.rows), y16, CUDA_R_16BF,
-                    int(y.rows), beta, C, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    xp = x16, yp = y16, lx = int(x.rows), ly = int(y.rows);
   }
+  if (bias && !accumulate && eng.lt && lt_bias_gemm(*eng.lt, *cb, bf16, x, xp, lx, y, yp, ly, N, M, K, C, ldc, bias))
+    return;
+  if (bias && !accumulate) {
+    bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, false);
+    CUDA_LAUNCHED();
+  }
+  const float one = 1.0f, zero = 0.0f;
+  const float* beta = (accumulate || bias) ? &one : &zero;
+  const cublasStatus_t st =
+      bf16 ? cb->GemmEx(cb->handle, x.op, y.op, N, M, K, &one, xp, CUDA_R_16BF, lx, yp, CUDA_R_16BF, ly, beta, C,
+                        CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)
+           : cb->Sgemm(cb->handle, x.op, y.op, N, M, K, &one, static_cast<const float*>(xp), lx,
+                       static_cast<const float*>(yp), ly, beta, C, int(ldc));
   if (st != CUBLAS_STATUS_SUCCESS)
     GPT_FAIL(bf16 ? "cublasGemmEx (bf16, " : "cublasSgemm (", M, " x ", N, " x ", K, ") failed: ",
              cb->StatusString(st), " (", cb->library, ")");
@@ -229,8 +395,10 @@ void bias_backward(float* dbias, const float* dout, size_t N, int OC) { column_s
 
 void set_gemm_engine_for_tests(int engine) { g_engine_for_tests = engine; }
 std::string gemm_engine() {
-  const Cublas* c = cublas();
-  return c ? "cuBLAS (" + c->library + ")" : "gpt.cc's own kernel";
+  const Engine e = engine();
+  if (!e.blas) return "gpt.cc's own kernel";
+  return "cuBLAS (" + e.blas->library + ")" +
+         (e.lt ? ", bias in cuBLASLt's epilogue (" + e.lt->library + ")" : ", without cuBLASLt (biases added apart)");
 }
 
 }  // namespace gpt::gpu

@@ -71,6 +71,9 @@ run)
   cublas_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublas.so.13 libcublas.so.12; do
       [ -n "$d" ] && [ -e "$d/$n" ] && { echo "$d/$n"; break 2; }; done; done)
   echo "cuBLAS: ${cublas_lib:-NOT FOUND: matrix products fall back to the own kernel of gpt.cc (slow); the train header says which}"
+  cublaslt_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublasLt.so.13 libcublasLt.so.12; do
+      [ -n "$d" ] && [ -e "$d/$n" ] && { echo "$d/$n"; break 2; }; done; done)
+  echo "cuBLASLt: ${cublaslt_lib:-NOT FOUND: biases are added apart (GPT_GEMM=cublas behaviour)}"
   $G/gpt --help >/dev/null 2>&1 || { echo "gpt does not start:"; $G/gpt --help 2>&1 | head; ldd $G/gpt; }
   # PyTorch (the baseline of the last section): the first python3 that imports torch.
   PYT=

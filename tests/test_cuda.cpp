@@ -79,7 +79,7 @@ TEST(CudaLayers, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
   EXPECT_GE(out.size(), 34u) << out;
 }
 
-// Both GEMM engines of cuda/matmul.cu against the CPU layer on shapes that are not
+// The GEMM engines of cuda/matmul.cu against the CPU layer on shapes that are not
 // multiples of the tiles (and M, K or N of 1): forward with bias, and the backward's
 // three products (dinp +=, dW +=, dbias +=), from non-zero gradients.
 TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
@@ -88,19 +88,24 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
     size_t N;
     int C, OC;
   };
-  auto calls = [] {  // the emulator's cuBLAS counts its calls; a real one does not (-1)
-#ifdef GPT_EMU_CUBLAS
-    void* h = dlopen(GPT_EMU_CUBLAS, RTLD_NOW | RTLD_NOLOAD);
-#else
-    void* h = nullptr;
-#endif
-    auto f = h ? reinterpret_cast<long (*)()>(dlsym(h, "gpt_fake_cublas_calls")) : nullptr;
+  // The emulator's cuBLAS and cuBLASLt count their calls; real ones do not (-1).
+  auto counter = [](const char* library, const char* symbol) {
+    void* h = library ? dlopen(library, RTLD_NOW | RTLD_NOLOAD) : nullptr;
+    auto f = h ? reinterpret_cast<long (*)()>(dlsym(h, symbol)) : nullptr;
     return f ? f() : -1L;
   };
-  for (int engine : {0, 1}) {
+#ifdef GPT_EMU_CUBLAS
+  auto calls = [&] { return counter(GPT_EMU_CUBLAS, "gpt_fake_cublas_calls"); };
+  auto lt_calls = [&] { return counter(GPT_EMU_CUBLASLT, "gpt_fake_cublaslt_calls"); };
+#else
+  auto calls = [&] { return counter(nullptr, ""); };
+  auto lt_calls = calls;
+#endif
+  for (int engine : {0, 1, 2}) {  // own kernel, cuBLAS alone, cuBLAS with cuBLASLt's bias epilogue
     gpu::set_gemm_engine_for_tests(engine);
-    EXPECT_EQ(gpu::gemm_engine().find("cuBLAS") == 0, engine == 1) << gpu::gemm_engine();
-    const long before = calls();
+    EXPECT_EQ(gpu::gemm_engine().find("cuBLAS") == 0, engine >= 1) << gpu::gemm_engine();
+    EXPECT_EQ(gpu::gemm_engine().find("cuBLASLt's epilogue") != std::string::npos, engine == 2) << gpu::gemm_engine();
+    const long before = calls(), lt_before = lt_calls();
     for (const Shape& s : {Shape{1, 1, 1}, Shape{1, 33, 7}, Shape{37, 1, 5}, Shape{70, 48, 1}, Shape{45, 67, 100}}) {
       const size_t N = s.N, C = size_t(s.C), OC = size_t(s.OC);
       const auto inp = random_vec<float>(N * C, 1), w = random_vec<float>(OC * C, 2), b = random_vec<float>(OC, 3);
@@ -126,8 +131,12 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
     if (before < 0) continue;  // a real cuBLAS
     if (engine == 0) {
       EXPECT_EQ(calls(), before) << "the own kernel called cuBLAS";
-    } else {
+    } else if (engine == 1) {
       EXPECT_GE(calls(), before + 15) << "cuBLAS was not used";  // 3 products x 5 shapes
+      EXPECT_EQ(lt_calls(), lt_before) << "cuBLASLt was used by the cuBLAS-alone engine";
+    } else {
+      EXPECT_GE(calls(), before + 10) << "cuBLAS was not used";       // the backward's 2 products x 5 shapes
+      EXPECT_EQ(lt_calls(), lt_before + 5) << "cuBLASLt was not used";  // the forward with its bias x 5 shapes
     }
   }
   gpu::set_gemm_engine_for_tests(-1);
@@ -138,7 +147,7 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
 TEST(CudaLayers, Bf16TableComputesTheCpuBf16Layers) {
   SKIP_WITHOUT_CUDA();
   double worst_vs_fp32 = 0;
-  for (int engine : {0, 1}) {
+  for (int engine : {0, 1, 2}) {
     gpu::set_gemm_engine_for_tests(engine);
     const size_t N = 37;
     const int C = 48, OC = 70;

@@ -288,11 +288,13 @@ TEST(CudaEmulator, OneRankNcclGroupGivesThePlainRunExactly) {
   dlclose(h);
 }
 
-// The matrix products go through the emulator's cuBLAS (fake_cublas.cpp, cuBLAS's
-// documented column-major SGEMM with its argument checks) unless a test says otherwise,
+// The matrix products go through the emulator's cuBLAS and cuBLASLt (fake_cublas.cpp,
+// fake_cublaslt.cpp: their documented column-major products with their argument checks)
+// unless a test says otherwise,
 // as they will through libcublas on a GPU: set before any test runs.
 const bool use_emulated_cublas = [] {
   ::setenv("GPT_CUBLAS_LIBRARY", GPT_EMU_CUBLAS, 0);
+  ::setenv("GPT_CUBLASLT_LIBRARY", GPT_EMU_CUBLASLT, 0);
   return true;
 }();
 

@@ -1,0 +1,178 @@
+// cuBLASLt's matmul for the CUDA emulator (cublasLt.h here), from its documented
+// definition, for what cuda/matmul.cu asks of it: column-major D (m x n, layout Ddesc) =
+// alpha op(A) op(B) + beta C (+ bias[i] on row i of D with CUBLASLT_EPILOGUE_BIAS), A and
+// B both fp32 or both bf16, C and D fp32, fp32 compute; beta = 0 means C is not read.
+// What it checks, as cuBLASLt does: the layouts agree with m, n, k and the ops (leading
+// dimensions at least the rows), C and D have the same layout, a bias epilogue has a bias
+// pointer, the compute and scale types; other epilogues are NOT_SUPPORTED. Built as a
+// shared library loaded like libcublasLt.so (GPT_CUBLASLT_LIBRARY).
+#include "cublasLt.h"
+
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+struct cublasLtContext {
+  int magic;
+};
+
+namespace {
+long g_calls = 0;
+struct Layout {
+  cudaDataType type;
+  uint64_t rows, cols;
+  int64_t ld;
+};
+struct Desc {
+  cublasComputeType_t compute;
+  cudaDataType scale;
+  int32_t transa = CUBLAS_OP_N, transb = CUBLAS_OP_N;
+  uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  const void* bias = nullptr;
+};
+Layout* L(cublasLtMatrixLayout_t p) { return reinterpret_cast<Layout*>(p); }
+Desc* D(cublasLtMatmulDesc_t p) { return reinterpret_cast<Desc*>(p); }
+float value(const Layout& l, const void* p, uint64_t r, uint64_t c) {
+  const size_t i = r + c * size_t(l.ld);
+  if (l.type == CUDA_R_32F) return static_cast<const float*>(p)[i];
+  const uint32_t u = uint32_t(static_cast<const uint16_t*>(p)[i]) << 16;  // bf16: the high half of a float
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// The product's m, n, k from the layouts and ops; false when they disagree.
+bool shape(const Desc& d, const Layout& a, const Layout& b, const Layout& c, const Layout& o, uint64_t* m,
+           uint64_t* n, uint64_t* k) {
+  *m = d.transa == CUBLAS_OP_N ? a.rows : a.cols;
+  *k = d.transa == CUBLAS_OP_N ? a.cols : a.rows;
+  const uint64_t kb = d.transb == CUBLAS_OP_N ? b.rows : b.cols;
+  *n = d.transb == CUBLAS_OP_N ? b.cols : b.rows;
+  const auto ld_ok = [](const Layout& l) { return l.ld >= int64_t(l.rows) && l.ld >= 1; };
+  return kb == *k && o.rows == *m && o.cols == *n && c.rows == o.rows && c.cols == o.cols && c.ld == o.ld &&
+         c.type == o.type && ld_ok(a) && ld_ok(b) && ld_ok(o) && a.type == b.type &&
+         (a.type == CUDA_R_32F || a.type == CUDA_R_16BF) && o.type == CUDA_R_32F &&
+         (d.transa == CUBLAS_OP_N || d.transa == CUBLAS_OP_T) && (d.transb == CUBLAS_OP_N || d.transb == CUBLAS_OP_T);
+}
+}  // namespace
+
+extern "C" {
+long gpt_fake_cublaslt_calls() { return g_calls; }
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
+  *handle = new cublasLtContext{0x17};
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t computeType,
+                                        cudaDataType_t scaleType) {
+  if (computeType != CUBLAS_COMPUTE_32F || scaleType != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  *desc = reinterpret_cast<cublasLtMatmulDesc_t>(new Desc{computeType, scaleType});
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
+  delete D(desc);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
+                                              const void* buf, size_t size) {
+  Desc* d = D(desc);
+  switch (attr) {
+    case CUBLASLT_MATMUL_DESC_TRANSA:
+    case CUBLASLT_MATMUL_DESC_TRANSB:
+      if (size != sizeof(int32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(attr == CUBLASLT_MATMUL_DESC_TRANSA ? &d->transa : &d->transb, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE:
+      if (size != sizeof(uint32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(&d->epilogue, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
+      if (size != sizeof(void*)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(&d->bias, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    default:
+      return CUBLAS_STATUS_INVALID_VALUE;
+  }
+}
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType type, uint64_t rows,
+                                          uint64_t cols, int64_t ld) {
+  *layout = reinterpret_cast<cublasLtMatrixLayout_t>(new Layout{type, rows, cols, ld});
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
+  delete L(layout);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
+  *pref = reinterpret_cast<cublasLtMatmulPreference_t>(new uint64_t(0));
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
+  delete reinterpret_cast<uint64_t*>(pref);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+                                                    cublasLtMatmulPreferenceAttributes_t attr, const void* buf,
+                                                    size_t size) {
+  if (attr != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES || size != sizeof(uint64_t)) return CUBLAS_STATUS_INVALID_VALUE;
+  std::memcpy(reinterpret_cast<uint64_t*>(pref), buf, size);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
+                                              cublasLtMatrixLayout_t Adesc, cublasLtMatrixLayout_t Bdesc,
+                                              cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
+                                              cublasLtMatmulPreference_t, int requested,
+                                              cublasLtMatmulHeuristicResult_t results[], int* returned) {
+  if (!handle || handle->magic != 0x17) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (requested <= 0) return CUBLAS_STATUS_INVALID_VALUE;
+  uint64_t m, n, k;
+  const Desc& d = *D(desc);
+  if (!shape(d, *L(Adesc), *L(Bdesc), *L(Cdesc), *L(Ddesc), &m, &n, &k) ||
+      (d.epilogue != CUBLASLT_EPILOGUE_DEFAULT && d.epilogue != CUBLASLT_EPILOGUE_BIAS)) {
+    *returned = 0;
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  results[0] = cublasLtMatmulHeuristicResult_t{};
+  results[0].algo.data[0] = 0xa1;
+  results[0].state = CUBLAS_STATUS_SUCCESS;
+  results[0].wavesCount = 1.0f;
+  *returned = 1;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha, const void* A,
+                              cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
+                              const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* Dp,
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo, void*, size_t,
+                              cudaStream_t) {
+  if (!handle || handle->magic != 0x17) return CUBLAS_STATUS_NOT_INITIALIZED;
+  const Desc& d = *D(desc);
+  const Layout &a = *L(Adesc), &b = *L(Bdesc), &c = *L(Cdesc), &o = *L(Ddesc);
+  uint64_t m, n, k;
+  if (!alpha || !beta || !shape(d, a, b, c, o, &m, &n, &k) || (algo && algo->data[0] != 0xa1))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (d.epilogue != CUBLASLT_EPILOGUE_DEFAULT && d.epilogue != CUBLASLT_EPILOGUE_BIAS)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (d.epilogue == CUBLASLT_EPILOGUE_BIAS && !d.bias) return CUBLAS_STATUS_INVALID_VALUE;
+  g_calls++;
+  const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  const auto* bias = static_cast<const float*>(d.bias);
+  float* out = static_cast<float*>(Dp);
+  const auto* cin = static_cast<const float*>(C);
+  for (uint64_t j = 0; j < n; j++)
+    for (uint64_t i = 0; i < m; i++) {
+      float s = 0.0f;
+      for (uint64_t l = 0; l < k; l++) {
+        const float x = d.transa == CUBLAS_OP_N ? value(a, A, i, l) : value(a, A, l, i);
+        const float y = d.transb == CUBLAS_OP_N ? value(b, B, l, j) : value(b, B, j, l);
+        s += x * y;
+      }
+      float r = be == 0.0f ? al * s : al * s + be * cin[i + j * size_t(c.ld)];
+      if (d.epilogue == CUBLASLT_EPILOGUE_BIAS) r += bias[i];
+      out[i + j * size_t(o.ld)] = r;
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+}
