@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "bf16.h"
@@ -733,23 +734,26 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
   write_rows<true>(dqkv + hoff, C3, dq, ss, g, b, r0);
 }
 
-// Which kernels run: GPT_ATTENTION=auto (the default: tensor cores under --dtype bf16,
+// Which kernels run: GPT_CUDA_ATTENTION=auto (the default: tensor cores under --dtype bf16,
 // the flash kernels otherwise), flash (the fp32 flash kernels, also under bf16: the A/B
 // of gpu_check.sh) or rows (the reference kernels), where they apply: the flash and
 // tensor-core kernels take heads up to 64 wide and do not return the weight matrices.
 enum class Kernel { rows, flash, tensor };
-int g_attention_kernel_for_tests = -1;  // -1: GPT_ATTENTION; else a Kernel
+int g_attention_kernel_for_tests = -1;  // -1: GPT_CUDA_ATTENTION; else a Kernel
+bool g_attention_reread = false;         // set_attention_kernel_for_tests(-1): read GPT_CUDA_ATTENTION again
 Kernel wanted_kernel() {
   if (g_attention_kernel_for_tests >= 0) return Kernel(g_attention_kernel_for_tests);
-  static const Kernel from_env = [] {
-    const char* env = std::getenv("GPT_ATTENTION");
+  static std::optional<Kernel> from_env;
+  if (g_attention_reread) from_env.reset(), g_attention_reread = false;
+  if (!from_env) from_env = [] {
+    const char* env = std::getenv("GPT_CUDA_ATTENTION");
     const std::string want = env ? env : "auto";
     if (want == "auto" || want.empty()) return Kernel::tensor;
     if (want == "flash") return Kernel::flash;
     if (want == "rows") return Kernel::rows;
-    GPT_USAGE_FAIL("GPT_ATTENTION='", want, "' is not an attention kernel: auto (the default), flash or rows");
+    GPT_USAGE_FAIL("GPT_CUDA_ATTENTION='", want, "' is not an attention kernel: auto (the default), flash or rows");
   }();
-  return from_env;
+  return *from_env;
 }
 Kernel kernel_for(Dims d, bool bf16, bool wants_matrices) {
   if (wants_matrices || d.hs() > kMaxHs) return Kernel::rows;  // att / scores, or heads too wide for the tiles
@@ -837,7 +841,10 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
   else backward<true>(dqkv, dout, qkv, out, lse, d, drop, mode);
 }
 
-void set_attention_kernel_for_tests(int kernel) { g_attention_kernel_for_tests = kernel; }
+void set_attention_kernel_for_tests(int kernel) {
+  g_attention_kernel_for_tests = kernel;
+  if (kernel < 0) g_attention_reread = true;
+}
 
 void kv_cache_write(float* kcache, float* vcache, const float* qkv, Dims d, int maxT, int pos) {
   GPT_CHECK(pos >= 0 && pos < maxT, "cache position ", pos, " outside 0..", maxT - 1);

@@ -67,10 +67,11 @@ bool sync_launches();
 
 // Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library), ..." (with or
 // without cuBLASLt's bias epilogue) or "gpt.cc's own kernel"; and a test hook forcing one
-// (-1: GPT_GEMM decides, 0 own, 1 cuBLAS alone, 2 cuBLAS with cuBLASLt).
+// (-1: GPT_CUDA_GEMM decides, read again from the environment; 0 own, 1 cuBLAS alone, 2 cuBLAS
+// with cuBLASLt).
 std::string gemm_engine();
 void set_gemm_engine_for_tests(int engine);
-// Attention kernels (cuda/attention.cu) for tests: -1 as GPT_ATTENTION says, 0 rows, 1 flash,
+// Attention kernels (cuda/attention.cu) for tests: -1 as GPT_CUDA_ATTENTION says (read again), 0 rows, 1 flash,
 // 2 tensor cores (bf16; fp32 runs flash); the kernels fall back to rows where they do not apply.
 void set_attention_kernel_for_tests(int kernel);
 

@@ -10,7 +10,7 @@
 //     (CUBLASLT_EPILOGUE_BIAS) instead of being written first and read back by a
 //     cuBLAS product with beta = 1. Where cuBLASLt refuses a shape the cuBLAS way runs.
 //   * gpt.cc's own kernel: 32x32 tiles through shared memory, k in order per element.
-// GPT_GEMM=auto|cublaslt|cublas|own (default auto: cuBLAS with cuBLASLt when both load,
+// GPT_CUDA_GEMM=auto|cublaslt|cublas|own (default auto: cuBLAS with cuBLASLt when both load,
 // cuBLAS alone when only it does, else the own kernel, said once on stderr). All are
 // deterministic run to run.
 #include <dlfcn.h>
@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #ifdef GPT_CUDA_EMULATION
@@ -219,13 +220,14 @@ const CublasLt* load_cublaslt(std::string* why_not) {
   return ok ? &c : nullptr;
 }
 
-int g_engine_for_tests = -1;  // set_gemm_engine_for_tests: -1 GPT_GEMM, 0 own, 1 cuBLAS, 2 cuBLAS + cuBLASLt
+int g_engine_for_tests = -1;  // set_gemm_engine_for_tests: -1 GPT_CUDA_GEMM, 0 own, 1 cuBLAS, 2 cuBLAS + cuBLASLt
+bool g_engine_reread = false;  // set_gemm_engine_for_tests(-1): read GPT_CUDA_GEMM again
 
 struct Engine {
   const Cublas* blas;   // nullptr: the own kernel
   CublasLt* lt;         // nullptr: no epilogues (bias written first)
 };
-// The engine GPT_GEMM asks for.
+// The engine GPT_CUDA_GEMM asks for.
 Engine engine() {
   if (g_engine_for_tests >= 0) {
     if (g_engine_for_tests == 0) return {nullptr, nullptr};
@@ -237,34 +239,36 @@ Engine engine() {
     if (!lt) GPT_FAIL("cuBLASLt asked for by a test could not be loaded (", why, ")");
     return {c, const_cast<CublasLt*>(lt)};
   }
-  static const Engine chosen = []() -> Engine {
-    const char* env = std::getenv("GPT_GEMM");
+  static std::optional<Engine> chosen;  // read at first use (again after set_gemm_engine_for_tests(-1))
+  if (g_engine_reread) chosen.reset(), g_engine_reread = false;
+  if (!chosen) chosen = []() -> Engine {
+    const char* env = std::getenv("GPT_CUDA_GEMM");
     const std::string want = env && *env ? env : "auto";
     if (want != "auto" && want != "cublaslt" && want != "cublas" && want != "own")
-      GPT_USAGE_FAIL("GPT_GEMM='", want, "' is not an engine: auto (the default), cublaslt, cublas or own");
+      GPT_USAGE_FAIL("GPT_CUDA_GEMM='", want, "' is not an engine: auto (the default), cublaslt, cublas or own");
     if (want == "own") return {nullptr, nullptr};
     std::string why;
     const Cublas* c = load_cublas(&why);
     const char* where = "set LD_LIBRARY_PATH to the folder of the library (the CUDA toolkit's lib64, or PyTorch's "
                         "site-packages/nvidia/*/lib)";
     if (!c && want != "auto")
-      GPT_USAGE_FAIL("GPT_GEMM=", want, ", but cuBLAS could not be loaded (", why, "); ", where,
+      GPT_USAGE_FAIL("GPT_CUDA_GEMM=", want, ", but cuBLAS could not be loaded (", why, "); ", where,
                      " or GPT_CUBLAS_LIBRARY to its path");
     if (!c) {
       std::fprintf(stderr,
                    "cuda: cuBLAS not loaded (%s); matrix products use gpt.cc's own, slower kernel (LD_LIBRARY_PATH or "
-                   "GPT_CUBLAS_LIBRARY finds cuBLAS; GPT_GEMM=own silences this)\n",
+                   "GPT_CUBLAS_LIBRARY finds cuBLAS; GPT_CUDA_GEMM=own silences this)\n",
                    why.c_str());
       return {nullptr, nullptr};
     }
     if (want == "cublas") return {c, nullptr};
     const CublasLt* lt = load_cublaslt(&why);
     if (!lt && want == "cublaslt")
-      GPT_USAGE_FAIL("GPT_GEMM=cublaslt, but cuBLASLt could not be loaded (", why, "); ", where,
+      GPT_USAGE_FAIL("GPT_CUDA_GEMM=cublaslt, but cuBLASLt could not be loaded (", why, "); ", where,
                      " or GPT_CUBLASLT_LIBRARY to its path");
     return {c, const_cast<CublasLt*>(lt)};  // auto without cuBLASLt: biases written first (the train header says)
   }();
-  return chosen;
+  return *chosen;
 }
 
 // Row-major C (M x N) = A B is, read column-major, C^T (N x M, ld ldc) = B^T A^T: cuBLAS's
@@ -393,7 +397,10 @@ struct DoutAt {
 void bias_backward(float* dbias, const float* dout, size_t N, int OC) { column_sums(dbias, N, OC, DoutAt{dout, OC}); }
 }  // namespace
 
-void set_gemm_engine_for_tests(int engine) { g_engine_for_tests = engine; }
+void set_gemm_engine_for_tests(int engine) {
+  g_engine_for_tests = engine;
+  if (engine < 0) g_engine_reread = true;
+}
 std::string gemm_engine() {
   const Engine e = engine();
   if (!e.blas) return "gpt.cc's own kernel";

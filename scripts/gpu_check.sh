@@ -73,7 +73,7 @@ run)
   echo "cuBLAS: ${cublas_lib:-NOT FOUND: matrix products fall back to the own kernel of gpt.cc (slow); the train header says which}"
   cublaslt_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublasLt.so.13 libcublasLt.so.12; do
       [ -n "$d" ] && [ -e "$d/$n" ] && { echo "$d/$n"; break 2; }; done; done)
-  echo "cuBLASLt: ${cublaslt_lib:-NOT FOUND: biases are added apart (GPT_GEMM=cublas behaviour)}"
+  echo "cuBLASLt: ${cublaslt_lib:-NOT FOUND: biases are added apart (GPT_CUDA_GEMM=cublas behaviour)}"
   $G/gpt --help >/dev/null 2>&1 || { echo "gpt does not start:"; $G/gpt --help 2>&1 | head; ldd $G/gpt; }
   # PyTorch (the baseline of the last section): the first python3 that imports torch.
   PYT=
@@ -216,7 +216,7 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   tail -2 "$w/gptcc124_bf16.err" 2>/dev/null
   # The same with attention on the CUDA cores (the fp32 flash kernels, bf16 roundings):
   # what the tensor-core attention kernels gain.
-  phase gptcc124_bf16_flash 45 env GPT_ATTENTION=flash $G/gpt train --data "$w/gpt2" --vocab-size 50257 \
+  phase gptcc124_bf16_flash 45 env GPT_CUDA_ATTENTION=flash $G/gpt train --data "$w/gpt2" --vocab-size 50257 \
     --out "$w/g124f" --layers 12 --heads 12 --dim 768 --context 1024 --batch 8 --steps 6 --max-seconds 12 \
     --log-every 1 --eval-every 0 --save-every 0 --device cuda --dtype bf16
   tail -1 "$w/gptcc124_bf16_flash.err" 2>/dev/null
@@ -274,7 +274,7 @@ add("c124", "gpt.cc", cfg124, "fp32", g, ("%d timed steps; " % g[2] if g else ""
 g = gptcc("g124b", 8, 1024)
 add("c124b", "gpt.cc", cfg124, "bf16", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124_bf16"))
 g = gptcc("g124f", 8, 1024)
-add("c124f", "gpt.cc, GPT_ATTENTION=flash", cfg124, "bf16", g,
+add("c124f", "gpt.cc, GPT_CUDA_ATTENTION=flash", cfg124, "bf16", g,
     "attention on the CUDA cores; " + ("%d timed steps; " % g[2] if g else "") + status("gptcc124_bf16_flash"))
 add_torch("p124", "pt124_fp32", "PyTorch eager", cfg124, "fp32")
 add_torch("p124b", "pt124_bf16", "PyTorch eager", cfg124, "bf16 autocast")

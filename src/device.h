@@ -20,7 +20,7 @@ CudaStatus cuda_status();
 std::string cuda_self_test();
 
 // What runs the CUDA backend's matrix products: "cuBLAS (its library)" or "gpt.cc's own
-// kernel" (cuda/matmul.cu; GPT_GEMM chooses). "" without the CUDA backend.
+// kernel" (cuda/matmul.cu; GPT_CUDA_GEMM chooses). "" without the CUDA backend.
 std::string cuda_matmul_engine();
 
 }  // namespace gpt

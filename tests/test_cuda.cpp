@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -137,6 +139,54 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
     } else {
       EXPECT_GE(calls(), before + 10) << "cuBLAS was not used";       // the backward's 2 products x 5 shapes
       EXPECT_EQ(lt_calls(), lt_before + 5) << "cuBLASLt was not used";  // the forward with its bias x 5 shapes
+    }
+  }
+  gpu::set_gemm_engine_for_tests(-1);
+}
+
+// The GPU's engine is GPT_CUDA_GEMM's choice. GPT_GEMM belongs to the CPU's GEMM
+// (avx512|avx2|generic): a value of it must not reach the GPU (it did: one variable with
+// two vocabularies failed every --device cuda run under GPT_GEMM=avx2). A bad
+// GPT_CUDA_GEMM is a usage error that names the variable.
+TEST(CudaLayers, GemmEngineIsGptCudaGemmsNotTheCpuVariables) {
+  SKIP_WITHOUT_CUDA();
+  struct Env {  // sets a variable for the test, restores it after
+    std::string name;
+    std::optional<std::string> old;
+    Env(const char* n, const char* value) : name(n) {
+      if (const char* o = std::getenv(n)) old = o;
+      if (value) ::setenv(n, value, 1);
+      else ::unsetenv(n);
+    }
+    ~Env() {
+      if (old) ::setenv(name.c_str(), old->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  };
+  const Env cpu("GPT_GEMM", "generic");
+  {
+    const Env gpu("GPT_CUDA_GEMM", nullptr);
+    gpu::set_gemm_engine_for_tests(-1);
+    EXPECT_EQ(gpu::gemm_engine().find("cuBLAS"), 0u) << gpu::gemm_engine();
+  }
+  {
+    const Env gpu("GPT_CUDA_GEMM", "own");
+    gpu::set_gemm_engine_for_tests(-1);
+    EXPECT_EQ(gpu::gemm_engine(), "gpt.cc's own kernel");
+  }
+  {
+    const Env gpu("GPT_CUDA_GEMM", "cublas");
+    gpu::set_gemm_engine_for_tests(-1);
+    EXPECT_NE(gpu::gemm_engine().find("without cuBLASLt"), std::string::npos) << gpu::gemm_engine();
+  }
+  {
+    const Env gpu("GPT_CUDA_GEMM", "avx2");
+    gpu::set_gemm_engine_for_tests(-1);
+    try {
+      gpu::gemm_engine();
+      ADD_FAILURE() << "GPT_CUDA_GEMM=avx2 was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("GPT_CUDA_GEMM='avx2'"), std::string::npos) << e.what();
     }
   }
   gpu::set_gemm_engine_for_tests(-1);
