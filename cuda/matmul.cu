@@ -335,11 +335,25 @@ bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, co
   return ok;
 }
 
+// What the bf16 scratch of operand A holds: the dense copy (at dst) of src's rows x cols,
+// leading dimension ld; reused by the next product whose caller says A is unchanged.
+struct DenseCopy {
+  const void* dst;
+  const float* src;
+  size_t rows, cols, ld;
+  bool operator==(const DenseCopy& o) const {
+    return dst == o.dst && src == o.src && rows == o.rows && cols == o.cols && ld == o.ld;
+  }
+};
+DenseCopy g_a_copy{};
+
 // bf16: the operands are first rounded into dense bf16 copies in their stored
 // orientation (coalesced), then one cublasGemmEx with bf16 inputs and fp32 sums (or
-// cublasLtMatmul for a product with a bias).
+// cublasLtMatmul for a product with a bias). a_unchanged: A was not written since the
+// previous product (the backward's two products of dout), so a copy of it made there
+// serves again: the same bytes, whichever way the product reads them.
 void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
-           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias) {
+           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias, bool a_unchanged = false) {
   if (M <= 0 || N <= 0) return;
   const Engine eng = engine();
   const Cublas* cb = eng.blas;
@@ -362,8 +376,12 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
     auto* y16 = static_cast<uint16_t*>(device_scratch(kScratchBf16Y, y.rows * y.cols * sizeof(uint16_t)));
     to_bf16_dense_kernel<<<grid_for(x.rows * x.cols), kThreads>>>(x16, B, x.rows, x.cols, x.ld);
     CUDA_LAUNCHED();
-    to_bf16_dense_kernel<<<grid_for(y.rows * y.cols), kThreads>>>(y16, A, y.rows, y.cols, y.ld);
-    CUDA_LAUNCHED();
+    const DenseCopy a_copy{y16, A, y.rows, y.cols, y.ld};
+    if (!(a_unchanged && g_a_copy == a_copy)) {
+      to_bf16_dense_kernel<<<grid_for(y.rows * y.cols), kThreads>>>(y16, A, y.rows, y.cols, y.ld);
+      CUDA_LAUNCHED();
+    }
+    g_a_copy = a_copy;
     xp = x16, yp = y16, lx = int(x.rows), ly = int(y.rows);
   }
   if (bias && !accumulate && eng.lt && lt_bias_gemm(*eng.lt, *cb, bf16, x, xp, lx, y, yp, ly, N, M, K, C, ldc, bias))
@@ -429,8 +447,10 @@ void backward(bool bf16, float* dinp, float* dweight, float* dbias, const float*
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
   // dinp (N,C) += dout (N,OC) · W (OC,C)
   if (dinp) sgemm(bf16, int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
-  // dW (OC,C) += dout^T (OC,N) · inp (N,C)
-  sgemm(bf16, OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr);
+  // dW (OC,C) += dout^T (OC,N) · inp (N,C); under bf16 dout's copy from the product above
+  // serves again (dinp is another buffer).
+  sgemm(bf16, OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr,
+        dinp != nullptr && dinp != dout);
   if (dbias) bias_backward(dbias, dout, N, OC);
 }
 }  // namespace

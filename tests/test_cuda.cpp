@@ -245,6 +245,37 @@ TEST(CudaLayers, Bf16TableComputesTheCpuBf16Layers) {
   for (float* p : {g_qkv, g_dout, g_out, g_lse, g_dqkv}) cudaFree(p);
 }
 
+// Under bf16 the backward's two products share one bf16 copy of dout (cuda/matmul.cu
+// a_unchanged): a later backward whose dout buffer was rewritten in between, here
+// without dinp so that only the dW product reads it, must read the new values.
+TEST(CudaLayers, Bf16BackwardReadsAChangedDoutAfresh) {
+  SKIP_WITHOUT_CUDA();
+  const size_t N = 9;
+  const int C = 16, OC = 24;
+  const auto inp = random_vec<float>(N * C, 41), w = random_vec<float>(size_t(OC) * C, 42);
+  const auto dout1 = random_vec<float>(N * OC, 43), dout2 = random_vec<float>(N * OC, 44);
+  for (int engine : {1, 2}) {
+    gpu::set_gemm_engine_for_tests(engine);
+    std::vector<float> dinp(N * C, 0.0f), dw(size_t(OC) * C, 0.0f), db(size_t(OC), 0.0f);
+    std::vector<float> dw2(size_t(OC) * C, 0.0f), db2(size_t(OC), 0.0f);
+    cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout1.data(), inp.data(), w.data(), N, C, OC);
+    cpu::matmul_backward_bf16(nullptr, dw2.data(), db2.data(), dout2.data(), inp.data(), w.data(), N, C, OC);
+    float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_dout = device_copy(dout1);
+    float *d_dinp = device_copy(std::vector<float>(N * C, 0.0f)), *d_dw = device_copy(std::vector<float>(dw.size(), 0.0f)),
+          *d_db = device_copy(std::vector<float>(db.size(), 0.0f));
+    const Backend<float>& be = cuda_backend_bf16();
+    be.matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC);
+    EXPECT_CLOSE(host_copy(d_dw, dw.size()).data(), dw.data(), dw.size(), 1e-5, 1e-5) << "engine " << engine;
+    ASSERT_EQ(cudaMemcpy(d_dout, dout2.data(), dout2.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemset(d_dw, 0, dw.size() * sizeof(float)), cudaSuccess);
+    ASSERT_EQ(cudaMemset(d_db, 0, db.size() * sizeof(float)), cudaSuccess);
+    be.matmul_backward(nullptr, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC);
+    EXPECT_CLOSE(host_copy(d_dw, dw2.size()).data(), dw2.data(), dw2.size(), 1e-5, 1e-5) << "engine " << engine;
+    for (float* p : {d_inp, d_w, d_dout, d_dinp, d_dw, d_db}) cudaFree(p);
+  }
+  gpu::set_gemm_engine_for_tests(-1);
+}
+
 // `train --dtype bf16 --device cuda` is the CPU's bf16 run to the order of the sums, and
 // not the fp32 run; a bf16 GPU run resumes on the CPU (run.json keeps the dtype).
 TEST(CudaLayers, Bf16TrainingOnCudaTracksTheCpuBf16Run) {
