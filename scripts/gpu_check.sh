@@ -6,7 +6,7 @@
 #   scripts/gpu_check.sh run     on the GPU machine, from the repository root, with
 #                                gpu-check/ carried: device probe, every CUDA layer
 #                                against the CPU's double-precision layers (the test
-#                                suite's /cuda rows), 20 training steps GPU vs CPU from
+#                                suite's /cuda rows), 50 training steps GPU vs CPU from
 #                                one checkpoint (fp32, a second GPU run, bf16 on both),
 #                                the same on a one-rank NCCL group
 #                                (GPT_COMM=nccl, ZeRO 0 and 1), a speed figure, and PyTorch on the
@@ -14,9 +14,13 @@
 #                                bf16 autocast, eager and torch.compile, sampling; at most
 #                                GPU_CHECK_TORCH_BUDGET=180 s) beside gpt.cc's tokens/s and MFU,
 #                                and last compute-sanitizer memcheck on the small table tests
-#                                and racecheck on the attention kernels;
+#                                and racecheck on the attention kernels with what is left of
+#                                GPU_CHECK_SECONDS (420);
 #                                report in $OUT (default /tmp/gpu-check-out), also on stdout.
-# device tool: run(command="bash scripts/gpu_check.sh run", carry=["gpu-check"], timeout_s=480)
+#   scripts/gpu_check.sh sanitize  the probe and the compute-sanitizer section alone (about 2
+#                                minutes), for a second call when run left it no time.
+# device tool: run(command="bash scripts/gpu_check.sh run", carry=["gpu-check"], timeout_s=480),
+# then, at once while the machine is warm, the same with "sanitize" and timeout_s=200.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -39,7 +43,7 @@ build)
   du -sh gpu-check
   echo "gpu_check: built; on the GPU machine: bash scripts/gpu_check.sh run (carry gpu-check)"
   ;;
-run)
+run|sanitize)
   # The whole run within GPU_CHECK_SECONDS (default 420, the issue's 7 minutes, with the
   # device tool's timeout_s=480 above it): the later, optional phases (PyTorch, the
   # sanitizers) get what is left of it.
@@ -47,7 +51,7 @@ run)
   tleft() { local l=$((DEADLINE - SECONDS)); echo $((l < $1 ? l : $1)); }  # min(ARG, seconds left)
   OUT=${OUT:-/tmp/gpu-check-out}
   mkdir -p "$OUT"
-  exec > >(tee "$OUT/report.md") 2>&1
+  exec > >(tee "$OUT/$([ "$mode" = run ] && echo report || echo sanitize).md") 2>&1
   G=gpu-check
   [ -x $G/gpt ] || { echo "gpu_check: $G/gpt missing: run 'scripts/gpu_check.sh build' here and carry gpu-check"; exit 1; }
   # CUDA runtime is static; the driver comes with the machine. NCCL is dlopen'ed
@@ -65,7 +69,7 @@ run)
   export GPT_BIN="$PWD/$G/gpt"
   nccl_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do [ -n "$d" ] && [ -e "$d/libnccl.so.2" ] && { echo "$d/libnccl.so.2"; break; }; done)
   [ -n "$nccl_lib" ] || nccl_lib=$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 / {print $NF; exit}')
-  echo "# gpt.cc GPU check, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
+  echo "# gpt.cc GPU check ($mode), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
   echo; echo '## Device'; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -3
   echo "libnccl.so.2: ${nccl_lib:-NOT FOUND (the NCCL phases below will say so)}"
   cublas_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublas.so.13 libcublas.so.12; do
@@ -84,16 +88,17 @@ run)
     fi
   done
   echo "PyTorch (python3 -c \"import torch; print(torch.__version__, torch.cuda.is_available())\"): $([ -n "$PYT" ] && echo "$PYT: $tv" || echo "not found (the PyTorch rows below will say so)")"
+  if [ "$mode" = run ]; then  # sanitize: only the compute-sanitizer section at the end
   echo; echo '## Every CUDA table entry against the CPU (tests/test_backend.cpp), the device self-test, and'
   echo '## tests/test_cuda.cpp (both GEMM engines, the bf16 table vs the CPU bf16 layers, flash vs row attention, train)'
   timeout 240 $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*:CudaLayers.*' 2>&1 |
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|actual|worst element|^\[==' | head -80
-  echo; echo '## Training: 20 steps GPU vs CPU from one checkpoint (dropout 0.1, sequential)'
+  echo; echo '## Training: 50 steps GPU vs CPU from one checkpoint (dropout 0.1, sequential)'
   w=$(mktemp -d)
   $G/gpt prepare --input $G/tinyshakespeare.txt --out $w/data >/dev/null 2>&1
   $G/gpt train --data $w/data --out $w/init --layers 4 --heads 4 --dim 128 --context 128 --steps 1 --batch 2 \
     --eval-every 0 >/dev/null 2>&1
-  common="--data $w/data --init $w/init --sampling sequential --dropout 0.1 --steps 20 --batch 8 --log-every 1 --eval-every 0 --save-every 0"
+  common="--data $w/data --init $w/init --sampling sequential --dropout 0.1 --steps 50 --batch 8 --log-every 1 --eval-every 0 --save-every 0"
   $G/gpt train $common --out $w/cpu --device cpu --threads 8 2>&1 | tail -1
   timeout 120 $G/gpt train $common --out $w/gpu --device cuda 2>&1 | tail -3
   python3 - "$w/cpu/metrics.jsonl" "$w/gpu/metrics.jsonl" <<'PY' || echo "(python3 missing: compare the files by hand)"
@@ -108,7 +113,7 @@ for x, y in zip(a, b):
     print("| %d | %.6f | %.6f | %.1e |" % (x["step"], x["train_loss"], y["train_loss"], r))
 print("steps compared: %d of %d; worst relative difference %.2e (%s at 1e-4)" % (len(b), len(a), worst, "PASS" if b and len(b) == len(a) and worst < 1e-4 else "FAIL"))
 PY
-  echo; echo '## The same 20 steps: a second GPU run (identical?) and --dtype bf16 on both devices'
+  echo; echo '## The same 50 steps: a second GPU run (identical?) and --dtype bf16 on both devices'
   timeout 120 $G/gpt train $common --out $w/gpu2 --device cuda 2>&1 | tail -1
   $G/gpt train $common --out $w/cpu16 --device cpu --threads 8 --dtype bf16 2>&1 | tail -1
   timeout 120 $G/gpt train $common --out $w/gpu16 --device cuda --dtype bf16 2>&1 | tail -1
@@ -127,7 +132,7 @@ print("GPU bf16 vs CPU bf16: %d of %d steps, worst rel %.2e (%s at 1e-3: the sam
 print("GPU bf16 vs CPU fp32: worst rel %.2e (%s at 2e-2, the issue's bf16 bound)"
       % (worst(cpu, gpu16), "PASS" if ok(cpu, gpu16, 2e-2) else "FAIL"))
 PY
-  echo; echo '## NCCL, one rank (GPT_COMM=nccl): its collectives on device buffers, then the 20 steps above'
+  echo; echo '## NCCL, one rank (GPT_COMM=nccl): its collectives on device buffers, then the 50 steps above'
   echo 'A sum over one rank is a copy: losses must be IDENTICAL to the plain GPU run (ZeRO 0 and 1;'
   echo 'plain --zero 1 too, which gathers m and v from the GPU for its checkpoint).'
   timeout 60 $G/gpt_tests --gtest_color=no --gtest_filter='Nccl*' 2>&1 |
@@ -306,6 +311,7 @@ print("| gpt.cc (gpt sample --device cuda --stats, section above) | %s |" % ("%.
 print("| PyTorch KV-cache loop (eager, SDPA) | %s |" % ("%.3f (%d tokens)" % (d["ms_per_token"], d["tokens"]) if d else status("pt_sample")))
 if ours and d: print("sampling ratio: gpt.cc is %.2fx faster than PyTorch per token (the goal: > 1)" % (d["ms_per_token"] / ours))
 PY
+  fi
   echo; echo '## compute-sanitizer memcheck on the small-shape table tests (last: it is slow; refused on gVisor machines, then it says so)'
   csan=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
   if [ -n "$csan" ] && [ "$(tleft 90)" -lt 20 ]; then
@@ -332,10 +338,12 @@ PY
   else
     echo "compute-sanitizer not found"
   fi
-  cp $w/gpu/metrics.jsonl "$OUT/gpu_metrics.jsonl" 2>/dev/null
-  cp $w/cpu/metrics.jsonl "$OUT/cpu_metrics.jsonl" 2>/dev/null
-  rm -rf "$w"
+  if [ -n "${w:-}" ]; then
+    cp $w/gpu/metrics.jsonl "$OUT/gpu_metrics.jsonl" 2>/dev/null
+    cp $w/cpu/metrics.jsonl "$OUT/cpu_metrics.jsonl" 2>/dev/null
+    rm -rf "$w"
+  fi
   ;;
 *)
-  echo "usage: scripts/gpu_check.sh build|run (see the top of this file)"; exit 2 ;;
+  echo "usage: scripts/gpu_check.sh build|run|sanitize (see the top of this file)"; exit 2 ;;
 esac
