@@ -177,7 +177,7 @@ size_t assign_activations(Activations<S>& a, S* base, const GPTConfig& c, int B,
       {&a.ln2, L * N * C},       {&a.ln2_mean, g * L * N},     {&a.ln2_rstd, g * L * N},
       {&a.fch, L * N * 4 * C},   {&a.fch_gelu, L * N * 4 * C}, {&a.fcproj, L * N * C},
       {&a.residual3, L * N * C}, {&a.lnf, N * C},              {&a.lnf_mean, g * N},
-      {&a.lnf_rstd, g * N},      {&a.logits, N * Vp},          {&a.losses, g * N},
+      {&a.lnf_rstd, g * N},      {&a.logits, g * N * Vp},      {&a.losses, g * N},
   };
   static_assert(sizeof(slots) / sizeof(slots[0]) * sizeof(S*) == sizeof(Activations<S>),
                 "one slot per Activations member");
@@ -309,10 +309,11 @@ void GPT<S>::backward(S loss_scale) {
   const Activations<S>& a = acts_;
   const Activations<S>& g = dacts_;
 
-  // loss = mean over N of losses
-  be.crossentropy_backward(g.logits, a.logits, targets_.data(), S(loss_scale / S(N)), N, V, Vp);
+  // loss = mean over N of losses; the probabilities become the logits' gradient in place
+  // (nothing reads them after this), so the gradients hold no (N, Vp) tensor.
+  be.crossentropy_backward_inplace(a.logits, targets_.data(), S(loss_scale / S(N)), N, V, Vp);
   // logits = lnf · wte^T
-  be.matmul_backward(g.lnf, grad(WTE), static_cast<S*>(nullptr), g.logits, a.lnf, param(WTE), N, C, Vp);
+  be.matmul_backward(g.lnf, grad(WTE), static_cast<S*>(nullptr), a.logits, a.lnf, param(WTE), N, C, Vp);
   // lnf = layernorm(residual3[L-1])
   be.layernorm_backward(layer_view(g, L - 1).residual3, grad(LNFW), grad(LNFB), g.lnf,
                         layer_view(a, L - 1).residual3, param(LNFW), a.lnf_mean, a.lnf_rstd, N, C);

@@ -39,7 +39,8 @@ struct Activations {
   S* lnf;        // (B, T, C)      final LayerNorm
   S* lnf_mean;   // (B, T)         (*)
   S* lnf_rstd;   // (B, T)         (*)
-  S* logits;     // (B, T, Vp)     logits; with targets, overwritten by the probabilities
+  S* logits;     // (B, T, Vp)     logits; with targets, overwritten by the probabilities,
+                 //                which backward turns into the logits' gradient in place (*)
   S* losses;     // (B, T)         per-token loss (*)
 };
 
@@ -95,7 +96,9 @@ class GPT {
   // `train` enables dropout (masks named by `key`).
   std::optional<double> forward(const int* inputs, const int* targets, int B, int T, bool train = false,
                                 DropoutKey key = {});
-  std::vector<S> logits() const;  // of the last forward (probabilities when it had targets)
+  // Of the last forward: probabilities when it had targets (after backward: the gradient
+  // with respect to the logits, which backward writes over them).
+  std::vector<S> logits() const;
   std::vector<S> losses() const;  // per token, of the last forward with targets
 
   // Allocates (zeroed) grads, m and v if they are not there yet; every training call

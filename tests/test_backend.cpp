@@ -256,6 +256,9 @@ TEST_P(BackendTest, CrossEntropyAndAdamW) {
   EXPECT_CLOSE(a.down(ol, N).data(), loss.data(), N, 1e-5, 1e-5);
   EXPECT_CLOSE(a.down(pl, N * Vp).data(), probs.data(), N * Vp, 1e-7, 1e-5);
   EXPECT_CLOSE(a.down(g, N * Vp).data(), dl.data(), N * Vp, 1e-7, 1e-5);
+  // The model's in-place form: the probabilities become that gradient (padded columns 0).
+  be().crossentropy_backward_inplace(pl, pt, 0.5f, N, V, Vp);
+  EXPECT_CLOSE(a.down(pl, N * Vp).data(), dl.data(), N * Vp, 1e-7, 1e-5);
   // Two AdamW steps with a gradient scale, from non-zero moments.
   const size_t n = 777;
   Vd p = rnd(n, 22), m = rnd(n, 23, 0.1), v = rnd(n, 24, 0.1), gr = rnd(n, 25);

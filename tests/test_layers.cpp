@@ -221,6 +221,27 @@ TEST(CrossEntropy, SoftmaxAndLossMatchNaive) {
     }
 }
 
+// The model's backward: the probabilities become the logits' gradient in place, the
+// bits of crossentropy_backward into a zeroed buffer (padded columns 0), so training
+// is unchanged by not keeping a separate gradient buffer.
+TEST(CrossEntropy, InPlaceBackwardIsTheAccumulatingOneFromZero) {
+  const size_t N = 7;
+  const int V = 37, Vp = 48;
+  const std::vector<float> logits = random_vec<float>(N * Vp, 8, 4.0);
+  std::vector<int> targets(N);
+  for (size_t n = 0; n < N; n++) targets[n] = int(n * 11 % size_t(V));
+  std::vector<float> probs(N * Vp), losses(N);
+  cpu::crossentropy_forward(losses.data(), probs.data(), logits.data(), targets.data(), N, V, Vp);
+  std::vector<float> want(N * Vp, 0.0f);
+  cpu::crossentropy_backward(want.data(), probs.data(), targets.data(), 1.0f / 7.0f, N, V, Vp);
+  std::vector<float> got = probs;
+  cpu::crossentropy_backward_inplace(got.data(), targets.data(), 1.0f / 7.0f, N, V, Vp);
+  ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "not the same bits";
+  std::vector<int> bad = targets;
+  bad[3] = V;  // a padded column
+  EXPECT_THROW(cpu::crossentropy_backward_inplace(got.data(), bad.data(), 1.0f, N, V, Vp), Error);
+}
+
 TEST(CrossEntropy, RejectsTargetOutsideVocab) {
   std::vector<float> logits(8), probs(8), losses(2);
   std::vector<int> bad{1, 7};  // 7 is a padded column (V = 7)

@@ -57,9 +57,25 @@ void crossentropy_backward(S* dlogits, const S* probs, const int* targets, S dlo
   }
 }
 
+template <class S>
+void crossentropy_backward_inplace(S* probs_to_dlogits, const int* targets, S dloss, size_t N, int V, int Vp) {
+  // The same products as crossentropy_backward from zero (0 + p * dloss is p * dloss:
+  // p >= 0, so no -0), then the same subtraction at the target.
+  check_targets(targets, N, V, Vp);
+#pragma omp parallel for schedule(static)
+  for (size_t n = 0; n < N; n++) {
+    S* g = probs_to_dlogits + n * Vp;
+#pragma omp simd
+    for (int i = 0; i < V; i++) g[i] = g[i] * dloss;
+    for (int i = V; i < Vp; i++) g[i] = 0;
+    g[targets[n]] -= dloss;
+  }
+}
+
 #define GPT_INSTANTIATE(S)                                                                     \
   template void crossentropy_forward<S>(S*, S*, const S*, const int*, size_t, int, int);       \
-  template void crossentropy_backward<S>(S*, const S*, const int*, S, size_t, int, int);
+  template void crossentropy_backward<S>(S*, const S*, const int*, S, size_t, int, int);       \
+  template void crossentropy_backward_inplace<S>(S*, const int*, S, size_t, int, int);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(double)
 #undef GPT_INSTANTIATE
