@@ -324,6 +324,15 @@ __global__ void flash_rowdot_kernel(float* D, const float* dout, const float* ou
   if (lane == 0) D[row] = s;
 }
 
+// One (query t, key t2) element of the backward, from its score s = q.k, dp = dout.v, the
+// row's log-sum-exp L and D: x = the dropped weight p m, y = dS = p (m dp - D) scale
+// (p = exp(s scale - L), m the dropout mask's scale). The flash and tensor-core kernels'.
+__device__ inline float2 weight_and_ds(float s, float dp, float L, float Dr, const Geo& g, size_t row0, int t,
+                                       int t2, const Dropout& drop) {
+  const float p = expf(s * g.scale - L);
+  const float mk = drop.active() ? drop.scale((row0 + t) * g.T + t2) : 1.0f;
+  return make_float2(p * mk, p * (dp * mk - Dr) * g.scale);
+}
 // For rows [q0, q0 + kTile) and keys [k0, k0 + kTile): the dropped weight w = p m and
 // dS = p (m dout.v - D) scale (operands of the gradient products, rounded under bf16).
 template <bool kBf16>
@@ -335,10 +344,10 @@ __device__ void flash_grads(float (*sW)[kTile + 1], float (*sDS)[kTile + 1], flo
     const int r = warp + 8 * j, t = q0 + r, t2 = k0 + lane;
     float w = 0.0f, ds = 0.0f;
     if (visible(g, t, t2)) {
-      const float p = expf(tile_dot(sQ[r], sK[lane], g.hs) * g.scale - sL[r]);
-      const float mk = drop.active() ? drop.scale((row0 + t) * g.T + t2) : 1.0f;
-      w = p * mk;
-      ds = p * (tile_dot(sdO[r], sV[lane], g.hs) * mk - sD[r]) * g.scale;
+      const float2 e = weight_and_ds(tile_dot(sQ[r], sK[lane], g.hs), tile_dot(sdO[r], sV[lane], g.hs), sL[r], sD[r],
+                                     g, row0, t, t2, drop);
+      w = e.x;
+      ds = e.y;
     }
     sW[r][lane] = op<kBf16>(w);
     sDS[r][lane] = op<kBf16>(ds);
@@ -453,6 +462,19 @@ __device__ void load_tile_bf16(__nv_bfloat16* sh, int n, const float* base, size
   for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
     const int r = i / w, e = i % w, t = t0 + r;
     sh[r * kLdH + e] = to_bf16(t < g.T && e < g.hs ? base[(size_t(b) * g.T + t) * stride + e] : 0.0f);
+  }
+}
+// The query side of the tensor-core backward for rows [q0, q0 + n): q and dout as bf16
+// tiles, each row's log-sum-exp and D = dout . out (zeros past T).
+__device__ void load_query_side_bf16(__nv_bfloat16* sQ, __nv_bfloat16* sdO, float* sL, float* sD, int n,
+                                     const float* qkv, const float* dout, const float* lse, const float* D,
+                                     const Geo& g, int b, size_t hoff, size_t row0, int q0) {
+  load_tile_bf16(sQ, n, qkv + hoff, 3 * size_t(g.C), g, b, q0);
+  load_tile_bf16(sdO, n, dout + hoff, size_t(g.C), g, b, q0);
+  if (int(threadIdx.x) < n) {
+    const int t = q0 + int(threadIdx.x);
+    sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
+    sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
   }
 }
 // The warp's 16 rows of a staged tile as A fragments (one per 16 columns of the head).
@@ -634,13 +656,7 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_kv_kernel(float* dqkv,
   for (int n = 0; n < kMaxHs / 16; n++) wmma::fill_fragment(dk[n], 0.0f), wmma::fill_fragment(dv[n], 0.0f);
   for (int q0 = g.causal ? k0 : 0; q0 < g.T; q0 += kTcCols) {
     __syncthreads();
-    load_tile_bf16(sQ, kTcCols, qkv + hoff, C3, g, b, q0);
-    load_tile_bf16(sdO, kTcCols, dout + hoff, size_t(g.C), g, b, q0);
-    if (threadIdx.x < kTcCols) {
-      const int t = q0 + threadIdx.x;
-      sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
-      sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
-    }
+    load_query_side_bf16(sQ, sdO, sL, sD, kTcCols, qkv, dout, lse, D, g, b, hoff, row0, q0);
     __syncthreads();
     if (c0 >= g.T || (g.causal && q0 + kTcCols - 1 < c0)) continue;  // no query of the tile sees the warp's keys
     strip_product(sst, kf, sQ, nf);
@@ -652,10 +668,10 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_kv_kernel(float* dqkv,
       const int t2 = c0 + i;
       float w = 0.0f, ds = 0.0f;
       if (visible(g, t, t2)) {
-        const float p = expf(sst[i * kLdS + lane] * g.scale - sL[lane]);
-        const float mk = drop.active() ? drop.scale((row0 + t) * g.T + t2) : 1.0f;
-        w = p * mk;
-        ds = p * (dpt[i * kLdS + lane] * mk - sD[lane]) * g.scale;
+        const float2 e = weight_and_ds(sst[i * kLdS + lane], dpt[i * kLdS + lane], sL[lane], sD[lane], g, row0, t, t2,
+                                       drop);
+        w = e.x;
+        ds = e.y;
       }
       wt[i * kLdP + lane] = to_bf16(w);
       dst[i * kLdP + lane] = to_bf16(ds);
@@ -691,13 +707,7 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
   {
     auto* stQ = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
     auto* stO = reinterpret_cast<__nv_bfloat16*>(smem + kRowTileBytes);
-    load_tile_bf16(stQ, kTcRows, qkv + hoff, C3, g, b, q0);
-    load_tile_bf16(stO, kTcRows, dout + hoff, size_t(g.C), g, b, q0);
-    if (threadIdx.x < kTcRows) {
-      const int t = q0 + threadIdx.x;
-      sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
-      sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
-    }
+    load_query_side_bf16(stQ, stO, sL, sD, kTcRows, qkv, dout, lse, D, g, b, hoff, row0, q0);
     __syncthreads();
     load_rows(qf, stQ + 16 * warp * kLdH, nf);
     load_rows(of, stO + 16 * warp * kLdH, nf);
@@ -720,11 +730,10 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
     for (int i = 0; i < 16; i++) {
       const int t = r0 + i;
       float ds = 0.0f;
-      if (visible(g, t, t2)) {
-        const float p = expf(ss[i * kLdS + lane] * g.scale - sL[16 * warp + i]);
-        const float mk = drop.active() ? drop.scale((row0 + t) * g.T + t2) : 1.0f;
-        ds = p * (dp[i * kLdS + lane] * mk - sD[16 * warp + i]) * g.scale;
-      }
+      if (visible(g, t, t2))
+        ds = weight_and_ds(ss[i * kLdS + lane], dp[i * kLdS + lane], sL[16 * warp + i], sD[16 * warp + i], g, row0, t,
+                           t2, drop)
+                 .y;
       dsp[i * kLdP + lane] = to_bf16(ds);
     }
     __syncwarp();

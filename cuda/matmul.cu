@@ -103,6 +103,28 @@ struct Cublas {
   GemmExFn GemmEx = nullptr;
 };
 
+// dlopen of the file $env names, else the first of the sonames (CUDA 13's, 12's, the
+// unversioned one) that loads: the handle and its name, or nullptr and *why (what was
+// tried and dlerror's last word).
+void* open_library(const char* env, const char* stem, std::string* library, std::string* why) {
+  std::string tried;
+  const char* forced = std::getenv(env);
+  const std::string names[] = {forced ? forced : "", stem + std::string(".so.13"), stem + std::string(".so.12"),
+                               stem + std::string(".so")};
+  for (const std::string& name : names) {
+    if (name.empty()) continue;
+    tried += (tried.empty() ? "" : ", ") + name;
+    if (void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      *library = name;
+      return h;
+    }
+    if (const char* e = dlerror()) *why = e;
+    if (forced && name == forced) break;  // the file asked for, or nothing
+  }
+  *why = "tried " + tried + ": " + *why;
+  return nullptr;
+}
+
 // cuBLAS, loaded once; nullptr (and *why set) when it cannot be.
 const Cublas* load_cublas(std::string* why_not) {
   static Cublas c;
@@ -110,20 +132,7 @@ const Cublas* load_cublas(std::string* why_not) {
   static std::string why;
   if (!tried_once) {
     tried_once = true;
-    std::string tried;
-    void* h = nullptr;
-    const char* forced = std::getenv("GPT_CUBLAS_LIBRARY");
-    for (const char* name : {forced, "libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
-      if (!name || !*name) continue;
-      tried += (tried.empty() ? "" : ", ") + std::string(name);
-      h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (h) {
-        c.library = name;
-        break;
-      }
-      if (const char* e = dlerror()) why = e;
-      if (name == forced) break;  // the file asked for, or nothing
-    }
+    void* h = open_library("GPT_CUBLAS_LIBRARY", "libcublas", &c.library, &why);
     if (h) {
       auto Create = reinterpret_cast<decltype(&cublasCreate_v2)>(dlsym(h, "cublasCreate_v2"));
       c.Sgemm = reinterpret_cast<decltype(&cublasSgemm_v2)>(dlsym(h, "cublasSgemm_v2"));
@@ -137,7 +146,6 @@ const Cublas* load_cublas(std::string* why_not) {
       else
         ok = true;
     }
-    why = "tried " + tried + ": " + why;
   }
   if (!ok && why_not) *why_not = why;
   return ok ? &c : nullptr;
@@ -176,20 +184,7 @@ const CublasLt* load_cublaslt(std::string* why_not) {
   static std::string why;
   if (!tried_once) {
     tried_once = true;
-    std::string tried;
-    void* h = nullptr;
-    const char* forced = std::getenv("GPT_CUBLASLT_LIBRARY");
-    for (const char* name : {forced, "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}) {
-      if (!name || !*name) continue;
-      tried += (tried.empty() ? "" : ", ") + std::string(name);
-      h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (h) {
-        c.library = name;
-        break;
-      }
-      if (const char* e = dlerror()) why = e;
-      if (name == forced) break;
-    }
+    void* h = open_library("GPT_CUBLASLT_LIBRARY", "libcublasLt", &c.library, &why);
     if (h) {
       auto sym = [&](auto& fn, const char* name) { fn = reinterpret_cast<std::decay_t<decltype(fn)>>(dlsym(h, name)); };
       decltype(&cublasLtCreate) Create = nullptr;
@@ -214,7 +209,6 @@ const CublasLt* load_cublaslt(std::string* why_not) {
       else
         ok = true;
     }
-    why = "tried " + tried + ": " + why;
   }
   if (!ok && why_not) *why_not = why;
   return ok ? &c : nullptr;
