@@ -175,7 +175,6 @@ struct CublasLt {
     bool algo_ok;
   };
   std::map<std::tuple<bool, int, int, int, int, int, int, int, int, int>, Choice> choices;
-  bool failed = false;  // a cublasLtMatmul call failed: not used again (said once)
 };
 
 const CublasLt* load_cublaslt(std::string* why_not) {
@@ -277,15 +276,21 @@ struct Stored {
 // column-major D (N x M) = op(X) op(Y) + bias, bias along D's rows (C's columns). x, y:
 // the operands as stored, fp32 (leading dimensions lx, ly) or the dense bf16 copies.
 // False where cuBLASLt refuses the shape (the caller then runs the cuBLAS way); a failing
-// cublasLtMatmul is said once and cuBLASLt is not used again.
+// cublasLtMatmul is said once and its shape goes the cuBLAS way after.
 bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, const void* xp, int lx, const Stored& y,
                   const void* yp, int ly, int N, int M, int K, float* C, size_t ldc, const float* bias) {
-  if (lt.failed) return false;
   constexpr cublasStatus_t kOk = CUBLAS_STATUS_SUCCESS;
   const cudaDataType ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
-  auto align = [](const void* p) { return int(reinterpret_cast<uintptr_t>(p) % 16); };
+  // Each pointer's alignment (the largest power of two dividing it, at most 256): the
+  // heuristic assumes 256 unless told, and an algorithm chosen for more than a pointer
+  // has would refuse it.
+  auto align = [](const void* p) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    return uint32_t(a & 255u ? a & (~a + 1) : 256u);
+  };
+  const uint32_t ax = align(xp), ay = align(yp), ac = align(C), ab_ = align(bias);
   const auto key = std::make_tuple(bf16, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc),
-                                   align(xp) | align(yp) << 4 | align(C) << 8 | align(bias) << 12);
+                                   int(ax | ay << 9 | ac << 18) ^ int(ab_ << 27));
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
   const int32_t ta = x.op, tb = y.op;
@@ -305,6 +310,10 @@ bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, co
     const uint64_t ws = CublasLt::kWorkspace;
     const bool asked = lt.PrefCreate(&pref) == kOk &&
                        lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) == kOk &&
+                       lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ax, sizeof ax) == kOk &&
+                       lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ay, sizeof ay) == kOk &&
+                       lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof ac) == kOk &&
+                       lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof ac) == kOk &&
                        lt.Heuristic(lt.handle, desc, la, lb, ld, ld, pref, 1, &res, &found) == kOk;
     if (pref) lt.PrefDestroy(pref);
     it = lt.choices.emplace(key, CublasLt::Choice{res.algo, asked && found > 0 && res.state == kOk}).first;
@@ -314,12 +323,15 @@ bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, co
     const float one = 1.0f, zero = 0.0f;
     const cublasStatus_t st = lt.Matmul(lt.handle, desc, &one, xp, la, yp, lb, &zero, C, ld, C, ld, &it->second.algo,
                                         lt.workspace, CublasLt::kWorkspace, nullptr);
-    if (st != kOk) {
-      std::fprintf(stderr,
-                   "cuda: cublasLtMatmul (%s, %d x %d x %d, bias epilogue) failed: %s; the products add their bias "
-                   "the cuBLAS way from now on\n",
-                   bf16 ? "bf16" : "fp32", M, N, K, cb.StatusString(st));
-      lt.failed = true;
+    if (st != kOk) {  // said once; this shape goes the cuBLAS way from now on
+      static bool said = false;
+      if (!said)
+        std::fprintf(stderr,
+                     "cuda: cublasLtMatmul (%s, %d x %d x %d, bias epilogue) failed: %s; such products add their "
+                     "bias the cuBLAS way\n",
+                     bf16 ? "bf16" : "fp32", M, N, K, cb.StatusString(st));
+      said = true;
+      it->second.algo_ok = false;
       ok = false;
     }
   }

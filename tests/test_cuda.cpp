@@ -141,6 +141,29 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
       EXPECT_EQ(lt_calls(), lt_before + 5) << "cuBLASLt was not used";  // the forward with its bias x 5 shapes
     }
   }
+  // Operands that are only 4-byte aligned (tensors at odd offsets of one buffer, as the
+  // parameters are): cuBLASLt's heuristic is told their alignment, so the product still
+  // runs there (the emulator's cuBLASLt refuses pointers less aligned than its algorithm
+  // was chosen for, 256 bytes unless told) and is right.
+  gpu::set_gemm_engine_for_tests(2);
+  {
+    const size_t N = 5;
+    const int C = 12, OC = 20;
+    const auto inp = random_vec<float>(N * C + 1, 51), w = random_vec<float>(size_t(OC) * C + 1, 52),
+               b = random_vec<float>(size_t(OC) + 1, 53);
+    std::vector<float> out(N * OC);
+    cpu::matmul_forward(out.data(), inp.data() + 1, w.data() + 1, b.data() + 1, N, C, OC);
+    float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b),
+          *d_out = device_copy(std::vector<float>(N * OC + 1, NAN));
+    const long lt_before = lt_calls();
+    gpu::matmul_forward(d_out + 1, d_inp + 1, d_w + 1, d_b + 1, N, C, OC);
+    EXPECT_CLOSE(host_copy(d_out, N * OC + 1).data() + 1, out.data(), N * OC, 1e-5, 1e-5);
+    if (lt_before >= 0) {
+      EXPECT_EQ(lt_calls(), lt_before + 1) << "cuBLASLt refused 4-byte aligned operands";
+    }
+    for (float* p : {d_inp, d_w, d_b, d_out}) cudaFree(p);
+  }
+  gpu::set_gemm_engine_for_tests(-1);
   gpu::set_gemm_engine_for_tests(-1);
 }
 

@@ -4,7 +4,9 @@
 // B both fp32 or both bf16, C and D fp32, fp32 compute; beta = 0 means C is not read.
 // What it checks, as cuBLASLt does: the layouts agree with m, n, k and the ops (leading
 // dimensions at least the rows), C and D have the same layout, a bias epilogue has a bias
-// pointer, the compute and scale types; other epilogues are NOT_SUPPORTED. Built as a
+// pointer, the compute and scale types, and pointers at least as aligned as the algorithm
+// was chosen for (the preference's minimum alignments, 256 bytes unless set, and the bias
+// pointer's when the heuristic ran); other epilogues are NOT_SUPPORTED. Built as a
 // shared library loaded like libcublasLt.so (GPT_CUBLASLT_LIBRARY).
 #include "cublasLt.h"
 
@@ -30,6 +32,23 @@ struct Desc {
   uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   const void* bias = nullptr;
 };
+// The preference: the workspace limit and the alignments (bytes) the algorithm may
+// assume of A, B, C and D (256 unless set, as cuBLASLt's defaults).
+struct Pref {
+  uint64_t workspace = 0;
+  uint32_t align[4] = {256, 256, 256, 256};
+};
+// An algorithm remembers the alignments it was chosen for (A, B, C, D, bias); a call
+// whose pointers have less is refused, as an algorithm needing them would be.
+struct Algo {
+  uint64_t magic;
+  uint32_t align[5];
+};
+static_assert(sizeof(Algo) <= sizeof(cublasLtMatmulAlgo_t), "the algorithm fits cuBLASLt's opaque struct");
+uint32_t alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return a & 255u ? uint32_t(a & (~a + 1)) : 256u;
+}
 Layout* L(cublasLtMatrixLayout_t p) { return reinterpret_cast<Layout*>(p); }
 Desc* D(cublasLtMatmulDesc_t p) { return reinterpret_cast<Desc*>(p); }
 float value(const Layout& l, const void* p, uint64_t r, uint64_t c) {
@@ -107,24 +126,32 @@ cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
-  *pref = reinterpret_cast<cublasLtMatmulPreference_t>(new uint64_t(0));
+  *pref = reinterpret_cast<cublasLtMatmulPreference_t>(new Pref);
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
-  delete reinterpret_cast<uint64_t*>(pref);
+  delete reinterpret_cast<Pref*>(pref);
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
                                                     cublasLtMatmulPreferenceAttributes_t attr, const void* buf,
                                                     size_t size) {
-  if (attr != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES || size != sizeof(uint64_t)) return CUBLAS_STATUS_INVALID_VALUE;
-  std::memcpy(reinterpret_cast<uint64_t*>(pref), buf, size);
-  return CUBLAS_STATUS_SUCCESS;
+  Pref* p = reinterpret_cast<Pref*>(pref);
+  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES && size == sizeof(uint64_t)) {
+    std::memcpy(&p->workspace, buf, size);
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  if (attr >= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES && attr <= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES &&
+      size == sizeof(uint32_t)) {
+    std::memcpy(&p->align[attr - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES], buf, size);
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  return CUBLAS_STATUS_INVALID_VALUE;
 }
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
                                               cublasLtMatrixLayout_t Adesc, cublasLtMatrixLayout_t Bdesc,
                                               cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
-                                              cublasLtMatmulPreference_t, int requested,
+                                              cublasLtMatmulPreference_t preference, int requested,
                                               cublasLtMatmulHeuristicResult_t results[], int* returned) {
   if (!handle || handle->magic != 0x17) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (requested <= 0) return CUBLAS_STATUS_INVALID_VALUE;
@@ -136,7 +163,9 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   results[0] = cublasLtMatmulHeuristicResult_t{};
-  results[0].algo.data[0] = 0xa1;
+  const Pref& p = *reinterpret_cast<Pref*>(preference);
+  const Algo algo{0xa1, {p.align[0], p.align[1], p.align[2], p.align[3], d.bias ? alignment(d.bias) : 256u}};
+  std::memcpy(&results[0].algo, &algo, sizeof algo);
   results[0].state = CUBLAS_STATUS_SUCCESS;
   results[0].wavesCount = 1.0f;
   *returned = 1;
@@ -151,8 +180,13 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const Desc& d = *D(desc);
   const Layout &a = *L(Adesc), &b = *L(Bdesc), &c = *L(Cdesc), &o = *L(Ddesc);
   uint64_t m, n, k;
-  if (!alpha || !beta || !shape(d, a, b, c, o, &m, &n, &k) || (algo && algo->data[0] != 0xa1))
+  Algo chosen{};
+  if (algo) std::memcpy(&chosen, algo, sizeof chosen);
+  if (!alpha || !beta || !shape(d, a, b, c, o, &m, &n, &k) || !algo || chosen.magic != 0xa1)
     return CUBLAS_STATUS_INVALID_VALUE;
+  const void* ptrs[5] = {A, B, C, Dp, d.bias};
+  for (int i = 0; i < 5; i++)
+    if (ptrs[i] && alignment(ptrs[i]) < chosen.align[i]) return CUBLAS_STATUS_INVALID_VALUE;  // less than assumed
   if (d.epilogue != CUBLASLT_EPILOGUE_DEFAULT && d.epilogue != CUBLASLT_EPILOGUE_BIAS)
     return CUBLAS_STATUS_NOT_SUPPORTED;
   if (d.epilogue == CUBLASLT_EPILOGUE_BIAS && !d.bias) return CUBLAS_STATUS_INVALID_VALUE;
