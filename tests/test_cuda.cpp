@@ -57,6 +57,7 @@ TEST(CudaLayers, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
   };
   ASSERT_EQ(run_gpt(with({"--out", dir + "/cpu", "--device", "cpu"}), nullptr, &err), 0) << err;
   ASSERT_EQ(run_gpt(with({"--out", dir + "/gpu", "--device", "cuda"}), nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("\nhost threads: "), std::string::npos) << err;  // the GPU does the layers
   ASSERT_EQ(run_gpt(with({"--out", dir + "/mix", "--device", "cuda", "--stop-at", "3"}), nullptr, &err), 0) << err;
   ASSERT_EQ(run_gpt({"train", "--resume", dir + "/mix", "--device", "cpu"}, nullptr, &err), 0) << err;
   const auto cpu = read_losses(dir + "/cpu/metrics.jsonl"), gpu = read_losses(dir + "/gpu/metrics.jsonl"),

@@ -494,7 +494,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
                metrics_path.c_str(), ckpt_file.c_str(),
                best_val ? ("; lowest val loss " + loss_text(*best_val) + ": " + join_path(r.out, kBestFile)).c_str() : "");
-  std::fprintf(stderr, "threads: %s\n", threads.describe().c_str());
+  // On a GPU the threads only do the host's share (data, the token sort of the embedding
+  // gradient), so the line says so.
+  std::fprintf(stderr, "%s: %s\n", device == DeviceKind::cpu ? "threads" : "host threads",
+               threads.describe().c_str());
   return 0;
 }
 
