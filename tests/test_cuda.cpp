@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -174,37 +172,24 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
 // GPT_CUDA_GEMM is a usage error that names the variable.
 TEST(CudaLayers, GemmEngineIsGptCudaGemmsNotTheCpuVariables) {
   SKIP_WITHOUT_CUDA();
-  struct Env {  // sets a variable for the test, restores it after
-    std::string name;
-    std::optional<std::string> old;
-    Env(const char* n, const char* value) : name(n) {
-      if (const char* o = std::getenv(n)) old = o;
-      if (value) ::setenv(n, value, 1);
-      else ::unsetenv(n);
-    }
-    ~Env() {
-      if (old) ::setenv(name.c_str(), old->c_str(), 1);
-      else ::unsetenv(name.c_str());
-    }
-  };
-  const Env cpu("GPT_GEMM", "generic");
+  const ScopedEnv cpu("GPT_GEMM", "generic");
   {
-    const Env gpu("GPT_CUDA_GEMM", nullptr);
+    const ScopedEnv gpu("GPT_CUDA_GEMM", nullptr);
     gpu::set_gemm_engine_for_tests(-1);
     EXPECT_EQ(gpu::gemm_engine().find("cuBLAS"), 0u) << gpu::gemm_engine();
   }
   {
-    const Env gpu("GPT_CUDA_GEMM", "own");
+    const ScopedEnv gpu("GPT_CUDA_GEMM", "own");
     gpu::set_gemm_engine_for_tests(-1);
     EXPECT_EQ(gpu::gemm_engine(), "gpt.cc's own kernel");
   }
   {
-    const Env gpu("GPT_CUDA_GEMM", "cublas");
+    const ScopedEnv gpu("GPT_CUDA_GEMM", "cublas");
     gpu::set_gemm_engine_for_tests(-1);
     EXPECT_NE(gpu::gemm_engine().find("without cuBLASLt"), std::string::npos) << gpu::gemm_engine();
   }
   {
-    const Env gpu("GPT_CUDA_GEMM", "avx2");
+    const ScopedEnv gpu("GPT_CUDA_GEMM", "avx2");
     gpu::set_gemm_engine_for_tests(-1);
     try {
       gpu::gemm_engine();

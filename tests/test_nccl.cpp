@@ -21,24 +21,6 @@
 namespace gpt::test {
 namespace {
 
-// Sets an environment variable for one scope (restores the old value).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_) setenv(name_.c_str(), old_.c_str(), 1);
-    else unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
-
 size_t lines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';

@@ -95,6 +95,26 @@ inline GPTConfig small_gpt(int context, int channels, PosEnc pos = PosEnc::learn
   return c;
 }
 
+// Sets an environment variable for one scope (nullptr: unsets it); restores the old value.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+    else unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 // Runs the CLI in-process (args without the program name); returns the exit code,
 // and stdout / stderr in *out / *err when given (both are captured either way).
 inline int run_gpt(std::vector<std::string> args, std::string* out = nullptr, std::string* err = nullptr) {

@@ -258,13 +258,14 @@ TEST(CudaEmulator, OneRankNcclGroupGivesThePlainRunExactly) {
   };
   ASSERT_EQ(run_gpt(with({"--out", dir + "/plain"}), nullptr, &err), 0) << err;
   ASSERT_EQ(run_gpt(with({"--out", dir + "/plain1", "--zero", "1"}), nullptr, &err), 0) << err;
-  ::setenv("GPT_NCCL_LIBRARY", GPT_EMU_NCCL, 1);
-  ::setenv("GPT_COMM", "nccl", 1);
-  const int rc0 = run_gpt(with({"--out", dir + "/nccl"}), nullptr, &err);
-  const std::string err0 = err;
-  const int rc1 = run_gpt(with({"--out", dir + "/nccl1", "--zero", "1"}), nullptr, &err);
-  ::unsetenv("GPT_COMM");
-  ::unsetenv("GPT_NCCL_LIBRARY");
+  int rc0, rc1;
+  std::string err0;
+  {
+    const ScopedEnv library("GPT_NCCL_LIBRARY", GPT_EMU_NCCL), comm("GPT_COMM", "nccl");
+    rc0 = run_gpt(with({"--out", dir + "/nccl"}), nullptr, &err);
+    err0 = err;
+    rc1 = run_gpt(with({"--out", dir + "/nccl1", "--zero", "1"}), nullptr, &err);
+  }
   ASSERT_EQ(rc0, 0) << err0;
   ASSERT_EQ(rc1, 0) << err;
   const auto plain = read_losses(dir + "/plain/metrics.jsonl");
