@@ -79,6 +79,12 @@ __global__ void column_partials_kernel(float* partial, size_t N, int C, F f) {
   }
 }
 __global__ void column_finish_kernel(float* out, const float* partial, unsigned chunks, int C);
+// F for column_sums over a row-major (N, C) tensor's elements: the gradient of a bias.
+struct RowMajorAt {
+  const float* x;
+  int C;
+  __device__ float operator()(size_t n, int c) const { return x[n * size_t(C) + c]; }
+};
 template <class F>
 void column_sums(float* out, size_t N, int C, F f) {
   if (N == 0 || C <= 0) return;

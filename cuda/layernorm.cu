@@ -64,11 +64,6 @@ struct NormGrad {
     return dout[i] * (x[i] - mean[n]) * rstd[n];
   }
 };
-struct DoutOf {
-  const float* dout;
-  int C;
-  __device__ float operator()(size_t n, int c) const { return dout[n * size_t(C) + c]; }
-};
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
@@ -91,7 +86,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
   layernorm_backward_rows<<<unsigned(N), kThreads>>>(dinp, dout, inp, weight, mean, rstd, C);
   CUDA_LAUNCHED();
   column_sums(dweight, N, C, NormGrad{dout, inp, mean, rstd, C});
-  column_sums(dbias, N, C, DoutOf{dout, C});
+  column_sums(dbias, N, C, RowMajorAt{dout, C});
 }
 
 }  // namespace gpt::gpu

@@ -413,12 +413,9 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
 }
 
 // dbias[o] += sum_i dout[i, o] (column_sums: fixed order, deterministic).
-struct DoutAt {
-  const float* dout;
-  int OC;
-  __device__ float operator()(size_t n, int o) const { return dout[n * size_t(OC) + o]; }
-};
-void bias_backward(float* dbias, const float* dout, size_t N, int OC) { column_sums(dbias, N, OC, DoutAt{dout, OC}); }
+void bias_backward(float* dbias, const float* dout, size_t N, int OC) {
+  column_sums(dbias, N, OC, RowMajorAt{dout, OC});
+}
 }  // namespace
 
 void set_gemm_engine_for_tests(int engine) {
