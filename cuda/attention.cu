@@ -749,12 +749,10 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
 // tensor-core kernels take heads up to 64 wide and do not return the weight matrices.
 enum class Kernel { rows, flash, tensor };
 int g_attention_kernel_for_tests = -1;  // -1: GPT_CUDA_ATTENTION; else a Kernel
-bool g_attention_reread = false;         // set_attention_kernel_for_tests(-1): read GPT_CUDA_ATTENTION again
+std::optional<Kernel> g_env_kernel;      // GPT_CUDA_ATTENTION's, read at first use (the test hook's -1 forgets it)
 Kernel wanted_kernel() {
   if (g_attention_kernel_for_tests >= 0) return Kernel(g_attention_kernel_for_tests);
-  static std::optional<Kernel> from_env;
-  if (g_attention_reread) from_env.reset(), g_attention_reread = false;
-  if (!from_env) from_env = [] {
+  if (!g_env_kernel) g_env_kernel = [] {
     const char* env = std::getenv("GPT_CUDA_ATTENTION");
     const std::string want = env ? env : "auto";
     if (want == "auto" || want.empty()) return Kernel::tensor;
@@ -762,7 +760,7 @@ Kernel wanted_kernel() {
     if (want == "rows") return Kernel::rows;
     GPT_USAGE_FAIL("GPT_CUDA_ATTENTION='", want, "' is not an attention kernel: auto (the default), flash or rows");
   }();
-  return *from_env;
+  return *g_env_kernel;
 }
 Kernel kernel_for(Dims d, bool bf16, bool wants_matrices) {
   if (wants_matrices || d.hs() > kMaxHs) return Kernel::rows;  // att / scores, or heads too wide for the tiles
@@ -852,7 +850,7 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
 
 void set_attention_kernel_for_tests(int kernel) {
   g_attention_kernel_for_tests = kernel;
-  if (kernel < 0) g_attention_reread = true;
+  if (kernel < 0) g_env_kernel.reset();
 }
 
 void kv_cache_write(float* kcache, float* vcache, const float* qkv, Dims d, int maxT, int pos) {

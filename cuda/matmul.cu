@@ -15,13 +15,12 @@
 // deterministic run to run.
 #include <dlfcn.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
-
-#include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <tuple>
 
 #ifdef GPT_CUDA_EMULATION
@@ -177,7 +176,7 @@ struct CublasLt {
   std::map<std::tuple<bool, int, int, int, int, int, int, int, int, int>, Choice> choices;
 };
 
-const CublasLt* load_cublaslt(std::string* why_not) {
+CublasLt* load_cublaslt(std::string* why_not) {
   static CublasLt c;
   static bool tried_once = false, ok = false;
   static std::string why;
@@ -214,12 +213,12 @@ const CublasLt* load_cublaslt(std::string* why_not) {
 }
 
 int g_engine_for_tests = -1;  // set_gemm_engine_for_tests: -1 GPT_CUDA_GEMM, 0 own, 1 cuBLAS, 2 cuBLAS + cuBLASLt
-bool g_engine_reread = false;  // set_gemm_engine_for_tests(-1): read GPT_CUDA_GEMM again
 
 struct Engine {
   const Cublas* blas;   // nullptr: the own kernel
   CublasLt* lt;         // nullptr: no epilogues (bias written first)
 };
+std::optional<Engine> g_env_engine;  // GPT_CUDA_GEMM's, read at first use (set_gemm_engine_for_tests(-1) forgets it)
 // The engine GPT_CUDA_GEMM asks for.
 Engine engine() {
   if (g_engine_for_tests >= 0) {
@@ -228,13 +227,11 @@ Engine engine() {
     const Cublas* c = load_cublas(&why);
     if (!c) GPT_FAIL("cuBLAS asked for by a test could not be loaded (", why, ")");
     if (g_engine_for_tests == 1) return {c, nullptr};
-    const CublasLt* lt = load_cublaslt(&why);
+    CublasLt* lt = load_cublaslt(&why);
     if (!lt) GPT_FAIL("cuBLASLt asked for by a test could not be loaded (", why, ")");
-    return {c, const_cast<CublasLt*>(lt)};
+    return {c, lt};
   }
-  static std::optional<Engine> chosen;  // read at first use (again after set_gemm_engine_for_tests(-1))
-  if (g_engine_reread) chosen.reset(), g_engine_reread = false;
-  if (!chosen) chosen = []() -> Engine {
+  if (!g_env_engine) g_env_engine = []() -> Engine {
     const char* env = std::getenv("GPT_CUDA_GEMM");
     const std::string want = env && *env ? env : "auto";
     if (want != "auto" && want != "cublaslt" && want != "cublas" && want != "own")
@@ -255,13 +252,13 @@ Engine engine() {
       return {nullptr, nullptr};
     }
     if (want == "cublas") return {c, nullptr};
-    const CublasLt* lt = load_cublaslt(&why);
+    CublasLt* lt = load_cublaslt(&why);
     if (!lt && want == "cublaslt")
       GPT_USAGE_FAIL("GPT_CUDA_GEMM=cublaslt, but cuBLASLt could not be loaded (", why, "); ", where,
                      " or GPT_CUBLASLT_LIBRARY to its path");
-    return {c, const_cast<CublasLt*>(lt)};  // auto without cuBLASLt: biases written first (the train header says)
+    return {c, lt};  // auto without cuBLASLt: biases written first (the train header says)
   }();
-  return *chosen;
+  return *g_env_engine;
 }
 
 // Row-major C (M x N) = A B is, read column-major, C^T (N x M, ld ldc) = B^T A^T: cuBLAS's
@@ -420,7 +417,7 @@ void bias_backward(float* dbias, const float* dout, size_t N, int OC) {
 
 void set_gemm_engine_for_tests(int engine) {
   g_engine_for_tests = engine;
-  if (engine < 0) g_engine_reread = true;
+  if (engine < 0) g_env_engine.reset();
 }
 std::string gemm_engine() {
   const Engine e = engine();
