@@ -167,13 +167,14 @@ struct CublasLt {
   decltype(&cublasLtMatmul) Matmul = nullptr;
   void* workspace = nullptr;
   static constexpr size_t kWorkspace = size_t(32) << 20;  // what cuBLAS itself keeps on Hopper
-  // (bf16, op A, op B, m, n, k, lda, ldb, ldd, alignments) -> algorithm; absent: not asked
-  // yet; algo_ok false: cuBLASLt refused the shape.
+  // (bf16, op A, op B, m, n, k, lda, ldb, ldd, the alignments of A, B, C/D and the bias)
+  // -> algorithm; absent: not asked yet; algo_ok false: cuBLASLt refused the shape.
+  using Key = std::tuple<bool, int, int, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t, uint32_t>;
   struct Choice {
     cublasLtMatmulAlgo_t algo;
     bool algo_ok;
   };
-  std::map<std::tuple<bool, int, int, int, int, int, int, int, int, int>, Choice> choices;
+  std::map<Key, Choice> choices;
 };
 
 CublasLt* load_cublaslt(std::string* why_not) {
@@ -286,8 +287,7 @@ bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, co
     return uint32_t(a & 255u ? a & (~a + 1) : 256u);
   };
   const uint32_t ax = align(xp), ay = align(yp), ac = align(C), ab_ = align(bias);
-  const auto key = std::make_tuple(bf16, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc),
-                                   int(ax | ay << 9 | ac << 18) ^ int(ab_ << 27));
+  const CublasLt::Key key{bf16, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc), ax, ay, ac, ab_};
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
   const int32_t ta = x.op, tb = y.op;

@@ -162,6 +162,27 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
     }
     for (float* p : {d_inp, d_w, d_b, d_out}) cudaFree(p);
   }
+  // The same shape with the bias 256-byte aligned, then only 32-byte aligned: each is
+  // its own choice of algorithm (one chosen for the first would refuse the second).
+  {
+    const size_t N = 3;
+    const int C = 8, OC = 16;
+    const auto inp = random_vec<float>(N * C, 54), w = random_vec<float>(size_t(OC) * C, 55),
+               b = random_vec<float>(size_t(OC) + 8, 56);
+    float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b),
+          *d_out = device_copy(std::vector<float>(N * OC, NAN));
+    const long lt_before = lt_calls();
+    for (int off : {0, 8}) {
+      std::vector<float> out(N * OC);
+      cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data() + off, N, C, OC);
+      gpu::matmul_forward(d_out, d_inp, d_w, d_b + off, N, C, OC);
+      EXPECT_CLOSE(host_copy(d_out, N * OC).data(), out.data(), N * OC, 1e-5, 1e-5) << "bias offset " << off;
+    }
+    if (lt_before >= 0) {
+      EXPECT_EQ(lt_calls(), lt_before + 2) << "cuBLASLt refused the 32-byte aligned bias";
+    }
+    for (float* p : {d_inp, d_w, d_b, d_out}) cudaFree(p);
+  }
   gpu::set_gemm_engine_for_tests(-1);
   gpu::set_gemm_engine_for_tests(-1);
 }
