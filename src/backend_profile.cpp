@@ -136,7 +136,6 @@ void enable_backend_profile(bool on) {
   if (!on) g_active = false;
 }
 bool backend_profile_enabled() { return g_enabled; }
-bool backend_profile_active() { return g_active; }
 void set_backend_profile_active(bool on) {
   if (on)  // what came before is not counted
     for (const Backend<float>* b : g_inner)

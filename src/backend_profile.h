@@ -21,7 +21,6 @@ bool backend_profile_enabled();
 // Calls are timed only while active (train: the optimizer steps after the first, not the
 // evaluations or the checkpoints).
 void set_backend_profile_active(bool on);
-bool backend_profile_active();
 
 // The timing table over `inner` (built once per inner table; at most 4 of them).
 const Backend<float>& profiled_backend(const Backend<float>& inner);

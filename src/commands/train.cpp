@@ -384,12 +384,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 
   double comm_before = pg.comm_seconds();
   const bool profile = a.has("profile");
-  double profiled_s = 0.0;  // --profile: the steps timed (after the first of this session)
+  const long first_step = long(st.step) + 1;  // --profile times the steps after this session's first
+  double profiled_s = 0.0;
   long profiled_steps = 0;
-  bool first_step = true;
   while (st.step < tc.steps && stop_reason.empty()) {
-    if (profile) set_backend_profile_active(!first_step);
-    first_step = false;
+    const bool timed = profile && long(st.step) + 1 > first_step;
+    if (timed) set_backend_profile_active(true);
     Stopwatch sw;
     threads.begin_step();
     const int step = int(st.step);
@@ -432,8 +432,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const double tokens = double(B) * T * tc.grad_accum * pg.size();
     st.tokens_seen += uint64_t(tokens);
     const double step_s = sw.seconds();
-    if (profile && backend_profile_active()) profiled_s += step_s, profiled_steps++;
-    set_backend_profile_active(false);
+    if (timed) {
+      set_backend_profile_active(false);
+      profiled_s += step_s, profiled_steps++;
+    }
     const double comm_s = pg.comm_seconds() - comm_before;  // this step's time in collectives
     comm_before = pg.comm_seconds();
     threads.end_step(step_s);
