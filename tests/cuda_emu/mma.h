@@ -63,36 +63,35 @@ template <class Use, class T, class Layout>
 void fill_fragment(fragment<Use, 16, 16, 16, T, Layout>& f, T v) {
   for (T& e : f.x) e = v;
 }
+namespace detail {
+// Where lane l's element i of a fragment lies in memory at p (stride ldm, between rows
+// or columns): the one addressing of every load and store.
+template <class P>
+P* element(P* p, unsigned ldm, bool row_major, int l, int i) {
+  const int e = gpt_emu::wmma_entry(l, i), r = e / 16, c = e % 16;
+  return row_major ? p + size_t(r) * ldm + c : p + size_t(c) * ldm + r;
+}
+constexpr const char* kLoad = "wmma::load_matrix_sync: pointer not 256-bit aligned, stride not a multiple of 16 "
+                              "bytes, or lanes disagree on them";
+constexpr const char* kStore = "wmma::store_matrix_sync: pointer not 256-bit aligned, stride not a multiple of 16 "
+                               "bytes, or lanes disagree on them";
+}  // namespace detail
+
 template <class Use, class T, class Layout>
 void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout>& f, const T* p, unsigned ldm) {
   static_assert(!std::is_same_v<Use, accumulator>, "an accumulator load names its layout");
-  gpt_emu::wmma_check_args(p, ldm, "wmma::load_matrix_sync: pointer not 256-bit aligned, stride not a multiple of "
-                                   "16 bytes, or lanes disagree on them");
-  const int l = gpt_emu::lane();
-  for (int i = 0; i < 8; i++) {
-    const int e = gpt_emu::wmma_entry(l, i), r = e / 16, c = e % 16;
-    f.x[i] = std::is_same_v<Layout, row_major> ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r];
-  }
+  gpt_emu::wmma_check_args(p, ldm, detail::kLoad);
+  for (int i = 0; i < 8; i++) f.x[i] = *detail::element(p, ldm, std::is_same_v<Layout, row_major>, gpt_emu::lane(), i);
 }
 inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const float* p, unsigned ldm,
                              layout_t layout) {
-  gpt_emu::wmma_check_args(p, ldm, "wmma::load_matrix_sync: pointer not 256-bit aligned, stride not a multiple of "
-                                   "16 bytes, or lanes disagree on them");
-  const int l = gpt_emu::lane();
-  for (int i = 0; i < 8; i++) {
-    const int e = gpt_emu::wmma_entry(l, i), r = e / 16, c = e % 16;
-    f.x[i] = layout == mem_row_major ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r];
-  }
+  gpt_emu::wmma_check_args(p, ldm, detail::kLoad);
+  for (int i = 0; i < 8; i++) f.x[i] = *detail::element(p, ldm, layout == mem_row_major, gpt_emu::lane(), i);
 }
 inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm,
                               layout_t layout) {
-  gpt_emu::wmma_check_args(p, ldm, "wmma::store_matrix_sync: pointer not 256-bit aligned, stride not a multiple of "
-                                   "16 bytes, or lanes disagree on them");
-  const int l = gpt_emu::lane();
-  for (int i = 0; i < 8; i++) {
-    const int e = gpt_emu::wmma_entry(l, i), r = e / 16, c = e % 16;
-    (layout == mem_row_major ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r]) = f.x[i];
-  }
+  gpt_emu::wmma_check_args(p, ldm, detail::kStore);
+  for (int i = 0; i < 8; i++) *detail::element(p, ldm, layout == mem_row_major, gpt_emu::lane(), i) = f.x[i];
 }
 // d = a b + c, a 16x16 (row index m, column k), b 16x16 (k, n).
 template <class T, class LA, class LB>
