@@ -449,7 +449,7 @@ using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 __device__ inline __nv_bfloat16 to_bf16(float x) {
   __nv_bfloat16_raw r;
-  r.x = static_cast<unsigned short>(bf16_round_bits(float_bits(x)) >> 16);
+  r.x = float_to_bf16(x);
   return __nv_bfloat16(r);
 }
 // Fragments along the head: hs rounded up to 16 (the columns past hs are loaded as zeros).

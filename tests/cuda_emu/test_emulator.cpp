@@ -65,13 +65,8 @@ __global__ void wmma_kernel(float* d, const float* a, const float* b, const floa
   __shared__ __align__(32) float sc[2][256];
   const int w = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
   for (int i = lane; i < 256; i += 32) {
-    float f = a[256 * w + i];
-    unsigned u;
-    std::memcpy(&u, &f, 4);
-    sa[w][i] = __nv_bfloat16_raw{static_cast<unsigned short>(u >> 16)};  // a and b are bf16 values already
-    f = b[256 * w + i];
-    std::memcpy(&u, &f, 4);
-    sb[w][i] = __nv_bfloat16_raw{static_cast<unsigned short>(u >> 16)};
+    sa[w][i] = __nv_bfloat16_raw{gpt::float_to_bf16(a[256 * w + i])};  // a and b are bf16 values already
+    sb[w][i] = __nv_bfloat16_raw{gpt::float_to_bf16(b[256 * w + i])};
     sc[w][i] = c[256 * w + i];
   }
   __syncwarp();
