@@ -141,27 +141,28 @@ $(EMU_DIR)/%.o: tests/cuda_emu/%.cpp
 # tests/test_cuda.cpp twice: against the emulator here, against the toolkit in gpt_tests.
 $(EMU_DIR)/test_cuda.o: tests/test_cuda.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -DGPT_EMU_CUBLAS=\"$(CURDIR)/$(EMU_CUBLAS)\" \
-	  -DGPT_EMU_CUBLASLT=\"$(CURDIR)/$(EMU_CUBLASLT)\" -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) $(EMU_BLAS_PATHS) -c $< -o $@
 $(BUILD)/tests/test_cuda.o: BASEFLAGS += -isystem $(CUDA_HOME)/include -Icuda
+# The emulator's libraries: each a shared library that cuda/ loads as it loads the real one.
+EMU_SHARED := $(CXX) -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu
 # A one-rank NCCL on the emulator's memory, loaded by the NCCL group like the real one.
 EMU_NCCL := $(EMU_DIR)/fake_nccl/libnccl.so.2
 $(EMU_NCCL): tests/cuda_emu/fake_nccl.cpp tests/cuda_emu/nccl.h tests/cuda_emu/cuda_runtime.h
 	@mkdir -p $(dir $@)
-	$(CXX) -O1 -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu $< -o $@
+	$(EMU_SHARED) -O1 $< -o $@
 # cuBLAS's SGEMM from its documented definition, loaded by cuda/matmul.cu like libcublas.
 EMU_CUBLAS := $(EMU_DIR)/fake_cublas/libcublas.so
 $(EMU_CUBLAS): tests/cuda_emu/fake_cublas.cpp tests/cuda_emu/cublas_v2.h tests/cuda_emu/cuda_runtime.h
 	@mkdir -p $(dir $@)
-	$(CXX) -O2 -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu $< -o $@
+	$(EMU_SHARED) -O2 $< -o $@
 # cuBLASLt's matmul with its bias epilogue, from its documented definition, likewise.
 EMU_CUBLASLT := $(EMU_DIR)/fake_cublaslt/libcublasLt.so
 $(EMU_CUBLASLT): tests/cuda_emu/fake_cublaslt.cpp tests/cuda_emu/cublasLt.h tests/cuda_emu/cublas_v2.h \
   tests/cuda_emu/cuda_runtime.h
 	@mkdir -p $(dir $@)
-	$(CXX) -O2 -std=c++17 -Wall -Wextra -Werror -fPIC -shared -Itests/cuda_emu $< -o $@
-$(EMU_DIR)/test_emulator.o: BASEFLAGS += -DGPT_EMU_NCCL=\"$(CURDIR)/$(EMU_NCCL)\" \
-  -DGPT_EMU_CUBLAS=\"$(CURDIR)/$(EMU_CUBLAS)\" -DGPT_EMU_CUBLASLT=\"$(CURDIR)/$(EMU_CUBLASLT)\"
+	$(EMU_SHARED) -O2 $< -o $@
+EMU_BLAS_PATHS := -DGPT_EMU_CUBLAS=\"$(CURDIR)/$(EMU_CUBLAS)\" -DGPT_EMU_CUBLASLT=\"$(CURDIR)/$(EMU_CUBLASLT)\"
+$(EMU_DIR)/test_emulator.o: BASEFLAGS += -DGPT_EMU_NCCL=\"$(CURDIR)/$(EMU_NCCL)\" $(EMU_BLAS_PATHS)
 $(BUILD)/gpt_tests_cuemu: $(EMU_TEST_OBJS) $(EMU_OBJS) $(LIB_OBJS) | $(EMU_NCCL) $(EMU_CUBLAS) $(EMU_CUBLASLT)
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(GTEST_LIBS) -ldl
 # bin/gpt on the emulator: `--device cuda` end to end (train, resume, sample) here.
