@@ -202,14 +202,15 @@ TEST(Bf16, MatvecWithBf16WeightsMatchesReference) {
   }
 }
 
-// bf16 attention (whole-matrix bf16 products per head) against the fp32 row-by-row
-// reference, forward and backward, with dropout, on lengths that are not multiples of
-// the 32-wide tiles, T = 1, and q, k, v rounded to bf16 first (so only the weights'
+// bf16 attention (bf16 products per head over blocks of 128 queries or keys) against the
+// fp32 row-by-row reference, forward and backward, with dropout, on lengths that are not
+// multiples of the tiles or the blocks (T = 200: two blocks, the second partial), T = 1,
+// and q, k, v rounded to bf16 first (so only the weights'
 // rounding before mixing the values separates the two). The lse it saves is the
 // reference's, and the dropout masks are the same elements.
 TEST(Bf16Attention, MatchesTheFp32Reference) {
   for (auto [B, T, C, NH, p] : {std::tuple{2, 37, 48, 3, 0.0f}, {1, 1, 32, 2, 0.0f}, {2, 70, 64, 2, 0.2f},
-                                {1, 64, 128, 2, 0.1f}}) {
+                                {1, 64, 128, 2, 0.1f}, {1, 200, 32, 2, 0.1f}}) {
     const Dims d{B, T, C, NH};
     const Dropout drop{p, 77, 3};
     auto qkv = random_vec<float>(size_t(B) * T * 3 * C, 1, 2.0);
