@@ -15,6 +15,7 @@
 #include "layers.h"
 #include "layers/fastmath.h"
 #include "layers/simd.h"
+#include "rng.h"
 
 namespace gpt::cpu {
 
@@ -410,8 +411,9 @@ void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop, Atten
 #pragma omp simd
             for (int e = 0; e < hs; e++) oi[e] *= corr;
             if (dropping) {  // (3) dropout on the weights
-              const size_t drow = ((size_t(bh) * T) + size_t(i0 + i)) * T + size_t(j0);
-              for (int j = 0; j < n; j++) pi[j] *= S(drop.scale(drow + j));
+              float mk[kBK];
+              dropout_scales(mk, ((size_t(bh) * T) + size_t(i0 + i)) * T + size_t(j0), size_t(n), drop);
+              for (int j = 0; j < n; j++) pi[j] *= S(mk[j]);
             }
           }
           // (4) mix values: o[i] += sum_j w[i, j] v[j]
@@ -523,10 +525,12 @@ void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, cons
               }
               continue;
             }
-            const size_t drow = (size_t(bh) * T + size_t(t)) * T + size_t(j0);
+            float mk[kBK];  // the mask's scales, 16 at a time (one by one: 4x the attention's time)
+            dropout_scales(mk, (size_t(bh) * T + size_t(t)) * T + size_t(j0), size_t(n), drop);
+#pragma omp simd
             for (int j = 0; j < n; j++) {
               const S p = exp_t(si[j] - L);
-              const S sd = S(drop.scale(drow + j));
+              const S sd = S(mk[j]);
               pi[j] = p * sd;                           // (3) weight after dropout
               dsi[j] = p * (dwi[j] * sd - Dt) * scale;  // (3),(2),(1)
             }
