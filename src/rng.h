@@ -82,6 +82,10 @@ struct Dropout {
 // m[j] = drop.scale(base + j) for j < n (the same values), 16 Philox counters at a
 // time (dropout.cpp). Serial: callers split the work across threads.
 void dropout_scales(float* m, uint64_t base, size_t n, const Dropout& drop);
+// A tile of a mask: m[r * n + j] = drop.scale(base + r * stride + j) for r < rows, j < n.
+// Rows of up to 32 from multiples of 4 go two to a 16-lane call (rows apart in memory,
+// as an attention tile's are), where a row each would compute 64 scales for 32.
+void dropout_scales_tile(float* m, uint64_t base, uint64_t stride, int rows, int n, const Dropout& drop);
 #endif
 
 struct SplitMix64 {

@@ -529,6 +529,22 @@ TEST(Dropout, VectorScalesEqualTheScalarRule) {
     }
 }
 
+// The tile form (attention's rows of up to 32 scales, T apart): two rows per vector call
+// where the rows start at multiples of 4, row by row otherwise; odd row counts, short rows.
+TEST(Dropout, TileScalesEqualTheScalarRule) {
+  const Dropout drop{0.3f, 5, 7};
+  struct Case { uint64_t base, stride; int rows, n; };
+  for (const Case& c : {Case{0, 128, 16, 32}, Case{64, 200, 5, 32}, Case{4096, 36, 3, 7}, Case{8, 1024, 1, 32},
+                        Case{3, 128, 4, 32}, Case{0, 130, 4, 32}, Case{0, 256, 2, 40}}) {
+    std::vector<float> m(size_t(c.rows) * c.n);
+    dropout_scales_tile(m.data(), c.base, c.stride, c.rows, c.n, drop);
+    for (int r = 0; r < c.rows; r++)
+      for (int j = 0; j < c.n; j++)
+        ASSERT_EQ(m[size_t(r) * c.n + j], drop.scale(c.base + uint64_t(r) * c.stride + j))
+            << "base " << c.base << " stride " << c.stride << " row " << r << " j " << j;
+  }
+}
+
 // ---- adamw ------------------------------------------------------------------------------
 
 TEST(AdamW, TwoStepsByHand) {

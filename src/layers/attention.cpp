@@ -380,6 +380,7 @@ void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop, Atten
 #pragma omp parallel
   {
     FlashScratch<S> sc;
+    float mk[kBQ * kBK];  // the tile's dropout scales, rows of nk (one Philox call per weight: 4x the time)
     std::vector<S> o(size_t(kBQ) * hs);
 #pragma omp for schedule(dynamic, 1) collapse(2)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -398,6 +399,7 @@ void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop, Atten
         for (int j0 = 0; j0 < kend; j0 += kBK) {
           const int nk = std::min(kBK, kend - j0);
           score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
+          if (dropping) dropout_scales_tile(mk, (size_t(bh) * T + size_t(i0)) * T + size_t(j0), size_t(T), nq, nk, drop);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
             S* pi = sc.p.data() + size_t(i) * kBK;
@@ -410,11 +412,8 @@ void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop, Atten
             S* oi = o.data() + size_t(i) * hs;
 #pragma omp simd
             for (int e = 0; e < hs; e++) oi[e] *= corr;
-            if (dropping) {  // (3) dropout on the weights
-              float mk[kBK];
-              dropout_scales(mk, ((size_t(bh) * T) + size_t(i0 + i)) * T + size_t(j0), size_t(n), drop);
-              for (int j = 0; j < n; j++) pi[j] *= S(mk[j]);
-            }
+            if (dropping)  // (3) dropout on the weights
+              for (int j = 0; j < n; j++) pi[j] *= S(mk[size_t(i) * nk + j]);
           }
           // (4) mix values: o[i] += sum_j w[i, j] v[j]
           rows_axpy(o.data(), size_t(hs), nq, sc.p.data(), kBK, 1, v + size_t(j0) * C3, C3, nk, hs);
@@ -473,6 +472,7 @@ void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, cons
 #pragma omp parallel
   {
     FlashScratch<S> sc;
+    float mk[kBQ * kBK];  // the tile's dropout scales, rows of nk (one Philox call per weight: 4x the time)
     std::vector<S> Dsum(T), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
         dw(size_t(kBQ) * kBK);
     std::vector<S> dq_head(size_t(T) * hs);  // this head's dq, contiguous, added to dqkv at the end
@@ -508,6 +508,7 @@ void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, cons
           score_tile(sc.s.data(), vis, q, C3, kt, size_t(Tp), i0, nq, j0, nk, hs, scale, mode.causal);
           // dw[i, j] = dout[i] . v[j]  (from (4)), as a tile product against v transposed
           tile_dot(dw.data(), dO + size_t(i0) * C, size_t(C), nq, vt + j0, size_t(Tp), hs);
+          if (dropping) dropout_scales_tile(mk, (size_t(bh) * T + size_t(i0)) * T + size_t(j0), size_t(T), nq, nk, drop);
           for (int i = 0; i < nq; i++) {
             const int n = vis[i];
             const int t = i0 + i;
@@ -525,12 +526,11 @@ void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, cons
               }
               continue;
             }
-            float mk[kBK];  // the mask's scales, 16 at a time (one by one: 4x the attention's time)
-            dropout_scales(mk, (size_t(bh) * T + size_t(t)) * T + size_t(j0), size_t(n), drop);
+            const float* mi = mk + size_t(i) * nk;
 #pragma omp simd
             for (int j = 0; j < n; j++) {
               const S p = exp_t(si[j] - L);
-              const S sd = S(mk[j]);
+              const S sd = S(mi[j]);
               pi[j] = p * sd;                           // (3) weight after dropout
               dsi[j] = p * (dwi[j] * sd - Dt) * scale;  // (3),(2),(1)
             }

@@ -16,10 +16,9 @@ namespace {
 typedef uint32_t v16u __attribute__((vector_size(64)));
 typedef uint64_t v16q __attribute__((vector_size(128)));
 
-// m[0..64) = scales of elements 4 g0 .. 4 g0 + 63: counters g0 .. g0+15 in 16 lanes.
-void scales64(float* m, uint64_t g0, const Dropout& drop, float keep) {
-  v16q g;
-  for (int l = 0; l < 16; l++) g[l] = g0 + uint64_t(l);
+// m[4 l .. 4 l + 4) = scales of elements 4 g[l] .. 4 g[l] + 3: Philox counter g[l] in
+// lane l, 16 lanes at once.
+void scales64(float* m, const v16q& g, const Dropout& drop, float keep) {
   v16u ctr[4] = {__builtin_convertvector(g, v16u), __builtin_convertvector(g >> 32, v16u),
                  v16u{} + uint32_t(drop.stream), v16u{} + uint32_t(drop.stream >> 32)};
   Philox4x32::rounds(ctr, drop.seed, [](v16u x) { return __builtin_convertvector(x, v16q); });
@@ -79,16 +78,41 @@ GPT_INSTANTIATE(double)
 
 namespace gpt {
 
+namespace {
+// Counters g0 .. g0 + 7 in lanes 0..7 and g1 .. g1 + 7 in lanes 8..15.
+cpu::v16q counters(uint64_t g0, uint64_t g1) {
+  cpu::v16q g;
+  for (int l = 0; l < 8; l++) g[l] = g0 + uint64_t(l), g[l + 8] = g1 + uint64_t(l);
+  return g;
+}
+}  // namespace
+
 void dropout_scales(float* m, uint64_t base, size_t n, const Dropout& drop) {
   const float keep = 1.0f / (1.0f - drop.p);  // same float value as Dropout::scale
   uint64_t i = base;
   const uint64_t end = base + n;
   while (i < end && (i & 3)) m[i - base] = drop.scale(i), i++;  // up to a group of 4
-  for (; i + 64 <= end; i += 64) cpu::scales64(m + (i - base), i >> 2, drop, keep);
+  for (; i + 64 <= end; i += 64) cpu::scales64(m + (i - base), counters(i >> 2, (i >> 2) + 8), drop, keep);
   if (i < end) {  // the tail: one more block, partly used
     alignas(64) float block[64];
-    cpu::scales64(block, i >> 2, drop, keep);
+    cpu::scales64(block, counters(i >> 2, (i >> 2) + 8), drop, keep);
     for (uint64_t j = 0; i + j < end; j++) m[i + j - base] = block[j];
+  }
+}
+
+void dropout_scales_tile(float* m, uint64_t base, uint64_t stride, int rows, int n, const Dropout& drop) {
+  if (n > 32 || base % 4 != 0 || stride % 4 != 0) {
+    for (int r = 0; r < rows; r++) dropout_scales(m + size_t(r) * n, base + uint64_t(r) * stride, size_t(n), drop);
+    return;
+  }
+  // Two rows per call: 8 counters (32 elements) of each, one block of 64 for both.
+  const float keep = 1.0f / (1.0f - drop.p);
+  alignas(64) float block[64];
+  for (int r = 0; r < rows; r += 2) {
+    const uint64_t g0 = (base + uint64_t(r) * stride) >> 2, g1 = g0 + (r + 1 < rows ? stride >> 2 : 0);
+    cpu::scales64(block, counters(g0, g1), drop, keep);
+    std::copy(block, block + n, m + size_t(r) * n);
+    if (r + 1 < rows) std::copy(block + 32, block + 32 + n, m + size_t(r + 1) * n);
   }
 }
 
