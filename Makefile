@@ -128,6 +128,9 @@ EMU_FILTER_SAN := --gtest_filter=*/cuda:CudaLayers.*:CudaEmulator.*:-CudaLayers.
 $(EMU_DIR)/%.cpp: cuda/%.cu tests/cuda_emu/translate.pl
 	@mkdir -p $(dir $@)
 	perl tests/cuda_emu/translate.pl $< $@
+# Kept: as intermediates make deleted them after the test summary, whose line must be the
+# last of `make test` (CI reads it there).
+.SECONDARY: $(patsubst cuda/%.cu,$(EMU_DIR)/%.cpp,$(wildcard cuda/*.cu))
 # common.cuh launches kernels too: translated beside the .cpp files, which find it first.
 $(EMU_DIR)/common.cuh: cuda/common.cuh tests/cuda_emu/translate.pl
 	@mkdir -p $(dir $@)
