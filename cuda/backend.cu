@@ -65,7 +65,6 @@ Backend<float> make_cuda_backend() {
   b.dropout_forward = gpu::dropout_forward;
   b.dropout_backward = gpu::dropout_backward;
   b.crossentropy_forward = gpu::crossentropy_forward;
-  b.crossentropy_backward = gpu::crossentropy_backward;
   b.crossentropy_backward_inplace = gpu::crossentropy_backward_inplace;
   b.adamw_update = gpu::adamw_update;
   return b;

@@ -29,14 +29,6 @@ __global__ void crossentropy_forward_kernel(float* losses, float* probs, const f
   for (int i = threadIdx.x; i < Vp; i += blockDim.x) p[i] = i < V ? expf(x[i] - mx) / z : 0.0f;
   if (threadIdx.x == 0) losses[row] = logf(z) + mx - target_logit;
 }
-__global__ void crossentropy_backward_kernel(float* dlogits, const float* probs, const int* targets, float dloss,
-                                             size_t N, int V, int Vp) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= N * size_t(V)) return;
-  const size_t n = i / size_t(V);
-  const int v = int(i % size_t(V));
-  dlogits[n * Vp + v] += (probs[n * Vp + v] - (v == targets[n] ? 1.0f : 0.0f)) * dloss;
-}
 // dlogits = (probs - onehot) * dloss in place, with the CPU's operations: p * dloss,
 // then dloss subtracted at the target; padded columns 0. One thread per element.
 __global__ void crossentropy_backward_inplace_kernel(float* g, const int* targets, float dloss, size_t N, int V,
@@ -65,13 +57,6 @@ void crossentropy_forward(float* losses, float* probs, const float* logits, cons
                                  int Vp) {
   if (N == 0) return;
   crossentropy_forward_kernel<<<unsigned(N), kThreads>>>(losses, probs, logits, targets, V, Vp);
-  CUDA_LAUNCHED();
-}
-
-void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, size_t N, int V,
-                                  int Vp) {
-  if (N == 0) return;
-  crossentropy_backward_kernel<<<grid_for(N * size_t(V)), kThreads>>>(dlogits, probs, targets, dloss, N, V, Vp);
   CUDA_LAUNCHED();
 }
 

@@ -100,7 +100,6 @@ Backend<S> make_cpu_backend() {
   b.dropout_forward = cpu::dropout_forward<S>;
   b.dropout_backward = cpu::dropout_backward<S>;
   b.crossentropy_forward = cpu::crossentropy_forward<S>;
-  b.crossentropy_backward = cpu::crossentropy_backward<S>;
   b.crossentropy_backward_inplace = cpu::crossentropy_backward_inplace<S>;
   b.adamw_update = cpu::adamw_update<S>;
   return b;

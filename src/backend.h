@@ -91,7 +91,6 @@ struct Backend {
   Fn<&cpu::dropout_forward<S>> dropout_forward;
   Fn<&cpu::dropout_backward<S>> dropout_backward;
   Fn<&cpu::crossentropy_forward<S>> crossentropy_forward;  // targets: backend memory
-  Fn<&cpu::crossentropy_backward<S>> crossentropy_backward;
   Fn<&cpu::crossentropy_backward_inplace<S>> crossentropy_backward_inplace;
   Fn<&cpu::adamw_update<S>> adamw_update;
 };

@@ -25,7 +25,7 @@ enum Entry {
   kResidualLayernormForward, kLayernormBackward, kMatmulForward, kMatmulBackward, kMatmulGeluForward,
   kMatmulGeluBackward, kToBf16, kMatmulDecodeBf16w, kAttentionForward, kAttentionBackward, kKvCacheWrite,
   kAttentionDecode, kGeluForward, kGeluBackward, kResidualForward, kResidualBackward, kDropoutForward,
-  kDropoutBackward, kCrossentropyForward, kCrossentropyBackward, kCrossentropyBackwardInplace, kAdamwUpdate, kMemZero, kMemCopy, kMemToHost,
+  kDropoutBackward, kCrossentropyForward, kCrossentropyBackwardInplace, kAdamwUpdate, kMemZero, kMemCopy, kMemToHost,
   kMemToDevice, kEntries
 };
 struct Slot {
@@ -109,7 +109,6 @@ Backend<float> make_profiled() {
   GPT_TIMED(dropout_forward, kDropoutForward);
   GPT_TIMED(dropout_backward, kDropoutBackward);
   GPT_TIMED(crossentropy_forward, kCrossentropyForward);
-  GPT_TIMED(crossentropy_backward, kCrossentropyBackward);
   GPT_TIMED(crossentropy_backward_inplace, kCrossentropyBackwardInplace);
   GPT_TIMED(adamw_update, kAdamwUpdate);
 #undef GPT_TIMED
