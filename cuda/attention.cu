@@ -90,7 +90,7 @@ __global__ void attention_forward_kernel(float* out, float* lse, float* att, flo
   if (threadIdx.x == 0) lse[row] = ml.y;
 }
 
-// Per query row: ds[t2] = w * (dropmask * dout.v[t2] - D) * scale, D = dout.out; dq += sum ds k.
+// Per query row: ds[t2] = w * (dropmask * dout.v[t2] - D) * scale, D = dout.out; dq = sum ds k.
 template <bool kBf16>
 __global__ void attention_backward_rows(float* dqkv, float* ds_all, const float* dout, const float* qkv,
                                         const float* out, const float* lse, Geo g, Dropout drop) {
@@ -122,11 +122,11 @@ __global__ void attention_backward_rows(float* dqkv, float* ds_all, const float*
   for (int e = threadIdx.x; e < g.hs; e += blockDim.x) {
     float s = 0.0f;
     for (int t2 = 0; t2 < n; t2++) s += op<kBf16>(ds[t2]) * op<kBf16>(q_of(qkv, g, b, t2, h)[g.C + e]);
-    dq[e] += s;
+    dq[e] = s;
   }
 }
 
-// Per key row t2: dk += sum_t ds[t, t2] q_t; dv += sum_t w[t, t2] mask dout_t.
+// Per key row t2: dk = sum_t ds[t, t2] q_t; dv = sum_t w[t, t2] mask dout_t.
 template <bool kBf16>
 __global__ void attention_backward_keys(float* dqkv, const float* ds_all, const float* dout, const float* qkv,
                                         const float* lse, Geo g, Dropout drop) {
@@ -145,8 +145,8 @@ __global__ void attention_backward_keys(float* dqkv, const float* ds_all, const 
       if (drop.active()) w *= drop.scale(row * g.T + t2);
       sv += op<kBf16>(w) * op<kBf16>(dout[(size_t(b) * g.T + t) * g.C + size_t(h) * g.hs + e]);
     }
-    dk[e] += sk;
-    dv[e] += sv;
+    dk[e] = sk;
+    dv[e] = sv;
   }
 }
 
@@ -387,8 +387,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_backward_kv_kernel(float*
     const int c = i / g.hs, e = i % g.hs, t2 = k0 + c;
     if (t2 >= g.T) continue;
     float* d = dqkv + (size_t(b) * g.T + t2) * C3 + hoff + e;
-    d[g.C] += dk[n];
-    d[2 * size_t(g.C)] += dv[n];
+    d[g.C] = dk[n];
+    d[2 * size_t(g.C)] = dv[n];
   }
 }
 
@@ -415,7 +415,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_backward_q_kernel(float* 
   }
   for (int i = threadIdx.x, n = 0; i < kTile * g.hs; i += blockDim.x, n++) {
     const int r = i / g.hs, e = i % g.hs, t = q0 + r;
-    if (t < g.T) dqkv[(size_t(b) * g.T + t) * C3 + hoff + e] += dq[n];
+    if (t < g.T) dqkv[(size_t(b) * g.T + t) * C3 + hoff + e] = dq[n];
   }
 }
 
@@ -516,9 +516,8 @@ __device__ inline void strip_times_tile(FragC (&acc)[kMaxHs / 16], const __nv_bf
       }
   }
 }
-// Writes (add: adds) the warp's 16 x head accumulators to rows [r0, r0 + 16) of a
-// (B, T, ...) tensor (row stride `stride`, the head at `dst`), staged through its strip.
-template <bool kAdd>
+// Writes the warp's 16 x head accumulators to rows [r0, r0 + 16) of a (B, T, ...)
+// tensor (row stride `stride`, the head at `dst`), staged through its strip.
 __device__ void write_rows(float* dst, size_t stride, const FragC (&acc)[kMaxHs / 16], float* strip, const Geo& g,
                            int b, int r0) {
   const int lane = threadIdx.x % 32;
@@ -532,7 +531,7 @@ __device__ void write_rows(float* dst, size_t stride, const FragC (&acc)[kMaxHs 
         const int r = i / 16, e = 16 * n + i % 16, t = r0 + r;
         if (t >= g.T || e >= g.hs) continue;
         float* d = dst + (size_t(b) * g.T + t) * stride + e;
-        *d = kAdd ? *d + strip[r * kLdS + i % 16] : strip[r * kLdS + i % 16];
+        *d = strip[r * kLdS + i % 16];
       }
     }
 }
@@ -617,7 +616,7 @@ __global__ void __launch_bounds__(kTcThreads) tc_forward_kernel(float* out, floa
     __syncwarp();
     strip_times_tile(acc, pstrip, sV, nf);
   }
-  write_rows<false>(out + hoff, size_t(g.C), acc, strip, g, b, r0);
+  write_rows(out + hoff, size_t(g.C), acc, strip, g, b, r0);
 }
 
 // dk, dv for the keys [k0, k0 + kTcRows) (warp: 16 keys), over the query tiles in order.
@@ -681,8 +680,8 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_kv_kernel(float* dqkv,
     strip_times_tile(dk, dst, sQ, nf);
   }
   __syncthreads();  // the strips are free: stage the results through them
-  write_rows<true>(dqkv + g.C + hoff, C3, dk, sst, g, b, c0);
-  write_rows<true>(dqkv + 2 * size_t(g.C) + hoff, C3, dv, sst, g, b, c0);
+  write_rows(dqkv + g.C + hoff, C3, dk, sst, g, b, c0);
+  write_rows(dqkv + 2 * size_t(g.C) + hoff, C3, dv, sst, g, b, c0);
 }
 
 // dq for the queries [q0, q0 + kTcRows) (warp: 16 rows), over the key tiles in order:
@@ -740,7 +739,7 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
     strip_times_tile(dq, dsp, sK, nf);
   }
   __syncthreads();
-  write_rows<true>(dqkv + hoff, C3, dq, ss, g, b, r0);
+  write_rows(dqkv + hoff, C3, dq, ss, g, b, r0);
 }
 
 // Which kernels run: GPT_CUDA_ATTENTION=auto (the default: tensor cores under --dtype bf16,

@@ -16,7 +16,7 @@ __global__ void gelu_backward_kernel(float* dinp, const float* x, const float* d
   if (i >= n) return;
   const float v = x[i], u = kSqrt2OverPi * (v + kCubic * v * v * v), th = tanhf(u);
   const float g = 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kCubic * v * v);
-  dinp[i] += g * dout[i];
+  dinp[i] = g * dout[i];
 }
 }  // namespace
 

@@ -445,8 +445,8 @@ void forward(bool bf16, float* out, const float* inp, const float* weight, const
 void backward(bool bf16, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
               const float* weight, size_t N, int C, int OC) {
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
-  // dinp (N,C) += dout (N,OC) · W (OC,C)
-  if (dinp) sgemm(bf16, int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr);
+  // dinp (N,C) = dout (N,OC) · W (OC,C)
+  if (dinp) sgemm(bf16, int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), false, nullptr);
   // dW (OC,C) += dout^T (OC,N) · inp (N,C); under bf16 dout's copy from the product above
   // serves again (dinp is another buffer).
   sgemm(bf16, OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr,

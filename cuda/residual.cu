@@ -10,8 +10,8 @@ __global__ void residual_forward_kernel(float* out, const float* a, const float*
 __global__ void residual_backward_kernel(float* da, float* db, const float* dout, size_t n) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  da[i] += dout[i];
-  db[i] += dout[i];
+  da[i] = dout[i];
+  db[i] = dout[i];
 }
 }  // namespace
 

@@ -46,16 +46,26 @@ double dot(const Vec& a, const Vec& b) {
   return s;
 }
 
-// Backward that accumulates: run it on buffers holding random values, return the
-// increments. `run` receives the pre-filled buffers.
-std::vector<Vec> accumulated(const std::vector<size_t>& sizes, SplitMix64& rng,
-                             const std::function<void(std::vector<Vec>&)>& run) {
+// How a backward treats one of its gradient buffers (layers.h's rule): parameter
+// gradients (and layernorm's dinp) are added to, other activation gradients written.
+enum class Rule { add, write };
+struct GradBuf {
+  size_t n;
+  Rule rule;
+};
+// Runs a backward on pre-filled buffers and returns what it computed: for `add`, the
+// buffer starts with random values and the increment is returned; for `write`, it
+// starts as NaN, so an element the backward does not write (or adds to) fails the check.
+std::vector<Vec> run_backward(const std::vector<GradBuf>& bufs, SplitMix64& rng,
+                              const std::function<void(std::vector<Vec>&)>& run) {
   std::vector<Vec> before, after;
-  for (size_t n : sizes) before.push_back(random_vec(n, rng, 3.0));
+  for (const GradBuf& b : bufs)
+    before.push_back(b.rule == Rule::add ? random_vec(b.n, rng, 3.0) : Vec(b.n, std::nan("")));
   after = before;
   run(after);
-  for (size_t k = 0; k < sizes.size(); k++)
-    for (size_t i = 0; i < sizes[k]; i++) after[k][i] -= before[k][i];
+  for (size_t k = 0; k < bufs.size(); k++)
+    if (bufs[k].rule == Rule::add)
+      for (size_t i = 0; i < bufs[k].n; i++) after[k][i] -= before[k][i];
   return after;
 }
 
@@ -95,7 +105,7 @@ std::vector<GradcheckRow> check_encoder(const std::string& layer, PosKind kind, 
     return dot(out, R);
   };
   const bool learned = kind == PosKind::learned;
-  auto g = accumulated({wte.size(), pos.size()}, rng, [&](std::vector<Vec>& gs) {
+  auto g = run_backward({{wte.size(), Rule::add}, {pos.size(), Rule::add}}, rng, [&](std::vector<Vec>& gs) {
     cpu::encoder_backward(gs[0].data(), learned ? gs[1].data() : nullptr, R.data(), inp.data(), d);
   });
   std::vector<GradcheckRow> rows{compare(layer, "dwte", wte, g[0], loss)};
@@ -130,7 +140,8 @@ std::vector<GradcheckRow> check_layernorm(SplitMix64& rng) {
     return dot(out, R);
   };
   loss();  // mean, rstd for the backward
-  auto g = accumulated({inp.size(), w.size(), b.size()}, rng, [&](std::vector<Vec>& gs) {
+  auto g = run_backward({{inp.size(), Rule::add}, {w.size(), Rule::add}, {b.size(), Rule::add}}, rng,
+                        [&](std::vector<Vec>& gs) {
     cpu::layernorm_backward(gs[0].data(), gs[1].data(), gs[2].data(), R.data(), inp.data(),
                             w.data(), mean.data(), rstd.data(), N, C);
   });
@@ -148,7 +159,8 @@ std::vector<GradcheckRow> check_matmul(SplitMix64& rng) {
     cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
     return dot(out, R);
   };
-  auto g = accumulated({inp.size(), w.size(), b.size()}, rng, [&](std::vector<Vec>& gs) {
+  auto g = run_backward({{inp.size(), Rule::write}, {w.size(), Rule::add}, {b.size(), Rule::add}}, rng,
+                        [&](std::vector<Vec>& gs) {
     cpu::matmul_backward(gs[0].data(), gs[1].data(), gs[2].data(), R.data(), inp.data(), w.data(),
                          N, C, OC);
   });
@@ -179,7 +191,7 @@ std::vector<GradcheckRow> check_attention(SplitMix64& rng) {
       return dot(out, R);
     };
     loss();  // out and lse for the backward
-    auto g = accumulated({n}, rng, [&](std::vector<Vec>& gs) {
+    auto g = run_backward({{n, Rule::write}}, rng, [&](std::vector<Vec>& gs) {
       cpu::attention_backward(gs[0].data(), R.data(), qkv.data(), out.data(), lse.data(), d, c.drop, c.mode);
     });
     rows.push_back(compare("attention", c.name, qkv, g[0], loss));
@@ -194,7 +206,7 @@ std::vector<GradcheckRow> check_gelu(SplitMix64& rng) {
     cpu::gelu_forward(out.data(), inp.data(), N);
     return dot(out, R);
   };
-  auto g = accumulated({N}, rng, [&](std::vector<Vec>& gs) {
+  auto g = run_backward({{N, Rule::write}}, rng, [&](std::vector<Vec>& gs) {
     cpu::gelu_backward(gs[0].data(), inp.data(), R.data(), N);
   });
   return {compare("gelu", "dinp", inp, g[0], loss)};
@@ -207,7 +219,7 @@ std::vector<GradcheckRow> check_residual(SplitMix64& rng) {
     cpu::residual_forward(out.data(), a.data(), b.data(), N);
     return dot(out, R);
   };
-  auto g = accumulated({N, N}, rng, [&](std::vector<Vec>& gs) {
+  auto g = run_backward({{N, Rule::write}, {N, Rule::write}}, rng, [&](std::vector<Vec>& gs) {
     cpu::residual_backward(gs[0].data(), gs[1].data(), R.data(), N);
   });
   return {compare("residual", "dinp1", a, g[0], loss),
@@ -241,7 +253,7 @@ std::vector<GradcheckRow> check_crossentropy(SplitMix64& rng) {
     return s * dloss;
   };
   loss();  // probs for the backward
-  auto g = accumulated({logits.size()}, rng, [&](std::vector<Vec>& gs) {
+  auto g = run_backward({{logits.size(), Rule::write}}, rng, [&](std::vector<Vec>& gs) {
     cpu::crossentropy_backward(gs[0].data(), probs.data(), targets.data(), dloss, N, V, Vp);
   });
   return {compare("crossentropy", "dlogits", logits, g[0], loss)};

@@ -7,10 +7,14 @@
 // Argument order: outputs, then inputs and weights, then dimensions.
 //
 // Gradient rule (the same on every backend):
-//   * every backward ACCUMULATES (+=) into the parameter gradients and into the
-//     activation gradients it writes (the model zeroes those buffers first);
-//   * except the in-place transforms rope_backward and dropout_backward, which
-//     rewrite their single buffer.
+//   * every backward ACCUMULATES (+=) into the parameter gradients (micro-steps of
+//     gradient accumulation add up there);
+//   * activation gradients are WRITTEN (=) by the backward that produces them: no
+//     buffer needs clearing first, and nothing reads a stale value. The one exception
+//     is layernorm_backward's dinp, which adds (+=): it is the residual stream's
+//     gradient, whose other half residual_backward has written just before;
+//   * the in-place transforms rope_backward and dropout_backward rewrite their single
+//     buffer.
 // Every function is a template over the scalar type S (T is time): float for training, double
 // for the finite-difference checks. Explicit instantiations are in each .cpp.
 #pragma once
@@ -73,6 +77,8 @@ void layernorm_forward(S* out, S* mean, S* rstd, const S* inp, const S* weight, 
 template <class S>
 void residual_layernorm_forward(S* res, S* out, S* mean, S* rstd, const S* a, const S* b, const S* weight,
                                 const S* bias, size_t N, int C);
+// dinp += (the one activation gradient that adds: see the rule at the top); dweight,
+// dbias +=.
 template <class S>
 void layernorm_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* weight,
                         const S* mean, const S* rstd, size_t N, int C);
@@ -81,7 +87,7 @@ void layernorm_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* i
 // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias (OC); bias may be nullptr.
 template <class S>
 void matmul_forward(S* out, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC);
-// dinp (N,C) += dout · weight; dweight (OC,C) += dout^T · inp; dbias += colsum(dout).
+// dinp (N,C) = dout · weight; dweight (OC,C) += dout^T · inp; dbias += colsum(dout).
 // dinp / dbias may be nullptr (not needed).
 template <class S>
 void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* weight,
@@ -90,7 +96,7 @@ void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp,
 // GEMM has it in cache, instead of as a separate pass over memory):
 //   matmul_gelu_forward:  out = inp · weight^T + bias, out_gelu = gelu(out)
 //   matmul_gelu_backward: for the layer after the GELU (inp = gelu(pre)): matmul_backward,
-//                         then dpre += gelu'(pre) * dinp  (dinp is still written)
+//                         then dpre = gelu'(pre) * dinp  (dinp is still written)
 // Same results as matmul_* followed by gelu_forward / gelu_backward.
 template <class S>
 void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC);
@@ -134,7 +140,7 @@ void matmul_backward_reference(S* dinp, S* dweight, S* dbias, const S* dout, con
 template <class S>
 void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop = {}, AttentionMode mode = {},
                        S* att = nullptr, S* scores = nullptr);
-// dqkv += gradient through attention_forward with the same drop and mode; out and
+// dqkv = gradient through attention_forward with the same drop and mode; out and
 // lse are what that forward produced.
 template <class S>
 void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, const S* lse, Dims d,
@@ -169,12 +175,14 @@ void attention_decode(S* out, S* att_row, const S* q, const S* kcache, const S* 
 // ---- gelu.cpp: tanh approximation, as in GPT-2 -----------------------------
 template <class S>
 void gelu_forward(S* out, const S* inp, size_t N);
+// dinp = gelu'(inp) * dout.
 template <class S>
 void gelu_backward(S* dinp, const S* inp, const S* dout, size_t N);
 
 // ---- residual.cpp -----------------------------------------------------------
 template <class S>
 void residual_forward(S* out, const S* inp1, const S* inp2, size_t N);
+// dinp1 = dinp2 = dout.
 template <class S>
 void residual_backward(S* dinp1, S* dinp2, const S* dout, size_t N);
 
@@ -193,7 +201,7 @@ void dropout_backward(S* dx, size_t N, Dropout drop);
 template <class S>
 void crossentropy_forward(S* losses, S* probs, const S* logits, const int* targets, size_t N, int V,
                           int Vp);
-// dlogits (N,Vp) += (probs - onehot(target)) * dloss (padded columns untouched).
+// dlogits (N,Vp) = (probs - onehot(target)) * dloss (padded columns 0).
 template <class S>
 void crossentropy_backward(S* dlogits, const S* probs, const int* targets, S dloss, size_t N, int V,
                            int Vp);

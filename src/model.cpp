@@ -301,7 +301,6 @@ template <class S>
 void GPT<S>::backward(S loss_scale) {
   GPT_CHECK(have_targets_, "backward() needs a forward() with targets first");
   ensure_training_state();
-  grad_act_mem_.zero();
   const Dims d = dims();
   const size_t N = d.BT();
   const int C = cfg_.channels, L = cfg_.num_layers, V = cfg_.vocab_size, Vp = cfg_.padded_vocab_size;
@@ -314,8 +313,11 @@ void GPT<S>::backward(S loss_scale) {
   be.crossentropy_backward_inplace(a.logits, targets_.data(), S(loss_scale / S(N)), N, V, Vp);
   // logits = lnf · wte^T
   be.matmul_backward(g.lnf, grad(WTE), static_cast<S*>(nullptr), a.logits, a.lnf, param(WTE), N, C, Vp);
-  // lnf = layernorm(residual3[L-1])
-  be.layernorm_backward(layer_view(g, L - 1).residual3, grad(LNFW), grad(LNFB), g.lnf,
+  // lnf = layernorm(residual3[L-1]). Every other activation gradient is first written
+  // by an overwriting backward (layers.h's rule); this one is only added to.
+  S* dres_last = layer_view(g, L - 1).residual3;
+  be.mem.zero(dres_last, N * size_t(C) * sizeof(S));
+  be.layernorm_backward(dres_last, grad(LNFW), grad(LNFB), g.lnf,
                         layer_view(a, L - 1).residual3, param(LNFW), a.lnf_mean, a.lnf_rstd, N, C);
   for (int l = L - 1; l >= 0; l--) {
     const LayerActivations<S> x = layer_view(a, l), dx = layer_view(g, l);

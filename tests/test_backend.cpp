@@ -35,6 +35,9 @@ struct Arena {
     f.emplace_back(be.mem, n);
     return f.back().data();
   }
+  // For a gradient the backward writes (layers.h's rule): an element it leaves
+  // unwritten, or adds to, stays NaN.
+  float* nans(size_t n) { return up(Vd(n, std::nan(""))); }
   int* up(const std::vector<int>& h) {
     i.emplace_back(be.mem, h.size());
     i.back().write(h.data(), 0, h.size());
@@ -137,7 +140,7 @@ TEST_P(BackendTest, MatmulAndFusedGeluEveryShape) {
     cpu::gelu_forward(gelu.data(), out.data(), N * OC);
     cpu::matmul_backward(dx.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(), N, C, OC);
     float *px = a.up(x), *pw = a.up(w), *pb = a.up(b), *pd = a.up(dout);
-    float *o = a.zeros(N * OC), *g = a.zeros(N * OC), *gx = a.zeros(N * C), *gw = a.zeros(size_t(OC) * C);
+    float *o = a.zeros(N * OC), *g = a.zeros(N * OC), *gx = a.nans(N * C), *gw = a.zeros(size_t(OC) * C);
     float* gb = a.zeros(OC);
     be().matmul_gelu_forward(o, g, px, pw, pb, N, C, OC);
     be().matmul_backward(gx, gw, gb, pd, px, pw, N, C, OC);
@@ -147,13 +150,14 @@ TEST_P(BackendTest, MatmulAndFusedGeluEveryShape) {
     EXPECT_CLOSE(a.down(gx, N * C).data(), dx.data(), N * C, 1e-4, 1e-4) << at;
     EXPECT_CLOSE(a.down(gw, size_t(OC) * C).data(), dw.data(), size_t(OC) * C, 1e-3, 1e-4) << at;
     EXPECT_CLOSE(a.down(gb, OC).data(), db.data(), OC, 1e-3, 1e-4) << at;
-    // The layer after a GELU: dpre += gelu'(pre) * (dout · W), with pre = x here.
+    // The layer after a GELU: dpre = gelu'(pre) * (dout · W), with pre = x here; dinp = dout · W.
     if (N > 2) {
       cpu::matmul_gelu_backward(dpre.data(), Vd(N * C).data(), Vd(dw.size()).data(), Vd(OC).data(), dout.data(),
                                 x.data(), x.data(), w.data(), N, C, OC);
-      float *gp = a.zeros(N * C), *gx2 = a.zeros(N * C), *gw2 = a.zeros(size_t(OC) * C), *gb2 = a.zeros(OC);
+      float *gp = a.nans(N * C), *gx2 = a.nans(N * C), *gw2 = a.zeros(size_t(OC) * C), *gb2 = a.zeros(OC);
       be().matmul_gelu_backward(gp, gx2, gw2, gb2, pd, px, px, pw, N, C, OC);
       EXPECT_CLOSE(a.down(gp, N * C).data(), dpre.data(), N * C, 1e-4, 1e-4) << at;
+      EXPECT_CLOSE(a.down(gx2, N * C).data(), dx.data(), N * C, 1e-4, 1e-4) << at;
     }
   }
 }
@@ -169,7 +173,7 @@ TEST_P(BackendTest, AttentionForwardBackwardWithAndWithoutDropout) {
       Vd out(n1), lse(size_t(d.B) * d.NH * T), dqkv(n3);
       cpu::attention_forward(out.data(), lse.data(), qkv.data(), d, drop);
       cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop);
-      float *pq = a.up(qkv), *o = a.zeros(n1), *l = a.zeros(lse.size()), *g = a.zeros(n3);
+      float *pq = a.up(qkv), *o = a.zeros(n1), *l = a.zeros(lse.size()), *g = a.nans(n3);
       be().attention_forward(o, l, pq, d, drop, AttentionMode{}, nullptr, nullptr);
       be().attention_backward(g, a.up(dout), pq, o, l, d, drop, AttentionMode{});
       const std::string at = "T " + std::to_string(T) + " p " + std::to_string(p);
@@ -206,7 +210,7 @@ TEST_P(BackendTest, PointwiseLayers) {
   cpu::residual_forward(r.data(), x.data(), y.data(), N);
   cpu::residual_backward(dx.data(), dy.data(), dout.data(), N);
   float *px = a.up(x), *pd = a.up(dout);
-  float *og = a.zeros(N), *odg = a.zeros(N), *orr = a.zeros(N), *odx = a.zeros(N), *ody = a.zeros(N);
+  float *og = a.zeros(N), *odg = a.nans(N), *orr = a.zeros(N), *odx = a.nans(N), *ody = a.nans(N);
   be().gelu_forward(og, px, N);
   be().gelu_backward(odg, px, pd, N);
   be().residual_forward(orr, px, a.up(y), N);
@@ -254,8 +258,8 @@ TEST_P(BackendTest, CrossEntropyAndAdamW) {
   be().crossentropy_forward(ol, pl, pl, pt, N, V, Vp);  // in place, as the model does
   EXPECT_CLOSE(a.down(ol, N).data(), loss.data(), N, 1e-5, 1e-5);
   EXPECT_CLOSE(a.down(pl, N * Vp).data(), probs.data(), N * Vp, 1e-7, 1e-5);
-  // The model's backward: the probabilities become the gradient (the accumulating
-  // backward's from zero; padded columns 0) in place.
+  // The model's backward: the probabilities become the gradient (crossentropy_backward's;
+  // padded columns 0) in place.
   be().crossentropy_backward_inplace(pl, pt, 0.5f, N, V, Vp);
   EXPECT_CLOSE(a.down(pl, N * Vp).data(), dl.data(), N * Vp, 1e-7, 1e-5);
   // Two AdamW steps with a gradient scale, from non-zero moments.

@@ -101,9 +101,10 @@ TEST_P(Bf16Gemm, MatchesRoundedReference) {
   // fp32 sums of C products of size <= 1: a few ulps per term at most.
   EXPECT_CLOSE(out.data(), ref.data(), out.size(), 1e-6 * C + 1e-6, 1e-6);
 
-  auto dinp = random_vec<float>(N * C, 5), dw = random_vec<float>(size_t(OC) * C, 6);
+  // dinp is written (it starts as NaN); dw and db add to what they hold.
+  std::vector<float> dinp(N * C, std::nanf("")), dw = random_vec<float>(size_t(OC) * C, 6);
   auto db = random_vec<float>(OC, 7);
-  std::vector<double> dinp_ref(dinp.begin(), dinp.end()), dw_ref(dw.begin(), dw.end()), db_ref(db.begin(), db.end());
+  std::vector<double> dinp_ref(dinp.size(), 0.0), dw_ref(dw.begin(), dw.end()), db_ref(db.begin(), db.end());
   cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
   for (size_t i = 0; i < N; i++)
     for (int o = 0; o < OC; o++) {
@@ -223,7 +224,8 @@ TEST(Bf16Attention, MatchesTheFp32Reference) {
     std::vector<float> out32(out.size()), lse32(lse.size());
     cpu::attention_forward(out32.data(), lse32.data(), qkv.data(), d, drop);
     EXPECT_CLOSE(lse.data(), lse32.data(), lse.size(), 1e-5, 1e-5) << "T " << T;  // q.k of rounded inputs: ~exact
-    auto dqkv = random_vec<float>(qkv.size(), 3), dref = dqkv;  // both accumulate
+    // both write: one starts as NaN, the other as random values
+    std::vector<float> dqkv(qkv.size(), std::nanf("")), dref = random_vec<float>(qkv.size(), 3);
     cpu::attention_backward_bf16(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop);
     cpu::attention_backward_reference(dref.data(), dout.data(), qkv.data(), att.data(), d, drop);
     EXPECT_CLOSE(dqkv.data(), dref.data(), dqkv.size(), 3e-2, 3e-2) << "T " << T;

@@ -132,7 +132,8 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
       cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, s.C, s.OC);
       cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, s.C, s.OC);
       float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b), *d_dout = device_copy(dout);
-      float *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_dinp = device_copy(dinp0),
+      // dinp is written (layers.h): the GPU's starts as NaN, the CPU's as random values
+      float *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_dinp = device_copy(std::vector<float>(N * C, NAN)),
             *d_dw = device_copy(dw0), *d_db = device_copy(db0);
       gpu::matmul_forward(d_out, d_inp, d_w, d_b, N, s.C, s.OC);
       gpu::matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, s.C, s.OC);
@@ -254,7 +255,7 @@ TEST(CudaLayers, Bf16TableComputesTheCpuBf16Layers) {
     cpu::matmul_forward(out32.data(), inp.data(), w.data(), b.data(), N, C, OC);
     cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
     float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b), *d_dout = device_copy(dout);
-    float *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_dinp = device_copy(std::vector<float>(N * C, 0.5f)),
+    float *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_dinp = device_copy(std::vector<float>(N * C, NAN)),
           *d_dw = device_copy(std::vector<float>(size_t(OC) * C, -0.25f)),
           *d_db = device_copy(std::vector<float>(size_t(OC), 1.0f));
     const Backend<float>& be = cuda_backend_bf16();
@@ -282,7 +283,7 @@ TEST(CudaLayers, Bf16TableComputesTheCpuBf16Layers) {
   cpu::attention_forward_bf16(out.data(), lse.data(), qkv.data(), d, drop);
   cpu::attention_backward_bf16(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop);
   float *g_qkv = device_copy(qkv), *g_dout = device_copy(dout), *g_out = device_copy(std::vector<float>(nout, NAN)),
-        *g_lse = device_copy(std::vector<float>(nrow, NAN)), *g_dqkv = device_copy(std::vector<float>(nqkv, 0.0f));
+        *g_lse = device_copy(std::vector<float>(nrow, NAN)), *g_dqkv = device_copy(std::vector<float>(nqkv, NAN));
   const Backend<float>& be = cuda_backend_bf16();
   be.attention_forward(g_out, g_lse, g_qkv, d, drop, {}, nullptr, nullptr);
   be.attention_backward(g_dqkv, g_dout, g_qkv, g_out, g_lse, d, drop, {});
@@ -384,7 +385,8 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
       const Dropout drop{k.p, 5, 6};
       const AttentionMode mode{k.causal, true};
       const size_t nqkv = d.BT() * 3 * size_t(d.C), nout = d.BT() * size_t(d.C), nrow = size_t(d.B) * d.NH * d.T;
-      const auto qkv = random_vec<float>(nqkv, 31), dout = random_vec<float>(nout, 32), dq0 = random_vec<float>(nqkv, 33);
+      const auto qkv = random_vec<float>(nqkv, 31), dout = random_vec<float>(nout, 32);
+      const std::vector<float> dq0(nqkv, NAN);  // every kernel writes all of dqkv
       std::vector<float> out[3], lse[3], dqkv[3];
       const int kernels = bf16 ? 3 : 2;  // 2: tensor cores, bf16 only
       for (int kernel = 0; kernel < kernels; kernel++) {

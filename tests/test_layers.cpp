@@ -176,13 +176,13 @@ TEST(Gelu, MatchesTanhFormula) {
 
 TEST(Residual, ForwardAndBackward) {
   auto a = random_vec<float>(101, 4), b = random_vec<float>(101, 5), dout = random_vec<float>(101, 6);
-  std::vector<float> out(101), da(101, 1.0f), db(101, -2.0f);
+  std::vector<float> out(101), da(101, 1.0f), db(101, -2.0f);  // written, not added to
   cpu::residual_forward(out.data(), a.data(), b.data(), 101);
   cpu::residual_backward(da.data(), db.data(), dout.data(), 101);
   for (int i = 0; i < 101; i++) {
     EXPECT_EQ(out[i], a[i] + b[i]);
-    EXPECT_EQ(da[i], 1.0f + dout[i]);
-    EXPECT_EQ(db[i], -2.0f + dout[i]);
+    EXPECT_EQ(da[i], dout[i]);
+    EXPECT_EQ(db[i], dout[i]);
   }
 }
 
@@ -211,20 +211,21 @@ TEST(CrossEntropy, SoftmaxAndLossMatchNaive) {
   cpu::crossentropy_forward(losses2.data(), inplace.data(), inplace.data(), targets.data(), N, V, Vp);
   EXPECT_CLOSE(inplace.data(), probs.data(), inplace.size(), 1e-15, 0);
   EXPECT_CLOSE(losses2.data(), losses.data(), N, 1e-15, 0);
-  // Backward: += (p - onehot) * dloss on real columns; padded columns untouched.
+  // Backward: = (p - onehot) * dloss on real columns, 0 on padded ones, whatever the
+  // buffer held.
   std::vector<double> dlogits(N * Vp, 0.5);
   cpu::crossentropy_backward(dlogits.data(), probs.data(), targets.data(), 0.25, N, V, Vp);
   for (size_t n = 0; n < N; n++)
     for (int i = 0; i < Vp; i++) {
-      const double e = i < V ? 0.5 + (probs[n * Vp + i] - (i == targets[n])) * 0.25 : 0.5;
+      const double e = i < V ? (probs[n * Vp + i] - (i == targets[n])) * 0.25 : 0.0;
       EXPECT_NEAR(dlogits[n * Vp + i], e, 1e-15);
     }
 }
 
 // The model's backward: the probabilities become the logits' gradient in place, the
-// bits of crossentropy_backward into a zeroed buffer (padded columns 0), so training
-// is unchanged by not keeping a separate gradient buffer.
-TEST(CrossEntropy, InPlaceBackwardIsTheAccumulatingOneFromZero) {
+// bits of crossentropy_backward (padded columns 0), so training is unchanged by not
+// keeping a separate gradient buffer.
+TEST(CrossEntropy, InPlaceBackwardGivesTheBitsOfTheWritingOne) {
   const size_t N = 7;
   const int V = 37, Vp = 48;
   const std::vector<float> logits = random_vec<float>(N * Vp, 8, 4.0);
@@ -232,7 +233,7 @@ TEST(CrossEntropy, InPlaceBackwardIsTheAccumulatingOneFromZero) {
   for (size_t n = 0; n < N; n++) targets[n] = int(n * 11 % size_t(V));
   std::vector<float> probs(N * Vp), losses(N);
   cpu::crossentropy_forward(losses.data(), probs.data(), logits.data(), targets.data(), N, V, Vp);
-  std::vector<float> want(N * Vp, 0.0f);
+  std::vector<float> want(N * Vp, std::nanf(""));
   cpu::crossentropy_backward(want.data(), probs.data(), targets.data(), 1.0f / 7.0f, N, V, Vp);
   std::vector<float> got = probs;
   cpu::crossentropy_backward_inplace(got.data(), targets.data(), 1.0f / 7.0f, N, V, Vp);
@@ -344,15 +345,16 @@ TEST_P(AttentionFlash, MatchesReferenceForwardAndBackward) {
       if (!std::isinf(rscores[r * d.T + t2])) z += std::exp(rscores[r * d.T + t2] - lse[r]);
     EXPECT_NEAR(z, 1.0, 1e-12) << "row " << r;
   }
-  // Backward accumulates into a non-zero dqkv, like the reference.
-  auto dq = random_vec<double>(BT * 3 * C, 23), rdq = dq;
+  // Backward writes every element of dqkv, like the reference: one starts as NaN, the
+  // other as random values.
+  std::vector<double> dq(BT * 3 * C, std::nan("")), rdq = random_vec<double>(BT * 3 * C, 23);
   cpu::attention_backward(dq.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop, mode);
   cpu::attention_backward_reference(rdq.data(), dout.data(), qkv.data(), ratt.data(), d, drop, mode);
   EXPECT_CLOSE(dq.data(), rdq.data(), dq.size(), 1e-11, 1e-11);
 
   // float: the training path, within float rounding of the double reference.
   std::vector<float> qf(qkv.begin(), qkv.end()), df(dout.begin(), dout.end()), of(BT * C), lf(BT * d.NH),
-      dqf(BT * 3 * C, 0.0f);
+      dqf(BT * 3 * C, std::nanf(""));
   cpu::attention_forward(of.data(), lf.data(), qf.data(), d, drop, mode);
   cpu::attention_backward(dqf.data(), df.data(), qf.data(), of.data(), lf.data(), d, drop, mode);
   std::vector<double> rdq0(BT * 3 * C, 0.0);

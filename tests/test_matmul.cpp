@@ -43,8 +43,10 @@ TEST_P(MatmulShapes, FastMatchesReference) {
   cpu::matmul_forward_reference(ref.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, C, OC);
   EXPECT_CLOSE(out.data(), ref.data(), out.size(), tol, 1e-5);
 
-  // Backward accumulates: start every gradient from the same non-zero values.
-  auto dinp = random_vec<float>(N * C, 5), dinp_ref = dinp;
+  // Backward writes dinp (one starts as NaN, the other as random values, so an element
+  // left unwritten or added to shows) and adds to dweight and dbias (both start from the
+  // same non-zero values).
+  std::vector<float> dinp(N * C, std::nanf("")), dinp_ref = random_vec<float>(N * C, 5);
   auto dw = random_vec<float>(size_t(OC) * C, 6), dw_ref = dw;
   auto db = random_vec<float>(OC, 7), db_ref = db;
   cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
@@ -74,8 +76,9 @@ TEST_P(MatmulShapes, FusedGeluEqualsMatmulThenGelu) {
 
   // backward of a layer whose input is gelu(pre): inp here plays gelu(pre)
   auto pre = random_vec<float>(N * C, 4, 3.0), dout = random_vec<float>(N * OC, 5);
-  auto dpre = random_vec<float>(N * C, 6), dpre2 = dpre;  // both accumulate
-  auto dinp = random_vec<float>(N * C, 7), dinp2 = dinp;
+  // dpre and dinp are written: start one of each pair as NaN; dw and db add up.
+  std::vector<float> dpre(N * C, std::nanf("")), dpre2 = random_vec<float>(N * C, 6);
+  std::vector<float> dinp(N * C, std::nanf("")), dinp2 = random_vec<float>(N * C, 7);
   auto dw = random_vec<float>(size_t(OC) * C, 8), dw2 = dw;
   auto db = random_vec<float>(OC, 9), db2 = db;
   cpu::matmul_gelu_backward(dpre.data(), dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), pre.data(),

@@ -283,7 +283,8 @@ void attention_forward_reference(S* out, S* att, const S* qkv, Dims d, Dropout d
 template <class S>
 void attention_backward_reference(S* dqkv, const S* dout, const S* qkv, const S* att, Dims d, Dropout drop,
                                   AttentionMode mode) {
-  // dqkv, qkv (B,T,3C); dout (B,T,C); att (B,NH,T,T) from the forward. dqkv +=.
+  // dqkv, qkv (B,T,3C); dout (B,T,C); att (B,NH,T,T) from the forward. dqkv = (the head's
+  // slices are cleared first, then summed into).
   check_dims(d);
   const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs();
   const size_t C3 = 3 * size_t(C);
@@ -303,6 +304,8 @@ void attention_backward_reference(S* dqkv, const S* dout, const S* qkv, const S*
       const S* v = base + 2 * size_t(C) + hoff;
       S* dk = dbase + C + hoff;
       S* dv = dbase + 2 * size_t(C) + hoff;
+      for (int t = 0; t < T; t++)
+        for (S* p : {dbase + size_t(t) * C3 + hoff, dk + size_t(t) * C3, dv + size_t(t) * C3}) std::fill(p, p + hs, S(0));
       for (int t = 0; t < T; t++) {
         const int n = mode.causal ? t + 1 : T;  // keys query t saw (the rest have weight 0)
         const size_t row = (size_t(bh) * T + t) * T;
@@ -455,7 +458,7 @@ void attention_forward(S* out, S* lse, const S* qkv, Dims d, Dropout drop, Atten
 template <class S>
 void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, const S* lse, Dims d, Dropout drop,
                         AttentionMode mode) {
-  // dqkv, qkv (B,T,3C); dout, out (B,T,C); lse (B,NH,T) from the forward. dqkv +=.
+  // dqkv, qkv (B,T,3C); dout, out (B,T,C); lse (B,NH,T) from the forward. dqkv =.
   check_dims(d);
   const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs(), Tp = padded_len(T);
   const size_t C3 = 3 * size_t(C);
@@ -475,7 +478,7 @@ void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, cons
     float mk[kBQ * kBK];  // the tile's dropout scales, rows of nk (one Philox call per weight: 4x the time)
     std::vector<S> Dsum(T), dk_blk(size_t(kBK) * hs), dv_blk(size_t(kBK) * hs), ds(size_t(kBQ) * kBK),
         dw(size_t(kBQ) * kBK);
-    std::vector<S> dq_head(size_t(T) * hs);  // this head's dq, contiguous, added to dqkv at the end
+    std::vector<S> dq_head(size_t(T) * hs);  // this head's dq, contiguous, stored into dqkv at the end
     int vis[kBQ];
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -548,14 +551,14 @@ void attention_backward(S* dqkv, const S* dout, const S* qkv, const S* out, cons
           const S* a = dk_blk.data() + size_t(j) * hs;
           const S* c = dv_blk.data() + size_t(j) * hs;
 #pragma omp simd
-          for (int e = 0; e < hs; e++) dkj[e] += a[e], dvj[e] += c[e];
+          for (int e = 0; e < hs; e++) dkj[e] = a[e], dvj[e] = c[e];
         }
       }
       for (int t = 0; t < T; t++) {
         S* dqt = dq + size_t(t) * C3;
         const S* a = dq_head.data() + size_t(t) * hs;
 #pragma omp simd
-        for (int e = 0; e < hs; e++) dqt[e] += a[e];
+        for (int e = 0; e < hs; e++) dqt[e] = a[e];
       }
     }
   }

@@ -5,7 +5,7 @@
 // keys), each as far as the causal mask lets it see: the blocks on the diagonal are
 // computed whole and masked, the ones above it not at all.
 // Same contract as attention_forward / attention_backward (layers.h): lse saved per
-// row, the same dropout index ((b*NH + h)*T + t)*T + t2, dqkv +=. The `gpt attention`
+// row, the same dropout index ((b*NH + h)*T + t)*T + t2, dqkv written (=). The `gpt attention`
 // path (att / scores wanted) and non-causal modes run the fp32 kernels.
 #include <omp.h>
 
@@ -141,19 +141,19 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
         }
         for (int j = t + 1; j < i1; j++) st[j] = 0.0f;
       }
-      // dq (t, e) += sum_t2 dpre[t, t2] k[t2, e]
-      gemm_bf16(R, hs, i1, sb, size_t(T), 1, k, C3, 1, dq + size_t(i0) * C3, C3, true, nullptr);
+      // dq (t, e) = sum_t2 dpre[t, t2] k[t2, e]
+      gemm_bf16(R, hs, i1, sb, size_t(T), 1, k, C3, 1, dq + size_t(i0) * C3, C3, false, nullptr);
     }
     // Keys [j0, j1) get weight from queries [j0, T) only. Over the same blocks, rows from
     // j0 on hold w and dpre for every column of [j0, j1) (zeros past the diagonal).
     for (int j0 = 0; j0 < T; j0 += kRows) {
       const int j1 = std::min(T, j0 + kRows), R = j1 - j0, K = T - j0;
       const size_t at = size_t(j0) * T + j0;
-      // dv (t2, e) += sum_t w[t, t2] dout[t, e]: A(t2, t) = p[t*T + t2]
-      gemm_bf16(R, hs, K, p + at, 1, size_t(T), dO + size_t(j0) * C, size_t(C), 1, dv + size_t(j0) * C3, C3, true,
+      // dv (t2, e) = sum_t w[t, t2] dout[t, e]: A(t2, t) = p[t*T + t2]
+      gemm_bf16(R, hs, K, p + at, 1, size_t(T), dO + size_t(j0) * C, size_t(C), 1, dv + size_t(j0) * C3, C3, false,
                 nullptr);
-      // dk (t2, e) += sum_t dpre[t, t2] q[t, e]
-      gemm_bf16(R, hs, K, s + at, 1, size_t(T), q + size_t(j0) * C3, C3, 1, dk + size_t(j0) * C3, C3, true, nullptr);
+      // dk (t2, e) = sum_t dpre[t, t2] q[t, e]
+      gemm_bf16(R, hs, K, s + at, 1, size_t(T), q + size_t(j0) * C3, C3, 1, dk + size_t(j0) * C3, C3, false, nullptr);
     }
   }
 }

@@ -45,14 +45,15 @@ template <class S>
 void crossentropy_backward(S* dlogits, const S* probs, const int* targets, S dloss, size_t N, int V,
                            int Vp) {
   // dlogits, probs (N,Vp); targets (N); dloss: dL/dloss[n], the same for every row.
-  // d(-log softmax[y])/dlogit_i = probs_i - [i == y]; columns >= V are left alone.
+  // d(-log softmax[y])/dlogit_i = probs_i - [i == y]; columns >= V (padding) get 0.
   check_targets(targets, N, V, Vp);
 #pragma omp parallel for schedule(static)
   for (size_t n = 0; n < N; n++) {
     const S* p = probs + n * Vp;
     S* g = dlogits + n * Vp;
 #pragma omp simd
-    for (int i = 0; i < V; i++) g[i] += p[i] * dloss;
+    for (int i = 0; i < V; i++) g[i] = p[i] * dloss;
+    for (int i = V; i < Vp; i++) g[i] = S(0);
     g[targets[n]] -= dloss;
   }
 }

@@ -18,9 +18,9 @@ void gelu_forward(S* out, const S* inp, size_t N) {
 
 template <class S>
 void gelu_backward(S* dinp, const S* inp, const S* dout, size_t N) {
-  // dinp, inp, dout (N); dinp +=
+  // dinp, inp, dout (N); dinp = (written, not added to)
 #pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
-  for (size_t i = 0; i < N; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
+  for (size_t i = 0; i < N; i++) dinp[i] = gelu_grad(inp[i]) * dout[i];
 }
 
 #define GPT_INSTANTIATE(S)                                       \

@@ -57,7 +57,7 @@ void apply_epilogue(const Epilogue& ep, const float* C, size_t ldc, int i0, int 
     } else {
       const float* x = ep.pre + r;
 #pragma omp simd
-      for (int j = j0; j < j1; j++) o[j] += gelu_grad(x[j]) * c[j];
+      for (int j = j0; j < j1; j++) o[j] = gelu_grad(x[j]) * c[j];
     }
   }
 }

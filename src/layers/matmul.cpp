@@ -1,6 +1,7 @@
 // Fully connected layer: out = inp · W^T + b, and its backward (also with the GELU
 // that follows the fc layer fused in). float runs the GEMM engine (gemm.cpp); double
 // runs the scalar reference (the finite-difference checks).
+#include <algorithm>
 #include <type_traits>
 
 #include "bf16.h"
@@ -49,13 +50,15 @@ template <class S>
 void matmul_backward_reference(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp,
                                const S* weight, size_t N, int C, int OC) {
   // from out[i,o] = sum_c inp[i,c] * weight[o,c] + bias[o]:
-  if (dinp) {  // dinp[i,c] += sum_o dout[i,o] * weight[o,c]
+  if (dinp) {  // dinp[i,c] = sum_o dout[i,o] * weight[o,c]
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < N; i++)
+    for (size_t i = 0; i < N; i++) {
+      std::fill(dinp + i * C, dinp + (i + 1) * C, S(0));
       for (int o = 0; o < OC; o++) {
         const S d = dout[i * OC + o];
         for (int c = 0; c < C; c++) dinp[i * C + c] += d * weight[size_t(o) * C + c];
       }
+    }
   }
   // dweight[o,c] += sum_i dout[i,o] * inp[i,c]; dbias[o] += sum_i dout[i,o]
 #pragma omp parallel for schedule(static)
@@ -85,8 +88,8 @@ template <GemmFn gemm>
 void backward_on(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
                  size_t N, int C, int OC, const Epilogue& ep = {}) {
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
-  // from out = inp · W^T:  dinp (N,C) += dout (N,OC) · W (OC,C)
-  if (dinp) gemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), true, nullptr, ep);
+  // from out = inp · W^T:  dinp (N,C) = dout (N,OC) · W (OC,C)
+  if (dinp) gemm(int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), false, nullptr, ep);
   // dW (OC,C) += dout^T (OC,N) · inp (N,C)
   gemm(OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr, {});
   // from + bias: dbias += column sums of dout

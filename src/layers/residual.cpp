@@ -14,11 +14,11 @@ void residual_forward(S* out, const S* inp1, const S* inp2, size_t N) {
 
 template <class S>
 void residual_backward(S* dinp1, S* dinp2, const S* dout, size_t N) {
-  // dinp1, dinp2, dout (N); both +=. (1): d/dinp1 = d/dinp2 = 1.
+  // dinp1, dinp2, dout (N); both written (=). (1): d/dinp1 = d/dinp2 = 1.
 #pragma omp parallel for simd schedule(static) if (parallel : N >= kParallelMin)
   for (size_t i = 0; i < N; i++) {
-    dinp1[i] += dout[i];
-    dinp2[i] += dout[i];
+    dinp1[i] = dout[i];
+    dinp2[i] = dout[i];
   }
 }
 
