@@ -163,10 +163,11 @@ Dropout GPT<S>::dropout(DropSite site, int layer) const {
 
 namespace {
 // Sizes of the activation tensors in Activations' member order (what its comments
-// say). Gradients skip what backward never needs (the rows marked (*)).
+// say). Gradients skip what backward never needs (the rows marked (*)) and hold one
+// layer of the per-layer rows.
 template <class S>
 size_t assign_activations(Activations<S>& a, S* base, const GPTConfig& c, int B, int T, bool for_grads) {
-  const size_t L = size_t(c.num_layers), N = size_t(B) * T, C = size_t(c.channels);
+  const size_t L = for_grads ? 1 : size_t(c.num_layers), N = size_t(B) * T, C = size_t(c.channels);
   const size_t NH = size_t(c.num_heads), Vp = size_t(c.padded_vocab_size);
   const size_t g = for_grads ? 0 : 1;
   struct Slot { S** ptr; size_t n; };
@@ -313,16 +314,19 @@ void GPT<S>::backward(S loss_scale) {
   be.crossentropy_backward_inplace(a.logits, targets_.data(), S(loss_scale / S(N)), N, V, Vp);
   // logits = lnf · wte^T
   be.matmul_backward(g.lnf, grad(WTE), static_cast<S*>(nullptr), a.logits, a.lnf, param(WTE), N, C, Vp);
+  // One layer of gradient buffers serves every layer (model.h, Activations).
+  const LayerActivations<S> dx = grad_view();
   // lnf = layernorm(residual3[L-1]). Every other activation gradient is first written
   // by an overwriting backward (layers.h's rule); this one is only added to.
-  S* dres_last = layer_view(g, L - 1).residual3;
-  be.mem.zero(dres_last, N * size_t(C) * sizeof(S));
-  be.layernorm_backward(dres_last, grad(LNFW), grad(LNFB), g.lnf,
-                        layer_view(a, L - 1).residual3, param(LNFW), a.lnf_mean, a.lnf_rstd, N, C);
+  be.mem.zero(dx.residual3, N * size_t(C) * sizeof(S));
+  be.layernorm_backward(dx.residual3, grad(LNFW), grad(LNFB), g.lnf, layer_view(a, L - 1).residual3, param(LNFW),
+                        a.lnf_mean, a.lnf_rstd, N, C);
   for (int l = L - 1; l >= 0; l--) {
-    const LayerActivations<S> x = layer_view(a, l), dx = layer_view(g, l);
+    const LayerActivations<S> x = layer_view(a, l);
     const S* residual = l == 0 ? a.encoded : layer_view(a, l - 1).residual3;
-    S* dresidual = l == 0 ? g.encoded : layer_view(g, l - 1).residual3;
+    // The gradient of this layer's input: layer l - 1's residual3 gradient, the buffer
+    // dx.residual3 itself, free again once residual_backward below has read it.
+    S* dresidual = l == 0 ? g.encoded : dx.residual3;
     // residual3 = residual2 + fcproj
     be.residual_backward(dx.residual2, dx.fcproj, dx.residual3, N * C);
     if (train_) be.dropout_backward(dx.fcproj, N * C, dropout(DropSite::mlp_proj, l));

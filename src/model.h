@@ -16,8 +16,12 @@
 namespace gpt {
 
 // Activations of one forward pass, one allocation; L = layers, N = B*T rows.
-// Their gradients use the same type; backward never needs the rows marked (*) there
-// (they stay nullptr in the gradient set).
+// Their gradients use the same type with two differences: backward never needs the
+// rows marked (*) (they stay nullptr in the gradient set), and the per-layer rows hold
+// ONE layer (L = 1), which every layer's backward reuses in turn. That works because
+// each activation gradient is written before it is read (layers.h's rule) and is dead
+// once its layer is done; the residual stream's gradient passes from layer l to l - 1
+// in residual3's buffer (layer l reads it first, then writes layer l - 1's into it).
 template <class S>
 struct Activations {
   S* encoded;    // (B, T, C)      token + position embedding
@@ -44,7 +48,7 @@ struct Activations {
   S* losses;     // (B, T)         per-token loss (*)
 };
 
-// One layer's slice of Activations (forward and backward both use this view).
+// One layer's slice of Activations (layer_view), or the gradient set's one layer (grad_view).
 template <class S>
 struct LayerActivations {
   S *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att_lse, *attproj, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
@@ -100,6 +104,8 @@ class GPT {
   // with respect to the logits, which backward writes over them).
   std::vector<S> logits() const;
   std::vector<S> losses() const;  // per token, of the last forward with targets
+  // Elements held for the activations and their gradients (for the memory estimate's test).
+  size_t activation_elements() const { return act_mem_.size() + grad_act_mem_.size(); }
 
   // Allocates (zeroed) grads, m and v if they are not there yet; every training call
   // does this itself, so only code that touches them directly needs it.
@@ -175,6 +181,7 @@ class GPT {
   S* grad(int id, int layer = 0) { return grads_.data() + layout_.offset[id] + size_t(layer) * layout_.per_layer[id]; }
   const S* pos_table();
   LayerActivations<S> layer_view(const Activations<S>& a, int l) const;
+  LayerActivations<S> grad_view() const { return layer_view(dacts_, 0); }  // the gradient set's one layer
   Dropout dropout(DropSite site, int layer) const;
   DeviceBuffer<S>& store(Store s);
   // Flat-layout offset of a store's first element: the shard's start for m and v.

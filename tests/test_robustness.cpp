@@ -347,6 +347,28 @@ TEST(MemoryEstimate, ZeroOneCountsThisProcessShareOfTheOptimizerState) {
   EXPECT_EQ(four.total(), one.total() - 0.75 * one.adam);
 }
 
+// The activation estimate is what the model allocates (within its 64-byte alignment
+// padding), so the refusal above neither lets through a run that cannot fit nor
+// refuses one that can. Before the gradients shared one layer's buffers it counted
+// L layers of them; a model change that the estimate misses fails here.
+TEST(MemoryEstimate, ActivationsAreWhatTheModelAllocates) {
+  for (int L : {1, 3}) {
+    GPTConfig c;
+    c.num_layers = L, c.num_heads = 2, c.channels = 32, c.max_seq_len = 16, c.vocab_size = 65;
+    c.padded_vocab_size = pad_vocab(65);
+    GPT<float> m(c);
+    m.init_weights(1);
+    const int B = 3, T = 16;
+    std::vector<int> x(size_t(B) * T, 1), y(size_t(B) * T, 2);
+    m.forward(x.data(), y.data(), B, T);
+    m.backward();
+    const double allocated = double(m.activation_elements()) * sizeof(float);
+    const double estimated = estimate_training_memory(c, B, T).activations;
+    EXPECT_LE(estimated, allocated) << "L " << L;
+    EXPECT_GE(estimated, 0.99 * allocated) << "L " << L;
+  }
+}
+
 // ---- 7. signals, SIGBUS ------------------------------------------------------------
 
 TEST_F(Robustness, SighupSavesAndExits) {
