@@ -6,9 +6,12 @@
 //     (dlopen of libcublas.so.13/.12, or $GPT_CUBLAS_LIBRARY), so bin/gpt starts where it
 //     is missing; row-major products are handed over as their column-major transposes.
 //   * with it, cuBLASLt (libcublasLt.so.13/.12, or $GPT_CUBLASLT_LIBRARY) for the
-//     layer's forward products with a bias: the bias is added in the product's epilogue
-//     (CUBLASLT_EPILOGUE_BIAS) instead of being written first and read back by a
-//     cuBLAS product with beta = 1. Where cuBLASLt refuses a shape the cuBLAS way runs.
+//     products with work in their epilogue: the forward's bias (CUBLASLT_EPILOGUE_BIAS,
+//     instead of writing the bias first and reading it back in a cuBLAS product with
+//     beta = 1), the fc layer's bias and GELU (GELU_AUX_BIAS: the GELU's output, and
+//     its input as the auxiliary matrix, in one pass) and the GELU's derivative in the
+//     backward (DGELU: dpre = gelu'(pre) * (dout · W), the product never stored alone).
+//     Where cuBLASLt refuses a shape the cuBLAS way runs, with GELU as a separate kernel.
 //   * gpt.cc's own kernel: 32x32 tiles through shared memory, k in order per element.
 // GPT_CUDA_GEMM=auto|cublaslt|cublas|own (default auto: cuBLAS with cuBLASLt when both load,
 // cuBLAS alone when only it does, else the own kernel, said once on stderr). All are
@@ -167,9 +170,11 @@ struct CublasLt {
   decltype(&cublasLtMatmul) Matmul = nullptr;
   void* workspace = nullptr;
   static constexpr size_t kWorkspace = size_t(32) << 20;  // what cuBLAS itself keeps on Hopper
-  // (bf16, op A, op B, m, n, k, lda, ldb, ldd, the alignments of A, B, C/D and the bias)
-  // -> algorithm; absent: not asked yet; algo_ok false: cuBLASLt refused the shape.
-  using Key = std::tuple<bool, int, int, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t, uint32_t>;
+  // (bf16, epilogue, op A, op B, m, n, k, lda, ldb, ldd, the alignments of A, B, C/D, the
+  // bias and the auxiliary matrix) -> algorithm; absent: not asked yet; algo_ok false:
+  // cuBLASLt refused the shape.
+  using Key = std::tuple<bool, uint32_t, int, int, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t,
+                         uint32_t, uint32_t>;
   struct Choice {
     cublasLtMatmulAlgo_t algo;
     bool algo_ok;
@@ -270,13 +275,24 @@ struct Stored {
   cublasOperation_t op;
   size_t rows, cols, ld;
 };
-// C (row-major M x N, ld ldc) = the product + bias through cuBLASLt's bias epilogue:
-// column-major D (N x M) = op(X) op(Y) + bias, bias along D's rows (C's columns). x, y:
-// the operands as stored, fp32 (leading dimensions lx, ly) or the dense bf16 copies.
+// What a product does after the sum (sgemm's `gelu`): none; forward: C = AB + bias
+// is GELU's input and out = gelu(C); backward: C = gelu'(pre) * AB (no bias, C written).
+struct Gelu {
+  enum Kind { none, forward, backward } kind = none;
+  float* out = nullptr;        // forward: the GELU's output (C's shape and stride)
+  const float* pre = nullptr;  // backward: the GELU's input (C's shape and stride)
+};
+// C (row-major M x N, ld ldc) = the product through cuBLASLt with its epilogue doing the
+// rest: + bias (CUBLASLT_EPILOGUE_BIAS), or for g.forward the GELU too (GELU_AUX_BIAS:
+// D = g.out = gelu(product + bias), the auxiliary matrix = C = product + bias), or for
+// g.backward its derivative (DGELU: D = C = gelu'(aux) * product, aux = g.pre). Read
+// column-major, D is N x M with ld ldc, bias along its rows (C's columns); the auxiliary
+// matrix has D's layout (cuBLASLt wants its ld a multiple of 8). x, y: the operands as
+// stored, fp32 (leading dimensions lx, ly) or the dense bf16 copies.
 // False where cuBLASLt refuses the shape (the caller then runs the cuBLAS way); a failing
 // cublasLtMatmul is said once and its shape goes the cuBLAS way after.
-bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, const void* xp, int lx, const Stored& y,
-                  const void* yp, int ly, int N, int M, int K, float* C, size_t ldc, const float* bias) {
+bool lt_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, const void* xp, int lx, const Stored& y,
+             const void* yp, int ly, int N, int M, int K, float* C, size_t ldc, const float* bias, const Gelu& g) {
   constexpr cublasStatus_t kOk = CUBLAS_STATUS_SUCCESS;
   const cudaDataType ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
   // Each pointer's alignment (the largest power of two dividing it, at most 256): the
@@ -286,17 +302,27 @@ bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, co
     const uintptr_t a = reinterpret_cast<uintptr_t>(p);
     return uint32_t(a & 255u ? a & (~a + 1) : 256u);
   };
-  const uint32_t ax = align(xp), ay = align(yp), ac = align(C), ab_ = align(bias);
-  const CublasLt::Key key{bf16, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc), ax, ay, ac, ab_};
+  float* D = g.kind == Gelu::forward ? g.out : C;  // where the epilogue's result goes
+  const void* aux = g.kind == Gelu::forward ? static_cast<const void*>(C) : g.pre;
+  const uint32_t epilogue = g.kind == Gelu::forward    ? (bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX)
+                            : g.kind == Gelu::backward ? CUBLASLT_EPILOGUE_DGELU
+                                                       : CUBLASLT_EPILOGUE_BIAS;
+  const int64_t aux_ld = int64_t(ldc);
+  if (g.kind != Gelu::none && aux_ld % 8 != 0) return false;  // cuBLASLt's rule for the auxiliary matrix
+  const uint32_t ax = align(xp), ay = align(yp), ac = align(C) < align(D) ? align(C) : align(D),
+                 ab_ = bias ? align(bias) : 256u, aa = aux ? align(aux) : 256u;
+  const CublasLt::Key key{bf16, epilogue, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc), ax, ay, ac, ab_, aa};
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
   const int32_t ta = x.op, tb = y.op;
-  const uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
   bool ok = lt.DescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == kOk &&
             lt.DescSet(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == kOk &&
             lt.DescSet(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == kOk &&
             lt.DescSet(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) == kOk &&
-            lt.DescSet(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == kOk &&
+            (!bias || lt.DescSet(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == kOk) &&
+            (g.kind == Gelu::none ||
+             (lt.DescSet(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux) == kOk &&
+              lt.DescSet(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld) == kOk)) &&
             lt.LayoutCreate(&la, ab, x.rows, x.cols, lx) == kOk && lt.LayoutCreate(&lb, ab, y.rows, y.cols, ly) == kOk &&
             lt.LayoutCreate(&ld, CUDA_R_32F, uint64_t(N), uint64_t(M), int64_t(ldc)) == kOk;
   auto it = lt.choices.find(key);
@@ -318,16 +344,18 @@ bool lt_bias_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, co
   ok = ok && it->second.algo_ok;
   if (ok) {
     const float one = 1.0f, zero = 0.0f;
-    const cublasStatus_t st = lt.Matmul(lt.handle, desc, &one, xp, la, yp, lb, &zero, C, ld, C, ld, &it->second.algo,
+    const cublasStatus_t st = lt.Matmul(lt.handle, desc, &one, xp, la, yp, lb, &zero, D, ld, D, ld, &it->second.algo,
                                         lt.workspace, CublasLt::kWorkspace, nullptr);
-    if (st != kOk) {  // said once; this shape goes the cuBLAS way from now on
-      static bool said = false;
-      if (!said)
+    if (st != kOk) {  // said once per epilogue; this shape goes the cuBLAS way from now on
+      static bool said[3] = {false, false, false};
+      if (!said[g.kind])
         std::fprintf(stderr,
-                     "cuda: cublasLtMatmul (%s, %d x %d x %d, bias epilogue) failed: %s; such products add their "
-                     "bias the cuBLAS way\n",
-                     bf16 ? "bf16" : "fp32", M, N, K, cb.StatusString(st));
-      said = true;
+                     "cuda: cublasLtMatmul (%s, %d x %d x %d, %s epilogue) failed: %s; such products run the cuBLAS "
+                     "way\n",
+                     bf16 ? "bf16" : "fp32", M, N, K,
+                     g.kind == Gelu::forward ? "GELU" : g.kind == Gelu::backward ? "GELU derivative" : "bias",
+                     cb.StatusString(st));
+      said[g.kind] = true;
       it->second.algo_ok = false;
       ok = false;
     }
@@ -350,14 +378,24 @@ struct DenseCopy {
 };
 DenseCopy g_a_copy{};
 
+// The GELU part of a product (Gelu above) as separate kernels, where no epilogue did it.
+void gelu_apart(const Gelu& g, float* C, size_t n) {
+  if (g.kind == Gelu::forward) gelu_forward(g.out, C, n);
+  if (g.kind == Gelu::backward) gelu_backward(C, g.pre, C, n);  // in place: each element read, then written
+}
+
 // bf16: the operands are first rounded into dense bf16 copies in their stored
 // orientation (coalesced), then one cublasGemmEx with bf16 inputs and fp32 sums (or
-// cublasLtMatmul for a product with a bias). a_unchanged: A was not written since the
-// previous product (the backward's two products of dout), so a copy of it made there
-// serves again: the same bytes, whichever way the product reads them.
+// cublasLtMatmul for a product with a bias or a GELU). a_unchanged: A was not written
+// since the previous product (the backward's two products of dout), so a copy of it made
+// there serves again: the same bytes, whichever way the product reads them. g: the
+// GELU after the product (C dense: ldc == N; backward: no bias, not accumulating).
 void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs,
-           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias, bool a_unchanged = false) {
+           size_t bcs, float* C, size_t ldc, bool accumulate, const float* bias, bool a_unchanged = false,
+           const Gelu& g = {}) {
   if (M <= 0 || N <= 0) return;
+  GPT_CHECK(g.kind == Gelu::none || (ldc == size_t(N) && !accumulate && (g.kind == Gelu::forward || !bias)),
+            "a GELU after a product needs a dense, written C");
   const Engine eng = engine();
   const Cublas* cb = eng.blas;
   const bool b_n = bcs == 1, b_t = brs == 1, a_n = acs == 1, a_t = ars == 1;
@@ -369,6 +407,7 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
                          (y.ld >= y.rows || y.cols <= 1) && ldc >= size_t(N);
   if (!cb || K <= 0 || !layout_ok) {
     own_sgemm(bf16, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate, bias);
+    gelu_apart(g, C, size_t(M) * N);
     return;
   }
   // The operands as cuBLAS reads them: as they are (fp32), or dense bf16 copies.
@@ -387,8 +426,14 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
     g_a_copy = a_copy;
     xp = x16, yp = y16, lx = int(x.rows), ly = int(y.rows);
   }
-  if (bias && !accumulate && eng.lt && lt_bias_gemm(*eng.lt, *cb, bf16, x, xp, lx, y, yp, ly, N, M, K, C, ldc, bias))
-    return;
+  if ((bias || g.kind != Gelu::none) && !accumulate && eng.lt) {
+    if (lt_gemm(*eng.lt, *cb, bf16, x, xp, lx, y, yp, ly, N, M, K, C, ldc, bias, g)) return;
+    // the GELU epilogue refused: the bias alone there, the GELU apart
+    if (bias && g.kind != Gelu::none && lt_gemm(*eng.lt, *cb, bf16, x, xp, lx, y, yp, ly, N, M, K, C, ldc, bias, {})) {
+      gelu_apart(g, C, size_t(M) * N);
+      return;
+    }
+  }
   if (bias && !accumulate) {
     bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, false);
     CUDA_LAUNCHED();
@@ -407,6 +452,7 @@ void sgemm(bool bf16, int M, int N, int K, const float* A, size_t ars, size_t ac
     bias_rows_kernel<<<grid_for(size_t(M) * N), kThreads>>>(C, ldc, bias, M, N, true);
     CUDA_LAUNCHED();
   }
+  gelu_apart(g, C, size_t(M) * N);
 }
 
 // dbias[o] += sum_i dout[i, o] (column_sums: fixed order, deterministic).
@@ -423,7 +469,8 @@ std::string gemm_engine() {
   const Engine e = engine();
   if (!e.blas) return "gpt.cc's own kernel";
   return "cuBLAS (" + e.blas->library + ")" +
-         (e.lt ? ", bias in cuBLASLt's epilogue (" + e.lt->library + ")" : ", without cuBLASLt (biases added apart)");
+         (e.lt ? ", bias and GELU in cuBLASLt's epilogues (" + e.lt->library + ")"
+               : ", without cuBLASLt (biases and GELU apart)");
 }
 
 }  // namespace gpt::gpu
@@ -436,17 +483,20 @@ namespace gpt::gpu {
 
 namespace {
 // The layer's products (layers.h's matmul_* contract), in fp32 or with bf16 operands.
+// g: the fc layer's GELU (forward: out_gelu = gelu(out)).
 void forward(bool bf16, float* out, const float* inp, const float* weight, const float* bias, size_t N, int C,
-             int OC) {
+             int OC, const Gelu& g = {}) {
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
   // out (N,OC) = inp (N,C) · weight (OC,C)^T + bias
-  sgemm(bf16, int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias);
+  sgemm(bf16, int(N), OC, C, inp, size_t(C), 1, weight, 1, size_t(C), out, size_t(OC), false, bias, false, g);
 }
+// g: the GELU before the layer (backward: dinp = gelu'(pre) * (dout · W)).
 void backward(bool bf16, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-              const float* weight, size_t N, int C, int OC) {
+              const float* weight, size_t N, int C, int OC, const Gelu& g = {}) {
   GPT_CHECK(N < (size_t(1) << 31), "too many rows for one matmul: ", N);
   // dinp (N,C) = dout (N,OC) · W (OC,C)
-  if (dinp) sgemm(bf16, int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), false, nullptr);
+  if (dinp)
+    sgemm(bf16, int(N), C, OC, dout, size_t(OC), 1, weight, size_t(C), 1, dinp, size_t(C), false, nullptr, false, g);
   // dW (OC,C) += dout^T (OC,N) · inp (N,C); under bf16 dout's copy from the product above
   // serves again (dinp is another buffer).
   sgemm(bf16, OC, C, int(N), dout, 1, size_t(OC), inp, size_t(C), 1, dweight, size_t(C), true, nullptr,
@@ -464,13 +514,15 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 }
 void matmul_gelu_forward(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias,
                          size_t N, int C, int OC) {
-  forward(false, out, inp, weight, bias, N, C, OC);
-  gelu_forward(out_gelu, out, N * size_t(OC));
+  forward(false, out, inp, weight, bias, N, C, OC, {Gelu::forward, out_gelu, nullptr});
 }
+// With dinp (the product wanted too) the GELU's derivative runs apart; without it, in the
+// product's epilogue.
 void matmul_gelu_backward(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                           const float* pre, const float* weight, size_t N, int C, int OC) {
-  backward(false, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-  gelu_backward(dpre, pre, dinp, N * size_t(C));
+  backward(false, dinp ? dinp : dpre, dweight, dbias, dout, inp, weight, N, C, OC,
+           dinp ? Gelu{} : Gelu{Gelu::backward, nullptr, pre});
+  if (dinp) gelu_backward(dpre, pre, dinp, N * size_t(C));
 }
 
 // --dtype bf16 (layers.h *_bf16): the same with the products' operands rounded to bf16;
@@ -485,13 +537,13 @@ void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float
 }
 void matmul_gelu_forward_bf16(float* out, float* out_gelu, const float* inp, const float* weight, const float* bias,
                               size_t N, int C, int OC) {
-  forward(true, out, inp, weight, bias, N, C, OC);
-  gelu_forward(out_gelu, out, N * size_t(OC));
+  forward(true, out, inp, weight, bias, N, C, OC, {Gelu::forward, out_gelu, nullptr});
 }
 void matmul_gelu_backward_bf16(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout,
                                const float* inp, const float* pre, const float* weight, size_t N, int C, int OC) {
-  backward(true, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-  gelu_backward(dpre, pre, dinp, N * size_t(C));
+  backward(true, dinp ? dinp : dpre, dweight, dbias, dout, inp, weight, N, C, OC,
+           dinp ? Gelu{} : Gelu{Gelu::backward, nullptr, pre});
+  if (dinp) gelu_backward(dpre, pre, dinp, N * size_t(C));
 }
 
 }  // namespace gpt::gpu

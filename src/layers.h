@@ -96,7 +96,10 @@ void matmul_backward(S* dinp, S* dweight, S* dbias, const S* dout, const S* inp,
 // GEMM has it in cache, instead of as a separate pass over memory):
 //   matmul_gelu_forward:  out = inp · weight^T + bias, out_gelu = gelu(out)
 //   matmul_gelu_backward: for the layer after the GELU (inp = gelu(pre)): matmul_backward,
-//                         then dpre = gelu'(pre) * dinp  (dinp is still written)
+//                         then dpre = gelu'(pre) * dinp. dinp may be nullptr (the
+//                         model's case: it needs only dpre), and then the product goes
+//                         straight into dpre, which the GELU's derivative scales in place
+//                         (on the GPU: cuBLASLt's DGELU epilogue, one pass)
 // Same results as matmul_* followed by gelu_forward / gelu_backward.
 template <class S>
 void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, const S* bias, size_t N, int C, int OC);

@@ -176,7 +176,7 @@ size_t assign_activations(Activations<S>& a, S* base, const GPTConfig& c, int B,
       {&a.ln1_rstd, g * L * N},  {&a.qkv, L * N * 3 * C},      {&a.atty, L * N * C},
       {&a.att_lse, g * L * NH * N}, {&a.attproj, L * N * C},   {&a.residual2, L * N * C},
       {&a.ln2, L * N * C},       {&a.ln2_mean, g * L * N},     {&a.ln2_rstd, g * L * N},
-      {&a.fch, L * N * 4 * C},   {&a.fch_gelu, L * N * 4 * C}, {&a.fcproj, L * N * C},
+      {&a.fch, L * N * 4 * C},   {&a.fch_gelu, g * L * N * 4 * C}, {&a.fcproj, L * N * C},
       {&a.residual3, L * N * C}, {&a.lnf, N * C},              {&a.lnf_mean, g * N},
       {&a.lnf_rstd, g * N},      {&a.logits, g * N * Vp},      {&a.losses, g * N},
   };
@@ -330,9 +330,10 @@ void GPT<S>::backward(S loss_scale) {
     // residual3 = residual2 + fcproj
     be.residual_backward(dx.residual2, dx.fcproj, dx.residual3, N * C);
     if (train_) be.dropout_backward(dx.fcproj, N * C, dropout(DropSite::mlp_proj, l));
-    // fcproj = fch_gelu · fcprojw^T + fcprojb, and fch_gelu = gelu(fch)
-    be.matmul_gelu_backward(dx.fch, dx.fch_gelu, grad(FCPROJW, l), grad(FCPROJB, l), dx.fcproj, x.fch_gelu, x.fch,
-                            param(FCPROJW, l), N, 4 * C, C);
+    // fcproj = fch_gelu · fcprojw^T + fcprojb, and fch_gelu = gelu(fch): straight to fch's
+    // gradient (no fch_gelu gradient is kept)
+    be.matmul_gelu_backward(dx.fch, static_cast<S*>(nullptr), grad(FCPROJW, l), grad(FCPROJB, l), dx.fcproj,
+                            x.fch_gelu, x.fch, param(FCPROJW, l), N, 4 * C, C);
     // fch = ln2 · fcw^T + fcb
     be.matmul_backward(dx.ln2, grad(FCW, l), grad(FCB, l), dx.fch, x.ln2, param(FCW, l), N, C, 4 * C);
     // ln2 = layernorm(residual2)

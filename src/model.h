@@ -37,7 +37,7 @@ struct Activations {
   S* ln2_mean;   // (L, B, T)      (*)
   S* ln2_rstd;   // (L, B, T)      (*)
   S* fch;        // (L, B, T, 4C)  fc, before GELU
-  S* fch_gelu;   // (L, B, T, 4C)  after GELU
+  S* fch_gelu;   // (L, B, T, 4C)  after GELU (*: backward goes from fcproj's gradient to fch's)
   S* fcproj;     // (L, B, T, C)   MLP projection
   S* residual3;  // (L, B, T, C)   residual2 + fcproj: the next layer's input
   S* lnf;        // (B, T, C)      final LayerNorm

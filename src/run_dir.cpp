@@ -99,9 +99,9 @@ MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int op
   // The tensors of model.h's Activations, per layer: ln1, qkv (3C), atty, attproj,
   // residual2, ln2, fch and fch_gelu (4C each), fcproj, residual3 = 18 C per token;
   // encoded and lnf (2 C) and the logits (Vp) once; plus the LayerNorm statistics,
-  // attention log-sum-exps and losses. Their gradients hold one layer's 18 C (every
-  // layer's backward reuses it) and encoded and lnf: 20 C per token.
-  const double per_token = L * 18 * C + 2 * C + Vp, grad_per_token = 20 * C;
+  // attention log-sum-exps and losses. Their gradients hold one layer's 14 C (every
+  // layer's backward reuses it; fch_gelu has none) and encoded and lnf: 16 C per token.
+  const double per_token = L * 18 * C + 2 * C + Vp, grad_per_token = 16 * C;
   const double stats = BT * (4 * L + 3) + double(B) * NH * T * L;
   m.activations = (BT * (per_token + grad_per_token) + stats) * f;
   m.checkpoint = 3 * n * f;  // save_checkpoint builds the file image (weights, m, v) in memory

@@ -158,6 +158,10 @@ TEST_P(BackendTest, MatmulAndFusedGeluEveryShape) {
       be().matmul_gelu_backward(gp, gx2, gw2, gb2, pd, px, px, pw, N, C, OC);
       EXPECT_CLOSE(a.down(gp, N * C).data(), dpre.data(), N * C, 1e-4, 1e-4) << at;
       EXPECT_CLOSE(a.down(gx2, N * C).data(), dx.data(), N * C, 1e-4, 1e-4) << at;
+      // without dinp (the model's call): the same dpre
+      float* gp3 = a.nans(N * C);
+      be().matmul_gelu_backward(gp3, nullptr, a.zeros(size_t(OC) * C), a.zeros(OC), pd, px, px, pw, N, C, OC);
+      EXPECT_CLOSE(a.down(gp3, N * C).data(), dpre.data(), N * C, 1e-4, 1e-4) << at;
     }
   }
 }

@@ -161,7 +161,9 @@ TEST_P(Bf16Gemm, FusedGeluEqualsMatmulThenGelu) {
   EXPECT_TRUE(bitwise_equal(out, out2));
   EXPECT_TRUE(bitwise_equal(act, act2));
   auto pre = random_vec<float>(N * C, 4, 3.0), dout = random_vec<float>(N * OC, 5);
-  auto dpre = random_vec<float>(N * C, 6), dpre2 = dpre, dinp = random_vec<float>(N * C, 7), dinp2 = dinp;
+  // dpre and dinp are written: one of each pair starts as NaN
+  std::vector<float> dpre(N * C, std::nanf("")), dpre2 = random_vec<float>(N * C, 6), dinp(N * C, std::nanf("")),
+      dinp2 = random_vec<float>(N * C, 7);
   auto dw = random_vec<float>(size_t(OC) * C, 8), dw2 = dw;
   cpu::matmul_gelu_backward_bf16(dpre.data(), dinp.data(), dw.data(), nullptr, dout.data(), inp.data(), pre.data(),
                                  w.data(), N, C, OC);
@@ -170,6 +172,12 @@ TEST_P(Bf16Gemm, FusedGeluEqualsMatmulThenGelu) {
   EXPECT_TRUE(bitwise_equal(dinp, dinp2));
   EXPECT_TRUE(bitwise_equal(dpre, dpre2));
   EXPECT_TRUE(bitwise_equal(dw, dw2));
+  // without dinp (the model's call): the product scaled in place, the same bits
+  std::vector<float> dpre3(N * C, std::nanf("")), dw3 = random_vec<float>(size_t(OC) * C, 8);
+  cpu::matmul_gelu_backward_bf16(dpre3.data(), nullptr, dw3.data(), nullptr, dout.data(), inp.data(), pre.data(),
+                                 w.data(), N, C, OC);
+  EXPECT_TRUE(bitwise_equal(dpre3, dpre));
+  EXPECT_TRUE(bitwise_equal(dw3, dw));
 }
 
 INSTANTIATE_TEST_SUITE_P(

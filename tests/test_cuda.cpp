@@ -43,6 +43,22 @@ namespace {
   if (mean_rel < 2e-5) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "mean relative difference " << mean_rel << " (at most 2e-5)";
 }
+
+// The emulator's cuBLAS and cuBLASLt count their calls; real ones do not (-1).
+long call_counter(const char* library, const char* symbol) {
+  void* h = library ? dlopen(library, RTLD_NOW | RTLD_NOLOAD) : nullptr;
+  auto f = h ? reinterpret_cast<long (*)()>(dlsym(h, symbol)) : nullptr;
+  return f ? f() : -1L;
+}
+#ifdef GPT_EMU_CUBLAS
+long calls() { return call_counter(GPT_EMU_CUBLAS, "gpt_fake_cublas_calls"); }
+long lt_calls() { return call_counter(GPT_EMU_CUBLASLT, "gpt_fake_cublaslt_calls"); }
+long lt_gelu_calls() { return call_counter(GPT_EMU_CUBLASLT, "gpt_fake_cublaslt_gelu_calls"); }
+#else
+long calls() { return -1; }
+long lt_calls() { return -1; }
+long lt_gelu_calls() { return -1; }
+#endif
 }  // namespace
 
 // What scripts/gpu_check.sh checks on a GPU, through the command line on the emulator:
@@ -98,26 +114,13 @@ TEST(CudaLayers, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
 
 // The GEMM engines of cuda/matmul.cu against the CPU layer on shapes that are not
 // multiples of the tiles (and M, K or N of 1): forward with bias, and the backward's
-// three products (dinp +=, dW +=, dbias +=), from non-zero gradients.
+// three products (dinp =, dW +=, dbias +=), from non-zero gradients.
 TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
   SKIP_WITHOUT_CUDA();
   struct Shape {
     size_t N;
     int C, OC;
   };
-  // The emulator's cuBLAS and cuBLASLt count their calls; real ones do not (-1).
-  auto counter = [](const char* library, const char* symbol) {
-    void* h = library ? dlopen(library, RTLD_NOW | RTLD_NOLOAD) : nullptr;
-    auto f = h ? reinterpret_cast<long (*)()>(dlsym(h, symbol)) : nullptr;
-    return f ? f() : -1L;
-  };
-#ifdef GPT_EMU_CUBLAS
-  auto calls = [&] { return counter(GPT_EMU_CUBLAS, "gpt_fake_cublas_calls"); };
-  auto lt_calls = [&] { return counter(GPT_EMU_CUBLASLT, "gpt_fake_cublaslt_calls"); };
-#else
-  auto calls = [&] { return counter(nullptr, ""); };
-  auto lt_calls = calls;
-#endif
   for (int engine : {0, 1, 2}) {  // own kernel, cuBLAS alone, cuBLAS with cuBLASLt's bias epilogue
     gpu::set_gemm_engine_for_tests(engine);
     EXPECT_EQ(gpu::gemm_engine().find("cuBLAS") == 0, engine >= 1) << gpu::gemm_engine();
@@ -203,6 +206,73 @@ TEST(CudaLayers, BothGemmEnginesMatchTheCpuLayer) {
   gpu::set_gemm_engine_for_tests(-1);
   gpu::set_gemm_engine_for_tests(-1);
 }
+// The fc layer's GELU on every engine and both dtypes, against the CPU's fused layers:
+// forward (out = product + bias, out_gelu = gelu(out)) and backward with dinp (the
+// derivative apart) and without it (the model's call: on cuBLASLt, the DGELU epilogue).
+// The shapes take cuBLASLt's epilogues (rows a multiple of 8), and not (the auxiliary
+// matrix's leading dimension is not): then the GELU runs as its own kernel. The GELU's
+// tanh is the library's there, not gpt.cc's, hence a tolerance.
+TEST(CudaLayers, GeluProductsMatchTheCpuFusedLayers) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    size_t N;
+    int C, OC;
+    bool gelu_forward, gelu_backward;  // whether cuBLASLt's GELU epilogues take it (ld OC, C)
+  };
+  const Shape shapes[] = {{37, 48, 64, true, true}, {5, 16, 20, false, true}, {3, 12, 8, true, false}};
+  for (bool bf16 : {false, true}) {
+    const Backend<float>& be = bf16 ? cuda_backend_bf16() : cuda_backend();
+    for (int engine : {0, 1, 2}) {
+      gpu::set_gemm_engine_for_tests(engine);
+      for (const Shape& s : shapes) {
+        const size_t N = s.N, C = size_t(s.C), OC = size_t(s.OC);
+        const auto inp = random_vec<float>(N * C, 51, 2.0), w = random_vec<float>(OC * C, 52),
+                   b = random_vec<float>(OC, 53), dout = random_vec<float>(N * OC, 54),
+                   pre = random_vec<float>(N * C, 55, 3.0);
+        std::vector<float> out(N * OC), act(N * OC), dpre(N * C), dinp(N * C), dw(OC * C, 0.5f), db(OC, -1.0f);
+        // the CPU's fused layers, in the table's dtype
+        const Backend<float>& cpu = bf16 ? cpu_backend_bf16() : cpu_backend<float>();
+        cpu.matmul_gelu_forward(out.data(), act.data(), inp.data(), w.data(), b.data(), N, s.C, s.OC);
+        // backward of a layer whose input is gelu(pre): inp plays gelu(pre)
+        cpu.matmul_gelu_backward(dpre.data(), dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), pre.data(),
+                                 w.data(), N, s.C, s.OC);
+        const long lt_before = lt_calls(), gelu_before = lt_gelu_calls();
+        float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b), *d_dout = device_copy(dout),
+              *d_pre = device_copy(pre), *d_out = device_copy(std::vector<float>(N * OC, NAN)),
+              *d_act = device_copy(std::vector<float>(N * OC, NAN));
+        be.matmul_gelu_forward(d_out, d_act, d_inp, d_w, d_b, N, s.C, s.OC);
+        const std::string at = std::string(bf16 ? "bf16" : "fp32") + ", engine " + std::to_string(engine) + ", N " +
+                               std::to_string(N) + ", C " + std::to_string(C) + ", OC " + std::to_string(OC);
+        EXPECT_CLOSE(host_copy(d_out, N * OC).data(), out.data(), N * OC, 1e-5, 1e-5) << at;
+        EXPECT_CLOSE(host_copy(d_act, N * OC).data(), act.data(), N * OC, 1e-5, 1e-5) << at;
+        for (bool with_dinp : {true, false}) {
+          float *d_dpre = device_copy(std::vector<float>(N * C, NAN)),
+                *d_dinp = with_dinp ? device_copy(std::vector<float>(N * C, NAN)) : nullptr,
+                *d_dw = device_copy(std::vector<float>(OC * C, 0.5f)), *d_db = device_copy(std::vector<float>(OC, -1.0f));
+          be.matmul_gelu_backward(d_dpre, d_dinp, d_dw, d_db, d_dout, d_inp, d_pre, d_w, N, s.C, s.OC);
+          const std::string at2 = at + (with_dinp ? ", with dinp" : ", without dinp");
+          EXPECT_CLOSE(host_copy(d_dpre, N * C).data(), dpre.data(), N * C, 1e-5, 1e-5) << at2;
+          if (with_dinp) {
+            EXPECT_CLOSE(host_copy(d_dinp, N * C).data(), dinp.data(), N * C, 1e-5, 1e-5) << at2;
+          }
+          EXPECT_CLOSE(host_copy(d_dw, OC * C).data(), dw.data(), OC * C, 1e-5, 1e-5) << at2;
+          EXPECT_CLOSE(host_copy(d_db, OC).data(), db.data(), OC, 1e-5, 1e-5) << at2;
+          for (float* p : {d_dpre, d_dinp, d_dw, d_db})
+            if (p) cudaFree(p);
+        }
+        if (lt_before >= 0) {  // the emulator's cuBLASLt: the epilogues ran where they can
+          // the forward always (GELU_AUX_BIAS, or the bias alone), the backward without
+          // dinp where DGELU takes it
+          EXPECT_EQ(lt_calls() - lt_before, engine == 2 ? 1 + long(s.gelu_backward) : 0) << at;
+          EXPECT_EQ(lt_gelu_calls() - gelu_before, engine == 2 ? long(s.gelu_forward) + long(s.gelu_backward) : 0) << at;
+        }
+        for (float* p : {d_inp, d_w, d_b, d_dout, d_pre, d_out, d_act}) cudaFree(p);
+      }
+    }
+  }
+  gpu::set_gemm_engine_for_tests(-1);
+}
+
 
 // The GPU's engine is GPT_CUDA_GEMM's choice. GPT_GEMM belongs to the CPU's GEMM
 // (avx512|avx2|generic): a value of it must not reach the GPU (it did: one variable with

@@ -89,6 +89,15 @@ TEST_P(MatmulShapes, FusedGeluEqualsMatmulThenGelu) {
   EXPECT_TRUE(bitwise_equal(dpre, dpre2));
   EXPECT_TRUE(bitwise_equal(dw, dw2));
   EXPECT_TRUE(bitwise_equal(db, db2));
+  // Without dinp (the model's call) the product goes into dpre and is scaled there: the
+  // same bits.
+  std::vector<float> dpre3(N * C, std::nanf("")), dw3 = random_vec<float>(size_t(OC) * C, 8),
+                                                  db3 = random_vec<float>(OC, 9);
+  cpu::matmul_gelu_backward(dpre3.data(), static_cast<float*>(nullptr), dw3.data(), db3.data(), dout.data(),
+                            inp.data(), pre.data(), w.data(), N, C, OC);
+  EXPECT_TRUE(bitwise_equal(dpre3, dpre));
+  EXPECT_TRUE(bitwise_equal(dw3, dw));
+  EXPECT_TRUE(bitwise_equal(db3, db));
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -22,7 +22,7 @@ void set_gemm_isa(GemmIsa isa);  // gpt::Error if the CPU lacks it
 // What happens to each finished block of C (all k-blocks summed) while it is in cache:
 //   gelu:      out[i, j] = gelu(C[i, j])
 //   gelu_grad: out[i, j] = gelu'(pre[i, j]) * C[i, j]
-// out and pre have C's shape and row stride.
+// out and pre have C's shape and row stride; out may be C itself (gelu_grad in place).
 struct Epilogue {
   enum Kind { none, gelu, gelu_grad } kind = none;
   float* out = nullptr;

@@ -133,11 +133,14 @@ void matmul_gelu_forward(S* out, S* out_gelu, const S* inp, const S* weight, con
 template <class S>
 void matmul_gelu_backward(S* dpre, S* dinp, S* dweight, S* dbias, const S* dout, const S* inp, const S* pre,
                           const S* weight, size_t N, int C, int OC) {
+  // Without dinp the product lands in dpre and the GELU's derivative scales it in place
+  // (elementwise: each element is read, then written).
+  S* prod = dinp ? dinp : dpre;
   if constexpr (std::is_same_v<S, float>) {
-    backward_on<sgemm>(dinp, dweight, dbias, dout, inp, weight, N, C, OC, {Epilogue::gelu_grad, dpre, pre});
+    backward_on<sgemm>(prod, dweight, dbias, dout, inp, weight, N, C, OC, {Epilogue::gelu_grad, dpre, pre});
   } else {
-    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-    gelu_backward(dpre, pre, dinp, N * size_t(C));
+    matmul_backward(prod, dweight, dbias, dout, inp, weight, N, C, OC);
+    gelu_backward(dpre, pre, prod, N * size_t(C));
   }
 }
 
@@ -155,7 +158,8 @@ void matmul_gelu_forward_bf16(float* out, float* out_gelu, const float* inp, con
 }
 void matmul_gelu_backward_bf16(float* dpre, float* dinp, float* dweight, float* dbias, const float* dout,
                                const float* inp, const float* pre, const float* weight, size_t N, int C, int OC) {
-  backward_on<gemm_bf16>(dinp, dweight, dbias, dout, inp, weight, N, C, OC, {Epilogue::gelu_grad, dpre, pre});
+  backward_on<gemm_bf16>(dinp ? dinp : dpre, dweight, dbias, dout, inp, weight, N, C, OC,
+                         {Epilogue::gelu_grad, dpre, pre});
 }
 
 void to_bf16(uint16_t* dst, const float* src, size_t n) {

@@ -1,6 +1,6 @@
 // The CUDA emulator's stand-in for cublasLt.h (see cuda_runtime.h here): the types,
 // constants (cuBLASLt's values) and entry points cuda/matmul.cu uses for its products
-// with a bias epilogue. fake_cublaslt.cpp implements them on the CPU from the documented
+// with a bias or GELU epilogue. fake_cublaslt.cpp implements them on the CPU from the documented
 // definition, as a library loaded like libcublasLt.so (GPT_CUBLASLT_LIBRARY).
 #pragma once
 #include <cstddef>
@@ -32,8 +32,16 @@ typedef enum {
   CUBLASLT_MATMUL_DESC_TRANSB = 4,
   CUBLASLT_MATMUL_DESC_EPILOGUE = 7,
   CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11,
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,
 } cublasLtMatmulDescAttributes_t;
-typedef enum { CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_BIAS = 4 } cublasLtEpilogue_t;
+typedef enum {
+  CUBLASLT_EPILOGUE_DEFAULT = 1,
+  CUBLASLT_EPILOGUE_BIAS = 4,
+  CUBLASLT_EPILOGUE_GELU_AUX = 32 | 128,
+  CUBLASLT_EPILOGUE_GELU_AUX_BIAS = 32 | 128 | 4,
+  CUBLASLT_EPILOGUE_DGELU = 64 | 128,
+} cublasLtEpilogue_t;
 typedef enum {
   CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
   CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,

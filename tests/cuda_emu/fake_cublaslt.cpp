@@ -1,15 +1,24 @@
 // cuBLASLt's matmul for the CUDA emulator (cublasLt.h here), from its documented
 // definition, for what cuda/matmul.cu asks of it: column-major D (m x n, layout Ddesc) =
-// alpha op(A) op(B) + beta C (+ bias[i] on row i of D with CUBLASLT_EPILOGUE_BIAS), A and
-// B both fp32 or both bf16, C and D fp32, fp32 compute; beta = 0 means C is not read.
+// alpha op(A) op(B) + beta C, A and B both fp32 or both bf16, C and D fp32, fp32 compute;
+// beta = 0 means C is not read. Epilogues, with x that result:
+//   BIAS           D = x + bias[i] on row i
+//   GELU_AUX(_BIAS) aux = x (+ bias), D = gelu(aux)  (GELU's input kept for training)
+//   DGELU          D = gelu'(aux) * x  (aux: the GELU's input, read)
+// GELU is GPT-2's tanh form, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), written
+// here from that formula (the documentation does not name the form). The auxiliary
+// matrix has D's rows and columns at leading dimension AUX_LD.
 // What it checks, as cuBLASLt does: the layouts agree with m, n, k and the ops (leading
 // dimensions at least the rows), C and D have the same layout, a bias epilogue has a bias
-// pointer, the compute and scale types, and pointers at least as aligned as the algorithm
-// was chosen for (the preference's minimum alignments, 256 bytes unless set, and the bias
-// pointer's when the heuristic ran); other epilogues are NOT_SUPPORTED. Built as a
-// shared library loaded like libcublasLt.so (GPT_CUBLASLT_LIBRARY).
+// pointer, a GELU epilogue an auxiliary pointer and an AUX_LD at least D's rows and a
+// multiple of 8, the compute and scale types, and pointers at least as aligned as the
+// algorithm was chosen for (the preference's minimum alignments, 256 bytes unless set, and
+// the bias and auxiliary pointers' when the heuristic ran); other epilogues, and DGELU
+// with beta != 0, are NOT_SUPPORTED. Built as a shared library loaded like libcublasLt.so
+// (GPT_CUBLASLT_LIBRARY).
 #include "cublasLt.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -19,7 +28,7 @@ struct cublasLtContext {
 };
 
 namespace {
-long g_calls = 0;
+long g_calls = 0, g_gelu_calls = 0;  // every call; those with a GELU epilogue
 struct Layout {
   cudaDataType type;
   uint64_t rows, cols;
@@ -31,18 +40,40 @@ struct Desc {
   int32_t transa = CUBLAS_OP_N, transb = CUBLAS_OP_N;
   uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   const void* bias = nullptr;
+  const void* aux = nullptr;
+  int64_t aux_ld = 0;
 };
+bool has_bias(uint32_t e) { return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS; }
+bool has_aux(uint32_t e) {
+  return e == CUBLASLT_EPILOGUE_GELU_AUX || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DGELU;
+}
+bool known(uint32_t e) { return e == CUBLASLT_EPILOGUE_DEFAULT || has_bias(e) || has_aux(e); }
+// What the epilogue's settings must be before a heuristic or a call (rows: D's).
+bool epilogue_ok(const Desc& d, uint64_t rows) {
+  if (!known(d.epilogue) || (has_bias(d.epilogue) && !d.bias)) return false;
+  return !has_aux(d.epilogue) || (d.aux && d.aux_ld >= int64_t(rows) && d.aux_ld % 8 == 0);
+}
+// GELU, tanh form, and its derivative, in double then rounded (a library's own float
+// code differs from gpt.cc's in the last bits; the tests allow for that).
+float gelu(float x) {
+  const double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * double(x) * x * x);
+  return float(0.5 * x * (1.0 + std::tanh(u)));
+}
+float gelu_derivative(float x) {
+  const double a = std::sqrt(2.0 / M_PI), u = a * (x + 0.044715 * double(x) * x * x), t = std::tanh(u);
+  return float(0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * a * (1.0 + 3 * 0.044715 * double(x) * x));
+}
 // The preference: the workspace limit and the alignments (bytes) the algorithm may
 // assume of A, B, C and D (256 unless set, as cuBLASLt's defaults).
 struct Pref {
   uint64_t workspace = 0;
   uint32_t align[4] = {256, 256, 256, 256};
 };
-// An algorithm remembers the alignments it was chosen for (A, B, C, D, bias); a call
-// whose pointers have less is refused, as an algorithm needing them would be.
+// An algorithm remembers the alignments it was chosen for (A, B, C, D, bias, aux); a
+// call whose pointers have less is refused, as an algorithm needing them would be.
 struct Algo {
   uint64_t magic;
-  uint32_t align[5];
+  uint32_t align[6];
 };
 static_assert(sizeof(Algo) <= sizeof(cublasLtMatmulAlgo_t), "the algorithm fits cuBLASLt's opaque struct");
 uint32_t alignment(const void* p) {
@@ -76,6 +107,7 @@ bool shape(const Desc& d, const Layout& a, const Layout& b, const Layout& c, con
 
 extern "C" {
 long gpt_fake_cublaslt_calls() { return g_calls; }
+long gpt_fake_cublaslt_gelu_calls() { return g_gelu_calls; }
 
 cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
   *handle = new cublasLtContext{0x17};
@@ -111,6 +143,14 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasL
     case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
       if (size != sizeof(void*)) return CUBLAS_STATUS_INVALID_VALUE;
       std::memcpy(&d->bias, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER:
+      if (size != sizeof(void*)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(&d->aux, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD:
+      if (size != sizeof(int64_t)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(&d->aux_ld, buf, size);
       return CUBLAS_STATUS_SUCCESS;
     default:
       return CUBLAS_STATUS_INVALID_VALUE;
@@ -157,14 +197,15 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
   if (requested <= 0) return CUBLAS_STATUS_INVALID_VALUE;
   uint64_t m, n, k;
   const Desc& d = *D(desc);
-  if (!shape(d, *L(Adesc), *L(Bdesc), *L(Cdesc), *L(Ddesc), &m, &n, &k) ||
-      (d.epilogue != CUBLASLT_EPILOGUE_DEFAULT && d.epilogue != CUBLASLT_EPILOGUE_BIAS)) {
+  if (!shape(d, *L(Adesc), *L(Bdesc), *L(Cdesc), *L(Ddesc), &m, &n, &k) || !epilogue_ok(d, m)) {
     *returned = 0;
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   results[0] = cublasLtMatmulHeuristicResult_t{};
   const Pref& p = *reinterpret_cast<Pref*>(preference);
-  const Algo algo{0xa1, {p.align[0], p.align[1], p.align[2], p.align[3], d.bias ? alignment(d.bias) : 256u}};
+  const Algo algo{0xa1,
+                  {p.align[0], p.align[1], p.align[2], p.align[3], d.bias ? alignment(d.bias) : 256u,
+                   d.aux ? alignment(d.aux) : 256u}};
   std::memcpy(&results[0].algo, &algo, sizeof algo);
   results[0].state = CUBLAS_STATUS_SUCCESS;
   results[0].wavesCount = 1.0f;
@@ -184,15 +225,17 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   if (algo) std::memcpy(&chosen, algo, sizeof chosen);
   if (!alpha || !beta || !shape(d, a, b, c, o, &m, &n, &k) || !algo || chosen.magic != 0xa1)
     return CUBLAS_STATUS_INVALID_VALUE;
-  const void* ptrs[5] = {A, B, C, Dp, d.bias};
-  for (int i = 0; i < 5; i++)
+  const void* ptrs[6] = {A, B, C, Dp, d.bias, d.aux};
+  for (int i = 0; i < 6; i++)
     if (ptrs[i] && alignment(ptrs[i]) < chosen.align[i]) return CUBLAS_STATUS_INVALID_VALUE;  // less than assumed
-  if (d.epilogue != CUBLASLT_EPILOGUE_DEFAULT && d.epilogue != CUBLASLT_EPILOGUE_BIAS)
-    return CUBLAS_STATUS_NOT_SUPPORTED;
-  if (d.epilogue == CUBLASLT_EPILOGUE_BIAS && !d.bias) return CUBLAS_STATUS_INVALID_VALUE;
-  g_calls++;
+  if (!known(d.epilogue)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (!epilogue_ok(d, m)) return CUBLAS_STATUS_INVALID_VALUE;
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  if (d.epilogue == CUBLASLT_EPILOGUE_DGELU && be != 0.0f) return CUBLAS_STATUS_NOT_SUPPORTED;
+  g_calls++;
+  if (has_aux(d.epilogue)) g_gelu_calls++;
   const auto* bias = static_cast<const float*>(d.bias);
+  float* aux_out = static_cast<float*>(const_cast<void*>(d.aux));
   float* out = static_cast<float*>(Dp);
   const auto* cin = static_cast<const float*>(C);
   for (uint64_t j = 0; j < n; j++)
@@ -204,7 +247,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         s += x * y;
       }
       float r = be == 0.0f ? al * s : al * s + be * cin[i + j * size_t(c.ld)];
-      if (d.epilogue == CUBLASLT_EPILOGUE_BIAS) r += bias[i];
+      if (has_bias(d.epilogue)) r += bias[i];
+      float* aux = aux_out ? aux_out + i + j * size_t(d.aux_ld) : nullptr;
+      if (d.epilogue == CUBLASLT_EPILOGUE_DGELU) {
+        r = gelu_derivative(*aux) * r;
+      } else if (aux) {  // GELU_AUX(_BIAS): the GELU's input kept
+        *aux = r;
+        r = gelu(r);
+      }
       out[i + j * size_t(o.ld)] = r;
     }
   return CUBLAS_STATUS_SUCCESS;
