@@ -318,7 +318,7 @@ PY
     echo "skipped: $((DEADLINE - SECONDS)) s left of the check's $DEADLINE (GPU_CHECK_SECONDS)"
   elif [ -n "$csan" ]; then
     timeout "$(tleft 90)" "$csan" --tool memcheck --error-exitcode 3 $G/gpt_tests --gtest_color=no \
-      --gtest_filter='Devices/BackendTest.*/cuda:CudaLayers.FlashAttention*:CudaLayers.Bf16Table*:CudaLayers.BothGemm*' \
+      --gtest_filter='Devices/BackendTest.*/cuda:CudaLayers.FlashAttention*:CudaLayers.Bf16Table*:CudaLayers.BothGemm*:CudaLayers.GeluProducts*' \
       >"$OUT/memcheck.log" 2>&1
     rc=$?
     grep -E '^\[ +(OK|FAILED) +\]|ERROR SUMMARY|Invalid|not supported|Error' "$OUT/memcheck.log" | head -20
