@@ -66,6 +66,7 @@ Backend<float> make_cuda_backend() {
   b.dropout_backward = gpu::dropout_backward;
   b.crossentropy_forward = gpu::crossentropy_forward;
   b.crossentropy_backward_inplace = gpu::crossentropy_backward_inplace;
+  b.crossentropy_fused = gpu::crossentropy_fused;
   b.adamw_update = gpu::adamw_update;
   return b;
 }

@@ -1,15 +1,19 @@
-// Fused softmax + cross-entropy on the GPU (layers.h crossentropy_*): one block per row;
-// the probabilities overwrite the logits in place when asked (the model does), the
-// loss in log-sum-exp form as on the CPU; the model's backward turns them into the logit
-// gradient in place (crossentropy_backward_inplace), so no separate buffer holds it.
+// Fused softmax + cross-entropy on the GPU (layers.h crossentropy_*): one block per row,
+// the loss in log-sum-exp form as on the CPU. Training's call (crossentropy_fused) writes
+// the logits' gradient over the logits in the same kernel (llm.c's fused classifier: the
+// probabilities are never stored); crossentropy_forward writes the probabilities (in place
+// when asked), which crossentropy_backward_inplace turns into the gradient.
 #include "common.cuh"
 
 namespace gpt::gpu {
 namespace {
 // Two reads of the row: each thread's running max and sum of exp over its columns in
-// one pass (rescaled when its max grows), merged over the block; then the probabilities.
+// one pass (rescaled when its max grows), merged over the block; then the probabilities,
+// or with kGrad their gradient (p * dloss, dloss off the target: crossentropy_backward_inplace's
+// operations).
+template <bool kGrad>
 __global__ void crossentropy_forward_kernel(float* losses, float* probs, const float* logits, const int* targets,
-                                            int V, int Vp) {
+                                            int V, int Vp, float dloss) {
   const size_t row = blockIdx.x;
   const float* x = logits + row * Vp;
   float* p = probs + row * Vp;
@@ -26,7 +30,16 @@ __global__ void crossentropy_forward_kernel(float* losses, float* probs, const f
   const float mx = block_max(m);
   const float target_logit = x[targets[row]];  // read before p (maybe == x) is written
   const float z = block_sum(m == -INFINITY ? 0.0f : s * expf(m - mx));
-  for (int i = threadIdx.x; i < Vp; i += blockDim.x) p[i] = i < V ? expf(x[i] - mx) / z : 0.0f;
+  const int t = targets[row];
+  for (int i = threadIdx.x; i < Vp; i += blockDim.x) {
+    const float p_i = i < V ? expf(x[i] - mx) / z : 0.0f;
+    if (!kGrad) {
+      p[i] = p_i;
+    } else {
+      const float d = __fmul_rn(p_i, dloss);  // rounded before the subtraction, as on the CPU
+      p[i] = i == t ? d - dloss : d;
+    }
+  }
   if (threadIdx.x == 0) losses[row] = logf(z) + mx - target_logit;
 }
 // dlogits = (probs - onehot) * dloss in place, with the CPU's operations: p * dloss,
@@ -41,7 +54,7 @@ __global__ void crossentropy_backward_inplace_kernel(float* g, const int* target
     g[i] = 0.0f;
     return;
   }
-  const float d = g[i] * dloss;
+  const float d = __fmul_rn(g[i], dloss);  // rounded before the subtraction, as on the CPU
   g[i] = v == targets[n] ? d - dloss : d;
 }
 }  // namespace
@@ -56,7 +69,14 @@ void crossentropy_backward_inplace(float* probs_to_dlogits, const int* targets, 
 void crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, size_t N, int V,
                                  int Vp) {
   if (N == 0) return;
-  crossentropy_forward_kernel<<<unsigned(N), kThreads>>>(losses, probs, logits, targets, V, Vp);
+  crossentropy_forward_kernel<false><<<unsigned(N), kThreads>>>(losses, probs, logits, targets, V, Vp, 0.0f);
+  CUDA_LAUNCHED();
+}
+void crossentropy_fused(float* losses, float* logits_to_dlogits, const int* targets, float dloss, size_t N, int V,
+                        int Vp) {
+  if (N == 0) return;
+  crossentropy_forward_kernel<true><<<unsigned(N), kThreads>>>(losses, logits_to_dlogits, logits_to_dlogits, targets,
+                                                               V, Vp, dloss);
   CUDA_LAUNCHED();
 }
 

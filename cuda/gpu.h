@@ -43,6 +43,7 @@ void dropout_forward(float* x, size_t N, Dropout drop);
 void dropout_backward(float* dx, size_t N, Dropout drop);
 void crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, size_t N, int V, int Vp);
 void crossentropy_backward_inplace(float* probs_to_dlogits, const int* targets, float dloss, size_t N, int V, int Vp);
+void crossentropy_fused(float* losses, float* logits_to_dlogits, const int* targets, float dloss, size_t N, int V, int Vp);
 void adamw_update(float* param, float* m, float* v, const float* grad, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, long t, float grad_scale);
 double sum_squares(const float* x, size_t n);
 double sum(const float* x, size_t n);

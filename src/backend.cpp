@@ -101,6 +101,7 @@ Backend<S> make_cpu_backend() {
   b.dropout_backward = cpu::dropout_backward<S>;
   b.crossentropy_forward = cpu::crossentropy_forward<S>;
   b.crossentropy_backward_inplace = cpu::crossentropy_backward_inplace<S>;
+  b.crossentropy_fused = cpu::crossentropy_fused<S>;
   b.adamw_update = cpu::adamw_update<S>;
   return b;
 }

@@ -92,6 +92,7 @@ struct Backend {
   Fn<&cpu::dropout_backward<S>> dropout_backward;
   Fn<&cpu::crossentropy_forward<S>> crossentropy_forward;  // targets: backend memory
   Fn<&cpu::crossentropy_backward_inplace<S>> crossentropy_backward_inplace;
+  Fn<&cpu::crossentropy_fused<S>> crossentropy_fused;
   Fn<&cpu::adamw_update<S>> adamw_update;
 };
 

@@ -25,8 +25,8 @@ enum Entry {
   kResidualLayernormForward, kLayernormBackward, kMatmulForward, kMatmulBackward, kMatmulGeluForward,
   kMatmulGeluBackward, kToBf16, kMatmulDecodeBf16w, kAttentionForward, kAttentionBackward, kKvCacheWrite,
   kAttentionDecode, kGeluForward, kGeluBackward, kResidualForward, kResidualBackward, kDropoutForward,
-  kDropoutBackward, kCrossentropyForward, kCrossentropyBackwardInplace, kAdamwUpdate, kMemZero, kMemCopy, kMemToHost,
-  kMemToDevice, kEntries
+  kDropoutBackward, kCrossentropyForward, kCrossentropyBackwardInplace, kCrossentropyFused, kAdamwUpdate, kMemZero,
+  kMemCopy, kMemToHost, kMemToDevice, kEntries
 };
 struct Slot {
   const char* name = "";
@@ -110,6 +110,7 @@ Backend<float> make_profiled() {
   GPT_TIMED(dropout_backward, kDropoutBackward);
   GPT_TIMED(crossentropy_forward, kCrossentropyForward);
   GPT_TIMED(crossentropy_backward_inplace, kCrossentropyBackwardInplace);
+  GPT_TIMED(crossentropy_fused, kCrossentropyFused);
   GPT_TIMED(adamw_update, kAdamwUpdate);
 #undef GPT_TIMED
 #define GPT_TIMED_MEM(field, id)                                                               \

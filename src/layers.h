@@ -213,6 +213,11 @@ void crossentropy_backward(S* dlogits, const S* probs, const int* targets, S dlo
 // the buffer (llm.c's fused classifier keeps no separate logit gradient either).
 template <class S>
 void crossentropy_backward_inplace(S* probs_to_dlogits, const int* targets, S dloss, size_t N, int V, int Vp);
+// Training's: crossentropy_forward and crossentropy_backward_inplace in one pass, the
+// logits becoming dlogits as each row's loss is taken (llm.c's fused classifier: the
+// probabilities are never stored, nor read back), bit for bit the two calls' results.
+template <class S>
+void crossentropy_fused(S* losses, S* logits_to_dlogits, const int* targets, S dloss, size_t N, int V, int Vp);
 
 // ---- adamw.cpp --------------------------------------------------------------
 // One AdamW step (Loshchilov & Hutter) on n elements; t is the 1-based step.

@@ -118,6 +118,11 @@ class GPT {
   // Accumulates into the gradients the gradient of (loss_scale * mean loss) of the last
   // forward (which must have had targets).
   void backward(S loss_scale = S(1));
+  // forward (with targets, training) then backward(loss_scale), the classifier fused: its
+  // forward pass writes the logits' gradient as it takes the loss (layers.h
+  // crossentropy_fused), so no pass stores the probabilities or reads them back. The same
+  // bits as the two calls. Returns the mean loss.
+  double forward_backward(const int* inputs, const int* targets, int B, int T, DropoutKey key, S loss_scale);
   // Adds every other rank's gradients to this one's (sum over pg; see process_group.h).
   template <class Group>
   void all_reduce_gradients(Group& pg) {
@@ -201,6 +206,8 @@ class GPT {
   std::vector<int> host_inputs_;
   bool have_targets_ = false;
   bool train_ = false;
+  std::optional<S> fused_dloss_;  // set by forward_backward: the classifier writes the gradient
+  bool logits_hold_grad_ = false;  // the last forward's logits are already the gradient
   DropoutKey key_{};
   // decode state: caches (L, NH, maxT, hs) for keys and values, scratch, the token
   DeviceBuffer<S> kcache_, vcache_, dec_mem_;

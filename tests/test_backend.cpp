@@ -266,6 +266,13 @@ TEST_P(BackendTest, CrossEntropyAndAdamW) {
   // padded columns 0) in place.
   be().crossentropy_backward_inplace(pl, pt, 0.5f, N, V, Vp);
   EXPECT_CLOSE(a.down(pl, N * Vp).data(), dl.data(), N * Vp, 1e-7, 1e-5);
+  // Training's fused call: both at once, over fresh logits (padded columns NaN: written 0).
+  Vd padded_nan = logits;
+  for (size_t k = 0; k < N; k++) padded_nan[k * Vp + V] = std::nan("");
+  float *pf = a.up(padded_nan), *of = a.nans(N);
+  be().crossentropy_fused(of, pf, pt, 0.5f, N, V, Vp);
+  EXPECT_CLOSE(a.down(of, N).data(), loss.data(), N, 1e-5, 1e-5);
+  EXPECT_CLOSE(a.down(pf, N * Vp).data(), dl.data(), N * Vp, 1e-7, 1e-5);
   // Two AdamW steps with a gradient scale, from non-zero moments.
   const size_t n = 777;
   Vd p = rnd(n, 22), m = rnd(n, 23, 0.1), v = rnd(n, 24, 0.1), gr = rnd(n, 25);

@@ -243,6 +243,26 @@ TEST(CrossEntropy, InPlaceBackwardGivesTheBitsOfTheWritingOne) {
   EXPECT_THROW(cpu::crossentropy_backward_inplace(got.data(), bad.data(), 1.0f, N, V, Vp), Error);
 }
 
+// Training's fused call: the loss and, over the logits, their gradient, in one pass over
+// each row: the bits of crossentropy_forward (in place) then crossentropy_backward_inplace.
+TEST(CrossEntropy, FusedGivesTheBitsOfForwardThenInPlaceBackward) {
+  const size_t N = 9;
+  const int V = 37, Vp = 48;
+  const std::vector<float> logits = random_vec<float>(N * Vp, 18, 4.0);
+  std::vector<int> targets(N);
+  for (size_t n = 0; n < N; n++) targets[n] = int(n * 13 % size_t(V));
+  std::vector<float> want = logits, want_losses(N), got = logits, got_losses(N);
+  for (size_t n = 0; n < N; n++) got[n * Vp + V + 1] = std::nanf("");  // padded columns are written (0)
+  cpu::crossentropy_forward(want_losses.data(), want.data(), want.data(), targets.data(), N, V, Vp);
+  cpu::crossentropy_backward_inplace(want.data(), targets.data(), 0.125f, N, V, Vp);
+  cpu::crossentropy_fused(got_losses.data(), got.data(), targets.data(), 0.125f, N, V, Vp);
+  EXPECT_TRUE(bitwise_equal(got, want));
+  EXPECT_TRUE(bitwise_equal(got_losses, want_losses));
+  std::vector<int> bad = targets;
+  bad[2] = V;  // a padded column
+  EXPECT_THROW(cpu::crossentropy_fused(got_losses.data(), got.data(), bad.data(), 1.0f, N, V, Vp), Error);
+}
+
 TEST(CrossEntropy, RejectsTargetOutsideVocab) {
   std::vector<float> logits(8), probs(8), losses(2);
   std::vector<int> bad{1, 7};  // 7 is a padded column (V = 7)

@@ -93,6 +93,33 @@ TEST(Model, SameSeedSameLossesAndDifferentSeedDiffers) {
   EXPECT_NE(run(11), run(12));
 }
 
+// Training's call: forward_backward, whose classifier writes the logits' gradient in its
+// forward pass, gives the loss and the gradients of forward then backward, bit for bit
+// (with dropout, a loss scale, and gradients accumulated over two micro-steps).
+TEST(Model, ForwardBackwardEqualsForwardThenBackward) {
+  GPT<float> a(tiny_config(PosEnc::learned, 0.1f)), b(tiny_config(PosEnc::learned, 0.1f));
+  a.init_weights(3);
+  b.init_weights(3);
+  const int B = 2, T = 16;
+  std::vector<int> in(B * T), tg(B * T);
+  SplitMix64 r(9);
+  for (auto& x : in) x = int(r.below(20));
+  for (auto& x : tg) x = int(r.below(20));
+  a.zero_grad();
+  b.zero_grad();
+  for (uint64_t micro = 0; micro < 2; micro++) {
+    const double la = *a.forward(in.data(), tg.data(), B, T, true, {7, micro});
+    a.backward(0.5f);
+    const double lb = b.forward_backward(in.data(), tg.data(), B, T, {7, micro}, 0.5f);
+    EXPECT_EQ(la, lb) << micro;
+  }
+  EXPECT_TRUE(bitwise_equal(a.read(Store::grads), b.read(Store::grads)));
+  // An eval forward after it keeps its probabilities (the fused classifier is per call).
+  b.forward(in.data(), tg.data(), B, T);
+  a.forward(in.data(), tg.data(), B, T);
+  EXPECT_TRUE(bitwise_equal(a.logits(), b.logits()));
+}
+
 // ZeRO-1's update: two models each holding half of AdamW's state (a split inside a
 // tensor) and updating their half with the global norm give, put together, exactly
 // the parameters and moments of one model updating everything.

@@ -402,8 +402,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       const uint64_t counter = (uint64_t(step) * uint64_t(tc.grad_accum) + uint64_t(micro)) * uint64_t(pg.size()) +
                                uint64_t(pg.rank());
       const DropoutKey key{tc.seed, counter};
-      loss += *model.forward(inputs.data(), targets.data(), B, T, true, key);
-      model.backward(1.0f / float(tc.grad_accum));
+      loss += model.forward_backward(inputs.data(), targets.data(), B, T, key, 1.0f / float(tc.grad_accum));
     }
     loss /= tc.grad_accum;
     // Averaging across ranks happens before the norm and the clip, so every rank

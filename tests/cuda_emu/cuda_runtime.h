@@ -221,6 +221,9 @@ inline float __logf(float x) { return logf(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+// A product rounded on its own, never fused into a following add (CUDA's __fmul_rn):
+// defined out of line in emu.cpp, where -ffp-contract cannot see the add.
+float __fmul_rn(float a, float b);
 inline unsigned __float_as_uint(float f) {
   unsigned u;
   std::memcpy(&u, &f, 4);

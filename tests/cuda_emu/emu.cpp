@@ -381,3 +381,5 @@ cudaError_t cudaFuncSetAttribute(const void* fn, cudaFuncAttribute attr, int val
   gpt_emu::g_smem_optin[fn] = value;
   return cudaSuccess;
 }
+
+float __fmul_rn(float a, float b) { return a * b; }
