@@ -35,8 +35,8 @@ struct Arena {
     f.emplace_back(be.mem, n);
     return f.back().data();
   }
-  // For a gradient the backward writes (layers.h's rule): an element it leaves
-  // unwritten, or adds to, stays NaN.
+  // For an output, or a gradient the backward writes (layers.h's rule): an element left
+  // unwritten, or added to, stays NaN.
   float* nans(size_t n) { return up(Vd(n, std::nan(""))); }
   int* up(const std::vector<int>& h) {
     i.emplace_back(be.mem, h.size());
@@ -95,7 +95,7 @@ TEST_P(BackendTest, EncoderForwardBackward) {
   cpu::encoder_forward(out.data(), tok.data(), wte.data(), wpe.data(), d, 0);
   cpu::encoder_backward(dwte.data(), dwpe.data(), dout.data(), tok.data(), d);
   int* t = a.up(tok);
-  float* o = a.zeros(out.size());
+  float* o = a.nans(out.size());
   float *gw = a.zeros(wte.size()), *gp = a.zeros(wpe.size());
   be().encoder_forward(o, t, a.up(wte), a.up(wpe), d, 0);
   be().encoder_backward(gw, gp, a.up(dout), t, d);
@@ -114,7 +114,7 @@ TEST_P(BackendTest, LayerNormAndFusedResidual) {
                                   b.data(), N, C);
   cpu::layernorm_backward(dx.data(), dw.data(), db.data(), dout.data(), res.data(), w.data(), mean.data(),
                           rstd.data(), N, C);
-  float *r = a.zeros(N * C), *o = a.zeros(N * C), *m = a.zeros(N), *s = a.zeros(N);
+  float *r = a.nans(N * C), *o = a.nans(N * C), *m = a.nans(N), *s = a.nans(N);
   float *gx = a.zeros(N * C), *gw = a.zeros(C), *gb = a.zeros(C);
   float *pw = a.up(w), *pb = a.up(b);
   be().residual_layernorm_forward(r, o, m, s, a.up(x), a.up(y), pw, pb, N, C);
@@ -125,7 +125,7 @@ TEST_P(BackendTest, LayerNormAndFusedResidual) {
   EXPECT_CLOSE(a.down(gw, C).data(), dw.data(), C, 1e-4, 1e-4);
   EXPECT_CLOSE(a.down(gb, C).data(), db.data(), C, 1e-4, 1e-4);
   // The unfused forward agrees with the fused one's LayerNorm.
-  float* o2 = a.zeros(N * C);
+  float* o2 = a.nans(N * C);
   be().layernorm_forward(o2, m, s, r, pw, pb, N, C);
   EXPECT_CLOSE(a.down(o2, N * C).data(), out.data(), N * C, 1e-4, 1e-4);
 }
@@ -140,7 +140,7 @@ TEST_P(BackendTest, MatmulAndFusedGeluEveryShape) {
     cpu::gelu_forward(gelu.data(), out.data(), N * OC);
     cpu::matmul_backward(dx.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(), N, C, OC);
     float *px = a.up(x), *pw = a.up(w), *pb = a.up(b), *pd = a.up(dout);
-    float *o = a.zeros(N * OC), *g = a.zeros(N * OC), *gx = a.nans(N * C), *gw = a.zeros(size_t(OC) * C);
+    float *o = a.nans(N * OC), *g = a.nans(N * OC), *gx = a.nans(N * C), *gw = a.zeros(size_t(OC) * C);
     float* gb = a.zeros(OC);
     be().matmul_gelu_forward(o, g, px, pw, pb, N, C, OC);
     be().matmul_backward(gx, gw, gb, pd, px, pw, N, C, OC);
@@ -177,7 +177,7 @@ TEST_P(BackendTest, AttentionForwardBackwardWithAndWithoutDropout) {
       Vd out(n1), lse(size_t(d.B) * d.NH * T), dqkv(n3);
       cpu::attention_forward(out.data(), lse.data(), qkv.data(), d, drop);
       cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), d, drop);
-      float *pq = a.up(qkv), *o = a.zeros(n1), *l = a.zeros(lse.size()), *g = a.nans(n3);
+      float *pq = a.up(qkv), *o = a.nans(n1), *l = a.nans(lse.size()), *g = a.nans(n3);
       be().attention_forward(o, l, pq, d, drop, AttentionMode{}, nullptr, nullptr);
       be().attention_backward(g, a.up(dout), pq, o, l, d, drop, AttentionMode{});
       const std::string at = "T " + std::to_string(T) + " p " + std::to_string(p);
@@ -195,7 +195,7 @@ TEST_P(BackendTest, KvCacheDecodeEqualsForwardRows) {
   const Vd qkv = rnd(size_t(T) * 3 * C, 16, 1.5);
   Vd out(size_t(T) * C), lse(size_t(NH) * T);
   cpu::attention_forward(out.data(), lse.data(), qkv.data(), full);
-  float *kc = a.zeros(size_t(maxT) * C), *vc = a.zeros(size_t(maxT) * C), *o = a.zeros(C), *att = a.zeros(NH * maxT);
+  float *kc = a.zeros(size_t(maxT) * C), *vc = a.zeros(size_t(maxT) * C), *o = a.nans(C), *att = a.zeros(NH * maxT);
   for (int t = 0; t < T; t++) {
     float* row = a.up(Vd(qkv.begin() + size_t(t) * 3 * C, qkv.begin() + size_t(t + 1) * 3 * C));
     be().kv_cache_write(kc, vc, row, one, maxT, t);
@@ -214,7 +214,7 @@ TEST_P(BackendTest, PointwiseLayers) {
   cpu::residual_forward(r.data(), x.data(), y.data(), N);
   cpu::residual_backward(dx.data(), dy.data(), dout.data(), N);
   float *px = a.up(x), *pd = a.up(dout);
-  float *og = a.zeros(N), *odg = a.nans(N), *orr = a.zeros(N), *odx = a.nans(N), *ody = a.nans(N);
+  float *og = a.nans(N), *odg = a.nans(N), *orr = a.nans(N), *odx = a.nans(N), *ody = a.nans(N);
   be().gelu_forward(og, px, N);
   be().gelu_backward(odg, px, pd, N);
   be().residual_forward(orr, px, a.up(y), N);
@@ -257,7 +257,7 @@ TEST_P(BackendTest, CrossEntropyAndAdamW) {
   Vd probs(N * Vp), loss(N), dl(N * Vp);
   cpu::crossentropy_forward(loss.data(), probs.data(), logits.data(), tg.data(), N, V, Vp);
   cpu::crossentropy_backward(dl.data(), probs.data(), tg.data(), 0.5, N, V, Vp);
-  float *pl = a.up(logits), *ol = a.zeros(N);
+  float *pl = a.up(logits), *ol = a.nans(N);
   int* pt = a.up(tg);
   be().crossentropy_forward(ol, pl, pl, pt, N, V, Vp);  // in place, as the model does
   EXPECT_CLOSE(a.down(ol, N).data(), loss.data(), N, 1e-5, 1e-5);
