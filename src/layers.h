@@ -208,9 +208,9 @@ void crossentropy_forward(S* losses, S* probs, const S* logits, const int* targe
 template <class S>
 void crossentropy_backward(S* dlogits, const S* probs, const int* targets, S dloss, size_t N, int V,
                            int Vp);
-// The model's: probs (N,Vp) become dlogits = (probs - onehot(target)) * dloss in place,
-// padded columns 0 -- crossentropy_backward into a zeroed buffer, bit for bit, without
-// the buffer (llm.c's fused classifier keeps no separate logit gradient either).
+// GPT::backward's after a plain forward: probs (N,Vp) become dlogits = (probs -
+// onehot(target)) * dloss in place, padded columns 0 -- crossentropy_backward's result,
+// bit for bit, without a second (N,Vp) buffer.
 template <class S>
 void crossentropy_backward_inplace(S* probs_to_dlogits, const int* targets, S dloss, size_t N, int V, int Vp);
 // Training's: crossentropy_forward and crossentropy_backward_inplace in one pass, the
