@@ -5,21 +5,17 @@
 #include <vector>
 
 #include "common.cuh"
+#include "layers/pointwise.h"
 
 namespace gpt::gpu {
 namespace {
 constexpr size_t kChunk = 4096;
 
-__global__ void adamw_kernel(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2,
-                             float eps, float wd, float inv_bc1, float inv_bc2, float scale) {
+// The CPU's formula (pointwise.h adamw_element), so the update is the CPU's bit for bit.
+__global__ void adamw_kernel(float* p, float* m, float* v, const float* g, size_t n, AdamwCoefficients<float> c,
+                             float scale) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const float gi = g[i] * scale;
-  const float mi = b1 * m[i] + (1.0f - b1) * gi;
-  const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-  m[i] = mi;
-  v[i] = vi;
-  p[i] -= lr * ((mi * inv_bc1) / (sqrtf(vi * inv_bc2) + eps) + wd * p[i]);
+  if (i < n) adamw_element(p[i], m[i], v[i], g[i], scale, c);
 }
 
 template <bool kSquare>
@@ -50,11 +46,8 @@ void adamw_update(float* param, float* m, float* v, const float* grad, size_t n,
                          float beta2, float eps, float weight_decay, long t, float grad_scale) {
   GPT_CHECK(t >= 1, "AdamW step t = ", t, " must be 1-based");
   if (n == 0) return;
-  // Bias corrections in double, as on the CPU.
-  const float inv_bc1 = float(1.0 / (1.0 - std::pow(double(beta1), double(t))));
-  const float inv_bc2 = float(1.0 / (1.0 - std::pow(double(beta2), double(t))));
-  adamw_kernel<<<grid_for(n), kThreads>>>(param, m, v, grad, n, lr, beta1, beta2, eps, weight_decay, inv_bc1, inv_bc2,
-                                          grad_scale);
+  const AdamwCoefficients<float> c = adamw_coefficients<float>(lr, beta1, beta2, eps, weight_decay, t);
+  adamw_kernel<<<grid_for(n), kThreads>>>(param, m, v, grad, n, c, grad_scale);
   CUDA_LAUNCHED();
 }
 

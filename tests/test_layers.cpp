@@ -723,12 +723,12 @@ TEST(FastMath, FloatLayersMatchDouble) {
 // other product of 0.5 (1 + th) + P * Q, and training losses moved in the 8th digit.
 __attribute__((noinline)) float tanh_ref(float u) { return cpu::fast_tanhf(u); }
 __attribute__((optimize("fp-contract=off"))) float gelu_value_ref(float x) {
-  const float a = float(cpu::kGeluSqrt2OverPi), k = float(cpu::kGeluCubic);
+  const float a = float(kGeluSqrt2OverPi), k = float(kGeluCubic);
   const float u = a * std::fma(k * x * x, x, x);
   return 0.5f * x * (1.0f + tanh_ref(u));
 }
 __attribute__((optimize("fp-contract=off"))) float gelu_grad_ref(float x) {
-  const float a = float(cpu::kGeluSqrt2OverPi), k = float(cpu::kGeluCubic);
+  const float a = float(kGeluSqrt2OverPi), k = float(kGeluCubic);
   const float u = a * std::fma(k * x * x, x, x);
   const float th = tanh_ref(u);
   const float sech2 = std::fma(-th, th, 1.0f);

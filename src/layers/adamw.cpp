@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "layers.h"
+#include "layers/pointwise.h"
 
 namespace gpt::cpu {
 
@@ -19,21 +20,10 @@ void adamw_update(S* param, S* m, S* v, const S* grad, size_t n, float lr, float
                   float eps, float weight_decay, long t, S grad_scale) {
   // param, m, v, grad (n)
   GPT_CHECK(t >= 1, "AdamW step t = ", t, " must be 1-based");
-  // Bias corrections in double: 1 - beta^t loses digits in float for beta2 ~ 1.
-  const S inv_bc1 = S(1.0 / (1.0 - std::pow(double(beta1), double(t))));
-  const S inv_bc2 = S(1.0 / (1.0 - std::pow(double(beta2), double(t))));
-  const S b1 = S(beta1), b2 = S(beta2), a1 = S(1) - S(beta1), a2 = S(1) - S(beta2);
-  const S lr_ = S(lr), eps_ = S(eps), wd = S(weight_decay);
+  const AdamwCoefficients<S> c = adamw_coefficients<S>(lr, beta1, beta2, eps, weight_decay, t);
+  // adamw_element (pointwise.h): the formula cuda/adamw.cu runs too, so both update bit for bit
 #pragma omp parallel for simd schedule(static)
-  for (size_t i = 0; i < n; i++) {
-    const S g = grad[i] * grad_scale;
-    const S mi = b1 * m[i] + a1 * g;
-    const S vi = b2 * v[i] + a2 * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const S mhat = mi * inv_bc1, vhat = vi * inv_bc2;
-    param[i] -= lr_ * (mhat / (std::sqrt(vhat) + eps_) + wd * param[i]);
-  }
+  for (size_t i = 0; i < n; i++) adamw_element(param[i], m[i], v[i], grad[i], grad_scale, c);
 }
 
 template <class S>
