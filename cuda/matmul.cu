@@ -304,9 +304,9 @@ bool lt_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, const v
   };
   float* D = g.kind == Gelu::forward ? g.out : C;  // where the epilogue's result goes
   const void* aux = g.kind == Gelu::forward ? static_cast<const void*>(C) : g.pre;
-  const uint32_t epilogue = g.kind == Gelu::forward    ? (bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX)
-                            : g.kind == Gelu::backward ? CUBLASLT_EPILOGUE_DGELU
-                                                       : CUBLASLT_EPILOGUE_BIAS;
+  uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  if (g.kind == Gelu::forward) epilogue = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+  if (g.kind == Gelu::backward) epilogue = CUBLASLT_EPILOGUE_DGELU;
   const int64_t aux_ld = int64_t(ldc);
   if (g.kind != Gelu::none && aux_ld % 8 != 0) return false;  // cuBLASLt's rule for the auxiliary matrix
   const uint32_t ax = align(xp), ay = align(yp), ac = align(C) < align(D) ? align(C) : align(D),
