@@ -16,9 +16,7 @@ void check_targets(const int* targets, size_t N, int V, int Vp) {
     GPT_CHECK(targets[n] >= 0 && targets[n] < V, "target token id ", targets[n], " at row ", n,
               " is outside the vocabulary [0, ", V, "); was the data tokenized with another vocab?");
 }
-}  // namespace
 
-namespace {
 // One row: p = softmax(x[:V]) (p may be x), padded columns 0; returns -log p[target].
 template <class S>
 S softmax_row(S* p, const S* x, int V, int Vp, int target) {
