@@ -60,6 +60,7 @@ enum ScratchSlot {
   kScratchReduce,
   kScratchColumns,
   kScratchEncoderPlan,
+  kScratchGeluProbe,
   kScratchSlots
 };
 void* device_scratch(ScratchSlot slot, size_t bytes);
@@ -72,6 +73,10 @@ bool sync_launches();
 // with cuBLASLt).
 std::string gemm_engine();
 void set_gemm_engine_for_tests(int engine);
+// Whether cuBLASLt's GELU epilogues compute gpt.cc's GELU (cuda/matmul.cu lt_gelu_agrees,
+// asked once per process; ask_again: ask now): 1 yes, 0 no (GELU then runs as a kernel),
+// -1 no cuBLAS/cuBLASLt.
+int gelu_epilogue_agrees_for_tests(bool ask_again);
 // Attention kernels (cuda/attention.cu) for tests: -1 as GPT_CUDA_ATTENTION says (read again), 0 rows, 1 flash,
 // 2 tensor cores (bf16; fp32 runs flash); the kernels fall back to rows where they do not apply.
 void set_attention_kernel_for_tests(int kernel);

@@ -251,6 +251,12 @@ TEST(CudaLayers, GeluProductsMatchTheCpuFusedLayers) {
     bool gelu_forward, gelu_backward;  // whether cuBLASLt's GELU epilogues take it (ld OC, C)
   };
   const Shape shapes[] = {{37, 48, 64, true, true}, {5, 16, 20, false, true}, {3, 12, 8, true, false}};
+  // Whether cuBLASLt's GELU is gpt.cc's (asked once per process, before the counting
+  // below; on a GPU the answer goes to the log): where it is not, GELU runs as a kernel.
+  const int agrees = gpu::gelu_epilogue_agrees_for_tests(false);
+  std::printf("cuBLASLt's GELU epilogues %s\n", agrees == 1   ? "compute gpt.cc's GELU: used"
+                                                 : agrees == 0 ? "do not compute gpt.cc's GELU: not used"
+                                                               : "(no cuBLASLt)");
   for (bool bf16 : {false, true}) {
     const Backend<float>& be = bf16 ? cuda_backend_bf16() : cuda_backend();
     for (int engine : {0, 1, 2}) {
@@ -294,6 +300,7 @@ TEST(CudaLayers, GeluProductsMatchTheCpuFusedLayers) {
         if (lt_before >= 0) {  // the emulator's cuBLASLt: the epilogues ran where they can
           // the forward always (GELU_AUX_BIAS, or the bias alone), the backward without
           // dinp where DGELU takes it
+          EXPECT_EQ(agrees, 1) << "the emulator's cuBLASLt computes the tanh form";
           EXPECT_EQ(lt_calls() - lt_before, engine == 2 ? 1 + long(s.gelu_backward) : 0) << at;
           EXPECT_EQ(lt_gelu_calls() - gelu_before, engine == 2 ? long(s.gelu_forward) + long(s.gelu_backward) : 0) << at;
         }
@@ -301,6 +308,33 @@ TEST(CudaLayers, GeluProductsMatchTheCpuFusedLayers) {
       }
     }
   }
+  gpu::set_gemm_engine_for_tests(-1);
+}
+
+// A cuBLASLt whose GELU epilogue computes another GELU (the emulator's, switched to the erf
+// form) is noticed by the probe and not used for GELU: the fc layer still gives the CPU's
+// results (GELU as gpt.cc's kernel), with the bias still in cuBLASLt's epilogue.
+TEST(CudaLayers, AnotherGeluInCublasLtIsNotUsed) {
+  SKIP_WITHOUT_CUDA();
+  if (lt_calls() < 0) GTEST_SKIP() << "needs the emulator's cuBLASLt (its GELU form can be switched)";
+  ASSERT_EQ(setenv("GPT_FAKE_CUBLASLT_GELU", "erf", 1), 0);
+  EXPECT_EQ(gpu::gelu_epilogue_agrees_for_tests(true), 0);
+  gpu::set_gemm_engine_for_tests(2);
+  const size_t N = 37, C = 48, OC = 64;
+  const auto inp = random_vec<float>(N * C, 71, 2.0), w = random_vec<float>(OC * C, 72), b = random_vec<float>(OC, 73);
+  std::vector<float> out(N * OC), act(N * OC);
+  cpu::matmul_gelu_forward(out.data(), act.data(), inp.data(), w.data(), b.data(), N, int(C), int(OC));
+  float *d_inp = device_copy(inp), *d_w = device_copy(w), *d_b = device_copy(b),
+        *d_out = device_copy(std::vector<float>(N * OC, NAN)), *d_act = device_copy(std::vector<float>(N * OC, NAN));
+  const long lt_before = lt_calls(), gelu_before = lt_gelu_calls();
+  gpu::matmul_gelu_forward(d_out, d_act, d_inp, d_w, d_b, N, int(C), int(OC));
+  EXPECT_EQ(lt_calls() - lt_before, 1) << "the bias epilogue";
+  EXPECT_EQ(lt_gelu_calls(), gelu_before) << "a GELU epilogue ran";
+  EXPECT_CLOSE(host_copy(d_out, N * OC).data(), out.data(), N * OC, 1e-5, 1e-5);
+  EXPECT_CLOSE(host_copy(d_act, N * OC).data(), act.data(), N * OC, 1e-5, 1e-5);
+  for (float* p : {d_inp, d_w, d_b, d_out, d_act}) cudaFree(p);
+  ASSERT_EQ(unsetenv("GPT_FAKE_CUBLASLT_GELU"), 0);
+  EXPECT_EQ(gpu::gelu_epilogue_agrees_for_tests(true), 1);
   gpu::set_gemm_engine_for_tests(-1);
 }
 

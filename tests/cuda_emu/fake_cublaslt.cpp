@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -54,12 +55,21 @@ bool epilogue_ok(const Desc& d, uint64_t rows) {
   return !has_aux(d.epilogue) || (d.aux && d.aux_ld >= int64_t(rows) && d.aux_ld % 8 == 0);
 }
 // GELU, tanh form, and its derivative, in double then rounded (a library's own float
-// code differs from gpt.cc's in the last bits; the tests allow for that).
+// code differs from gpt.cc's in the last bits; the tests allow for that). With
+// GPT_FAKE_CUBLASLT_GELU=erf in the environment, the erf form instead (0.5 x (1 +
+// erf(x / sqrt 2))): what gpt.cc must notice and not use, since it trains with the tanh form.
+bool erf_form() {
+  const char* e = std::getenv("GPT_FAKE_CUBLASLT_GELU");
+  return e && std::strcmp(e, "erf") == 0;
+}
 float gelu(float x) {
+  if (erf_form()) return float(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
   const double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * double(x) * x * x);
   return float(0.5 * x * (1.0 + std::tanh(u)));
 }
 float gelu_derivative(float x) {
+  if (erf_form())
+    return float(0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * double(x) * x) / std::sqrt(2.0 * M_PI));
   const double a = std::sqrt(2.0 / M_PI), u = a * (x + 0.044715 * double(x) * x * x), t = std::tanh(u);
   return float(0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * a * (1.0 + 3 * 0.044715 * double(x) * x));
 }
