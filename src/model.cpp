@@ -228,6 +228,12 @@ void GPT<S>::ensure_acts(int B, int T) {
 template <class S>
 std::optional<double> GPT<S>::forward(const int* inputs, const int* targets, int B, int T, bool train,
                                       DropoutKey key) {
+  return forward_impl(inputs, targets, B, T, train, key, std::nullopt);
+}
+
+template <class S>
+std::optional<double> GPT<S>::forward_impl(const int* inputs, const int* targets, int B, int T, bool train,
+                                           DropoutKey key, std::optional<S> fused_dloss) {
   ensure_acts(B, T);
   const Dims d = dims();
   const size_t N = d.BT();
@@ -278,14 +284,11 @@ std::optional<double> GPT<S>::forward(const int* inputs, const int* targets, int
   }
   // Tied output head: logits = lnf · wte^T (padded rows give padded columns, ignored).
   be.matmul_forward(a.logits, a.lnf, param(WTE), static_cast<const S*>(nullptr), N, C, Vp);
-  logits_hold_grad_ = false;
   if (!targets) return std::nullopt;
-  if (fused_dloss_) {
-    be.crossentropy_fused(a.losses, a.logits, targets_.data(), *fused_dloss_, N, V, Vp);
-    logits_hold_grad_ = true;
-  } else {
+  if (fused_dloss)
+    be.crossentropy_fused(a.losses, a.logits, targets_.data(), *fused_dloss, N, V, Vp);
+  else
     be.crossentropy_forward(a.losses, a.logits, a.logits, targets_.data(), N, V, Vp);
-  }
   return be.sum(a.losses, N) / double(N);
 }
 
@@ -308,35 +311,32 @@ template <class S>
 double GPT<S>::forward_backward(const int* inputs, const int* targets, int B, int T, DropoutKey key, S loss_scale) {
   GPT_CHECK(targets != nullptr, "forward_backward() needs targets");
   // dloss as backward computes it, so the fused classifier's gradient has its bits
-  fused_dloss_ = S(loss_scale / S(size_t(B) * size_t(T)));
-  std::optional<double> loss;
-  try {
-    loss = forward(inputs, targets, B, T, true, key);
-  } catch (...) {
-    fused_dloss_.reset();
-    throw;
-  }
-  fused_dloss_.reset();
-  backward(loss_scale);
-  return *loss;
+  const double loss = *forward_impl(inputs, targets, B, T, true, key, S(loss_scale / S(size_t(B) * size_t(T))));
+  backward_from_logits();
+  return loss;
 }
 
 template <class S>
 void GPT<S>::backward(S loss_scale) {
   GPT_CHECK(have_targets_, "backward() needs a forward() with targets first");
+  // loss = mean over N of losses; the probabilities become the logits' gradient in place
+  // (nothing reads them after this), so the gradients hold no (N, Vp) tensor.
+  const size_t N = dims().BT();
+  be_.crossentropy_backward_inplace(acts_.logits, targets_.data(), S(loss_scale / S(N)), N, cfg_.vocab_size,
+                                    cfg_.padded_vocab_size);
+  backward_from_logits();
+}
+
+template <class S>
+void GPT<S>::backward_from_logits() {
   ensure_training_state();
   const Dims d = dims();
   const size_t N = d.BT();
-  const int C = cfg_.channels, L = cfg_.num_layers, V = cfg_.vocab_size, Vp = cfg_.padded_vocab_size;
+  const int C = cfg_.channels, L = cfg_.num_layers, Vp = cfg_.padded_vocab_size;
   const Backend<S>& be = be_;
   const Activations<S>& a = acts_;
   const Activations<S>& g = dacts_;
 
-  // loss = mean over N of losses; the probabilities become the logits' gradient in place
-  // (nothing reads them after this), so the gradients hold no (N, Vp) tensor. After
-  // forward_backward's forward they already are.
-  if (!logits_hold_grad_) be.crossentropy_backward_inplace(a.logits, targets_.data(), S(loss_scale / S(N)), N, V, Vp);
-  logits_hold_grad_ = false;
   // logits = lnf · wte^T
   be.matmul_backward(g.lnf, grad(WTE), static_cast<S*>(nullptr), a.logits, a.lnf, param(WTE), N, C, Vp);
   // One layer of gradient buffers serves every layer (model.h, Activations).

@@ -187,6 +187,12 @@ class GPT {
   const S* pos_table();
   LayerActivations<S> layer_view(const Activations<S>& a, int l) const;
   LayerActivations<S> grad_view() const { return layer_view(dacts_, 0); }  // the gradient set's one layer
+  // forward with, when fused_dloss is set, the classifier writing the logits' gradient
+  // (crossentropy_fused) instead of the probabilities.
+  std::optional<double> forward_impl(const int* inputs, const int* targets, int B, int T, bool train, DropoutKey key,
+                                     std::optional<S> fused_dloss);
+  // backward from the logits' gradient, which acts_.logits holds.
+  void backward_from_logits();
   Dropout dropout(DropSite site, int layer) const;
   DeviceBuffer<S>& store(Store s);
   // Flat-layout offset of a store's first element: the shard's start for m and v.
@@ -206,8 +212,6 @@ class GPT {
   std::vector<int> host_inputs_;
   bool have_targets_ = false;
   bool train_ = false;
-  std::optional<S> fused_dloss_;  // set by forward_backward: the classifier writes the gradient
-  bool logits_hold_grad_ = false;  // the last forward's logits are already the gradient
   DropoutKey key_{};
   // decode state: caches (L, NH, maxT, hs) for keys and values, scratch, the token
   DeviceBuffer<S> kcache_, vcache_, dec_mem_;
