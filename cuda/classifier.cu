@@ -7,10 +7,15 @@
 
 namespace gpt::gpu {
 namespace {
+// A probability's gradient, with the CPU's operations (classifier.cpp probs_to_grad_row):
+// p * dloss rounded alone (no FMA with the subtraction), then dloss off at the target.
+__device__ inline float grad_of_prob(float p, bool target, float dloss) {
+  const float d = __fmul_rn(p, dloss);
+  return target ? d - dloss : d;
+}
 // Two reads of the row: each thread's running max and sum of exp over its columns in
 // one pass (rescaled when its max grows), merged over the block; then the probabilities,
-// or with kGrad their gradient (p * dloss, dloss off the target: crossentropy_backward_inplace's
-// operations).
+// or with kGrad their gradient (grad_of_prob).
 template <bool kGrad>
 __global__ void crossentropy_forward_kernel(float* losses, float* probs, const float* logits, const int* targets,
                                             int V, int Vp, float dloss) {
@@ -28,17 +33,12 @@ __global__ void crossentropy_forward_kernel(float* losses, float* probs, const f
     }
   }
   const float mx = block_max(m);
-  const float target_logit = x[targets[row]];  // read before p (maybe == x) is written
-  const float z = block_sum(m == -INFINITY ? 0.0f : s * expf(m - mx));
   const int t = targets[row];
+  const float target_logit = x[t];  // read before p (maybe == x) is written
+  const float z = block_sum(m == -INFINITY ? 0.0f : s * expf(m - mx));
   for (int i = threadIdx.x; i < Vp; i += blockDim.x) {
     const float p_i = i < V ? expf(x[i] - mx) / z : 0.0f;
-    if (!kGrad) {
-      p[i] = p_i;
-    } else {
-      const float d = __fmul_rn(p_i, dloss);  // rounded before the subtraction, as on the CPU
-      p[i] = i == t ? d - dloss : d;
-    }
+    p[i] = kGrad ? grad_of_prob(p_i, i == t, dloss) : p_i;
   }
   if (threadIdx.x == 0) losses[row] = logf(z) + mx - target_logit;
 }
@@ -54,8 +54,7 @@ __global__ void crossentropy_backward_inplace_kernel(float* g, const int* target
     g[i] = 0.0f;
     return;
   }
-  const float d = __fmul_rn(g[i], dloss);  // rounded before the subtraction, as on the CPU
-  g[i] = v == targets[n] ? d - dloss : d;
+  g[i] = grad_of_prob(g[i], v == targets[n], dloss);
 }
 }  // namespace
 

@@ -68,7 +68,7 @@ void* device_scratch(ScratchSlot slot, size_t bytes);
 bool sync_launches();
 
 // Which engine runs the matrix products (cuda/matmul.cu): "cuBLAS (library), ..." (with or
-// without cuBLASLt's bias epilogue) or "gpt.cc's own kernel"; and a test hook forcing one
+// without cuBLASLt's epilogues) or "gpt.cc's own kernel"; and a test hook forcing one
 // (-1: GPT_CUDA_GEMM decides, read again from the environment; 0 own, 1 cuBLAS alone, 2 cuBLAS
 // with cuBLASLt).
 std::string gemm_engine();
