@@ -305,7 +305,8 @@ void attention_backward_reference(S* dqkv, const S* dout, const S* qkv, const S*
       S* dk = dbase + C + hoff;
       S* dv = dbase + 2 * size_t(C) + hoff;
       for (int t = 0; t < T; t++)
-        for (S* p : {dbase + size_t(t) * C3 + hoff, dk + size_t(t) * C3, dv + size_t(t) * C3}) std::fill(p, p + hs, S(0));
+        for (S* p : {dbase + size_t(t) * C3 + hoff, dk + size_t(t) * C3, dv + size_t(t) * C3})
+          std::fill(p, p + hs, S(0));
       for (int t = 0; t < T; t++) {
         const int n = mode.causal ? t + 1 : T;  // keys query t saw (the rest have weight 0)
         const size_t row = (size_t(bh) * T + t) * T;
