@@ -261,7 +261,7 @@ bin/gpt-san: $(BUILD)/src/main.o $(BUILD)/libgpt.a
 	@mkdir -p bin
 	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
 
-# The main job: dependencies, build, Tiny Shakespeare, prepare, train (~3.5 min), sample.
+# The main job: dependencies, build, Tiny Shakespeare, prepare, train (~2 min on 2 cores), sample.
 RUN_DIR ?= runs/shakespeare_char
 run:
 	@scripts/install_deps.sh --if-missing

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <sstream>
 
 #include "check.h"
 #include "config.h"
@@ -21,8 +23,14 @@ std::string def_int(long v) { return std::to_string(v); }
 std::string def_real(double v) {  // 0.1, 0.99, 1e-3 (as written in the literature)
   char b[32];
   if (v != 0 && std::fabs(v) < 1e-2) {
-    const int e = int(std::floor(std::log10(std::fabs(v)) + 1e-9));
-    std::snprintf(b, sizeof b, "%ge%d", v / std::pow(10.0, e), e);
+    // printf's own rounding of the mantissa (a float's 1e-4 is 9.99999975e-05: "1e-4",
+    // not "10e-5"), then its trailing zeros dropped.
+    std::snprintf(b, sizeof b, "%.5e", v);
+    std::string m(b, std::strchr(b, 'e'));
+    const int e = std::atoi(std::strchr(b, 'e') + 1);
+    while (m.back() == '0') m.pop_back();
+    if (m.back() == '.') m.pop_back();
+    std::snprintf(b, sizeof b, "%se%d", m.c_str(), e);
   } else {
     std::snprintf(b, sizeof b, v == std::floor(v) && std::fabs(v) < 1e6 ? "%.1f" : "%g", v);
   }
@@ -305,15 +313,46 @@ std::vector<Command> make_commands() {
 }
 
 int edit_distance(const std::string& a, const std::string& b) {
-  std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
+  std::vector<int> prev2(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); j++) prev[j] = int(j);
   for (size_t i = 1; i <= a.size(); i++) {
     cur[0] = int(i);
     for (size_t j = 1; j <= b.size(); j++)
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    // Two neighbours swapped ("stpes") count as one edit (restricted Damerau distance).
+    for (size_t j = 2; i >= 2 && j <= b.size(); j++)
+      if (a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) cur[j] = std::min(cur[j], prev2[j - 2] + 1);
+    prev2 = prev;
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+// The flag a mistyped name most likely meant, or "": one the name begins (--temp:
+// --temperature), the same words in another order (--lr-min: --min-lr), else the
+// nearest by edits (a swap of two letters counts one) within ~a quarter of its length,
+// so that a name like none of them (--bogus) gets no suggestion.
+std::string closest_flag(const Command& cmd, const std::string& name) {
+  auto words = [](const std::string& s) {
+    std::vector<std::string> w;
+    std::stringstream in(s);
+    for (std::string x; std::getline(in, x, '-');) w.push_back(x);
+    std::sort(w.begin(), w.end());
+    return w;
+  };
+  std::vector<std::string> starts;
+  for (const Flag& g : cmd.flags) {
+    if (name.size() >= 3 && g.name.rfind(name, 0) == 0) starts.push_back(g.name);
+    if (name.find('-') != std::string::npos && words(g.name) == words(name)) return g.name;
+  }
+  if (starts.size() == 1) return starts[0];
+  std::string best;
+  int best_d = name.size() <= 4 ? 2 : name.size() <= 8 ? 3 : 4;  // a distance below this suggests
+  for (const Flag& g : cmd.flags) {
+    const int d = edit_distance(name, g.name);
+    if (d < best_d) best_d = d, best = g.name;
+  }
+  return best;
 }
 
 const Flag* find_flag(const Command& cmd, const std::string& name) {
@@ -438,14 +477,9 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
     }
     const Flag* f = find_flag(cmd, name);
     if (!f) {
-      std::string best;
-      int best_d = 4;
-      for (const Flag& g : cmd.flags) {
-        int d = edit_distance(name, g.name);
-        if (d < best_d) best_d = d, best = g.name;
-      }
+      const std::string best = closest_flag(cmd, name);
       GPT_USAGE_FAIL("gpt ", cmd.name, ": unknown flag --", name,
-                     best.empty() ? "" : "; did you mean --" + best + "?", " See `gpt ", cmd.name, " --help`.");
+                     best.empty() ? "." : "; did you mean --" + best + "?", " See `gpt ", cmd.name, " --help`.");
     }
     if (f->metavar.empty()) {
       if (inline_value) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " takes no value");

@@ -60,8 +60,9 @@ void validate(const TrainConfig& t);
 // File-format magic numbers (see data/README.md).
 constexpr uint32_t kCheckpointMagic = 0x67707463;  // "ctpg" little-endian: gpt.cc checkpoint
 // 2 adds the data fingerprint (shards, tokens) to the loader position; 3 the sinusoidal
-// table's amplitude (pos_scale; 1 in versions 1 and 2). All are still read.
-constexpr uint32_t kCheckpointVersion = 3;
+// table's amplitude (pos_scale; 1 in versions 1 and 2); 4 the lowest val loss so far
+// (TrainState::best_val, so a resumed run knows what best.bin holds). All are still read.
+constexpr uint32_t kCheckpointVersion = 4;
 // llm.c's GPT-2 checkpoint (train_gpt2.py write_model, train_gpt2.c gpt2_build_from_checkpoint).
 constexpr int32_t kLlmcMagic = 20240326;
 constexpr int32_t kLlmcVersionFp32 = 3;  // float32 parameters

@@ -317,7 +317,8 @@ std::vector<GradcheckRow> gradcheck_layer(const std::string& name, uint64_t seed
   }
   std::string valid;
   for (const auto& n : gradcheck_layer_names()) valid += (valid.empty() ? "" : ", ") + n;
-  GPT_USAGE_FAIL("unknown layer '", name, "' for gradcheck; valid layers: ", valid);
+  GPT_USAGE_FAIL("unknown layer '", name, "' for gradcheck; valid: ", valid,
+                 ", or all (every layer) or model (the whole model's gradient)");
 }
 
 void GradcheckRow::add(double analytic, double numeric) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,14 +50,28 @@ RunLock::~RunLock() {
 namespace {
 
 volatile sig_atomic_t g_stop_signal = 0;
+timespec g_first_at{};  // when g_stop_signal arrived (written by the handler before it is set)
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ};
 struct sigaction g_old[sizeof kStopSignals / sizeof kStopSignals[0]];
 
 extern "C" void on_stop_signal(int sig) {
-  if (g_stop_signal == 0) g_stop_signal = sig;
-  // A second Ctrl-C (or TERM, HUP) kills at once; PIPE and XFSZ stay caught so the
-  // write that raised them fails with EPIPE / EFBIG instead of killing the save.
-  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) ::signal(sig, SIG_DFL);
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  if (g_stop_signal == 0) {
+    g_first_at = now;
+    g_stop_signal = sig;
+    return;
+  }
+  // The same Ctrl-C (or TERM, HUP) again kills at once, but not within a second of the
+  // first: `timeout` and a terminal's process-group signals deliver one request twice,
+  // microseconds apart, and that must not lose the save the first one asked for. PIPE
+  // and XFSZ stay caught so the write that raised them fails with EPIPE / EFBIG instead
+  // of killing the save.
+  const double since = double(now.tv_sec - g_first_at.tv_sec) + 1e-9 * double(now.tv_nsec - g_first_at.tv_nsec);
+  if (sig == g_stop_signal && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) && since >= kRepeatKillsAfterS) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);  // delivered as the handler returns: the default action, death by sig
+  }
 }
 
 }  // namespace

@@ -29,9 +29,12 @@ constexpr const char* kRunLockFile = "train.lock";
 
 // While alive, SIGINT, SIGTERM, SIGHUP (terminal closed), SIGPIPE (the reader of our
 // output went away, e.g. `| head`) and SIGXFSZ (file size limit) only set a flag the
-// loop polls: it saves and exits. A second SIGINT/TERM/HUP kills at once (the last
-// checkpoint stays intact). SIGPIPE and SIGXFSZ stay caught, so the failed write
+// loop polls: it saves and exits. The same SIGINT/TERM/HUP again kills at once (the
+// last checkpoint stays intact), unless it comes within kRepeatKillsAfterS of the first:
+// then it is the same request delivered twice (`timeout` signals the child and then its
+// process group) and is ignored. SIGPIPE and SIGXFSZ stay caught, so the failed write
 // returns EPIPE / EFBIG instead of killing the save. Restores the old handlers.
+constexpr double kRepeatKillsAfterS = 1.0;
 class StopSignals {
  public:
   StopSignals();

@@ -45,12 +45,12 @@ namespace {
 }
 
 // The emulator's cuBLAS and cuBLASLt count their calls; real ones do not (-1).
+#ifdef GPT_EMU_CUBLAS
 long call_counter(const char* library, const char* symbol) {
   void* h = library ? dlopen(library, RTLD_NOW | RTLD_NOLOAD) : nullptr;
   auto f = h ? reinterpret_cast<long (*)()>(dlsym(h, symbol)) : nullptr;
   return f ? f() : -1L;
 }
-#ifdef GPT_EMU_CUBLAS
 long calls() { return call_counter(GPT_EMU_CUBLAS, "gpt_fake_cublas_calls"); }
 long lt_calls() { return call_counter(GPT_EMU_CUBLASLT, "gpt_fake_cublaslt_calls"); }
 long lt_gelu_calls() { return call_counter(GPT_EMU_CUBLASLT, "gpt_fake_cublaslt_gelu_calls"); }

@@ -237,20 +237,21 @@ TEST(Checkpoint, RejectsDamage) {
 }
 
 // Older versions, derived from a current file by the documented layout (data/README.md):
-// version 3 added the sinusoidal scale (float32 after dropout, at byte 40), version 2 the
-// two uint64 data-fingerprint fields after "elapsed seconds". Sets the version and
-// recomputes the FNV-1a checksum (written here independently).
+// version 4 added the lowest val loss (float64 after the data fingerprint), version 3 the
+// sinusoidal scale (float32 after dropout, at byte 40), version 2 the two uint64
+// data-fingerprint fields after "elapsed seconds". Sets the version and recomputes the
+// FNV-1a checksum (written here independently).
 std::string downgrade_checkpoint(std::string bytes, int version, const TrainState& st) {
-  EXPECT_EQ(bytes[4], 3);  // version 3 on disk
-  if (version < 2) {
-    std::string fields(16, '\0');
-    std::memcpy(&fields[0], &st.loader.data_tokens, 8);
-    std::memcpy(&fields[8], &st.loader.data_id, 8);
-    const size_t at = bytes.find(fields);
-    EXPECT_NE(at, std::string::npos);
-    EXPECT_EQ(bytes.find(fields, at + 1), std::string::npos);
-    bytes.erase(at, 16);
-  }
+  EXPECT_EQ(bytes[4], 4);  // version 4 on disk
+  std::string fields(24, '\0');
+  std::memcpy(&fields[0], &st.loader.data_tokens, 8);
+  std::memcpy(&fields[8], &st.loader.data_id, 8);
+  std::memcpy(&fields[16], &st.best_val, 8);
+  const size_t at = bytes.find(fields);
+  EXPECT_NE(at, std::string::npos);
+  EXPECT_EQ(bytes.find(fields, at + 1), std::string::npos);
+  if (version < 4) bytes.erase(at + 16, 8);
+  if (version < 2) bytes.erase(at, 16);
   if (version < 3) bytes.erase(40, 4);
   bytes[4] = char(version);
   uint64_t h = 1469598103934665603ull;
@@ -259,15 +260,16 @@ std::string downgrade_checkpoint(std::string bytes, int version, const TrainStat
   return bytes;
 }
 
-TEST(Checkpoint, ReadsVersions1And2) {
+TEST(Checkpoint, ReadsVersions1To3) {
   const std::string dir = scratch_dir();
   GPT<float> m(tiny_config());
   m.init_weights(6);
-  TrainState st{42, {7, 12345, 0x1111222233334444ull, 0x5555666677778888ull}, 999, 1.5};
-  const std::string path = join_path(dir, "v3.bin");
+  TrainState st{42, {7, 12345, 0x1111222233334444ull, 0x5555666677778888ull}, 999, 1.5, 2.718281828459045};
+  const std::string path = join_path(dir, "v4.bin");
   save_checkpoint(path, m, TrainConfig{}, st, "tok");
   const std::string bytes = read_file(path);
-  for (int version : {1, 2}) {
+  EXPECT_EQ(load_checkpoint(path).state.best_val, 2.718281828459045);
+  for (int version : {1, 2, 3}) {
     const std::string old = join_path(dir, "old.bin");
     write_file_atomic(old, downgrade_checkpoint(bytes, version, st));
     const Checkpoint ck = load_checkpoint(old);
@@ -277,14 +279,15 @@ TEST(Checkpoint, ReadsVersions1And2) {
     // Version 1 does not know the data: a resume does not check it.
     EXPECT_EQ(ck.state.loader.data_id, version == 1 ? 0u : 0x5555666677778888ull);
     EXPECT_EQ(ck.state.tokens_seen, 999u);
+    EXPECT_TRUE(std::isnan(ck.state.best_val)) << "no record of the lowest val loss before version 4";
     EXPECT_EQ(ck.tokenizer, "tok");
     EXPECT_EQ(ck.params, m.read(Store::params));
   }
   // A version from the future is refused with a clear message.
   std::string future = bytes;
-  future[4] = 4;
+  future[4] = 5;
   write_file_atomic(path, future);
-  expect_error([&] { load_checkpoint(path); }, {path, "version 4", "newer gpt.cc"});
+  expect_error([&] { load_checkpoint(path); }, {path, "version 5", "newer gpt.cc"});
 }
 
 // The sinusoidal table's amplitude is stored (version 3); files written before it

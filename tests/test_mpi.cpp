@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fileio.h"
+#include "formats/checkpoint.h"
 #include "formats/json.h"
 #include "text/dataloader.h"
 #include "test_util.h"
@@ -162,8 +163,12 @@ TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
   EXPECT_NE(log().find("stopped at step"), std::string::npos) << log();
   EXPECT_NE(log().find("(interrupted)"), std::string::npos) << log();
   ASSERT_TRUE(file_exists(join_path(r, "checkpoint.bin"))) << log();
-  ASSERT_EQ(run(train(2, "--resume " + r + " --steps " + std::to_string(losses(r).size() + 3) + " --stop-at 0")), 0)
+  // (Three steps past where it stopped: the run's step, not its count of logged lines,
+  // which --log-every 100000 keeps at two and which a resume refused as going back.)
+  const long stopped = long(load_checkpoint(r, false).state.step);
+  ASSERT_EQ(run(train(2, "--resume " + r + " --steps " + std::to_string(stopped + 3) + " --stop-at 0")), 0)
       << log();
+  EXPECT_EQ(load_checkpoint(r, false).state.step, stopped + 3);
 }
 
 // A rank killed with SIGKILL ends the whole job, with a non-zero exit, in seconds.

@@ -14,9 +14,11 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "check.h"
+#include "commands/run_info.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
 #include "formats/hf_gpt2.h"
@@ -521,6 +523,244 @@ TEST_F(Robustness, SentencePieceModelWithAnEmptyPieceIsAnErrorNotAnAbort) {
     return 1;
   });
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
+}
+
+// ---- 8. a hostile user's pass over the CLI (stop 16) ---------------------------------
+// Each of these failed before its fix.
+
+// `timeout` signals its child and then the child's process group: one request, two
+// SIGTERMs microseconds apart. The second one killed the run before it saved.
+TEST(StopSignals, TheSameSignalTwiceWithinASecondIsOneRequest) {
+  const int status = in_child([] {
+    const StopSignals s;
+    raise(SIGTERM);  // delivered before raise returns
+    raise(SIGTERM);
+    return s.signal() == SIGTERM ? 0 : 5;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
+}
+
+TEST(StopSignals, TheSameSignalAgainAfterASecondStillKillsAtOnce) {
+  const int status = in_child([] {
+    const StopSignals s;
+    raise(SIGINT);
+    std::this_thread::sleep_for(std::chrono::duration<double>(kRepeatKillsAfterS + 0.2));
+    raise(SIGINT);
+    return 0;  // not reached: the second Ctrl-C kills
+  });
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << describe(status);
+}
+
+// Ctrl-C was polled only between steps, so a long evaluation kept it waiting (and a
+// second Ctrl-C then lost the steps since the last save).
+TEST_F(Robustness, CtrlCDuringALongEvaluationSavesTheStepAndExits) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"--data", data, "--out", run, "--steps", "1000", "--log-every", "1",
+                                   "--eval-every", "3", "--eval-batches", "2000000000", "--save-every", "0"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  const pid_t pid = spawn_train(args, dir + "/log");
+  ASSERT_TRUE(wait_for_steps(run, 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // inside step 3's evaluation (hours long)
+  kill(pid, SIGINT);
+  int status = 0;
+  for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "still evaluating 30 s after Ctrl-C";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(load_checkpoint(run).state.step, 3);
+  const std::string m = read_file(join_path(run, "metrics.jsonl"));
+  EXPECT_EQ(m.find("val_loss"), std::string::npos) << "an evaluation given up is not logged: " << m;
+}
+
+// best.bin's val loss was known only from metrics.jsonl: with that file gone, the
+// resumed run's first evaluation replaced best.bin with whatever it had.
+TEST_F(Robustness, BestBinSurvivesALostMetricsFile) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "30", "--eval-every", "10",
+                                   "--eval-batches", "4", "--lr", "3e-3"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  const auto losses = read_losses(join_path(run, "metrics.jsonl"));
+  const std::string best_file = join_path(run, kBestFile), best_before = read_file(best_file);
+  const double best = load_checkpoint(best_file, false).state.best_val;
+  EXPECT_EQ(load_checkpoint(run, false).state.best_val, best);
+  ASSERT_FALSE(std::isnan(best));
+  ASSERT_EQ(std::remove(join_path(run, "metrics.jsonl").c_str()), 0);
+  // Ten steps of a weight decay that takes 90% of every matrix a step: a worse model.
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "40", "--lr", "0.01", "--min-lr", "0.01", "--weight-decay",
+                     "90", "--eval-every", "10"}, nullptr, &err), 0) << err;
+  const std::string after = read_file(join_path(run, "metrics.jsonl"));
+  const size_t at = after.find("\"val_loss\":");
+  ASSERT_NE(at, std::string::npos) << after;
+  ASSERT_GT(std::stod(after.substr(at + 11)), best) << "the test needs a worse model at step 40";
+  EXPECT_EQ(read_file(best_file), best_before) << "best.bin was replaced by a worse model";
+  EXPECT_EQ(load_checkpoint(run, false).state.best_val, best);
+}
+
+// A command refused for a bad flag had already written run.json (a --dtype switch that
+// stuck), metrics.jsonl and the lock; a new --out was left as a half-made run.
+TEST_F(Robustness, ARefusedCommandWritesNothing) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "4"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  auto snapshot = [&] {
+    std::string all;
+    for (const char* f : {"run.json", "data.json", "metrics.jsonl", "checkpoint.bin"})
+      all += read_file(join_path(run, f)) + "|";
+    return all;
+  };
+  const std::string before = snapshot();
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--stop-at", "-1"}, {"--max-seconds", "nan"}, {"--zero", "2"},
+        {"--peak-gflops", "-1"}}) {
+    std::vector<std::string> resume = {"train", "--resume", run, "--steps", "8", "--dtype", "bf16"};
+    resume.insert(resume.end(), bad.begin(), bad.end());
+    EXPECT_EQ(run_gpt(resume, nullptr, &err), 2) << bad[0] << ": " << err;
+    EXPECT_EQ(snapshot(), before) << bad[0] << " changed the run";
+    std::vector<std::string> fresh = args;
+    fresh[4] = dir + "/new";
+    fresh.insert(fresh.end(), bad.begin(), bad.end());
+    EXPECT_EQ(run_gpt(fresh, nullptr, &err), 2) << bad[0] << ": " << err;
+    EXPECT_FALSE(file_exists(dir + "/new")) << bad[0] << " left a run directory behind";
+  }
+}
+
+// --resume with --steps below the run's step trained nothing, said "done", and rewrote
+// the checkpoint with the smaller --steps.
+TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "6"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  const std::string ck = read_file(join_path(run, kCheckpointFile)), m = read_file(join_path(run, "metrics.jsonl"));
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "3"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("is at step 6, past --steps 3"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "6"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("already at step 6 of --steps 6: nothing to train"), std::string::npos) << err;
+  EXPECT_EQ(read_file(join_path(run, kCheckpointFile)), ck);
+  EXPECT_EQ(read_file(join_path(run, "metrics.jsonl")), m);
+}
+
+// `gpt export --out RUN/checkpoint.bin` replaced a run's checkpoint with weights only.
+TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  const std::string ck = read_file(join_path(run, kCheckpointFile));
+  for (const char* file : {kCheckpointFile, kBestFile}) {
+    const std::string out = join_path(run, file);
+    if (!file_exists(out)) continue;
+    const std::string was = read_file(out);
+    EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", out}, nullptr, &err), 2) << file;
+    EXPECT_NE(err.find("is a gpt.cc checkpoint"), std::string::npos) << err;
+    EXPECT_EQ(read_file(out), was);
+  }
+  EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", run}, nullptr, &err), 2);
+  EXPECT_FALSE(file_exists(join_path(run, kSafetensorsFile)));
+  EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", data}, nullptr, &err), 2);
+  EXPECT_FALSE(file_exists(join_path(data, kSafetensorsFile)));
+  // Beside the run (or anywhere else) it writes.
+  EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(read_file(join_path(run, kCheckpointFile)), ck);
+}
+
+// The progress line cut the val loss to 6 characters: 4.08889 showed as 4.0888, and
+// 56393350.9 as 563933.
+TEST_F(Robustness, ProgressLineRoundsTheValLoss) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "12", "--eval-every", "1",
+                                   "--eval-batches", "2", "--log-every", "1"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  std::istringstream metrics(read_file(join_path(run, "metrics.jsonl")));
+  int checked = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const size_t s = line.find("\"step\":"), v = line.find("\"val_loss\":");
+    if (v == std::string::npos) continue;
+    char want[64];
+    std::snprintf(want, sizeof want, "step %ld/12 | loss ", std::atol(line.c_str() + s + 7));
+    const size_t at = err.find(want);
+    ASSERT_NE(at, std::string::npos) << want << "\n" << err;
+    const std::string shown = err.substr(at, err.find('\n', at) - at);
+    char val[32];
+    std::snprintf(val, sizeof val, "| val %.4f |", std::stod(line.substr(v + 11)));
+    EXPECT_NE(shown.find(val), std::string::npos) << shown << " should show " << val;
+    checked++;
+  }
+  EXPECT_EQ(checked, 12);
+}
+
+// `sample --tokenizer` took a tokenizer larger than the model's vocabulary and printed
+// garbage; an error in --prompt-file's text did not name the file.
+TEST_F(Robustness, SampleRefusesAnotherModelsTokenizerAndNamesThePromptFile) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  std::string letters;
+  for (char c = ' '; c <= '~'; c++) letters += c;
+  write_file_atomic(dir + "/all.txt", letters + "\n" + letters + "\n");
+  prepare_data(dir + "/all.txt", dir + "/other", "char", 0.5);
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--tokenizer", dir + "/other/" + kTokenizerFile, "--prompt", "the",
+                     "--tokens", "5"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("they do not belong together"), std::string::npos) << err;
+  write_file_atomic(dir + "/bad.txt", std::string("\xc3\x28", 2));
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt-file", dir + "/bad.txt", "--tokens", "5"}, nullptr, &err), 1);
+  EXPECT_NE(err.find(dir + "/bad.txt: invalid UTF-8"), std::string::npos) << err;
+}
+
+// tokenize, attention and posenc --ckpt said an llm.c file "cannot be resumed".
+TEST_F(Robustness, EveryModelReadingCommandTakesAnLlmcFile) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  std::string out, err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  const std::string m = dir + "/m.bin";
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", m}, nullptr, &err), 0) << err;
+  std::string from_run;
+  ASSERT_EQ(run_gpt({"tokenize", "--ckpt", run, "--encode", "the cat"}, &from_run, &err), 0) << err;
+  EXPECT_EQ(run_gpt({"tokenize", "--ckpt", m, "--encode", "the cat"}, &out, &err), 0) << err;
+  EXPECT_EQ(out.substr(out.find('\n')), from_run.substr(from_run.find('\n')));  // all but the source's name
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", m, "--text", "the cat"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_gpt({"posenc", "--kind", "learned", "--ckpt", m, "--positions", "4"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_gpt({"tokenize", "--ckpt", dir + "/nothing.bin", "--encode", "x"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("no such file"), std::string::npos) << err;
+}
+
+// Flag suggestions: a prefix, words in another order, a swap of two letters; none for a
+// name like no flag. Defaults as written in the literature (1e-4, not 10e-5).
+TEST(Cli, UnknownFlagsGetTheFlagMeantAndDefaultsReadAsWritten) {
+  std::string err;
+  auto suggestion = [&](const char* cmd, const char* flag) {
+    EXPECT_EQ(run_gpt({cmd, flag, "1"}, nullptr, &err), 2);
+    const size_t at = err.find("did you mean --");
+    return at == std::string::npos ? std::string("-") : err.substr(at + 13, err.find('?', at) - at - 13);
+  };
+  EXPECT_EQ(suggestion("sample", "--temp"), "--temperature");
+  EXPECT_EQ(suggestion("train", "--lr-min"), "--min-lr");
+  EXPECT_EQ(suggestion("train", "--stpes"), "--steps");
+  EXPECT_EQ(suggestion("train", "--setps"), "--steps");
+  EXPECT_EQ(suggestion("train", "--bogus"), "-");
+  EXPECT_NE(err.find("unknown flag --bogus. See `gpt train --help`."), std::string::npos) << err;
+  std::string help;
+  ASSERT_EQ(run_gpt({"train", "--help"}, &help, &err), 0);
+  EXPECT_NE(help.find("[default: 1e-4]"), std::string::npos) << help;
+  EXPECT_EQ(help.find("10e-"), std::string::npos) << help;
 }
 
 }  // namespace

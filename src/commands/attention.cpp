@@ -11,6 +11,7 @@
 #include "learn/attention_calc.h"
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/model_io.h"
 #include "commands/common.h"
 #include "fileio.h"
 #include "model.h"
@@ -75,7 +76,7 @@ int run_model_map(const Args& a) {
     GPT_USAGE_FAIL("gpt attention: --no-scale goes with --input (the calculator); a trained model always "
                    "scales by 1/sqrt(head size)");
   const std::string text = a.require("text");
-  const Checkpoint ck = load_checkpoint(a.str("ckpt"), false);
+  const Checkpoint ck = load_model(a.str("ckpt"));  // any model file (model_io.h)
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");
   if (layer < 0 || layer >= mc.num_layers)

@@ -3,6 +3,7 @@
 // directory (model.safetensors + config.json), with the tokenizer written beside it
 // (tokenizer_files_beside) so the export samples as text. No optimizer state.
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "check.h"
@@ -15,6 +16,31 @@
 #include "text/tokenizer.h"
 
 namespace gpt {
+
+namespace {
+
+// An export writes weights only: it must not replace a gpt.cc checkpoint (a run's
+// optimizer state and data position, which `--resume` needs) or write its files into a
+// run or data directory (tokenizer.bin there belongs to the data).
+void refuse_training_files(const std::string& out, const std::string& to) {
+  if (to == "llmc" && file_exists(out) && !is_directory(out)) {
+    std::ifstream f(out, std::ios::binary);
+    uint32_t magic = 0;
+    f.read(reinterpret_cast<char*>(&magic), sizeof magic);
+    if (f.gcount() == sizeof magic && magic == kCheckpointMagic)
+      GPT_USAGE_FAIL("--out ", out, " is a gpt.cc checkpoint (weights, optimizer state and data position): an "
+                     "export (weights only) would replace it and the run could no longer be resumed; choose "
+                     "another --out (nothing was written)");
+  }
+  if (to == "safetensors" && is_directory(out))
+    for (const char* f : {kCheckpointFile, "train.bin"})
+      if (file_exists(join_path(out, f)))
+        GPT_USAGE_FAIL("--out ", out, " holds ", f, ": it is the directory of a gpt.cc ",
+                       std::string(f) == kCheckpointFile ? "run" : "data set",
+                       "; export into a directory of its own (nothing was written)");
+}
+
+}  // namespace
 
 int cmd_export(const Args& a) {
   const std::string src = a.require("ckpt"), to = a.require("to"), out = a.require("out");
@@ -30,6 +56,7 @@ int cmd_export(const Args& a) {
   if (to == "llmc" && is_directory(out))
     GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ",
                    join_path(out, "model.bin"), ")");
+  refuse_training_files(out, to);
   Stopwatch sw;
   ModelFormat from;
   const Checkpoint ck = load_model(src, heads, &from);

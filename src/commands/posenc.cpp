@@ -10,6 +10,7 @@
 #include "learn/attention_calc.h"
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/model_io.h"
 #include "commands/common.h"
 #include "fileio.h"
 #include "layers.h"
@@ -29,7 +30,7 @@ int cmd_posenc(const Args& a) {
   int P = 0, D = 0;
   std::optional<Checkpoint> ck;
   if (have_ckpt) {
-    ck = load_checkpoint(a.str("ckpt"), false);
+    ck = load_model(a.str("ckpt"));  // any model file (model_io.h)
     const GPTConfig& mc = ck->model;
     // The model's own sizes: its context, and its width (the head size for RoPE).
     const int model_dim = kind == "rope" ? mc.channels / mc.num_heads : mc.channels;

@@ -32,6 +32,7 @@ int cmd_sample(const Args& a) {
   if (n_samples < 1) GPT_USAGE_FAIL("--num-samples must be >= 1, got ", n_samples);
   if (a.has("prompt") && a.has("prompt-file")) GPT_USAGE_FAIL("give --prompt or --prompt-file, not both");
   const bool have_prompt = a.has("prompt") || a.has("prompt-file");
+  const std::string prompt_source = a.has("prompt-file") ? a.str("prompt-file") : "--prompt";
   const std::string prompt = a.has("prompt-file") ? read_file(a.require("prompt-file")) : a.str("prompt");
   SplitMix64 rng(a.u64("seed"));
 
@@ -51,16 +52,23 @@ int cmd_sample(const Args& a) {
     tok_source = checkpoint_path(a.str("ckpt"));
     tok = Tokenizer::deserialize(ck.tokenizer, tok_source);
   }
-  if (tok && tok->vocab_size() < V)
-    GPT_FAIL(tok_source, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model produces ids up to ",
-             V - 1, "; they do not belong together. Give the tokenizer the model was trained with (--tokenizer)");
+  // A tokenizer of another size is another model's: fewer tokens cannot decode every id
+  // the model samples, more would turn ids the model never saw into its prompt.
+  if (tok && tok->vocab_size() != V)
+    GPT_FAIL(tok_source, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model's vocabulary has ", V,
+             " (ids 0..", V - 1, "); they do not belong together. Give the tokenizer the model was trained with",
+             a.has("tokenizer") ? " (the one in the model's run or data directory)" : " (--tokenizer FILE)");
 
   // Prompt -> ids; each sample prints it first.
   std::vector<int> ids;
   std::string prompt_text;  // what is printed before each sample
   if (tok && tok->can_encode()) {
     if (have_prompt && !prompt.empty()) {
-      ids = tok->encode(prompt);
+      try {
+        ids = tok->encode(prompt);
+      } catch (const Error& e) {  // say which text (the message has the byte offset)
+        throw Error(e.code, prompt_source + ": " + e.what());
+      }
     } else {
       std::vector<int> nl;
       try {

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/model_io.h"
 #include "commands/common.h"
 #include "fileio.h"
 #include "text/tokenizer.h"
@@ -135,10 +136,11 @@ int cmd_tokenize(const Args& a) {
     source = join_path(a.require("data"), kTokenizerFile);
     tok = Tokenizer::load_dir(a.require("data"));
   } else if (a.has("ckpt")) {
-    source = checkpoint_path(a.require("ckpt"));
-    const Checkpoint ck = load_checkpoint(a.require("ckpt"), false);
+    source = a.require("ckpt");
+    const Checkpoint ck = load_model(source);  // any model file (model_io.h)
     if (ck.tokenizer.empty())
-      GPT_FAIL(source, ": this checkpoint carries no tokenizer (its data had none); give one with --tokenizer FILE");
+      GPT_FAIL(source, ": this model carries no tokenizer (its data had none, or no tokenizer file lies beside "
+               "it); give one with --tokenizer FILE");
     tok = Tokenizer::deserialize(ck.tokenizer, source);
   } else {
     source = a.require("tokenizer");

@@ -196,6 +196,19 @@ Run resolve_run(const Args& a) {
   }
   validate(r.train);
   validate(r.model);  // impossible shapes fail before any file is read (vocab is checked again below)
+  if (r.resume && r.state.step > r.train.steps)
+    GPT_USAGE_FAIL(a.str("resume"), " is at step ", r.state.step, ", past --steps ", r.train.steps,
+                   ": a run cannot go back; pass --steps above ", r.state.step, " to train further (nothing was "
+                   "changed), or start a new run from its weights with --init");
+  // The loop's own flags too: nothing may be written (run.json, metrics.jsonl, the lock)
+  // by a command that then stops at a bad flag.
+  const int zero = a.integer("zero");
+  if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
+                                             "(sharded across processes), got ", zero);
+  if (!(a.integer("stop-at") >= 0 && a.real("max-seconds") >= 0))
+    GPT_USAGE_FAIL("--stop-at and --max-seconds must be >= 0");
+  if (a.has("peak-gflops") && !(a.real("peak-gflops") >= 0))
+    GPT_USAGE_FAIL("--peak-gflops must be >= 0 (0 = no MFU), got ", a.str("peak-gflops"));
   return r;
 }
 
@@ -262,9 +275,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const int B = tc.batch, T = mc.max_seq_len;
   const Partition part{pg.rank(), pg.size()};
   // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
-  const int zero = a.integer("zero");
-  if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
-                                             "(sharded across processes), got ", zero);
+  const int zero = a.integer("zero");  // (flags checked in resolve_run)
+  if (r.resume && st.step >= tc.steps) {  // (past it: refused in resolve_run)
+    if (root)
+      std::fprintf(stderr, "gpt train: %s is already at step %ld of --steps %d: nothing to train (nothing was "
+                   "changed); pass a larger --steps to continue it\n", r.out.c_str(), long(st.step), tc.steps);
+    return 0;
+  }
   require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1), available_memory());
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
@@ -307,7 +324,6 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                     : root && device == DeviceKind::cpu ? measure_peak(r.dtype)
                                                         : Peak{0.0, ""};
   const double peak_gflops = peak.gflops;
-  if (!(peak_gflops >= 0)) GPT_USAGE_FAIL("--peak-gflops must be >= 0 (0 = no MFU), got ", peak_gflops);
   LoggedLosses logged;
   if (root && r.resume) {
     truncate_metrics(metrics_path, st.step);
@@ -356,29 +372,50 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       save_checkpoint(ckpt_file, model, tc, st, data.tok_blob);
     }
   };
-  auto evaluate = [&]() {  // every rank evaluates the same windows (they agree on the weights)
+  const StopSignals signals;
+  // Every rank evaluates the same windows (they agree on the weights). A stop signal
+  // gives the evaluation up (none: nothing logged or kept as best), so that a long one
+  // (--eval-batches 0 over a large split) does not keep Ctrl-C waiting.
+  auto evaluate = [&]() -> std::optional<double> {
     val_loader->reset();
     std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
     double sum = 0.0;
     const size_t n_batches = tc.eval_batches ? size_t(tc.eval_batches) : size_t(val_loader->batches_per_pass());
     for (size_t i = 0; i < n_batches; i++) {
+      if (signals.signal()) return std::nullopt;
       val_loader->next_batch(in.data(), tg.data());
       sum += *model.forward(in.data(), tg.data(), B, T, false);
     }
     return sum / double(n_batches);
   };
 
-  const StopSignals signals;
   const bool tty = isatty(STDERR_FILENO);
-  const int stop_at = a.integer("stop-at");
-  const double max_seconds = a.real("max-seconds");
-  if (stop_at < 0 || max_seconds < 0) GPT_USAGE_FAIL("--stop-at and --max-seconds must be >= 0");
   std::vector<int> inputs(size_t(B) * T), targets(size_t(B) * T);
   Stopwatch session;
   double ema_step_s = 0.0;
-  std::optional<double> last_val = logged.last_val, last_loss = logged.last_train, best_val = logged.best_val;
+  std::optional<double> last_val = logged.last_val, last_loss = logged.last_train;
+  // The lowest val loss so far, which best.bin holds: the checkpoint's record (version 4),
+  // best.bin's own, what metrics.jsonl kept (older checkpoints): the lowest of them, so
+  // that a missing or edited metrics.jsonl cannot let a worse model replace best.bin.
+  // (Rank 0's: it alone writes best.bin and checkpoints.)
+  std::optional<double> best_val = logged.best_val;
+  auto consider_best = [&](double v) {
+    if (!std::isnan(v) && (!best_val || v < *best_val)) best_val = v;
+  };
+  if (r.resume) {
+    consider_best(st.best_val);
+    const std::string best_file = join_path(r.out, kBestFile);
+    if (root && file_exists(best_file)) {
+      try {
+        consider_best(load_checkpoint(best_file, false).state.best_val);
+      } catch (const Error&) {  // a damaged best.bin is replaced at the next evaluation
+      }
+    }
+  }
+  if (best_val) st.best_val = *best_val;
+  const int stop_at = a.integer("stop-at");
+  const double max_seconds = a.real("max-seconds");
   std::string stop_reason;
-  if (st.step >= tc.steps) stop_reason = "already at --steps " + std::to_string(tc.steps);
   // Gradients are summed over the ranks; the step divides by their number.
   const double grad_scale = 1.0 / double(pg.size());
 
@@ -443,9 +480,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 
     const bool last = st.step == tc.steps;
     std::optional<double> val;
-    if (val_loader && (st.step % tc.eval_every == 0 || last)) val = last_val = evaluate();
+    if (val_loader && (st.step % tc.eval_every == 0 || last)) {
+      val = evaluate();
+      if (val) last_val = val;
+    }
     if (val && (!best_val || *val < *best_val)) {
       best_val = val;
+      st.best_val = *val;
       if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
     }
     if (root && (st.step % tc.log_every == 0 || last || val || st.step == 1)) {
@@ -460,7 +501,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       const double eta = ema_step_s * double(tc.steps - st.step);
       char line[256];
       std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s (avg)%s | ETA %s",
-                    long(st.step), tc.steps, loss, last_val ? json_number(*last_val).substr(0, 6).c_str() : "-",
+                    long(st.step), tc.steps, loss, last_val ? loss_text(*last_val).c_str() : "-",
                     lr, format_count(tokens / ema_step_s).c_str(),
                     mfu_text(tokens / ema_step_s, flops_per_token, peak_gflops * pg.size()).c_str(), format_duration(eta).c_str());
       if (pg.size() > 1)  // global tokens/s above; here the step's time in collectives

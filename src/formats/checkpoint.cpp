@@ -68,6 +68,7 @@ void run_fields(F&& field, TrainConfig& t, TrainState& s, uint32_t version) {
     field(s.loader.data_tokens, "loader data tokens");
     field(s.loader.data_id, "loader data fingerprint");
   }
+  if (version >= 4) field(s.best_val, "lowest val loss");
 }
 
 // int and enum fields are int32 on disk; everything else is stored as its own type.
@@ -131,6 +132,8 @@ void check_run_fields(const std::string& path, const TrainConfig& t, const Train
   // The loop counts steps in an int; AdamW's bias correction needs t >= 1 after it.
   if (s.step < 0 || s.step >= int64_t(1) << 31) bad("step", s.step, "a step count in [0, 2^31)");
   if (!(finite(s.elapsed_s) && s.elapsed_s >= 0)) bad("elapsed seconds", s.elapsed_s, "a finite number >= 0");
+  if (!(std::isnan(s.best_val) || (finite(s.best_val) && s.best_val >= 0)))
+    bad("lowest val loss", s.best_val, "NaN (none yet) or a finite number >= 0");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // and model_io.h, which reads any of them.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct TrainState {
   LoaderState loader{};       // training loader position
   uint64_t tokens_seen = 0;
   double elapsed_s = 0.0;     // training wall time so far
+  // The lowest val loss so far (what best.bin holds); NaN before the first evaluation
+  // and in files before version 4.
+  double best_val = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Checkpoint {
