@@ -429,9 +429,12 @@ double Args::real(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   double x = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(x))
+  if (s.empty() || end != s.c_str() + s.size())
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a number, got '", s, "'");
-  return x;
+  if (errno == ERANGE || !std::isfinite(x))
+    GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a finite number of ordinary size (about 1e-300 to "
+                   "1e300 in magnitude, or 0), got '", s, "'");
+  return x + 0.0;  // -0 is 0 (it printed as "-0")
 }
 
 int Args::integer(const std::string& name) const {

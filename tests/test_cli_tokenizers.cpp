@@ -242,6 +242,27 @@ TEST(SampleCli, TokenizerFlagOverridesOrSuppliesTheCheckpoints) {
   EXPECT_NE(none.err.find("no tokenizer"), std::string::npos) << none.err;
 }
 
+// Too small a --vocab-size for the text's characters: SentencePiece's own advice named a
+// flag gpt does not have (--character_coverage); the message now gives the size needed,
+// and that size works.
+TEST(TokenizeCli, TooSmallAVocabularyNamesTheSizeNeeded) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = test::scratch_dir(), txt = join_path(dir, "in.txt");
+  std::string text;
+  for (int i = 0; i < 200; i++) text += "The quick brown fox jumps over the lazy dog, said Zoe. 0123456789!\n";
+  write_file_atomic(txt, text);
+  std::string err;
+  EXPECT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", join_path(dir, "a"), "--tokenizer", "unigram",
+                     "--vocab-size", "270"}, nullptr, &err), 1);
+  EXPECT_EQ(err.find("character_coverage"), std::string::npos) << err;
+  const size_t at = err.find("use a larger --vocab-size: ");
+  ASSERT_NE(at, std::string::npos) << err;
+  const int need = std::atoi(err.c_str() + at + 27);
+  EXPECT_GT(need, 270);
+  EXPECT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", join_path(dir, "b"), "--tokenizer", "unigram",
+                     "--vocab-size", std::to_string(need)}, nullptr, &err), 0) << err;
+}
+
 TEST(SampleCli, SentencePieceDataTrainsAndSamplesCleanText) {
   if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
   const std::string dir = test::scratch_dir();

@@ -47,6 +47,11 @@ TEST(Json, ErrorsNameLineColumnAndWhat) {
   expect_error([] { Json::parse("{\n  \"a\": [1, 2,,]\n}", "in.json"); },
                {"in.json", "line 2", "column 14", "expected a value"});
   expect_error([] { Json::parse("{\"a\": 1, \"a\": 2}", "in.json"); }, {"duplicate key \"a\""});
+  // Where the object with the duplicate starts (it was the end of the input), and a
+  // byte-order mark named as one (it was shown as a broken character).
+  expect_error([] { Json::parse("[1,\n {\"a\": 1, \"a\": 2}]", "in.json"); },
+               {"line 2, column 2: duplicate key \"a\" in the object that starts here (found '{')"});
+  expect_error([] { Json::parse("\xEF\xBB\xBF{}", "in.json"); }, {"byte-order mark", "found byte 0xEF"});
   expect_error([] { Json::parse("[1] x", "in.json"); }, {"unexpected text"});
   expect_error([] { Json::parse("\"abc", "in.json"); }, {"unterminated string"});
   expect_error([] { Json::parse("", "in.json"); }, {"expected a value"});

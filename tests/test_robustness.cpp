@@ -4,6 +4,7 @@
 // SIGHUP / SIGPIPE / SIGXFSZ, a shard truncated under the reader, crafted checkpoint
 // fields, attention overflow, a failed export. One test (or more) per finding; each
 // fails on the code before the fix (see the report of issue 13).
+#include <omp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -740,6 +741,28 @@ TEST_F(Robustness, EveryModelReadingCommandTakesAnLlmcFile) {
   EXPECT_EQ(run_gpt({"posenc", "--kind", "learned", "--ckpt", m, "--positions", "4"}, &out, &err), 0) << err;
   EXPECT_EQ(run_gpt({"tokenize", "--ckpt", dir + "/nothing.bin", "--encode", "x"}, nullptr, &err), 1);
   EXPECT_NE(err.find("no such file"), std::string::npos) << err;
+  // --heads names the heads of a safetensors file without config.json; it was silently
+  // ignored for other files, whatever it said.
+  for (const std::string& model : {run, m}) {
+    EXPECT_EQ(run_gpt({"sample", "--ckpt", model, "--heads", "4", "--tokens", "2"}, nullptr, &err), 2) << model;
+    EXPECT_NE(err.find("--heads 4 disagrees with"), std::string::npos) << err;
+  }
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", m, "--heads", "2", "--tokens", "2"}, nullptr, &err), 0) << err;
+}
+
+// --threads above the cores was taken without a word (each step then slower).
+TEST_F(Robustness, MoreThreadsThanCoresGetANote) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::vector<std::string> args = {"train", "--data", data, "--out", dir + "/r", "--steps", "1"};
+  for (auto& f : tiny_flags()) args.push_back(f);
+  args.back() = std::to_string(omp_get_num_procs() + 1);  // tiny_flags ends with --threads 2
+  std::string err;
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("is more than the " + std::to_string(omp_get_num_procs()) + " cores"), std::string::npos) << err;
+  args[4] = dir + "/r2";
+  args.back() = "0";  // all cores: also gives the later tests of this process their thread count back
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("more than the"), std::string::npos) << err;
 }
 
 // Flag suggestions: a prefix, words in another order, a swap of two letters; none for a

@@ -148,7 +148,13 @@ class JsonParser {
       if (s_[k] == '\n') line++, col = 1;
       else col++;
     }
-    std::string found = i_ >= s_.size() ? "the end of the input" : "'" + std::string(1, s_[i_]) + "'";
+    std::string found = "the end of the input";
+    if (i_ < s_.size()) {  // a byte that prints as itself, else its value
+      const auto b = static_cast<unsigned char>(s_[i_]);
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "byte 0x%02X", b);
+      found = b >= 0x20 && b < 0x7f ? "'" + std::string(1, s_[i_]) + "'" : std::string(hex);
+    }
     GPT_FAIL(src_, ": line ", line, ", column ", col, ": ", msg, " (found ", found,
              "); the file must be valid JSON");
   }
@@ -178,11 +184,14 @@ class JsonParser {
     if (c == 'f') return expect_word("false"), Json::boolean(false);
     if (c == 'n') return expect_word("null"), Json();
     if (c == '-' || (c >= '0' && c <= '9')) return number();
+    if (i_ == 0 && s_.compare(0, 3, "\xEF\xBB\xBF") == 0)
+      fail("the file starts with a UTF-8 byte-order mark (EF BB BF), which JSON does not allow; save it without one");
     fail("expected a value (object, array, string, number, true, false or null)");
   }
 
   Json object(int depth) {
     Json o = Json::object();
+    const size_t start = i_;
     i_++;  // '{'
     skip_ws();
     if (eat('}')) return o;
@@ -196,7 +205,7 @@ class JsonParser {
       skip_ws();
       o.obj_.emplace_back(std::move(key), value(depth + 1));
       skip_ws();
-      if (eat('}')) return check_unique_keys(o), o;
+      if (eat('}')) return check_unique_keys(o, start), o;
       if (!eat(',')) fail("expected ',' or '}' in an object");
     }
   }
@@ -204,14 +213,18 @@ class JsonParser {
   // Duplicate keys by sorting views of them: O(n log n) whatever the keys are (a
   // linear search per key made a safetensors header of 300k keys take minutes, and a
   // hash set could be flooded with colliding keys).
-  void check_unique_keys(const Json& o) {
+  // A duplicate is reported where its object starts.
+  void check_unique_keys(const Json& o, size_t start) {
     if (o.obj_.size() < 2) return;
     std::vector<std::string_view> keys;
     keys.reserve(o.obj_.size());
     for (const auto& kv : o.obj_) keys.push_back(kv.first);
     std::sort(keys.begin(), keys.end());
     const auto dup = std::adjacent_find(keys.begin(), keys.end());
-    if (dup != keys.end()) fail("duplicate key \"" + std::string(*dup) + "\" in this object");
+    if (dup != keys.end()) {
+      i_ = start;
+      fail("duplicate key \"" + std::string(*dup) + "\" in the object that starts here");
+    }
   }
 
   Json array(int depth) {

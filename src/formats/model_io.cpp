@@ -77,13 +77,19 @@ std::vector<std::string> tokenizer_files_beside(const std::string& model_path) {
 Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format) {
   const ModelFormat f = detect(path);
   if (format) *format = f;
-  if (f == ModelFormat::gptcc) return load_checkpoint(path, false);  // weights only; the tokenizer is inside
-  Checkpoint ck = f == ModelFormat::llmc ? load_llmc(path) : load_hf_gpt2(path, heads);
-  for (const std::string& t : tokenizer_files_beside(path))
-    if (file_exists(t)) {
-      ck.tokenizer = load_tokenizer_file(t)->serialize();
-      break;
-    }
+  // A gpt.cc checkpoint: weights only; its tokenizer is inside.
+  Checkpoint ck = f == ModelFormat::gptcc ? load_checkpoint(path, false)
+                  : f == ModelFormat::llmc ? load_llmc(path)
+                                           : load_hf_gpt2(path, heads);
+  if (heads && *heads != ck.model.num_heads)  // (a safetensors config.json's n_head: checked in hf_gpt2)
+    GPT_USAGE_FAIL("--heads ", *heads, " disagrees with ", path, " (", ck.model.num_heads,
+                   " heads); drop --heads: it is for a .safetensors file without config.json");
+  if (f != ModelFormat::gptcc)
+    for (const std::string& t : tokenizer_files_beside(path))
+      if (file_exists(t)) {
+        ck.tokenizer = load_tokenizer_file(t)->serialize();
+        break;
+      }
   return ck;
 }
 

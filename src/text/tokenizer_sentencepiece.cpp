@@ -580,9 +580,19 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
     if (msg.find("too high") != std::string::npos)
       hint = "; the text is too small for that many tokens: use a smaller --vocab-size (SentencePiece names the "
              "largest it can make) or more text";
-    else if (msg.find("smaller than required_chars") != std::string::npos)
+    else if (msg.find("smaller than required_chars") != std::string::npos) {
+      // "... required_chars. 280 vs 311. Increase vocab_size or decrease character_coverage
+      // with --character_coverage option." The library's advice names its own flag, which
+      // gpt does not have: say the size that is needed instead.
+      const size_t vs = msg.find(" vs ");
+      const long need = vs == std::string::npos ? 0 : std::atol(msg.c_str() + vs + 4);
+      if (need > 0)
+        GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the "
+                 "text's characters, 256 byte tokens, <unk>, <s> and </s> need ", need, " ids; use a larger "
+                 "--vocab-size: ", need, " or more");
       hint = "; use a larger --vocab-size: 256 byte tokens, <unk>, <s>, </s> and every character of the text "
              "need an id";
+    }
     GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: ", msg, hint);
   }
   return load_sentencepiece_model(without_thread_count(proto), "the SentencePiece model just trained");
