@@ -122,6 +122,16 @@ bool wait_for_steps(const std::string& run, size_t lines) {
 // Scratch directories are removed when a test passes (test_util.cpp).
 class Robustness : public ::testing::Test {};
 
+// `gpt train` of the tiny model on DATA into OUT for STEPS steps, EXTRA flags before the
+// model's (tiny_flags, which end with --threads 2); for run_gpt.
+std::vector<std::string> tiny_train(const std::string& data, const std::string& out, int steps,
+                                    const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a = {"train", "--data", data, "--out", out, "--steps", std::to_string(steps)};
+  a.insert(a.end(), extra.begin(), extra.end());
+  for (auto& f : tiny_flags()) a.push_back(f);
+  return a;
+}
+
 #define SKIP_WITHOUT_BINARY()                                 \
   const char* bin_ = std::getenv("GPT_BIN");                  \
   if (!bin_ || !file_exists(bin_)) GTEST_SKIP() << "GPT_BIN not set (make test sets it)"
@@ -583,11 +593,9 @@ TEST_F(Robustness, CtrlCDuringALongEvaluationSavesTheStepAndExits) {
 // resumed run's first evaluation replaced best.bin with whatever it had.
 TEST_F(Robustness, BestBinSurvivesALostMetricsFile) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "30", "--eval-every", "10",
-                                   "--eval-batches", "4", "--lr", "3e-3"};
-  for (auto& f : tiny_flags()) args.push_back(f);
   std::string err;
-  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 30, {"--eval-every", "10", "--eval-batches", "4", "--lr", "3e-3"}), nullptr,
+                    &err), 0) << err;
   const auto losses = read_losses(join_path(run, "metrics.jsonl"));
   const std::string best_file = join_path(run, kBestFile), best_before = read_file(best_file);
   const double best = load_checkpoint(best_file, false).state.best_val;
@@ -609,8 +617,7 @@ TEST_F(Robustness, BestBinSurvivesALostMetricsFile) {
 // stuck), metrics.jsonl and the lock; a new --out was left as a half-made run.
 TEST_F(Robustness, ARefusedCommandWritesNothing) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "4"};
-  for (auto& f : tiny_flags()) args.push_back(f);
+  const std::vector<std::string> args = tiny_train(data, run, 4);
   std::string err;
   ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
   auto snapshot = [&] {
@@ -639,10 +646,8 @@ TEST_F(Robustness, ARefusedCommandWritesNothing) {
 // the checkpoint with the smaller --steps.
 TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "6"};
-  for (auto& f : tiny_flags()) args.push_back(f);
   std::string err;
-  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 6), nullptr, &err), 0) << err;
   const std::string ck = read_file(join_path(run, kCheckpointFile)), m = read_file(join_path(run, "metrics.jsonl"));
   EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "3"}, nullptr, &err), 2);
   EXPECT_NE(err.find("is at step 6, past --steps 3"), std::string::npos) << err;
@@ -655,10 +660,8 @@ TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {
 // `gpt export --out RUN/checkpoint.bin` replaced a run's checkpoint with weights only.
 TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2"};
-  for (auto& f : tiny_flags()) args.push_back(f);
   std::string err;
-  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
   const std::string ck = read_file(join_path(run, kCheckpointFile));
   for (const char* file : {kCheckpointFile, kBestFile}) {
     const std::string out = join_path(run, file);
@@ -681,11 +684,9 @@ TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
 // 56393350.9 as 563933.
 TEST_F(Robustness, ProgressLineRoundsTheValLoss) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "12", "--eval-every", "1",
-                                   "--eval-batches", "2", "--log-every", "1"};
-  for (auto& f : tiny_flags()) args.push_back(f);
   std::string err;
-  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 12, {"--eval-every", "1", "--eval-batches", "2", "--log-every", "1"}),
+                    nullptr, &err), 0) << err;
   std::istringstream metrics(read_file(join_path(run, "metrics.jsonl")));
   int checked = 0;
   for (std::string line; std::getline(metrics, line);) {
@@ -708,10 +709,8 @@ TEST_F(Robustness, ProgressLineRoundsTheValLoss) {
 // garbage; an error in --prompt-file's text did not name the file.
 TEST_F(Robustness, SampleRefusesAnotherModelsTokenizerAndNamesThePromptFile) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2"};
-  for (auto& f : tiny_flags()) args.push_back(f);
   std::string err;
-  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
   std::string letters;
   for (char c = ' '; c <= '~'; c++) letters += c;
   write_file_atomic(dir + "/all.txt", letters + "\n" + letters + "\n");
@@ -727,10 +726,8 @@ TEST_F(Robustness, SampleRefusesAnotherModelsTokenizerAndNamesThePromptFile) {
 // tokenize, attention and posenc --ckpt said an llm.c file "cannot be resumed".
 TEST_F(Robustness, EveryModelReadingCommandTakesAnLlmcFile) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
-  std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2"};
-  for (auto& f : tiny_flags()) args.push_back(f);
   std::string out, err;
-  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
   const std::string m = dir + "/m.bin";
   ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", m}, nullptr, &err), 0) << err;
   std::string from_run;
@@ -753,8 +750,7 @@ TEST_F(Robustness, EveryModelReadingCommandTakesAnLlmcFile) {
 // --threads above the cores was taken without a word (each step then slower).
 TEST_F(Robustness, MoreThreadsThanCoresGetANote) {
   const std::string dir = scratch_dir(), data = small_data(dir);
-  std::vector<std::string> args = {"train", "--data", data, "--out", dir + "/r", "--steps", "1"};
-  for (auto& f : tiny_flags()) args.push_back(f);
+  std::vector<std::string> args = tiny_train(data, dir + "/r", 1);
   args.back() = std::to_string(omp_get_num_procs() + 1);  // tiny_flags ends with --threads 2
   std::string err;
   ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
