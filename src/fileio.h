@@ -18,6 +18,7 @@ bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
+std::string parent_dir(const std::string& path);  // "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/"
 
 // Temp files are named "<path>.tmp.<pid>". Removes those in `dir` whose pid is no
 // longer alive (a writer killed mid-save); returns how many were removed.

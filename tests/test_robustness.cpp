@@ -304,6 +304,43 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
   EXPECT_NE(err.find("ulimit -f"), std::string::npos) << err;
 }
 
+// A full disk under metrics.jsonl: the stream failed once and wrote nothing more, the
+// run went on (and ended "stopped ... saved") with the file cut mid-line. Here the file
+// size limit plays the full disk: the checkpoint fits under it, metrics.jsonl outgrows it.
+TEST_F(Robustness, MetricsThatCannotBeWrittenStopTheRunAndSaySo) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r", log = dir + "/log";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/probe", 1, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  const size_t ck_bytes = read_file(join_path(dir + "/probe", kCheckpointFile)).size();
+  std::vector<std::string> args = tiny_train(data, run, 1000000, {"--eval-every", "0", "--save-every", "0",
+                                                                  "--log-every", "1"});
+  args.insert(args.begin(), bin_);
+  const int status = in_child([&] {
+    struct rlimit lim = {ck_bytes + 4096, ck_bytes + 4096};
+    setrlimit(RLIMIT_FSIZE, &lim);
+    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin_, argv.data());
+    return 127;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 1) << read_file(log);
+  const std::string msg = read_file(log);
+  EXPECT_NE(msg.find("metrics.jsonl: writing the metrics of step"), std::string::npos) << msg;
+  const long saved = long(load_checkpoint(run, false).state.step);
+  const std::string m = read_file(join_path(run, "metrics.jsonl"));
+  ASSERT_FALSE(m.empty());
+  EXPECT_EQ(m.back(), '\n') << "a line cut short stayed in metrics.jsonl";
+  const auto losses = read_losses(join_path(run, "metrics.jsonl"));
+  EXPECT_EQ(losses.rbegin()->first, saved - 1) << "the checkpoint is of the step whose line failed";
+  // Room again: the run continues from its checkpoint.
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", std::to_string(saved + 2)}, nullptr, &err), 0) << err;
+  EXPECT_EQ(read_losses(join_path(run, "metrics.jsonl")).rbegin()->first, saved + 2);
+}
+
 // ---- 5. one writer per run directory -----------------------------------------------
 
 TEST_F(Robustness, SecondWriterOnARunDirectoryIsRefusedNamingTheHolder) {
@@ -675,7 +712,18 @@ TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
   EXPECT_FALSE(file_exists(join_path(run, kSafetensorsFile)));
   EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", data}, nullptr, &err), 2);
   EXPECT_FALSE(file_exists(join_path(data, kSafetensorsFile)));
-  // Beside the run (or anywhere else) it writes.
+  // Nor any other file of a run or data directory, nor a file that is not an earlier
+  // export (the first fix of this still replaced metrics.jsonl, data.json, train.bin).
+  for (const std::string& out : {join_path(run, "metrics.jsonl"), join_path(run, "data.json"),
+                                 join_path(run, "new.bin"), join_path(data, "train.bin"), dir + "/input.txt"}) {
+    const bool existed = file_exists(out);
+    const std::string was = existed ? read_file(out) : "";
+    EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", out}, nullptr, &err), 2) << out;
+    EXPECT_EQ(file_exists(out), existed) << out;
+    if (existed) EXPECT_EQ(read_file(out), was) << out;
+  }
+  // Beside the run (or anywhere else) it writes, and replaces its own earlier export.
+  EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
   EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
   EXPECT_EQ(read_file(join_path(run, kCheckpointFile)), ck);
 }

@@ -19,23 +19,29 @@ namespace gpt {
 
 namespace {
 
-// An export writes weights only: it must not replace a gpt.cc checkpoint (a run's
-// optimizer state and data position, which `--resume` needs) or write its files into a
-// run or data directory (tokenizer.bin there belongs to the data).
+// An export writes weights only, so it must not replace what it is not: a gpt.cc
+// checkpoint (a run's optimizer state and data position, which `--resume` needs), or any
+// other file that is not an earlier llm.c export (metrics, shards, the text), and it
+// writes nothing into a run or data directory (its tokenizer.bin belongs to the data).
 void refuse_training_files(const std::string& out, const std::string& to) {
   if (to == "llmc" && file_exists(out) && !is_directory(out)) {
     std::ifstream f(out, std::ios::binary);
     uint32_t magic = 0;
     f.read(reinterpret_cast<char*>(&magic), sizeof magic);
-    if (f.gcount() == sizeof magic && magic == kCheckpointMagic)
+    const bool read4 = f.gcount() == sizeof magic;
+    if (read4 && magic == kCheckpointMagic)
       GPT_USAGE_FAIL("--out ", out, " is a gpt.cc checkpoint (weights, optimizer state and data position): an "
                      "export (weights only) would replace it and the run could no longer be resumed; choose "
                      "another --out (nothing was written)");
+    if (!read4 || int32_t(magic) != kLlmcMagic)
+      GPT_USAGE_FAIL("--out ", out, " exists and is not an llm.c checkpoint; an export replaces only an earlier "
+                     "export: choose another --out, or remove the file first (nothing was written)");
   }
-  if (to == "safetensors" && is_directory(out))
+  const std::string dir = to == "safetensors" ? out : parent_dir(out);
+  if (is_directory(dir))
     for (const char* f : {kCheckpointFile, "train.bin"})
-      if (file_exists(join_path(out, f)))
-        GPT_USAGE_FAIL("--out ", out, " holds ", f, ": it is the directory of a gpt.cc ",
+      if (file_exists(join_path(dir, f)))
+        GPT_USAGE_FAIL("--out ", out, ": ", dir, " holds ", f, ", so it is the directory of a gpt.cc ",
                        std::string(f) == kCheckpointFile ? "run" : "data set",
                        "; export into a directory of its own (nothing was written)");
 }

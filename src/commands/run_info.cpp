@@ -35,8 +35,7 @@ std::string absolute(const std::string& p) {
 
 std::string run_dir(const std::string& run) {
   if (run.empty() || is_directory(run)) return run;
-  const auto slash = run.rfind('/');
-  return slash == std::string::npos ? "." : run.substr(0, slash);
+  return parent_dir(run);
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <thread>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "backend_profile.h"
 #include "check.h"
@@ -88,7 +89,7 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   std::string line, kept;
   while (std::getline(in, line)) {
     auto p = line.find("\"step\":");
-    if (p == std::string::npos) continue;
+    if (p == std::string::npos || line.back() != '}') continue;  // (a line a full disk cut short)
     if (std::atoll(line.c_str() + p + 7) <= last_step) kept += line + "\n";
   }
   write_file_atomic(path, kept);
@@ -316,6 +317,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const std::string ckpt_file = join_path(r.out, kCheckpointFile);
   const std::string metrics_path = join_path(r.out, "metrics.jsonl");
   std::ofstream metrics;
+  size_t metrics_bytes = 0;   // its length after the last line written whole
+  std::string metrics_error;  // why a line could not be written (the run then stops)
   // MFU against --peak-gflops or the FMA throughput measured now; best.bin tracks the
   // lowest val loss (a resumed run's so far is in what metrics.jsonl kept).
   const double flops_per_token = training_flops_per_token(mc);
@@ -341,6 +344,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (!r.resume) write_file_atomic(metrics_path, "");
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
+    metrics.seekp(0, std::ios::end);
+    metrics_bytes = size_t(metrics.tellp());
     save_data_source(r.out, data.src);
     save_run_dtype(r.out, r.dtype);
     const std::string shards_note =
@@ -498,6 +503,17 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       if (val) metrics << ",\"val_loss\":" << json_number(*val);
       metrics << "}\n";
       metrics.flush();
+      if (!metrics && metrics_error.empty()) {
+        // A full disk (or a size limit): the run stops here and saves (which may fail too,
+        // saying so), the half-written line is cut off, and the exit status says it.
+        metrics_error = std::strerror(errno ? errno : EIO);
+        metrics.close();  // (its buffer's last try first, so nothing is appended after the cut)
+        if (::truncate(metrics_path.c_str(), off_t(metrics_bytes)) != 0) {
+          // the partial line stays; a resume drops it (truncate_metrics)
+        }
+      } else if (metrics) {
+        metrics_bytes = size_t(metrics.tellp());
+      }
       const double eta = ema_step_s * double(tc.steps - st.step);
       char line[256];
       std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s (avg)%s | ETA %s",
@@ -511,13 +527,19 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
     // Every rank stops at the same step: a stop request anywhere stops all.
-    const bool interrupted = pg.any(signals.signal() != 0);
-    if (interrupted) stop_reason = "interrupted";  // the exit code says by which signal
+    if (pg.any(!metrics_error.empty())) stop_reason = "cannot write metrics.jsonl";
+    else if (pg.any(signals.signal() != 0)) stop_reason = "interrupted";  // the exit code says by which signal
     else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
     else if (pg.any(max_seconds > 0 && session.seconds() >= max_seconds))
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
   save();
+  if (!metrics_error.empty())
+    GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
+             "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "). Free space on that "
+             "disk (or raise the file size limit), then continue with: gpt train --resume ", r.out);
+  if (stop_reason == "cannot write metrics.jsonl")  // another rank's (only rank 0 writes it)
+    return kExitFailure;
   // Stopped by a signal: 128 + its number (130 for Ctrl-C); a rank stopped by another's: 130.
   const int stop_code = stop_reason != "interrupted" ? 0 : signals.signal() ? 128 + signals.signal() : 130;
   if (!root) return stop_code;
