@@ -442,8 +442,11 @@ int Args::integer(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   long long x = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || x < -2147483647LL || x > 2147483647LL)
+  if (s.empty() || end != s.c_str() + s.size())
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a whole number, got '", s, "'");
+  if (errno == ERANGE || x < -2147483647LL || x > 2147483647LL)
+    GPT_USAGE_FAIL("gpt ", command, ": --", name, " is ", s, ", more than gpt takes (at most 2147483647 in "
+                   "magnitude)");
   return int(x);
 }
 
@@ -452,8 +455,10 @@ uint64_t Args::u64(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   unsigned long long x = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || s[0] == '-' || end != s.c_str() + s.size() || errno == ERANGE)
+  if (s.empty() || s[0] == '-' || end != s.c_str() + s.size())
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a non-negative whole number, got '", s, "'");
+  if (errno == ERANGE)
+    GPT_USAGE_FAIL("gpt ", command, ": --", name, " is ", s, ", more than 64 bits hold (at most 18446744073709551615)");
   return uint64_t(x);
 }
 

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -101,6 +103,21 @@ const char* StopSignals::name(int sig) {
     case SIGXFSZ: return "SIGXFSZ";
   }
   return "signal";
+}
+
+std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, const char* sigkill_timeout) {
+  // A save writes at a few hundred MB/s at worst; 32 MB is where 1 s stops being safe.
+  const double need_s = std::max(10.0, std::ceil(checkpoint_bytes / 50e6));
+  const double given_s = sigkill_timeout && *sigkill_timeout ? std::atof(sigkill_timeout) : 1.0;
+  if (!ompi_size || checkpoint_bytes < 32e6 || given_s >= need_s) return "";
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "note: Ctrl-C or SIGTERM to mpirun is followed by SIGKILL %.0f s later (Open MPI's "
+                "odls_base_sigkill_timeout), too soon to save a %.0f MB checkpoint: start mpirun with --mca "
+                "odls_base_sigkill_timeout %.0f (or export OMPI_MCA_odls_base_sigkill_timeout=%.0f), or send the "
+                "signal to the gpt processes themselves (pkill -INT -f 'gpt train')\n",
+                given_s, checkpoint_bytes / 1e6, need_s, need_s);
+  return buf;
 }
 
 MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards) {

@@ -35,6 +35,13 @@ constexpr const char* kRunLockFile = "train.lock";
 // process group) and is ignored. SIGPIPE and SIGXFSZ stay caught, so the failed write
 // returns EPIPE / EFBIG instead of killing the save. Restores the old handlers.
 constexpr double kRepeatKillsAfterS = 1.0;
+
+// Under Open MPI's mpirun, Ctrl-C or SIGTERM to mpirun reaches the ranks as SIGTERM and
+// is followed by SIGKILL after odls_base_sigkill_timeout seconds (1 unless set): too
+// little to write a large checkpoint. The note (empty when not needed) says how to give
+// the save time. ompi_size: $OMPI_COMM_WORLD_SIZE (null: not under Open MPI);
+// sigkill_timeout: $OMPI_MCA_odls_base_sigkill_timeout (mpirun --mca sets it too).
+std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, const char* sigkill_timeout);
 class StopSignals {
  public:
   StopSignals();

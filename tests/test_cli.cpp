@@ -41,6 +41,8 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"train", "--data", "d", "--out", "o", "--lr", "abc"}, "--lr expects a number, got 'abc'"},
       {{"prepare", "--input", "x", "--out", "y", "--val-fraction", "1e-400"}, "finite number of ordinary size"},
       {{"train", "--data", "d", "--out", "o", "--lr", "nan"}, "--lr expects a finite number"},
+      {{"train", "--data", "d", "--out", "o", "--steps", "3000000000"}, "--steps is 3000000000, more than gpt takes"},
+      {{"train", "--data", "d", "--out", "o", "--seed", "99999999999999999999"}, "more than 64 bits hold"},
       {{"train", "--data", "d", "--out", "o", "--steps", "1.5"}, "--steps expects a whole number"},
       {{"train", "--data", "d", "--out", "o", "--heads", "3", "--dim", "128"}, "does not divide"},
       {{"train", "--data", "d", "--out", "o", "--context", "0"}, "--context must be at least 1"},

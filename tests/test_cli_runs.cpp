@@ -125,10 +125,16 @@ TEST(Runs, NotesSayWhatWouldOtherwiseSurprise) {
   before.lr = 3e-3f, before.warmup = 2, before.steps = 10;
   TrainConfig now = before;
   now.steps = 14;
+  // The step it names is the next one, as the log counts (it named step 10 while
+  // quoting the rate of the step logged as 11).
   char lrs[64];
-  std::snprintf(lrs, sizeof lrs, "lr at step 10 is now %.2e (was %.2e)", learning_rate(now, 10),
+  std::snprintf(lrs, sizeof lrs, "lr at step 11 is now %.2e (was %.2e)", learning_rate(now, 10),
                 learning_rate(before, 10));
   EXPECT_NE(note.find(lrs), std::string::npos) << note;
+  const std::string m = read_file(run + "/metrics.jsonl");
+  const size_t at = m.find("{\"step\":11,");
+  ASSERT_NE(at, std::string::npos) << m;
+  EXPECT_FLOAT_EQ(std::stof(m.substr(m.find("\"lr\":", at) + 5)), learning_rate(now, 10));
   // Resuming with the same --steps says nothing about the schedule.
   ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "14"}, nullptr, &err), 0) << err;
   EXPECT_EQ(err.find("note:"), std::string::npos) << err;

@@ -599,6 +599,22 @@ TEST(StopSignals, TheSameSignalAgainAfterASecondStillKillsAtOnce) {
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << describe(status);
 }
 
+// Ctrl-C to mpirun: Open MPI sends the ranks SIGTERM, then SIGKILL 1 s later; a large
+// checkpoint was cut mid-save (the previous one stayed, the steps since were lost).
+// A note at start-up says how to give the save time.
+TEST(StopSignals, MpirunGetsANoteWhenItsKillWouldCutASave) {
+  const double big = 1.2e9, small = 1e6;
+  EXPECT_EQ(mpirun_signal_note(big, nullptr, nullptr), "") << "not under Open MPI";
+  EXPECT_EQ(mpirun_signal_note(small, "2", nullptr), "");
+  const std::string note = mpirun_signal_note(big, "2", nullptr);
+  EXPECT_NE(note.find("SIGKILL 1 s later"), std::string::npos) << note;
+  EXPECT_NE(note.find("1200 MB checkpoint"), std::string::npos) << note;
+  EXPECT_NE(note.find("--mca odls_base_sigkill_timeout 24"), std::string::npos) << note;  // 1.2 GB at 50 MB/s
+  EXPECT_NE(mpirun_signal_note(big, "2", "5"), "");
+  EXPECT_EQ(mpirun_signal_note(big, "2", "60"), "");
+  EXPECT_EQ(mpirun_signal_note(40e6, "2", "10"), "") << "at least 10 s is enough for small ones";
+}
+
 // Ctrl-C was polled only between steps, so a long evaluation kept it waiting (and a
 // second Ctrl-C then lost the steps since the last save).
 TEST_F(Robustness, CtrlCDuringALongEvaluationSavesTheStepAndExits) {
@@ -694,6 +710,45 @@ TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {
   EXPECT_EQ(read_file(join_path(run, "metrics.jsonl")), m);
 }
 
+// --out of a picture that is a directory (or empty) failed only at the end, with "rename
+// from temp file failed"; prepare --out RUN replaced a run directory with data.
+TEST_F(Robustness, OutputsThatCannotBeWhatTheCommandWritesAreRefusedFirst) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string err;
+  EXPECT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--positions", "4", "--dim", "8", "--out", dir}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--out " + dir + " is a directory; give a file name (e.g. --out " + dir + "/posenc.svg)"),
+            std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--positions", "4", "--dim", "8", "--out", ""}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--out is empty"), std::string::npos) << err;
+  const std::string example = repo_file("examples/attention/two_tokens.json");
+  if (!example.empty()) {
+    EXPECT_EQ(run_gpt({"attention", "--input", example, "--out", dir}, nullptr, &err), 2);
+    EXPECT_NE(err.find("is a directory"), std::string::npos) << err;
+  }
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  const std::string ck = read_file(join_path(run, kCheckpointFile));
+  EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/input.txt", "--out", run}, nullptr, &err), 2);
+  EXPECT_NE(err.find("is the run directory of `gpt train`"), std::string::npos) << err;
+  EXPECT_EQ(read_file(join_path(run, kCheckpointFile)), ck);
+  EXPECT_FALSE(file_exists(join_path(run, "train.bin")));
+}
+
+// A model flag on --resume named the first model flag given, not the one that differs;
+// on --init the message named neither flag nor values.
+TEST_F(Robustness, ModelFlagConflictsNameTheFlagAndBothValues) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;  // 1 layer, dim 16
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "4", "--layers", "1", "--dim", "32"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--dim 32 conflicts with the checkpoint in " + run + " (16)"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--data", data, "--init", run, "--out", dir + "/i", "--layers", "1", "--heads", "2",
+                     "--dim", "32"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--dim 32 differs from " + run + "'s 16"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--data", data, "--init", run, "--out", dir + "/i", "--context", "16"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--context 16 differs from " + run + "'s 8"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(dir + "/i"));
+}
+
 // `gpt export --out RUN/checkpoint.bin` replaced a run's checkpoint with weights only.
 TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
@@ -765,6 +820,19 @@ TEST_F(Robustness, SampleRefusesAnotherModelsTokenizerAndNamesThePromptFile) {
   prepare_data(dir + "/all.txt", dir + "/other", "char", 0.5);
   EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--tokenizer", dir + "/other/" + kTokenizerFile, "--prompt", "the",
                      "--tokens", "5"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("they do not belong together"), std::string::npos) << err;
+  // The same tokenizer beside an llm.c export: named as the file it is (it was the model's
+  // "checkpoint.bin"), and refused by attention (which used it) and by training from the
+  // model on data of that tokenizer (which trained a run that could not be sampled).
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
+  write_file_atomic(dir + "/m.tokenizer.bin", read_file(dir + "/other/" + kTokenizerFile));
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", dir + "/m.bin", "--tokens", "5"}, nullptr, &err), 1);
+  EXPECT_NE(err.find(dir + "/m.tokenizer.bin: the tokenizer has"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", dir + "/m.bin", "--text", "the"}, nullptr, &err), 1);
+  EXPECT_NE(err.find(dir + "/m.tokenizer.bin: the tokenizer has"), std::string::npos) << err;
+  std::remove((dir + "/m.tokenizer.bin").c_str());
+  EXPECT_EQ(run_gpt({"train", "--data", dir + "/other", "--init", dir + "/m.bin", "--out", dir + "/ft", "--steps", "1",
+                     "--eval-every", "0"}, nullptr, &err), 1);
   EXPECT_NE(err.find("they do not belong together"), std::string::npos) << err;
   write_file_atomic(dir + "/bad.txt", std::string("\xc3\x28", 2));
   EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt-file", dir + "/bad.txt", "--tokens", "5"}, nullptr, &err), 1);

@@ -76,7 +76,8 @@ int run_model_map(const Args& a) {
     GPT_USAGE_FAIL("gpt attention: --no-scale goes with --input (the calculator); a trained model always "
                    "scales by 1/sqrt(head size)");
   const std::string text = a.require("text");
-  const Checkpoint ck = load_model(a.str("ckpt"));  // any model file (model_io.h)
+  std::string tok_file;
+  const Checkpoint ck = load_model(a.str("ckpt"), std::nullopt, nullptr, nullptr, &tok_file);  // any model file
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");
   if (layer < 0 || layer >= mc.num_layers)
@@ -97,7 +98,10 @@ int run_model_map(const Args& a) {
   std::vector<int> ids;
   std::vector<std::string> pieces;
   if (!ck.tokenizer.empty()) {
-    const auto tok = Tokenizer::deserialize(ck.tokenizer, checkpoint_path(a.str("ckpt")));
+    const auto tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
+    if (tok->vocab_size() != mc.vocab_size)  // (sample refuses the same)
+      GPT_FAIL(tok_file, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model's vocabulary has ",
+               mc.vocab_size, "; they do not belong together");
     ids = tok->encode(text);
     for (int id : ids) pieces.push_back(tok->decode_token(id));
   } else {
@@ -212,6 +216,7 @@ int cmd_attention(const Args& a) {
   if (calc == ckpt)
     GPT_USAGE_FAIL("gpt attention: give either --input FILE.json (the step-by-step calculator) or --ckpt RUN "
                    "--text TEXT (a trained model's attention map); see `gpt attention --help`");
+  require_output_file(a, "attention.svg");
   return calc ? run_calculator(a) : run_model_map(a);
 }
 

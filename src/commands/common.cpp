@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "device.h"
+#include "fileio.h"
 #include "layers/gemm.h"
 
 namespace gpt {
@@ -36,6 +37,14 @@ AdaptiveThreads thread_policy(const Args& a) {
 }
 
 void apply_threads(const Args& a) { thread_policy(a); }
+
+void require_output_file(const Args& a, const char* example) {
+  if (!a.has("out")) return;
+  const std::string out = a.str("out");
+  if (out.empty()) GPT_USAGE_FAIL("--out is empty; give a file name (e.g. --out ", example, ")");
+  if (is_directory(out))
+    GPT_USAGE_FAIL("--out ", out, " is a directory; give a file name (e.g. --out ", join_path(out, example), ")");
+}
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";

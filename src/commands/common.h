@@ -20,6 +20,9 @@ std::string dtype_note(Dtype t, DeviceKind device = DeviceKind::cpu);
 AdaptiveThreads thread_policy(const Args& a);
 // The same flag for commands without repeated steps (gpt eval): N, or all cores.
 void apply_threads(const Args& a);
+// --out FILE of a command that writes one file (a picture): not empty and not a
+// directory, checked before any work (the write at the end said "rename ... failed").
+void require_output_file(const Args& a, const char* example);
 std::string format_duration(double seconds);  // "3m12s"
 std::string format_count(double x);           // "12,345"
 

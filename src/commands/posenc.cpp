@@ -23,14 +23,16 @@ int cmd_posenc(const Args& a) {
   const std::string kind = a.require("kind");
   if (kind != "sinusoidal" && kind != "rope" && kind != "learned")
     GPT_USAGE_FAIL("--kind: unknown encoding '", kind, "'; choose sinusoidal, rope or learned");
+  require_output_file(a, "posenc.svg");
   const bool have_ckpt = a.has("ckpt");
   if (kind == "learned" && !have_ckpt)
     GPT_USAGE_FAIL("--kind learned needs --ckpt RUN: a learned table exists only in a trained model");
 
   int P = 0, D = 0;
   std::optional<Checkpoint> ck;
+  std::string model_file;  // where the weights came from (messages)
   if (have_ckpt) {
-    ck = load_model(a.str("ckpt"));  // any model file (model_io.h)
+    ck = load_model(a.str("ckpt"), std::nullopt, nullptr, &model_file);  // any model file (model_io.h)
     const GPTConfig& mc = ck->model;
     // The model's own sizes: its context, and its width (the head size for RoPE).
     const int model_dim = kind == "rope" ? mc.channels / mc.num_heads : mc.channels;
@@ -40,7 +42,7 @@ int cmd_posenc(const Args& a) {
     D = model_dim;
     P = a.has("positions") ? a.integer("positions") : mc.max_seq_len;
     if (kind == "learned" && mc.pos != PosEnc::learned)
-      GPT_FAIL(checkpoint_path(a.str("ckpt")), ": the model uses ", to_string(mc.pos),
+      GPT_FAIL(model_file, ": the model uses ", to_string(mc.pos),
                " positions and has no learned table; try --kind ", to_string(mc.pos));
     if (kind == "learned" && P > mc.max_seq_len)
       GPT_USAGE_FAIL("--positions ", P, " exceeds the model's context ", mc.max_seq_len,
@@ -81,7 +83,7 @@ int cmd_posenc(const Args& a) {
     enc = Matrix(P, D);
     const std::vector<float> wpe = model.read_tensor(WPE);
     for (size_t i = 0; i < enc.v.size(); i++) enc.v[i] = double(wpe[i]);
-    what = "learned table wpe of " + checkpoint_path(a.str("ckpt")) + " (" + std::to_string(P) + " of " +
+    what = "learned table wpe of " + model_file + " (" + std::to_string(P) + " of " +
            std::to_string(ck->model.max_seq_len) + " positions x " + std::to_string(D) + ")";
   }
 

@@ -3,6 +3,8 @@
 
 #include "check.h"
 #include "commands/common.h"
+#include "fileio.h"
+#include "formats/checkpoint.h"
 #include "text/dataloader.h"
 
 namespace gpt {
@@ -13,7 +15,12 @@ int cmd_prepare(const Args& a) {
     vocab_size = a.integer("vocab-size");
     if (vocab_size <= 0) GPT_USAGE_FAIL("--vocab-size must be positive, got ", vocab_size);
   }
-  const std::string summary = prepare_data(a.require("input"), a.require("out"), a.str("tokenizer"),
+  // A run directory is not data: replacing it would drop a checkpoint saved meanwhile.
+  const std::string out = a.require("out");
+  if (file_exists(join_path(out, kCheckpointFile)))
+    GPT_USAGE_FAIL("--out ", out, " is the run directory of `gpt train` (it holds ", kCheckpointFile,
+                   "); prepare writes a data directory: choose another --out (nothing was written)");
+  const std::string summary = prepare_data(a.require("input"), out, a.str("tokenizer"),
                                            a.real("val-fraction"), vocab_size);
   std::printf("%s\n", summary.c_str());
   return 0;

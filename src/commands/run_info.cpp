@@ -83,7 +83,7 @@ DataSource resolve_data_source(const Args& a, const std::string& run, const std:
     }
   }
   GPT_USAGE_FAIL(what, ": --data is required (a directory from `gpt prepare`, or any directory holding "
-                 "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards",
+                 "train.bin and val.bin), or --train-glob / --val-glob PATTERN for llm.c's numbered shards",
                  run.empty() ? "" : "; " + run_dir(run) + " has no " + kDataSourceFile + " naming them",
                  "; see `", what, " --help`");
 }
@@ -142,14 +142,20 @@ std::string loss_text(double loss) {
 }
 
 void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int step) {
+  // The next step's rate: learning_rate counts from 0, the log from 1 (step + 1 is the
+  // first one this session trains and logs).
   const float lr0 = learning_rate(before, step), lr1 = learning_rate(now, step);
+  step += 1;
   if (lr0 == lr1 && before.steps == now.steps) return;
   std::string changed;
+  auto number = [](double x) {  // whole numbers in full (--steps 1000000, not 1e+06)
+    char buf[40];
+    std::snprintf(buf, sizeof buf, x == std::floor(x) && std::fabs(x) < 1e15 ? "%.0f" : "%g", x);
+    return std::string(buf);
+  };
   auto diff = [&](const char* flag, double a, double b) {
     if (a == b) return;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%s--%s %g -> %g", changed.empty() ? "" : ", ", flag, a, b);
-    changed += buf;
+    changed += (changed.empty() ? "--" : ", --") + std::string(flag) + " " + number(a) + " -> " + number(b);
   };
   diff("steps", before.steps, now.steps);
   diff("warmup", before.warmup, now.warmup);

@@ -37,8 +37,9 @@ int cmd_sample(const Args& a) {
   SplitMix64 rng(a.u64("seed"));
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
-  const Checkpoint ck =
-      load_model(a.require("ckpt"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
+  std::string model_tok_file;
+  const Checkpoint ck = load_model(a.require("ckpt"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt,
+                                   nullptr, nullptr, &model_tok_file);
   GPT<float> model(ck.model, device, parse_dtype(a.str("dtype")));
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;
@@ -49,7 +50,7 @@ int cmd_sample(const Args& a) {
     tok_source = a.require("tokenizer");
     tok = load_tokenizer_file(tok_source);
   } else if (!ck.tokenizer.empty()) {
-    tok_source = checkpoint_path(a.str("ckpt"));
+    tok_source = model_tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, tok_source);
   }
   // A tokenizer of another size is another model's: fewer tokens cannot decode every id

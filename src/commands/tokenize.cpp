@@ -136,11 +136,12 @@ int cmd_tokenize(const Args& a) {
     source = join_path(a.require("data"), kTokenizerFile);
     tok = Tokenizer::load_dir(a.require("data"));
   } else if (a.has("ckpt")) {
-    source = a.require("ckpt");
-    const Checkpoint ck = load_model(source);  // any model file (model_io.h)
+    std::string tok_file;
+    const Checkpoint ck = load_model(a.require("ckpt"), std::nullopt, nullptr, nullptr, &tok_file);  // any model file
     if (ck.tokenizer.empty())
-      GPT_FAIL(source, ": this model carries no tokenizer (its data had none, or no tokenizer file lies beside "
-               "it); give one with --tokenizer FILE");
+      GPT_FAIL(a.require("ckpt"), ": this model carries no tokenizer (its data had none, or no tokenizer file lies "
+               "beside it); give one with --tokenizer FILE");
+    source = tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, source);
   } else {
     source = a.require("tokenizer");

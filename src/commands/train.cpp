@@ -11,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -47,6 +48,19 @@ GPTConfig model_config_from(const Args& a, GPTConfig c, bool only_given) {
   if (want("pos")) c.pos = parse_posenc(a.str("pos"));
   if (want("dropout")) c.dropout = float(a.real("dropout"));
   return c;
+}
+
+// One model flag's value in a config, as text (for comparing and for messages).
+std::string model_flag_value(const GPTConfig& c, const std::string& flag) {
+  if (flag == "layers") return std::to_string(c.num_layers);
+  if (flag == "heads") return std::to_string(c.num_heads);
+  if (flag == "dim") return std::to_string(c.channels);
+  if (flag == "context") return std::to_string(c.max_seq_len);
+  if (flag == "pos") return to_string(c.pos);
+  GPT_CHECK(flag == "dropout", "unknown model flag ", flag);
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", double(c.dropout));
+  return b;
 }
 
 TrainConfig train_config_from(const Args& a, TrainConfig t, bool only_given) {
@@ -164,15 +178,12 @@ Run resolve_run(const Args& a) {
   if (r.resume) {
     r.ck = load_checkpoint(a.str("resume"));
     r.model = r.ck->model;
-    for (const char* f : kModelFlags) {
-      if (!a.has(f)) continue;
-      GPTConfig want = model_config_from(a, r.model, true);
-      if (want.num_layers != r.model.num_layers || want.num_heads != r.model.num_heads ||
-          want.channels != r.model.channels || want.max_seq_len != r.model.max_seq_len || want.pos != r.model.pos ||
-          want.dropout != r.model.dropout)
-        GPT_USAGE_FAIL("--", f, " ", a.str(f), " conflicts with the checkpoint in ", a.str("resume"),
-                       ": a resumed run keeps its model; drop the flag, or use --init to start a new run");
-    }
+    const GPTConfig want = model_config_from(a, r.model, true);
+    for (const char* f : kModelFlags)
+      if (a.has(f) && model_flag_value(want, f) != model_flag_value(r.model, f))
+        GPT_USAGE_FAIL("--", f, " ", a.str(f), " conflicts with the checkpoint in ", a.str("resume"), " (",
+                       model_flag_value(r.model, f), "): a resumed run keeps its model; drop the flag, or use "
+                       "--init to start a new run");
     if (r.ck->m.empty()) GPT_FAIL(checkpoint_path(a.str("resume")), ": has no optimizer state, so it cannot be resumed "
                                   "exactly; use --init to start a new run from its weights");
     r.train = train_config_from(a, r.ck->train, true);
@@ -186,10 +197,14 @@ Run resolve_run(const Args& a) {
       r.ck = load_model(a.str("init"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
       r.model = model_config_from(a, r.ck->model, true);
       const GPTConfig& c = r.ck->model;
-      if (r.model.num_layers != c.num_layers || r.model.num_heads != c.num_heads || r.model.channels != c.channels ||
-          r.model.pos != c.pos || r.model.max_seq_len > c.max_seq_len)
-        GPT_USAGE_FAIL("--init: model flags must match the checkpoint's shape (only --dropout and a shorter "
-                       "--context may change)");
+      for (const char* f : kModelFlags) {
+        const std::string flag = f;
+        const bool may_change = flag == "dropout" || (flag == "context" && r.model.max_seq_len <= c.max_seq_len);
+        if (!may_change && model_flag_value(r.model, f) != model_flag_value(c, f))
+          GPT_USAGE_FAIL("--init: --", f, " ", a.str(f), " differs from ", a.str("init"), "'s ",
+                         model_flag_value(c, f), "; the weights fix the model's shape (only --dropout and a shorter "
+                         "--context may change): drop --", f);
+      }
     } else {
       r.model = model_config_from(a, GPTConfig{}, false);
     }
@@ -250,8 +265,12 @@ Data open_data(const Args& a, Run& r) {
     if (r.flag_vocab && *r.flag_vocab != mc.vocab_size)
       GPT_USAGE_FAIL("--vocab-size ", *r.flag_vocab, " conflicts with the checkpoint's vocabulary of ", mc.vocab_size,
                      " tokens; drop --vocab-size");
-    if (data_vocab > mc.vocab_size)
-      GPT_FAIL(d.dir, ": vocabulary of ", data_vocab, " tokens is larger than the checkpoint's ", mc.vocab_size);
+    // A tokenizer of another size than the model's vocabulary: larger, its ids overflow the
+    // model; smaller, the trained run could not be sampled as text (ids it cannot decode).
+    if (tok && data_vocab != mc.vocab_size)
+      GPT_FAIL(d.dir, "/", kTokenizerFile, ": the data's tokenizer has ", data_vocab, " tokens, the ",
+               r.resume ? "run's" : "--init model's", " vocabulary ", mc.vocab_size, "; they do not belong together: "
+               "prepare the data with the model's tokenizer, or train a new model on these data (without --init)");
     if (d.tok_blob.empty()) d.tok_blob = r.ck->tokenizer;
   } else if (tok || r.flag_vocab) {
     mc.vocab_size = tok ? data_vocab : *r.flag_vocab;
@@ -361,6 +380,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  format_count(tc.steps).c_str(),
                  r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
                  mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
+    std::fputs(mpirun_signal_note(3.0 * sizeof(float) * double(model.num_params()), std::getenv("OMPI_COMM_WORLD_SIZE"),
+                                  std::getenv("OMPI_MCA_odls_base_sigkill_timeout")).c_str(), stderr);
   }
 
   std::optional<int64_t> saved_step;  // the last checkpoint on disk (named if the loss diverges)

@@ -74,9 +74,13 @@ std::vector<std::string> tokenizer_files_beside(const std::string& model_path) {
   return {base + "." + kSentencePieceFile, base + "." + kTokenizerFile};
 }
 
-Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format) {
+Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format,
+                      std::string* model_file, std::string* tokenizer_file) {
   const ModelFormat f = detect(path);
   if (format) *format = f;
+  const std::string file = f == ModelFormat::gptcc ? checkpoint_path(path) : path;
+  if (model_file) *model_file = file;
+  if (tokenizer_file) tokenizer_file->clear();
   // A gpt.cc checkpoint: weights only; its tokenizer is inside.
   Checkpoint ck = f == ModelFormat::gptcc ? load_checkpoint(path, false)
                   : f == ModelFormat::llmc ? load_llmc(path)
@@ -84,10 +88,12 @@ Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFo
   if (heads && *heads != ck.model.num_heads)  // (a safetensors config.json's n_head: checked in hf_gpt2)
     GPT_USAGE_FAIL("--heads ", *heads, " disagrees with ", path, " (", ck.model.num_heads,
                    " heads); drop --heads: it is for a .safetensors file without config.json");
+  if (f == ModelFormat::gptcc && tokenizer_file && !ck.tokenizer.empty()) *tokenizer_file = file;
   if (f != ModelFormat::gptcc)
     for (const std::string& t : tokenizer_files_beside(path))
       if (file_exists(t)) {
         ck.tokenizer = load_tokenizer_file(t)->serialize();
+        if (tokenizer_file) *tokenizer_file = t;
         break;
       }
   return ck;

@@ -27,9 +27,12 @@ const char* to_string(ModelFormat f);  // "gpt.cc checkpoint", "llm.c checkpoint
 std::vector<std::string> tokenizer_files_beside(const std::string& model_path);
 
 // Any model file; an llm.c or safetensors model gets the tokenizer found beside it
-// (tokenizer_files_beside), if any, in Checkpoint::tokenizer.
+// (tokenizer_files_beside), if any, in Checkpoint::tokenizer. *model_file: the file the
+// weights came from (RUN/checkpoint.bin for a run directory); *tokenizer_file: the one
+// the tokenizer came from ("" when there is none), for messages.
 Checkpoint load_model(const std::string& path, std::optional<int> heads = std::nullopt,
-                      ModelFormat* format = nullptr);
+                      ModelFormat* format = nullptr, std::string* model_file = nullptr,
+                      std::string* tokenizer_file = nullptr);
 
 // The model as llm.c and transformers' GPT-2 need it, with a learned position table:
 // learned models as they are; sinusoidal ones with their fixed table written into wpe
