@@ -106,7 +106,8 @@ const char* StopSignals::name(int sig) {
 }
 
 std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, const char* sigkill_timeout) {
-  // A save writes at a few hundred MB/s at worst; 32 MB is where 1 s stops being safe.
+  // Time for the save at 50 MB/s (a slow disk, with the image copy and the checksum before
+  // the write), 10 s at least; below 32 MB the default second has been enough.
   const double need_s = std::max(10.0, std::ceil(checkpoint_bytes / 50e6));
   const double given_s = sigkill_timeout && *sigkill_timeout ? std::atof(sigkill_timeout) : 1.0;
   if (!ompi_size || checkpoint_bytes < 32e6 || given_s >= need_s) return "";
