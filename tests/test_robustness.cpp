@@ -281,22 +281,28 @@ TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
   EXPECT_TRUE(file_exists(live)) << "the temp file of a live process was removed";
 }
 
+// bin `args` (from the command on, as for run_gpt) under a file size limit of `bytes`
+// (ulimit -f), stderr to `log`; returns the wait status.
+int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log) {
+  args.insert(args.begin(), bin);
+  return in_child([&] {
+    struct rlimit lim = {bytes, bytes};
+    setrlimit(RLIMIT_FSIZE, &lim);
+    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin, argv.data());
+    return 127;
+  });
+}
+
 TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
   SKIP_WITHOUT_BINARY();
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
   const std::string log = dir + "/log";
-  std::vector<std::string> args = {bin_, "train", "--data", data, "--out", run, "--steps", "2", "--eval-every", "0"};
-  for (auto& f : tiny_flags()) args.push_back(f);
-  const int status = in_child([&] {
-    struct rlimit lim = {20000, 20000};  // the checkpoint is larger
-    setrlimit(RLIMIT_FSIZE, &lim);
-    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
-    std::vector<char*> argv;
-    for (auto& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    execv(bin_, argv.data());
-    return 127;
-  });
+  // (the checkpoint is larger than the limit)
+  const int status = run_with_file_limit(bin_, tiny_train(data, run, 2, {"--eval-every", "0"}), 20000, log);
   ASSERT_TRUE(WIFEXITED(status)) << describe(status);
   EXPECT_EQ(WEXITSTATUS(status), 1);
   const std::string err = read_file(log);
@@ -313,19 +319,9 @@ TEST_F(Robustness, MetricsThatCannotBeWrittenStopTheRunAndSaySo) {
   std::string err;
   ASSERT_EQ(run_gpt(tiny_train(data, dir + "/probe", 1, {"--eval-every", "0"}), nullptr, &err), 0) << err;
   const size_t ck_bytes = read_file(join_path(dir + "/probe", kCheckpointFile)).size();
-  std::vector<std::string> args = tiny_train(data, run, 1000000, {"--eval-every", "0", "--save-every", "0",
-                                                                  "--log-every", "1"});
-  args.insert(args.begin(), bin_);
-  const int status = in_child([&] {
-    struct rlimit lim = {ck_bytes + 4096, ck_bytes + 4096};
-    setrlimit(RLIMIT_FSIZE, &lim);
-    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin_, argv.data());
-    return 127;
-  });
+  const int status = run_with_file_limit(
+      bin_, tiny_train(data, run, 1000000, {"--eval-every", "0", "--save-every", "0", "--log-every", "1"}),
+      ck_bytes + 4096, log);
   ASSERT_TRUE(WIFEXITED(status)) << describe(status);
   EXPECT_EQ(WEXITSTATUS(status), 1) << read_file(log);
   const std::string msg = read_file(log);
@@ -715,10 +711,12 @@ TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {
 TEST_F(Robustness, OutputsThatCannotBeWhatTheCommandWritesAreRefusedFirst) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
   std::string err;
-  EXPECT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--positions", "4", "--dim", "8", "--out", dir}, nullptr, &err), 2);
+  const std::vector<std::string> posenc = {"posenc", "--kind", "sinusoidal", "--positions", "4", "--dim", "8", "--out"};
+  auto with = [](std::vector<std::string> v, const std::string& last) { return v.push_back(last), v; };
+  EXPECT_EQ(run_gpt(with(posenc, dir), nullptr, &err), 2);
   EXPECT_NE(err.find("--out " + dir + " is a directory; give a file name (e.g. --out " + dir + "/posenc.svg)"),
             std::string::npos) << err;
-  EXPECT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--positions", "4", "--dim", "8", "--out", ""}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt(with(posenc, ""), nullptr, &err), 2);
   EXPECT_NE(err.find("--out is empty"), std::string::npos) << err;
   const std::string example = repo_file("examples/attention/two_tokens.json");
   if (!example.empty()) {
@@ -744,7 +742,8 @@ TEST_F(Robustness, ModelFlagConflictsNameTheFlagAndBothValues) {
   EXPECT_EQ(run_gpt({"train", "--data", data, "--init", run, "--out", dir + "/i", "--layers", "1", "--heads", "2",
                      "--dim", "32"}, nullptr, &err), 2);
   EXPECT_NE(err.find("--dim 32 differs from " + run + "'s 16"), std::string::npos) << err;
-  EXPECT_EQ(run_gpt({"train", "--data", data, "--init", run, "--out", dir + "/i", "--context", "16"}, nullptr, &err), 2);
+  EXPECT_EQ(run_gpt({"train", "--data", data, "--init", run, "--out", dir + "/i", "--context", "16"}, nullptr, &err),
+            2);
   EXPECT_NE(err.find("--context 16 differs from " + run + "'s 8"), std::string::npos) << err;
   EXPECT_FALSE(file_exists(dir + "/i"));
 }
@@ -775,7 +774,9 @@ TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
     const std::string was = existed ? read_file(out) : "";
     EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", out}, nullptr, &err), 2) << out;
     EXPECT_EQ(file_exists(out), existed) << out;
-    if (existed) EXPECT_EQ(read_file(out), was) << out;
+    if (existed) {
+      EXPECT_EQ(read_file(out), was) << out;
+    }
   }
   // Beside the run (or anywhere else) it writes, and replaces its own earlier export.
   EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;

@@ -38,8 +38,8 @@ int cmd_sample(const Args& a) {
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
   std::string model_tok_file;
-  const Checkpoint ck = load_model(a.require("ckpt"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt,
-                                   nullptr, nullptr, &model_tok_file);
+  const std::optional<int> heads = a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt;
+  const Checkpoint ck = load_model(a.require("ckpt"), heads, nullptr, nullptr, &model_tok_file);
   GPT<float> model(ck.model, device, parse_dtype(a.str("dtype")));
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;

@@ -548,8 +548,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
     // Every rank stops at the same step: a stop request anywhere stops all.
-    if (pg.any(!metrics_error.empty())) stop_reason = "cannot write metrics.jsonl";
-    else if (pg.any(signals.signal() != 0)) stop_reason = "interrupted";  // the exit code says by which signal
+    // (One collective: only rank 0 writes metrics.jsonl, so the other ranks take its failure
+    // for an interruption; rank 0's error ends the job. A signal: the exit code says which.)
+    if (pg.any(!metrics_error.empty() || signals.signal() != 0))
+      stop_reason = metrics_error.empty() ? "interrupted" : "cannot write metrics.jsonl";
     else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
     else if (pg.any(max_seconds > 0 && session.seconds() >= max_seconds))
       stop_reason = "--max-seconds " + json_number(max_seconds);
@@ -559,8 +561,6 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
              "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "). Free space on that "
              "disk (or raise the file size limit), then continue with: gpt train --resume ", r.out);
-  if (stop_reason == "cannot write metrics.jsonl")  // another rank's (only rank 0 writes it)
-    return kExitFailure;
   // Stopped by a signal: 128 + its number (130 for Ctrl-C); a rank stopped by another's: 130.
   const int stop_code = stop_reason != "interrupted" ? 0 : signals.signal() ? 128 + signals.signal() : 130;
   if (!root) return stop_code;
