@@ -15,6 +15,9 @@ SIZE=1115394
 DEST="${1:-data/tinyshakespeare.txt}"
 
 die() { echo "get_data.sh: error: $*" >&2; exit 1; }
+# (A directory as DEST took the final mv into it: "wrote DEST", and the file sat in
+# DEST/DEST.tmp.PID.)
+[[ -d "$DEST" ]] && die "$DEST is a directory; give the file's path (e.g. ${DEST%/}/tinyshakespeare.txt)"
 
 sha256_of() {
   if command -v sha256sum >/dev/null 2>&1; then

@@ -21,19 +21,28 @@ def read_metrics(run):
         sys.exit(f"plot_loss.py: {path}: not found; expected a run directory written by `gpt train` "
                  "(it holds metrics.jsonl) or the metrics.jsonl file itself")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                sys.exit(f"plot_loss.py: {path}: line {n}: not JSON ({e}); expected one object per line")
-            if "step" not in row or "train_loss" not in row:
-                sys.exit(f"plot_loss.py: {path}: line {n}: expected \"step\" and \"train_loss\", found "
-                         f"{sorted(row)}")
-            rows.append(row)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        sys.exit(f"plot_loss.py: {path}: cannot read it as UTF-8 text ({e})")
+    lines = text.split("\n")
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines):  # the last line of a run still writing (or killed mid-line): not yet a line
+                break
+            sys.exit(f"plot_loss.py: {path}: line {n}: not JSON ({e}); expected one object per line")
+        number = lambda k: isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool)
+        if not isinstance(row, dict) or not number("step") or not number("train_loss") or \
+                (row.get("val_loss") is not None and not number("val_loss")):
+            sys.exit(f"plot_loss.py: {path}: line {n}: expected an object with numbers \"step\" and "
+                     f"\"train_loss\" (and \"val_loss\"), found {line[:80]}")
+        rows.append(row)
     if not rows:
         sys.exit(f"plot_loss.py: {path}: no logged steps yet")
     rows.sort(key=lambda r: r["step"])
@@ -58,6 +67,13 @@ def main():
     args = ap.parse_args()
     if len(args.label) > len(args.runs):
         sys.exit("plot_loss.py: more --label than runs")
+    if os.path.splitext(args.out)[1].lower() not in (".png", ".svg", ".pdf"):
+        sys.exit(f"plot_loss.py: --out {args.out}: give a .png, .svg or .pdf file name")
+    out_dir = os.path.dirname(args.out) or "."
+    if not os.path.isdir(out_dir):
+        sys.exit(f"plot_loss.py: --out {args.out}: the directory {out_dir} does not exist")
+    for run in args.runs:  # every run's file checked before the (slow) matplotlib import
+        read_metrics(run)
 
     try:
         import matplotlib

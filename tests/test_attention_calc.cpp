@@ -820,5 +820,71 @@ TEST_F(TrainedModel, PlotLossWritesAPngAndNamesABadRun) {
   EXPECT_NE(read_file(log).find("nothing/metrics.jsonl: not found"), std::string::npos) << read_file(log);
 }
 
+// plot_loss.py met a bad --out, a line that is JSON but not an object of numbers, or a
+// file that is not UTF-8 with a Python traceback (and plotted a string loss); a run still
+// writing (its last line cut) could not be plotted at all.
+TEST(PlotLoss, BadInputsGetOneLineAndARunStillWritingPlots) {
+  const std::string script = repo_file("scripts/plot_loss.py");
+  if (script.empty()) GTEST_SKIP() << "scripts/plot_loss.py not found";
+  if (python_with("json").empty()) GTEST_SKIP() << "python3 not found";
+  const std::string dir = scratch_dir(), log = dir + "/log", bad = dir + "/bad";
+  make_dirs(bad);
+  auto plot = [&](const std::string& metrics, const std::string& out) {
+    write_file_atomic(bad + "/metrics.jsonl", metrics);
+    const int rc = std::system(("'" + script + "' '" + bad + "' -o '" + out + "' >'" + log + "' 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  const std::string good = "{\"step\":1,\"train_loss\":2.5}\n{\"step\":2,\"train_loss\":2.4}\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {good, "--out " + dir + "/loss.txt: give a .png, .svg or .pdf file name"},
+      {"5\n", "line 1: expected an object with numbers"},
+      {"{\"step\":2,\"train_loss\":\"x\"}\n", "line 1: expected an object with numbers"},
+      {"\xff\xfe{}\n", "cannot read it as UTF-8 text"}};
+  for (const auto& [metrics, message] : cases) {
+    EXPECT_EQ(plot(metrics, message.find("loss.txt") != std::string::npos ? dir + "/loss.txt" : dir + "/l.png"), 1);
+    const std::string said = read_file(log);
+    EXPECT_NE(said.find(message), std::string::npos) << said;
+    EXPECT_EQ(said.find("Traceback"), std::string::npos) << said;
+  }
+  EXPECT_EQ(plot(good, dir + "/none/l.png"), 1);
+  EXPECT_NE(read_file(log).find("the directory " + dir + "/none does not exist"), std::string::npos) << read_file(log);
+  if (!python_with("matplotlib").empty()) {
+    EXPECT_EQ(plot(good + "{\"step\":3,\"tra", dir + "/l.png"), 0) << read_file(log);
+    EXPECT_TRUE(file_exists(dir + "/l.png"));
+  }
+}
+
+// Scores of 1e180 (inputs near 1e90, inside the range the tool accepts): the score
+// spread was computed by squaring them and printed inf; and the tables printed such
+// numbers as 181 digits. By hand: unscaled scores {1e180, 0, 0, 1}, mean 2.5e179,
+// deviations 7.5e179 and three of -2.5e179: std = sqrt(75e358 / 4) = 4.3301e179.
+TEST(AttentionCli, ScoreSpreadOfHugeScoresIsFiniteAndPrintedShort) {
+  const std::string path = scratch_dir() + "/huge.json";
+  write_file_atomic(path, R"({"Q":[[1e90,0],[0,1]],"K":[[1e90,0],[0,1]],"V":[[1,2],[3,4]]})");
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"attention", "--input", path, "--no-scale"}, &out, &err), 0) << err;
+  const size_t at = out.find("  head 0  ", out.find("score std unscaled"));
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string row = out.substr(at, out.find('\n', at) - at);
+  EXPECT_NE(row.find("4.3301e+179"), std::string::npos) << row;
+  EXPECT_EQ(row.find("inf"), std::string::npos) << row;
+}
+
+// --out of the calculator had no size cap (64 heads of 100 tokens: an 85 MB SVG; 3000
+// tokens: gigabytes), where posenc and the model maps refuse past svg::kMaxCells.
+TEST(AttentionCli, PictureOfTooManyCellsIsRefusedFirst) {
+  const std::string dir = scratch_dir(), path = dir + "/big.json";
+  std::string m = "[";
+  for (int t = 0; t < 600; t++) m += std::string(t ? "," : "") + "[" + std::to_string(t % 7) + "]";
+  m += "]";
+  write_file_atomic(path, "{\"Q\":" + m + ",\"K\":" + m + ",\"V\":" + m + "}");
+  std::string out, err;
+  const std::string svgfile = dir + "/big.svg";
+  EXPECT_EQ(run_gpt({"attention", "--input", path, "--out", svgfile}, &out, &err), 2);
+  EXPECT_NE(err.find("1 heads of 600 x 600 tokens are too many cells to draw"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(svgfile));
+  EXPECT_EQ(run_gpt({"attention", "--input", path}, &out, &err), 0) << err;  // the tables: any size
+}
+
 }  // namespace
 }  // namespace gpt::test

@@ -1,6 +1,7 @@
 // Token shards (format, round trip, every rejection), the DataLoader (llm.c's
 // sequential order, nanoGPT-style random windows, exact resume) and `gpt prepare`.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -521,6 +522,22 @@ TEST(Prepare, BadInputFilesAreErrors) {
   const std::string latin1 = join_path(dir, "latin1.txt");
   write_file_atomic(latin1, "caf\xE9 au lait");
   expect_error([&] { prepare_data(latin1, dir, "char", 0.1); }, {latin1, "UTF-8", "byte offset 3"});
+}
+
+// scripts/get_data.sh DIR: the file was moved into DIR under a temp name while the
+// script said it wrote DIR (exit 0). Now refused first, nothing written.
+TEST(GetData, ADirectoryAsDestinationIsRefused) {
+  const std::string script = test::repo_file("scripts/get_data.sh");
+  if (script.empty()) GTEST_SKIP() << "scripts/get_data.sh not found";
+  const std::string dir = test::scratch_dir(), dest = join_path(dir, "data");
+  make_dirs(dest);
+  const char* mirror = std::getenv("GPT_DATA_MIRROR");
+  const std::string env = mirror ? std::string("GPT_DATA_MIRROR='") + mirror + "' " : "GPT_DATA_MIRROR=/nonexistent ";
+  const std::string log = join_path(dir, "log");
+  const int rc = std::system((env + "bash '" + script + "' '" + dest + "' >'" + log + "' 2>&1").c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << read_file(log);
+  EXPECT_NE(read_file(log).find(dest + " is a directory; give the file's path"), std::string::npos) << read_file(log);
+  EXPECT_EQ(std::system(("test -z \"$(ls -A '" + dest + "')\"").c_str()), 0) << "files left in " << dest;
 }
 
 TEST(Prepare, TinyShakespeareIfPresent) {

@@ -691,6 +691,17 @@ TEST_F(Robustness, ARefusedCommandWritesNothing) {
   }
 }
 
+// --dtype on --resume switches the run's precision (documented) but did so without a word.
+TEST_F(Robustness, ADtypeSwitchOnResumeIsSaid) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "3", "--dtype", "bf16"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("note: " + run + " ran in fp32; --dtype bf16 switches it"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "4", "--dtype", "bf16"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("switches it"), std::string::npos) << err;
+}
+
 // --resume with --steps below the run's step trained nothing, said "done", and rewrote
 // the checkpoint with the smaller --steps.
 TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {

@@ -44,6 +44,11 @@ int run_calculator(const Args& a) {
       throw Error(e.code, input + ": " + e.what());
     }
   };
+  // (as for a trained model's maps below, and posenc: a picture past this many cells was
+  // hundreds of MB of SVG and gigabytes of memory)
+  if (a.has("out") && size_t(p.heads) * size_t(p.T()) * size_t(p.T()) > svg::kMaxCells)
+    GPT_USAGE_FAIL("--out: ", p.heads, " heads of ", p.T(), " x ", p.T(), " tokens are too many cells to draw (at "
+                   "most ", svg::kMaxCells, "); use fewer tokens or heads for the picture (the tables print any size)");
   const AttentionResult r = run(scaled);
   std::optional<AttentionResult> other;
   if (!scaled) other = run(true);

@@ -106,10 +106,16 @@ std::optional<Dtype> load_run_dtype(const std::string& run) {
 }
 
 Dtype resolve_dtype(const Args& a, const std::string& run) {
-  if (a.has("dtype")) return parse_dtype(a.str("dtype"));
+  bool remembered = false;  // (plain values: GCC 12 misreads an optional here as maybe uninitialised)
+  Dtype was = Dtype::fp32;
   if (!run.empty())
-    if (auto t = load_run_dtype(run)) return *t;
-  return Dtype::fp32;
+    if (auto w = load_run_dtype(run)) remembered = true, was = *w;
+  if (!a.has("dtype")) return was;
+  const Dtype t = parse_dtype(a.str("dtype"));
+  if (remembered && was != t)  // documented, but a switch of precision should not pass unsaid
+    std::fprintf(stderr, "note: %s ran in %s; --dtype %s switches it from here on (and its later resumes)\n",
+                 run.c_str(), to_string(was).c_str(), to_string(t).c_str());
+  return t;
 }
 
 LoggedLosses logged_losses(const std::string& metrics_path) {

@@ -83,8 +83,9 @@ Matrix transpose(const Matrix& m) {
 std::string fmt(double x, int decimals) {
   if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
   if (std::isnan(x)) return "nan";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  char buf[400];
+  // Past 1e12, fixed point is a wall of digits (a score of 1e180 printed 181 of them).
+  std::snprintf(buf, sizeof buf, std::fabs(x) >= 1e12 ? "%.*e" : "%.*f", decimals, x);
   std::string s = buf;
   // "-0.0000" reads as a sign error when checking by hand.
   if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
@@ -269,21 +270,26 @@ AttentionResult run_attention(const AttentionProblem& p, bool scaled) {
     std::copy(scores.begin() + h * TT, scores.begin() + (h + 1) * TT, s.scores.v.begin());
     std::copy(att.begin() + h * TT, att.begin() + (h + 1) * TT, s.weights.v.begin());
     s.output = columns(r.concat, h * hs, hs);
-    double ent = 0, sum = 0, sum2 = 0;
-    size_t n = 0;
+    double ent = 0, sum = 0;
+    std::vector<double> seen;  // the scores a query sees (masked ones are -inf)
     for (int t = 0; t < T; t++) {
       ent += row_entropy(&s.weights.at(t, 0), T);
       for (int u = 0; u < T; u++) {
         const double x = s.scores.at(t, u);
-        if (!std::isfinite(x)) continue;  // masked
+        if (!std::isfinite(x)) continue;
         sum += x;
-        sum2 += x * x;
-        n++;
+        seen.push_back(x);
       }
     }
     s.entropy = ent / T;
-    const double mean = sum / double(n);
-    s.score_std = std::sqrt(std::max(0.0, sum2 / double(n) - mean * mean));
+    // Two passes, the deviations scaled by the largest: squaring scores of 1e180 (the
+    // tool takes inputs up to ~1e100) overflowed to a std of inf.
+    const double mean = sum / double(seen.size());
+    double big = 0, sq = 0;
+    for (double x : seen) big = std::max(big, std::fabs(x - mean));
+    if (big > 0)
+      for (double x : seen) sq += ((x - mean) / big) * ((x - mean) / big);
+    s.score_std = big * std::sqrt(sq / double(seen.size()));
     r.heads.push_back(std::move(s));
   }
   if (!p.W_o.empty()) {
