@@ -708,6 +708,9 @@ TEST_F(TrainedModel, AttentionMapComesFromTheModelsForward) {
   const auto tok = Tokenizer::deserialize(ck.tokenizer, "ckpt");
   const std::vector<int> ids = tok->encode(text);
   ASSERT_EQ(ids.size(), size_t(T));
+  // The ids beside the tokens (a byte token's text alone does not survive JSON).
+  ASSERT_NE(j.find("ids"), nullptr);
+  for (int t = 0; t < T; t++) EXPECT_EQ(j.find("ids")->as_array("ids")[size_t(t)].as_int("id"), ids[size_t(t)]);
   std::vector<float> maps;
   for (int pos = 0; pos < T; pos++) {
     model.decode(ids[size_t(pos)], pos, &maps);

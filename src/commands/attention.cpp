@@ -161,6 +161,11 @@ int run_model_map(const Args& a) {
     Json j = Json::object(), toks = Json::array(), hs = Json::array();
     for (const auto& s : pieces) toks.push(Json::string(s));
     j.set("tokens", std::move(toks));
+    // The ids too: a byte-fallback token's text is part of a character, which JSON can
+    // only show as U+FFFD; its id says which byte it is.
+    Json id_list = Json::array();
+    for (int id : ids) id_list.push(Json::integer(id));
+    j.set("ids", std::move(id_list));
     j.set("layer", Json::integer(layer));
     for (int h : heads) {
       Json o = Json::object();
