@@ -104,9 +104,7 @@ int run_model_map(const Args& a) {
   std::vector<std::string> pieces;
   if (!ck.tokenizer.empty()) {
     const auto tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
-    if (tok->vocab_size() != mc.vocab_size)  // (sample refuses the same)
-      GPT_FAIL(tok_file, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model's vocabulary has ",
-               mc.vocab_size, "; they do not belong together");
+    require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, tok_file);
     ids = tok->encode(text);
     for (int id : ids) pieces.push_back(tok->decode_token(id));
   } else {

@@ -3,7 +3,6 @@
 // directory (model.safetensors + config.json), with the tokenizer written beside it
 // (tokenizer_files_beside) so the export samples as text. No optimizer state.
 #include <cstdio>
-#include <fstream>
 #include <memory>
 
 #include "check.h"
@@ -25,15 +24,12 @@ namespace {
 // writes nothing into a run or data directory (its tokenizer.bin belongs to the data).
 void refuse_training_files(const std::string& out, const std::string& to) {
   if (to == "llmc" && file_exists(out) && !is_directory(out)) {
-    std::ifstream f(out, std::ios::binary);
-    uint32_t magic = 0;
-    f.read(reinterpret_cast<char*>(&magic), sizeof magic);
-    const bool read4 = f.gcount() == sizeof magic;
-    if (read4 && magic == kCheckpointMagic)
+    const std::optional<ModelFormat> format = file_model_format(out);
+    if (format == ModelFormat::gptcc)
       GPT_USAGE_FAIL("--out ", out, " is a gpt.cc checkpoint (weights, optimizer state and data position): an "
                      "export (weights only) would replace it and the run could no longer be resumed; choose "
                      "another --out (nothing was written)");
-    if (!read4 || int32_t(magic) != kLlmcMagic)
+    if (format != ModelFormat::llmc)
       GPT_USAGE_FAIL("--out ", out, " exists and is not an llm.c checkpoint; an export replaces only an earlier "
                      "export: choose another --out, or remove the file first (nothing was written)");
   }
@@ -95,8 +91,8 @@ int cmd_export(const Args& a) {
   }
   std::printf("gpt export: %s -> %s\n  %s parameters: %d layer%s, %d heads, dim %d, context %d, vocab %d (padded %d); "
               "%s bytes; read in %.2f s, written in %.2f s\n",
-              to_string(from), what.c_str(), format_count(double(param_layout(c).total)).c_str(), c.num_layers, c.num_layers == 1 ? "" : "s",
-              c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.padded_vocab_size,
+              to_string(from), what.c_str(), format_count(double(param_layout(c).total)).c_str(), c.num_layers,
+              c.num_layers == 1 ? "" : "s", c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.padded_vocab_size,
               format_count(double(bytes)).c_str(), load_s, sw2.seconds());
   if (lp.baked)
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");

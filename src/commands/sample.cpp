@@ -53,12 +53,11 @@ int cmd_sample(const Args& a) {
     tok_source = model_tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, tok_source);
   }
-  // A tokenizer of another size is another model's: fewer tokens cannot decode every id
-  // the model samples, more would turn ids the model never saw into its prompt.
-  if (tok && tok->vocab_size() != V)
-    GPT_FAIL(tok_source, ": the tokenizer has ", tok->vocab_size(), " tokens, but the model's vocabulary has ", V,
-             " (ids 0..", V - 1, "); they do not belong together. Give the tokenizer the model was trained with",
-             a.has("tokenizer") ? " (the one in the model's run or data directory)" : " (--tokenizer FILE)");
+  if (tok)
+    require_tokenizer_fits(tok->vocab_size(), V, tok_source,
+                           a.has("tokenizer") ? ". Give the tokenizer the model was trained with (the one in the "
+                                                "model's run or data directory)"
+                                              : ". Give the tokenizer the model was trained with (--tokenizer FILE)");
 
   // Prompt -> ids; each sample prints it first.
   std::vector<int> ids;

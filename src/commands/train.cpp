@@ -373,7 +373,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     std::fprintf(stderr,
                  "gpt train: %s parameters (%d layer%s, %d heads, dim %d, context %d, %s positions, vocab %d)%s\n"
                  "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n%s",
-                 format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_layers == 1 ? "" : "s", mc.num_heads, mc.channels,
+                 format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_layers == 1 ? "" : "s",
+                 mc.num_heads, mc.channels,
                  mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, dtype_note(r.dtype, device).c_str(), data.name.c_str(),
                  format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),

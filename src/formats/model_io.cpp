@@ -26,6 +26,26 @@ const char* to_string(ModelFormat f) {
 
 namespace {
 
+// The first bytes of a regular file, and the format they are the magic of (if any).
+struct Sniffed {
+  unsigned char b[9] = {};
+  size_t got = 0;
+  std::optional<ModelFormat> format;
+};
+
+Sniffed sniff(const std::string& path) {
+  Sniffed s;
+  std::ifstream f(path, std::ios::binary);
+  f.read(reinterpret_cast<char*>(s.b), 9);
+  s.got = size_t(f.gcount());
+  const unsigned char* b = s.b;
+  const uint32_t u32 = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
+  if (s.got >= 4 && u32 == kCheckpointMagic) s.format = ModelFormat::gptcc;
+  else if (s.got >= 4 && int32_t(u32) == kLlmcMagic) s.format = ModelFormat::llmc;
+  else if (s.got == 9 && b[8] == '{') s.format = ModelFormat::safetensors;  // u64 header length, then the JSON
+  return s;
+}
+
 ModelFormat detect(const std::string& path) {
   if (is_directory(path)) {
     if (file_exists(join_path(path, kCheckpointFile))) return ModelFormat::gptcc;
@@ -37,14 +57,10 @@ ModelFormat detect(const std::string& path) {
   if (!file_exists(path))
     GPT_FAIL(path, ": no such file or directory; expected a run directory of `gpt train --out RUN`, a checkpoint, "
              "an llm.c checkpoint (.bin) or a .safetensors file / directory");
-  std::ifstream f(path, std::ios::binary);
-  unsigned char b[9] = {};
-  f.read(reinterpret_cast<char*>(b), 9);
-  const size_t got = size_t(f.gcount());
-  uint32_t u32 = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
-  if (got >= 4 && u32 == kCheckpointMagic) return ModelFormat::gptcc;
-  if (got >= 4 && int32_t(u32) == kLlmcMagic) return ModelFormat::llmc;
-  if (got == 9 && b[8] == '{') return ModelFormat::safetensors;  // u64 header length, then the JSON object
+  const Sniffed sn = sniff(path);
+  if (sn.format) return *sn.format;
+  const unsigned char* b = sn.b;
+  const size_t got = sn.got;
   char found[64];
   std::snprintf(found, sizeof found, "%zu bytes", got);
   std::string hex;
@@ -59,6 +75,11 @@ ModelFormat detect(const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<ModelFormat> file_model_format(const std::string& path) {
+  if (!file_exists(path) || is_directory(path)) return std::nullopt;
+  return sniff(path).format;
+}
 
 std::vector<std::string> tokenizer_files_beside(const std::string& model_path) {
   std::string base = model_path;
@@ -97,6 +118,12 @@ Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFo
         break;
       }
   return ck;
+}
+
+void require_tokenizer_fits(int tokenizer_size, int vocab, const std::string& source, const std::string& hint) {
+  if (tokenizer_size != vocab)
+    GPT_FAIL(source, ": the tokenizer has ", tokenizer_size, " tokens, but the model's vocabulary has ", vocab,
+             " (ids 0..", vocab - 1, "); they do not belong together", hint);
 }
 
 LearnedPositions with_learned_positions(const Checkpoint& ck, const std::string& source, const std::string& target) {

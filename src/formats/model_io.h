@@ -13,6 +13,9 @@ namespace gpt {
 
 enum class ModelFormat { gptcc, llmc, safetensors };
 const char* to_string(ModelFormat f);  // "gpt.cc checkpoint", "llm.c checkpoint", "safetensors"
+// A regular file's format by its first bytes; none for a directory, a missing file or
+// other bytes (load_model names the path and what it found instead).
+std::optional<ModelFormat> file_model_format(const std::string& path);
 
 // RUN directory (checkpoint.bin), a directory with model.safetensors, or a file: a
 // gpt.cc checkpoint, an llm.c checkpoint or a .safetensors file. Imported models
@@ -33,6 +36,11 @@ std::vector<std::string> tokenizer_files_beside(const std::string& model_path);
 Checkpoint load_model(const std::string& path, std::optional<int> heads = std::nullopt,
                       ModelFormat* format = nullptr, std::string* model_file = nullptr,
                       std::string* tokenizer_file = nullptr);
+
+// A tokenizer (from `source`) of another size than the model's vocabulary belongs to
+// another model: fewer tokens cannot decode every id the model samples, more would turn
+// ids the model never saw into its input. gpt::Error naming source, both sizes and `hint`.
+void require_tokenizer_fits(int tokenizer_size, int vocab, const std::string& source, const std::string& hint = "");
 
 // The model as llm.c and transformers' GPT-2 need it, with a learned position table:
 // learned models as they are; sinusoidal ones with their fixed table written into wpe
