@@ -50,21 +50,27 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "prepare",
       "text -> tokenizer + train/val token shards (llm.c's format)",
-      "gpt prepare --input FILE --out DIR [--tokenizer char|bpe|unigram|FILE] [--vocab-size N] "
+      "gpt prepare --input FILE|DIR|'PATTERN' --out DIR [--tokenizer char|bpe|unigram|FILE] [--vocab-size N] "
       "[--val-fraction 0.1]",
       {"gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char",
        "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_bpe --tokenizer bpe --vocab-size 1024",
-       "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_llama --tokenizer tokenizer.model"},
+       "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_llama --tokenizer tokenizer.model",
+       "gpt prepare --input notes --out data/notes --tokenizer bpe"},
       {
-          {"input", "FILE", "", "text file to train on (UTF-8)"},
+          {"input", "PATH", "", "UTF-8 text to train on: a file, a directory (every text file below it) or a "
+                                "quoted pattern such as 'notes/*.md'; each file is split into train and val"},
           {"out", "DIR", "", "output directory: train.bin, val.bin, tokenizer.bin (and tokenizer.model)"},
           {"tokenizer", "KIND", "char",
            "char (one token per character) | bpe | unigram (SentencePiece, trained on the input) | FILE (reuse "
            "a SentencePiece .model or a tokenizer.bin)"},
           {"vocab-size", "N", "", "tokens for bpe / unigram, 260..65536 (default 1024)"},
-          {"val-fraction", "F", "0.1", "fraction of the tokens (the end of the text) held out for validation, 0..0.5"},
+          {"val-fraction", "F", "0.1",
+           "fraction of the tokens (the end of each file) held out for validation, 0..0.5"},
       },
-      "The first (1 - F) of the tokens go to train.bin, the rest to val.bin. bpe and unigram\n"
+      "The first (1 - F) of each file's tokens go to train.bin, the rest to val.bin. A directory\n"
+      "is read recursively in path order; names starting with '.', gpt's own data and run\n"
+      "directories, empty files and files that are not UTF-8 text are skipped (the summary\n"
+      "lists them). Between files, a newline follows a file that lacks one. bpe and unigram\n"
       "train SentencePiece in memory with byte fallback and no normalization, so any UTF-8\n"
       "text comes back byte for byte; ids count 256 byte tokens and <unk>, <s>, </s>.\n"
       "They need libsentencepiece (scripts/install_deps.sh); char does not.\n"

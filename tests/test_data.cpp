@@ -524,6 +524,138 @@ TEST(Prepare, BadInputFilesAreErrors) {
   expect_error([&] { prepare_data(latin1, dir, "char", 0.1); }, {latin1, "UTF-8", "byte offset 3"});
 }
 
+// ---------------------------------------------------------------- prepare: many files
+
+std::vector<int> shard_ids(const std::string& path) {
+  const auto t = read_shard(path);
+  return std::vector<int>(t.begin(), t.end());
+}
+
+// The split the tests expect for one file's characters (char tokenizer): its last
+// round(f * n) characters go to val. Worked out here from the text, not by prepare.
+std::pair<std::string, std::string> char_split(const std::string& text, double f) {
+  std::vector<size_t> starts;  // byte offset of every character
+  for (size_t i = 0; i < text.size(); i++)
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) starts.push_back(i);
+  const size_t nval = size_t(std::llround(f * double(starts.size())));
+  const size_t cut = nval == 0 ? text.size() : starts[starts.size() - nval];
+  return {text.substr(0, cut), text.substr(cut)};
+}
+
+TEST(Prepare, ADirectoryIsReadFileByFileAndEachFileIsSplitOnItsOwn) {
+  const std::string dir = test::scratch_dir(), notes = join_path(dir, "notes");
+  make_dirs(join_path(notes, "sub"));
+  make_dirs(join_path(notes, ".git"));
+  const std::string a = "Alpha line one\nalpha line two, no newline at the end";
+  const std::string b = "Beta: caf\xC3\xA9 \xE2\x9C\x93 na\xC3\xAFve\nbeta again\n";
+  write_file_atomic(join_path(notes, "a.txt"), a);
+  write_file_atomic(join_path(notes, "sub/b.md"), b);
+  write_file_atomic(join_path(notes, ".git/config"), "Zzz hidden\n");             // skipped: hidden
+  write_file_atomic(join_path(notes, "img.png"), std::string("\x89PNG\r\n\x1a\n\0\0", 10));  // not text
+  write_file_atomic(join_path(notes, "latin1.txt"), "caf\xE9\n");              // not UTF-8
+  write_file_atomic(join_path(notes, "empty.txt"), "");
+  const std::string out = join_path(notes, "data");  // inside the input: never read back
+  for (int round = 0; round < 2; round++) {
+    SCOPED_TRACE(round);
+    const std::string summary = prepare_data(notes, out, "char", 0.2);
+    auto tok = Tokenizer::load_dir(out);
+    // a.txt comes first (byte order of paths: "a.txt" < "img.png" < "sub/b.md"); it gets
+    // a newline because b.md follows. Each file gives its own last 20% to val.
+    const auto [a_train, a_val] = char_split(a + "\n", 0.2);
+    const auto [b_train, b_val] = char_split(b, 0.2);
+    EXPECT_EQ(decode_shard(*tok, join_path(out, "train.bin")), a_train + b_train);
+    EXPECT_EQ(decode_shard(*tok, join_path(out, "val.bin")), a_val + b_val);
+    for (const char* want : {"(2 files, each split on its own)", "img.png", "latin1.txt", "iconv",
+                             "1 empty file(s)", "empty.txt"})
+      EXPECT_NE(summary.find(want), std::string::npos) << want << " in: " << summary;
+    // The hidden file was not read: its 'Z' and 'z' are no characters of the vocabulary.
+    EXPECT_THROW(tok->encode("Z"), Error);
+    EXPECT_THROW(tok->encode("z"), Error);
+    // The second round finds the first round's output inside the input and leaves it.
+    if (round == 1) {
+      EXPECT_EQ(summary.find("own data or run directories"), std::string::npos) << summary;
+    }
+  }
+  // Another --out beside it: the earlier data directory is gpt's own and is not read.
+  const std::string summary = prepare_data(notes, join_path(dir, "data2"), "char", 0.2);
+  EXPECT_NE(summary.find("Did not read gpt's own data or run directories: " + out), std::string::npos) << summary;
+  EXPECT_EQ(read_file(join_path(dir, "data2/train.bin")), read_file(join_path(out, "train.bin")));
+}
+
+TEST(Prepare, ADirectoryOfOneFileAndAPatternGiveWhatTheFileGives) {
+  const std::string dir = test::scratch_dir();
+  make_dirs(join_path(dir, "one"));
+  const std::string text = small_text() + "no newline at the end";
+  write_file_atomic(join_path(dir, "one/input.txt"), text);
+  write_file_atomic(join_path(dir, "one/notes.md"), "");
+  prepare_data(join_path(dir, "one/input.txt"), join_path(dir, "file"), "char", 0.1);
+  prepare_data(join_path(dir, "one"), join_path(dir, "dir"), "char", 0.1);
+  prepare_data(join_path(dir, "one/*.txt"), join_path(dir, "pattern"), "char", 0.1);
+  for (const char* name : {"train.bin", "val.bin", "tokenizer.bin"})
+    for (const char* other : {"dir", "pattern"})
+      EXPECT_EQ(read_file(join_path(join_path(dir, other), name)), read_file(join_path(join_path(dir, "file"), name)))
+          << other << "/" << name;
+  // A pattern that matches nothing, a directory of nothing readable.
+  expect_error([&] { prepare_data(join_path(dir, "one/*.rst"), join_path(dir, "x"), "char", 0.1); },
+               {"--input", "*.rst", "no file matches"});
+  make_dirs(join_path(dir, "bin"));
+  write_file_atomic(join_path(dir, "bin/a.bin"), std::string("\0\1\2", 3));
+  expect_error([&] { prepare_data(join_path(dir, "bin"), join_path(dir, "x"), "char", 0.1); },
+               {join_path(dir, "bin"), "none of its 1 file(s)", "a.bin"});
+  // A data directory given as the input is refused, not read as text.
+  expect_error([&] { prepare_data(join_path(dir, "file"), join_path(dir, "x"), "char", 0.1); },
+               {"--input", "data or run directory"}, kExitUsage);
+  EXPECT_FALSE(file_exists(join_path(dir, "x")));
+}
+
+// Encoding goes in pieces of kPrepareChunkBytes; the pieces must give exactly the
+// tokens of the whole text: cuts inside a character (char) or inside a line
+// (SentencePiece) would change them.
+TEST(Prepare, EncodingInPiecesGivesTheTokensOfTheWholeText) {
+  const std::string dir = test::scratch_dir();
+  // A 3-byte character straddles the first cut; a line longer than a piece follows.
+  std::string text(kPrepareChunkBytes - 1, 'a');
+  for (size_t i = 80; i < text.size(); i += 81) text[i] = '\n';
+  for (size_t i = 7; i < text.size(); i += 13) text[i] = ' ';
+  text += "\xE2\x82\xAC and some more text\n";
+  for (int i = 0; text.size() < kPrepareChunkBytes * 2 + 1000; i++) text += "word" + std::to_string(i % 97) + " ";
+  text += "\nend \xF0\x9F\x98\x80\n";
+  const std::string input = join_path(dir, "big.txt");
+  write_file_atomic(input, text);
+  std::vector<std::string> kinds = {"char"};
+  if (have_sentencepiece()) kinds.push_back("bpe");
+  for (const auto& kind : kinds) {
+    SCOPED_TRACE(kind);
+    const std::string out = join_path(dir, kind);
+    testing::internal::CaptureStderr();
+    const std::string summary = prepare_data(input, out, kind, 0.1, kind == "bpe" ? 300 : 0, 0.0);
+    const std::string progress = testing::internal::GetCapturedStderr();
+    auto tok = Tokenizer::load_dir(out);
+    std::vector<int> ids = shard_ids(join_path(out, "train.bin"));
+    const auto val = shard_ids(join_path(out, "val.bin"));
+    ids.insert(ids.end(), val.begin(), val.end());
+    EXPECT_TRUE(ids == tok->encode(text)) << summary;
+    EXPECT_EQ(summary.find("WARNING"), std::string::npos) << summary;
+    // Progress every piece (every 0 s): share, rate and the time left.
+    for (const char* want : {"prepare: encoded ", "MB/s", "ETA"})
+      EXPECT_NE(progress.find(want), std::string::npos) << want << " in: " << progress;
+  }
+}
+
+// A tokenizer from a file may lack a character of the text: the error names the file
+// it is in, not the directory.
+TEST(Prepare, ACharacterMissingFromAGivenTokenizerNamesTheFile) {
+  const std::string dir = test::scratch_dir(), notes = join_path(dir, "notes");
+  make_dirs(notes);
+  write_file_atomic(join_path(dir, "vocab.txt"), "abc \n");
+  prepare_data(join_path(dir, "vocab.txt"), join_path(dir, "vocab"), "char", 0.0);
+  write_file_atomic(join_path(notes, "1.txt"), "abc cab\n");
+  write_file_atomic(join_path(notes, "2.txt"), "abc cXb\n");
+  expect_error(
+      [&] { prepare_data(notes, join_path(dir, "out"), join_path(dir, "vocab/tokenizer.bin"), 0.1); },
+      {join_path(notes, "2.txt"), "'X'"});
+}
+
 // scripts/get_data.sh DIR: the file was moved into DIR under a temp name while the
 // script said it wrote DIR (exit 0). Now refused first, nothing written.
 TEST(GetData, ADirectoryAsDestinationIsRefused) {

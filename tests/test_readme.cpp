@@ -140,6 +140,11 @@ TEST(Readme, EveryCommandRunsAsWrittenAfterMakeRun) {
                            "' examples && ln -s '" + repo_file("scripts") + "' scripts", &log), 0) << log;
   write_file_atomic(dir + "/data/tinyshakespeare.txt", play_text());
   write_file_atomic(dir + "/more.txt", "ROMEO: a few more lines to tokenize.\n");
+  make_dirs(dir + "/notes/2026");  // your own text: a directory, and chapters a pattern matches
+  write_file_atomic(dir + "/notes/ideas.md", play_text());
+  write_file_atomic(dir + "/notes/2026/diary.txt", "Dear diary, today I trained a GPT.\n");
+  make_dirs(dir + "/book");
+  for (const char* c : {"chapter1.md", "chapter2.md"}) write_file_atomic(dir + "/book/" + c, play_text());
   for (const std::string& c : std::vector<std::string>{"bin/gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char",
                               tiny("bin/gpt train --data data/shakespeare_char --out " + run_dir)})
     ASSERT_EQ(shell(dir, c, &log), 0) << c << "\n" << log;

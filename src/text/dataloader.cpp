@@ -1,13 +1,11 @@
 // Token shards in llm.c's format (read, write, validate), the batch loader that
 // trains from one shard or llm.c's numbered shards (memory-mapped: the OS pages
-// them in, so shards need not fit in memory), and `gpt prepare`.
+// them in, so shards need not fit in memory). `gpt prepare` is in prepare.cpp.
 #include "text/dataloader.h"
 
 #include <glob.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstring>
 #include <cstdio>
 #include <limits>
@@ -15,8 +13,6 @@
 
 #include "check.h"
 #include "fileio.h"
-#include "text/tokenizer.h"
-#include "text/tokenizer_internal.h"
 
 namespace gpt {
 
@@ -232,113 +228,6 @@ void DataLoader::set_state(const LoaderState& s) {
              "). Resume with the same --data / --train-glob the run was started with");
   batch_index_ = s.batch_index / uint64_t(part_.world);
   rng_.state = part_.rank == 0 ? s.rng_state : rank_seed(s.rng_state, part_.rank);
-}
-
-std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
-                         double val_fraction, int vocab_size) {
-  // Command-line mistakes first (exit code 2), before touching any file.
-  const bool trained = tokenizer == "bpe" || tokenizer == "unigram";
-  const bool from_file = tokenizer != "char" && !trained;
-  if (from_file && (tokenizer.empty() || !file_exists(tokenizer)))
-    GPT_USAGE_FAIL("unknown tokenizer \"", tokenizer, "\"; valid choices: char, bpe, unigram, or an existing "
-                   "tokenizer file (a SentencePiece .model, a tokenizer.bin, an llm.c tokenizer file)");
-  if (vocab_size != 0 && !trained)
-    GPT_USAGE_FAIL("--vocab-size applies to --tokenizer bpe and unigram only; ",
-                   from_file ? "the vocabulary comes from the tokenizer file"
-                             : "a char vocabulary is the set of characters in the text");
-  SentencePieceOptions spm;
-  if (trained) {
-    spm.model_type = tokenizer;
-    spm.vocab_size = vocab_size ? vocab_size : kDefaultVocabSize;
-    if (spm.vocab_size < 260 || spm.vocab_size > kMaxVocab)
-      GPT_USAGE_FAIL("--vocab-size must be in [260, ", kMaxVocab, "], got ", spm.vocab_size,
-                     spm.vocab_size > kMaxVocab ? " (shard tokens are uint16)"
-                                                : " (256 byte tokens + <unk>, <s>, </s> + the text's characters)");
-  }
-  if (!(val_fraction >= 0.0 && val_fraction <= 0.5))
-    GPT_USAGE_FAIL("--val-fraction must be in [0, 0.5], got ", val_fraction);
-  if (trained && !have_sentencepiece())
-    GPT_FAIL("--tokenizer ", tokenizer, " needs SentencePiece, but this gpt.cc was built without it: install "
-             "libsentencepiece-dev (scripts/install_deps.sh, or `apt-get install libsentencepiece-dev`) and "
-             "rebuild (make clean && make); --tokenizer char works without it");
-  if (!file_exists(input))
-    GPT_FAIL(input, ": no such file; expected a UTF-8 text file. For Tiny Shakespeare run "
-             "scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
-  const std::string text = read_file(input);
-  if (text.empty()) GPT_FAIL(input, ": empty file; expected some UTF-8 text to train on");
-
-  std::unique_ptr<Tokenizer> tok;
-  const auto t0 = std::chrono::steady_clock::now();
-  if (from_file) {
-    tok = load_tokenizer_file(tokenizer);  // errors name that file
-    if (!tok->can_encode())
-      GPT_FAIL(tokenizer, ": ", tok->describe(), " cannot turn text into tokens, so it cannot prepare data; use "
-               "--tokenizer char, bpe, unigram or a SentencePiece .model");
-  }
-  std::vector<int> ids;
-  auto t1 = t0;
-  try {
-    if (tokenizer == "char") tok = build_char_tokenizer(text);
-    else if (trained) tok = train_sentencepiece(text, spm);
-    t1 = std::chrono::steady_clock::now();
-    ids = tok->encode(text);
-  } catch (const Error& e) {
-    throw Error(e.code, str(input, ": ", e.what()));
-  }
-  const auto t2 = std::chrono::steady_clock::now();
-  auto secs = [](auto a, auto b) { return std::round(std::chrono::duration<double>(b - a).count() * 100) / 100; };
-  if (tok->vocab_size() > kMaxVocab)
-    GPT_FAIL(input, ": ", tok->vocab_size(), " distinct characters, but shard tokens are uint16 (at most ",
-             kMaxVocab, " ids); use text with fewer distinct characters, or --tokenizer bpe");
-
-  // Split the token sequence: the last round(val_fraction * tokens) go to val. For
-  // char tokens are characters, so this splits the text by characters. A split
-  // inside a character spelled in byte tokens moves to its end, so that each
-  // split decodes on its own.
-  const size_t ntok = ids.size();
-  size_t n_train = ntok - std::min(ntok, size_t(std::llround(val_fraction * double(ntok))));
-  auto continues_character = [&](int id) {
-    const std::string t = tok->decode_token(id);
-    return !t.empty() && (static_cast<unsigned char>(t[0]) & 0xC0) == 0x80;
-  };
-  while (n_train < ntok && continues_character(ids[n_train])) n_train++;
-  const size_t n_val = ntok - n_train;
-  std::vector<uint16_t> train(ids.begin(), ids.begin() + std::ptrdiff_t(n_train));
-  std::vector<uint16_t> val(ids.begin() + std::ptrdiff_t(n_train), ids.end());
-
-  // The files go to a temp sibling swapped in whole: a failure (disk full, kill) leaves
-  // the old directory as it was, never new shards beside an old tokenizer.
-  const std::string train_path = join_path(outdir, "train.bin");
-  const std::string val_path = join_path(outdir, "val.bin");
-  const std::string tok_path = join_path(outdir, kTokenizerFile);
-  const std::string model_path = join_path(outdir, kSentencePieceFile);
-  DirWriter out(outdir, {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile});
-  write_shard(join_path(out.path(), "train.bin"), train);
-  write_shard(join_path(out.path(), "val.bin"), val);
-  tok->save_dir(out.path());
-  const bool spm_file = tok->kind() == "sentencepiece";
-  if (spm_file) write_file_atomic(join_path(out.path(), kSentencePieceFile), tok->native_file());
-  out.commit();
-
-  const size_t nchars = tokenizer_detail::check_utf8(text);
-  std::string summary = str(input, ": ", nchars, " characters (", text.size(), " bytes). Tokenizer: ",
-                            tok->describe(), ", vocab size ", tok->vocab_size());
-  if (trained) summary += str(", trained in ", secs(t0, t1), " s");
-  char ratio[32];
-  std::snprintf(ratio, sizeof ratio, "%.2f", ntok ? double(nchars) / double(ntok) : 0.0);
-  summary += str(". ", ntok, " tokens (", ratio, " characters per token, encoded in ", secs(t1, t2), " s). Wrote ", train_path, " (", n_train,
-                 " tokens), ", val_path, " (", n_val, " tokens, val fraction ", val_fraction, "), ", tok_path,
-                 spm_file ? ", " + model_path : std::string(), ".");
-  if (tok->decode(ids) != text)
-    summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
-               "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
-  if (n_train < 2)
-    summary += str(" WARNING: train.bin has only ", n_train, " token(s); training needs at least B*T+1. "
-                   "Use more text.");
-  if (n_val < 2)
-    summary += str(" WARNING: val.bin has only ", n_val, " token(s), too few to evaluate; training will "
-                   "refuse it. Raise --val-fraction or use more text.");
-  return summary;
 }
 
 }  // namespace gpt

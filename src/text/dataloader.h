@@ -100,15 +100,27 @@ class DataLoader {
   SplitMix64 rng_;
 };
 
-// gpt prepare: reads `input` (UTF-8 text), builds the tokenizer (`tokenizer`:
-// "char"; "bpe" or "unigram" trains SentencePiece with `vocab_size` tokens, 0 =
-// kDefaultVocabSize; or the path of a tokenizer file to reuse), encodes the text,
-// splits the tokens at (1 - val_fraction) (first part train, rest val; every
-// token lands in one of them), writes DIR/train.bin, DIR/val.bin,
+// gpt prepare (prepare.cpp): reads `input` -- a UTF-8 text file; a directory (every
+// file below it, recursively, in byte order of the path, skipping names that start
+// with '.', the output directory, gpt's own data and run directories, and files that
+// are not UTF-8 text or are empty, which the summary lists); or a glob pattern (the
+// files it matches, directories among them read as above, the same files skipped) --,
+// builds the tokenizer (`tokenizer`: "char"; "bpe" or "unigram" trains SentencePiece
+// with `vocab_size` tokens, 0 = kDefaultVocabSize; or the path of a tokenizer file to
+// reuse) on the files' text (one after the other, a newline added after a file that
+// does not end in one when another follows), encodes each file and splits its tokens
+// at (1 - val_fraction) (first part train, rest val; every token lands in one of
+// them), writes DIR/train.bin (the files' train parts in order), DIR/val.bin,
 // DIR/tokenizer.bin and, for SentencePiece, DIR/tokenizer.model. Returns a
-// one-paragraph summary for stdout.
+// one-paragraph summary for stdout. Encoding that runs longer than
+// `progress_every_s` prints progress lines (share, MB/s, ETA) to stderr that often
+// (a negative value: never).
 constexpr int kDefaultVocabSize = 1024;
+// Encoding works on pieces of at most this many bytes (char: cut at a character
+// boundary; SentencePiece models prepare trains: at a line end), so memory follows
+// the piece, not the text.
+constexpr size_t kPrepareChunkBytes = size_t(4) << 20;
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
-                         double val_fraction, int vocab_size = 0);
+                         double val_fraction, int vocab_size = 0, double progress_every_s = 5.0);
 
 }  // namespace gpt

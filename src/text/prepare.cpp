@@ -1,0 +1,345 @@
+// `gpt prepare`: text files -> tokenizer + train/val token shards. The input is
+// one file, a directory (every text file below it) or a glob pattern; each file
+// is split into train and val on its own, so val resembles train however many
+// files there are. Encoding goes chunk by chunk (progress on stderr on long work).
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "check.h"
+#include "fileio.h"
+#include "text/dataloader.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_internal.h"
+
+namespace gpt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Names of skipped files listed in the summary; the rest are counted.
+constexpr size_t kNamesListed = 5;
+
+std::string real_path(const std::string& p) {
+  char* r = ::realpath(p.c_str(), nullptr);
+  if (!r) return {};
+  std::string s(r);
+  std::free(r);
+  return s;
+}
+
+bool is_inside(const std::string& real, const std::string& dir_real) {
+  return !dir_real.empty() && (real == dir_real || real.rfind(dir_real + "/", 0) == 0);
+}
+
+// What --input names, expanded to files.
+struct InputFiles {
+  std::vector<std::string> files;  // in reading order
+  bool several = false;            // a directory or a pattern (else one file)
+  std::vector<std::string> own_dirs;  // gpt's own directories met and not read
+};
+
+// Regular files below dir (recursively), skipping names that start with '.', symbolic
+// links to directories (no cycles), the --out directory, and gpt's own data and run
+// directories (they hold tokenizer.bin or checkpoint.bin: shards are not text; listed
+// in own_dirs).
+void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
+  if (is_inside(real_path(dir), out_real)) return;  // what this run replaces
+  if (file_exists(join_path(dir, kTokenizerFile)) || file_exists(join_path(dir, "checkpoint.bin"))) {
+    in.own_dirs.push_back(dir);
+    return;
+  }
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) GPT_FAIL(dir, ": cannot list the directory (", std::strerror(errno), ")");
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const std::string p = join_path(dir, name);
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) continue;  // a dangling link: nothing to read
+    if (S_ISDIR(st.st_mode)) {
+      struct stat lst {};
+      if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) continue;
+      walk(p, out_real, in);
+    } else if (S_ISREG(st.st_mode)) {
+      in.files.push_back(p);
+    }
+  }
+}
+
+InputFiles list_inputs(const std::string& input, const std::string& outdir) {
+  InputFiles in;
+  const std::string out_real = real_path(outdir);
+  if (is_directory(input)) {
+    in.several = true;
+    if (is_inside(real_path(input), out_real))
+      GPT_USAGE_FAIL("--input ", input, " is the --out directory (or inside it); give the text's directory");
+    walk(input, out_real, in);
+    if (in.own_dirs.size() == 1 && in.own_dirs[0] == input)
+      GPT_USAGE_FAIL("--input ", input, " is a data or run directory of gpt (it holds ", kTokenizerFile, " or "
+                     "checkpoint.bin), not text; give the text's file or directory");
+    std::sort(in.files.begin(), in.files.end());  // byte order of the whole path
+    if (in.files.empty())
+      GPT_FAIL(input, ": no files below this directory (names starting with '.' are skipped",
+               in.own_dirs.empty() ? "" : ", and gpt's own data and run directories", "); expected UTF-8 text files");
+  } else if (file_exists(input)) {
+    in.files.push_back(input);
+  } else if (input.find_first_of("*?[") != std::string::npos) {
+    in.several = true;
+    for (const auto& p : glob_files(input, "--input")) {
+      if (is_directory(p)) walk(p, out_real, in);
+      else in.files.push_back(p);
+    }
+    std::sort(in.files.begin(), in.files.end());
+    in.files.erase(std::unique(in.files.begin(), in.files.end()), in.files.end());
+    if (in.files.empty()) GPT_FAIL("--input '", input, "': the pattern matches only directories with no files");
+  } else {
+    GPT_FAIL(input, ": no such file; expected a UTF-8 text file, a directory of them or a pattern such as "
+             "'notes/*.txt'. For Tiny Shakespeare run scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
+  }
+  return in;
+}
+
+// Is this UTF-8 text? (Strictly valid UTF-8 without NUL bytes.)
+bool is_text(const std::string& bytes) {
+  if (bytes.find('\0') != std::string::npos) return false;
+  try {
+    tokenizer_detail::check_utf8(bytes);
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
+}
+
+std::string listed(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < kNamesListed; i++) s += (i ? ", " : "") + names[i];
+  if (names.size() > kNamesListed) s += str(" and ", names.size() - kNamesListed, " more");
+  return s;
+}
+
+// Prints "prepare: encoding ... ETA" lines to stderr every `every` seconds once the
+// work has run that long (nothing on short work).
+class Progress {
+ public:
+  Progress(size_t total_bytes, double every)
+      : total_(total_bytes), every_(every), next_(every), start_(Clock::now()) {}
+  void done_bytes(size_t done) {
+    const double t = seconds_since(start_);
+    if (every_ < 0 || t < next_ || done == 0) return;
+    next_ = t + every_;
+    const double rate = double(done) / t;
+    const double eta = double(total_ - std::min(done, total_)) / rate;
+    std::fprintf(stderr, "prepare: encoded %.0f%% (%.1f of %.1f MB), %.1f MB/s, ETA %.0f s\n",
+                 100.0 * double(done) / double(total_), double(done) / 1e6, double(total_) / 1e6, rate / 1e6, eta);
+    std::fflush(stderr);
+  }
+
+ private:
+  size_t total_;
+  double every_, next_;
+  Clock::time_point start_;
+};
+
+}  // namespace
+
+std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
+                         double val_fraction, int vocab_size, double progress_every_s) {
+  // Command-line mistakes first (exit code 2), before touching any file.
+  const bool trained = tokenizer == "bpe" || tokenizer == "unigram";
+  const bool from_file = tokenizer != "char" && !trained;
+  if (from_file && (tokenizer.empty() || !file_exists(tokenizer)))
+    GPT_USAGE_FAIL("unknown tokenizer \"", tokenizer, "\"; valid choices: char, bpe, unigram, or an existing "
+                   "tokenizer file (a SentencePiece .model, a tokenizer.bin, an llm.c tokenizer file)");
+  if (vocab_size != 0 && !trained)
+    GPT_USAGE_FAIL("--vocab-size applies to --tokenizer bpe and unigram only; ",
+                   from_file ? "the vocabulary comes from the tokenizer file"
+                             : "a char vocabulary is the set of characters in the text");
+  SentencePieceOptions spm;
+  if (trained) {
+    spm.model_type = tokenizer;
+    spm.vocab_size = vocab_size ? vocab_size : kDefaultVocabSize;
+    if (spm.vocab_size < 260 || spm.vocab_size > kMaxVocab)
+      GPT_USAGE_FAIL("--vocab-size must be in [260, ", kMaxVocab, "], got ", spm.vocab_size,
+                     spm.vocab_size > kMaxVocab ? " (shard tokens are uint16)"
+                                                : " (256 byte tokens + <unk>, <s>, </s> + the text's characters)");
+  }
+  if (!(val_fraction >= 0.0 && val_fraction <= 0.5))
+    GPT_USAGE_FAIL("--val-fraction must be in [0, 0.5], got ", val_fraction);
+  if (trained && !have_sentencepiece())
+    GPT_FAIL("--tokenizer ", tokenizer, " needs SentencePiece, but this gpt.cc was built without it: install "
+             "libsentencepiece-dev (scripts/install_deps.sh, or `apt-get install libsentencepiece-dev`) and "
+             "rebuild (make clean && make); --tokenizer char works without it");
+
+  // The text: the files one after the other, each with a newline added where it
+  // does not end in one and another file follows (so two files never share a line).
+  // `parts` records where each file's text lies in `text`.
+  const InputFiles in = list_inputs(input, outdir);
+  struct Part {
+    std::string file;
+    size_t begin, end;
+  };
+  std::vector<Part> parts;
+  std::vector<std::string> not_text, empty;
+  std::string text;
+  for (const auto& f : in.files) {
+    std::string bytes = read_file(f);
+    if (bytes.empty()) {
+      if (!in.several) GPT_FAIL(f, ": empty file; expected some UTF-8 text to train on");
+      empty.push_back(f);
+      continue;
+    }
+    if (in.several && !is_text(bytes)) {  // files that are not text are skipped, not refused
+      not_text.push_back(f);
+      continue;
+    }
+    if (!parts.empty() && text.back() != '\n') {
+      text += '\n';
+      parts.back().end++;
+    }
+    parts.push_back({f, text.size(), text.size() + bytes.size()});
+    text += bytes;
+  }
+  if (parts.empty())
+    GPT_FAIL(input, ": none of its ", in.files.size(), " file(s) is UTF-8 text with something in it",
+             not_text.empty() ? "" : str(" (not text: ", listed(not_text), ")"), "; expected UTF-8 text files");
+  const std::string where = parts.size() == 1 ? parts[0].file : input;
+  // Errors about a file's bytes name the file (offsets count from its start).
+  auto file_error = [](const Error& e, const Part& p) { return Error(e.code, str(p.file, ": ", e.what())); };
+  for (const auto& p : parts) {
+    try {
+      tokenizer_detail::check_utf8(text.substr(p.begin, p.end - p.begin));
+    } catch (const Error& e) {
+      throw file_error(e, p);
+    }
+  }
+
+  std::unique_ptr<Tokenizer> tok;
+  const auto t0 = Clock::now();
+  if (from_file) {
+    tok = load_tokenizer_file(tokenizer);  // errors name that file
+    if (!tok->can_encode())
+      GPT_FAIL(tokenizer, ": ", tok->describe(), " cannot turn text into tokens, so it cannot prepare data; use "
+               "--tokenizer char, bpe, unigram or a SentencePiece .model");
+  }
+  try {
+    if (tokenizer == "char") tok = build_char_tokenizer(text);
+    else if (trained) tok = train_sentencepiece(text, spm);
+  } catch (const Error& e) {
+    throw Error(e.code, str(where, ": ", e.what()));
+  }
+  const auto t1 = Clock::now();
+  if (tok->vocab_size() > kMaxVocab)
+    GPT_FAIL(where, ": ", tok->vocab_size(), " distinct characters, but shard tokens are uint16 (at most ", kMaxVocab,
+             " ids); use text with fewer distinct characters, or --tokenizer bpe");
+
+  // Encode file by file, in pieces: char tokens are characters, so any character
+  // boundary is exact; the SentencePiece models prepare trains never continue a piece
+  // past a newline (see training_sentences), so line boundaries are exact for them;
+  // a tokenizer from a file is given each file whole.
+  auto piece_end = [&](size_t begin, size_t end) {
+    if (from_file || end - begin <= kPrepareChunkBytes) return end;
+    size_t cut = begin + kPrepareChunkBytes;
+    if (!trained) {
+      while (cut > begin && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) cut--;
+      return cut;
+    }
+    const size_t nl = text.rfind('\n', cut - 1);
+    if (nl != std::string::npos && nl >= begin) return nl + 1;
+    const size_t next = text.find('\n', cut);
+    return next == std::string::npos || next >= end ? end : next + 1;
+  };
+  auto continues_character = [&](uint16_t id) {
+    const std::string t = tok->decode_token(id);
+    return !t.empty() && (static_cast<unsigned char>(t[0]) & 0xC0) == 0x80;
+  };
+  std::vector<uint16_t> train, val;
+  size_t not_exact = 0;  // pieces that do not decode back to their text
+  Progress progress(text.size(), progress_every_s);
+  for (const auto& p : parts) {
+    const size_t first = train.size();
+    for (size_t b = p.begin; b < p.end;) {
+      const size_t e = piece_end(b, p.end);
+      const std::string piece = text.substr(b, e - b);
+      std::vector<int> ids;
+      try {
+        ids = tok->encode(piece);
+      } catch (const Error& err) {
+        throw file_error(err, p);
+      }
+      train.insert(train.end(), ids.begin(), ids.end());
+      if (tok->decode(ids) != piece) not_exact++;
+      b = e;
+      progress.done_bytes(b);
+    }
+    // This file's split: its last round(val_fraction * tokens) go to val. For char,
+    // tokens are characters, so this splits its text by characters. A split inside a
+    // character spelled in byte tokens moves to its end, so that each split decodes on
+    // its own.
+    const size_t n = train.size() - first;
+    size_t cut = first + n - std::min(n, size_t(std::llround(val_fraction * double(n))));
+    while (cut < train.size() && continues_character(train[cut])) cut++;
+    val.insert(val.end(), train.begin() + std::ptrdiff_t(cut), train.end());
+    train.resize(cut);
+  }
+  const auto t2 = Clock::now();
+  const size_t ntok = train.size() + val.size(), n_train = train.size(), n_val = val.size();
+
+  // The files go to a temp sibling swapped in whole: a failure (disk full, kill) leaves
+  // the old directory as it was, never new shards beside an old tokenizer.
+  const std::string train_path = join_path(outdir, "train.bin");
+  const std::string val_path = join_path(outdir, "val.bin");
+  const std::string tok_path = join_path(outdir, kTokenizerFile);
+  const std::string model_path = join_path(outdir, kSentencePieceFile);
+  DirWriter out(outdir, {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile});
+  write_shard(join_path(out.path(), "train.bin"), train);
+  write_shard(join_path(out.path(), "val.bin"), val);
+  tok->save_dir(out.path());
+  const bool spm_file = tok->kind() == "sentencepiece";
+  if (spm_file) write_file_atomic(join_path(out.path(), kSentencePieceFile), tok->native_file());
+  out.commit();
+
+  auto secs = [](auto a, auto b) { return std::round(std::chrono::duration<double>(b - a).count() * 100) / 100; };
+  const size_t nchars = tokenizer_detail::check_utf8(text);
+  std::string summary =
+      in.several ? str(input, " (", parts.size(), parts.size() == 1 ? " file" : " files, each split on its own", ")")
+                 : where;
+  summary += str(": ", nchars, " characters (", text.size(), " bytes). Tokenizer: ", tok->describe(), ", vocab size ",
+                 tok->vocab_size());
+  if (trained) summary += str(", trained in ", secs(t0, t1), " s");
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.2f", ntok ? double(nchars) / double(ntok) : 0.0);
+  summary += str(". ", ntok, " tokens (", ratio, " characters per token, encoded in ", secs(t1, t2), " s). Wrote ",
+                 train_path, " (", n_train, " tokens), ", val_path, " (", n_val, " tokens, val fraction ",
+                 val_fraction, "), ", tok_path, spm_file ? ", " + model_path : std::string(), ".");
+  if (!not_text.empty())
+    summary += str(" Skipped ", not_text.size(), " file(s) that are not UTF-8 text: ", listed(not_text),
+                   " (text in another encoding can be converted, e.g. `iconv -f latin1 -t utf-8`).");
+  if (!empty.empty()) summary += str(" Skipped ", empty.size(), " empty file(s): ", listed(empty), ".");
+  if (!in.own_dirs.empty())
+    summary += str(" Did not read gpt's own data or run directories: ", listed(in.own_dirs), ".");
+  if (not_exact)
+    summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
+               "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
+  if (n_train < 2)
+    summary += str(" WARNING: train.bin has only ", n_train, " token(s); training needs at least B*T+1. "
+                   "Use more text.");
+  if (n_val < 2)
+    summary += str(" WARNING: val.bin has only ", n_val, " token(s), too few to evaluate; training will "
+                   "refuse it. Raise --val-fraction or use more text.");
+  return summary;
+}
+
+}  // namespace gpt
