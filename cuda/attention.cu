@@ -67,12 +67,13 @@ __device__ float2 score_row(float* srow, const float* qkv, const Geo& g, int b, 
 
 template <bool kBf16>
 __global__ void attention_forward_kernel(float* out, float* lse, float* att, float* scores, const float* qkv, Geo g,
-                                         Dropout drop) {
-  extern __shared__ float srow[];
+                                         Dropout drop, float* rows) {
+  extern __shared__ float smem_row[];
   const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int n = g.causal ? t + 1 : g.T;
-  const float2 ml = score_row<kBf16>(srow, qkv, g, b, h, t, n);
   const size_t row = ((size_t(b) * g.NH + h) * g.T + t);
+  float* srow = rows ? rows + row * g.T : smem_row;  // see kRowSmemBytes
+  const float2 ml = score_row<kBf16>(srow, qkv, g, b, h, t, n);
   __syncthreads();
   for (int t2 = threadIdx.x; t2 < g.T; t2 += blockDim.x) {
     const float w = t2 < n ? expf(srow[t2] - ml.y) : 0.0f;
@@ -93,11 +94,12 @@ __global__ void attention_forward_kernel(float* out, float* lse, float* att, flo
 // Per query row: ds[t2] = w * (dropmask * dout.v[t2] - D) * scale, D = dout.out; dq = sum ds k.
 template <bool kBf16>
 __global__ void attention_backward_rows(float* dqkv, float* ds_all, const float* dout, const float* qkv,
-                                        const float* out, const float* lse, Geo g, Dropout drop) {
-  extern __shared__ float ds[];
+                                        const float* out, const float* lse, Geo g, Dropout drop, bool global_row) {
+  extern __shared__ float smem_row[];
   const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int n = g.causal ? t + 1 : g.T;
   const size_t row = ((size_t(b) * g.NH + h) * g.T + t);
+  float* ds = global_row ? ds_all + row * g.T : smem_row;  // see kRowSmemBytes
   const float* q = q_of(qkv, g, b, t, h);
   const float* dor = dout + (size_t(b) * g.T + t) * g.C + size_t(h) * g.hs;
   const float* orow = out + (size_t(b) * g.T + t) * g.C + size_t(h) * g.hs;
@@ -115,7 +117,7 @@ __global__ void attention_backward_rows(float* dqkv, float* ds_all, const float*
       v = w * (dw - D) * g.scale;  // times scale for the q.k product, before bf16 rounds it (as the CPU)
     }
     ds[t2] = v;
-    ds_all[row * g.T + t2] = v;
+    ds_all[row * g.T + t2] = v;  // the same element when global_row
   }
   __syncthreads();
   float* dq = dqkv + (size_t(b) * g.T + t) * 3 * g.C + size_t(h) * g.hs;
@@ -162,9 +164,10 @@ __global__ void kv_cache_write_kernel(float* kc, float* vc, const float* qkv, in
 }
 
 __global__ void attention_decode_kernel(float* out, float* att_row, const float* q, const float* kc, const float* vc,
-                                        int C, int NH, int maxT, int pos) {
-  extern __shared__ float srow[];
+                                        int C, int NH, int maxT, int pos, float* rows) {
+  extern __shared__ float smem_row[];
   const int h = blockIdx.x, b = blockIdx.y, hs = C / NH, n = pos + 1;
+  float* srow = rows ? rows + (size_t(b) * NH + h) * n : smem_row;  // see kRowSmemBytes
   const float* qh = q + size_t(b) * C + size_t(h) * hs;  // q (B,C): the q third of a (B,3C) row when B = 1
   const float* K = kc + (size_t(b) * NH + h) * maxT * hs;
   const float* V = vc + (size_t(b) * NH + h) * maxT * hs;
@@ -748,6 +751,13 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
 // tensor-core kernels take heads up to 64 wide and do not return the weight matrices.
 enum class Kernel { rows, flash, tensor };
 int g_attention_kernel_for_tests = -1;  // -1: GPT_CUDA_ATTENTION; else a Kernel
+// The row and decode kernels keep a block's score row (T floats) in shared memory while
+// it fits the 48 KiB a kernel may use without opting in (less 1 KiB for their static
+// reduction partials: at most 256 B), past that (contexts over 12032) in global memory,
+// one row per block in kScratchAttnScores (opting in would reach only ~58000).
+constexpr size_t kRowSmemBytes = 47 * 1024;
+size_t g_row_smem_for_tests = 0;  // set_attention_row_smem_for_tests; 0: kRowSmemBytes
+size_t row_smem_bytes() { return g_row_smem_for_tests ? g_row_smem_for_tests : kRowSmemBytes; }
 std::optional<Kernel> g_env_kernel;      // GPT_CUDA_ATTENTION's, read at first use (the test hook's -1 forgets it)
 Kernel wanted_kernel() {
   if (g_attention_kernel_for_tests >= 0) return Kernel(g_attention_kernel_for_tests);
@@ -788,7 +798,11 @@ void forward(float* out, float* lse, const float* qkv, Dims d, Dropout drop, Att
     return;
   }
   const dim3 grid(unsigned(d.T), unsigned(d.NH), unsigned(d.B));
-  attention_forward_kernel<kBf16><<<grid, kRow, size_t(d.T) * sizeof(float)>>>(out, lse, att, scores, qkv, g, drop);
+  const size_t row_bytes = size_t(d.T) * sizeof(float);
+  float* rows = row_bytes <= row_smem_bytes()
+                    ? nullptr
+                    : static_cast<float*>(device_scratch(kScratchAttnScores, size_t(d.B) * d.NH * d.T * row_bytes));
+  attention_forward_kernel<kBf16><<<grid, kRow, rows ? 0 : row_bytes>>>(out, lse, att, scores, qkv, g, drop, rows);
   CUDA_LAUNCHED();
 }
 template <bool kBf16>
@@ -818,7 +832,10 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* out
   }
   float* ds = static_cast<float*>(device_scratch(kScratchAttnScores, size_t(d.B) * d.NH * d.T * d.T * sizeof(float)));
   const dim3 grid(unsigned(d.T), unsigned(d.NH), unsigned(d.B));
-  attention_backward_rows<kBf16><<<grid, kRow, size_t(d.T) * sizeof(float)>>>(dqkv, ds, dout, qkv, out, lse, g, drop);
+  const size_t row_bytes = size_t(d.T) * sizeof(float);
+  const bool global_row = row_bytes > row_smem_bytes();
+  attention_backward_rows<kBf16><<<grid, kRow, global_row ? 0 : row_bytes>>>(dqkv, ds, dout, qkv, out, lse, g, drop,
+                                                                             global_row);
   CUDA_LAUNCHED();
   attention_backward_keys<kBf16><<<grid, kRow>>>(dqkv, ds, dout, qkv, lse, g, drop);
   CUDA_LAUNCHED();
@@ -847,6 +864,8 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
   else backward<true>(dqkv, dout, qkv, out, lse, d, drop, mode);
 }
 
+void set_attention_row_smem_for_tests(size_t bytes) { g_row_smem_for_tests = bytes; }
+
 void set_attention_kernel_for_tests(int kernel) {
   g_attention_kernel_for_tests = kernel;
   if (kernel < 0) g_env_kernel.reset();
@@ -862,8 +881,12 @@ void attention_decode(float* out, float* att_row, const float* q, const float* k
                              Dims d, int maxT, int pos) {
   GPT_CHECK(pos >= 0 && pos < maxT, "decode position ", pos, " outside 0..", maxT - 1);
   const dim3 grid(unsigned(d.NH), unsigned(d.B));
-  attention_decode_kernel<<<grid, kRow, size_t(pos + 1) * sizeof(float)>>>(out, att_row, q, kcache, vcache, d.C,
-                                                                          d.NH, maxT, pos);
+  const size_t row_bytes = size_t(pos + 1) * sizeof(float);
+  float* rows = row_bytes <= row_smem_bytes()
+                    ? nullptr
+                    : static_cast<float*>(device_scratch(kScratchAttnScores, size_t(d.B) * d.NH * row_bytes));
+  attention_decode_kernel<<<grid, kRow, rows ? 0 : row_bytes>>>(out, att_row, q, kcache, vcache, d.C, d.NH, maxT,
+                                                                pos, rows);
   CUDA_LAUNCHED();
 }
 

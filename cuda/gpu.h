@@ -80,5 +80,9 @@ int gelu_epilogue_agrees_for_tests(bool ask_again);
 // Attention kernels (cuda/attention.cu) for tests: -1 as GPT_CUDA_ATTENTION says (read again), 0 rows, 1 flash,
 // 2 tensor cores (bf16; fp32 runs flash); the kernels fall back to rows where they do not apply.
 void set_attention_kernel_for_tests(int kernel);
+// The row and decode kernels' score rows live in shared memory up to 47 KiB per block
+// and in global memory past it (long contexts); tests lower the limit (bytes; 0: back to
+// 47 KiB) to run the global path at small T.
+void set_attention_row_smem_for_tests(size_t bytes);
 
 }  // namespace gpt::gpu

@@ -55,7 +55,9 @@ struct NcclApi {
 };
 
 constexpr const char* kLibrary = "libnccl.so.2";
-constexpr int kMinVersion = 20700;  // ncclSend / ncclRecv (the gather) came with NCCL 2.7
+// ncclSend / ncclRecv (the gather) came with NCCL 2.7. Version codes are X*1000+Y*100+Z
+// before 2.9 (2.7.8 is 2708) and X*10000+Y*100+Z since (2.18.5 is 21805).
+bool version_supported(int code) { return code >= 10000 ? code >= 20700 : code >= 2700; }
 
 std::string library_to_load() {
   const char* e = std::getenv("GPT_NCCL_LIBRARY");
@@ -104,7 +106,7 @@ NcclApi load_nccl(const std::string& library) {
   find(api.GroupEnd, "ncclGroupEnd");
   const ncclResult_t r = api.GetVersion(&api.version);
   if (r != ncclSuccess) GPT_FAIL(library, ": ncclGetVersion failed: ", api.GetErrorString(r));
-  if (api.version < kMinVersion)
+  if (!version_supported(api.version))
     GPT_USAGE_FAIL(library, " is NCCL ", version_text(api.version), "; gpt needs NCCL 2.7 or newer");
   return api;
 }

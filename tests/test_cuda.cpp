@@ -510,9 +510,14 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
     bool causal;
     float p;
   };
-  const std::vector<Case> cases = {{{1, 1, 16, 2}, true, 0.0f},  {{2, 33, 24, 3}, true, 0.1f},
-                                   {{1, 70, 128, 2}, true, 0.2f}, {{2, 40, 16, 2}, false, 0.1f},
-                                   {{1, 64, 64, 1}, true, 0.0f},  {{2, 130, 80, 2}, true, 0.1f}};
+  std::vector<Case> cases = {{{1, 1, 16, 2}, true, 0.0f},  {{2, 33, 24, 3}, true, 0.1f},
+                             {{1, 70, 128, 2}, true, 0.2f}, {{2, 40, 16, 2}, false, 0.1f},
+                             {{1, 64, 64, 1}, true, 0.0f},  {{2, 130, 80, 2}, true, 0.1f}};
+#ifndef GPT_EMU_CUBLAS
+  // On a GPU also GPT-2 124M's shape (T = 1024: 16 tensor-core query tiles per sequence,
+  // the causal skips over many key tiles); minutes on the emulator, so not there.
+  cases.push_back({{2, 1024, 768, 12}, true, 0.1f});
+#endif
   for (bool bf16 : {false, true}) {
     const Backend<float>& be = bf16 ? cuda_backend_bf16() : cuda_backend();
     for (const Case& k : cases) {
@@ -550,6 +555,70 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
     }
   }
   gpu::set_attention_kernel_for_tests(-1);
+}
+
+// A score row of T floats in shared memory passes the 48 KiB a kernel gets without
+// opting in from T = 12288 (the row kernels: heads wider than 64, attention maps; the
+// decode kernel: sampling past position 12288), and the launch failed. Rows past 47 KiB
+// now go to global memory. Lowering that limit runs the global path at small T, where it
+// must give the shared-memory path's bits; one decode at position 12999 runs it for
+// real, against softmax(q.k / sqrt(hs)) . v computed here in double.
+TEST(CudaLayers, LongScoreRowsGoToGlobalMemory) {
+  SKIP_WITHOUT_CUDA();
+  gpu::set_attention_kernel_for_tests(0);  // the row kernels
+  for (bool causal : {true, false}) {
+    const Dims d{2, 40, 24, 3};
+    const Dropout drop{0.1f, 5, 6};
+    const AttentionMode mode{causal, true};
+    const size_t nqkv = d.BT() * 3 * size_t(d.C), nout = d.BT() * size_t(d.C), nrow = size_t(d.B) * d.NH * d.T;
+    const auto qkv = random_vec<float>(nqkv, 41), dout = random_vec<float>(nout, 42);
+    std::vector<float> out[2], lse[2], dqkv[2];
+    for (int global = 0; global < 2; global++) {
+      gpu::set_attention_row_smem_for_tests(global ? 16 : 0);
+      float *g_qkv = device_copy(qkv), *g_dout = device_copy(dout), *g_out = device_copy(std::vector<float>(nout, NAN)),
+            *g_lse = device_copy(std::vector<float>(nrow, NAN)), *g_dqkv = device_copy(std::vector<float>(nqkv, NAN));
+      cuda_backend().attention_forward(g_out, g_lse, g_qkv, d, drop, mode, nullptr, nullptr);
+      cuda_backend().attention_backward(g_dqkv, g_dout, g_qkv, g_out, g_lse, d, drop, mode);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      out[global] = host_copy(g_out, nout);
+      lse[global] = host_copy(g_lse, nrow);
+      dqkv[global] = host_copy(g_dqkv, nqkv);
+      for (float* p : {g_qkv, g_dout, g_out, g_lse, g_dqkv}) cudaFree(p);
+    }
+    EXPECT_TRUE(out[1] == out[0]) << (causal ? "causal" : "full");
+    EXPECT_TRUE(lse[1] == lse[0]) << (causal ? "causal" : "full");
+    EXPECT_TRUE(dqkv[1] == dqkv[0]) << (causal ? "causal" : "full");
+  }
+  gpu::set_attention_row_smem_for_tests(0);
+  gpu::set_attention_kernel_for_tests(-1);
+
+  const int hs = 64, maxT = 13000, pos = maxT - 1;
+  const Dims d{1, 1, hs, 1};
+  const auto q = random_vec<float>(hs, 43), kc = random_vec<float>(size_t(maxT) * hs, 44),
+             vc = random_vec<float>(size_t(maxT) * hs, 45);
+  float *g_q = device_copy(q), *g_kc = device_copy(kc), *g_vc = device_copy(vc),
+        *g_out = device_copy(std::vector<float>(hs, NAN));
+  gpu::attention_decode(g_out, nullptr, g_q, g_kc, g_vc, d, maxT, pos);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto out = host_copy(g_out, hs);
+  for (float* p : {g_q, g_kc, g_vc, g_out}) cudaFree(p);
+  std::vector<double> s(size_t(pos) + 1);
+  double mx = -INFINITY, z = 0;
+  for (int t = 0; t <= pos; t++) {
+    double dot = 0;
+    for (int e = 0; e < hs; e++) dot += double(q[size_t(e)]) * kc[size_t(t) * hs + size_t(e)];
+    s[size_t(t)] = dot / std::sqrt(double(hs));
+    mx = std::max(mx, s[size_t(t)]);
+  }
+  for (double& v : s) z += (v = std::exp(v - mx));
+  std::vector<float> want(hs);
+  for (int e = 0; e < hs; e++) {
+    double acc = 0;
+    for (int t = 0; t <= pos; t++) acc += s[size_t(t)] / z * vc[size_t(t) * hs + size_t(e)];
+    want[size_t(e)] = float(acc);
+  }
+  EXPECT_CLOSE(out.data(), want.data(), size_t(hs), 1e-4, 1e-5);
 }
 
 }  // namespace gpt::test

@@ -3,6 +3,7 @@
 // every collective is a copy of the rank's own data; this library checks the arguments
 // NCCL would (rank, counts, types, root/peer = 0, balanced group calls, a send matched
 // by a receive) and counts the calls, so a test can see that the group really used it.
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 
@@ -42,7 +43,8 @@ extern "C" {
 long gpt_fake_nccl_calls() { return g_calls; }
 
 ncclResult_t ncclGetVersion(int* version) {
-  *version = NCCL_VERSION_CODE;
+  const char* v = std::getenv("GPT_FAKE_NCCL_VERSION_CODE");  // tests: an older library's code
+  *version = v && *v ? std::atoi(v) : NCCL_VERSION_CODE;
   return ncclSuccess;
 }
 const char* ncclGetErrorString(ncclResult_t r) {

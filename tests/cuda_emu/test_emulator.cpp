@@ -19,6 +19,7 @@
 #include "bf16.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
+#include "process_group.h"
 #include "test_util.h"
 
 namespace {
@@ -233,6 +234,28 @@ TEST(CudaEmulator, CopiesMustGoWhereTheirKindSays) {
 }  // namespace
 
 namespace gpt::test {
+
+// NCCL before 2.9 coded its version as X*1000+Y*100+Z: 2.8.4 is 2804, which a plain
+// "code >= 20700" refused while the message asked for 2.7 or newer.
+TEST(CudaEmulator, NcclVersionsOfBothCodingsAreReadAndChecked) {
+  const ScopedEnv library("GPT_NCCL_LIBRARY", GPT_EMU_NCCL);
+  const std::vector<std::pair<const char*, const char*>> accepted = {
+      {"2708", "2.7.8 ("}, {"2804", "2.8.4 ("}, {"20903", "2.9.3 ("}, {"21805", "2.18.5 ("}};
+  for (const auto& [code, text] : accepted) {
+    const ScopedEnv version("GPT_FAKE_NCCL_VERSION_CODE", code);
+    EXPECT_EQ(nccl_version().rfind(text, 0), 0u) << code;
+  }
+  for (const char* code : {"2604", "20604"}) {
+    const ScopedEnv version("GPT_FAKE_NCCL_VERSION_CODE", code);
+    try {
+      nccl_version();
+      ADD_FAILURE() << code << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is NCCL 2.6.4; gpt needs NCCL 2.7 or newer"), std::string::npos)
+          << e.what();
+    }
+  }
+}
 
 // The NCCL process group (cuda/process_group_nccl.cu) with one rank (GPT_COMM=nccl) on
 // the emulator, loading the emulator's one-rank NCCL (fake_nccl.cpp) as it would load
