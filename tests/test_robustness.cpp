@@ -795,6 +795,37 @@ TEST_F(Robustness, ExportDoesNotReplaceACheckpointOrWriteIntoARun) {
   EXPECT_EQ(read_file(join_path(run, kCheckpointFile)), ck);
 }
 
+// `export --to safetensors` replaced the user's own config.json or model.safetensors in
+// --out without a word (--to llmc already refused a file that is not an earlier export).
+// Now every file an export writes beside the weights must be an earlier export's too.
+TEST_F(Robustness, ExportReplacesOnlyAnEarlierExportsFiles) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  struct Case {
+    std::string to, out, file, mine;
+  };
+  const std::vector<Case> cases = {
+      {"safetensors", dir + "/hf1", dir + "/hf1/config.json", "{\"my\": \"config\"}\n"},
+      {"safetensors", dir + "/hf2", dir + "/hf2/config.json", "{\"model_type\": \"llama\"}\n"},
+      {"safetensors", dir + "/hf3", dir + "/hf3/model.safetensors", "not safetensors\n"},
+      {"safetensors", dir + "/hf4", dir + "/hf4/tokenizer.bin", "my notes\n"},
+      {"llmc", dir + "/m.bin", dir + "/m.tokenizer.bin", "my notes\n"},
+  };
+  for (const Case& c : cases) {
+    make_dirs(parent_dir(c.file));
+    write_file_atomic(c.file, c.mine);
+    EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", c.to, "--out", c.out}, nullptr, &err), 2) << c.file;
+    EXPECT_NE(err.find(c.file + " exists and is not a"), std::string::npos) << err;
+    EXPECT_NE(err.find("nothing was written"), std::string::npos) << err;
+    EXPECT_EQ(read_file(c.file), c.mine) << c.file;
+    // Its own files it replaces: export, then export again over them.
+    std::remove(c.file.c_str());
+    EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
+    EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
+  }
+}
+
 // The progress line cut the val loss to 6 characters: 4.08889 showed as 4.0888, and
 // 56393350.9 as 563933.
 TEST_F(Robustness, ProgressLineRoundsTheValLoss) {

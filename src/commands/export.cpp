@@ -9,6 +9,7 @@
 #include "commands/common.h"
 #include "fileio.h"
 #include "formats/hf_gpt2.h"
+#include "formats/json.h"
 #include "formats/llmc.h"
 #include "formats/model_io.h"
 #include "tensors.h"
@@ -33,6 +34,41 @@ void refuse_training_files(const std::string& out, const std::string& to) {
       GPT_USAGE_FAIL("--out ", out, " exists and is not an llm.c checkpoint; an export replaces only an earlier "
                      "export: choose another --out, or remove the file first (nothing was written)");
   }
+  // The other files an export writes (or removes) may only be an earlier export's.
+  auto refuse_unless = [&](const std::string& path, bool (*is_kind)(const std::string&), const char* kind) {
+    if (file_exists(path) && !is_kind(path))
+      GPT_USAGE_FAIL("--out ", out, ": ", path, " exists and is not ", kind, "; an export replaces only the files "
+                     "of an earlier export: choose another --out, or move that file away (nothing was written)");
+  };
+  if (to == "safetensors") {
+    refuse_unless(
+        join_path(out, kSafetensorsFile),
+        [](const std::string& p) { return !is_directory(p) && file_model_format(p) == ModelFormat::safetensors; },
+        "a safetensors file");
+    refuse_unless(
+        join_path(out, kHfConfigFile),
+        [](const std::string& p) {
+          try {
+            const Json j = Json::parse(read_file(p), p);
+            const Json* t = j.find("model_type");
+            return t && t->as_string("model_type") == "gpt2";
+          } catch (const Error&) {
+            return false;
+          }
+        },
+        "a GPT-2 config (JSON with \"model_type\": \"gpt2\")");
+  }
+  for (const std::string& f : tokenizer_files_beside(to == "safetensors" ? join_path(out, kSafetensorsFile) : out))
+    refuse_unless(
+        f,
+        [](const std::string& p) {
+          try {
+            return !is_directory(p) && load_tokenizer_file(p) != nullptr;
+          } catch (const Error&) {
+            return false;
+          }
+        },
+        "a tokenizer file");
   const std::string dir = to == "safetensors" ? out : parent_dir(out);
   if (is_directory(dir))
     for (const char* f : {kCheckpointFile, "train.bin"})
