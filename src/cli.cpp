@@ -62,7 +62,7 @@ std::vector<Command> make_commands() {
           {"out", "DIR", "", "output directory: train.bin, val.bin, tokenizer.bin (and tokenizer.model)"},
           {"tokenizer", "KIND", "char",
            "char (one token per character) | bpe | unigram (SentencePiece, trained on the input) | FILE (reuse "
-           "a SentencePiece .model or a tokenizer.bin)"},
+           "a SentencePiece .model or a tokenizer.bin) | RUN or a model file (reuse the model's tokenizer)"},
           {"vocab-size", "N", "", "tokens for bpe / unigram, 260..65536 (default 1024)"},
           {"val-fraction", "F", "0.1",
            "fraction of the tokens (the end of each file) held out for validation, 0..0.5"},

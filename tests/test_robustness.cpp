@@ -826,6 +826,55 @@ TEST_F(Robustness, ExportReplacesOnlyAnEarlierExportsFiles) {
   }
 }
 
+// `prepare` again into a run's data directory (another --val-fraction) said nothing;
+// `train --resume` then blamed the user for giving other --data (it was the same), and
+// `eval --ckpt RUN` reported a loss over a val split half made of training text.
+TEST_F(Robustness, DataPreparedAgainUnderARunIsNamedAsSuch) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  const std::string input = join_path(dir, "input.txt");
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  // The same text and settings again: the same shards, nothing to say.
+  EXPECT_EQ(prepare_data(input, data, "char", 0.1).find("replaced"), std::string::npos);
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 0) << err;
+  EXPECT_EQ(err.find("has changed"), std::string::npos) << err;
+  // Another split: other shards.
+  const std::string summary = prepare_data(input, data, "char", 0.2);
+  EXPECT_NE(summary.find("Note: this replaced other shards in " + data), std::string::npos) << summary;
+  EXPECT_NE(summary.find("--init RUN"), std::string::npos) << summary;
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("note: " + data + " has changed since this run trained on it"), std::string::npos) << err;
+  EXPECT_NE(err.find("not the run's"), std::string::npos) << err;
+  // Data given on the command line are the user's choice: no note.
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run, "--data", data}, &out, &err), 0) << err;
+  EXPECT_EQ(err.find("has changed"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "4"}, &out, &err), 1);
+  EXPECT_NE(err.find("prepared again"), std::string::npos) << err;
+}
+
+// New text for fine-tuning must be encoded the model's way: `prepare --tokenizer RUN`
+// (or a checkpoint) said "give the checkpoint with --ckpt", a flag prepare does not have,
+// and a run directory "give RUN/tokenizer.bin", a file runs do not hold.
+TEST_F(Robustness, PrepareReusesTheTokenizerOfARunAModelOrADataDirectory) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
+  write_file_atomic(dir + "/more.txt", "the cat ran on the mat.\nthe dog sat.\n");
+  const std::string want = read_file(join_path(data, kTokenizerFile));
+  for (const std::string& source : {run, join_path(run, kCheckpointFile), dir + "/m.bin", data}) {
+    const std::string to = dir + "/more";  // replaced each round
+    ASSERT_EQ(run_gpt({"prepare", "--input", dir + "/more.txt", "--out", to, "--tokenizer", source}, &out, &err), 0)
+        << source << ": " << err;
+    EXPECT_EQ(read_file(join_path(to, kTokenizerFile)), want) << source;
+  }
+  // A model without a tokenizer says so.
+  std::remove((dir + "/m.tokenizer.bin").c_str());
+  EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/more.txt", "--out", dir + "/x", "--tokenizer", dir + "/m.bin"},
+                    &out, &err), 1);
+  EXPECT_NE(err.find("has no tokenizer"), std::string::npos) << err;
+}
+
 // The progress line cut the val loss to 6 characters: 4.08889 showed as 4.0888, and
 // 56393350.9 as 563933.
 TEST_F(Robustness, ProgressLineRoundsTheValLoss) {

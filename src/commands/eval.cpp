@@ -50,6 +50,22 @@ int cmd_eval(const Args& a) {
   const int T = mc.max_seq_len;
   if (B < 1) GPT_USAGE_FAIL("--batch must be >= 1, got ", B);
   DataLoader loader(paths, B, T, SamplingMode::sequential, 0, mc.vocab_size);
+  // The run's own data (data.json) prepared again since: its val.bin may hold text the
+  // model trained on. Train shards are what the checkpoint fingerprints.
+  if (format == ModelFormat::gptcc && data_source_from_flags(a).empty() && ck.state.loader.data_id != 0) {
+    std::vector<std::string> train;
+    if (!src.train_glob.empty()) train = glob_files(src.train_glob, "--train-glob");
+    else if (!src.dir.empty() && file_exists(join_path(src.dir, "train.bin"))) train = {join_path(src.dir, "train.bin")};
+    try {
+      const LoaderState now = train.empty() ? LoaderState{} : DataLoader(train, 1, 1, SamplingMode::sequential, 0).state();
+      if (now.data_id != ck.state.loader.data_id)
+        std::fprintf(stderr, "note: %s has changed since this run trained on it (its train shards: %s tokens then, "
+                     "%s now): it was prepared again, so the %s split may hold text the model trained on and this "
+                     "loss is not the run's\n", src.name().c_str(), format_count(double(ck.state.loader.data_tokens)).c_str(),
+                     train.empty() ? "none" : format_count(double(now.data_tokens)).c_str(), split.c_str());
+    } catch (const Error&) {  // train shards unreadable: nothing to compare, the eval itself goes on
+    }
+  }
   GPT<float> model(mc, device, parse_dtype(a.str("dtype")));
   load_weights(model, ck, false);
   std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);

@@ -5,7 +5,9 @@
 #include "commands/common.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
+#include "formats/model_io.h"
 #include "text/dataloader.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 
@@ -20,8 +22,24 @@ int cmd_prepare(const Args& a) {
   if (file_exists(join_path(out, kCheckpointFile)))
     GPT_USAGE_FAIL("--out ", out, " is the run directory of `gpt train` (it holds ", kCheckpointFile,
                    "); prepare writes a data directory: choose another --out (nothing was written)");
-  const std::string summary = prepare_data(a.require("input"), out, a.str("tokenizer"),
-                                           a.real("val-fraction"), vocab_size);
+  // --tokenizer RUN or a model file: the tokenizer the model was trained with (stored in a
+  // checkpoint, or found beside an llm.c / safetensors export), so new text is encoded
+  // the model's way (fine-tuning with --init).
+  const std::string tk = a.str("tokenizer");
+  std::unique_ptr<Tokenizer> reuse;
+  if (tk != "char" && tk != "bpe" && tk != "unigram" && is_directory(tk) && !file_exists(join_path(tk, kCheckpointFile)) &&
+      file_exists(join_path(tk, kTokenizerFile))) {
+    reuse = load_tokenizer_file(join_path(tk, kTokenizerFile));  // a data directory's
+  } else if (tk != "char" && tk != "bpe" && tk != "unigram" && (is_directory(tk) || file_model_format(tk))) {
+    std::string tok_file;
+    const Checkpoint ck = load_model(tk, std::nullopt, nullptr, nullptr, &tok_file);
+    if (ck.tokenizer.empty())
+      GPT_FAIL(tk, ": this model has no tokenizer (none stored in it, none beside it); give a tokenizer file, or "
+               "--tokenizer char, bpe or unigram");
+    reuse = Tokenizer::deserialize(ck.tokenizer, tok_file.empty() ? tk : tok_file);
+  }
+  const std::string summary =
+      prepare_data(a.require("input"), out, tk, a.real("val-fraction"), vocab_size, 5.0, std::move(reuse));
   std::printf("%s\n", summary.c_str());
   return 0;
 }

@@ -225,7 +225,9 @@ void DataLoader::set_state(const LoaderState& s) {
     GPT_FAIL("the saved data position belongs to other data (", s.data_tokens, " tokens, fingerprint ",
              s.data_id, "); the training data given now are ", num_tokens_, " tokens in ", shards_.size(),
              " shard(s) starting with ", shards_[0].path, " (fingerprint ", data_id_,
-             "). Resume with the same --data / --train-glob the run was started with");
+             "). Resume with the same --data / --train-glob the run was started with, holding the same shards: a "
+             "data directory prepared again since holds other shards (put the old ones back, or start a new run "
+             "from this one's weights with --init RUN)");
   batch_index_ = s.batch_index / uint64_t(part_.world);
   rng_.state = part_.rank == 0 ? s.rng_state : rank_seed(s.rng_state, part_.rank);
 }

@@ -4,12 +4,14 @@
 // then the tokens as uint16. See data/README.md.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config.h"
 #include "fileio.h"
 #include "rng.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 
@@ -120,7 +122,10 @@ constexpr int kDefaultVocabSize = 1024;
 // boundary; SentencePiece models prepare trains: at a line end), so memory follows
 // the piece, not the text.
 constexpr size_t kPrepareChunkBytes = size_t(4) << 20;
+// reuse: the tokenizer to encode with (a model's, read by the caller); `tokenizer` then
+// only names where it came from.
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
-                         double val_fraction, int vocab_size = 0, double progress_every_s = 5.0);
+                         double val_fraction, int vocab_size = 0, double progress_every_s = 5.0,
+                         std::unique_ptr<Tokenizer> reuse = nullptr);
 
 }  // namespace gpt

@@ -156,13 +156,15 @@ class Progress {
 }  // namespace
 
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
-                         double val_fraction, int vocab_size, double progress_every_s) {
+                         double val_fraction, int vocab_size, double progress_every_s,
+                         std::unique_ptr<Tokenizer> reuse) {
   // Command-line mistakes first (exit code 2), before touching any file.
   const bool trained = tokenizer == "bpe" || tokenizer == "unigram";
   const bool from_file = tokenizer != "char" && !trained;
-  if (from_file && (tokenizer.empty() || !file_exists(tokenizer)))
+  if (from_file && !reuse && (tokenizer.empty() || !file_exists(tokenizer)))
     GPT_USAGE_FAIL("unknown tokenizer \"", tokenizer, "\"; valid choices: char, bpe, unigram, or an existing "
-                   "tokenizer file (a SentencePiece .model, a tokenizer.bin, an llm.c tokenizer file)");
+                   "tokenizer file (a SentencePiece .model, a tokenizer.bin, an llm.c tokenizer file) or a model "
+                   "(a run directory, a checkpoint) whose tokenizer to reuse");
   if (vocab_size != 0 && !trained)
     GPT_USAGE_FAIL("--vocab-size applies to --tokenizer bpe and unigram only; ",
                    from_file ? "the vocabulary comes from the tokenizer file"
@@ -229,7 +231,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   std::unique_ptr<Tokenizer> tok;
   const auto t0 = Clock::now();
   if (from_file) {
-    tok = load_tokenizer_file(tokenizer);  // errors name that file
+    tok = reuse ? std::move(reuse) : load_tokenizer_file(tokenizer);  // errors name that file
     if (!tok->can_encode())
       GPT_FAIL(tokenizer, ": ", tok->describe(), " cannot turn text into tokens, so it cannot prepare data; use "
                "--tokenizer char, bpe, unigram or a SentencePiece .model");
@@ -303,6 +305,14 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   const std::string val_path = join_path(outdir, "val.bin");
   const std::string tok_path = join_path(outdir, kTokenizerFile);
   const std::string model_path = join_path(outdir, kSentencePieceFile);
+  // Shards replaced by others: runs that trained on the old ones cannot resume on them.
+  bool replaced = false;
+  if (file_exists(train_path) && !is_directory(train_path)) {
+    try {
+      replaced = read_shard(train_path) != train;
+    } catch (const Error&) {  // a damaged shard: nothing a run could resume on
+    }
+  }
   DirWriter out(outdir, {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile});
   write_shard(join_path(out.path(), "train.bin"), train);
   write_shard(join_path(out.path(), "val.bin"), val);
@@ -330,6 +340,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   if (!empty.empty()) summary += str(" Skipped ", empty.size(), " empty file(s): ", listed(empty), ".");
   if (!in.own_dirs.empty())
     summary += str(" Did not read gpt's own data or run directories: ", listed(in.own_dirs), ".");
+  if (replaced)
+    summary += str(" Note: this replaced other shards in ", outdir, "; a run that trained on them cannot --resume "
+                   "with this --data (start a new one from its weights with --init RUN).");
   if (not_exact)
     summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
                "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
