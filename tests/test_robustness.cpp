@@ -875,6 +875,41 @@ TEST_F(Robustness, PrepareReusesTheTokenizerOfARunAModelOrADataDirectory) {
   EXPECT_NE(err.find("has no tokenizer"), std::string::npos) << err;
 }
 
+// `--ckpt RUN` reads checkpoint.bin (the latest step), not best.bin, and nothing said
+// which: a user took the last step's samples and loss for the best model's.
+TEST_F(Robustness, CkptRunSaysItReadsTheLatestCheckpointAndWhereTheBestIs) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 4, {"--eval-every", "2", "--eval-batches", "1"}), nullptr, &err), 0) << err;
+  ASSERT_TRUE(file_exists(join_path(run, kBestFile)));
+  const std::string note = "note: --ckpt " + run + " reads " + join_path(run, kCheckpointFile) +
+                           " (step 4, the latest); " + join_path(run, kBestFile) + " holds the weights at the lowest val loss (";
+  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"sample", "--ckpt", run, "--tokens", "3"},
+                                              std::vector<std::string>{"eval", "--ckpt", run}}) {
+    ASSERT_EQ(run_gpt(cmd, &out, &err), 0) << err;
+    EXPECT_NE(err.find(note), std::string::npos) << cmd[0] << ": " << err;
+    std::vector<std::string> best = cmd;
+    best[2] = join_path(run, kBestFile);
+    ASSERT_EQ(run_gpt(best, &out, &err), 0) << err;
+    EXPECT_EQ(err.find("note: --ckpt"), std::string::npos) << cmd[0] << ": " << err;
+  }
+}
+
+// A run shorter than --warmup (default 100) never reached --lr and never decayed, and
+// nothing said so: fine-tuning 20 steps ended at a fifth of the rate asked for.
+TEST_F(Robustness, ARunInsideItsWarmupSaysItNeverReachesTheLearningRate) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/a", 4, {"--warmup", "9", "--lr", "1e-3"}), &out, &err), 0) << err;
+  // The last step (index 3) warms up to 1e-3 * 4 / 10.
+  EXPECT_NE(err.find("note: --steps 4 ends inside --warmup 9: the learning rate only rises, to 4.00e-04 at the "
+                     "last step, never reaching --lr 1.00e-03"),
+            std::string::npos)
+      << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/b", 4, {"--warmup", "3"}), &out, &err), 0) << err;
+  EXPECT_EQ(err.find("ends inside --warmup"), std::string::npos) << err;
+}
+
 // The progress line cut the val loss to 6 characters: 4.08889 showed as 4.0888, and
 // 56393350.9 as 563933.
 TEST_F(Robustness, ProgressLineRoundsTheValLoss) {

@@ -26,6 +26,7 @@ int cmd_eval(const Args& a) {
   ModelFormat format;
   const Checkpoint ck =
       load_model(model_path, a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt, &format);
+  note_latest_checkpoint(model_path, ck);
   const GPTConfig& mc = ck.model;
   const DataSource src = resolve_data_source(a, format == ModelFormat::gptcc ? model_path : "", "gpt eval");
   std::vector<std::string> paths;

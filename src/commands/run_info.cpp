@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -144,6 +145,25 @@ LoggedLosses logged_losses(const std::string& metrics_path) {
 std::string loss_text(double loss) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", loss);
+  return buf;
+}
+
+void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck) {
+  if (!is_directory(ckpt_arg) || !file_exists(join_path(ckpt_arg, kBestFile))) return;
+  const double best = ck.state.best_val;
+  std::fprintf(stderr, "note: --ckpt %s reads %s (step %ld, the latest); %s holds the weights at the lowest val "
+               "loss%s: give --ckpt %s for those\n", ckpt_arg.c_str(), checkpoint_path(ckpt_arg).c_str(),
+               long(ck.state.step), join_path(ckpt_arg, kBestFile).c_str(),
+               std::isfinite(best) ? (" (" + loss_text(best) + ")").c_str() : "", join_path(ckpt_arg, kBestFile).c_str());
+}
+
+std::string warmup_note(const TrainConfig& t) {
+  if (t.steps <= 0 || t.warmup < t.steps) return "";
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "note: --steps %d ends inside --warmup %d: the learning rate only rises, to %.2e at the last step, "
+                "never reaching --lr %.2e nor decaying; for a short run lower --warmup (e.g. --warmup %d)\n",
+                t.steps, t.warmup, double(learning_rate(t, t.steps - 1)), double(t.lr), t.steps / 10);
   return buf;
 }
 

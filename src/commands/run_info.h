@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "formats/checkpoint.h"
 #include "config.h"
 
 namespace gpt {
@@ -47,9 +48,16 @@ struct LoggedLosses {
 };
 LoggedLosses logged_losses(const std::string& metrics_path);
 std::string loss_text(double loss);  // "1.2345"
+// `--ckpt RUN` reads RUN/checkpoint.bin, the latest step, not best.bin: for a run
+// directory that has a best.bin, one stderr line says which was read and where the best
+// model is (sample and eval).
+void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck);
 // On --resume: one line on stderr when the flags change the learning rate at the
 // resumed step (e.g. a larger --steps re-stretches the cosine decay); nothing otherwise.
 void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int step);
+// --steps ending inside --warmup: the rate only rises and never reaches --lr; a note
+// (empty when the run gets past its warmup).
+std::string warmup_note(const TrainConfig& t);
 
 // Training FLOPs per token, as `make bench` counts them: 6 x the matmul parameters
 // (the 12 C^2 of each block and the tied classifier, padded vocabulary) + 6 L T C

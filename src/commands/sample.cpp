@@ -8,6 +8,7 @@
 #include "check.h"
 #include "formats/checkpoint.h"
 #include "commands/common.h"
+#include "commands/run_info.h"
 #include "fileio.h"
 #include "model.h"
 #include "formats/model_io.h"
@@ -40,6 +41,7 @@ int cmd_sample(const Args& a) {
   std::string model_tok_file;
   const std::optional<int> heads = a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt;
   const Checkpoint ck = load_model(a.require("ckpt"), heads, nullptr, nullptr, &model_tok_file);
+  note_latest_checkpoint(a.require("ckpt"), ck);
   GPT<float> model(ck.model, device, parse_dtype(a.str("dtype")));
   load_weights(model, ck, false);
   const int V = ck.model.vocab_size, maxT = ck.model.max_seq_len;

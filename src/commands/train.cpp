@@ -381,6 +381,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  format_count(tc.steps).c_str(),
                  r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
                  mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
+    std::fputs(warmup_note(tc).c_str(), stderr);
     std::fputs(mpirun_signal_note(3.0 * sizeof(float) * double(model.num_params()), std::getenv("OMPI_COMM_WORLD_SIZE"),
                                   std::getenv("OMPI_MCA_odls_base_sigkill_timeout")).c_str(), stderr);
   }
