@@ -488,6 +488,26 @@ TEST(Prepare, EveryCharacterLandsInTrainOrVal) {
   }
 }
 
+// A text too small for one batch of `gpt train`'s defaults was prepared without a word,
+// and train then refused it: the summary says so now, with the numbers.
+TEST(Prepare, SplitsSmallerThanADefaultBatchAreNamed) {
+  const std::string dir = test::scratch_dir();
+  const std::string input = join_path(dir, "input.txt");
+  const GPTConfig md;
+  const TrainConfig td;
+  const size_t need = size_t(td.batch) * size_t(md.max_seq_len) + 1;
+  write_file_atomic(input, std::string(need + 100, 'a'));  // train below a batch, val too
+  std::string summary = prepare_data(input, dir, "char", 0.5);
+  EXPECT_NE(summary.find("train.bin's " + std::to_string((need + 100) / 2) + " tokens are fewer than one batch"),
+            std::string::npos) << summary;
+  EXPECT_NE(summary.find("(B*T+1 = " + std::to_string(td.batch) + "*" + std::to_string(md.max_seq_len) + "+1 = " +
+                         std::to_string(need) + ")"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("val.bin's"), std::string::npos) << summary;
+  write_file_atomic(input, std::string(3 * need, 'a'));  // both hold a batch
+  summary = prepare_data(input, dir, "char", 0.4);
+  EXPECT_EQ(summary.find("fewer than one batch"), std::string::npos) << summary;
+}
+
 TEST(Prepare, TinyValSplitIsWrittenWithAWarning) {
   const std::string dir = test::scratch_dir();
   const std::string input = join_path(dir, "input.txt");
@@ -522,6 +542,13 @@ TEST(Prepare, BadInputFilesAreErrors) {
   const std::string latin1 = join_path(dir, "latin1.txt");
   write_file_atomic(latin1, "caf\xE9 au lait");
   expect_error([&] { prepare_data(latin1, dir, "char", 0.1); }, {latin1, "UTF-8", "byte offset 3"});
+  // Binary files got the Latin-1 advice (iconv); they are named for what they are.
+  const std::string gz = join_path(dir, "text.gz");
+  write_file_atomic(gz, std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48", 12));
+  expect_error([&] { prepare_data(gz, dir, "char", 0.1); }, {gz, "gzip-compressed", "zcat"});
+  const std::string bin = join_path(dir, "program");
+  write_file_atomic(bin, std::string("\x7f" "ELF\x02\x01\x01\x00\x00\x00\xff", 11));
+  expect_error([&] { prepare_data(bin, dir, "char", 0.1); }, {bin, "a program (ELF)"});
 }
 
 // ---------------------------------------------------------------- prepare: many files

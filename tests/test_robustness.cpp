@@ -910,6 +910,41 @@ TEST_F(Robustness, ARunInsideItsWarmupSaysItNeverReachesTheLearningRate) {
   EXPECT_EQ(err.find("ends inside --warmup"), std::string::npos) << err;
 }
 
+// Things that printed as nothing: a byte-order mark or a zero-width joiner between
+// quotes ('' in an error, "" in tokenize's table); a model moved without its tokenizer
+// printed token ids with no word why; an empty --prompt silently started from a hidden
+// newline (or token 0).
+TEST_F(Robustness, WhatPrintsAsNothingIsNamed) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  const std::string bom = "\xEF\xBB\xBF", zwj = "\xE2\x80\x8D";
+  EXPECT_EQ(run_gpt({"tokenize", "--ckpt", run, "--encode", bom + "the"}, &out, &err), 1);
+  EXPECT_NE(err.find("character U+FEFF (a byte-order mark) at byte offset 0"), std::string::npos) << err;
+  EXPECT_EQ(err.find("'" + bom + "'"), std::string::npos) << err;
+  write_file_atomic(dir + "/z.txt", "a" + zwj + "b\n");
+  ASSERT_EQ(run_gpt({"prepare", "--input", dir + "/z.txt", "--out", dir + "/z"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"tokenize", "--data", dir + "/z", "--encode", "a" + zwj + "b"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("\"\\u{200D}\""), std::string::npos) << out;
+  // An llm.c export moved away from its tokenizer.
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
+  std::remove((dir + "/m.tokenizer.bin").c_str());
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/m.bin", "--tokens", "3"}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("note: " + dir + "/m.bin has no tokenizer"), std::string::npos) << err;
+  EXPECT_NE(err.find("--tokenizer FILE"), std::string::npos) << err;
+  // An empty prompt: the text of small_data has newlines, so a newline starts it.
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokens", "3", "--prompt", ""}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("note: --prompt is empty: the samples start from a newline (not printed)"), std::string::npos)
+      << err;
+  // A text without newlines: token 0 (its smallest character) starts it, named visibly.
+  write_file_atomic(dir + "/flat.txt", std::string(3000, ' ') + "abc");
+  ASSERT_EQ(run_gpt({"prepare", "--input", dir + "/flat.txt", "--out", dir + "/flat"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(dir + "/flat", dir + "/fr", 2), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/fr", "--tokens", "3"}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("note: no --prompt, and this tokenizer has no newline: the samples start from token 0 (\" \")"),
+            std::string::npos) << err;
+}
+
 // The progress line cut the val loss to 6 characters: 4.08889 showed as 4.0888, and
 // 56393350.9 as 563933.
 TEST_F(Robustness, ProgressLineRoundsTheValLoss) {

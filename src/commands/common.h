@@ -25,6 +25,16 @@ void apply_threads(const Args& a);
 void require_output_file(const Args& a, const char* example);
 std::string format_duration(double seconds);  // "3m12s"
 std::string format_count(double x);           // "12,345"
+// Characters in possibly-invalid UTF-8 (every byte that is not a continuation byte).
+size_t count_chars(const std::string& s);
+// Length of a valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8_len(const std::string& s, size_t i);
+// Bytes made visible, in double quotes: \n \t \r \" \\ escaped, other control bytes and
+// bytes that are not part of a complete UTF-8 character as \xNN (a byte token <0xE2>
+// shows as "\xE2"), characters that take no room on screen (U+200D, U+FE0F, U+FEFF,
+// ...) as \u{200D}; printable characters as they are. *width: the number of characters
+// the result takes on screen (roughly).
+std::string visible(const std::string& s, size_t* width = nullptr);
 
 struct Stopwatch {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();

@@ -78,12 +78,23 @@ int cmd_sample(const Args& a) {
       } catch (const Error&) {
       }
       ids = nl.empty() ? std::vector<int>{0} : nl;
+      // The model needs a token to start from: say which when it is not what was asked.
+      if (nl.empty())
+        std::fprintf(stderr, "note: %s, and this tokenizer has no newline: the samples start from token 0 (%s)%s\n",
+                     have_prompt ? "--prompt is empty" : "no --prompt", visible(tok->decode_token(0)).c_str(),
+                     have_prompt ? ", not printed" : "");
+      else if (have_prompt)
+        std::fprintf(stderr, "note: --prompt is empty: the samples start from a newline (not printed)\n");
     }
     for (int id : ids) {
       if (id >= V) GPT_FAIL("prompt token id ", id, " is outside the model's vocabulary (", V, ")");
     }
     prompt_text = have_prompt ? prompt : tok->decode(ids);
   } else {
+    if (!tok)
+      std::fprintf(stderr, "note: %s has no tokenizer (none stored in it, none beside it), so the samples are token "
+                   "ids; give the tokenizer it was trained with (--tokenizer FILE) for text\n",
+                   a.require("ckpt").c_str());
     // No tokenizer, or one that can only decode: the prompt is token ids.
     std::istringstream in(have_prompt ? prompt : "0");
     std::string w;

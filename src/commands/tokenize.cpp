@@ -21,61 +21,6 @@ namespace gpt {
 
 namespace {
 
-// Characters in possibly-invalid UTF-8 (every byte that is not a continuation byte).
-size_t count_chars(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-// Length of a valid UTF-8 sequence starting at s[i], or 0.
-size_t utf8_len(const std::string& s, size_t i) {
-  const unsigned char b = static_cast<unsigned char>(s[i]);
-  size_t n = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; k++)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  return n;
-}
-
-// Bytes made visible, in double quotes: \n \t \r \" \\ escaped, other control
-// bytes and bytes that are not part of a complete UTF-8 character as \xNN
-// (a byte token <0xE2> shows as "\xE2"); printable characters as they are.
-// *width: the number of characters the result takes on screen (roughly).
-std::string visible(const std::string& s, size_t* width = nullptr) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t n = utf8_len(s, i);
-      if (n) {
-        out.append(s, i, n);
-        i += n;
-        continue;
-      }
-    }
-    char buf[8];
-    switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      default:
-        if (c < 0x20 || c >= 0x7F) {
-          std::snprintf(buf, sizeof buf, "\\x%02X", c);
-          out += buf;
-        } else {
-          out += char(c);
-        }
-    }
-    i++;
-  }
-  out += "\"";
-  if (width) *width = count_chars(out);
-  return out;
-}
-
 void print_table(const Tokenizer& tok, const std::vector<int>& ids) {
   std::vector<std::string> texts, pieces;
   std::vector<size_t> widths;

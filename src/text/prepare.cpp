@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "check.h"
+#include "config.h"
 #include "fileio.h"
 #include "text/dataloader.h"
 #include "text/tokenizer.h"
@@ -110,6 +111,20 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
              "'notes/*.txt'. For Tiny Shakespeare run scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
   }
   return in;
+}
+
+// What a file that is not UTF-8 text looks like it is, by its first bytes ("" when it
+// looks like text in another encoding): the advice differs.
+std::string binary_kind(std::string_view b) {
+  auto starts = [&](std::string_view m) { return b.substr(0, m.size()) == m; };
+  if (starts("\x1f\x8b")) return "gzip-compressed data (decompress it first: zcat FILE > FILE.txt)";
+  if (starts("BZh")) return "bzip2-compressed data (decompress it first: bzcat FILE > FILE.txt)";
+  if (starts("\xfd" "7zXZ")) return "xz-compressed data (decompress it first: xzcat FILE > FILE.txt)";
+  if (starts("PK\x03\x04")) return "a zip archive (unzip it and give the text files or their directory)";
+  if (starts("%PDF")) return "a PDF (extract its text first, e.g. pdftotext FILE FILE.txt)";
+  if (starts("\x7f" "ELF")) return "a program (ELF), not text";
+  if (b.substr(0, 4096).find('\0') != std::string_view::npos) return "binary data (it holds NUL bytes), not text";
+  return "";
 }
 
 // Is this UTF-8 text? (Strictly valid UTF-8 without NUL bytes.)
@@ -224,6 +239,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     try {
       tokenizer_detail::check_utf8(text.substr(p.begin, p.end - p.begin));
     } catch (const Error& e) {
+      const std::string kind = binary_kind(std::string_view(text).substr(p.begin, p.end - p.begin));
+      if (!kind.empty())
+        throw Error(e.code, str(p.file, ": this is ", kind, "; prepare reads UTF-8 text"));
       throw file_error(e, p);
     }
   }
@@ -346,12 +364,23 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   if (not_exact)
     summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
                "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
+  // Every shard needs one whole batch of B*T+1 tokens; say it now, not at `gpt train`.
+  const GPTConfig md;
+  const TrainConfig td;
+  const size_t need = size_t(td.batch) * size_t(md.max_seq_len) + 1;
   if (n_train < 2)
     summary += str(" WARNING: train.bin has only ", n_train, " token(s); training needs at least B*T+1. "
                    "Use more text.");
+  else if (n_train < need)
+    summary += str(" Note: train.bin's ", n_train, " tokens are fewer than one batch of `gpt train`'s defaults (B*T+1 = ",
+                   td.batch, "*", md.max_seq_len, "+1 = ", need, "): train with a smaller --batch and --context (B*T "
+                   "below ", n_train, "), or use more text.");
   if (n_val < 2)
     summary += str(" WARNING: val.bin has only ", n_val, " token(s), too few to evaluate; training will "
                    "refuse it. Raise --val-fraction or use more text.");
+  else if (n_val < need)
+    summary += str(" Note: val.bin's ", n_val, " tokens are fewer than one batch of the defaults (", need, "): "
+                   "evaluation needs B*T below ", n_val, " too, or a larger --val-fraction.");
   return summary;
 }
 

@@ -175,6 +175,11 @@ std::string printable(uint32_t cp) {
     default: break;
   }
   if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return name;  // control characters
+  // Characters that take no room on screen (quotes around them would look empty).
+  if (cp == 0xAD || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+      (cp >= 0x2060 && cp <= 0x206F) || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF ||
+      (cp >= 0xE0100 && cp <= 0xE01EF))
+    return name + (cp == 0xFEFF ? " (a byte-order mark)" : " (an invisible character)");
   std::string s = "'";
   append_utf8(s, cp);
   return s + "' (" + name + ")";
