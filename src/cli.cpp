@@ -425,8 +425,10 @@ std::string Args::str(const std::string& name) const {
 }
 
 std::string Args::require(const std::string& name) const {
-  if (!has(name) || given.at(name).empty())
+  if (!has(name))
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " is required; see `gpt ", command, " --help`");
+  if (given.at(name).empty())
+    GPT_USAGE_FAIL("gpt ", command, ": --", name, " is empty; it needs a value (see `gpt ", command, " --help`)");
   return given.at(name);
 }
 

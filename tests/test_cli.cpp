@@ -64,6 +64,8 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"export", "--ckpt", "x", "--out", "y"}, "--to is required"},
       {{"export", "--to", "llmc", "--out", "y"}, "--ckpt is required"},
       {{"export", "--ckpt", "x", "--to", "llmc"}, "--out is required"},
+      // Given but empty said "required", as if it were missing.
+      {{"export", "--ckpt", "x", "--to", "llmc", "--out", ""}, "--out is empty; it needs a value"},
       {{"export", "--ckpt", "x", "--to", "onnx", "--out", "y"}, "unknown format 'onnx'"},
       {{"export", "--ckpt", "x", "--to", "llmc", "--out", "/tmp"}, "is a directory"},
       {{"export", "--ckpt", "x", "--to", "llmc", "--out", "y", "--bogus"}, "unknown flag --bogus"},

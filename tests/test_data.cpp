@@ -442,7 +442,8 @@ TEST(Shards, TokenIdsAtOrAboveTheVocabularyAreRefused) {
   expect_error([&] { DataLoader(paths, 2, 8, SamplingMode::random, 1, 1000); }, {paths[1], "token id 1000 at token 0"});
   // And every shard needs one batch: the small one is named.
   const auto small = write_shards(dir, {40, 10}, "small_");
-  expect_error([&] { DataLoader(small, 2, 8, SamplingMode::sequential, 1); }, {small[1], "10 tokens", "B*T+1 = 17"});
+  expect_error([&] { DataLoader(small, 2, 8, SamplingMode::sequential, 1); },
+               {small[1], "10 tokens", "B*T+1 = 17", "each of the 2 shards must hold a whole batch", "--input DIR"});
 }
 
 // ---------------------------------------------------------------- prepare

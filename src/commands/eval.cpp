@@ -73,13 +73,21 @@ int cmd_eval(const Args& a) {
   const uint64_t n = loader.batches_per_pass();
   Stopwatch sw;
   double sum = 0;
+  double next_note = 5.0;  // progress on stderr every 5 s once it takes that long
   for (uint64_t i = 0; i < n; i++) {
     loader.next_batch(in.data(), tg.data());
     sum += *model.forward(in.data(), tg.data(), B, T, false);
+    const double t = sw.seconds();
+    if (t >= next_note && i + 1 < n) {
+      next_note = t + 5.0;
+      std::fprintf(stderr, "eval: %s of %s batches, loss so far %.4f, ETA %s\n", format_count(double(i + 1)).c_str(),
+                   format_count(double(n)).c_str(), sum / double(i + 1),
+                   format_duration(t / double(i + 1) * double(n - i - 1)).c_str());
+    }
   }
   const double loss = sum / double(n);
-  std::printf("%s loss %.4f (perplexity %.2f) over %s windows of %d x %d tokens (%s tokens of %s) in %s%s\n",
-              split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), B, T,
+  std::printf("%s loss %.4f (perplexity %.2f) over %s batch%s of %d x %d tokens (%s tokens of %s) in %s%s\n",
+              split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), n == 1 ? "" : "es", B, T,
               format_count(double(n) * B * T).c_str(), glob.empty() ? paths[0].c_str() : glob.c_str(),
               format_duration(sw.seconds()).c_str(), dtype_note(model.dtype()).c_str());
   return 0;

@@ -149,7 +149,11 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)
       GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
-               part.world > 1 ? str(", on ", part.world, " processes") : std::string(), "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)");
+               part.world > 1 ? str(", on ", part.world, " processes") : std::string(),
+               paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole batch on its own")
+                                : std::string(),
+               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)",
+               paths.size() > 1 ? "; several small texts are better prepared together (gpt prepare --input DIR)" : "");
     if (vocab_size > 0) {
       uint16_t maxv = 0;
       size_t at = 0;
