@@ -263,6 +263,41 @@ TEST(TokenizeCli, TooSmallAVocabularyNamesTheSizeNeeded) {
                      "--vocab-size", std::to_string(need)}, nullptr, &err), 0) << err;
 }
 
+// Text of a few thousand distinct characters (CJK) and a vocabulary below that: the
+// trainer refused ("need 3174 ids") although byte fallback spells any character. Now the
+// most frequent characters get pieces, the rest bytes, and merges have room.
+TEST(TokenizeCli, ManyDistinctCharactersFitASmallVocabularyThroughByteFallback) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = test::scratch_dir(), txt = join_path(dir, "cjk.txt");
+  // 3000 CJK ideographs in lines of 30: 70% from 200 common ones, 30% from all 3000 about
+  // equally (so 99.95% of the text needs nearly all of them: 3243 ids, which was refused).
+  SplitMix64 r(7);
+  std::string text;
+  size_t chars = 0;
+  for (int line = 0; line < 4000; line++) {
+    for (int k = 0; k < 30; k++, chars++)
+      append_utf8(text, 0x4E00 + uint32_t(r.uniform() < 0.7 ? r.below(200) : r.below(3000)));
+    text += "\n";
+    chars++;
+  }
+  write_file_atomic(txt, text);
+  for (const char* kind : {"bpe", "unigram"}) {
+    SCOPED_TRACE(kind);
+    std::string out, err;
+    const std::string data = join_path(dir, kind);
+    ASSERT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", data, "--tokenizer", kind, "--vocab-size", "1024"},
+                            &out, &err), 0) << err;
+    auto tok = Tokenizer::load_dir(data);
+    EXPECT_EQ(tok->vocab_size(), 1024);
+    std::vector<int> ids = tok->encode(text);
+    EXPECT_EQ(tok->decode(ids), text);                     // byte for byte, rare characters as bytes
+    EXPECT_LT(ids.size(), 2 * chars);  // most characters have pieces (a byte-spelled one takes 3)
+    std::string common;
+    append_utf8(common, 0x4E00);
+    EXPECT_EQ(tok->encode(common).size(), 1u);
+  }
+}
+
 TEST(SampleCli, SentencePieceDataTrainsAndSamplesCleanText) {
   if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
   const std::string dir = test::scratch_dir();

@@ -7,6 +7,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -527,11 +529,46 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   if (text.empty()) GPT_FAIL("cannot train a SentencePiece tokenizer on empty text; give it some text");
   check_utf8(text);
 #ifdef GPT_HAVE_SENTENCEPIECE
-  std::vector<bool> seen(kMaxCodePoint + 1, false);
+  std::vector<uint64_t> count(kMaxCodePoint + 1, 0);
   size_t distinct = 0;
+  uint64_t total = 0;
   for (size_t i = 0; i < text.size();) {
     const uint32_t cp = next_code_point(text, i);
-    if (!seen[cp]) seen[cp] = true, distinct++;
+    if (count[cp]++ == 0) distinct++;
+    total++;
+  }
+  // Characters with a piece of their own: all for alphabetic text; past 256 distinct
+  // (CJK) SentencePiece's advice, 99.95% of the text's characters, the rarest going to
+  // byte fallback. Where even those would leave fewer than half the ids free for merges
+  // (a few thousand CJK characters and --vocab-size 2048; the library takes no coverage
+  // below 98%), the trainer sees the text without all but the most frequent
+  // (vocab_size - 259) / 2 characters, so only those get pieces; encoding spells the
+  // others in bytes. SentencePiece refused such sizes although byte fallback spells any
+  // character. (Alphabetic text keeps every character: a size too small for its few
+  // dozen is refused, naming the size needed.)
+  std::string coverage = distinct > 256 ? "0.9995" : "1.0";
+  std::string kept_text;  // the text the trainer sees when rare characters are left out
+  if (distinct > 256) {
+    std::vector<std::pair<uint64_t, uint32_t>> f;  // (count, code point), most frequent first
+    f.reserve(distinct);
+    for (uint32_t cp = 0; cp <= kMaxCodePoint; cp++)
+      if (count[cp]) f.emplace_back(count[cp], cp);
+    std::sort(f.begin(), f.end(), [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first
+                                                                                              : a.second < b.second; });
+    size_t needed = 0;
+    for (uint64_t acc = 0; needed < f.size() && double(acc) < 0.9995 * double(total); needed++) acc += f[needed].first;
+    const size_t room = size_t(opt.vocab_size - 259) / 2;
+    if (needed > room && room >= 1) {
+      std::vector<bool> keep(kMaxCodePoint + 1, false);
+      for (size_t k = 0; k < room; k++) keep[f[k].second] = true;
+      keep['\n'] = true;  // the trainer's sentences are lines
+      kept_text.reserve(text.size());
+      for (size_t i = 0; i < text.size();) {
+        const size_t at = i;
+        if (keep[next_code_point(text, i)]) kept_text.append(text, at, i - at);
+      }
+      coverage = "1.0";
+    }
   }
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   // Trainer options, beyond type and size:
@@ -544,7 +581,8 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   //                               not sentences, and a line start is trained as it is encoded.
   //  character_coverage           1.0 for alphabetic text (every character gets a piece);
   //                               0.9995 past 256 distinct characters (CJK), SentencePiece's
-  //                               advice: the rarest 0.05% go to byte fallback.
+  //                               advice: the rarest 0.05% go to byte fallback; fewer where
+  //                               the characters would crowd out the merges (above).
   //  max_sentence_length          our sentences are lines cut to <= 4096 bytes (longer ones
   //                               would be skipped silently).
   //  input_sentence_size=1000000, shuffle_input_sentence=true
@@ -563,7 +601,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       {"normalization_rule_name", "identity"},
       {"remove_extra_whitespaces", opt.remove_extra_whitespaces ? "true" : "false"},
       {"add_dummy_prefix", opt.add_dummy_prefix ? "true" : "false"},
-      {"character_coverage", distinct > 256 ? "0.9995" : "1.0"},
+      {"character_coverage", coverage},
       {"max_sentence_length", std::to_string(kMaxSentenceBytes)},
       {"input_sentence_size", "1000000"},
       {"shuffle_input_sentence", "true"},
@@ -571,7 +609,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       {"minloglevel", "1"},
   };
   sentencepiece::SetRandomGeneratorSeed(1337);
-  TextSentences sentences(training_sentences(text));
+  TextSentences sentences(training_sentences(kept_text.empty() ? text : kept_text));
   std::string proto;
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &sentences, &proto);
   if (!status.ok()) {
