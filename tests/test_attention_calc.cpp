@@ -614,6 +614,37 @@ TEST(PosencCli, SinusoidalMatchesTheClosedForm) {
   EXPECT_NE(out.find("pos 1  0.8415   0.5403  0.0100  1.0000"), std::string::npos) << out;
 }
 
+// With --ckpt of a sinusoidal model, the table that model adds: pos_scale times the
+// formula (it showed the formula's amplitude 1 where the model adds 0.1).
+TEST(PosencCli, SinusoidalOfAModelIsTheTableItAdds) {
+  const std::string dir = scratch_dir();
+  std::string text;
+  while (text.size() < 3000) text += "the cat sat on a mat.\n";
+  write_file_atomic(dir + "/in.txt", text);
+  prepare_data(dir + "/in.txt", dir + "/data", "char", 0.1);
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"train", "--data", dir + "/data", "--out", dir + "/run", "--pos", "sinusoidal", "--layers", "1",
+                     "--heads", "2", "--dim", "8", "--context", "8", "--batch", "2", "--steps", "1", "--eval-every",
+                     "0", "--threads", "2"},
+                    nullptr, &err),
+            0)
+      << err;
+  const Checkpoint ck = load_checkpoint(dir + "/run");
+  const double scale = ck.model.pos_scale;
+  EXPECT_NE(scale, 1.0);
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--ckpt", dir + "/run", "--json"}, &out, &err), 0) << err;
+  const auto m = encoding(out);
+  ASSERT_EQ(m.size(), 8u);
+  for (int p = 0; p < 8; p++)
+    for (int i = 0; i < 4; i++) {
+      const double a = p / std::pow(10000.0, 2.0 * i / 8);
+      EXPECT_NEAR(m[size_t(p)][size_t(2 * i)], scale * std::sin(a), 1e-14);
+      EXPECT_NEAR(m[size_t(p)][size_t(2 * i + 1)], scale * std::cos(a), 1e-14);
+    }
+  ASSERT_EQ(run_gpt({"posenc", "--kind", "sinusoidal", "--ckpt", dir + "/run"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("= 0.1 * sin("), std::string::npos) << out;
+}
+
 TEST(PosencCli, RopeAnglesAreTheOnesTheModelRotatesBy) {
   const int P = 7, D = 8;
   std::string out, err;

@@ -509,6 +509,24 @@ TEST(Prepare, SplitsSmallerThanADefaultBatchAreNamed) {
   EXPECT_EQ(summary.find("fewer than one batch"), std::string::npos) << summary;
 }
 
+// A byte-order mark and CRLF line endings became tokens without a word.
+TEST(Prepare, AByteOrderMarkAndWindowsLineEndingsAreNamed) {
+  const std::string dir = test::scratch_dir();
+  write_file_atomic(join_path(dir, "bom.txt"), "\xEF\xBB\xBFhello\nworld\n");
+  write_file_atomic(join_path(dir, "crlf.txt"), "hello\r\nworld\r\n");
+  write_file_atomic(join_path(dir, "plain.txt"), "hello\rworld\n");  // a lone \r is no CRLF
+  std::string summary = prepare_data(join_path(dir, "bom.txt"), join_path(dir, "a"), "char", 0.1);
+  EXPECT_NE(summary.find("Note: " + join_path(dir, "bom.txt") + " starts with a byte-order mark (U+FEFF)"),
+            std::string::npos) << summary;
+  EXPECT_EQ(summary.find("Windows line endings"), std::string::npos) << summary;
+  summary = prepare_data(join_path(dir, "crlf.txt"), join_path(dir, "b"), "char", 0.1);
+  EXPECT_NE(summary.find("Note: " + join_path(dir, "crlf.txt") + " has Windows line endings (\\r\\n)"),
+            std::string::npos) << summary;
+  summary = prepare_data(join_path(dir, "plain.txt"), join_path(dir, "c"), "char", 0.1);
+  EXPECT_EQ(summary.find("Windows line endings"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("byte-order mark"), std::string::npos) << summary;
+}
+
 TEST(Prepare, TinyValSplitIsWrittenWithAWarning) {
   const std::string dir = test::scratch_dir();
   const std::string input = join_path(dir, "input.txt");

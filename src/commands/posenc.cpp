@@ -67,11 +67,18 @@ int cmd_posenc(const Args& a) {
                    " cells); use fewer --positions or a smaller --dim");
   Matrix enc;
   std::string what;
+  double scale = 1.0;  // of the sinusoidal table
   if (kind == "sinusoidal") {
     enc = Matrix(P, D);
-    cpu::sinusoidal_table(enc.v.data(), P, D, 1.0);  // the formula; a model adds pos_scale times it
-    what = "sinusoidal table PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(same), D = " +
-           std::to_string(D);
+    // The formula; with --ckpt of a sinusoidal model, the table that model adds (pos_scale
+    // times the formula: it showed amplitude 1 where the model adds 0.1).
+    if (ck && ck->model.pos == PosEnc::sinusoidal) scale = ck->model.pos_scale;
+    cpu::sinusoidal_table(enc.v.data(), P, D, scale);
+    char s_text[32] = "";
+    if (scale != 1.0) std::snprintf(s_text, sizeof s_text, "%g * ", scale);
+    what = std::string("sinusoidal table PE[pos, 2i] = ") + s_text + "sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = " +
+           s_text + "cos(same), D = " + std::to_string(D) +
+           (scale != 1.0 ? " (the table " + model_file + " adds to its token embeddings)" : std::string());
   } else if (kind == "rope") {
     enc = Matrix(P, D / 2);
     cpu::rope_angles(enc.v.data(), P, D);
@@ -92,6 +99,7 @@ int cmd_posenc(const Args& a) {
     j.set("kind", Json::string(kind));
     j.set("positions", Json::integer(P));
     j.set("dim", Json::integer(D));
+    if (kind == "sinusoidal") j.set("scale", Json::number(scale));
     j.set("encoding", matrix_json(enc));
     std::printf("%s\n", j.dump(-1, 15).c_str());
   } else {
@@ -117,7 +125,9 @@ int cmd_posenc(const Args& a) {
       vmax = 0;
       for (double x : m.values) vmax = std::max(vmax, std::fabs(x));
       if (vmax == 0) vmax = 1;
-      title = kind == "sinusoidal" ? "Sinusoidal positional encoding, D = " + std::to_string(D)
+      char sc[32] = "";
+      if (scale != 1.0) std::snprintf(sc, sizeof sc, ", scale %g", scale);
+      title = kind == "sinusoidal" ? "Sinusoidal positional encoding, D = " + std::to_string(D) + sc
                                    : "Learned positional embedding (wpe)";
       m.col_axis = "dimension";
     }

@@ -361,6 +361,21 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   if (replaced)
     summary += str(" Note: this replaced other shards in ", outdir, "; a run that trained on them cannot --resume "
                    "with this --data (start a new one from its weights with --init RUN).");
+  // Bytes kept as they are that a user may not know are there.
+  std::vector<std::string> with_bom, with_crlf;
+  for (const auto& p : parts) {
+    if (text.compare(p.begin, 3, "\xEF\xBB\xBF") == 0) with_bom.push_back(p.file);
+    const size_t crlf = text.find("\r\n", p.begin);
+    if (crlf != std::string::npos && crlf + 1 < p.end) with_crlf.push_back(p.file);
+  }
+  if (!with_bom.empty())
+    summary += str(" Note: ", listed(with_bom), " start", with_bom.size() == 1 ? "s" : "", " with a byte-order mark "
+                   "(U+FEFF), kept as text (the model learns it as the text's first character); remove it with "
+                   "sed -i '1s/^\\xEF\\xBB\\xBF//' FILE if that is not wanted.");
+  if (!with_crlf.empty())
+    summary += str(" Note: ", listed(with_crlf), with_crlf.size() == 1 ? " has" : " have", " Windows line endings "
+                   "(\\r\\n): the \\r is kept as a character of its own; convert with sed -i 's/\\r$//' FILE "
+                   "if that is not wanted.");
   if (not_exact)
     summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
                "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
