@@ -67,14 +67,12 @@ std::string format_count(double x) {
   return (v < 0 ? "-" : "") + out;
 }
 
-// Characters in possibly-invalid UTF-8 (every byte that is not a continuation byte).
 size_t count_chars(const std::string& s) {
   size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
   return n;
 }
 
-// Length of a valid UTF-8 sequence starting at s[i], or 0.
 size_t utf8_len(const std::string& s, size_t i) {
   const unsigned char b = static_cast<unsigned char>(s[i]);
   size_t n = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
@@ -101,10 +99,6 @@ bool invisible(const std::string& s, size_t i, size_t n) {
 }
 }  // namespace
 
-// Bytes made visible, in double quotes: \n \t \r \" \\ escaped, other control
-// bytes and bytes that are not part of a complete UTF-8 character as \xNN
-// (a byte token <0xE2> shows as "\xE2"); printable characters as they are.
-// *width: the number of characters the result takes on screen (roughly).
 std::string visible(const std::string& s, size_t* width) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size();) {

@@ -26,11 +26,12 @@ int cmd_prepare(const Args& a) {
   // checkpoint, or found beside an llm.c / safetensors export), so new text is encoded
   // the model's way (fine-tuning with --init).
   const std::string tk = a.str("tokenizer");
+  const bool path = tk != "char" && tk != "bpe" && tk != "unigram";
   std::unique_ptr<Tokenizer> reuse;
-  if (tk != "char" && tk != "bpe" && tk != "unigram" && is_directory(tk) && !file_exists(join_path(tk, kCheckpointFile)) &&
+  if (path && is_directory(tk) && !file_exists(join_path(tk, kCheckpointFile)) &&
       file_exists(join_path(tk, kTokenizerFile))) {
     reuse = load_tokenizer_file(join_path(tk, kTokenizerFile));  // a data directory's
-  } else if (tk != "char" && tk != "bpe" && tk != "unigram" && (is_directory(tk) || file_model_format(tk))) {
+  } else if (path && (is_directory(tk) || file_model_format(tk))) {
     std::string tok_file;
     const Checkpoint ck = load_model(tk, std::nullopt, nullptr, nullptr, &tok_file);
     if (ck.tokenizer.empty())
