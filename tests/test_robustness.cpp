@@ -880,7 +880,9 @@ TEST_F(Robustness, PrepareReusesTheTokenizerOfARunAModelOrADataDirectory) {
 TEST_F(Robustness, CkptRunSaysItReadsTheLatestCheckpointAndWhereTheBestIs) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
   std::string out, err;
-  ASSERT_EQ(run_gpt(tiny_train(data, run, 4, {"--eval-every", "2", "--eval-batches", "1"}), nullptr, &err), 0) << err;
+  // Evaluated (and best) at step 2; steps 3 and 4 trained on without evaluating.
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2, {"--eval-every", "2", "--eval-batches", "1"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "4", "--eval-every", "0"}, nullptr, &err), 0) << err;
   ASSERT_TRUE(file_exists(join_path(run, kBestFile)));
   const std::string note = "note: --ckpt " + run + " reads " + join_path(run, kCheckpointFile) +
                            " (step 4, the latest); " + join_path(run, kBestFile) + " holds the weights at the lowest val loss (";
@@ -893,6 +895,13 @@ TEST_F(Robustness, CkptRunSaysItReadsTheLatestCheckpointAndWhereTheBestIs) {
     ASSERT_EQ(run_gpt(best, &out, &err), 0) << err;
     EXPECT_EQ(err.find("note: --ckpt"), std::string::npos) << cmd[0] << ": " << err;
   }
+  // A run whose last step evaluated best: best.bin is the latest model, nothing to say.
+  const std::string run2 = dir + "/r2";
+  ASSERT_EQ(run_gpt(tiny_train(data, run2, 2, {"--eval-every", "2", "--eval-batches", "1", "--lr", "1e-3"}), nullptr,
+                    &err), 0) << err;
+  ASSERT_TRUE(file_exists(join_path(run2, kBestFile)));
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run2}, &out, &err), 0) << err;
+  EXPECT_EQ(err.find("note: --ckpt"), std::string::npos) << err;
 }
 
 // A run shorter than --warmup (default 100) never reached --lr and never decayed, and

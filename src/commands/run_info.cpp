@@ -136,6 +136,7 @@ LoggedLosses logged_losses(const std::string& metrics_path) {
     if (auto t = field("\"train_loss\":")) l.last_train = t;
     if (auto v = field("\"val_loss\":")) {
       l.last_val = v;
+      l.last_val_step = field("\"step\":");
       if (!l.best_val || *v < *l.best_val) l.best_val = v;
     }
   }
@@ -151,6 +152,11 @@ std::string loss_text(double loss) {
 void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck) {
   if (!is_directory(ckpt_arg) || !file_exists(join_path(ckpt_arg, kBestFile))) return;
   const double best = ck.state.best_val;
+  // The checkpoint's own step evaluated and that evaluation the best: best.bin is it.
+  const LoggedLosses l = logged_losses(join_path(ckpt_arg, "metrics.jsonl"));
+  if (l.last_val && l.best_val && l.last_val_step && *l.last_val == *l.best_val &&
+      *l.last_val_step == double(ck.state.step))
+    return;
   std::fprintf(stderr, "note: --ckpt %s reads %s (step %ld, the latest); %s holds the weights at the lowest val "
                "loss%s: give --ckpt %s for those\n", ckpt_arg.c_str(), checkpoint_path(ckpt_arg).c_str(),
                long(ck.state.step), join_path(ckpt_arg, kBestFile).c_str(),

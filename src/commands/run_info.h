@@ -45,11 +45,13 @@ Dtype resolve_dtype(const Args& a, const std::string& run);
 // losses and the lowest val loss (best.bin's).
 struct LoggedLosses {
   std::optional<double> last_train, last_val, best_val;
+  std::optional<double> last_val_step;  // the step of last_val
 };
 LoggedLosses logged_losses(const std::string& metrics_path);
 std::string loss_text(double loss);  // "1.2345"
 // `--ckpt RUN` reads RUN/checkpoint.bin, the latest step, not best.bin: for a run
-// directory that has a best.bin, one stderr line says which was read and where the best
+// directory whose best.bin is another model (metrics.jsonl's best val was not logged
+// at the checkpoint's step), one stderr line says which was read and where the best
 // model is (sample and eval).
 void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck);
 // On --resume: one line on stderr when the flags change the learning rate at the
