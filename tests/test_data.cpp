@@ -54,7 +54,11 @@ TEST(Shard, RoundTripAndLayout) {
   EXPECT_EQ(le32(0), 20240520u);
   EXPECT_EQ(le32(4), 1u);
   EXPECT_EQ(le32(8), uint32_t(tokens.size()));
-  for (size_t i = 12; i < 1024; i++) EXPECT_EQ(bytes[i], 0) << "header byte " << i;
+  // Bytes 12..19: FNV-1a (64-bit) of the token bytes (data/README.md), computed here.
+  uint64_t fnv = 1469598103934665603ull;
+  for (size_t i = 1024; i < bytes.size(); i++) fnv = (fnv ^ u(i)) * 1099511628211ull;
+  EXPECT_EQ(uint64_t(le32(12)) | uint64_t(le32(16)) << 32, fnv);
+  for (size_t i = 20; i < 1024; i++) EXPECT_EQ(bytes[i], 0) << "header byte " << i;
   EXPECT_EQ(u(1024 + 8) | u(1024 + 9) << 8, 65535u);
 
   // Overwrite in place (atomic rename) and re-read.

@@ -826,6 +826,37 @@ TEST_F(Robustness, ExportReplacesOnlyAnEarlierExportsFiles) {
   }
 }
 
+// Export deleted a tokenizer of the other kind beside --out (a user's llama
+// tokenizer.model) with no earlier export there, and an export of a model without a
+// tokenizer left the previous export's beside it, which `sample` then decoded with.
+TEST_F(Robustness, ExportNeitherDeletesAUsersTokenizerNorLeavesAStaleOne) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  const std::string spm = read_file(join_path(data, kTokenizerFile));  // a valid tokenizer file of the user's
+  make_dirs(dir + "/hf");
+  write_file_atomic(dir + "/hf/tokenizer.model", spm);  // any tokenizer file: the kind check passes
+  EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", dir + "/hf"}, &out, &err), 2);
+  EXPECT_NE(err.find(dir + "/hf/tokenizer.model is there but no earlier export is"), std::string::npos) << err;
+  EXPECT_EQ(read_file(dir + "/hf/tokenizer.model"), spm);
+  EXPECT_FALSE(file_exists(dir + "/hf/model.safetensors"));
+  write_file_atomic(dir + "/m.tokenizer.model", spm);
+  EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, &out, &err), 2);
+  EXPECT_TRUE(file_exists(dir + "/m.tokenizer.model"));
+  EXPECT_FALSE(file_exists(dir + "/m.bin"));
+  // An export of a model without a tokenizer over an earlier export removes the earlier
+  // tokenizer, so sample cannot decode with it.
+  std::remove((dir + "/m.tokenizer.model").c_str());
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/bare.bin"}, &out, &err), 0) << err;
+  std::remove((dir + "/bare.tokenizer.bin").c_str());
+  ASSERT_TRUE(file_exists(dir + "/m.tokenizer.bin"));
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/bare.bin", "--to", "llmc", "--out", dir + "/m.bin"}, &out, &err), 0)
+      << err;
+  EXPECT_FALSE(file_exists(dir + "/m.tokenizer.bin"));
+  EXPECT_NE(out.find("tokenizer: none"), std::string::npos) << out;
+}
+
 // `prepare` again into a run's data directory (another --val-fraction) said nothing;
 // `train --resume` then blamed the user for giving other --data (it was the same), and
 // `eval --ckpt RUN` reported a loss over a val split half made of training text.
@@ -848,6 +879,25 @@ TEST_F(Robustness, DataPreparedAgainUnderARunIsNamedAsSuch) {
   // Data given on the command line are the user's choice: no note.
   ASSERT_EQ(run_gpt({"eval", "--ckpt", run, "--data", data}, &out, &err), 0) << err;
   EXPECT_EQ(err.find("has changed"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "4"}, &out, &err), 1);
+  EXPECT_NE(err.find("prepared again"), std::string::npos) << err;
+}
+
+// The data fingerprint was the shards' names and token counts: a data directory
+// prepared again from a text of the same length (lines reordered) passed as the same
+// data; resume went on and eval reported a loss over a val split of training text.
+TEST_F(Robustness, DataOfTheSameLengthPreparedAgainIsToldApart) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  const std::string input = join_path(dir, "input.txt");
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  std::string text = read_file(input);
+  std::reverse(text.begin(), text.end());  // the same characters, the same count
+  write_file_atomic(input, text);
+  const std::string summary = prepare_data(input, data, "char", 0.1);
+  EXPECT_NE(summary.find("replaced other shards"), std::string::npos) << summary;
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("has changed since this run trained on it"), std::string::npos) << err;
   EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "4"}, &out, &err), 1);
   EXPECT_NE(err.find("prepared again"), std::string::npos) << err;
 }

@@ -95,6 +95,11 @@ int cmd_export(const Args& a) {
     GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ",
                    join_path(out, "model.bin"), ")");
   refuse_training_files(out, to);
+  // An earlier export is there (its weights file; refuse_training_files checked its kind):
+  // the tokenizer files beside it are its own, which this export may replace or remove.
+  const std::string main_file = to == "safetensors" ? join_path(out, kSafetensorsFile) : out;
+  const bool earlier_export = file_exists(main_file);
+  const auto beside = tokenizer_files_beside(main_file);
   Stopwatch sw;
   ModelFormat from;
   const Checkpoint ck = load_model(src, heads, &from);
@@ -104,6 +109,17 @@ int cmd_export(const Args& a) {
   const GPTConfig& c = lp.cfg;
   std::unique_ptr<Tokenizer> tok;
   if (!ck.tokenizer.empty()) tok = Tokenizer::deserialize(ck.tokenizer, src);
+  // The tokenizer file this export writes (none without a tokenizer). The other one beside
+  // the weights would be read in its place (a .model first): removed when it is an
+  // earlier export's. Without an earlier export, either is the user's: refused before
+  // anything is written.
+  const bool spm = tok && tok->kind() == "sentencepiece" && !tok->native_file().empty();
+  const std::string tok_written = tok ? beside[spm ? 0 : 1] : std::string();
+  for (const std::string& f : beside)
+    if (file_exists(f) && !earlier_export)
+      GPT_USAGE_FAIL("--out ", out, ": ", f, " is there but no earlier export is (", main_file, "), so it is not "
+                     "one's to replace", f == tok_written ? std::string() : " or remove (`gpt sample` would read it as the "
+                     "export's tokenizer)", "; choose another --out, or move that file away (nothing was written)");
   Stopwatch sw2;
   size_t bytes;
   std::string what;
@@ -132,16 +148,16 @@ int cmd_export(const Args& a) {
               format_count(double(bytes)).c_str(), load_s, sw2.seconds());
   if (lp.baked)
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");
-  if (tok) {
-    // SentencePiece as its own .model (other tools read it), anything else as gpt.cc's blob.
-    const auto files = tokenizer_files_beside(out);
-    const bool spm = tok->kind() == "sentencepiece" && !tok->native_file().empty();
-    const std::string& file = files[spm ? 0 : 1];
-    write_file_atomic(file, spm ? tok->native_file() : tok->serialize());
-    std::remove(files[spm ? 1 : 0].c_str());  // a stale one from an earlier export would be read first
-    std::printf("  tokenizer: %s (%s); `gpt sample --ckpt %s` reads it\n", file.c_str(), tok->describe().c_str(),
+  // SentencePiece as its own .model (other tools read it), anything else as gpt.cc's blob.
+  if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
+  for (const std::string& f : beside)
+    if (f != tok_written) std::remove(f.c_str());  // an earlier export's (checked above)
+  if (tok)
+    std::printf("  tokenizer: %s (%s); `gpt sample --ckpt %s` reads it\n", tok_written.c_str(),
+                tok->describe().c_str(), out.c_str());
+  else
+    std::printf("  tokenizer: none (the model has none); `gpt sample --ckpt %s --tokenizer FILE` gives one\n",
                 out.c_str());
-  }
   return 0;
 }
 

@@ -31,6 +31,16 @@ void store_le32(char* p, int32_t v) {
   for (int k = 0; k < 4; k++) p[k] = char((u >> (8 * k)) & 0xFF);
 }
 
+// FNV-1a (64-bit) over the token bytes, never 0 (0 means "none": llm.c's shards).
+uint64_t shard_fingerprint(const char* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= static_cast<unsigned char>(p[i]);
+    h *= 1099511628211ull;
+  }
+  return h ? h : 1;
+}
+
 }  // namespace
 
 namespace {
@@ -115,6 +125,11 @@ void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
     bytes[kHeaderBytes + 2 * i] = char(tokens[i] & 0xFF);
     bytes[kHeaderBytes + 2 * i + 1] = char(tokens[i] >> 8);
   }
+  // Header bytes 12..19: the tokens' fingerprint (data/README.md), so data prepared again
+  // with the same token count are still told apart (llm.c reads only the first three ints).
+  const uint64_t h = shard_fingerprint(bytes.data() + kHeaderBytes, 2 * tokens.size());
+  store_le32(&bytes[12], int32_t(uint32_t(h & 0xFFFFFFFFu)));
+  store_le32(&bytes[16], int32_t(uint32_t(h >> 32)));
   write_file_atomic(path, bytes);
 }
 
@@ -173,6 +188,9 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     const uint64_t n64 = ntok;
     mix(base.c_str(), base.size() + 1);
     mix(&n64, sizeof n64);
+    // The content fingerprint gpt prepare writes (0 in llm.c's shards: ids unchanged).
+    const uint64_t content = uint64_t(uint32_t(load_le32(header + 12))) | uint64_t(uint32_t(load_le32(header + 16))) << 32;
+    if (content != 0) mix(&content, sizeof content);
     num_tokens_ += ntok;
     const uint64_t prev_b = batch_end_.empty() ? 0 : batch_end_.back();
     const uint64_t prev_w = window_end_.empty() ? 0 : window_end_.back();
