@@ -16,6 +16,7 @@ std::string read_file(const std::string& path);  // whole file; gpt::Error if un
 void write_file_atomic(const std::string& path, std::string_view bytes);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
+bool is_regular_file(const std::string& path);  // following links; not a FIFO, device or directory
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
 std::string parent_dir(const std::string& path);  // "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/"

@@ -281,6 +281,16 @@ TEST(TokenizeCli, ManyDistinctCharactersFitASmallVocabularyThroughByteFallback) 
     chars++;
   }
   write_file_atomic(txt, text);
+  // Down to the smallest size (260: one character of its own, the rest bytes; it asked
+  // for 3243 ids before, and for 5203 at 260 after the first fix).
+  for (const char* size : {"1024", "260"}) {
+    std::string out, err;
+    const std::string data = join_path(dir, std::string("bpe") + size);
+    ASSERT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", data, "--tokenizer", "bpe", "--vocab-size", size},
+                            &out, &err), 0) << err;
+    auto tok = Tokenizer::load_dir(data);
+    EXPECT_EQ(tok->decode(tok->encode(text)), text) << size;
+  }
   for (const char* kind : {"bpe", "unigram"}) {
     SCOPED_TRACE(kind);
     std::string out, err;

@@ -658,6 +658,44 @@ TEST(Prepare, ADirectoryOfOneFileAndAPatternGiveWhatTheFileGives) {
   EXPECT_FALSE(file_exists(join_path(dir, "x")));
 }
 
+// A second hostile pass: prepare replaced or removed a user's train.bin / tokenizer.model
+// in an --out that was no data directory; a run directory without checkpoint.bin was
+// read as text (metrics.jsonl, data.json, train.lock); a tar archive (valid UTF-8 with
+// NUL bytes) was tokenized; a file name with a newline or an escape sequence broke the
+// summary or reached the terminal raw.
+TEST(Prepare, TheUsersFilesRunLeftoversAndBinaryTextAreLeftAlone) {
+  const std::string dir = test::scratch_dir();
+  write_file_atomic(join_path(dir, "in.txt"), small_text());
+  make_dirs(join_path(dir, "mine"));
+  write_file_atomic(join_path(dir, "mine/tokenizer.model"), "my llama tokenizer");
+  expect_error([&] { prepare_data(join_path(dir, "in.txt"), join_path(dir, "mine"), "char", 0.1); },
+               {join_path(dir, "mine"), "holds tokenizer.model", "no data directory", "nothing was written"},
+               kExitUsage);
+  EXPECT_EQ(read_file(join_path(dir, "mine/tokenizer.model")), "my llama tokenizer");
+  EXPECT_FALSE(file_exists(join_path(dir, "mine/train.bin")));
+  // A data directory prepare wrote is replaced as before.
+  prepare_data(join_path(dir, "in.txt"), join_path(dir, "data"), "char", 0.1);
+  prepare_data(join_path(dir, "in.txt"), join_path(dir, "data"), "char", 0.2);
+
+  const std::string proj = join_path(dir, "proj");
+  make_dirs(join_path(proj, "notes"));
+  make_dirs(join_path(proj, "run"));
+  write_file_atomic(join_path(proj, "notes/a.txt"), "the notes\n");
+  for (const char* f : {"metrics.jsonl", "data.json", "run.json", "train.lock"})
+    write_file_atomic(join_path(proj, std::string("run/") + f), "{\"step\": 1}\n");
+  write_file_atomic(join_path(proj, "esc\x1b[31mred.txt"), std::string("\xff", 1));
+  const std::string summary = prepare_data(proj, join_path(dir, "out"), "char", 0.1);
+  EXPECT_NE(summary.find("(1 file)"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("Did not read gpt's own data or run directories: " + join_path(proj, "run")),
+            std::string::npos) << summary;
+  EXPECT_NE(summary.find("esc\\x1B[31mred.txt"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find('\x1b'), std::string::npos) << summary;
+
+  const std::string tar = join_path(dir, "a.tar");
+  write_file_atomic(tar, "in.txt" + std::string(94, '\0') + "0000644" + std::string(400, '\0') + "the text\n");
+  expect_error([&] { prepare_data(tar, join_path(dir, "t"), "char", 0.1); }, {tar, "NUL bytes", "not text"});
+}
+
 // Encoding goes in pieces of kPrepareChunkBytes; the pieces must give exactly the
 // tokens of the whole text: cuts inside a character (char) or inside a line
 // (SentencePiece) would change them.

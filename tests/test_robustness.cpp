@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -918,6 +919,21 @@ TEST_F(Robustness, PrepareReusesTheTokenizerOfARunAModelOrADataDirectory) {
         << source << ": " << err;
     EXPECT_EQ(read_file(join_path(to, kTokenizerFile)), want) << source;
   }
+  // A model directory whose tokenizer does not fit it (another run's) is refused, as
+  // sample refuses it.
+  make_dirs(dir + "/hf");
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", dir + "/hf"}, &out, &err), 0) << err;
+  write_file_atomic(dir + "/small.txt", "ab\n");
+  prepare_data(dir + "/small.txt", dir + "/small", "char", 0.0);
+  write_file_atomic(dir + "/hf/tokenizer.bin", read_file(dir + "/small/tokenizer.bin"));
+  EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/more.txt", "--out", dir + "/y", "--tokenizer", dir + "/hf"}, &out,
+                    &err), 1);
+  EXPECT_NE(err.find("the tokenizer has 3 tokens"), std::string::npos) << err;
+  // A FIFO named as the tokenizer is refused, not waited on.
+  ASSERT_EQ(::mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/more.txt", "--out", dir + "/y", "--tokenizer", dir + "/fifo"}, &out,
+                    &err), 1);
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
   // A model without a tokenizer says so.
   std::remove((dir + "/m.tokenizer.bin").c_str());
   EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/more.txt", "--out", dir + "/x", "--tokenizer", dir + "/m.bin"},

@@ -43,12 +43,13 @@ void refuse_training_files(const std::string& out, const std::string& to) {
   if (to == "safetensors") {
     refuse_unless(
         join_path(out, kSafetensorsFile),
-        [](const std::string& p) { return !is_directory(p) && file_model_format(p) == ModelFormat::safetensors; },
+        [](const std::string& p) { return is_regular_file(p) && file_model_format(p) == ModelFormat::safetensors; },
         "a safetensors file");
     refuse_unless(
         join_path(out, kHfConfigFile),
         [](const std::string& p) {
           try {
+            if (!is_regular_file(p)) return false;
             const Json j = Json::parse(read_file(p), p);
             const Json* t = j.find("model_type");
             return t && t->as_string("model_type") == "gpt2";
@@ -63,7 +64,7 @@ void refuse_training_files(const std::string& out, const std::string& to) {
         f,
         [](const std::string& p) {
           try {
-            return !is_directory(p) && load_tokenizer_file(p) != nullptr;
+            return is_regular_file(p) && load_tokenizer_file(p) != nullptr;
           } catch (const Error&) {
             return false;
           }

@@ -5,6 +5,7 @@
 #include "commands/common.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_gpt2.h"
 #include "formats/model_io.h"
 #include "text/dataloader.h"
 #include "text/tokenizer.h"
@@ -29,7 +30,7 @@ int cmd_prepare(const Args& a) {
   const bool path = tk != "char" && tk != "bpe" && tk != "unigram";
   std::unique_ptr<Tokenizer> reuse;
   if (path && is_directory(tk) && !file_exists(join_path(tk, kCheckpointFile)) &&
-      file_exists(join_path(tk, kTokenizerFile))) {
+      !file_exists(join_path(tk, kSafetensorsFile)) && file_exists(join_path(tk, kTokenizerFile))) {
     reuse = load_tokenizer_file(join_path(tk, kTokenizerFile));  // a data directory's
   } else if (path && (is_directory(tk) || file_model_format(tk))) {
     std::string tok_file;
@@ -38,6 +39,8 @@ int cmd_prepare(const Args& a) {
       GPT_FAIL(tk, ": this model has no tokenizer (none stored in it, none beside it); give a tokenizer file, or "
                "--tokenizer char, bpe or unigram");
     reuse = Tokenizer::deserialize(ck.tokenizer, tok_file.empty() ? tk : tok_file);
+    require_tokenizer_fits(reuse->vocab_size(), ck.model.vocab_size, tok_file.empty() ? tk : tok_file,
+                           ". Data encoded with it would not fit the model");
   }
   const std::string summary =
       prepare_data(a.require("input"), out, tk, a.real("val-fraction"), vocab_size, 5.0, std::move(reuse));

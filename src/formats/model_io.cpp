@@ -77,7 +77,7 @@ ModelFormat detect(const std::string& path) {
 }  // namespace
 
 std::optional<ModelFormat> file_model_format(const std::string& path) {
-  if (!file_exists(path) || is_directory(path)) return std::nullopt;
+  if (!is_regular_file(path)) return std::nullopt;  // a FIFO or device would block
   return sniff(path).format;
 }
 

@@ -51,11 +51,12 @@ struct InputFiles {
 
 // Regular files below dir (recursively), skipping names that start with '.', symbolic
 // links to directories (no cycles), the --out directory, and gpt's own data and run
-// directories (they hold tokenizer.bin or checkpoint.bin: shards are not text; listed
-// in own_dirs).
+// directories (they hold tokenizer.bin, checkpoint.bin, best.bin, or metrics.jsonl and
+// data.json: shards and logs are not text; listed in own_dirs).
 void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
   if (is_inside(real_path(dir), out_real)) return;  // what this run replaces
-  if (file_exists(join_path(dir, kTokenizerFile)) || file_exists(join_path(dir, "checkpoint.bin"))) {
+  auto has = [&](const char* f) { return file_exists(join_path(dir, f)); };
+  if (has(kTokenizerFile) || has("checkpoint.bin") || has("best.bin") || (has("metrics.jsonl") && has("data.json"))) {
     in.own_dirs.push_back(dir);
     return;
   }
@@ -138,9 +139,24 @@ bool is_text(const std::string& bytes) {
   return true;
 }
 
+// A file name as it can be printed: control bytes (a newline, an escape sequence) as \xNN.
+std::string printable_name(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
 std::string listed(const std::vector<std::string>& names) {
   std::string s;
-  for (size_t i = 0; i < names.size() && i < kNamesListed; i++) s += (i ? ", " : "") + names[i];
+  for (size_t i = 0; i < names.size() && i < kNamesListed; i++) s += (i ? ", " : "") + printable_name(names[i]);
   if (names.size() > kNamesListed) s += str(" and ", names.size() - kNamesListed, " more");
   return s;
 }
@@ -203,6 +219,20 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   // The text: the files one after the other, each with a newline added where it
   // does not end in one and another file follows (so two files never share a line).
   // `parts` records where each file's text lies in `text`.
+  // --out may be a data directory prepare wrote (its files are replaced); in any other
+  // directory, files with the names prepare writes are the user's.
+  if (is_directory(outdir)) {
+    bool ours = false;
+    try {
+      ours = is_regular_file(join_path(outdir, kTokenizerFile)) && load_tokenizer_file(join_path(outdir, kTokenizerFile));
+    } catch (const Error&) {
+    }
+    for (const char* f : {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile})
+      if (!ours && file_exists(join_path(outdir, f)))
+        GPT_USAGE_FAIL("--out ", outdir, " holds ", f, " but is no data directory of `gpt prepare` (no readable ",
+                       kTokenizerFile, "): prepare would replace or remove that file; choose another --out, or move "
+                       "it away (nothing was written)");
+  }
   const InputFiles in = list_inputs(input, outdir);
   struct Part {
     std::string file;
@@ -236,12 +266,12 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   // Errors about a file's bytes name the file (offsets count from its start).
   auto file_error = [](const Error& e, const Part& p) { return Error(e.code, str(p.file, ": ", e.what())); };
   for (const auto& p : parts) {
+    // Binary files first: a tar archive or text with NUL bytes is valid UTF-8.
+    const std::string kind = binary_kind(std::string_view(text).substr(p.begin, p.end - p.begin));
+    if (!kind.empty()) GPT_FAIL(p.file, ": this is ", kind, "; prepare reads UTF-8 text");
     try {
       tokenizer_detail::check_utf8(text.substr(p.begin, p.end - p.begin));
     } catch (const Error& e) {
-      const std::string kind = binary_kind(std::string_view(text).substr(p.begin, p.end - p.begin));
-      if (!kind.empty())
-        throw Error(e.code, str(p.file, ": this is ", kind, "; prepare reads UTF-8 text"));
       throw file_error(e, p);
     }
   }

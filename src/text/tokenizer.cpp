@@ -419,6 +419,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path) {
     GPT_FAIL(path, ": is a directory; expected a tokenizer file: ", kinds, ". For a data directory give ",
              join_path(path, kTokenizerFile));
   if (!file_exists(path)) GPT_FAIL(path, ": no such file; expected a tokenizer file: ", kinds);
+  if (!is_regular_file(path))  // a FIFO or device would block or never end
+    GPT_FAIL(path, ": not a regular file (a FIFO, socket or device); expected a tokenizer file: ", kinds);
   const std::string bytes = read_file(path);
   std::unique_ptr<Tokenizer> tok;
   const std::string magic = std::string(kBlobMagic) + " ";

@@ -557,8 +557,8 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
                                                                                               : a.second < b.second; });
     size_t needed = 0;
     for (uint64_t acc = 0; needed < f.size() && double(acc) < 0.9995 * double(total); needed++) acc += f[needed].first;
-    const size_t room = size_t(opt.vocab_size - 259) / 2;
-    if (needed > room && room >= 1) {
+    const size_t room = std::max<size_t>(1, size_t(opt.vocab_size - 259) / 2);
+    if (needed > room) {
       std::vector<bool> keep(kMaxCodePoint + 1, false);
       for (size_t k = 0; k < room; k++) keep[f[k].second] = true;
       keep['\n'] = true;  // the trainer's sentences are lines
