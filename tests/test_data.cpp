@@ -610,12 +610,17 @@ TEST(Prepare, ADirectoryIsReadFileByFileAndEachFileIsSplitOnItsOwn) {
     const std::string summary = prepare_data(notes, out, "char", 0.2);
     auto tok = Tokenizer::load_dir(out);
     // a.txt comes first (byte order of paths: "a.txt" < "img.png" < "sub/b.md"); it gets
-    // a newline because b.md follows. Each file gives its own last 20% to val.
+    // a newline because b.md follows. Each file gives its own last 20% to val. A part
+    // that ends mid-line is followed by a newline before the next file's part (a.txt's
+    // train part; its val part ends in the added newline).
     const auto [a_train, a_val] = char_split(a + "\n", 0.2);
     const auto [b_train, b_val] = char_split(b, 0.2);
-    EXPECT_EQ(decode_shard(*tok, join_path(out, "train.bin")), a_train + b_train);
+    ASSERT_NE(a_train.back(), '\n');
+    ASSERT_EQ(a_val.back(), '\n');
+    EXPECT_EQ(decode_shard(*tok, join_path(out, "train.bin")), a_train + "\n" + b_train);
     EXPECT_EQ(decode_shard(*tok, join_path(out, "val.bin")), a_val + b_val);
-    for (const char* want : {"(2 files, each split on its own)", "img.png", "latin1.txt", "iconv",
+    for (const char* want : {"(2 files, each split on its own, 1 newline token(s) between their parts)", "img.png",
+                             "latin1.txt", "iconv",
                              "1 empty file(s)", "empty.txt"})
       EXPECT_NE(summary.find(want), std::string::npos) << want << " in: " << summary;
     // The hidden file was not read: its 'Z' and 'z' are no characters of the vocabulary.

@@ -317,8 +317,24 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   };
   std::vector<uint16_t> train, val;
   size_t not_exact = 0;  // pieces that do not decode back to their text
+  // Files' parts follow each other in train.bin and val.bin; a part that does not end
+  // in a newline (a file's train part usually ends mid-line) gets one before the next
+  // part, so no two files run together inside a word (none if "\n" cannot be encoded).
+  std::vector<uint16_t> newline;
+  try {
+    for (int id : tok->encode("\n")) newline.push_back(uint16_t(id));
+  } catch (const Error&) {
+  }
+  auto separate = [&](std::vector<uint16_t>& v) {
+    if (v.empty() || newline.empty()) return;
+    const std::string last = tok->decode_token(v.back());
+    if (last.empty() || last.back() != '\n') v.insert(v.end(), newline.begin(), newline.end());
+  };
+  size_t separators = 0;
   Progress progress(text.size(), progress_every_s);
   for (const auto& p : parts) {
+    const size_t before = train.size() + val.size();
+    separate(train);
     const size_t first = train.size();
     for (size_t b = p.begin; b < p.end;) {
       const size_t e = piece_end(b, p.end);
@@ -341,8 +357,10 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     const size_t n = train.size() - first;
     size_t cut = first + n - std::min(n, size_t(std::llround(val_fraction * double(n))));
     while (cut < train.size() && continues_character(train[cut])) cut++;
+    if (cut < train.size()) separate(val);
     val.insert(val.end(), train.begin() + std::ptrdiff_t(cut), train.end());
     train.resize(cut);
+    separators += train.size() + val.size() - before - n;
   }
   const auto t2 = Clock::now();
   const size_t ntok = train.size() + val.size(), n_train = train.size(), n_val = val.size();
@@ -372,7 +390,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   auto secs = [](auto a, auto b) { return std::round(std::chrono::duration<double>(b - a).count() * 100) / 100; };
   const size_t nchars = tokenizer_detail::check_utf8(text);
   std::string summary =
-      in.several ? str(input, " (", parts.size(), parts.size() == 1 ? " file" : " files, each split on its own", ")")
+      in.several ? str(input, " (", parts.size(), parts.size() == 1 ? " file" : " files, each split on its own",
+                       separators ? str(", ", separators, " newline token(s) between their parts") : std::string(),
+                       ")")
                  : where;
   summary += str(": ", nchars, " characters (", text.size(), " bytes). Tokenizer: ", tok->describe(), ", vocab size ",
                  tok->vocab_size());
