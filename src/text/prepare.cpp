@@ -216,9 +216,6 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
              "libsentencepiece-dev (scripts/install_deps.sh, or `apt-get install libsentencepiece-dev`) and "
              "rebuild (make clean && make); --tokenizer char works without it");
 
-  // The text: the files one after the other, each with a newline added where it
-  // does not end in one and another file follows (so two files never share a line).
-  // `parts` records where each file's text lies in `text`.
   // --out may be a data directory prepare wrote (its files are replaced); in any other
   // directory, files with the names prepare writes are the user's.
   if (is_directory(outdir)) {
@@ -233,6 +230,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
                        kTokenizerFile, "): prepare would replace or remove that file; choose another --out, or move "
                        "it away (nothing was written)");
   }
+  // The text: the files one after the other, each with a newline added where it
+  // does not end in one and another file follows (so two files never share a line).
+  // `parts` records where each file's text lies in `text`.
   const InputFiles in = list_inputs(input, outdir);
   struct Part {
     std::string file;
