@@ -657,6 +657,10 @@ TEST(Prepare, ADirectoryOfOneFileAndAPatternGiveWhatTheFileGives) {
   write_file_atomic(join_path(dir, "bin/a.bin"), std::string("\0\1\2", 3));
   expect_error([&] { prepare_data(join_path(dir, "bin"), join_path(dir, "x"), "char", 0.1); },
                {join_path(dir, "bin"), "none of its 1 file(s)", "a.bin"});
+  // A pattern matching only data directories says so (it said "directories with no files").
+  expect_error([&] { prepare_data(join_path(dir, "fil*"), join_path(dir, "x"), "char", 0.1); },
+               {"matches only directories with no text files", "gpt's own data or run directories",
+                join_path(dir, "file")});
   // A data directory given as the input is refused, not read as text.
   expect_error([&] { prepare_data(join_path(dir, "file"), join_path(dir, "x"), "char", 0.1); },
                {"--input", "data or run directory"}, kExitUsage);

@@ -1001,6 +1001,12 @@ TEST_F(Robustness, WhatPrintsAsNothingIsNamed) {
   ASSERT_EQ(run_gpt({"prepare", "--input", dir + "/z.txt", "--out", dir + "/z"}, &out, &err), 0) << err;
   ASSERT_EQ(run_gpt({"tokenize", "--data", dir + "/z", "--encode", "a" + zwj + "b"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("\"\\u{200D}\""), std::string::npos) << out;
+  // A no-break space passed for a space, a lone combining mark sat on the quote.
+  write_file_atomic(dir + "/nb.txt", "a\xC2\xA0" "b\xCC\x81\n");
+  ASSERT_EQ(run_gpt({"prepare", "--input", dir + "/nb.txt", "--out", dir + "/nb"}, &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"tokenize", "--data", dir + "/nb", "--encode", "a\xC2\xA0" "b\xCC\x81"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("\"\\u{00A0}\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"\\u{0301}\""), std::string::npos) << out;
   // An llm.c export moved away from its tokenizer.
   ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/m.bin"}, nullptr, &err), 0) << err;
   std::remove((dir + "/m.tokenizer.bin").c_str());

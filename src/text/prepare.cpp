@@ -42,6 +42,28 @@ bool is_inside(const std::string& real, const std::string& dir_real) {
   return !dir_real.empty() && (real == dir_real || real.rfind(dir_real + "/", 0) == 0);
 }
 
+// A file name as it can be printed: control bytes (a newline, an escape sequence) as \xNN.
+std::string printable_name(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
+std::string listed(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < kNamesListed; i++) s += (i ? ", " : "") + printable_name(names[i]);
+  if (names.size() > kNamesListed) s += str(" and ", names.size() - kNamesListed, " more");
+  return s;
+}
+
 // What --input names, expanded to files.
 struct InputFiles {
   std::vector<std::string> files;  // in reading order
@@ -106,7 +128,10 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
     }
     std::sort(in.files.begin(), in.files.end());
     in.files.erase(std::unique(in.files.begin(), in.files.end()), in.files.end());
-    if (in.files.empty()) GPT_FAIL("--input '", input, "': the pattern matches only directories with no files");
+    if (in.files.empty())
+      GPT_FAIL("--input '", input, "': the pattern matches only directories with no text files",
+               in.own_dirs.empty() ? std::string() : str(" (and gpt's own data or run directories, which are not read: ",
+                                                         listed(in.own_dirs), ")"));
   } else {
     GPT_FAIL(input, ": no such file; expected a UTF-8 text file, a directory of them or a pattern such as "
              "'notes/*.txt'. For Tiny Shakespeare run scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
@@ -139,27 +164,6 @@ bool is_text(const std::string& bytes) {
   return true;
 }
 
-// A file name as it can be printed: control bytes (a newline, an escape sequence) as \xNN.
-std::string printable_name(const std::string& name) {
-  std::string out;
-  for (unsigned char c : name) {
-    if (c < 0x20 || c == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out;
-}
-
-std::string listed(const std::vector<std::string>& names) {
-  std::string s;
-  for (size_t i = 0; i < names.size() && i < kNamesListed; i++) s += (i ? ", " : "") + printable_name(names[i]);
-  if (names.size() > kNamesListed) s += str(" and ", names.size() - kNamesListed, " more");
-  return s;
-}
 
 // Prints "prepare: encoding ... ETA" lines to stderr every `every` seconds once the
 // work has run that long (nothing on short work).
