@@ -21,6 +21,17 @@ void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
 std::string parent_dir(const std::string& path);  // "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/"
 
+// FNV-1a (64-bit) of n bytes, continuing from `h` (so several pieces hash as one):
+// the checksums and fingerprints of checkpoints and token shards.
+constexpr uint64_t kFnv1aStart = 1469598103934665603ull;
+inline uint64_t fnv1a(const void* p, size_t n, uint64_t h = kFnv1aStart) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= static_cast<const uint8_t*>(p)[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 // Temp files are named "<path>.tmp.<pid>". Removes those in `dir` whose pid is no
 // longer alive (a writer killed mid-save); returns how many were removed.
 int remove_stale_temps(const std::string& dir);

@@ -33,8 +33,7 @@ size_t utf8_len(const std::string& s, size_t i);
 // bytes that are not part of a complete UTF-8 character as \xNN (a byte token <0xE2>
 // shows as "\xE2"), characters that take no room on screen or pass for another (U+200D,
 // U+FE0F, U+FEFF, U+00A0, combining marks, ...) as \u{200D}; printable characters as
-// they are. *width: the number of characters
-// the result takes on screen (roughly).
+// they are. *width: the number of characters the result takes on screen (roughly).
 std::string visible(const std::string& s, size_t* width = nullptr);
 
 struct Stopwatch {

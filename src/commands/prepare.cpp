@@ -38,8 +38,9 @@ int cmd_prepare(const Args& a) {
     if (ck.tokenizer.empty())
       GPT_FAIL(tk, ": this model has no tokenizer (none stored in it, none beside it); give a tokenizer file, or "
                "--tokenizer char, bpe or unigram");
-    reuse = Tokenizer::deserialize(ck.tokenizer, tok_file.empty() ? tk : tok_file);
-    require_tokenizer_fits(reuse->vocab_size(), ck.model.vocab_size, tok_file.empty() ? tk : tok_file,
+    const std::string source = tok_file.empty() ? tk : tok_file;
+    reuse = Tokenizer::deserialize(ck.tokenizer, source);
+    require_tokenizer_fits(reuse->vocab_size(), ck.model.vocab_size, source,
                            ". Data encoded with it would not fit the model");
   }
   const std::string summary =

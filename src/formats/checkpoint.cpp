@@ -13,15 +13,6 @@ namespace gpt {
 
 namespace {
 
-uint64_t fnv1a(const char* p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= uint8_t(p[i]);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 // The header fields in file order, each list written once and used by both the
 // writer and the reader (ints and enums are stored as int32). Two lists, so that
 // a bad model config is reported before the training fields are read.

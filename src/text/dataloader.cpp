@@ -33,11 +33,7 @@ void store_le32(char* p, int32_t v) {
 
 // FNV-1a (64-bit) over the token bytes, never 0 (0 means "none": llm.c's shards).
 uint64_t shard_fingerprint(const char* p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= static_cast<unsigned char>(p[i]);
-    h *= 1099511628211ull;
-  }
+  const uint64_t h = fnv1a(p, n);
   return h ? h : 1;
 }
 
@@ -147,13 +143,8 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
   GPT_CHECK(part.world >= 1 && part.rank >= 0 && part.rank < part.world, "rank ", part.rank, " of ", part.world);
   // A sequential batch is one block of world*B*T tokens (+1 for the last target).
   const size_t BT = size_t(B) * size_t(T) * size_t(part.world), need = BT + 1;
-  uint64_t id = 1469598103934665603ull;  // FNV-1a over (file name, token count) of every shard
-  auto mix = [&](const void* p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-      id ^= static_cast<const uint8_t*>(p)[i];
-      id *= 1099511628211ull;
-    }
-  };
+  uint64_t id = kFnv1aStart;  // FNV-1a over (file name, token count) of every shard
+  auto mix = [&](const void* p, size_t n) { id = fnv1a(p, n, id); };
   for (const std::string& path : paths) {
     if (!file_exists(path)) fail_missing_shard(path);
     MappedFile file(path);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "check.h"
 #include "config.h"
@@ -153,15 +154,13 @@ std::string binary_kind(std::string_view b) {
   return "";
 }
 
-// Is this UTF-8 text? (Strictly valid UTF-8 without NUL bytes.)
-bool is_text(const std::string& bytes) {
-  if (bytes.find('\0') != std::string::npos) return false;
+// The characters of strictly valid UTF-8; nothing for other bytes.
+std::optional<size_t> utf8_chars(const std::string& bytes) {
   try {
-    tokenizer_detail::check_utf8(bytes);
+    return tokenizer_detail::check_utf8(bytes);
   } catch (const Error&) {
-    return false;
+    return std::nullopt;
   }
-  return true;
 }
 
 
@@ -245,6 +244,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   std::vector<Part> parts;
   std::vector<std::string> not_text, empty;
   std::string text;
+  size_t nchars = 0;  // characters of `text`
   for (const auto& f : in.files) {
     std::string bytes = read_file(f);
     if (bytes.empty()) {
@@ -252,33 +252,38 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
       empty.push_back(f);
       continue;
     }
-    if (in.several && !is_text(bytes)) {  // files that are not text are skipped, not refused
+    // Each file's bytes are checked once, here. Files that are not text (invalid UTF-8
+    // or NUL bytes) are skipped when a directory or pattern names them, not refused.
+    const std::optional<size_t> chars = utf8_chars(bytes);
+    if (in.several && (!chars || bytes.find('\0') != std::string::npos)) {
       not_text.push_back(f);
       continue;
+    }
+    // Binary files first: a tar archive or text with NUL bytes is valid UTF-8.
+    const std::string kind = binary_kind(bytes);
+    if (!kind.empty()) GPT_FAIL(f, ": this is ", kind, "; prepare reads UTF-8 text");
+    if (!chars) {  // again, for the error naming the byte offset
+      try {
+        tokenizer_detail::check_utf8(bytes);
+      } catch (const Error& e) {
+        throw Error(e.code, str(f, ": ", e.what()));
+      }
     }
     if (!parts.empty() && text.back() != '\n') {
       text += '\n';
       parts.back().end++;
+      nchars++;
     }
     parts.push_back({f, text.size(), text.size() + bytes.size()});
     text += bytes;
+    nchars += *chars;
   }
   if (parts.empty())
     GPT_FAIL(input, ": none of its ", in.files.size(), " file(s) is UTF-8 text with something in it",
              not_text.empty() ? "" : str(" (not text: ", listed(not_text), ")"), "; expected UTF-8 text files");
   const std::string where = parts.size() == 1 ? parts[0].file : input;
-  // Errors about a file's bytes name the file (offsets count from its start).
+  // Errors about a file's bytes name the file.
   auto file_error = [](const Error& e, const Part& p) { return Error(e.code, str(p.file, ": ", e.what())); };
-  for (const auto& p : parts) {
-    // Binary files first: a tar archive or text with NUL bytes is valid UTF-8.
-    const std::string kind = binary_kind(std::string_view(text).substr(p.begin, p.end - p.begin));
-    if (!kind.empty()) GPT_FAIL(p.file, ": this is ", kind, "; prepare reads UTF-8 text");
-    try {
-      tokenizer_detail::check_utf8(text.substr(p.begin, p.end - p.begin));
-    } catch (const Error& e) {
-      throw file_error(e, p);
-    }
-  }
 
   std::unique_ptr<Tokenizer> tok;
   const auto t0 = Clock::now();
@@ -392,7 +397,6 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   out.commit();
 
   auto secs = [](auto a, auto b) { return std::round(std::chrono::duration<double>(b - a).count() * 100) / 100; };
-  const size_t nchars = tokenizer_detail::check_utf8(text);
   std::string summary =
       in.several ? str(input, " (", parts.size(), parts.size() == 1 ? " file" : " files, each split on its own",
                        separators ? str(", ", separators, " newline token(s) between their parts") : std::string(),
