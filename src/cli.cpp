@@ -118,6 +118,11 @@ std::vector<Command> make_commands() {
                                      "0 = every window of the val split, in order)"},
           {"log-every", "N", def_int(td.log_every), "metrics.jsonl line and progress every N steps"},
           {"save-every", "N", def_int(td.save_every), "checkpoint every N steps (always at the end; 0 = only at the end)"},
+          {"sample-every", "N", "0", "print a sample of the model's text every N steps and at the end, kept in "
+                                     "RUN/samples.txt (0 = never; --resume keeps the run's --sample-* settings)"},
+          {"sample-tokens", "N", "200", "tokens per sample (temperature 1, seeded with --seed: `gpt sample --ckpt "
+                                        "RUN --tokens N` gives the same text from that step's checkpoint)"},
+          {"sample-prompt", "TEXT", "", "text the samples continue (default: a newline, as `gpt sample`)"},
           {"seed", "S", std::to_string(td.seed), "seed for initialisation, data sampling and dropout"},
           {"threads", "N", "0", "OpenMP threads (0 = up to all cores, the count measured as it runs)"},
           {"max-seconds", "S", "0", "stop (saving a checkpoint) after S seconds of training (0 = no limit)"},

@@ -282,6 +282,85 @@ TEST(Runs, AttentionWithoutOutPrintsEachHeadsEntropy) {
   EXPECT_TRUE(std::regex_search(out, std::regex("head 0: [0-9.]+\n  head 1: [0-9.]+\n"))) << out;
 }
 
+// train --sample-every: each sample is what `gpt sample` gives from that step's
+// checkpoint (same seed, temperature 1), taking samples changes nothing of the training,
+// --resume keeps the settings (RUN/run.json) and cuts the samples after its checkpoint.
+TEST(Runs, SamplesDuringTrainingAreWhatSampleGivesAndChangeNothing) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), whole = dir + "/whole", plain = dir + "/plain", part = dir + "/part",
+                    cut = dir + "/cut";
+  auto args = [&](const std::string& out) {
+    return cat({"train", "--data", data, "--out", out, "--steps", "10", "--eval-every", "0", "--log-every", "1",
+                "--lr", "3e-3", "--warmup", "2"},
+               tiny_model_flags());
+  };
+  // 30 tokens through a context of 16: the cache is rebuilt on the way.
+  const std::vector<std::string> flags = {"--sample-every", "4", "--sample-tokens", "30", "--sample-prompt", "the "};
+  std::string out, err;
+  ASSERT_EQ(run_gpt(cat(args(whole), flags), &out, &err), 0) << err;
+  ASSERT_EQ(run_gpt(args(plain), nullptr, &err), 0) << err;
+  {  // (the files differ in the seconds the runs took)
+    const Checkpoint a = load_checkpoint(whole), b = load_checkpoint(plain);
+    EXPECT_TRUE(a.params == b.params && a.m == b.m && a.v == b.v);
+    EXPECT_EQ(a.state.loader.rng_state, b.state.loader.rng_state);
+    EXPECT_EQ(read_losses(whole + "/metrics.jsonl"), read_losses(plain + "/metrics.jsonl"));
+  }
+  EXPECT_FALSE(file_exists(plain + "/samples.txt"));
+
+  // samples.txt: a header with the step and the text's length, the text, a blank line.
+  const std::string samples = read_file(whole + "/samples.txt");
+  std::map<long, std::string> text;
+  const std::regex header("--- step ([0-9]+) \\| loss [0-9.]+ \\| ([0-9]+) bytes ---\n");
+  size_t pos = 0;
+  for (std::smatch m; pos < samples.size() && std::regex_search(samples.cbegin() + long(pos), samples.cend(), m, header,
+                                                                std::regex_constants::match_continuous);) {
+    const size_t start = pos + size_t(m.length(0)), n = std::stoul(m[2]);
+    ASSERT_LE(start + n + 2, samples.size()) << samples;
+    text[std::stol(m[1])] = samples.substr(start, n);
+    EXPECT_EQ(samples.substr(start + n, 2), "\n\n");
+    pos = start + n + 2;
+  }
+  EXPECT_EQ(pos, samples.size()) << samples;
+  ASSERT_EQ(text.size(), 3u) << samples;  // steps 4, 8 and the last, 10
+  ASSERT_TRUE(text.count(4) && text.count(8) && text.count(10)) << samples;
+  for (const auto& [step, t] : text) {
+    EXPECT_EQ(t.rfind("the ", 0), 0u) << t;
+    EXPECT_GT(t.size(), 4u + 20u) << t;  // the prompt and 30 characters (a few may be one token)
+    EXPECT_NE(out.find("--- sample at step " + std::to_string(step) + " | loss "), std::string::npos) << out;
+    EXPECT_NE(out.find(t + "\n"), std::string::npos) << out;  // printed as it came
+  }
+  EXPECT_NE(text[4], text[8]);  // the same draws, another model
+
+  // `gpt sample` on the step's checkpoint gives the same text: at the end, and at step 4
+  // (a run stopped there: the same schedule, no samples taken).
+  const std::vector<std::string> sample = {"--tokens", "30", "--prompt", "the "};
+  std::string o;
+  ASSERT_EQ(run_gpt(cat({"sample", "--ckpt", whole}, sample), &o, &err), 0) << err;
+  EXPECT_EQ(o, text[10] + "\n");
+  ASSERT_EQ(run_gpt(cat(args(part), {"--stop-at", "4"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(cat({"sample", "--ckpt", part}, sample), &o, &err), 0) << err;
+  EXPECT_EQ(o, text[4] + "\n");
+
+  // Stopped at 4, resumed (the settings remembered) to 8, then sent back to the
+  // checkpoint of step 4 and resumed to the end: the samples of the first try after
+  // step 4 are replaced, and the file is the uninterrupted run's, byte for byte.
+  ASSERT_EQ(run_gpt(cat(cat(args(cut), flags), {"--stop-at", "4"}), nullptr, &err), 0) << err;
+  const std::string ck4 = read_file(cut + "/checkpoint.bin");
+  ASSERT_EQ(run_gpt({"train", "--resume", cut, "--stop-at", "8"}, nullptr, &err), 0) << err;
+  EXPECT_NE(read_file(cut + "/samples.txt").find("--- step 8 |"), std::string::npos);
+  write_file_atomic(cut + "/checkpoint.bin", ck4);
+  ASSERT_EQ(run_gpt({"train", "--resume", cut}, nullptr, &err), 0) << err;
+  EXPECT_EQ(read_file(cut + "/samples.txt"), samples);
+
+  // Bad settings stop before anything is written.
+  EXPECT_EQ(run_gpt(cat(args(dir + "/bad1"), {"--sample-every", "-1"}), nullptr, &err), 2);
+  EXPECT_NE(err.find("--sample-every must be >= 0"), std::string::npos) << err;
+  EXPECT_NE(run_gpt(cat(args(dir + "/bad2"), {"--sample-every", "2", "--sample-prompt", "Zebra"}), nullptr, &err), 0);
+  EXPECT_NE(err.find("--sample-prompt"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(dir + "/bad1") || file_exists(dir + "/bad2"));
+}
+
 TEST(GradcheckCli, PrintsToleranceExplainsNoiseAndRefusesIgnoredPos) {
   std::string out, err;
   ASSERT_EQ(run_gpt({"gradcheck", "--layer", "model", "--pos", "learned"}, &out, &err), 0) << err;

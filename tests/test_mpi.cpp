@@ -114,12 +114,22 @@ void expect_same_losses(const std::vector<double>& a, const std::vector<double>&
 // add, then scale (and the loss is averaged in another order): a few ulps.
 TEST_F(Mpi, TwoRanksGiveTheLossesOfOneRankWithGradAccum) {
   const std::string two = join_path(dir_, "two"), one = join_path(dir_, "one");
-  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --out " + two)), 0) << log();
-  // Rank 0 alone printed: one start-up line, one done line.
+  ASSERT_EQ(run(train(2, kModel + "--log-every 1 --steps 20 --sample-every 10 --sample-tokens 20 --out " + two)), 0)
+      << log();
+  // Rank 0 alone printed: one start-up line, one done line, one sample per sampling step,
+  // and it is what `gpt sample` gives from the final checkpoint.
   const std::string l = log();
   EXPECT_EQ(l.find("gpt train:"), l.rfind("gpt train:")) << l;
   EXPECT_EQ(l.find("done:"), l.rfind("done:")) << l;
   EXPECT_NE(l.find("x 2 processes"), std::string::npos) << l;
+  const size_t s20 = l.find("--- sample at step 20 |");
+  EXPECT_EQ(l.find("--- sample at step 10 |"), l.rfind("--- sample at step 10 |")) << l;
+  ASSERT_NE(s20, std::string::npos) << l;
+  EXPECT_EQ(s20, l.rfind("--- sample at step 20 |")) << l;
+  const std::string sample_file = join_path(dir_, "s20");
+  ASSERT_EQ(std::system(("'" + bin_ + "' sample --ckpt '" + two + "' --tokens 20 > '" + sample_file + "' 2>/dev/null")
+                            .c_str()), 0);
+  EXPECT_EQ(l.compare(l.find('\n', s20) + 1, read_file(sample_file).size(), read_file(sample_file)), 0) << l;
   ASSERT_EQ(run(train(1, kModel + "--log-every 1 --steps 20 --grad-accum 2 --out " + one)), 0) << log();
   expect_same_losses(losses(two), losses(one));
   EXPECT_EQ(losses(two).size(), 20u);

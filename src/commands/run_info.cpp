@@ -89,21 +89,59 @@ DataSource resolve_data_source(const Args& a, const std::string& run, const std:
                  "; see `", what, " --help`");
 }
 
-void save_run_dtype(const std::string& run, Dtype t) {
+void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss) {
   Json j = Json::object();
   j.set("dtype", Json::string(to_string(t)));
+  j.set("sample_every", Json::number(ss.every));
+  j.set("sample_tokens", Json::number(ss.tokens));
+  if (ss.prompt) j.set("sample_prompt", Json::string(*ss.prompt));
   write_file_atomic(join_path(run, kRunSettingsFile), j.dump(2) + "\n");
 }
 
-std::optional<Dtype> load_run_dtype(const std::string& run) {
+namespace {
+std::optional<Json> load_run_settings(const std::string& run, std::string* path_out) {
   const std::string path = join_path(run_dir(run), kRunSettingsFile);
+  *path_out = path;
   if (!file_exists(path)) return std::nullopt;
-  const Json j = Json::parse(read_file(path), path);
-  const Json* v = j.find("dtype");
+  return Json::parse(read_file(path), path);
+}
+}  // namespace
+
+std::optional<Dtype> load_run_dtype(const std::string& run) {
+  std::string path;
+  const std::optional<Json> j = load_run_settings(run, &path);
+  if (!j) return std::nullopt;
+  const Json* v = j->find("dtype");
   if (!v) GPT_FAIL(path, ": has no \"dtype\"; delete it and pass --dtype fp32 or --dtype bf16");
   const std::string s = v->as_string(path + ": dtype");
   if (s != "fp32" && s != "bf16") GPT_FAIL(path, ": dtype \"", s, "\" is neither fp32 nor bf16; fix or delete it");
   return parse_dtype(s);
+}
+
+SampleSettings resolve_sample_settings(const Args& a, const std::string& run) {
+  SampleSettings ss;
+  if (!run.empty()) {
+    std::string path;
+    if (const std::optional<Json> j = load_run_settings(run, &path)) {
+      auto whole = [&](const char* key, int lo, int* out) {
+        const Json* v = j->find(key);
+        if (!v) return;
+        const double x = v->as_number(path + ": " + key);
+        if (!(x >= lo && x <= 1e9 && x == std::floor(x)))
+          GPT_FAIL(path, ": ", key, " is ", x, ", expected a whole number >= ", lo, "; fix or delete the key");
+        *out = int(x);
+      };
+      whole("sample_every", 0, &ss.every);
+      whole("sample_tokens", 1, &ss.tokens);
+      if (const Json* v = j->find("sample_prompt")) ss.prompt = v->as_string(path + ": sample_prompt");
+    }
+  }
+  if (a.has("sample-every")) ss.every = a.integer("sample-every");
+  if (a.has("sample-tokens")) ss.tokens = a.integer("sample-tokens");
+  if (a.has("sample-prompt")) ss.prompt = a.str("sample-prompt");
+  if (ss.every < 0) GPT_USAGE_FAIL("--sample-every must be >= 0 (0 = never), got ", ss.every);
+  if (ss.tokens < 1) GPT_USAGE_FAIL("--sample-tokens must be >= 1, got ", ss.tokens);
+  return ss;
 }
 
 Dtype resolve_dtype(const Args& a, const std::string& run) {

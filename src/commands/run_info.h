@@ -14,7 +14,8 @@
 namespace gpt {
 
 constexpr const char* kDataSourceFile = "data.json";
-constexpr const char* kRunSettingsFile = "run.json";  // {"dtype": "bf16"}: what --resume keeps
+constexpr const char* kRunSettingsFile = "run.json";  // {"dtype": "bf16", ...}: what --resume keeps
+constexpr const char* kSamplesFile = "samples.txt";    // train --sample-every's samples
 constexpr const char* kBestFile = "best.bin";  // weights + tokenizer at the lowest val loss
 
 // A prepared directory (DIR/train.bin, DIR/val.bin, DIR/tokenizer.bin) or llm.c's globs.
@@ -34,12 +35,24 @@ std::optional<DataSource> load_data_source(const std::string& run);
 // file, whose directory is used). `what` names the command for the error when neither.
 DataSource resolve_data_source(const Args& a, const std::string& run, const std::string& what);
 
-// RUN/run.json: the run's --dtype, so `--resume RUN` trains on in the same precision
-// (the checkpoint holds fp32 master weights either way). Written atomically.
-void save_run_dtype(const std::string& run, Dtype t);
+// train --sample-every: a sample every N steps (0 = never) of `tokens` tokens,
+// continuing `prompt` (none: a newline, as `gpt sample` without --prompt).
+struct SampleSettings {
+  int every = 0;
+  int tokens = 200;
+  std::optional<std::string> prompt;
+};
+
+// RUN/run.json: the run's --dtype and --sample-* settings, so `--resume RUN` trains on
+// in the same precision and samples as it did (the checkpoint holds fp32 master weights
+// either way). Written atomically; a run.json without the sample keys (older runs)
+// reads as no samples.
+void save_run_settings(const std::string& run, Dtype t, const SampleSettings& s);
 std::optional<Dtype> load_run_dtype(const std::string& run);  // nothing for runs from before the file
 // --dtype if given, else what `run` remembers ("" = none), else fp32.
 Dtype resolve_dtype(const Args& a, const std::string& run);
+// Each --sample-* flag if given, else what `run` remembers, else the defaults (checked).
+SampleSettings resolve_sample_settings(const Args& a, const std::string& run);
 
 // What metrics.jsonl says so far (a resumed run's kept lines): the last train and val
 // losses and the lowest val loss (best.bin's).

@@ -1,9 +1,7 @@
 // gpt sample: streams a continuation of a prompt, one token at a time, through
 // the model's KV-cache decoder (the prefix is fed once, never recomputed).
-#include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <sstream>
 
 #include "check.h"
 #include "formats/checkpoint.h"
@@ -12,6 +10,7 @@
 #include "fileio.h"
 #include "model.h"
 #include "formats/model_io.h"
+#include "commands/generate.h"
 #include "sampler.h"
 #include "text/tokenizer.h"
 
@@ -62,119 +61,30 @@ int cmd_sample(const Args& a) {
                                               : ". Give the tokenizer the model was trained with (--tokenizer FILE)");
 
   // Prompt -> ids; each sample prints it first.
-  std::vector<int> ids;
-  std::string prompt_text;  // what is printed before each sample
-  if (tok && tok->can_encode()) {
-    if (have_prompt && !prompt.empty()) {
-      try {
-        ids = tok->encode(prompt);
-      } catch (const Error& e) {  // say which text (the message has the byte offset)
-        throw Error(e.code, prompt_source + ": " + e.what());
-      }
-    } else {
-      std::vector<int> nl;
-      try {
-        nl = tok->encode("\n");
-      } catch (const Error&) {
-      }
-      ids = nl.empty() ? std::vector<int>{0} : nl;
-      // The model needs a token to start from: say which when it is not what was asked.
-      if (nl.empty())
-        std::fprintf(stderr, "note: %s, and this tokenizer has no newline: the samples start from token 0 (%s)%s\n",
-                     have_prompt ? "--prompt is empty" : "no --prompt", visible(tok->decode_token(0)).c_str(),
-                     have_prompt ? ", not printed" : "");
-      else if (have_prompt)
-        std::fprintf(stderr, "note: --prompt is empty: the samples start from a newline (not printed)\n");
-    }
-    for (int id : ids) {
-      if (id >= V) GPT_FAIL("prompt token id ", id, " is outside the model's vocabulary (", V, ")");
-    }
-    prompt_text = have_prompt ? prompt : tok->decode(ids);
-  } else {
-    if (!tok)
-      std::fprintf(stderr, "note: %s has no tokenizer (none stored in it, none beside it), so the samples are token "
-                   "ids; give the tokenizer it was trained with (--tokenizer FILE) for text\n",
-                   a.require("ckpt").c_str());
-    // No tokenizer, or one that can only decode: the prompt is token ids.
-    std::istringstream in(have_prompt ? prompt : "0");
-    std::string w;
-    while (in >> w) {
-      char* end = nullptr;
-      long id = std::strtol(w.c_str(), &end, 10);
-      if (*end || id < 0 || id >= V)
-        GPT_USAGE_FAIL("--prompt: ",
-                       tok ? "this tokenizer can only decode (" + tok->describe() + ")"
-                           : std::string("this checkpoint has no tokenizer (give one with --tokenizer FILE)"),
-                       ", so the prompt must be token ids 0..", V - 1, " separated by spaces; got '", w, "'");
-      ids.push_back(int(id));
-    }
-    if (ids.empty()) ids.push_back(0);
-  }
-  if (ids.size() > size_t(maxT))
-    std::fprintf(stderr, "note: the prompt is %zu tokens, longer than the model's context of %d; the model sees "
-                 "its last %d tokens\n", ids.size(), maxT, maxT);
+  const Prompt p = encode_prompt(tok.get(), V, maxT, have_prompt, prompt, prompt_source,
+                                 a.require("ckpt") + " has no tokenizer (none stored in it, none beside it), so the "
+                                 "samples are token ids; give the tokenizer it was trained with (--tokenizer FILE) "
+                                 "for text",
+                                 "this checkpoint has no tokenizer (give one with --tokenizer FILE)");
+  for (const std::string& n : p.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 
-  std::vector<std::pair<float, int>> scratch;
-  double prefill_s = 0, gen_s = 0;
-  size_t n_prefill = 0;
+  GenerateStats stats;
+  auto emit = [](const std::string& s) {
+    std::fputs(s.c_str(), stdout);
+    std::fflush(stdout);
+  };
   for (int sample = 0; sample < n_samples; sample++) {
     if (sample > 0) std::printf("---------------\n");
-    Utf8Stream stream;  // tokens -> valid UTF-8 as they come
-    if (tok && tok->can_encode()) {
-      std::fputs(prompt_text.c_str(), stdout);
-    } else if (tok) {
-      // Through the stream: the prompt's last token may be half a character.
-      for (int id : ids) std::fputs(tok->stream_token(id, stream).c_str(), stdout);
-    } else {
-      for (size_t i = 0; i < ids.size(); i++) std::printf(i ? " %d" : "%d", ids[i]);
-    }
+    generate(model, tok.get(), p, n_tokens, sc, rng, threads, emit, &stats);
+    std::printf("\n");
     std::fflush(stdout);
-
-    // Feed the prompt (its last maxT tokens) through the cache.
-    std::vector<int> ctx(ids.size() > size_t(maxT) ? ids.end() - maxT : ids.begin(), ids.end());
-    Stopwatch prefill;
-    const float* logits = nullptr;
-    for (size_t i = 0; i < ctx.size(); i++) {
-      ThreadStep timed(threads);
-      logits = model.decode(ctx[i], int(i));
-    }
-    prefill_s += prefill.seconds();
-    n_prefill += ctx.size();
-
-    Stopwatch gen;
-    for (int n = 0; n < n_tokens; n++) {
-      const int next = sample_token(logits, V, sc, rng, scratch);
-      if (tok) {
-        // A byte token may be half a character: the stream prints it when it is whole.
-        std::fputs(tok->stream_token(next, stream).c_str(), stdout);
-      } else {
-        std::printf(" %d", next);
-      }
-      std::fflush(stdout);
-      if (n + 1 == n_tokens) break;
-      ctx.push_back(next);
-      if (int(ctx.size()) > maxT) {
-        // Context full: keep the last half and rebuild the cache (positions shift).
-        const int keep = std::max(1, maxT / 2);
-        ctx.erase(ctx.begin(), ctx.end() - keep);
-        for (size_t i = 0; i + 1 < ctx.size(); i++) {
-          ThreadStep timed(threads);
-          model.decode(ctx[i], int(i));
-        }
-      }
-      ThreadStep timed(threads);
-      logits = model.decode(next, int(ctx.size()) - 1);
-    }
-    std::printf("%s\n", stream.finish().c_str());
-    std::fflush(stdout);
-    gen_s += gen.seconds();
   }
   if (a.has("stats")) {
-    const double s = gen_s;
+    const double s = stats.gen_s;
     const int n_gen = n_tokens * n_samples;
     std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
                  "(%.2f ms/token, %.1f tokens/s); %s%s\n",
-                 n_prefill, prefill_s * 1e3, prefill_s * 1e3 / double(n_prefill),
+                 stats.n_prefill, stats.prefill_s * 1e3, stats.prefill_s * 1e3 / double(stats.n_prefill),
                  n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str(),
                  model.dtype() == Dtype::bf16 ? "; bf16 weights" : "");
   }

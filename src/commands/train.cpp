@@ -23,6 +23,7 @@
 #include "check.h"
 #include "formats/checkpoint.h"
 #include "commands/common.h"
+#include "commands/generate.h"
 #include "commands/run_info.h"
 #include "text/dataloader.h"
 #include "fileio.h"
@@ -109,6 +110,39 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   write_file_atomic(path, kept);
 }
 
+// RUN/samples.txt holds each --sample-every sample as a header line naming its step and
+// the length of the text that follows, the text, and a blank line: the length lets a
+// resumed run cut the samples after its checkpoint whatever the text holds.
+std::string sample_entry(const std::string& header, const std::string& text) {
+  return "--- " + header + " | " + std::to_string(text.size()) + " bytes ---\n" + text + "\n\n";
+}
+
+// Keeps the samples of steps <= last_step (a resumed run replaces what came after its
+// checkpoint, as in metrics.jsonl). False, and the file left as it is, when it is not
+// as train writes it (edited by hand).
+bool truncate_samples(const std::string& path, int64_t last_step) {
+  if (!file_exists(path)) return true;
+  const std::string s = read_file(path);
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const size_t eol = s.find('\n', pos);
+    if (eol == std::string::npos) return false;
+    const std::string header = s.substr(pos, eol - pos);
+    long long step = 0;
+    size_t n = 0;
+    const size_t bar = header.rfind(" | ");
+    if (std::sscanf(header.c_str(), "--- step %lld", &step) != 1 || bar == std::string::npos ||
+        std::sscanf(header.c_str() + bar, " | %zu bytes ---", &n) != 1 || n > s.size())
+      return false;
+    const size_t end = eol + 1 + n + 2;
+    if (end > s.size() || s.compare(end - 2, 2, "\n\n") != 0) return false;
+    if (step > last_step) break;
+    pos = end;
+  }
+  if (pos < s.size()) write_file_atomic(path, s.substr(0, pos));
+  return true;
+}
+
 // A loss or gradient norm that is NaN or infinite: the run stops before the step that
 // would spread it, naming the step and the last good checkpoint (or that there is none).
 [[noreturn]] void fail_non_finite(const char* what, double value, int step, const std::string& out,
@@ -142,6 +176,7 @@ struct Run {
   TrainConfig train;
   TrainState state;
   Dtype dtype = Dtype::fp32;     // --dtype, or what a resumed run used (RUN/run.json)
+  SampleSettings sample;         // --sample-*, or what a resumed run used (RUN/run.json)
   std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
   std::optional<int> flag_vocab;  // --vocab-size
   std::shared_ptr<RunLock> lock;  // rank 0: this run directory is ours (run_dir.h)
@@ -175,6 +210,7 @@ Run resolve_run(const Args& a) {
   if (r.out.empty()) GPT_USAGE_FAIL("--out must not be empty");
 
   r.dtype = resolve_dtype(a, r.resume ? a.str("resume") : "");
+  r.sample = resolve_sample_settings(a, r.resume ? a.str("resume") : "");
   if (r.resume) {
     r.ck = load_checkpoint(a.str("resume"));
     r.model = r.ck->model;
@@ -346,10 +382,26 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                     : root && device == DeviceKind::cpu ? measure_peak(r.dtype)
                                                         : Peak{0.0, ""};
   const double peak_gflops = peak.gflops;
+  const std::string samples_path = join_path(r.out, kSamplesFile);
   LoggedLosses logged;
   if (root && r.resume) {
     truncate_metrics(metrics_path, st.step);
     logged = logged_losses(metrics_path);
+    if (!truncate_samples(samples_path, st.step))
+      std::fprintf(stderr, "note: %s is not as gpt train writes it (edited?); it is left as it is, samples after "
+                   "step %ld in it are from before this resume, and new ones are appended\n",
+                   samples_path.c_str(), long(st.step));
+  }
+  // --sample-every: the data's tokenizer and the prompt, checked before anything is
+  // written (on every rank, so that a bad prompt stops all of them alike).
+  std::unique_ptr<Tokenizer> sample_tok;
+  Prompt sample_prompt;
+  if (r.sample.every > 0) {
+    if (!data.tok_blob.empty()) sample_tok = Tokenizer::deserialize(data.tok_blob, "the data's tokenizer");
+    sample_prompt = encode_prompt(sample_tok.get(), mc.vocab_size, mc.max_seq_len, r.sample.prompt.has_value(),
+                                  r.sample.prompt.value_or(""), "--sample-prompt",
+                                  "the data have no tokenizer, so --sample-every's samples are token ids",
+                                  "the data have no tokenizer");
   }
   if (root) {
     make_dirs(r.out);
@@ -361,12 +413,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     remove_stale_temps(r.out);  // checkpoint.bin.tmp.PID of a writer killed mid-save
     if (!r.resume) write_file_atomic(metrics_path, "");
+    if (!r.resume && file_exists(samples_path)) std::remove(samples_path.c_str());  // another run's
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
     metrics.seekp(0, std::ios::end);
     metrics_bytes = size_t(metrics.tellp());
     save_data_source(r.out, data.src);
-    save_run_dtype(r.out, r.dtype);
+    save_run_settings(r.out, r.dtype, r.sample);
     const std::string shards_note =
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
@@ -382,6 +435,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
                  mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
     std::fputs(warmup_note(tc).c_str(), stderr);
+    for (const std::string& n : sample_prompt.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     std::fputs(mpirun_signal_note(3.0 * sizeof(float) * double(model.num_params()), std::getenv("OMPI_COMM_WORLD_SIZE"),
                                   std::getenv("OMPI_MCA_odls_base_sigkill_timeout")).c_str(), stderr);
   }
@@ -418,6 +472,39 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   };
 
   const bool tty = isatty(STDERR_FILENO);
+  // --sample-every (rank 0): the model's text at this step, on stdout as it comes and
+  // appended to RUN/samples.txt: temperature 1 from the same seed every time, so two
+  // samples differ only by what the model learned between them, and `gpt sample --ckpt`
+  // on this step's checkpoint with --seed and --tokens gives the same text.
+  bool samples_failed = false;
+  auto take_sample = [&](double loss, std::optional<double> val) {
+    if (tty && isatty(STDOUT_FILENO)) std::fputs("\r\033[K", stderr);  // the progress line is redrawn later
+    std::string header = "step " + std::to_string(st.step) + " | loss " + loss_text(loss);
+    if (val) header += " | val " + loss_text(*val);
+    std::printf("--- sample at %s ---\n", header.c_str());
+    std::string text;
+    SplitMix64 rng(tc.seed);
+    AdaptiveThreads fixed(threads.last_step(), false);  // the training's count, untouched
+    bool cut = false;
+    generate(model, sample_tok.get(), sample_prompt, r.sample.tokens, SamplerConfig{}, rng, fixed,
+             [&](const std::string& piece) {
+               text += piece;
+               std::fputs(piece.c_str(), stdout);
+               std::fflush(stdout);
+             },
+             nullptr, [&] { return cut = signals.signal() != 0; });
+    std::printf("%s\n", cut ? " [interrupted]" : "");
+    std::fflush(stdout);
+    if (cut) header += " | interrupted";
+    std::ofstream f(samples_path, std::ios::app | std::ios::binary);
+    f << sample_entry(header, text);
+    f.flush();
+    if (!f && !samples_failed) {
+      samples_failed = true;
+      std::fprintf(stderr, "note: cannot write %s (%s); the samples go to stdout only\n", samples_path.c_str(),
+                   std::strerror(errno ? errno : EIO));
+    }
+  };
   std::vector<int> inputs(size_t(B) * T), targets(size_t(B) * T);
   Stopwatch session;
   double ema_step_s = 0.0;
@@ -548,6 +635,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, val ? "\n" : "");
       else std::fprintf(stderr, "%s\n", line);
     }
+    if (root && r.sample.every > 0 && (st.step % r.sample.every == 0 || last)) take_sample(loss, val);
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
     // Every rank stops at the same step: a stop request anywhere stops all.
     // (One collective: only rank 0 writes metrics.jsonl, so the other ranks take its failure

@@ -1,0 +1,118 @@
+// Prompt -> ids and the KV-cache generation loop (generate.h).
+#include "commands/generate.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "check.h"
+#include "commands/common.h"
+#include "fileio.h"
+
+namespace gpt {
+
+Prompt encode_prompt(const Tokenizer* tok, int V, int maxT, bool have_prompt, const std::string& prompt,
+                     const std::string& source, const std::string& no_tok_note, const std::string& no_tok_reason) {
+  Prompt p;
+  if (tok && tok->can_encode()) {
+    if (have_prompt && !prompt.empty()) {
+      try {
+        p.ids = tok->encode(prompt);
+      } catch (const Error& e) {  // say which text (the message has the byte offset)
+        throw Error(e.code, source + ": " + e.what());
+      }
+    } else {
+      std::vector<int> nl;
+      try {
+        nl = tok->encode("\n");
+      } catch (const Error&) {
+      }
+      p.ids = nl.empty() ? std::vector<int>{0} : nl;
+      // The model needs a token to start from: say which when it is not what was asked.
+      if (nl.empty())
+        p.notes.push_back(std::string(have_prompt ? source + " is empty" : "no " + source) +
+                          ", and this tokenizer has no newline: the samples start from token 0 (" +
+                          visible(tok->decode_token(0)) + ")" + (have_prompt ? ", not printed" : ""));
+      else if (have_prompt)
+        p.notes.push_back(source + " is empty: the samples start from a newline (not printed)");
+    }
+    for (int id : p.ids) {
+      if (id >= V) GPT_FAIL("prompt token id ", id, " is outside the model's vocabulary (", V, ")");
+    }
+    p.text = have_prompt ? prompt : tok->decode(p.ids);
+  } else {
+    if (!tok)
+      p.notes.push_back(no_tok_note);
+    // No tokenizer, or one that can only decode: the prompt is token ids.
+    std::istringstream in(have_prompt ? prompt : "0");
+    std::string w;
+    while (in >> w) {
+      char* end = nullptr;
+      long id = std::strtol(w.c_str(), &end, 10);
+      if (*end || id < 0 || id >= V)
+        GPT_USAGE_FAIL(source, ": ",
+                       tok ? "this tokenizer can only decode (" + tok->describe() + ")" : no_tok_reason,
+                       ", so the prompt must be token ids 0..", V - 1, " separated by spaces; got '", w, "'");
+      p.ids.push_back(int(id));
+    }
+    if (p.ids.empty()) p.ids.push_back(0);
+  }
+  if (p.ids.size() > size_t(maxT))
+    p.notes.push_back("the prompt is " + std::to_string(p.ids.size()) + " tokens, longer than the model's context of " +
+                      std::to_string(maxT) + "; the model sees its last " + std::to_string(maxT) + " tokens");
+  return p;
+}
+
+void generate(GPT<float>& model, const Tokenizer* tok, const Prompt& p, int n_tokens, const SamplerConfig& sc,
+              SplitMix64& rng, AdaptiveThreads& threads, const std::function<void(const std::string&)>& emit,
+              GenerateStats* stats, const std::function<bool()>& stop) {
+  const int V = model.config().vocab_size, maxT = model.config().max_seq_len;
+  Utf8Stream stream;  // tokens -> valid UTF-8 as they come
+  if (tok && tok->can_encode()) {
+    emit(p.text);
+  } else if (tok) {
+    // Through the stream: the prompt's last token may be half a character.
+    for (int id : p.ids) emit(tok->stream_token(id, stream));
+  } else {
+    std::string s;
+    for (size_t i = 0; i < p.ids.size(); i++) s += (i ? " " : "") + std::to_string(p.ids[i]);
+    emit(s);
+  }
+
+  // Feed the prompt (its last maxT tokens) through the cache.
+  std::vector<int> ctx(p.ids.size() > size_t(maxT) ? p.ids.end() - maxT : p.ids.begin(), p.ids.end());
+  Stopwatch prefill;
+  const float* logits = nullptr;
+  for (size_t i = 0; i < ctx.size(); i++) {
+    ThreadStep timed(threads);
+    logits = model.decode(ctx[i], int(i));
+  }
+  if (stats) stats->prefill_s += prefill.seconds(), stats->n_prefill += ctx.size();
+
+  Stopwatch gen;
+  std::vector<std::pair<float, int>> scratch;
+  for (int n = 0; n < n_tokens; n++) {
+    if (stop && stop()) break;
+    const int next = sample_token(logits, V, sc, rng, scratch);
+    // A byte token may be half a character: the stream gives it when it is whole.
+    emit(tok ? tok->stream_token(next, stream) : " " + std::to_string(next));
+    if (stats) stats->n_generated++;
+    if (n + 1 == n_tokens) break;
+    ctx.push_back(next);
+    if (int(ctx.size()) > maxT) {
+      // Context full: keep the last half and rebuild the cache (positions shift).
+      const int keep = std::max(1, maxT / 2);
+      ctx.erase(ctx.begin(), ctx.end() - keep);
+      for (size_t i = 0; i + 1 < ctx.size(); i++) {
+        ThreadStep timed(threads);
+        model.decode(ctx[i], int(i));
+      }
+    }
+    ThreadStep timed(threads);
+    logits = model.decode(next, int(ctx.size()) - 1);
+  }
+  emit(stream.finish());
+  if (stats) stats->gen_s += gen.seconds();
+}
+
+}  // namespace gpt
