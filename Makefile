@@ -270,7 +270,7 @@ run:
 	bin/gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char
 	@if [ -f $(RUN_DIR)/checkpoint.bin ]; then \
 	  bin/gpt train --data data/shakespeare_char --resume $(RUN_DIR); \
-	else bin/gpt train --data data/shakespeare_char --out $(RUN_DIR); fi
+	else bin/gpt train --data data/shakespeare_char --out $(RUN_DIR) --sample-every 500 --sample-tokens 120; fi
 	bin/gpt sample --ckpt $(RUN_DIR) --prompt "ROMEO:" --tokens 400 --temperature 0.8 --top-k 40 --stats
 
 clean:

@@ -114,7 +114,24 @@ for x, y in zip(a, b):
 print("steps compared: %d of %d; worst relative difference %.2e (%s at 1e-4)" % (len(b), len(a), worst, "PASS" if b and len(b) == len(a) and worst < 1e-4 else "FAIL"))
 PY
   echo; echo '## The same 50 steps: a second GPU run (identical?) and --dtype bf16 on both devices'
-  timeout 120 $G/gpt train $common --out $w/gpu2 --device cuda 2>&1 | tail -1
+  echo 'The second GPU run also samples at steps 25 and 50 (--sample-every): its losses must still be'
+  echo "the first run's, and its last sample what gpt sample --device cuda gives from its checkpoint."
+  timeout 120 $G/gpt train $common --out $w/gpu2 --device cuda --sample-every 25 --sample-tokens 100 \
+    >$w/gpu2_samples.txt 2>&1; tail -1 $w/gpu2_samples.txt
+  timeout 60 $G/gpt sample --ckpt $w/gpu2 --device cuda --tokens 100 >$w/gpu2_sample50.txt 2>/dev/null
+  python3 - "$w/gpu2/samples.txt" "$w/gpu2_sample50.txt" <<'PY' || echo "(python3 missing: compare the files by hand)"
+import re, sys
+try: data, want = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+except OSError as e: print("samples during GPU training: FAIL (%s)" % e); sys.exit()
+texts, pos = {}, 0
+while pos < len(data):  # header "--- step N | ... | B bytes ---", B bytes of text, a blank line
+    m = re.compile(rb"--- step (\d+) .*\| (\d+) bytes ---\n").match(data, pos)
+    if not m: break
+    n = int(m.group(2)); texts[int(m.group(1))] = data[m.end():m.end() + n]; pos = m.end() + n + 2
+ok = sorted(texts) == [25, 50] and texts[50] + b"\n" == want
+print("samples during GPU training: steps %s; the last is gpt sample --device cuda's text: %s"
+      % (sorted(texts), "PASS" if ok else "FAIL"))
+PY
   $G/gpt train $common --out $w/cpu16 --device cpu --threads 8 --dtype bf16 2>&1 | tail -1
   timeout 120 $G/gpt train $common --out $w/gpu16 --device cuda --dtype bf16 2>&1 | tail -1
   python3 - "$w" <<'PY' || echo "(python3 missing: compare the files by hand)"
