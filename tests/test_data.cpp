@@ -1,7 +1,10 @@
 // Token shards (format, round trip, every rejection), the DataLoader (llm.c's
 // sequential order, nanoGPT-style random windows, exact resume) and `gpt prepare`.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -604,6 +607,24 @@ TEST(Prepare, ADirectoryIsReadFileByFileAndEachFileIsSplitOnItsOwn) {
   write_file_atomic(join_path(notes, "img.png"), std::string("\x89PNG\r\n\x1a\n\0\0", 10));  // not text
   write_file_atomic(join_path(notes, "latin1.txt"), "caf\xE9\n");              // not UTF-8
   write_file_atomic(join_path(notes, "empty.txt"), "");
+  // Paths that cannot be read are named, not passed over in silence: a broken link, and
+  // a directory whose path is longer than PATH_MAX (17 names of 250 bytes).
+  ASSERT_EQ(symlink("nowhere.txt", join_path(notes, "gone.txt").c_str()), 0);
+  {
+    int fd = ::open(notes.c_str(), O_RDONLY | O_DIRECTORY);
+    const std::string name(250, 'd');
+    for (int i = 0; i < 17 && fd >= 0; i++) {
+      ASSERT_EQ(::mkdirat(fd, name.c_str(), 0755), 0);
+      const int next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY);
+      ::close(fd);
+      fd = next;
+    }
+    ASSERT_GE(fd, 0);
+    const int f = ::openat(fd, "deep.txt", O_WRONLY | O_CREAT, 0644);
+    ASSERT_EQ(::write(f, "deep text\n", 10), 10);
+    ::close(f);
+    ::close(fd);
+  }
   const std::string out = join_path(notes, "data");  // inside the input: never read back
   for (int round = 0; round < 2; round++) {
     SCOPED_TRACE(round);
@@ -621,7 +642,8 @@ TEST(Prepare, ADirectoryIsReadFileByFileAndEachFileIsSplitOnItsOwn) {
     EXPECT_EQ(decode_shard(*tok, join_path(out, "val.bin")), a_val + b_val);
     for (const char* want : {"(2 files, each split on its own, 1 newline token(s) between their parts)", "img.png",
                              "latin1.txt", "iconv",
-                             "1 empty file(s)", "empty.txt"})
+                             "1 empty file(s)", "empty.txt", "Could not read 2 path(s): ", "gone.txt (a broken link)",
+                             "ddd (File name too long)"})
       EXPECT_NE(summary.find(want), std::string::npos) << want << " in: " << summary;
     // The hidden file was not read: its 'Z' and 'z' are no characters of the vocabulary.
     EXPECT_THROW(tok->encode("Z"), Error);

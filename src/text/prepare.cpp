@@ -70,6 +70,7 @@ struct InputFiles {
   std::vector<std::string> files;  // in reading order
   bool several = false;            // a directory or a pattern (else one file)
   std::vector<std::string> own_dirs;  // gpt's own directories met and not read
+  std::vector<std::string> unreadable;  // "path (why)": broken links, paths too long to open
 };
 
 // Regular files below dir (recursively), skipping names that start with '.', symbolic
@@ -93,7 +94,13 @@ void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
   for (const auto& name : names) {
     const std::string p = join_path(dir, name);
     struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) continue;  // a dangling link: nothing to read
+    if (::stat(p.c_str(), &st) != 0) {  // named in the summary: a file the user may expect to be read
+      const int err = errno;
+      struct stat lst {};
+      const bool link = ::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
+      in.unreadable.push_back(p + (link && err == ENOENT ? " (a broken link)" : " (" + std::string(std::strerror(err)) + ")"));
+      continue;
+    }
     if (S_ISDIR(st.st_mode)) {
       struct stat lst {};
       if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) continue;
@@ -118,7 +125,9 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
     std::sort(in.files.begin(), in.files.end());  // byte order of the whole path
     if (in.files.empty())
       GPT_FAIL(input, ": no files below this directory (names starting with '.' are skipped",
-               in.own_dirs.empty() ? "" : ", and gpt's own data and run directories", "); expected UTF-8 text files");
+               in.own_dirs.empty() ? "" : ", and gpt's own data and run directories",
+               in.unreadable.empty() ? std::string() : str("; could not read ", listed(in.unreadable)),
+               "); expected UTF-8 text files");
   } else if (file_exists(input)) {
     in.files.push_back(input);
   } else if (input.find_first_of("*?[") != std::string::npos) {
@@ -416,6 +425,8 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   if (!empty.empty()) summary += str(" Skipped ", empty.size(), " empty file(s): ", listed(empty), ".");
   if (!in.own_dirs.empty())
     summary += str(" Did not read gpt's own data or run directories: ", listed(in.own_dirs), ".");
+  if (!in.unreadable.empty())
+    summary += str(" Could not read ", in.unreadable.size(), " path(s): ", listed(in.unreadable), ".");
   if (replaced)
     summary += str(" Note: this replaced other shards in ", outdir, "; a run that trained on them cannot --resume "
                    "with this --data (start a new one from its weights with --init RUN).");
