@@ -524,6 +524,7 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
 }
 
 int run_cli(int argc, char** argv) {
+  const std::string command = argc >= 2 ? argv[1] : "";
   try {
     if (argc < 2) {
       std::cerr << main_help();
@@ -563,7 +564,12 @@ int run_cli(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return e.code;
   } catch (const std::bad_alloc&) {
-    std::cerr << "error: out of memory; try a smaller --batch, --context or model\n";
+    if (command == "prepare")
+      std::cerr << "error: out of memory; gpt " << command << " holds the whole text and its tokens in memory (about "
+                   "5 bytes per byte of text, more while SentencePiece trains): give it less text at a time, or free "
+                   "memory\n";
+    else
+      std::cerr << "error: out of memory; try a smaller --batch, --context or model\n";
     return kExitFailure;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -575,6 +577,16 @@ TEST(Prepare, BadInputFilesAreErrors) {
   const std::string bin = join_path(dir, "program");
   write_file_atomic(bin, std::string("\x7f" "ELF\x02\x01\x01\x00\x00\x00\xff", 11));
   expect_error([&] { prepare_data(bin, dir, "char", 0.1); }, {bin, "a program (ELF)"});
+  // A device that never ends was read until memory ran out ("try a smaller --batch");
+  // a pipe is read to its end (--input <(zcat text.gz)).
+  expect_error([&] { prepare_data("/dev/zero", dir, "char", 0.1); }, {"/dev/zero", "a device, not a file", "pipe"});
+  const std::string fifo = join_path(dir, "fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  std::thread writer([&] { std::ofstream(fifo) << "piped text, piped text\n"; });
+  prepare_data(fifo, join_path(dir, "piped"), "char", 0.1);
+  writer.join();
+  EXPECT_EQ(read_shard(join_path(dir, "piped/train.bin")).size() + read_shard(join_path(dir, "piped/val.bin")).size(),
+            23u);  // every character of the text
 }
 
 // ---------------------------------------------------------------- prepare: many files

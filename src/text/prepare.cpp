@@ -129,6 +129,12 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
                in.unreadable.empty() ? std::string() : str("; could not read ", listed(in.unreadable)),
                "); expected UTF-8 text files");
   } else if (file_exists(input)) {
+    // A pipe (`--input <(zcat text.gz)`, /dev/stdin) is read to its end; a device such as
+    // /dev/zero never ends, and a terminal is not where the text is.
+    struct stat st {};
+    if (::stat(input.c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode)))
+      GPT_FAIL(input, ": a device, not a file; expected a UTF-8 text file, a directory of them, a pattern, or a pipe "
+               "(e.g. --input <(zcat text.gz))");
     in.files.push_back(input);
   } else if (input.find_first_of("*?[") != std::string::npos) {
     in.several = true;
