@@ -811,6 +811,9 @@ TEST_F(Robustness, ExportReplacesOnlyAnEarlierExportsFiles) {
       {"safetensors", dir + "/hf2", dir + "/hf2/config.json", "{\"model_type\": \"llama\"}\n"},
       {"safetensors", dir + "/hf3", dir + "/hf3/model.safetensors", "not safetensors\n"},
       {"safetensors", dir + "/hf4", dir + "/hf4/tokenizer.bin", "my notes\n"},
+      {"safetensors", dir + "/hf5", dir + "/hf5/tokenizer.json", "my notes\n"},
+      {"safetensors", dir + "/hf6", dir + "/hf6/tokenizer.json", "{\"no\": \"model\"}\n"},
+      {"safetensors", dir + "/hf7", dir + "/hf7/tokenizer_config.json", "{\"my\": \"config\"}\n"},
       {"llmc", dir + "/m.bin", dir + "/m.tokenizer.bin", "my notes\n"},
   };
   for (const Case& c : cases) {
@@ -824,6 +827,10 @@ TEST_F(Robustness, ExportReplacesOnlyAnEarlierExportsFiles) {
     std::remove(c.file.c_str());
     EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
     EXPECT_EQ(run_gpt({"export", "--ckpt", run, "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
+    if (c.to == "safetensors") {  // Hugging Face's tokenizer files are among them
+      EXPECT_TRUE(file_exists(c.out + "/tokenizer.json")) << c.out;
+      EXPECT_TRUE(file_exists(c.out + "/tokenizer_config.json")) << c.out;
+    }
   }
 }
 
@@ -856,6 +863,26 @@ TEST_F(Robustness, ExportNeitherDeletesAUsersTokenizerNorLeavesAStaleOne) {
       << err;
   EXPECT_FALSE(file_exists(dir + "/m.tokenizer.bin"));
   EXPECT_NE(out.find("tokenizer: none"), std::string::npos) << out;
+  // Hugging Face's tokenizer.json and tokenizer_config.json: a user's (any valid one) with
+  // no earlier export is neither replaced nor removed; an earlier export's stale ones go.
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "safetensors", "--out", dir + "/hf3"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("Hugging Face tokenizer: " + dir + "/hf3/tokenizer.json + tokenizer_config.json"),
+            std::string::npos) << out;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+    const std::string mine = read_file(dir + "/hf3/" + f), user = dir + "/user_" + f;
+    make_dirs(user);
+    write_file_atomic(user + "/" + f, mine);
+    for (const std::string& from : {run, dir + "/bare.bin"}) {  // one that writes it, one that would remove it
+      EXPECT_EQ(run_gpt({"export", "--ckpt", from, "--to", "safetensors", "--out", user}, &out, &err), 2) << f;
+      EXPECT_NE(err.find(user + "/" + f + " is there but no earlier export is"), std::string::npos) << err;
+      EXPECT_EQ(read_file(user + "/" + f), mine);
+      EXPECT_FALSE(file_exists(user + "/model.safetensors"));
+    }
+  }
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/bare.bin", "--to", "safetensors", "--out", dir + "/hf3"}, &out, &err),
+            0) << err;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.bin"})
+    EXPECT_FALSE(file_exists(dir + "/hf3/" + f)) << f;
 }
 
 // `prepare` again into a run's data directory (another --val-fraction) said nothing;

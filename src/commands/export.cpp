@@ -1,7 +1,10 @@
 // gpt export: writes a model (any format load_model reads) as an llm.c checkpoint
 // (version 3, float32: the bytes llm.c itself writes) or as a Hugging Face GPT-2
 // directory (model.safetensors + config.json), with the tokenizer written beside it
-// (tokenizer_files_beside) so the export samples as text. No optimizer state.
+// (tokenizer_files_beside) so the export samples as text, and for safetensors also as
+// Hugging Face's tokenizer.json + tokenizer_config.json (hf_tokenizer.h) so that
+// transformers reads it. No optimizer state.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -9,6 +12,7 @@
 #include "commands/common.h"
 #include "fileio.h"
 #include "formats/hf_gpt2.h"
+#include "formats/hf_tokenizer.h"
 #include "formats/json.h"
 #include "formats/llmc.h"
 #include "formats/model_io.h"
@@ -18,6 +22,17 @@
 namespace gpt {
 
 namespace {
+
+// A regular file holding a JSON object with `key`.
+bool json_object_with(const std::string& path, const char* key) {
+  try {
+    if (!is_regular_file(path)) return false;
+    const Json j = Json::parse(read_file(path), path);
+    return j.is_object() && j.find(key) != nullptr;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 // An export writes weights only, so it must not replace what it is not: a gpt.cc
 // checkpoint (a run's optimizer state and data position, which `--resume` needs), or any
@@ -58,6 +73,14 @@ void refuse_training_files(const std::string& out, const std::string& to) {
           }
         },
         "a GPT-2 config (JSON with \"model_type\": \"gpt2\")");
+    // Hugging Face's tokenizer files: JSON objects with a "model" (tokenizer.json) and a
+    // "tokenizer_class" (tokenizer_config.json).
+    refuse_unless(
+        join_path(out, kHfTokenizerFile), [](const std::string& p) { return json_object_with(p, "model"); },
+        "a Hugging Face tokenizer (JSON with a \"model\")");
+    refuse_unless(
+        join_path(out, kHfTokenizerConfigFile), [](const std::string& p) { return json_object_with(p, "tokenizer_class"); },
+        "a Hugging Face tokenizer config (JSON with a \"tokenizer_class\")");
   }
   for (const std::string& f : tokenizer_files_beside(to == "safetensors" ? join_path(out, kSafetensorsFile) : out))
     refuse_unless(
@@ -116,11 +139,28 @@ int cmd_export(const Args& a) {
   // anything is written.
   const bool spm = tok && tok->kind() == "sentencepiece" && !tok->native_file().empty();
   const std::string tok_written = tok ? beside[spm ? 0 : 1] : std::string();
-  for (const std::string& f : beside)
-    if (file_exists(f) && !earlier_export)
+  // A safetensors export also gives the tokenizer as Hugging Face's tokenizer.json and
+  // tokenizer_config.json (built now: a failure writes nothing), or says why it cannot.
+  // Those files join the set an export owns: written, or removed when an earlier
+  // export's, by the rules above.
+  HfTokenizerFiles hf;
+  if (to == "safetensors" && tok) hf = hf_tokenizer_files(*tok, c.max_seq_len);
+  std::vector<std::string> owned = beside, written;
+  if (tok) written.push_back(tok_written);
+  if (to == "safetensors")
+    for (const char* name : {kHfTokenizerFile, kHfTokenizerConfigFile}) {
+      owned.push_back(join_path(out, name));
+      if (hf.written()) written.push_back(owned.back());
+    }
+  auto writes = [&](const std::string& f) { return std::find(written.begin(), written.end(), f) != written.end(); };
+  for (const std::string& f : owned)
+    if (file_exists(f) && !earlier_export) {
+      const bool hf_file = std::find(beside.begin(), beside.end(), f) == beside.end();
       GPT_USAGE_FAIL("--out ", out, ": ", f, " is there but no earlier export is (", main_file, "), so it is not "
-                     "one's to replace", f == tok_written ? std::string() : " or remove (`gpt sample` would read it as the "
-                     "export's tokenizer)", "; choose another --out, or move that file away (nothing was written)");
+                     "one's to replace", writes(f) ? std::string() : std::string(" or remove (") + (hf_file ? "transformers"
+                     : "`gpt sample`") + " would read it as the export's tokenizer)", "; choose another --out, or move "
+                     "that file away (nothing was written)");
+    }
   Stopwatch sw2;
   size_t bytes;
   std::string what;
@@ -151,14 +191,23 @@ int cmd_export(const Args& a) {
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");
   // SentencePiece as its own .model (other tools read it), anything else as gpt.cc's blob.
   if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
-  for (const std::string& f : beside)
-    if (f != tok_written) std::remove(f.c_str());  // an earlier export's (checked above)
+  if (hf.written()) {
+    write_file_atomic(join_path(out, kHfTokenizerFile), hf.tokenizer_json);
+    write_file_atomic(join_path(out, kHfTokenizerConfigFile), hf.config_json);
+  }
+  for (const std::string& f : owned)
+    if (!writes(f)) std::remove(f.c_str());  // an earlier export's (checked above)
   if (tok)
     std::printf("  tokenizer: %s (%s); `gpt sample --ckpt %s` reads it\n", tok_written.c_str(),
                 tok->describe().c_str(), out.c_str());
   else
     std::printf("  tokenizer: none (the model has none); `gpt sample --ckpt %s --tokenizer FILE` gives one\n",
                 out.c_str());
+  if (hf.written())
+    std::printf("  Hugging Face tokenizer: %s + %s (%s); transformers' AutoTokenizer reads them\n",
+                join_path(out, kHfTokenizerFile).c_str(), kHfTokenizerConfigFile, hf.describe.c_str());
+  else if (tok && to == "safetensors")
+    std::printf("  Hugging Face tokenizer: no tokenizer.json written: %s\n", hf.why_not.c_str());
   return 0;
 }
 

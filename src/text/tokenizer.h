@@ -113,6 +113,28 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
 // From the bytes of a .model file (a serialized ModelProto); `source` names it in errors.
 std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& bytes, const std::string& source);
 
+// What a .model file holds, read from its protocol buffer (works without the library):
+// the pieces with their scores and types, and the settings that decide how text is
+// encoded. For writers of other formats (formats/hf_tokenizer.cpp); field numbers from
+// SentencePiece's sentencepiece_model.proto.
+struct SentencePieceModel {
+  enum class PieceType { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+  struct Piece {
+    std::string text;  // as stored: "▁the", "<0x0A>", "<s>"
+    float score = 0.0f;
+    PieceType type = PieceType::normal;
+  };
+  std::vector<Piece> pieces;  // id order
+  int model_type = 1;         // UNIGRAM = 1, BPE = 2, WORD = 3, CHAR = 4
+  bool byte_fallback = false;
+  bool whitespace_as_suffix = false;
+  std::string normalizer;         // NormalizerSpec.name: "identity", "nmt_nfkc", ...
+  bool normalizer_rules = false;  // a precompiled character map (what a non-identity normalizer applies)
+  bool add_dummy_prefix = true, remove_extra_whitespaces = true, escape_whitespaces = true;
+};
+// nullopt when `bytes` is not a serialized ModelProto.
+std::optional<SentencePieceModel> parse_sentencepiece_model(const std::string& bytes);
+
 // ---- llm.c --------------------------------------------------------------------
 constexpr int kLlmcTokenizerMagic = 20240328;
 // From the bytes of an llm.c tokenizer file (256 int32 header: magic, version 1|2,

@@ -11,6 +11,7 @@
 #include <functional>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,8 +50,10 @@ struct ModelInfo {
   bool whitespace_as_suffix = false;          // TrainerSpec.treat_whitespace_as_suffix (24)
   std::string unk_surface = " \xE2\x81\x87 ";  // TrainerSpec.unk_surface (44): " ⁇ "
   std::string normalizer = "";                // NormalizerSpec.name (1)
+  bool normalizer_rules = false;              // NormalizerSpec.precompiled_charsmap (2) not empty
   bool add_dummy_prefix = true;               // NormalizerSpec.add_dummy_prefix (3)
   bool remove_extra_whitespaces = true;       // NormalizerSpec.remove_extra_whitespaces (4)
+  bool escape_whitespaces = true;             // NormalizerSpec.escape_whitespaces (5)
   bool denormalizer_rules = false;            // ModelProto.denormalizer_spec (5) with a charsmap (2)
   // The first NORMAL or USER_DEFINED piece that is empty or holds a NUL byte: the
   // library's trie takes C strings and throws on an empty key (found by fuzzing), so
@@ -73,7 +76,7 @@ class WireReader {
     switch (type) {
       case 0: return varint(value);
       case 1: return skip(8);
-      case 5: return skip(4);
+      case 5: return fixed32(value);  // SentencePiece.score is a float
       case 2: {
         uint64_t len = 0;
         if (!varint(len) || len > uint64_t(end_ - p_)) return false;
@@ -95,6 +98,12 @@ class WireReader {
       if (!(b & 0x80)) return true;
     }
     return false;
+  }
+  bool fixed32(uint64_t& v) {
+    if (end_ - p_ < 4) return false;
+    v = uint64_t(p_[0]) | uint64_t(p_[1]) << 8 | uint64_t(p_[2]) << 16 | uint64_t(p_[3]) << 24;
+    p_ += 4;
+    return true;
   }
   bool skip(size_t n) {
     if (size_t(end_ - p_) < n) return false;
@@ -120,7 +129,9 @@ bool for_each_field(std::string_view msg, F&& f) {
   return true;
 }
 
-bool parse_model_info(const std::string& bytes, ModelInfo& info) {
+// `pieces`: when given, also each piece's text, score and type.
+bool parse_model_info(const std::string& bytes, ModelInfo& info,
+                      std::vector<SentencePieceModel::Piece>* pieces = nullptr) {
   // A serialized ModelProto starts with its first piece (field 1, length-delimited: 0x0A).
   if (bytes.empty() || static_cast<unsigned char>(bytes[0]) != 0x0A) return false;
   const bool ok = for_each_field(bytes, [&](uint32_t num, int type, uint64_t, std::string_view m) {
@@ -128,13 +139,26 @@ bool parse_model_info(const std::string& bytes, ModelInfo& info) {
     if (num == 1) {              // SentencePiece { piece = 1; score = 2; type = 3; }
       bool has_piece = false, empty = false;
       uint64_t piece_type = 1;  // SentencePiece.Type: NORMAL = 1 (the default), USER_DEFINED = 4
+      SentencePieceModel::Piece p;
       if (!for_each_field(m, [&](uint32_t n, int t, uint64_t v, std::string_view s) {
-            if (n == 1 && t == 2) has_piece = true, empty = s.empty() || s.find('\0') != std::string_view::npos;
+            if (n == 1 && t == 2) {
+              has_piece = true, empty = s.empty() || s.find('\0') != std::string_view::npos;
+              if (pieces) p.text = std::string(s);
+            }
+            if (n == 2 && t == 5) {
+              const uint32_t bits = uint32_t(v);
+              std::memcpy(&p.score, &bits, sizeof bits);
+            }
             if (n == 3 && t == 0) piece_type = v;
             return true;
           }))
         return false;
       if (!has_piece) return false;
+      if (pieces) {
+        p.type = piece_type >= 1 && piece_type <= 6 ? SentencePieceModel::PieceType(piece_type)
+                                                    : SentencePieceModel::PieceType::normal;
+        pieces->push_back(std::move(p));
+      }
       if (empty && (piece_type == 1 || piece_type == 4) && !info.empty_piece) info.empty_piece = info.pieces;
       info.pieces++;
     } else if (num == 2) {
@@ -148,8 +172,10 @@ bool parse_model_info(const std::string& bytes, ModelInfo& info) {
     } else if (num == 3) {
       return for_each_field(m, [&](uint32_t n, int t, uint64_t v, std::string_view s) {
         if (n == 1 && t == 2) info.normalizer = std::string(s);
+        if (n == 2 && t == 2 && !s.empty()) info.normalizer_rules = true;
         if (n == 3 && t == 0) info.add_dummy_prefix = v != 0;
         if (n == 4 && t == 0) info.remove_extra_whitespaces = v != 0;
+        if (n == 5 && t == 0) info.escape_whitespaces = v != 0;
         return true;
       });
     } else if (num == 5) {
@@ -641,6 +667,21 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
 #else
   return nullptr;
 #endif
+}
+
+std::optional<SentencePieceModel> parse_sentencepiece_model(const std::string& bytes) {
+  ModelInfo info;
+  SentencePieceModel m;
+  if (!parse_model_info(bytes, info, &m.pieces)) return std::nullopt;
+  m.model_type = info.model_type;
+  m.byte_fallback = info.byte_fallback;
+  m.whitespace_as_suffix = info.whitespace_as_suffix;
+  m.normalizer = info.normalizer;
+  m.normalizer_rules = info.normalizer_rules;
+  m.add_dummy_prefix = info.add_dummy_prefix;
+  m.remove_extra_whitespaces = info.remove_extra_whitespaces;
+  m.escape_whitespaces = info.escape_whitespaces;
+  return m;
 }
 
 namespace tokenizer_detail {
