@@ -243,7 +243,8 @@ std::vector<Command> make_commands() {
       {
           {"ckpt", "RUN|FILE", "", "the model: a run or checkpoint, an llm.c .bin, or a safetensors file / directory"},
           {"to", "FORMAT", "", "llmc (llm.c checkpoint, version 3 float32) | safetensors (transformers GPT-2)"},
-          {"out", "FILE|DIR", "", "llmc: the file to write; safetensors: a directory (model.safetensors, config.json)"},
+          {"out", "FILE|DIR", "", "llmc: the file to write; safetensors: a directory (model.safetensors, config.json, "
+                                  "the tokenizer also as tokenizer.json + tokenizer_config.json)"},
           {"heads", "N", "", "attention heads, only for a .safetensors input without config.json"},
           {"dtype", "TYPE", "fp32", "fp32 | bf16: with --to llmc, bf16 writes llm.c's version-5 file (bfloat16 "
                                   "parameters rounded to nearest even, half the size)"},

@@ -145,7 +145,8 @@ std::string export_run(const std::string& dir, const std::string& text, const st
   prepare_data(dir + "/in.txt", dir + "/data", tokenizer, 0.1, vocab_size(tokenizer));
   std::string out, err;
   EXPECT_EQ(run_gpt({"train", "--data", dir + "/data", "--out", dir + "/run", "--steps", "1", "--eval-every", "0",
-                     "--layers", "1", "--heads", "2", "--dim", "16", "--context", "8", "--batch", "2", "--threads", "2"},
+                     "--layers", "1", "--heads", "2", "--dim", "16", "--context", "8", "--batch", "2",
+                     "--threads", "2"},
                     &out, &err),
             0)
       << err;
@@ -243,8 +244,9 @@ TEST_P(HfSentencePiece, ExportReadsTheSameInTokenizersJs) {
   const std::string hf = export_run(dir, text, GetParam());
   const auto tok = load_tokenizer_file(hf + "/" + kSentencePieceFile);
   // The trained model has whitespace-only pieces and merges (else the test proves little).
+  const std::string four_spaces = "\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81";
   bool spaces_piece = false;
-  for (int id = 0; id < tok->vocab_size(); id++) spaces_piece = spaces_piece || tok->piece(id) == "\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81";
+  for (int id = 0; id < tok->vocab_size(); id++) spaces_piece = spaces_piece || tok->piece(id) == four_spaces;
   EXPECT_TRUE(spaces_piece);
   expect_same(prefix, hf, *tok, texts_for(text), GetParam() == "unigram");
   const Json cfg = Json::parse(read_file(hf + "/tokenizer_config.json"), "tokenizer_config.json");

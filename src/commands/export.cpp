@@ -79,7 +79,8 @@ void refuse_training_files(const std::string& out, const std::string& to) {
         join_path(out, kHfTokenizerFile), [](const std::string& p) { return json_object_with(p, "model"); },
         "a Hugging Face tokenizer (JSON with a \"model\")");
     refuse_unless(
-        join_path(out, kHfTokenizerConfigFile), [](const std::string& p) { return json_object_with(p, "tokenizer_class"); },
+        join_path(out, kHfTokenizerConfigFile),
+        [](const std::string& p) { return json_object_with(p, "tokenizer_class"); },
         "a Hugging Face tokenizer config (JSON with a \"tokenizer_class\")");
   }
   for (const std::string& f : tokenizer_files_beside(to == "safetensors" ? join_path(out, kSafetensorsFile) : out))
@@ -156,10 +157,10 @@ int cmd_export(const Args& a) {
   for (const std::string& f : owned)
     if (file_exists(f) && !earlier_export) {
       const bool hf_file = std::find(beside.begin(), beside.end(), f) == beside.end();
+      const std::string reader = hf_file ? "transformers" : "`gpt sample`";
       GPT_USAGE_FAIL("--out ", out, ": ", f, " is there but no earlier export is (", main_file, "), so it is not "
-                     "one's to replace", writes(f) ? std::string() : std::string(" or remove (") + (hf_file ? "transformers"
-                     : "`gpt sample`") + " would read it as the export's tokenizer)", "; choose another --out, or move "
-                     "that file away (nothing was written)");
+                     "one's to replace", writes(f) ? "" : " or remove (" + reader + " would read it as the export's "
+                     "tokenizer)", "; choose another --out, or move that file away (nothing was written)");
     }
   Stopwatch sw2;
   size_t bytes;

@@ -76,11 +76,13 @@ std::string bpe_model(const std::vector<std::string>& vocab, const std::vector<s
                       bool byte_fallback, const std::string& unk) {
   std::string s = "{\"type\": \"BPE\", \"dropout\": null, \"unk_token\": " + quoted(unk) +
                   ", \"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, \"fuse_unk\": false, "
-                  "\"byte_fallback\": " + (byte_fallback ? "true" : "false") + ", \"ignore_merges\": false,\n\"vocab\": {";
+                  "\"byte_fallback\": " + (byte_fallback ? "true" : "false") +
+                  ", \"ignore_merges\": false,\n\"vocab\": {";
   for (size_t id = 0; id < vocab.size(); id++) s += (id ? ",\n" : "\n") + quoted(vocab[id]) + ": " + std::to_string(id);
   s += "},\n\"merges\": [";
   for (size_t k = 0; k < merges.size(); k++)
-    s += (k ? ",\n[" : "\n[") + quoted(vocab[size_t(merges[k].first)]) + ", " + quoted(vocab[size_t(merges[k].second)]) + "]";
+    s += (k ? ",\n[" : "\n[") + quoted(vocab[size_t(merges[k].first)]) + ", " +
+         quoted(vocab[size_t(merges[k].second)]) + "]";
   return s + "]}";
 }
 
