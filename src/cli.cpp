@@ -567,7 +567,7 @@ int run_cli(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     if (command == "prepare")
       std::cerr << "error: out of memory; gpt " << command << " holds the whole text and its tokens in memory (about "
-                   "5 bytes per byte of text, more while SentencePiece trains): give it less text at a time, or free "
+                   "3.5 bytes per byte of text, more while SentencePiece trains): give it less text at a time, or free "
                    "memory\n";
     else
       std::cerr << "error: out of memory; try a smaller --batch, --context or model\n";

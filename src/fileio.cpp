@@ -85,23 +85,28 @@ std::string parent_dir(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  write_file_atomic(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) GPT_FAIL(path, ": cannot create temp file ", tmp, " (", std::strerror(errno), ")");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      GPT_FAIL(path, ": write failed (", std::strerror(e), ")",
-               e == EFBIG ? " at the file size limit (ulimit -f); raise the limit" :
-               e == ENOSPC ? "; free some disk space" : "",
-               "; the previous file, if any, is untouched");
+  for (const std::string_view bytes : parts) {
+    for (size_t done = 0; done < bytes.size();) {
+      ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        GPT_FAIL(path, ": write failed (", std::strerror(e), ")",
+                 e == EFBIG ? " at the file size limit (ulimit -f); raise the limit" :
+                 e == ENOSPC ? "; free some disk space" : "",
+                 "; the previous file, if any, is untouched");
+      }
+      done += size_t(w);
     }
-    done += size_t(w);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int e = errno;

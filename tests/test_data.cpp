@@ -339,6 +339,26 @@ std::vector<Batch> llmc_multi_reference(const std::vector<std::vector<uint16_t>>
   return out;
 }
 
+// Whether a shard holds given tokens, from its header's count and fingerprint (prepare's
+// note that it replaced other shards); a shard without a fingerprint (llm.c's) is read.
+TEST(Shards, HoldsTellsTokensApartByTheHeaderAndReadsShardsWithoutAFingerprint) {
+  const std::string dir = test::scratch_dir(), path = join_path(dir, "s.bin");
+  const std::vector<uint16_t> a = {1, 2, 3, 4}, b = {1, 2, 4, 3}, c = {1, 2, 3};
+  EXPECT_FALSE(shard_holds(path, a).has_value());  // missing
+  write_shard(path, a);
+  EXPECT_EQ(shard_holds(path, a), std::optional<bool>(true));
+  EXPECT_EQ(shard_holds(path, b), std::optional<bool>(false));  // same count, other tokens
+  EXPECT_EQ(shard_holds(path, c), std::optional<bool>(false));
+  std::string bytes = read_file(path);
+  std::fill(bytes.begin() + 12, bytes.begin() + 20, '\0');  // as llm.c writes it
+  write_file_atomic(path, bytes);
+  EXPECT_EQ(shard_holds(path, a), std::optional<bool>(true));
+  EXPECT_EQ(shard_holds(path, b), std::optional<bool>(false));
+  write_file_atomic(path, bytes.substr(0, bytes.size() - 1));  // cut short: not a shard
+  EXPECT_FALSE(shard_holds(path, a).has_value());
+  EXPECT_FALSE(shard_holds(dir, a).has_value());  // a directory
+}
+
 TEST(Shards, SequentialFollowsLlmcOrderAcrossShards) {
   const std::string dir = test::scratch_dir();
   // B*T = 16: 2, 1 (exactly B*T+1 tokens) and 6 batches a shard; 9 a pass.

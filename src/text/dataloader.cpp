@@ -6,6 +6,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstring>
 #include <cstdio>
 #include <limits>
@@ -109,24 +110,56 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
   return out;
 }
 
+// The tokens as the file stores them (uint16 little-endian): on a little-endian host the
+// vector's own bytes (no copy: prepare's shards can be as large as its text), else a
+// converted copy in *copy.
+std::string_view token_bytes(const std::vector<uint16_t>& tokens, std::string* copy) {
+  if constexpr (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+    return std::string_view(reinterpret_cast<const char*>(tokens.data()), 2 * tokens.size());
+  } else {
+    copy->resize(2 * tokens.size());
+    for (size_t i = 0; i < tokens.size(); i++) {
+      (*copy)[2 * i] = char(tokens[i] & 0xFF);
+      (*copy)[2 * i + 1] = char(tokens[i] >> 8);
+    }
+    return *copy;
+  }
+}
+
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
   if (tokens.size() > size_t(std::numeric_limits<int32_t>::max()))
     GPT_FAIL(path, ": ", tokens.size(), " tokens do not fit a shard (the header count is int32, at most ",
              std::numeric_limits<int32_t>::max(), "); split the text");
-  std::string bytes(kHeaderBytes + 2 * tokens.size(), '\0');
-  store_le32(&bytes[0], kShardMagic);
-  store_le32(&bytes[4], kShardVersion);
-  store_le32(&bytes[8], int32_t(tokens.size()));
-  for (size_t i = 0; i < tokens.size(); i++) {
-    bytes[kHeaderBytes + 2 * i] = char(tokens[i] & 0xFF);
-    bytes[kHeaderBytes + 2 * i + 1] = char(tokens[i] >> 8);
-  }
+  std::string header(kHeaderBytes, '\0'), copy;
+  store_le32(&header[0], kShardMagic);
+  store_le32(&header[4], kShardVersion);
+  store_le32(&header[8], int32_t(tokens.size()));
+  const std::string_view body = token_bytes(tokens, &copy);
   // Header bytes 12..19: the tokens' fingerprint (data/README.md), so data prepared again
   // with the same token count are still told apart (llm.c reads only the first three ints).
-  const uint64_t h = shard_fingerprint(bytes.data() + kHeaderBytes, 2 * tokens.size());
-  store_le32(&bytes[12], int32_t(uint32_t(h & 0xFFFFFFFFu)));
-  store_le32(&bytes[16], int32_t(uint32_t(h >> 32)));
-  write_file_atomic(path, bytes);
+  const uint64_t h = shard_fingerprint(body.data(), body.size());
+  store_le32(&header[12], int32_t(uint32_t(h & 0xFFFFFFFFu)));
+  store_le32(&header[16], int32_t(uint32_t(h >> 32)));
+  write_file_atomic(path, {header, body});
+}
+
+std::optional<bool> shard_holds(const std::string& path, const std::vector<uint16_t>& tokens) {
+  if (!is_regular_file(path)) return std::nullopt;
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  const std::streamoff size = f.tellg();
+  std::string header(kHeaderBytes, '\0');
+  if (!f || size < std::streamoff(kHeaderBytes) || !f.seekg(0) || !f.read(&header[0], std::streamsize(header.size())))
+    return std::nullopt;
+  try {
+    if (check_shard(path, header.data(), size_t(size)) != tokens.size()) return false;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  const uint64_t stored = uint64_t(uint32_t(load_le32(&header[12]))) | uint64_t(uint32_t(load_le32(&header[16]))) << 32;
+  if (stored == 0) return read_shard(path) == tokens;  // no fingerprint (llm.c's, or older): the tokens themselves
+  std::string copy;
+  const std::string_view body = token_bytes(tokens, &copy);
+  return stored == shard_fingerprint(body.data(), body.size());
 }
 
 namespace {

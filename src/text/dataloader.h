@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ constexpr int kShardHeaderInts = 256;
 std::vector<uint16_t> read_shard(const std::string& path);
 // Atomic (temp file, fsync, rename).
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens);
+// Whether the shard at path holds these tokens (by its header's count and fingerprint,
+// without reading the tokens; a shard without a fingerprint is read); nothing when the
+// file is missing or not a valid shard.
+std::optional<bool> shard_holds(const std::string& path, const std::vector<uint16_t>& tokens);
 
 // Which part of every batch this process reads when training runs on `world`
 // processes (data parallel); rank 0 of 1 reads everything.

@@ -355,6 +355,10 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     if (last.empty() || last.back() != '\n') v.insert(v.end(), newline.begin(), newline.end());
   };
   size_t separators = 0;
+  if (tokenizer == "char") {  // one token per character (and separators): no doubling of the vectors as they grow
+    train.reserve(nchars + 2 * parts.size());
+    val.reserve(size_t(val_fraction * double(nchars)) + 2 * parts.size() + 16);
+  }
   Progress progress(text.size(), progress_every_s);
   for (const auto& p : parts) {
     const size_t before = train.size() + val.size();
@@ -396,13 +400,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   const std::string tok_path = join_path(outdir, kTokenizerFile);
   const std::string model_path = join_path(outdir, kSentencePieceFile);
   // Shards replaced by others: runs that trained on the old ones cannot resume on them.
-  bool replaced = false;
-  if (file_exists(train_path) && !is_directory(train_path)) {
-    try {
-      replaced = read_shard(train_path) != train;
-    } catch (const Error&) {  // a damaged shard: nothing a run could resume on
-    }
-  }
+  // (A damaged shard is nothing a run could resume on.)
+  const std::optional<bool> same = shard_holds(train_path, train);
+  const bool replaced = same && !*same;
   DirWriter out(outdir, {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile});
   write_shard(join_path(out.path(), "train.bin"), train);
   write_shard(join_path(out.path(), "val.bin"), val);
