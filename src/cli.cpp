@@ -125,7 +125,7 @@ std::vector<Command> make_commands() {
           {"sample-prompt", "TEXT", "", "text the samples continue (default: a newline, as `gpt sample`)"},
           {"seed", "S", std::to_string(td.seed), "seed for initialisation, data sampling and dropout"},
           {"threads", "N", "0", "OpenMP threads (0 = up to all cores, the count measured as it runs)"},
-          {"max-seconds", "S", "0", "stop (saving a checkpoint) after S seconds of training (0 = no limit)"},
+          {"max-seconds", "S", "0", "stop (saving a checkpoint) after S seconds (wall time: evaluations and samples count; 0 = no limit)"},
           {"stop-at", "N", "0", "stop (saving a checkpoint) after step N without changing the schedule; "
                               "--resume continues (0 = off)"},
           {"sampling", "KIND", td.sampling == SamplingMode::random ? "random" : "sequential", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
@@ -146,7 +146,7 @@ std::vector<Command> make_commands() {
                                   "a matrix product (fp32 sums, master weights, optimizer state, LayerNorm, softmax "
                                   "and loss); checkpoints are fp32 either way; --resume keeps the run's (RUN/run.json)"},
       },
-      "Defaults train a 0.8M-parameter Shakespeare-char model in about three and a half minutes on 2 cores\n"
+      "Defaults train a 0.8M-parameter Shakespeare-char model in about two minutes on 2 idle cores\n"
       "(val loss about 1.70). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
       "On --resume the model and optimizer settings come from the checkpoint; flags given\n"
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"

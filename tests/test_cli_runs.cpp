@@ -2,10 +2,12 @@
 // notes (re-stretched schedule, cut prompt, labelled tok/s, final losses), gpt eval,
 // best.bin, MFU, sample --num-samples / --prompt-file, gpt --version, exports that
 // carry their tokenizer, attention entropies without --out, gradcheck's tolerances.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
+#include <fstream>
 #include <regex>
 
 #include "commands/run_info.h"
@@ -359,6 +361,59 @@ TEST(Runs, SamplesDuringTrainingAreWhatSampleGivesAndChangeNothing) {
   EXPECT_NE(run_gpt(cat(args(dir + "/bad2"), {"--sample-every", "2", "--sample-prompt", "Zebra"}), nullptr, &err), 0);
   EXPECT_NE(err.find("--sample-prompt"), std::string::npos) << err;
   EXPECT_FALSE(file_exists(dir + "/bad1") || file_exists(dir + "/bad2"));
+}
+
+// What a resume meets in RUN/samples.txt and RUN/run.json: an entry cut short by a
+// failed write is dropped (it was called an edit, and the next entry was glued to it),
+// a FIFO is refused (reads hung), a prompt kept in run.json is named as such in errors
+// (they blamed a --sample-prompt never typed), and a run.json gone is noted.
+TEST(Runs, ResumedSamplesDropATornEntryAndNameWhereThePromptCameFrom) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = dir + "/run", ref = dir + "/ref";
+  auto args = [&](const std::string& out) {
+    return cat({"train", "--data", data, "--out", out, "--steps", "6", "--eval-every", "0", "--sample-every", "2",
+                "--sample-tokens", "10"},
+               tiny_model_flags());
+  };
+  std::string err;
+  ASSERT_EQ(run_gpt(args(ref), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(cat(args(run), {"--stop-at", "4"}), nullptr, &err), 0) << err;
+  const std::string whole = read_file(run + "/samples.txt");
+  {  // a write that failed at step 6 (a full disk) left its entry cut short
+    std::ofstream(run + "/samples.txt", std::ios::app) << "--- step 6 | loss 9.9999 | 500 bytes ---\nthe cat";
+  }
+  ASSERT_EQ(run_gpt({"train", "--resume", run}, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("edited"), std::string::npos) << err;
+  EXPECT_EQ(read_file(run + "/samples.txt"), read_file(ref + "/samples.txt"));
+  EXPECT_EQ(read_file(run + "/samples.txt").rfind(whole, 0), 0u);
+
+  // A prompt from run.json with a character the data lack: the error names run.json.
+  std::string settings = read_file(run + "/run.json");
+  settings.replace(settings.rfind('}'), 1, ", \"sample_prompt\": \"Zebra\"}");
+  write_file_atomic(run + "/run.json", settings);
+  EXPECT_NE(run_gpt({"train", "--resume", run, "--steps", "8"}, nullptr, &err), 0);
+  EXPECT_NE(err.find("run.json's sample_prompt"), std::string::npos) << err;
+  // ... and a number out of range is shown as written.
+  write_file_atomic(run + "/run.json", "{\"dtype\": \"fp32\", \"sample_every\": 4294967306}");
+  EXPECT_NE(run_gpt({"train", "--resume", run, "--steps", "8"}, nullptr, &err), 0);
+  EXPECT_NE(err.find("sample_every is 4294967306,"), std::string::npos) << err;
+  // run.json gone: the resume says what it falls back to.
+  std::remove((run + "/run.json").c_str());
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "8"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("has no run.json"), std::string::npos) << err;
+  EXPECT_NE(err.find("without samples"), std::string::npos) << err;
+
+  // A FIFO where samples.txt goes: refused, naming it (the reads waited forever).
+  std::remove((run + "/samples.txt").c_str());
+  ASSERT_EQ(::mkfifo((run + "/samples.txt").c_str(), 0644), 0);
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "10", "--sample-every", "2"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("samples.txt: not a regular file"), std::string::npos) << err;
+  // --sample-tokens alone does nothing, and says so.
+  std::remove((run + "/samples.txt").c_str());
+  ASSERT_EQ(run_gpt(cat({"train", "--data", data, "--out", dir + "/quiet", "--steps", "2", "--sample-tokens", "5"},
+                        tiny_model_flags()), nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("do nothing without --sample-every"), std::string::npos) << err;
 }
 
 TEST(GradcheckCli, PrintsToleranceExplainsNoiseAndRefusesIgnoredPos) {

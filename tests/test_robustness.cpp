@@ -456,6 +456,48 @@ TEST_F(Robustness, ClosedOutputPipeSavesAndExits) {
   EXPECT_GE(load_checkpoint(run).state.step, 1);
 }
 
+// A step's checkpoint is saved before its --sample-every sample, which can take long:
+// a kill during the sample lost the steps since the last save (and, at the end, the
+// whole run). A signal during the last sample leaves the saved run and says so in the
+// exit status (it said 0).
+TEST_F(Robustness, ASampleDuringTrainingComesAfterTheStepsCheckpoint) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  for (const int sig : {SIGKILL, SIGINT}) {
+    SCOPED_TRACE(sig);
+    const std::string run = dir + "/r" + std::to_string(sig);
+    // SIGKILL: during the sample of step 4 of 8 (saved at 4); SIGINT: during the last one.
+    std::vector<std::string> args = {"--data", data, "--out", run, "--steps", sig == SIGKILL ? "8" : "4",
+                                     "--log-every", "1", "--eval-every", "0", "--save-every", "4",
+                                     "--sample-every", "4", "--sample-tokens", "100000000"};
+    for (auto& f : tiny_flags()) args.push_back(f);
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = spawn_train(args, "", fds[1]);
+    close(fds[1]);
+    std::string seen;
+    char buf[4096];
+    for (ssize_t n; seen.find("--- sample at step 4 |") == std::string::npos && (n = read(fds[0], buf, sizeof buf)) > 0;)
+      seen.append(buf, size_t(n));
+    ASSERT_NE(seen.find("--- sample at step 4 |"), std::string::npos) << seen;
+    kill(pid, sig);
+    std::thread drain([&] {  // the rest of the output, so that the run never waits on the pipe
+      for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) seen.append(buf, size_t(n));
+    });
+    int status = 0;
+    waitpid(pid, &status, 0);
+    drain.join();
+    close(fds[0]);
+    EXPECT_EQ(load_checkpoint(run).state.step, 4) << seen;
+    if (sig == SIGINT) {
+      ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+      EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT) << seen;
+      EXPECT_NE(seen.find("the last sample was cut short by a signal"), std::string::npos) << seen;
+      EXPECT_NE(read_file(run + "/samples.txt").find("--- step 4 | loss "), std::string::npos);
+    }
+  }
+}
+
 TEST_F(Robustness, ShardTruncatedUnderTheLoaderIsAnErrorNotSigbus) {
   const std::string dir = scratch_dir();
   std::vector<uint16_t> tokens(200000);

@@ -34,12 +34,12 @@ std::string absolute(const std::string& p) {
   return std::string(buf) + "/" + s;
 }
 
+}  // namespace
+
 std::string run_dir(const std::string& run) {
   if (run.empty() || is_directory(run)) return run;
   return parent_dir(run);
 }
-
-}  // namespace
 
 DataSource data_source_from_flags(const Args& a) {
   DataSource s;
@@ -127,18 +127,25 @@ SampleSettings resolve_sample_settings(const Args& a, const std::string& run) {
         const Json* v = j->find(key);
         if (!v) return;
         const double x = v->as_number(path + ": " + key);
-        if (!(x >= lo && x <= 1e9 && x == std::floor(x)))
-          GPT_FAIL(path, ": ", key, " is ", x, ", expected a whole number >= ", lo, "; fix or delete the key");
+        if (!(x >= lo && x <= 1e9 && x == std::floor(x))) {
+          char shown[40];
+          std::snprintf(shown, sizeof shown, std::fabs(x) < 1e18 && x == std::floor(x) ? "%.0f" : "%g", x);
+          GPT_FAIL(path, ": ", key, " is ", shown, ", expected a whole number from ", lo, " to 1000000000; fix or "
+                   "delete the key");
+        }
         *out = int(x);
       };
       whole("sample_every", 0, &ss.every);
       whole("sample_tokens", 1, &ss.tokens);
-      if (const Json* v = j->find("sample_prompt")) ss.prompt = v->as_string(path + ": sample_prompt");
+      if (const Json* v = j->find("sample_prompt")) {
+        ss.prompt = v->as_string(path + ": sample_prompt");
+        ss.prompt_source = path + "'s sample_prompt";
+      }
     }
   }
   if (a.has("sample-every")) ss.every = a.integer("sample-every");
   if (a.has("sample-tokens")) ss.tokens = a.integer("sample-tokens");
-  if (a.has("sample-prompt")) ss.prompt = a.str("sample-prompt");
+  if (a.has("sample-prompt")) ss.prompt = a.str("sample-prompt"), ss.prompt_source = "--sample-prompt";
   if (ss.every < 0) GPT_USAGE_FAIL("--sample-every must be >= 0 (0 = never), got ", ss.every);
   if (ss.tokens < 1) GPT_USAGE_FAIL("--sample-tokens must be >= 1, got ", ss.tokens);
   return ss;

@@ -18,6 +18,9 @@ constexpr const char* kRunSettingsFile = "run.json";  // {"dtype": "bf16", ...}:
 constexpr const char* kSamplesFile = "samples.txt";    // train --sample-every's samples
 constexpr const char* kBestFile = "best.bin";  // weights + tokenizer at the lowest val loss
 
+// The run directory of `run`: itself, or a checkpoint file's directory ("" stays "").
+std::string run_dir(const std::string& run);
+
 // A prepared directory (DIR/train.bin, DIR/val.bin, DIR/tokenizer.bin) or llm.c's globs.
 struct DataSource {
   std::string dir, train_glob, val_glob;
@@ -41,6 +44,7 @@ struct SampleSettings {
   int every = 0;
   int tokens = 200;
   std::optional<std::string> prompt;
+  std::string prompt_source = "--sample-prompt";  // or RUN/run.json, for messages about the prompt
 };
 
 // RUN/run.json: the run's --dtype and --sample-* settings, so `--resume RUN` trains on

@@ -3,10 +3,12 @@
 // prints progress, and checkpoints atomically (periodically, at the end, on Ctrl-C,
 // SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ). The run directory is locked (run_dir.h).
 #include <omp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -118,28 +120,35 @@ std::string sample_entry(const std::string& header, const std::string& text) {
 }
 
 // Keeps the samples of steps <= last_step (a resumed run replaces what came after its
-// checkpoint, as in metrics.jsonl). False, and the file left as it is, when it is not
-// as train writes it (edited by hand).
+// checkpoint, as in metrics.jsonl), reading only the headers (the file may be large),
+// and drops an entry cut short at the end (a write that failed). False, and the file
+// left as it is, when it is not as train writes it (edited by hand).
 bool truncate_samples(const std::string& path, int64_t last_step) {
-  if (!file_exists(path)) return true;
-  const std::string s = read_file(path);
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t eol = s.find('\n', pos);
-    if (eol == std::string::npos) return false;
-    const std::string header = s.substr(pos, eol - pos);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return true;
+  f.seekg(0, std::ios::end);
+  const uint64_t size = uint64_t(f.tellg());
+  uint64_t pos = 0;
+  std::string header;
+  while (pos < size) {
+    f.seekg(std::streamoff(pos));
+    if (!std::getline(f, header) || f.eof()) return false;  // no whole header line
     long long step = 0;
-    size_t n = 0;
+    uint64_t n = 0;
     const size_t bar = header.rfind(" | ");
     if (std::sscanf(header.c_str(), "--- step %lld", &step) != 1 || bar == std::string::npos ||
-        std::sscanf(header.c_str() + bar, " | %zu bytes ---", &n) != 1 || n > s.size())
+        std::sscanf(header.c_str() + bar, " | %" SCNu64 " bytes ---", &n) != 1)
       return false;
-    const size_t end = eol + 1 + n + 2;
-    if (end > s.size() || s.compare(end - 2, 2, "\n\n") != 0) return false;
+    const uint64_t body = pos + header.size() + 1;
+    if (n > size || body + n + 2 > size) break;  // cut short: the write of this entry failed
+    char blank[2] = {0, 0};
+    f.seekg(std::streamoff(body + n));
+    if (!f.read(blank, 2) || blank[0] != '\n' || blank[1] != '\n') return false;
     if (step > last_step) break;
-    pos = end;
+    pos = body + n + 2;
   }
-  if (pos < s.size()) write_file_atomic(path, s.substr(0, pos));
+  if (pos < size && ::truncate(path.c_str(), off_t(pos)) != 0)
+    GPT_FAIL(path, ": cannot cut the samples after step ", last_step, " (", std::strerror(errno), ")");
   return true;
 }
 
@@ -383,6 +392,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                                         : Peak{0.0, ""};
   const double peak_gflops = peak.gflops;
   const std::string samples_path = join_path(r.out, kSamplesFile);
+  // (Read before run.json is written below.)
+  const bool had_settings = !r.resume || file_exists(join_path(run_dir(a.str("resume")), kRunSettingsFile));
+  // (A FIFO there would hang the reads and appends below; a device would never end.)
+  if (root && file_exists(samples_path) && !is_regular_file(samples_path))
+    GPT_FAIL(samples_path, ": not a regular file (a directory, FIFO or device); gpt train keeps the samples of "
+             "--sample-every there: move it away, then run the command again");
   LoggedLosses logged;
   if (root && r.resume) {
     truncate_metrics(metrics_path, st.step);
@@ -399,7 +414,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (r.sample.every > 0) {
     if (!data.tok_blob.empty()) sample_tok = Tokenizer::deserialize(data.tok_blob, "the data's tokenizer");
     sample_prompt = encode_prompt(sample_tok.get(), mc.vocab_size, mc.max_seq_len, r.sample.prompt.has_value(),
-                                  r.sample.prompt.value_or(""), "--sample-prompt",
+                                  r.sample.prompt.value_or(""), r.sample.prompt_source,
                                   "the data have no tokenizer, so --sample-every's samples are token ids",
                                   "the data have no tokenizer");
   }
@@ -413,7 +428,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     remove_stale_temps(r.out);  // checkpoint.bin.tmp.PID of a writer killed mid-save
     if (!r.resume) write_file_atomic(metrics_path, "");
-    if (!r.resume && file_exists(samples_path)) std::remove(samples_path.c_str());  // another run's
+    if (!r.resume && file_exists(samples_path)) {  // an earlier run's, which left no checkpoint
+      std::remove(samples_path.c_str());
+      std::fprintf(stderr, "note: removed %s, left by an earlier run in %s that has no checkpoint\n",
+                   samples_path.c_str(), r.out.c_str());
+    }
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
     metrics.seekp(0, std::ios::end);
@@ -436,6 +455,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
     std::fputs(warmup_note(tc).c_str(), stderr);
     for (const std::string& n : sample_prompt.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    if (r.sample.every == 0 && (a.has("sample-tokens") || a.has("sample-prompt")))
+      std::fprintf(stderr, "note: --sample-tokens and --sample-prompt do nothing without --sample-every N (they are "
+                   "kept in %s/%s for when it is given)\n", r.out.c_str(), kRunSettingsFile);
+    if (!had_settings && !(a.has("dtype") && a.has("sample-every")))
+      std::fprintf(stderr, "note: %s has no %s (deleted, or a run from before it existed), which keeps a run's "
+                   "--dtype and --sample-* settings: this resume runs in %s%s\n", a.str("resume").c_str(),
+                   kRunSettingsFile, to_string(r.dtype).c_str(),
+                   r.sample.every ? "" : " without samples (give --dtype and --sample-every N to change that)");
     std::fputs(mpirun_signal_note(3.0 * sizeof(float) * double(model.num_params()), std::getenv("OMPI_COMM_WORLD_SIZE"),
                                   std::getenv("OMPI_MCA_odls_base_sigkill_timeout")).c_str(), stderr);
   }
@@ -477,7 +504,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // samples differ only by what the model learned between them, and `gpt sample --ckpt`
   // on this step's checkpoint with --seed and --tokens gives the same text.
   bool samples_failed = false;
+  double sample_s = 0.0;  // wall time of the samples so far (ETA and the last line count it)
+  int samples_taken = 0;
   auto take_sample = [&](double loss, std::optional<double> val) {
+    Stopwatch took;
     if (tty && isatty(STDOUT_FILENO)) std::fputs("\r\033[K", stderr);  // the progress line is redrawn later
     std::string header = "step " + std::to_string(st.step) + " | loss " + loss_text(loss);
     if (val) header += " | val " + loss_text(*val);
@@ -496,14 +526,25 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     std::printf("%s\n", cut ? " [interrupted]" : "");
     std::fflush(stdout);
     if (cut) header += " | interrupted";
-    std::ofstream f(samples_path, std::ios::app | std::ios::binary);
-    f << sample_entry(header, text);
-    f.flush();
-    if (!f && !samples_failed) {
-      samples_failed = true;
-      std::fprintf(stderr, "note: cannot write %s (%s); the samples go to stdout only\n", samples_path.c_str(),
-                   std::strerror(errno ? errno : EIO));
+    if (!samples_failed) {
+      struct stat before {};
+      const off_t size = ::stat(samples_path.c_str(), &before) == 0 ? before.st_size : 0;
+      std::ofstream f(samples_path, std::ios::app | std::ios::binary);
+      f << sample_entry(header, text);
+      f.flush();
+      if (!f) {  // (a full disk, a size limit): no torn entry is left behind, and no more are tried
+        samples_failed = true;
+        const int e = errno ? errno : EIO;
+        f.close();
+        if (::truncate(samples_path.c_str(), size) != 0) {
+          // the torn entry stays; a resume drops it (truncate_samples)
+        }
+        std::fprintf(stderr, "note: cannot write %s (%s); the samples go to stdout only\n", samples_path.c_str(),
+                     std::strerror(e));
+      }
     }
+    sample_s += took.seconds();
+    samples_taken++;
   };
   std::vector<int> inputs(size_t(B) * T), targets(size_t(B) * T);
   Stopwatch session;
@@ -514,6 +555,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // that a missing or edited metrics.jsonl cannot let a worse model replace best.bin.
   // (Rank 0's: it alone writes best.bin and checkpoints.)
   std::optional<double> best_val = logged.best_val;
+  std::optional<std::pair<double, std::optional<double>>> final_sample;  // the last step's loss and val
   auto consider_best = [&](double v) {
     if (!std::isnan(v) && (!best_val || v < *best_val)) best_val = v;
   };
@@ -624,7 +666,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       } else if (metrics) {
         metrics_bytes = size_t(metrics.tellp());
       }
-      const double eta = ema_step_s * double(tc.steps - st.step);
+      double eta = ema_step_s * double(tc.steps - st.step);
+      if (samples_taken > 0) {  // the samples still to come, at the time they took so far
+        const long every = r.sample.every, left = tc.steps / every - long(st.step) / every + (tc.steps % every ? 1 : 0);
+        eta += sample_s / samples_taken * double(left);
+      }
       char line[256];
       std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s (avg)%s | ETA %s",
                     long(st.step), tc.steps, loss, last_val ? loss_text(*last_val).c_str() : "-",
@@ -635,8 +681,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, val ? "\n" : "");
       else std::fprintf(stderr, "%s\n", line);
     }
-    if (root && r.sample.every > 0 && (st.step % r.sample.every == 0 || last)) take_sample(loss, val);
+    // The checkpoint first: a sample can take long, and a kill during it must not lose the
+    // step. The last step's sample follows the final save, after the loop.
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
+    if (root && r.sample.every > 0 && st.step % r.sample.every == 0 && !last) take_sample(loss, val);
+    if (root && r.sample.every > 0 && last) final_sample = {loss, val};
     // Every rank stops at the same step: a stop request anywhere stops all.
     // (One collective: only rank 0 writes metrics.jsonl, so the other ranks take its failure
     // for an interruption; rank 0's error ends the job. A signal: the exit code says which.)
@@ -647,6 +696,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
   save();
+  if (final_sample) take_sample(final_sample->first, final_sample->second);
   if (!metrics_error.empty())
     GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
              "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "). Free space on that "
@@ -664,8 +714,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), r.out.c_str());
     return stop_code;
   }
-  std::fprintf(stderr, "done: %ld steps in %s (%s tokens); final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
+  std::fprintf(stderr, "done: %ld steps in %s (%s tokens)%s; final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
                long(st.step), format_duration(st.elapsed_s).c_str(), format_count(double(st.tokens_seen)).c_str(),
+               samples_taken ? (", and " + std::to_string(samples_taken) + " sample" + (samples_taken > 1 ? "s" : "") +
+                                " in " + format_duration(sample_s)).c_str()
+                             : "",
                last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
                metrics_path.c_str(), ckpt_file.c_str(),
                best_val ? ("; lowest val loss " + loss_text(*best_val) + ": " + join_path(r.out, kBestFile)).c_str() : "");
@@ -673,6 +726,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // gradient), so the line says so.
   std::fprintf(stderr, "%s: %s\n", device == DeviceKind::cpu ? "threads" : "host threads",
                threads.describe().c_str());
+  if (final_sample && signals.signal() != 0) {  // training was done and saved; the exit status says it was stopped
+    std::fprintf(stderr, "the last sample was cut short by a signal (the training had finished and is saved)\n");
+    return 128 + signals.signal();
+  }
   return 0;
 }
 
