@@ -232,6 +232,12 @@ TEST(Runs, SampleSeveralAndFromAFileExportsCarryTheirTokenizer) {
     ASSERT_EQ(run_gpt(with(base, e), &o, &err), 0) << e << ": " << err;
     EXPECT_EQ(o, one) << e;
   }
+  // The Hugging Face tokenizer.json beside it is for transformers: given to gpt.cc, it is
+  // named as such, with the tokenizer to give instead (it was "not a tokenizer file").
+  EXPECT_EQ(run_gpt(cat(with(base, hf), {"--tokenizer", hf + "/tokenizer.json"}), nullptr, &err), 1);
+  EXPECT_NE(err.find("is a Hugging Face tokenizer.json, which gpt.cc writes for transformers but does not read"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("Beside it: " + hf + "/tokenizer.bin"), std::string::npos) << err;
   // config.json: a char vocabulary has no bos/eos (null, not 'z' or any other character).
   const Json cfg = Json::parse(read_file(hf + "/config.json"), "config.json");
   EXPECT_TRUE(cfg.find("bos_token_id")->is_null());

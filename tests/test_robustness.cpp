@@ -1149,6 +1149,12 @@ TEST_F(Robustness, SampleRefusesAnotherModelsTokenizerAndNamesThePromptFile) {
   write_file_atomic(dir + "/bad.txt", std::string("\xc3\x28", 2));
   EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt-file", dir + "/bad.txt", "--tokens", "5"}, nullptr, &err), 1);
   EXPECT_NE(err.find(dir + "/bad.txt: invalid UTF-8"), std::string::npos) << err;
+  // The same text as a flag's value is a bad command line: exit 2, as every other bad flag (it was 1).
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt", "\xc3\x28", "--tokens", "5"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--prompt: invalid UTF-8"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt(tiny_train(data, dir + "/sp", 2, {"--sample-every", "1", "--sample-prompt", "Zebra"}), nullptr, &err),
+            2);
+  EXPECT_NE(err.find("--sample-prompt: "), std::string::npos) << err;
 }
 
 // tokenize, attention and posenc --ckpt said an llm.c file "cannot be resumed".

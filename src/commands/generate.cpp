@@ -18,8 +18,9 @@ Prompt encode_prompt(const Tokenizer* tok, int V, int maxT, bool have_prompt, co
     if (have_prompt && !prompt.empty()) {
       try {
         p.ids = tok->encode(prompt);
-      } catch (const Error& e) {  // say which text (the message has the byte offset)
-        throw Error(e.code, source + ": " + e.what());
+      } catch (const Error& e) {  // say which text (the message has the byte offset); a flag's value is a
+                                  // usage error (exit 2), a file's content a data error
+        throw Error(source.rfind("--", 0) == 0 ? kExitUsage : e.code, source + ": " + e.what());
       }
     } else {
       std::vector<int> nl;

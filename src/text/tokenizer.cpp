@@ -436,6 +436,14 @@ std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path) {
   } else if (bytes.size() >= 4 && le32(bytes) == kCheckpointMagic) {
     GPT_FAIL(path, ": is a gpt.cc checkpoint, not a tokenizer file; to use the tokenizer stored in a "
              "checkpoint give the checkpoint with --ckpt");
+  } else if (bytes.find_first_not_of(" \t\r\n") < bytes.size() && bytes[bytes.find_first_not_of(" \t\r\n")] == '{' &&
+             bytes.find("\"model\"") != std::string::npos && bytes.find("\"type\"") != std::string::npos) {
+    const std::string dir = parent_dir(path);
+    GPT_FAIL(path, ": is a Hugging Face tokenizer.json, which gpt.cc writes for transformers but does not read; "
+             "give a tokenizer in gpt.cc's formats: ", kinds,
+             file_exists(join_path(dir, kTokenizerFile)) ? ". Beside it: " + join_path(dir, kTokenizerFile)
+             : file_exists(join_path(dir, kSentencePieceFile)) ? ". Beside it: " + join_path(dir, kSentencePieceFile)
+                                                               : std::string());
   } else {
     GPT_FAIL(path, ": not a tokenizer file: expected ", kinds, "; found ",
              bytes.empty() ? std::string("an empty file") : "bytes \"" + snippet(bytes.substr(0, 16)) + "\"");
