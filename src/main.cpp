@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "cli.h"
 
@@ -23,5 +26,14 @@ int main(int argc, char** argv) {
   // A file size limit (ulimit -f) makes write() fail with EFBIG, which the writers
   // report naming the file, instead of killing the process silently.
   signal(SIGXFSZ, SIG_IGN);
-  return gpt::run_cli(argc, argv);
+  const int rc = gpt::run_cli(argc, argv);
+  // Output that could not be written (stdout on a full disk, /dev/full) is an error, not
+  // a silent exit 0 with the samples, tables or ids lost.
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "error: cannot write to standard output (%s); what was printed is incomplete\n",
+                 errno ? std::strerror(errno) : "a write failed");
+    return rc ? rc : 1;
+  }
+  return rc;
 }

@@ -498,6 +498,22 @@ TEST_F(Robustness, ASampleDuringTrainingComesAfterTheStepsCheckpoint) {
   }
 }
 
+// Output that cannot be written (a full disk) is an error: it exited 0 with the text lost.
+TEST_F(Robustness, StdoutThatCannotBeWrittenIsAnError) {
+  SKIP_WITHOUT_BINARY();
+  if (!file_exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
+  for (const std::string& cmd : {"sample --ckpt '" + run + "' --tokens 20", std::string("--help")}) {
+    SCOPED_TRACE(cmd);
+    const int status = std::system(("'" + std::string(bin_) + "' " + cmd + " >/dev/full 2>'" + dir + "/err'").c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    EXPECT_NE(read_file(dir + "/err").find("cannot write to standard output"), std::string::npos);
+  }
+}
+
 TEST_F(Robustness, ShardTruncatedUnderTheLoaderIsAnErrorNotSigbus) {
   const std::string dir = scratch_dir();
   std::vector<uint16_t> tokens(200000);
