@@ -36,6 +36,15 @@ std::string absolute(const std::string& p) {
 
 }  // namespace
 
+namespace {
+// Whole numbers in full (--steps 1000000, not 1e+06), others as %g.
+std::string whole_in_full(double x) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, x == std::floor(x) && std::fabs(x) < 1e15 ? "%.0f" : "%g", x);
+  return buf;
+}
+}  // namespace
+
 std::string run_dir(const std::string& run) {
   if (run.empty() || is_directory(run)) return run;
   return parent_dir(run);
@@ -128,9 +137,7 @@ SampleSettings resolve_sample_settings(const Args& a, const std::string& run) {
         if (!v) return;
         const double x = v->as_number(path + ": " + key);
         if (!(x >= lo && x <= 1e9 && x == std::floor(x))) {
-          char shown[40];
-          std::snprintf(shown, sizeof shown, std::fabs(x) < 1e18 && x == std::floor(x) ? "%.0f" : "%g", x);
-          GPT_FAIL(path, ": ", key, " is ", shown, ", expected a whole number from ", lo, " to 1000000000; fix or "
+          GPT_FAIL(path, ": ", key, " is ", whole_in_full(x), ", expected a whole number from ", lo, " to 1000000000; fix or "
                    "delete the key");
         }
         *out = int(x);
@@ -225,14 +232,9 @@ void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int
   step += 1;
   if (lr0 == lr1 && before.steps == now.steps) return;
   std::string changed;
-  auto number = [](double x) {  // whole numbers in full (--steps 1000000, not 1e+06)
-    char buf[40];
-    std::snprintf(buf, sizeof buf, x == std::floor(x) && std::fabs(x) < 1e15 ? "%.0f" : "%g", x);
-    return std::string(buf);
-  };
   auto diff = [&](const char* flag, double a, double b) {
     if (a == b) return;
-    changed += (changed.empty() ? "--" : ", --") + std::string(flag) + " " + number(a) + " -> " + number(b);
+    changed += (changed.empty() ? "--" : ", --") + std::string(flag) + " " + whole_in_full(a) + " -> " + whole_in_full(b);
   };
   diff("steps", before.steps, now.steps);
   diff("warmup", before.warmup, now.warmup);

@@ -38,6 +38,11 @@ uint64_t shard_fingerprint(const char* p, size_t n) {
   return h ? h : 1;
 }
 
+// Header bytes 12..19: the content fingerprint gpt prepare writes (0 in llm.c's shards).
+uint64_t stored_fingerprint(const char* header) {
+  return uint64_t(uint32_t(load_le32(header + 12))) | uint64_t(uint32_t(load_le32(header + 16))) << 32;
+}
+
 }  // namespace
 
 namespace {
@@ -155,7 +160,7 @@ std::optional<bool> shard_holds(const std::string& path, const std::vector<uint1
   } catch (const Error&) {
     return std::nullopt;
   }
-  const uint64_t stored = uint64_t(uint32_t(load_le32(&header[12]))) | uint64_t(uint32_t(load_le32(&header[16]))) << 32;
+  const uint64_t stored = stored_fingerprint(header.data());
   if (stored == 0) return read_shard(path) == tokens;  // no fingerprint (llm.c's, or older): the tokens themselves
   std::string copy;
   const std::string_view body = token_bytes(tokens, &copy);
@@ -213,7 +218,7 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     mix(base.c_str(), base.size() + 1);
     mix(&n64, sizeof n64);
     // The content fingerprint gpt prepare writes (0 in llm.c's shards: ids unchanged).
-    const uint64_t content = uint64_t(uint32_t(load_le32(header + 12))) | uint64_t(uint32_t(load_le32(header + 16))) << 32;
+    const uint64_t content = stored_fingerprint(header);
     if (content != 0) mix(&content, sizeof content);
     num_tokens_ += ntok;
     const uint64_t prev_b = batch_end_.empty() ? 0 : batch_end_.back();
