@@ -86,17 +86,34 @@ $(BUILD)/src/commands/version.o: $(BUILD)/version.stamp
 $(BUILD)/src/commands/version.o: BASEFLAGS += -DGPT_GIT_COMMIT=\"$(GIT_COMMIT)\"
 FORCE:
 
+# What the objects of a build directory were compiled with, in $(BUILD)/config.stamp,
+# rewritten (when make reads this file) only when it changes; every object depends on it.
+# Without it, SentencePiece or MPI installed after a first build (make test, then make run,
+# whose install_deps adds them) left the old objects: a binary "built without
+# SentencePiece" that the probe line called "SentencePiece yes".
+BUILD_CONFIG := $(CXX) $(CXXFLAGS) $(BASEFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
+CONFIG_STAMP := $(BUILD)/config.stamp
+ifneq ($(MAKECMDGOALS),clean)
+  $(shell mkdir -p $(BUILD))
+  ifneq ($(file <$(CONFIG_STAMP)),$(BUILD_CONFIG))
+    $(file >$(CONFIG_STAMP),$(BUILD_CONFIG))
+  endif
+endif
+$(CONFIG_STAMP):  # gone after `make clean all`
+	@mkdir -p $(BUILD)
+	$(file >$@,$(BUILD_CONFIG))
+
 .PHONY: all test run bench bench-mpi sanitize clean probe data FORCE fuzz fuzz-build fuzz-smoke
 all: probe bin/gpt
 
 probe:
 	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); every layer compiled, none yet run on a GPU)"
 
-$(BUILD)/%.o: %.cpp
+$(BUILD)/%.o: %.cpp $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -c $< -o $@
 
-$(BUILD)/cuda/%.o: cuda/%.cu
+$(BUILD)/cuda/%.o: cuda/%.cu $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -Isrc -DGPT_HAVE_CUDA -c $< -o $@
 
@@ -136,13 +153,13 @@ $(EMU_DIR)/common.cuh: cuda/common.cuh tests/cuda_emu/translate.pl
 	@mkdir -p $(dir $@)
 	perl tests/cuda_emu/translate.pl $< $@
 $(patsubst cuda/%.cu,$(EMU_DIR)/%.o,$(wildcard cuda/*.cu)): $(EMU_DIR)/common.cuh
-$(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp
+$(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp $(CONFIG_STAMP)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
-$(EMU_DIR)/%.o: tests/cuda_emu/%.cpp
+$(EMU_DIR)/%.o: tests/cuda_emu/%.cpp $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) -c $< -o $@
 # tests/test_cuda.cpp twice: against the emulator here, against the toolkit in gpt_tests.
-$(EMU_DIR)/test_cuda.o: tests/test_cuda.cpp
+$(EMU_DIR)/test_cuda.o: tests/test_cuda.cpp $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) $(EMU_FLAGS) $(EMU_BLAS_PATHS) -c $< -o $@
 $(BUILD)/tests/test_cuda.o: BASEFLAGS += -isystem $(CUDA_HOME)/include -Icuda
@@ -227,12 +244,22 @@ HAVE_FUZZ    = $(shell echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, 
 FUZZERS     := $(patsubst tests/fuzz/fuzz_%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp))
 FUZZ_OBJS   := $(LIB_SRCS:%.cpp=$(FUZZ_BUILD)/%.o)
 
-$(FUZZ_BUILD)/src/%.o: src/%.cpp
+FUZZ_STAMP  := $(FUZZ_BUILD)/config.stamp
+ifneq ($(findstring fuzz,$(MAKECMDGOALS)),)
+  $(shell mkdir -p $(FUZZ_BUILD))
+  ifneq ($(file <$(FUZZ_STAMP)),$(FUZZ_CXX) $(FUZZ_CFLAGS))
+    $(file >$(FUZZ_STAMP),$(FUZZ_CXX) $(FUZZ_CFLAGS))
+  endif
+endif
+$(FUZZ_STAMP):
+	@mkdir -p $(FUZZ_BUILD)
+	$(file >$@,$(FUZZ_CXX) $(FUZZ_CFLAGS))
+$(FUZZ_BUILD)/src/%.o: src/%.cpp $(FUZZ_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 # The layers use GCC's vector builtins and are no reader: g++, uninstrumented (libomp,
 # which clang links, also answers libgomp's entry points).
-$(FUZZ_BUILD)/src/layers/%.o: src/layers/%.cpp
+$(FUZZ_BUILD)/src/layers/%.o: src/layers/%.cpp $(FUZZ_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) -O2 -march=native -std=c++17 -fopenmp -Isrc -MMD -MP -c $< -o $@
 $(FUZZ_BUILD)/libgpt.a: $(FUZZ_OBJS)

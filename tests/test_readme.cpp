@@ -221,3 +221,37 @@ TEST(Scripts, EveryScriptParses) {
 }
 
 }  // namespace gpt::test
+
+namespace gpt::test {
+
+// A build directory remembers the configuration its objects were compiled with
+// (BUILD/config.stamp): changed flags, or SentencePiece/MPI installed after a first build,
+// recompile the objects. Before, `make test` on a fresh machine and then `make run` (whose
+// install_deps adds SentencePiece) linked the old objects: a binary built without
+// SentencePiece under a probe line that said "SentencePiece yes". Checked with `make -q`
+// on a scratch build directory and one object, so nothing is compiled.
+TEST(Build, AChangedConfigurationRecompilesTheObjects) {
+  const std::string makefile = repo_file("Makefile");
+  ASSERT_FALSE(makefile.empty());
+  const std::string repo = makefile.substr(0, makefile.size() - std::string("Makefile").size());
+  const std::string dir = scratch_dir(), obj = dir + "/src/fileio.o";
+  // The suite may run under make (make test): its MAKEFLAGS would pass its own variables on.
+  const auto q = [&](const std::string& vars) {
+    const std::string cmd = "cd '" + repo + "' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -q BUILD='" + dir +
+                            "' " + vars + " '" + obj + "' >/dev/null 2>&1";
+    const int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  EXPECT_EQ(q(""), 1) << "no object yet: make -q must say it needs building";
+  ASSERT_TRUE(file_exists(dir + "/config.stamp"));
+  make_dirs(dir + "/src");
+  write_file_atomic(obj, "");  // as if compiled just now, with the recorded configuration
+  EXPECT_EQ(q(""), 0) << "the same configuration: up to date";
+  EXPECT_EQ(q("CXXFLAGS=-O1"), 1) << "other flags: the object must be recompiled";
+  write_file_atomic(obj, "");
+  EXPECT_EQ(q("CXXFLAGS=-O1"), 0);
+  EXPECT_EQ(q(""), 1) << "back to the defaults: recompiled again";
+  if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+}  // namespace gpt::test
