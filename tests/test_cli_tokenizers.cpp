@@ -281,8 +281,8 @@ TEST(TokenizeCli, ManyDistinctCharactersFitASmallVocabularyThroughByteFallback) 
     chars++;
   }
   write_file_atomic(txt, text);
-  // Down to the smallest size (260: one character of its own, the rest bytes; it asked
-  // for 3243 ids before, and for 5203 at 260 after the first fix).
+  // Down to the smallest size (260: one character of its own, ▁ for a space, the rest
+  // bytes; it asked for 3243 ids before, and for 5203 at 260 after the first fix).
   for (const char* size : {"1024", "260"}) {
     std::string out, err;
     const std::string data = join_path(dir, std::string("bpe") + size);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "check.h"
+#include "rng.h"
 #include "text/dataloader.h"
 #include "fileio.h"
 #include "rng.h"
@@ -505,6 +506,41 @@ TEST(SentencePiece, RunsOfSpacesBecomePieces) {
     for (int id : ids) space_tokens += tok->decode_token(id).find_first_not_of(' ') == std::string::npos;
     EXPECT_LE(space_tokens, 4u) << type << ": " << ids.size() << " tokens";  // were 7 (bpe) and 10 (unigram)
   }
+}
+
+// A space is always a piece. SentencePiece turns spaces into ▁ before it looks pieces up;
+// trained on text with no spaces (a CSV) or few (CJK prose), ▁ had no piece, byte fallback
+// spelled the character ▁, and decoding gave "north▁widget" for "north widget" (also in
+// the prepared shards: the model learned ▁ where the text had a space).
+TEST(SentencePiece, ASpaceDecodesAsASpaceWhateverTheTrainingTextHeld) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  std::string csv, cjk;
+  SplitMix64 r(3);
+  for (int i = 0; i < 3000; i++)
+    csv += std::to_string(i) + ",2026-01-" + std::to_string(1 + i % 28) + "," + (i % 3 ? "north" : "south") +
+           "," + std::to_string(r.below(1000)) + "\n";
+  // 400 distinct CJK characters (past 256: the trainer keeps only the most frequent) and
+  // one space in 200 lines.
+  for (int line = 0; line < 2000; line++) {
+    for (int k = 0; k < 30; k++) {
+      const uint32_t cp = 0x4E00 + uint32_t(r.below(400));
+      cjk += char(0xE0 | (cp >> 12));
+      cjk += char(0x80 | ((cp >> 6) & 0x3F));
+      cjk += char(0x80 | (cp & 0x3F));
+    }
+    cjk += line % 200 == 0 ? " 临\n" : "\n";
+  }
+  for (const auto& [name, text] : {std::pair<std::string, std::string>{"csv", csv}, {"cjk", cjk}})
+    for (const char* type : {"bpe", "unigram"}) {
+      SentencePieceOptions opt;
+      opt.model_type = type;
+      opt.vocab_size = 400;
+      const auto tok = train_sentencepiece(text, opt);
+      for (const std::string& probe : {std::string("1,2026-01-01,north widget\n"), std::string("a b  c\n"),
+                                       std::string("\xe4\xb8\x80 \xe4\xb8\x81\n")})
+        EXPECT_EQ(tok->decode(tok->encode(probe)), probe) << name << " " << type;
+      EXPECT_TRUE(tok->decode(tok->encode(text)) == text) << name << " " << type << ": the training text itself";
+    }
 }
 
 TEST(SentencePiece, DummyPrefixIsDroppedOnlyAtTheStart) {

@@ -110,8 +110,9 @@ int cmd_tokenize(const Args& a) {
     std::printf("\n");
     const std::string back = tok->decode(ids);
     if (back != text)
-      std::printf("note: decoding gives %s, not the text given (the tokenizer normalizes, or lacks byte "
-                  "fallback)\n", visible(back).c_str());
+      std::printf("note: decoding gives %s, not the text given (the tokenizer normalizes, lacks byte "
+                  "fallback, or has no piece for \u2581, which SentencePiece puts for a space: gpt prepare's "
+                  "tokenizers before 2026-12 could lack it where the text had few spaces; prepare again)\n", visible(back).c_str());
   } else {
     print_table(*tok, ids);
     const std::string text = tok->decode(ids);

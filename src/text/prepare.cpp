@@ -453,7 +453,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
                    "if that is not wanted.");
   if (not_exact)
     summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
-               "text or lacks byte fallback); the model will learn the tokenizer's version of it.";
+               "text, lacks byte fallback, or has no piece for \u2581, which SentencePiece puts for a space); the model will learn the tokenizer's version of it.";
   // Every shard needs one whole batch of B*T+1 tokens; say it now, not at `gpt train`.
   const GPTConfig md;
   const TrainConfig td;

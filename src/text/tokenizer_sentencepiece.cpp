@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "check.h"
+#include "rng.h"
 #include "text/tokenizer.h"
 #include "text/tokenizer_internal.h"
 
@@ -471,6 +472,7 @@ class TextSentences final : public sentencepiece::SentenceIterator {
 // exact), long lines cut before a space (or at a character boundary) so that
 // none exceeds kMaxSentenceBytes: SentencePiece silently skips longer sentences.
 constexpr size_t kMaxSentenceBytes = 4096;
+constexpr size_t kMaxTrainingSentences = 1000000;  // lines the trainer sees at most
 
 std::vector<std::string_view> training_sentences(const std::string& text) {
   std::vector<std::string_view> out;
@@ -574,6 +576,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   // dozen is refused, naming the size needed.)
   std::string coverage = distinct > 256 ? "0.9995" : "1.0";
   std::string kept_text;  // the text the trainer sees when rare characters are left out
+  bool trimmed = false;   // (it may be empty: text without spaces or newlines at size 260)
   if (distinct > 256) {
     std::vector<std::pair<uint64_t, uint32_t>> f;  // (count, code point), most frequent first
     f.reserve(distinct);
@@ -583,12 +586,18 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
                                                                                               : a.second < b.second; });
     size_t needed = 0;
     for (uint64_t acc = 0; needed < f.size() && double(acc) < 0.9995 * double(total); needed++) acc += f[needed].first;
+    // Characters with pieces of their own: ▁ (a space: required_chars below), the newline
+    // where there is room for two (the trainer's sentences are lines; at the smallest size
+    // a newline is a byte token and the trainer's lines are cut at 4 KB), the most frequent.
     const size_t room = std::max<size_t>(1, size_t(opt.vocab_size - 259) / 2);
-    if (needed > room) {
+    if (needed + 1 > room) {
       std::vector<bool> keep(kMaxCodePoint + 1, false);
-      for (size_t k = 0; k < room; k++) keep[f[k].second] = true;
-      keep['\n'] = true;  // the trainer's sentences are lines
+      keep[' '] = true;
+      keep['\n'] = room >= 2;
+      for (size_t k = 0, kept = 1 + keep['\n']; k < f.size() && kept < room; k++)
+        if (f[k].second != ' ' && f[k].second != '\n') keep[f[k].second] = true, kept++;
       kept_text.reserve(text.size());
+      trimmed = true;
       for (size_t i = 0; i < text.size();) {
         const size_t at = i;
         if (keep[next_code_point(text, i)]) kept_text.append(text, at, i - at);
@@ -611,9 +620,9 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   //                               the characters would crowd out the merges (above).
   //  max_sentence_length          our sentences are lines cut to <= 4096 bytes (longer ones
   //                               would be skipped silently).
-  //  input_sentence_size=1000000, shuffle_input_sentence=true
-  //                               a random million lines train the model when there are more:
-  //                               bounds time and memory on big inputs (Tiny Shakespeare has 40k).
+  //  input_sentence_size=1000000 a random million lines train the model when there are more
+  //                               (drawn here, seeded: see sentences below): bounds time and
+  //                               memory on big inputs (Tiny Shakespeare has 40k).
   //  num_threads                  OpenMP's thread count (SentencePiece defaults to 16); not
   //                               stored in the model (see without_thread_count). BPE output
   //                               does not depend on it; unigram scores can differ in their
@@ -622,6 +631,14 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   //                               a token per space (1.79 characters per token on Python's
   //                               standard library at BPE 1024, now 2.53; prose unchanged).
   //  minloglevel=1                keep SentencePiece's progress log off stderr (warnings stay).
+  //  required_chars=▁             a space is always a piece: SentencePiece turns every space
+  //                               into ▁ before it looks pieces up, so where ▁ had none (a CSV
+  //                               without spaces, CJK text with few) byte fallback spelled
+  //                               the character ▁, and decoding gave "north▁widget" for
+  //                               "north widget": the model learned ▁ where the text had spaces.
+  //                               The trainer must see at least one space (its BPE aborts
+  //                               the process on a required character it never saw): the
+  //                               lines it gets hold one (below).
   // Seeded, so the same text gives the same model.
   const std::unordered_map<std::string, std::string> args = {
       {"model_type", opt.model_type},
@@ -632,14 +649,29 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       {"add_dummy_prefix", opt.add_dummy_prefix ? "true" : "false"},
       {"character_coverage", coverage},
       {"max_sentence_length", std::to_string(kMaxSentenceBytes)},
-      {"input_sentence_size", "1000000"},
+      {"input_sentence_size", std::to_string(kMaxTrainingSentences)},
       {"shuffle_input_sentence", "true"},
       {"num_threads", std::to_string(std::max(1, threads))},
       {"allow_whitespace_only_pieces", "true"},
       {"minloglevel", "1"},
+      {"required_chars", "\u2581"},
   };
   sentencepiece::SetRandomGeneratorSeed(1337);
-  TextSentences sentences(training_sentences(kept_text.empty() ? text : kept_text));
+  std::vector<std::string_view> lines = training_sentences(trimmed ? kept_text : text);
+  if (lines.size() > kMaxTrainingSentences) {  // a seeded draw, so the trainer samples nothing more
+    SplitMix64 r(1337);
+    for (size_t i = kMaxTrainingSentences; i < lines.size(); i++) {
+      const uint64_t j = r.below(i + 1);
+      if (j < kMaxTrainingSentences) lines[j] = lines[i];
+    }
+    lines.resize(kMaxTrainingSentences);
+  }
+  if (std::none_of(lines.begin(), lines.end(), [](std::string_view l) { return l.find(' ') != l.npos; })) {
+    static const std::string kSpaceLine = " ";  // text without spaces: ▁ still gets its piece
+    if (lines.size() == kMaxTrainingSentences) lines.back() = kSpaceLine;
+    else lines.push_back(kSpaceLine);
+  }
+  TextSentences sentences(std::move(lines));
   std::string proto;
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &sentences, &proto);
   if (!status.ok()) {
