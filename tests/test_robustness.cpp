@@ -1035,16 +1035,28 @@ TEST_F(Robustness, CkptRunSaysItReadsTheLatestCheckpointAndWhereTheBestIs) {
   ASSERT_EQ(run_gpt(tiny_train(data, run, 2, {"--eval-every", "2", "--eval-batches", "1"}), nullptr, &err), 0) << err;
   ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "4", "--eval-every", "0"}, nullptr, &err), 0) << err;
   ASSERT_TRUE(file_exists(join_path(run, kBestFile)));
-  const std::string note = "note: --ckpt " + run + " reads " + join_path(run, kCheckpointFile) +
-                           " (step 4, the latest); " + join_path(run, kBestFile) + " holds the weights at the lowest val loss (";
-  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"sample", "--ckpt", run, "--tokens", "3"},
-                                              std::vector<std::string>{"eval", "--ckpt", run}}) {
-    ASSERT_EQ(run_gpt(cmd, &out, &err), 0) << err;
-    EXPECT_NE(err.find(note), std::string::npos) << cmd[0] << ": " << err;
-    std::vector<std::string> best = cmd;
-    best[2] = join_path(run, kBestFile);
-    ASSERT_EQ(run_gpt(best, &out, &err), 0) << err;
-    EXPECT_EQ(err.find("note: --ckpt"), std::string::npos) << cmd[0] << ": " << err;
+  // Every command that reads a model's weights: export, attention, posenc's learned table
+  // and train --init said nothing, and the README said they did.
+  const auto note = [&](const std::string& flag) {
+    return "note: " + flag + " " + run + " reads " + join_path(run, kCheckpointFile) + " (step 4, the latest); " +
+           join_path(run, kBestFile) + " holds the weights at the lowest val loss (";
+  };
+  int n = 0;
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"sample", "--ckpt", run, "--tokens", "3"}, {"eval", "--ckpt", run},
+        {"export", "--ckpt", run, "--to", "llmc", "--out", dir + "/e.bin"},
+        {"attention", "--ckpt", run, "--text", "the cat"},
+        {"posenc", "--kind", "learned", "--positions", "4", "--ckpt", run},
+        {"train", "--init", run, "--data", data, "--steps", "1", "--batch", "2", "--eval-every", "0", "--out"}}) {
+    const size_t at = std::find(cmd.begin(), cmd.end(), run) - cmd.begin();
+    std::vector<std::string> c = cmd;
+    if (c.back() == "--out") c.push_back(dir + "/i" + std::to_string(n++));
+    ASSERT_EQ(run_gpt(c, &out, &err), 0) << c[0] << ": " << err;
+    EXPECT_NE(err.find(note(cmd[at - 1])), std::string::npos) << c[0] << ": " << err;
+    c[at] = join_path(run, kBestFile);
+    if (c[0] == "train") c.back() = dir + "/i" + std::to_string(n++);
+    ASSERT_EQ(run_gpt(c, &out, &err), 0) << c[0] << ": " << err;
+    EXPECT_EQ(err.find("note: " + cmd[at - 1]), std::string::npos) << c[0] << ": " << err;
   }
   // A run whose last step evaluated best: best.bin is the latest model, nothing to say.
   const std::string run2 = dir + "/r2";

@@ -13,6 +13,7 @@
 #include "formats/checkpoint.h"
 #include "formats/model_io.h"
 #include "commands/common.h"
+#include "commands/run_info.h"
 #include "fileio.h"
 #include "model.h"
 #include "learn/svg.h"
@@ -83,6 +84,7 @@ int run_model_map(const Args& a) {
   const std::string text = a.require("text");
   std::string tok_file;
   const Checkpoint ck = load_model(a.str("ckpt"), std::nullopt, nullptr, nullptr, &tok_file);  // any model file
+  note_latest_checkpoint(a.str("ckpt"), ck);
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");
   if (layer < 0 || layer >= mc.num_layers)

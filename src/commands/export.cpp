@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "commands/common.h"
+#include "commands/run_info.h"
 #include "fileio.h"
 #include "formats/hf_gpt2.h"
 #include "formats/hf_tokenizer.h"
@@ -128,6 +129,7 @@ int cmd_export(const Args& a) {
   Stopwatch sw;
   ModelFormat from;
   const Checkpoint ck = load_model(src, heads, &from);
+  note_latest_checkpoint(src, ck);
   const double load_s = sw.seconds();
   const std::string target = to == "llmc" ? "llm.c's checkpoint format" : "transformers' GPT-2";
   const LearnedPositions lp = with_learned_positions(ck, src, target);

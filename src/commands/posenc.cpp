@@ -12,6 +12,7 @@
 #include "formats/checkpoint.h"
 #include "formats/model_io.h"
 #include "commands/common.h"
+#include "commands/run_info.h"
 #include "fileio.h"
 #include "layers.h"
 #include "model.h"
@@ -33,6 +34,7 @@ int cmd_posenc(const Args& a) {
   std::string model_file;  // where the weights came from (messages)
   if (have_ckpt) {
     ck = load_model(a.str("ckpt"), std::nullopt, nullptr, &model_file);  // any model file (model_io.h)
+    if (kind == "learned") note_latest_checkpoint(a.str("ckpt"), *ck);  // the others show formulas
     const GPTConfig& mc = ck->model;
     // The model's own sizes: its context, and its width (the head size for RoPE).
     const int model_dim = kind == "rope" ? mc.channels / mc.num_heads : mc.channels;

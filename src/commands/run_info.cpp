@@ -201,7 +201,7 @@ std::string loss_text(double loss) {
   return buf;
 }
 
-void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck) {
+void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck, const char* flag) {
   if (!is_directory(ckpt_arg) || !file_exists(join_path(ckpt_arg, kBestFile))) return;
   const double best = ck.state.best_val;
   // The checkpoint's own step evaluated and that evaluation the best: best.bin is it.
@@ -209,10 +209,11 @@ void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck) {
   if (l.last_val && l.best_val && l.last_val_step && *l.last_val == *l.best_val &&
       *l.last_val_step == double(ck.state.step))
     return;
-  std::fprintf(stderr, "note: --ckpt %s reads %s (step %ld, the latest); %s holds the weights at the lowest val "
-               "loss%s: give --ckpt %s for those\n", ckpt_arg.c_str(), checkpoint_path(ckpt_arg).c_str(),
+  std::fprintf(stderr, "note: %s %s reads %s (step %ld, the latest); %s holds the weights at the lowest val "
+               "loss%s: give %s %s for those\n", flag, ckpt_arg.c_str(), checkpoint_path(ckpt_arg).c_str(),
                long(ck.state.step), join_path(ckpt_arg, kBestFile).c_str(),
-               std::isfinite(best) ? (" (" + loss_text(best) + ")").c_str() : "", join_path(ckpt_arg, kBestFile).c_str());
+               std::isfinite(best) ? (" (" + loss_text(best) + ")").c_str() : "", flag,
+               join_path(ckpt_arg, kBestFile).c_str());
 }
 
 std::string warmup_note(const TrainConfig& t) {

@@ -69,8 +69,9 @@ std::string loss_text(double loss);  // "1.2345"
 // `--ckpt RUN` reads RUN/checkpoint.bin, the latest step, not best.bin: for a run
 // directory whose best.bin is another model (metrics.jsonl's best val was not logged
 // at the checkpoint's step), one stderr line says which was read and where the best
-// model is (sample and eval).
-void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck);
+// model is (sample, eval, export, attention, posenc --kind learned, train --init: flag
+// names the flag that gave it).
+void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck, const char* flag = "--ckpt");
 // On --resume: one line on stderr when the flags change the learning rate at the
 // resumed step (e.g. a larger --steps re-stretches the cosine decay); nothing otherwise.
 void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int step);

@@ -201,7 +201,7 @@ struct Data {
 };
 
 // Flags and checkpoint -> model, optimizer and run settings (no data read yet).
-Run resolve_run(const Args& a) {
+Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints notes
   Run r;
   r.resume = a.has("resume");
   if (r.resume && a.has("init")) GPT_USAGE_FAIL("--resume and --init cannot be combined: --resume continues a run, "
@@ -240,6 +240,7 @@ Run resolve_run(const Args& a) {
     if (a.has("init")) {
       // Any model file: a gpt.cc run or checkpoint, an llm.c checkpoint, a Hugging Face GPT-2.
       r.ck = load_model(a.str("init"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
+      if (root) note_latest_checkpoint(a.str("init"), *r.ck, "--init");
       r.model = model_config_from(a, r.ck->model, true);
       const GPTConfig& c = r.ck->model;
       for (const char* f : kModelFlags) {
@@ -754,7 +755,7 @@ int cmd_train(const Args& a) {
     std::shared_ptr<RunLock> lock;
     const std::string out = a.has("out") ? a.str("out") : a.has("resume") ? a.str("resume") : "";
     if (pg->is_root() && !out.empty() && is_directory(out)) lock = std::make_shared<RunLock>(out);
-    Run run = resolve_run(a);
+    Run run = resolve_run(a, pg->is_root());
     run.lock = lock;
     const Data data = open_data(a, run);
     return train_loop(a, run, data, device, *pg, threads);
