@@ -17,8 +17,11 @@
 #                                and racecheck on the attention kernels with what is left of
 #                                GPU_CHECK_SECONDS (420);
 #                                report in $OUT (default /tmp/gpu-check-out), also on stdout.
-#   scripts/gpu_check.sh sanitize  the probe and the compute-sanitizer section alone (about 2
-#                                minutes), for a second call when run left it no time.
+#   scripts/gpu_check.sh sanitize  the probe and the compute-sanitizer section alone (within
+#                                GPU_CHECK_SECONDS, default 180), for a second call when run left
+#                                it no time.
+# Every run is under `timeout -k 10` and, up to the PyTorch section, within what is left of
+# the deadline too, so a hung kernel costs its phase, not the report.
 # device tool: run(command="bash scripts/gpu_check.sh run", carry=["gpu-check"], timeout_s=480),
 # then, at once while the machine is warm, the same with "sanitize" and timeout_s=200.
 set -uo pipefail
@@ -40,6 +43,10 @@ build)
   data=${GPT_DATA_MIRROR:-../shared/data}/tinyshakespeare.txt
   [ -f "$data" ] || data=data/tinyshakespeare.txt
   cp "$data" gpu-check/tinyshakespeare.txt
+  # The copy on the GPU machine has no .git: the commit travels in a file.
+  c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- 2>/dev/null || c="$c (with uncommitted changes)"
+  echo "$c" >gpu-check/commit
   du -sh gpu-check
   echo "gpu_check: built; on the GPU machine: bash scripts/gpu_check.sh run (carry gpu-check)"
   ;;
@@ -47,11 +54,20 @@ run|sanitize)
   # The whole run within GPU_CHECK_SECONDS (default 420, the issue's 7 minutes, with the
   # device tool's timeout_s=480 above it): the later, optional phases (PyTorch, the
   # sanitizers) get what is left of it.
-  DEADLINE=${GPU_CHECK_SECONDS:-420}
+  # sanitize: 180 s within its call's timeout_s=200.
+  DEADLINE=${GPU_CHECK_SECONDS:-$([ "$mode" = run ] && echo 420 || echo 180)}
   tleft() { local l=$((DEADLINE - SECONDS)); echo $((l < $1 ? l : $1)); }  # min(ARG, seconds left)
+  # A timeout for the sections before PyTorch's: min(ARG, seconds left), at least 1 (timeout 0
+  # would mean none). Every run is under `timeout -k 5`: gpt stops at a step's end on SIGTERM,
+  # which a hung kernel never reaches; the KILL 5 s later ends it.
+  tl() { local t; t=$(tleft "$1"); echo $((t < 1 ? 1 : t)); }
+  # What a gpt run printed, less the per-step lines and routine notes: its header (the
+  # device and which engine does the matrix products), cuda: lines, errors, the done line.
+  brief() { grep -vE '^(step [0-9]|  data |note: --steps|checkpoint: |host threads: |threads: |continue with: )'; }
   OUT=${OUT:-/tmp/gpu-check-out}
   mkdir -p "$OUT"
   exec > >(tee "$OUT/$([ "$mode" = run ] && echo report || echo sanitize).md") 2>&1
+  tee_pid=$!
   G=gpu-check
   [ -x $G/gpt ] || { echo "gpu_check: $G/gpt missing: run 'scripts/gpu_check.sh build' here and carry gpu-check"; exit 1; }
   # CUDA runtime is static; the driver comes with the machine. NCCL is dlopen'ed
@@ -64,12 +80,15 @@ run|sanitize)
     done | sort -u)
   extra=$(for d in $nvdirs; do ls -d "$d"/*/lib "$d"/*/*/lib 2>/dev/null; done
     ls -d /usr/local/lib/python3*/dist-packages/nvidia/*/lib /usr/local/cuda/lib64 2>/dev/null)
-  extra=$(echo "$extra" | awk 'NF && !seen[$0]++' | tr '\n' ':')
-  export LD_LIBRARY_PATH="$PWD/$G/lib:${extra}${LD_LIBRARY_PATH:-}"
+  extra=$(echo "$extra" | awk 'NF && !seen[$0]++' | paste -sd: -)
+  # PyTorch runs under the machine's own library path: gpu-check/lib holds this build
+  # machine's libstdc++, which must not stand in for a newer one that torch needs.
+  LLP0=${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH="$PWD/$G/lib${extra:+:$extra}${LLP0:+:$LLP0}"
   export GPT_BIN="$PWD/$G/gpt"
   nccl_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do [ -n "$d" ] && [ -e "$d/libnccl.so.2" ] && { echo "$d/libnccl.so.2"; break; }; done)
   [ -n "$nccl_lib" ] || nccl_lib=$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 / {print $NF; exit}')
-  echo "# gpt.cc GPU check ($mode), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
+  echo "# gpt.cc GPU check ($mode), $(date -u +%Y-%m-%dT%H:%MZ), commit $(cat $G/commit 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo ?)"
   echo; echo '## Device'; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -3
   echo "libnccl.so.2: ${nccl_lib:-NOT FOUND (the NCCL phases below will say so)}"
   cublas_lib=$(IFS=:; for d in $LD_LIBRARY_PATH; do for n in libcublas.so.13 libcublas.so.12; do
@@ -80,28 +99,29 @@ run|sanitize)
   echo "cuBLASLt: ${cublaslt_lib:-NOT FOUND: biases are added apart (GPT_CUDA_GEMM=cublas behaviour)}"
   $G/gpt --help >/dev/null 2>&1 || { echo "gpt does not start:"; $G/gpt --help 2>&1 | head; ldd $G/gpt; }
   # PyTorch (the baseline of the last section): the first python3 that imports torch.
-  PYT=
+  if [ "$mode" = run ]; then  # sanitize: only the compute-sanitizer section at the end
+  PYT= why=
   for py in python3 /opt/torch/.venv/bin/python3 /usr/bin/python3; do
     command -v "$py" >/dev/null 2>&1 || continue
-    if tv=$(timeout 90 "$py" -c "import torch; print(torch.__version__, torch.cuda.is_available())" 2>/dev/null); then
+    if tv=$(LD_LIBRARY_PATH=$LLP0 timeout -k 5 90 "$py" -c "import torch; print(torch.__version__, torch.cuda.is_available())" 2>"$OUT/torch_bench.log"); then
       PYT=$(command -v "$py"); break
     fi
+    why="$why; $py: $(grep -v '^[[:space:]]*$' "$OUT/torch_bench.log" | tail -1 | cut -c1-200)"
   done
-  echo "PyTorch (python3 -c \"import torch; print(torch.__version__, torch.cuda.is_available())\"): $([ -n "$PYT" ] && echo "$PYT: $tv" || echo "not found (the PyTorch rows below will say so)")"
-  if [ "$mode" = run ]; then  # sanitize: only the compute-sanitizer section at the end
+  echo "PyTorch (python3 -c \"import torch; print(torch.__version__, torch.cuda.is_available())\"): $([ -n "$PYT" ] && echo "$PYT: $tv" || echo "not found (the PyTorch rows below will say so)${why}")"
   echo; echo '## Every CUDA table entry against the CPU (tests/test_backend.cpp), the device self-test, and'
   echo '## tests/test_cuda.cpp (both GEMM engines, the bf16 table vs the CPU bf16 layers, flash vs row attention, train)'
-  timeout 240 $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*:CudaLayers.*' 2>&1 |
+  timeout -k 5 "$(tl 240)" $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*:CudaLayers.*' 2>&1 |
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|actual|worst element|^\[==' | head -80
   echo; echo '## Training: 50 steps GPU vs CPU from one checkpoint (dropout 0.1, sequential)'
   w=$(mktemp -d)
-  $G/gpt prepare --input $G/tinyshakespeare.txt --out $w/data >/dev/null 2>&1
-  $G/gpt train --data $w/data --out $w/init --layers 4 --heads 4 --dim 128 --context 128 --steps 1 --batch 2 \
+  timeout -k 5 "$(tl 60)" $G/gpt prepare --input $G/tinyshakespeare.txt --out $w/data >/dev/null 2>&1
+  timeout -k 5 "$(tl 60)" $G/gpt train --data $w/data --out $w/init --layers 4 --heads 4 --dim 128 --context 128 --steps 1 --batch 2 \
     --eval-every 0 >/dev/null 2>&1
   common="--data $w/data --init $w/init --sampling sequential --dropout 0.1 --steps 50 --batch 8 --log-every 1 --eval-every 0 --save-every 0"
-  $G/gpt train $common --out $w/cpu --device cpu --threads 8 2>&1 | tail -1
-  timeout 120 $G/gpt train $common --out $w/gpu --device cuda 2>&1 | tail -3
-  python3 - "$w/cpu/metrics.jsonl" "$w/gpu/metrics.jsonl" <<'PY' || echo "(python3 missing: compare the files by hand)"
+  timeout -k 5 "$(tl 120)" $G/gpt train $common --out $w/cpu --device cpu --threads 8 2>&1 | brief
+  timeout -k 5 "$(tl 120)" $G/gpt train $common --out $w/gpu --device cuda 2>&1 | brief
+  LD_LIBRARY_PATH=$LLP0 python3 - "$w/cpu/metrics.jsonl" "$w/gpu/metrics.jsonl" <<'PY' || echo "(python3 missing: compare the files by hand)"
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]
 try: b = [json.loads(l) for l in open(sys.argv[2])]
@@ -116,10 +136,10 @@ PY
   echo; echo '## The same 50 steps: a second GPU run (identical?) and --dtype bf16 on both devices'
   echo 'The second GPU run also samples at steps 25 and 50 (--sample-every): its losses must still be'
   echo "the first run's, and its last sample what gpt sample --device cuda gives from its checkpoint."
-  timeout 120 $G/gpt train $common --out $w/gpu2 --device cuda --sample-every 25 --sample-tokens 100 \
-    >$w/gpu2_samples.txt 2>&1; tail -1 $w/gpu2_samples.txt
-  timeout 60 $G/gpt sample --ckpt $w/gpu2 --device cuda --tokens 100 >$w/gpu2_sample50.txt 2>/dev/null
-  python3 - "$w/gpu2/samples.txt" "$w/gpu2_sample50.txt" <<'PY' || echo "(python3 missing: compare the files by hand)"
+  timeout -k 5 "$(tl 120)" $G/gpt train $common --out $w/gpu2 --device cuda --sample-every 25 --sample-tokens 100 \
+    >$w/gpu2_samples.txt 2>&1; grep -E '^(done|error|cuda)' $w/gpu2_samples.txt
+  timeout -k 5 "$(tl 60)" $G/gpt sample --ckpt $w/gpu2 --device cuda --tokens 100 >$w/gpu2_sample50.txt 2>/dev/null
+  LD_LIBRARY_PATH=$LLP0 python3 - "$w/gpu2/samples.txt" "$w/gpu2_sample50.txt" <<'PY' || echo "(python3 missing: compare the files by hand)"
 import re, sys
 try: data, want = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
 except OSError as e: print("samples during GPU training: FAIL (%s)" % e); sys.exit()
@@ -132,9 +152,9 @@ ok = sorted(texts) == [25, 50] and texts[50] + b"\n" == want
 print("samples during GPU training: steps %s; the last is gpt sample --device cuda's text: %s"
       % (sorted(texts), "PASS" if ok else "FAIL"))
 PY
-  $G/gpt train $common --out $w/cpu16 --device cpu --threads 8 --dtype bf16 2>&1 | tail -1
-  timeout 120 $G/gpt train $common --out $w/gpu16 --device cuda --dtype bf16 2>&1 | tail -1
-  python3 - "$w" <<'PY' || echo "(python3 missing: compare the files by hand)"
+  timeout -k 5 "$(tl 120)" $G/gpt train $common --out $w/cpu16 --device cpu --threads 8 --dtype bf16 2>&1 | brief
+  timeout -k 5 "$(tl 120)" $G/gpt train $common --out $w/gpu16 --device cuda --dtype bf16 2>&1 | brief
+  LD_LIBRARY_PATH=$LLP0 python3 - "$w" <<'PY' || echo "(python3 missing: compare the files by hand)"
 import json, os, sys
 w = sys.argv[1]
 def losses(run):
@@ -152,12 +172,12 @@ PY
   echo; echo '## NCCL, one rank (GPT_COMM=nccl): its collectives on device buffers, then the 50 steps above'
   echo 'A sum over one rank is a copy: losses must be IDENTICAL to the plain GPU run (ZeRO 0 and 1;'
   echo 'plain --zero 1 too, which gathers m and v from the GPU for its checkpoint).'
-  timeout 60 $G/gpt_tests --gtest_color=no --gtest_filter='Nccl*' 2>&1 |
-    grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|^NCCL version|Failure|Expected|actual|Skipped|^no |cannot' | head -30
-  timeout 90 env GPT_COMM=nccl $G/gpt train $common --out $w/nccl0 --device cuda 2>&1 | tail -2
-  timeout 90 $G/gpt train $common --out $w/gpu_z1 --device cuda --zero 1 2>&1 | tail -2
-  timeout 90 env GPT_COMM=nccl $G/gpt train $common --out $w/nccl1 --device cuda --zero 1 2>&1 | tail -2
-  python3 - "$w/gpu/metrics.jsonl" "$w/nccl0" "$w/gpu_z1" "$w/nccl1" <<'PY' || echo "(python3 missing: compare the files by hand)"
+  timeout -k 5 "$(tl 60)" $G/gpt_tests --gtest_color=no --gtest_filter='Nccl*' 2>&1 |
+    grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|^\[==|^NCCL version|Failure|Expected|actual|Skipped|^no |cannot' | head -30
+  timeout -k 5 "$(tl 90)" env GPT_COMM=nccl $G/gpt train $common --out $w/nccl0 --device cuda 2>&1 | brief
+  timeout -k 5 "$(tl 90)" $G/gpt train $common --out $w/gpu_z1 --device cuda --zero 1 2>&1 | brief
+  timeout -k 5 "$(tl 90)" env GPT_COMM=nccl $G/gpt train $common --out $w/nccl1 --device cuda --zero 1 2>&1 | brief
+  LD_LIBRARY_PATH=$LLP0 python3 - "$w/gpu/metrics.jsonl" "$w/nccl0" "$w/gpu_z1" "$w/nccl1" <<'PY' || echo "(python3 missing: compare the files by hand)"
 import json, os, sys
 def losses(path):
     try: return [json.loads(l)["train_loss"] for l in open(path)]
@@ -173,14 +193,14 @@ for d in sys.argv[2:]:
 PY
 
   echo; echo '## Speed: 6-layer/384/context-256, batch 16, 30 steps (median ms/step of steps 2..30)'
-  timeout 180 $G/gpt train --data $w/data --out $w/speed --layers 6 --heads 6 --dim 384 --context 256 --batch 16 \
-    --steps 30 --log-every 1 --eval-every 0 --save-every 0 --device cuda 2>&1 | tail -2
-  python3 -c "
+  timeout -k 5 "$(tl 180)" $G/gpt train --data $w/data --out $w/speed --layers 6 --heads 6 --dim 384 --context 256 --batch 16 \
+    --steps 30 --log-every 1 --eval-every 0 --save-every 0 --device cuda 2>&1 | brief
+  LD_LIBRARY_PATH=$LLP0 python3 -c "
 import json,statistics,sys
 ms=[json.loads(l)['ms_per_step'] for l in open('$w/speed/metrics.jsonl')][1:]
 print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/statistics.median(ms)*1e3))" 2>&1
   echo; echo '## Sampling on the GPU (200 tokens)'
-  timeout 60 $G/gpt sample --ckpt $w/speed --device cuda --tokens 200 --stats 2>&1 | tail -3 | tee $w/gptcc_sample.txt
+  timeout -k 5 "$(tl 60)" $G/gpt sample --ckpt $w/speed --device cuda --tokens 200 --stats 2>&1 | tail -3 | tee $w/gptcc_sample.txt
 
   echo; echo '## PyTorch on the same GPU (scripts/torch_bench.py), beside gpt.cc'
   # Each run under its own timeout, capped by what is left of the section's budget (the
@@ -199,7 +219,7 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
     left=$(tleft "$left")
     local t=$((max < left ? max : left))
     if [ "$left" -lt 15 ]; then
-      status="skipped (the time for it was spent: PyTorch's $PT_BUDGET s or the check's $DEADLINE s)"
+      status="skipped (the time for it was spent: $([ "${BUDGETED:-0}" = 1 ] && echo "PyTorch's $PT_BUDGET s or ")the check's $DEADLINE s)"
     else
       echo "### $name ($(date -u +%H:%M:%S), timeout $t s): $*" >>"$OUT/torch_bench.log"
       timeout -k 5 "$t" "$@" >"$w/$name.out" 2>"$w/$name.err"; rc=$?
@@ -207,7 +227,7 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
       case $rc in
         0) status=ok ;;
         124|137) status="timed out after $t s" ;;
-        *) status="failed (exit $rc: $(grep -v '^[[:space:]]*$' "$w/$name.err" | tail -1 | cut -c1-160))" ;;
+        *) status="failed (exit $rc: $(grep -v '^[[:space:]]*$' "$w/$name.err" | tail -1 | cut -c1-300))" ;;
       esac
     fi
     echo "$status" >"$w/$name.status"
@@ -217,7 +237,7 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   torch_phase() {  # NAME MAX_S torch_bench.py ARGS...
     local name=$1 max=$2; shift 2
     if [ -z "$PYT" ]; then echo "skipped (no python3 with torch)" >"$w/$name.status"; echo "$name: no PyTorch"; return; fi
-    BUDGETED=1 phase "$name" "$max" "$PYT" scripts/torch_bench.py "$@"
+    BUDGETED=1 phase "$name" "$max" env LD_LIBRARY_PATH="$LLP0" "$PYT" scripts/torch_bench.py "$@"
     [ -s "$w/$name.out" ] && sed "s/^{/{\"run\": \"$name\", /" "$w/$name.out" >>"$OUT/torch_bench.jsonl"
   }
   m124="--layers 12 --heads 12 --dim 768 --context 1024 --vocab 50257 --batch 8"  # GPT-2 124M shapes
@@ -228,20 +248,20 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   torch_phase pt124_bf16 60 train $m124 --device cuda --autocast bf16 --steps 12
   # gpt.cc at the 124M shapes (fp32 and bf16), llm.c-style random
   # GPT-2 tokens; a few steps (--max-seconds bounds a slow run, its logged steps still count).
-  ${PYT:-python3} scripts/synthetic_shards.py "$w/gpt2" 50257 300000 30000 2>&1 | tail -1
+  LD_LIBRARY_PATH=$LLP0 ${PYT:-python3} scripts/synthetic_shards.py "$w/gpt2" 50257 300000 30000 2>&1 | tail -1
   phase gptcc124 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124" --layers 12 --heads 12 \
     --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 20 --log-every 1 --eval-every 0 --save-every 0 --device cuda
-  tail -2 "$w/gptcc124.err" 2>/dev/null
+  brief <"$w/gptcc124.err" 2>/dev/null
   phase gptcc124_bf16 75 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124b" --layers 12 --heads 12 \
     --dim 768 --context 1024 --batch 8 --steps 8 --max-seconds 20 --log-every 1 --eval-every 0 --save-every 0 \
     --device cuda --dtype bf16
-  tail -2 "$w/gptcc124_bf16.err" 2>/dev/null
+  brief <"$w/gptcc124_bf16.err" 2>/dev/null
   # The same with attention on the CUDA cores (the fp32 flash kernels, bf16 roundings):
   # what the tensor-core attention kernels gain.
   phase gptcc124_bf16_flash 45 env GPT_CUDA_ATTENTION=flash $G/gpt train --data "$w/gpt2" --vocab-size 50257 \
     --out "$w/g124f" --layers 12 --heads 12 --dim 768 --context 1024 --batch 8 --steps 6 --max-seconds 12 \
     --log-every 1 --eval-every 0 --save-every 0 --device cuda --dtype bf16
-  tail -1 "$w/gptcc124_bf16_flash.err" 2>/dev/null
+  brief <"$w/gptcc124_bf16_flash.err" 2>/dev/null
   # Where a 124M bf16 step's time goes (gpt train --profile: every call waited for).
   phase gptcc124_profile 45 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124p" --layers 12 \
     --heads 12 --dim 768 --context 1024 --batch 8 --steps 4 --max-seconds 12 --log-every 1 --eval-every 0 \
@@ -254,7 +274,7 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
   torch_phase pt6_fp32 30 train $m6 --device cuda --steps 22
   echo "(section: $((SECONDS - pt0)) s, PyTorch's runs $pt_spent s of $PT_BUDGET)"
   echo
-  "${PYT:-python3}" - "$w" "${GPU_PEAK_TFLOPS:-989}" <<'PY' || echo "(no table: python3 missing or failed; the raw numbers are in torch_bench.jsonl, the logs and above)"
+  LD_LIBRARY_PATH=$LLP0 "${PYT:-python3}" - "$w" "${GPU_PEAK_TFLOPS:-989}" <<'PY' || echo "(no table: python3 missing or failed; the raw numbers are in torch_bench.jsonl, the logs and above)"
 import json, os, re, statistics, sys
 w, peak = sys.argv[1], float(sys.argv[2])
 def status(name):
@@ -326,7 +346,7 @@ d = torch_row("pt_sample")
 print("| sampling, 6L/384/T256, batch 1, KV cache, fp32 | ms/token |\n|---|---|")
 print("| gpt.cc (gpt sample --device cuda --stats, section above) | %s |" % ("%.3f" % ours if ours else "n/a"))
 print("| PyTorch KV-cache loop (eager, SDPA) | %s |" % ("%.3f (%d tokens)" % (d["ms_per_token"], d["tokens"]) if d else status("pt_sample")))
-if ours and d: print("sampling ratio: gpt.cc is %.2fx faster than PyTorch per token (the goal: > 1)" % (d["ms_per_token"] / ours))
+if ours and d: print("sampling ratio: PyTorch's ms/token / gpt.cc's = %.2f (the goal: > 1, gpt.cc faster)" % (d["ms_per_token"] / ours))
 PY
   fi
   echo; echo '## compute-sanitizer memcheck on the small-shape table tests (last: it is slow; refused on gVisor machines, then it says so)'
@@ -360,6 +380,8 @@ PY
     cp $w/cpu/metrics.jsonl "$OUT/cpu_metrics.jsonl" 2>/dev/null
     rm -rf "$w"
   fi
+  exec >/dev/null 2>&1  # tee reads to the end: wait for it, so the report keeps its last lines
+  wait "$tee_pid" 2>/dev/null
   ;;
 *)
   echo "usage: scripts/gpu_check.sh build|run|sanitize (see the top of this file)"; exit 2 ;;
