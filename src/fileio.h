@@ -19,6 +19,7 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);  // following links; not a FIFO, device or directory
+bool same_file(const std::string& a, const std::string& b);  // both exist and are one (device, inode)
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
 std::string parent_dir(const std::string& path);  // "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/"

@@ -16,6 +16,8 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <cstring>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -774,6 +776,59 @@ TEST_F(Robustness, ResumeCannotGoBackAndAtItsStepChangesNothing) {
   EXPECT_NE(err.find("already at step 6 of --steps 6: nothing to train"), std::string::npos) << err;
   EXPECT_EQ(read_file(join_path(run, kCheckpointFile)), ck);
   EXPECT_EQ(read_file(join_path(run, "metrics.jsonl")), m);
+}
+
+// `--resume A --out B` continues A in B. A B holding another run's checkpoint was
+// overwritten without a word, its metrics.jsonl mixed with A's and its best.bin (another
+// model) named as the best; into a new B, "lowest val loss ...: B/best.bin" named a file
+// that was never written.
+TEST_F(Robustness, ResumeIntoAnotherDirectoryNeverOverwritesARunAndTakesItsHistory) {
+  const std::string dir = scratch_dir(), data = small_data(dir), a = dir + "/a", b = dir + "/b", c = dir + "/c";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, a, 4, {"--eval-every", "2", "--eval-batches", "1"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, b, 2, {"--seed", "7"}), nullptr, &err), 0) << err;
+  const std::string bck = read_file(join_path(b, kCheckpointFile)), bm = read_file(join_path(b, "metrics.jsonl"));
+  EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", b, "--steps", "6"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("--out " + b + " already holds a checkpoint"), std::string::npos) << err;
+  EXPECT_EQ(read_file(join_path(b, kCheckpointFile)), bck);
+  EXPECT_EQ(read_file(join_path(b, "metrics.jsonl")), bm);
+  // Into a new directory: A's history up to its checkpoint, then the new steps; the
+  // uninterrupted run's losses.
+  ASSERT_EQ(run_gpt({"train", "--resume", a, "--out", c, "--steps", "6"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("lowest val loss"), std::string::npos) << err;
+  ASSERT_TRUE(file_exists(join_path(c, kBestFile))) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/u", 6, {"--eval-every", "2", "--eval-batches", "1"}), nullptr, &err), 0)
+      << err;
+  const auto losses = [](const std::string& run) {
+    std::vector<std::string> v;
+    std::istringstream in(read_file(join_path(run, "metrics.jsonl")));
+    for (std::string l; std::getline(in, l);)  // less the timings
+      v.push_back(std::regex_replace(l, std::regex(",\"(tokens_per_s|ms_per_step|threads)\":[^,}]*"), ""));
+    return v;
+  };
+  EXPECT_EQ(losses(c), losses(dir + "/u"));
+  EXPECT_EQ(load_checkpoint(c, false).state.best_val, load_checkpoint(dir + "/u", false).state.best_val);
+  // The continuation is a run of its own now: --resume A --out C again is refused.
+  EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", c, "--steps", "8"}, nullptr, &err), 2);
+}
+
+// A resumed run's lowest val loss came from metrics.jsonl when its 9 digits rounded below
+// the exact figure, so its checkpoints differed from the uninterrupted run's in that field.
+TEST_F(Robustness, AResumedRunKeepsTheExactLowestValLoss) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::string err;
+  for (const char* seed : {"1", "2", "3", "4", "5", "6"}) {
+    const std::string u = dir + "/u" + seed, r = dir + "/r" + seed;
+    // --lr 1e-12: the val loss after the resume is (about) the one before it, often the lowest.
+    const std::vector<std::string> flags = {"--eval-every", "2", "--eval-batches", "1", "--lr", "1e-12", "--min-lr", "0", "--seed", seed};
+    ASSERT_EQ(run_gpt(tiny_train(data, u, 4, flags), nullptr, &err), 0) << err;
+    auto stop = tiny_train(data, r, 4, flags);
+    stop.insert(stop.end(), {"--stop-at", "3"});
+    ASSERT_EQ(run_gpt(stop, nullptr, &err), 0) << err;
+    ASSERT_EQ(run_gpt({"train", "--resume", r}, nullptr, &err), 0) << err;
+    const double want = load_checkpoint(u, false).state.best_val, got = load_checkpoint(r, false).state.best_val;
+    EXPECT_EQ(std::memcmp(&want, &got, sizeof want), 0) << "seed " << seed << ": " << want << " vs " << got;
+  }
 }
 
 // --out of a picture that is a directory (or empty) failed only at the end, with "rename

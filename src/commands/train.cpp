@@ -187,6 +187,7 @@ struct Run {
   Dtype dtype = Dtype::fp32;     // --dtype, or what a resumed run used (RUN/run.json)
   SampleSettings sample;         // --sample-*, or what a resumed run used (RUN/run.json)
   std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
+  std::string fork_from;         // --resume A --out B (another directory): A, whose history B copies
   std::optional<int> flag_vocab;  // --vocab-size
   std::shared_ptr<RunLock> lock;  // rank 0: this run directory is ours (run_dir.h)
 };
@@ -217,6 +218,17 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
   }
   r.out = a.has("out") ? a.str("out") : (r.resume ? a.str("resume") : a.require("out"));
   if (r.out.empty()) GPT_USAGE_FAIL("--out must not be empty");
+  // --resume A --out B continues A in B. A B that holds a checkpoint is another run (or an
+  // earlier continuation of A): it was overwritten, its metrics.jsonl mixed with A's and its
+  // best.bin (another model) named as this run's best.
+  if (r.resume && a.has("out") && !same_file(r.out, a.str("resume"))) {
+    if (file_exists(join_path(r.out, kCheckpointFile)))
+      GPT_USAGE_FAIL("--out ", r.out, " already holds a checkpoint (another run, or an earlier continuation of ",
+                     a.str("resume"), "): --resume ", a.str("resume"), " --out DIR continues ", a.str("resume"),
+                     " in a new directory; choose another --out, or continue that run with --resume ", r.out,
+                     " (nothing was overwritten)");
+    r.fork_from = a.str("resume");
+  }
 
   r.dtype = resolve_dtype(a, r.resume ? a.str("resume") : "");
   r.sample = resolve_sample_settings(a, r.resume ? a.str("resume") : "");
@@ -428,6 +440,19 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                        " (nothing was overwritten)");
     }
     remove_stale_temps(r.out);  // checkpoint.bin.tmp.PID of a writer killed mid-save
+    if (!r.fork_from.empty()) {
+      // --resume A --out B: B takes A's history up to the checkpoint (metrics, samples,
+      // best.bin), so its loss curve, samples.txt and "lowest val loss: B/best.bin" are
+      // this run's (best.bin was named but missing). What B held has no checkpoint: leftovers.
+      for (const char* f : {"metrics.jsonl", kSamplesFile, kBestFile}) {
+        const std::string from = join_path(r.fork_from, f), to = join_path(r.out, f);
+        if (is_regular_file(from)) write_file_atomic(to, read_file(from));
+        else std::remove(to.c_str());
+      }
+      truncate_metrics(metrics_path, st.step);
+      logged = logged_losses(metrics_path);
+      truncate_samples(samples_path, st.step);
+    }
     if (!r.resume) write_file_atomic(metrics_path, "");
     if (!r.resume && file_exists(samples_path)) {  // an earlier run's, which left no checkpoint
       std::remove(samples_path.c_str());
@@ -554,8 +579,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // The lowest val loss so far, which best.bin holds: the checkpoint's record (version 4),
   // best.bin's own, what metrics.jsonl kept (older checkpoints): the lowest of them, so
   // that a missing or edited metrics.jsonl cannot let a worse model replace best.bin.
-  // (Rank 0's: it alone writes best.bin and checkpoints.)
-  std::optional<double> best_val = logged.best_val;
+  // metrics.jsonl's figure (9 digits) counts only where it is lower beyond its rounding:
+  // a figure rounded down replaced the exact one, and a resumed run's checkpoints differed
+  // from the uninterrupted run's in that field. (Rank 0's: it alone writes best.bin and
+  // checkpoints.)
+  std::optional<double> best_val;
   std::optional<std::pair<double, std::optional<double>>> final_sample;  // the last step's loss and val
   auto consider_best = [&](double v) {
     if (!std::isnan(v) && (!best_val || v < *best_val)) best_val = v;
@@ -570,6 +598,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       }
     }
   }
+  if (logged.best_val && (!best_val || *logged.best_val < *best_val - 1e-8 * std::fabs(*best_val)))
+    best_val = logged.best_val;
   if (best_val) st.best_val = *best_val;
   const int stop_at = a.integer("stop-at");
   const double max_seconds = a.real("max-seconds");
