@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -251,6 +252,36 @@ int remove_stale_temps(const std::string& dir) {
     removed++;
   }
   return removed;
+}
+
+int remove_stale_temps_of(const std::string& path) {
+  const std::string dir = parent_dir(path);
+  const size_t slash = path.find_last_of('/');
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(digits);
+    if (pid != long(::getpid()) && !process_alive(pid) && is_regular_file(join_path(dir, name)))
+      stale.push_back(join_path(dir, name));
+  }
+  ::closedir(d);
+  int removed = 0;
+  for (const auto& p : stale) removed += ::unlink(p.c_str()) == 0;
+  return removed;
+}
+
+void crash_point(const char* name) {
+  const char* at = std::getenv("GPT_CRASH_AT");
+  if (at && std::strcmp(at, name) == 0) {
+    std::fflush(nullptr);
+    ::kill(::getpid(), SIGKILL);
+  }
 }
 
 void remove_tree(const std::string& path) {

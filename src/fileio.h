@@ -38,7 +38,12 @@ inline uint64_t fnv1a(const void* p, size_t n, uint64_t h = kFnv1aStart) {
 // Temp files are named "<path>.tmp.<pid>". Removes those in `dir` whose pid is no
 // longer alive (a writer killed mid-save); returns how many were removed.
 int remove_stale_temps(const std::string& dir);
+// The same for one file: "<path>.tmp.<pid>" of dead writers beside it (nothing else).
+int remove_stale_temps_of(const std::string& path);
 bool process_alive(long pid);
+// For tests of crash safety: when the environment's GPT_CRASH_AT equals `name`, the
+// process kills itself here (SIGKILL: no cleanup runs), as a power cut would.
+void crash_point(const char* name);
 // rm -rf; gpt::Error naming the entry that could not be removed.
 void remove_tree(const std::string& path);
 

@@ -998,6 +998,69 @@ TEST_F(Robustness, ExportNeitherDeletesAUsersTokenizerNorLeavesAStaleOne) {
     EXPECT_FALSE(file_exists(dir + "/hf3/" + f)) << f;
 }
 
+// helper-15: export replaced its files one at a time (the weights, then the tokenizer
+// beside them), so a kill between the two left the new model beside the old model's
+// tokenizer, which `sample` read without a word when both had the same size; and the
+// temp files of a killed export stayed for ever. Each crash point below kills the
+// export (SIGKILL, no cleanup); what is left must be one whole export, or none with a
+// message that says to run it again, and running it again must work and tidy up.
+// (Verified against the old order by putting a crash point between its two writes.)
+TEST_F(Robustness, AKilledExportLeavesOneWholeExportOrNoneAndRunsAgain) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::string out, err;
+  // Two models whose tokenizers differ (other characters), and their exports as references.
+  make_dirs(dir + "/b");
+  std::string text_b;
+  for (int i = 0; i < 400; i++) text_b += "xyz qrs, uvw! ";
+  write_file_atomic(dir + "/b/input.txt", text_b);
+  prepare_data(dir + "/b/input.txt", dir + "/b/data", "char", 0.1);
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/ra", 2), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(dir + "/b/data", dir + "/rb", 2), nullptr, &err), 0) << err;
+  struct Case {
+    std::string to, out, weights, tokenizer, crash_at;
+  };
+  const std::vector<Case> cases = {
+      {"llmc", dir + "/m.bin", dir + "/m.bin", dir + "/m.tokenizer.bin", "export:old-weights-removed"},
+      {"llmc", dir + "/m.bin", dir + "/m.bin", dir + "/m.tokenizer.bin", "export:tokenizer-written"},
+      {"safetensors", dir + "/hf", dir + "/hf/model.safetensors", dir + "/hf/tokenizer.bin", "export:directory-written"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.crash_at);
+    std::map<std::string, std::pair<std::string, std::string>> ref;  // run -> (weights, tokenizer)
+    for (const char* r : {"ra", "rb"}) {
+      ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/" + r, "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
+      ref[r] = {read_file(c.weights), read_file(c.tokenizer)};
+    }
+    ASSERT_NE(ref["ra"].second, ref["rb"].second);
+    ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/ra", "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
+    // A temp file of an export killed mid-write (a pid that is surely dead).
+    const pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, nullptr, 0);
+    const std::string stale = c.weights + ".tmp." + std::to_string(dead);
+    write_file_atomic(stale, "half a model");
+    const int status = in_child([&] {
+      setenv("GPT_CRASH_AT", c.crash_at.c_str(), 1);
+      return run_gpt({"export", "--ckpt", dir + "/rb", "--to", c.to, "--out", c.out});
+    });
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << describe(status);
+    if (file_exists(c.weights)) {
+      const std::string w = read_file(c.weights), t = file_exists(c.tokenizer) ? read_file(c.tokenizer) : "";
+      EXPECT_TRUE((w == ref["ra"].first && t == ref["ra"].second) || (w == ref["rb"].first && t == ref["rb"].second))
+          << "after a kill the weights and the tokenizer beside them are of different models";
+    } else {
+      EXPECT_EQ(run_gpt({"sample", "--ckpt", c.out, "--tokens", "2"}, nullptr, &err), 1);
+      EXPECT_NE(err.find("to it was interrupted"), std::string::npos) << err;
+    }
+    ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/rb", "--to", c.to, "--out", c.out}, nullptr, &err), 0) << err;
+    EXPECT_EQ(read_file(c.weights), ref["rb"].first);
+    EXPECT_EQ(read_file(c.tokenizer), ref["rb"].second);
+    EXPECT_FALSE(file_exists(stale)) << "a killed export's temp file was left";
+    EXPECT_FALSE(file_exists(interrupted_export_marker(c.out)));
+    EXPECT_FALSE(file_exists(c.out + ".tmp." + std::to_string(getpid())));
+  }
+}
+
 // `prepare` again into a run's data directory (another --val-fraction) said nothing;
 // `train --resume` then blamed the user for giving other --data (it was the same), and
 // `eval --ckpt RUN` reported a loss over a val split half made of training text.

@@ -124,7 +124,10 @@ int cmd_export(const Args& a) {
   // An earlier export is there (its weights file; refuse_training_files checked its kind):
   // the tokenizer files beside it are its own, which this export may replace or remove.
   const std::string main_file = to == "safetensors" ? join_path(out, kSafetensorsFile) : out;
-  const bool earlier_export = file_exists(main_file);
+  // An llm.c export that was interrupted left its marker (and no weights): its files are
+  // an earlier export's too.
+  const std::string marker = interrupted_export_marker(out);
+  const bool earlier_export = file_exists(main_file) || (to == "llmc" && is_regular_file(marker));
   const auto beside = tokenizer_files_beside(main_file);
   Stopwatch sw;
   ModelFormat from;
@@ -167,22 +170,47 @@ int cmd_export(const Args& a) {
   Stopwatch sw2;
   size_t bytes;
   std::string what;
+  // The files of an export belong together (a model beside another model's tokenizer of
+  // the same size would sample without a word of warning), so no crash may leave a mix:
+  // a safetensors directory is written whole beside --out and swapped in at once
+  // (DirWriter); an llm.c file and the tokenizer beside it cannot be, so the old weights
+  // go first, under a marker naming the interrupted export, and the new weights come
+  // last: until then no model is there to be read with the wrong tokenizer.
   if (to == "llmc") {
     const std::string file = llmc_bytes(c, lp.params, dtype == "bf16");
+    for (const std::string& f : owned) remove_stale_temps_of(f);
+    remove_stale_temps_of(out);
+    remove_stale_temps_of(marker);
+    write_file_atomic(marker, str("gpt export to ", out, " was interrupted here (no weights were written yet); "
+                                  "run the export again\n"));
+    std::remove(out.c_str());
+    crash_point("export:old-weights-removed");
+    if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
+    for (const std::string& f : owned)
+      if (!writes(f)) std::remove(f.c_str());  // an earlier export's (checked above)
+    crash_point("export:tokenizer-written");
     write_file_atomic(out, file);
+    std::remove(marker.c_str());
     bytes = file.size();
     what = out + (dtype == "bf16" ? " (llm.c checkpoint, version 5, bfloat16)" : " (llm.c checkpoint, version 3, float32)");
   } else {
     std::optional<SpecialTokens> special;
     if (tok) special = SpecialTokens{tok->bos_id(), tok->eos_id()};
-    // A failed export leaves no empty directory behind (one that existed stays).
-    const bool existed = file_exists(out);
-    try {
-      bytes = export_hf_gpt2(out, c, lp.params, special);
-    } catch (const Error&) {
-      if (!existed && is_directory(out)) remove_tree(out);
-      throw;
+    // Every file an export owns is replaced or dropped; the directory's other files
+    // (a README, say) are carried over. A failure leaves --out as it was.
+    std::vector<std::string> replaced = {kSafetensorsFile, kHfConfigFile};
+    for (const std::string& f : owned) replaced.push_back(f.substr(f.find_last_of('/') + 1));
+    for (const std::string& f : replaced) remove_stale_temps_of(join_path(out, f));  // else carried over
+    DirWriter dw(out, replaced);
+    auto inside = [&](const std::string& f) { return join_path(dw.path(), f.substr(f.find_last_of('/') + 1)); };
+    bytes = export_hf_gpt2(dw.path(), c, lp.params, special);
+    if (tok) write_file_atomic(inside(tok_written), spm ? tok->native_file() : tok->serialize());
+    if (hf.written()) {
+      write_file_atomic(join_path(dw.path(), kHfTokenizerFile), hf.tokenizer_json);
+      write_file_atomic(join_path(dw.path(), kHfTokenizerConfigFile), hf.config_json);
     }
+    crash_point("export:directory-written");
+    dw.commit();
     what = join_path(out, kSafetensorsFile) + " + " + kHfConfigFile + " (Hugging Face GPT-2)";
   }
   std::printf("gpt export: %s -> %s\n  %s parameters: %d layer%s, %d heads, dim %d, context %d, vocab %d (padded %d); "
@@ -192,14 +220,6 @@ int cmd_export(const Args& a) {
               format_count(double(bytes)).c_str(), load_s, sw2.seconds());
   if (lp.baked)
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");
-  // SentencePiece as its own .model (other tools read it), anything else as gpt.cc's blob.
-  if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
-  if (hf.written()) {
-    write_file_atomic(join_path(out, kHfTokenizerFile), hf.tokenizer_json);
-    write_file_atomic(join_path(out, kHfTokenizerConfigFile), hf.config_json);
-  }
-  for (const std::string& f : owned)
-    if (!writes(f)) std::remove(f.c_str());  // an earlier export's (checked above)
   if (tok)
     std::printf("  tokenizer: %s (%s); `gpt sample --ckpt %s` reads it\n", tok_written.c_str(),
                 tok->describe().c_str(), out.c_str());

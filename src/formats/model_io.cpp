@@ -54,6 +54,9 @@ ModelFormat detect(const std::string& path) {
     GPT_FAIL(path, ": holds neither ", kCheckpointFile, " (a run of `gpt train`) nor ", kSafetensorsFile,
              " (a Hugging Face GPT-2); pass a run directory, a checkpoint file, an llm.c .bin or a .safetensors file");
   }
+  if (!file_exists(path) && is_regular_file(interrupted_export_marker(path)))
+    GPT_FAIL(path, ": not there: a `gpt export` to it was interrupted before it wrote the weights (",
+             interrupted_export_marker(path), " says so); run that export again");
   if (!file_exists(path))
     GPT_FAIL(path, ": no such file or directory; expected a run directory of `gpt train --out RUN`, a checkpoint, "
              "an llm.c checkpoint (.bin) or a .safetensors file / directory");

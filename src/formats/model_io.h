@@ -28,6 +28,9 @@ std::optional<ModelFormat> file_model_format(const std::string& path);
 // file X.bin. SentencePiece is written as its .model, any other tokenizer as
 // gpt.cc's tokenizer.bin blob.
 std::vector<std::string> tokenizer_files_beside(const std::string& model_path);
+// The marker `gpt export --to llmc --out X` keeps beside X while X and its tokenizer are
+// being replaced: there, X is missing; load_model names the interrupted export.
+inline std::string interrupted_export_marker(const std::string& model_file) { return model_file + ".exporting"; }
 
 // Any model file; an llm.c or safetensors model gets the tokenizer found beside it
 // (tokenizer_files_beside), if any, in Checkpoint::tokenizer. *model_file: the file the
