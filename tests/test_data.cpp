@@ -431,6 +431,46 @@ TEST(Shards, ResumeAcrossAShardBoundaryIsExact) {
   }
 }
 
+// helper-15: a sequential run resumed with another --batch continued at the saved batch
+// index times the new batch's size, so it re-read or skipped data without a word. The
+// next batch must start where the uninterrupted run's would have (same shard, same
+// pass), rounded up to the new batch's grid: nothing read twice, less than one new batch
+// skipped; or, when no new batch fits there, at the next shard's start.
+TEST(Shards, ResumeWithAnotherBatchContinuesAtTheSameToken) {
+  const std::string dir = test::scratch_dir();
+  const std::vector<size_t> sizes = {60, 30, 100};
+  const auto paths = write_shards(dir, sizes);
+  const int T = 8;
+  for (int old_b : {2, 3, 1})
+    for (int new_b : {1, 2, 3})
+      for (int k : {0, 1, 2, 3, 4, 5, 9, 10, 11, 23, 37}) {
+        SCOPED_TRACE("batch " + std::to_string(old_b) + " -> " + std::to_string(new_b) + " after " +
+                     std::to_string(k));
+        DataLoader a(paths, old_b, T, SamplingMode::sequential, 1);
+        draw_n(a, old_b, T, k);
+        const LoaderState s = a.state();
+        const int next_old = draw(a, old_b, T).x[0];  // what the run would have read next
+        const size_t shard = size_t(next_old / 1000), on = size_t(next_old % 1000);
+        DataLoader b(paths, new_b, T, SamplingMode::sequential, 1);
+        b.set_state(s, old_b);
+        const int got = draw(b, new_b, T).x[0];
+        const size_t s2 = size_t(got / 1000), o2 = size_t(got % 1000), bt = size_t(new_b * T);
+        ASSERT_EQ(o2 % bt, 0u) << got;
+        const size_t aligned = (on + bt - 1) / bt * bt;
+        if (aligned + bt + 1 <= sizes[shard]) {
+          EXPECT_EQ(s2, shard) << got;
+          EXPECT_EQ(o2, aligned) << got;
+        } else {
+          EXPECT_EQ(s2, (shard + 1) % sizes.size()) << got;
+          EXPECT_EQ(o2, 0u) << got;
+        }
+        // The same batch: nothing changes (the saved index as it is).
+        DataLoader c(paths, old_b, T, SamplingMode::sequential, 1);
+        c.set_state(s, old_b);
+        EXPECT_EQ(draw(c, old_b, T).x[0], next_old);
+      }
+}
+
 TEST(Shards, StateFromOtherDataIsRefused) {
   const std::string dir = test::scratch_dir();
   const auto three = write_shards(dir, {40, 17, 100});

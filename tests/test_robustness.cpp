@@ -812,6 +812,29 @@ TEST_F(Robustness, ResumeIntoAnotherDirectoryNeverOverwritesARunAndTakesItsHisto
   EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", c, "--steps", "8"}, nullptr, &err), 2);
 }
 
+// helper-15: a resume with another --batch, --seed, --eval-batches, --grad-accum or
+// --sampling said nothing, though the data position, the val windows (and so every val
+// loss compared with best.bin's) or the update changed. One note names every change and
+// its consequence; a resume without changes prints none.
+TEST_F(Robustness, AResumeNamesTheTrainingSettingsItChanges) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 4, {"--sampling", "sequential", "--eval-every", "2"}), nullptr, &err), 0)
+      << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "5"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("this resume changes"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "6", "--batch", "3", "--seed", "5", "--grad-clip", "0.5"},
+                    nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("note: this resume changes --batch 2 -> 3, --grad-clip 1 -> 0.5, --seed 1337 -> 5: the 5 steps "
+                     "so far used the old values"), std::string::npos) << err;
+  EXPECT_NE(err.find("the data continue at the token where step 5 stopped"), std::string::npos) << err;
+  EXPECT_NE(err.find("val loss is now measured on other windows"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "7", "--sampling", "random"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("--sampling sequential -> random: the 6 steps so far used the old value; the data are now read "
+                     "in random order"), std::string::npos) << err;
+  EXPECT_EQ(err.find("val loss is now measured"), std::string::npos) << err;
+}
+
 // A resumed run's lowest val loss came from metrics.jsonl when its 9 digits rounded below
 // the exact figure, so its checkpoints differed from the uninterrupted run's in that field.
 TEST_F(Robustness, AResumedRunKeepsTheExactLowestValLoss) {

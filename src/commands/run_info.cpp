@@ -253,6 +253,39 @@ void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int
                    : "");
 }
 
+void note_training_change(const TrainConfig& before, const TrainConfig& now, int step) {
+  std::string changed;
+  auto add = [&](const std::string& what) { changed += (changed.empty() ? "" : ", ") + what; };
+  auto diff = [&](const char* flag, double a, double b) {
+    if (a != b) add("--" + std::string(flag) + " " + whole_in_full(a) + " -> " + whole_in_full(b));
+  };
+  auto sampling = [](SamplingMode m) { return m == SamplingMode::random ? "random" : "sequential"; };
+  diff("batch", before.batch, now.batch);
+  diff("grad-accum", before.grad_accum, now.grad_accum);
+  diff("weight-decay", before.weight_decay, now.weight_decay);
+  diff("beta1", before.beta1, now.beta1);
+  diff("beta2", before.beta2, now.beta2);
+  diff("grad-clip", before.grad_clip, now.grad_clip);
+  if (before.sampling != now.sampling)
+    add(std::string("--sampling ") + sampling(before.sampling) + " -> " + sampling(now.sampling));
+  if (before.seed != now.seed) add("--seed " + std::to_string(before.seed) + " -> " + std::to_string(now.seed));
+  diff("eval-batches", before.eval_batches, now.eval_batches);
+  if (changed.empty()) return;
+  std::string follows;
+  if (now.sampling == SamplingMode::sequential && before.sampling == now.sampling && before.batch != now.batch)
+    follows += "; the data continue at the token where step " + std::to_string(step) +
+               " stopped (the first batch of the new size at or after it)";
+  if (before.sampling != now.sampling)
+    follows += std::string("; the data are now read in ") + sampling(now.sampling) + " order, so some text the run "
+               "has seen may come again sooner than in a run that used it from the start";
+  const bool windows = before.batch != now.batch || before.seed != now.seed || before.eval_batches != now.eval_batches;
+  if (now.eval_every > 0 && before.eval_every > 0 && windows)
+    follows += "; val loss is now measured on other windows of the val split (they follow --seed, --batch and "
+               "--eval-batches), so it is not directly comparable with the values before, nor with best.bin's";
+  std::fprintf(stderr, "note: this resume changes %s: the %d step%s so far used the old value%s%s\n", changed.c_str(),
+               step, step == 1 ? "" : "s", changed.find(", ") == std::string::npos ? "" : "s", follows.c_str());
+}
+
 double training_flops_per_token(const GPTConfig& c) {
   const double C = c.channels, L = c.num_layers, T = c.max_seq_len;
   const double n_matmul = L * 12.0 * C * C + double(c.padded_vocab_size) * C;

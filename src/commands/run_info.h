@@ -75,6 +75,11 @@ void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck, c
 // On --resume: one line on stderr when the flags change the learning rate at the
 // resumed step (e.g. a larger --steps re-stretches the cosine decay); nothing otherwise.
 void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int step);
+// On --resume: one line on stderr naming every other training setting the flags change
+// (batch, grad-accum, optimizer, sampling, seed, evaluation), and what follows from it:
+// sequential data continue at the same token; val losses are measured on other windows,
+// so they and best.bin's are not comparable with those before. Nothing when none changes.
+void note_training_change(const TrainConfig& before, const TrainConfig& now, int step);
 // --steps ending inside --warmup: the rate only rises and never reaches --lr; a note
 // (empty when the run gets past its warmup).
 std::string warmup_note(const TrainConfig& t);

@@ -363,7 +363,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1), available_memory());
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
-  if (r.resume) train_loader.set_state(st.loader);
+  if (r.resume) train_loader.set_state(st.loader, r.ck->train.batch);
   std::unique_ptr<DataLoader> val_loader;
   if (tc.eval_every > 0) {
     if (data.val_paths.empty())
@@ -388,7 +388,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (r.resume) load_weights(model, *r.ck, true);
   else if (r.ck) load_weights(model, *r.ck, false);
   else model.init_weights(tc.seed);
-  if (root && r.resume) note_schedule_change(r.ck->train, tc, int(st.step));
+  if (root && r.resume) {
+    note_schedule_change(r.ck->train, tc, int(st.step));
+    note_training_change(r.ck->train, tc, int(st.step));
+  }
   r.ck.reset();  // the weights are in the model now
 
   const std::string ckpt_file = join_path(r.out, kCheckpointFile);

@@ -271,7 +271,28 @@ void DataLoader::reset() {
   rng_.state = seed_;
 }
 
-void DataLoader::set_state(const LoaderState& s) {
+uint64_t DataLoader::position_for_batch(uint64_t index, int saved_batch) const {
+  if (mode_ != SamplingMode::sequential || saved_batch <= 0 || saved_batch == B_) return index;
+  // Single-process batch counts per shard (cumulative) for a batch of `rows` rows.
+  auto ends = [&](int rows) {
+    std::vector<uint64_t> e;
+    const uint64_t bt = uint64_t(rows) * uint64_t(T_);
+    for (const Shard& sh : shards_) e.push_back((e.empty() ? 0 : e.back()) + (uint64_t(sh.n) - 1) / bt);
+    return e;
+  };
+  const std::vector<uint64_t> old_end = ends(saved_batch), new_end = ends(B_);
+  if (old_end.back() == 0) return 0;  // (the saved batch never fitted these data)
+  const uint64_t pass = index / old_end.back(), j = index % old_end.back();
+  const size_t s = size_t(std::upper_bound(old_end.begin(), old_end.end(), j) - old_end.begin());
+  const uint64_t token = (j - (s ? old_end[s - 1] : 0)) * uint64_t(saved_batch) * uint64_t(T_);
+  const uint64_t new_bt = uint64_t(B_) * uint64_t(T_);
+  const uint64_t first = s ? new_end[s - 1] : 0, in_shard = (token + new_bt - 1) / new_bt;
+  // Past this shard's last whole new batch: the next shard's first (or the next pass's).
+  const uint64_t at = std::min(first + in_shard, new_end[s]);
+  return pass * new_end.back() + at;
+}
+
+void DataLoader::set_state(const LoaderState& s, int saved_batch) {
   if (s.data_id != 0 && s.data_id != data_id_)
     GPT_FAIL("the saved data position belongs to other data (", s.data_tokens, " tokens, fingerprint ",
              s.data_id, "); the training data given now are ", num_tokens_, " tokens in ", shards_.size(),
@@ -279,7 +300,7 @@ void DataLoader::set_state(const LoaderState& s) {
              "). Resume with the same --data / --train-glob the run was started with, holding the same shards: a "
              "data directory prepared again since holds other shards (put the old ones back, or start a new run "
              "from this one's weights with --init RUN)");
-  batch_index_ = s.batch_index / uint64_t(part_.world);
+  batch_index_ = position_for_batch(s.batch_index, saved_batch) / uint64_t(part_.world);
   rng_.state = part_.rank == 0 ? s.rng_state : rank_seed(s.rng_state, part_.rank);
 }
 

@@ -81,7 +81,14 @@ class DataLoader {
   // the saved stream and rank r > 0 a stream derived from it.
   LoaderState state() const { return {batch_index_ * uint64_t(part_.world), rng_.state, num_tokens_, data_id_}; }
   // Refuses (gpt::Error) a state saved over other data (different shards or sizes).
-  void set_state(const LoaderState& s);
+  // saved_batch: the per-process --batch the state was saved with (0 = this one's). A
+  // sequential run resumed with another --batch continues at the first new batch that
+  // starts at or after the token where the saved one stopped (in the same shard and
+  // pass), so no data are read twice and fewer than one new batch's are skipped.
+  void set_state(const LoaderState& s, int saved_batch = 0);
+  // The saved position (single-process batches of saved_batch rows) in batches of this
+  // loader's B (the conversion set_state makes).
+  uint64_t position_for_batch(uint64_t index, int saved_batch) const;
   size_t num_tokens() const { return num_tokens_; }           // all shards
   size_t num_shards() const { return shards_.size(); }
   uint64_t batches_per_pass() const { return batch_end_.back(); }  // sequential batches over all shards
