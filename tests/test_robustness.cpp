@@ -812,6 +812,21 @@ TEST_F(Robustness, ResumeIntoAnotherDirectoryNeverOverwritesARunAndTakesItsHisto
   EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", c, "--steps", "8"}, nullptr, &err), 2);
 }
 
+// helper-16: the done line gave the steps' time alone ("in 0s" after a 30 s evaluation),
+// and the ETA left the evaluations still to come out. Now it names them and their time.
+TEST_F(Robustness, TheDoneLineCountsTheEvaluationsAndTheirTime) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/r", 5, {"--eval-every", "2"}), nullptr, &err), 0) << err;
+  // Steps 2, 4 and the last (5).
+  EXPECT_TRUE(std::regex_search(err, std::regex("\ndone: 5 steps in [^ ]+ \\([0-9,]+ tokens\\) and 3 val "
+                                                "evaluations in [0-9.]+m?s; final train loss")))
+      << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/r1", 1, {"--eval-every", "1", "--sample-every", "1", "--sample-tokens",
+                                                     "4"}), &out, &err), 0) << err;
+  EXPECT_TRUE(std::regex_search(err, std::regex(", 1 val evaluation in [0-9.]+m?s and 1 sample in [0-9.]+m?s;"))) << err;
+}
+
 // helper-15: a resume with another --batch, --seed, --eval-batches, --grad-accum or
 // --sampling said nothing, though the data position, the val windows (and so every val
 // loss compared with best.bin's) or the update changed. One note names every change and

@@ -514,20 +514,40 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // Every rank evaluates the same windows (they agree on the weights). A stop signal
   // gives the evaluation up (none: nothing logged or kept as best), so that a long one
   // (--eval-batches 0 over a large split) does not keep Ctrl-C waiting.
+  const bool tty = isatty(STDERR_FILENO);
+  // A long evaluation (--eval-batches 0 over a large split) says what it is doing: on a
+  // terminal a progress line with its ETA, in a log one line when it will take a while.
+  double eval_s = 0.0;  // wall time of the evaluations so far (ETA and the done line count it)
+  int evals_taken = 0;
   auto evaluate = [&]() -> std::optional<double> {
+    Stopwatch took;
     val_loader->reset();
     std::vector<int> in(size_t(B) * T), tg(size_t(B) * T);
     double sum = 0.0;
     const size_t n_batches = tc.eval_batches ? size_t(tc.eval_batches) : size_t(val_loader->batches_per_pass());
+    bool announced = false;
+    double drawn = 0.0;
     for (size_t i = 0; i < n_batches; i++) {
       if (signals.signal()) return std::nullopt;
       val_loader->next_batch(in.data(), tg.data());
       sum += *model.forward(in.data(), tg.data(), B, T, false);
+      const double t = took.seconds(), left = t / double(i + 1) * double(n_batches - i - 1);
+      if (!root || left < 1.0) continue;
+      if (tty && t - drawn > 0.5) {
+        std::fprintf(stderr, "\rstep %ld/%d | val loss: batch %zu/%zu | ETA %s\033[K", long(st.step), tc.steps, i + 1,
+                     n_batches, format_duration(left).c_str());
+        drawn = t;
+      } else if (!tty && !announced && t + left > 10.0) {
+        std::fprintf(stderr, "step %ld/%d: val loss over %zu batches of the val split, about %s\n", long(st.step),
+                     tc.steps, n_batches, format_duration(t + left).c_str());
+        announced = true;
+      }
     }
+    eval_s += took.seconds();
+    evals_taken++;
     return sum / double(n_batches);
   };
 
-  const bool tty = isatty(STDERR_FILENO);
   // --sample-every (rank 0): the model's text at this step, on stdout as it comes and
   // appended to RUN/samples.txt: temperature 1 from the same seed every time, so two
   // samples differ only by what the model learned between them, and `gpt sample --ckpt`
@@ -701,6 +721,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         metrics_bytes = size_t(metrics.tellp());
       }
       double eta = ema_step_s * double(tc.steps - st.step);
+      if (evals_taken > 0) {  // the evaluations still to come (the last step's too), at their time so far
+        const long every = tc.eval_every, left = tc.steps / every - long(st.step) / every + (tc.steps % every ? 1 : 0);
+        eta += eval_s / evals_taken * double(left);
+      }
       if (samples_taken > 0) {  // the samples still to come, at the time they took so far
         const long every = r.sample.every, left = tc.steps / every - long(st.step) / every + (tc.steps % every ? 1 : 0);
         eta += sample_s / samples_taken * double(left);
@@ -748,11 +772,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), r.out.c_str());
     return stop_code;
   }
+  // The steps' time is the run's (over every resume); evaluations and samples this session's.
+  std::string extra;
+  if (evals_taken)
+    extra += str(samples_taken ? ", " : " and ", evals_taken, " val evaluation", evals_taken > 1 ? "s" : "", " in ",
+                 format_duration(eval_s));
+  if (samples_taken)
+    extra += str(" and ", samples_taken, " sample", samples_taken > 1 ? "s" : "", " in ", format_duration(sample_s));
   std::fprintf(stderr, "done: %ld steps in %s (%s tokens)%s; final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
                long(st.step), format_duration(st.elapsed_s).c_str(), format_count(double(st.tokens_seen)).c_str(),
-               samples_taken ? (", and " + std::to_string(samples_taken) + " sample" + (samples_taken > 1 ? "s" : "") +
-                                " in " + format_duration(sample_s)).c_str()
-                             : "",
+               extra.c_str(),
                last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
                metrics_path.c_str(), ckpt_file.c_str(),
                best_val ? ("; lowest val loss " + loss_text(*best_val) + ": " + join_path(r.out, kBestFile)).c_str() : "");
