@@ -827,6 +827,41 @@ TEST_F(Robustness, TheDoneLineCountsTheEvaluationsAndTheirTime) {
   EXPECT_TRUE(std::regex_search(err, std::regex(", 1 val evaluation in [0-9.]+m?s and 1 sample in [0-9.]+m?s;"))) << err;
 }
 
+// helper-16: nothing told a newcomer how often the model sees each token, nor what a
+// rising val loss means. The header gives the passes over the train tokens, and one note
+// (once) explains overfitting when val rises for two evaluations in a row; a run whose
+// val keeps falling gets none.
+TEST_F(Robustness, TheHeaderGivesPassesOverTheDataAndRisingValGetsOneNote) {
+  const std::string dir = scratch_dir();
+  std::string text;
+  for (int i = 0; i < 300; i++) text += "the cat sat on the mat. ";
+  for (int i = 0; i < 30; i++) text += "a dog ran to me, not a cat! ";  // the val split: other text
+  write_file_atomic(dir + "/rep.txt", text + "\n");
+  prepare_data(dir + "/rep.txt", dir + "/rep", "char", 0.1);
+  std::string err;
+  const std::vector<std::string> flags = {"--layers", "1", "--heads", "2", "--dim", "32", "--context", "16",
+                                          "--batch", "4", "--eval-every", "10", "--lr", "1e-2", "--warmup", "5",
+                                          "--eval-batches", "4", "--threads", "1"};
+  auto train = [&](const std::string& run, int steps) {
+    std::vector<std::string> a = {"train", "--data", dir + "/rep", "--out", dir + "/" + run, "--steps",
+                                  std::to_string(steps)};
+    a.insert(a.end(), flags.begin(), flags.end());
+    return run_gpt(a, nullptr, &err);
+  };
+  ASSERT_EQ(train("r", 150), 0) << err;
+  // 150 steps x 64 tokens over 7,237 train tokens.
+  EXPECT_NE(err.find("= 64 tokens/step; 150 steps (1.3 passes over the train tokens)"), std::string::npos) << err;
+  const size_t note = err.find("is above its lowest");
+  ASSERT_NE(note, std::string::npos) << err;
+  EXPECT_NE(err.find("for the second evaluation in a row: the model is starting to learn the training text by heart "
+                     "(overfitting)"), std::string::npos) << err;
+  EXPECT_EQ(err.find("is above its lowest", note + 1), std::string::npos) << "the note came twice:\n" << err;
+  // A short run over a fraction of the data, val falling: no note.
+  ASSERT_EQ(train("short", 10), 0) << err;
+  EXPECT_NE(err.find("10 steps (9% of one pass over the train tokens)"), std::string::npos) << err;
+  EXPECT_EQ(err.find("overfitting"), std::string::npos) << err;
+}
+
 // helper-15: a resume with another --batch, --seed, --eval-batches, --grad-accum or
 // --sampling said nothing, though the data position, the val windows (and so every val
 // loss compared with best.bin's) or the update changed. One note names every change and

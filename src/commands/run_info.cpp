@@ -216,6 +216,17 @@ void note_latest_checkpoint(const std::string& ckpt_arg, const Checkpoint& ck, c
                join_path(ckpt_arg, kBestFile).c_str());
 }
 
+std::string passes_note(double tokens_trained, double train_tokens) {
+  if (!(train_tokens > 0)) return "";
+  const double passes = tokens_trained / train_tokens;
+  char b[64];
+  if (passes < 0.01) std::snprintf(b, sizeof b, " (under 1%% of one pass over the train tokens)");
+  else if (passes < 0.995) std::snprintf(b, sizeof b, " (%.0f%% of one pass over the train tokens)", passes * 100);
+  else if (passes < 1.005) std::snprintf(b, sizeof b, " (one pass over the train tokens)");
+  else std::snprintf(b, sizeof b, " (%.*f passes over the train tokens)", passes < 10 ? 1 : 0, passes);
+  return b;
+}
+
 std::string warmup_note(const TrainConfig& t) {
   if (t.steps <= 0 || t.warmup < t.steps) return "";
   char buf[320];

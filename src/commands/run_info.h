@@ -80,6 +80,10 @@ void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int
 // sequential data continue at the same token; val losses are measured on other windows,
 // so they and best.bin's are not comparable with those before. Nothing when none changes.
 void note_training_change(const TrainConfig& before, const TrainConfig& now, int step);
+// The header's " (N passes over the train tokens)" for the tokens --steps will read,
+// so that a newcomer sees how often the model sees each token (many passes: it learns
+// the text by heart).
+std::string passes_note(double tokens_trained, double train_tokens);
 // --steps ending inside --warmup: the rate only rises and never reaches --lr; a note
 // (empty when the run gets past its warmup).
 std::string warmup_note(const TrainConfig& t);

@@ -473,13 +473,15 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
     std::fprintf(stderr,
                  "gpt train: %s parameters (%d layer%s, %d heads, dim %d, context %d, %s positions, vocab %d)%s\n"
-                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s\n%s",
+                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s%s\n%s",
                  format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_layers == 1 ? "" : "s",
                  mc.num_heads, mc.channels,
                  mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, dtype_note(r.dtype, device).c_str(), data.name.c_str(),
                  format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
                  format_count(tc.steps).c_str(),
+                 passes_note(double(B) * T * tc.grad_accum * pg.size() * tc.steps, double(train_loader.num_tokens()))
+                     .c_str(),
                  r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
                  mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
     std::fputs(warmup_note(tc).c_str(), stderr);
@@ -518,6 +520,9 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // A long evaluation (--eval-batches 0 over a large split) says what it is doing: on a
   // terminal a progress line with its ETA, in a log one line when it will take a while.
   double eval_s = 0.0;  // wall time of the evaluations so far (ETA and the done line count it)
+  int val_rises = 0;    // evaluations in a row above the lowest val loss
+  bool overfit_noted = false;  // (once per session)
+  long best_step = 0;   // the step of the lowest val loss, when this session saw it
   int evals_taken = 0;
   auto evaluate = [&]() -> std::optional<double> {
     Stopwatch took;
@@ -695,8 +700,22 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       val = evaluate();
       if (val) last_val = val;
     }
+    if (root && val && best_val && *val > *best_val + 0.01 * std::fabs(*best_val)) {
+      // Rising for the second evaluation in a row: once per session, what it means.
+      if (++val_rises == 2 && !overfit_noted) {
+        overfit_noted = true;
+        std::fprintf(stderr, "%snote: val loss %s is above its lowest %s%s for the second evaluation in a row: the "
+                     "model is starting to learn the training text by heart (overfitting); best.bin keeps the best "
+                     "model. More text, --dropout 0.1-0.2 or a smaller model help; more --steps do not\n",
+                     tty ? "\n" : "", loss_text(*val).c_str(), loss_text(*best_val).c_str(),
+                     best_step ? (" (step " + std::to_string(best_step) + ")").c_str() : "");
+      }
+    } else if (val) {
+      val_rises = 0;
+    }
     if (val && (!best_val || *val < *best_val)) {
       best_val = val;
+      best_step = long(st.step);
       st.best_val = *val;
       if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
     }
