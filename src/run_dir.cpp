@@ -45,6 +45,13 @@ RunLock::RunLock(const std::string& dir) {
   }
 }
 
+std::string run_dir_evidence(const std::string& dir) {
+  if (!is_directory(dir)) return "";
+  for (const char* f : {"checkpoint.bin", kRunLockFile, "metrics.jsonl"})
+    if (file_exists(join_path(dir, f))) return f;
+  return "";
+}
+
 RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock; the file stays (unlinking it would race)
 }

@@ -26,6 +26,11 @@ class RunLock {
   int fd_ = -1;
 };
 constexpr const char* kRunLockFile = "train.lock";
+// The file that shows DIR is (or was) the directory of a `gpt train` run: its
+// checkpoint.bin, its train.lock (there from the run's first moment, before any
+// checkpoint) or its metrics.jsonl; "" when it holds none. prepare and export refuse
+// to write into such a directory, train refuses a data directory as its --out.
+std::string run_dir_evidence(const std::string& dir);
 
 // While alive, SIGINT, SIGTERM, SIGHUP (terminal closed), SIGPIPE (the reader of our
 // output went away, e.g. `| head`) and SIGXFSZ (file size limit) only set a flag the

@@ -226,7 +226,8 @@ TEST(DataLoader, PartitionSplitsEachGlobalBatchAcrossRanks) {
   }
   EXPECT_TRUE(differs);
   // A shard too short for one global batch names the process count.
-  expect_error([&] { DataLoader(path, 20, 8, SamplingMode::sequential, 1, 0, Partition{1, 2}); }, {"on 2 processes"});
+  expect_error([&] { DataLoader(path, 20, 8, SamplingMode::sequential, 1, 0, Partition{1, 2}); }, {"on 2 processes"},
+               kExitUsage);
 }
 
 TEST(DataLoader, RandomWindowsAreShiftedAndInRange) {
@@ -289,8 +290,10 @@ TEST(DataLoader, ResumeGivesIdenticalBatches) {
 
 TEST(DataLoader, RejectsShardTooSmallAndBadShapes) {
   const std::string path = write_tmp_shard(iota_tokens(16));
-  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::sequential, 0); }, {path, "16 tokens", "B*T+1 = 17"});
-  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::random, 0); }, {path, "--batch", "--context"});
+  // A setting that cannot work with these data: exit 2, as README says of impossible settings (helper-16: was 1).
+  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::sequential, 0); }, {path, "16 tokens", "B*T+1 = 17"},
+               kExitUsage);
+  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::random, 0); }, {path, "--batch", "--context"}, kExitUsage);
   DataLoader ok(path, 3, 5, SamplingMode::sequential, 0);  // 16 = 3*5+1: fits exactly
   expect_error([&] { DataLoader(path, 0, 8, SamplingMode::random, 0); }, {"positive"}, kExitUsage);
   expect_error([&] { DataLoader(path, 2, -1, SamplingMode::random, 0); }, {"positive"}, kExitUsage);
@@ -512,7 +515,8 @@ TEST(Shards, TokenIdsAtOrAboveTheVocabularyAreRefused) {
   // And every shard needs one batch: the small one is named.
   const auto small = write_shards(dir, {40, 10}, "small_");
   expect_error([&] { DataLoader(small, 2, 8, SamplingMode::sequential, 1); },
-               {small[1], "10 tokens", "B*T+1 = 17", "each of the 2 shards must hold a whole batch", "--input DIR"});
+               {small[1], "10 tokens", "B*T+1 = 17", "each of the 2 shards must hold a whole batch", "--input DIR"},
+               kExitUsage);
 }
 
 // ---------------------------------------------------------------- prepare

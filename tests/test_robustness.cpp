@@ -862,6 +862,35 @@ TEST_F(Robustness, TheHeaderGivesPassesOverTheDataAndRisingValGetsOneNote) {
   EXPECT_EQ(err.find("overfitting"), std::string::npos) << err;
 }
 
+// helper-15: a run directory before its first checkpoint (train.lock and metrics.jsonl
+// only: a live run) was taken by `prepare --out` (replaced whole) and `export --out`;
+// `train --data D --out D` put the run among the shards; `--resume RUN/checkpoint.bin`
+// said "exists but is not a directory".
+TEST_F(Robustness, RunAndDataDirectoriesAreToldApart) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/live";
+  std::string out, err;
+  make_dirs(run);
+  {
+    RunLock held(run);  // a run that has not saved yet
+    write_file_atomic(dir + "/t.txt", "some text to prepare\n");
+    EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/t.txt", "--out", run}, &out, &err), 2) << err;
+    EXPECT_NE(err.find("is the run directory of `gpt train` (it holds train.lock)"), std::string::npos) << err;
+    ASSERT_EQ(run_gpt(tiny_train(data, dir + "/done", 2), nullptr, &err), 0) << err;
+    EXPECT_EQ(run_gpt({"export", "--ckpt", dir + "/done", "--to", "safetensors", "--out", run}, &out, &err), 2);
+    EXPECT_NE(err.find("holds train.lock, so it is the directory of a gpt.cc run"), std::string::npos) << err;
+    EXPECT_EQ(run_gpt({"export", "--ckpt", dir + "/done", "--to", "llmc", "--out", run + "/m.bin"}, &out, &err), 2);
+    EXPECT_FALSE(file_exists(run + "/m.bin"));
+    EXPECT_FALSE(file_exists(run + "/model.safetensors"));
+  }
+  EXPECT_EQ(run_gpt(tiny_train(data, data, 2), nullptr, &err), 2) << err;
+  EXPECT_NE(err.find("holds train.bin, so it is a data directory (the one --data names)"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(data + "/train.lock")) << "the refused run left its lock in the data";
+  EXPECT_FALSE(file_exists(data + "/metrics.jsonl"));
+  EXPECT_EQ(run_gpt({"train", "--resume", dir + "/done/checkpoint.bin", "--steps", "3"}, nullptr, &err), 2) << err;
+  EXPECT_NE(err.find("--resume takes the run directory: gpt train --resume " + dir + "/done"), std::string::npos)
+      << err;
+}
+
 // helper-15: a resume with another --batch, --seed, --eval-batches, --grad-accum or
 // --sampling said nothing, though the data position, the val windows (and so every val
 // loss compared with best.bin's) or the update changed. One note names every change and

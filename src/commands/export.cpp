@@ -17,6 +17,7 @@
 #include "formats/json.h"
 #include "formats/llmc.h"
 #include "formats/model_io.h"
+#include "run_dir.h"
 #include "tensors.h"
 #include "text/tokenizer.h"
 
@@ -96,12 +97,12 @@ void refuse_training_files(const std::string& out, const std::string& to) {
         },
         "a tokenizer file");
   const std::string dir = to == "safetensors" ? out : parent_dir(out);
-  if (is_directory(dir))
-    for (const char* f : {kCheckpointFile, "train.bin"})
-      if (file_exists(join_path(dir, f)))
-        GPT_USAGE_FAIL("--out ", out, ": ", dir, " holds ", f, ", so it is the directory of a gpt.cc ",
-                       std::string(f) == kCheckpointFile ? "run" : "data set",
-                       "; export into a directory of its own (nothing was written)");
+  if (const std::string f = run_dir_evidence(dir); !f.empty())
+    GPT_USAGE_FAIL("--out ", out, ": ", dir, " holds ", f, ", so it is the directory of a gpt.cc run; export into "
+                   "a directory of its own (nothing was written)");
+  if (is_directory(dir) && file_exists(join_path(dir, "train.bin")))
+    GPT_USAGE_FAIL("--out ", out, ": ", dir, " holds train.bin, so it is the directory of a gpt.cc data set; "
+                   "export into a directory of its own (nothing was written)");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "formats/checkpoint.h"
 #include "formats/hf_gpt2.h"
 #include "formats/model_io.h"
+#include "run_dir.h"
 #include "text/dataloader.h"
 #include "text/tokenizer.h"
 
@@ -20,8 +21,9 @@ int cmd_prepare(const Args& a) {
   }
   // A run directory is not data: replacing it would drop a checkpoint saved meanwhile.
   const std::string out = a.require("out");
-  if (file_exists(join_path(out, kCheckpointFile)))
-    GPT_USAGE_FAIL("--out ", out, " is the run directory of `gpt train` (it holds ", kCheckpointFile,
+  // (train.lock: a run that has not saved its first checkpoint yet, or is running now.)
+  if (const std::string f = run_dir_evidence(out); !f.empty())
+    GPT_USAGE_FAIL("--out ", out, " is the run directory of `gpt train` (it holds ", f,
                    "); prepare writes a data directory: choose another --out (nothing was written)");
   // --tokenizer RUN or a model file: the tokenizer the model was trained with (stored in a
   // checkpoint, or found beside an llm.c / safetensors export), so new text is encoded

@@ -216,6 +216,16 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
     if (*r.flag_vocab < 1 || *r.flag_vocab > 65536)
       GPT_USAGE_FAIL("--vocab-size must be in 1..65536 (shard tokens are uint16), got ", *r.flag_vocab);
   }
+  // --resume RUN/checkpoint.bin (a file) without --out: the run's files go beside it, in
+  // RUN, which is what --resume RUN says (make_dirs said only "not a directory").
+  if (r.resume && !a.has("out") && file_exists(a.str("resume")) && !is_directory(a.str("resume"))) {
+    const std::string run = run_dir(a.str("resume"));
+    if (a.str("resume").size() >= std::strlen(kCheckpointFile) &&
+        a.str("resume").substr(a.str("resume").size() - std::strlen(kCheckpointFile)) == kCheckpointFile)
+      GPT_USAGE_FAIL("--resume takes the run directory: gpt train --resume ", run, " (nothing was changed)");
+    GPT_USAGE_FAIL("--resume ", a.str("resume"), " is a file; --resume takes a run directory (--resume RUN), or "
+                   "continues a checkpoint file in a new directory given with --out DIR (nothing was changed)");
+  }
   r.out = a.has("out") ? a.str("out") : (r.resume ? a.str("resume") : a.require("out"));
   if (r.out.empty()) GPT_USAGE_FAIL("--out must not be empty");
   // --resume A --out B continues A in B. A B that holds a checkpoint is another run (or an
@@ -835,6 +845,14 @@ int cmd_train(const Args& a) {
     // --out is locked once created, in train_loop). Rank 0 alone writes files.
     std::shared_ptr<RunLock> lock;
     const std::string out = a.has("out") ? a.str("out") : a.has("resume") ? a.str("resume") : "";
+    // The run's files do not go among a data set's shards (`gpt prepare --out` replaces a
+    // data directory whole; eval and export take a directory with train.bin for data):
+    // refused before the lock is taken, so nothing is written there.
+    const bool new_out = !a.has("resume") || (a.has("out") && !same_file(out, a.str("resume")));
+    if (new_out && is_directory(out) && file_exists(join_path(out, "train.bin")))
+      GPT_USAGE_FAIL("--out ", out, " holds train.bin, so it is a data directory",
+                     a.has("data") && same_file(out, a.str("data")) ? " (the one --data names)" : " of `gpt prepare`",
+                     "; the run needs a directory of its own, e.g. --out runs/NAME (nothing was written)");
     if (pg->is_root() && !out.empty() && is_directory(out)) lock = std::make_shared<RunLock>(out);
     Run run = resolve_run(a, pg->is_root());
     run.lock = lock;

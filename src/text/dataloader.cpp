@@ -192,7 +192,7 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     const size_t ntok = check_shard(path, header, file.size());
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)
-      GPT_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
+      GPT_USAGE_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
                part.world > 1 ? str(", on ", part.world, " processes") : std::string(),
                paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole batch on its own")
                                 : std::string(),
