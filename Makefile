@@ -91,17 +91,24 @@ FORCE:
 # Without it, SentencePiece or MPI installed after a first build (make test, then make run,
 # whose install_deps adds them) left the old objects: a binary "built without
 # SentencePiece" that the probe line called "SentencePiece yes".
+# $(call config_stamp,STAMP_VAR,TEXT_VAR) (variable names: the texts hold commas and $):
+# the file $(STAMP_VAR) holds $(TEXT_VAR), rewritten when make reads this file only when
+# it changes; the rule writes it when missing (after `make clean all`). The fuzz build
+# has its own (below).
+define config_stamp
+$$(shell mkdir -p $$(dir $$($(1))))
+ifneq ($$(file <$$($(1))),$$($(2)))
+  $$(file >$$($(1)),$$($(2)))
+endif
+$$($(1)):
+	@mkdir -p $$(dir $$@)
+	$$(file >$$@,$$($(2)))
+endef
 BUILD_CONFIG := $(CXX) $(CXXFLAGS) $(BASEFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDFLAGS) $(LDLIBS_SPM) $(LDLIBS_MPI) $(LDLIBS_CUDA)
 CONFIG_STAMP := $(BUILD)/config.stamp
 ifneq ($(MAKECMDGOALS),clean)
-  $(shell mkdir -p $(BUILD))
-  ifneq ($(file <$(CONFIG_STAMP)),$(BUILD_CONFIG))
-    $(file >$(CONFIG_STAMP),$(BUILD_CONFIG))
-  endif
+  $(eval $(call config_stamp,CONFIG_STAMP,BUILD_CONFIG))
 endif
-$(CONFIG_STAMP):  # gone after `make clean all`
-	@mkdir -p $(BUILD)
-	$(file >$@,$(BUILD_CONFIG))
 
 .PHONY: all test run bench bench-mpi sanitize clean probe data FORCE fuzz fuzz-build fuzz-smoke
 all: probe bin/gpt
@@ -245,15 +252,14 @@ FUZZERS     := $(patsubst tests/fuzz/fuzz_%.cpp,%,$(wildcard tests/fuzz/fuzz_*.c
 FUZZ_OBJS   := $(LIB_SRCS:%.cpp=$(FUZZ_BUILD)/%.o)
 
 FUZZ_STAMP  := $(FUZZ_BUILD)/config.stamp
+FUZZ_CONFIG  = $(FUZZ_CXX) $(FUZZ_CFLAGS)
 ifneq ($(findstring fuzz,$(MAKECMDGOALS)),)
-  $(shell mkdir -p $(FUZZ_BUILD))
-  ifneq ($(file <$(FUZZ_STAMP)),$(FUZZ_CXX) $(FUZZ_CFLAGS))
-    $(file >$(FUZZ_STAMP),$(FUZZ_CXX) $(FUZZ_CFLAGS))
-  endif
-endif
+  $(eval $(call config_stamp,FUZZ_STAMP,FUZZ_CONFIG))
+else
 $(FUZZ_STAMP):
-	@mkdir -p $(FUZZ_BUILD)
-	$(file >$@,$(FUZZ_CXX) $(FUZZ_CFLAGS))
+	@mkdir -p $(dir $@)
+	$(file >$@,$(FUZZ_CONFIG))
+endif
 $(FUZZ_BUILD)/src/%.o: src/%.cpp $(FUZZ_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

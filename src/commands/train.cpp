@@ -424,15 +424,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (root && file_exists(samples_path) && !is_regular_file(samples_path))
     GPT_FAIL(samples_path, ": not a regular file (a directory, FIFO or device); gpt train keeps the samples of "
              "--sample-every there: move it away, then run the command again");
-  LoggedLosses logged;
-  if (root && r.resume) {
-    truncate_metrics(metrics_path, st.step);
-    logged = logged_losses(metrics_path);
-    if (!truncate_samples(samples_path, st.step))
-      std::fprintf(stderr, "note: %s is not as gpt train writes it (edited?); it is left as it is, samples after "
-                   "step %ld in it are from before this resume, and new ones are appended\n",
-                   samples_path.c_str(), long(st.step));
-  }
+  LoggedLosses logged;  // (a resumed run's: read below, once its directory is locked)
   // --sample-every: the data's tokenizer and the prompt, checked before anything is
   // written (on every rank, so that a bad prompt stops all of them alike).
   std::unique_ptr<Tokenizer> sample_tok;
@@ -462,9 +454,15 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         if (is_regular_file(from)) write_file_atomic(to, read_file(from));
         else std::remove(to.c_str());
       }
+    }
+    // A resumed run's history ends at its checkpoint (what came after is redone).
+    if (r.resume) {
       truncate_metrics(metrics_path, st.step);
       logged = logged_losses(metrics_path);
-      truncate_samples(samples_path, st.step);
+      if (!truncate_samples(samples_path, st.step))
+        std::fprintf(stderr, "note: %s is not as gpt train writes it (edited?); it is left as it is, samples after "
+                     "step %ld in it are from before this resume, and new ones are appended\n",
+                     samples_path.c_str(), long(st.step));
     }
     if (!r.resume) write_file_atomic(metrics_path, "");
     if (!r.resume && file_exists(samples_path)) {  // an earlier run's, which left no checkpoint
