@@ -226,6 +226,13 @@ void MappedFile::guarded_call(void (*fn)(void*), void* ctx) const {
            "start again");
 }
 
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 bool process_alive(long pid) {
   if (pid <= 0) return false;
   return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;

@@ -16,6 +16,9 @@ std::string read_file(const std::string& path);  // whole file; gpt::Error if un
 void write_file_atomic(const std::string& path, std::string_view bytes);
 // The same with the file's bytes given in parts (no copy of them joined).
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);
+// fsync of a file written by appending (metrics.jsonl, samples.txt), so what a checkpoint
+// follows is on disk with it; best effort (a failure changes nothing of the run).
+void sync_file(const std::string& path);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);  // following links; not a FIFO, device or directory

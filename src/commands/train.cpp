@@ -519,6 +519,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     } else if (root) {
       save_checkpoint(ckpt_file, model, tc, st, data.tok_blob);
     }
+    // The history up to the checkpoint goes to disk with it (a power cut would otherwise
+    // leave a checkpoint whose metrics.jsonl lines were still in the page cache).
+    if (root) {
+      sync_file(metrics_path);
+      sync_file(samples_path);
+    }
   };
   const StopSignals signals;
   // Every rank evaluates the same windows (they agree on the weights). A stop signal
