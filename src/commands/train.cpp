@@ -436,6 +436,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                   "the data have no tokenizer, so --sample-every's samples are token ids",
                                   "the data have no tokenizer");
   }
+  // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
+  // while the header is printed, which killed the run with nothing saved) only sets a flag;
+  // one before the first step stops the run there, saved.
+  const StopSignals signals;
   if (root) {
     make_dirs(r.out);
     if (!r.lock) {
@@ -526,7 +530,6 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       sync_file(samples_path);
     }
   };
-  const StopSignals signals;
   // Every rank evaluates the same windows (they agree on the weights). A stop signal
   // gives the evaluation up (none: nothing logged or kept as best), so that a long one
   // (--eval-batches 0 over a large split) does not keep Ctrl-C waiting.
@@ -649,6 +652,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // Gradients are summed over the ranks; the step divides by their number.
   const double grad_scale = 1.0 / double(pg.size());
 
+  if (pg.any(signals.signal() != 0)) stop_reason = "interrupted";  // (during the set-up)
   double comm_before = pg.comm_seconds();
   const bool profile = a.has("profile");
   const long first_step = long(st.step) + 1;  // --profile times the steps after this session's first

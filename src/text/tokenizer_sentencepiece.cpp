@@ -575,8 +575,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   // character. (Alphabetic text keeps every character: a size too small for its few
   // dozen is refused, naming the size needed.)
   std::string coverage = distinct > 256 ? "0.9995" : "1.0";
-  std::string kept_text;  // the text the trainer sees when rare characters are left out
-  bool trimmed = false;   // (it may be empty: text without spaces or newlines at size 260)
+  std::optional<std::string> kept_text;  // the text the trainer sees when rare characters are left out
   if (distinct > 256) {
     std::vector<std::pair<uint64_t, uint32_t>> f;  // (count, code point), most frequent first
     f.reserve(distinct);
@@ -596,11 +595,10 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       keep['\n'] = room >= 2;
       for (size_t k = 0, kept = 1 + keep['\n']; k < f.size() && kept < room; k++)
         if (f[k].second != ' ' && f[k].second != '\n') keep[f[k].second] = true, kept++;
-      kept_text.reserve(text.size());
-      trimmed = true;
+      kept_text.emplace().reserve(text.size());
       for (size_t i = 0; i < text.size();) {
         const size_t at = i;
-        if (keep[next_code_point(text, i)]) kept_text.append(text, at, i - at);
+        if (keep[next_code_point(text, i)]) kept_text->append(text, at, i - at);
       }
       coverage = "1.0";
     }
@@ -657,8 +655,9 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       {"required_chars", "\u2581"},
   };
   sentencepiece::SetRandomGeneratorSeed(1337);
-  std::vector<std::string_view> lines = training_sentences(trimmed ? kept_text : text);
-  if (lines.size() > kMaxTrainingSentences) {  // a seeded draw, so the trainer samples nothing more
+  std::vector<std::string_view> lines = training_sentences(kept_text ? *kept_text : text);
+  const bool drawn = lines.size() > kMaxTrainingSentences;
+  if (drawn) {  // a seeded draw, so the trainer samples nothing more
     SplitMix64 r(1337);
     for (size_t i = kMaxTrainingSentences; i < lines.size(); i++) {
       const uint64_t j = r.below(i + 1);
@@ -666,7 +665,10 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
     }
     lines.resize(kMaxTrainingSentences);
   }
-  if (std::none_of(lines.begin(), lines.end(), [](std::string_view l) { return l.find(' ') != l.npos; })) {
+  // (A space in the text stays in the trainer's lines unless the draw left it out; the
+  // kept text always keeps spaces.)
+  if ((count[' '] == 0 || drawn) &&
+      std::none_of(lines.begin(), lines.end(), [](std::string_view l) { return l.find(' ') != l.npos; })) {
     static const std::string kSpaceLine = " ";  // text without spaces: ▁ still gets its piece
     if (lines.size() == kMaxTrainingSentences) lines.back() = kSpaceLine;
     else lines.push_back(kSpaceLine);
