@@ -147,7 +147,7 @@ std::vector<Command> make_commands() {
                                   "and loss); checkpoints are fp32 either way; --resume keeps the run's (RUN/run.json)"},
       },
       "Defaults train a 0.8M-parameter Shakespeare-char model in about two minutes on 2 idle cores\n"
-      "(val loss about 1.70). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
+      "(val loss about 1.69). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
       "On --resume the model and optimizer settings come from the checkpoint; flags given\n"
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"
       "A larger --steps on --resume re-stretches the cosine decay (a note says so).\n"

@@ -253,6 +253,18 @@ TEST(Readme, EveryCommandSectionDocumentsItsFlags) {
   }
 }
 
+// `gpt train --help` and README.md give the same val loss for the defaults (`make run`).
+// The help said 1.70 where the README (and the measured 1.6945) say 1.69.
+TEST(Readme, TrainHelpGivesTheReadmesValLossForTheDefaults) {
+  const std::string readme = read_file(repo_file("README.md"));
+  std::smatch in_readme, in_help;
+  ASSERT_TRUE(std::regex_search(readme, in_readme, std::regex("trains in about\\s+two minutes[^`]*?val loss ([0-9]+\\.[0-9]+)")))
+      << "README.md's train section no longer gives the defaults' val loss";
+  const std::string help = help_text(find_command("train"));
+  ASSERT_TRUE(std::regex_search(help, in_help, std::regex("val loss about ([0-9]+\\.[0-9]+)"))) << help;
+  EXPECT_EQ(in_help[1].str(), in_readme[1].str());
+}
+
 }  // namespace gpt::test
 
 namespace gpt::test {
