@@ -323,6 +323,46 @@ TEST(Runs, ACountOfOneIsPrintedInTheSingular) {
   EXPECT_NE(out.find("1 token -> 1 character (1 byte)\n"), std::string::npos) << out;
 }
 
+// Data without a usable val split train with --eval-every 0, and both prepare and train
+// say so. prepare --val-fraction 0 said training would refuse the data, and train's refusal
+// named only --val-fraction, while `train --eval-every 0` trains on them.
+TEST(Runs, DataWithoutValidationTrainWithEvalEveryZeroAndTheMessagesSaySo) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  std::string text;
+  while (text.size() < 3000) text += "the cat sat on a mat. ";
+  const std::string txt = join_path(dir, "in.txt"), data = join_path(dir, "data");
+  write_file_atomic(txt, text);
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"prepare", "--input", txt, "--out", data, "--val-fraction", "0"}, &out, &err), 0) << err;
+  const std::string summary = out + err;
+  EXPECT_NE(summary.find("--val-fraction 0 leaves val.bin empty: train with `gpt train --eval-every 0`"),
+            std::string::npos) << summary;
+  const std::vector<std::string> tiny = {"--layers", "1", "--heads", "2", "--dim", "16", "--context", "16",
+                                         "--batch", "2", "--steps", "3", "--threads", "1"};
+  auto train_args = [&](const std::string& d, const std::string& run, std::vector<std::string> extra) {
+    std::vector<std::string> a = cat({"train", "--data", d, "--out", join_path(dir, run)}, tiny);
+    return cat(a, extra);
+  };
+  EXPECT_EQ(run_gpt(train_args(data, "refused", {}), &out, &err), 1);
+  EXPECT_NE(err.find("val.bin: no tokens"), std::string::npos) << err;
+  EXPECT_NE(err.find("`gpt train --eval-every 0` trains without validation"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt(train_args(data, "trained", {"--eval-every", "0"}), &out, &err), 0) << err;
+  EXPECT_NE(err.find("done: 3 steps"), std::string::npos) << err;
+  EXPECT_TRUE(file_exists(join_path(join_path(dir, "trained"), "checkpoint.bin")));
+
+  // A val split shorter than one batch: the same advice from both.
+  const std::string small = join_path(dir, "small");
+  ASSERT_EQ(run_gpt({"prepare", "--input", txt, "--out", small, "--val-fraction", "0.0003"}, &out, &err), 0) << err;
+  EXPECT_NE((out + err).find("WARNING: val.bin has only 1 token, too few to evaluate: `gpt train` refuses the data "
+                             "unless given --eval-every 0"),
+            std::string::npos) << out << err;
+  EXPECT_EQ(run_gpt(train_args(small, "refused2", {}), &out, &err), 1);
+  EXPECT_NE(err.find("val.bin: has 1 token"), std::string::npos) << err;
+  EXPECT_NE(err.find("`gpt train --eval-every 0` without validation"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt(train_args(small, "trained2", {"--eval-every", "0"}), &out, &err), 0) << err;
+}
+
 TEST(Runs, AttentionWithoutOutPrintsEachHeadsEntropy) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};

@@ -77,7 +77,8 @@ size_t check_shard(const std::string& path, const char* header, size_t file_size
              " extra); the file is not what its header says; ", kRedo);
   if (ntok == 0)
     GPT_FAIL(path, ": no tokens (header count 0); expected at least 1. The text split was empty: give "
-             "`gpt prepare` more text or change --val-fraction");
+             "`gpt prepare` more text or change --val-fraction (an empty val.bin: `gpt train --eval-every 0` trains "
+             "without validation)");
   return size_t(ntok);
 }
 
@@ -196,7 +197,8 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
                part.world > 1 ? str(", on ", part.world, " processes") : std::string(),
                paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole batch on its own")
                                 : std::string(),
-               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)",
+               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction, or "
+               "`gpt train --eval-every 0` without validation)",
                paths.size() > 1 ? "; several small texts are better prepared together (gpt prepare --input DIR)" : "");
     if (vocab_size > 0) {
       uint16_t maxv = 0;

@@ -469,9 +469,12 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     summary += str(" Note: train.bin's ", n_train, " tokens are fewer than one batch of `gpt train`'s defaults (B*T+1 = ",
                    td.batch, "*", md.max_seq_len, "+1 = ", need, "): train with a smaller --batch and --context (B*T "
                    "below ", n_train, "), or use more text.");
-  if (n_val < 2)
-    summary += str(" WARNING: val.bin has only ", count(n_val, "token"), ", too few to evaluate; training will "
-                   "refuse it. Raise --val-fraction or use more text.");
+  if (val_fraction == 0)
+    summary += " WARNING: --val-fraction 0 leaves val.bin empty: train with `gpt train --eval-every 0` (no validation "
+               "loss); with evaluation on, training refuses the data.";
+  else if (n_val < 2)
+    summary += str(" WARNING: val.bin has only ", count(n_val, "token"), ", too few to evaluate: `gpt train` refuses "
+                   "the data unless given --eval-every 0 (no validation loss). Raise --val-fraction or use more text.");
   else if (n_val < need)
     summary += str(" Note: val.bin's ", n_val, " tokens are fewer than one batch of the defaults (", need, "): "
                    "evaluation needs B*T below ", n_val, " too, or a larger --val-fraction.");
