@@ -175,7 +175,7 @@ void reset_backend_profile() {
 std::string format_backend_profile(double wall_seconds, long steps, const std::string& device) {
   const std::vector<ProfileRow> rows = backend_profile_rows();
   const double per = steps > 0 ? 1e3 / double(steps) : 0.0;
-  std::string out = "profile (--profile): " + std::to_string(steps) + " steps, " + device +
+  std::string out = "profile (--profile): " + count(steps, "step") + ", " + device +
                     "; each backend call waited for before and after (on a GPU ~10 us a call more than a plain run)\n";
   char line[160];
   std::snprintf(line, sizeof line, "  %-28s %8s %10s %10s %7s\n", "entry", "calls", "total ms", "ms/step", "share");

@@ -24,6 +24,22 @@ std::string str(A&&... a) {
   return s.str();
 }
 
+// A noun agreeing with a count: plural(1, "step") is "step", plural(3, "step") "steps",
+// plural(2, "batch") "batches" (after s, x, ch, sh: "es"). For counts printed some other
+// way ("12,345 steps"); count() prints the number too.
+inline std::string plural(double n, const std::string& noun) {
+  if (n == 1) return noun;
+  const auto ends = [&](const char* e) {
+    const std::string t(e);
+    return noun.size() >= t.size() && noun.compare(noun.size() - t.size(), t.size(), t) == 0;
+  };
+  return noun + (ends("s") || ends("x") || ends("ch") || ends("sh") ? "es" : "s");
+}
+// count(1, "step") is "1 step", count(0, "token") "0 tokens".
+inline std::string count(long long n, const std::string& noun) {
+  return std::to_string(n) + " " + plural(double(n), noun);
+}
+
 }  // namespace gpt
 
 // FAIL: bad input / I/O (exit 1). USAGE_FAIL: bad command line (exit 2).

@@ -50,8 +50,7 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "prepare",
       "text -> tokenizer + train/val token shards (llm.c's format)",
-      "gpt prepare --input FILE|DIR|'PATTERN' --out DIR [--tokenizer char|bpe|unigram|FILE] [--vocab-size N] "
-      "[--val-fraction 0.1]",
+      "gpt prepare --input FILE|DIR|'PATTERN' --out DIR [flags]",
       {"gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char",
        "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_bpe --tokenizer bpe --vocab-size 1024",
        "gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_llama --tokenizer tokenizer.model",
@@ -63,7 +62,7 @@ std::vector<Command> make_commands() {
           {"tokenizer", "KIND", "char",
            "char (one token per character) | bpe | unigram (SentencePiece, trained on the input) | FILE (reuse "
            "a SentencePiece .model or a tokenizer.bin) | RUN or a model file (reuse the model's tokenizer)"},
-          {"vocab-size", "N", "", "tokens for bpe / unigram, 260..65536 (default 1024)"},
+          {"vocab-size", "N", "", "tokens for bpe / unigram, 260..65536", "1024"},
           {"val-fraction", "F", "0.1",
            "fraction of the tokens (the end of each file) held out for validation, 0..0.5"},
       },
@@ -79,7 +78,7 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "train",
       "train a GPT on prepared shards; checkpoints resume exactly",
-      "gpt train --data DIR --out RUN [flags]\n       gpt train --resume RUN [--steps N]",
+      "gpt train --data DIR|--train-glob PATTERN --out RUN [flags]\n       gpt train --resume RUN [flags]",
       {"gpt train --data data/shakespeare_char --out runs/shakespeare",
        "gpt train --resume runs/s --steps 3000",
        "gpt train --train-glob 'fineweb10B/fineweb_train_*.bin' --val-glob 'fineweb10B/fineweb_val_*.bin' \\\n"
@@ -94,14 +93,14 @@ std::vector<Command> make_commands() {
           {"val-glob", "PATTERN", "", "validation shards instead of DIR/val.bin (e.g. 'dir/fineweb_val_*.bin')"},
           {"vocab-size", "N", "", "vocabulary size when the data have no tokenizer.bin (50257 for GPT-2 tokens); "
                                   "token ids must be below it"},
-          {"out", "RUN", "", "run directory: checkpoint.bin, metrics.jsonl (default: the --resume RUN)"},
+          {"out", "RUN", "", "run directory: checkpoint.bin, metrics.jsonl", "the --resume RUN"},
           {"layers", "N", def_int(md.num_layers), "transformer blocks"},
           {"heads", "N", def_int(md.num_heads), "attention heads (must divide --dim; also names the heads of a safetensors "
                               "--init that has no config.json)"},
           {"dim", "N", def_int(md.channels), "channels (embedding size)"},
           {"context", "N", def_int(md.max_seq_len), "context length in tokens"},
           {"pos", "KIND", to_string(md.pos), "positional encoding: learned | sinusoidal | rope"},
-          {"dropout", "P", md.dropout == 0 ? std::string("0") : def_real(md.dropout), "dropout probability (embeddings, attention weights, residual branches)"},
+          {"dropout", "P", def_real(md.dropout), "dropout probability (embeddings, attention weights, residual branches)"},
           {"batch", "N", def_int(td.batch), "sequences per micro-batch"},
           {"grad-accum", "N", def_int(td.grad_accum), "micro-batches per optimizer step"},
           {"lr", "LR", def_real(td.lr), "peak learning rate"},
@@ -122,18 +121,18 @@ std::vector<Command> make_commands() {
                                      "RUN/samples.txt (0 = never; --resume keeps the run's --sample-* settings)"},
           {"sample-tokens", "N", "200", "tokens per sample (temperature 1, seeded with --seed: `gpt sample --ckpt "
                                         "RUN --tokens N` gives the same text from that step's checkpoint)"},
-          {"sample-prompt", "TEXT", "", "text the samples continue (default: a newline, as `gpt sample`)"},
+          {"sample-prompt", "TEXT", "", "text the samples continue", "a newline, as `gpt sample`"},
           {"seed", "S", std::to_string(td.seed), "seed for initialisation, data sampling and dropout"},
           {"threads", "N", "0", "OpenMP threads (0 = up to all cores, the count measured as it runs)"},
-          {"max-seconds", "S", "0", "stop (saving a checkpoint) after S seconds (wall time: evaluations and samples count; 0 = no limit)"},
+          {"max-seconds", "S", def_real(0), "stop (saving a checkpoint) after S seconds (wall time: evaluations and samples count; 0 = no limit)"},
           {"stop-at", "N", "0", "stop (saving a checkpoint) after step N without changing the schedule; "
                               "--resume continues (0 = off)"},
           {"sampling", "KIND", td.sampling == SamplingMode::random ? "random" : "sequential", "random (nanoGPT's random windows) | sequential (llm.c's order)"},
           {"zero", "N", "0", "ZeRO stage under mpirun: 0 = every process keeps the whole AdamW state; 1 = m and v "
                              "sharded across the processes (checkpoints are the same files either way)"},
-          {"peak-gflops", "G", "", "peak GFLOP/s for the MFU in the progress line (default on the CPU: the "
-                                   "FMA throughput measured at start-up, ~0.05 s; on --device cuda none unless given, "
-                                   "e.g. 67000 for an H200's fp32; 0 = no MFU)"},
+          {"peak-gflops", "G", "", "peak GFLOP/s for the MFU in the progress line (e.g. 67000 for an H200's fp32; "
+                                   "0 = no MFU)", "on the CPU the FMA throughput measured at start-up (~0.05 s); "
+                                   "on --device cuda none"},
           {"resume", "RUN", "", "continue the run in RUN from its checkpoint (model, optimizer, data position; "
                                 "the data it remembers in RUN/data.json unless --data or --train-glob is given)"},
           {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "
@@ -147,7 +146,7 @@ std::vector<Command> make_commands() {
                                   "and loss); checkpoints are fp32 either way; --resume keeps the run's (RUN/run.json)"},
       },
       "Defaults train a 0.8M-parameter Shakespeare-char model in about two minutes on 2 idle cores\n"
-      "(val loss about 1.70). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
+      "(val loss about 1.69). Ctrl-C saves a checkpoint and exits; --resume RUN continues.\n"
       "On --resume the model and optimizer settings come from the checkpoint; flags given\n"
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"
       "A larger --steps on --resume re-stretches the cosine decay (a note says so).\n"
@@ -162,18 +161,18 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "eval",
       "a model's loss over a whole split, without training",
-      "gpt eval --ckpt RUN|FILE [--data DIR | --val-glob PATTERN] [--split val|train] [--batch N]",
+      "gpt eval --ckpt RUN|FILE [flags]",
       {"gpt eval --ckpt runs/shakespeare_char", "gpt eval --ckpt runs/shakespeare_char/best.bin --data data/shakespeare_char",
        "gpt eval --ckpt gpt2_124M.bin --val-glob 'tinyshakespeare/tiny_shakespeare_val.bin'"},
       {
           {"ckpt", "RUN|FILE", "", "the model: a run or checkpoint (e.g. RUN/best.bin), an llm.c .bin, or a Hugging "
                                    "Face GPT-2"},
-          {"data", "DIR", "", "prepared data (DIR/val.bin); default: the data the run was trained on (RUN/data.json)"},
+          {"data", "DIR", "", "prepared data (DIR/val.bin)", "the data the run was trained on (RUN/data.json)"},
           {"val-glob", "PATTERN", "", "validation shards instead of DIR/val.bin"},
           {"train-glob", "PATTERN", "", "training shards, for --split train"},
           {"split", "NAME", "val", "val | train"},
-          {"batch", "N", "", "windows per forward pass (default: the run's --batch, else 8); the tail shorter "
-                             "than one batch is left out, as in training"},
+          {"batch", "N", "", "windows per forward pass; the tail shorter than one batch is left out, as in training",
+           "the run's --batch, else 8"},
           {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"threads", "N", "0", "OpenMP threads (0 = all cores)"},
           {"device", "DEV", "cpu", "cpu | cuda"},
@@ -185,15 +184,14 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "sample",
       "generate text from a trained model (KV cache, streaming)",
-      "gpt sample --ckpt RUN|FILE [--prompt TEXT | --prompt-file FILE] [--tokens N] [--num-samples N] "
-      "[--temperature T] [--top-k K] [--top-p P] [--seed S] [--tokenizer FILE] [--stats]",
+      "gpt sample --ckpt RUN|FILE [flags]",
       {"gpt sample --ckpt runs/shakespeare --prompt 'ROMEO:' --tokens 300 --temperature 0.8 --top-k 40"},
       {
           {"ckpt", "RUN|FILE", "", "run directory or checkpoint file, an llm.c .bin, or a Hugging Face GPT-2 "
                                    "(.safetensors, or a directory with model.safetensors + config.json)"},
           {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"prompt", "TEXT", "", "text to continue (token ids separated by spaces if there is no tokenizer or it "
-                                 "can only decode); default: a newline"},
+                                 "can only decode)", "a newline"},
           {"tokens", "N", "256", "tokens to generate"},
           {"temperature", "T", "1.0", "softmax temperature (0 = greedy)"},
           {"top-k", "K", "0", "sample among the K most likely tokens (0 = off)"},
@@ -236,7 +234,7 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "export",
       "write a model as an llm.c checkpoint or a Hugging Face GPT-2 (safetensors)",
-      "gpt export --ckpt RUN|FILE --to llmc|safetensors --out FILE|DIR [--dtype fp32|bf16]",
+      "gpt export --ckpt RUN|FILE --to llmc|safetensors --out FILE|DIR [flags]",
       {"gpt export --ckpt runs/shakespeare --to llmc --out shakespeare.bin",
        "gpt export --ckpt runs/shakespeare --to safetensors --out hf/shakespeare",
        "gpt export --ckpt gpt2/model.safetensors --heads 12 --to llmc --out gpt2_124M.bin"},
@@ -259,15 +257,16 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "gradcheck",
       "check every hand-written backward pass against finite differences",
-      "gpt gradcheck [--layer NAME|all|model] [--pos learned|sinusoidal|rope] [--device cpu]",
+      "gpt gradcheck [flags]",
       {"gpt gradcheck", "gpt gradcheck --layer attention", "gpt gradcheck --layer model --pos rope"},
       {
           {"layer", "NAME", "all", "one of: all (every layer, then the model), model (the whole 2-layer model), " +
                                        gradcheck_names() + " (one layer)"},
           {"pos", "KIND", "", "learned | sinusoidal | rope: the encoding of the model check, for --layer model or "
-                              "all (default: all three); a single layer is refused"},
+                              "all; a single layer is refused", "all three"},
           {"seed", "S", "1234", "seed for the random inputs"},
-          {"device", "DEV", "cpu", "cpu | cuda"},
+          {"device", "DEV", "cpu", "cpu only: finite differences run on the CPU (the test suite checks the CUDA "
+                                   "layers against the CPU's)"},
       },
       "Analytic gradients against central differences, in double precision, on small\n"
       "random inputs. Exits 1 if any tensor fails. An element passes when\n"
@@ -278,8 +277,8 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "attention",
       "attention step by step from a JSON file, or a trained model's attention maps",
-      "gpt attention --input FILE.json [--json] [--no-scale] [--out FILE.svg]\n"
-      "       gpt attention --ckpt RUN --text TEXT [--layer L] [--head H] [--out FILE.svg] [--json]",
+      "gpt attention --input FILE.json [flags]\n"
+      "       gpt attention --ckpt RUN|FILE --text TEXT [flags]",
       {"gpt attention --input examples/attention/two_tokens.json",
        "gpt attention --input examples/attention/causal_two_heads.json --json",
        "gpt attention --input examples/attention/why_scale.json --no-scale",
@@ -293,7 +292,7 @@ std::vector<Command> make_commands() {
           {"text", "TEXT", "", "text to run the model on (token ids separated by spaces if the checkpoint has no "
                                "tokenizer)"},
           {"layer", "L", "0", "layer to show, counted from 0"},
-          {"head", "H", "", "head to show, counted from 0 (default: all heads of the layer, as a grid)"},
+          {"head", "H", "", "head to show, counted from 0", "all heads of the layer, as a grid"},
           {"out", "FILE.svg", "", "write a heatmap SVG: one cell per (query, key) token pair"},
       },
       "--input FILE.json: {\"X\": [[...], ...] (T x d), \"W_q\", \"W_k\", \"W_v\": d x d, \"W_o\": d x m (optional),\n"
@@ -307,13 +306,14 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "posenc",
       "positional encodings as numbers or a heatmap: sinusoidal, RoPE angles, learned",
-      "gpt posenc --kind sinusoidal|rope|learned --positions P --dim D [--ckpt RUN] [--json] [--out FILE.svg]",
+      "gpt posenc --kind sinusoidal|rope --positions P --dim D [flags]\n"
+      "       gpt posenc --kind sinusoidal|rope|learned --ckpt RUN|FILE [flags]",
       {"gpt posenc --kind sinusoidal --positions 8 --dim 8", "gpt posenc --kind rope --positions 64 --dim 32 --out rope.svg",
        "gpt posenc --kind learned --ckpt runs/shakespeare --out wpe.svg"},
       {
           {"kind", "KIND", "", "sinusoidal | rope | learned (needs --ckpt)"},
-          {"positions", "P", "", "positions 0..P-1 (default with --ckpt: the model's context)"},
-          {"dim", "D", "", "width of the table; for rope the head size (default with --ckpt: the model's)"},
+          {"positions", "P", "", "positions 0..P-1", "with --ckpt, the model's context"},
+          {"dim", "D", "", "width of the table; for rope the head size", "with --ckpt, the model's"},
           {"ckpt", "RUN|FILE", "", "take the sizes (and, for learned, the table) from a trained model"},
           {"json", "", "", "print {\"encoding\": [[...]]} instead of a table"},
           {"out", "FILE.svg", "", "write a heatmap SVG (rope: the cosine of each angle)"},
@@ -401,7 +401,8 @@ std::string help_text(const Command& cmd) {
   for (const Flag& f : cmd.flags) {
     std::string left = "--" + f.name + (f.metavar.empty() ? "" : " " + f.metavar);
     s += "  " + left + std::string(w - left.size() + 2, ' ') + f.help;
-    if (!f.def.empty()) s += " [default: " + f.def + "]";
+    const std::string& def = f.def.empty() ? f.def_note : f.def;
+    if (!def.empty()) s += " [default: " + def + "]";
     s += "\n";
   }
   s += "  --help" + std::string(w - 6 + 2, ' ') + "show this help\n";

@@ -13,7 +13,10 @@ struct Flag {
   std::string name;     // without the leading "--"
   std::string metavar;  // "" for a switch (takes no value)
   std::string def;      // default as text; "" = none
-  std::string help;
+  std::string help;     // says nothing of the default: --help adds "[default: def]"
+  // A default that is no one value ("the run's --batch, else 8"): shown as [default: ...]
+  // where def is "", never applied by the parser.
+  std::string def_note = "";
 };
 
 struct Command {

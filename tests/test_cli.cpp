@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <fstream>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "bf16.h"
@@ -87,6 +89,109 @@ TEST(Cli, HelpExitsZeroAndListsFlags) {
   const std::string out = ::testing::internal::GetCapturedStdout();
   for (const char* f : {"--layers", "--grad-accum", "--sampling", "--resume", "--max-seconds", "default: 1e-3"})
     EXPECT_NE(out.find(f), std::string::npos) << f;
+}
+
+// --help gives every default one way, " [default: X]" at the end of the flag's line, and
+// real-valued flags' defaults as reals (0.0, 1.0, 1e-3). The help texts had "(default 1024)",
+// "(default: ...)" and "; default: ..." in the middle of lines, --dropout and --max-seconds
+// showed 0 beside --grad-clip's 1.0.
+TEST(Cli, HelpShowsEveryDefaultTheSameWay) {
+  const std::set<std::string> reals = {"dropout", "lr",          "min-lr",      "weight-decay", "beta1",       "beta2",
+                                       "grad-clip", "max-seconds", "temperature", "top-p",        "val-fraction"};
+  size_t reals_seen = 0;
+  for (const Command& c : all_commands()) {
+    const std::string help = help_text(c);
+    for (const Flag& f : c.flags) {
+      const size_t at = help.find("\n  --" + f.name + " ");
+      ASSERT_NE(at, std::string::npos) << c.name << " --" << f.name;
+      const std::string line = help.substr(at + 1, help.find('\n', at + 1) - at - 1);
+      const size_t d = line.find("default");
+      if (d == std::string::npos) continue;
+      EXPECT_EQ(line.find("default", d + 1), std::string::npos) << "gpt " << c.name << " --help: " << line;
+      EXPECT_TRUE(d >= 2 && line.compare(d - 2, 2, " [") == 0 && line.back() == ']' &&
+                  line.find(']', d) == line.size() - 1)
+          << "gpt " << c.name << " --help: the default is not \" [default: X]\" at the end: " << line;
+      const std::string shown = line.substr(d + 9, line.size() - d - 10);
+      if (reals.count(f.name)) {
+        reals_seen++;
+        EXPECT_NE(shown.find_first_of(".e"), std::string::npos)
+            << "gpt " << c.name << " --" << f.name << " takes a real; its default should read as one: " << line;
+      }
+      if (f.metavar == "N") {
+        EXPECT_TRUE(!shown.empty() && (shown.find_first_not_of("0123456789") == std::string::npos ||
+                                       !std::isdigit(static_cast<unsigned char>(shown[0]))))
+            << "gpt " << c.name << " --" << f.name << " takes a whole number: " << line;
+      }
+    }
+  }
+  EXPECT_EQ(reals_seen, reals.size()) << "a real-valued flag with a default is gone or renamed";
+}
+
+// Each usage line names the flags its command requires (found by running the command
+// without them: "--X is required"), and ends with "[flags]" unless it names every flag;
+// README.md's "Usage:" lines are the help's. Usages listed some optional flags and not
+// others ("[--dtype fp32|bf16]"), and `gpt train --resume RUN [--steps N]` hid the rest.
+TEST(Cli, UsageNamesTheRequiredFlagsAndEndsWithFlags) {
+  const std::string dir = scratch_dir();
+  const std::string readme = read_file(repo_file("README.md"));
+  for (const Command& c : all_commands()) {
+    std::vector<std::string> lines;
+    std::stringstream in(c.usage);
+    for (std::string l; std::getline(in, l);) lines.push_back(l.substr(l.find_first_not_of(' ')));
+    std::string outside;  // the usage without its [...] parts
+    for (const auto& l : lines) {
+      EXPECT_EQ(l.rfind("gpt " + c.name, 0), 0u) << l;
+      bool all = true;
+      for (const Flag& f : c.flags) all = all && l.find("--" + f.name) != std::string::npos;
+      EXPECT_TRUE(all || (l.size() > 8 && l.compare(l.size() - 8, 8, " [flags]") == 0))
+          << "gpt " << c.name << " usage: " << l;
+      int depth = 0;
+      for (char ch : l) {
+        depth += ch == '[';
+        if (!depth) outside += ch;
+        depth -= ch == ']' && depth > 0;
+      }
+      outside += "\n";
+    }
+    // Which flags the command requires: add each it asks for, with a value the usage shows
+    // (its first choice, "sinusoidal" of "sinusoidal|rope") or a path, until it asks no more.
+    if (c.name == "gradcheck") {  // requires nothing (it would run every check)
+      EXPECT_EQ(c.usage, "gpt gradcheck [flags]");
+      continue;
+    }
+    std::vector<std::string> args = {c.name};
+    int asked = 0;
+    for (int round = 0; round < 6; round++) {
+      std::string err;
+      run_gpt(args, nullptr, &err);
+      std::smatch m;
+      if (!std::regex_search(err, m, std::regex("--([a-z-]+)(?: [A-Z]+)?(?: and --([a-z-]+)(?: [A-Z]+)?)? (is|are) "
+                                                "required")))
+        break;
+      for (size_t g = 1; g <= 2 && m[g].matched; g++) {
+        const std::string flag = "--" + m[g].str();
+        asked++;
+        std::smatch v;
+        EXPECT_TRUE(std::regex_search(outside, v, std::regex(flag + " ([^ \n]+)")))
+            << "gpt " << c.name << " requires " << flag << " (" << err << "); its usage does not name it: " << c.usage;
+        std::string value = v.empty() ? "" : v[1].str();
+        if (!value.empty() && std::islower(static_cast<unsigned char>(value[0])))
+          value = value.substr(0, value.find('|'));
+        else
+          value = dir + "/missing" + std::to_string(round);
+        args.insert(args.end(), {flag, value});
+      }
+    }
+    if (c.name != "tokenize" && c.name != "attention") {
+      EXPECT_GE(asked, 1) << c.name;
+    }
+    // README.md's "Usage: `gpt NAME ...`" (and "or `gpt NAME ...`") lines are the help's.
+    const std::regex span("Usage: `(gpt " + c.name + " [^`]*)`(?: or\\s+`([^`]*)`)?");
+    for (std::sregex_iterator it(readme.begin(), readme.end(), span), end; it != end; ++it)
+      for (size_t g = 1; g <= 2 && (*it)[g].matched; g++)
+        EXPECT_NE(std::find(lines.begin(), lines.end(), (*it)[g].str()), lines.end())
+            << "README.md's usage `" << (*it)[g] << "` is not one of `gpt " << c.name << " --help`'s:\n" << c.usage;
+  }
 }
 
 TEST(Cli, BadFilesExitOneWithTheFileNamed) {

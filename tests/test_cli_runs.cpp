@@ -279,6 +279,90 @@ TEST(Runs, VersionNamesCommitAndBuildOptions) {
   EXPECT_NE(out.find("eval"), std::string::npos);
 }
 
+// count() and plural() (check.h): the noun agrees with the count.
+TEST(Plural, TheNounAgreesWithTheCount) {
+  EXPECT_EQ(count(1, "step"), "1 step");
+  EXPECT_EQ(count(0, "step"), "0 steps");
+  EXPECT_EQ(count(2, "head"), "2 heads");
+  EXPECT_EQ(count(12345, "token"), "12345 tokens");
+  EXPECT_EQ(count(1, "batch"), "1 batch");
+  EXPECT_EQ(count(3, "batch"), "3 batches");
+  EXPECT_EQ(count(2, "process"), "2 processes");
+  EXPECT_EQ(count(1, "empty file"), "1 empty file");
+  EXPECT_EQ(plural(1.0, "token"), "token");
+  EXPECT_EQ(plural(1.5, "token"), "tokens");
+  EXPECT_EQ(plural(size_t(7), "character"), "characters");
+}
+
+// A count of 1 is printed with the singular: a model of 1 layer and 1 head, trained 1
+// step on 1 token (context 1, batch 1), its 1-token sample, attention map and export, and
+// a 1-character text tokenized. They printed "1 heads", "1 steps", "(1 tokens)", "1
+// characters (1 bytes) -> 1 tokens", "prompt: 1 tokens".
+TEST(Runs, ACountOfOneIsPrintedInTheSingular) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"train", "--data", data, "--out", run, "--layers", "1", "--heads", "1", "--dim", "8", "--context",
+                     "1", "--batch", "1", "--steps", "1", "--warmup", "0", "--threads", "1"},
+                    &out, &err),
+            0)
+      << err;
+  for (const char* s : {"(1 layer, 1 head,", "= 1 token/step; 1 step (", "done: 1 step in ", " (1 token) and 1 val evaluation in "})
+    EXPECT_NE(err.find(s), std::string::npos) << s << "\n" << err;
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokens", "1", "--stats", "--threads", "1"}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("prompt: 1 token in "), std::string::npos) << err;
+  EXPECT_NE(err.find("generated: 1 token in "), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run, "--text", "a"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("layer 0, 1 token:"), std::string::npos) << out;
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", join_path(dir, "m.bin")}, &out, &err), 0) << err;
+  EXPECT_NE(out.find(": 1 layer, 1 head, dim 8"), std::string::npos) << out;
+  ASSERT_EQ(run_gpt({"tokenize", "--data", data, "--encode", "a"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("\n1 character (1 byte) -> 1 token,"), std::string::npos) << out;
+  ASSERT_EQ(run_gpt({"tokenize", "--data", data, "--decode", "3"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("1 token -> 1 character (1 byte)\n"), std::string::npos) << out;
+}
+
+// Data without a usable val split train with --eval-every 0, and both prepare and train
+// say so. prepare --val-fraction 0 said training would refuse the data, and train's refusal
+// named only --val-fraction, while `train --eval-every 0` trains on them.
+TEST(Runs, DataWithoutValidationTrainWithEvalEveryZeroAndTheMessagesSaySo) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  std::string text;
+  while (text.size() < 3000) text += "the cat sat on a mat. ";
+  const std::string txt = join_path(dir, "in.txt"), data = join_path(dir, "data");
+  write_file_atomic(txt, text);
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"prepare", "--input", txt, "--out", data, "--val-fraction", "0"}, &out, &err), 0) << err;
+  const std::string summary = out + err;
+  EXPECT_NE(summary.find("--val-fraction 0 leaves val.bin empty: train with `gpt train --eval-every 0`"),
+            std::string::npos) << summary;
+  const std::vector<std::string> tiny = {"--layers", "1", "--heads", "2", "--dim", "16", "--context", "16",
+                                         "--batch", "2", "--steps", "3", "--threads", "1"};
+  auto train_args = [&](const std::string& d, const std::string& run, std::vector<std::string> extra) {
+    std::vector<std::string> a = cat({"train", "--data", d, "--out", join_path(dir, run)}, tiny);
+    return cat(a, extra);
+  };
+  EXPECT_EQ(run_gpt(train_args(data, "refused", {}), &out, &err), 1);
+  EXPECT_NE(err.find("val.bin: no tokens"), std::string::npos) << err;
+  EXPECT_NE(err.find("`gpt train --eval-every 0` trains without validation"), std::string::npos) << err;
+  ASSERT_EQ(run_gpt(train_args(data, "trained", {"--eval-every", "0"}), &out, &err), 0) << err;
+  EXPECT_NE(err.find("done: 3 steps"), std::string::npos) << err;
+  EXPECT_TRUE(file_exists(join_path(join_path(dir, "trained"), "checkpoint.bin")));
+
+  // A val split shorter than one batch: the same advice from both.
+  const std::string small = join_path(dir, "small");
+  ASSERT_EQ(run_gpt({"prepare", "--input", txt, "--out", small, "--val-fraction", "0.0003"}, &out, &err), 0) << err;
+  EXPECT_NE((out + err).find("WARNING: val.bin has only 1 token, too few to evaluate: `gpt train` refuses the data "
+                             "unless given --eval-every 0"),
+            std::string::npos) << out << err;
+  EXPECT_EQ(run_gpt(train_args(small, "refused2", {}), &out, &err), 2);  // an impossible setting with these data
+  EXPECT_NE(err.find("val.bin: has 1 token"), std::string::npos) << err;
+  EXPECT_NE(err.find("`gpt train --eval-every 0` without validation"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt(train_args(small, "trained2", {"--eval-every", "0"}), &out, &err), 0) << err;
+}
+
 TEST(Runs, AttentionWithoutOutPrintsEachHeadsEntropy) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};

@@ -148,7 +148,7 @@ TEST(TokenizeCli, SentencePieceRowsShowPiecesAndBytes) {
   const int c3 = ids[ids.size() - 3], a9 = ids[ids.size() - 2];
   const CliRun d = gpt_cli({"tokenize", "--data", data, "--decode", std::to_string(c3) + " " + std::to_string(a9)});
   ASSERT_EQ(d.rc, 0) << d.err;
-  EXPECT_NE(d.out.find("2 tokens -> 1 characters (2 bytes)\ntext:\n\xC3\xA9\n"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("2 tokens -> 1 character (2 bytes)\ntext:\n\xC3\xA9\n"), std::string::npos) << d.out;
 }
 
 TEST(TokenizeCli, LlmcTokenizerDecodesButRefusesToEncode) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "fileio.h"
@@ -185,6 +186,83 @@ TEST(Readme, EveryCommandRunsAsWrittenAfterMakeRun) {
                 "not run, e.g. %s\n", skipped_spm.size(), skipped_spm.front().c_str());
   }
   if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+}  // namespace gpt::test
+
+namespace gpt::test {
+
+namespace {
+
+// README.md's section on `gpt NAME`: from its heading "### gpt NAME — ..." to the next heading.
+std::string command_section(const std::string& readme, const std::string& name) {
+  const std::string head = "\n### gpt " + name + " ";
+  const size_t at = readme.find(head);
+  if (at == std::string::npos) return "";
+  size_t end = at + 1;
+  for (;;) {
+    end = readme.find('\n', end);
+    if (end == std::string::npos || readme.compare(end + 1, 3, "## ") == 0 || readme.compare(end + 1, 4, "### ") == 0)
+      break;
+    end++;
+  }
+  return readme.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+}
+
+bool flag_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
+
+// The --names a text mentions, whole ("--sample-*" gives "sample-").
+std::vector<std::string> flags_named(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t i = text.find("--"); i != std::string::npos; i = text.find("--", i + 2)) {
+    if ((i > 0 && flag_char(text[i - 1])) || i + 2 >= text.size() || !flag_char(text[i + 2]) || text[i + 2] == '-')
+      continue;  // a word's dash, a table's |---|
+    size_t j = i + 2;
+    while (j < text.size() && flag_char(text[j])) j++;
+    if (j > i + 2) out.push_back(text.substr(i + 2, j - i - 2));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Every flag of every command's table (cli.cpp, what --help lists) appears in that command's
+// section of README.md, and every flag a section names exists. The sections had fallen
+// behind the tables: sample lacked --threads, --device and --heads, eval --threads, --heads
+// and --train-glob, gradcheck --seed and --device, train --zero, and export had no section.
+TEST(Readme, EveryCommandSectionDocumentsItsFlags) {
+  const std::string path = repo_file("README.md");
+  ASSERT_FALSE(path.empty());
+  const std::string readme = read_file(path);
+  std::set<std::string> every = {"help", "version"};
+  for (const Command& c : all_commands())
+    for (const Flag& f : c.flags) every.insert(f.name);
+  for (const Command& c : all_commands()) {
+    const std::string sec = command_section(readme, c.name);
+    if (sec.empty()) {
+      ADD_FAILURE() << "README.md has no section \"### gpt " << c.name << " — ...\"";
+      continue;
+    }
+    const std::vector<std::string> named = flags_named(sec);
+    for (const Flag& f : c.flags)
+      EXPECT_NE(std::find(named.begin(), named.end(), f.name), named.end())
+          << "README.md's gpt " << c.name << " section does not mention --" << f.name << " (" << f.help << ")";
+    for (const std::string& n : named)
+      EXPECT_TRUE(every.count(n) || (n.back() == '-' && sec.find("--" + n + "*") != std::string::npos))
+          << "README.md's gpt " << c.name << " section names --" << n << ", which no command has";
+  }
+}
+
+// `gpt train --help` and README.md give the same val loss for the defaults (`make run`).
+// The help said 1.70 where the README (and the measured 1.6945) say 1.69.
+TEST(Readme, TrainHelpGivesTheReadmesValLossForTheDefaults) {
+  const std::string readme = read_file(repo_file("README.md"));
+  std::smatch in_readme, in_help;
+  ASSERT_TRUE(std::regex_search(readme, in_readme, std::regex("trains in about\\s+two minutes[^`]*?val loss ([0-9]+\\.[0-9]+)")))
+      << "README.md's train section no longer gives the defaults' val loss";
+  const std::string help = help_text(find_command("train"));
+  ASSERT_TRUE(std::regex_search(help, in_help, std::regex("val loss about ([0-9]+\\.[0-9]+)"))) << help;
+  EXPECT_EQ(in_help[1].str(), in_readme[1].str());
 }
 
 }  // namespace gpt::test

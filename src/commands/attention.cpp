@@ -88,14 +88,14 @@ int run_model_map(const Args& a) {
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");
   if (layer < 0 || layer >= mc.num_layers)
-    GPT_USAGE_FAIL("--layer ", layer, " is outside 0..", mc.num_layers - 1, " (the model has ", mc.num_layers,
-                   " layers, counted from 0)");
+    GPT_USAGE_FAIL("--layer ", layer, " is outside 0..", mc.num_layers - 1, " (the model has ",
+                   count(mc.num_layers, "layer"), ", counted from 0)");
   std::vector<int> heads;
   if (a.has("head")) {
     const int h = a.integer("head");
     if (h < 0 || h >= mc.num_heads)
-      GPT_USAGE_FAIL("--head ", h, " is outside 0..", mc.num_heads - 1, " (the model has ", mc.num_heads,
-                     " heads per layer, counted from 0)");
+      GPT_USAGE_FAIL("--head ", h, " is outside 0..", mc.num_heads - 1, " (the model has ",
+                     count(mc.num_heads, "head"), " per layer, counted from 0)");
     heads.push_back(h);
   } else {
     for (int h = 0; h < mc.num_heads; h++) heads.push_back(h);
@@ -179,9 +179,9 @@ int run_model_map(const Args& a) {
     j.set("heads", std::move(hs));
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("layer %d, %d tokens: mean entropy of each head's weights (nats; uniform over the visible keys "
+    std::printf("layer %d, %s: mean entropy of each head's weights (nats; uniform over the visible keys "
                 "%.4f, one-hot 0)\n",
-                layer, T, uniform);
+                layer, count(T, "token").c_str(), uniform);
     for (int h : heads) std::printf("  head %d: %.4f\n", h, entropy[size_t(h)]);
   }
 

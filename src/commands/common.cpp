@@ -30,8 +30,9 @@ AdaptiveThreads thread_policy(const Args& a) {
   const int n = a.has("threads") ? a.integer("threads") : 0;
   if (n < 0) GPT_USAGE_FAIL("--threads must be >= 0 (0 = all cores, adaptive), got ", n);
   if (n > omp_get_num_procs())
-    std::fprintf(stderr, "note: --threads %d is more than the %d cores this process may use; the threads beyond "
-                 "them take turns on those cores, which usually makes every step slower\n", n, omp_get_num_procs());
+    std::fprintf(stderr, "note: --threads %d is more than the %s this process may use; the threads beyond "
+                 "them take turns on those cores, which usually makes every step slower\n", n,
+                 count(omp_get_num_procs(), "core").c_str());
   if (n > 0) omp_set_num_threads(n);
   if (n == 0) omp_set_num_threads(initial_max_threads());  // an earlier run in this process may have set it
   return AdaptiveThreads(n > 0 ? n : initial_max_threads(), n == 0);

@@ -86,9 +86,10 @@ int cmd_eval(const Args& a) {
     }
   }
   const double loss = sum / double(n);
-  std::printf("%s loss %.4f (perplexity %.2f) over %s batch%s of %d x %d tokens (%s tokens of %s) in %s%s\n",
-              split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), n == 1 ? "" : "es", B, T,
-              format_count(double(n) * B * T).c_str(), glob.empty() ? paths[0].c_str() : glob.c_str(),
+  std::printf("%s loss %.4f (perplexity %.2f) over %s %s of %d x %d tokens (%s %s of %s) in %s%s\n",
+              split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), plural(double(n), "batch").c_str(),
+              B, T, format_count(double(n) * B * T).c_str(), plural(double(n) * B * T, "token").c_str(),
+              glob.empty() ? paths[0].c_str() : glob.c_str(),
               format_duration(sw.seconds()).c_str(), dtype_note(model.dtype()).c_str());
   return 0;
 }

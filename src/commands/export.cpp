@@ -214,10 +214,11 @@ int cmd_export(const Args& a) {
     dw.commit();
     what = join_path(out, kSafetensorsFile) + " + " + kHfConfigFile + " (Hugging Face GPT-2)";
   }
-  std::printf("gpt export: %s -> %s\n  %s parameters: %d layer%s, %d heads, dim %d, context %d, vocab %d (padded %d); "
+  std::printf("gpt export: %s -> %s\n  %s parameters: %s, %s, dim %d, context %d, vocab %d (padded %d); "
               "%s bytes; read in %.2f s, written in %.2f s\n",
-              to_string(from), what.c_str(), format_count(double(param_layout(c).total)).c_str(), c.num_layers,
-              c.num_layers == 1 ? "" : "s", c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.padded_vocab_size,
+              to_string(from), what.c_str(), format_count(double(param_layout(c).total)).c_str(),
+              count(c.num_layers, "layer").c_str(), count(c.num_heads, "head").c_str(), c.channels,
+              c.max_seq_len, c.vocab_size, c.padded_vocab_size,
               format_count(double(bytes)).c_str(), load_s, sw2.seconds());
   if (lp.baked)
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");

@@ -60,7 +60,7 @@ Prompt encode_prompt(const Tokenizer* tok, int V, int maxT, bool have_prompt, co
   }
   if (p.ids.size() > size_t(maxT))
     p.notes.push_back("the prompt is " + std::to_string(p.ids.size()) + " tokens, longer than the model's context of " +
-                      std::to_string(maxT) + "; the model sees its last " + std::to_string(maxT) + " tokens");
+                      std::to_string(maxT) + "; the model sees its last " + count(maxT, "token"));
   return p;
 }
 

@@ -41,9 +41,9 @@ int cmd_gradcheck(const Args& a) {
   std::printf("%s", format_gradcheck_table(rows).c_str());
   int failed = 0;
   for (const auto& r : rows) failed += !r.pass;
-  std::printf("%zu tensors checked, %d failed (analytic vs central differences, double precision; pass: "
+  std::printf("%s checked, %d failed (analytic vs central differences, double precision; pass: "
               "|analytic - numeric| <= %.0e + %.0e |numeric| for every element)\n",
-              rows.size(), failed, kGradAbsTol, kGradRelTol);
+              count(rows.size(), "tensor").c_str(), failed, kGradAbsTol, kGradRelTol);
   return failed ? kExitFailure : 0;
 }
 

@@ -82,10 +82,11 @@ int cmd_sample(const Args& a) {
   if (a.has("stats")) {
     const double s = stats.gen_s;
     const int n_gen = n_tokens * n_samples;
-    std::fprintf(stderr, "prompt: %zu tokens in %.1f ms (%.2f ms/token); generated: %d tokens in %.1f ms "
+    std::fprintf(stderr, "prompt: %s in %.1f ms (%.2f ms/token); generated: %s in %.1f ms "
                  "(%.2f ms/token, %.1f tokens/s); %s%s\n",
-                 stats.n_prefill, stats.prefill_s * 1e3, stats.prefill_s * 1e3 / double(stats.n_prefill),
-                 n_gen, s * 1e3, n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str(),
+                 count(stats.n_prefill, "token").c_str(), stats.prefill_s * 1e3,
+                 stats.prefill_s * 1e3 / double(stats.n_prefill), count(n_gen, "token").c_str(), s * 1e3,
+                 n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str(),
                  model.dtype() == Dtype::bf16 ? "; bf16 weights" : "");
   }
   return 0;

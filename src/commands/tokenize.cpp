@@ -105,7 +105,8 @@ int cmd_tokenize(const Args& a) {
     std::printf("ids:");
     for (int id : ids) std::printf(" %d", id);
     const size_t chars = count_chars(text);
-    std::printf("\n%zu characters (%zu bytes) -> %zu tokens", chars, text.size(), ids.size());
+    std::printf("\n%s (%s) -> %s", count(chars, "character").c_str(), count(text.size(), "byte").c_str(),
+                count(ids.size(), "token").c_str());
     if (!ids.empty()) std::printf(", %.2f characters per token", double(chars) / double(ids.size()));
     std::printf("\n");
     const std::string back = tok->decode(ids);
@@ -116,7 +117,8 @@ int cmd_tokenize(const Args& a) {
   } else {
     print_table(*tok, ids);
     const std::string text = tok->decode(ids);
-    std::printf("%zu tokens -> %zu characters (%zu bytes)\ntext:\n", ids.size(), count_chars(text), text.size());
+    std::printf("%s -> %s (%s)\ntext:\n", count(ids.size(), "token").c_str(),
+                count(count_chars(text), "character").c_str(), count(text.size(), "byte").c_str());
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::printf("\n");
   }

@@ -484,14 +484,15 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
     std::fprintf(stderr,
-                 "gpt train: %s parameters (%d layer%s, %d heads, dim %d, context %d, %s positions, vocab %d)%s\n"
-                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s tokens/step; %s steps%s%s\n%s",
-                 format_count(double(model.num_params())).c_str(), mc.num_layers, mc.num_layers == 1 ? "" : "s",
-                 mc.num_heads, mc.channels,
+                 "gpt train: %s parameters (%s, %s, dim %d, context %d, %s positions, vocab %d)%s\n"
+                 "  data %s: %s train tokens%s; batch %d x %d x accum %d%s = %s %s/step; %s %s%s%s\n%s",
+                 format_count(double(model.num_params())).c_str(), count(mc.num_layers, "layer").c_str(),
+                 count(mc.num_heads, "head").c_str(), mc.channels,
                  mc.max_seq_len, to_string(mc.pos).c_str(), mc.vocab_size, dtype_note(r.dtype, device).c_str(), data.name.c_str(),
                  format_count(double(train_loader.num_tokens())).c_str(), shards_note.c_str(), B, T, tc.grad_accum,
                  ranks_note.c_str(), format_count(double(B) * T * tc.grad_accum * pg.size()).c_str(),
-                 format_count(tc.steps).c_str(),
+                 plural(double(B) * T * tc.grad_accum * pg.size(), "token").c_str(),
+                 format_count(tc.steps).c_str(), plural(tc.steps, "step").c_str(),
                  passes_note(double(B) * T * tc.grad_accum * pg.size() * tc.steps, double(train_loader.num_tokens()))
                      .c_str(),
                  r.resume ? (" (resuming at step " + std::to_string(st.step) + ")").c_str() : "",
@@ -812,12 +813,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // The steps' time is the run's (over every resume); evaluations and samples this session's.
   std::string extra;
   if (evals_taken)
-    extra += str(samples_taken ? ", " : " and ", evals_taken, " val evaluation", evals_taken > 1 ? "s" : "", " in ",
-                 format_duration(eval_s));
-  if (samples_taken)
-    extra += str(" and ", samples_taken, " sample", samples_taken > 1 ? "s" : "", " in ", format_duration(sample_s));
-  std::fprintf(stderr, "done: %ld steps in %s (%s tokens)%s; final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
-               long(st.step), format_duration(st.elapsed_s).c_str(), format_count(double(st.tokens_seen)).c_str(),
+    extra += str(samples_taken ? ", " : " and ", count(evals_taken, "val evaluation"), " in ", format_duration(eval_s));
+  if (samples_taken) extra += str(" and ", count(samples_taken, "sample"), " in ", format_duration(sample_s));
+  std::fprintf(stderr, "done: %s in %s (%s %s)%s; final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
+               count(st.step, "step").c_str(), format_duration(st.elapsed_s).c_str(),
+               format_count(double(st.tokens_seen)).c_str(), plural(double(st.tokens_seen), "token").c_str(),
                extra.c_str(),
                last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
                metrics_path.c_str(), ckpt_file.c_str(),

@@ -77,7 +77,8 @@ size_t check_shard(const std::string& path, const char* header, size_t file_size
              " extra); the file is not what its header says; ", kRedo);
   if (ntok == 0)
     GPT_FAIL(path, ": no tokens (header count 0); expected at least 1. The text split was empty: give "
-             "`gpt prepare` more text or change --val-fraction");
+             "`gpt prepare` more text or change --val-fraction (an empty val.bin: `gpt train --eval-every 0` trains "
+             "without validation)");
   return size_t(ntok);
 }
 
@@ -192,11 +193,15 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     const size_t ntok = check_shard(path, header, file.size());
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)
-      GPT_USAGE_FAIL(path, ": has ", ntok, " tokens, but one batch needs B*T+1 = ", need, " (B=", B, ", T=", T,
-               part.world > 1 ? str(", on ", part.world, " processes") : std::string(),
+      GPT_USAGE_FAIL(path, ": has ", count(ntok, "token"), ", but one batch needs ",
+               part.world > 1 ? str("N*B*T+1 = ", need, " (N=", part.world, " processes, B=", B, ", T=", T)
+                              : str("B*T+1 = ", need, " (B=", B, ", T=", T),
                paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole batch on its own")
                                 : std::string(),
-               "); use a smaller --batch or --context, or more text (for val.bin: a larger --val-fraction)",
+               "); use a smaller --batch or --context, or more text",
+               path.substr(path.find_last_of('/') + 1).find("val") != std::string::npos  // (the file name)
+                   ? " (for val.bin: a larger --val-fraction, or `gpt train --eval-every 0` without validation)"
+                   : "",
                paths.size() > 1 ? "; several small texts are better prepared together (gpt prepare --input DIR)" : "");
     if (vocab_size > 0) {
       uint16_t maxv = 0;

@@ -294,7 +294,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     nchars += *chars;
   }
   if (parts.empty())
-    GPT_FAIL(input, ": none of its ", in.files.size(), " file(s) is UTF-8 text with something in it",
+    GPT_FAIL(input, ": none of its ", count(in.files.size(), "file"), " is UTF-8 text with something in it",
              not_text.empty() ? "" : str(" (not text: ", listed(not_text), ")"), "; expected UTF-8 text files");
   const std::string where = parts.size() == 1 ? parts[0].file : input;
   // Errors about a file's bytes name the file.
@@ -414,25 +414,29 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   auto secs = [](auto a, auto b) { return std::round(std::chrono::duration<double>(b - a).count() * 100) / 100; };
   std::string summary =
       in.several ? str(input, " (", parts.size(), parts.size() == 1 ? " file" : " files, each split on its own",
-                       separators ? str(", ", separators, " newline token(s) between their parts") : std::string(),
+                       separators ? str(", ", count(separators, "newline token"), " between their parts")
+                                  : std::string(),
                        ")")
                  : where;
-  summary += str(": ", nchars, " characters (", text.size(), " bytes). Tokenizer: ", tok->describe(), ", vocab size ",
+  summary += str(": ", count(nchars, "character"), " (", count(text.size(), "byte"), "). Tokenizer: ", tok->describe(),
+                 ", vocab size ",
                  tok->vocab_size());
   if (trained) summary += str(", trained in ", secs(t0, t1), " s");
   char ratio[32];
   std::snprintf(ratio, sizeof ratio, "%.2f", ntok ? double(nchars) / double(ntok) : 0.0);
-  summary += str(". ", ntok, " tokens (", ratio, " characters per token, encoded in ", secs(t1, t2), " s). Wrote ",
-                 train_path, " (", n_train, " tokens), ", val_path, " (", n_val, " tokens, val fraction ",
+  summary += str(". ", count(ntok, "token"), " (", ratio, " characters per token, encoded in ", secs(t1, t2),
+                 " s). Wrote ", train_path, " (", count(n_train, "token"), "), ", val_path, " (", count(n_val, "token"),
+                 ", val fraction ",
                  val_fraction, "), ", tok_path, spm_file ? ", " + model_path : std::string(), ".");
   if (!not_text.empty())
-    summary += str(" Skipped ", not_text.size(), " file(s) that are not UTF-8 text: ", listed(not_text),
+    summary += str(" Skipped ", count(not_text.size(), "file"), " that ", not_text.size() == 1 ? "is" : "are",
+                   " not UTF-8 text: ", listed(not_text),
                    " (text in another encoding can be converted, e.g. `iconv -f latin1 -t utf-8`).");
-  if (!empty.empty()) summary += str(" Skipped ", empty.size(), " empty file(s): ", listed(empty), ".");
+  if (!empty.empty()) summary += str(" Skipped ", count(empty.size(), "empty file"), ": ", listed(empty), ".");
   if (!in.own_dirs.empty())
     summary += str(" Did not read gpt's own data or run directories: ", listed(in.own_dirs), ".");
   if (!in.unreadable.empty())
-    summary += str(" Could not read ", in.unreadable.size(), " path(s): ", listed(in.unreadable), ".");
+    summary += str(" Could not read ", count(in.unreadable.size(), "path"), ": ", listed(in.unreadable), ".");
   if (replaced)
     summary += str(" Note: this replaced other shards in ", outdir, "; a run that trained on them cannot --resume "
                    "with this --data (start a new one from its weights with --init RUN).");
@@ -459,15 +463,18 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   const TrainConfig td;
   const size_t need = size_t(td.batch) * size_t(md.max_seq_len) + 1;
   if (n_train < 2)
-    summary += str(" WARNING: train.bin has only ", n_train, " token(s); training needs at least B*T+1. "
+    summary += str(" WARNING: train.bin has only ", count(n_train, "token"), "; training needs at least B*T+1. "
                    "Use more text.");
   else if (n_train < need)
     summary += str(" Note: train.bin's ", n_train, " tokens are fewer than one batch of `gpt train`'s defaults (B*T+1 = ",
                    td.batch, "*", md.max_seq_len, "+1 = ", need, "): train with a smaller --batch and --context (B*T "
                    "below ", n_train, "), or use more text.");
-  if (n_val < 2)
-    summary += str(" WARNING: val.bin has only ", n_val, " token(s), too few to evaluate; training will "
-                   "refuse it. Raise --val-fraction or use more text.");
+  if (val_fraction == 0)
+    summary += " WARNING: --val-fraction 0 leaves val.bin empty: train with `gpt train --eval-every 0` (no validation "
+               "loss); with evaluation on, training refuses the data.";
+  else if (n_val < 2)
+    summary += str(" WARNING: val.bin has only ", count(n_val, "token"), ", too few to evaluate: `gpt train` refuses "
+                   "the data unless given --eval-every 0 (no validation loss). Raise --val-fraction or use more text.");
   else if (n_val < need)
     summary += str(" Note: val.bin's ", n_val, " tokens are fewer than one batch of the defaults (", need, "): "
                    "evaluation needs B*T below ", n_val, " too, or a larger --val-fraction.");

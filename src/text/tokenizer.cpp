@@ -202,7 +202,7 @@ class CharTokenizer final : public Tokenizer {
   }
 
   std::string kind() const override { return "char"; }
-  std::string describe() const override { return str("char-level, ", vocab_.size(), " characters"); }
+  std::string describe() const override { return str("char-level, ", count(vocab_.size(), "character")); }
   int vocab_size() const override { return int(vocab_.size()); }
 
   std::vector<int> encode(const std::string& text) const override {
