@@ -155,6 +155,31 @@ TEST_F(Mpi, CheckpointsResumeOnAnotherNumberOfRanks) {
   expect_same_losses(losses(b), losses(ref), 10);
 }
 
+// helper-19: in random mode (the default) a 2-rank run stopped and resumed on 2 ranks
+// gave other losses than the straight run from the first step after the resume: rank 1
+// continued from a stream derived from rank 0's saved state, not its own. Now the saved
+// stream is every rank's (test_data `DataLoader.EveryRankResumesItsRandomWindowsExactly`).
+// And comm_ms counted the wait for rank 0's evaluation in the next step, so it exceeded
+// ms_per_step: a step's communication is now measured inside the step.
+TEST_F(Mpi, RandomWindowsResumeExactlyOnTheSameRanksAndCommIsPartOfTheStep) {
+  const std::string ref = join_path(dir_, "ref"), a = join_path(dir_, "a");
+  const std::string model =
+      "--layers 2 --heads 2 --dim 32 --context 32 --batch 4 --sampling random --eval-every 2 --eval-batches 0 "
+      "--threads 1 --log-every 1 --steps 16 ";
+  ASSERT_EQ(run(train(2, model + "--out " + ref)), 0) << log();
+  ASSERT_EQ(run(train(2, model + "--stop-at 8 --out " + a)), 0) << log();
+  ASSERT_EQ(run(train(2, "--resume " + a)), 0) << log();
+  const std::vector<double> want = losses(ref), got = losses(a);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); i++) EXPECT_EQ(got[i], want[i]) << "step " << i + 1;
+  std::istringstream in(read_file(join_path(ref, "metrics.jsonl")));
+  for (std::string line; std::getline(in, line);) {
+    const Json j = Json::parse(line, "metrics");
+    EXPECT_LE(j.find("comm_ms")->as_number("comm_ms"), j.find("ms_per_step")->as_number("ms_per_step") + 1e-6)
+        << line;
+  }
+}
+
 // --zero 1 (AdamW's m and v sharded: reduce-scatter, update the block, all-gather)
 // trains like --zero 0, and its checkpoint (m and v gathered whole) resumes on 1 rank.
 TEST_F(Mpi, ZeroOneTrainsLikeZeroZeroAndItsCheckpointResumesAnywhere) {
@@ -185,6 +210,26 @@ TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
   ASSERT_EQ(run(train(2, "--resume " + r + " --steps " + std::to_string(stopped + 3) + " --stop-at 0")), 0)
       << log();
   EXPECT_EQ(load_checkpoint(r, false).state.step, stopped + 3);
+}
+
+// helper-19: SIGHUP to one rank gave mpirun's exit 129 or 130 by chance: the signalled
+// rank exited 128 + 1, the others 130, and mpirun reported whichever ended first. The
+// ranks now agree on the signal, so every one (and mpirun) exits 129; rank 0 saved.
+TEST_F(Mpi, ASignalToOneRankGivesEveryRankItsExitCode) {
+  const std::string r = join_path(dir_, "h");
+  const pid_t pid = start_long_run(r);
+  ASSERT_GT(pid, 0) << log();
+  const std::string find = "pgrep -n -f -- '--out " + r + "$' > '" + dir_ + "/pid'";  // rank 1: the newest
+  ASSERT_EQ(std::system(find.c_str()), 0);
+  const pid_t victim = pid_t(std::atol(read_file(join_path(dir_, "pid")).c_str()));
+  ASSERT_GT(victim, 0);
+  kill(victim, SIGHUP);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << log();
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGHUP) << log();
+  EXPECT_NE(log().find("stopped at step"), std::string::npos) << log();
+  EXPECT_TRUE(file_exists(join_path(r, "checkpoint.bin"))) << log();
 }
 
 // A rank killed with SIGKILL ends the whole job, with a non-zero exit, in seconds.

@@ -621,6 +621,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   std::vector<int> inputs(size_t(B) * T), targets(size_t(B) * T);
   Stopwatch session;
   double ema_step_s = 0.0;
+  long session_steps = 0;
   std::optional<double> last_val = logged.last_val, last_loss = logged.last_train;
   // The lowest val loss so far, which best.bin holds: the checkpoint's record (version 4),
   // best.bin's own, what metrics.jsonl kept (older checkpoints): the lowest of them, so
@@ -653,8 +654,22 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // Gradients are summed over the ranks; the step divides by their number.
   const double grad_scale = 1.0 / double(pg.size());
 
-  if (pg.any(signals.signal() != 0)) stop_reason = "interrupted";  // (during the set-up)
-  double comm_before = pg.comm_seconds();
+  // The signal every rank exits with (128 + it): the one a rank received, so that a signal
+  // to one rank gives the same status everywhere (the others exited 130, and mpirun
+  // reported whichever rank ended first). Collective: called when pg.any said stop.
+  int stop_signal = 0;
+  auto agree_on_signal = [&]() {
+    std::vector<double> seen(65, 0.0);
+    if (signals.signal() > 0 && signals.signal() < 65) seen[size_t(signals.signal())] = 1.0;
+    pg.all_reduce_sum(seen.data(), seen.size());
+    for (int k = 64; k > 0; k--)
+      if (seen[size_t(k)] > 0) stop_signal = k;  // the lowest number received anywhere
+  };
+  if (pg.any(signals.signal() != 0)) {  // (during the set-up)
+    stop_reason = "interrupted";
+    agree_on_signal();
+  }
+  double comm_before = 0.0;
   const bool profile = a.has("profile");
   const long first_step = long(st.step) + 1;  // --profile times the steps after this session's first
   double profiled_s = 0.0;
@@ -663,6 +678,9 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const bool timed = profile && long(st.step) + 1 > first_step;
     if (timed) set_backend_profile_active(true);
     Stopwatch sw;
+    // This step's time in collectives, from here (the wait for rank 0's evaluation, sample or
+    // save at the end of the last step counted in this one, above its ms_per_step).
+    comm_before = pg.comm_seconds();
     threads.begin_step();
     const int step = int(st.step);
     const float lr = learning_rate(tc, step);
@@ -708,10 +726,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       profiled_s += step_s, profiled_steps++;
     }
     const double comm_s = pg.comm_seconds() - comm_before;  // this step's time in collectives
-    comm_before = pg.comm_seconds();
     threads.end_step(step_s);
     st.elapsed_s += step_s;
-    ema_step_s = ema_step_s == 0.0 ? step_s : 0.9 * ema_step_s + 0.1 * step_s;
+    // The session's first step (start-up: first touches of memory, the thread probe) is no
+    // measure of the rest: the mean of the steps after it, then a moving average (a 0.9
+    // average seeded with step 1 started far too low and took ~20 steps to recover).
+    session_steps++;
+    ema_step_s = session_steps <= 2 ? step_s
+                                    : ema_step_s + std::max(0.1, 1.0 / double(session_steps - 1)) * (step_s - ema_step_s);
 
     const bool last = st.step == tc.steps;
     std::optional<double> val;
@@ -785,9 +807,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     // Every rank stops at the same step: a stop request anywhere stops all.
     // (One collective: only rank 0 writes metrics.jsonl, so the other ranks take its failure
     // for an interruption; rank 0's error ends the job. A signal: the exit code says which.)
-    if (pg.any(!metrics_error.empty() || signals.signal() != 0))
+    if (pg.any(!metrics_error.empty() || signals.signal() != 0)) {
       stop_reason = metrics_error.empty() ? "interrupted" : "cannot write metrics.jsonl";
-    else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
+      agree_on_signal();
+    } else if (stop_at > 0 && st.step >= stop_at) stop_reason = "--stop-at " + std::to_string(stop_at);
     else if (pg.any(max_seconds > 0 && session.seconds() >= max_seconds))
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
@@ -797,8 +820,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
              "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "). Free space on that "
              "disk (or raise the file size limit), then continue with: gpt train --resume ", r.out);
-  // Stopped by a signal: 128 + its number (130 for Ctrl-C); a rank stopped by another's: 130.
-  const int stop_code = stop_reason != "interrupted" ? 0 : signals.signal() ? 128 + signals.signal() : 130;
+  // Stopped by a signal: 128 + its number on every rank (130 for Ctrl-C); ranks stopped by rank 0's failure: 130.
+  const int stop_code = stop_reason != "interrupted" ? 0 : stop_signal ? 128 + stop_signal : 130;
   if (!root) return stop_code;
   if (tty) std::fprintf(stderr, "\n");
   if (profile)

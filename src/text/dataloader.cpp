@@ -175,7 +175,7 @@ uint64_t rank_seed(uint64_t seed, int rank) { return rank == 0 ? seed : SplitMix
 
 DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, SamplingMode mode, uint64_t seed,
                        int vocab_size, Partition part)
-    : B_(B), T_(T), mode_(mode), part_(part), seed_(rank_seed(seed, part.rank)), rng_(seed_) {
+    : B_(B), T_(T), mode_(mode), part_(part), seed_(seed), rng_(seed_) {
   if (B <= 0 || T <= 0)
     GPT_USAGE_FAIL("batch size and context length must be positive, got --batch ", B, " --context ", T);
   GPT_CHECK(!paths.empty(), "no shards");
@@ -254,8 +254,16 @@ void DataLoader::next_batch(int* inputs, int* targets) {
     });
   } else {
     // nanoGPT: each row an independent window; its start is uniform over all shards' windows.
+    // Every rank keeps rank 0's stream (the single-process one, which the checkpoint saves);
+    // rank r > 0 draws its rows from a stream keyed by that one's state at this batch and
+    // r, then moves the shared stream on as rank 0 does. So each rank's windows follow
+    // from the saved state alone, and a resume on any number of ranks is exact (a stream
+    // of its own per rank continued from rank 0's state, not its own, after a resume).
+    SplitMix64 own(rank_seed(rng_.state, part_.rank));
+    SplitMix64& draw = part_.rank == 0 ? rng_ : own;
     for (int b = 0; b < B_; b++) {
-      const uint64_t u = rng_.below(window_end_.back());
+      if (part_.rank != 0) rng_.next();
+      const uint64_t u = draw.below(window_end_.back());
       const size_t s = size_t(std::upper_bound(window_end_.begin(), window_end_.end(), u) - window_end_.begin());
       const uint16_t* p = shards_[s].tokens + (u - (s ? window_end_[s - 1] : 0));
       int* in = inputs + size_t(b) * size_t(T_);
@@ -306,7 +314,7 @@ void DataLoader::set_state(const LoaderState& s, int saved_batch) {
              "data directory prepared again since holds other shards (put the old ones back, or start a new run "
              "from this one's weights with --init RUN)");
   batch_index_ = position_for_batch(s.batch_index, saved_batch) / uint64_t(part_.world);
-  rng_.state = part_.rank == 0 ? s.rng_state : rank_seed(s.rng_state, part_.rank);
+  rng_.state = s.rng_state;  // rank 0's stream on every rank (next_batch)
 }
 
 }  // namespace gpt
