@@ -232,6 +232,19 @@ TEST_F(Mpi, ASignalToOneRankGivesEveryRankItsExitCode) {
   EXPECT_TRUE(file_exists(join_path(r, "checkpoint.bin"))) << log();
 }
 
+// helper-19: other commands under mpirun ran once per rank (a sample printed twice). Only
+// train uses several processes: the others are refused once, by rank 0, exit 2.
+TEST_F(Mpi, OnlyTrainRunsUnderMpirun) {
+  const std::string cmd = "env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe -np 2 '" + bin_ +
+                          "' tokenize --tokenizer none.bin --encode abc";
+  std::system(("rm -f '" + dir_ + "/log'").c_str());
+  EXPECT_EQ(run(cmd), 2) << log();
+  const std::string l = log();
+  const size_t at = l.find("gpt tokenize runs in one process; under mpirun -np 2");
+  EXPECT_NE(at, std::string::npos) << l;
+  EXPECT_EQ(at, l.rfind("gpt tokenize runs in one process")) << "said twice:\n" << l;
+}
+
 // A rank killed with SIGKILL ends the whole job, with a non-zero exit, in seconds.
 TEST_F(Mpi, KilledRankEndsTheJobWithinSeconds) {
   const std::string r = join_path(dir_, "k");

@@ -226,6 +226,14 @@ TEST_F(Robustness, DivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
   EXPECT_NE(err.find("--resume " + dir + "/r2"), std::string::npos) << err;
   const Checkpoint ck = load_checkpoint(dir + "/r2");  // refuses non-finite weights
   EXPECT_NE(err.find("last good checkpoint (step " + std::to_string(ck.state.step)), std::string::npos) << err;
+  // Clipping off: the advice names it; on (the default), it does not (helper-19: it
+  // suggested "set --grad-clip" to a run that clipped already).
+  EXPECT_NE(err.find("Lower --lr (or set --grad-clip 1)"), std::string::npos) << err;
+  args[4] = dir + "/r3";
+  args[8] = "1";  // --grad-clip 1
+  EXPECT_EQ(run_gpt(args, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("diverged"), std::string::npos) << err;
+  EXPECT_EQ(err.find("grad-clip"), std::string::npos) << err;
 }
 
 // ---- 3. prepare is atomic ----------------------------------------------------------

@@ -155,15 +155,17 @@ bool truncate_samples(const std::string& path, int64_t last_step) {
 // A loss or gradient norm that is NaN or infinite: the run stops before the step that
 // would spread it, naming the step and the last good checkpoint (or that there is none).
 [[noreturn]] void fail_non_finite(const char* what, double value, int step, const std::string& out,
-                                  std::optional<int64_t> saved_step) {
+                                  std::optional<int64_t> saved_step, float grad_clip) {
+  // (Clipping on, as by default: it did not prevent this, so it is no advice.)
+  const std::string clip = grad_clip > 0 ? "" : " (or set --grad-clip 1)";
   if (saved_step)
     GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped (nothing "
-             "was saved after step ", *saved_step, "). Lower --lr (or set --grad-clip) and continue from the last "
+             "was saved after step ", *saved_step, "). Lower --lr", clip, " and continue from the last "
              "good checkpoint (step ", *saved_step, ", ", join_path(out, kCheckpointFile), "): gpt train --resume ",
              out, " --lr LOWER");
   GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
-           "was saved in ", out, " yet, so start again with a lower --lr (or set --grad-clip, or --save-every N to "
-           "keep earlier steps)");
+           "was saved in ", out, " yet, so start again with a lower --lr", clip, " (--save-every N keeps earlier "
+           "steps)");
 }
 
 std::string json_number(double x) {
@@ -704,7 +706,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     pg.all_reduce_sum(&loss, 1);
     loss *= grad_scale;
     last_loss = loss;
-    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved_step);
+    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved_step, tc.grad_clip);
     double norm;
     if (zero == 1) {  // the global norm from every block, AdamW on this block, then everyone's blocks
       double ss = model.shard_grad_sum_squares();
@@ -715,7 +717,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     } else {
       norm = model.step(lr, tc, long(step) + 1, grad_scale);
     }
-    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved_step);
+    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved_step, tc.grad_clip);
     st.step = step + 1;
     st.loader = train_loader.state();
     const double tokens = double(B) * T * tc.grad_accum * pg.size();
