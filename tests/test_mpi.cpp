@@ -153,6 +153,13 @@ TEST_F(Mpi, CheckpointsResumeOnAnotherNumberOfRanks) {
   ASSERT_EQ(run(train(1, kModel + "--log-every 1 --steps 20 --grad-accum 2 --stop-at 10 --out " + b)), 0) << log();
   ASSERT_EQ(run(train(2, "--resume " + b + " --grad-accum 1")), 0) << log();
   expect_same_losses(losses(b), losses(ref), 10);
+  // Each resume on another count says so (helper-19: only the header's tokens/step showed
+  // it), with the --grad-accum that keeps the global batch when it changed.
+  EXPECT_NE(log().find("note: the run trained on 2 processes so far, now on 1: a step covers 256 tokens (was 256)\n"),
+            std::string::npos) << log();
+  ASSERT_EQ(run(train(1, "--resume " + b + " --steps 22")), 0) << log();
+  EXPECT_NE(log().find("note: the run trained on 2 processes so far, now on 1: a step covers 128 tokens (was 256); "
+                       "--grad-accum 2 keeps the global batch"), std::string::npos) << log();
 }
 
 // helper-19: in random mode (the default) a 2-rank run stopped and resumed on 2 ranks

@@ -765,6 +765,12 @@ TEST_F(Robustness, ARefusedCommandWritesNothing) {
     fresh.insert(fresh.end(), bad.begin(), bad.end());
     EXPECT_EQ(run_gpt(fresh, nullptr, &err), 2) << bad[0] << ": " << err;
     EXPECT_FALSE(file_exists(dir + "/new")) << bad[0] << " left a run directory behind";
+    // An existing directory that is no run yet gets no train.lock either (which made it
+    // "a run directory" that prepare then refused as --out).
+    make_dirs(dir + "/empty");
+    fresh[4] = dir + "/empty";
+    EXPECT_EQ(run_gpt(fresh, nullptr, &err), 2) << bad[0] << ": " << err;
+    EXPECT_FALSE(file_exists(dir + "/empty/train.lock")) << bad[0] << " left its lock in an existing directory";
   }
 }
 

@@ -98,9 +98,10 @@ DataSource resolve_data_source(const Args& a, const std::string& run, const std:
                  "; see `", what, " --help`");
 }
 
-void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss) {
+void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss, int processes) {
   Json j = Json::object();
   j.set("dtype", Json::string(to_string(t)));
+  j.set("processes", Json::number(processes));
   j.set("sample_every", Json::number(ss.every));
   j.set("sample_tokens", Json::number(ss.tokens));
   if (ss.prompt) j.set("sample_prompt", Json::string(*ss.prompt));
@@ -115,6 +116,19 @@ std::optional<Json> load_run_settings(const std::string& run, std::string* path_
   return Json::parse(read_file(path), path);
 }
 }  // namespace
+
+std::optional<int> load_run_processes(const std::string& run) {
+  std::string path;
+  try {
+    const std::optional<Json> j = load_run_settings(run, &path);
+    const Json* v = j ? j->find("processes") : nullptr;
+    if (!v) return std::nullopt;
+    const double n = v->as_number(path + ": processes");
+    if (n >= 1 && n <= 1e6 && n == std::floor(n)) return int(n);
+  } catch (const Error&) {  // (only for a note: run.json's other readers name its faults)
+  }
+  return std::nullopt;
+}
 
 std::optional<Dtype> load_run_dtype(const std::string& run) {
   std::string path;

@@ -51,8 +51,11 @@ struct SampleSettings {
 // in the same precision and samples as it did (the checkpoint holds fp32 master weights
 // either way). Written atomically; a run.json without the sample keys (older runs)
 // reads as no samples.
-void save_run_settings(const std::string& run, Dtype t, const SampleSettings& s);
+// It also keeps the number of processes the run trained on last, for the note when a
+// resume runs on another number (the global batch changes).
+void save_run_settings(const std::string& run, Dtype t, const SampleSettings& s, int processes = 1);
 std::optional<Dtype> load_run_dtype(const std::string& run);  // nothing for runs from before the file
+std::optional<int> load_run_processes(const std::string& run);  // nothing for runs from before the key
 // --dtype if given, else what `run` remembers ("" = none), else fp32.
 Dtype resolve_dtype(const Args& a, const std::string& run);
 // Each --sample-* flag if given, else what `run` remembers, else the defaults (checked).

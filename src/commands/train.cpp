@@ -403,6 +403,18 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (root && r.resume) {
     note_schedule_change(r.ck->train, tc, int(st.step));
     note_training_change(r.ck->train, tc, int(st.step));
+    // Another number of processes: the global batch changes (run.json keeps the last one).
+    const std::optional<int> had = load_run_processes(a.str("resume"));
+    if (had && *had != pg.size()) {
+      const TrainConfig& was = r.ck->train;
+      const double before = double(was.batch) * T * was.grad_accum * *had, now = double(B) * T * tc.grad_accum * pg.size();
+      const long keep = long(was.batch) * was.grad_accum * *had;  // rows per step then
+      std::fprintf(stderr, "note: the run trained on %s so far, now on %d: a step covers %s tokens (was %s)%s\n",
+                   count(*had, "process").c_str(), pg.size(), format_count(now).c_str(), format_count(before).c_str(),
+                   before != now && keep % (long(B) * pg.size()) == 0
+                       ? str("; --grad-accum ", keep / (long(B) * pg.size()), " keeps the global batch").c_str()
+                       : "");
+    }
   }
   r.ck.reset();  // the weights are in the model now
 
@@ -481,7 +493,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     metrics.seekp(0, std::ios::end);
     metrics_bytes = size_t(metrics.tellp());
     save_data_source(r.out, data.src);
-    save_run_settings(r.out, r.dtype, r.sample);
+    save_run_settings(r.out, r.dtype, r.sample, pg.size());
     const std::string shards_note =
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
@@ -886,7 +898,11 @@ int cmd_train(const Args& a) {
       GPT_USAGE_FAIL("--out ", out, " holds train.bin, so it is a data directory",
                      a.has("data") && same_file(out, a.str("data")) ? " (the one --data names)" : " of `gpt prepare`",
                      "; the run needs a directory of its own, e.g. --out runs/NAME (nothing was written)");
-    if (pg->is_root() && !out.empty() && is_directory(out)) lock = std::make_shared<RunLock>(out);
+    // (Only a directory that is a run already: another existing one gets its lock once the
+    // flags are checked, in train_loop, so a refused command leaves no train.lock there.)
+    if (pg->is_root() && !out.empty() && is_directory(out) &&
+        (file_exists(join_path(out, kRunLockFile)) || file_exists(join_path(out, kCheckpointFile))))
+      lock = std::make_shared<RunLock>(out);
     Run run = resolve_run(a, pg->is_root());
     run.lock = lock;
     const Data data = open_data(a, run);
