@@ -307,8 +307,8 @@ void note_training_change(const TrainConfig& before, const TrainConfig& now, int
   if (now.eval_every > 0 && before.eval_every > 0 && windows)
     follows += "; val loss is now measured on other windows of the val split (they follow --seed, --batch and "
                "--eval-batches), so it is not directly comparable with the values before, nor with best.bin's";
-  std::fprintf(stderr, "note: this resume changes %s: the %d step%s so far used the old value%s%s\n", changed.c_str(),
-               step, step == 1 ? "" : "s", changed.find(", ") == std::string::npos ? "" : "s", follows.c_str());
+  std::fprintf(stderr, "note: this resume changes %s: the %s so far used the old value%s%s\n", changed.c_str(),
+               count(step, "step").c_str(), changed.find(", ") == std::string::npos ? "" : "s", follows.c_str());
 }
 
 double training_flops_per_token(const GPTConfig& c) {

@@ -545,17 +545,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       sync_file(samples_path);
     }
   };
+  const bool tty = isatty(STDERR_FILENO);
+  double eval_s = 0.0;  // wall time of the evaluations so far (ETA and the done line count it)
+  int evals_taken = 0;
+  int val_rises = 0;           // evaluations in a row above the lowest val loss
+  bool overfit_noted = false;  // (once per session)
+  long best_step = 0;          // the step of the lowest val loss, when this session saw it
   // Every rank evaluates the same windows (they agree on the weights). A stop signal
   // gives the evaluation up (none: nothing logged or kept as best), so that a long one
-  // (--eval-batches 0 over a large split) does not keep Ctrl-C waiting.
-  const bool tty = isatty(STDERR_FILENO);
-  // A long evaluation (--eval-batches 0 over a large split) says what it is doing: on a
-  // terminal a progress line with its ETA, in a log one line when it will take a while.
-  double eval_s = 0.0;  // wall time of the evaluations so far (ETA and the done line count it)
-  int val_rises = 0;    // evaluations in a row above the lowest val loss
-  bool overfit_noted = false;  // (once per session)
-  long best_step = 0;   // the step of the lowest val loss, when this session saw it
-  int evals_taken = 0;
+  // (--eval-batches 0 over a large split) does not keep Ctrl-C waiting. A long one also
+  // says what it is doing: on a terminal a progress line with its ETA, in a log one line.
   auto evaluate = [&]() -> std::optional<double> {
     Stopwatch took;
     val_loader->reset();
