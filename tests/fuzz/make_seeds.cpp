@@ -23,13 +23,13 @@ using namespace gpt;
 namespace {
 
 std::string out_dir;
-int count = 0;
+int seeds_written = 0;
 
 void seed(const std::string& harness, const std::string& name, const std::string& bytes) {
   const std::string dir = join_path(out_dir, harness);
   make_dirs(dir);
   write_file_atomic(join_path(dir, name), bytes);
-  count++;
+  seeds_written++;
 }
 
 GPTConfig tiny(PosEnc pos, int vocab) {
@@ -160,6 +160,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fuzz_seeds: %s\n", e.what());
     return 1;
   }
-  std::printf("fuzz_seeds: %d seeds in %s\n", count, out_dir.c_str());
+  std::printf("fuzz_seeds: %d seeds in %s\n", seeds_written, out_dir.c_str());
   return 0;
 }
