@@ -238,6 +238,16 @@ bool process_alive(long pid) {
   return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
 }
 
+namespace {
+// A temp name "<...>.tmp.<pid>" whose pid (from digits_at on) is of a writer that is gone.
+bool dead_writers_temp(const std::string& name, size_t digits_at) {
+  const std::string digits = name.substr(digits_at);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  const long pid = std::stol(digits);
+  return pid != long(::getpid()) && !process_alive(pid);
+}
+}  // namespace
+
 int remove_stale_temps(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) return 0;
@@ -246,11 +256,7 @@ int remove_stale_temps(const std::string& dir) {
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     const size_t at = name.rfind(".tmp.");
-    if (at == std::string::npos || at == 0) continue;
-    const std::string digits = name.substr(at + 5);
-    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::stol(digits);
-    if (pid != long(::getpid()) && !process_alive(pid)) stale.push_back(join_path(dir, name));
+    if (at != std::string::npos && at != 0 && dead_writers_temp(name, at + 5)) stale.push_back(join_path(dir, name));
   }
   ::closedir(d);
   for (const auto& p : stale) {
@@ -270,11 +276,8 @@ int remove_stale_temps_of(const std::string& path) {
   std::vector<std::string> stale;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string digits = name.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::stol(digits);
-    if (pid != long(::getpid()) && !process_alive(pid) && is_regular_file(join_path(dir, name)))
+    if (name.compare(0, prefix.size(), prefix) == 0 && dead_writers_temp(name, prefix.size()) &&
+        is_regular_file(join_path(dir, name)))
       stale.push_back(join_path(dir, name));
   }
   ::closedir(d);
@@ -337,10 +340,8 @@ DirWriter::DirWriter(const std::string& dir, std::vector<std::string> replaces)
     const std::string prefix = base + ".tmp.";
     while (const dirent* e = ::readdir(d)) {
       const std::string name = e->d_name;
-      if (name.compare(0, prefix.size(), prefix) != 0) continue;
-      const std::string digits = name.substr(prefix.size());
-      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (!process_alive(std::stol(digits))) stale.push_back(join_path(parent, name));
+      if (name.compare(0, prefix.size(), prefix) == 0 && dead_writers_temp(name, prefix.size()))
+        stale.push_back(join_path(parent, name));
     }
     ::closedir(d);
     for (const auto& p : stale) remove_tree(p);
