@@ -453,6 +453,40 @@ TEST(Runs, SamplesDuringTrainingAreWhatSampleGivesAndChangeNothing) {
   EXPECT_FALSE(file_exists(dir + "/bad1") || file_exists(dir + "/bad2"));
 }
 
+// run.json keeps --zero for the resume as it keeps --dtype (a resume without the flag
+// fell back to ZeRO 0), keeps keys it does not know (they were dropped on rewrite), and
+// a run.json that is not an object, or a zero that is neither 0 nor 1, is named.
+TEST(Runs, ARunRemembersZeroAndKeepsRunJsonKeysItDoesNotKnow) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = dir + "/run";
+  std::string err;
+  ASSERT_EQ(run_gpt(cat({"train", "--data", data, "--out", run, "--steps", "4", "--stop-at", "2", "--eval-every", "0",
+                         "--zero", "1"},
+                        tiny_model_flags()),
+                    nullptr, &err),
+            0)
+      << err;
+  std::string settings = read_file(run + "/run.json");
+  EXPECT_NE(settings.find("\"zero\": 1"), std::string::npos) << settings;
+  settings.replace(settings.rfind('}'), 1, ", \"written_by_user\": [1, \"two\"]}");
+  write_file_atomic(run + "/run.json", settings);
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--stop-at", "3"}, nullptr, &err), 0) << err;
+  settings = read_file(run + "/run.json");
+  EXPECT_NE(settings.find("\"zero\": 1"), std::string::npos) << settings;
+  EXPECT_NE(settings.find("written_by_user"), std::string::npos) << settings;
+  // --zero on the resume wins, and is what the next resume keeps.
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--zero", "0"}, nullptr, &err), 0) << err;
+  EXPECT_NE(read_file(run + "/run.json").find("\"zero\": 0"), std::string::npos);
+
+  write_file_atomic(run + "/run.json", "{\"dtype\": \"fp32\", \"zero\": 2}");
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "6"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("run.json: zero is 2, expected a whole number from 0 to 1"), std::string::npos) << err;
+  write_file_atomic(run + "/run.json", "[\"fp32\"]");
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "6"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("run.json: expected a JSON object"), std::string::npos) << err;
+}
+
 // What a resume meets in RUN/samples.txt and RUN/run.json: an entry cut short by a
 // failed write is dropped (it was called an edit, and the next entry was glued to it),
 // a FIFO is refused (reads hung), a prompt kept in run.json is named as such in errors

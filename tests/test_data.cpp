@@ -263,6 +263,31 @@ TEST(DataLoader, RandomWindowsAreShiftedAndInRange) {
   for (size_t s = 0; s + size_t(T) + 1 <= n; s++) EXPECT_GT(hits[s], 0) << "offset " << s;
 }
 
+// Random windows need T+1 tokens, not a whole batch (nanoGPT's rule): a shard shorter
+// than B*T+1 was refused although every window fits (a small text could not train with
+// the default --batch, and a one-process run on it could not resume on two), while a
+// shard shorter than T+1 is refused naming T+1, and sequential still needs B*T+1.
+TEST(DataLoader, RandomWindowsNeedOneWindowNotOneBatch) {
+  const int B = 8, T = 6;
+  const std::string path = write_tmp_shard(iota_tokens(10));  // < B*T+1 = 49, >= T+1 = 7
+  for (int world : {1, 2}) {
+    DataLoader dl(path, B, T, SamplingMode::random, 3, 0, Partition{world - 1, world});
+    for (int k = 0; k < 20; k++) {
+      const Batch b = draw(dl, B, T);
+      for (int r = 0; r < B; r++) {
+        const int start = b.x[size_t(r * T)];
+        ASSERT_GE(start, 0);
+        ASSERT_LE(start, 10 - T - 1);
+        for (int t = 0; t < T; t++) EXPECT_EQ(b.y[size_t(r * T + t)], start + t + 1);
+      }
+    }
+  }
+  expect_error([&] { DataLoader(path, B, T, SamplingMode::sequential, 3); }, {path, "B*T+1 = 49"}, kExitUsage);
+  expect_error([&] { DataLoader(path, 1, 10, SamplingMode::random, 3); },
+               {path, "10 tokens", "one window of random sampling needs T+1 = 11 (T=10)", "smaller --context"},
+               kExitUsage);
+}
+
 TEST(DataLoader, SameSeedSameBatches) {
   const std::string path = write_tmp_shard(iota_tokens(500));
   DataLoader a(path, 3, 5, SamplingMode::random, 1234), b(path, 3, 5, SamplingMode::random, 1234),
@@ -331,7 +356,8 @@ TEST(DataLoader, RejectsShardTooSmallAndBadShapes) {
   // A setting that cannot work with these data: exit 2, as README says of impossible settings (helper-16: was 1).
   expect_error([&] { DataLoader(path, 2, 8, SamplingMode::sequential, 0); }, {path, "16 tokens", "B*T+1 = 17"},
                kExitUsage);
-  expect_error([&] { DataLoader(path, 2, 8, SamplingMode::random, 0); }, {path, "--batch", "--context"}, kExitUsage);
+  DataLoader windows(path, 2, 8, SamplingMode::random, 0);  // random: one window of T+1 = 9 is enough
+  expect_error([&] { DataLoader(path, 2, 16, SamplingMode::random, 0); }, {path, "T+1 = 17", "--context"}, kExitUsage);
   DataLoader ok(path, 3, 5, SamplingMode::sequential, 0);  // 16 = 3*5+1: fits exactly
   expect_error([&] { DataLoader(path, 0, 8, SamplingMode::random, 0); }, {"positive"}, kExitUsage);
   expect_error([&] { DataLoader(path, 2, -1, SamplingMode::random, 0); }, {"positive"}, kExitUsage);
@@ -618,6 +644,14 @@ TEST(Prepare, SplitsSmallerThanADefaultBatchAreNamed) {
   write_file_atomic(input, std::string(3 * need, 'a'));  // both hold a batch
   summary = prepare_data(input, dir, "char", 0.4);
   EXPECT_EQ(summary.find("fewer than one batch"), std::string::npos) << summary;
+  // Shorter than one window of the default context: that is what random sampling needs.
+  write_file_atomic(input, std::string(size_t(md.max_seq_len), 'a'));
+  summary = prepare_data(input, dir, "char", 0.5);
+  EXPECT_NE(summary.find("fewer than one window of `gpt train`'s default --context (T+1 = " +
+                         std::to_string(md.max_seq_len) + "+1 = " + std::to_string(md.max_seq_len + 1) + ")"),
+            std::string::npos) << summary;
+  EXPECT_NE(summary.find("val.bin's " + std::to_string(md.max_seq_len / 2) + " tokens are fewer than one window"),
+            std::string::npos) << summary;
 }
 
 // A byte-order mark and CRLF line endings became tokens without a word.

@@ -98,72 +98,63 @@ DataSource resolve_data_source(const Args& a, const std::string& run, const std:
                  "; see `", what, " --help`");
 }
 
-void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss, int processes) {
-  Json j = Json::object();
+void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss, int processes, int zero,
+                       const std::optional<RunSettings>& kept) {
+  Json j = kept ? kept->file : Json::object();
   j.set("dtype", Json::string(to_string(t)));
   j.set("processes", Json::number(processes));
+  j.set("zero", Json::number(zero));
   j.set("sample_every", Json::number(ss.every));
   j.set("sample_tokens", Json::number(ss.tokens));
   if (ss.prompt) j.set("sample_prompt", Json::string(*ss.prompt));
+  else if (j.find("sample_prompt")) {  // no prompt now (Json has no erase: rebuild without the key)
+    Json k = Json::object();
+    for (const auto& [key, v] : j.as_object(kRunSettingsFile))
+      if (key != "sample_prompt") k.set(key, v);
+    j = k;
+  }
   write_file_atomic(join_path(run, kRunSettingsFile), j.dump(2) + "\n");
 }
 
-namespace {
-std::optional<Json> load_run_settings(const std::string& run, std::string* path_out) {
-  const std::string path = join_path(run_dir(run), kRunSettingsFile);
-  *path_out = path;
+std::optional<RunSettings> load_run_settings(const std::string& run) {
+  RunSettings rs;
+  rs.path = join_path(run_dir(run), kRunSettingsFile);
+  const std::string& path = rs.path;
   if (!file_exists(path)) return std::nullopt;
-  return Json::parse(read_file(path), path);
-}
-}  // namespace
-
-std::optional<int> load_run_processes(const std::string& run) {
-  std::string path;
-  try {
-    const std::optional<Json> j = load_run_settings(run, &path);
-    const Json* v = j ? j->find("processes") : nullptr;
-    if (!v) return std::nullopt;
-    const double n = v->as_number(path + ": processes");
-    if (n >= 1 && n <= 1e6 && n == std::floor(n)) return int(n);
-  } catch (const Error&) {  // (only for a note: run.json's other readers name its faults)
-  }
-  return std::nullopt;
-}
-
-std::optional<Dtype> load_run_dtype(const std::string& run) {
-  std::string path;
-  const std::optional<Json> j = load_run_settings(run, &path);
-  if (!j) return std::nullopt;
-  const Json* v = j->find("dtype");
+  rs.file = Json::parse(read_file(path), path);
+  if (!rs.file.is_object()) GPT_FAIL(path, ": expected a JSON object ({\"dtype\": ...}), found ",
+                                     Json::type_name(rs.file.type()), "; fix or delete it");
+  const Json& j = rs.file;
+  const Json* v = j.find("dtype");
   if (!v) GPT_FAIL(path, ": has no \"dtype\"; delete it and pass --dtype fp32 or --dtype bf16");
   const std::string s = v->as_string(path + ": dtype");
   if (s != "fp32" && s != "bf16") GPT_FAIL(path, ": dtype \"", s, "\" is neither fp32 nor bf16; fix or delete it");
-  return parse_dtype(s);
+  rs.dtype = parse_dtype(s);
+  auto whole = [&](const char* key, int lo, int hi) -> std::optional<int> {
+    const Json* w = j.find(key);
+    if (!w) return std::nullopt;
+    const double x = w->as_number(path + ": " + key);
+    if (!(x >= lo && x <= hi && x == std::floor(x)))
+      GPT_FAIL(path, ": ", key, " is ", whole_in_full(x), ", expected a whole number from ", lo, " to ", hi,
+               "; fix or delete the key");
+    return int(x);
+  };
+  if (auto e = whole("sample_every", 0, 1000000000)) rs.sample.every = *e;
+  if (auto n = whole("sample_tokens", 1, 1000000000)) rs.sample.tokens = *n;
+  if (const Json* p = j.find("sample_prompt")) {
+    rs.sample.prompt = p->as_string(path + ": sample_prompt");
+    rs.sample.prompt_source = path + "'s sample_prompt";
+  }
+  rs.zero = whole("zero", 0, 1);
+  try {  // (only for a note: a bad count is not worth stopping a resume for)
+    rs.processes = whole("processes", 1, 1000000);
+  } catch (const Error&) {
+  }
+  return rs;
 }
 
-SampleSettings resolve_sample_settings(const Args& a, const std::string& run) {
-  SampleSettings ss;
-  if (!run.empty()) {
-    std::string path;
-    if (const std::optional<Json> j = load_run_settings(run, &path)) {
-      auto whole = [&](const char* key, int lo, int* out) {
-        const Json* v = j->find(key);
-        if (!v) return;
-        const double x = v->as_number(path + ": " + key);
-        if (!(x >= lo && x <= 1e9 && x == std::floor(x))) {
-          GPT_FAIL(path, ": ", key, " is ", whole_in_full(x), ", expected a whole number from ", lo, " to 1000000000; fix or "
-                   "delete the key");
-        }
-        *out = int(x);
-      };
-      whole("sample_every", 0, &ss.every);
-      whole("sample_tokens", 1, &ss.tokens);
-      if (const Json* v = j->find("sample_prompt")) {
-        ss.prompt = v->as_string(path + ": sample_prompt");
-        ss.prompt_source = path + "'s sample_prompt";
-      }
-    }
-  }
+SampleSettings resolve_sample_settings(const Args& a, const std::optional<RunSettings>& had) {
+  SampleSettings ss = had ? had->sample : SampleSettings{};
   if (a.has("sample-every")) ss.every = a.integer("sample-every");
   if (a.has("sample-tokens")) ss.tokens = a.integer("sample-tokens");
   if (a.has("sample-prompt")) ss.prompt = a.str("sample-prompt"), ss.prompt_source = "--sample-prompt";
@@ -172,17 +163,21 @@ SampleSettings resolve_sample_settings(const Args& a, const std::string& run) {
   return ss;
 }
 
-Dtype resolve_dtype(const Args& a, const std::string& run) {
-  bool remembered = false;  // (plain values: GCC 12 misreads an optional here as maybe uninitialised)
-  Dtype was = Dtype::fp32;
-  if (!run.empty())
-    if (auto w = load_run_dtype(run)) remembered = true, was = *w;
-  if (!a.has("dtype")) return was;
+Dtype resolve_dtype(const Args& a, const std::optional<RunSettings>& had, const std::string& run) {
+  if (!a.has("dtype")) return had ? had->dtype : Dtype::fp32;
   const Dtype t = parse_dtype(a.str("dtype"));
-  if (remembered && was != t)  // documented, but a switch of precision should not pass unsaid
+  if (had && had->dtype != t)  // documented, but a switch of precision should not pass unsaid
     std::fprintf(stderr, "note: %s ran in %s; --dtype %s switches it from here on (and its later resumes)\n",
-                 run.c_str(), to_string(was).c_str(), to_string(t).c_str());
+                 run.c_str(), to_string(had->dtype).c_str(), to_string(t).c_str());
   return t;
+}
+
+int resolve_zero(const Args& a, const std::optional<RunSettings>& had) {
+  const int zero = a.has("zero") ? a.integer("zero") : had && had->zero ? *had->zero : 0;
+  if (zero != 0 && zero != 1)
+    GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 (sharded across processes), "
+                   "got ", zero);
+  return zero;
 }
 
 LoggedLosses logged_losses(const std::string& metrics_path) {
@@ -309,6 +304,20 @@ void note_training_change(const TrainConfig& before, const TrainConfig& now, int
                "--eval-batches), so it is not directly comparable with the values before, nor with best.bin's";
   std::fprintf(stderr, "note: this resume changes %s: the %s so far used the old value%s%s\n", changed.c_str(),
                count(step, "step").c_str(), changed.find(", ") == std::string::npos ? "" : "s", follows.c_str());
+}
+
+void note_process_change(const TrainConfig& was, const TrainConfig& now, int context, std::optional<int> had,
+                         int processes) {
+  if (!had || *had == processes) return;
+  const double before = double(was.batch) * context * was.grad_accum * *had;
+  const double after = double(now.batch) * context * now.grad_accum * processes;
+  const long rows = long(was.batch) * was.grad_accum * *had;  // rows per step then
+  const long per_accum = long(now.batch) * processes;         // rows per micro-step now
+  std::fprintf(stderr, "note: the run trained on %s so far, now on %d: a step covers %s tokens (was %s)%s\n",
+               count(*had, "process").c_str(), processes, format_count(after).c_str(), format_count(before).c_str(),
+               before != after && rows % per_accum == 0
+                   ? str("; --grad-accum ", rows / per_accum, " keeps the global batch").c_str()
+                   : "");
 }
 
 double training_flops_per_token(const GPTConfig& c) {

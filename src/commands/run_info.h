@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "formats/checkpoint.h"
 #include "config.h"
+#include "formats/json.h"
 
 namespace gpt {
 
@@ -47,19 +48,32 @@ struct SampleSettings {
   std::string prompt_source = "--sample-prompt";  // or RUN/run.json, for messages about the prompt
 };
 
-// RUN/run.json: the run's --dtype and --sample-* settings, so `--resume RUN` trains on
-// in the same precision and samples as it did (the checkpoint holds fp32 master weights
-// either way). Written atomically; a run.json without the sample keys (older runs)
-// reads as no samples.
-// It also keeps the number of processes the run trained on last, for the note when a
-// resume runs on another number (the global batch changes).
-void save_run_settings(const std::string& run, Dtype t, const SampleSettings& s, int processes = 1);
-std::optional<Dtype> load_run_dtype(const std::string& run);  // nothing for runs from before the file
-std::optional<int> load_run_processes(const std::string& run);  // nothing for runs from before the key
-// --dtype if given, else what `run` remembers ("" = none), else fp32.
-Dtype resolve_dtype(const Args& a, const std::string& run);
-// Each --sample-* flag if given, else what `run` remembers, else the defaults (checked).
-SampleSettings resolve_sample_settings(const Args& a, const std::string& run);
+// RUN/run.json: the run's --dtype, --zero and --sample-* settings, so `--resume RUN`
+// trains on in the same precision and samples as it did (the checkpoint holds fp32
+// master weights either way), and the number of processes it trained on last, for the
+// note when a resume runs on another number (the global batch changes). Written
+// atomically; a run.json without the sample keys (older runs) reads as no samples.
+struct RunSettings {
+  std::string path;  // RUN/run.json, for messages
+  Dtype dtype = Dtype::fp32;
+  SampleSettings sample;          // prompt_source names run.json
+  std::optional<int> processes;   // absent in runs from before the key (or unreadable: only a note uses it)
+  std::optional<int> zero;        // absent in runs from before the key
+  Json file;                      // the whole object: keys this version does not know are written back
+};
+// Read and checked once (a fault names the file and the key); nothing when the run has
+// no run.json (a run from before the file existed). `run` may be a checkpoint file.
+std::optional<RunSettings> load_run_settings(const std::string& run);
+// Writes RUN/run.json; `kept`: what the run had, whose other keys stay.
+void save_run_settings(const std::string& run, Dtype t, const SampleSettings& s, int processes, int zero,
+                       const std::optional<RunSettings>& kept = std::nullopt);
+// --dtype if given, else what the run remembers (`had`), else fp32; `run` names it in the
+// note when --dtype switches a remembered precision.
+Dtype resolve_dtype(const Args& a, const std::optional<RunSettings>& had, const std::string& run);
+// Each --sample-* flag if given, else what the run remembers, else the defaults (checked).
+SampleSettings resolve_sample_settings(const Args& a, const std::optional<RunSettings>& had);
+// --zero if given, else what the run remembers, else 0 (checked: 0 or 1).
+int resolve_zero(const Args& a, const std::optional<RunSettings>& had);
 
 // What metrics.jsonl says so far (a resumed run's kept lines): the last train and val
 // losses and the lowest val loss (best.bin's).
@@ -83,6 +97,11 @@ void note_schedule_change(const TrainConfig& before, const TrainConfig& now, int
 // sequential data continue at the same token; val losses are measured on other windows,
 // so they and best.bin's are not comparable with those before. Nothing when none changes.
 void note_training_change(const TrainConfig& before, const TrainConfig& now, int step);
+// On --resume on another number of processes than the run's last (`had`, from run.json):
+// one line with the tokens per step before and now, and the --grad-accum that keeps the
+// global batch when one does. Nothing when the number is the same or unknown.
+void note_process_change(const TrainConfig& before, const TrainConfig& now, int context,
+                         std::optional<int> had, int processes);
 // The header's " (N passes over the train tokens)" for the tokens --steps will read,
 // so that a newcomer sees how often the model sees each token (many passes: it learns
 // the text by heart).

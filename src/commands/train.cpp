@@ -188,6 +188,8 @@ struct Run {
   TrainState state;
   Dtype dtype = Dtype::fp32;     // --dtype, or what a resumed run used (RUN/run.json)
   SampleSettings sample;         // --sample-*, or what a resumed run used (RUN/run.json)
+  int zero = 0;                  // --zero, or what a resumed run used (RUN/run.json)
+  std::optional<RunSettings> settings;  // --resume: RUN/run.json as read (none for runs from before it)
   std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
   std::string fork_from;         // --resume A --out B (another directory): A, whose history B copies
   std::optional<int> flag_vocab;  // --vocab-size
@@ -222,8 +224,7 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
   // RUN, which is what --resume RUN says (make_dirs said only "not a directory").
   if (r.resume && !a.has("out") && file_exists(a.str("resume")) && !is_directory(a.str("resume"))) {
     const std::string run = run_dir(a.str("resume"));
-    if (a.str("resume").size() >= std::strlen(kCheckpointFile) &&
-        a.str("resume").substr(a.str("resume").size() - std::strlen(kCheckpointFile)) == kCheckpointFile)
+    if (same_file(a.str("resume"), join_path(run, kCheckpointFile)))  // RUN/checkpoint.bin itself
       GPT_USAGE_FAIL("--resume takes the run directory: gpt train --resume ", run, " (nothing was changed)");
     GPT_USAGE_FAIL("--resume ", a.str("resume"), " is a file; --resume takes a run directory (--resume RUN), or "
                    "continues a checkpoint file in a new directory given with --out DIR (nothing was changed)");
@@ -242,8 +243,9 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
     r.fork_from = a.str("resume");
   }
 
-  r.dtype = resolve_dtype(a, r.resume ? a.str("resume") : "");
-  r.sample = resolve_sample_settings(a, r.resume ? a.str("resume") : "");
+  if (r.resume) r.settings = load_run_settings(a.str("resume"));
+  r.dtype = resolve_dtype(a, r.settings, a.str("resume"));
+  r.sample = resolve_sample_settings(a, r.settings);
   if (r.resume) {
     r.ck = load_checkpoint(a.str("resume"));
     r.model = r.ck->model;
@@ -288,9 +290,7 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
                    "changed), or start a new run from its weights with --init");
   // The loop's own flags too: nothing may be written (run.json, metrics.jsonl, the lock)
   // by a command that then stops at a bad flag.
-  const int zero = a.integer("zero");
-  if (zero != 0 && zero != 1) GPT_USAGE_FAIL("--zero must be 0 (whole optimizer state on every process) or 1 "
-                                             "(sharded across processes), got ", zero);
+  r.zero = resolve_zero(a, r.settings);
   if (!(a.integer("stop-at") >= 0 && a.real("max-seconds") >= 0))
     GPT_USAGE_FAIL("--stop-at and --max-seconds must be >= 0");
   if (a.has("peak-gflops") && !(a.real("peak-gflops") >= 0))
@@ -365,7 +365,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const int B = tc.batch, T = mc.max_seq_len;
   const Partition part{pg.rank(), pg.size()};
   // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
-  const int zero = a.integer("zero");  // (flags checked in resolve_run)
+  const int zero = r.zero;
   if (r.resume && st.step >= tc.steps) {  // (past it: refused in resolve_run)
     if (root)
       std::fprintf(stderr, "gpt train: %s is already at step %ld of --steps %d: nothing to train (nothing was "
@@ -404,17 +404,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     note_schedule_change(r.ck->train, tc, int(st.step));
     note_training_change(r.ck->train, tc, int(st.step));
     // Another number of processes: the global batch changes (run.json keeps the last one).
-    const std::optional<int> had = load_run_processes(a.str("resume"));
-    if (had && *had != pg.size()) {
-      const TrainConfig& was = r.ck->train;
-      const double before = double(was.batch) * T * was.grad_accum * *had, now = double(B) * T * tc.grad_accum * pg.size();
-      const long keep = long(was.batch) * was.grad_accum * *had;  // rows per step then
-      std::fprintf(stderr, "note: the run trained on %s so far, now on %d: a step covers %s tokens (was %s)%s\n",
-                   count(*had, "process").c_str(), pg.size(), format_count(now).c_str(), format_count(before).c_str(),
-                   before != now && keep % (long(B) * pg.size()) == 0
-                       ? str("; --grad-accum ", keep / (long(B) * pg.size()), " keeps the global batch").c_str()
-                       : "");
-    }
+    note_process_change(r.ck->train, tc, T, r.settings ? r.settings->processes : std::nullopt, pg.size());
   }
   r.ck.reset();  // the weights are in the model now
 
@@ -433,7 +423,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const double peak_gflops = peak.gflops;
   const std::string samples_path = join_path(r.out, kSamplesFile);
   // (Read before run.json is written below.)
-  const bool had_settings = !r.resume || file_exists(join_path(run_dir(a.str("resume")), kRunSettingsFile));
+  const bool had_settings = !r.resume || r.settings.has_value();
   // (A FIFO there would hang the reads and appends below; a device would never end.)
   if (root && file_exists(samples_path) && !is_regular_file(samples_path))
     GPT_FAIL(samples_path, ": not a regular file (a directory, FIFO or device); gpt train keeps the samples of "
@@ -493,7 +483,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     metrics.seekp(0, std::ios::end);
     metrics_bytes = size_t(metrics.tellp());
     save_data_source(r.out, data.src);
-    save_run_settings(r.out, r.dtype, r.sample, pg.size());
+    save_run_settings(r.out, r.dtype, r.sample, pg.size(), r.zero, r.settings);
     const std::string shards_note =
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";

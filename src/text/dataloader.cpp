@@ -180,8 +180,11 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     GPT_USAGE_FAIL("batch size and context length must be positive, got --batch ", B, " --context ", T);
   GPT_CHECK(!paths.empty(), "no shards");
   GPT_CHECK(part.world >= 1 && part.rank >= 0 && part.rank < part.world, "rank ", part.rank, " of ", part.world);
-  // A sequential batch is one block of world*B*T tokens (+1 for the last target).
-  const size_t BT = size_t(B) * size_t(T) * size_t(part.world), need = BT + 1;
+  // A sequential batch is one block of world*B*T tokens (+1 for the last target); a
+  // random row is a window of T+1 tokens anywhere in one shard (windows may overlap, as
+  // nanoGPT's do), so a shard needs only one window.
+  const bool random = mode == SamplingMode::random;
+  const size_t BT = size_t(B) * size_t(T) * size_t(part.world), need = random ? size_t(T) + 1 : BT + 1;
   uint64_t id = kFnv1aStart;  // FNV-1a over (file name, token count) of every shard
   auto mix = [&](const void* p, size_t n) { id = fnv1a(p, n, id); };
   for (const std::string& path : paths) {
@@ -193,12 +196,15 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     const size_t ntok = check_shard(path, header, file.size());
     const auto* tokens = reinterpret_cast<const uint16_t*>(file.data() + kHeaderBytes);
     if (ntok < need)
-      GPT_USAGE_FAIL(path, ": has ", count(ntok, "token"), ", but one batch needs ",
-               part.world > 1 ? str("N*B*T+1 = ", need, " (N=", part.world, " processes, B=", B, ", T=", T)
-                              : str("B*T+1 = ", need, " (B=", B, ", T=", T),
-               paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole batch on its own")
+      GPT_USAGE_FAIL(path, ": has ", count(ntok, "token"), random ? ", but one window of random sampling needs " :
+               ", but one batch needs ",
+               random            ? str("T+1 = ", need, " (T=", T)
+               : part.world > 1 ? str("N*B*T+1 = ", need, " (N=", part.world, " processes, B=", B, ", T=", T)
+                                 : str("B*T+1 = ", need, " (B=", B, ", T=", T),
+               paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole ",
+                                      random ? "window" : "batch", " on its own")
                                 : std::string(),
-               "); use a smaller --batch or --context, or more text",
+               random ? "); use a smaller --context, or more text" : "); use a smaller --batch or --context, or more text",
                path.substr(path.find_last_of('/') + 1).find("val") != std::string::npos  // (the file name)
                    ? " (for val.bin: a larger --val-fraction, or `gpt train --eval-every 0` without validation)"
                    : "",
@@ -228,7 +234,7 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     num_tokens_ += ntok;
     const uint64_t prev_b = batch_end_.empty() ? 0 : batch_end_.back();
     const uint64_t prev_w = window_end_.empty() ? 0 : window_end_.back();
-    batch_end_.push_back(prev_b + (ntok - 1) / BT);      // >= 1: ntok >= B*T+1
+    batch_end_.push_back(prev_b + (ntok - 1) / BT);      // sequential: >= 1 (ntok >= B*T+1)
     window_end_.push_back(prev_w + (ntok - size_t(T)));  // window starts 0 .. ntok-T-1
     shards_.push_back(Shard{path, std::move(file), tokens, ntok});
   }

@@ -55,8 +55,9 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
 class DataLoader {
  public:
   // One shard, or several in the given order (memory-mapped, so shards larger than
-  // memory work). Every shard needs at least B*T+1 tokens, else gpt::Error saying
-  // how many there are and how to fix it. vocab_size > 0: every token must be below
+  // memory work). Every shard needs at least B*T+1 tokens (sequential; random
+  // sampling: T+1, one window), else gpt::Error saying how many there are and how to
+  // fix it. vocab_size > 0: every token must be below
   // it, else gpt::Error naming the shard, the position and the id.
   // part: this process's share (see next_batch); B is per process.
   DataLoader(const std::vector<std::string>& paths, int B, int T, SamplingMode mode, uint64_t seed, int vocab_size = 0,
@@ -92,7 +93,8 @@ class DataLoader {
   uint64_t position_for_batch(uint64_t index, int saved_batch) const;
   size_t num_tokens() const { return num_tokens_; }           // all shards
   size_t num_shards() const { return shards_.size(); }
-  uint64_t batches_per_pass() const { return batch_end_.back(); }  // sequential batches over all shards
+  // Sequential batches over all shards (may be 0 for a random-sampling loader).
+  uint64_t batches_per_pass() const { return batch_end_.back(); }
   const std::string& path() const { return shards_[0].path; }  // the first shard
 
  private:

@@ -458,26 +458,35 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   if (not_exact)
     summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
                "text, lacks byte fallback, or has no piece for \u2581, which SentencePiece puts for a space); the model will learn the tokenizer's version of it.";
-  // Every shard needs one whole batch of B*T+1 tokens; say it now, not at `gpt train`.
+  // Training's random windows (the default) need T+1 tokens, sequential batches B*T+1;
+  // say it now, not at `gpt train`.
   const GPTConfig md;
   const TrainConfig td;
-  const size_t need = size_t(td.batch) * size_t(md.max_seq_len) + 1;
+  const size_t window = size_t(md.max_seq_len) + 1, need = size_t(td.batch) * size_t(md.max_seq_len) + 1;
   if (n_train < 2)
-    summary += str(" WARNING: train.bin has only ", count(n_train, "token"), "; training needs at least B*T+1. "
-                   "Use more text.");
+    summary += str(" WARNING: train.bin has only ", count(n_train, "token"), "; training needs at least 2 (a window "
+                   "of --context 1). Use more text.");
+  else if (n_train < window)
+    summary += str(" Note: train.bin's ", n_train, " tokens are fewer than one window of `gpt train`'s default "
+                   "--context (T+1 = ", md.max_seq_len, "+1 = ", window, "): train with --context below ", n_train,
+                   ", or use more text.");
   else if (n_train < need)
     summary += str(" Note: train.bin's ", n_train, " tokens are fewer than one batch of `gpt train`'s defaults (B*T+1 = ",
-                   td.batch, "*", md.max_seq_len, "+1 = ", need, "): train with a smaller --batch and --context (B*T "
-                   "below ", n_train, "), or use more text.");
+                   td.batch, "*", md.max_seq_len, "+1 = ", need, "): random windows (the default) overlap; "
+                   "--sampling sequential needs a smaller --batch and --context (B*T below ", n_train, ").");
   if (val_fraction == 0)
     summary += " WARNING: --val-fraction 0 leaves val.bin empty: train with `gpt train --eval-every 0` (no validation "
                "loss); with evaluation on, training refuses the data.";
   else if (n_val < 2)
     summary += str(" WARNING: val.bin has only ", count(n_val, "token"), ", too few to evaluate: `gpt train` refuses "
                    "the data unless given --eval-every 0 (no validation loss). Raise --val-fraction or use more text.");
+  else if (n_val < window)
+    summary += str(" Note: val.bin's ", n_val, " tokens are fewer than one window of the default --context (",
+                   window, "): evaluation needs --context below ", n_val, " too, or a larger --val-fraction.");
   else if (n_val < need)
     summary += str(" Note: val.bin's ", n_val, " tokens are fewer than one batch of the defaults (", need, "): "
-                   "evaluation needs B*T below ", n_val, " too, or a larger --val-fraction.");
+                   "`gpt eval` and `gpt train --eval-batches 0` (every window in order) need B*T below ", n_val,
+                   ", or a larger --val-fraction.");
   return summary;
 }
 
