@@ -545,7 +545,7 @@ TEST(Shards, StateFromOtherDataIsRefused) {
   draw_n(a, 2, 8, 4);
   const LoaderState s = a.state();
   DataLoader two(std::vector<std::string>{three[0], three[2]}, 2, 8, SamplingMode::sequential, 1);
-  expect_error([&] { two.set_state(s); }, {"other data", "157 tokens", "140 tokens in 2 shard(s)", "--train-glob"});
+  expect_error([&] { two.set_state(s); }, {"other data", "157 tokens", "140 tokens in 2 shards", "--train-glob"});
   // A state without a fingerprint (version 1 checkpoints) is taken as it is.
   LoaderState old = s;
   old.data_id = 0;

@@ -282,7 +282,7 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
     std::string list;
     for (size_t i = 0; i < unknown.size() && i < 5; i++) list += (i ? ", " : "") + ("\"" + unknown[i] + "\"");
     if (unknown.size() > 5) list += " and " + std::to_string(unknown.size() - 5) + " more";
-    GPT_FAIL(file, ": ", unknown.size(), " tensor(s) that are not part of a GPT-2 (GPT2LMHeadModel): ", list,
+    GPT_FAIL(file, ": ", count(unknown.size(), "tensor"), " that are not part of a GPT-2 (GPT2LMHeadModel): ", list,
              "; gpt.cc reads GPT-2 weights only and will not guess what others mean");
   }
 
@@ -328,7 +328,7 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
     GPT_FAIL(file, ": this GPT-2 cannot be loaded by gpt.cc", shape_source, ": ", e.what());
   }
   if (max_layer >= c.num_layers)
-    GPT_FAIL(file, ": has tensors of block h.", max_layer, " but the model has ", c.num_layers, " layers",
+    GPT_FAIL(file, ": has tensors of block h.", max_layer, " but the model has ", count(c.num_layers, "layer"),
              shape_source);
 
   Checkpoint ck;

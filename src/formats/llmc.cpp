@@ -84,8 +84,8 @@ Checkpoint load_llmc(const std::string& path) {
   const size_t have = data.size() - kHeaderBytes;
   if (want != have) {
     const bool fits = n128 < (unsigned __int128)(1) << 62;
-    GPT_FAIL(path, ": the header (max_seq_len ", maxT, ", vocab ", V, " padded to ", Vp, ", ", L, " layers, ",
-             NH, " heads, channels ", C, ") implies ",
+    GPT_FAIL(path, ": the header (max_seq_len ", maxT, ", vocab ", V, " padded to ", Vp, ", ", count(L, "layer"), ", ",
+             count(NH, "head"), ", channels ", C, ") implies ",
              fits ? std::to_string(uint64_t(n128)) : std::string("more than 2^62"), " parameters = ",
              fits ? std::to_string(uint64_t(want)) : std::string("too many"), " bytes of ",
              version == kLlmcVersionFp32 ? "float32" : "bfloat16", " after the header, found ", have, " bytes (",

@@ -314,8 +314,8 @@ uint64_t DataLoader::position_for_batch(uint64_t index, int saved_batch) const {
 void DataLoader::set_state(const LoaderState& s, int saved_batch) {
   if (s.data_id != 0 && s.data_id != data_id_)
     GPT_FAIL("the saved data position belongs to other data (", s.data_tokens, " tokens, fingerprint ",
-             s.data_id, "); the training data given now are ", num_tokens_, " tokens in ", shards_.size(),
-             " shard(s) starting with ", shards_[0].path, " (fingerprint ", data_id_,
+             s.data_id, "); the training data given now are ", num_tokens_, " tokens in ",
+             count(shards_.size(), "shard"), " starting with ", shards_[0].path, " (fingerprint ", data_id_,
              "). Resume with the same --data / --train-glob the run was started with, holding the same shards: a "
              "data directory prepared again since holds other shards (put the old ones back, or start a new run "
              "from this one's weights with --init RUN)");
