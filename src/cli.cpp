@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -445,7 +446,7 @@ double Args::real(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   double x = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size())
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0])) || end != s.c_str() + s.size())
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a number, got '", s, "'");
   if (errno == ERANGE || !std::isfinite(x))
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a finite number of ordinary size (about 1e-300 to "
@@ -458,7 +459,7 @@ int Args::integer(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   long long x = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || end != s.c_str() + s.size())
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0])) || end != s.c_str() + s.size())
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a whole number, got '", s, "'");
   if (errno == ERANGE || x < -2147483647LL || x > 2147483647LL)
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " is ", s, ", more than gpt takes (at most 2147483647 in "
@@ -471,7 +472,8 @@ uint64_t Args::u64(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   unsigned long long x = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || s[0] == '-' || end != s.c_str() + s.size())
+  // (strtoull skips leading spaces and negates a '-': ' -5' read as 18446744073709551611.)
+  if (s.empty() || s[0] == '-' || std::isspace(static_cast<unsigned char>(s[0])) || end != s.c_str() + s.size())
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a non-negative whole number, got '", s, "'");
   if (errno == ERANGE)
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " is ", s, ", more than 64 bits hold (at most 18446744073709551615)");

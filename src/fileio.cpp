@@ -21,7 +21,9 @@
 
 namespace gpt {
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path) { return read_file_at_most(path, SIZE_MAX, ""); }
+
+std::string read_file_at_most(const std::string& path, size_t max_bytes, const std::string& what) {
   if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
@@ -42,6 +44,11 @@ std::string read_file(const std::string& path) {
     }
     if (r == 0) break;
     done += size_t(r);
+    if (done > max_bytes) {
+      ::close(fd);
+      GPT_FAIL(path, ": longer than ", max_bytes >> 20, " MiB, more than ", what, " may hold; is it the "
+               "right file?");
+    }
   }
   ::close(fd);
   out.resize(done);

@@ -13,6 +13,10 @@
 namespace gpt {
 
 std::string read_file(const std::string& path);  // whole file; gpt::Error if unreadable
+// The same, for inputs with a natural size: gpt::Error once more than max_bytes have come
+// (a device such as /dev/zero, or the wrong file, was read until memory ran out), naming
+// `what` ("a --prompt-file") and the limit.
+std::string read_file_at_most(const std::string& path, size_t max_bytes, const std::string& what);
 void write_file_atomic(const std::string& path, std::string_view bytes);
 // The same with the file's bytes given in parts (no copy of them joined).
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);

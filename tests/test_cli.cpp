@@ -46,6 +46,11 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"train", "--data", "d", "--out", "o", "--steps", "3000000000"}, "--steps is 3000000000, more than gpt takes"},
       {{"train", "--data", "d", "--out", "o", "--seed", "99999999999999999999"}, "more than 64 bits hold"},
       {{"train", "--data", "d", "--out", "o", "--steps", "1.5"}, "--steps expects a whole number"},
+      // Leading spaces were skipped ('5 ' was refused, ' 5' taken) and, for --seed, a ' -5'
+      // read as 18446744073709551611 (helper-21).
+      {{"train", "--data", "d", "--out", "o", "--seed", " -5"}, "--seed expects a non-negative whole number"},
+      {{"train", "--data", "d", "--out", "o", "--steps", " 5"}, "--steps expects a whole number, got ' 5'"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "\t1e-3"}, "--lr expects a number"},
       {{"train", "--data", "d", "--out", "o", "--heads", "3", "--dim", "128"}, "does not divide"},
       {{"train", "--data", "d", "--out", "o", "--context", "0"}, "--context must be at least 1"},
       {{"train", "--data", "d", "--out", "o", "--pos", "rope", "--heads", "4", "--dim", "12"}, "even head size"},

@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "formats/checkpoint.h"
 #include "formats/json.h"
+#include "formats/model_io.h"
 #include "test_util.h"
 #include "text/tokenizer.h"
 
@@ -313,6 +314,20 @@ TEST(Runs, ACountOfOneIsPrintedInTheSingular) {
   ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokens", "1", "--stats", "--threads", "1"}, &out, &err), 0) << err;
   EXPECT_NE(err.find("prompt: 1 token in "), std::string::npos) << err;
   EXPECT_NE(err.find("generated: 1 token in "), std::string::npos) << err;
+  // Several samples: the counts per sample, times for all (a 1-token prompt read "prompt:
+  // 2 tokens" with --num-samples 2; helper-21).
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokens", "3", "--num-samples", "2", "--stats", "--threads", "1"},
+                    &out, &err),
+            0)
+      << err;
+  EXPECT_NE(err.find("prompt: 1 token x 2 samples in "), std::string::npos) << err;
+  EXPECT_NE(err.find("generated: 3 tokens x 2 samples in "), std::string::npos) << err;
+  // An llm.c export into a directory not there yet: made, as for safetensors (the error
+  // named the marker's temp file; helper-21).
+  const std::string deep = join_path(dir, "new/sub/m.bin");
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", deep}, &out, &err), 0) << err;
+  EXPECT_TRUE(is_regular_file(deep));
+  EXPECT_FALSE(file_exists(interrupted_export_marker(deep)));
   ASSERT_EQ(run_gpt({"attention", "--ckpt", run, "--text", "a"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("layer 0, 1 token:"), std::string::npos) << out;
   ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", join_path(dir, "m.bin")}, &out, &err), 0) << err;

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/json.h"
 #include "cli.h"
 #include "text/dataloader.h"
 #include "fileio.h"
@@ -96,8 +97,11 @@ TEST(TokenizeCli, RejectsBadCombinationsWithExitCode2) {
   CliRun r = gpt_cli({"tokenize", "--data", join_path(dir, "nope"), "--encode", "a"});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find(join_path(dir, "nope")), std::string::npos) << r.err;
+  // Text the tokenizer cannot encode is the flag's value: exit 2 naming it, as `sample
+  // --prompt` does (it was 1, unnamed; helper-21).
   r = gpt_cli({"tokenize", "--data", data, "--encode", "hello!"});  // '!' is not in the char vocabulary
-  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--encode: "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("'!'"), std::string::npos) << r.err;
 }
 
@@ -106,7 +110,7 @@ TEST(TokenizeCli, EncodeShowsEachTokenAndTheIds) {
   // Vocabulary of "hello world\n", sorted: \n=0 ' '=1 d=2 e=3 h=4 l=5 o=6 r=7 w=8.
   const std::string data = prepared(dir, "hello world\n", "char");
   const CliRun r = gpt_cli({"tokenize", "--data", data, "--encode", "he\tl\n"});
-  ASSERT_EQ(r.rc, 1) << "tab is not in the vocabulary";
+  ASSERT_EQ(r.rc, 2) << "tab is not in the vocabulary";
   const CliRun ok = gpt_cli({"tokenize", "--data", data, "--encode", "hole\n"});
   ASSERT_EQ(ok.rc, 0) << ok.err;
   const std::string expected =
@@ -328,6 +332,19 @@ TEST(SampleCli, SentencePieceDataTrainsAndSamplesCleanText) {
   // sequence that decodes to the same text.
   auto tok = Tokenizer::load_dir(data);
   EXPECT_EQ(tok->decode(tok->encode(s.out)), s.out);
+
+  // attention --json of text with characters the training text lacked (byte tokens):
+  // the JSON was not UTF-8 (a byte token's text alone, e.g. "\xC3"), and Python's json
+  // refused it; each byte token reads U+FFFD, its id says which byte (helper-21).
+  const std::string text = "the caf\xC3\xA9";
+  const CliRun at = gpt_cli({"attention", "--ckpt", run, "--text", text, "--json"});
+  ASSERT_EQ(at.rc, 0) << at.err;
+  EXPECT_NO_THROW(tokenizer_detail::check_utf8(at.out)) << at.out;
+  const Json j = Json::parse(at.out, "attention --json");
+  const auto ids = tok->encode(text);
+  ASSERT_EQ(j.find("tokens")->size(), ids.size());
+  EXPECT_EQ(j.find("tokens")->as_array("t").back().as_string("t"), "\xEF\xBF\xBD");  // U+FFFD
+  EXPECT_EQ(j.find("ids")->as_array("ids").back().as_int("id"), ids.back());
 }
 
 }  // namespace

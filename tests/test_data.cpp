@@ -566,7 +566,10 @@ TEST(Shards, GlobIsSortedAndNoMatchIsAnError) {
   EXPECT_EQ(got[1], join_path(dir, "fw_train_1_000000.bin"));
   EXPECT_EQ(got[2], join_path(dir, "fw_train_2_000000.bin"));
   const std::string pat = join_path(dir, "fineweb_train_*.bin");
-  expect_error([&] { glob_files(pat, "--train-glob"); }, {"--train-glob", pat, "no file matches"});
+  expect_error([&] { glob_files(pat, "--train-glob"); }, {"--train-glob", pat, "no file matches",
+                                                        "'dir/fineweb_train_*.bin'"});
+  // The example fits the flag (--val-glob was shown a train pattern; helper-21).
+  expect_error([&] { glob_files(pat, "--val-glob"); }, {"--val-glob 'dir/fineweb_val_*.bin'"});
 }
 
 TEST(Shards, TokenIdsAtOrAboveTheVocabularyAreRefused) {

@@ -1,6 +1,7 @@
 // Whole-model tests: finite differences for each positional encoding, overfitting
 // one batch, determinism, checkpoint round trip (bit-exact), exact resume, and the
 // KV-cache decoder against the full forward pass.
+#include <cmath>
 #include <cstring>
 
 #include "check.h"
@@ -353,6 +354,21 @@ TEST(Sampler, GreedyTopKTopP) {
   for (int i = 0; i < 20000; i++) counts[sample_token(logits.data(), 4, {1.0f, 0, 1.0f}, rng, scratch)]++;
   EXPECT_NEAR(counts[1] / 20000.0, std::exp(3.0) / z, 0.02);
   EXPECT_NEAR(counts[0] / 20000.0, std::exp(1.0) / z, 0.02);
+  // A temperature below float's smallest normal is greedy, not NaN (1/T overflowed and the
+  // last id won every draw; helper-21), with top-k and top-p too.
+  for (float t : {1e-40f, 1e-45f, 1e-30f})
+    for (int i = 0; i < 20; i++) {
+      EXPECT_EQ(sample_token(logits.data(), 4, {t, 0, 1.0f}, rng, scratch), 1) << t;
+      EXPECT_EQ(sample_token(logits.data(), 4, {t, 3, 0.9f}, rng, scratch), 1) << t;
+    }
+  // Logits that are not finite (a forward pass that overflowed) are an error, not a draw.
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    std::vector<float> l = logits;
+    l[2] = bad;
+    for (float t : {0.0f, 1.0f})
+      expect_error([&] { sample_token(l.data(), 4, {t, 0, 1.0f}, rng, scratch); },
+                   {"not finite", "token id 2"});
+  }
   // Same seed, same draws.
   SplitMix64 a(5), b(5);
   for (int i = 0; i < 20; i++)

@@ -529,6 +529,8 @@ TEST_F(Robustness, StdoutThatCannotBeWrittenIsAnError) {
     ASSERT_TRUE(WIFEXITED(status)) << describe(status);
     EXPECT_EQ(WEXITSTATUS(status), 1);
     EXPECT_NE(read_file(dir + "/err").find("cannot write to standard output"), std::string::npos);
+    // With the reason (sample said "a write failed": errno was gone by main's check; helper-21).
+    EXPECT_NE(read_file(dir + "/err").find("(No space left on device)"), std::string::npos) << read_file(dir + "/err");
   }
 }
 
@@ -1333,7 +1335,7 @@ TEST_F(Robustness, WhatPrintsAsNothingIsNamed) {
   std::string out, err;
   ASSERT_EQ(run_gpt(tiny_train(data, run, 2), nullptr, &err), 0) << err;
   const std::string bom = "\xEF\xBB\xBF", zwj = "\xE2\x80\x8D";
-  EXPECT_EQ(run_gpt({"tokenize", "--ckpt", run, "--encode", bom + "the"}, &out, &err), 1);
+  EXPECT_EQ(run_gpt({"tokenize", "--ckpt", run, "--encode", bom + "the"}, &out, &err), 2);  // the flag's value: exit 2
   EXPECT_NE(err.find("character U+FEFF (a byte-order mark) at byte offset 0"), std::string::npos) << err;
   EXPECT_EQ(err.find("'" + bom + "'"), std::string::npos) << err;
   write_file_atomic(dir + "/z.txt", "a" + zwj + "b\n");
@@ -1487,4 +1489,54 @@ TEST(Cli, UnknownFlagsGetTheFlagMeantAndDefaultsReadAsWritten) {
 }
 
 }  // namespace
+}  // namespace gpt::test
+
+namespace gpt::test {
+
+// A model whose forward pass overflows (finite but huge weights: a damaged file, or a run
+// trained to divergence) printed garbage and exited 0: sample drew the last token id from
+// NaN probabilities, eval printed "val loss -nan", attention drew every head with entropy
+// 0 and wrote its NaN weights as null (the marker of a masked score). Each now stops
+// with exit 1 and says why (helper-21).
+TEST_F(Robustness, AModelWhoseForwardOverflowsIsRefusedNotShown) {
+  const std::string dir = scratch_dir();
+  const std::string data = make_data(dir), run = dir + "/run", big = dir + "/big.bin";
+  std::string err;
+  std::vector<std::string> train = {"train", "--data", data, "--out", run, "--steps", "2", "--eval-every", "0"};
+  for (const std::string& f : tiny_model_flags()) train.push_back(f);
+  ASSERT_EQ(run_gpt(train, nullptr, &err), 0) << err;
+  const Checkpoint ck = load_checkpoint(run);
+  GPT<float> model(ck.model);
+  load_weights(model, ck, false);
+  std::vector<float> wte = model.read_tensor(WTE);
+  for (size_t i = 0; i < wte.size(); i++) wte[i] = i % 2 ? 3e38f : -3e38f;  // finite: the loader takes it
+  model.write_tensor(WTE, wte);
+  save_checkpoint(big, model, ck.train, ck.state, ck.tokenizer, false);
+
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", big, "--prompt", "the", "--tokens", "5"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("the model's output for the next token is not finite"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", big, "--data", data}, nullptr, &err), 1);
+  EXPECT_NE(err.find(big + ": the loss of batch 1 is"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"attention", "--ckpt", big, "--text", "the cat", "--json"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("the model's forward pass overflows"), std::string::npos) << err;
+  // The same model before the edit: all three work.
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt", "the", "--tokens", "5"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run, "--data", data}, nullptr, &err), 0) << err;
+  if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+// Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input
+// /dev/zero` grew to 16.8 GB and then advised "--batch" (helper-21). It stops at 64 MiB.
+TEST_F(Robustness, InputsWithANaturalSizeAreReadOnlyThatFar) {
+  std::string err;
+  EXPECT_EQ(run_gpt({"attention", "--input", "/dev/zero"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("/dev/zero: longer than 64 MiB, more than an --input may hold"), std::string::npos) << err;
+  const std::string dir = scratch_dir();
+  const std::string big = dir + "/big.json";
+  write_file_atomic(big, std::string((size_t(64) << 20) + 1, ' '));
+  EXPECT_EQ(run_gpt({"attention", "--input", big}, nullptr, &err), 1);
+  EXPECT_NE(err.find("longer than 64 MiB"), std::string::npos) << err;
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 }  // namespace gpt::test

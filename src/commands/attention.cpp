@@ -25,11 +25,6 @@ namespace {
 
 int grid_columns(size_t n) { return std::max(1, int(std::ceil(std::sqrt(double(n))))); }
 
-void write_svg(const std::string& path, const std::string& svg) {
-  write_file_atomic(path, svg);
-  std::fprintf(stderr, "wrote %s\n", path.c_str());
-}
-
 int run_calculator(const Args& a) {
   for (const char* f : {"text", "layer", "head"})
     if (a.has(f))
@@ -107,7 +102,12 @@ int run_model_map(const Args& a) {
   if (!ck.tokenizer.empty()) {
     const auto tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
     require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, tok_file);
-    ids = tok->encode(text);
+    try {
+      ids = tok->encode(text);
+    } catch (const Error& e) {  // text this tokenizer cannot encode: the flag's value (exit 2, named)
+      if (!tok->can_encode()) throw;  // (a tokenizer that only decodes: the file's limit, exit 1)
+      throw Error(kExitUsage, std::string("--text: ") + e.what());
+    }
     for (int id : ids) pieces.push_back(tok->decode_token(id));
   } else {
     std::istringstream in(text);
@@ -143,8 +143,14 @@ int run_model_map(const Args& a) {
   for (int pos = 0; pos < T; pos++) {
     model.decode(ids[size_t(pos)], pos, &maps);
     for (int h = 0; h < NH; h++)
-      for (int s = 0; s <= pos; s++)
-        w[size_t(h)][size_t(pos) * T + s] = maps[(size_t(layer) * NH + h) * (pos + 1) + s];
+      for (int s = 0; s <= pos; s++) {
+        const float x = maps[(size_t(layer) * NH + h) * (pos + 1) + s];
+        if (!std::isfinite(x))  // (NaN drew as entropy 0 and, in --json, as null: the marker of a masked score)
+          GPT_FAIL(a.str("ckpt"), ": layer ", layer, " head ", h, "'s attention weight of token ", pos, " on token ",
+                   s, " is ", x, ": the model's forward pass overflows (weights too large), so it has no attention "
+                   "to show; the model file is damaged or was trained to divergence (use an earlier checkpoint)");
+        w[size_t(h)][size_t(pos) * T + s] = x;
+      }
   }
 
   double uniform = 0;
@@ -159,7 +165,7 @@ int run_model_map(const Args& a) {
 
   if (a.has("json")) {
     Json j = Json::object(), toks = Json::array(), hs = Json::array();
-    for (const auto& s : pieces) toks.push(Json::string(s));
+    for (const auto& s : pieces) toks.push(Json::string(valid_utf8(s)));  // (raw bytes made the JSON invalid)
     j.set("tokens", std::move(toks));
     // The ids too: a byte-fallback token's text is part of a character, which JSON can
     // only show as U+FFFD; its id says which byte it is.

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -102,6 +103,17 @@ bool invisible(const std::string& s, size_t i, size_t n) {
          (c >= 0xE0100 && c <= 0xE01EF);
 }
 }  // namespace
+
+void write_svg(const std::string& path, const std::string& svg) {
+  write_file_atomic(path, svg);
+  std::fprintf(stderr, "wrote %s\n", path.c_str());
+  const size_t dot = path.find_last_of("./");
+  std::string ext = dot != std::string::npos && path[dot] == '.' ? path.substr(dot) : "";
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (ext != ".svg")
+    std::fprintf(stderr, "note: %s is an SVG image whatever its name says (gpt draws only SVG; a browser opens it): "
+                 "name it .svg so that programs know it\n", path.c_str());
+}
 
 std::string visible(const std::string& s, size_t* width) {
   std::string out = "\"";

@@ -35,6 +35,9 @@ size_t utf8_len(const std::string& s, size_t i);
 // U+FE0F, U+FEFF, U+00A0, combining marks, ...) as \u{200D}; printable characters as
 // they are. *width: the number of characters the result takes on screen (roughly).
 std::string visible(const std::string& s, size_t* width = nullptr);
+// --out FILE of attention and posenc: writes the SVG (atomically) and says so; a name
+// that does not end in .svg (x.png) gets a note that the file is SVG all the same.
+void write_svg(const std::string& path, const std::string& svg);
 
 struct Stopwatch {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();

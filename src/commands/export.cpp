@@ -179,6 +179,9 @@ int cmd_export(const Args& a) {
   // last: until then no model is there to be read with the wrong tokenizer.
   if (to == "llmc") {
     const std::string file = llmc_bytes(c, lp.params, dtype == "bf16");
+    // Missing directories above the file are made, as for a safetensors directory (the
+    // error named the marker's temp file in a directory that was not there).
+    make_dirs(parent_dir(out));
     for (const std::string& f : owned) remove_stale_temps_of(f);
     remove_stale_temps_of(out);
     remove_stale_temps_of(marker);

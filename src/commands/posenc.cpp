@@ -43,6 +43,11 @@ int cmd_posenc(const Args& a) {
                      kind == "rope" ? "head size " : "width ", model_dim, "; drop --dim to use the model's");
     D = model_dim;
     P = a.has("positions") ? a.integer("positions") : mc.max_seq_len;
+    // The formulas with another model's sizes: said, since the model does not use them.
+    if (kind != "learned" && to_string(mc.pos) != kind)
+      std::fprintf(stderr, "note: %s uses %s positions, not %s: this is the %s formula at its sizes, which the model "
+                   "does not use (--kind %s shows what it does)\n", model_file.c_str(), to_string(mc.pos).c_str(),
+                   kind.c_str(), kind.c_str(), to_string(mc.pos).c_str());
     if (kind == "learned" && mc.pos != PosEnc::learned)
       GPT_FAIL(model_file, ": the model uses ", to_string(mc.pos),
                " positions and has no learned table; try --kind ", to_string(mc.pos));
@@ -140,9 +145,8 @@ int cmd_posenc(const Args& a) {
     for (int c = 0; c < enc.cols; c++) m.col_labels.push_back(std::to_string(c));
     m.title = title;
     m.tooltips = size_t(P) * enc.cols <= 4096;
-    write_file_atomic(a.str("out"), svg::heatmap_grid({m}, 1, "gpt posenc --kind " + kind, -vmax, vmax,
-                                                      svg::Colormap::diverging));
-    std::fprintf(stderr, "wrote %s\n", a.str("out").c_str());
+    write_svg(a.str("out"), svg::heatmap_grid({m}, 1, "gpt posenc --kind " + kind, -vmax, vmax,
+                                              svg::Colormap::diverging));
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 // gpt sample: streams a continuation of a prompt, one token at a time, through
 // the model's KV-cache decoder (the prefix is fed once, never recomputed).
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "check.h"
@@ -33,7 +35,7 @@ int cmd_sample(const Args& a) {
   if (a.has("prompt") && a.has("prompt-file")) GPT_USAGE_FAIL("give --prompt or --prompt-file, not both");
   const bool have_prompt = a.has("prompt") || a.has("prompt-file");
   const std::string prompt_source = a.has("prompt-file") ? a.str("prompt-file") : "--prompt";
-  const std::string prompt = a.has("prompt-file") ? read_file(a.require("prompt-file")) : a.str("prompt");
+  const std::string prompt = a.has("prompt-file") ? read_file_at_most(a.require("prompt-file"), size_t(64) << 20, "a --prompt-file") : a.str("prompt");
   SplitMix64 rng(a.u64("seed"));
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
@@ -69,23 +71,33 @@ int cmd_sample(const Args& a) {
   for (const std::string& n : p.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 
   GenerateStats stats;
-  auto emit = [](const std::string& s) {
+  // Output that cannot be written (a full disk, /dev/full) stops the sampling at once, with
+  // the reason (it sampled on, and main's check found errno gone: "a write failed").
+  auto flush = [] {
+    errno = 0;
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      GPT_FAIL("cannot write to standard output (", errno ? std::strerror(errno) : "a write failed",
+               "); the samples printed are incomplete");
+  };
+  auto emit = [&](const std::string& s) {
     std::fputs(s.c_str(), stdout);
-    std::fflush(stdout);
+    flush();
   };
   for (int sample = 0; sample < n_samples; sample++) {
     if (sample > 0) std::printf("---------------\n");
     generate(model, tok.get(), p, n_tokens, sc, rng, threads, emit, &stats);
     std::printf("\n");
-    std::fflush(stdout);
+    flush();
   }
   if (a.has("stats")) {
     const double s = stats.gen_s;
     const int n_gen = n_tokens * n_samples;
+    // Per sample, times for all of them (a 1-token prompt read "prompt: 2 tokens" with --num-samples 2).
+    const std::string each = n_samples > 1 ? str(" x ", n_samples, " samples") : "";
     std::fprintf(stderr, "prompt: %s in %.1f ms (%.2f ms/token); generated: %s in %.1f ms "
                  "(%.2f ms/token, %.1f tokens/s); %s%s\n",
-                 count(stats.n_prefill, "token").c_str(), stats.prefill_s * 1e3,
-                 stats.prefill_s * 1e3 / double(stats.n_prefill), count(n_gen, "token").c_str(), s * 1e3,
+                 (count(stats.n_prefill / n_samples, "token") + each).c_str(), stats.prefill_s * 1e3,
+                 stats.prefill_s * 1e3 / double(stats.n_prefill), (count(n_tokens, "token") + each).c_str(), s * 1e3,
                  n_gen ? s * 1e3 / n_gen : 0.0, n_gen ? n_gen / s : 0.0, threads.describe().c_str(),
                  model.dtype() == Dtype::bf16 ? "; bf16 weights" : "");
   }

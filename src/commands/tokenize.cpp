@@ -100,7 +100,12 @@ int cmd_tokenize(const Args& a) {
 
   if (a.has("encode")) {
     const std::string text = a.str("encode");
-    ids = tok->encode(text);
+    try {
+      ids = tok->encode(text);
+    } catch (const Error& e) {  // text this tokenizer cannot encode: the flag's value (exit 2, named)
+      if (!tok->can_encode()) throw;  // (a tokenizer that only decodes: the file's limit, exit 1)
+      throw Error(kExitUsage, std::string("--encode: ") + e.what());
+    }
     print_table(*tok, ids);
     std::printf("ids:");
     for (int id : ids) std::printf(" %d", id);

@@ -182,7 +182,7 @@ AttentionProblem parse_attention_problem(const Json& j, const std::string& src) 
 }
 
 AttentionProblem load_attention_problem(const std::string& path) {
-  return parse_attention_problem(Json::parse(read_file(path), path), path);
+  return parse_attention_problem(Json::parse(read_file_at_most(path, kMaxInputBytes, "an --input"), path), path);
 }
 
 double row_entropy(const double* w, int n) {

@@ -41,6 +41,9 @@ struct AttentionProblem {
 // Validates shapes and types; errors (exit 1) name `source`, the field and the shapes,
 // e.g. "in.json: W_k: expected 2x2 (d x d, d = 2 = the columns of X), found 2x3".
 AttentionProblem parse_attention_problem(const Json& j, const std::string& source);
+// A file is read up to kMaxInputBytes (a calculator example is a few matrices; a device
+// such as /dev/zero was read until memory ran out).
+constexpr size_t kMaxInputBytes = size_t(64) << 20;
 AttentionProblem load_attention_problem(const std::string& path);
 
 // One head's steps, all (T x hs) or (T x T).

@@ -108,7 +108,8 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
   ::globfree(&g);
   if (rc == GLOB_NOMATCH || (rc == 0 && out.empty()))
     GPT_FAIL(flag, " '", pattern, "': no file matches; check the directory and the pattern (quote it, e.g. ",
-             flag, " 'dir/fineweb_train_*.bin', so the shell does not expand it)");
+             flag, flag.find("val") != std::string::npos ? " 'dir/fineweb_val_*.bin'" : " 'dir/fineweb_train_*.bin'",
+             ", so the shell does not expand it)");
   if (rc != 0)
     GPT_FAIL(flag, " '", pattern, "': cannot list the files (", rc == GLOB_ABORTED ? "read error" : "out of memory",
              ")");
@@ -220,7 +221,9 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
       if (maxv >= vocab_size) {
         GPT_FAIL(path, ": token id ", tokens[at], " at token ", at, " is outside the model's vocabulary 0..",
                  vocab_size - 1, " (the largest id in this shard is ", maxv, "); the data were tokenized with "
-                 "another vocabulary: pass the matching --vocab-size (50257 for GPT-2 tokens) or re-prepare the data");
+                 "another vocabulary than the model's: use data prepared with the model's tokenizer (gpt prepare "
+                 "--tokenizer MODEL_OR_RUN), or, for a new training run, the matching --vocab-size (50257 for GPT-2 "
+                 "tokens)");
       }
     }
     const size_t slash = path.find_last_of('/');
