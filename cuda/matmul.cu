@@ -316,6 +316,14 @@ bool lt_gemm(CublasLt& lt, const Cublas& cb, bool bf16, const Stored& x, const v
   if (g.kind != Gelu::none && aux_ld % 8 != 0) return false;  // cuBLASLt's rule for the auxiliary matrix
   const uint32_t ax = align(xp), ay = align(yp), ac = align(C) < align(D) ? align(C) : align(D),
                  ab_ = bias ? align(bias) : 256u, aa = aux ? align(aux) : 256u;
+  // The preferences tell the heuristic A, B, C and D's alignments, not the bias's or the
+  // auxiliary matrix's: it may pick a kernel that loads them 16 bytes at a time, which
+  // then faults (misaligned address, a sticky error that ends every later CUDA call of the
+  // process) on a bias at an odd offset of a buffer (pytorch/pytorch#194497; Marian's
+  // cuBLASLt path asks 16 bytes of the bias for the same reason). Such products run the
+  // cuBLAS way. The model keeps its epilogues: its activations are 64-byte aligned, its
+  // biases 16-byte aligned whenever C is a multiple of 4 (parameter offsets are multiples of C).
+  if (ab_ < 16 || aa < 16) return false;
   const CublasLt::Key key{bf16, epilogue, int(x.op), int(y.op), N, M, K, lx, ly, int(ldc), ax, ay, ac, ab_, aa};
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;

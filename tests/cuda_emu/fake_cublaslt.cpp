@@ -14,12 +14,16 @@
 // multiple of 8, the compute and scale types, and pointers at least as aligned as the
 // algorithm was chosen for (the preference's minimum alignments, 256 bytes unless set, and
 // the bias and auxiliary pointers' when the heuristic ran); other epilogues, and DGELU
-// with beta != 0, are NOT_SUPPORTED. Built as a shared library loaded like libcublasLt.so
+// with beta != 0, are NOT_SUPPORTED. A bias less than 16-byte aligned aborts the process:
+// the real heuristic is not told the bias's alignment and may pick a kernel that faults
+// on it (misaligned address, which ends the CUDA context; pytorch/pytorch#194497), so
+// gpt.cc must never hand one over. Built as a shared library loaded like libcublasLt.so
 // (GPT_CUBLASLT_LIBRARY).
 #include "cublasLt.h"
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -240,6 +244,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
     if (ptrs[i] && alignment(ptrs[i]) < chosen.align[i]) return CUBLAS_STATUS_INVALID_VALUE;  // less than assumed
   if (!known(d.epilogue)) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (!epilogue_ok(d, m)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (has_bias(d.epilogue) && alignment(d.bias) < 16) {
+    std::fprintf(stderr, "fake cuBLASLt: bias %p is less than 16-byte aligned: a real cuBLASLt kernel may fault "
+                 "(misaligned address)\n", d.bias);
+    std::abort();
+  }
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   if (d.epilogue == CUBLASLT_EPILOGUE_DGELU && be != 0.0f) return CUBLAS_STATUS_NOT_SUPPORTED;
   g_calls++;
