@@ -123,7 +123,9 @@ run|bench|sanitize)
     ok=$(grep -cE '^\[ +OK +\] ' "$1") failed=$(grep -cE '^\[ +FAILED +\] .* \([0-9]+ ms\)$' "$1")
     skipped=$(grep -cE '^\[ +SKIPPED +\] .* \([0-9]+ ms\)$' "$1")
     case $2 in
-      0) if [ "$ok" -gt 0 ]; then echo "PASS ($ok ok$([ "$skipped" = 0 ] || echo ", $skipped skipped"))"; else echo "SKIP (no test ran)"; fi ;;
+      # A skipped test did not reach the GPU (no usable device, a library missing): a SKIP.
+      0) if [ "$skipped" -gt 0 ]; then echo "SKIP ($skipped skipped, $ok ok)"
+         elif [ "$ok" -gt 0 ]; then echo "PASS ($ok ok)"; else echo "SKIP (no test ran)"; fi ;;
       124|137) echo "TIMEOUT (killed after $3 s; $ok ok, $failed failed before)" ;;
       125) echo "SKIP (no time left)" ;;
       *) echo "FAIL ($failed failed, $ok ok$([ "$2" -gt 128 ] && echo ", died of signal $(($2 - 128))"))" ;;
@@ -237,6 +239,7 @@ run|bench|sanitize)
   tmo "$t" $G/gpt_tests --gtest_color=no --gtest_filter='Devices/BackendTest.*:CudaDevice.*:Backend.*:CudaLayers.*' \
     >"$OUT/cuda_tests.log" 2>&1; rc=$?
   grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|actual|worst element|^\[==' "$OUT/cuda_tests.log" | head -80
+  grep -m1 -A1 ': Skipped$' "$OUT/cuda_tests.log" | tail -n +2 | sed 's/^/the first skipped test says: /'
   [ $rc -lt 124 ] || echo "exit $rc; the last test started: $(grep -E '^\[ RUN +\]' "$OUT/cuda_tests.log" | tail -1 | grep . || echo none)"
   st=$(gstatus "$OUT/cuda_tests.log" $rc "$t"); echo "CUDA tests: $st"; record cuda-tests "$st"
   echo; echo '## Training: 50 steps GPU vs CPU from one checkpoint (dropout 0.1, sequential)'
