@@ -180,6 +180,17 @@ run|bench|sanitize)
     echo "gpt does not start:"; timeout -k 2 20 $G/gpt --help 2>&1 | head; ldd $G/gpt; record probe "FAIL (gpt does not start)"
   elif [ $smi_rc != 0 ]; then record probe "FAIL (nvidia-smi: exit $smi_rc)"
   else record probe PASS; fi
+  # The CUDA 13.0 runtime is linked statically: it needs an R580+ driver. An older one fails
+  # every CUDA call (cudaErrorInsufficientDriver): nothing below could pass, so the check
+  # stops here and the device can go back at once (rebuild with the machine's toolkit).
+  driver=$(echo "$smi" | sed -n 2p | awk -F', *' '{print $2}')
+  old_driver=
+  if [ "${driver%%.*}" -lt 580 ] 2>/dev/null; then
+    old_driver=$driver
+    echo "driver $driver is older than the CUDA 13.0 runtime gpt is built with needs (580 or newer): every CUDA"
+    echo "call would fail with cudaErrorInsufficientDriver; the sections below are skipped (give the device back)"
+    record driver "FAIL ($driver < 580)"
+  fi
   w=$(mktemp -d)
   # compute-sanitizer: memcheck on the small-shape table tests, racecheck on the attention
   # kernels, each with what is left of the deadline (run's last phases; sanitize's only ones).
@@ -231,7 +242,8 @@ run|bench|sanitize)
       record racecheck "$(csan_status "$OUT/racecheck.log" $rc "$t")"
     fi
   }
-  case $mode in
+  case ${old_driver:+old-driver-}$mode in
+  old-driver-*) ;;
   run)
   echo; echo '## Every CUDA table entry against the CPU (tests/test_backend.cpp), the device self-test, and'
   echo '## tests/test_cuda.cpp (both GEMM engines, the bf16 table vs the CPU bf16 layers, flash vs row attention, train)'
