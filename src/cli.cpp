@@ -14,6 +14,7 @@
 #include "check.h"
 #include "config.h"
 #include "gradcheck.h"
+#include "process_group.h"
 
 namespace gpt {
 
@@ -555,17 +556,11 @@ int run_cli(int argc, char** argv) {
     }
     // Under mpirun every rank runs the command: N copies of a sample or an export (and N
     // copies of its output). Only train runs on several processes; rank 0 says so.
-    if (name != "train") {
-      const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
-      if (!size) size = std::getenv("PMI_SIZE");
-      if (size && std::atoi(size) > 1) {
-        const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-        if (!rank) rank = std::getenv("PMI_RANK");
-        if (rank && std::atoi(rank) != 0) return kExitUsage;
-        GPT_USAGE_FAIL("gpt ", name, " runs in one process; under mpirun -np ", size, " each process would run it "
-                       "(", size, " copies of its work and output): run it without mpirun (only gpt train uses "
-                       "several processes)");
-      }
+    if (const int size = launched_process_count(); name != "train" && size > 1) {
+      if (launched_process_rank() != 0) return kExitUsage;
+      GPT_USAGE_FAIL("gpt ", name, " runs in one process; under mpirun -np ", size, " each process would run it "
+                     "(", size, " copies of its work and output): run it without mpirun (only gpt train uses "
+                     "several processes)");
     }
     if (name == "prepare") return cmd_prepare(a);
     if (name == "train") return cmd_train(a);

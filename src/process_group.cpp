@@ -51,6 +51,16 @@ int local_process_count() {
   return n > 0 ? n : 1;
 }
 
+int launched_process_count() {
+  const int n = env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"});
+  return n > 0 ? n : 1;
+}
+
+int launched_process_rank() {
+  const int r = env_int({"OMPI_COMM_WORLD_RANK", "PMI_RANK"});
+  return r > 0 ? r : 0;
+}
+
 int local_process_rank() {
   const int r = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"});
   return r > 0 ? r : 0;
@@ -70,7 +80,7 @@ std::unique_ptr<ProcessGroup> mpi_group(int world) {
 }  // namespace
 
 std::unique_ptr<ProcessGroup> launch_process_group(DeviceKind device) {
-  const int world = env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"});
+  const int world = launched_process_count();
   const char* env = std::getenv("GPT_COMM");
   const std::string comm = env ? env : "";
   if (!comm.empty() && comm != "auto" && comm != "nccl")

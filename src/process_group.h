@@ -65,6 +65,10 @@ std::unique_ptr<ProcessGroup> launch_process_group(DeviceKind device);
 // which picks its GPU.
 int local_process_count();
 int local_process_rank();
+// The whole launch (mpirun's world size: 1 without mpirun) and this process's rank in it
+// (0 without mpirun), from the launcher's environment, before any group exists.
+int launched_process_count();
+int launched_process_rank();
 #ifdef GPT_HAVE_MPI
 std::unique_ptr<ProcessGroup> mpi_process_group();
 #endif

@@ -13,6 +13,7 @@
 #include "formats/checkpoint.h"
 #include "formats/model_io.h"
 #include "commands/common.h"
+#include "commands/generate.h"
 #include "commands/run_info.h"
 #include "fileio.h"
 #include "model.h"
@@ -102,12 +103,7 @@ int run_model_map(const Args& a) {
   if (!ck.tokenizer.empty()) {
     const auto tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
     require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, tok_file);
-    try {
-      ids = tok->encode(text);
-    } catch (const Error& e) {  // text this tokenizer cannot encode: the flag's value (exit 2, named)
-      if (!tok->can_encode()) throw;  // (a tokenizer that only decodes: the file's limit, exit 1)
-      throw Error(kExitUsage, std::string("--text: ") + e.what());
-    }
+    ids = encode_text(*tok, text, "--text");
     for (int id : ids) pieces.push_back(tok->decode_token(id));
   } else {
     std::istringstream in(text);

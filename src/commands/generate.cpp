@@ -11,17 +11,21 @@
 
 namespace gpt {
 
+std::vector<int> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source) {
+  try {
+    return tok.encode(text);
+  } catch (const Error& e) {
+    if (!tok.can_encode()) throw;
+    throw Error(source.rfind("--", 0) == 0 ? kExitUsage : e.code, source + ": " + e.what());
+  }
+}
+
 Prompt encode_prompt(const Tokenizer* tok, int V, int maxT, bool have_prompt, const std::string& prompt,
                      const std::string& source, const std::string& no_tok_note, const std::string& no_tok_reason) {
   Prompt p;
   if (tok && tok->can_encode()) {
     if (have_prompt && !prompt.empty()) {
-      try {
-        p.ids = tok->encode(prompt);
-      } catch (const Error& e) {  // say which text (the message has the byte offset); a flag's value is a
-                                  // usage error (exit 2), a file's content a data error
-        throw Error(source.rfind("--", 0) == 0 ? kExitUsage : e.code, source + ": " + e.what());
-      }
+      p.ids = encode_text(*tok, prompt, source);
     } else {
       std::vector<int> nl;
       try {

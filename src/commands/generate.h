@@ -21,6 +21,12 @@ struct Prompt {
   std::vector<std::string> notes;  // for stderr: the prompt is empty, longer than the context, ...
 };
 
+// Text the user gave (`source`: a flag, "--text", or a file's name) -> ids. Text the
+// tokenizer cannot encode is an error naming the source: exit 2 for a flag's value, the
+// tokenizer's code for a file's content. A tokenizer that cannot encode at all keeps its
+// own error (a limit of its file, exit 1).
+std::vector<int> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source);
+
 // The prompt as token ids. tok may be null (the prompt is then token ids, as it is for
 // a tokenizer that can only decode). have_prompt: a prompt was given (an empty one starts
 // from a newline, as no prompt does). source names it in messages ("--prompt", a file).

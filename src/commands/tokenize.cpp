@@ -14,6 +14,7 @@
 #include "formats/checkpoint.h"
 #include "formats/model_io.h"
 #include "commands/common.h"
+#include "commands/generate.h"
 #include "fileio.h"
 #include "text/tokenizer.h"
 
@@ -100,12 +101,7 @@ int cmd_tokenize(const Args& a) {
 
   if (a.has("encode")) {
     const std::string text = a.str("encode");
-    try {
-      ids = tok->encode(text);
-    } catch (const Error& e) {  // text this tokenizer cannot encode: the flag's value (exit 2, named)
-      if (!tok->can_encode()) throw;  // (a tokenizer that only decodes: the file's limit, exit 1)
-      throw Error(kExitUsage, std::string("--encode: ") + e.what());
-    }
+    ids = encode_text(*tok, text, "--encode");
     print_table(*tok, ids);
     std::printf("ids:");
     for (int id : ids) std::printf(" %d", id);

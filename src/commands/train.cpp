@@ -422,8 +422,6 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                                         : Peak{0.0, ""};
   const double peak_gflops = peak.gflops;
   const std::string samples_path = join_path(r.out, kSamplesFile);
-  // (Read before run.json is written below.)
-  const bool had_settings = !r.resume || r.settings.has_value();
   // (A FIFO there would hang the reads and appends below; a device would never end.)
   if (root && file_exists(samples_path) && !is_regular_file(samples_path))
     GPT_FAIL(samples_path, ": not a regular file (a directory, FIFO or device); gpt train keeps the samples of "
@@ -506,7 +504,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (r.sample.every == 0 && (a.has("sample-tokens") || a.has("sample-prompt")))
       std::fprintf(stderr, "note: --sample-tokens and --sample-prompt do nothing without --sample-every N (they are "
                    "kept in %s/%s for when it is given)\n", r.out.c_str(), kRunSettingsFile);
-    if (!had_settings && !(a.has("dtype") && a.has("sample-every")))
+    if (r.resume && !r.settings && !(a.has("dtype") && a.has("sample-every")))
       std::fprintf(stderr, "note: %s has no %s (deleted, or a run from before it existed), which keeps a run's "
                    "--dtype and --sample-* settings: this resume runs in %s%s\n", a.str("resume").c_str(),
                    kRunSettingsFile, to_string(r.dtype).c_str(),
