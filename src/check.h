@@ -40,6 +40,14 @@ inline std::string count(long long n, const std::string& noun) {
   return std::to_string(n) + " " + plural(double(n), noun);
 }
 
+// What sample, eval and attention say of a model whose weights are finite but whose
+// forward pass overflows: forward_overflows("no loss to report").
+inline std::string forward_overflows(const char* so_it_has) {
+  return std::string("the model's forward pass overflows (its weights are too large), so it has ") + so_it_has +
+         "; the model file is damaged or was trained to divergence (check its loss curve, or use an earlier "
+         "checkpoint)";
+}
+
 }  // namespace gpt
 
 // FAIL: bad input / I/O (exit 1). USAGE_FAIL: bad command line (exit 2).

@@ -14,8 +14,7 @@ int sample_token(const float* logits, int V, const SamplerConfig& sc, SplitMix64
   for (int i = 0; i < V; i++)  // (a NaN would lose every comparison, and the last id win each draw)
     if (!std::isfinite(logits[i]))
       GPT_FAIL("the model's output for the next token is not finite (the logit of token id ", i, " is ", logits[i],
-               "): its weights make the forward pass overflow, so nothing can be sampled; the model file is "
-               "damaged or was trained to divergence (check its loss curve, or use an earlier checkpoint)");
+               "): ", forward_overflows("nothing to sample from"));
   if (sc.temperature <= 0.0f) return int(std::max_element(logits, logits + V) - logits);
   // The raw logits are ranked (temperature keeps their order) and divided by the temperature
   // only after the largest is subtracted, in double: a temperature below float's smallest

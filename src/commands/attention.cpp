@@ -143,8 +143,7 @@ int run_model_map(const Args& a) {
         const float x = maps[(size_t(layer) * NH + h) * (pos + 1) + s];
         if (!std::isfinite(x))  // (NaN drew as entropy 0 and, in --json, as null: the marker of a masked score)
           GPT_FAIL(a.str("ckpt"), ": layer ", layer, " head ", h, "'s attention weight of token ", pos, " on token ",
-                   s, " is ", x, ": the model's forward pass overflows (weights too large), so it has no attention "
-                   "to show; the model file is damaged or was trained to divergence (use an earlier checkpoint)");
+                   s, " is ", x, ": ", forward_overflows("no attention to show"));
         w[size_t(h)][size_t(pos) * T + s] = x;
       }
   }

@@ -78,9 +78,8 @@ int cmd_eval(const Args& a) {
     loader.next_batch(in.data(), tg.data());
     const float batch_loss = *model.forward(in.data(), tg.data(), B, T, false);
     if (!std::isfinite(batch_loss))  // (it printed "val loss -nan" and exited 0)
-      GPT_FAIL(model_path, ": the loss of batch ", i + 1, " is ", batch_loss, ": the model's forward pass overflows "
-               "(weights too large), so it has no loss to report; the model file is damaged or was trained to "
-               "divergence (check its loss curve, or use an earlier checkpoint)");
+      GPT_FAIL(model_path, ": the loss of batch ", i + 1, " is ", batch_loss, ": ",
+               forward_overflows("no loss to report"));
     sum += batch_loss;
     const double t = sw.seconds();
     if (t >= next_note && i + 1 < n) {
