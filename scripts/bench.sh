@@ -3,13 +3,25 @@
 # two reference configs, sampling ms/token, and both on a busy machine (default threads
 # against the best --threads, scripts/bench_busy.sh); prints one report and writes it to
 # bench/results/DATE-cpu.md. Run on an idle machine; numbers are medians.
+#
+#   scripts/bench.sh        (no arguments; BENCH_STEPS=N sets the training steps, default 6)
+#
+# The report goes to a temp file beside it and replaces DATE-cpu.md only when complete,
+# so a stopped run (Ctrl-C) leaves an earlier report of the day as it was.
 set -euo pipefail
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in
+  "") ;;
+  -h | --help) usage; exit 0 ;;
+  *) { echo "bench.sh: takes no arguments (got '$1'); usage:"; usage; } >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 BIN=bin/gpt
 STEPS=${BENCH_STEPS:-6}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 out=bench/results/$(date +%Y-%m-%d)-cpu.md
+partial=$out.partial.$$
+trap 'rm -rf "$tmp" "$partial"' EXIT
 
 # Synthetic token shards (uniform random ids): vocab 65 (char level) and 50257 (GPT-2).
 /usr/bin/env python3 scripts/synthetic_shards.py "$tmp/char" 65 300000 30000
@@ -113,5 +125,6 @@ print('Weights streamed per token: %.1f MB; at %.2f ms/token that is %.1f GB/s, 
   echo "## Busy machine (scripts/bench_busy.sh): the same commands idle and with 2 spinning processes"
   echo
   scripts/bench_busy.sh "$BIN"
-} | tee "$out"
+} | tee "$partial"
+mv -f "$partial" "$out"
 echo "wrote $out"

@@ -8,8 +8,17 @@
 #      BUSY_TRAIN_STEPS (default 40), BUSY_TOKENS (default 200),
 #      BUSY_CONDS (default "idle busy"), BUSY_BASE=OLD_BIN adds a column: OLD_BIN's default, in the same rounds (before/after).
 set -euo pipefail
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  -*) { echo "bench_busy.sh: unknown option '$1'; usage:"; usage; } >&2; exit 2 ;;
+esac
+[ $# -le 1 ] || { echo "bench_busy.sh: one BIN at most (got $# arguments); see --help" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 BIN=${1:-bin/gpt}
+for b in "$BIN" ${BUSY_BASE:-}; do
+  [ -x "$b" ] || { echo "bench_busy.sh: $b is not an executable gpt binary (relative paths are from the repository root; build with make)" >&2; exit 2; }
+done
 BASE=${BUSY_BASE:-}
 LOAD=${BUSY_LOAD:-2}
 REPS=${BUSY_REPS:-3}
@@ -99,6 +108,9 @@ for cond in ${BUSY_CONDS:-idle busy}; do
   stop_spinners
 done
 echo
-echo "busy = $LOAD spinning background processes (sh -c 'while :; do :; done') on $NPROC cores; medians of $REPS rounds"
+case " ${BUSY_CONDS:-idle busy} " in
+  *" busy "*) echo "busy = $LOAD spinning background processes (sh -c 'while :; do :; done') on $NPROC cores; medians of $REPS rounds" ;;
+  *) echo "idle machine only (BUSY_CONDS=${BUSY_CONDS:-}), $NPROC cores; medians of $REPS rounds" ;;
+esac
 echo "(each round runs every setting once); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "default = no --threads flag (adaptive, src/threads.h). $BIN${BASE:+; base = $BASE}."

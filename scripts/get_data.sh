@@ -8,6 +8,12 @@
 #
 # Idempotent: a DEST that already has the right checksum is left alone.
 set -euo pipefail
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  -*) { echo "get_data.sh: unknown option '$1'; usage:"; usage; } >&2; exit 2 ;;
+esac
+[[ $# -le 1 ]] || { echo "get_data.sh: one DEST at most (got $# arguments); see --help" >&2; exit 2; }
 
 URL="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHA256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -44,14 +50,20 @@ trap 'rm -f "$TMP"' EXIT
 
 if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then
   SRC="$GPT_DATA_MIRROR/tinyshakespeare.txt"
-  [[ -d "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is not a directory; unset it to download from $URL"
-  [[ -f "$SRC" ]] || die "GPT_DATA_MIRROR is set but $SRC does not exist; put tinyshakespeare.txt there or unset GPT_DATA_MIRROR to download from $URL"
+  if [[ -f "$GPT_DATA_MIRROR" ]]; then
+    die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is a file; it names the directory that holds tinyshakespeare.txt (GPT_DATA_MIRROR=$(dirname "$GPT_DATA_MIRROR"))"
+  fi
+  [[ -d "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is not a directory; set it to the directory that holds tinyshakespeare.txt, or unset it to download from $URL"
+  [[ -e "$SRC" ]] || die "GPT_DATA_MIRROR is set but $SRC does not exist; put tinyshakespeare.txt there or unset GPT_DATA_MIRROR to download from $URL"
+  [[ -f "$SRC" ]] || die "$SRC is not a regular file (a directory?); the mirror needs the corpus itself there"
   echo "get_data.sh: copying $SRC -> $DEST"
   cp "$SRC" "$TMP" || die "cannot copy $SRC to $TMP"
   FROM="$SRC"
 else
   echo "get_data.sh: downloading $URL -> $DEST"
-  HINT="no network? copy tinyshakespeare.txt from a machine that has it into a directory DIR and run: GPT_DATA_MIRROR=DIR $0 $DEST"
+  AGAIN="$0 $DEST"
+  [[ -n "${MAKELEVEL:-}" ]] && AGAIN="make run"  # (make run calls this script)
+  HINT="no network? copy tinyshakespeare.txt from a machine that has it into a directory DIR and run: GPT_DATA_MIRROR=DIR $AGAIN"
   if command -v curl >/dev/null 2>&1; then
     curl -fsSL --retry 3 --connect-timeout 20 -o "$TMP" "$URL" || die "download failed (curl) from $URL; $HINT"
   elif command -v wget >/dev/null 2>&1; then
@@ -66,7 +78,7 @@ GOT_SHA="$(sha256_of "$TMP")"
 if [[ "$GOT_SHA" != "$SHA256" ]]; then
   GOT_SIZE="$(wc -c <"$TMP" | tr -d ' ')"
   rm -f "$TMP"
-  die "checksum mismatch for $FROM: expected sha256 $SHA256 ($SIZE bytes), found $GOT_SHA ($GOT_SIZE bytes); the file was deleted. The source is corrupt or is a different file; fetch it again or fix the mirror"
+  die "checksum mismatch for $FROM: expected sha256 $SHA256 ($SIZE bytes), found $GOT_SHA ($GOT_SIZE bytes); its copy was deleted and $DEST left as it was. The source is corrupt or is a different file; fetch it again or fix the mirror"
 fi
 mv -f "$TMP" "$DEST"
 trap - EXIT

@@ -13,15 +13,36 @@ checkpoint: 256 int32 header, fp32 params in llm.c's order; safetensors: u64 hea
 length, JSON header, raw tensors), not through gpt.cc. Needs python3-torch, numpy.
 The model: GPT-2 (pre-LayerNorm blocks, eps 1e-5, tanh GELU, learned positions, tied
 head, loss over the first V of the Vp padded logits), like llm.c's train_gpt2.
+
+A side-by-side run by hand (what tests/test_reference.cpp does; DATA from `gpt prepare`,
+V its vocabulary size, which gpt prepare prints):
+  scripts/torch_reference.py init-llmc --out init.bin --vocab V --layers 2 --heads 4 --dim 64 --context 32
+  scripts/torch_reference.py train --ckpt init.bin --shard DATA/train.bin --steps 20
+  gpt train --data DATA --out run --init init.bin --sampling sequential --schedule constant
+      --warmup 0 --weight-decay 0 --grad-clip 0 --dropout 0 --batch 4 --context 32 --steps 20
+      --lr 1e-3 --beta1 0.9 --beta2 0.99 --log-every 1 --eval-every 0      (one command line)
+  then compare run/metrics.jsonl's train_loss with the "losses" printed (within ~1e-5).
 """
 import argparse
 import json
 import math
+import os
 import struct
 import sys
 
-import numpy as np
-import torch
+try:
+    import numpy as np
+    import torch
+except ImportError as e:
+    # Debian's python3-torch lives in the system interpreter; a pyenv or venv python3
+    # earlier on PATH may lack it (as plot_loss.py does for matplotlib).
+    system = "/usr/bin/python3"
+    if os.path.exists(system) and os.path.realpath(sys.executable) != os.path.realpath(system) \
+            and not os.environ.get("TORCH_REFERENCE_REEXEC"):
+        os.environ["TORCH_REFERENCE_REEXEC"] = "1"
+        os.execv(system, [system] + sys.argv)
+    sys.exit("torch_reference.py: needs %s; on Debian/Ubuntu: apt-get install python3-torch python3-numpy "
+             "(or scripts/install_deps.sh --test)" % e.name)
 
 LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_VERSION_BF16 = 20240326, 3, 5
 SHARD_MAGIC = 20240520

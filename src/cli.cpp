@@ -153,7 +153,8 @@ std::vector<Command> make_commands() {
       "explicitly (e.g. --steps) override the optimizer and run settings.\n"
       "A larger --steps on --resume re-stretches the cosine decay (a note says so).\n"
       "Each logged step appends a JSON object to RUN/metrics.jsonl: step, train_loss, lr,\n"
-      "grad_norm, tokens_per_s and ms_per_step of that one step, and val_loss on evaluation steps;\n"
+      "grad_norm, tokens_per_s and ms_per_step of that one step, threads (the OpenMP threads it\n"
+      "ran on), comm_ms with several processes, and val_loss on evaluation steps;\n"
       "the progress line's tok/s (avg) is a moving average over recent steps. MFU counts\n"
       "6 x matmul parameters + 6 L T C FLOPs per token against --peak-gflops.\n"
       "RUN/best.bin keeps the weights (no optimizer state) of the lowest val loss so far;\n"
@@ -275,7 +276,11 @@ std::vector<Command> make_commands() {
       "|analytic - numeric| <= 1e-6 + 1e-5 |numeric|; each row shows its worst element's error\n"
       "beside that element's tolerance. Where a gradient is ~0 the absolute floor decides and the\n"
       "relative error is noise over noise (marked *): qkvb's key third has gradient exactly 0,\n"
-      "since softmax ignores q.b_k, which is the same for every key of a row.\n"});
+      "since softmax ignores q.b_k, which is the same for every key of a row. A small gradient\n"
+      "(~1e-5) can be marked too: there the finite difference's own error is over 1e-5 of it.\n"
+      "What is checked: each layer's double-precision build (its plain reference loops). The\n"
+      "float kernels training runs (the GEMM engine, blocked and flash attention, bf16) are\n"
+      "checked against those by the test suite (tests/test_matmul.cpp, tests/test_layers.cpp).\n"});
   cmds.push_back(Command{
       "attention",
       "attention step by step from a JSON file, or a trained model's attention maps",
@@ -347,7 +352,9 @@ int edit_distance(const std::string& a, const std::string& b) {
 // --temperature), the same words in another order (--lr-min: --min-lr), else the
 // nearest by edits (a swap of two letters counts one) within ~a quarter of its length,
 // so that a name like none of them (--bogus) gets no suggestion.
-std::string closest_flag(const Command& cmd, const std::string& name) {
+std::string closest_flag(const Command& cmd, const std::string& typed) {
+  std::string name = typed;  // (--STATS: a flag in capitals is the flag)
+  for (char& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   auto words = [](const std::string& s) {
     std::vector<std::string> w;
     std::stringstream in(s);
@@ -386,6 +393,14 @@ const std::vector<Command>& all_commands() {
 const Command& find_command(const std::string& name) {
   for (const Command& c : all_commands())
     if (c.name == name) return c;
+  if (name == "-v" || name == "-V" || name == "-version")
+    GPT_USAGE_FAIL("gpt: unknown command '", name, "'; did you mean --version?");
+  if (name == "--")
+    GPT_USAGE_FAIL("gpt: '--' is not a command: gpt COMMAND [flags], e.g. gpt train --help (gpt takes no '--' "
+                   "separator)\nRun `gpt --help` for the list of commands.");
+  if (name.size() > 1 && name[0] == '-')
+    GPT_USAGE_FAIL("gpt: '", name, "' is a flag where the command goes: flags come after the command, as in "
+                   "gpt COMMAND ", name, " ...\nRun `gpt --help` for the list of commands.");
   std::string best;
   int best_d = 3;
   for (const Command& c : all_commands()) {
@@ -423,7 +438,9 @@ std::string main_help() {
       "\nQuick start:\n"
       "  gpt prepare --input data/tinyshakespeare.txt --out data/shakespeare_char\n"
       "  gpt train --data data/shakespeare_char --out runs/shakespeare\n"
-      "  gpt sample --ckpt runs/shakespeare --prompt 'ROMEO:'\n";
+      "  gpt sample --ckpt runs/shakespeare --prompt 'ROMEO:'\n"
+      "\nFlags follow the command, each once, as --flag VALUE or --flag=VALUE (a value that\n"
+      "starts with -- takes the = form: --encode=--x).\n";
   return s;
 }
 
@@ -492,6 +509,9 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
       a.given["help"] = "";
       continue;
     }
+    if (tok == "--")
+      GPT_USAGE_FAIL("gpt ", cmd.name, ": unexpected argument '--': gpt takes no '--' separator; a value that "
+                     "starts with -- is given as --FLAG=VALUE (see `gpt ", cmd.name, " --help`)");
     if (tok.rfind("--", 0) != 0)
       GPT_USAGE_FAIL("gpt ", cmd.name, ": unexpected argument '", tok, "' (flags start with --); see `gpt ",
                      cmd.name, " --help`");
@@ -510,16 +530,22 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
     }
     if (f->metavar.empty()) {
       if (inline_value) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " takes no value");
+      // (As a flag with a value: a repeated --json was taken without a word.)
+      if (a.given.count(name)) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " given twice");
       a.given[name] = "1";
       continue;
     }
     if (!inline_value) {
       // A value may start with '-' only if it is a number (e.g. --lr -1 is then
       // rejected by validation, not mistaken for a missing value).
-      if (i + 1 >= argv.size() ||
-          (argv[i + 1].rfind("--", 0) == 0 && argv[i + 1].size() > 2 && !std::isdigit(argv[i + 1][2])))
+      if (i + 1 >= argv.size())
         GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " needs a value (", f->metavar, "); see `gpt ", cmd.name,
                        " --help`");
+      const std::string& next = argv[i + 1];
+      if (next.rfind("--", 0) == 0 && next.size() > 2 && !std::isdigit(static_cast<unsigned char>(next[2])))
+        GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " needs a value (", f->metavar, "), and '", next,
+                       "' after it is read as a flag; a value that starts with -- is written --", name, "=", next,
+                       " (see `gpt ", cmd.name, " --help`)");
       value = argv[++i];
     }
     if (a.given.count(name)) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " given twice");
@@ -537,11 +563,15 @@ int run_cli(int argc, char** argv) {
     }
     const std::string name = argv[1];
     if (name == "--version" || name == "version") {
+      if (argc >= 3) GPT_USAGE_FAIL("gpt ", name, " takes no arguments (got '", argv[2], "')");
       std::cout << version_text();
       return 0;
     }
     if (name == "--help" || name == "-h" || name == "help") {
-      if (argc >= 3) {
+      const std::string what = argc >= 3 ? argv[2] : "";
+      if (argc >= 4) GPT_USAGE_FAIL("gpt ", name, " takes one command at most (got '", argv[2], "' and '", argv[3], "')");
+      if (!what.empty() && what != "help" && what != "--help" && what != "-h" && what != "--version" &&
+          what != "version") {
         std::cout << help_text(find_command(argv[2]));
       } else {
         std::cout << main_help();

@@ -342,10 +342,18 @@ std::string format_gradcheck_table(const std::vector<GradcheckRow>& rows) {
     std::snprintf(w, sizeof w, "%.2e / %.2e", r.worst_err, r.worst_tol);
     cells.push_back({r.layer, r.tensor, a, b, w, std::string(r.pass ? "PASS" : "FAIL") + (r.rel_err_is_noise() ? " *" : "")});
     if (r.rel_err_is_noise()) {
-      char n[320];
-      std::snprintf(n, sizeof n, "* %s %s: the largest relative error is at a gradient of %.1e, i.e. ~0 (rounding "
-                    "noise over rounding noise); there the absolute floor %.0e decides\n", r.layer.c_str(),
-                    r.tensor.c_str(), r.rel_err_grad, kGradAbsTol);
+      // (Not only ~0: at a gradient of 1e-5 the difference quotient's own error, ~1e-10
+      // from the step's truncation, is already over 1e-5 of it. Said as it is.)
+      char n[400];
+      if (r.rel_err_grad < kGradNoiseFloor)
+        std::snprintf(n, sizeof n, "* %s %s: the largest relative error is at a gradient of %.1e, i.e. ~0 (rounding "
+                      "noise over rounding noise); there the absolute floor %.0e decides\n", r.layer.c_str(),
+                      r.tensor.c_str(), r.rel_err_grad, kGradAbsTol);
+      else
+        std::snprintf(n, sizeof n, "* %s %s: the largest relative error is at a small gradient, %.1e, where the "
+                      "finite difference's own error (%.1e there) is more than %.0e of it; there the absolute floor "
+                      "%.0e decides\n", r.layer.c_str(), r.tensor.c_str(), r.rel_err_grad,
+                      r.max_rel_err * r.rel_err_grad, kGradRelTol, kGradAbsTol);
       notes += n;
     }
   }

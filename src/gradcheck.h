@@ -21,6 +21,8 @@ namespace gpt {
 // rounding noise (~1e-11) and their relative error says nothing (the key bias's
 // gradient is exactly 0: softmax ignores q.b_k, the same for every key of a row).
 constexpr double kGradAbsTol = 1e-6, kGradRelTol = 1e-5;
+// Below this a gradient is rounding noise (both values ~1e-11): "~0" in the table's notes.
+constexpr double kGradNoiseFloor = 1e-9;
 
 // One compared gradient: max over its elements of |analytic - numeric| and of
 // |analytic - numeric| / max(|numeric|, 1e-8), the element closest to failing (its
@@ -33,7 +35,8 @@ struct GradcheckRow {
   double rel_err_grad = 0;              // |numeric| at the largest relative error
   void add(double analytic, double numeric);  // one element
   // A passing row can exceed kGradRelTol only through the absolute floor, i.e. at a
-  // gradient so small that the relative error compares rounding noise with itself.
+  // small gradient: ~0 (rounding noise over itself), or ~1e-5, where the difference
+  // quotient's own error is over kGradRelTol of it.
   bool rel_err_is_noise() const { return pass && max_rel_err > kGradRelTol; }
 };
 

@@ -77,6 +77,18 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"export", "--ckpt", "x", "--to", "llmc", "--out", "/tmp"}, "is a directory"},
       {{"export", "--ckpt", "x", "--to", "llmc", "--out", "y", "--bogus"}, "unknown flag --bogus"},
       {{"train", "stray"}, "unexpected argument 'stray'"},
+      // helper-24: a value starting with -- was "needs a value" with no way out named; flags
+      // before the command, '--' and -v were unknown commands; --STATS had no suggestion;
+      // a repeated --json was taken; `gpt --version extra` ignored extra.
+      {{"tokenize", "--data", "d", "--encode", "--x"}, "a value that starts with -- is written --encode=--x"},
+      {{"--layer", "gelu", "gradcheck"}, "'--layer' is a flag where the command goes: flags come after the command"},
+      {{"--"}, "'--' is not a command"},
+      {{"gradcheck", "--", "--layer", "gelu"}, "gpt takes no '--' separator"},
+      {{"-v"}, "did you mean --version?"},
+      {{"sample", "--ckpt", "x", "--STATS"}, "did you mean --stats?"},
+      {{"attention", "--input", "x", "--json", "--json"}, "--json given twice"},
+      {{"--version", "extra"}, "takes no arguments (got 'extra')"},
+      {{"help", "train", "sample"}, "takes one command at most"},
   };
   for (const auto& c : cases) {
     std::string err;

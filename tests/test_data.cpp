@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <limits>
 #include <map>
 #include <fstream>
@@ -940,6 +942,75 @@ TEST(GetData, ADirectoryAsDestinationIsRefused) {
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << read_file(log);
   EXPECT_NE(read_file(log).find(dest + " is a directory; give the file's path"), std::string::npos) << read_file(log);
   EXPECT_EQ(std::system(("test -z \"$(ls -A '" + dest + "')\"").c_str()), 0) << "files left in " << dest;
+}
+
+// A shell command's exit status, its output in `out`.
+// (The log sits beside the test's scratch directory, so that it lists only the command's files.)
+int sh(const std::string& cmd, std::string* out) {
+  const std::string log = test::scratch_dir_of(*::testing::UnitTest::GetInstance()->current_test_info()) + ".log";
+  const int rc = std::system((cmd + " >'" + log + "' 2>&1").c_str());
+  *out = read_file(log);
+  std::remove(log.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+// `scripts/bench.sh --help` ran the whole benchmark, and its report (tee) emptied the
+// day's bench/results/DATE-cpu.md at once: a typo or a Ctrl-C lost a committed report.
+// In a copy of the layout with a gpt that fails its first training run: the day's
+// report stays as it was, and no partial file is left.
+TEST(Scripts, AStoppedBenchLeavesTheDaysReportAsItWas) {
+  const std::string bench = test::repo_file("scripts/bench.sh"), shards = test::repo_file("scripts/synthetic_shards.py");
+  if (bench.empty() || shards.empty()) GTEST_SKIP() << "scripts/bench.sh not found";
+  const std::string root = test::scratch_dir();
+  for (const char* d : {"scripts", "bin", "build", "bench/results"}) make_dirs(join_path(root, d));
+  ASSERT_EQ(std::system(("cp '" + bench + "' '" + shards + "' '" + root + "/scripts/'").c_str()), 0);
+  write_file_atomic(join_path(root, "bin/gpt"), "#!/bin/sh\necho 'gpt: failed' >&2\nexit 1\n");
+  write_file_atomic(join_path(root, "build/bench_matmul"), "#!/bin/sh\necho 100\n");
+  ASSERT_EQ(std::system(("chmod +x '" + root + "/bin/gpt' '" + root + "/build/bench_matmul'").c_str()), 0);
+  char day[16];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(day, sizeof day, "%Y-%m-%d", std::localtime(&now));
+  const std::string report = join_path(root, std::string("bench/results/") + day + "-cpu.md");
+  write_file_atomic(report, "# the day's committed report\n");
+  std::string out;
+  EXPECT_NE(sh("BENCH_STEPS=2 bash '" + root + "/scripts/bench.sh'", &out), 0) << out;
+  EXPECT_EQ(read_file(report), "# the day's committed report\n") << out;
+  EXPECT_EQ(sh("ls '" + root + "/bench/results'", &out), 0);
+  EXPECT_EQ(out, std::string(day) + "-cpu.md\n") << "a partial report was left";
+  // --help and stray arguments answer at once (--help started the benchmark).
+  EXPECT_EQ(sh("bash '" + root + "/scripts/bench.sh' --help", &out), 0) << out;
+  EXPECT_NE(out.find("scripts/bench.sh        (no arguments"), std::string::npos) << out;
+  EXPECT_EQ(sh("bash '" + root + "/scripts/bench.sh' --steps 3", &out), 2) << out;
+  EXPECT_NE(out.find("takes no arguments (got '--steps')"), std::string::npos) << out;
+  EXPECT_EQ(read_file(report), "# the day's committed report\n");
+}
+
+// The other scripts a user runs by hand: --help prints their usage, a wrong argument is
+// named with exit 2 (get_data.sh took --help for the file to write, bench_busy.sh exited
+// 127 without a word, synthetic_shards.py raised and left a shard without its tokens).
+TEST(Scripts, HelpAndBadArgumentsAreAnsweredNotRun) {
+  const std::string get_data = test::repo_file("scripts/get_data.sh"), busy = test::repo_file("scripts/bench_busy.sh"),
+                    shards = test::repo_file("scripts/synthetic_shards.py");
+  if (get_data.empty() || busy.empty() || shards.empty()) GTEST_SKIP() << "scripts/ not found";
+  const std::string dir = test::scratch_dir();
+  std::string out;
+  EXPECT_EQ(sh("cd '" + dir + "' && bash '" + get_data + "' --help", &out), 0) << out;
+  EXPECT_NE(out.find("DEST defaults to data/tinyshakespeare.txt"), std::string::npos) << out;
+  EXPECT_EQ(sh("cd '" + dir + "' && bash '" + get_data + "' a.txt b.txt", &out), 2) << out;
+  EXPECT_EQ(sh("cd '" + dir + "' && GPT_DATA_MIRROR=/nonexistent bash '" + get_data + "' -x", &out), 2) << out;
+  EXPECT_NE(out.find("unknown option '-x'"), std::string::npos) << out;
+  EXPECT_EQ(sh("cd '" + dir + "' && ls -A", &out), 0);
+  EXPECT_EQ(out, "") << "get_data.sh wrote files for a bad command line";
+  EXPECT_EQ(sh("bash '" + busy + "' --help", &out), 0) << out;
+  EXPECT_NE(out.find("BIN defaults to bin/gpt"), std::string::npos) << out;
+  EXPECT_EQ(sh("bash '" + busy + "' /nonexistent/gpt", &out), 2) << out;
+  EXPECT_NE(out.find("/nonexistent/gpt is not an executable gpt binary"), std::string::npos) << out;
+  if (std::system("python3 -c '' 2>/dev/null") != 0) return;
+  EXPECT_EQ(sh("python3 '" + shards + "' '" + dir + "/s' 70000 10 10", &out), 2) << out;
+  EXPECT_NE(out.find("VOCAB must be in 1..65536"), std::string::npos) << out;
+  EXPECT_FALSE(file_exists(join_path(dir, "s/train.bin")));
+  EXPECT_EQ(sh("python3 '" + shards + "'", &out), 2) << out;
+  EXPECT_NE(out.find("usage: synthetic_shards.py DIR VOCAB"), std::string::npos) << out;
 }
 
 TEST(Prepare, TinyShakespeareIfPresent) {

@@ -102,6 +102,24 @@ TEST(GradcheckLib, TableIsAligned) {
   EXPECT_EQ(lines[1].find("2.00e-09") + 8, lines[2].find("3.00e+00") + 8);
 }
 
+// The * note said "i.e. ~0 (rounding noise over rounding noise)" of any passing row over
+// the relative tolerance, also of a gradient of 3.7e-5 (helper-24, --seed 15 --layer model
+// --pos rope). A gradient at the noise floor and a small but real one are told apart.
+TEST(GradcheckLib, NotesTellAZeroGradientFromASmallOne) {
+  GradcheckRow zero{"model/rope", "qkvb", 0, 0, true}, small{"model/rope", "qkvw", 0, 0, true};
+  zero.add(1e-11, 3e-12);    // both rounding noise: relative error 2.3
+  zero.add(0.5, 0.5);
+  small.add(3.7e-5 + 6e-10, 3.7e-5);  // the difference quotient off by 6e-10: 1.6e-5 of it
+  ASSERT_TRUE(zero.rel_err_is_noise());
+  ASSERT_TRUE(small.rel_err_is_noise());
+  const std::string t = format_gradcheck_table({zero, small});
+  EXPECT_NE(t.find("* model/rope qkvb: the largest relative error is at a gradient of 3.0e-12, i.e. ~0 (rounding "
+                   "noise over rounding noise)"), std::string::npos) << t;
+  EXPECT_NE(t.find("* model/rope qkvw: the largest relative error is at a small gradient, 3.7e-05, where the finite "
+                   "difference's own error (6.0e-10 there) is more than 1e-05 of it"), std::string::npos) << t;
+  EXPECT_EQ(t.find("qkvw: the largest relative error is at a gradient of 3.7e-05, i.e. ~0"), std::string::npos) << t;
+}
+
 // ---- encoder -----------------------------------------------------------------
 
 TEST(Encoder, ForwardAddsTokenAndPosition) {
