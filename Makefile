@@ -110,8 +110,20 @@ ifneq ($(MAKECMDGOALS),clean)
   $(eval $(call config_stamp,CONFIG_STAMP,BUILD_CONFIG))
 endif
 
-.PHONY: all test run bench bench-mpi sanitize clean probe data FORCE fuzz fuzz-build fuzz-smoke
+.PHONY: all test run bench bench-mpi sanitize clean probe data FORCE fuzz fuzz-build fuzz-smoke help
 all: probe bin/gpt
+
+help:
+	@echo "make          build bin/gpt (prints what it found: OpenMP, GoogleTest, SentencePiece, MPI, nvcc)"
+	@echo "make run      deps if missing, build, fetch + prepare Tiny Shakespeare, train (~2 min), sample"
+	@echo "              (offline: GPT_DATA_MIRROR=DIR make run, DIR holding tinyshakespeare.txt)"
+	@echo "make test     the test suite; ends with 'N passed, N failed' (FUZZ_SMOKE=1: fuzz harnesses first)"
+	@echo "make bench    benchmarks side by side with PyTorch; writes bench/results/DATE-cpu.md"
+	@echo "make bench-mpi  2 processes x 1 thread vs 1 x 2 (MPI), all-reduce times"
+	@echo "make sanitize the suite under ASan + UBSan (build-san/)"
+	@echo "make fuzz     every file reader under libFuzzer, FUZZ_SECONDS each (default 600); fuzz-smoke: seconds"
+	@echo "make clean    remove build outputs (build*/, bin/, gpu-check/)"
+	@echo "Variables: USE_CUDA=auto|0|1 (make clean after changing it), BUILD=DIR, RUN_DIR=runs/NAME (make run)"
 
 probe:
 	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); every layer compiled, none yet run on a GPU)"
