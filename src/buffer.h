@@ -53,8 +53,9 @@ class HostBuffer {
   void resize(size_t n) {
     std::free(ptr_);
     ptr_ = nullptr;
-    n_ = n;
+    n_ = 0;  // (until the allocation succeeds: a failed one left size n over no memory)
     if (n) ptr_ = static_cast<T*>(host_alloc_zeroed(n * sizeof(T)));
+    n_ = n;
   }
   void zero() {
     if (n_) std::memset(static_cast<void*>(ptr_), 0, n_ * sizeof(T));

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -106,7 +107,7 @@ std::vector<Command> make_commands() {
           {"batch", "N", def_int(td.batch), "sequences per micro-batch"},
           {"grad-accum", "N", def_int(td.grad_accum), "micro-batches per optimizer step"},
           {"lr", "LR", def_real(td.lr), "peak learning rate"},
-          {"min-lr", "LR", def_real(td.min_lr), "learning rate at the end of the cosine decay"},
+          {"min-lr", "LR", def_real(td.min_lr), "learning rate the cosine decay falls to (the last step's is just above it)"},
           {"warmup", "N", def_int(td.warmup), "linear warmup steps"},
           {"schedule", "KIND", td.schedule == Schedule::cosine ? "cosine" : "constant", "cosine | constant"},
           {"weight-decay", "W", def_real(td.weight_decay), "AdamW decoupled weight decay (2-D weights only)"},
@@ -470,6 +471,17 @@ double Args::real(const std::string& name) const {
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a finite number of ordinary size (about 1e-300 to "
                    "1e300 in magnitude, or 0), got '", s, "'");
   return x + 0.0;  // -0 is 0 (it printed as "-0")
+}
+
+float Args::single(const std::string& name) const {
+  const double x = real(name);
+  if (std::fabs(x) > double(std::numeric_limits<float>::max()))
+    GPT_USAGE_FAIL("gpt ", command, ": --", name, " is ", str(name), ", beyond single precision, which gpt computes "
+                   "it in (magnitude at most 3.4e38)");
+  if (x != 0 && float(x) == 0.0f)
+    GPT_USAGE_FAIL("gpt ", command, ": --", name, " is ", str(name), ", below single precision's smallest (1.4e-45), "
+                   "which gpt computes it in: it would be 0");
+  return float(x);
 }
 
 int Args::integer(const std::string& name) const {

@@ -43,6 +43,9 @@ class Args {
   // "--lr expects a number, got 'abc'".
   int integer(const std::string& name) const;
   double real(const std::string& name) const;
+  // real() for a setting kept in single precision: one beyond its range (--lr 1e39, inf
+  // in training) or below its smallest (5e-46, 0) is refused naming the flag.
+  float single(const std::string& name) const;
   uint64_t u64(const std::string& name) const;
   std::string require(const std::string& name) const;  // gpt::Error (2) if missing
 };

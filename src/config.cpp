@@ -52,9 +52,13 @@ void validate(const TrainConfig& t) {
   if (!(t.min_lr >= 0.0f) || t.min_lr > t.lr)
     GPT_USAGE_FAIL("--min-lr must be in [0, --lr] (got ", t.min_lr, " with --lr ", t.lr, ")");
   if (t.warmup < 0) GPT_USAGE_FAIL("--warmup must be >= 0 (got ", t.warmup, ")");
-  if (!(t.weight_decay >= 0.0f)) GPT_USAGE_FAIL("--weight-decay must be >= 0");
-  if (!(t.beta1 >= 0.0f && t.beta1 < 1.0f)) GPT_USAGE_FAIL("--beta1 must be in [0, 1)");
-  if (!(t.beta2 >= 0.0f && t.beta2 < 1.0f)) GPT_USAGE_FAIL("--beta2 must be in [0, 1)");
+  if (!(t.weight_decay >= 0.0f)) GPT_USAGE_FAIL("--weight-decay must be >= 0 (got ", t.weight_decay, ")");
+  // (0.99999999999 rounds to 1 in float: the message said [0, 1) of a value below 1.)
+  const char* rounded = " (in single precision, which gpt computes it in: values above 0.99999997 round to 1)";
+  if (!(t.beta1 >= 0.0f && t.beta1 < 1.0f))
+    GPT_USAGE_FAIL("--beta1 must be in [0, 1) (got ", t.beta1, t.beta1 == 1.0f ? rounded : "", ")");
+  if (!(t.beta2 >= 0.0f && t.beta2 < 1.0f))
+    GPT_USAGE_FAIL("--beta2 must be in [0, 1) (got ", t.beta2, t.beta2 == 1.0f ? rounded : "", ")");
   if (!(t.grad_clip >= 0.0f)) GPT_USAGE_FAIL("--grad-clip must be >= 0 (0 = off)");
   if (t.steps < 1) GPT_USAGE_FAIL("--steps must be at least 1 (got ", t.steps, ")");
   if (t.eval_every < 0) GPT_USAGE_FAIL("--eval-every must be >= 0 (0 = never)");

@@ -51,6 +51,9 @@ bool process_alive(long pid);
 // For tests of crash safety: when the environment's GPT_CRASH_AT equals `name`, the
 // process kills itself here (SIGKILL: no cleanup runs), as a power cut would.
 void crash_point(const char* name);
+// For tests of stop requests: when GPT_SIGNAL_AT equals `name`, the process sends
+// itself SIGINT here (a Ctrl-C at an exact point; its handler decides what follows).
+void signal_point(const std::string& name);
 // rm -rf; gpt::Error naming the entry that could not be removed.
 void remove_tree(const std::string& path);
 

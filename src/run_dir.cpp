@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,7 +130,8 @@ std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, c
   return buf;
 }
 
-MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards) {
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards,
+                                        int bf16_attention_threads) {
   const double n = double(param_layout(c).total), f = sizeof(float);
   const double L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
   const double BT = double(B) * T;
@@ -146,6 +148,8 @@ MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int op
   const double stats = BT * (4 * L + 3) + double(B) * NH * T * L;
   m.activations = (BT * (per_token + grad_per_token) + stats) * f;
   m.checkpoint = 3 * n * f;  // save_checkpoint builds the file image (weights, m, v) in memory
+  // (Left out, it let a bf16 run at a long context pass the check and then abort.)
+  m.attention = double(bf16_attention_threads) * (2.0 * T * T + T) * f;
   return m;
 }
 
@@ -161,6 +165,17 @@ std::optional<double> available_memory() {
       avail = kb * 1024.0;
       break;
     }
+  }
+  // An address-space limit (ulimit -v, common on shared clusters), less what this process
+  // has mapped already (VmSize). (Ignored, a run passed the check and then ran out.)
+  rlimit as{};
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) {
+    std::ifstream status("/proc/self/status");
+    double vm_kb = 0;
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmSize:", 0) == 0) vm_kb = std::strtod(line.c_str() + 7, nullptr);
+    const double lim = double(as.rlim_cur) - vm_kb * 1024.0;
+    if (!avail || lim < *avail) avail = std::max(0.0, lim);
   }
   // A container's limit (cgroup v2), when it is tighter than the machine's.
   std::ifstream maxf("/sys/fs/cgroup/memory.max"), curf("/sys/fs/cgroup/memory.current");
@@ -186,10 +201,14 @@ void require_memory(const MemoryEstimate& need, std::optional<double> available)
   GPT_USAGE_FAIL("this model needs about ", format_bytes(need.total()), " of memory to train (parameters ",
                  format_bytes(need.params), ", gradients ", format_bytes(need.grads), ", AdamW m and v ",
                  format_bytes(need.adam), ", activations ", format_bytes(need.activations),
-                 ", checkpoint image ", format_bytes(need.checkpoint), "), but only ", format_bytes(*available),
-                 " is available (MemAvailable in /proc/meminfo, or the container's limit); use a smaller --dim or "
-                 "--layers (parameters), or --batch / --context (activations; --grad-accum keeps the tokens per "
-                 "step)");
+                 ", checkpoint image ", format_bytes(need.checkpoint),
+                 need.attention > 0 ? ", bf16 attention scratch " + format_bytes(need.attention) +
+                                          " (two --context x --context matrices per thread)"
+                                    : std::string(),
+                 "), but only ", format_bytes(*available),
+                 " is available (MemAvailable in /proc/meminfo, the container's limit or ulimit -v); use a smaller "
+                 "--dim or --layers (parameters), or --batch / --context (activations; --grad-accum keeps the tokens "
+                 "per step)", need.attention > 0 ? "; --dtype fp32 or fewer --threads need no or less scratch" : "");
 }
 
 }  // namespace gpt

@@ -62,12 +62,17 @@ class StopSignals {
 // image built while saving (weights, m, v).
 struct MemoryEstimate {
   double params = 0, grads = 0, adam = 0, activations = 0, checkpoint = 0;
-  double total() const { return params + grads + adam + activations + checkpoint; }
+  double attention = 0;  // the CPU bf16 attention's per-thread (T, T) scratch
+  double total() const { return params + grads + adam + activations + checkpoint + attention; }
 };
 // optimizer_shards: --zero 1's process count (each process keeps 1/N of m and v).
-MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards = 1);
+// bf16_attention_threads: the threads of a CPU --dtype bf16 run (each keeps two (T, T)
+// float matrices for attention: at --context 8192, 512 MB a thread), else 0.
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards = 1,
+                                        int bf16_attention_threads = 0);
 // Memory this process may still use: MemAvailable (/proc/meminfo), lowered to the
-// cgroup's memory.max - memory.current when that is smaller; nullopt when unknown.
+// cgroup's memory.max - memory.current and to ulimit -v less what is mapped, when
+// smaller; nullopt when unknown.
 std::optional<double> available_memory();
 // gpt::Error (exit 2) when the estimate exceeds what is available, saying how much
 // it needs, how much there is, and which flags shrink it.

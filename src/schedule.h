@@ -1,5 +1,6 @@
-// Learning-rate schedule: linear warmup, then cosine decay to min_lr at the last
-// step (nanoGPT's get_lr), or constant. `step` is 0-based.
+// Learning-rate schedule: linear warmup, then cosine decay toward min_lr, which the
+// step after the last would reach (nanoGPT's get_lr: the last step's rate is just above
+// it), or constant. `step` is 0-based.
 #pragma once
 #include <cmath>
 
@@ -8,7 +9,8 @@
 namespace gpt {
 
 inline float learning_rate(const TrainConfig& t, int step) {
-  if (step < t.warmup) return t.lr * float(step + 1) / float(t.warmup + 1);
+  // (In float, as always, without int + 1: --warmup 2147483647 overflowed to a negative rate.)
+  if (step < t.warmup) return t.lr * (float(step) + 1.0f) / (float(t.warmup) + 1.0f);
   if (t.schedule == Schedule::constant) return t.lr;
   const int decay_steps = t.steps - t.warmup;
   if (decay_steps <= 0) return t.lr;

@@ -89,6 +89,14 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"attention", "--input", "x", "--json", "--json"}, "--json given twice"},
       {{"--version", "extra"}, "takes no arguments (got 'extra')"},
       {{"help", "train", "sample"}, "takes one command at most"},
+      // helper-23: --threads 100000 crashed in libgomp; float settings beyond single
+      // precision trained to inf (--lr 1e39) or read as 0 (5e-46); --beta2 0.99999999999
+      // (rounded to 1) was refused as outside [0, 1) without a word of why.
+      {{"train", "--data", "d", "--out", "o", "--threads", "100000"}, "--threads 100000 is more than gpt starts"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "1e39"}, "--lr is 1e39, beyond single precision"},
+      {{"train", "--data", "d", "--out", "o", "--weight-decay", "1e39"}, "--weight-decay is 1e39, beyond single"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "5e-46"}, "--lr is 5e-46, below single precision's smallest"},
+      {{"train", "--data", "d", "--out", "o", "--beta2", "0.99999999999"}, "values above 0.99999997 round to 1"},
   };
   for (const auto& c : cases) {
     std::string err;

@@ -502,6 +502,73 @@ TEST(Runs, ARunRemembersZeroAndKeepsRunJsonKeysItDoesNotKnow) {
   EXPECT_NE(err.find("run.json: expected a JSON object"), std::string::npos) << err;
 }
 
+// helper-23: a Ctrl-C inside a step of many micro-batches (--grad-accum) waited for the
+// whole step (minutes, with nothing said). One process now drops the step; the checkpoint
+// keeps the step before, and the resume repeats the dropped one exactly. And a resume
+// already at or past --stop-at trained one step more.
+TEST(Runs, AStopInsideAnAccumulatedStepDropsItAndTheResumeRepeatsIt) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), straight = dir + "/straight", stopped = dir + "/stopped";
+  const std::vector<std::string> extra = {"--grad-accum", "3", "--dropout", "0.1", "--save-every", "1"};
+  std::string err;
+  train(data, straight, 4, 0, &err, extra);
+  {
+    ScopedEnv at("GPT_SIGNAL_AT", "train:step3:micro1");  // Ctrl-C after 1 of step 3's 3 micro-batches
+    auto args = cat({"train", "--data", data, "--out", stopped, "--steps", "4", "--eval-every", "0", "--eval-batches",
+                     "0", "--log-every", "1", "--lr", "3e-3", "--warmup", "2"},
+                    tiny_model_flags());
+    EXPECT_EQ(run_gpt(cat(args, extra), nullptr, &err), 130) << err;
+  }
+  EXPECT_NE(err.find("SIGINT in step 3 after 1 of 3 micro-batches: that step is dropped (a resume repeats it); the "
+                     "checkpoint keeps step 2"), std::string::npos) << err;
+  EXPECT_EQ(load_checkpoint(stopped).state.step, 2);
+  EXPECT_EQ(read_losses(stopped + "/metrics.jsonl").size(), 2u);
+  // Already at --stop-at: nothing trained, nothing changed.
+  const std::string before = read_file(stopped + "/checkpoint.bin");
+  ASSERT_EQ(run_gpt({"train", "--resume", stopped, "--stop-at", "2"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("is already at step 2, at or past --stop-at 2: nothing to train"), std::string::npos) << err;
+  EXPECT_EQ(read_file(stopped + "/checkpoint.bin"), before);
+  ASSERT_EQ(run_gpt({"train", "--resume", stopped}, nullptr, &err), 0) << err;
+  EXPECT_EQ(read_losses(stopped + "/metrics.jsonl"), read_losses(straight + "/metrics.jsonl"));
+  EXPECT_EQ(load_checkpoint(stopped).params, load_checkpoint(straight).params);
+}
+
+// --warmup 2147483647 overflowed int (warmup + 1) into a negative learning rate
+// (helper-25); the rate of ordinary settings is the same float as before, bit for bit.
+TEST(Schedule, AHugeWarmupRisesFromAboveZeroAndOrdinaryRatesAreUnchanged) {
+  TrainConfig t;
+  t.lr = 1e-3f, t.steps = 3, t.warmup = INT_MAX;
+  EXPECT_GT(learning_rate(t, 0), 0.0f);
+  EXPECT_GT(learning_rate(t, 2), learning_rate(t, 1));
+  t.warmup = 100, t.steps = 1000;
+  for (int step : {0, 5, 99})
+    EXPECT_EQ(learning_rate(t, step), t.lr * float(step + 1) / float(t.warmup + 1)) << step;
+}
+
+// Flags that do nothing in a run are said, not ignored (helper-23).
+TEST(Runs, FlagsThatDoNothingHereAreNoted) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir);
+  std::string err;
+  ASSERT_EQ(run_gpt(cat({"train", "--data", data, "--out", dir + "/run", "--steps", "2", "--stop-at", "5", "--zero",
+                         "1", "--eval-every", "0", "--eval-batches", "3", "--schedule", "constant", "--min-lr", "1e-4"},
+                        tiny_model_flags()),
+                    nullptr, &err),
+            0)
+      << err;
+  for (const char* note : {"note: --stop-at 5 is not below --steps 2: the run ends at step 2 first",
+                           "note: --zero 1 shares AdamW's m and v out among processes (mpirun -np N); in one process "
+                           "it changes nothing",
+                           "note: --eval-batches does nothing with --eval-every 0",
+                           "note: --min-lr does nothing with --schedule constant"})
+    EXPECT_NE(err.find(note), std::string::npos) << note << "\n" << err;
+  EXPECT_EQ(run_gpt(cat({"train", "--data", data, "--out", dir + "/r2", "--stop-at", "-1"}, tiny_model_flags()),
+                    nullptr, &err), 2);
+  EXPECT_NE(err.find("--stop-at must be >= 0 (0 = off), got -1"), std::string::npos) << err;
+}
+
 // What a resume meets in RUN/samples.txt and RUN/run.json: an entry cut short by a
 // failed write is dropped (it was called an edit, and the next entry was glued to it),
 // a FIFO is refused (reads hung), a prompt kept in run.json is named as such in errors

@@ -321,6 +321,41 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
   EXPECT_NE(err.find("ulimit -f"), std::string::npos) << err;
 }
 
+// helper-25: a --dtype bf16 run at a long context passed the memory check, which left
+// out the bf16 attention's two (T, T) matrices per thread, and then aborted (bad_alloc
+// inside an OpenMP loop is std::terminate); and the check did not read ulimit -v. Under an
+// address-space limit of 2.5 GiB, T = 20000 needs 3.2 GB of scratch: refused up front.
+TEST_F(Robustness, Bf16AttentionScratchAndUlimitVAreInTheMemoryCheck) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), log = dir + "/log", run = dir + "/r";
+  std::string text;
+  for (int i = 0; text.size() < 30000; i++) text += "the cat sat on the mat " + std::to_string(i % 97) + "\n";
+  write_file_atomic(dir + "/in.txt", text);
+  prepare_data(dir + "/in.txt", dir + "/data", "char", 0.1);
+  std::vector<std::string> args = {bin_,        "train",     "--data",    dir + "/data", "--out",   run,
+                                   "--dtype",   "bf16",      "--context", "20000",       "--batch", "1",
+                                   "--layers",  "1",         "--heads",   "1",           "--dim",   "8",
+                                   "--steps",   "1",         "--eval-every", "0",        "--threads", "1"};
+  const int status = in_child([&] {
+    const rlim_t limit = rlim_t(5) << 29;  // 2.5 GiB
+    struct rlimit lim = {limit, limit};
+    setrlimit(RLIMIT_AS, &lim);
+    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin_, argv.data());
+    return 127;
+  });
+  const std::string err = read_file(log);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status) << "\n" << err;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << err;
+  EXPECT_NE(err.find("bf16 attention scratch 3.2 GB (two --context x --context matrices per thread)"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("ulimit -v"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(run + "/checkpoint.bin"));
+}
+
 // A full disk under metrics.jsonl: the stream failed once and wrote nothing more, the
 // run went on (and ended "stopped ... saved") with the file cut mid-line. Here the file
 // size limit plays the full disk: the checkpoint fits under it, metrics.jsonl outgrows it.

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -30,6 +31,13 @@ std::string dtype_note(Dtype t, DeviceKind device) {
 AdaptiveThreads thread_policy(const Args& a) {
   const int n = a.has("threads") ? a.integer("threads") : 0;
   if (n < 0) GPT_USAGE_FAIL("--threads must be >= 0 (0 = all cores, adaptive), got ", n);
+  // (--threads 100000 crashed in libgomp: a team that large does not get its stacks.
+  // More threads than cores only take turns; 8x is far past any use.)
+  const int most = std::max(64, 8 * omp_get_num_procs());
+  if (n > most)
+    GPT_USAGE_FAIL("--threads ", n, " is more than gpt starts (at most ", most, " here: 8 per core, 64 at least, for ",
+                   count(omp_get_num_procs(), "core"), "); give at most ", omp_get_num_procs(),
+                   ", or 0 for all cores");
   if (n > omp_get_num_procs())
     std::fprintf(stderr, "note: --threads %d is more than the %s this process may use; the threads beyond "
                  "them take turns on those cores, which usually makes every step slower\n", n,

@@ -22,9 +22,9 @@ int cmd_sample(const Args& a) {
   const DeviceKind device = device_from_flags(a);
   AdaptiveThreads threads = thread_policy(a);
   SamplerConfig sc;
-  sc.temperature = float(a.real("temperature"));
+  sc.temperature = float(a.real("temperature"));  // (below float's smallest: 0, greedy)
   sc.top_k = a.integer("top-k");
-  sc.top_p = float(a.real("top-p"));
+  sc.top_p = a.single("top-p");
   const int n_tokens = a.integer("tokens");
   if (sc.temperature < 0) GPT_USAGE_FAIL("--temperature must be >= 0 (0 = greedy), got ", sc.temperature);
   if (sc.top_k < 0) GPT_USAGE_FAIL("--top-k must be >= 0 (0 = off), got ", sc.top_k);

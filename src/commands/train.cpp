@@ -49,7 +49,7 @@ GPTConfig model_config_from(const Args& a, GPTConfig c, bool only_given) {
   if (want("dim")) c.channels = a.integer("dim");
   if (want("context")) c.max_seq_len = a.integer("context");
   if (want("pos")) c.pos = parse_posenc(a.str("pos"));
-  if (want("dropout")) c.dropout = float(a.real("dropout"));
+  if (want("dropout")) c.dropout = a.single("dropout");
   return c;
 }
 
@@ -70,8 +70,8 @@ TrainConfig train_config_from(const Args& a, TrainConfig t, bool only_given) {
   auto want = [&](const char* f) { return !only_given || a.has(f); };
   if (want("batch")) t.batch = a.integer("batch");
   if (want("grad-accum")) t.grad_accum = a.integer("grad-accum");
-  if (want("lr")) t.lr = float(a.real("lr"));
-  if (want("min-lr")) t.min_lr = float(a.real("min-lr"));
+  if (want("lr")) t.lr = a.single("lr");
+  if (want("min-lr")) t.min_lr = a.single("min-lr");
   if (want("warmup")) t.warmup = a.integer("warmup");
   if (want("schedule")) {
     const std::string s = a.str("schedule");
@@ -79,10 +79,10 @@ TrainConfig train_config_from(const Args& a, TrainConfig t, bool only_given) {
     else if (s == "constant") t.schedule = Schedule::constant;
     else GPT_USAGE_FAIL("--schedule: unknown schedule '", s, "'; choose cosine or constant");
   }
-  if (want("weight-decay")) t.weight_decay = float(a.real("weight-decay"));
-  if (want("beta1")) t.beta1 = float(a.real("beta1"));
-  if (want("beta2")) t.beta2 = float(a.real("beta2"));
-  if (want("grad-clip")) t.grad_clip = float(a.real("grad-clip"));
+  if (want("weight-decay")) t.weight_decay = a.single("weight-decay");
+  if (want("beta1")) t.beta1 = a.single("beta1");
+  if (want("beta2")) t.beta2 = a.single("beta2");
+  if (want("grad-clip")) t.grad_clip = a.single("grad-clip");
   if (want("steps")) t.steps = a.integer("steps");
   if (want("eval-every")) t.eval_every = a.integer("eval-every");
   if (want("eval-batches")) t.eval_batches = a.integer("eval-batches");
@@ -291,8 +291,10 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
   // The loop's own flags too: nothing may be written (run.json, metrics.jsonl, the lock)
   // by a command that then stops at a bad flag.
   r.zero = resolve_zero(a, r.settings);
-  if (!(a.integer("stop-at") >= 0 && a.real("max-seconds") >= 0))
-    GPT_USAGE_FAIL("--stop-at and --max-seconds must be >= 0");
+  if (!(a.integer("stop-at") >= 0))
+    GPT_USAGE_FAIL("--stop-at must be >= 0 (0 = off), got ", a.str("stop-at"));
+  if (!(a.real("max-seconds") >= 0))
+    GPT_USAGE_FAIL("--max-seconds must be >= 0 (0 = off), got ", a.str("max-seconds"));
   if (a.has("peak-gflops") && !(a.real("peak-gflops") >= 0))
     GPT_USAGE_FAIL("--peak-gflops must be >= 0 (0 = no MFU), got ", a.str("peak-gflops"));
   return r;
@@ -372,7 +374,17 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                    "changed); pass a larger --steps to continue it\n", r.out.c_str(), long(st.step), tc.steps);
     return 0;
   }
-  require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1), available_memory());
+  // (It trained one step more: the check came after each step.)
+  if (const int stop_at = a.integer("stop-at"); r.resume && stop_at > 0 && st.step >= stop_at) {
+    if (root)
+      std::fprintf(stderr, "gpt train: %s is already at step %ld, at or past --stop-at %d: nothing to train (nothing "
+                   "was changed); pass a larger --stop-at, or none, to continue it\n", r.out.c_str(), long(st.step),
+                   stop_at);
+    return 0;
+  }
+  require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1,
+                                         device == DeviceKind::cpu && r.dtype == Dtype::bf16 ? omp_get_max_threads() : 0),
+                 available_memory());
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader, r.ck->train.batch);
@@ -501,6 +513,18 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  mfu_note(flops_per_token, peak_gflops, peak.what).c_str());
     std::fputs(warmup_note(tc).c_str(), stderr);
     for (const std::string& n : sample_prompt.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    // Flags that do nothing in this run, said rather than ignored.
+    if (a.integer("stop-at") >= tc.steps)
+      std::fprintf(stderr, "note: --stop-at %d is not below --steps %d: the run ends at step %d first\n",
+                   a.integer("stop-at"), tc.steps, tc.steps);
+    if (zero == 1 && pg.size() == 1)
+      std::fprintf(stderr, "note: --zero 1 shares AdamW's m and v out among processes (mpirun -np N); in one process "
+                   "it changes nothing (%s keeps it for a resume on several)\n", kRunSettingsFile);
+    if (a.has("eval-batches") && tc.eval_every == 0)
+      std::fprintf(stderr, "note: --eval-batches does nothing with --eval-every 0 (no evaluations)\n");
+    if (a.has("min-lr") && tc.schedule == Schedule::constant)
+      std::fprintf(stderr, "note: --min-lr does nothing with --schedule constant (after the warmup the rate stays "
+                   "--lr)\n");
     if (r.sample.every == 0 && (a.has("sample-tokens") || a.has("sample-prompt")))
       std::fprintf(stderr, "note: --sample-tokens and --sample-prompt do nothing without --sample-every N (they are "
                    "kept in %s/%s for when it is given)\n", r.out.c_str(), kRunSettingsFile);
@@ -675,6 +699,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const long first_step = long(st.step) + 1;  // --profile times the steps after this session's first
   double profiled_s = 0.0;
   long profiled_steps = 0;
+  bool step_stop_noted = false;  // (several processes: a stop inside a step, said once)
   while (st.step < tc.steps && stop_reason.empty()) {
     const bool timed = profile && long(st.step) + 1 > first_step;
     if (timed) set_backend_profile_active(true);
@@ -687,13 +712,38 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     const float lr = learning_rate(tc, step);
     model.zero_grad();
     double loss = 0.0;
+    int micro_done = 0;
     for (int micro = 0; micro < tc.grad_accum; micro++) {
+      // A stop request inside a step of many micro-batches (--grad-accum) waited for the
+      // whole step, minutes with nothing said. One process drops the step: weights, m, v
+      // and the saved data position are still the last step's, so a resume repeats it
+      // exactly. Several finish it together (they meet in its all-reduce), saying so.
+      if (tc.grad_accum > 1) signal_point("train:step" + std::to_string(step + 1) + ":micro" + std::to_string(micro));
+      if (micro > 0 && signals.signal() != 0) {
+        if (pg.size() == 1) break;
+        if (!step_stop_noted) {
+          step_stop_noted = true;
+          std::fprintf(stderr, "%s%s on rank %d: every process finishes step %d (%d of %d micro-batches done), then "
+                       "saves\n", tty ? "\n" : "", StopSignals::name(signals.signal()), pg.rank(), step + 1, micro,
+                       tc.grad_accum);
+        }
+      }
+      micro_done = micro + 1;
       train_loader.next_batch(inputs.data(), targets.data());
       // Dropout masks: the micro-step counter runs over every rank's micro-steps.
       const uint64_t counter = (uint64_t(step) * uint64_t(tc.grad_accum) + uint64_t(micro)) * uint64_t(pg.size()) +
                                uint64_t(pg.rank());
       const DropoutKey key{tc.seed, counter};
       loss += model.forward_backward(inputs.data(), targets.data(), B, T, key, 1.0f / float(tc.grad_accum));
+    }
+    if (micro_done < tc.grad_accum) {  // (one process, stopped inside the step: see above)
+      if (timed) set_backend_profile_active(false);
+      stop_reason = "interrupted";
+      agree_on_signal();
+      std::fprintf(stderr, "%s%s in step %d after %d of %d micro-batches: that step is dropped (a resume repeats "
+                   "it); the checkpoint keeps step %ld\n", tty ? "\n" : "", StopSignals::name(signals.signal()),
+                   step + 1, micro_done, tc.grad_accum, long(st.step));
+      break;
     }
     loss /= tc.grad_accum;
     // Averaging across ranks happens before the norm and the clip, so every rank

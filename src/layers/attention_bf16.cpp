@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <vector>
 
 #include "buffer.h"
@@ -28,6 +29,25 @@ float* scratch(int which, size_t n) {
   thread_local HostBuffer<float> buf[2];
   if (buf[which].size() < n) buf[which].resize(n);
   return buf[which].data();
+}
+
+// body(i) for i in [0, n) over the threads, one at a time each (schedule dynamic, 1).
+// A bad_alloc in a body (the (T, T) scratch, gemm_bf16's packing buffers) is thrown again
+// after the loop: one escaping a parallel region ends the process (std::terminate), and
+// a long --context aborted instead of reaching the out-of-memory message.
+template <class F>
+void for_each_head(int n, const F& body) {
+  bool no_memory = false;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int i = 0; i < n; i++) {
+    try {
+      body(i);
+    } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+      no_memory = true;
+    }
+  }
+  if (no_memory) throw std::bad_alloc();
 }
 
 // Queries (keys) per block of the products: smaller blocks skip more of the masked
@@ -64,8 +84,7 @@ void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dr
   GPT_CHECK(B > 0 && T > 0 && NH > 0 && C % NH == 0, "attention dims");
   const size_t C3 = 3 * size_t(C), TT = size_t(T) * T;
   const float scale = mode.scaled ? 1.0f / std::sqrt(float(hs)) : 1.0f;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int bh = 0; bh < B * NH; bh++) {
+  for_each_head(B * NH, [&](int bh) {
     const int b = bh / NH, h = bh % NH;
     const float* q = qkv + size_t(b) * T * C3 + size_t(h) * hs;
     const float *k = q + C, *v = q + 2 * size_t(C);
@@ -89,7 +108,7 @@ void attention_forward_bf16(float* out, float* lse, const float* qkv, Dims d, Dr
       gemm_bf16(R, hs, i1, p + size_t(i0) * T, size_t(T), 1, v, C3, 1,
                 out + (size_t(b) * T + i0) * C + size_t(h) * hs, size_t(C), false, nullptr);
     }
-  }
+  });
 }
 
 void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
@@ -98,8 +117,7 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
   const int B = d.B, T = d.T, C = d.C, NH = d.NH, hs = d.hs();
   const size_t C3 = 3 * size_t(C), TT = size_t(T) * T;
   const float scale = mode.scaled ? 1.0f / std::sqrt(float(hs)) : 1.0f;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int bh = 0; bh < B * NH; bh++) {
+  for_each_head(B * NH, [&](int bh) {
     const int b = bh / NH, h = bh % NH;
     const size_t hoff = size_t(h) * hs;
     const float* q = qkv + size_t(b) * T * C3 + hoff;
@@ -155,7 +173,7 @@ void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, c
       // dk (t2, e) = sum_t dpre[t, t2] q[t, e]
       gemm_bf16(R, hs, K, s + at, 1, size_t(T), q + size_t(j0) * C3, C3, 1, dk + size_t(j0) * C3, C3, false, nullptr);
     }
-  }
+  });
 }
 
 }  // namespace gpt::cpu
