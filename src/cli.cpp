@@ -465,7 +465,9 @@ double Args::real(const std::string& name) const {
   char* end = nullptr;
   errno = 0;
   double x = std::strtod(s.c_str(), &end);
-  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0])) || end != s.c_str() + s.size())
+  // (strtod also reads hexadecimal: --lr 0x10 was 16, --val-fraction 0x0.1 0.0625.)
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0])) || end != s.c_str() + s.size() ||
+      s.find_first_of("xX") != std::string::npos)
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a number, got '", s, "'");
   if (errno == ERANGE || !std::isfinite(x))
     GPT_USAGE_FAIL("gpt ", command, ": --", name, " expects a finite number of ordinary size (about 1e-300 to "

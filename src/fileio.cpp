@@ -97,6 +97,15 @@ std::string parent_dir(const std::string& path) {
   return slash == 0 ? "/" : p.substr(0, slash);
 }
 
+namespace {
+// "12 MB" / "640 bytes": the size of a file about to be written.
+std::string room(const std::vector<std::string_view>& parts) {
+  double n = 0;
+  for (const auto& p : parts) n += double(p.size());
+  return n >= 1e6 ? str(int64_t(n / 1e6 + 0.5), " MB") : str(int64_t(n), " bytes");
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   write_file_atomic(path, std::vector<std::string_view>{bytes});
 }
@@ -115,7 +124,9 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
         ::unlink(tmp.c_str());
         GPT_FAIL(path, ": write failed (", std::strerror(e), ")",
                  e == EFBIG ? " at the file size limit (ulimit -f); raise the limit" :
-                 e == ENOSPC ? "; free some disk space" : "",
+                 e == ENOSPC ? str("; free some disk space (the new file is written whole beside the old one, "
+                                   "then renamed over it: that needs room for ", room(parts), ")")
+                             : std::string(),
                  "; the previous file, if any, is untouched");
       }
       done += size_t(w);

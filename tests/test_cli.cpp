@@ -97,6 +97,7 @@ TEST(Cli, RejectsBadCommandLinesWithExitCode2) {
       {{"train", "--data", "d", "--out", "o", "--weight-decay", "1e39"}, "--weight-decay is 1e39, beyond single"},
       {{"train", "--data", "d", "--out", "o", "--lr", "5e-46"}, "--lr is 5e-46, below single precision's smallest"},
       {{"train", "--data", "d", "--out", "o", "--beta2", "0.99999999999"}, "values above 0.99999997 round to 1"},
+      {{"train", "--data", "d", "--out", "o", "--lr", "0x10"}, "--lr expects a number, got '0x10'"},
   };
   for (const auto& c : cases) {
     std::string err;

@@ -546,6 +546,13 @@ TEST(Schedule, AHugeWarmupRisesFromAboveZeroAndOrdinaryRatesAreUnchanged) {
     EXPECT_EQ(learning_rate(t, step), t.lr * float(step + 1) / float(t.warmup + 1)) << step;
 }
 
+// --peak-gflops 1e-300 printed the MFU in 300 digits, cut off before its % (helper-23).
+TEST(RunInfo, AnMfuAboveThePeakSaysSo) {
+  EXPECT_EQ(mfu_text(1000, 1e6, 10), " | MFU 10.0%");
+  EXPECT_EQ(mfu_text(1000, 1e6, 1e-300), " | MFU 1e+302% (above the peak: check --peak-gflops)");
+  EXPECT_EQ(mfu_text(1000, 1e6, 0), "");
+}
+
 // Flags that do nothing in a run are said, not ignored (helper-23).
 TEST(Runs, FlagsThatDoNothingHereAreNoted) {
   const std::string dir = scratch_dir();

@@ -372,8 +372,11 @@ std::string mfu_note(double flops_per_token, double peak_gflops, const std::stri
 
 std::string mfu_text(double tokens_per_s, double flops_per_token, double peak_gflops) {
   if (peak_gflops <= 0) return "";
-  char buf[48];
-  std::snprintf(buf, sizeof buf, " | MFU %.1f%%", 100.0 * tokens_per_s * flops_per_token / (peak_gflops * 1e9));
+  char buf[64];
+  const double mfu = 100.0 * tokens_per_s * flops_per_token / (peak_gflops * 1e9);
+  // (A --peak-gflops of 1e-300 printed 300 digits, cut off before the %.)
+  if (mfu < 1000) std::snprintf(buf, sizeof buf, " | MFU %.1f%%", mfu);
+  else std::snprintf(buf, sizeof buf, " | MFU %.3g%% (above the peak: check --peak-gflops)", mfu);
   return buf;
 }
 

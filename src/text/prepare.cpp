@@ -149,8 +149,11 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
                in.own_dirs.empty() ? std::string() : str(" (and gpt's own data or run directories, which are not read: ",
                                                          listed(in.own_dirs), ")"));
   } else {
+    // (The get_data.sh advice only where it is the file asked for.)
+    const bool shakespeare = input.size() >= 19 && input.compare(input.size() - 19, 19, "tinyshakespeare.txt") == 0;
     GPT_FAIL(input, ": no such file; expected a UTF-8 text file, a directory of them or a pattern such as "
-             "'notes/*.txt'. For Tiny Shakespeare run scripts/get_data.sh (it writes data/tinyshakespeare.txt)");
+             "'notes/*.txt'",
+             shakespeare ? ". For Tiny Shakespeare run scripts/get_data.sh (it writes data/tinyshakespeare.txt)" : "");
   }
   return in;
 }
