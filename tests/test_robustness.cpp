@@ -293,12 +293,14 @@ TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
 }
 
 // bin `args` (from the command on, as for run_gpt) under a file size limit of `bytes`
-// (ulimit -f), stderr to `log`; returns the wait status.
-int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log) {
+// (ulimit -f; or another `resource`, RLIMIT_AS: ulimit -v), stderr to `log`; returns the
+// wait status.
+int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log,
+                        int resource = RLIMIT_FSIZE) {
   args.insert(args.begin(), bin);
   return in_child([&] {
     struct rlimit lim = {bytes, bytes};
-    setrlimit(RLIMIT_FSIZE, &lim);
+    setrlimit(resource, &lim);
     if (!std::freopen(log.c_str(), "w", stderr)) return 126;
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -332,21 +334,11 @@ TEST_F(Robustness, Bf16AttentionScratchAndUlimitVAreInTheMemoryCheck) {
   for (int i = 0; text.size() < 30000; i++) text += "the cat sat on the mat " + std::to_string(i % 97) + "\n";
   write_file_atomic(dir + "/in.txt", text);
   prepare_data(dir + "/in.txt", dir + "/data", "char", 0.1);
-  std::vector<std::string> args = {bin_,        "train",     "--data",    dir + "/data", "--out",   run,
-                                   "--dtype",   "bf16",      "--context", "20000",       "--batch", "1",
-                                   "--layers",  "1",         "--heads",   "1",           "--dim",   "8",
-                                   "--steps",   "1",         "--eval-every", "0",        "--threads", "1"};
-  const int status = in_child([&] {
-    const rlim_t limit = rlim_t(5) << 29;  // 2.5 GiB
-    struct rlimit lim = {limit, limit};
-    setrlimit(RLIMIT_AS, &lim);
-    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin_, argv.data());
-    return 127;
-  });
+  const int status = run_with_file_limit(
+      bin_,
+      {"train", "--data", dir + "/data", "--out", run, "--dtype", "bf16", "--context", "20000", "--batch", "1",
+       "--layers", "1", "--heads", "1", "--dim", "8", "--steps", "1", "--eval-every", "0", "--threads", "1"},
+      size_t(5) << 29, log, RLIMIT_AS);  // 2.5 GiB of address space
   const std::string err = read_file(log);
   ASSERT_TRUE(WIFEXITED(status)) << describe(status) << "\n" << err;
   EXPECT_EQ(WEXITSTATUS(status), 2) << err;
