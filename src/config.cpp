@@ -1,7 +1,10 @@
 // Model/training config parsing helpers and validation (messages say what to change).
 #include "config.h"
 
+#include <cstdio>
+
 #include "check.h"
+#include "tensors.h"
 
 namespace gpt {
 
@@ -43,6 +46,15 @@ void validate(const GPTConfig& c) {
   if (c.vocab_size < 1 || c.vocab_size > 65536)
     GPT_USAGE_FAIL("vocabulary size ", c.vocab_size, " is outside 1..65536 (tokens are uint16)");
   if (c.padded_vocab_size < c.vocab_size) GPT_USAGE_FAIL("padded vocab smaller than vocab");
+  // (A checkpoint's header can name any int sizes: the count must not wrap around 2^64.)
+  if (const unsigned __int128 n = param_count(c); n > kMaxParams) {
+    char approx[32];
+    std::snprintf(approx, sizeof approx, "%.3g", double(n));
+    GPT_USAGE_FAIL("a model of ", count(c.num_layers, "layer"), ", dim ", c.channels, ", vocabulary ",
+                   c.padded_vocab_size, " and context ", c.max_seq_len, " has about ", approx,
+                   " parameters, more than gpt.cc's limit of 2^50 (and far more than any machine's memory); use a "
+                   "smaller --dim or --layers");
+  }
 }
 
 void validate(const TrainConfig& t) {

@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -53,6 +55,45 @@ std::string read_file_at_most(const std::string& path, size_t max_bytes, const s
   ::close(fd);
   out.resize(done);
   return out;
+}
+
+size_t for_each_line(const std::string& path, size_t max_line, const std::function<void(const std::string&)>& fn) {
+  if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
+  struct Fd {
+    int fd;
+    ~Fd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } f{::open(path.c_str(), O_RDONLY)};
+  if (f.fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
+  std::vector<char> buf(size_t(1) << 20);
+  std::string line;
+  bool too_long = false;  // the current line is past max_line: skipped to its end
+  size_t skipped = 0;
+  for (;;) {
+    const ssize_t r = ::read(f.fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) GPT_FAIL(path, ": read error (", std::strerror(errno), ")");
+    if (r == 0) break;
+    for (const char *p = buf.data(), *end = buf.data() + r; p < end;) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', size_t(end - p)));
+      const char* stop = nl ? nl : end;
+      if (!too_long && line.size() + size_t(stop - p) > max_line) {
+        too_long = true;
+        std::string().swap(line);
+      }
+      if (!too_long) line.append(p, stop);
+      if (!nl) break;
+      if (too_long) skipped++;
+      else fn(line);
+      too_long = false;
+      line.clear();
+      p = nl + 1;
+    }
+  }
+  if (too_long) skipped++;
+  else if (!line.empty()) fn(line);
+  return skipped;
 }
 
 bool file_exists(const std::string& path) {
@@ -151,6 +192,77 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
   }
 }
 
+namespace {
+// The MappedFiles alive (for the message when one more cannot be mapped).
+std::atomic<size_t> g_files_mapped{0};
+std::atomic<uint64_t> g_bytes_mapped{0};
+
+void count_mapping(size_t bytes, bool added) {
+  if (added) {
+    g_files_mapped++;
+    g_bytes_mapped += bytes;
+  } else {
+    g_files_mapped--;
+    g_bytes_mapped -= bytes;
+  }
+}
+
+// Newlines of a /proc file (-1 if it cannot be read), without holding it whole.
+long proc_lines(const char* path) {
+  const int fd = ::open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  long n = 0;
+  char buf[65536];
+  ssize_t r;
+  while ((r = ::read(fd, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR))
+    for (ssize_t i = 0; i < r; i++) n += buf[i] == '\n';
+  ::close(fd);
+  return r < 0 ? -1 : n;
+}
+
+std::string gib(uint64_t bytes) {  // "3.2 GiB", "12.0 MiB", "1044 bytes"
+  char buf[32];
+  if (bytes >= uint64_t(1) << 30) std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(uint64_t(1) << 30));
+  else if (bytes >= uint64_t(1) << 20) std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(1 << 20));
+  else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  return buf;
+}
+}  // namespace
+
+MapLimits MapLimits::current() {
+  MapLimits l;
+  l.files_mapped = g_files_mapped.load();
+  l.bytes_mapped = g_bytes_mapped.load();
+  l.maps_in_use = proc_lines("/proc/self/maps");
+  if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (std::fscanf(f, "%ld", &l.max_map_count) != 1) l.max_map_count = -1;
+    std::fclose(f);
+  }
+  struct rlimit r {};
+  if (::getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) l.address_space_limit = uint64_t(r.rlim_cur);
+  return l;
+}
+
+std::string map_failure_message(const std::string& path, uint64_t bytes, int err, const MapLimits& l) {
+  const std::string base = str(path, ": cannot map its ", gib(bytes), " into memory (", std::strerror(err), ")");
+  if (err != ENOMEM) return base;
+  const std::string others = l.files_mapped == 0 ? std::string()
+                             : str(", with ", count(static_cast<long long>(l.files_mapped), "other file"), " (",
+                                   gib(l.bytes_mapped), ") mapped");
+  // The kernel refuses a mapping past vm.max_map_count (a process's libraries, heap and
+  // thread stacks hold a few hundred); gpt keeps every shard mapped while it trains.
+  if (l.max_map_count > 0 && l.maps_in_use >= 0 && l.maps_in_use + 256 >= l.max_map_count)
+    return str(base, ": this process has ", l.maps_in_use, " memory mappings, at the kernel's limit vm.max_map_count = ",
+               l.max_map_count, " (gpt keeps each shard mapped: now ",
+               count(static_cast<long long>(l.files_mapped), "file"), "). Use fewer, larger shards, or raise the "
+               "limit: sudo sysctl -w vm.max_map_count=", 4 * l.max_map_count);
+  if (l.address_space_limit)
+    return str(base, ": the address-space limit (ulimit -v) is ", gib(l.address_space_limit), others,
+               ". Mapped files count against it although they are not read into memory; run "
+               "`ulimit -v unlimited` (or a larger limit) before gpt");
+  return str(base, others, ". The machine's memory or address space is exhausted: free memory, or use smaller files");
+}
+
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -168,14 +280,18 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       const int e = errno;
       ::close(fd);
       map_ = nullptr;
-      GPT_FAIL(path, ": cannot map into memory (", std::strerror(e), ")");
+      throw Error(kExitFailure, map_failure_message(path, size_, e, MapLimits::current()));
     }
+    count_mapping(size_, true);
   }
   ::close(fd);
 }
 
 MappedFile::~MappedFile() {
-  if (map_) ::munmap(map_, size_);
+  if (map_) {
+    ::munmap(map_, size_);
+    count_mapping(size_, false);
+  }
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept : map_(o.map_), size_(o.size_), path_(std::move(o.path_)) {
@@ -185,7 +301,10 @@ MappedFile::MappedFile(MappedFile&& o) noexcept : map_(o.map_), size_(o.size_), 
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
-    if (map_) ::munmap(map_, size_);
+    if (map_) {
+      ::munmap(map_, size_);
+      count_mapping(size_, false);
+    }
     map_ = o.map_;
     size_ = o.size_;
     path_ = std::move(o.path_);

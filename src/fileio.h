@@ -5,6 +5,7 @@
 // turn a file truncated under the reader into a gpt::Error (read_guarded), not SIGBUS.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -17,6 +18,11 @@ std::string read_file(const std::string& path);  // whole file; gpt::Error if un
 // (a device such as /dev/zero, or the wrong file, was read until memory ran out), naming
 // `what` ("a --prompt-file") and the limit.
 std::string read_file_at_most(const std::string& path, size_t max_bytes, const std::string& what);
+// Calls fn for each line of the file (without its '\n'; the last line also when it has
+// no newline), reading a piece at a time, so the file may be larger than memory. Lines
+// longer than max_line bytes are skipped (damage, in files whose lines are short);
+// returns how many. gpt::Error naming the file if it cannot be read.
+size_t for_each_line(const std::string& path, size_t max_line, const std::function<void(const std::string&)>& fn);
 void write_file_atomic(const std::string& path, std::string_view bytes);
 // The same with the file's bytes given in parts (no copy of them joined).
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);
@@ -112,6 +118,17 @@ class MappedFile {
   size_t size_ = 0;
   std::string path_;
 };
+
+// What a MappedFile says when mmap fails: for ENOMEM the likely cause and its fix.
+struct MapLimits {
+  size_t files_mapped = 0;           // MappedFiles alive in this process
+  uint64_t bytes_mapped = 0;         // their total size
+  long maps_in_use = -1;             // the process's memory mappings, /proc/self/maps (-1: unknown)
+  long max_map_count = -1;           // the kernel's limit on them, vm.max_map_count (-1: unknown)
+  uint64_t address_space_limit = 0;  // the soft RLIMIT_AS (ulimit -v), in bytes; 0: unlimited
+  static MapLimits current();        // this process's
+};
+std::string map_failure_message(const std::string& path, uint64_t bytes, int err, const MapLimits& lim);
 
 // Sequential reader over an in-memory file image with bounds checks.
 class ByteReader {

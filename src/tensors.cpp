@@ -40,7 +40,21 @@ std::vector<size_t> tensor_shape(int id, const GPTConfig& c) {
   return {};
 }
 
+unsigned __int128 param_count(const GPTConfig& c) {
+  using u128 = unsigned __int128;
+  u128 total = 0;
+  for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
+    u128 n = 1;  // each dimension is at most 4 x an int, so three of them fit 128 bits
+    for (size_t s : tensor_shape(id, c)) n *= u128(s);
+    total += tensor_spec(id).per_layer ? n * u128(c.num_layers) : n;
+  }
+  return total;
+}
+
 ParamLayout param_layout(const GPTConfig& c) {
+  // Below kMaxParams no product or sum here wraps.
+  GPT_CHECK(param_count(c) <= kMaxParams, "a model of ", c.num_layers, " layers and dim ", c.channels,
+            " that validate() should have refused");
   ParamLayout p{};
   size_t off = 0;
   for (int id = 0; id < NUM_PARAM_TENSORS; id++) {

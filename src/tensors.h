@@ -3,6 +3,7 @@
 // the checkpoint order (llm.c's order), the weight-decay mask and test names.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,15 @@ struct ParamLayout {
   size_t per_layer[NUM_PARAM_TENSORS]; // elements of one layer's slice
   size_t total;
 };
+// Offsets and counts of a model validate() accepted (a GPT_CHECK failure otherwise).
 ParamLayout param_layout(const GPTConfig& c);
+// The exact parameter count in 128 bits, so absurd sizes (a damaged header or config)
+// cannot wrap around 2^64 as size_t products would. Every reader checks it against the
+// file's bytes or kMaxParams (validate) before using param_layout or allocating.
+unsigned __int128 param_count(const GPTConfig& c);
+// The most parameters validate() accepts: far beyond any machine's memory, and small
+// enough that a count times the 12 bytes of weights, m and v fits 64 bits.
+constexpr uint64_t kMaxParams = uint64_t(1) << 50;
 std::string shape_string(int id, const GPTConfig& c);  // e.g. "4 x 384 x 128"
 
 }  // namespace gpt

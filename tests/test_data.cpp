@@ -20,6 +20,7 @@
 #include "check.h"
 #include "text/dataloader.h"
 #include "fileio.h"
+#include "run_dir.h"
 #include "test_util.h"
 #include "text/tokenizer.h"
 
@@ -935,6 +936,45 @@ TEST(Prepare, ACharacterMissingFromAGivenTokenizerNamesTheFile) {
   expect_error(
       [&] { prepare_data(notes, join_path(dir, "out"), join_path(dir, "vocab/tokenizer.bin"), 0.1); },
       {join_path(notes, "2.txt"), "'X'"});
+}
+
+// Text needing more memory than there is (about 3.5 bytes per byte of text) is refused
+// before it is read, naming its size and how to prepare it in parts. It was read first
+// (for minutes, or until the process was killed), and a file larger than memory ended
+// in a bare bad_alloc. Here 4 TiB of sparse files, too much for any test machine.
+TEST(Prepare, TextLargerThanMemoryIsRefusedBeforeItIsRead) {
+  expect_error([&] { require_prepare_memory("in.txt", 1000, 3499.0); },
+               {"in.txt: 1 KB of text", "about 4 KB (3.5 bytes per byte of text)", "only 3 KB is available",
+                "--tokenizer data1/tokenizer.bin", "--train-glob 'data*/train.bin'"});
+  EXPECT_NO_THROW(require_prepare_memory("in.txt", 1000, 3500.0));
+  EXPECT_NO_THROW(require_prepare_memory("in.txt", uint64_t(1) << 50, std::nullopt));  // (unknown: no check)
+
+  const std::optional<double> avail = available_memory();
+  if (!avail || *avail > 1e12) GTEST_SKIP() << "needs a known available memory below 1 TB";
+  const std::string dir = test::scratch_dir(), big = join_path(dir, "big.txt"), texts = join_path(dir, "texts");
+  auto sparse = [](const std::string& path, off_t bytes) {
+    write_file_atomic(path, "");
+    ASSERT_EQ(::truncate(path.c_str(), bytes), 0) << path;
+  };
+  sparse(big, off_t(1) << 42);
+  expect_error([&] { prepare_data(big, join_path(dir, "out"), "char", 0.1); },
+               {big + ": 4398.0 GB of text", "--train-glob"});
+  // A directory: the sum of its files (each alone would fit).
+  make_dirs(texts);
+  const off_t part = off_t(*avail / kPrepareBytesPerTextByte * 0.6);
+  sparse(join_path(texts, "a.txt"), part);
+  sparse(join_path(texts, "b.txt"), part);
+  expect_error([&] { prepare_data(texts, join_path(dir, "out"), "char", 0.1); }, {texts + ": ", "of text"});
+  EXPECT_FALSE(file_exists(join_path(dir, "out")));
+}
+
+// The advice of the refusal of more tokens than a shard holds.
+TEST(Shard, TooManyTokensForOneShardSaysHowToPrepareTheTextInParts) {
+  EXPECT_NE(split_text_advice().find("gpt prepare --input PART2 --out data2 --tokenizer data1/tokenizer.bin"),
+            std::string::npos);
+  EXPECT_NE(split_text_advice().find("gpt train --data data1 --train-glob 'data*/train.bin' --val-glob "
+                                     "'data*/val.bin'"),
+            std::string::npos);
 }
 
 // scripts/get_data.sh DIR: the file was moved into DIR under a temp name while the

@@ -629,7 +629,7 @@ TEST(HfGpt2, RefusesMissingMisshapedUnknownAndForeignModels) {
   expect_bad(ts, {path, "\"h.0.attn.c_attn.weight\" has shape [48, 16], expected [16, 48]"});
   ts = good;
   ts.push_back({"h.0.attn.rotary.inv_freq", "F32", {2}, encode({1, 2}, "F32")});
-  expect_bad(ts, {path, "\"h.0.attn.rotary.inv_freq\"", "not part of a GPT-2"});
+  expect_bad(ts, {path, "1 tensor that is not part of a GPT-2", "\"h.0.attn.rotary.inv_freq\""});
   ts = good;
   ts.push_back({"h.2.ln_1.weight", "F32", {16}, encode(std::vector<float>(16, 1.0f), "F32")});
   expect_bad(ts, {"missing tensor \"h.2.ln_1.bias\""});  // h.2 implies 3 layers: the rest of block 2 is missing
@@ -661,6 +661,31 @@ TEST(HfGpt2, RefusesMissingMisshapedUnknownAndForeignModels) {
   expect_cfg("n_embd", Json::integer(32), "\"wte.weight\" has shape [20, 16], expected [20, 32]");
   write_file_atomic(join_path(dir, "config.json"), "{\"n_embd\": 16}");
   expect_error([&] { load_model(dir); }, {"config.json", "missing \"n_layer\""});
+}
+
+// A damaged config.json with absurd sizes: named against the tensors the file holds,
+// before the model's memory is allocated (it was "out of memory", or a bare C++
+// length_error, with no file named).
+TEST(HfGpt2, ConfigSizesBeyondTheTensorsAreRefusedBeforeAllocating) {
+  const std::string dir = scratch_dir();
+  const GPTConfig c = small_config();  // 2 layers, dim 16
+  std::map<std::string, std::vector<float>> values;
+  write_file_atomic(join_path(dir, "model.safetensors"), assemble(hub_tensors(c, &values)));
+  const Json cfg = hf_gpt2_config(c);
+  auto expect_cfg = [&](const std::string& key, int64_t v, const std::vector<std::string>& words) {
+    Json j = cfg;
+    j.set(key, Json::integer(v));
+    write_file_atomic(join_path(dir, "config.json"), j.dump(2));
+    std::vector<std::string> w = words;
+    w.push_back(join_path(dir, "model.safetensors"));
+    expect_error([&] { load_model(dir); }, w);
+  };
+  expect_cfg("n_layer", 100000000, {"config.json says 100000000 layers", "blocks h.0 to h.1 only"});
+  // 2 layers of dim 2^22: about 4.2e14 parameters (1.7 PB), fewer than kMaxParams.
+  expect_cfg("n_embd", int64_t(1) << 22, {"\"wte.weight\" has shape [20, 16], expected [20, 4194304]",
+                                          "config.json"});
+  // 2^28: more than 2^50 parameters, refused as a shape whatever the file holds.
+  expect_cfg("n_embd", int64_t(1) << 28, {"config.json", "2^50"});
 }
 
 // ------------------------------------------------------------------ any format

@@ -237,11 +237,53 @@ TEST(Checkpoint, RejectsDamage) {
   EXPECT_THROW(load_checkpoint(join_path(dir, "nope")), Error);
 }
 
+// FNV-1a of all but the last 8 bytes, stored in them (written here independently).
+std::string resealed(std::string bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i + 8 < bytes.size(); i++) h = (h ^ uint8_t(bytes[i])) * 1099511628211ull;
+  std::memcpy(&bytes[bytes.size() - 8], &h, 8);
+  return bytes;
+}
+
+// A header whose parameter count wraps around 2^64 in size_t arithmetic: 3 layers of
+// dim 1,600,638,087 with vocabulary 65536 and context 58179 have 92,233,720,368,547,799,256
+// parameters, 41,176 modulo 2^64. A file holding 41,176 parameters and a valid checksum
+// is refused (it was read as a 41,176-parameter model, and exported).
+TEST(Checkpoint, RefusesAParameterCountThatWrapsAround) {
+  const std::string dir = scratch_dir();
+  GPT<float> m(tiny_config());
+  m.init_weights(5);
+  const std::string path = join_path(dir, "ck.bin");
+  save_checkpoint(path, m, TrainConfig{}, TrainState{}, "");
+  std::string bytes = read_file(path);
+  // After the magic and version: max_seq_len, vocab_size, padded_vocab_size, num_layers,
+  // num_heads, channels, pos (int32 each; pos 0 = learned).
+  const int32_t fields[7] = {58179, 65536, 65536, 3, 1, 1600638087, 0};
+  std::memcpy(&bytes[8], fields, sizeof fields);
+  // The tensors: the count (uint64), the optimizer flag (uint32), the floats, the checksum.
+  const size_t P = m.num_params();
+  size_t at = 0;
+  for (size_t k : {1, 3}) {
+    const size_t off = bytes.size() - 8 - P * 4 * k - 4 - 8;
+    uint64_t n = 0;
+    std::memcpy(&n, &bytes[off], 8);
+    if (n == P) at = off;
+  }
+  ASSERT_NE(at, 0u) << "no parameter count found";
+  const uint64_t wrapped = 41176;
+  bytes.resize(at);
+  bytes.append(reinterpret_cast<const char*>(&wrapped), 8);
+  bytes.append(4, '\0');                   // no optimizer state
+  bytes.append(wrapped * 4 + 8, '\0');     // zero weights, then the checksum
+  write_file_atomic(path, resealed(bytes));
+  expect_error([&] { load_checkpoint(path); }, {path, "dim 1600638087", "2^50"});
+}
+
 // Older versions, derived from a current file by the documented layout (data/README.md):
 // version 4 added the lowest val loss (float64 after the data fingerprint), version 3 the
 // sinusoidal scale (float32 after dropout, at byte 40), version 2 the two uint64
 // data-fingerprint fields after "elapsed seconds". Sets the version and recomputes the
-// FNV-1a checksum (written here independently).
+// FNV-1a checksum (resealed).
 std::string downgrade_checkpoint(std::string bytes, int version, const TrainState& st) {
   EXPECT_EQ(bytes[4], 4);  // version 4 on disk
   std::string fields(24, '\0');
@@ -255,10 +297,7 @@ std::string downgrade_checkpoint(std::string bytes, int version, const TrainStat
   if (version < 2) bytes.erase(at, 16);
   if (version < 3) bytes.erase(40, 4);
   bytes[4] = char(version);
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i + 8 < bytes.size(); i++) h = (h ^ uint8_t(bytes[i])) * 1099511628211ull;
-  std::memcpy(&bytes[bytes.size() - 8], &h, 8);
-  return bytes;
+  return resealed(bytes);
 }
 
 TEST(Checkpoint, ReadsVersions1To3) {

@@ -292,11 +292,10 @@ TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
   EXPECT_TRUE(file_exists(live)) << "the temp file of a live process was removed";
 }
 
-// bin `args` (from the command on, as for run_gpt) under a file size limit of `bytes`
-// (ulimit -f; or another `resource`, RLIMIT_AS: ulimit -v), stderr to `log`; returns the
-// wait status.
-int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log,
-                        int resource = RLIMIT_FSIZE) {
+// bin `args` (from the command on, as for run_gpt) under a limit of `bytes` on `resource`
+// (RLIMIT_FSIZE: ulimit -f; RLIMIT_AS: ulimit -v), stderr to `log`; returns the wait status.
+int run_with_limit(int resource, const char* bin, std::vector<std::string> args, size_t bytes,
+                   const std::string& log) {
   args.insert(args.begin(), bin);
   return in_child([&] {
     struct rlimit lim = {bytes, bytes};
@@ -308,6 +307,9 @@ int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t b
     execv(bin, argv.data());
     return 127;
   });
+}
+int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log) {
+  return run_with_limit(RLIMIT_FSIZE, bin, std::move(args), bytes, log);
 }
 
 TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
@@ -329,16 +331,19 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
 // address-space limit of 2.5 GiB, T = 20000 needs 3.2 GB of scratch: refused up front.
 TEST_F(Robustness, Bf16AttentionScratchAndUlimitVAreInTheMemoryCheck) {
   SKIP_WITHOUT_BINARY();
+#ifdef GPT_SANITIZE_BUILD
+  GTEST_SKIP() << "ASan reserves terabytes of address space";
+#endif
   const std::string dir = scratch_dir(), log = dir + "/log", run = dir + "/r";
   std::string text;
   for (int i = 0; text.size() < 30000; i++) text += "the cat sat on the mat " + std::to_string(i % 97) + "\n";
   write_file_atomic(dir + "/in.txt", text);
   prepare_data(dir + "/in.txt", dir + "/data", "char", 0.1);
-  const int status = run_with_file_limit(
-      bin_,
+  const int status = run_with_limit(
+      RLIMIT_AS, bin_,
       {"train", "--data", dir + "/data", "--out", run, "--dtype", "bf16", "--context", "20000", "--batch", "1",
        "--layers", "1", "--heads", "1", "--dim", "8", "--steps", "1", "--eval-every", "0", "--threads", "1"},
-      size_t(5) << 29, log, RLIMIT_AS);  // 2.5 GiB of address space
+      size_t(5) << 29, log);  // 2.5 GiB of address space
   const std::string err = read_file(log);
   ASSERT_TRUE(WIFEXITED(status)) << describe(status) << "\n" << err;
   EXPECT_EQ(WEXITSTATUS(status), 2) << err;
@@ -414,6 +419,80 @@ TEST_F(Robustness, ModelLargerThanMemoryIsRefusedUpFront) {
   EXPECT_NE(err.find("needs about"), std::string::npos) << err;
   EXPECT_NE(err.find("available"), std::string::npos) << err;
   EXPECT_FALSE(file_exists(dir + "/r")) << "nothing is created for a run that cannot start";
+}
+
+// A metrics.jsonl larger than the memory gpt may use (here its lines, then a sparse
+// 3 GiB of NUL bytes, with the address space limited to 1.5 GiB): --resume read it
+// whole and failed "out of memory"; it reads it line by line and drops the damage.
+TEST_F(Robustness, ResumeReadsAMetricsFileLargerThanMemory) {
+  SKIP_WITHOUT_BINARY();
+#ifdef GPT_SANITIZE_BUILD
+  GTEST_SKIP() << "ASan reserves terabytes of address space";
+#endif
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r", log = dir + "/log";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  const std::string metrics = join_path(run, "metrics.jsonl"), lines = read_file(metrics);
+  ASSERT_EQ(::truncate(metrics.c_str(), off_t(3) << 30), 0);
+  const int status = run_with_limit(RLIMIT_AS, bin_, {"train", "--resume", run, "--steps", "3"},
+                                    size_t(3) << 29, log);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  const std::string now = read_file(metrics);
+  EXPECT_EQ(now.substr(0, lines.size()), lines);
+  EXPECT_EQ(read_losses(metrics).rbegin()->first, 3) << now;
+  EXPECT_EQ(std::count(now.begin(), now.end(), '\n'), 3) << now;
+}
+
+// A file that cannot be mapped names the likely cause and its fix: the address-space
+// limit (ulimit -v; here a 4 GiB sparse file in a child whose limit leaves 256 MiB),
+// or too many mappings for vm.max_map_count (one per shard). It said only "cannot map
+// into memory (Cannot allocate memory)".
+TEST_F(Robustness, AFileThatCannotBeMappedNamesTheCauseAndTheFix) {
+  MapLimits l;
+  l.files_mapped = 65400, l.bytes_mapped = uint64_t(1) << 30, l.maps_in_use = 65500, l.max_map_count = 65530;
+  std::string m = map_failure_message("s_65400.bin", 20, ENOMEM, l);
+  for (const char* w : {"s_65400.bin", "65500 memory mappings", "now 65400 files", "vm.max_map_count = 65530",
+                        "fewer, larger shards", "sysctl -w vm.max_map_count="})
+    EXPECT_NE(m.find(w), std::string::npos) << w << " missing: " << m;
+  l = MapLimits{};
+  l.files_mapped = 1, l.bytes_mapped = 4096, l.maps_in_use = 300, l.max_map_count = 65530;
+  l.address_space_limit = uint64_t(3) << 30;
+  m = map_failure_message("big.bin", uint64_t(4) << 30, ENOMEM, l);
+  for (const char* w : {"big.bin", "4.0 GiB", "(ulimit -v) is 3.0 GiB, with 1 other file (4096 bytes) mapped",
+                        "ulimit -v unlimited"})
+    EXPECT_NE(m.find(w), std::string::npos) << w << " missing: " << m;
+  EXPECT_EQ(m.find("max_map_count"), std::string::npos) << m;
+  l.address_space_limit = 0;
+  m = map_failure_message("big.bin", uint64_t(4) << 30, ENOMEM, l);
+  EXPECT_EQ(m.find("ulimit"), std::string::npos) << m;
+  EXPECT_NE(m.find("Cannot allocate memory"), std::string::npos) << m;
+  EXPECT_EQ(map_failure_message("x.bin", 10, EACCES, l).find("exhausted"), std::string::npos);
+
+#ifndef GPT_SANITIZE_BUILD  // (ASan reserves terabytes of address space)
+  const std::string dir = scratch_dir(), big = join_path(dir, "big.bin"), out = join_path(dir, "message");
+  write_file_atomic(big, "");
+  ASSERT_EQ(::truncate(big.c_str(), off_t(4) << 30), 0);
+  const int status = in_child([&] {
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;  // the address space in use
+    if (pages <= 0) return 6;
+    const rlim_t cap = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + (rlim_t(256) << 20);
+    struct rlimit lim = {cap, cap};
+    if (setrlimit(RLIMIT_AS, &lim) != 0) return 7;
+    try {
+      MappedFile f(big);
+      return 2;  // mapped after all
+    } catch (const Error& e) {
+      write_file_atomic(out, e.what());
+      return 1;
+    }
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << describe(status);
+  m = read_file(out);
+  for (const char* w : {"big.bin", "4.0 GiB", "(ulimit -v)", "ulimit -v unlimited"})
+    EXPECT_NE(m.find(w), std::string::npos) << w << " missing: " << m;
+#endif
 }
 
 // --zero 1 keeps 1/N of AdamW's m and v on each of N processes; the estimate counts

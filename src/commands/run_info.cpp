@@ -183,24 +183,24 @@ int resolve_zero(const Args& a, const std::optional<RunSettings>& had) {
 LoggedLosses logged_losses(const std::string& metrics_path) {
   LoggedLosses l;
   if (!file_exists(metrics_path)) return l;
-  std::istringstream in(read_file(metrics_path));
-  std::string line;
+  const std::string* line = nullptr;
   auto field = [&](const char* key) -> std::optional<double> {
-    const auto p = line.find(key);
+    const auto p = line->find(key);
     if (p == std::string::npos) return std::nullopt;
     char* end = nullptr;
-    const double x = std::strtod(line.c_str() + p + std::strlen(key), &end);
-    if (end == line.c_str() + p + std::strlen(key)) return std::nullopt;  // null (not finite)
+    const double x = std::strtod(line->c_str() + p + std::strlen(key), &end);
+    if (end == line->c_str() + p + std::strlen(key)) return std::nullopt;  // null (not finite)
     return x;
   };
-  while (std::getline(in, line)) {
+  for_each_line(metrics_path, kMetricsLineMax, [&](const std::string& text) {  // (it may be larger than memory)
+    line = &text;
     if (auto t = field("\"train_loss\":")) l.last_train = t;
     if (auto v = field("\"val_loss\":")) {
       l.last_val = v;
       l.last_val_step = field("\"step\":");
       if (!l.best_val || *v < *l.best_val) l.best_val = v;
     }
-  }
+  });
   return l;
 }
 

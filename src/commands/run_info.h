@@ -82,6 +82,8 @@ struct LoggedLosses {
   std::optional<double> last_val_step;  // the step of last_val
 };
 LoggedLosses logged_losses(const std::string& metrics_path);
+// No line train writes to metrics.jsonl comes near this; a longer one is damage.
+constexpr size_t kMetricsLineMax = size_t(1) << 20;
 std::string loss_text(double loss);  // "1.2345"
 // `--ckpt RUN` reads RUN/checkpoint.bin, the latest step, not best.bin: for a run
 // directory whose best.bin is another model (metrics.jsonl's best val was not logged

@@ -99,16 +99,16 @@ TrainConfig train_config_from(const Args& a, TrainConfig t, bool only_given) {
 }
 
 // Rewrites metrics.jsonl keeping only lines with step <= last_step (a resumed run
-// replaces what happened after its checkpoint).
+// replaces what happened after its checkpoint). Read line by line: the file may be
+// larger than memory, and a line longer than any train writes is damage.
 void truncate_metrics(const std::string& path, int64_t last_step) {
   if (!file_exists(path)) return;
-  std::istringstream in(read_file(path));
-  std::string line, kept;
-  while (std::getline(in, line)) {
+  std::string kept;
+  for_each_line(path, kMetricsLineMax, [&](const std::string& line) {
     auto p = line.find("\"step\":");
-    if (p == std::string::npos || line.back() != '}') continue;  // (a line a full disk cut short)
+    if (p == std::string::npos || line.back() != '}') return;  // (a line a full disk cut short)
     if (std::atoll(line.c_str() + p + 7) <= last_step) kept += line + "\n";
-  }
+  });
   write_file_atomic(path, kept);
 }
 

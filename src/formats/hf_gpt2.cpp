@@ -282,7 +282,8 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
     std::string list;
     for (size_t i = 0; i < unknown.size() && i < 5; i++) list += (i ? ", " : "") + ("\"" + unknown[i] + "\"");
     if (unknown.size() > 5) list += " and " + std::to_string(unknown.size() - 5) + " more";
-    GPT_FAIL(file, ": ", count(unknown.size(), "tensor"), " that are not part of a GPT-2 (GPT2LMHeadModel): ", list,
+    GPT_FAIL(file, ": ", count(unknown.size(), "tensor"), " that ", unknown.size() == 1 ? "is" : "are",
+             " not part of a GPT-2 (GPT2LMHeadModel): ", list,
              "; gpt.cc reads GPT-2 weights only and will not guess what others mean");
   }
 
@@ -331,6 +332,26 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
     GPT_FAIL(file, ": has tensors of block h.", max_layer, " but the model has ", count(c.num_layers, "layer"),
              shape_source);
 
+  // Every tensor the shape implies is there, with its shape, before anything is
+  // allocated: a damaged config.json (n_layer 100000000) is named, not an out-of-memory.
+  if (max_layer + 1 < c.num_layers)
+    GPT_FAIL(file, ": ", config_path, " says ", count(c.num_layers, "layer"), ", but this file has ",
+             max_layer < 0 ? std::string("no transformer blocks (h.0.*)")
+                           : max_layer == 0 ? std::string("block h.0 only") : str("blocks h.0 to h.", max_layer, " only"),
+             "; config.json is damaged or belongs to another model");
+  auto entry = [&](int id, int l) -> const SafetensorsEntry& {
+    const std::string name = hf_name(id, l);
+    const auto want = hf_shape(id, c);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) GPT_FAIL(file, ": missing tensor \"", name, "\" ", shape_text(want), shape_source);
+    if (it->second->shape != want)
+      GPT_FAIL(file, ": tensor \"", it->second->name, "\" has shape ", shape_text(it->second->shape), ", expected ",
+               shape_text(want), shape_source);
+    return *it->second;
+  };
+  for (int id = 0; id < NUM_PARAM_TENSORS; id++)
+    for (int l = 0; l < (tensor_spec(id).per_layer ? c.num_layers : 1); l++) entry(id, l);
+
   Checkpoint ck;
   ck.model = c;
   const ParamLayout lay = param_layout(c);
@@ -339,15 +360,8 @@ Checkpoint load_hf_gpt2(const std::string& file_or_dir, std::optional<int> heads
   for (int id = 0; id < NUM_PARAM_TENSORS; id++) {
     const int layers = tensor_spec(id).per_layer ? c.num_layers : 1;
     for (int l = 0; l < layers; l++) {
-      const std::string name = hf_name(id, l);
       const auto want = hf_shape(id, c);
-      auto it = by_name.find(name);
-      if (it == by_name.end())
-        GPT_FAIL(file, ": missing tensor \"", name, "\" ", shape_text(want), shape_source);
-      const SafetensorsEntry& e = *it->second;
-      if (e.shape != want)
-        GPT_FAIL(file, ": tensor \"", e.name, "\" has shape ", shape_text(e.shape), ", expected ", shape_text(want),
-                 shape_source);
+      const SafetensorsEntry& e = entry(id, l);
       float* dst = ck.params.data() + lay.offset[id] + size_t(l) * lay.per_layer[id];
       if (kNames[id].transposed) {
         tmp.resize(e.numel);

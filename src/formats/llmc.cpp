@@ -36,13 +36,6 @@ int32_t le32(const char* p) {
 const char* const kFieldNames[8] = {"magic", "version", "max_seq_len", "vocab_size",
                                     "num_layers", "num_heads", "channels", "padded_vocab_size"};
 
-// Parameter count of an llm.c GPT-2, in 128-bit so absurd header values cannot wrap.
-unsigned __int128 llmc_param_count(int64_t maxT, int64_t L, int64_t C, int64_t Vp) {
-  using u128 = unsigned __int128;
-  const u128 c = u128(C);
-  return u128(Vp) * c + u128(maxT) * c + u128(L) * (12 * c * c + 13 * c) + 2 * c;
-}
-
 }  // namespace
 
 Checkpoint load_llmc(const std::string& path) {
@@ -77,9 +70,21 @@ Checkpoint load_llmc(const std::string& path) {
     GPT_FAIL(path, ": padded_vocab_size ", Vp, " is smaller than vocab_size ", V,
              "; llm.c pads the vocabulary up, never down. The header is damaged");
 
-  // The length check comes before anything is allocated.
+  Checkpoint ck;
+  GPTConfig& c = ck.model;
+  c.max_seq_len = maxT;
+  c.vocab_size = V;
+  c.padded_vocab_size = Vp;
+  c.num_layers = L;
+  c.num_heads = NH;
+  c.channels = C;
+  c.pos = PosEnc::learned;
+  c.dropout = 0.0f;
+
+  // The length check comes before anything is allocated (the count in 128 bits: absurd
+  // header values cannot wrap it).
   const size_t bytes_per_param = version == kLlmcVersionFp32 ? 4 : 2;
-  const unsigned __int128 n128 = llmc_param_count(maxT, L, C, Vp);
+  const unsigned __int128 n128 = param_count(c);
   const unsigned __int128 want = n128 * bytes_per_param;
   const size_t have = data.size() - kHeaderBytes;
   if (want != have) {
@@ -92,16 +97,6 @@ Checkpoint load_llmc(const std::string& path) {
              have < want ? "truncated" : "extra bytes", "); the file is damaged or not an llm.c GPT-2 checkpoint");
   }
 
-  Checkpoint ck;
-  GPTConfig& c = ck.model;
-  c.max_seq_len = maxT;
-  c.vocab_size = V;
-  c.padded_vocab_size = Vp;
-  c.num_layers = L;
-  c.num_heads = NH;
-  c.channels = C;
-  c.pos = PosEnc::learned;
-  c.dropout = 0.0f;
   try {
     validate(c);
   } catch (const Error& e) {

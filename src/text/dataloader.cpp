@@ -133,10 +133,18 @@ std::string_view token_bytes(const std::vector<uint16_t>& tokens, std::string* c
   }
 }
 
+std::string split_text_advice() {
+  return "Split the text into parts and prepare each into a directory of its own, the first as usual and the "
+         "others with the first's tokenizer, so that all share one vocabulary (gpt prepare --input PART1 --out "
+         "data1, then gpt prepare --input PART2 --out data2 --tokenizer data1/tokenizer.bin, ...; with --tokenizer "
+         "char the first part must hold every character of the others); then train on all of them with gpt train "
+         "--data data1 --train-glob 'data*/train.bin' --val-glob 'data*/val.bin' --out RUN";
+}
+
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
   if (tokens.size() > size_t(std::numeric_limits<int32_t>::max()))
     GPT_FAIL(path, ": ", tokens.size(), " tokens do not fit a shard (the header count is int32, at most ",
-             std::numeric_limits<int32_t>::max(), "); split the text");
+             std::numeric_limits<int32_t>::max(), "). ", split_text_advice());
   std::string header(kHeaderBytes, '\0'), copy;
   store_le32(&header[0], kShardMagic);
   store_le32(&header[4], kShardVersion);

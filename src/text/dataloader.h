@@ -26,6 +26,10 @@ constexpr int kShardHeaderInts = 256;
 std::vector<uint16_t> read_shard(const std::string& path);
 // Atomic (temp file, fsync, rename).
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens);
+// What to do with text too large for one `gpt prepare` (for memory, or for a shard's
+// 2^31-1 tokens): prepare it in parts that share the first part's tokenizer, and train
+// on all of their shards.
+std::string split_text_advice();
 // Whether the shard at path holds these tokens (by its header's count and fingerprint,
 // without reading the tokens; a shard without a fingerprint is read); nothing when the
 // file is missing or not a valid shard.
@@ -137,6 +141,11 @@ constexpr int kDefaultVocabSize = 1024;
 // boundary; SentencePiece models prepare trains: at a line end), so memory follows
 // the piece, not the text.
 constexpr size_t kPrepareChunkBytes = size_t(4) << 20;
+// prepare holds the text and its tokens in memory: about this many bytes per byte of text.
+constexpr double kPrepareBytesPerTextByte = 3.5;
+// gpt::Error (exit 1) naming `input` when `text_bytes` of text need more memory than
+// `available` (nullopt: unknown, no check), before anything is read.
+void require_prepare_memory(const std::string& input, uint64_t text_bytes, std::optional<double> available);
 // reuse: the tokenizer to encode with (a model's, read by the caller); `tokenizer` then
 // only names where it came from.
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,

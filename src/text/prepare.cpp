@@ -17,6 +17,7 @@
 #include "check.h"
 #include "config.h"
 #include "fileio.h"
+#include "run_dir.h"
 #include "text/dataloader.h"
 #include "text/tokenizer.h"
 #include "text/tokenizer_internal.h"
@@ -205,7 +206,19 @@ class Progress {
   Clock::time_point start_;
 };
 
+// A shard's header counts its tokens in an int32.
+constexpr size_t kMaxShardTokens = 2147483647;
+
 }  // namespace
+
+void require_prepare_memory(const std::string& input, uint64_t text_bytes, std::optional<double> available) {
+  const double need = kPrepareBytesPerTextByte * double(text_bytes);
+  if (!available || need <= *available) return;
+  GPT_FAIL(input, ": ", format_bytes(double(text_bytes)), " of text; gpt prepare holds the text and its tokens in "
+           "memory, about ", format_bytes(need), " (", kPrepareBytesPerTextByte, " bytes per byte of text), but only ",
+           format_bytes(*available), " is available (MemAvailable in /proc/meminfo, or the container's limit). "
+           "Nothing was read or written. ", split_text_advice());
+}
 
 std::string prepare_data(const std::string& input, const std::string& outdir, const std::string& tokenizer,
                          double val_fraction, int vocab_size, double progress_every_s,
@@ -255,6 +268,13 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   // does not end in one and another file follows (so two files never share a line).
   // `parts` records where each file's text lies in `text`.
   const InputFiles in = list_inputs(input, outdir);
+  // Too much text for memory is refused now, not after reading it (a pipe's size is unknown).
+  uint64_t input_bytes = 0;
+  for (const auto& f : in.files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input_bytes += uint64_t(st.st_size);
+  }
+  require_prepare_memory(input, input_bytes, available_memory());
   struct Part {
     std::string file;
     size_t begin, end;
@@ -300,6 +320,12 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     GPT_FAIL(input, ": none of its ", count(in.files.size(), "file"), " is UTF-8 text with something in it",
              not_text.empty() ? "" : str(" (not text: ", listed(not_text), ")"), "; expected UTF-8 text files");
   const std::string where = parts.size() == 1 ? parts[0].file : input;
+  // More tokens than a shard holds: known before encoding for char (a token per
+  // character; each file's train part has at least (1 - F) of its characters, rounded).
+  if (tokenizer == "char" && double(nchars) * (1 - val_fraction) - 0.5 * double(parts.size()) > double(kMaxShardTokens))
+    GPT_FAIL(where, ": ", count(nchars, "character"), ", so train.bin would hold more than a shard's ",
+             kMaxShardTokens, " tokens (its header counts them in an int32); nothing was written. ",
+             split_text_advice());
   // Errors about a file's bytes name the file.
   auto file_error = [](const Error& e, const Part& p) { return Error(e.code, str(p.file, ": ", e.what())); };
 
@@ -395,6 +421,10 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   }
   const auto t2 = Clock::now();
   const size_t ntok = train.size() + val.size(), n_train = train.size(), n_val = val.size();
+  for (const auto& [name, n] : {std::pair<const char*, size_t>{"train.bin", n_train}, {"val.bin", n_val}})
+    if (n > kMaxShardTokens)
+      GPT_FAIL(where, ": ", count(n, "token"), " for ", name, ", more than a shard holds (", kMaxShardTokens,
+               ": its header counts them in an int32); nothing was written. ", split_text_advice());
 
   // The files go to a temp sibling swapped in whole: a failure (disk full, kill) leaves
   // the old directory as it was, never new shards beside an old tokenizer.
