@@ -542,10 +542,10 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
       GPT_USAGE_FAIL("gpt ", cmd.name, ": unknown flag --", name,
                      best.empty() ? "." : "; did you mean --" + best + "?", " See `gpt ", cmd.name, " --help`.");
     }
+    // (Flags with a value and flags without alike: a repeated --json was taken without a word.)
+    if (a.given.count(name)) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " given twice");
     if (f->metavar.empty()) {
       if (inline_value) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " takes no value");
-      // (As a flag with a value: a repeated --json was taken without a word.)
-      if (a.given.count(name)) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " given twice");
       a.given[name] = "1";
       continue;
     }
@@ -562,7 +562,6 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
                        " (see `gpt ", cmd.name, " --help`)");
       value = argv[++i];
     }
-    if (a.given.count(name)) GPT_USAGE_FAIL("gpt ", cmd.name, ": --", name, " given twice");
     a.given[name] = value;
   }
   return a;

@@ -138,12 +138,20 @@ std::string parent_dir(const std::string& path) {
   return slash == 0 ? "/" : p.substr(0, slash);
 }
 
+std::string format_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  return buf;
+}
+
 namespace {
-// "12 MB" / "640 bytes": the size of a file about to be written.
+// The size of a file about to be written, for messages.
 std::string room(const std::vector<std::string_view>& parts) {
   double n = 0;
   for (const auto& p : parts) n += double(p.size());
-  return n >= 1e6 ? str(int64_t(n / 1e6 + 0.5), " MB") : str(int64_t(n), " bytes");
+  return format_bytes(n);
 }
 }  // namespace
 

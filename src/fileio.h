@@ -18,6 +18,8 @@ std::string read_file(const std::string& path);  // whole file; gpt::Error if un
 // (a device such as /dev/zero, or the wrong file, was read until memory ran out), naming
 // `what` ("a --prompt-file") and the limit.
 std::string read_file_at_most(const std::string& path, size_t max_bytes, const std::string& what);
+// A size for messages: "51.6 GB", "12.0 MB", "640 KB" (decimal units).
+std::string format_bytes(double bytes);
 // Calls fn for each line of the file (without its '\n'; the last line also when it has
 // no newline), reading a piece at a time, so the file may be larger than memory. Lines
 // longer than max_line bytes are skipped (damage, in files whose lines are short);

@@ -188,13 +188,6 @@ std::optional<double> available_memory() {
   return avail;
 }
 
-std::string format_bytes(double b) {
-  char buf[32];
-  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
-  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
-  return buf;
-}
 
 void require_memory(const MemoryEstimate& need, std::optional<double> available) {
   if (!available || need.total() <= *available) return;
@@ -206,7 +199,7 @@ void require_memory(const MemoryEstimate& need, std::optional<double> available)
                                           " (two --context x --context matrices per thread)"
                                     : std::string(),
                  "), but only ", format_bytes(*available),
-                 " is available (MemAvailable in /proc/meminfo, the container's limit or ulimit -v); use a smaller "
+                 " is available (", kAvailableMemorySources, "); use a smaller "
                  "--dim or --layers (parameters), or --batch / --context (activations; --grad-accum keeps the tokens "
                  "per step)", need.attention > 0 ? "; --dtype fp32 or fewer --threads need no or less scratch" : "");
 }

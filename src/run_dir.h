@@ -74,9 +74,10 @@ MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int op
 // cgroup's memory.max - memory.current and to ulimit -v less what is mapped, when
 // smaller; nullopt when unknown.
 std::optional<double> available_memory();
+// Where available_memory() looked, for messages that quote it.
+constexpr const char* kAvailableMemorySources = "MemAvailable in /proc/meminfo, the container's limit or ulimit -v";
 // gpt::Error (exit 2) when the estimate exceeds what is available, saying how much
 // it needs, how much there is, and which flags shrink it.
 void require_memory(const MemoryEstimate& need, std::optional<double> available);
-std::string format_bytes(double bytes);  // "51.6 GB"
 
 }  // namespace gpt

@@ -142,9 +142,9 @@ std::string split_text_advice() {
 }
 
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
-  if (tokens.size() > size_t(std::numeric_limits<int32_t>::max()))
+  if (tokens.size() > kMaxShardTokens)
     GPT_FAIL(path, ": ", tokens.size(), " tokens do not fit a shard (the header count is int32, at most ",
-             std::numeric_limits<int32_t>::max(), "). ", split_text_advice());
+             kMaxShardTokens, "). ", split_text_advice());
   std::string header(kHeaderBytes, '\0'), copy;
   store_le32(&header[0], kShardMagic);
   store_le32(&header[4], kShardVersion);

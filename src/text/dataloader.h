@@ -24,6 +24,8 @@ constexpr int kShardHeaderInts = 256;
 // that disagrees with the file size: gpt::Error naming the file, what was expected,
 // what was found and what to do.
 std::vector<uint16_t> read_shard(const std::string& path);
+// A shard's header counts its tokens in an int32: at most this many.
+constexpr size_t kMaxShardTokens = 2147483647;
 // Atomic (temp file, fsync, rename).
 void write_shard(const std::string& path, const std::vector<uint16_t>& tokens);
 // What to do with text too large for one `gpt prepare` (for memory, or for a shard's

@@ -206,9 +206,6 @@ class Progress {
   Clock::time_point start_;
 };
 
-// A shard's header counts its tokens in an int32.
-constexpr size_t kMaxShardTokens = 2147483647;
-
 }  // namespace
 
 void require_prepare_memory(const std::string& input, uint64_t text_bytes, std::optional<double> available) {
@@ -216,7 +213,7 @@ void require_prepare_memory(const std::string& input, uint64_t text_bytes, std::
   if (!available || need <= *available) return;
   GPT_FAIL(input, ": ", format_bytes(double(text_bytes)), " of text; gpt prepare holds the text and its tokens in "
            "memory, about ", format_bytes(need), " (", kPrepareBytesPerTextByte, " bytes per byte of text), but only ",
-           format_bytes(*available), " is available (MemAvailable in /proc/meminfo, or the container's limit). "
+           format_bytes(*available), " is available (", kAvailableMemorySources, "). "
            "Nothing was read or written. ", split_text_advice());
 }
 
