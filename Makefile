@@ -76,6 +76,10 @@ TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.cpp)
 
+# Plain `make` builds bin/gpt. (The version stamp's rule below came first in the file and
+# so was the default goal: `make` refreshed the stamp and built nothing.)
+.DEFAULT_GOAL := all
+
 # The commit `gpt --version` reports ("-dirty" with uncommitted changes); version.o is
 # rebuilt when it changes (the stamp file is rewritten only then).
 GIT_COMMIT := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)

@@ -43,10 +43,25 @@ fi
 if [[ -e "$DEST" ]]; then
   echo "get_data.sh: $DEST exists but its checksum is not the expected one; fetching a fresh copy to replace it"
 fi
-mkdir -p "$(dirname "$DEST")" || die "cannot create directory $(dirname "$DEST")"
-# Download next to DEST and rename only once verified: DEST is never half-written.
+# Download next to DEST and rename only once verified: DEST is never half-written. A
+# failure also removes the directories this run created for DEST (they were left empty).
 TMP="$DEST.tmp.$$"
-trap 'rm -f "$TMP"' EXIT
+MADE=""  # the highest directory above DEST that did not exist before
+d="$(dirname "$DEST")"
+while [[ ! -e "$d" ]]; do MADE="$d"; d="$(dirname "$d")"; done
+cleanup() {
+  rm -f "$TMP"
+  [[ -n "$MADE" ]] || return 0
+  local d
+  d="$(dirname "$DEST")"
+  while rmdir "$d" 2>/dev/null; do
+    [[ "$d" == "$MADE" ]] && break
+    d="$(dirname "$d")"
+  done
+  return 0
+}
+trap cleanup EXIT
+mkdir -p "$(dirname "$DEST")" || die "cannot create directory $(dirname "$DEST")"
 
 if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then
   SRC="$GPT_DATA_MIRROR/tinyshakespeare.txt"

@@ -1050,6 +1050,18 @@ TEST(Scripts, HelpAndBadArgumentsAreAnsweredNotRun) {
   EXPECT_NE(out.find("unknown option '-x'"), std::string::npos) << out;
   EXPECT_EQ(sh("cd '" + dir + "' && ls -A", &out), 0);
   EXPECT_EQ(out, "") << "get_data.sh wrote files for a bad command line";
+  // A failed fetch leaves no empty directories behind for DEST (it made data/ first and
+  // left it), and keeps the ones that were there.
+  EXPECT_EQ(sh("cd '" + dir + "' && mkdir keep && GPT_DATA_MIRROR=/nonexistent bash '" + get_data + "' a/b/x.txt", &out),
+            1) << out;
+  EXPECT_EQ(sh("cd '" + dir + "' && echo x >tinyshakespeare.txt && GPT_DATA_MIRROR=. bash '" + get_data +
+                   "' keep/n/x.txt",
+               &out),
+            1) << out;
+  EXPECT_NE(out.find("checksum mismatch"), std::string::npos) << out;
+  EXPECT_EQ(sh("cd '" + dir + "' && rm tinyshakespeare.txt && find . -mindepth 1", &out), 0);
+  EXPECT_EQ(out, "./keep\n") << "a failed get_data.sh left directories";
+  EXPECT_EQ(sh("rmdir '" + dir + "/keep'", &out), 0) << out;
   EXPECT_EQ(sh("bash '" + busy + "' --help", &out), 0) << out;
   EXPECT_NE(out.find("BIN defaults to bin/gpt"), std::string::npos) << out;
   EXPECT_EQ(sh("bash '" + busy + "' /nonexistent/gpt", &out), 2) << out;

@@ -269,6 +269,28 @@ TEST(Readme, TrainHelpGivesTheReadmesValLossForTheDefaults) {
 
 namespace gpt::test {
 
+// Plain `make` builds bin/gpt, as the README says. The version stamp's rule came first in
+// the Makefile and so was make's default goal: `make` refreshed the stamp and built nothing
+// (an edited source stayed unbuilt with no word said).
+TEST(Makefile, PlainMakeBuildsTheBinary) {
+  const std::string makefile = repo_file("Makefile");
+  if (makefile.empty() || std::system("make --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no Makefile or make";
+  const std::string dir = makefile.substr(0, makefile.size() - std::string("Makefile").size());
+  // -p prints make's database (.DEFAULT_GOAL among it); -n runs no recipe.
+  FILE* p = popen(("make -C '" + dir + "' -pn help 2>/dev/null").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("\\n\\.DEFAULT_GOAL := ([^\\n]*)"))) << "no .DEFAULT_GOAL in make -p";
+  EXPECT_EQ(m[1].str(), "all");
+  const std::string readme = read_file(join_path(dir, "README.md"));
+  EXPECT_NE(readme.find("`make` (build `bin/gpt`)"), std::string::npos);
+  EXPECT_NE(out.find("\nall: probe bin/gpt"), std::string::npos) << "all no longer builds bin/gpt";
+}
+
 // The project's scripts parse: `bash -n` on every scripts/*.sh and .ci/run, and Python's
 // compile on every scripts/*.py. Several (scripts/gpu_check.sh above all) run only on
 // machines the suite never sees, where a syntax error costs the whole run; one did not

@@ -353,6 +353,52 @@ TEST_F(Robustness, Bf16AttentionScratchAndUlimitVAreInTheMemoryCheck) {
   EXPECT_FALSE(file_exists(run + "/checkpoint.bin"));
 }
 
+// From stop 22's notes: `attention --ckpt` kept every head's T x T weights (8
+// bytes each) whatever was asked, allocated before any check: at a long context that was
+// gigabytes and a bare "out of memory", even to print only the entropies. Here (8 heads,
+// 2048 tokens: 268 MB of maps) under an address space of 160 MiB: the entropies need no
+// maps; --json is refused up front with what it needs and what to do; one head's --json
+// gives the same weights as that head in the all-heads --json.
+TEST_F(Robustness, AttentionMapsOfALongTextAreKeptOnlyWhenShownAndCheckedFirst) {
+  SKIP_WITHOUT_BINARY();
+#ifdef GPT_SANITIZE_BUILD
+  GTEST_SKIP() << "ASan reserves terabytes of address space";
+#endif
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r", log = dir + "/log";
+  std::string err;
+  ASSERT_EQ(run_gpt({"train", "--data", data, "--out", run, "--layers", "1", "--heads", "8", "--dim", "32",
+                     "--context", "2048", "--batch", "1", "--steps", "1", "--eval-every", "0", "--threads", "2"},
+                    nullptr, &err),
+            0)
+      << err;
+  const std::string text = read_file(join_path(dir, "input.txt")).substr(0, 2048);
+  int status = run_with_limit(RLIMIT_AS, bin_, {"attention", "--ckpt", run, "--text", text}, size_t(160) << 20, log);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  status = run_with_limit(RLIMIT_AS, bin_, {"attention", "--ckpt", run, "--text", text, "--json"}, size_t(160) << 20,
+                          log);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << read_file(log);
+  err = read_file(log);
+  for (const char* w : {"--json: 8 heads of 2048 x 2048 attention weights need about", "ulimit -v",
+                        "pick one head with --head"})
+    EXPECT_NE(err.find(w), std::string::npos) << w << " missing: " << err;
+
+  std::string all, one;
+  const std::string shorter = text.substr(0, 40);
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run, "--text", shorter, "--json"}, &all, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"attention", "--ckpt", run, "--text", shorter, "--json", "--head", "5"}, &one, &err), 0) << err;
+  const Json a = Json::parse(all, "all heads"), o = Json::parse(one, "head 5");
+  ASSERT_EQ(a.find("heads")->size(), 8u);
+  ASSERT_EQ(o.find("heads")->size(), 1u);
+  const Json& a5 = a.find("heads")->as_array("heads")[5];
+  const Json& o5 = o.find("heads")->as_array("heads")[0];
+  EXPECT_EQ(o5.find("head")->as_int("head"), 5);
+  EXPECT_EQ(o5.find("weights")->dump(), a5.find("weights")->dump());
+  EXPECT_EQ(o5.find("entropy")->as_number("e"), a5.find("entropy")->as_number("e"));
+  EXPECT_GT(o5.find("entropy")->as_number("e"), 0.0);
+}
+
 // A full disk under metrics.jsonl: the stream failed once and wrote nothing more, the
 // run went on (and ended "stopped ... saved") with the file cut mid-line. Here the file
 // size limit plays the full disk: the checkpoint fits under it, metrics.jsonl outgrows it.

@@ -17,6 +17,7 @@
 #include "commands/run_info.h"
 #include "fileio.h"
 #include "model.h"
+#include "run_dir.h"
 #include "learn/svg.h"
 #include "text/tokenizer.h"
 
@@ -134,29 +135,49 @@ int run_model_map(const Args& a) {
   GPT<float> model(mc);
   load_weights(model, ck, false);
   const int NH = mc.num_heads;
-  std::vector<std::vector<double>> w(size_t(NH), std::vector<double>(size_t(T) * T, 0.0));
+  // Each head's T x T weights are kept only for --json or --out, and only for the heads
+  // shown; the entropies are summed row by row as the rows arrive. (All heads' maps were
+  // kept whatever was asked: at a long context that was gigabytes, allocated before any
+  // check, and failed with a bare "out of memory".)
+  const bool keep = a.has("json") || a.has("out");
+  if (keep) {
+    // --json also builds the document in memory: a number node and its text per weight.
+    const double per_weight = a.has("json") ? double(sizeof(double) + sizeof(Json) + 24) : double(sizeof(double));
+    const double need = double(heads.size()) * double(T) * double(T) * per_weight;
+    const auto avail = available_memory();
+    if (avail && need > *avail)
+      GPT_USAGE_FAIL(a.has("json") ? "--json" : "--out", ": ", count(int(heads.size()), "head"), " of ", T, " x ", T,
+                     " attention weights need about ", format_bytes(need), " but only ", format_bytes(*avail),
+                     " is available (", kAvailableMemorySources, "); pick one head with --head, shorten --text, "
+                     "or leave out --json to print only each head's entropy");
+  }
+  std::vector<std::vector<double>> w(heads.size());
+  if (keep)
+    for (auto& m : w) m.assign(size_t(T) * T, 0.0);
+  std::vector<double> entropy(static_cast<size_t>(NH), 0.0);
+  std::vector<double> row(size_t(T), 0.0);
   std::vector<float> maps;
   for (int pos = 0; pos < T; pos++) {
     model.decode(ids[size_t(pos)], pos, &maps);
-    for (int h = 0; h < NH; h++)
+    for (size_t k = 0; k < heads.size(); k++) {
+      const int h = heads[k];
+      std::fill(row.begin(), row.end(), 0.0);
       for (int s = 0; s <= pos; s++) {
         const float x = maps[(size_t(layer) * NH + h) * (pos + 1) + s];
         if (!std::isfinite(x))  // (NaN drew as entropy 0 and, in --json, as null: the marker of a masked score)
           GPT_FAIL(a.str("ckpt"), ": layer ", layer, " head ", h, "'s attention weight of token ", pos, " on token ",
                    s, " is ", x, ": ", forward_overflows("no attention to show"));
-        w[size_t(h)][size_t(pos) * T + s] = x;
+        row[size_t(s)] = x;
       }
+      entropy[size_t(h)] += row_entropy(row.data(), T);
+      if (keep) std::copy(row.begin(), row.end(), w[k].begin() + std::ptrdiff_t(pos) * T);
+    }
   }
+  for (int h : heads) entropy[size_t(h)] /= T;
 
   double uniform = 0;
   for (int t = 0; t < T; t++) uniform += std::log(double(t + 1));
   uniform /= T;
-  std::vector<double> entropy(static_cast<size_t>(NH), 0.0);
-  for (int h : heads) {
-    double e = 0;
-    for (int t = 0; t < T; t++) e += row_entropy(&w[size_t(h)][size_t(t) * T], T);
-    entropy[size_t(h)] = e / T;
-  }
 
   if (a.has("json")) {
     Json j = Json::object(), toks = Json::array(), hs = Json::array();
@@ -168,10 +189,11 @@ int run_model_map(const Args& a) {
     for (int id : ids) id_list.push(Json::integer(id));
     j.set("ids", std::move(id_list));
     j.set("layer", Json::integer(layer));
-    for (int h : heads) {
+    for (size_t k = 0; k < heads.size(); k++) {
+      const int h = heads[k];
       Json o = Json::object();
       Matrix m(T, T);
-      m.v = w[size_t(h)];
+      m.v = w[k];
       o.set("head", Json::integer(h));
       o.set("weights", matrix_json(m));
       o.set("entropy", Json::number(entropy[size_t(h)]));
@@ -190,9 +212,10 @@ int run_model_map(const Args& a) {
     std::vector<std::string> labels;
     for (const auto& s : pieces) labels.push_back(svg::token_label(s));
     std::vector<svg::Heatmap> panels;
-    for (int h : heads) {
+    for (size_t k = 0; k < heads.size(); k++) {
+      const int h = heads[k];
       svg::Heatmap m;
-      m.values = w[size_t(h)];
+      m.values = std::move(w[k]);  // (--json, if given, has been printed already)
       m.rows = m.cols = T;
       m.row_labels = m.col_labels = labels;
       char title[96];
