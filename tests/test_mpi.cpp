@@ -219,6 +219,26 @@ TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
   EXPECT_EQ(load_checkpoint(r, false).state.step, stopped + 3);
 }
 
+// A stop inside a step of several micro-batches (--grad-accum) under mpirun: every rank
+// must reach the step's all-reduce, so each finishes the step, says so, and rank 0 saves
+// it; the resume on the same ranks then gives the straight run's losses exactly. (A test
+// hook raises SIGINT on both ranks after the first of step 3's three micro-batches, as
+// Ctrl-C to mpirun does; one process drops the step instead: test_cli_runs.)
+TEST_F(Mpi, AStopInsideAnAccumulatedStepFinishesItOnEveryRank) {
+  const std::string model = kModel + "--grad-accum 3 --log-every 1 --steps 6 --out ";
+  const std::string straight = join_path(dir_, "straight"), r = join_path(dir_, "r");
+  ASSERT_EQ(run(train(2, model + straight)), 0) << log();
+  EXPECT_EQ(run("GPT_SIGNAL_AT=train:step3:micro1 " + train(2, model + r)), 128 + SIGINT) << log();
+  const std::string l = log();
+  for (const char* w : {"SIGINT on rank 0: every process finishes step 3 (1 of 3 micro-batches done), then saves",
+                        "SIGINT on rank 1: every process finishes step 3", "stopped at step 3/6 (interrupted)"})
+    EXPECT_NE(l.find(w), std::string::npos) << w << " missing:\n" << l;
+  EXPECT_EQ(load_checkpoint(r, false).state.step, 3u);
+  EXPECT_EQ(losses(r).size(), 3u);
+  ASSERT_EQ(run(train(2, "--resume " + r)), 0) << log();
+  EXPECT_EQ(losses(r), losses(straight));
+}
+
 // helper-19: SIGHUP to one rank gave mpirun's exit 129 or 130 by chance: the signalled
 // rank exited 128 + 1, the others 130, and mpirun reported whichever ended first. The
 // ranks now agree on the signal, so every one (and mpirun) exits 129; rank 0 saved.
