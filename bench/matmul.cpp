@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <vector>
 
 #ifdef GPT_BENCH_OPENBLAS
@@ -101,24 +102,52 @@ double read_gbps(size_t bytes) {
 }
 
 int main(int argc, char** argv) {
-  if (argc > 2 && std::strcmp(argv[1], "--bandwidth") == 0) {
+  const char* usage =
+      "usage: bench_matmul                     the GEMM report (measures both peaks first)\n"
+      "       bench_matmul --peaks FP32 BF16   the GEMM report against peaks measured before (scripts/bench.sh:\n"
+      "                                        one measurement for the whole report)\n"
+      "       bench_matmul --peak-only         the fp32 FMA peak, GFLOP/s\n"
+      "       bench_matmul --bf16-peak-only    the bf16 kernel's peak, GFLOP/s (the fp32 peak without one)\n"
+      "       bench_matmul --bandwidth BYTES   read bandwidth over a buffer of BYTES, GB/s\n";
+  const std::string a1 = argc > 1 ? argv[1] : "";
+  const bool known = argc == 1 || ((a1 == "--peak-only" || a1 == "--bf16-peak-only") && argc == 2) ||
+                     ((a1 == "--bandwidth") && argc == 3) || (a1 == "--peaks" && argc == 4);
+  if (a1 == "-h" || a1 == "--help") {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  if (!known) {  // (--help ran the whole benchmark)
+    std::fprintf(stderr, "bench_matmul: unknown arguments\n%s", usage);
+    return 2;
+  }
+  if (a1 == "--bandwidth") {
     std::printf("%.1f\n", read_gbps(size_t(std::atof(argv[2]))));
     return 0;
   }
-  double peak = 0;  // best of three: the first run also pays thread start-up and clock ramp-up
-  for (int r = 0; r < 3; r++) peak = std::max(peak, fma_peak_gflops());
-  if (argc > 1 && std::strcmp(argv[1], "--peak-only") == 0) {
-    std::printf("%.0f\n", peak);
-    return 0;
+  double peak = 0, peak16 = 0;
+  if (a1 == "--peaks") {
+    peak = std::atof(argv[2]), peak16 = std::atof(argv[3]);
+    if (!(peak > 0) || !(peak16 > 0)) {
+      std::fprintf(stderr, "bench_matmul: --peaks needs two positive GFLOP/s figures, got '%s' '%s'\n", argv[2],
+                   argv[3]);
+      return 2;
+    }
+    if (cpu::bf16_isa() == cpu::Bf16Isa::generic) peak16 = 0;  // (--bf16-peak-only gave the fp32 peak)
+  } else {
+    for (int r = 0; r < 3; r++)  // best of three: the first run also pays thread start-up and clock ramp-up
+      peak = std::max(peak, fma_peak_gflops());
+    if (a1 == "--peak-only") {
+      std::printf("%.0f\n", peak);
+      return 0;
+    }
+    for (int r = 0; r < 3; r++) peak16 = std::max(peak16, cpu::bf16_peak_gflops(0.2));
+    if (a1 == "--bf16-peak-only") {
+      std::printf("%.0f\n", peak16 > 0 ? peak16 : peak);
+      return 0;
+    }
   }
-  double peak16 = 0;
-  for (int r = 0; r < 3; r++) peak16 = std::max(peak16, cpu::bf16_peak_gflops(0.2));
-  if (argc > 1 && std::strcmp(argv[1], "--bf16-peak-only") == 0) {
-    std::printf("%.0f\n", peak16 > 0 ? peak16 : peak);
-    return 0;
-  }
-  std::printf("Measured fp32 FMA peak: %.0f GFLOP/s (%d threads, 512-bit FMA chains in registers)\n\n", peak,
-              omp_get_max_threads());
+  std::printf("Measured fp32 FMA peak: %.0f GFLOP/s (%d threads, 512-bit FMA chains in registers%s)\n\n", peak,
+              omp_get_max_threads(), a1 == "--peaks" ? "; measured once for this whole report" : "");
   struct Shape { const char* what; size_t N; int C, OC; };
   const Shape shapes[] = {
       {"6L qkv (B16 T256 C384)", 4096, 384, 1152}, {"6L fc", 4096, 384, 1536}, {"6L fcproj", 4096, 1536, 384},

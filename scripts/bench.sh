@@ -46,6 +46,20 @@ torch_json() {
     echo '{}'
   fi
 }
+# Debian's torch runs fp32 products on whatever libblas.so.3 points to; on the reference
+# (netlib) BLAS it runs at a few GFLOP/s, no baseline at all (make bench installs OpenBLAS:
+# scripts/install_deps.sh --bench). Said in the report, and the ratios are left out, when so.
+# (Run by hand without OpenBLAS, the report claimed 70x PyTorch's training speed.)
+TORCH_BLAS=""
+if $PY -c 'import torch' 2>/dev/null; then
+  TORCH_BLAS=$($PY -c '
+import torch
+a = torch.ones(64, 64); a @ a
+libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "libblas" in l or "openblas" in l or "libmkl" in l})
+print(" ".join(libs) or "its own")' 2>/dev/null || echo "unknown")
+fi
+TORCH_REFERENCE_BLAS=no
+case "$TORCH_BLAS" in */blas/libblas.so*) TORCH_REFERENCE_BLAS=yes ;; esac
 field() { $PY -c 'import json,sys; d=json.load(sys.stdin); v=d.get(sys.argv[1]); print("n/a" if v is None else "%.1f" % v)' "$1"; }
 PEAK=$(build/bench_matmul --peak-only)
 PEAK16=$(build/bench_matmul --bf16-peak-only)
@@ -67,6 +81,7 @@ N=L*12*C*C+V*C
 flops=6*N+6*L*T*C
 tps=B*T/(ms/1000)
 ratio='%.2fx' % (tps/float(pt)) if pt!='n/a' else 'n/a'
+if '$TORCH_REFERENCE_BLAS'=='yes' and '$dt'=='fp32': ratio='n/a (reference BLAS)'
 print('| %s | %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s |' % ('$name','$dt',L,$H,C,T,B,ms,tps,tps*flops/1e9,100*tps*flops/1e9/peak,pt,ratio))"
 }
 
@@ -78,10 +93,16 @@ print('| %s | %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s 
   echo
   echo "## GEMM (bench/matmul.cpp)"
   echo
-  env -u OPENBLAS_CORETYPE build/bench_matmul
+  env -u OPENBLAS_CORETYPE build/bench_matmul --peaks "$PEAK" "$PEAK16"
   echo
   echo "## Training (gpt train, synthetic tokens, median of steps 2..$STEPS)"
   echo
+  if [ "$TORCH_REFERENCE_BLAS" = yes ]; then
+    echo "**PyTorch's fp32 figures are no baseline in this report:** torch runs its fp32 products on the"
+    echo "reference BLAS ($TORCH_BLAS), a few GFLOP/s; the fp32 ratios and the sampling ratio are left"
+    echo "out. \`make bench\` installs OpenBLAS first (scripts/install_deps.sh --bench)."
+    echo
+  fi
   echo "| config | dtype | layers/heads/dim | ms/step | tokens/s | GFLOP/s | % of peak | PyTorch tokens/s | ratio |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for dt in fp32 bf16; do
@@ -93,7 +114,7 @@ print('| %s | %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s 
   echo "peak ($PEAK16 GFLOP/s; bench/matmul.cpp). PyTorch column: fp32 rows plain fp32, bf16 rows under"
   echo "torch.autocast(\"cpu\", bfloat16) (scripts/torch_bench.py --autocast bf16)."
   echo "PyTorch: scripts/torch_bench.py (nanoGPT-style model, same shapes, AdamW, $TORCH_THREADS threads,"
-  echo "OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE unset), median of steps 2..$STEPS, in this run."
+  echo "OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE unset), median of steps 2..$STEPS, in this run; its BLAS: ${TORCH_BLAS:-n/a}."
   echo "GFLOP/s counts 6 x matmul parameters (incl. the tied classifier) + 6 L T C per token."
   echo "Earlier figures quoted by the issue (not re-measured): llm.c train_gpt2.c 655 and 94 tokens/s."
   echo
@@ -112,7 +133,8 @@ print('| %s | %s | %d/%d/%d, T %d, B %d | %.0f | %.0f | %.0f | %.0f%% | %s | %s 
   echo
   /usr/bin/env python3 -c "
 o,t='$ours_ms','$torch_ms'
-print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(t)/float(o)) if o and t and t!='n/a' else 'Sampling ratio: n/a (PyTorch not installed)')
+if '$TORCH_REFERENCE_BLAS'=='yes': print('Sampling ratio: n/a (PyTorch on the reference BLAS: no baseline)')
+else: print('Sampling ratio: gpt.cc is %.2fx faster than PyTorch per token.' % (float(t)/float(o)) if o and t and t!='n/a' else 'Sampling ratio: n/a (PyTorch not installed)')
 print('bf16 weights: %.2fx the fp32 sampling speed.' % (float(o)/float('$ours16_ms')))"
   # Decoding streams every weight once per token: bytes per token / time vs this
   # machine's read bandwidth over a buffer of the same size.

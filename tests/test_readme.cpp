@@ -5,6 +5,8 @@
 // short text as data/tinyshakespeare.txt, data/shakespeare_char prepared, and a run
 // in the Makefile's RUN_DIR. Commands that need what no test machine has are listed
 // in kUnavailable with the reason.
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -251,6 +253,38 @@ TEST(Readme, EveryCommandSectionDocumentsItsFlags) {
       EXPECT_TRUE(every.count(n) || (n.back() == '-' && sec.find("--" + n + "*") != std::string::npos))
           << "README.md's gpt " << c.name << " section names --" << n << ", which no command has";
   }
+}
+
+// Every test the Map names (`Suite.Name`, with gtest's * and ?) selects at least one test
+// of this binary: names are --gtest_filter patterns, so a reader can run what a row cites.
+// Several did not: `Gradcheck.*`, `ModelGradcheck.*` and `Resume.*` lacked the prefix of
+// their parameterized suites (Layers/, AllEncodings/, Sampling/).
+TEST(Readme, EveryTestTheMapNamesExists) {
+  const std::string path = repo_file("README.md");
+  ASSERT_FALSE(path.empty());
+  const std::string readme = read_file(path);
+  const size_t from = readme.find("## Map: concept"), to = readme.find("\n## ", from + 1);
+  ASSERT_NE(from, std::string::npos) << "README.md has no Map section";
+  const std::string map = readme.substr(from, to - from);
+  std::vector<std::string> tests;
+  const ::testing::UnitTest& u = *::testing::UnitTest::GetInstance();
+  for (int i = 0; i < u.total_test_suite_count(); i++) {
+    const ::testing::TestSuite& s = *u.GetTestSuite(i);
+    for (int j = 0; j < s.total_test_count(); j++) tests.push_back(std::string(s.name()) + "." + s.GetTestInfo(j)->name());
+  }
+  // The emulator's own tests live in the emulator's binary (gpt_tests_cuemu).
+  const std::set<std::string> elsewhere = {"CudaEmulator"};
+  const std::regex name("`([A-Z][A-Za-z0-9_/]*)\\.([A-Z*][A-Za-z0-9_*?/]*)`");
+  int checked = 0;
+  for (auto it = std::sregex_iterator(map.begin(), map.end(), name); it != std::sregex_iterator(); ++it) {
+    const std::string suite = (*it)[1], pattern = suite + "." + (*it)[2].str();
+    if (elsewhere.count(suite)) continue;
+    checked++;
+    const bool found = std::any_of(tests.begin(), tests.end(),
+                                   [&](const std::string& t) { return fnmatch(pattern.c_str(), t.c_str(), 0) == 0; });
+    EXPECT_TRUE(found) << "README.md's Map names " << pattern << ", which selects no test";
+  }
+  EXPECT_GT(checked, 50) << "the Map's test names were not found (did its format change?)";
 }
 
 // `gpt train --help` and README.md give the same val loss for the defaults (`make run`).
