@@ -135,6 +135,13 @@ std::vector<std::string> tiny_train(const std::string& data, const std::string& 
   return a;
 }
 
+// For the tests that limit the address space (ulimit -v): under make sanitize they skip.
+#ifdef GPT_SANITIZE_BUILD
+#define SKIP_UNDER_ASAN() GTEST_SKIP() << "ASan reserves terabytes of address space"
+#else
+#define SKIP_UNDER_ASAN() (void)0
+#endif
+
 #define SKIP_WITHOUT_BINARY()                                 \
   const char* bin_ = std::getenv("GPT_BIN");                  \
   if (!bin_ || !file_exists(bin_)) GTEST_SKIP() << "GPT_BIN not set (make test sets it)"
@@ -331,9 +338,7 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
 // address-space limit of 2.5 GiB, T = 20000 needs 3.2 GB of scratch: refused up front.
 TEST_F(Robustness, Bf16AttentionScratchAndUlimitVAreInTheMemoryCheck) {
   SKIP_WITHOUT_BINARY();
-#ifdef GPT_SANITIZE_BUILD
-  GTEST_SKIP() << "ASan reserves terabytes of address space";
-#endif
+  SKIP_UNDER_ASAN();
   const std::string dir = scratch_dir(), log = dir + "/log", run = dir + "/r";
   std::string text;
   for (int i = 0; text.size() < 30000; i++) text += "the cat sat on the mat " + std::to_string(i % 97) + "\n";
@@ -361,9 +366,7 @@ TEST_F(Robustness, Bf16AttentionScratchAndUlimitVAreInTheMemoryCheck) {
 // gives the same weights as that head in the all-heads --json.
 TEST_F(Robustness, AttentionMapsOfALongTextAreKeptOnlyWhenShownAndCheckedFirst) {
   SKIP_WITHOUT_BINARY();
-#ifdef GPT_SANITIZE_BUILD
-  GTEST_SKIP() << "ASan reserves terabytes of address space";
-#endif
+  SKIP_UNDER_ASAN();
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r", log = dir + "/log";
   std::string err;
   ASSERT_EQ(run_gpt({"train", "--data", data, "--out", run, "--layers", "1", "--heads", "8", "--dim", "32",
@@ -472,9 +475,7 @@ TEST_F(Robustness, ModelLargerThanMemoryIsRefusedUpFront) {
 // whole and failed "out of memory"; it reads it line by line and drops the damage.
 TEST_F(Robustness, ResumeReadsAMetricsFileLargerThanMemory) {
   SKIP_WITHOUT_BINARY();
-#ifdef GPT_SANITIZE_BUILD
-  GTEST_SKIP() << "ASan reserves terabytes of address space";
-#endif
+  SKIP_UNDER_ASAN();
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r", log = dir + "/log";
   std::string err;
   ASSERT_EQ(run_gpt(tiny_train(data, run, 2, {"--eval-every", "0"}), nullptr, &err), 0) << err;
