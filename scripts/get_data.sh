@@ -52,9 +52,12 @@ while [[ ! -e "$d" ]]; do MADE="$d"; d="$(dirname "$d")"; done
 cleanup() {
   rm -f "$TMP"
   [[ -n "$MADE" ]] || return 0
-  local d
+  local d b
   d="$(dirname "$DEST")"
-  while rmdir "$d" 2>/dev/null; do
+  while :; do
+    b="$(basename "$d")"
+    # (a/b/.. is no directory of its own: rmdir refused it, and a and a/b stayed)
+    if [[ "$b" != .. && "$b" != . ]]; then rmdir "$d" 2>/dev/null || break; fi
     [[ "$d" == "$MADE" ]] && break
     d="$(dirname "$d")"
   done

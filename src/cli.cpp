@@ -16,6 +16,7 @@
 #include "config.h"
 #include "gradcheck.h"
 #include "process_group.h"
+#include "text/dataloader.h"
 
 namespace gpt {
 
@@ -620,12 +621,20 @@ int run_cli(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return e.code;
   } catch (const std::bad_alloc&) {
+    // (Every command was told "try a smaller --batch, --context or model", flags most do not have.)
     if (command == "prepare")
       std::cerr << "error: out of memory; gpt " << command << " holds the whole text and its tokens in memory (about "
-                   "3.5 bytes per byte of text, more while SentencePiece trains): give it less text at a time, or free "
-                   "memory\n";
-    else
+                << kPrepareBytesPerTextByte << " bytes per byte of text, more while SentencePiece trains): give it "
+                   "less text at a time, or free memory\n";
+    else if (command == "attention")
+      std::cerr << "error: out of memory; gpt attention holds each shown head's weights, (tokens of --text)^2 of "
+                   "them: pick one head with --head, shorten --text, or leave out --json\n";
+    else if (command == "train")
       std::cerr << "error: out of memory; try a smaller --batch, --context or model\n";
+    else if (command == "eval")
+      std::cerr << "error: out of memory; try a smaller --batch, or free memory\n";
+    else
+      std::cerr << "error: out of memory in gpt " << command << "; free memory, or give it a smaller model or input\n";
     return kExitFailure;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

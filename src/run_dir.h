@@ -75,7 +75,9 @@ MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int op
 // smaller; nullopt when unknown.
 std::optional<double> available_memory();
 // Where available_memory() looked, for messages that quote it.
-constexpr const char* kAvailableMemorySources = "MemAvailable in /proc/meminfo, the container's limit or ulimit -v";
+constexpr const char* kAvailableMemorySources =
+    "MemAvailable in /proc/meminfo, the container's limit, or ulimit -v less a tenth and 72 MiB per further thread "
+    "(address space each thread reserves beyond memory)";
 // gpt::Error (exit 2) when the estimate exceeds what is available, saying how much
 // it needs, how much there is, and which flags shrink it.
 void require_memory(const MemoryEstimate& need, std::optional<double> available);

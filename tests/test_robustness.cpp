@@ -402,6 +402,81 @@ TEST_F(Robustness, AttentionMapsOfALongTextAreKeptOnlyWhenShownAndCheckedFirst) 
   EXPECT_GT(o5.find("entropy")->as_number("e"), 0.0);
 }
 
+// helper-29: under ulimit -v the memory check compared the estimate with the limit less
+// what was mapped, with no room for what address space costs beyond memory (each thread's
+// malloc arena and stack): with the estimate 0.3% under the limit a run trained, then
+// failed "out of memory" saving its checkpoint, and lost its steps. Whatever the limit,
+// a run is now refused up front (exit 2) or finishes with its checkpoint, never trains
+// and then fails.
+TEST_F(Robustness, UnderUlimitVARunIsRefusedOrSavedNeverLostAfterTraining) {
+  SKIP_WITHOUT_BINARY();
+  SKIP_UNDER_ASAN();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log";
+  int refused = 0, finished = 0;
+  for (size_t mib = 340; mib <= 540; mib += 25) {
+    const std::string run = dir + "/r" + std::to_string(mib);
+    const int status = run_with_limit(RLIMIT_AS, bin_,
+                                      {"train", "--data", data, "--out", run, "--layers", "5", "--heads", "8", "--dim",
+                                       "448", "--context", "64", "--batch", "4", "--steps", "2", "--eval-every", "0",
+                                       "--threads", "2"},
+                                      mib << 20, log);
+    ASSERT_TRUE(WIFEXITED(status)) << mib << " MiB: " << describe(status);
+    const int rc = WEXITSTATUS(status);
+    EXPECT_TRUE(rc == 0 || rc == 2) << mib << " MiB: exit " << rc << "\n" << read_file(log);
+    if (rc == 2) {
+      refused++;
+      EXPECT_NE(read_file(log).find("of memory to train"), std::string::npos) << read_file(log);
+      EXPECT_FALSE(file_exists(join_path(run, "metrics.jsonl"))) << mib << " MiB: refused after training";
+    } else if (rc == 0) {
+      finished++;
+      EXPECT_TRUE(file_exists(join_path(run, kCheckpointFile)));
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(finished, 0);
+}
+
+// helper-29: the bf16 attention scratch was counted for every thread, though at most one
+// per (batch row, head) ever holds it: --batch 1 --heads 1 on 2 threads counted two
+// 4096 x 4096 pairs (268.5 MB) and refused a run that fits.
+TEST_F(Robustness, Bf16AttentionScratchCountsOnlyTheThreadsThatCanHoldIt) {
+  SKIP_WITHOUT_BINARY();
+  SKIP_UNDER_ASAN();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log";
+  const int status = run_with_limit(RLIMIT_AS, bin_,
+                                    {"train", "--data", data, "--out", dir + "/r", "--dtype", "bf16", "--layers", "1",
+                                     "--heads", "1", "--dim", "32", "--context", "4096", "--batch", "1", "--steps",
+                                     "1", "--eval-every", "0", "--threads", "2"},
+                                    size_t(160) << 20, log);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << read_file(log);
+  EXPECT_NE(read_file(log).find("bf16 attention scratch 134.2 MB"), std::string::npos) << read_file(log);
+}
+
+// helper-29: --threads is capped (8 per core, 64 at least: a team of 100000 crashed in
+// libgomp), but OMP_NUM_THREADS=100000 went around the cap and crashed the same way
+// (exit 139, nothing said). It is now noted and the cores are used.
+TEST_F(Robustness, AnOmpNumThreadsBeyondTheCapIsNotedNotACrash) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log";
+  std::vector<std::string> args = tiny_train(data, dir + "/r", 2, {"--eval-every", "0"});
+  args.erase(std::find(args.begin(), args.end(), "--threads"), args.end());  // (tiny_flags end with --threads 2)
+  args.insert(args.begin(), bin_);
+  const int status = in_child([&] {
+    ::setenv("OMP_NUM_THREADS", "100000", 1);
+    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin_, argv.data());
+    return 127;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status) << "\n" << read_file(log);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  EXPECT_NE(read_file(log).find("note: OMP_NUM_THREADS asks for 100000 threads, more than gpt starts"),
+            std::string::npos) << read_file(log);
+}
+
 // A full disk under metrics.jsonl: the stream failed once and wrote nothing more, the
 // run went on (and ended "stopped ... saved") with the file cut mid-line. Here the file
 // size limit plays the full disk: the checkpoint fits under it, metrics.jsonl outgrows it.

@@ -42,9 +42,16 @@ AdaptiveThreads thread_policy(const Args& a) {
     std::fprintf(stderr, "note: --threads %d is more than the %s this process may use; the threads beyond "
                  "them take turns on those cores, which usually makes every step slower\n", n,
                  count(omp_get_num_procs(), "core").c_str());
+  // OMP_NUM_THREADS went around that cap (OMP_NUM_THREADS=100000 crashed the same way).
+  int start = initial_max_threads();
+  if (n == 0 && start > most) {
+    std::fprintf(stderr, "note: OMP_NUM_THREADS asks for %d threads, more than gpt starts (at most %d here); using "
+                 "the %s\n", start, most, count(omp_get_num_procs(), "core").c_str());
+    start = omp_get_num_procs();
+  }
   if (n > 0) omp_set_num_threads(n);
-  if (n == 0) omp_set_num_threads(initial_max_threads());  // an earlier run in this process may have set it
-  return AdaptiveThreads(n > 0 ? n : initial_max_threads(), n == 0);
+  if (n == 0) omp_set_num_threads(start);  // an earlier run in this process may have set it
+  return AdaptiveThreads(n > 0 ? n : start, n == 0);
 }
 
 void apply_threads(const Args& a) { thread_policy(a); }

@@ -383,11 +383,18 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     return 0;
   }
   require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1,
-                                         device == DeviceKind::cpu && r.dtype == Dtype::bf16 ? omp_get_max_threads() : 0),
+                                         // (at most one thread per (batch row, head) holds the scratch)
+                                         device == DeviceKind::cpu && r.dtype == Dtype::bf16
+                                             ? int(std::min<long>(omp_get_max_threads(), long(B) * mc.num_heads))
+                                             : 0),
                  available_memory());
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader, r.ck->train.batch);
+  // A checkpoint saved before the first step ends (Ctrl-C in set-up or inside step 1 of
+  // --grad-accum) holds the loader's starting state: left empty, its random stream
+  // restarted from 0, not from the seed, and the resume drew other windows.
+  else st.loader = train_loader.state();
   std::unique_ptr<DataLoader> val_loader;
   if (tc.eval_every > 0) {
     if (data.val_paths.empty())

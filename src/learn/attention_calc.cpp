@@ -446,13 +446,17 @@ std::string format_attention(const AttentionProblem& p, const AttentionResult& r
 }
 
 Json matrix_json(const Matrix& m) {
-  Json rows = Json::array();
+  // Sized up front: grown by push, a row of 1025 ended with room for 2048 (and a copy
+  // on each growth), twice what gpt attention's memory check counts.
+  std::vector<Json> rows;
+  rows.reserve(size_t(m.rows));
   for (int r = 0; r < m.rows; r++) {
-    Json row = Json::array();
-    for (int c = 0; c < m.cols; c++) row.push(std::isfinite(m.at(r, c)) ? Json::number(m.at(r, c)) : Json());
-    rows.push(std::move(row));
+    std::vector<Json> row;
+    row.reserve(size_t(m.cols));
+    for (int c = 0; c < m.cols; c++) row.push_back(std::isfinite(m.at(r, c)) ? Json::number(m.at(r, c)) : Json());
+    rows.push_back(Json::array(std::move(row)));
   }
-  return rows;
+  return Json::array(std::move(rows));
 }
 
 Json attention_json(const AttentionProblem& p, const AttentionResult& r, const AttentionResult* other) {
