@@ -80,7 +80,7 @@ int cmd_sample(const Args& a) {
                "); the samples printed are incomplete");
   };
   auto emit = [&](const std::string& s) {
-    std::fputs(s.c_str(), stdout);
+    std::fwrite(s.data(), 1, s.size(), stdout);  // every byte: a prompt or token may hold a NUL
     flush();
   };
   for (int sample = 0; sample < n_samples; sample++) {
