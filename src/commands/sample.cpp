@@ -36,6 +36,12 @@ int cmd_sample(const Args& a) {
   const bool have_prompt = a.has("prompt") || a.has("prompt-file");
   const std::string prompt_source = a.has("prompt-file") ? a.str("prompt-file") : "--prompt";
   const std::string prompt = a.has("prompt-file") ? read_file_at_most(a.require("prompt-file"), size_t(64) << 20, "a --prompt-file") : a.str("prompt");
+  // A file that is no UTF-8 text (UTF-16, gzip, ...) is named as what it is, as prepare
+  // names it (the encoder's invalid-UTF-8 error advises Latin-1, which garbles UTF-16).
+  if (a.has("prompt-file") && (valid_utf8(prompt) != prompt || prompt.find('\0') != std::string::npos))
+    if (const auto kind = what_is_not_utf8(prompt))
+      GPT_FAIL(prompt_source, ": this is ", kind->what, "; --prompt-file reads UTF-8 text",
+               kind->todo.empty() ? "" : "; " + kind->todo);
   SplitMix64 rng(a.u64("seed"));
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.

@@ -349,6 +349,39 @@ std::string valid_utf8(const std::string& bytes) {
   return out + s.finish();
 }
 
+std::optional<NotUtf8Text> what_is_not_utf8(std::string_view b) {
+  auto starts = [&](std::string_view m) { return b.substr(0, m.size()) == m; };
+  auto is = [](std::string what, std::string todo) { return NotUtf8Text{std::move(what), std::move(todo)}; };
+  // UTF-32's marks first: FF FE 00 00 starts like UTF-16's FF FE.
+  if (starts(std::string_view("\xFF\xFE\0\0", 4)))
+    return is("UTF-32 text (little-endian, byte-order mark FF FE 00 00)", "convert it with `iconv -f utf-32 -t utf-8 FILE > FILE.txt`");
+  if (starts(std::string_view("\0\0\xFE\xFF", 4)))
+    return is("UTF-32 text (big-endian, byte-order mark 00 00 FE FF)", "convert it with `iconv -f utf-32 -t utf-8 FILE > FILE.txt`");
+  if (starts("\xFF\xFE"))
+    return is("UTF-16 text (little-endian, byte-order mark FF FE)", "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`");
+  if (starts("\xFE\xFF"))
+    return is("UTF-16 text (big-endian, byte-order mark FE FF)", "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`");
+  if (starts("\x1f\x8b")) return is("gzip-compressed data", "decompress it first with `zcat FILE > FILE.txt`");
+  if (starts("BZh")) return is("bzip2-compressed data", "decompress it first with `bzcat FILE > FILE.txt`");
+  if (starts("\xfd" "7zXZ")) return is("xz-compressed data", "decompress it first with `xzcat FILE > FILE.txt`");
+  if (starts("PK\x03\x04")) return is("a zip archive", "unzip it and give the text files or their directory");
+  if (starts("%PDF")) return is("a PDF", "extract its text first, e.g. with `pdftotext FILE FILE.txt`");
+  if (starts("\x7f" "ELF")) return is("a program (ELF), not text", "");
+  // UTF-16 without a mark, as Latin text is: a NUL in every other byte (of the first 4 KB)
+  // and in no byte between them.
+  const size_t n = std::min<size_t>(b.size(), 4096) & ~size_t(1);
+  for (size_t zero = 0; zero < 2 && n >= 4; zero++) {
+    bool utf16 = true;
+    for (size_t i = 0; i < n && utf16; i += 2) utf16 = b[i + zero] == '\0' && b[i + 1 - zero] != '\0';
+    if (utf16)
+      return is(zero ? "UTF-16 text (little-endian, without a byte-order mark: a NUL in every other byte)"
+                     : "UTF-16 text (big-endian, without a byte-order mark: a NUL in every other byte)",
+                zero ? "convert it with `iconv -f utf-16le -t utf-8 FILE > FILE.txt`"
+                     : "convert it with `iconv -f utf-16be -t utf-8 FILE > FILE.txt`");
+  }
+  return std::nullopt;
+}
+
 std::string Tokenizer::stream_token(int id, Utf8Stream& stream) const {
   const std::string text = decode_token(id);
   return text.empty() ? stream.finish() : stream.push(text);
