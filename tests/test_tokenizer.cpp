@@ -896,5 +896,31 @@ TEST(TokenizerFile, DetectsTheFormatOrSaysWhatItIs) {
                {"bad.bin", "truncated"});
 }
 
+// A .model cut off (a copy that stopped, a download) was "not a tokenizer file": the
+// check for a SentencePiece model needs the whole protocol buffer. A file whose start
+// reads as SentencePiece pieces is named as a damaged .model, with its size.
+TEST(TokenizerFile, ATruncatedSentencePieceModelIsNamedAsOne) {
+  const std::string dir = test::scratch_dir();
+  std::string proto;  // ModelProto field 1 (pieces), each with field 1 (piece) and 2 (score)
+  for (int i = 0; i < 300; i++) {
+    const std::string name = i == 0 ? "<unk>" : "p" + std::to_string(i);
+    const std::string msg = std::string(1, '\x0A') + char(name.size()) + name + std::string("\x15\0\0\x80\xBF", 5);
+    proto += std::string(1, '\x0A') + char(msg.size()) + msg;
+  }
+  for (size_t cut : {size_t(1000), size_t(2001), size_t(11)}) {
+    SCOPED_TRACE(cut);
+    const std::string path = join_path(dir, "cut" + std::to_string(cut) + ".model");
+    write_file_atomic(path, proto.substr(0, cut));
+    expect_error([&] { load_tokenizer_file(path); },
+                 {path, "SentencePiece .model", "truncated or damaged", std::to_string(cut) + " bytes", "<unk>"});
+    expect_error([&] { load_sentencepiece_model(proto.substr(0, cut), "x.model"); },
+                 {"x.model", "truncated or damaged"});
+  }
+  // Not even one whole piece: nothing says it is a .model.
+  const std::string path = join_path(dir, "cut5.model");
+  write_file_atomic(path, proto.substr(0, 5));
+  expect_error([&] { load_tokenizer_file(path); }, {path, "not a tokenizer file"});
+}
+
 }  // namespace
 }  // namespace gpt
