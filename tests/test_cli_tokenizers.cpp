@@ -171,6 +171,31 @@ TEST(TokenizeCli, LlmcTokenizerDecodesButRefusesToEncode) {
   r = gpt_cli({"tokenize", "--tokenizer", file, "--encode", "Hello"});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("can only decode"), std::string::npos) << r.err;
+  // The advice named sample's --prompt, a flag tokenize does not have.
+  EXPECT_NE(r.err.find("--decode \"5\""), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--prompt"), std::string::npos) << r.err;
+}
+
+// attention --text with a model whose tokenizer only decodes (an llm.c export beside an
+// llm.c tokenizer file) failed with advice to give ids as --prompt "5": attention has no
+// --prompt, and did not take ids there. It takes ids, as sample does, labelled by the tokenizer.
+TEST(TokenizeCli, AttentionTakesIdsWithADecodeOnlyTokenizer) {
+  const std::string dir = test::scratch_dir();
+  std::string text;
+  while (text.size() < 3000) text += "hello world\n";
+  const std::string run = trained_run(dir, prepared(dir, text, "char"), 2);
+  const std::string m = join_path(dir, "m.bin");
+  ASSERT_EQ(gpt_cli({"export", "--ckpt", run, "--to", "llmc", "--out", m}).rc, 0);
+  write_file_atomic(join_path(dir, "m.tokenizer.bin"), llmc_file({"\n", " ", "d", "e", "h", "l", "o", "r", "w"}));
+  CliRun r = gpt_cli({"attention", "--ckpt", m, "--text", "4 3 5 5 6", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const Json j = Json::parse(r.out, "attention --json");
+  EXPECT_EQ(j.find("tokens")->dump(), "[\"h\",\"e\",\"l\",\"l\",\"o\"]");
+  r = gpt_cli({"attention", "--ckpt", m, "--text", "hello"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("can only decode"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("token ids"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--prompt"), std::string::npos) << r.err;
 }
 
 TEST(SampleCli, TokenizerFlagOverridesOrSuppliesTheCheckpoints) {

@@ -101,6 +101,10 @@ int cmd_tokenize(const Args& a) {
 
   if (a.has("encode")) {
     const std::string text = a.str("encode");
+    if (!tok->can_encode())  // (the tokenizer's own message named sample's --prompt)
+      GPT_FAIL(source, ": ", tok->describe(), " can only decode: it has no rules to turn text into tokens. Give "
+               "token ids to decode instead (e.g. --decode \"", tok->eos_id().value_or(0), "\"), or a tokenizer "
+               "that can encode");
     ids = encode_text(*tok, text, "--encode");
     print_table(*tok, ids);
     std::printf("ids:");
