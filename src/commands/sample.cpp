@@ -70,10 +70,11 @@ int cmd_sample(const Args& a) {
 
   // Prompt -> ids; each sample prints it first.
   const Prompt p = encode_prompt(tok.get(), V, maxT, have_prompt, prompt, prompt_source,
-                                 a.require("ckpt") + " has no tokenizer (none stored in it, none beside it), so the "
-                                 "samples are token ids; give the tokenizer it was trained with (--tokenizer FILE) "
-                                 "for text",
-                                 "this checkpoint has no tokenizer (give one with --tokenizer FILE)");
+                                 a.require("ckpt") + " has no tokenizer (none stored in it, " +
+                                     tokenizer_beside_note(a.require("ckpt")) + "), so the samples are token ids; "
+                                     "give the tokenizer it was trained with (--tokenizer FILE) for text",
+                                 "this checkpoint has no tokenizer (none stored in it, " +
+                                     tokenizer_beside_note(a.require("ckpt")) + "; give one with --tokenizer FILE)");
   for (const std::string& n : p.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 
   GenerateStats stats;
