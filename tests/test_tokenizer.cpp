@@ -673,6 +673,39 @@ TEST(SentencePiece, VocabularyLimits) {
   expect_error([&] { train_sentencepiece(many_chars, o); }, {"failed", "larger --vocab-size"});
 }
 
+// More tokens than the text can make: the library's own words leaked ("Internal:
+// ./src/trainer_interface.cc(660) [(trainer_spec_.vocab_size()) == ...] Vocabulary size too
+// high (5000). Please set it to a value <= 271."). The numbers are said plainly, and the
+// largest size named works.
+TEST(SentencePiece, TooLargeAVocabularyIsSaidInPlainWords) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  for (const char* type : {"bpe", "unigram"}) {
+    SCOPED_TRACE(type);
+    SentencePieceOptions o;
+    o.model_type = type;
+    o.vocab_size = 5000;
+    std::string msg;
+    try {
+      train_sentencepiece("a tiny text\n", o);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    for (const char* leak : {"Internal", ".cc(", "trainer_spec_", "Please set"})
+      EXPECT_EQ(msg.find(leak), std::string::npos) << leak << " in: " << msg;
+    const size_t at = msg.find("at most ");
+    ASSERT_NE(at, std::string::npos) << msg;
+    const int most = std::atoi(msg.c_str() + at + 8);
+    EXPECT_GE(most, 260) << msg;
+    EXPECT_NE(msg.find("5000"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--vocab-size " + std::to_string(most)), std::string::npos) << msg;
+    if (std::string(type) == "bpe") {  // (unigram's limit is an estimate; bpe's is exact)
+      o.vocab_size = most;
+      EXPECT_EQ(train_sentencepiece("a tiny text\n", o)->vocab_size(), most);
+    }
+  }
+}
+
 TEST(SentencePiece, WithoutTheLibraryErrorsSayHowToGetIt) {
   if (have_sentencepiece()) GTEST_SKIP() << "built with SentencePiece";
   const std::string dir = test::scratch_dir();

@@ -727,6 +727,15 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   if (!status.ok()) {
     const std::string msg = status.ToString();
     std::string hint = "; check --vocab-size";
+    // "Internal: ./src/trainer_interface.cc(660) [(trainer_spec_.vocab_size()) == ...]
+    // Vocabulary size too high (1024). Please set it to a value <= 261.": the library's
+    // file, line and check say nothing to a user; its numbers do.
+    const size_t at_most = msg.find("<= ");
+    const long most = at_most == std::string::npos ? 0 : std::atol(msg.c_str() + at_most + 3);
+    if (msg.find("Vocabulary size too high") != std::string::npos && most > 0)
+      GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the text is "
+               "too small for ", opt.vocab_size, " tokens; use a smaller --vocab-size, at most ", most,
+               " (--vocab-size ", most, "), or more text");
     if (msg.find("too high") != std::string::npos)
       hint = "; the text is too small for that many tokens: use a smaller --vocab-size (SentencePiece names the "
              "largest it can make) or more text";
