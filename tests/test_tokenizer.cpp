@@ -92,6 +92,36 @@ TEST(CharTokenizer, UnknownCharacterIsAnError) {
                {"\xE2\x9C\x93", "U+2713", "byte offset 3", "character 2", "other text"});
 }
 
+// A character that takes no room or passes for another is named, not drawn between
+// quotes: a combining mark sat on the quote ('Ì'), a no-break space passed for a
+// space. The same characters tokenize's table shows as \u{...}.
+TEST(CharTokenizer, UnknownCharactersThatPrintAsNothingAreNamed) {
+  auto tok = build_char_tokenizer("abe");
+  struct Case {
+    std::string text, needle;
+  };
+  const std::vector<Case> cases = {
+      {"e\xCC\x81", "character U+0301 (a combining mark)"},
+      {"a\xC2\xA0", "character U+00A0 (a no-break space)"},
+      {"a\xE2\x80\xA8", "character U+2028 (a line or paragraph separator)"},
+      {"a\xE2\x80\x8D", "character U+200D (an invisible character)"},
+      {"\xEF\xBB\xBF" "a", "character U+FEFF (a byte-order mark)"},
+      {"a\x07", "character U+0007 at"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.needle);
+    const std::string ch = c.text[0] == 'a' || c.text[0] == 'e' ? c.text.substr(1) : c.text.substr(0, 3);
+    try {
+      tok->encode(c.text);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(c.needle), std::string::npos) << m;
+      EXPECT_EQ(m.find("'" + ch + "'"), std::string::npos) << m;  // not drawn between quotes
+    }
+  }
+}
+
 TEST(CharTokenizer, InvalidUtf8IsAnError) {
   struct Case {
     std::string text;

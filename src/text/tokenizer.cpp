@@ -38,6 +38,18 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+const char* hidden_character(uint32_t c) {
+  if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) return "a control character";
+  if (c == 0xA0) return "a no-break space";
+  if (c >= 0x0300 && c <= 0x036F) return "a combining mark";
+  if (c == 0x2028 || c == 0x2029) return "a line or paragraph separator";
+  if (c == 0xFEFF) return "a byte-order mark";
+  if (c == 0xAD || (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) ||
+      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF))
+    return "an invisible character";
+  return nullptr;
+}
+
 namespace tokenizer_detail {
 
 std::string hex_byte(unsigned char b) {
@@ -175,11 +187,9 @@ std::string printable(uint32_t cp) {
     default: break;
   }
   if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return name;  // control characters
-  // Characters that take no room on screen (quotes around them would look empty).
-  if (cp == 0xAD || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
-      (cp >= 0x2060 && cp <= 0x206F) || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF ||
-      (cp >= 0xE0100 && cp <= 0xE01EF))
-    return name + (cp == 0xFEFF ? " (a byte-order mark)" : " (an invisible character)");
+  // Characters that take no room on screen or pass for another (quotes around them would
+  // look empty, or hold a space; a combining mark would sit on the quote).
+  if (const char* hidden = hidden_character(cp)) return name + " (" + hidden + ")";
   std::string s = "'";
   append_utf8(s, cp);
   return s + "' (" + name + ")";

@@ -96,6 +96,12 @@ constexpr const char* kTokenizerFile = "tokenizer.bin";
 
 // Appends code point cp (<= U+10FFFF) to out as UTF-8.
 void append_utf8(std::string& out, uint32_t cp);
+// Characters a message names by code point rather than draws: ones that take no room on
+// screen or pass for another (control characters, the no-break space, soft hyphen,
+// combining marks, which would sit on the quote, zero-width and bidi format characters,
+// line and paragraph separators, variation selectors, the byte-order mark). What it is
+// ("a combining mark"), or nullptr for a character that can be shown as it is.
+const char* hidden_character(uint32_t cp);
 constexpr const char* kSentencePieceFile = "tokenizer.model";  // written next to it for SentencePiece
 
 // Vocabulary = the sorted set of code points in text. Invalid UTF-8 bytes are an error.
