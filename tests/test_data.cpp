@@ -774,7 +774,8 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
   }
   // In a directory: skipped, each named as what it is, with no Latin-1 advice while no
   // file is text in another encoding; a gzip file gets the words prepare gives it alone.
-  write_file_atomic(join_path(dir, "mixed/text.gz"), std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48", 12));
+  write_file_atomic(join_path(dir, "mixed/text.gz"),
+                    std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48", 12));
   write_file_atomic(join_path(dir, "mixed/ok.txt"), "plain text\n");
   std::string summary = prepare_data(join_path(dir, "mixed"), join_path(dir, "out"), "char", 0.1);
   for (const char* n : {"le.txt is UTF-16 text (little-endian", "iconv -f utf-16 -t utf-8",

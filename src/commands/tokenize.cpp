@@ -84,13 +84,16 @@ int cmd_tokenize(const Args& a) {
   if (a.has("data")) {
     const std::string dir = a.require("data");
     source = join_path(dir, kTokenizerFile);
-    if (is_directory(dir) && !holds(dir, kTokenizerFile) && (holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile)))
-      GPT_FAIL(dir, ": is a model's directory (it holds ", holds(dir, kCheckpointFile) ? kCheckpointFile : kSafetensorsFile,
+    const bool model = holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
+    if (is_directory(dir) && !holds(dir, kTokenizerFile) && model)
+      GPT_FAIL(dir, ": is a model's directory (it holds ",
+               holds(dir, kCheckpointFile) ? kCheckpointFile : kSafetensorsFile,
                "), not a data directory of `gpt prepare`; for the model's tokenizer give --ckpt ", dir);
     tok = Tokenizer::load_dir(dir);
   } else if (a.has("ckpt")) {
     const std::string dir = a.require("ckpt");
-    if (is_directory(dir) && holds(dir, kTokenizerFile) && !holds(dir, kCheckpointFile) && !holds(dir, kSafetensorsFile))
+    const bool model = holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
+    if (is_directory(dir) && holds(dir, kTokenizerFile) && !model)
       GPT_FAIL(dir, ": is a data directory of `gpt prepare` (it holds ", kTokenizerFile, " but no model: neither ",
                kCheckpointFile, " nor ", kSafetensorsFile, "); for its tokenizer give --data ", dir);
     std::string tok_file;

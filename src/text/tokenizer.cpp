@@ -363,14 +363,14 @@ std::optional<NotUtf8Text> what_is_not_utf8(std::string_view b) {
   auto starts = [&](std::string_view m) { return b.substr(0, m.size()) == m; };
   auto is = [](std::string what, std::string todo) { return NotUtf8Text{std::move(what), std::move(todo)}; };
   // UTF-32's marks first: FF FE 00 00 starts like UTF-16's FF FE.
+  const std::string utf32 = "convert it with `iconv -f utf-32 -t utf-8 FILE > FILE.txt`";
+  const std::string utf16 = "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`";
   if (starts(std::string_view("\xFF\xFE\0\0", 4)))
-    return is("UTF-32 text (little-endian, byte-order mark FF FE 00 00)", "convert it with `iconv -f utf-32 -t utf-8 FILE > FILE.txt`");
+    return is("UTF-32 text (little-endian, byte-order mark FF FE 00 00)", utf32);
   if (starts(std::string_view("\0\0\xFE\xFF", 4)))
-    return is("UTF-32 text (big-endian, byte-order mark 00 00 FE FF)", "convert it with `iconv -f utf-32 -t utf-8 FILE > FILE.txt`");
-  if (starts("\xFF\xFE"))
-    return is("UTF-16 text (little-endian, byte-order mark FF FE)", "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`");
-  if (starts("\xFE\xFF"))
-    return is("UTF-16 text (big-endian, byte-order mark FE FF)", "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`");
+    return is("UTF-32 text (big-endian, byte-order mark 00 00 FE FF)", utf32);
+  if (starts("\xFF\xFE")) return is("UTF-16 text (little-endian, byte-order mark FF FE)", utf16);
+  if (starts("\xFE\xFF")) return is("UTF-16 text (big-endian, byte-order mark FE FF)", utf16);
   if (starts("\x1f\x8b")) return is("gzip-compressed data", "decompress it first with `zcat FILE > FILE.txt`");
   if (starts("BZh")) return is("bzip2-compressed data", "decompress it first with `bzcat FILE > FILE.txt`");
   if (starts("\xfd" "7zXZ")) return is("xz-compressed data", "decompress it first with `xzcat FILE > FILE.txt`");

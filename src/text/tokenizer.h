@@ -41,7 +41,8 @@ struct NotUtf8Text {
 };
 std::optional<NotUtf8Text> what_is_not_utf8(std::string_view bytes);
 // For text that is none of those: the usual advice.
-constexpr const char* kOtherEncodingAdvice = "text in another encoding can be converted, e.g. `iconv -f latin1 -t utf-8`";
+constexpr const char* kOtherEncodingAdvice =
+    "text in another encoding can be converted, e.g. `iconv -f latin1 -t utf-8`";
 
 class Tokenizer {
  public:
