@@ -248,6 +248,45 @@ TEST(Runs, SampleSeveralAndFromAFileExportsCarryTheirTokenizer) {
   EXPECT_TRUE(cfg.find("eos_token_id")->is_null());
 }
 
+// sample and train --sample-every printed text only up to its first NUL byte (fputs): a
+// prompt "the\0cat" showed as "the", and a token that decodes to a NUL ended what was
+// printed of it. Every byte is written. (A char tokenizer of the model's size with NUL
+// where the data has its newline: the model samples NULs.)
+TEST(Runs, SampleAndTrainSamplesPrintNulBytes) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string out, err;
+  train(data, run, 6, 0, &err);
+  std::string chars = Tokenizer::load_dir(data)->decode({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
+  ASSERT_EQ(chars.substr(0, 2), "\n ");
+  chars[0] = '\0';
+  make_dirs(join_path(dir, "nul"));
+  build_char_tokenizer(chars)->save_dir(join_path(dir, "nul"));
+  const std::string tok = join_path(dir, "nul/" + std::string(kTokenizerFile));
+  const std::string prompt("the\0cat", 7);
+  write_file_atomic(dir + "/p.txt", prompt);
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokenizer", tok, "--prompt-file", dir + "/p.txt", "--tokens", "0"},
+                    &out, &err), 0) << err;
+  EXPECT_EQ(out, prompt + "\n");
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokenizer", tok, "--prompt-file", dir + "/p.txt", "--tokens", "200",
+                     "--seed", "5"}, &out, &err), 0) << err;
+  EXPECT_EQ(out.size(), prompt.size() + 200 + 1);  // one byte a token
+  EXPECT_EQ(out.substr(0, prompt.size()), prompt);
+  EXPECT_NE(out.find('\0', prompt.size()), std::string::npos);  // sampled NULs are printed
+  // train's samples: the data directory's tokenizer replaced by the NUL one.
+  write_file_atomic(join_path(data, kTokenizerFile), read_file(tok));
+  ASSERT_EQ(run_gpt(cat({"train", "--data", data, "--out", join_path(dir, "run2"), "--steps", "2", "--eval-every", "0",
+                         "--sample-every", "2", "--sample-tokens", "200", "--sample-prompt", "the "},
+                        tiny_model_flags()),
+                    &out, &err), 0) << err;
+  const size_t at = out.find("--- sample at step 2");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string sample = out.substr(out.find('\n', at) + 1, 4 + 200);
+  EXPECT_EQ(sample.substr(0, 4), "the ");
+  EXPECT_NE(sample.find('\0'), std::string::npos) << "no NUL in: " << sample;
+}
+
 TEST(Runs, ExportOfASentencePieceRunWritesTokenizerModelAndItsSpecialIds) {
   if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
   const std::string dir = scratch_dir();

@@ -171,6 +171,73 @@ TEST(TokenizeCli, LlmcTokenizerDecodesButRefusesToEncode) {
   r = gpt_cli({"tokenize", "--tokenizer", file, "--encode", "Hello"});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("can only decode"), std::string::npos) << r.err;
+  // The advice named sample's --prompt, a flag tokenize does not have.
+  EXPECT_NE(r.err.find("--decode \"5\""), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--prompt"), std::string::npos) << r.err;
+}
+
+// tokenize --data RUN (or an export) said "tokenizer.bin: not found ... Run `gpt prepare`",
+// and --ckpt DATA did not say to give --data: the other flag is named. An export whose
+// tokenizer.model / tokenizer.bin is gone but whose tokenizer.json is there: "no
+// tokenizer, none beside it" though one lies beside it; the messages say gpt.cc does not
+// read tokenizer.json and which files it reads.
+TEST(TokenizeCli, TheOtherSourceFlagAndALoneTokenizerJsonAreNamed) {
+  const std::string dir = test::scratch_dir();
+  std::string text;
+  while (text.size() < 3000) text += "hello world\n";
+  const std::string data = prepared(dir, text, "char"), run = trained_run(dir, data, 2);
+  const std::string hf = join_path(dir, "hf");
+  ASSERT_EQ(gpt_cli({"export", "--ckpt", run, "--to", "safetensors", "--out", hf}).rc, 0);
+  ASSERT_TRUE(file_exists(join_path(hf, "tokenizer.json")));
+  CliRun r = gpt_cli({"tokenize", "--data", run, "--encode", "hi"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--ckpt " + run), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Run `gpt prepare`"), std::string::npos) << r.err;
+  r = gpt_cli({"tokenize", "--ckpt", data, "--encode", "hi"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--data " + data), std::string::npos) << r.err;
+  // The export without its tokenizer.bin: tokenizer.json alone.
+  std::remove(join_path(hf, kTokenizerFile).c_str());
+  r = gpt_cli({"tokenize", "--data", hf, "--encode", "hi"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--ckpt " + hf), std::string::npos) << r.err;
+  const std::vector<std::string> needles = {join_path(hf, "tokenizer.json"), "which gpt.cc does not read",
+                                            join_path(hf, kSentencePieceFile), join_path(hf, kTokenizerFile)};
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"tokenize", "--ckpt", hf, "--encode", "hi"},
+           {"sample", "--ckpt", hf, "--prompt", "hello", "--tokens", "2"},
+           {"prepare", "--input", join_path(dir, "input.txt"), "--out", join_path(dir, "d2"), "--tokenizer", hf}}) {
+    SCOPED_TRACE(args[0]);
+    r = gpt_cli(args);
+    EXPECT_NE(r.rc, 0);
+    for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << n << " in: " << r.err;
+  }
+  // A sample without a prompt notes it too (the samples are ids).
+  r = gpt_cli({"sample", "--ckpt", hf, "--tokens", "2"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("which gpt.cc does not read"), std::string::npos) << r.err;
+}
+
+// attention --text with a model whose tokenizer only decodes (an llm.c export beside an
+// llm.c tokenizer file) failed with advice to give ids as --prompt "5": attention has no
+// --prompt, and did not take ids there. It takes ids, as sample does, labelled by the tokenizer.
+TEST(TokenizeCli, AttentionTakesIdsWithADecodeOnlyTokenizer) {
+  const std::string dir = test::scratch_dir();
+  std::string text;
+  while (text.size() < 3000) text += "hello world\n";
+  const std::string run = trained_run(dir, prepared(dir, text, "char"), 2);
+  const std::string m = join_path(dir, "m.bin");
+  ASSERT_EQ(gpt_cli({"export", "--ckpt", run, "--to", "llmc", "--out", m}).rc, 0);
+  write_file_atomic(join_path(dir, "m.tokenizer.bin"), llmc_file({"\n", " ", "d", "e", "h", "l", "o", "r", "w"}));
+  CliRun r = gpt_cli({"attention", "--ckpt", m, "--text", "4 3 5 5 6", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const Json j = Json::parse(r.out, "attention --json");
+  EXPECT_EQ(j.find("tokens")->dump(), "[\"h\",\"e\",\"l\",\"l\",\"o\"]");
+  r = gpt_cli({"attention", "--ckpt", m, "--text", "hello"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("can only decode"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("token ids"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--prompt"), std::string::npos) << r.err;
 }
 
 TEST(SampleCli, TokenizerFlagOverridesOrSuppliesTheCheckpoints) {

@@ -740,6 +740,54 @@ TEST(Prepare, BadInputFilesAreErrors) {
             23u);  // every character of the text
 }
 
+// UTF-16 text was "binary data (it holds NUL bytes)" to prepare, and a directory's
+// UTF-16 file was skipped with Latin-1 advice (which turns it into text full of NULs):
+// each is named as UTF-16 (or UTF-32), with the conversion that works.
+TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
+  const std::string dir = test::scratch_dir();
+  struct Case {
+    std::string name, bytes, what, iconv;
+  };
+  const std::vector<Case> cases = {
+      {"le.txt", std::string("\xFF\xFEh\0i\0\n\0", 8), "UTF-16 text (little-endian", "iconv -f utf-16 -t utf-8"},
+      {"be.txt", std::string("\xFE\xFF\0h\0i\0\n", 8), "UTF-16 text (big-endian", "iconv -f utf-16 -t utf-8"},
+      {"nobom.txt", std::string("h\0i\0 \0t\0h\0e\0r\0e\0\n\0", 18), "UTF-16 text", "iconv -f utf-16le -t utf-8"},
+      {"nobom_be.txt", std::string("\0h\0i\0 \0t\0h\0e\0r\0e\0\n", 18), "UTF-16 text", "iconv -f utf-16be -t utf-8"},
+      {"le32.txt", std::string("\xFF\xFE\0\0h\0\0\0", 8), "UTF-32 text (little-endian", "iconv -f utf-32 -t utf-8"},
+      {"be32.txt", std::string("\0\0\xFE\xFF\0\0\0h", 8), "UTF-32 text (big-endian", "iconv -f utf-32 -t utf-8"},
+  };
+  make_dirs(join_path(dir, "mixed"));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = join_path(dir, c.name);
+    write_file_atomic(path, c.bytes);
+    if (c.name == "le.txt" || c.name == "nobom.txt") write_file_atomic(join_path(dir, "mixed/" + c.name), c.bytes);
+    try {
+      prepare_data(path, join_path(dir, "out"), "char", 0.1);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      for (const std::string& n : {path, c.what, c.iconv}) EXPECT_NE(m.find(n), std::string::npos) << n << " in: " << m;
+      EXPECT_EQ(m.find("binary data"), std::string::npos) << m;
+      EXPECT_EQ(m.find("latin1"), std::string::npos) << m;
+    }
+  }
+  // In a directory: skipped, each named as what it is, with no Latin-1 advice while no
+  // file is text in another encoding; a gzip file gets the words prepare gives it alone.
+  write_file_atomic(join_path(dir, "mixed/text.gz"),
+                    std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48", 12));
+  write_file_atomic(join_path(dir, "mixed/ok.txt"), "plain text\n");
+  std::string summary = prepare_data(join_path(dir, "mixed"), join_path(dir, "out"), "char", 0.1);
+  for (const char* n : {"le.txt is UTF-16 text (little-endian", "iconv -f utf-16 -t utf-8",
+                        "nobom.txt is UTF-16 text", "iconv -f utf-16le -t utf-8", "text.gz is gzip-compressed data",
+                        "zcat"})
+    EXPECT_NE(summary.find(n), std::string::npos) << n << " in: " << summary;
+  EXPECT_EQ(summary.find("latin1"), std::string::npos) << summary;
+  write_file_atomic(join_path(dir, "mixed/latin1.txt"), "caf\xE9\n");
+  summary = prepare_data(join_path(dir, "mixed"), join_path(dir, "out"), "char", 0.1);
+  EXPECT_NE(summary.find("iconv -f latin1 -t utf-8"), std::string::npos) << summary;
+}
+
 // ---------------------------------------------------------------- prepare: many files
 
 std::vector<int> shard_ids(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -295,6 +296,57 @@ TEST(HfTokenizer, SettingsItCannotExpressAreNotConverted) {
   const HfTokenizerFiles g = hf_tokenizer_files(*load_llmc_tokenizer(llmc, "test"), 64);
   EXPECT_FALSE(g.written());
   EXPECT_NE(g.why_not.find("only decodes"), std::string::npos) << g.why_not;
+}
+
+// A .model with one more normal piece (text, score) after the others, written from the
+// protobuf wire format: ModelProto field 1 holds SentencePiece { piece = 1; score = 2 (a
+// float); type = 3 }.
+std::string with_piece(const std::string& model, const std::string& text, float score) {
+  std::string msg = std::string(1, '\x0A') + char(text.size()) + text + '\x15';
+  char bits[4];
+  std::memcpy(bits, &score, 4);
+  msg += std::string(bits, 4) + '\x18' + '\x01';
+  return model + '\x0A' + char(msg.size()) + msg;
+}
+
+// SentencePiece loads a model with a score that is not a number or a piece that is not
+// UTF-8, but JSON cannot hold either: export wrote bare nan / inf and raw bytes into
+// tokenizer.json (no JSON reader takes it) and said it worked. Not converted now.
+TEST_P(HfSentencePiece, PiecesJsonCannotHoldAreNotConverted) {
+  SentencePieceOptions opt;
+  opt.model_type = GetParam();
+  opt.vocab_size = vocab_size(GetParam());
+  const auto tok = train_sentencepiece(corpus(), opt);
+  const HfTokenizerFiles good = hf_tokenizer_files(*tok, 64);
+  ASSERT_TRUE(good.written()) << good.why_not;
+  const int id = tok->vocab_size();  // the added piece's id
+  struct Case {
+    std::string text;
+    float score;
+    std::vector<std::string> needles;
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<Case> cases = {
+      {"zzq", std::numeric_limits<float>::quiet_NaN(), {std::to_string(id), "zzq", "nan", "finite"}},
+      {"zzq", inf, {std::to_string(id), "zzq", "inf", "finite"}},
+      {"zzq", -inf, {std::to_string(id), "zzq", "-inf", "finite"}},
+      {"\xFF\xFEzz", -999.0f, {std::to_string(id), "not valid UTF-8", "\\xFF\\xFEzz"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.needles[2]);
+    const auto edited = load_sentencepiece_model(with_piece(tok->native_file(), c.text, c.score), "edited.model");
+    ASSERT_EQ(edited->vocab_size(), id + 1);
+    const HfTokenizerFiles f = hf_tokenizer_files(*edited, 64);
+    EXPECT_FALSE(f.written()) << f.tokenizer_json.substr(0, 200);
+    EXPECT_TRUE(f.config_json.empty());
+    for (const std::string& n : c.needles) EXPECT_NE(f.why_not.find(n), std::string::npos) << n << " in: " << f.why_not;
+  }
+  // An ordinary extra piece is still converted, and the file is valid UTF-8.
+  const HfTokenizerFiles f =
+      hf_tokenizer_files(*load_sentencepiece_model(with_piece(tok->native_file(), "zzq", -999.0f), "x"), 64);
+  ASSERT_TRUE(f.written()) << f.why_not;
+  EXPECT_EQ(valid_utf8(f.tokenizer_json), f.tokenizer_json);
+  EXPECT_NO_THROW(Json::parse(f.tokenizer_json, "tokenizer.json"));
 }
 
 // BPE merges come from the pieces: every split into two pieces, in score order.

@@ -1657,6 +1657,34 @@ TEST_F(Robustness, SampleRefusesAnotherModelsTokenizerAndNamesThePromptFile) {
   EXPECT_NE(err.find("--sample-prompt: "), std::string::npos) << err;
 }
 
+// A UTF-16 or gzip --prompt-file got the Latin-1 advice (`iconv -f latin1`), which makes
+// garbage of it; it is named as what it is, with prepare's words for it. (Other text
+// with a NUL byte is still read: Runs.SampleAndTrainSamplesPrintNulBytes.)
+TEST_F(Robustness, PromptFileInUtf16OrGzipIsNamedAsSuch) {
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 1), nullptr, &err), 0) << err;
+  struct Case {
+    std::string name, bytes;
+    std::vector<std::string> needles;
+  };
+  const std::vector<Case> cases = {
+      {"le.txt", std::string("\xFF\xFEt\0h\0e\0", 8), {"UTF-16 text (little-endian", "iconv -f utf-16 -t utf-8"}},
+      {"be.txt", std::string("\xFE\xFF\0t\0h\0e", 8), {"UTF-16 text (big-endian", "iconv -f utf-16 -t utf-8"}},
+      {"nobom.txt", std::string("t\0h\0e\0 \0", 8), {"UTF-16 text", "iconv -f utf-16le -t utf-8"}},
+      {"p.gz", std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48", 12), {"gzip-compressed data", "zcat"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    write_file_atomic(dir + "/" + c.name, c.bytes);
+    EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt-file", dir + "/" + c.name, "--tokens", "2"}, nullptr, &err),
+              1);
+    EXPECT_NE(err.find(dir + "/" + c.name + ": "), std::string::npos) << err;
+    for (const std::string& n : c.needles) EXPECT_NE(err.find(n), std::string::npos) << n << " in: " << err;
+    EXPECT_EQ(err.find("latin1"), std::string::npos) << err;
+  }
+}
+
 // tokenize, attention and posenc --ckpt said an llm.c file "cannot be resumed".
 TEST_F(Robustness, EveryModelReadingCommandTakesAnLlmcFile) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";

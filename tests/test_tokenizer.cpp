@@ -92,6 +92,36 @@ TEST(CharTokenizer, UnknownCharacterIsAnError) {
                {"\xE2\x9C\x93", "U+2713", "byte offset 3", "character 2", "other text"});
 }
 
+// A character that takes no room or passes for another is named, not drawn between
+// quotes: a combining mark sat on the quote ('Ì'), a no-break space passed for a
+// space. The same characters tokenize's table shows as \u{...}.
+TEST(CharTokenizer, UnknownCharactersThatPrintAsNothingAreNamed) {
+  auto tok = build_char_tokenizer("abe");
+  struct Case {
+    std::string text, needle;
+  };
+  const std::vector<Case> cases = {
+      {"e\xCC\x81", "character U+0301 (a combining mark)"},
+      {"a\xC2\xA0", "character U+00A0 (a no-break space)"},
+      {"a\xE2\x80\xA8", "character U+2028 (a line or paragraph separator)"},
+      {"a\xE2\x80\x8D", "character U+200D (an invisible character)"},
+      {"\xEF\xBB\xBF" "a", "character U+FEFF (a byte-order mark)"},
+      {"a\x07", "character U+0007 at"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.needle);
+    const std::string ch = c.text[0] == 'a' || c.text[0] == 'e' ? c.text.substr(1) : c.text.substr(0, 3);
+    try {
+      tok->encode(c.text);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(c.needle), std::string::npos) << m;
+      EXPECT_EQ(m.find("'" + ch + "'"), std::string::npos) << m;  // not drawn between quotes
+    }
+  }
+}
+
 TEST(CharTokenizer, InvalidUtf8IsAnError) {
   struct Case {
     std::string text;
@@ -673,6 +703,39 @@ TEST(SentencePiece, VocabularyLimits) {
   expect_error([&] { train_sentencepiece(many_chars, o); }, {"failed", "larger --vocab-size"});
 }
 
+// More tokens than the text can make: the library's own words leaked ("Internal:
+// ./src/trainer_interface.cc(660) [(trainer_spec_.vocab_size()) == ...] Vocabulary size too
+// high (5000). Please set it to a value <= 271."). The numbers are said plainly, and the
+// largest size named works.
+TEST(SentencePiece, TooLargeAVocabularyIsSaidInPlainWords) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  for (const char* type : {"bpe", "unigram"}) {
+    SCOPED_TRACE(type);
+    SentencePieceOptions o;
+    o.model_type = type;
+    o.vocab_size = 5000;
+    std::string msg;
+    try {
+      train_sentencepiece("a tiny text\n", o);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    for (const char* leak : {"Internal", ".cc(", "trainer_spec_", "Please set"})
+      EXPECT_EQ(msg.find(leak), std::string::npos) << leak << " in: " << msg;
+    const size_t at = msg.find("at most ");
+    ASSERT_NE(at, std::string::npos) << msg;
+    const int most = std::atoi(msg.c_str() + at + 8);
+    EXPECT_GE(most, 260) << msg;
+    EXPECT_NE(msg.find("5000"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--vocab-size " + std::to_string(most)), std::string::npos) << msg;
+    if (std::string(type) == "bpe") {  // (unigram's limit is an estimate; bpe's is exact)
+      o.vocab_size = most;
+      EXPECT_EQ(train_sentencepiece("a tiny text\n", o)->vocab_size(), most);
+    }
+  }
+}
+
 TEST(SentencePiece, WithoutTheLibraryErrorsSayHowToGetIt) {
   if (have_sentencepiece()) GTEST_SKIP() << "built with SentencePiece";
   const std::string dir = test::scratch_dir();
@@ -894,6 +957,32 @@ TEST(TokenizerFile, DetectsTheFormatOrSaysWhatItIs) {
   // A damaged blob still names the file.
   expect_error([&] { load_tokenizer_file(at("bad.bin", "gptcc-tokenizer char 1\nvocab_size 2\nU+0061\n")); },
                {"bad.bin", "truncated"});
+}
+
+// A .model cut off (a copy that stopped, a download) was "not a tokenizer file": the
+// check for a SentencePiece model needs the whole protocol buffer. A file whose start
+// reads as SentencePiece pieces is named as a damaged .model, with its size.
+TEST(TokenizerFile, ATruncatedSentencePieceModelIsNamedAsOne) {
+  const std::string dir = test::scratch_dir();
+  std::string proto;  // ModelProto field 1 (pieces), each with field 1 (piece) and 2 (score)
+  for (int i = 0; i < 300; i++) {
+    const std::string name = i == 0 ? "<unk>" : "p" + std::to_string(i);
+    const std::string msg = std::string(1, '\x0A') + char(name.size()) + name + std::string("\x15\0\0\x80\xBF", 5);
+    proto += std::string(1, '\x0A') + char(msg.size()) + msg;
+  }
+  for (size_t cut : {size_t(1000), size_t(2001), size_t(11)}) {
+    SCOPED_TRACE(cut);
+    const std::string path = join_path(dir, "cut" + std::to_string(cut) + ".model");
+    write_file_atomic(path, proto.substr(0, cut));
+    expect_error([&] { load_tokenizer_file(path); },
+                 {path, "SentencePiece .model", "truncated or damaged", std::to_string(cut) + " bytes", "<unk>"});
+    expect_error([&] { load_sentencepiece_model(proto.substr(0, cut), "x.model"); },
+                 {"x.model", "truncated or damaged"});
+  }
+  // Not even one whole piece: nothing says it is a .model.
+  const std::string path = join_path(dir, "cut5.model");
+  write_file_atomic(path, proto.substr(0, 5));
+  expect_error([&] { load_tokenizer_file(path); }, {path, "not a tokenizer file"});
 }
 
 }  // namespace

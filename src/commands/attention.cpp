@@ -99,11 +99,16 @@ int run_model_map(const Args& a) {
   }
 
   // Text -> tokens and their labels, with the checkpoint's own tokenizer.
+  // Without a tokenizer, or with one that only decodes (llm.c's file), the text is token
+  // ids, as sample's prompt is then.
   std::vector<int> ids;
   std::vector<std::string> pieces;
+  std::unique_ptr<Tokenizer> tok;
   if (!ck.tokenizer.empty()) {
-    const auto tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
+    tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
     require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, tok_file);
+  }
+  if (tok && tok->can_encode()) {
     ids = encode_text(*tok, text, "--text");
     for (int id : ids) pieces.push_back(tok->decode_token(id));
   } else {
@@ -113,10 +118,12 @@ int run_model_map(const Args& a) {
       char* end = nullptr;
       const long id = std::strtol(w.c_str(), &end, 10);
       if (*end || id < 0 || id >= mc.vocab_size)
-        GPT_USAGE_FAIL("--text: this checkpoint has no tokenizer, so the text must be token ids 0..",
-                       mc.vocab_size - 1, " separated by spaces; got '", w, "'");
+        GPT_USAGE_FAIL("--text: ", tok ? "this checkpoint's tokenizer can only decode (" + tok->describe() + ")"
+                                       : std::string("this checkpoint has no tokenizer"),
+                       ", so the text must be token ids 0..", mc.vocab_size - 1, " separated by spaces; got '", w,
+                       "'");
       ids.push_back(int(id));
-      pieces.push_back(w);
+      pieces.push_back(tok ? tok->decode_token(int(id)) : w);
     }
   }
   const int T = int(ids.size());

@@ -13,6 +13,7 @@
 #include "device.h"
 #include "fileio.h"
 #include "layers/gemm.h"
+#include "text/tokenizer.h"
 
 namespace gpt {
 
@@ -106,17 +107,9 @@ uint32_t code_point(const std::string& s, size_t i, size_t n) {
   return cp;
 }
 
-// Characters that take no room on screen or pass for another (format characters,
-// joiners, variation selectors, the byte-order mark, soft hyphen, bidi controls, C1
-// controls, the no-break space, line and paragraph separators, combining marks, which
-// would sit on the quote).
-bool invisible(const std::string& s, size_t i, size_t n) {
-  const uint32_t c = code_point(s, i, n);
-  return (c >= 0x80 && c <= 0xA0) || c == 0xAD || (c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) ||
-         c == 0x2028 || c == 0x2029 || (c >= 0x202A && c <= 0x202E) ||
-         (c >= 0x2060 && c <= 0x206F) || (c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF ||
-         (c >= 0xE0100 && c <= 0xE01EF);
-}
+// Characters that take no room on screen or pass for another (tokenizer.h; the same set
+// the tokenizers' messages name by code point).
+bool invisible(const std::string& s, size_t i, size_t n) { return hidden_character(code_point(s, i, n)) != nullptr; }
 }  // namespace
 
 void write_svg(const std::string& path, const std::string& svg) {

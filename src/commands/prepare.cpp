@@ -38,8 +38,8 @@ int cmd_prepare(const Args& a) {
     std::string tok_file;
     const Checkpoint ck = load_model(tk, std::nullopt, nullptr, nullptr, &tok_file);
     if (ck.tokenizer.empty())
-      GPT_FAIL(tk, ": this model has no tokenizer (none stored in it, none beside it); give a tokenizer file, or "
-               "--tokenizer char, bpe or unigram");
+      GPT_FAIL(tk, ": this model has no tokenizer (none stored in it, ", tokenizer_beside_note(tk),
+               "); give a tokenizer file, or --tokenizer char, bpe or unigram");
     const std::string source = tok_file.empty() ? tk : tok_file;
     reuse = Tokenizer::deserialize(ck.tokenizer, source);
     require_tokenizer_fits(reuse->vocab_size(), ck.model.vocab_size, source,

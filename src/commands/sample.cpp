@@ -36,6 +36,12 @@ int cmd_sample(const Args& a) {
   const bool have_prompt = a.has("prompt") || a.has("prompt-file");
   const std::string prompt_source = a.has("prompt-file") ? a.str("prompt-file") : "--prompt";
   const std::string prompt = a.has("prompt-file") ? read_file_at_most(a.require("prompt-file"), size_t(64) << 20, "a --prompt-file") : a.str("prompt");
+  // A file that is no UTF-8 text (UTF-16, gzip, ...) is named as what it is, as prepare
+  // names it (the encoder's invalid-UTF-8 error advises Latin-1, which garbles UTF-16).
+  if (a.has("prompt-file") && (valid_utf8(prompt) != prompt || prompt.find('\0') != std::string::npos))
+    if (const auto kind = what_is_not_utf8(prompt))
+      GPT_FAIL(prompt_source, ": this is ", kind->what, "; --prompt-file reads UTF-8 text",
+               kind->todo.empty() ? "" : "; " + kind->todo);
   SplitMix64 rng(a.u64("seed"));
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
@@ -64,10 +70,11 @@ int cmd_sample(const Args& a) {
 
   // Prompt -> ids; each sample prints it first.
   const Prompt p = encode_prompt(tok.get(), V, maxT, have_prompt, prompt, prompt_source,
-                                 a.require("ckpt") + " has no tokenizer (none stored in it, none beside it), so the "
-                                 "samples are token ids; give the tokenizer it was trained with (--tokenizer FILE) "
-                                 "for text",
-                                 "this checkpoint has no tokenizer (give one with --tokenizer FILE)");
+                                 a.require("ckpt") + " has no tokenizer (none stored in it, " +
+                                     tokenizer_beside_note(a.require("ckpt")) + "), so the samples are token ids; "
+                                     "give the tokenizer it was trained with (--tokenizer FILE) for text",
+                                 "this checkpoint has no tokenizer (none stored in it, " +
+                                     tokenizer_beside_note(a.require("ckpt")) + "; give one with --tokenizer FILE)");
   for (const std::string& n : p.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 
   GenerateStats stats;
@@ -80,7 +87,7 @@ int cmd_sample(const Args& a) {
                "); the samples printed are incomplete");
   };
   auto emit = [&](const std::string& s) {
-    std::fputs(s.c_str(), stdout);
+    std::fwrite(s.data(), 1, s.size(), stdout);  // every byte: a prompt or token may hold a NUL
     flush();
   };
   for (int sample = 0; sample < n_samples; sample++) {

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_gpt2.h"
 #include "formats/model_io.h"
 #include "commands/common.h"
 #include "commands/generate.h"
@@ -78,15 +79,28 @@ int cmd_tokenize(const Args& a) {
 
   std::unique_ptr<Tokenizer> tok;
   std::string source;
+  // A model's directory given as --data, or a data directory as --ckpt: the other flag.
+  auto holds = [](const std::string& dir, const char* f) { return file_exists(join_path(dir, f)); };
   if (a.has("data")) {
-    source = join_path(a.require("data"), kTokenizerFile);
-    tok = Tokenizer::load_dir(a.require("data"));
+    const std::string dir = a.require("data");
+    source = join_path(dir, kTokenizerFile);
+    const bool model = holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
+    if (is_directory(dir) && !holds(dir, kTokenizerFile) && model)
+      GPT_FAIL(dir, ": is a model's directory (it holds ",
+               holds(dir, kCheckpointFile) ? kCheckpointFile : kSafetensorsFile,
+               "), not a data directory of `gpt prepare`; for the model's tokenizer give --ckpt ", dir);
+    tok = Tokenizer::load_dir(dir);
   } else if (a.has("ckpt")) {
+    const std::string dir = a.require("ckpt");
+    const bool model = holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
+    if (is_directory(dir) && holds(dir, kTokenizerFile) && !model)
+      GPT_FAIL(dir, ": is a data directory of `gpt prepare` (it holds ", kTokenizerFile, " but no model: neither ",
+               kCheckpointFile, " nor ", kSafetensorsFile, "); for its tokenizer give --data ", dir);
     std::string tok_file;
-    const Checkpoint ck = load_model(a.require("ckpt"), std::nullopt, nullptr, nullptr, &tok_file);  // any model file
+    const Checkpoint ck = load_model(dir, std::nullopt, nullptr, nullptr, &tok_file);  // any model file
     if (ck.tokenizer.empty())
-      GPT_FAIL(a.require("ckpt"), ": this model carries no tokenizer (its data had none, or no tokenizer file lies "
-               "beside it); give one with --tokenizer FILE");
+      GPT_FAIL(dir, ": this model carries no tokenizer (none stored in it, ", tokenizer_beside_note(dir),
+               "); give one with --tokenizer FILE");
     source = tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, source);
   } else {
@@ -101,6 +115,10 @@ int cmd_tokenize(const Args& a) {
 
   if (a.has("encode")) {
     const std::string text = a.str("encode");
+    if (!tok->can_encode())  // (the tokenizer's own message named sample's --prompt)
+      GPT_FAIL(source, ": ", tok->describe(), " can only decode: it has no rules to turn text into tokens. Give "
+               "token ids to decode instead (e.g. --decode \"", tok->eos_id().value_or(0), "\"), or a tokenizer "
+               "that can encode");
     ids = encode_text(*tok, text, "--encode");
     print_table(*tok, ids);
     std::printf("ids:");

@@ -623,7 +623,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     generate(model, sample_tok.get(), sample_prompt, r.sample.tokens, SamplerConfig{}, rng, fixed,
              [&](const std::string& piece) {
                text += piece;
-               std::fputs(piece.c_str(), stdout);
+               std::fwrite(piece.data(), 1, piece.size(), stdout);  // NULs too
                std::fflush(stdout);
              },
              nullptr, [&] { return cut = signals.signal() != 0; });

@@ -7,6 +7,7 @@
 #include "formats/hf_tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,19 @@ std::string quoted(const std::string& s) {
   std::string out;
   json_escape(out, s);
   return out;
+}
+
+// A piece for a why_not line: quoted as in JSON when it is UTF-8, else with every byte
+// that is not printable ASCII as \xNN.
+std::string shown(const std::string& piece) {
+  if (valid_utf8(piece) == piece) return quoted(piece);
+  std::string out = "\"";
+  for (unsigned char c : piece) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, c >= 0x20 && c < 0x7F ? "%c" : "\\x%02X", c);
+    out += buf;
+  }
+  return out + "\"";
 }
 
 // A float exactly (17 digits of the double it widens to): `tokenizers` adds scores in
@@ -183,6 +197,18 @@ HfTokenizerFiles from_sentencepiece(const Tokenizer& tok, int context) {
   std::vector<bool> has_byte(256, false);
   for (size_t id = 0; id < m.pieces.size(); id++) {
     const SentencePieceModel::Piece& p = m.pieces[id];
+    // JSON strings are UTF-8 and JSON numbers finite: SentencePiece loads a model with a
+    // piece of other bytes or a score that is NaN or infinite, tokenizer.json cannot hold
+    // it (and BPE's merge order follows the scores).
+    if (valid_utf8(p.text) != p.text)
+      return not_converted(str("SentencePiece piece ", id, " ", shown(p.text), " is not valid UTF-8, which a JSON "
+                               "string cannot hold"));
+    if (p.type == PieceType::normal && !std::isfinite(p.score)) {
+      char score[32];
+      std::snprintf(score, sizeof score, "%g", double(p.score));
+      return not_converted(str("SentencePiece piece ", id, " ", shown(p.text), " has score ", score,
+                               "; tokenizer.json needs finite scores (JSON has no NaN or infinity)"));
+    }
     if (p.type == PieceType::user_defined || p.type == PieceType::unused)
       return not_converted(str("the SentencePiece model has ", p.type == PieceType::unused ? "unused" : "user-defined",
                                " pieces (", id, "), which this export does not convert"));
@@ -270,11 +296,14 @@ HfTokenizerFiles from_sentencepiece(const Tokenizer& tok, int context) {
 
 HfTokenizerFiles hf_tokenizer_files(const Tokenizer& tok, int context) {
   const std::string kind = tok.kind();
-  if (kind == "char") return from_char(tok, context);
-  if (kind == "sentencepiece") return from_sentencepiece(tok, context);
   if (kind == "llmc")
     return not_converted("llm.c's GPT-2 tokenizer file only decodes (it has no merge rules)");
-  return not_converted("a " + kind + " tokenizer is not converted");
+  if (kind != "char" && kind != "sentencepiece") return not_converted("a " + kind + " tokenizer is not converted");
+  HfTokenizerFiles f = kind == "char" ? from_char(tok, context) : from_sentencepiece(tok, context);
+  // JSON is UTF-8 (from_sentencepiece checks each piece; this holds for all else written).
+  if (f.written() && valid_utf8(f.tokenizer_json) != f.tokenizer_json)
+    return not_converted("tokenizer.json would not be valid UTF-8 (a token's text is not)");
+  return f;
 }
 
 }  // namespace gpt

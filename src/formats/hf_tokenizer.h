@@ -27,7 +27,8 @@ struct HfTokenizerFiles {
 // unigram with byte fallback, identity normalization, with or without a dummy prefix.
 // Not converted: llm.c's decode-only GPT-2 file, SentencePiece models without byte
 // fallback, with other normalization or whitespace collapsing, user-defined or unused
-// pieces. `context`: model_max_length in tokenizer_config.json.
+// pieces, a piece that is not UTF-8 or a score that is NaN or infinite (JSON holds
+// neither). `context`: model_max_length in tokenizer_config.json.
 HfTokenizerFiles hf_tokenizer_files(const Tokenizer& tok, int context);
 
 }  // namespace gpt

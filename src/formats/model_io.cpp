@@ -8,6 +8,7 @@
 #include "check.h"
 #include "fileio.h"
 #include "formats/hf_gpt2.h"
+#include "formats/hf_tokenizer.h"
 #include "layers.h"
 #include "formats/llmc.h"
 #include "tensors.h"
@@ -96,6 +97,15 @@ std::vector<std::string> tokenizer_files_beside(const std::string& model_path) {
   const auto dot = name.rfind('.');
   if (dot != std::string::npos && dot > 0) base.resize(base.size() - (name.size() - dot));
   return {base + "." + kSentencePieceFile, base + "." + kTokenizerFile};
+}
+
+std::string tokenizer_beside_note(const std::string& model_path) {
+  const std::vector<std::string> beside = tokenizer_files_beside(model_path);
+  const std::string dir = parent_dir(beside[0]);
+  const std::string json = join_path(dir, kHfTokenizerFile);
+  if (beside[0] != join_path(dir, kSentencePieceFile) || !file_exists(json)) return "none beside it";
+  return str("beside it only ", json, ", which gpt.cc does not read (it writes it for transformers): gpt.cc reads ",
+             beside[0], " or ", beside[1], ", and neither is there; copy the one of the run that was exported");
 }
 
 Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format,

@@ -28,6 +28,10 @@ std::optional<ModelFormat> file_model_format(const std::string& path);
 // file X.bin. SentencePiece is written as its .model, any other tokenizer as
 // gpt.cc's tokenizer.bin blob.
 std::vector<std::string> tokenizer_files_beside(const std::string& model_path);
+// For a model that has no tokenizer, what lies beside it, for the message: "none beside
+// it", or, where a Hugging Face tokenizer.json does (an export whose tokenizer.model or
+// tokenizer.bin is gone), that gpt.cc does not read it and which files it reads.
+std::string tokenizer_beside_note(const std::string& model_path);
 // The marker `gpt export --to llmc --out X` keeps beside X while X and its tokenizer are
 // being replaced: there, X is missing; load_model names the interrupted export.
 inline std::string interrupted_export_marker(const std::string& model_file) { return model_file + ".exporting"; }

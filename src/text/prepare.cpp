@@ -159,18 +159,13 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
   return in;
 }
 
-// What a file that is not UTF-8 text looks like it is, by its first bytes ("" when it
+// What a file that is not UTF-8 text looks like it is, by its first bytes (nullopt when it
 // looks like text in another encoding): the advice differs.
-std::string binary_kind(std::string_view b) {
-  auto starts = [&](std::string_view m) { return b.substr(0, m.size()) == m; };
-  if (starts("\x1f\x8b")) return "gzip-compressed data (decompress it first: zcat FILE > FILE.txt)";
-  if (starts("BZh")) return "bzip2-compressed data (decompress it first: bzcat FILE > FILE.txt)";
-  if (starts("\xfd" "7zXZ")) return "xz-compressed data (decompress it first: xzcat FILE > FILE.txt)";
-  if (starts("PK\x03\x04")) return "a zip archive (unzip it and give the text files or their directory)";
-  if (starts("%PDF")) return "a PDF (extract its text first, e.g. pdftotext FILE FILE.txt)";
-  if (starts("\x7f" "ELF")) return "a program (ELF), not text";
-  if (b.substr(0, 4096).find('\0') != std::string_view::npos) return "binary data (it holds NUL bytes), not text";
-  return "";
+std::optional<NotUtf8Text> binary_kind(std::string_view b) {
+  if (auto kind = what_is_not_utf8(b)) return kind;
+  if (b.substr(0, 4096).find('\0') != std::string_view::npos)
+    return NotUtf8Text{"binary data (it holds NUL bytes), not text", ""};
+  return std::nullopt;
 }
 
 // The characters of strictly valid UTF-8; nothing for other bytes.
@@ -278,6 +273,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   };
   std::vector<Part> parts;
   std::vector<std::string> not_text, empty;
+  std::vector<std::optional<NotUtf8Text>> not_text_kinds;  // what each file of not_text is
   std::string text;
   size_t nchars = 0;  // characters of `text`
   for (const auto& f : in.files) {
@@ -292,11 +288,13 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     const std::optional<size_t> chars = utf8_chars(bytes);
     if (in.several && (!chars || bytes.find('\0') != std::string::npos)) {
       not_text.push_back(f);
+      not_text_kinds.push_back(binary_kind(bytes));
       continue;
     }
     // Binary files first: a tar archive or text with NUL bytes is valid UTF-8.
-    const std::string kind = binary_kind(bytes);
-    if (!kind.empty()) GPT_FAIL(f, ": this is ", kind, "; prepare reads UTF-8 text");
+    if (const auto kind = binary_kind(bytes))
+      GPT_FAIL(f, ": this is ", kind->what, "; prepare reads UTF-8 text",
+               kind->todo.empty() ? "" : "; " + kind->todo);
     if (!chars) {  // again, for the error naming the byte offset
       try {
         tokenizer_detail::check_utf8(bytes);
@@ -458,10 +456,22 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
                  " s). Wrote ", train_path, " (", count(n_train, "token"), "), ", val_path, " (", count(n_val, "token"),
                  ", val fraction ",
                  val_fraction, "), ", tok_path, spm_file ? ", " + model_path : std::string(), ".");
-  if (!not_text.empty())
+  if (!not_text.empty()) {
+    // What each listed file is and what to do with it; the Latin-1 advice only where some
+    // file is none of those (it made garbage of UTF-16 text).
+    std::string what;
+    bool other = false;
+    for (size_t k = 0; k < not_text.size(); k++) {
+      const auto& kind = not_text_kinds[k];
+      other = other || !kind;
+      if (kind && k < kNamesListed)
+        what += str(what.empty() ? "" : "; ", printable_name(not_text[k]), " is ", kind->what,
+                    kind->todo.empty() ? "" : ": " + kind->todo);
+    }
+    if (other) what += str(what.empty() ? "" : "; ", kOtherEncodingAdvice);
     summary += str(" Skipped ", count(not_text.size(), "file"), " that ", not_text.size() == 1 ? "is" : "are",
-                   " not UTF-8 text: ", listed(not_text),
-                   " (text in another encoding can be converted, e.g. `iconv -f latin1 -t utf-8`).");
+                   " not UTF-8 text: ", listed(not_text), " (", what, ").");
+  }
   if (!empty.empty()) summary += str(" Skipped ", count(empty.size(), "empty file"), ": ", listed(empty), ".");
   if (!in.own_dirs.empty())
     summary += str(" Did not read gpt's own data or run directories: ", listed(in.own_dirs), ".");

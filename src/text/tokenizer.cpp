@@ -38,6 +38,18 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+const char* hidden_character(uint32_t c) {
+  if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) return "a control character";
+  if (c == 0xA0) return "a no-break space";
+  if (c >= 0x0300 && c <= 0x036F) return "a combining mark";
+  if (c == 0x2028 || c == 0x2029) return "a line or paragraph separator";
+  if (c == 0xFEFF) return "a byte-order mark";
+  if (c == 0xAD || (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) ||
+      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF))
+    return "an invisible character";
+  return nullptr;
+}
+
 namespace tokenizer_detail {
 
 std::string hex_byte(unsigned char b) {
@@ -175,11 +187,9 @@ std::string printable(uint32_t cp) {
     default: break;
   }
   if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return name;  // control characters
-  // Characters that take no room on screen (quotes around them would look empty).
-  if (cp == 0xAD || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
-      (cp >= 0x2060 && cp <= 0x206F) || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF ||
-      (cp >= 0xE0100 && cp <= 0xE01EF))
-    return name + (cp == 0xFEFF ? " (a byte-order mark)" : " (an invisible character)");
+  // Characters that take no room on screen or pass for another (quotes around them would
+  // look empty, or hold a space; a combining mark would sit on the quote).
+  if (const char* hidden = hidden_character(cp)) return name + " (" + hidden + ")";
   std::string s = "'";
   append_utf8(s, cp);
   return s + "' (" + name + ")";
@@ -347,6 +357,39 @@ std::string valid_utf8(const std::string& bytes) {
   Utf8Stream s;
   std::string out = s.push(bytes);
   return out + s.finish();
+}
+
+std::optional<NotUtf8Text> what_is_not_utf8(std::string_view b) {
+  auto starts = [&](std::string_view m) { return b.substr(0, m.size()) == m; };
+  auto is = [](std::string what, std::string todo) { return NotUtf8Text{std::move(what), std::move(todo)}; };
+  // UTF-32's marks first: FF FE 00 00 starts like UTF-16's FF FE.
+  const std::string utf32 = "convert it with `iconv -f utf-32 -t utf-8 FILE > FILE.txt`";
+  const std::string utf16 = "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`";
+  if (starts(std::string_view("\xFF\xFE\0\0", 4)))
+    return is("UTF-32 text (little-endian, byte-order mark FF FE 00 00)", utf32);
+  if (starts(std::string_view("\0\0\xFE\xFF", 4)))
+    return is("UTF-32 text (big-endian, byte-order mark 00 00 FE FF)", utf32);
+  if (starts("\xFF\xFE")) return is("UTF-16 text (little-endian, byte-order mark FF FE)", utf16);
+  if (starts("\xFE\xFF")) return is("UTF-16 text (big-endian, byte-order mark FE FF)", utf16);
+  if (starts("\x1f\x8b")) return is("gzip-compressed data", "decompress it first with `zcat FILE > FILE.txt`");
+  if (starts("BZh")) return is("bzip2-compressed data", "decompress it first with `bzcat FILE > FILE.txt`");
+  if (starts("\xfd" "7zXZ")) return is("xz-compressed data", "decompress it first with `xzcat FILE > FILE.txt`");
+  if (starts("PK\x03\x04")) return is("a zip archive", "unzip it and give the text files or their directory");
+  if (starts("%PDF")) return is("a PDF", "extract its text first, e.g. with `pdftotext FILE FILE.txt`");
+  if (starts("\x7f" "ELF")) return is("a program (ELF), not text", "");
+  // UTF-16 without a mark, as Latin text is: a NUL in every other byte (of the first 4 KB)
+  // and in no byte between them.
+  const size_t n = std::min<size_t>(b.size(), 4096) & ~size_t(1);
+  for (size_t zero = 0; zero < 2 && n >= 4; zero++) {
+    bool utf16 = true;
+    for (size_t i = 0; i < n && utf16; i += 2) utf16 = b[i + zero] == '\0' && b[i + 1 - zero] != '\0';
+    if (utf16)
+      return is(zero ? "UTF-16 text (little-endian, without a byte-order mark: a NUL in every other byte)"
+                     : "UTF-16 text (big-endian, without a byte-order mark: a NUL in every other byte)",
+                zero ? "convert it with `iconv -f utf-16le -t utf-8 FILE > FILE.txt`"
+                     : "convert it with `iconv -f utf-16be -t utf-8 FILE > FILE.txt`");
+  }
+  return std::nullopt;
 }
 
 std::string Tokenizer::stream_token(int id, Utf8Stream& stream) const {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gpt {
@@ -29,6 +30,19 @@ class Utf8Stream {
   std::string held_;
 };
 std::string valid_utf8(const std::string& bytes);
+
+// What bytes that are not UTF-8 text are, told by their first bytes, for the advice a
+// message gives: UTF-16 and UTF-32 text (a byte-order mark, or UTF-16 without one: a NUL
+// in every other byte), compressed data, archives, PDFs, programs. nullopt when none of
+// these (text in another encoding, such as Latin-1, or data this does not know).
+struct NotUtf8Text {
+  std::string what;  // "UTF-16 text (little-endian, byte-order mark FF FE)"
+  std::string todo;  // "convert it with `iconv -f utf-16 -t utf-8 FILE > FILE.txt`" ("" for a program)
+};
+std::optional<NotUtf8Text> what_is_not_utf8(std::string_view bytes);
+// For text that is none of those: the usual advice.
+constexpr const char* kOtherEncodingAdvice =
+    "text in another encoding can be converted, e.g. `iconv -f latin1 -t utf-8`";
 
 class Tokenizer {
  public:
@@ -83,6 +97,12 @@ constexpr const char* kTokenizerFile = "tokenizer.bin";
 
 // Appends code point cp (<= U+10FFFF) to out as UTF-8.
 void append_utf8(std::string& out, uint32_t cp);
+// Characters a message names by code point rather than draws: ones that take no room on
+// screen or pass for another (control characters, the no-break space, soft hyphen,
+// combining marks, which would sit on the quote, zero-width and bidi format characters,
+// line and paragraph separators, variation selectors, the byte-order mark). What it is
+// ("a combining mark"), or nullptr for a character that can be shown as it is.
+const char* hidden_character(uint32_t cp);
 constexpr const char* kSentencePieceFile = "tokenizer.model";  // written next to it for SentencePiece
 
 // Vocabulary = the sorted set of code points in text. Invalid UTF-8 bytes are an error.

@@ -65,7 +65,8 @@ std::unique_ptr<Tokenizer> deserialize_sentencepiece(LineReader& in, int version
 std::unique_ptr<Tokenizer> deserialize_llmc(LineReader& in, int version);
 
 // Does `bytes` parse as protocol-buffer wire format whose first field is
-// ModelProto.pieces? (Detects a SentencePiece .model without the library.)
+// ModelProto.pieces? (Detects a SentencePiece .model without the library.) Also true for
+// one cut off or damaged after its first piece's text: load_sentencepiece_model names it.
 bool looks_like_sentencepiece_model(const std::string& bytes);
 
 }  // namespace gpt::tokenizer_detail

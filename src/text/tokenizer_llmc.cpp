@@ -35,8 +35,8 @@ class LlmcTokenizer final : public Tokenizer {
 
   std::vector<int> encode(const std::string&) const override {
     GPT_FAIL("this tokenizer (llm.c's tokenizer file) can only decode: the file holds each token's bytes but "
-             "not the merge rules needed to turn text into tokens. Give the prompt as token ids separated by "
-             "spaces (e.g. --prompt \"", eot_ >= 0 ? eot_ : 0, "\"), or use a tokenizer that can encode");
+             "not the merge rules needed to turn text into tokens. Give token ids (e.g. ", eot_ >= 0 ? eot_ : 0,
+             ") instead of text, or use a tokenizer that can encode");
   }
 
   std::string decode_token(int id) const override {

@@ -190,6 +190,46 @@ bool parse_model_info(const std::string& bytes, ModelInfo& info,
   return ok && info.pieces > 0;
 }
 
+// A .model cut off or damaged further on: its first field is a piece (ModelProto field 1)
+// whose text (the piece's own field 1) is whole, though the file as a whole does not parse.
+struct DamagedModel {
+  std::string first_piece;
+  size_t whole_pieces = 0;    // pieces read before the first field that does not parse
+  size_t readable_bytes = 0;  // where that field starts
+};
+std::optional<DamagedModel> damaged_model(const std::string& bytes) {
+  size_t at = 0;
+  auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64 && at < bytes.size(); shift += 7) {
+      const unsigned char b = static_cast<unsigned char>(bytes[at++]);
+      v |= uint64_t(b & 0x7F) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  };
+  uint64_t len = 0, text_len = 0;
+  if (bytes.size() < 4 || bytes[at++] != '\x0A' || !varint(len) || bytes[at++] != '\x0A' || !varint(text_len) ||
+      text_len == 0 || text_len > bytes.size() - at || text_len + 2 > len)
+    return std::nullopt;
+  DamagedModel d;
+  d.first_piece = bytes.substr(at, size_t(text_len));
+  WireReader r(bytes);
+  while (!r.done()) {
+    uint32_t num;
+    int type;
+    uint64_t value = 0;
+    std::string_view payload;
+    if (!r.field(num, type, value, payload)) break;
+    if (num == 1 && type == 2) {
+      if (!for_each_field(payload, [](uint32_t, int, uint64_t, std::string_view) { return true; })) break;
+      d.whole_pieces++;
+    }
+    d.readable_bytes = size_t(r.position() - bytes.data());
+  }
+  return d;
+}
+
 #ifdef GPT_HAVE_SENTENCEPIECE
 void put_varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
@@ -510,7 +550,15 @@ bool have_sentencepiece() {
 
 std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& bytes, const std::string& source) {
   ModelInfo info;
-  if (!parse_model_info(bytes, info))
+  const bool parsed = parse_model_info(bytes, info);
+  if (!parsed && damaged_model(bytes)) {
+    const DamagedModel d = *damaged_model(bytes);
+    GPT_FAIL(source, ": looks like a SentencePiece .model (it starts with piece \"", snippet(d.first_piece), "\"; ",
+             count(d.whole_pieces, "whole piece"), "), but it is truncated or damaged (", bytes.size(), " bytes, "
+             "unreadable from byte ", d.readable_bytes, "); give the whole file: copy it again, or the .model that "
+             "SentencePiece training wrote");
+  }
+  if (!parsed)
     GPT_FAIL(source, ": not a SentencePiece model: expected a serialized ModelProto (protocol buffer, first "
              "byte 0x0A), found ", bytes.empty() ? std::string("0 bytes") : "\"" + snippet(bytes.substr(0, 16)) + "\"",
              "; give the .model file that SentencePiece training wrote");
@@ -679,6 +727,15 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   if (!status.ok()) {
     const std::string msg = status.ToString();
     std::string hint = "; check --vocab-size";
+    // "Internal: ./src/trainer_interface.cc(660) [(trainer_spec_.vocab_size()) == ...]
+    // Vocabulary size too high (1024). Please set it to a value <= 261.": the library's
+    // file, line and check say nothing to a user; its numbers do.
+    const size_t at_most = msg.find("<= ");
+    const long most = at_most == std::string::npos ? 0 : std::atol(msg.c_str() + at_most + 3);
+    if (msg.find("Vocabulary size too high") != std::string::npos && most > 0)
+      GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the text is "
+               "too small for ", opt.vocab_size, " tokens; use a smaller --vocab-size, at most ", most,
+               " (--vocab-size ", most, "), or more text");
     if (msg.find("too high") != std::string::npos)
       hint = "; the text is too small for that many tokens: use a smaller --vocab-size (SentencePiece names the "
              "largest it can make) or more text";
@@ -722,7 +779,7 @@ namespace tokenizer_detail {
 
 bool looks_like_sentencepiece_model(const std::string& bytes) {
   ModelInfo info;
-  return parse_model_info(bytes, info);
+  return parse_model_info(bytes, info) || damaged_model(bytes);
 }
 
 std::unique_ptr<Tokenizer> deserialize_sentencepiece(LineReader& in, int version) {
