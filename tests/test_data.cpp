@@ -786,6 +786,11 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
   write_file_atomic(join_path(dir, "mixed/latin1.txt"), "caf\xE9\n");
   summary = prepare_data(join_path(dir, "mixed"), join_path(dir, "out"), "char", 0.1);
   EXPECT_NE(summary.find("iconv -f latin1 -t utf-8"), std::string::npos) << summary;
+  // Clean UTF-8 text is text whatever its first bytes: it was refused as a PDF or bzip2.
+  for (const char* start : {"%PDF-1.4 is the header of a PDF file.\n", "BZh is how bzip2 data begins.\n"}) {
+    write_file_atomic(join_path(dir, "starts.txt"), std::string(start) + "and more text after it\n");
+    EXPECT_NO_THROW(prepare_data(join_path(dir, "starts.txt"), join_path(dir, "out2"), "char", 0.1)) << start;
+  }
 }
 
 // ---------------------------------------------------------------- prepare: many files

@@ -291,8 +291,11 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
       not_text_kinds.push_back(binary_kind(bytes));
       continue;
     }
-    // Binary files first: a tar archive or text with NUL bytes is valid UTF-8.
-    if (const auto kind = binary_kind(bytes))
+    // Binary files first: a tar archive or text with NUL bytes is valid UTF-8. Only files
+    // that are not clean text are named by their first bytes (valid UTF-8 text that began
+    // "BZh" or "%PDF" was refused as bzip2 data or a PDF).
+    const bool clean = chars && bytes.find('\0') == std::string::npos;
+    if (const auto kind = clean ? std::nullopt : binary_kind(bytes))
       GPT_FAIL(f, ": this is ", kind->what, "; prepare reads UTF-8 text",
                kind->todo.empty() ? "" : "; " + kind->todo);
     if (!chars) {  // again, for the error naming the byte offset
