@@ -38,7 +38,7 @@ int cmd_sample(const Args& a) {
   const std::string prompt = a.has("prompt-file") ? read_file_at_most(a.require("prompt-file"), size_t(64) << 20, "a --prompt-file") : a.str("prompt");
   // A file that is no UTF-8 text (UTF-16, gzip, ...) is named as what it is, as prepare
   // names it (the encoder's invalid-UTF-8 error advises Latin-1, which garbles UTF-16).
-  if (a.has("prompt-file") && (valid_utf8(prompt) != prompt || prompt.find('\0') != std::string::npos))
+  if (a.has("prompt-file") && (!is_utf8(prompt) || prompt.find('\0') != std::string::npos))
     if (const auto kind = what_is_not_utf8(prompt))
       GPT_FAIL(prompt_source, ": this is ", kind->what, "; --prompt-file reads UTF-8 text",
                kind->todo.empty() ? "" : "; " + kind->todo);
@@ -69,12 +69,13 @@ int cmd_sample(const Args& a) {
                                               : ". Give the tokenizer the model was trained with (--tokenizer FILE)");
 
   // Prompt -> ids; each sample prints it first.
+  const std::string beside = tok ? std::string() : tokenizer_beside_note(a.require("ckpt"));  // (only read when none)
   const Prompt p = encode_prompt(tok.get(), V, maxT, have_prompt, prompt, prompt_source,
-                                 a.require("ckpt") + " has no tokenizer (none stored in it, " +
-                                     tokenizer_beside_note(a.require("ckpt")) + "), so the samples are token ids; "
-                                     "give the tokenizer it was trained with (--tokenizer FILE) for text",
-                                 "this checkpoint has no tokenizer (none stored in it, " +
-                                     tokenizer_beside_note(a.require("ckpt")) + "; give one with --tokenizer FILE)");
+                                 a.require("ckpt") + " has no tokenizer (none stored in it, " + beside +
+                                     "), so the samples are token ids; give the tokenizer it was trained with "
+                                     "(--tokenizer FILE) for text",
+                                 "this checkpoint has no tokenizer (none stored in it, " + beside +
+                                     "; give one with --tokenizer FILE)");
   for (const std::string& n : p.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 
   GenerateStats stats;

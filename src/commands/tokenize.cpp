@@ -81,19 +81,20 @@ int cmd_tokenize(const Args& a) {
   std::string source;
   // A model's directory given as --data, or a data directory as --ckpt: the other flag.
   auto holds = [](const std::string& dir, const char* f) { return file_exists(join_path(dir, f)); };
+  auto holds_model = [&](const std::string& dir) {
+    return holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
+  };
   if (a.has("data")) {
     const std::string dir = a.require("data");
     source = join_path(dir, kTokenizerFile);
-    const bool model = holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
-    if (is_directory(dir) && !holds(dir, kTokenizerFile) && model)
+    if (is_directory(dir) && !holds(dir, kTokenizerFile) && holds_model(dir))
       GPT_FAIL(dir, ": is a model's directory (it holds ",
                holds(dir, kCheckpointFile) ? kCheckpointFile : kSafetensorsFile,
                "), not a data directory of `gpt prepare`; for the model's tokenizer give --ckpt ", dir);
     tok = Tokenizer::load_dir(dir);
   } else if (a.has("ckpt")) {
     const std::string dir = a.require("ckpt");
-    const bool model = holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
-    if (is_directory(dir) && holds(dir, kTokenizerFile) && !model)
+    if (is_directory(dir) && holds(dir, kTokenizerFile) && !holds_model(dir))
       GPT_FAIL(dir, ": is a data directory of `gpt prepare` (it holds ", kTokenizerFile, " but no model: neither ",
                kCheckpointFile, " nor ", kSafetensorsFile, "); for its tokenizer give --data ", dir);
     std::string tok_file;

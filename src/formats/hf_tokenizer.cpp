@@ -41,7 +41,7 @@ std::string quoted(const std::string& s) {
 // A piece for a why_not line: quoted as in JSON when it is UTF-8, else with every byte
 // that is not printable ASCII as \xNN.
 std::string shown(const std::string& piece) {
-  if (valid_utf8(piece) == piece) return quoted(piece);
+  if (is_utf8(piece)) return quoted(piece);
   std::string out = "\"";
   for (unsigned char c : piece) {
     char buf[8];
@@ -200,7 +200,7 @@ HfTokenizerFiles from_sentencepiece(const Tokenizer& tok, int context) {
     // JSON strings are UTF-8 and JSON numbers finite: SentencePiece loads a model with a
     // piece of other bytes or a score that is NaN or infinite, tokenizer.json cannot hold
     // it (and BPE's merge order follows the scores).
-    if (valid_utf8(p.text) != p.text)
+    if (!is_utf8(p.text))
       return not_converted(str("SentencePiece piece ", id, " ", shown(p.text), " is not valid UTF-8, which a JSON "
                                "string cannot hold"));
     if (p.type == PieceType::normal && !std::isfinite(p.score)) {
@@ -301,7 +301,7 @@ HfTokenizerFiles hf_tokenizer_files(const Tokenizer& tok, int context) {
   if (kind != "char" && kind != "sentencepiece") return not_converted("a " + kind + " tokenizer is not converted");
   HfTokenizerFiles f = kind == "char" ? from_char(tok, context) : from_sentencepiece(tok, context);
   // JSON is UTF-8 (from_sentencepiece checks each piece; this holds for all else written).
-  if (f.written() && valid_utf8(f.tokenizer_json) != f.tokenizer_json)
+  if (f.written() && !is_utf8(f.tokenizer_json))
     return not_converted("tokenizer.json would not be valid UTF-8 (a token's text is not)");
   return f;
 }

@@ -30,6 +30,8 @@ class Utf8Stream {
   std::string held_;
 };
 std::string valid_utf8(const std::string& bytes);
+// Whether `bytes` is valid UTF-8: valid_utf8 leaves it as it is.
+inline bool is_utf8(const std::string& bytes) { return valid_utf8(bytes) == bytes; }
 
 // What bytes that are not UTF-8 text are, told by their first bytes, for the advice a
 // message gives: UTF-16 and UTF-32 text (a byte-order mark, or UTF-16 without one: a NUL
