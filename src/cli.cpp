@@ -203,7 +203,8 @@ std::vector<Command> make_commands() {
           {"top-p", "P", "1.0", "sample among the most likely tokens whose probability sums to P (1 = off)"},
           {"seed", "S", "1337", "sampling seed"},
           {"tokenizer", "FILE", "", "tokenizer to use instead of the checkpoint's (tokenizer.bin, SentencePiece "
-                                    ".model, llm.c tokenizer file)"},
+                                    ".model, llm.c tokenizer file, a data directory or another model's run); "
+                                    "one that differs from the checkpoint's is noted"},
           {"prompt-file", "FILE", "", "read the prompt from FILE (as --prompt, byte for byte)"},
           {"num-samples", "N", "1", "independent samples of --tokens each, from the same prompt (separated by a "
                                     "line of dashes)"},
@@ -226,7 +227,7 @@ std::vector<Command> make_commands() {
           {"data", "DIR", "", "use the tokenizer of a data directory (DIR/tokenizer.bin)"},
           {"ckpt", "RUN|FILE", "", "use the tokenizer stored in a checkpoint"},
           {"tokenizer", "FILE", "", "use a tokenizer file: tokenizer.bin, a SentencePiece .model, an llm.c "
-                                    "tokenizer file"},
+                                    "tokenizer file (or a data or run directory, as --data and --ckpt)"},
           {"encode", "TEXT", "", "text to split into tokens"},
           {"decode", "IDS", "", "token ids separated by spaces (or commas) to turn into text"},
       },

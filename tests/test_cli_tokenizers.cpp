@@ -313,6 +313,65 @@ TEST(SampleCli, TokenizerFlagOverridesOrSuppliesTheCheckpoints) {
   EXPECT_NE(none.err.find("no tokenizer"), std::string::npos) << none.err;
 }
 
+// --tokenizer takes a data or run directory, as prepare's does (sample and tokenize said
+// "is a directory"), and one of the same size as the model's vocabulary but with other
+// pieces (another text's char tokenizer) is noted: it passed the size check and sampled
+// garbled text without a word.
+TEST(SampleCli, AnotherModelsTokenizerIsNotedAndDirectoriesAreTokenizers) {
+  const std::string dir = test::scratch_dir();
+  const std::string text = words_text(6000);
+  const std::string data = prepared(dir, text, "char");
+  const std::string run = trained_run(dir, data, 10);
+  std::string other_text = text;  // the same number of characters, 'g' -> 'x'
+  for (char& c : other_text)
+    if (c == 'g') c = 'x';
+  ASSERT_EQ(other_text.find('x'), text.find('g'));
+  const std::string other_dir = join_path(dir, "other");
+  make_dirs(other_dir);
+  const std::string other = prepared(other_dir, other_text, "char");
+  const std::vector<std::string> base = {"sample", "--ckpt", run, "--tokens", "20", "--seed", "3", "--threads", "2",
+                                         "--prompt", "the "};
+  auto with = [&](const std::string& tokenizer) {
+    auto a = base;
+    if (!tokenizer.empty()) a.insert(a.end(), {"--tokenizer", tokenizer});
+    return gpt_cli(a);
+  };
+  const CliRun own = with("");
+  ASSERT_EQ(own.rc, 0) << own.err;
+  for (const std::string& same : {data, run, join_path(data, kTokenizerFile)}) {
+    const CliRun r = with(same);
+    ASSERT_EQ(r.rc, 0) << same << ": " << r.err;
+    EXPECT_EQ(r.out, own.out) << same;
+    EXPECT_EQ(r.err.find("not the tokenizer"), std::string::npos) << same << ": " << r.err;
+  }
+  const auto tok = Tokenizer::load_dir(data);
+  const auto enc = tok->encode("g");
+  ASSERT_EQ(enc.size(), 1u);
+  const CliRun mixed = with(other);
+  ASSERT_EQ(mixed.rc, 0) << mixed.err;
+  EXPECT_NE(mixed.err.find("note: " + join_path(other, kTokenizerFile) + " is not the tokenizer the model was "
+                           "trained with (" + join_path(run, kCheckpointFile)),
+            std::string::npos)
+      << mixed.err;
+  // (sorted code points: 'g''s id holds the next character there)
+  const std::string there = Tokenizer::load_dir(other)->piece(enc[0]);
+  EXPECT_NE(mixed.err.find("token " + std::to_string(enc[0]) + " is \"" + there + "\" in it and \"g\" in the model's"),
+            std::string::npos)
+      << mixed.err;
+  // tokenize --tokenizer: the same directories; a directory holding neither is named.
+  for (const std::string& d : {data, run}) {
+    const CliRun t = gpt_cli({"tokenize", "--tokenizer", d, "--encode", "cat"});
+    ASSERT_EQ(t.rc, 0) << d << ": " << t.err;
+    EXPECT_NE(t.out.find("(" + join_path(d, d == run ? kCheckpointFile : kTokenizerFile) + ")"), std::string::npos)
+        << t.out;
+  }
+  const std::string empty = join_path(dir, "empty");
+  make_dirs(empty);
+  const CliRun none = gpt_cli({"tokenize", "--tokenizer", empty, "--encode", "cat"});
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_NE(none.err.find(empty + ": a directory with no tokenizer.bin and no model"), std::string::npos) << none.err;
+}
+
 // Too small a --vocab-size for the text's characters: SentencePiece's own advice named a
 // flag gpt does not have (--character_coverage); the message now gives the size needed,
 // and that size works.

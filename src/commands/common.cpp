@@ -12,6 +12,8 @@
 #include "check.h"
 #include "device.h"
 #include "fileio.h"
+#include "formats/hf_gpt2.h"
+#include "formats/model_io.h"
 #include "layers/gemm.h"
 #include "text/tokenizer.h"
 
@@ -162,6 +164,51 @@ std::string visible(const std::string& s, size_t* width) {
   out += "\"";
   if (width) *width = count_chars(out);
   return out;
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_from(const std::string& path, std::string* source,
+                                               const std::string& no_tokenizer_hint) {
+  auto holds = [&](const char* f) { return file_exists(join_path(path, f)); };
+  // A data directory: a tokenizer.bin and no model beside it.
+  if (is_directory(path) && holds(kTokenizerFile) && !holds(kCheckpointFile) && !holds(kSafetensorsFile)) {
+    *source = join_path(path, kTokenizerFile);
+    return load_tokenizer_file(*source);
+  }
+  if (is_directory(path) && !holds(kCheckpointFile) && !holds(kSafetensorsFile))
+    GPT_FAIL(path, ": a directory with no ", kTokenizerFile, " and no model (", kCheckpointFile, " or ",
+             kSafetensorsFile, "); expected a tokenizer file (", kTokenizerFile, ", a SentencePiece .model, an "
+             "llm.c tokenizer file), a data directory of `gpt prepare` or a model's run directory");
+  if (!is_directory(path) && !file_model_format(path)) {  // a tokenizer file (or an error naming it)
+    *source = path;
+    return load_tokenizer_file(path);
+  }
+  std::string tok_file;
+  const Checkpoint ck = load_model(path, std::nullopt, nullptr, nullptr, &tok_file);
+  if (ck.tokenizer.empty())
+    GPT_FAIL(path, ": this model has no tokenizer (none stored in it, ", tokenizer_beside_note(path), ")",
+             no_tokenizer_hint);
+  *source = tok_file.empty() ? path : tok_file;
+  std::unique_ptr<Tokenizer> tok = Tokenizer::deserialize(ck.tokenizer, *source);
+  require_tokenizer_fits(tok->vocab_size(), ck.model.vocab_size, *source);
+  return tok;
+}
+
+std::string tokenizer_mismatch_note(const Tokenizer& given, const std::string& given_source,
+                                    const std::string& stored, const std::string& stored_source) {
+  if (given.serialize() == stored) return "";
+  const std::unique_ptr<Tokenizer> own = Tokenizer::deserialize(stored, stored_source);
+  std::string where;
+  const int n = std::min(given.vocab_size(), own->vocab_size());
+  for (int id = 0; id < n && where.empty(); id++)
+    if (given.piece(id) != own->piece(id))
+      where = str("token ", id, " is ", visible(given.piece(id)), " in it and ", visible(own->piece(id)),
+                  " in the model's");
+  if (where.empty())
+    where = given.vocab_size() != own->vocab_size()
+                ? str("it has ", given.vocab_size(), " tokens, the model's ", own->vocab_size())
+                : "the same pieces, but other rules or scores, so text may split into other tokens";
+  return str(given_source, " is not the tokenizer the model was trained with (", stored_source, ": ",
+             own->describe(), "): ", where, "; it is used as given");
 }
 
 }  // namespace gpt

@@ -2,10 +2,12 @@
 // human-readable durations and counts.
 #pragma once
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "backend.h"
 #include "cli.h"
+#include "text/tokenizer.h"
 #include "threads.h"
 
 namespace gpt {
@@ -38,6 +40,20 @@ std::string visible(const std::string& s, size_t* width = nullptr);
 // --out FILE of attention and posenc: writes the SVG (atomically) and says so; a name
 // that does not end in .svg (x.png) gets a note that the file is SVG all the same.
 void write_svg(const std::string& path, const std::string& svg);
+
+// --tokenizer PATH of prepare, sample and tokenize: a tokenizer file (load_tokenizer_file),
+// a data directory of `gpt prepare` (its tokenizer.bin), or a model (a run directory, a
+// checkpoint, an export with its tokenizer beside it): the tokenizer it was trained with,
+// checked against its vocabulary. *source: the file the tokenizer came from. A model
+// without one: gpt::Error naming it and what lies beside it, then `no_tokenizer_hint`.
+std::unique_ptr<Tokenizer> load_tokenizer_from(const std::string& path, std::string* source,
+                                               const std::string& no_tokenizer_hint);
+// `given` (from `given_source`, a --tokenizer) against the tokenizer stored with a model
+// (`stored`, serialized, from `stored_source`): "" when they are the same, else a note
+// that they differ and where (the first id whose piece differs, or the sizes, or "the same
+// pieces, other rules"), for a command that then uses `given` all the same.
+std::string tokenizer_mismatch_note(const Tokenizer& given, const std::string& given_source,
+                                    const std::string& stored, const std::string& stored_source);
 
 struct Stopwatch {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();

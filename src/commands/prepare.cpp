@@ -31,19 +31,9 @@ int cmd_prepare(const Args& a) {
   const std::string tk = a.str("tokenizer");
   const bool path = tk != "char" && tk != "bpe" && tk != "unigram";
   std::unique_ptr<Tokenizer> reuse;
-  if (path && is_directory(tk) && !file_exists(join_path(tk, kCheckpointFile)) &&
-      !file_exists(join_path(tk, kSafetensorsFile)) && file_exists(join_path(tk, kTokenizerFile))) {
-    reuse = load_tokenizer_file(join_path(tk, kTokenizerFile));  // a data directory's
-  } else if (path && (is_directory(tk) || file_model_format(tk))) {
-    std::string tok_file;
-    const Checkpoint ck = load_model(tk, std::nullopt, nullptr, nullptr, &tok_file);
-    if (ck.tokenizer.empty())
-      GPT_FAIL(tk, ": this model has no tokenizer (none stored in it, ", tokenizer_beside_note(tk),
-               "); give a tokenizer file, or --tokenizer char, bpe or unigram");
-    const std::string source = tok_file.empty() ? tk : tok_file;
-    reuse = Tokenizer::deserialize(ck.tokenizer, source);
-    require_tokenizer_fits(reuse->vocab_size(), ck.model.vocab_size, source,
-                           ". Data encoded with it would not fit the model");
+  if (path && (is_directory(tk) || file_model_format(tk))) {
+    std::string source;
+    reuse = load_tokenizer_from(tk, &source, "; give a tokenizer file, or --tokenizer char, bpe or unigram");
   }
   const std::string summary =
       prepare_data(a.require("input"), out, tk, a.real("val-fraction"), vocab_size, 5.0, std::move(reuse));

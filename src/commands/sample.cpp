@@ -56,8 +56,11 @@ int cmd_sample(const Args& a) {
   std::unique_ptr<Tokenizer> tok;
   std::string tok_source;
   if (a.has("tokenizer")) {
-    tok_source = a.require("tokenizer");
-    tok = load_tokenizer_file(tok_source);
+    tok = load_tokenizer_from(a.require("tokenizer"), &tok_source, "; give a tokenizer file");
+    // Another model's tokenizer of the same size passes the size check and samples garbled text.
+    if (!ck.tokenizer.empty())
+      if (const std::string n = tokenizer_mismatch_note(*tok, tok_source, ck.tokenizer, model_tok_file); !n.empty())
+        std::fprintf(stderr, "note: %s\n", n.c_str());
   } else if (!ck.tokenizer.empty()) {
     tok_source = model_tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, tok_source);

@@ -105,8 +105,7 @@ int cmd_tokenize(const Args& a) {
     source = tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, source);
   } else {
-    source = a.require("tokenizer");
-    tok = load_tokenizer_file(source);
+    tok = load_tokenizer_from(a.require("tokenizer"), &source, "; give a tokenizer file");
   }
   for (int id : ids)  // --decode
     if (id >= tok->vocab_size())
