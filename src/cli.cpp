@@ -301,6 +301,7 @@ std::vector<Command> make_commands() {
           {"ckpt", "RUN|FILE", "", "a trained model: draw its attention weights on --text"},
           {"text", "TEXT", "", "text to run the model on (token ids separated by spaces if the checkpoint has no "
                                "tokenizer)"},
+          {"tokenizer", "FILE", "", "tokenizer to use instead of the checkpoint's, as sample's --tokenizer"},
           {"layer", "L", "0", "layer to show, counted from 0"},
           {"head", "H", "", "head to show, counted from 0", "all heads of the layer, as a grid"},
           {"out", "FILE.svg", "", "write a heatmap SVG: one cell per (query, key) token pair"},

@@ -365,11 +365,86 @@ TEST(SampleCli, AnotherModelsTokenizerIsNotedAndDirectoriesAreTokenizers) {
     EXPECT_NE(t.out.find("(" + join_path(d, d == run ? kCheckpointFile : kTokenizerFile) + ")"), std::string::npos)
         << t.out;
   }
+  // attention --tokenizer: the same note.
+  const CliRun att = gpt_cli({"attention", "--ckpt", run, "--tokenizer", other, "--text", "the"});
+  ASSERT_EQ(att.rc, 0) << att.err;
+  EXPECT_NE(att.err.find("is not the tokenizer the model was trained with"), std::string::npos) << att.err;
+  const CliRun att_same = gpt_cli({"attention", "--ckpt", run, "--tokenizer", data, "--text", "the"});
+  ASSERT_EQ(att_same.rc, 0) << att_same.err;
+  EXPECT_EQ(att_same.err.find("not the tokenizer"), std::string::npos) << att_same.err;
   const std::string empty = join_path(dir, "empty");
   make_dirs(empty);
   const CliRun none = gpt_cli({"tokenize", "--tokenizer", empty, "--encode", "cat"});
   EXPECT_EQ(none.rc, 1);
   EXPECT_NE(none.err.find(empty + ": a directory with no tokenizer.bin and no model"), std::string::npos) << none.err;
+}
+
+// A model's directory where data belong, and data where a model belongs, are named with the
+// flag that takes them: `train --data RUN` said "has no tokenizer.bin ... pass --vocab-size N",
+// `eval --ckpt DATA` only "holds neither checkpoint.bin nor model.safetensors", `prepare --out
+// FILE` "exists but is not a directory", and `train --resume EXPORT` "no checkpoint here".
+TEST(WrongPlaces, ADataOrModelDirectoryWhereTheOtherBelongsIsNamedWithItsFlag) {
+  const std::string dir = test::scratch_dir();
+  const std::string data = prepared(dir, words_text(3000), "char");
+  const std::string run = trained_run(dir, data, 2);
+  auto fails = [&](std::vector<std::string> args, int rc, std::vector<std::string> wants) {
+    const CliRun r = gpt_cli(args);
+    EXPECT_EQ(r.rc, rc) << args[0] << ": " << r.err;
+    for (const std::string& w : wants) EXPECT_NE(r.err.find(w), std::string::npos) << w << " in: " << r.err;
+  };
+  const std::string run2 = join_path(dir, "run2");
+  fails({"train", "--data", run, "--out", run2, "--steps", "1"}, 2,
+        {"--data " + run + ": is a model's directory (it holds checkpoint.bin), not data of `gpt prepare`",
+         "it trained on --data " + data, "--init " + run, "--resume " + run});
+  EXPECT_FALSE(file_exists(run2));
+  fails({"eval", "--ckpt", data}, 1, {"It is a data directory of `gpt prepare`", "--data " + data});
+  const std::string input = join_path(dir, "input.txt"), before = read_file(input);
+  fails({"prepare", "--input", input, "--out", input}, 2, {"--out " + input + " is a file", "nothing was written"});
+  EXPECT_EQ(read_file(input), before);
+  // Exports hold weights only: --init, not --resume.
+  const std::string hf = join_path(dir, "hf"), llmc = join_path(dir, "m.bin");
+  ASSERT_EQ(gpt_cli({"export", "--ckpt", run, "--to", "safetensors", "--out", hf}).rc, 0);
+  ASSERT_EQ(gpt_cli({"export", "--ckpt", run, "--to", "llmc", "--out", llmc}).rc, 0);
+  for (const std::string& m : {hf, join_path(hf, "model.safetensors"), llmc})
+    fails({"train", "--resume", m, "--steps", "3"}, 2,
+          {"--resume " + m + " is a", "cannot be resumed", "--init " + m, "nothing was changed"});
+  // The hint the note beside an export with only tokenizer.json gives names flags that work.
+  std::remove(join_path(hf, kTokenizerFile).c_str());
+  fails({"sample", "--ckpt", hf, "--prompt", "the"}, 2, {"export the model again", "--tokenizer FILE"});
+  const CliRun given = gpt_cli({"sample", "--ckpt", hf, "--tokenizer", data, "--prompt", "the", "--tokens", "3"});
+  EXPECT_EQ(given.rc, 0) << given.err;
+  fails({"attention", "--ckpt", hf, "--text", "the"}, 2, {"has no tokenizer", "--tokenizer FILE gives one"});
+  EXPECT_EQ(gpt_cli({"attention", "--ckpt", hf, "--tokenizer", data, "--text", "the"}).rc, 0);
+}
+
+// Data prepared with another tokenizer than the model's are refused by eval, --init and
+// --resume, now with what to do; the command they name works.
+TEST(WrongPlaces, DataOfAnotherTokenizerAreRefusedWithACommandThatWorks) {
+  const std::string dir = test::scratch_dir();
+  const std::string text = words_text(4000);
+  const std::string data = prepared(dir, text, "char");
+  const std::string run = trained_run(dir, data, 2);
+  std::string other_text = text + "XYZ\n";
+  const std::string other_dir = join_path(dir, "other");
+  make_dirs(other_dir);
+  const std::string other = prepared(other_dir, other_text, "char");
+  const CliRun ev = gpt_cli({"eval", "--ckpt", run, "--data", other});
+  EXPECT_EQ(ev.rc, 1);
+  EXPECT_NE(ev.err.find("--tokenizer " + run + "`"), std::string::npos) << ev.err;
+  const CliRun init = gpt_cli({"train", "--init", run, "--data", other, "--out", join_path(dir, "i"), "--steps", "1"});
+  EXPECT_EQ(init.rc, 1);
+  EXPECT_NE(init.err.find("differs from the tokenizer of the --init model"), std::string::npos) << init.err;
+  EXPECT_NE(init.err.find("--tokenizer " + run + "`"), std::string::npos) << init.err;
+  const CliRun res = gpt_cli({"train", "--resume", run, "--data", other, "--steps", "3"});
+  EXPECT_EQ(res.rc, 1);
+  EXPECT_NE(res.err.find("differs from the tokenizer stored in the checkpoint"), std::string::npos) << res.err;
+  // What they say to do: the text (without the characters the model lacks) prepared with
+  // the model's tokenizer evaluates.
+  const std::string again = join_path(dir, "again");
+  write_file_atomic(join_path(dir, "text.txt"), text);
+  ASSERT_EQ(gpt_cli({"prepare", "--input", join_path(dir, "text.txt"), "--out", again, "--tokenizer", run}).rc, 0);
+  const CliRun ok = gpt_cli({"eval", "--ckpt", run, "--data", again});
+  EXPECT_EQ(ok.rc, 0) << ok.err;
 }
 
 // Too small a --vocab-size for the text's characters: SentencePiece's own advice named a

@@ -676,6 +676,13 @@ TEST(Prepare, AByteOrderMarkAndWindowsLineEndingsAreNamed) {
   summary = prepare_data(join_path(dir, "plain.txt"), join_path(dir, "c"), "char", 0.1);
   EXPECT_EQ(summary.find("Windows line endings"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("byte-order mark"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("classic Mac OS"), std::string::npos) << summary;
+  // Line endings of \r alone, and no \n: the model's line break is \r (no note said so).
+  write_file_atomic(join_path(dir, "mac.txt"), "hello\rworld\r");
+  summary = prepare_data(join_path(dir, "mac.txt"), join_path(dir, "d"), "char", 0.1);
+  EXPECT_NE(summary.find("Note: " + join_path(dir, "mac.txt") + " has line endings of \\r alone (classic Mac OS)"),
+            std::string::npos) << summary;
+  EXPECT_NE(summary.find("tr '\\r' '\\n'"), std::string::npos) << summary;
 }
 
 TEST(Prepare, TinyValSplitIsWrittenWithAWarning) {
@@ -753,6 +760,13 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
       {"be.txt", std::string("\xFE\xFF\0h\0i\0\n", 8), "UTF-16 text (big-endian", "iconv -f utf-16 -t utf-8"},
       {"nobom.txt", std::string("h\0i\0 \0t\0h\0e\0r\0e\0\n\0", 18), "UTF-16 text", "iconv -f utf-16le -t utf-8"},
       {"nobom_be.txt", std::string("\0h\0i\0 \0t\0h\0e\0r\0e\0\n", 18), "UTF-16 text", "iconv -f utf-16be -t utf-8"},
+      // "It’s here.\n": one character in 11 is not ASCII (’ is 19 20); it was "binary data".
+      {"quote.txt", std::string("I\0t\0\x19\x20s\0 \0h\0e\0r\0e\0.\0\n\0", 20), "UTF-16 text (little-endian, "
+       "without", "iconv -f utf-16le -t utf-8"},
+      // UTF-8 text cut inside its last character (as `head -c` leaves it): the Latin-1 advice
+      // would garble its other characters.
+      {"cut.txt", "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C", "text cut off inside its last character (its first 9 bytes",
+       "truncate -s 9 FILE"},
       {"le32.txt", std::string("\xFF\xFE\0\0h\0\0\0", 8), "UTF-32 text (little-endian", "iconv -f utf-32 -t utf-8"},
       {"be32.txt", std::string("\0\0\xFE\xFF\0\0\0h", 8), "UTF-32 text (big-endian", "iconv -f utf-32 -t utf-8"},
   };
@@ -761,7 +775,8 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
     SCOPED_TRACE(c.name);
     const std::string path = join_path(dir, c.name);
     write_file_atomic(path, c.bytes);
-    if (c.name == "le.txt" || c.name == "nobom.txt") write_file_atomic(join_path(dir, "mixed/" + c.name), c.bytes);
+    if (c.name == "le.txt" || c.name == "nobom.txt" || c.name == "cut.txt")
+      write_file_atomic(join_path(dir, "mixed/" + c.name), c.bytes);
     try {
       prepare_data(path, join_path(dir, "out"), "char", 0.1);
       ADD_FAILURE() << "no error";
@@ -780,7 +795,7 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
   std::string summary = prepare_data(join_path(dir, "mixed"), join_path(dir, "out"), "char", 0.1);
   for (const char* n : {"le.txt is UTF-16 text (little-endian", "iconv -f utf-16 -t utf-8",
                         "nobom.txt is UTF-16 text", "iconv -f utf-16le -t utf-8", "text.gz is gzip-compressed data",
-                        "zcat"})
+                        "zcat", "cut.txt is text cut off inside its last character", "truncate -s 9 FILE"})
     EXPECT_NE(summary.find(n), std::string::npos) << n << " in: " << summary;
   EXPECT_EQ(summary.find("latin1"), std::string::npos) << summary;
   write_file_atomic(join_path(dir, "mixed/latin1.txt"), "caf\xE9\n");
@@ -846,17 +861,25 @@ TEST(Prepare, ADirectoryIsReadFileByFileAndEachFileIsSplitOnItsOwn) {
     SCOPED_TRACE(round);
     const std::string summary = prepare_data(notes, out, "char", 0.2);
     auto tok = Tokenizer::load_dir(out);
-    // a.txt comes first (byte order of paths: "a.txt" < "img.png" < "sub/b.md"); it gets
-    // a newline because b.md follows. Each file gives its own last 20% to val. A part
-    // that ends mid-line is followed by a newline before the next file's part (a.txt's
-    // train part; its val part ends in the added newline).
-    const auto [a_train, a_val] = char_split(a + "\n", 0.2);
+    // a.txt comes first (byte order of paths: "a.txt" < "img.png" < "sub/b.md"). Each
+    // file gives its own last 20% of its own text to val. A part that ends mid-line is
+    // followed by a newline before the next file's part: two here, a.txt's train part and
+    // its val part (which ends without one, as a.txt does). The summary counts both, and
+    // the files' own characters and bytes only (it counted a newline added to a.txt as
+    // a.txt's text, in its val part, and said "1 newline token").
+    const auto [a_train, a_val] = char_split(a, 0.2);
     const auto [b_train, b_val] = char_split(b, 0.2);
     ASSERT_NE(a_train.back(), '\n');
-    ASSERT_EQ(a_val.back(), '\n');
+    ASSERT_NE(a_val.back(), '\n');
     EXPECT_EQ(decode_shard(*tok, join_path(out, "train.bin")), a_train + "\n" + b_train);
-    EXPECT_EQ(decode_shard(*tok, join_path(out, "val.bin")), a_val + b_val);
-    for (const char* want : {"(2 files, each split on its own, 1 newline token between their parts)", "img.png",
+    EXPECT_EQ(decode_shard(*tok, join_path(out, "val.bin")), a_val + "\n" + b_val);
+    size_t chars = 0;
+    for (char c : a + b) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    ASSERT_LT(chars, a.size() + b.size());
+    const std::string sizes = ": " + std::to_string(chars) + " characters (" + std::to_string(a.size() + b.size()) +
+                              " bytes)";
+    EXPECT_NE(summary.find(sizes), std::string::npos) << sizes << " in: " << summary;
+    for (const char* want : {"(2 files, each split on its own, 2 newline tokens between their parts)", "img.png",
                              "latin1.txt", "iconv",
                              "1 empty file:", "empty.txt", "Could not read 2 paths: ", "gone.txt (a broken link)",
                              "ddd (File name too long)"})

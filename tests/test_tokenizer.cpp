@@ -122,6 +122,23 @@ TEST(CharTokenizer, UnknownCharactersThatPrintAsNothingAreNamed) {
   }
 }
 
+// A byte-order mark that starts the text, or the \r of Windows line endings, that the
+// vocabulary lacks: the error says how to remove it (it said to retrain on such text).
+TEST(CharTokenizer, ALeadingByteOrderMarkOrACarriageReturnSaysHowToRemoveIt) {
+  auto tok = build_char_tokenizer("ab\n");
+  expect_error([&] { tok->encode("\xEF\xBB\xBF" "ab"); },
+               {"U+FEFF (a byte-order mark) at byte offset 0", "starts with a byte-order mark", "sed -i '1s/^\\xEF"});
+  expect_error([&] { tok->encode("ab\r\nab"); }, {"U+000D", "Windows line endings", "sed -i 's/\\r$//'"});
+  for (const std::string& other : {std::string("a\xEF\xBB\xBF"), std::string("ab\rab")}) {  // mid-text: no such advice
+    try {
+      tok->encode(other);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find("sed -i"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(CharTokenizer, InvalidUtf8IsAnError) {
   struct Case {
     std::string text;
@@ -983,6 +1000,18 @@ TEST(TokenizerFile, ATruncatedSentencePieceModelIsNamedAsOne) {
   const std::string path = join_path(dir, "cut5.model");
   write_file_atomic(path, proto.substr(0, 5));
   expect_error([&] { load_tokenizer_file(path); }, {path, "not a tokenizer file"});
+  // Text whose first bytes read as a piece's tags ("\nI\n\n": a field of 73 bytes holding
+  // one of 10) is text, not a damaged .model: a piece is its text, a score and a type.
+  const std::string book = join_path(dir, "chapter.txt");
+  write_file_atomic(book, "\nI\n\nIt was the best of times.\n");
+  expect_error([&] { load_tokenizer_file(book); }, {book, "not a tokenizer file"});
+  // A whole model and then a piece without its text: unreadable from where that piece
+  // starts (it said "unreadable from byte" the file's size, every byte read).
+  const std::string textless = join_path(dir, "textless.model");
+  write_file_atomic(textless, proto + std::string("\x0A\x05\x15\0\0\x80\xBF", 7));
+  expect_error([&] { load_tokenizer_file(textless); },
+               {textless, "truncated or damaged", std::to_string(proto.size() + 7) + " bytes",
+                "unreadable from byte " + std::to_string(proto.size()) + ")", "300 whole pieces"});
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ namespace {
 int grid_columns(size_t n) { return std::max(1, int(std::ceil(std::sqrt(double(n))))); }
 
 int run_calculator(const Args& a) {
-  for (const char* f : {"text", "layer", "head"})
+  for (const char* f : {"text", "layer", "head", "tokenizer"})
     if (a.has(f))
       GPT_USAGE_FAIL("gpt attention: --", f, " goes with --ckpt RUN (a trained model), not with --input; see "
                      "`gpt attention --help`");
@@ -104,7 +104,16 @@ int run_model_map(const Args& a) {
   std::vector<int> ids;
   std::vector<std::string> pieces;
   std::unique_ptr<Tokenizer> tok;
-  if (!ck.tokenizer.empty()) {
+  if (a.has("tokenizer")) {  // as sample's: supplies or replaces the model's
+    std::string source;
+    tok = load_tokenizer_from(a.require("tokenizer"), &source, "; give a tokenizer file");
+    if (!ck.tokenizer.empty())
+      if (const std::string n = tokenizer_mismatch_note(*tok, source, ck.tokenizer, tok_file); !n.empty())
+        std::fprintf(stderr, "note: %s\n", n.c_str());
+    require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, source,
+                           ". Give the tokenizer the model was trained with (the one in the model's run or data "
+                           "directory)");
+  } else if (!ck.tokenizer.empty()) {
     tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
     require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, tok_file);
   }
@@ -118,8 +127,9 @@ int run_model_map(const Args& a) {
       char* end = nullptr;
       const long id = std::strtol(w.c_str(), &end, 10);
       if (*end || id < 0 || id >= mc.vocab_size)
-        GPT_USAGE_FAIL("--text: ", tok ? "this checkpoint's tokenizer can only decode (" + tok->describe() + ")"
-                                       : std::string("this checkpoint has no tokenizer"),
+        GPT_USAGE_FAIL("--text: ", tok ? "this tokenizer can only decode (" + tok->describe() + ")"
+                                       : "this checkpoint has no tokenizer (none stored in it, " +
+                                             tokenizer_beside_note(a.str("ckpt")) + "; --tokenizer FILE gives one)",
                        ", so the text must be token ids 0..", mc.vocab_size - 1, " separated by spaces; got '", w,
                        "'");
       ids.push_back(int(id));

@@ -41,7 +41,8 @@ int cmd_eval(const Args& a) {
     const std::string tok_file = join_path(src.dir, kTokenizerFile);
     if (!ck.tokenizer.empty() && file_exists(tok_file) && Tokenizer::load_dir(src.dir)->serialize() != ck.tokenizer)
       GPT_FAIL(tok_file, ": differs from the model's tokenizer; these data were prepared with another tokenizer "
-               "than the model was trained on");
+               "than the model was trained on: prepare the text with the model's (`gpt prepare --input TEXT --out DIR "
+               "--tokenizer ", model_path, "`) and evaluate on that");
   } else {
     GPT_USAGE_FAIL("gpt eval: no ", split, " data: pass --data DIR or --", split, "-glob PATTERN");
   }

@@ -25,6 +25,9 @@ int cmd_prepare(const Args& a) {
   if (const std::string f = run_dir_evidence(out); !f.empty())
     GPT_USAGE_FAIL("--out ", out, " is the run directory of `gpt train` (it holds ", f,
                    "); prepare writes a data directory: choose another --out (nothing was written)");
+  if (file_exists(out) && !is_directory(out))  // (the input file given as --out, say)
+    GPT_USAGE_FAIL("--out ", out, " is a file; prepare writes a data directory (train.bin, val.bin, ", kTokenizerFile,
+                   "): choose a directory name for --out (nothing was written)");
   // --tokenizer RUN or a model file: the tokenizer the model was trained with (stored in a
   // checkpoint, or found beside an llm.c / safetensors export), so new text is encoded
   // the model's way (fine-tuning with --init).

@@ -24,6 +24,7 @@
 #include "backend_profile.h"
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_gpt2.h"
 #include "commands/common.h"
 #include "commands/generate.h"
 #include "commands/run_info.h"
@@ -220,6 +221,17 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
     if (*r.flag_vocab < 1 || *r.flag_vocab > 65536)
       GPT_USAGE_FAIL("--vocab-size must be in 1..65536 (shard tokens are uint16), got ", *r.flag_vocab);
   }
+  // An export (llm.c or safetensors) holds weights only: no optimizer state or data position.
+  if (r.resume) {
+    const std::string from = a.str("resume");
+    const bool hf_dir = is_directory(from) && !file_exists(join_path(from, kCheckpointFile)) &&
+                        file_exists(join_path(from, kSafetensorsFile));
+    const std::optional<ModelFormat> f = hf_dir ? std::optional(ModelFormat::safetensors) : file_model_format(from);
+    if (f && *f != ModelFormat::gptcc)
+      GPT_USAGE_FAIL("--resume ", from, " is ", *f == ModelFormat::llmc ? "an llm.c checkpoint" : "a safetensors model",
+                     " (weights only: no optimizer state or data position), so it cannot be resumed; start a new "
+                     "run from its weights with --init ", from, " --data DIR --out RUN (nothing was changed)");
+  }
   // --resume RUN/checkpoint.bin (a file) without --out: the run's files go beside it, in
   // RUN, which is what --resume RUN says (make_dirs said only "not a directory").
   if (r.resume && !a.has("out") && file_exists(a.str("resume")) && !is_directory(a.str("resume"))) {
@@ -314,6 +326,17 @@ Data open_data(const Args& a, Run& r) {
   if (have_dir && !is_directory(d.dir))
     GPT_FAIL(d.dir, ": not a directory; expected the output of `gpt prepare --out ", d.dir,
              "` or a directory holding train.bin and val.bin");
+  // A model's directory given as data (it said "has no tokenizer.bin ... pass --vocab-size N").
+  if (have_dir && !file_exists(join_path(d.dir, "train.bin")) &&
+      (file_exists(join_path(d.dir, kCheckpointFile)) || file_exists(join_path(d.dir, kSafetensorsFile)))) {
+    const std::optional<DataSource> its = file_exists(join_path(d.dir, kCheckpointFile))
+                                              ? load_data_source(d.dir) : std::nullopt;
+    GPT_USAGE_FAIL("--data ", d.dir, ": is a model's directory (it holds ",
+                   file_exists(join_path(d.dir, kCheckpointFile)) ? kCheckpointFile : kSafetensorsFile,
+                   "), not data of `gpt prepare`; ", its && !its->dir.empty() ? "it trained on --data " + its->dir + "; " : "",
+                   "to start from its weights give --init ", d.dir,
+                   file_exists(join_path(d.dir, kCheckpointFile)) ? " (or --resume " + d.dir + " to continue it)" : "");
+  }
   d.train_paths = !d.src.train_glob.empty() ? glob_files(d.src.train_glob, "--train-glob")
                                              : std::vector<std::string>{join_path(d.dir, "train.bin")};
   if (!d.src.val_glob.empty()) d.val_paths = glob_files(d.src.val_glob, "--val-glob");
@@ -332,8 +355,11 @@ Data open_data(const Args& a, Run& r) {
                    " tokens); drop --vocab-size");
   if (r.ck) {
     if (!r.ck->tokenizer.empty() && !d.tok_blob.empty() && r.ck->tokenizer != d.tok_blob)
-      GPT_FAIL(d.dir, "/", kTokenizerFile, ": differs from the tokenizer stored in the checkpoint; the data "
-               "were prepared with another tokenizer than the model was trained on");
+      GPT_FAIL(d.dir, "/", kTokenizerFile, ": differs from the tokenizer ",
+               r.resume ? "stored in the checkpoint" : "of the --init model", "; the data were prepared with another "
+               "tokenizer than the model was trained on: prepare the text with the model's (`gpt prepare --input "
+               "TEXT --out DIR --tokenizer ", r.resume ? a.str("resume") : a.str("init"), "`), or train a new model on "
+               "these data (without ", r.resume ? "--resume" : "--init", ")");
     if (r.flag_vocab && *r.flag_vocab != mc.vocab_size)
       GPT_USAGE_FAIL("--vocab-size ", *r.flag_vocab, " conflicts with the checkpoint's vocabulary of ", mc.vocab_size,
                      " tokens; drop --vocab-size");

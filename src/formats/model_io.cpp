@@ -53,7 +53,11 @@ ModelFormat detect(const std::string& path) {
     if (file_exists(join_path(path, kSafetensorsFile)) || file_exists(join_path(path, "model.safetensors.index.json")))
       return ModelFormat::safetensors;
     GPT_FAIL(path, ": holds neither ", kCheckpointFile, " (a run of `gpt train`) nor ", kSafetensorsFile,
-             " (a Hugging Face GPT-2); pass a run directory, a checkpoint file, an llm.c .bin or a .safetensors file");
+             " (a Hugging Face GPT-2); pass a run directory, a checkpoint file, an llm.c .bin or a .safetensors file",
+             file_exists(join_path(path, "train.bin"))
+                 ? str(". It is a data directory of `gpt prepare` (it holds train.bin): data, not a model (`gpt eval` "
+                       "takes data as --data ", path, ")")
+                 : std::string());
   }
   if (!file_exists(path) && is_regular_file(interrupted_export_marker(path)))
     GPT_FAIL(path, ": not there: a `gpt export` to it was interrupted before it wrote the weights (",
@@ -105,7 +109,8 @@ std::string tokenizer_beside_note(const std::string& model_path) {
   const std::string json = join_path(dir, kHfTokenizerFile);
   if (beside[0] != join_path(dir, kSentencePieceFile) || !file_exists(json)) return "none beside it";
   return str("beside it only ", json, ", which gpt.cc does not read (it writes it for transformers): gpt.cc reads ",
-             beside[0], " or ", beside[1], ", and neither is there; copy the one of the run that was exported");
+             beside[0], " or ", beside[1], ", and neither is there; export the model again (`gpt export` writes "
+             "one), or give the data directory it was trained on (its ", kTokenizerFile, ")");
 }
 
 Checkpoint load_model(const std::string& path, std::optional<int> heads, ModelFormat* format,

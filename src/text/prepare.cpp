@@ -275,7 +275,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   std::vector<std::string> not_text, empty;
   std::vector<std::optional<NotUtf8Text>> not_text_kinds;  // what each file of not_text is
   std::string text;
-  size_t nchars = 0;  // characters of `text`
+  size_t nchars = 0, nbytes = 0;  // characters and bytes of the files (`text` less the newlines between them)
   for (const auto& f : in.files) {
     std::string bytes = read_file(f);
     if (bytes.empty()) {
@@ -305,14 +305,15 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
         throw Error(e.code, str(f, ": ", e.what()));
       }
     }
-    if (!parts.empty() && text.back() != '\n') {
-      text += '\n';
-      parts.back().end++;
-      nchars++;
-    }
+    // A newline between files, so that a tokenizer trained on `text` does not see them run
+    // together (and char's vocabulary holds the separator's "\n"); it is no file's text:
+    // outside every part, and counted as a separator, not as characters or bytes (it was
+    // the earlier file's last character, its val part's, and the summary counted it twice).
+    if (!parts.empty() && text.back() != '\n') text += '\n';
     parts.push_back({f, text.size(), text.size() + bytes.size()});
     text += bytes;
     nchars += *chars;
+    nbytes += bytes.size();
   }
   if (parts.empty())
     GPT_FAIL(input, ": none of its ", count(in.files.size(), "file"), " is UTF-8 text with something in it",
@@ -449,7 +450,7 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
                                   : std::string(),
                        ")")
                  : where;
-  summary += str(": ", count(nchars, "character"), " (", count(text.size(), "byte"), "). Tokenizer: ", tok->describe(),
+  summary += str(": ", count(nchars, "character"), " (", count(nbytes, "byte"), "). Tokenizer: ", tok->describe(),
                  ", vocab size ",
                  tok->vocab_size());
   if (trained) summary += str(", trained in ", secs(t0, t1), " s");
@@ -484,11 +485,15 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     summary += str(" Note: this replaced other shards in ", outdir, "; a run that trained on them cannot --resume "
                    "with this --data (start a new one from its weights with --init RUN).");
   // Bytes kept as they are that a user may not know are there.
-  std::vector<std::string> with_bom, with_crlf;
+  std::vector<std::string> with_bom, with_crlf, with_cr;
   for (const auto& p : parts) {
     if (text.compare(p.begin, 3, "\xEF\xBB\xBF") == 0) with_bom.push_back(p.file);
     const size_t crlf = text.find("\r\n", p.begin);
     if (crlf != std::string::npos && crlf + 1 < p.end) with_crlf.push_back(p.file);
+    // Classic Mac OS line endings: a \r and no \n in the whole file.
+    const std::string_view file(text.data() + p.begin, p.end - p.begin);
+    if (file.find('\r') != std::string_view::npos && file.find('\n') == std::string_view::npos)
+      with_cr.push_back(p.file);
   }
   if (!with_bom.empty())
     summary += str(" Note: ", listed(with_bom), " start", with_bom.size() == 1 ? "s" : "", " with a byte-order mark "
@@ -498,6 +503,10 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     summary += str(" Note: ", listed(with_crlf), with_crlf.size() == 1 ? " has" : " have", " Windows line endings "
                    "(\\r\\n): the \\r is kept as a character of its own; convert with sed -i 's/\\r$//' FILE "
                    "if that is not wanted.");
+  if (!with_cr.empty())
+    summary += str(" Note: ", listed(with_cr), with_cr.size() == 1 ? " has" : " have", " line endings of \\r alone "
+                   "(classic Mac OS) and no \\n: the model learns \\r as its line break, and samples and prompts "
+                   "need it; convert with tr '\\r' '\\n' < FILE > FILE.txt if that is not wanted.");
   if (not_exact)
     summary += " WARNING: decoding the tokens does not give back the text exactly (this tokenizer normalizes "
                "text, lacks byte fallback, or has no piece for \u2581, which SentencePiece puts for a space); the model will learn the tokenizer's version of it.";

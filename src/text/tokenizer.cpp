@@ -67,7 +67,7 @@ std::string snippet(const std::string& s) {
   return s.size() > 40 ? out + "..." : out;
 }
 
-uint32_t next_code_point(const std::string& text, size_t& i) {
+uint32_t next_code_point(std::string_view text, size_t& i) {
   const size_t start = i;
   const unsigned char b0 = static_cast<unsigned char>(text[i]);
   auto bad = [&](const char* why) {
@@ -106,7 +106,7 @@ uint32_t next_code_point(const std::string& text, size_t& i) {
   return cp;
 }
 
-size_t check_utf8(const std::string& text) {
+size_t check_utf8(std::string_view text) {
   size_t i = 0, n = 0;
   while (i < text.size()) {
     if (static_cast<unsigned char>(text[i]) < 0x80) i++;  // ASCII fast path
@@ -232,8 +232,14 @@ class CharTokenizer final : public Tokenizer {
       if (id < 0)
         GPT_FAIL("character ", printable(cp), " at byte offset ", at, " (character ", chars,
                  ") is not in the vocabulary of this char tokenizer (", vocab_.size(),
-                 " characters); the tokenizer was built from other text. Use text made of the same "
-                 "characters, or re-run `gpt prepare` on text that includes it (and retrain)");
+                 " characters); the tokenizer was built from other text. ",
+                 cp == 0xFEFF && at == 0 ? "The text starts with a byte-order mark, which some editors write: remove "
+                                           "it (sed -i '1s/^\\xEF\\xBB\\xBF//' FILE)"
+                 : cp == '\r' && i < text.size() && text[i] == '\n'
+                     ? "The text has Windows line endings (\\r\\n) and the model's had none: convert them "
+                       "(sed -i 's/\\r$//' FILE)"
+                              : "Use text made of the same characters, or re-run `gpt prepare` on text that includes "
+                                "it (and retrain)");
       ids.push_back(id);
       chars++;
     }
@@ -377,17 +383,47 @@ std::optional<NotUtf8Text> what_is_not_utf8(std::string_view b) {
   if (starts("PK\x03\x04")) return is("a zip archive", "unzip it and give the text files or their directory");
   if (starts("%PDF")) return is("a PDF", "extract its text first, e.g. with `pdftotext FILE FILE.txt`");
   if (starts("\x7f" "ELF")) return is("a program (ELF), not text", "");
-  // UTF-16 without a mark, as Latin text is: a NUL in every other byte (of the first 4 KB)
-  // and in no byte between them.
+  // UTF-16 without a mark, as mostly-Latin text is (of the first 4 KB): at least 3 in 4
+  // characters an ASCII one (a NUL, then a printable byte or a line break; so "It’s", whose
+  // ’ is 19 20, is still UTF-16, as binary data with NULs seldom is), and a NUL in at most
+  // 1 in 16 of the other bytes (Ā, U+0100, is 00 01).
   const size_t n = std::min<size_t>(b.size(), 4096) & ~size_t(1);
   for (size_t zero = 0; zero < 2 && n >= 4; zero++) {
-    bool utf16 = true;
-    for (size_t i = 0; i < n && utf16; i += 2) utf16 = b[i + zero] == '\0' && b[i + 1 - zero] != '\0';
+    size_t ascii = 0, other_nul = 0;
+    for (size_t i = 0; i < n; i += 2) {
+      const unsigned char c = static_cast<unsigned char>(b[i + 1 - zero]);
+      if (b[i + zero] == '\0' && ((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\r' || c == '\t')) ascii++;
+      other_nul += c == 0;
+    }
+    const size_t pairs = n / 2;
+    const bool utf16 = 4 * ascii >= 3 * pairs && 16 * other_nul <= pairs;
     if (utf16)
       return is(zero ? "UTF-16 text (little-endian, without a byte-order mark: a NUL in every other byte)"
                      : "UTF-16 text (big-endian, without a byte-order mark: a NUL in every other byte)",
                 zero ? "convert it with `iconv -f utf-16le -t utf-8 FILE > FILE.txt`"
                      : "convert it with `iconv -f utf-16be -t utf-8 FILE > FILE.txt`");
+  }
+  // UTF-8 text cut short inside its last character (`head -c`, a broken download): the
+  // Latin-1 advice would turn all of its other characters into garbage.
+  for (size_t k = 1; k <= 3 && k < b.size(); k++) {
+    const unsigned char lead = static_cast<unsigned char>(b[b.size() - k]);
+    const size_t len = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                       : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+    if (len == 0) {
+      if ((lead & 0xC0) == 0x80) continue;  // a continuation byte: the lead is further back
+      break;
+    }
+    const std::string_view whole = b.substr(0, b.size() - k);
+    if (len <= k || whole.find('\0') != std::string_view::npos) break;
+    try {
+      check_utf8(whole);
+    } catch (const Error&) {
+      break;
+    }
+    return is(str("text cut off inside its last character (its first ", whole.size(), " bytes are UTF-8 text; the "
+                  "last ", k, " begin a character of ", len, " bytes that never ends)"),
+              str("keep its whole characters with `truncate -s ", whole.size(), " FILE` (a file cut short, by "
+                  "`head -c` or a broken download?)"));
   }
   return std::nullopt;
 }

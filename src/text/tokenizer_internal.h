@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "check.h"
@@ -22,9 +23,9 @@ std::string snippet(const std::string& s);
 // Strict UTF-8 decoding of the sequence at text[i]: rejects stray continuation
 // bytes, truncated sequences, overlong forms, surrogates and values past U+10FFFF.
 // Returns the code point and advances i; throws naming the byte offset.
-uint32_t next_code_point(const std::string& text, size_t& i);
+uint32_t next_code_point(std::string_view text, size_t& i);
 // Throws like next_code_point at the first invalid sequence; returns the number of code points.
-size_t check_utf8(const std::string& text);
+size_t check_utf8(std::string_view text);
 
 // "123" -> 123; no sign, no spaces, no overflow past `max`.
 bool parse_uint(const std::string& s, uint64_t max, uint64_t& out, int base = 10);

@@ -209,8 +209,14 @@ std::optional<DamagedModel> damaged_model(const std::string& bytes) {
     return false;
   };
   uint64_t len = 0, text_len = 0;
+  // A piece message is its text (a tag, a length of at most 3 bytes for a piece, the text),
+  // a score (5 bytes) and a type (2): text that begins "\nI\n\n" passed for one.
   if (bytes.size() < 4 || bytes[at++] != '\x0A' || !varint(len) || bytes[at++] != '\x0A' || !varint(text_len) ||
-      text_len == 0 || text_len > bytes.size() - at || text_len + 2 > len)
+      text_len == 0 || text_len > bytes.size() - at || text_len + 2 > len || len > text_len + 4 + 7)
+    return std::nullopt;
+  // What follows the text inside the piece, if the file holds it: a score (tag 0x15) or a type (0x18).
+  const size_t after = at + size_t(text_len);
+  if (len > text_len + 2 + (text_len >= 128) && after < bytes.size() && bytes[after] != '\x15' && bytes[after] != '\x18')
     return std::nullopt;
   DamagedModel d;
   d.first_piece = bytes.substr(at, size_t(text_len));
@@ -221,8 +227,15 @@ std::optional<DamagedModel> damaged_model(const std::string& bytes) {
     uint64_t value = 0;
     std::string_view payload;
     if (!r.field(num, type, value, payload)) break;
-    if (num == 1 && type == 2) {
-      if (!for_each_field(payload, [](uint32_t, int, uint64_t, std::string_view) { return true; })) break;
+    if (num == 1 && type == 2) {  // a piece that is whole and has its text (one without read as all readable)
+      bool text = false;
+      if (!for_each_field(payload,
+                          [&](uint32_t n, int t, uint64_t, std::string_view s) {
+                            text = text || (n == 1 && t == 2 && !s.empty());
+                            return true;
+                          }) ||
+          !text)
+        break;
       d.whole_pieces++;
     }
     d.readable_bytes = size_t(r.position() - bytes.data());
