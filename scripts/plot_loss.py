@@ -94,7 +94,7 @@ def main():
     for k, run in enumerate(args.runs):
         path, rows, tokens = read_metrics(run)
         label = args.label[k] if k < len(args.label) else \
-            os.path.basename(os.path.normpath(os.path.dirname(path) if os.path.isfile(run) else run))
+            os.path.basename(os.path.abspath(os.path.dirname(path) if os.path.isfile(run) else run))
         c = colors[k % len(colors)]
         steps = [r["step"] for r in rows]
         train = [r["train_loss"] for r in rows]

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <regex>
 
+#include "commands/common.h"
 #include "commands/run_info.h"
 #include "schedule.h"
 #include "text/dataloader.h"
@@ -173,6 +174,7 @@ TEST(Runs, EvalBestCheckpointAndMfu) {
   const auto losses = read_losses(run + "/metrics.jsonl");
   const std::string last = losses.at(12);
   ASSERT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 0) << err;
+  EXPECT_EQ(err.find("logged its val loss from"), std::string::npos) << err;  // --eval-batches 0: the same figure
   char want[32];
   std::snprintf(want, sizeof want, "val loss %.4f", std::stod(last.substr(last.find('/') + 1)));
   EXPECT_EQ(out.rfind(want, 0), 0u) << out << " want " << want;
@@ -589,6 +591,142 @@ TEST(Runs, AStopInsideAnAccumulatedStepDropsItAndTheResumeRepeatsIt) {
   ASSERT_EQ(run_gpt({"train", "--resume", first}, nullptr, &err), 0) << err;
   EXPECT_EQ(read_losses(first + "/metrics.jsonl"), read_losses(straight + "/metrics.jsonl"));
   EXPECT_EQ(load_checkpoint(first).params, load_checkpoint(straight).params);
+}
+
+// helper-34: a Ctrl-C during an evaluation gave it up, and nothing ever measured it: the
+// resumed run's metrics.jsonl had no val loss at that step, and best.bin never saw that
+// model (a step that is no --log-every step was not even logged). The stop now says so,
+// the step is logged, and the resume measures it first: the same file and best.bin as a
+// run that was never stopped.
+TEST(Runs, AnEvaluationGivenUpByAStopIsMeasuredByTheResume) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), straight = dir + "/straight", stopped = dir + "/stopped";
+  auto args = [&](const std::string& out) {
+    return cat({"train", "--data", data, "--out", out, "--steps", "6", "--eval-every", "2", "--eval-batches", "3",
+                "--log-every", "5", "--lr", "3e-3", "--warmup", "2"},
+               tiny_model_flags());
+  };
+  std::string err;
+  ASSERT_EQ(run_gpt(args(straight), nullptr, &err), 0) << err;
+  {
+    ScopedEnv at("GPT_SIGNAL_AT", "train:eval4:batch2");  // Ctrl-C inside step 4's evaluation
+    EXPECT_EQ(run_gpt(args(stopped), nullptr, &err), 130) << err;
+  }
+  EXPECT_NE(err.find("stopped at step 4/6 (interrupted); checkpoint saved to " + stopped + "/checkpoint.bin; the val "
+                     "loss of step 4 was given up (the resume measures it first)"),
+            std::string::npos)
+      << err;
+  auto partial = read_losses(stopped + "/metrics.jsonl");
+  ASSERT_EQ(partial.count(4), 1u);  // logged, though 4 is no --log-every step
+  EXPECT_EQ(partial[4].back(), '/') << partial[4];  // without its val loss
+  ASSERT_EQ(run_gpt({"train", "--resume", stopped}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("step 4: measuring its val loss, which the last session gave up"), std::string::npos) << err;
+  EXPECT_EQ(read_losses(stopped + "/metrics.jsonl"), read_losses(straight + "/metrics.jsonl"));
+  EXPECT_EQ(load_checkpoint(stopped + "/best.bin", false).params, load_checkpoint(straight + "/best.bin", false).params);
+  // A resume whose step's val loss is logged measures nothing first.
+  ASSERT_EQ(run_gpt({"train", "--resume", stopped, "--steps", "8"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("measuring its val loss"), std::string::npos) << err;
+}
+
+// The ETA is this session's: 0 on the last line (it counted the last step's evaluation
+// after it had run), and at most the time --max-seconds leaves (it said "6m28s" for a
+// run stopped after 3 s); --stop-at ends it too.
+TEST(Runs, TheEtaEndsWithTheSession) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir);
+  auto etas = [](const std::string& err) {
+    std::vector<std::string> out;
+    std::regex re("\\| ETA ([^ \n|]+)");
+    for (auto it = std::sregex_iterator(err.begin(), err.end(), re); it != std::sregex_iterator(); ++it)
+      out.push_back((*it)[1].str());
+    return out;
+  };
+  auto seconds = [](const std::string& eta) {  // "0.4s", "12s", "3m05s", "1h02m"
+    double h = 0, m = 0, sec = 0;
+    if (std::sscanf(eta.c_str(), "%lfh%lfm", &h, &m) == 2) return 3600 * h + 60 * m;
+    if (std::sscanf(eta.c_str(), "%lfm%lfs", &m, &sec) == 2) return 60 * m + sec;
+    std::sscanf(eta.c_str(), "%lfs", &sec);
+    return sec;
+  };
+  auto train_with = [&](const std::string& out, std::vector<std::string> extra) {
+    std::string err;
+    auto args = cat({"train", "--data", data, "--out", dir + "/" + out, "--eval-batches", "2", "--log-every", "1",
+                     "--warmup", "2"},
+                    tiny_model_flags());
+    EXPECT_EQ(run_gpt(cat(args, extra), nullptr, &err), 0) << err;
+    return err;
+  };
+  // 5 steps, evaluations at 2, 4 and the last: the last line's ETA is nothing.
+  std::vector<std::string> e = etas(train_with("last", {"--steps", "5", "--eval-every", "2"}));
+  ASSERT_EQ(e.size(), 5u);
+  EXPECT_EQ(e.back(), "0.0s");
+  // --stop-at 3 of 100000 steps: 0 at step 3 (it said hours).
+  e = etas(train_with("stop", {"--steps", "100000", "--stop-at", "3", "--eval-every", "0"}));
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e.back(), "0.0s");
+  EXPECT_LT(seconds(e[0]), 60.0) << e[0];
+  // --max-seconds 1: no ETA above it.
+  e = etas(train_with("secs", {"--steps", "100000", "--max-seconds", "1", "--eval-every", "0"}));
+  ASSERT_FALSE(e.empty());
+  for (const std::string& x : e) EXPECT_LE(seconds(x), 1.0) << x;
+}
+
+// helper-34: on an 80-column terminal the ~100-character progress line wrapped, and each
+// "\r" redraw left its first row behind: the ETA was never seen. It now fits the terminal,
+// dropping the least needed fields first; the ETA stays.
+TEST(Progress, ALineWiderThanTheTerminalDropsFieldsToFitAndKeepsTheEta) {
+  const std::string line = "step 190/2500 | loss 1.7312 | val 1.8421 | lr 5.92e-04 | 38,204 tok/s (avg) | MFU 25.3% "
+                           "| ETA 1m12s | comm 12 ms";
+  EXPECT_EQ(fit_progress_line(line, 0), line);  // not a terminal, or its width unknown
+  EXPECT_EQ(fit_progress_line(line, 200), line);
+  for (int cols : {100, 80, 72, 60, 55}) {
+    SCOPED_TRACE(cols);
+    const std::string fit = fit_progress_line(line, cols);
+    EXPECT_LT(int(fit.size()), cols);
+    EXPECT_EQ(fit.rfind("step 190/2500 | loss 1.7312", 0), 0u) << fit;
+    EXPECT_NE(fit.find("| ETA 1m12s"), std::string::npos) << fit;
+  }
+  EXPECT_EQ(fit_progress_line(line, 100),
+            "step 190/2500 | loss 1.7312 | val 1.8421 | 38,204 tok/s (avg) | MFU 25.3% | ETA 1m12s | comm 12 ms");
+  EXPECT_EQ(fit_progress_line(line, 80), "step 190/2500 | loss 1.7312 | val 1.8421 | 38,204 tok/s | ETA 1m12s");
+  EXPECT_EQ(fit_progress_line(line, 60), "step 190/2500 | loss 1.7312 | 38,204 tok/s | ETA 1m12s");
+  EXPECT_EQ(fit_progress_line(line, 20), "step 190/2500 | los");
+}
+
+// helper-34: after a kill -9 the resume cut metrics.jsonl back to its checkpoint and said
+// nothing (the curve went back); the done line after a resume gave the run's steps and this
+// session's evaluations as one; eval's figure differed from the logged estimate of
+// --eval-batches N with no word why.
+TEST(Runs, WhatAResumeCutsAndWhichFiguresAreThisSessionsAreSaid) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = dir + "/run";
+  std::string err, out;
+  auto args = cat({"train", "--data", data, "--out", run, "--steps", "4", "--eval-every", "2", "--eval-batches", "2",
+                   "--log-every", "1", "--warmup", "2"},
+                  tiny_model_flags());
+  ASSERT_EQ(run_gpt(args, nullptr, &err), 0) << err;
+  // What a run killed after logging steps 5 and 6 but before saving them leaves.
+  const std::string metrics = run + "/metrics.jsonl", kept = read_file(metrics);
+  write_file_atomic(metrics, kept + "{\"step\":5,\"train_loss\":3.1}\n{\"step\":6,\"train_loss\":3.0}\n");
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "6"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("note: " + metrics + " logged 2 lines (steps 5-6) after step 4, where the checkpoint is"),
+            std::string::npos) << err;
+  EXPECT_EQ(read_losses(metrics).count(5), 1u);
+  EXPECT_EQ(read_file(metrics).find("\"train_loss\":3.1}"), std::string::npos);
+  // 6 steps over both sessions; the evaluations at 6 (this session's one).
+  EXPECT_TRUE(std::regex_search(err, std::regex("\ndone: 6 steps in [^ ]+ \\([0-9,]+ tokens, all sessions\\); this "
+                                                "session: 1 val evaluation in [0-9.]+m?s; final train loss")))
+      << err;
+  // A resume with nothing cut says nothing of it.
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "7"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(err.find("after step 6, where the checkpoint is"), std::string::npos) << err;
+  // eval: every window, not the run's 2-batch estimate; a note says so.
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run}, &out, &err), 0) << err;
+  EXPECT_NE(err.find("note: the run logged its val loss from 2 batches of random windows (--eval-batches 2)"),
+            std::string::npos) << err;
 }
 
 // --warmup 2147483647 overflowed int (warmup + 1) into a negative learning rate

@@ -69,8 +69,12 @@ void require_output_file(const Args& a, const char* example) {
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
-  long t = long(s + 0.5);
   char buf[64];
+  if (s < 0.95) {  // (0.7 s printed as "1s", 0.2 s as "0s")
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+    return buf;
+  }
+  long t = long(s + 0.5);
   if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
   else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
   else std::snprintf(buf, sizeof buf, "%lds", t);
@@ -209,6 +213,43 @@ std::string tokenizer_mismatch_note(const Tokenizer& given, const std::string& g
                 : "the same pieces, but other rules or scores, so text may split into other tokens";
   return str(given_source, " is not the tokenizer the model was trained with (", stored_source, ": ",
              own->describe(), "): ", where, "; it is used as given");
+}
+
+// Fields dropped in order of need (common.h).
+std::string fit_progress_line(const std::string& line, int cols) {
+  if (cols <= 0 || int(line.size()) < cols) return line;
+  std::vector<std::string> fields;
+  for (size_t at = 0;;) {
+    const size_t bar = line.find(" | ", at);
+    fields.push_back(line.substr(at, bar == std::string::npos ? std::string::npos : bar - at));
+    if (bar == std::string::npos) break;
+    at = bar + 3;
+  }
+  auto joined = [&] {
+    std::string out;
+    for (const std::string& f : fields) out += (out.empty() ? "" : " | ") + f;
+    return out;
+  };
+  auto drop = [&](const char* prefix) {
+    for (size_t i = 1; i < fields.size(); i++)
+      if (fields[i].rfind(prefix, 0) == 0) {
+        fields.erase(fields.begin() + std::ptrdiff_t(i));
+        return;
+      }
+  };
+  std::string out = joined();
+  for (const char* p : {"lr ", "MFU ", "(avg)", "comm ", "val "}) {
+    if (int(out.size()) < cols) break;
+    if (std::string(p) == "(avg)") {
+      for (std::string& f : fields)
+        if (const size_t k = f.find(" tok/s (avg)"); k != std::string::npos) f = f.substr(0, k) + " tok/s";
+    } else {
+      drop(p);
+    }
+    out = joined();
+  }
+  if (int(out.size()) >= cols) out.resize(size_t(cols - 1));
+  return out;
 }
 
 }  // namespace gpt

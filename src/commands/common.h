@@ -55,6 +55,13 @@ std::unique_ptr<Tokenizer> load_tokenizer_from(const std::string& path, std::str
 std::string tokenizer_mismatch_note(const Tokenizer& given, const std::string& given_source,
                                     const std::string& stored, const std::string& stored_source);
 
+// A progress line ("step 10/200 | loss ... | ETA 3s") narrower than a terminal of `cols`
+// columns, so that "\r" redraws it in place (a line that wraps leaves its first rows behind
+// at each redraw; at 80 columns the ETA was never seen): "lr", then "MFU" dropped, "(avg)"
+// shortened, "comm" and "val" dropped, in that order, until it fits, then cut. cols <= 0:
+// as it is.
+std::string fit_progress_line(const std::string& line, int cols);
+
 struct Stopwatch {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   double seconds() const {

@@ -91,6 +91,12 @@ int cmd_eval(const Args& a) {
     }
   }
   const double loss = sum / double(n);
+  // A run's logged val loss is this figure only with --eval-batches 0; its own estimate
+  // from N random batches differs a little, and the two were taken for a contradiction.
+  if (format == ModelFormat::gptcc && split == "val" && ck.train.eval_batches > 0 && ck.train.eval_every > 0)
+    std::fprintf(stderr, "note: the run logged its val loss from %s of random windows (--eval-batches %d); this is "
+                 "every window of the split, so the two differ a little (train with --eval-batches 0 to log this "
+                 "figure)\n", count(ck.train.eval_batches, "batch").c_str(), ck.train.eval_batches);
   std::printf("%s loss %.4f (perplexity %.2f) over %s %s of %d x %d tokens (%s %s of %s) in %s%s\n",
               split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), plural(double(n), "batch").c_str(),
               B, T, format_count(double(n) * B * T).c_str(), plural(double(n) * B * T, "token").c_str(),

@@ -3,6 +3,7 @@
 // prints progress, and checkpoints atomically (periodically, at the end, on Ctrl-C,
 // SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ). The run directory is locked (run_dir.h).
 #include <omp.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,18 +100,58 @@ TrainConfig train_config_from(const Args& a, TrainConfig t, bool only_given) {
   return t;
 }
 
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", x);
+  return buf;
+}
+
+// Columns of the terminal on stderr; 0 when unknown.
+int terminal_columns() {
+  winsize ws{};
+  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? int(ws.ws_col) : 0;
+}
+
 // Rewrites metrics.jsonl keeping only lines with step <= last_step (a resumed run
 // replaces what happened after its checkpoint). Read line by line: the file may be
 // larger than memory, and a line longer than any train writes is damage.
-void truncate_metrics(const std::string& path, int64_t last_step) {
-  if (!file_exists(path)) return;
+// Returns the steps of the lines it cut (logged after the checkpoint: a kill -9, or a
+// save that failed), for the note that says why the curve goes back.
+std::vector<long long> truncate_metrics(const std::string& path, int64_t last_step) {
+  std::vector<long long> cut;
+  if (!file_exists(path)) return cut;
   std::string kept;
   for_each_line(path, kMetricsLineMax, [&](const std::string& line) {
     auto p = line.find("\"step\":");
     if (p == std::string::npos || line.back() != '}') return;  // (a line a full disk cut short)
-    if (std::atoll(line.c_str() + p + 7) <= last_step) kept += line + "\n";
+    const long long step = std::atoll(line.c_str() + p + 7);
+    if (step <= last_step) kept += line + "\n";
+    else cut.push_back(step);
   });
   write_file_atomic(path, kept);
+  return cut;
+}
+
+// The val loss of `step` added to its line of metrics.jsonl (the last line of that step
+// without one): an evaluation a stopped session gave up, measured by the resume.
+// False when there is no such line (edited by hand).
+bool add_val_loss(const std::string& path, int64_t step, double val) {
+  std::vector<std::string> lines;
+  for_each_line(path, kMetricsLineMax, [&](const std::string& line) { lines.push_back(line); });
+  for (size_t i = lines.size(); i-- > 0;) {
+    std::string& line = lines[i];
+    const auto p = line.find("\"step\":");
+    if (p == std::string::npos || line.empty() || line.back() != '}' || std::atoll(line.c_str() + p + 7) != step)
+      continue;
+    if (line.find("\"val_loss\":") != std::string::npos) return false;
+    line.insert(line.size() - 1, ",\"val_loss\":" + json_number(val));
+    std::string all;
+    for (const std::string& l : lines) all += l + "\n";
+    write_file_atomic(path, all);
+    return true;
+  }
+  return false;
 }
 
 // RUN/samples.txt holds each --sample-every sample as a header line naming its step and
@@ -167,13 +208,6 @@ bool truncate_samples(const std::string& path, int64_t last_step) {
   GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
            "was saved in ", out, " yet, so start again with a lower --lr", clip, " (--save-every N keeps earlier "
            "steps)");
-}
-
-std::string json_number(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", x);
-  return buf;
 }
 
 }  // namespace
@@ -508,7 +542,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     // A resumed run's history ends at its checkpoint (what came after is redone).
     if (r.resume) {
-      truncate_metrics(metrics_path, st.step);
+      if (const std::vector<long long> cut = truncate_metrics(metrics_path, st.step); !cut.empty() && root)
+        std::fprintf(stderr, "note: %s logged %s after step %ld, where the checkpoint is (the last session ended "
+                     "without saving them: killed?); they are cut, and those steps are trained again\n",
+                     metrics_path.c_str(),
+                     (count(cut.size(), "line") + " (steps " + std::to_string(cut.front()) + "-" +
+                      std::to_string(cut.back()) + ")").c_str(), long(st.step));
       logged = logged_losses(metrics_path);
       if (!truncate_samples(samples_path, st.step))
         std::fprintf(stderr, "note: %s is not as gpt train writes it (edited?); it is left as it is, samples after "
@@ -609,6 +648,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     bool announced = false;
     double drawn = 0.0;
     for (size_t i = 0; i < n_batches; i++) {
+      signal_point("train:eval" + std::to_string(st.step) + ":batch" + std::to_string(i + 1));  // (tests)
       if (signals.signal()) return std::nullopt;
       val_loader->next_batch(in.data(), tg.data());
       sum += *model.forward(in.data(), tg.data(), B, T, false);
@@ -727,6 +767,42 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     stop_reason = "interrupted";
     agree_on_signal();
   }
+  // A session stopped during an evaluation gave it up (its step's line in metrics.jsonl has
+  // no val loss, and best.bin never saw that model); the uninterrupted run measured it
+  // at this step, so the resume does, first (evaluating changes nothing the steps use).
+  bool eval_given_up = false;
+  if (stop_reason.empty() && pg.any(root && r.resume && val_loader && st.step > 0 && st.step < tc.steps &&
+                                    st.step % tc.eval_every == 0 &&
+                                    !(logged.last_val_step && long(*logged.last_val_step) == long(st.step)))) {
+    if (root)
+      std::fprintf(stderr, "step %ld: measuring its val loss, which the last session gave up when it was stopped\n",
+                   long(st.step));
+    if (const std::optional<double> v = evaluate()) {
+      last_val = v;
+      if (!best_val || *v < *best_val) {
+        best_val = v;
+        best_step = long(st.step);
+        st.best_val = *v;
+        if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
+      }
+      if (root) {
+        metrics.close();
+        if (!add_val_loss(metrics_path, st.step, *v))
+          std::fprintf(stderr, "note: %s has no line for step %ld to add its val loss %s to (edited?)\n",
+                       metrics_path.c_str(), long(st.step), loss_text(*v).c_str());
+        metrics.open(metrics_path, std::ios::app);
+        if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
+        metrics.seekp(0, std::ios::end);
+        metrics_bytes = size_t(metrics.tellp());
+      }
+    } else {
+      eval_given_up = true;
+    }
+    if (pg.any(signals.signal() != 0)) {
+      stop_reason = "interrupted";
+      agree_on_signal();
+    }
+  }
   double comm_before = 0.0;
   const bool profile = a.has("profile");
   const long first_step = long(st.step) + 1;  // --profile times the steps after this session's first
@@ -824,6 +900,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (val_loader && (st.step % tc.eval_every == 0 || last)) {
       val = evaluate();
       if (val) last_val = val;
+      else eval_given_up = true;  // a stop signal: the resume measures it first
     }
     if (root && val && best_val && *val > *best_val + 0.01 * std::fabs(*best_val)) {
       // Rising for the second evaluation in a row: once per session, what it means.
@@ -844,7 +921,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       st.best_val = *val;
       if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
     }
-    if (root && (st.step % tc.log_every == 0 || last || val || st.step == 1)) {
+    if (root && (st.step % tc.log_every == 0 || last || val || eval_given_up || st.step == 1)) {
       metrics << "{\"step\":" << st.step << ",\"train_loss\":" << json_number(loss)
               << ",\"lr\":" << json_number(lr) << ",\"grad_norm\":" << json_number(norm)
               << ",\"tokens_per_s\":" << json_number(tokens / step_s) << ",\"ms_per_step\":"
@@ -864,15 +941,25 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       } else if (metrics) {
         metrics_bytes = size_t(metrics.tellp());
       }
-      double eta = ema_step_s * double(tc.steps - st.step);
-      if (evals_taken > 0) {  // the evaluations still to come (the last step's too), at their time so far
-        const long every = tc.eval_every, left = tc.steps / every - long(st.step) / every + (tc.steps % every ? 1 : 0);
-        eta += eval_s / evals_taken * double(left);
+      // ETA: until this session ends (--steps, or --stop-at / --max-seconds when sooner).
+      // Evaluations at the steps after this one (and the last step's), samples at this step
+      // and after (a sample follows its line; the last step's, the final save): each at the
+      // time they took so far, an evaluation before the first at its batches' forward
+      // passes (a third of a step's forward and backward each).
+      const long now = long(st.step), end = stop_at > 0 ? std::min<long>(tc.steps, stop_at) : tc.steps;
+      auto still = [&](long every, long first) {  // multiples of `every` in [first, end], and the last step
+        return end / every - (first - 1) / every + (end == tc.steps && tc.steps % every && first <= end ? 1 : 0);
+      };
+      double eta = ema_step_s * double(end - now);
+      if (val_loader) {
+        const double each = evals_taken > 0 ? eval_s / evals_taken
+                                            : ema_step_s / tc.grad_accum / 3.0 *
+                                                  double(tc.eval_batches ? size_t(tc.eval_batches)
+                                                                         : size_t(val_loader->batches_per_pass()));
+        eta += each * double(still(tc.eval_every, now + 1));
       }
-      if (samples_taken > 0) {  // the samples still to come, at the time they took so far
-        const long every = r.sample.every, left = tc.steps / every - long(st.step) / every + (tc.steps % every ? 1 : 0);
-        eta += sample_s / samples_taken * double(left);
-      }
+      if (samples_taken > 0) eta += sample_s / samples_taken * double(still(r.sample.every, now));
+      if (max_seconds > 0) eta = std::min(eta, std::max(0.0, max_seconds - session.seconds()));
       char line[256];
       std::snprintf(line, sizeof line, "step %ld/%d | loss %.4f | val %s | lr %.2e | %s tok/s (avg)%s | ETA %s",
                     long(st.step), tc.steps, loss, last_val ? loss_text(*last_val).c_str() : "-",
@@ -880,7 +967,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                     mfu_text(tokens / ema_step_s, flops_per_token, peak_gflops * pg.size()).c_str(), format_duration(eta).c_str());
       if (pg.size() > 1)  // global tokens/s above; here the step's time in collectives
         std::snprintf(line + std::strlen(line), sizeof line - std::strlen(line), " | comm %.0f ms", comm_s * 1000.0);
-      if (tty) std::fprintf(stderr, "\r%s\033[K%s", line, val ? "\n" : "");
+      if (tty) std::fprintf(stderr, "\r%s\033[K%s", fit_progress_line(line, terminal_columns()).c_str(), val ? "\n" : "");
       else std::fprintf(stderr, "%s\n", line);
     }
     // The checkpoint first: a sample can take long, and a kill during it must not lose the
@@ -913,19 +1000,26 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                                       model.backend().name + std::string(" ") +
                                                           to_string(model.dtype())).c_str());
   if (!stop_reason.empty() && st.step < tc.steps) {
-    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s\ncontinue with: gpt train --resume %s\n",
-                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(), r.out.c_str());
+    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s%s\ncontinue with: gpt train --resume %s\n",
+                 long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(),
+                 eval_given_up ? str("; the val loss of step ", st.step, " was given up (the resume measures it first)")
+                                     .c_str()
+                               : "",
+                 r.out.c_str());
     return stop_code;
   }
   // The steps' time is the run's (over every resume); evaluations and samples this session's.
+  // After a resume the steps' figures are every session's and the others this one's, so it says so.
   std::string extra;
   if (evals_taken)
     extra += str(samples_taken ? ", " : " and ", count(evals_taken, "val evaluation"), " in ", format_duration(eval_s));
   if (samples_taken) extra += str(" and ", count(samples_taken, "sample"), " in ", format_duration(sample_s));
-  std::fprintf(stderr, "done: %s in %s (%s %s)%s; final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
+  if (r.resume && !extra.empty()) extra = "; this session: " + extra.substr(extra[0] == ',' ? 2 : 5);
+  const std::string all_sessions = r.resume ? ", all sessions" : "";
+  std::fprintf(stderr, "done: %s in %s (%s %s%s)%s; final train loss %s, val loss %s (%s)\ncheckpoint: %s%s\n",
                count(st.step, "step").c_str(), format_duration(st.elapsed_s).c_str(),
                format_count(double(st.tokens_seen)).c_str(), plural(double(st.tokens_seen), "token").c_str(),
-               extra.c_str(),
+               all_sessions.c_str(), extra.c_str(),
                last_loss ? loss_text(*last_loss).c_str() : "-", last_val ? loss_text(*last_val).c_str() : "-",
                metrics_path.c_str(), ckpt_file.c_str(),
                best_val ? ("; lowest val loss " + loss_text(*best_val) + ": " + join_path(r.out, kBestFile)).c_str() : "");

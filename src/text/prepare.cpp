@@ -487,11 +487,12 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   // Bytes kept as they are that a user may not know are there.
   std::vector<std::string> with_bom, with_crlf, with_cr;
   for (const auto& p : parts) {
-    if (text.compare(p.begin, 3, "\xEF\xBB\xBF") == 0) with_bom.push_back(p.file);
-    const size_t crlf = text.find("\r\n", p.begin);
-    if (crlf != std::string::npos && crlf + 1 < p.end) with_crlf.push_back(p.file);
-    // Classic Mac OS line endings: a \r and no \n in the whole file.
+    // (Each search within its file: one through the rest of the text took time quadratic in
+    // the number of files.)
     const std::string_view file(text.data() + p.begin, p.end - p.begin);
+    if (file.substr(0, 3) == "\xEF\xBB\xBF") with_bom.push_back(p.file);
+    if (file.find("\r\n") != std::string_view::npos) with_crlf.push_back(p.file);
+    // Classic Mac OS line endings: a \r and no \n in the whole file.
     if (file.find('\r') != std::string_view::npos && file.find('\n') == std::string_view::npos)
       with_cr.push_back(p.file);
   }
