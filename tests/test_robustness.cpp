@@ -477,6 +477,37 @@ TEST_F(Robustness, AnOmpNumThreadsBeyondTheCapIsNotedNotACrash) {
             std::string::npos) << read_file(log);
 }
 
+// review24a: prepare --tokenizer bpe|unigram handed OpenMP's thread count to SentencePiece's
+// trainer, which takes 1..128: with 129 threads (OMP_NUM_THREADS's default on a machine
+// with more cores) it failed "Internal: ... num_threads() <= 128 ; check --vocab-size".
+// The count is now clamped to 128. (In-process: the CLI caps OMP_NUM_THREADS at 8 per
+// core, so on a small machine 129 never reaches the trainer. No team of 129 starts: the
+// trainer runs threads of its own, and nothing here encodes.)
+TEST_F(Robustness, SentencePieceTrainsUnderMoreThan128OpenMPThreads) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  std::string text;
+  SplitMix64 r(9);
+  while (text.size() < 20000) {
+    for (uint64_t n = 1 + r.below(7); n > 0; n--) text += char('a' + r.below(12));
+    text += r.below(10) ? ' ' : '\n';
+  }
+  SentencePieceOptions opt;
+  opt.model_type = "unigram";
+  opt.vocab_size = 400;
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(129);
+  std::string error;
+  try {
+    EXPECT_EQ(train_sentencepiece(text, opt)->vocab_size(), 400);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  omp_set_num_threads(before);
+  EXPECT_EQ(error, "");
+  opt.threads = 129;  // (the same limit for a count given)
+  EXPECT_NO_THROW(train_sentencepiece(text, opt));
+}
+
 // A full disk under metrics.jsonl: the stream failed once and wrote nothing more, the
 // run went on (and ended "stopped ... saved") with the file cut mid-line. Here the file
 // size limit plays the full disk: the checkpoint fits under it, metrics.jsonl outgrows it.
