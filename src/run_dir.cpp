@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <omp.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -154,7 +154,37 @@ MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int op
   return m;
 }
 
-std::optional<double> available_memory() {
+namespace {
+// The stack of each OpenMP thread past the first: OMP_STACKSIZE (or GOMP_STACKSIZE) when
+// set, a number with B, K, M or G after it (K when none); else glibc's default, ulimit -s
+// (8 MiB when unlimited: no less than glibc takes).
+double thread_stack_bytes() {
+  for (const char* name : {"OMP_STACKSIZE", "GOMP_STACKSIZE"}) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const double n = std::strtod(v, &end);
+    while (*end == ' ') end++;
+    const char unit = char(std::toupper(static_cast<unsigned char>(*end)));
+    const double scale = unit == 'B' ? 1.0 : unit == 'M' ? 1048576.0 : unit == 'G' ? 1073741824.0 : 1024.0;
+    if (n > 0) return n * scale;
+  }
+  rlimit st{};
+  if (::getrlimit(RLIMIT_STACK, &st) == 0 && st.rlim_cur != RLIM_INFINITY) return double(st.rlim_cur);
+  return 8.0 * 1048576.0;
+}
+
+// The malloc arenas glibc makes beyond the main one (threads past them share): 8 per core
+// online, or MALLOC_ARENA_MAX.
+int further_malloc_arenas() {
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  int most = cores > 0 ? int(std::min(8 * cores, 1L << 20)) : 1 << 20;
+  if (const char* v = std::getenv("MALLOC_ARENA_MAX"); v && std::atoi(v) > 0) most = std::atoi(v);
+  return most - 1;
+}
+}  // namespace
+
+std::optional<double> available_memory(CommandThreads threads) {
   std::optional<double> avail;
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
@@ -175,10 +205,15 @@ std::optional<double> available_memory() {
     double vm_kb = 0;
     for (std::string line; std::getline(status, line);)
       if (line.rfind("VmSize:", 0) == 0) vm_kb = std::strtod(line.c_str() + 7, nullptr);
-    // Address space is not memory: each further thread reserves a malloc arena (64 MiB)
-    // and a stack, and mappings round up. (With the limit only 0.3% above the estimate a
-    // run passed the check, trained, and failed "out of memory" saving its checkpoint.)
-    const double reserved = double(std::max(0, omp_get_max_threads() - 1)) * 72.0 * 1048576.0;
+    // Address space is not memory: each further thread maps a stack, one that allocates
+    // also reserves a malloc arena (64 MiB), and mappings round up. (With the limit only
+    // 0.3% above the estimate a run passed the check, trained, and failed "out of memory"
+    // saving its checkpoint. Counted for every command, 72 MiB a thread refused prepare
+    // and attention --json, whose threads never start or never allocate: with
+    // OMP_NUM_THREADS=64, any ulimit -v under 4.5 GiB.)
+    const int further = std::max(0, threads.count - 1);
+    double reserved = double(further) * (thread_stack_bytes() + 65536.0);
+    if (threads.allocate) reserved += double(std::min(further, further_malloc_arenas())) * 64.0 * 1048576.0;
     const double lim = (double(as.rlim_cur) - vm_kb * 1024.0) * 0.9 - reserved;
     if (!avail || lim < *avail) avail = std::max(0.0, lim);
   }

@@ -70,14 +70,22 @@ struct MemoryEstimate {
 // float matrices for attention: at --context 8192, 512 MB a thread), else 0.
 MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards = 1,
                                         int bf16_attention_threads = 0);
+// The threads a command runs, for available_memory(): under ulimit -v each one past the
+// first takes address space beyond its memory: a stack, and a 64 MiB malloc arena when
+// it allocates (glibc makes up to 8 per core; threads past them share).
+struct CommandThreads {
+  int count = 1;          // 1: the main thread alone (no parallel region, no thread pool)
+  bool allocate = false;  // they call malloc (train's and SentencePiece's do; a decode's do not)
+};
 // Memory this process may still use: MemAvailable (/proc/meminfo), lowered to the
-// cgroup's memory.max - memory.current and to ulimit -v less what is mapped, when
-// smaller; nullopt when unknown.
-std::optional<double> available_memory();
+// cgroup's memory.max - memory.current and to ulimit -v less what is mapped and what
+// `threads` will reserve, when smaller; nullopt when unknown.
+std::optional<double> available_memory(CommandThreads threads);
 // Where available_memory() looked, for messages that quote it.
 constexpr const char* kAvailableMemorySources =
-    "MemAvailable in /proc/meminfo, the container's limit, or ulimit -v less a tenth and 72 MiB per further thread "
-    "(address space each thread reserves beyond memory)";
+    "MemAvailable in /proc/meminfo, the container's limit, or ulimit -v less a tenth and the address space each "
+    "further thread reserves beyond memory (its stack, and a 64 MiB malloc arena where it allocates; fewer threads, "
+    "e.g. OMP_NUM_THREADS=1, reserve less)";
 // gpt::Error (exit 2) when the estimate exceeds what is available, saying how much
 // it needs, how much there is, and which flags shrink it.
 void require_memory(const MemoryEstimate& need, std::optional<double> available);

@@ -506,6 +506,31 @@ TEST_F(Robustness, AnOmpNumThreadsBeyondTheCapIsNotedByEveryCommand) {
   }
 }
 
+// review24a: under ulimit -v, available_memory took 72 MiB per further OpenMP thread off
+// the limit in every command, but prepare (char) and attention start no threads that
+// allocate: with OMP_NUM_THREADS=64 (a 64-core machine's default) any limit under 4.5 GiB
+// refused them ("only 0 KB is available"). Their peak address space does not grow with
+// the thread count; here both fit in 1.5 GiB with 64 threads asked for.
+TEST_F(Robustness, UlimitVLeavesRoomOnlyForTheThreadsACommandRuns) {
+  SKIP_WITHOUT_BINARY();
+  SKIP_UNDER_ASAN();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log", run = dir + "/r";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 1, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  // (OMP_STACKSIZE: each thread's stack, whatever ulimit -s is here)
+  const std::vector<std::pair<std::string, std::string>> env = {{"OMP_NUM_THREADS", "64"}, {"OMP_STACKSIZE", "8M"}};
+  const size_t limit = size_t(3) << 29;  // 1.5 GiB
+  int status = run_with_limit(RLIMIT_AS, bin_,
+                              {"prepare", "--input", join_path(dir, "input.txt"), "--out", dir + "/d2"}, limit, log, env);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  EXPECT_TRUE(file_exists(dir + "/d2/train.bin"));
+  status = run_with_limit(RLIMIT_AS, bin_, {"attention", "--ckpt", run, "--text", "the cat", "--json"}, limit, log,
+                          env);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+}
+
 // review24a: prepare --tokenizer bpe|unigram handed OpenMP's thread count to SentencePiece's
 // trainer, which takes 1..128: with 129 threads (OMP_NUM_THREADS's default on a machine
 // with more cores) it failed "Internal: ... num_threads() <= 128 ; check --vocab-size".

@@ -387,7 +387,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                          device == DeviceKind::cpu && r.dtype == Dtype::bf16
                                              ? int(std::min<long>(omp_get_max_threads(), long(B) * mc.num_heads))
                                              : 0),
-                 available_memory());
+                 // (each thread allocates: its own malloc arena)
+                 available_memory(CommandThreads{omp_get_max_threads(), true}));
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader, r.ck->train.batch);
