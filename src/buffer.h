@@ -17,14 +17,21 @@ struct Dims {
   int hs() const { return C / NH; }
 };
 
-// A zeroed allocation of `bytes`, freed with std::free. Large buffers are 2 MiB aligned
-// and marked for transparent huge pages, which cuts first-touch page faults 512-fold
-// (seconds on a VM for GB of activations); others 64-byte aligned.
+// host_alloc_zeroed's alignment for `bytes`: large buffers are 2 MiB aligned and marked
+// for transparent huge pages, which cuts first-touch page faults 512-fold (seconds on a
+// VM for GB of activations); others 64-byte aligned.
+constexpr size_t kHostAlign = 64, kHugePage = size_t(2) << 20, kHugeThreshold = size_t(8) << 20;
+inline size_t host_alloc_align(size_t bytes) { return bytes >= kHugeThreshold ? kHugePage : kHostAlign; }
+// The bytes host_alloc_zeroed(bytes) takes and touches: `bytes` rounded up to its alignment
+// (up to 2 MiB more; the memory estimate of gpt train counts it).
+inline size_t host_alloc_bytes(size_t bytes) {
+  const size_t align = host_alloc_align(bytes);
+  return (bytes + align - 1) / align * align;
+}
+// A zeroed allocation of `bytes`, freed with std::free.
 inline void* host_alloc_zeroed(size_t bytes) {
-  constexpr size_t kAlign = 64, kHugePage = size_t(2) << 20, kHugeThreshold = size_t(8) << 20;
   if (bytes == 0) return nullptr;
-  const size_t align = bytes >= kHugeThreshold ? kHugePage : kAlign;
-  const size_t rounded = (bytes + align - 1) / align * align;
+  const size_t align = host_alloc_align(bytes), rounded = host_alloc_bytes(bytes);
   void* p = std::aligned_alloc(align, rounded);
   if (!p) throw std::bad_alloc();
   if (align == kHugePage) ::madvise(p, rounded, MADV_HUGEPAGE);

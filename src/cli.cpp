@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "check.h"
+#include "commands/common.h"
 #include "config.h"
 #include "gradcheck.h"
 #include "process_group.h"
@@ -608,6 +609,10 @@ int run_cli(int argc, char** argv) {
                      "(", size, " copies of its work and output): run it without mpirun (only gpt train uses "
                      "several processes)");
     }
+    // Every command's thread count is capped (OMP_NUM_THREADS=100000 crashed gpt attention);
+    // train, sample and eval cap theirs together with their --threads (thread_policy).
+    if (std::none_of(cmd.flags.begin(), cmd.flags.end(), [](const Flag& f) { return f.name == "threads"; }))
+      default_threads();
     if (name == "prepare") return cmd_prepare(a);
     if (name == "train") return cmd_train(a);
     if (name == "sample") return cmd_sample(a);

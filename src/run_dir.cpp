@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <omp.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -18,8 +18,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "buffer.h"
 #include "check.h"
 #include "fileio.h"
+#include "layers/gemm.h"
 #include "tensors.h"
 
 namespace gpt {
@@ -131,30 +133,97 @@ std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, c
   return buf;
 }
 
-MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards,
-                                        int bf16_attention_threads) {
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, const TrainingRun& run) {
   const double n = double(param_layout(c).total), f = sizeof(float);
-  const double L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
+  const int L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
   const double BT = double(B) * T;
+  const int shards = std::max(1, run.optimizer_shards);
+  const bool cpu = run.cpu_threads > 0;
   MemoryEstimate m;
   m.params = n * f;
   m.grads = n * f;
-  m.adam = 2 * n * f / std::max(1, optimizer_shards);
+  m.adam = 2 * n * f / shards;
   // The tensors of model.h's Activations, per layer: ln1, qkv (3C), atty, attproj,
   // residual2, ln2, fch and fch_gelu (4C each), fcproj, residual3 = 18 C per token;
   // encoded and lnf (2 C) and the logits (Vp) once; plus the LayerNorm statistics,
   // attention log-sum-exps and losses. Their gradients hold one layer's 14 C (every
   // layer's backward reuses it; fch_gelu has none) and encoded and lnf: 16 C per token.
-  const double per_token = L * 18 * C + 2 * C + Vp, grad_per_token = 16 * C;
-  const double stats = BT * (4 * L + 3) + double(B) * NH * T * L;
-  m.activations = (BT * (per_token + grad_per_token) + stats) * f;
-  m.checkpoint = 3 * n * f;  // save_checkpoint builds the file image (weights, m, v) in memory
-  // (Left out, it let a bf16 run at a long context pass the check and then abort.)
-  m.attention = double(bf16_attention_threads) * (2.0 * T * T + T) * f;
+  const double per_token = double(L) * 18 * C + 2.0 * C + Vp, grad_per_token = 16.0 * C;
+  const double stats = BT * (4.0 * L + 3) + double(B) * NH * T * L;
+  const double acts = (BT * per_token + stats) * f, grad_acts = BT * grad_per_token * f;
+  m.activations = acts + grad_acts;
+  // save_checkpoint builds the file image (weights, m, v) in memory; under --zero 1,
+  // rank 0 first gathers the whole m and v (they were left out: 2/3 of the image).
+  m.checkpoint = 3 * n * f + (shards > 1 ? 2 * n * f : 0.0);
+  if (cpu) {
+    // The GEMM's buffers grow to the largest product and stay: (N columns, depth K) of
+    // the forward products, of their input gradients (N = their input width, K = their
+    // output width) and of the weight gradients (K = B*T). (Left out, the logits' panel,
+    // then 768 deep whatever the width, 154.5 MB for GPT-2's vocabulary, let a run pass
+    // the check and fail at step 1.)
+    const int bt = int(std::min<double>(BT, 1 << 30));
+    const std::pair<int, int> products[] = {{3 * C, C}, {C, C},     {4 * C, C}, {C, 4 * C}, {Vp, C},  // forward
+                                            {C, 3 * C}, {C, 4 * C}, {4 * C, C}, {C, Vp},               // inputs'
+                                            {C, bt},    {4 * C, bt}};                                  // weights
+    for (const auto& [N, K] : products)
+      m.gemm = std::max(m.gemm, double(run.bf16 ? cpu::gemm_bf16_workspace_bytes(N, K, run.cpu_threads)
+                                                : cpu::sgemm_workspace_bytes(N, K, run.cpu_threads)));
+    if (run.bf16) {
+      // At most one thread per (batch row, head) holds attention's two (T, T) matrices,
+      // and its own GEMM buffers for products of (T, head size) and (head size, T).
+      // (Left out, the matrices let a bf16 run at a long context pass the check and abort.)
+      const int threads = int(std::min<long>(run.cpu_threads, long(B) * NH)), hs = C / NH;
+      m.attention = double(threads) * (2.0 * T * T + T) * f;
+      m.gemm += double(threads) * double(std::max(cpu::gemm_bf16_workspace_bytes(T, hs, 1),
+                                                  cpu::gemm_bf16_workspace_bytes(hs, T, 1)));
+    }
+  }
+  if (run.samples) {
+    // GPT::decode: the K and V caches (L, context, C) each, one scratch block
+    // (DecodeScratch: 15 C, the logits, the heads' weights), and under bf16 the weights'
+    // bf16 copy its products read.
+    m.decode = (2.0 * L * c.max_seq_len * C + 15.0 * C + Vp + double(NH) * c.max_seq_len + 2) * f +
+               (run.bf16 ? n * 2 : 0.0);
+  }
+  if (cpu) {
+    auto pad = [](double bytes) { return double(host_alloc_bytes(size_t(bytes))) - bytes; };
+    m.rounding = pad(n * f) * 2 + pad(n * f / shards) * 2 + pad(acts) + pad(grad_acts);
+    if (run.samples) m.rounding += pad(double(L) * c.max_seq_len * C * f) * 2 + (run.bf16 ? pad(n * 2) : 0.0);
+  }
   return m;
 }
 
-std::optional<double> available_memory() {
+namespace {
+// The stack of each OpenMP thread past the first: OMP_STACKSIZE (or GOMP_STACKSIZE) when
+// set, a number with B, K, M or G after it (K when none); else glibc's default, ulimit -s
+// (8 MiB when unlimited: no less than glibc takes).
+double thread_stack_bytes() {
+  for (const char* name : {"OMP_STACKSIZE", "GOMP_STACKSIZE"}) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const double n = std::strtod(v, &end);
+    while (*end == ' ') end++;
+    const char unit = char(std::toupper(static_cast<unsigned char>(*end)));
+    const double scale = unit == 'B' ? 1.0 : unit == 'M' ? 1048576.0 : unit == 'G' ? 1073741824.0 : 1024.0;
+    if (n > 0) return n * scale;
+  }
+  rlimit st{};
+  if (::getrlimit(RLIMIT_STACK, &st) == 0 && st.rlim_cur != RLIM_INFINITY) return double(st.rlim_cur);
+  return 8.0 * 1048576.0;
+}
+
+// The malloc arenas glibc makes beyond the main one (threads past them share): 8 per core
+// online, or MALLOC_ARENA_MAX.
+int further_malloc_arenas() {
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  int most = cores > 0 ? int(std::min(8 * cores, 1L << 20)) : 1 << 20;
+  if (const char* v = std::getenv("MALLOC_ARENA_MAX"); v && std::atoi(v) > 0) most = std::atoi(v);
+  return most - 1;
+}
+}  // namespace
+
+std::optional<double> available_memory(CommandThreads threads) {
   std::optional<double> avail;
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
@@ -175,10 +244,15 @@ std::optional<double> available_memory() {
     double vm_kb = 0;
     for (std::string line; std::getline(status, line);)
       if (line.rfind("VmSize:", 0) == 0) vm_kb = std::strtod(line.c_str() + 7, nullptr);
-    // Address space is not memory: each further thread reserves a malloc arena (64 MiB)
-    // and a stack, and mappings round up. (With the limit only 0.3% above the estimate a
-    // run passed the check, trained, and failed "out of memory" saving its checkpoint.)
-    const double reserved = double(std::max(0, omp_get_max_threads() - 1)) * 72.0 * 1048576.0;
+    // Address space is not memory: each further thread maps a stack, one that allocates
+    // also reserves a malloc arena (64 MiB), and mappings round up. (With the limit only
+    // 0.3% above the estimate a run passed the check, trained, and failed "out of memory"
+    // saving its checkpoint. Counted for every command, 72 MiB a thread refused prepare
+    // and attention --json, whose threads never start or never allocate: with
+    // OMP_NUM_THREADS=64, any ulimit -v under 4.5 GiB.)
+    const int further = std::max(0, threads.count - 1);
+    double reserved = double(further) * (thread_stack_bytes() + 65536.0);
+    if (threads.allocate) reserved += double(std::min(further, further_malloc_arenas())) * 64.0 * 1048576.0;
     const double lim = (double(as.rlim_cur) - vm_kb * 1024.0) * 0.9 - reserved;
     if (!avail || lim < *avail) avail = std::max(0.0, lim);
   }
@@ -196,6 +270,9 @@ std::optional<double> available_memory() {
 
 void require_memory(const MemoryEstimate& need, std::optional<double> available) {
   if (!available || need.total() <= *available) return;
+  auto part = [](double bytes, const std::string& what) {
+    return bytes > 0 ? ", " + what + " " + format_bytes(bytes) : std::string();
+  };
   GPT_USAGE_FAIL("this model needs about ", format_bytes(need.total()), " of memory to train (parameters ",
                  format_bytes(need.params), ", gradients ", format_bytes(need.grads), ", AdamW m and v ",
                  format_bytes(need.adam), ", activations ", format_bytes(need.activations),
@@ -203,6 +280,8 @@ void require_memory(const MemoryEstimate& need, std::optional<double> available)
                  need.attention > 0 ? ", bf16 attention scratch " + format_bytes(need.attention) +
                                           " (two --context x --context matrices per thread)"
                                     : std::string(),
+                 part(need.gemm, "matmul packing buffers"), part(need.decode, "--sample-every's KV cache"),
+                 part(need.rounding, "rounding to huge pages"),
                  "), but only ", format_bytes(*available),
                  " is available (", kAvailableMemorySources, "); use a smaller "
                  "--dim or --layers (parameters), or --batch / --context (activations; --grad-accum keeps the tokens "

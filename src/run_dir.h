@@ -58,26 +58,43 @@ class StopSignals {
 };
 
 // Bytes a training run needs at its peak: parameters, gradients, AdamW m and v,
-// activations and their gradients for one (B, T) micro-batch, and the checkpoint
-// image built while saving (weights, m, v).
+// activations and their gradients for one (B, T) micro-batch, the checkpoint image built
+// while saving (weights, m, v), and on the CPU the GEMM's packed operands.
 struct MemoryEstimate {
   double params = 0, grads = 0, adam = 0, activations = 0, checkpoint = 0;
   double attention = 0;  // the CPU bf16 attention's per-thread (T, T) scratch
-  double total() const { return params + grads + adam + activations + checkpoint + attention; }
+  double gemm = 0;       // the CPU GEMM engines' packing buffers (layers/gemm.h)
+  double decode = 0;     // --sample-every: the KV cache and decode buffers (and bf16's weight copy)
+  double rounding = 0;   // host buffers of 8 MB and more round up to 2 MiB (buffer.h)
+  double total() const {
+    return params + grads + adam + activations + checkpoint + attention + gemm + decode + rounding;
+  }
 };
-// optimizer_shards: --zero 1's process count (each process keeps 1/N of m and v).
-// bf16_attention_threads: the threads of a CPU --dtype bf16 run (each keeps two (T, T)
-// float matrices for attention: at --context 8192, 512 MB a thread), else 0.
-MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, int optimizer_shards = 1,
-                                        int bf16_attention_threads = 0);
+// How a run is run, beyond its shapes.
+struct TrainingRun {
+  int optimizer_shards = 1;  // --zero 1's process count: each keeps 1/N of m and v (rank 0 gathers them to save)
+  int cpu_threads = 0;       // the OpenMP threads of a CPU run; 0 on a GPU (its products and buffers are the device's)
+  bool bf16 = false;         // --dtype bf16 (on the CPU: bf16 GEMMs, and attention's two (T, T) float matrices
+                             // per thread: at --context 8192, 512 MB a thread)
+  bool samples = false;      // --sample-every N: the KV cache, kept from the first sample on
+};
+MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, const TrainingRun& run = {});
+// The threads a command runs, for available_memory(): under ulimit -v each one past the
+// first takes address space beyond its memory: a stack, and a 64 MiB malloc arena when
+// it allocates (glibc makes up to 8 per core; threads past them share).
+struct CommandThreads {
+  int count = 1;          // 1: the main thread alone (no parallel region, no thread pool)
+  bool allocate = false;  // they call malloc (train's and SentencePiece's do; a decode's do not)
+};
 // Memory this process may still use: MemAvailable (/proc/meminfo), lowered to the
-// cgroup's memory.max - memory.current and to ulimit -v less what is mapped, when
-// smaller; nullopt when unknown.
-std::optional<double> available_memory();
+// cgroup's memory.max - memory.current and to ulimit -v less what is mapped and what
+// `threads` will reserve, when smaller; nullopt when unknown.
+std::optional<double> available_memory(CommandThreads threads);
 // Where available_memory() looked, for messages that quote it.
 constexpr const char* kAvailableMemorySources =
-    "MemAvailable in /proc/meminfo, the container's limit, or ulimit -v less a tenth and 72 MiB per further thread "
-    "(address space each thread reserves beyond memory)";
+    "MemAvailable in /proc/meminfo, the container's limit, or ulimit -v less a tenth and the address space each "
+    "further thread reserves beyond memory (its stack, and a 64 MiB malloc arena where it allocates; fewer threads, "
+    "e.g. OMP_NUM_THREADS=1, reserve less)";
 // gpt::Error (exit 2) when the estimate exceeds what is available, saying how much
 // it needs, how much there is, and which flags shrink it.
 void require_memory(const MemoryEstimate& need, std::optional<double> available);

@@ -1025,7 +1025,7 @@ TEST(Prepare, TextLargerThanMemoryIsRefusedBeforeItIsRead) {
   EXPECT_NO_THROW(require_prepare_memory("in.txt", 1000, 4000.0));
   EXPECT_NO_THROW(require_prepare_memory("in.txt", uint64_t(1) << 50, std::nullopt));  // (unknown: no check)
 
-  const std::optional<double> avail = available_memory();
+  const std::optional<double> avail = available_memory(CommandThreads{});  // (char: the main thread alone)
   if (!avail || *avail > 1e12) GTEST_SKIP() << "needs a known available memory below 1 TB";
   const std::string dir = test::scratch_dir(), big = join_path(dir, "big.txt"), texts = join_path(dir, "texts");
   auto sparse = [](const std::string& path, off_t bytes) {

@@ -30,6 +30,7 @@
 #include "formats/llmc.h"
 #include "formats/model_io.h"
 #include "layers/fastmath.h"
+#include "layers/gemm.h"
 #include "model.h"
 #include "run_dir.h"
 #include "tensors.h"
@@ -300,13 +301,15 @@ TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
 }
 
 // bin `args` (from the command on, as for run_gpt) under a limit of `bytes` on `resource`
-// (RLIMIT_FSIZE: ulimit -f; RLIMIT_AS: ulimit -v), stderr to `log`; returns the wait status.
+// (RLIMIT_FSIZE: ulimit -f; RLIMIT_AS: ulimit -v; RLIM_INFINITY: none), with the
+// environment variables `env` set, stderr to `log`; returns the wait status.
 int run_with_limit(int resource, const char* bin, std::vector<std::string> args, size_t bytes,
-                   const std::string& log) {
+                   const std::string& log, const std::vector<std::pair<std::string, std::string>>& env = {}) {
   args.insert(args.begin(), bin);
   return in_child([&] {
     struct rlimit lim = {bytes, bytes};
-    setrlimit(resource, &lim);
+    if (bytes != RLIM_INFINITY) setrlimit(resource, &lim);
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
     if (!std::freopen(log.c_str(), "w", stderr)) return 126;
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -436,6 +439,41 @@ TEST_F(Robustness, UnderUlimitVARunIsRefusedOrSavedNeverLostAfterTraining) {
   EXPECT_GT(finished, 0);
 }
 
+// review24a: the matmul engine packed the right-hand operand in a panel KC = 768 deep
+// whatever the product's depth, and the memory check left the panel out: for the logits of
+// GPT-2's vocabulary on a model of width 64 that was 154.5 MB against an estimate of
+// 145.5 MB, and under ulimit -v 175..325 MiB a run passed the check and failed "out of
+// memory" at step 1 (exit 1). The panel is now as deep as the product (12.9 MB here) and
+// counted: every limit refuses the run up front (exit 2) or lets it finish.
+TEST_F(Robustness, ALargeVocabularyRunIsRefusedOrFinishedUnderUlimitV) {
+  SKIP_WITHOUT_BINARY();
+  SKIP_UNDER_ASAN();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log", shards = dir + "/llmc";
+  make_dirs(shards);  // llm.c-style shards without a tokenizer: --vocab-size sets the vocabulary
+  for (const char* f : {"train.bin", "val.bin"}) write_file_atomic(join_path(shards, f), read_file(join_path(data, f)));
+  int refused = 0, finished = 0;
+  for (size_t mib = 150; mib <= 350; mib += 25) {
+    const std::string run = dir + "/r" + std::to_string(mib);
+    const int status = run_with_limit(RLIMIT_AS, bin_,
+                                      {"train", "--data", shards, "--vocab-size", "50257", "--out", run, "--layers",
+                                       "1", "--heads", "2", "--dim", "64", "--context", "64", "--batch", "4", "--steps",
+                                       "1", "--eval-every", "0", "--threads", "1"},
+                                      mib << 20, log);
+    ASSERT_TRUE(WIFEXITED(status)) << mib << " MiB: " << describe(status);
+    const int rc = WEXITSTATUS(status);
+    EXPECT_TRUE(rc == 0 || rc == 2) << mib << " MiB: exit " << rc << "\n" << read_file(log);
+    if (rc == 2) {
+      refused++;
+      EXPECT_NE(read_file(log).find("matmul packing buffers"), std::string::npos) << read_file(log);
+    } else if (rc == 0) {
+      finished++;
+      EXPECT_TRUE(file_exists(join_path(run, kCheckpointFile)));
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(finished, 0);
+}
+
 // helper-29: the bf16 attention scratch was counted for every thread, though at most one
 // per (batch row, head) ever holds it: --batch 1 --heads 1 on 2 threads counted two
 // 4096 x 4096 pairs (268.5 MB) and refused a run that fits.
@@ -475,6 +513,89 @@ TEST_F(Robustness, AnOmpNumThreadsBeyondTheCapIsNotedNotACrash) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
   EXPECT_NE(read_file(log).find("note: OMP_NUM_THREADS asks for 100000 threads, more than gpt starts"),
             std::string::npos) << read_file(log);
+}
+
+// review24a: OMP_NUM_THREADS=100000 still crashed gpt attention (exit 139, nothing said) on a
+// model wide enough to run its matmuls in parallel: only train, sample and eval went
+// through the cap. Every command now does: each notes it and runs.
+TEST_F(Robustness, AnOmpNumThreadsBeyondTheCapIsNotedByEveryCommand) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log";
+  GPTConfig c = small_gpt(16, 512);
+  c.num_layers = 1;
+  GPT<float> model(c);
+  model.write(Store::params, random_vec<float>(param_layout(c).total, 7, 0.02));
+  save_checkpoint(dir + "/wide.bin", model, TrainConfig{}, TrainState{}, "");
+  const std::vector<std::vector<std::string>> commands = {
+      {"attention", "--ckpt", dir + "/wide.bin", "--text", "1 2 3 4 5 6 7 8"},
+      {"tokenize", "--tokenizer", data, "--encode", "the cat"},
+      {"posenc", "--kind", "sinusoidal", "--dim", "64", "--positions", "16"},
+      {"gradcheck", "--layer", "gelu"},
+      {"export", "--ckpt", dir + "/wide.bin", "--to", "llmc", "--out", dir + "/wide_llmc.bin"},
+      {"prepare", "--input", join_path(dir, "input.txt"), "--out", dir + "/d2"}};
+  for (const auto& args : commands) {
+    const int status = run_with_limit(RLIMIT_AS, bin_, args, RLIM_INFINITY, log, {{"OMP_NUM_THREADS", "100000"}});
+    ASSERT_TRUE(WIFEXITED(status)) << args[0] << ": " << describe(status) << "\n" << read_file(log);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << args[0] << ": " << read_file(log);
+    EXPECT_NE(read_file(log).find("note: OMP_NUM_THREADS asks for 100000 threads, more than gpt starts"),
+              std::string::npos) << args[0] << ": " << read_file(log);
+  }
+}
+
+// review24a: under ulimit -v, available_memory took 72 MiB per further OpenMP thread off
+// the limit in every command, but prepare (char) and attention start no threads that
+// allocate: with OMP_NUM_THREADS=64 (a 64-core machine's default) any limit under 4.5 GiB
+// refused them ("only 0 KB is available"). Their peak address space does not grow with
+// the thread count; here both fit in 1.5 GiB with 64 threads asked for.
+TEST_F(Robustness, UlimitVLeavesRoomOnlyForTheThreadsACommandRuns) {
+  SKIP_WITHOUT_BINARY();
+  SKIP_UNDER_ASAN();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log", run = dir + "/r";
+  std::string err;
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 1, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  // (OMP_STACKSIZE: each thread's stack, whatever ulimit -s is here)
+  const std::vector<std::pair<std::string, std::string>> env = {{"OMP_NUM_THREADS", "64"}, {"OMP_STACKSIZE", "8M"}};
+  const size_t limit = size_t(3) << 29;  // 1.5 GiB
+  int status = run_with_limit(RLIMIT_AS, bin_,
+                              {"prepare", "--input", join_path(dir, "input.txt"), "--out", dir + "/d2"}, limit, log, env);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  EXPECT_TRUE(file_exists(dir + "/d2/train.bin"));
+  status = run_with_limit(RLIMIT_AS, bin_, {"attention", "--ckpt", run, "--text", "the cat", "--json"}, limit, log,
+                          env);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+}
+
+// review24a: prepare --tokenizer bpe|unigram handed OpenMP's thread count to SentencePiece's
+// trainer, which takes 1..128: with 129 threads (OMP_NUM_THREADS's default on a machine
+// with more cores) it failed "Internal: ... num_threads() <= 128 ; check --vocab-size".
+// The count is now clamped to 128. (In-process: the CLI caps OMP_NUM_THREADS at 8 per
+// core, so on a small machine 129 never reaches the trainer. No team of 129 starts: the
+// trainer runs threads of its own, and nothing here encodes.)
+TEST_F(Robustness, SentencePieceTrainsUnderMoreThan128OpenMPThreads) {
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  std::string text;
+  SplitMix64 r(9);
+  while (text.size() < 20000) {
+    for (uint64_t n = 1 + r.below(7); n > 0; n--) text += char('a' + r.below(12));
+    text += r.below(10) ? ' ' : '\n';
+  }
+  SentencePieceOptions opt;
+  opt.model_type = "unigram";
+  opt.vocab_size = 400;
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(129);
+  std::string error;
+  try {
+    EXPECT_EQ(train_sentencepiece(text, opt)->vocab_size(), 400);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  omp_set_num_threads(before);
+  EXPECT_EQ(error, "");
+  opt.threads = 129;  // (the same limit for a count given)
+  EXPECT_NO_THROW(train_sentencepiece(text, opt));
 }
 
 // A full disk under metrics.jsonl: the stream failed once and wrote nothing more, the
@@ -618,18 +739,22 @@ TEST_F(Robustness, AFileThatCannotBeMappedNamesTheCauseAndTheFix) {
 }
 
 // --zero 1 keeps 1/N of AdamW's m and v on each of N processes; the estimate counts
-// that share (it counted the whole state before, refusing runs ZeRO-1 makes fit).
+// that share (it counted the whole state before, refusing runs ZeRO-1 makes fit), and
+// the whole m and v that rank 0 gathers to save (left out before, review24a).
 TEST(MemoryEstimate, ZeroOneCountsThisProcessShareOfTheOptimizerState) {
   GPTConfig c;
   c.num_layers = 4, c.num_heads = 4, c.channels = 128, c.max_seq_len = 64, c.vocab_size = 65;
   c.padded_vocab_size = pad_vocab(65);
-  const MemoryEstimate one = estimate_training_memory(c, 8, 64), four = estimate_training_memory(c, 8, 64, 4);
+  TrainingRun zero;
+  zero.optimizer_shards = 4;
+  const MemoryEstimate one = estimate_training_memory(c, 8, 64), four = estimate_training_memory(c, 8, 64, zero);
   const double n = double(param_layout(c).total);
   EXPECT_EQ(one.adam, 2 * n * 4);
   EXPECT_EQ(four.adam, one.adam / 4);
   EXPECT_EQ(four.params, one.params);
   EXPECT_EQ(four.grads, one.grads);
-  EXPECT_EQ(four.total(), one.total() - 0.75 * one.adam);
+  EXPECT_EQ(four.checkpoint, one.checkpoint + 2 * n * 4);
+  EXPECT_EQ(four.total(), one.total() - 0.75 * one.adam + 2 * n * 4);
 }
 
 // The activation estimate is what the model allocates (within its 64-byte alignment
@@ -652,6 +777,33 @@ TEST(MemoryEstimate, ActivationsAreWhatTheModelAllocates) {
     EXPECT_LE(estimated, allocated) << "L " << L;
     EXPECT_GE(estimated, 0.99 * allocated) << "L " << L;
   }
+}
+
+// review24a: what the training estimate left out besides the matmul buffers (and the
+// whole m and v rank 0 gathers under --zero 1, above): --sample-every's KV cache (under
+// bf16 also the weights' bf16 copy), and buffers of 8 MB and more rounding up to 2 MiB.
+// A CPU run counts them all; a GPU run's are on the device.
+TEST(MemoryEstimate, CountsMatmulBuffersSamplesAndRounding) {
+  GPTConfig c;
+  c.num_layers = 2, c.num_heads = 2, c.channels = 64, c.max_seq_len = 64, c.vocab_size = 50257;
+  c.padded_vocab_size = pad_vocab(50257);
+  TrainingRun gpu, cpu, cpu_samples, bf16_samples;
+  cpu.cpu_threads = cpu_samples.cpu_threads = bf16_samples.cpu_threads = 2;
+  cpu_samples.samples = bf16_samples.samples = true;
+  bf16_samples.bf16 = true;
+  const MemoryEstimate g = estimate_training_memory(c, 4, 64, gpu), e = estimate_training_memory(c, 4, 64, cpu);
+  EXPECT_EQ(g.gemm + g.decode + g.rounding, 0.0);
+  // The largest product's panel: the logits (N = Vp, depth C), then one block of A per thread.
+  EXPECT_EQ(e.gemm, double(cpu::sgemm_workspace_bytes(c.padded_vocab_size, 64, 2)));
+  EXPECT_GE(e.gemm, double(c.padded_vocab_size) * 64 * 4);
+  EXPECT_GT(e.rounding, 0.0);
+  EXPECT_LT(e.rounding, 6.0 * (2 << 20));  // at most 2 MiB for each of the six large buffers
+  const double n = double(param_layout(c).total);
+  const MemoryEstimate s = estimate_training_memory(c, 4, 64, cpu_samples);
+  EXPECT_GE(s.decode, 2.0 * c.num_layers * c.max_seq_len * c.channels * 4);  // the K and V caches
+  const MemoryEstimate b = estimate_training_memory(c, 4, 64, bf16_samples);
+  EXPECT_GE(b.decode, s.decode + n * 2);  // and the weights in bf16
+  EXPECT_GT(b.attention, 0.0);
 }
 
 // ---- 7. signals, SIGBUS ------------------------------------------------------------

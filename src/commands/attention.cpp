@@ -1,6 +1,8 @@
 // gpt attention: the step-by-step calculator (--input FILE.json, see attention_calc.h)
 // and a trained model's attention maps (--ckpt RUN --text TEXT), taken from the
 // model's own KV-cache forward (GPT<float>::decode), drawn as an SVG heatmap.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -161,7 +163,8 @@ int run_model_map(const Args& a) {
     // --json also builds the document in memory: a number node and its text per weight.
     const double per_weight = a.has("json") ? double(sizeof(double) + sizeof(Json) + 24) : double(sizeof(double));
     const double need = double(heads.size()) * double(T) * double(T) * per_weight;
-    const auto avail = available_memory();
+    // (The decode's threads take their stacks and allocate nothing.)
+    const auto avail = available_memory(CommandThreads{omp_get_max_threads(), false});
     if (avail && need > *avail)
       GPT_USAGE_FAIL(a.has("json") ? "--json" : "--out", ": ", count(int(heads.size()), "head"), " of ", T, " x ", T,
                      " attention weights need about ", format_bytes(need), " but only ", format_bytes(*avail),

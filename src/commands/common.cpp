@@ -31,12 +31,29 @@ std::string dtype_note(Dtype t, DeviceKind device) {
   return std::string(", bf16 matmuls (") + cpu::bf16_isa_name(cpu::bf16_isa()) + " kernels)";
 }
 
+int most_threads() {
+  // (--threads 100000 crashed in libgomp: a team that large does not get its stacks.
+  // More threads than cores only take turns; 8x is far past any use.)
+  return std::max(64, 8 * omp_get_num_procs());
+}
+
+int default_threads() {
+  // OMP_NUM_THREADS went around that cap (OMP_NUM_THREADS=100000 crashed the same way, in
+  // train and, with no --threads to check, in attention on a model wide enough to go parallel).
+  int start = initial_max_threads();
+  if (start > most_threads()) {
+    std::fprintf(stderr, "note: OMP_NUM_THREADS asks for %d threads, more than gpt starts (at most %d here); using "
+                 "the %s\n", start, most_threads(), count(omp_get_num_procs(), "core").c_str());
+    start = omp_get_num_procs();
+  }
+  omp_set_num_threads(start);  // an earlier command in this process may have set another count
+  return start;
+}
+
 AdaptiveThreads thread_policy(const Args& a) {
   const int n = a.has("threads") ? a.integer("threads") : 0;
   if (n < 0) GPT_USAGE_FAIL("--threads must be >= 0 (0 = all cores, adaptive), got ", n);
-  // (--threads 100000 crashed in libgomp: a team that large does not get its stacks.
-  // More threads than cores only take turns; 8x is far past any use.)
-  const int most = std::max(64, 8 * omp_get_num_procs());
+  const int most = most_threads();
   if (n > most)
     GPT_USAGE_FAIL("--threads ", n, " is more than gpt starts (at most ", most, " here: 8 per core, 64 at least, for ",
                    count(omp_get_num_procs(), "core"), "); give at most ", omp_get_num_procs(),
@@ -45,16 +62,11 @@ AdaptiveThreads thread_policy(const Args& a) {
     std::fprintf(stderr, "note: --threads %d is more than the %s this process may use; the threads beyond "
                  "them take turns on those cores, which usually makes every step slower\n", n,
                  count(omp_get_num_procs(), "core").c_str());
-  // OMP_NUM_THREADS went around that cap (OMP_NUM_THREADS=100000 crashed the same way).
-  int start = initial_max_threads();
-  if (n == 0 && start > most) {
-    std::fprintf(stderr, "note: OMP_NUM_THREADS asks for %d threads, more than gpt starts (at most %d here); using "
-                 "the %s\n", start, most, count(omp_get_num_procs(), "core").c_str());
-    start = omp_get_num_procs();
+  if (n > 0) {
+    omp_set_num_threads(n);
+    return AdaptiveThreads(n, false);
   }
-  if (n > 0) omp_set_num_threads(n);
-  if (n == 0) omp_set_num_threads(start);  // an earlier run in this process may have set it
-  return AdaptiveThreads(n > 0 ? n : start, n == 0);
+  return AdaptiveThreads(default_threads(), true);
 }
 
 void apply_threads(const Args& a) { thread_policy(a); }

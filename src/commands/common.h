@@ -17,6 +17,12 @@ namespace gpt {
 DeviceKind device_from_flags(const Args& a);
 // ", bf16 matmuls (amx kernels)" for bf16 ("" for fp32): the header lines of train, eval, sample.
 std::string dtype_note(Dtype t, DeviceKind device = DeviceKind::cpu);
+// The most threads gpt starts: 8 per core, 64 at least.
+int most_threads();
+// The thread count of a command without --threads N: OMP_NUM_THREADS, else the cores;
+// past most_threads(), the cores, with a note on stderr. Set as OpenMP's count and
+// returned. run_cli sets it for every command that has no --threads flag.
+int default_threads();
 // --threads N: N threads, always (OpenMP's count is set). --threads 0 or absent: up to
 // all cores (OMP_NUM_THREADS caps it), the count measured step by step (threads.h).
 AdaptiveThreads thread_policy(const Args& a);

@@ -442,12 +442,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                    stop_at);
     return 0;
   }
-  require_memory(estimate_training_memory(mc, B, T, zero == 1 ? pg.size() : 1,
-                                         // (at most one thread per (batch row, head) holds the scratch)
-                                         device == DeviceKind::cpu && r.dtype == Dtype::bf16
-                                             ? int(std::min<long>(omp_get_max_threads(), long(B) * mc.num_heads))
-                                             : 0),
-                 available_memory());
+  TrainingRun how;
+  how.optimizer_shards = zero == 1 ? pg.size() : 1;
+  how.cpu_threads = device == DeviceKind::cpu ? omp_get_max_threads() : 0;
+  how.bf16 = r.dtype == Dtype::bf16;
+  how.samples = root && r.sample.every > 0;
+  // (each thread allocates: its own malloc arena)
+  require_memory(estimate_training_memory(mc, B, T, how),
+                 available_memory(CommandThreads{omp_get_max_threads(), true}));
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader, r.ck->train.batch);

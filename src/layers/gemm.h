@@ -33,6 +33,11 @@ struct Epilogue {
 // three transposes the model needs without copies beyond packing. OpenMP inside.
 void sgemm(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
            float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {});
+// The bytes sgemm keeps its packed operands in for a product of N columns and depth K
+// on `threads` threads: a panel of B for the team and a block of A for each thread, as
+// allocated. The buffers grow to the largest product and stay (gpt train's memory
+// estimate counts them).
+size_t sgemm_workspace_bytes(int N, int K, int threads);
 // y (OC) = W (OC,C) · x (C) + bias (bias may be nullptr): streams W once.
 void matvec(float* y, const float* W, const float* x, const float* bias, int C, int OC);
 
@@ -56,6 +61,8 @@ void set_bf16_isa(Bf16Isa isa);  // gpt::Error if the CPU lacks it
 // so threads may run independent products at once.
 void gemm_bf16(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,
                float* C, size_t ldc, bool accumulate, const float* bias, const Epilogue& ep = {});
+// The same for gemm_bf16. (Called inside a parallel region, each thread keeps its own.)
+size_t gemm_bf16_workspace_bytes(int N, int K, int threads);
 // The current bf16 kernel's peak on all OpenMP threads (its instruction on registers
 // only, for about `seconds`), GFLOP/s; 0 for the generic kernel (whose peak is the
 // fp32 FMA peak).

@@ -307,6 +307,13 @@ inline void combine(const float* tile, float* c, size_t ldc, int rows, int cols,
   }
 }
 
+// The packed panel of B: whole slivers of NR columns, min(K, KCB) deep rounded up to KG
+// (it was KCB deep whatever K was).
+size_t packed_b_words(int N, int K) {
+  return size_t((N + NR - 1) / NR) * (size_t(NR) * size_t(round_up(std::min(KCB, K), KG)) / 2);
+}
+constexpr size_t kPackedAWords = size_t(MCB / MR) * kSliver;  // one thread's block of A
+
 struct Bf16Buffers {
   HostBuffer<uint32_t> b;               // packed B for one k-block, shared by the team
   std::vector<HostBuffer<uint32_t>> a;  // per thread: one packed MCB x KCB block of A
@@ -314,7 +321,7 @@ struct Bf16Buffers {
     if (b.size() < nb) b.resize(nb);
     if (int(a.size()) < threads) a.resize(size_t(threads));
     for (auto& buf : a)
-      if (buf.size() < size_t(MCB / MR) * kSliver) buf.resize(size_t(MCB / MR) * kSliver);
+      if (buf.size() < kPackedAWords) buf.resize(kPackedAWords);
   }
 };
 // The team's buffers: called from outside a parallel region, the process's; called
@@ -332,7 +339,7 @@ void gemm_with(int M, int N, int K, const float* A, size_t ars, size_t acs, cons
   const int n_slivers = (N + NR - 1) / NR;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   Bf16Buffers& pb = bf16_buffers();
-  pb.reserve(threads, size_t(n_slivers) * kSliver);
+  pb.reserve(threads, packed_b_words(N, K));
   uint32_t* pbuf = pb.b.data();
   // Packing A (rounding, and transposing for the weight gradients) costs more next to
   // AMX's products than next to fp32 FMAs: one column group per row block where the
@@ -501,6 +508,11 @@ double bf16_peak_gflops(double seconds) {
     if (t >= seconds || iters > (1L << 40)) return g;
     iters = long(double(iters) * (t > 0 ? std::max(2.0, std::min(16.0, 1.2 * seconds / t)) : 16.0));
   }
+}
+
+size_t gemm_bf16_workspace_bytes(int N, int K, int threads) {
+  return host_alloc_bytes(packed_b_words(N, K) * sizeof(uint32_t)) +
+         size_t(std::max(1, threads)) * host_alloc_bytes(kPackedAWords * sizeof(uint32_t));
 }
 
 void gemm_bf16(int M, int N, int K, const float* A, size_t ars, size_t acs, const float* B, size_t brs, size_t bcs,

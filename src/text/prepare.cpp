@@ -3,6 +3,7 @@
 // is split into train and val on its own, so val resembles train however many
 // files there are. Encoding goes chunk by chunk (progress on stderr on long work).
 #include <dirent.h>
+#include <omp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -266,7 +267,10 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     struct stat st {};
     if (::stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input_bytes += uint64_t(st.st_size);
   }
-  require_prepare_memory(input, input_bytes, available_memory());
+  // Only SentencePiece runs threads here (its trainer's and the encoder's, which allocate);
+  // a char tokenizer runs none.
+  require_prepare_memory(input, input_bytes,
+                         available_memory(CommandThreads{tokenizer == "char" ? 1 : omp_get_max_threads(), true}));
   struct Part {
     std::string file;
     size_t begin, end;

@@ -123,7 +123,7 @@ bool have_sentencepiece();
 struct SentencePieceOptions {
   std::string model_type = "bpe";  // "bpe" | "unigram"
   int vocab_size = 1024;           // including 256 byte tokens and <unk>, <s>, </s>
-  int threads = 0;                 // 0: OpenMP's thread count
+  int threads = 0;                 // 0: OpenMP's thread count (the trainer takes 128 at most)
   // Normalizer settings `gpt prepare` never changes (both off: the text is one
   // stream, kept byte for byte). Tests turn them on to build models that behave
   // like other people's (llama's tokenizer.model has a dummy prefix).

@@ -664,7 +664,10 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       coverage = "1.0";
     }
   }
-  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  // (SentencePiece's trainer takes 1..128 threads: OMP_NUM_THREADS=129, the default on a
+  // machine with more cores, failed "Internal: ... num_threads() <= 128 ; check --vocab-size".)
+  constexpr int kMostTrainerThreads = 128;
+  const int threads = std::min(kMostTrainerThreads, opt.threads > 0 ? opt.threads : omp_get_max_threads());
   // Trainer options, beyond type and size:
   //  byte_fallback=true           characters without a piece of their own become byte tokens
   //                               <0x00>..<0xFF> instead of <unk>: any UTF-8 text round-trips.
@@ -682,7 +685,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   //  input_sentence_size=1000000 a random million lines train the model when there are more
   //                               (drawn here, seeded: see sentences below): bounds time and
   //                               memory on big inputs (Tiny Shakespeare has 40k).
-  //  num_threads                  OpenMP's thread count (SentencePiece defaults to 16); not
+  //  num_threads                  OpenMP's thread count, 128 at most (SentencePiece defaults to 16); not
   //                               stored in the model (see without_thread_count). BPE output
   //                               does not depend on it; unigram scores can differ in their
   //                               last bits (float sums split by thread), the pieces do not.
