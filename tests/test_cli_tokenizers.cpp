@@ -281,6 +281,12 @@ TEST(SampleCli, TokenizerFlagOverridesOrSuppliesTheCheckpoints) {
   const CliRun small = with({"--tokenizer", llmc});
   EXPECT_EQ(small.rc, 1);
   EXPECT_NE(small.err.find("do not belong together"), std::string::npos) << small.err;
+  // helper-35: refused alone, not after a note on how the two tokenizers differ (sample and attention).
+  EXPECT_EQ(small.err.find("is not the tokenizer"), std::string::npos) << small.err;
+  const CliRun small_att = gpt_cli({"attention", "--ckpt", base[2], "--tokenizer", llmc, "--text", "1 2"});
+  EXPECT_EQ(small_att.rc, 1) << small_att.err;
+  EXPECT_NE(small_att.err.find("do not belong together"), std::string::npos) << small_att.err;
+  EXPECT_EQ(small_att.err.find("is not the tokenizer"), std::string::npos) << small_att.err;
 
   // A checkpoint without a tokenizer samples ids; --tokenizer supplies one.
   const Checkpoint ck = load_checkpoint(run);

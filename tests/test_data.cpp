@@ -808,6 +808,34 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
   }
 }
 
+// helper-35: Latin-1 text whose only byte above 127 is its last ("Caf\xE9", é at the end
+// of a file without a final newline) was "UTF-8 text cut off inside its last character",
+// with advice to truncate the é away. Without a character of several bytes before it,
+// the Latin-1 advice stands; with one, the cut-off diagnosis does.
+TEST(Prepare, LatinOneTextEndingInItsOnlyAccentIsNotCalledCutOffUtf8) {
+  const std::string dir = test::scratch_dir();
+  for (const std::string text : {std::string("Caf\xE9"), std::string("na\xEFve text, then Caf\xE9")}) {
+    const std::string path = join_path(dir, "latin1.txt");
+    write_file_atomic(path, text);
+    try {
+      prepare_data(path, join_path(dir, "out"), "char", 0.1);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("iconv -f latin1 -t utf-8"), std::string::npos) << m;
+      EXPECT_EQ(m.find("cut off inside its last character"), std::string::npos) << m;
+      EXPECT_EQ(m.find("truncate"), std::string::npos) << m;
+    }
+  }
+  write_file_atomic(join_path(dir, "cut.txt"), "caf\xC3\xA9 \xC3");  // UTF-8 before it: cut off
+  try {
+    prepare_data(join_path(dir, "cut.txt"), join_path(dir, "out"), "char", 0.1);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncate -s 6 FILE"), std::string::npos) << e.what();
+  }
+}
+
 // ---------------------------------------------------------------- prepare: many files
 
 std::vector<int> shard_ids(const std::string& path) {

@@ -109,12 +109,13 @@ int run_model_map(const Args& a) {
   if (a.has("tokenizer")) {  // as sample's: supplies or replaces the model's
     std::string source;
     tok = load_tokenizer_from(a.require("tokenizer"), &source, "; give a tokenizer file");
-    if (!ck.tokenizer.empty())
-      if (const std::string n = tokenizer_mismatch_note(*tok, source, ck.tokenizer, tok_file); !n.empty())
-        std::fprintf(stderr, "note: %s\n", n.c_str());
+    // (refused first: a note on how it differs, then the refusal, said one thing twice)
     require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, source,
                            ". Give the tokenizer the model was trained with (the one in the model's run or data "
                            "directory)");
+    if (!ck.tokenizer.empty())
+      if (const std::string n = tokenizer_mismatch_note(*tok, source, ck.tokenizer, tok_file); !n.empty())
+        std::fprintf(stderr, "note: %s\n", n.c_str());
   } else if (!ck.tokenizer.empty()) {
     tok = Tokenizer::deserialize(ck.tokenizer, tok_file);
     require_tokenizer_fits(tok->vocab_size(), mc.vocab_size, tok_file);

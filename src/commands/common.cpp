@@ -82,6 +82,7 @@ void require_output_file(const Args& a, const char* example) {
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   char buf[64];
+  if (s > 0 && s < 0.05) return "<0.1s";  // ("done: 30 steps in 0.0s")
   if (s < 0.95) {  // (0.7 s printed as "1s", 0.2 s as "0s")
     std::snprintf(buf, sizeof buf, "%.1fs", s);
     return buf;
@@ -228,7 +229,7 @@ std::string tokenizer_mismatch_note(const Tokenizer& given, const std::string& g
 }
 
 // Fields dropped in order of need (common.h).
-std::string fit_progress_line(const std::string& line, int cols) {
+std::string fit_progress_line(const std::string& line, int cols, bool keep_val) {
   if (cols <= 0 || int(line.size()) < cols) return line;
   std::vector<std::string> fields;
   for (size_t at = 0;;) {
@@ -250,7 +251,7 @@ std::string fit_progress_line(const std::string& line, int cols) {
       }
   };
   std::string out = joined();
-  for (const char* p : {"lr ", "MFU ", "(avg)", "comm ", "val "}) {
+  for (const char* p : {"lr ", "MFU ", "(avg)", "comm ", keep_val ? "ETA " : "val "}) {
     if (int(out.size()) < cols) break;
     if (std::string(p) == "(avg)") {
       for (std::string& f : fields)

@@ -200,6 +200,7 @@ LoggedLosses logged_losses(const std::string& metrics_path) {
       l.last_val_step = field("\"step\":");
       if (!l.best_val || *v < *l.best_val) l.best_val = v;
     }
+    if (text.find("\"val_given_up\":true") != std::string::npos) l.given_up_step = field("\"step\":");
   });
   return l;
 }

@@ -80,6 +80,9 @@ int resolve_zero(const Args& a, const std::optional<RunSettings>& had);
 struct LoggedLosses {
   std::optional<double> last_train, last_val, best_val;
   std::optional<double> last_val_step;  // the step of last_val
+  // The step of the last line marked "val_given_up":true (a stop gave up that step's
+  // evaluation; the resume measures it first).
+  std::optional<double> given_up_step;
 };
 LoggedLosses logged_losses(const std::string& metrics_path);
 // No line train writes to metrics.jsonl comes near this; a longer one is damage.

@@ -57,6 +57,10 @@ int cmd_sample(const Args& a) {
   std::string tok_source;
   if (a.has("tokenizer")) {
     tok = load_tokenizer_from(a.require("tokenizer"), &tok_source, "; give a tokenizer file");
+    // (refused first: a note on how it differs, then the refusal, said one thing twice)
+    require_tokenizer_fits(tok->vocab_size(), V, tok_source,
+                           ". Give the tokenizer the model was trained with (the one in the model's run or data "
+                           "directory)");
     // Another model's tokenizer of the same size passes the size check and samples garbled text.
     if (!ck.tokenizer.empty())
       if (const std::string n = tokenizer_mismatch_note(*tok, tok_source, ck.tokenizer, model_tok_file); !n.empty())
@@ -65,11 +69,9 @@ int cmd_sample(const Args& a) {
     tok_source = model_tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, tok_source);
   }
-  if (tok)
+  if (tok && !a.has("tokenizer"))
     require_tokenizer_fits(tok->vocab_size(), V, tok_source,
-                           a.has("tokenizer") ? ". Give the tokenizer the model was trained with (the one in the "
-                                                "model's run or data directory)"
-                                              : ". Give the tokenizer the model was trained with (--tokenizer FILE)");
+                           ". Give the tokenizer the model was trained with (--tokenizer FILE)");
 
   // Prompt -> ids; each sample prints it first.
   const std::string beside = tok ? std::string() : tokenizer_beside_note(a.require("ckpt"));  // (only read when none)

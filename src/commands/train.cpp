@@ -145,6 +145,10 @@ bool add_val_loss(const std::string& path, int64_t step, double val) {
     if (p == std::string::npos || line.empty() || line.back() != '}' || std::atoll(line.c_str() + p + 7) != step)
       continue;
     if (line.find("\"val_loss\":") != std::string::npos) return false;
+    // The mark of the evaluation given up stood where its val loss goes: the same line as
+    // a run never stopped.
+    const std::string mark = ",\"val_given_up\":true";
+    if (const auto m = line.find(mark); m != std::string::npos) line.erase(m, mark.size());
     line.insert(line.size() - 1, ",\"val_loss\":" + json_number(val));
     std::string all;
     for (const std::string& l : lines) all += l + "\n";
@@ -428,14 +432,25 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const Partition part{pg.rank(), pg.size()};
   // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
   const int zero = r.zero;
-  if (r.resume && st.step >= tc.steps) {  // (past it: refused in resolve_run)
+  // A session stopped during the evaluation of its last step (--steps or --stop-at) left
+  // that alone to do (its metrics.jsonl line marks it given up): the resume measures it,
+  // and trains nothing.
+  auto eval_given_up_here = [&] {
+    const std::string from = r.fork_from.empty() ? r.out : r.fork_from;
+    if (tc.eval_every <= 0 || !is_directory(from)) return false;
+    const LoggedLosses l = logged_losses(join_path(from, "metrics.jsonl"));
+    return l.given_up_step && long(*l.given_up_step) == long(st.step);
+  };
+  if (r.resume && st.step >= tc.steps && !pg.any(root && st.step == tc.steps && eval_given_up_here())) {
+    // (past it: refused in resolve_run)
     if (root)
       std::fprintf(stderr, "gpt train: %s is already at step %ld of --steps %d: nothing to train (nothing was "
                    "changed); pass a larger --steps to continue it\n", r.out.c_str(), long(st.step), tc.steps);
     return 0;
   }
   // (It trained one step more: the check came after each step.)
-  if (const int stop_at = a.integer("stop-at"); r.resume && stop_at > 0 && st.step >= stop_at) {
+  if (const int stop_at = a.integer("stop-at");
+      r.resume && stop_at > 0 && st.step >= stop_at && !pg.any(root && st.step == stop_at && eval_given_up_here())) {
     if (root)
       std::fprintf(stderr, "gpt train: %s is already at step %ld, at or past --stop-at %d: nothing to train (nothing "
                    "was changed); pass a larger --stop-at, or none, to continue it\n", r.out.c_str(), long(st.step),
@@ -769,13 +784,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     stop_reason = "interrupted";
     agree_on_signal();
   }
-  // A session stopped during an evaluation gave it up (its step's line in metrics.jsonl has
-  // no val loss, and best.bin never saw that model); the uninterrupted run measured it
-  // at this step, so the resume does, first (evaluating changes nothing the steps use).
+  // A session stopped during an evaluation gave it up (its step's line in metrics.jsonl
+  // says "val_given_up":true, with no val loss, and best.bin never saw that model); the
+  // uninterrupted run measured it at this step, so the resume does, first (evaluating
+  // changes nothing the steps use). Only that mark says so: a run resumed in another
+  // directory, or with another --eval-every, measured steps the first run never did.
   bool eval_given_up = false;
-  if (stop_reason.empty() && pg.any(root && r.resume && val_loader && st.step > 0 && st.step < tc.steps &&
-                                    st.step % tc.eval_every == 0 &&
-                                    !(logged.last_val_step && long(*logged.last_val_step) == long(st.step)))) {
+  if (stop_reason.empty() && pg.any(root && r.resume && val_loader && st.step > 0 && logged.given_up_step &&
+                                    long(*logged.given_up_step) == long(st.step))) {
     if (root)
       std::fprintf(stderr, "step %ld: measuring its val loss, which the last session gave up when it was stopped\n",
                    long(st.step));
@@ -797,6 +813,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         metrics.seekp(0, std::ios::end);
         metrics_bytes = size_t(metrics.tellp());
       }
+      // The step's sample, which the stopped session did not take, follows it (the last
+      // step's after the final save, as ever).
+      if (root && r.sample.every > 0 && last_loss) {
+        if (st.step == tc.steps) final_sample = {*last_loss, v};
+        else if (st.step % r.sample.every == 0) take_sample(*last_loss, v);
+      }
     } else {
       eval_given_up = true;
     }
@@ -805,6 +827,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       agree_on_signal();
     }
   }
+  if (stop_reason.empty() && stop_at > 0 && st.step >= stop_at)  // (only that evaluation was left to do)
+    stop_reason = "--stop-at " + std::to_string(stop_at);
   double comm_before = 0.0;
   const bool profile = a.has("profile");
   const long first_step = long(st.step) + 1;  // --profile times the steps after this session's first
@@ -899,10 +923,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 
     const bool last = st.step == tc.steps;
     std::optional<double> val;
+    bool given_up_now = false;  // this step's evaluation, given up (a stop signal): the resume measures it first
     if (val_loader && (st.step % tc.eval_every == 0 || last)) {
       val = evaluate();
       if (val) last_val = val;
-      else eval_given_up = true;  // a stop signal: the resume measures it first
+      else eval_given_up = given_up_now = true;
     }
     if (root && val && best_val && *val > *best_val + 0.01 * std::fabs(*best_val)) {
       // Rising for the second evaluation in a row: once per session, what it means.
@@ -930,6 +955,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
               << json_number(step_s * 1000.0) << ",\"threads\":" << threads.last_step();
       if (pg.size() > 1) metrics << ",\"comm_ms\":" << json_number(comm_s * 1000.0);
       if (val) metrics << ",\"val_loss\":" << json_number(*val);
+      if (given_up_now) metrics << ",\"val_given_up\":true";
       metrics << "}\n";
       metrics.flush();
       if (!metrics && metrics_error.empty()) {
@@ -969,14 +995,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                     mfu_text(tokens / ema_step_s, flops_per_token, peak_gflops * pg.size()).c_str(), format_duration(eta).c_str());
       if (pg.size() > 1)  // global tokens/s above; here the step's time in collectives
         std::snprintf(line + std::strlen(line), sizeof line - std::strlen(line), " | comm %.0f ms", comm_s * 1000.0);
-      if (tty) std::fprintf(stderr, "\r%s\033[K%s", fit_progress_line(line, terminal_columns()).c_str(), val ? "\n" : "");
+      if (tty) std::fprintf(stderr, "\r%s\033[K%s", fit_progress_line(line, terminal_columns(), val.has_value()).c_str(),
+                        val ? "\n" : "");
       else std::fprintf(stderr, "%s\n", line);
     }
     // The checkpoint first: a sample can take long, and a kill during it must not lose the
     // step. The last step's sample follows the final save, after the loop.
     if (tc.save_every > 0 && st.step % tc.save_every == 0 && !last) save();
-    if (root && r.sample.every > 0 && st.step % r.sample.every == 0 && !last) take_sample(loss, val);
-    if (root && r.sample.every > 0 && last) final_sample = {loss, val};
+    // (An evaluation given up: a stop is under way, and the resume takes the step's sample.)
+    if (root && r.sample.every > 0 && st.step % r.sample.every == 0 && !last && !given_up_now) take_sample(loss, val);
+    if (root && r.sample.every > 0 && last && !given_up_now) final_sample = {loss, val};
     // Every rank stops at the same step: a stop request anywhere stops all.
     // (One collective: only rank 0 writes metrics.jsonl, so the other ranks take its failure
     // for an interruption; rank 0's error ends the job. A signal: the exit code says which.)
@@ -1001,7 +1029,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     std::fprintf(stderr, "%s", format_backend_profile(profiled_s, profiled_steps,
                                                       model.backend().name + std::string(" ") +
                                                           to_string(model.dtype())).c_str());
-  if (!stop_reason.empty() && st.step < tc.steps) {
+  if (!stop_reason.empty() && (st.step < tc.steps || eval_given_up)) {
     std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s%s\ncontinue with: gpt train --resume %s\n",
                  long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(),
                  eval_given_up ? str("; the val loss of step ", st.step, " was given up (the resume measures it first)")
