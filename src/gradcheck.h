@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config.h"
+#include "threads.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -43,15 +44,9 @@ struct GradcheckRow {
 // The tensors are tiny, so thread start-up and barriers would cost far more than the
 // math (seconds on a loaded 2-core machine). Checks run on one thread; thread-count
 // independence is tested separately (tests/test_layers.cpp, Determinism).
-class SingleThread {
+class SingleThread : ScopedOmpThreads {
  public:
-#ifdef _OPENMP
-  SingleThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~SingleThread() { omp_set_num_threads(saved_); }
-
- private:
-  int saved_;
-#endif
+  SingleThread() : ScopedOmpThreads(1) {}
 };
 
 // The one comparison every check uses (layers and the whole model): for each of n

@@ -19,6 +19,9 @@ const int g_initial_max_threads = omp_get_max_threads();  // before main(), befo
 
 int initial_max_threads() { return g_initial_max_threads; }
 
+ScopedOmpThreads::ScopedOmpThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(std::max(1, n)); }
+ScopedOmpThreads::~ScopedOmpThreads() { omp_set_num_threads(saved_); }
+
 AdaptiveThreads::AdaptiveThreads(int max_threads, bool adaptive)
     : max_(std::max(1, max_threads)), cur_(std::max(1, max_threads)), adaptive_(adaptive && max_threads > 1) {}
 

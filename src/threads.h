@@ -68,6 +68,18 @@ class AdaptiveThreads {
 // the default maximum, whatever omp_set_num_threads calls have happened since.
 int initial_max_threads();
 
+// OpenMP's thread count set to `n` for a scope, and the earlier one restored after it.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int n);
+  ~ScopedOmpThreads();
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Times one step of an AdaptiveThreads loop (begin_step on construction, end_step on
 // destruction).
 class ThreadStep {

@@ -567,6 +567,27 @@ TEST_F(Robustness, UlimitVLeavesRoomOnlyForTheThreadsACommandRuns) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
 }
 
+// helper-35: prepare --tokenizer bpe under ulimit -v with 16 OpenMP threads refused a few
+// KB of text: "only 0 KB is available", and advice to split the text. The address space
+// the threads SentencePiece would run reserve (a 64 MiB malloc arena each) took the whole
+// limit. It now runs as many threads as fit, says so, and prepares the text.
+TEST_F(Robustness, PrepareUnderUlimitVRunsTheThreadsThatFit) {
+  SKIP_WITHOUT_BINARY();
+  SKIP_UNDER_ASAN();
+  if (!have_sentencepiece()) GTEST_SKIP() << "built without SentencePiece";
+  const std::string dir = scratch_dir(), log = dir + "/log";
+  small_data(dir);
+  const std::vector<std::pair<std::string, std::string>> env = {{"OMP_NUM_THREADS", "16"}, {"OMP_STACKSIZE", "8M"}};
+  const int status = run_with_limit(RLIMIT_AS, bin_,
+                                    {"prepare", "--input", join_path(dir, "input.txt"), "--out", dir + "/d2",
+                                     "--tokenizer", "bpe", "--vocab-size", "280"},
+                                    size_t(300) << 20, log, env);
+  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  EXPECT_NE(read_file(log).find("threads SentencePiece would run"), std::string::npos) << read_file(log);
+  EXPECT_TRUE(file_exists(dir + "/d2/train.bin"));
+}
+
 // review24a: prepare --tokenizer bpe|unigram handed OpenMP's thread count to SentencePiece's
 // trainer, which takes 1..128: with 129 threads (OMP_NUM_THREADS's default on a machine
 // with more cores) it failed "Internal: ... num_threads() <= 128 ; check --vocab-size".

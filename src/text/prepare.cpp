@@ -22,6 +22,7 @@
 #include "text/dataloader.h"
 #include "text/tokenizer.h"
 #include "text/tokenizer_internal.h"
+#include "threads.h"
 
 namespace gpt {
 
@@ -268,9 +269,25 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     if (::stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input_bytes += uint64_t(st.st_size);
   }
   // Only SentencePiece runs threads here (its trainer's and the encoder's, which allocate);
-  // a char tokenizer runs none.
-  require_prepare_memory(input, input_bytes,
-                         available_memory(CommandThreads{tokenizer == "char" ? 1 : omp_get_max_threads(), true}));
+  // a char tokenizer runs none. Under ulimit -v each further thread reserves address space
+  // (a stack, a malloc arena): where the text fits with fewer threads, prepare runs fewer
+  // and says so (30 KB of text under ulimit -v 300 MB with 16 threads was refused: "only
+  // 0 KB is available", and split the text).
+  const int want_threads = tokenizer == "char" ? 1 : omp_get_max_threads();
+  const double text_need = kPrepareBytesPerTextByte * double(input_bytes);
+  auto fits = [&](int n) {
+    const std::optional<double> a = available_memory(CommandThreads{n, true});
+    return !a || text_need <= *a;
+  };
+  int threads = want_threads;
+  while (threads > 1 && !fits(threads)) threads--;
+  if (!fits(threads)) threads = want_threads;  // refused below, with every thread counted
+  const ScopedOmpThreads thread_guard(threads);
+  if (threads < want_threads)
+    std::fprintf(stderr, "note: the address-space limit (ulimit -v) leaves room for %d of the %d threads "
+                 "SentencePiece would run (each reserves a stack and a 64 MiB malloc arena beyond its memory); "
+                 "prepare runs %d (a larger limit runs them all)\n", threads, want_threads, threads);
+  require_prepare_memory(input, input_bytes, available_memory(CommandThreads{threads, true}));
   struct Part {
     std::string file;
     size_t begin, end;
