@@ -656,6 +656,13 @@ TEST(Runs, AStopDuringTheLastEvaluationIsAStopAndTheResumeMeasuresIt) {
       << err;
   EXPECT_NE(read_file(stopped + "/metrics.jsonl").find("\"step\":4,") , std::string::npos);
   EXPECT_NE(read_file(stopped + "/metrics.jsonl").find("\"val_given_up\":true}"), std::string::npos);
+  {  // helper-36: a resume stopped in its set-up, before measuring, said "done" and exited 0
+    ScopedEnv at("GPT_SIGNAL_AT", "train:setup");
+    EXPECT_EQ(run_gpt({"train", "--resume", stopped}, nullptr, &err), 130) << err;
+  }
+  EXPECT_EQ(err.find("done:"), std::string::npos) << err;
+  EXPECT_NE(err.find("the val loss of step 4 was given up"), std::string::npos) << err;
+  EXPECT_NE(read_file(stopped + "/metrics.jsonl").find("\"val_given_up\":true}"), std::string::npos);
   ASSERT_EQ(run_gpt({"train", "--resume", stopped}, nullptr, &err), 0) << err;
   EXPECT_NE(err.find("step 4: measuring its val loss, which the last session gave up"), std::string::npos) << err;
   EXPECT_EQ(err.find("nothing to train"), std::string::npos) << err;
@@ -789,6 +796,9 @@ TEST(Progress, ALineWiderThanTheTerminalDropsFieldsToFitAndKeepsTheEta) {
   // columns, and kept the ETA that the next redraw replaces: it now keeps the val loss.
   EXPECT_EQ(fit_progress_line(line, 80, true), "step 190/2500 | loss 1.7312 | val 1.8421 | 38,204 tok/s | ETA 1m12s");
   EXPECT_EQ(fit_progress_line(line, 60, true), "step 190/2500 | loss 1.7312 | val 1.8421 | 38,204 tok/s");
+  // helper-36: narrower, it was cut mid-field ("... | val 4.0639 | 371,852 to"): whole fields go first.
+  EXPECT_EQ(fit_progress_line(line, 50, true), "step 190/2500 | loss 1.7312 | val 1.8421");
+  EXPECT_EQ(fit_progress_line(line, 50), "step 190/2500 | loss 1.7312 | ETA 1m12s");
 }
 
 // helper-35: a run of 30 tiny steps said "done: 30 steps in 0.0s".

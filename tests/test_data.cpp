@@ -814,7 +814,7 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
 // the Latin-1 advice stands; with one, the cut-off diagnosis does.
 TEST(Prepare, LatinOneTextEndingInItsOnlyAccentIsNotCalledCutOffUtf8) {
   const std::string dir = test::scratch_dir();
-  for (const std::string text : {std::string("Caf\xE9"), std::string("na\xEFve text, then Caf\xE9")}) {
+  for (const std::string& text : {std::string("Caf\xE9"), std::string("na\xEFve text, then Caf\xE9")}) {
     const std::string path = join_path(dir, "latin1.txt");
     write_file_atomic(path, text);
     try {
@@ -827,12 +827,16 @@ TEST(Prepare, LatinOneTextEndingInItsOnlyAccentIsNotCalledCutOffUtf8) {
       EXPECT_EQ(m.find("truncate"), std::string::npos) << m;
     }
   }
-  write_file_atomic(join_path(dir, "cut.txt"), "caf\xC3\xA9 \xC3");  // UTF-8 before it: cut off
-  try {
-    prepare_data(join_path(dir, "cut.txt"), join_path(dir, "out"), "char", 0.1);
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("truncate -s 6 FILE"), std::string::npos) << e.what();
+  // UTF-8 before it, or a lead byte and its continuation at the end (helper-36): cut off.
+  for (const auto& [text, size] : {std::pair<std::string, int>{"caf\xC3\xA9 \xC3", 6}, {"the fox\xE2\x80", 7}}) {
+    write_file_atomic(join_path(dir, "cut.txt"), text);
+    try {
+      prepare_data(join_path(dir, "cut.txt"), join_path(dir, "out"), "char", 0.1);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("truncate -s " + std::to_string(size) + " FILE"), std::string::npos)
+          << e.what();
+    }
   }
 }
 

@@ -239,6 +239,17 @@ TEST_F(Mpi, AStopInsideAnAccumulatedStepFinishesItOnEveryRank) {
   EXPECT_EQ(losses(r), losses(straight));
 }
 
+// helper-36: a stop inside the last step (every rank finishes it, and it is saved) made
+// rank 0 say "done" and exit 0 while rank 1 exited 130: mpirun reported the finished run
+// as aborted. Every rank now exits 0 there, as rank 0 does.
+TEST_F(Mpi, AStopInsideTheLastStepEndsTheFinishedRunWithZeroOnEveryRank) {
+  const std::string r = join_path(dir_, "last");
+  EXPECT_EQ(run("GPT_SIGNAL_AT=train:step4:micro1 " + train(2, kModel + "--grad-accum 2 --steps 4 --out " + r)), 0)
+      << log();
+  EXPECT_NE(log().find("done: 4 steps"), std::string::npos) << log();
+  EXPECT_EQ(load_checkpoint(r, false).state.step, 4u);
+}
+
 // helper-19: SIGHUP to one rank gave mpirun's exit 129 or 130 by chance: the signalled
 // rank exited 128 + 1, the others 130, and mpirun reported whichever ended first. The
 // ranks now agree on the signal, so every one (and mpirun) exits 129; rank 0 saved.

@@ -1370,6 +1370,27 @@ TEST_F(Robustness, OutputsThatCannotBeWhatTheCommandWritesAreRefusedFirst) {
             std::string::npos) << err;
   EXPECT_EQ(run_gpt(with(posenc, ""), nullptr, &err), 2);
   EXPECT_NE(err.find("--out is empty"), std::string::npos) << err;
+  // helper-37: a FIFO, device or link there was replaced by the picture (written beside it
+  // and renamed over it: as root, --out /dev/full replaced the device with a file); a
+  // missing directory failed only after the work.
+  const std::string fifo = dir + "/fifo", link = dir + "/link", target = dir + "/target.svg";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  write_file_atomic(target, "mine");
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_EQ(run_gpt(with(posenc, fifo), nullptr, &err), 2);
+  EXPECT_NE(err.find("--out " + fifo + " is a device, FIFO or socket, not a file"), std::string::npos) << err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(run_gpt(with(posenc, link), nullptr, &err), 2);
+  EXPECT_NE(err.find("is a symbolic link"), std::string::npos) << err;
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(read_file(target), "mine");
+  EXPECT_EQ(run_gpt(with(posenc, dir + "/no/such/p.svg"), nullptr, &err), 2);
+  EXPECT_NE(err.find("there is no directory " + dir + "/no/such; create it first"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt(with(posenc, dir + "/p.svg"), nullptr, &err), 0) << err;
+  EXPECT_TRUE(is_regular_file(dir + "/p.svg"));
   const std::string example = repo_file("examples/attention/two_tokens.json");
   if (!example.empty()) {
     EXPECT_EQ(run_gpt({"attention", "--input", example, "--out", dir}, nullptr, &err), 2);

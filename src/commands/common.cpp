@@ -1,6 +1,7 @@
 // Shared subcommand helpers (see common.h).
 #include "common.h"
 
+#include <sys/stat.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -77,6 +78,18 @@ void require_output_file(const Args& a, const char* example) {
   if (out.empty()) GPT_USAGE_FAIL("--out is empty; give a file name (e.g. --out ", example, ")");
   if (is_directory(out))
     GPT_USAGE_FAIL("--out ", out, " is a directory; give a file name (e.g. --out ", join_path(out, example), ")");
+  // The picture is written beside the path and renamed over it: a device, FIFO or link
+  // there was replaced by a regular file (as root, --out /dev/full replaced the device).
+  struct stat st {};
+  if (::lstat(out.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    GPT_USAGE_FAIL("--out ", out, " is ", S_ISLNK(st.st_mode) ? "a symbolic link" : "a device, FIFO or socket",
+                   ", not a file: the picture is written to a new file renamed over that path, which would replace "
+                   "it; give a file name (e.g. --out ", example, S_ISLNK(st.st_mode) ? ", or the file the link names" : "",
+                   ") (nothing was written)");
+  // A missing directory is said now, not after the work.
+  if (const std::string dir = parent_dir(out); !is_directory(dir))
+    GPT_USAGE_FAIL("--out ", out, ": there is no directory ", dir, "; create it first (mkdir -p ", dir,
+                   ") or give another path (nothing was written)");
 }
 
 std::string format_duration(double s) {
@@ -259,6 +272,14 @@ std::string fit_progress_line(const std::string& line, int cols, bool keep_val) 
     } else {
       drop(p);
     }
+    out = joined();
+  }
+  if (int(out.size()) >= cols) {  // the speed next, whole: a line cut mid-field read "371,852 to"
+    for (size_t i = 1; i < fields.size(); i++)
+      if (fields[i].find(" tok/s") != std::string::npos) {
+        fields.erase(fields.begin() + std::ptrdiff_t(i));
+        break;
+      }
     out = joined();
   }
   if (int(out.size()) >= cols) out.resize(size_t(cols - 1));

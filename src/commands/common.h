@@ -64,7 +64,7 @@ std::string tokenizer_mismatch_note(const Tokenizer& given, const std::string& g
 // A progress line ("step 10/200 | loss ... | ETA 3s") narrower than a terminal of `cols`
 // columns, so that "\r" redraws it in place (a line that wraps leaves its first rows behind
 // at each redraw; at 80 columns the ETA was never seen): "lr", then "MFU" dropped, "(avg)"
-// shortened, "comm" and "val" dropped, in that order, until it fits, then cut. cols <= 0:
+// shortened, "comm" and "val" dropped, in that order, then tok/s, until it fits, then cut. cols <= 0:
 // as it is. keep_val: a line that stays (an evaluation's, its new val loss the news) keeps
 // "val" and loses the ETA instead.
 std::string fit_progress_line(const std::string& line, int cols, bool keep_val = false);

@@ -780,6 +780,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     for (int k = 64; k > 0; k--)
       if (seen[size_t(k)] > 0) stop_signal = k;  // the lowest number received anywhere
   };
+  signal_point("train:setup");  // (tests)
   if (pg.any(signals.signal() != 0)) {  // (during the set-up)
     stop_reason = "interrupted";
     agree_on_signal();
@@ -789,9 +790,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // uninterrupted run measured it at this step, so the resume does, first (evaluating
   // changes nothing the steps use). Only that mark says so: a run resumed in another
   // directory, or with another --eval-every, measured steps the first run never did.
-  bool eval_given_up = false;
-  if (stop_reason.empty() && pg.any(root && r.resume && val_loader && st.step > 0 && logged.given_up_step &&
-                                    long(*logged.given_up_step) == long(st.step))) {
+  // (A stop during the set-up leaves it given up: the last step's went to "done", exit 0.)
+  bool eval_given_up = pg.any(root && r.resume && val_loader && st.step > 0 && logged.given_up_step &&
+                              long(*logged.given_up_step) == long(st.step));
+  if (eval_given_up && stop_reason.empty()) {
+    eval_given_up = false;
     if (root)
       std::fprintf(stderr, "step %ld: measuring its val loss, which the last session gave up when it was stopped\n",
                    long(st.step));
@@ -1023,7 +1026,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
              "disk (or raise the file size limit), then continue with: gpt train --resume ", r.out);
   // Stopped by a signal: 128 + its number on every rank (130 for Ctrl-C); ranks stopped by rank 0's failure: 130.
   const int stop_code = stop_reason != "interrupted" ? 0 : stop_signal ? 128 + stop_signal : 130;
-  if (!root) return stop_code;
+  // Every step trained and saved (a stop inside the last step): rank 0 says "done" and
+  // exits 0, and so does every rank (mpirun reported the run as aborted).
+  const bool finished = st.step >= tc.steps && !eval_given_up;
+  if (!root) return finished ? 0 : stop_code;
   if (tty) std::fprintf(stderr, "\n");
   if (profile)
     std::fprintf(stderr, "%s", format_backend_profile(profiled_s, profiled_steps,

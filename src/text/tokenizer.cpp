@@ -420,9 +420,12 @@ std::optional<NotUtf8Text> what_is_not_utf8(std::string_view b) {
     } catch (const Error&) {
       break;
     }
-    // Only where the rest holds a character of several bytes: ASCII text whose last byte
-    // alone is not ("Caf\xE9", Latin-1's é) is more likely Latin-1 than UTF-8 cut short.
-    if (std::none_of(whole.begin(), whole.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) break;
+    // ASCII text whose last byte alone is not ("Caf\xE9", Latin-1's é) is more likely
+    // Latin-1 than UTF-8 cut short: cut off only where the rest holds a character of
+    // several bytes, or the end holds a lead and its continuations ("fox\xE2\x80").
+    if (k == 1 &&
+        std::none_of(whole.begin(), whole.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+      break;
     return is(str("text cut off inside its last character (its first ", whole.size(), " bytes are UTF-8 text; the "
                   "last ", k, " begin a character of ", len, " bytes that never ends)"),
               str("keep its whole characters with `truncate -s ", whole.size(), " FILE` (a file cut short, by "
