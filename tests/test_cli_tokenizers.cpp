@@ -444,6 +444,23 @@ TEST(WrongPlaces, DataOfAnotherTokenizerAreRefusedWithACommandThatWorks) {
   const CliRun res = gpt_cli({"train", "--resume", run, "--data", other, "--steps", "3"});
   EXPECT_EQ(res.rc, 1);
   EXPECT_NE(res.err.find("differs from the tokenizer stored in the checkpoint"), std::string::npos) << res.err;
+  // helper-37: given by pattern (--val-glob, --train-glob) the same data were taken without
+  // a look at the tokenizer beside them (a loss, exit 0; an --init run trained on them);
+  // and eval --val-glob on the run's own data noted "  has changed", naming nothing.
+  const CliRun ev_glob = gpt_cli({"eval", "--ckpt", run, "--val-glob", join_path(other, "val.bin")});
+  EXPECT_EQ(ev_glob.rc, 1) << ev_glob.err;
+  EXPECT_NE(ev_glob.err.find(join_path(other, kTokenizerFile) + ": differs from the model's tokenizer"),
+            std::string::npos)
+      << ev_glob.err;
+  const CliRun init_glob = gpt_cli({"train", "--init", run, "--train-glob", join_path(other, "train.bin"), "--val-glob",
+                                    join_path(other, "val.bin"), "--out", join_path(dir, "ig"), "--steps", "1"});
+  EXPECT_EQ(init_glob.rc, 1) << init_glob.err;
+  EXPECT_NE(init_glob.err.find(join_path(other, kTokenizerFile) + ": differs from the tokenizer of the --init model"),
+            std::string::npos)
+      << init_glob.err;
+  const CliRun own_glob = gpt_cli({"eval", "--ckpt", run, "--val-glob", join_path(data, "val.bin")});
+  EXPECT_EQ(own_glob.rc, 0) << own_glob.err;
+  EXPECT_EQ(own_glob.err.find("has changed"), std::string::npos) << own_glob.err;
   // What they say to do: the text (without the characters the model lacks) prepared with
   // the model's tokenizer evaluates.
   const std::string again = join_path(dir, "again");

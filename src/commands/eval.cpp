@@ -38,14 +38,17 @@ int cmd_eval(const Args& a) {
       GPT_FAIL(src.dir, ": not a directory; expected the output of `gpt prepare` (train.bin, val.bin)");
     paths = {join_path(src.dir, split + ".bin")};
     if (!file_exists(paths[0])) GPT_FAIL(paths[0], ": missing; `gpt prepare` writes it (--val-fraction > 0 for val)");
-    const std::string tok_file = join_path(src.dir, kTokenizerFile);
-    if (!ck.tokenizer.empty() && file_exists(tok_file) && Tokenizer::load_dir(src.dir)->serialize() != ck.tokenizer)
-      GPT_FAIL(tok_file, ": differs from the model's tokenizer; these data were prepared with another tokenizer "
-               "than the model was trained on: prepare the text with the model's (`gpt prepare --input TEXT --out DIR "
-               "--tokenizer ", model_path, "`) and evaluate on that");
   } else {
     GPT_USAGE_FAIL("gpt eval: no ", split, " data: pass --data DIR or --", split, "-glob PATTERN");
   }
+  // The data's tokenizer (DIR's, or the one `gpt prepare` wrote beside a globbed shard:
+  // unlooked for, data of another tokenizer of the same size gave a loss and exit 0).
+  const std::string tok_dir = glob.empty() ? src.dir : parent_dir(paths.front());
+  const std::string tok_file = join_path(tok_dir, kTokenizerFile);
+  if (!ck.tokenizer.empty() && file_exists(tok_file) && Tokenizer::load_dir(tok_dir)->serialize() != ck.tokenizer)
+    GPT_FAIL(tok_file, ": differs from the model's tokenizer; these data were prepared with another tokenizer "
+             "than the model was trained on: prepare the text with the model's (`gpt prepare --input TEXT --out DIR "
+             "--tokenizer ", model_path, "`) and evaluate on that");
   // Batch: the training run's (so the figure equals its --eval-batches 0 validation).
   const bool own_batch = format == ModelFormat::gptcc && ck.train.batch > 0;
   const int B = a.has("batch") ? a.integer("batch") : own_batch ? ck.train.batch : 8;
@@ -54,7 +57,9 @@ int cmd_eval(const Args& a) {
   DataLoader loader(paths, B, T, SamplingMode::sequential, 0, mc.vocab_size);
   // The run's own data (data.json) prepared again since: its val.bin may hold text the
   // model trained on. Train shards are what the checkpoint fingerprints.
-  if (format == ModelFormat::gptcc && data_source_from_flags(a).empty() && ck.state.loader.data_id != 0) {
+  // (--val-glob alone is data given too: the note named "" and compared nothing.)
+  const DataSource given = data_source_from_flags(a);
+  if (format == ModelFormat::gptcc && given.empty() && given.val_glob.empty() && ck.state.loader.data_id != 0) {
     std::vector<std::string> train;
     if (!src.train_glob.empty()) train = glob_files(src.train_glob, "--train-glob");
     else if (!src.dir.empty() && file_exists(join_path(src.dir, "train.bin"))) train = {join_path(src.dir, "train.bin")};

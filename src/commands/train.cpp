@@ -381,19 +381,23 @@ Data open_data(const Args& a, Run& r) {
   else if (have_dir) d.val_paths = {join_path(d.dir, "val.bin")};
   d.name = d.src.name();
 
+  // The data's tokenizer: DIR's, or (--train-glob alone) the one `gpt prepare` wrote beside
+  // the first shard. (Unlooked for, data of another tokenizer of the same size trained
+  // an --init model into garbage without a word.)
+  const std::string tok_dir = have_dir ? d.dir : parent_dir(d.train_paths.front());
   std::unique_ptr<Tokenizer> tok;
-  if (have_dir && file_exists(join_path(d.dir, kTokenizerFile))) {
-    tok = Tokenizer::load_dir(d.dir);
+  if (file_exists(join_path(tok_dir, kTokenizerFile))) {
+    tok = Tokenizer::load_dir(tok_dir);
     d.tok_blob = tok->serialize();
   }
   GPTConfig& mc = r.model;
   const int data_vocab = tok ? tok->vocab_size() : 0;
   if (r.flag_vocab && tok && *r.flag_vocab != data_vocab)
-    GPT_USAGE_FAIL("--vocab-size ", *r.flag_vocab, " disagrees with ", d.dir, "/", kTokenizerFile, " (", data_vocab,
+    GPT_USAGE_FAIL("--vocab-size ", *r.flag_vocab, " disagrees with ", join_path(tok_dir, kTokenizerFile), " (", data_vocab,
                    " tokens); drop --vocab-size");
   if (r.ck) {
     if (!r.ck->tokenizer.empty() && !d.tok_blob.empty() && r.ck->tokenizer != d.tok_blob)
-      GPT_FAIL(d.dir, "/", kTokenizerFile, ": differs from the tokenizer ",
+      GPT_FAIL(join_path(tok_dir, kTokenizerFile), ": differs from the tokenizer ",
                r.resume ? "stored in the checkpoint" : "of the --init model", "; the data were prepared with another "
                "tokenizer than the model was trained on: prepare the text with the model's (`gpt prepare --input "
                "TEXT --out DIR --tokenizer ", r.resume ? a.str("resume") : a.str("init"), "`), or train a new model on "
@@ -404,7 +408,7 @@ Data open_data(const Args& a, Run& r) {
     // A tokenizer of another size than the model's vocabulary: larger, its ids overflow the
     // model; smaller, the trained run could not be sampled as text (ids it cannot decode).
     if (tok && data_vocab != mc.vocab_size)
-      GPT_FAIL(d.dir, "/", kTokenizerFile, ": the data's tokenizer has ", data_vocab, " tokens, the ",
+      GPT_FAIL(join_path(tok_dir, kTokenizerFile), ": the data's tokenizer has ", data_vocab, " tokens, the ",
                r.resume ? "run's" : "--init model's", " vocabulary ", mc.vocab_size, "; they do not belong together: "
                "prepare the data with the model's tokenizer, or train a new model on these data (without --init)");
     if (d.tok_blob.empty()) d.tok_blob = r.ck->tokenizer;
