@@ -155,6 +155,10 @@ MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, const 
   // save_checkpoint builds the file image (weights, m, v) in memory; under --zero 1,
   // rank 0 first gathers the whole m and v (they were left out: 2/3 of the image).
   m.checkpoint = 3 * n * f + (shards > 1 ? 2 * n * f : 0.0);
+  // best.bin's image (the weights), freed, stays on the heap where glibc's dynamic mmap
+  // threshold (up to 32 MiB) took it there, and the checkpoint's image is built beside it
+  // (a small model with evaluations peaked ~20 MB above the estimate).
+  if (run.best_saves && n * f + 64 <= 32.0 * 1048576.0) m.checkpoint += n * f;
   if (cpu) {
     // The GEMM's buffers grow to the largest product and stay: (N columns, depth K) of
     // the forward products, of their input gradients (N = their input width, K = their

@@ -77,6 +77,7 @@ struct TrainingRun {
   bool bf16 = false;         // --dtype bf16 (on the CPU: bf16 GEMMs, and attention's two (T, T) float matrices
                              // per thread: at --context 8192, 512 MB a thread)
   bool samples = false;      // --sample-every N: the KV cache, kept from the first sample on
+  bool best_saves = false;   // evaluations: best.bin's image (weights), which glibc may keep on the heap
 };
 MemoryEstimate estimate_training_memory(const GPTConfig& c, int B, int T, const TrainingRun& run = {});
 // The threads a command runs, for available_memory(): under ulimit -v each one past the

@@ -825,6 +825,14 @@ TEST(MemoryEstimate, CountsMatmulBuffersSamplesAndRounding) {
   const MemoryEstimate b = estimate_training_memory(c, 4, 64, bf16_samples);
   EXPECT_GE(b.decode, s.decode + n * 2);  // and the weights in bf16
   EXPECT_GT(b.attention, 0.0);
+  // helper-36: with evaluations a small model's best.bin image stays on the heap beside the
+  // checkpoint's (glibc's mmap threshold rises to 32 MiB): 148.3 MB estimated, 168 MB peak.
+  TrainingRun evals = cpu;
+  evals.best_saves = true;
+  EXPECT_EQ(estimate_training_memory(c, 4, 64, evals).checkpoint, e.checkpoint + n * 4);
+  GPTConfig big = c;
+  big.channels = 512, big.num_heads = 8;  // weights over 32 MiB: images are mapped and unmapped
+  EXPECT_EQ(estimate_training_memory(big, 4, 64, evals).checkpoint, estimate_training_memory(big, 4, 64, cpu).checkpoint);
 }
 
 // ---- 7. signals, SIGBUS ------------------------------------------------------------

@@ -466,6 +466,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   how.cpu_threads = device == DeviceKind::cpu ? omp_get_max_threads() : 0;
   how.bf16 = r.dtype == Dtype::bf16;
   how.samples = root && r.sample.every > 0;
+  how.best_saves = root && tc.eval_every > 0;
   // (each thread allocates: its own malloc arena)
   require_memory(estimate_training_memory(mc, B, T, how),
                  available_memory(CommandThreads{omp_get_max_threads(), true}));
