@@ -227,6 +227,7 @@ std::vector<Command> make_commands() {
       {
           {"data", "DIR", "", "use the tokenizer of a data directory (DIR/tokenizer.bin)"},
           {"ckpt", "RUN|FILE", "", "use the tokenizer stored in a checkpoint"},
+          {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"tokenizer", "FILE", "", "use a tokenizer file: tokenizer.bin, a SentencePiece .model, an llm.c "
                                     "tokenizer file (or a data or run directory, as --data and --ckpt)"},
           {"encode", "TEXT", "", "text to split into tokens"},
@@ -300,6 +301,7 @@ std::vector<Command> make_commands() {
           {"no-scale", "", "", "drop the 1/sqrt(head size) scaling and compare the softmax entropy with and "
                                "without it"},
           {"ckpt", "RUN|FILE", "", "a trained model: draw its attention weights on --text"},
+          {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"text", "TEXT", "", "text to run the model on (token ids separated by spaces if the checkpoint has no "
                                "tokenizer)"},
           {"tokenizer", "FILE", "", "tokenizer to use instead of the checkpoint's, as sample's --tokenizer"},
@@ -327,6 +329,7 @@ std::vector<Command> make_commands() {
           {"positions", "P", "", "positions 0..P-1", "with --ckpt, the model's context"},
           {"dim", "D", "", "width of the table; for rope the head size", "with --ckpt, the model's"},
           {"ckpt", "RUN|FILE", "", "take the sizes (and, for learned, the table) from a trained model"},
+          {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"json", "", "", "print {\"encoding\": [[...]]} instead of a table"},
           {"out", "FILE.svg", "", "write a heatmap SVG (rope: the cosine of each angle)"},
       },

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_gpt2.h"
 #include "formats/json.h"
 #include "cli.h"
 #include "text/dataloader.h"
@@ -569,6 +570,49 @@ TEST(SampleCli, SentencePieceDataTrainsAndSamplesCleanText) {
   ASSERT_EQ(j.find("tokens")->size(), ids.size());
   EXPECT_EQ(j.find("tokens")->as_array("t").back().as_string("t"), "\xEF\xBF\xBD");  // U+FFFD
   EXPECT_EQ(j.find("ids")->as_array("ids").back().as_int("id"), ids.back());
+}
+
+// helper-37: mistakes whose messages sent the user the wrong way. A .safetensors file
+// without config.json asked attention, posenc and tokenize for --heads N, a flag they
+// refused ("unknown flag"); eval --data RUN said "RUN/val.bin: missing; gpt prepare writes
+// it"; gradcheck --device cuda said "no usable CUDA device" (it runs on the CPU anywhere);
+// export --to llmc --out DIR/ failed "cannot create temp file" (exit 1); posenc's size
+// limit printed 4.29497e+09 and no way out.
+TEST(WrongPlaces, MessagesNameTheFlagOrCommandThatWorks) {
+  const std::string dir = test::scratch_dir();
+  const std::string data = prepared(dir, words_text(4000), "char");
+  const std::string run = trained_run(dir, data, 2);
+  const std::string hf = join_path(dir, "hf");
+  ASSERT_EQ(gpt_cli({"export", "--ckpt", run, "--to", "safetensors", "--out", hf}).rc, 0);
+  ASSERT_EQ(std::remove(join_path(hf, "config.json").c_str()), 0);
+  const std::string st = join_path(hf, kSafetensorsFile);
+  const CliRun att_no = gpt_cli({"attention", "--ckpt", st, "--text", "the"});
+  EXPECT_EQ(att_no.rc, 2);
+  EXPECT_NE(att_no.err.find("Pass --heads N"), std::string::npos) << att_no.err;
+  const CliRun att = gpt_cli({"attention", "--ckpt", st, "--heads", "2", "--text", "the"});
+  EXPECT_EQ(att.rc, 0) << att.err;
+  const CliRun pos = gpt_cli({"posenc", "--kind", "learned", "--ckpt", st, "--heads", "2"});
+  EXPECT_EQ(pos.rc, 0) << pos.err;
+  const CliRun tok = gpt_cli({"tokenize", "--ckpt", st, "--heads", "2", "--encode", "the"});
+  EXPECT_EQ(tok.err.find("unknown flag"), std::string::npos) << tok.err;
+  const CliRun ev = gpt_cli({"eval", "--ckpt", run, "--data", run});
+  EXPECT_EQ(ev.rc, 2);
+  EXPECT_NE(ev.err.find("--data " + run + ": is a model's directory, not data of `gpt prepare`; evaluate it with "
+                        "--ckpt " + run),
+            std::string::npos)
+      << ev.err;
+  const CliRun gc = gpt_cli({"gradcheck", "--device", "cuda", "--layer", "gelu"});
+  EXPECT_EQ(gc.rc, 2);
+  EXPECT_NE(gc.err.find("finite differences run on the CPU"), std::string::npos) << gc.err;
+  EXPECT_EQ(gc.err.find("no usable CUDA device"), std::string::npos) << gc.err;
+  const CliRun ex = gpt_cli({"export", "--ckpt", run, "--to", "llmc", "--out", join_path(dir, "newdir") + "/"});
+  EXPECT_EQ(ex.rc, 2) << ex.err;
+  EXPECT_NE(ex.err.find("is a directory; --to llmc writes one file"), std::string::npos) << ex.err;
+  const CliRun big = gpt_cli({"posenc", "--kind", "sinusoidal", "--positions", "65536", "--dim", "65536"});
+  EXPECT_EQ(big.rc, 2);
+  EXPECT_NE(big.err.find("4,294,967,296 numbers; at most 16,777,216: give fewer --positions or a smaller --dim"),
+            std::string::npos)
+      << big.err;
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ int run_model_map(const Args& a) {
                    "scales by 1/sqrt(head size)");
   const std::string text = a.require("text");
   std::string tok_file;
-  const Checkpoint ck = load_model(a.str("ckpt"), std::nullopt, nullptr, nullptr, &tok_file);  // any model file
+  const Checkpoint ck = load_model(a.str("ckpt"), heads_flag(a), nullptr, nullptr, &tok_file);  // any model file
   note_latest_checkpoint(a.str("ckpt"), ck);
   const GPTConfig& mc = ck.model;
   const int layer = a.integer("layer");

@@ -144,6 +144,10 @@ uint32_t code_point(const std::string& s, size_t i, size_t n) {
 bool invisible(const std::string& s, size_t i, size_t n) { return hidden_character(code_point(s, i, n)) != nullptr; }
 }  // namespace
 
+std::optional<int> heads_flag(const Args& a) {
+  return a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt;
+}
+
 void write_svg(const std::string& path, const std::string& svg) {
   write_file_atomic(path, svg);
   std::fprintf(stderr, "wrote %s\n", path.c_str());

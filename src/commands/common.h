@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backend.h"
@@ -46,6 +47,9 @@ std::string visible(const std::string& s, size_t* width = nullptr);
 // --out FILE of attention and posenc: writes the SVG (atomically) and says so; a name
 // that does not end in .svg (x.png) gets a note that the file is SVG all the same.
 void write_svg(const std::string& path, const std::string& svg);
+// --heads N of the commands that read a model: the head count of a .safetensors file
+// without config.json (nullopt when not given).
+std::optional<int> heads_flag(const Args& a);
 
 // --tokenizer PATH of prepare, sample and tokenize: a tokenizer file (load_tokenizer_file),
 // a data directory of `gpt prepare` (its tokenizer.bin), or a model (a run directory, a

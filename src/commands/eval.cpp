@@ -10,6 +10,7 @@
 #include "commands/common.h"
 #include "commands/run_info.h"
 #include "fileio.h"
+#include "formats/hf_gpt2.h"
 #include "formats/model_io.h"
 #include "model.h"
 #include "text/dataloader.h"
@@ -25,7 +26,7 @@ int cmd_eval(const Args& a) {
   if (split != "val" && split != "train") GPT_USAGE_FAIL("--split: choose val or train, got '", split, "'");
   ModelFormat format;
   const Checkpoint ck =
-      load_model(model_path, a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt, &format);
+      load_model(model_path, heads_flag(a), &format);
   note_latest_checkpoint(model_path, ck);
   const GPTConfig& mc = ck.model;
   const DataSource src = resolve_data_source(a, format == ModelFormat::gptcc ? model_path : "", "gpt eval");
@@ -37,6 +38,11 @@ int cmd_eval(const Args& a) {
     if (!is_directory(src.dir))
       GPT_FAIL(src.dir, ": not a directory; expected the output of `gpt prepare` (train.bin, val.bin)");
     paths = {join_path(src.dir, split + ".bin")};
+    // A model's directory given as data ("RUN/val.bin: missing; gpt prepare writes it").
+    if (!file_exists(paths[0]) &&
+        (file_exists(join_path(src.dir, kCheckpointFile)) || file_exists(join_path(src.dir, kSafetensorsFile))))
+      GPT_USAGE_FAIL("--data ", src.dir, ": is a model's directory, not data of `gpt prepare`; evaluate it with --ckpt ",
+                     src.dir, " (a run of gpt train reads the data it trained on without --data)");
     if (!file_exists(paths[0])) GPT_FAIL(paths[0], ": missing; `gpt prepare` writes it (--val-fraction > 0 for val)");
   } else {
     GPT_USAGE_FAIL("gpt eval: no ", split, " data: pass --data DIR or --", split, "-glob PATTERN");

@@ -116,9 +116,9 @@ int cmd_export(const Args& a) {
   if (dtype != "fp32" && dtype != "bf16") GPT_USAGE_FAIL("--dtype: unknown type '", dtype, "'; choose fp32 or bf16");
   if (dtype == "bf16" && to != "llmc")
     GPT_USAGE_FAIL("--dtype bf16 is for --to llmc (llm.c's version-5 file); safetensors exports are float32");
-  std::optional<int> heads;
-  if (a.has("heads")) heads = a.integer("heads");
-  if (to == "llmc" && is_directory(out))
+  const std::optional<int> heads = heads_flag(a);
+  // (a trailing '/' names a directory too: it failed "cannot create temp file", exit 1)
+  if (to == "llmc" && (is_directory(out) || (!out.empty() && out.back() == '/')))
     GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ",
                    join_path(out, "model.bin"), ")");
   refuse_training_files(out, to);

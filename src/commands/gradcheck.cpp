@@ -12,7 +12,8 @@ namespace gpt {
 int cmd_gradcheck(const Args& a) {
   // Finite differences run in double on the CPU backend; another --device is refused
   // here (with what to do) until its backend exists.
-  if (device_from_flags(a) != DeviceKind::cpu)
+  // (the flag itself, not the device: "no usable CUDA device" implied it ran on a GPU)
+  if (parse_device(a.str("device")) != DeviceKind::cpu)
     GPT_USAGE_FAIL("gpt gradcheck --device cuda: the CUDA layers are compared against the CPU's by the test suite "
                    "(tests/test_backend.cpp); finite differences run on the CPU: drop --device");
   const std::string layer = a.str("layer");

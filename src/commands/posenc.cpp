@@ -33,7 +33,7 @@ int cmd_posenc(const Args& a) {
   std::optional<Checkpoint> ck;
   std::string model_file;  // where the weights came from (messages)
   if (have_ckpt) {
-    ck = load_model(a.str("ckpt"), std::nullopt, nullptr, &model_file);  // any model file (model_io.h)
+    ck = load_model(a.str("ckpt"), heads_flag(a), nullptr, &model_file);  // any model file (model_io.h)
     if (kind == "learned") note_latest_checkpoint(a.str("ckpt"), *ck);  // the others show formulas
     const GPTConfig& mc = ck->model;
     // The model's own sizes: its context, and its width (the head size for RoPE).
@@ -66,7 +66,8 @@ int cmd_posenc(const Args& a) {
   if (kind == "rope" && D % 2 != 0)
     GPT_USAGE_FAIL("--dim ", D, ": RoPE rotates pairs of dimensions, so the head size must be even");
   if (double(P) * D > double(1 << 24))
-    GPT_USAGE_FAIL("--positions x --dim = ", double(P) * D, " numbers; at most ", 1 << 24);
+    GPT_USAGE_FAIL("--positions x --dim = ", format_count(double(P) * D), " numbers; at most ",
+                   format_count(double(1 << 24)), ": give fewer --positions or a smaller --dim");
 
   const int cols = kind == "rope" ? D / 2 : D;
   if (a.has("out") && size_t(P) * size_t(cols) > svg::kMaxCells)

@@ -46,7 +46,7 @@ int cmd_sample(const Args& a) {
 
   // Any model file (model_io.h); llm.c and safetensors models carry no tokenizer.
   std::string model_tok_file;
-  const std::optional<int> heads = a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt;
+  const std::optional<int> heads = heads_flag(a);
   const Checkpoint ck = load_model(a.require("ckpt"), heads, nullptr, nullptr, &model_tok_file);
   note_latest_checkpoint(a.require("ckpt"), ck);
   GPT<float> model(ck.model, device, parse_dtype(a.str("dtype")));

@@ -98,7 +98,7 @@ int cmd_tokenize(const Args& a) {
       GPT_FAIL(dir, ": is a data directory of `gpt prepare` (it holds ", kTokenizerFile, " but no model: neither ",
                kCheckpointFile, " nor ", kSafetensorsFile, "); for its tokenizer give --data ", dir);
     std::string tok_file;
-    const Checkpoint ck = load_model(dir, std::nullopt, nullptr, nullptr, &tok_file);  // any model file
+    const Checkpoint ck = load_model(dir, heads_flag(a), nullptr, nullptr, &tok_file);  // any model file
     if (ck.tokenizer.empty())
       GPT_FAIL(dir, ": this model carries no tokenizer (none stored in it, ", tokenizer_beside_note(dir),
                "); give one with --tokenizer FILE");

@@ -315,7 +315,7 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
                      ", or choose another --out (nothing was overwritten)");
     if (a.has("init")) {
       // Any model file: a gpt.cc run or checkpoint, an llm.c checkpoint, a Hugging Face GPT-2.
-      r.ck = load_model(a.str("init"), a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt);
+      r.ck = load_model(a.str("init"), heads_flag(a));
       if (root) note_latest_checkpoint(a.str("init"), *r.ck, "--init");
       r.model = model_config_from(a, r.ck->model, true);
       const GPTConfig& c = r.ck->model;
