@@ -220,7 +220,7 @@ std::vector<Command> make_commands() {
   cmds.push_back(Command{
       "tokenize",
       "show how a tokenizer turns text into tokens and tokens into text",
-      "gpt tokenize --data DIR|--ckpt RUN|--tokenizer FILE (--encode TEXT | --decode \"ID ID ...\")",
+      "gpt tokenize --data DIR|--ckpt RUN|--tokenizer FILE (--encode TEXT | --decode \"ID ID ...\") [flags]",
       {"gpt tokenize --data data/shakespeare_bpe --encode 'To be, or not to be'",
        "gpt tokenize --ckpt runs/shakespeare --decode \"20 43 50 50 53\"",
        "gpt tokenize --tokenizer tokenizer.model --encode $'caf\\u00e9 \\U0001F600\\n'"},

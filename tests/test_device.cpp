@@ -19,7 +19,8 @@ TEST(CudaDevice, WithoutAGpuDeviceCudaSaysWhyAndExits2) {
 #else
   EXPECT_FALSE(st.built);
 #endif
-  for (const char* cmd : {"train", "sample", "gradcheck"}) {
+  // (gradcheck runs on the CPU on any machine: its refusal says that, not why CUDA is missing)
+  for (const char* cmd : {"train", "sample"}) {
     std::vector<std::string> args = {cmd, "--device", "cuda"};
     if (std::string(cmd) == "train") args.insert(args.end(), {"--data", "d", "--out", "o"});
     if (std::string(cmd) == "sample") args.insert(args.end(), {"--ckpt", "c"});
