@@ -111,14 +111,16 @@ int cmd_tokenize(const Args& a) {
     if (id >= tok->vocab_size())
       GPT_USAGE_FAIL("gpt tokenize: token id ", id, " is outside this tokenizer's vocabulary (ids 0..",
                      tok->vocab_size() - 1, ")");
+  // (the tokenizer's own message named sample's --prompt; a usage error, as sample's, said
+  // before the header on stdout)
+  if (a.has("encode") && !tok->can_encode())
+    GPT_USAGE_FAIL(source, ": ", tok->describe(), " can only decode: it has no rules to turn text into tokens. Give "
+                   "token ids to decode instead (e.g. --decode \"", tok->eos_id().value_or(0), "\"), or a tokenizer "
+                   "that can encode");
   std::printf("tokenizer: %s (%s)\n", tok->describe().c_str(), source.c_str());
 
   if (a.has("encode")) {
     const std::string text = a.str("encode");
-    if (!tok->can_encode())  // (the tokenizer's own message named sample's --prompt)
-      GPT_FAIL(source, ": ", tok->describe(), " can only decode: it has no rules to turn text into tokens. Give "
-               "token ids to decode instead (e.g. --decode \"", tok->eos_id().value_or(0), "\"), or a tokenizer "
-               "that can encode");
     ids = encode_text(*tok, text, "--encode");
     print_table(*tok, ids);
     std::printf("ids:");

@@ -79,7 +79,8 @@ ModelFormat detect(const std::string& path) {
   }
   GPT_FAIL(path, ": not a model file gpt.cc knows; expected a gpt.cc checkpoint (uint32 magic 0x67707463), an "
            "llm.c checkpoint (int32 magic ", kLlmcMagic, ") or a safetensors file (uint64 header length, then '{'); "
-           "found ", got < 9 ? std::string(found) + ":" : std::string("first bytes"), hex);
+           "found ", got == 0 ? std::string("an empty file (0 bytes)") : got < 9 ? std::string(found) + ":"
+                                                                                  : std::string("first bytes"), hex);
 }
 
 }  // namespace
