@@ -11,10 +11,6 @@
 #include "config.h"
 #include "threads.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace gpt {
 
 // Pass: every element satisfies |analytic - numeric| <= kGradAbsTol + kGradRelTol * |numeric|.

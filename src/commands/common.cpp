@@ -144,6 +144,10 @@ uint32_t code_point(const std::string& s, size_t i, size_t n) {
 bool invisible(const std::string& s, size_t i, size_t n) { return hidden_character(code_point(s, i, n)) != nullptr; }
 }  // namespace
 
+bool holds_model(const std::string& dir) {
+  return file_exists(join_path(dir, kCheckpointFile)) || file_exists(join_path(dir, kSafetensorsFile));
+}
+
 std::optional<int> heads_flag(const Args& a) {
   return a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt;
 }

@@ -47,6 +47,9 @@ std::string visible(const std::string& s, size_t* width = nullptr);
 // --out FILE of attention and posenc: writes the SVG (atomically) and says so; a name
 // that does not end in .svg (x.png) gets a note that the file is SVG all the same.
 void write_svg(const std::string& path, const std::string& svg);
+// DIR holds a model (checkpoint.bin or model.safetensors): given where data belong, the
+// message names the model flag.
+bool holds_model(const std::string& dir);
 // --heads N of the commands that read a model: the head count of a .safetensors file
 // without config.json (nullopt when not given).
 std::optional<int> heads_flag(const Args& a);

@@ -10,7 +10,6 @@
 #include "commands/common.h"
 #include "commands/run_info.h"
 #include "fileio.h"
-#include "formats/hf_gpt2.h"
 #include "formats/model_io.h"
 #include "model.h"
 #include "text/dataloader.h"
@@ -39,8 +38,7 @@ int cmd_eval(const Args& a) {
       GPT_FAIL(src.dir, ": not a directory; expected the output of `gpt prepare` (train.bin, val.bin)");
     paths = {join_path(src.dir, split + ".bin")};
     // A model's directory given as data ("RUN/val.bin: missing; gpt prepare writes it").
-    if (!file_exists(paths[0]) &&
-        (file_exists(join_path(src.dir, kCheckpointFile)) || file_exists(join_path(src.dir, kSafetensorsFile))))
+    if (!file_exists(paths[0]) && holds_model(src.dir))
       GPT_USAGE_FAIL("--data ", src.dir, ": is a model's directory, not data of `gpt prepare`; evaluate it with --ckpt ",
                      src.dir, " (a run of gpt train reads the data it trained on without --data)");
     if (!file_exists(paths[0])) GPT_FAIL(paths[0], ": missing; `gpt prepare` writes it (--val-fraction > 0 for val)");

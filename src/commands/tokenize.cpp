@@ -81,9 +81,6 @@ int cmd_tokenize(const Args& a) {
   std::string source;
   // A model's directory given as --data, or a data directory as --ckpt: the other flag.
   auto holds = [](const std::string& dir, const char* f) { return file_exists(join_path(dir, f)); };
-  auto holds_model = [&](const std::string& dir) {
-    return holds(dir, kCheckpointFile) || holds(dir, kSafetensorsFile);
-  };
   if (a.has("data")) {
     const std::string dir = a.require("data");
     source = join_path(dir, kTokenizerFile);

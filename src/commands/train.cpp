@@ -365,8 +365,7 @@ Data open_data(const Args& a, Run& r) {
     GPT_FAIL(d.dir, ": not a directory; expected the output of `gpt prepare --out ", d.dir,
              "` or a directory holding train.bin and val.bin");
   // A model's directory given as data (it said "has no tokenizer.bin ... pass --vocab-size N").
-  if (have_dir && !file_exists(join_path(d.dir, "train.bin")) &&
-      (file_exists(join_path(d.dir, kCheckpointFile)) || file_exists(join_path(d.dir, kSafetensorsFile)))) {
+  if (have_dir && !file_exists(join_path(d.dir, "train.bin")) && holds_model(d.dir)) {
     const std::optional<DataSource> its = file_exists(join_path(d.dir, kCheckpointFile))
                                               ? load_data_source(d.dir) : std::nullopt;
     GPT_USAGE_FAIL("--data ", d.dir, ": is a model's directory (it holds ",
