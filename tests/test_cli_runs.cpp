@@ -200,6 +200,33 @@ TEST(Runs, EvalBestCheckpointAndMfu) {
   EXPECT_EQ(err.find("MFU"), std::string::npos) << err;
 }
 
+// A data flag the split does not read was dropped without a word: --data DIR with
+// --val-glob P evaluated P alone; --train-glob with the val split set the run's own data
+// aside and then asked for data.
+TEST(Runs, EvalRefusesADataFlagItsSplitDoesNotRead) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string out, err;
+  train(data, run, 2, 0, &err);
+  const std::string val = join_path(data, "val.bin"), tr = join_path(data, "train.bin");
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run, "--data", data, "--val-glob", val}, &out, &err), 2);
+  EXPECT_NE(err.find("--data and --val-glob both name the val split"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run, "--train-glob", tr}, &out, &err), 2);
+  EXPECT_NE(err.find("--train-glob is read only with --split train"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run, "--split", "train", "--val-glob", val}, &out, &err), 2);
+  EXPECT_NE(err.find("--val-glob is read only with --split val"), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"eval", "--ckpt", run, "--split", "train", "--data", data, "--train-glob", tr}, &out, &err), 2);
+  EXPECT_NE(err.find("give one"), std::string::npos) << err;
+  // Each split with its own flag: the same figure as the data directory's file.
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run, "--split", "train", "--data", data}, &out, &err), 0) << err;
+  const std::string by_dir = out.substr(0, out.find(" over "));
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run, "--split", "train", "--train-glob", tr}, &out, &err), 0) << err;
+  EXPECT_EQ(out.substr(0, out.find(" over ")), by_dir);
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", run, "--val-glob", val}, &out, &err), 0) << err;
+  EXPECT_EQ(out.rfind("val loss ", 0), 0u) << out;
+}
+
 TEST(Runs, SampleSeveralAndFromAFileExportsCarryTheirTokenizer) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};
@@ -663,6 +690,22 @@ TEST(Runs, AStopDuringTheLastEvaluationIsAStopAndTheResumeMeasuresIt) {
   EXPECT_EQ(err.find("done:"), std::string::npos) << err;
   EXPECT_NE(err.find("the val loss of step 4 was given up"), std::string::npos) << err;
   EXPECT_NE(read_file(stopped + "/metrics.jsonl").find("\"val_given_up\":true}"), std::string::npos);
+  // The run's checkpoint file continued in a new directory carries the run's history too:
+  // it measures the given-up evaluation and gives the uninterrupted run's files (the new
+  // directory had no metrics.jsonl, samples.txt or best.bin from before the checkpoint, and
+  // said "nothing to train" without measuring).
+  const std::string fork = dir + "/fork";
+  ASSERT_EQ(run_gpt({"train", "--resume", stopped + "/checkpoint.bin", "--out", fork}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("step 4: measuring its val loss, which the last session gave up"), std::string::npos) << err;
+  EXPECT_EQ(read_losses(fork + "/metrics.jsonl"), read_losses(straight + "/metrics.jsonl"));
+  EXPECT_EQ(load_checkpoint(fork + "/best.bin", false).params, load_checkpoint(straight + "/best.bin", false).params);
+  EXPECT_EQ(read_file(fork + "/samples.txt"), read_file(straight + "/samples.txt"));
+  // Nothing to train names the run given to --resume (it named the --out not made).
+  ASSERT_EQ(run_gpt({"train", "--resume", straight + "/checkpoint.bin", "--out", dir + "/none"}, nullptr, &err), 0)
+      << err;
+  EXPECT_NE(err.find(straight + "/checkpoint.bin is already at step 4 of --steps 4: nothing to train"),
+            std::string::npos) << err;
+  EXPECT_FALSE(file_exists(dir + "/none"));
   ASSERT_EQ(run_gpt({"train", "--resume", stopped}, nullptr, &err), 0) << err;
   EXPECT_NE(err.find("step 4: measuring its val loss, which the last session gave up"), std::string::npos) << err;
   EXPECT_EQ(err.find("nothing to train"), std::string::npos) << err;

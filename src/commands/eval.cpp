@@ -28,6 +28,20 @@ int cmd_eval(const Args& a) {
       load_model(model_path, heads_flag(a), &format);
   note_latest_checkpoint(model_path, ck);
   const GPTConfig& mc = ck.model;
+  // The split reads one source: its glob, else DIR. A flag it does not read was dropped
+  // without a word (--data DIR --val-glob P evaluated P; --train-glob with the val split
+  // left the run's remembered data unused and then asked for data).
+  {
+    const DataSource given = data_source_from_flags(a);
+    const std::string own = split == "val" ? "--val-glob" : "--train-glob";
+    const std::string other = split == "val" ? "--train-glob" : "--val-glob";
+    if (!(split == "val" ? given.train_glob : given.val_glob).empty())
+      GPT_USAGE_FAIL(other, " is read only with --split ", split == "val" ? "train" : "val", "; the ", split,
+                     " split is --data DIR (its ", split, ".bin) or ", own, " PATTERN");
+    if (!given.dir.empty() && !(split == "val" ? given.val_glob : given.train_glob).empty())
+      GPT_USAGE_FAIL("--data and ", own, " both name the ", split, " split (", join_path(given.dir, split + ".bin"),
+                     " or the shards of ", own, "); give one");
+  }
   const DataSource src = resolve_data_source(a, format == ModelFormat::gptcc ? model_path : "", "gpt eval");
   std::vector<std::string> paths;
   const std::string& glob = split == "val" ? src.val_glob : src.train_glob;

@@ -230,7 +230,8 @@ struct Run {
   int zero = 0;                  // --zero, or what a resumed run used (RUN/run.json)
   std::optional<RunSettings> settings;  // --resume: RUN/run.json as read (none for runs from before it)
   std::optional<Checkpoint> ck;  // --resume: the run's checkpoint; --init: the starting weights
-  std::string fork_from;         // --resume A --out B (another directory): A, whose history B copies
+  std::string fork_from;         // --resume A --out B (another directory): A, as given
+  std::string fork_history;      // the run directory whose history B copies ("" when A is a file outside one)
   std::optional<int> flag_vocab;  // --vocab-size
   std::shared_ptr<RunLock> lock;  // rank 0: this run directory is ours (run_dir.h)
 };
@@ -291,6 +292,13 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
                      " in a new directory; choose another --out, or continue that run with --resume ", r.out,
                      " (nothing was overwritten)");
     r.fork_from = a.str("resume");
+    // Its history: A's files when A is a run or a run's checkpoint.bin (given the file, B
+    // got none of A's metrics.jsonl, samples.txt and best.bin, and a stop's given-up
+    // evaluation was never measured); none for a checkpoint file elsewhere (a copy: what
+    // lies beside it is not its history).
+    if (is_directory(r.fork_from)) r.fork_history = r.fork_from;
+    else if (same_file(r.fork_from, join_path(run_dir(r.fork_from), kCheckpointFile)))
+      r.fork_history = run_dir(r.fork_from);
   }
 
   if (r.resume) r.settings = load_run_settings(a.str("resume"));
@@ -439,16 +447,18 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // that alone to do (its metrics.jsonl line marks it given up): the resume measures it,
   // and trains nothing.
   auto eval_given_up_here = [&] {
-    const std::string from = r.fork_from.empty() ? r.out : r.fork_from;
-    if (tc.eval_every <= 0 || !is_directory(from)) return false;
+    const std::string from = r.fork_from.empty() ? r.out : r.fork_history;
+    if (tc.eval_every <= 0 || from.empty() || !is_directory(from)) return false;
     const LoggedLosses l = logged_losses(join_path(from, "metrics.jsonl"));
     return l.given_up_step && long(*l.given_up_step) == long(st.step);
   };
+  // (--resume A --out B: A is at that step; B was not made. It named B.)
+  const std::string& resumed = r.fork_from.empty() ? r.out : r.fork_from;
   if (r.resume && st.step >= tc.steps && !pg.any(root && st.step == tc.steps && eval_given_up_here())) {
     // (past it: refused in resolve_run)
     if (root)
       std::fprintf(stderr, "gpt train: %s is already at step %ld of --steps %d: nothing to train (nothing was "
-                   "changed); pass a larger --steps to continue it\n", r.out.c_str(), long(st.step), tc.steps);
+                   "changed); pass a larger --steps to continue it\n", resumed.c_str(), long(st.step), tc.steps);
     return 0;
   }
   // (It trained one step more: the check came after each step.)
@@ -456,8 +466,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       r.resume && stop_at > 0 && st.step >= stop_at && !pg.any(root && st.step == stop_at && eval_given_up_here())) {
     if (root)
       std::fprintf(stderr, "gpt train: %s is already at step %ld, at or past --stop-at %d: nothing to train (nothing "
-                   "was changed); pass a larger --stop-at, or none, to continue it\n", r.out.c_str(), long(st.step),
-                   stop_at);
+                   "was changed); pass a larger --stop-at, or none, to continue it\n", resumed.c_str(), long(st.step), stop_at);
     return 0;
   }
   TrainingRun how;
@@ -556,8 +565,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       // best.bin), so its loss curve, samples.txt and "lowest val loss: B/best.bin" are
       // this run's (best.bin was named but missing). What B held has no checkpoint: leftovers.
       for (const char* f : {"metrics.jsonl", kSamplesFile, kBestFile}) {
-        const std::string from = join_path(r.fork_from, f), to = join_path(r.out, f);
-        if (is_regular_file(from)) write_file_atomic(to, read_file(from));
+        const std::string from = join_path(r.fork_history, f), to = join_path(r.out, f);
+        if (!r.fork_history.empty() && is_regular_file(from)) write_file_atomic(to, read_file(from));
         else std::remove(to.c_str());
       }
     }
