@@ -609,6 +609,24 @@ TEST(WrongPlaces, MessagesNameTheFlagOrCommandThatWorks) {
   const CliRun ex = gpt_cli({"export", "--ckpt", run, "--to", "llmc", "--out", join_path(dir, "newdir") + "/"});
   EXPECT_EQ(ex.rc, 2) << ex.err;
   EXPECT_NE(ex.err.find("is a directory; --to llmc writes one file"), std::string::npos) << ex.err;
+  // A name of the other format: an llm.c file named .safetensors (which safetensors readers
+  // reject), a directory named .safetensors (which they cannot open as a file).
+  const std::string named = join_path(dir, "m.safetensors");
+  const CliRun ex_llmc = gpt_cli({"export", "--ckpt", run, "--to", "llmc", "--out", named});
+  EXPECT_EQ(ex_llmc.rc, 2) << ex_llmc.err;
+  EXPECT_NE(ex_llmc.err.find("writes an llm.c checkpoint, not a safetensors file; name it .bin (--out " +
+                             join_path(dir, "m.bin") + ")"),
+            std::string::npos)
+      << ex_llmc.err;
+  const CliRun ex_st = gpt_cli({"export", "--ckpt", run, "--to", "safetensors", "--out", named});
+  EXPECT_EQ(ex_st.rc, 2) << ex_st.err;
+  EXPECT_NE(ex_st.err.find("writes a directory (model.safetensors, config.json and the tokenizer)"), std::string::npos)
+      << ex_st.err;
+  EXPECT_NE(ex_st.err.find("(--out " + join_path(dir, "m") + ", which will hold " + join_path(dir, "m") +
+                           "/model.safetensors)"),
+            std::string::npos)
+      << ex_st.err;
+  EXPECT_FALSE(file_exists(named));
   write_file_atomic(join_path(dir, "empty.bin"), "");  // (its error ended "found 0 bytes:")
   const CliRun empty = gpt_cli({"sample", "--ckpt", join_path(dir, "empty.bin")});
   EXPECT_EQ(empty.rc, 1);

@@ -121,6 +121,20 @@ int cmd_export(const Args& a) {
   if (to == "llmc" && (is_directory(out) || (!out.empty() && out.back() == '/')))
     GPT_USAGE_FAIL("--out ", out, " is a directory; --to llmc writes one file (e.g. --out ",
                    join_path(out, "model.bin"), ")");
+  // A name that says the other format (helper-37: --to llmc --out x.safetensors wrote an
+  // llm.c file that safetensors readers reject; --to safetensors --out m.safetensors made a
+  // directory of that name, which a safetensors reader cannot open as a file).
+  const std::string ext = ".safetensors";
+  const bool named_safetensors = out.size() > ext.size() && out.compare(out.size() - ext.size(), ext.size(), ext) == 0;
+  if (named_safetensors && to == "llmc")
+    GPT_USAGE_FAIL("--out ", out, ": --to llmc writes an llm.c checkpoint, not a safetensors file; name it .bin (--out ",
+                   out.substr(0, out.size() - ext.size()), ".bin), or write Hugging Face's format with --to "
+                   "safetensors --out DIR (nothing was written)");
+  if (named_safetensors && to == "safetensors" && !is_directory(out))
+    GPT_USAGE_FAIL("--out ", out, ": --to safetensors writes a directory (", kSafetensorsFile, ", ", kHfConfigFile,
+                   " and the tokenizer), as transformers' from_pretrained reads it; name the directory (--out ",
+                   out.substr(0, out.size() - ext.size()), ", which will hold ",
+                   join_path(out.substr(0, out.size() - ext.size()), kSafetensorsFile), ") (nothing was written)");
   refuse_training_files(out, to);
   // An earlier export is there (its weights file; refuse_training_files checked its kind):
   // the tokenizer files beside it are its own, which this export may replace or remove.
