@@ -15,6 +15,22 @@ import os
 import sys
 
 
+def usage_error(msg):
+    """A usage mistake: exit 2, as argparse's own (and gpt's); failures exit 1."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
+class Once(argparse.Action):
+    """A flag given twice is a mistake (the last one won without a word)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest + "_given", False):
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)} and {values}); give it once")
+        setattr(namespace, self.dest + "_given", True)
+        setattr(namespace, self.dest, values)
+
+
 def read_metrics(run):
     path = run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
     if not os.path.isfile(path):
@@ -60,18 +76,22 @@ def read_metrics(run):
 def main():
     ap = argparse.ArgumentParser(description="Plot train/val loss of gpt train runs (RUN/metrics.jsonl).")
     ap.add_argument("runs", nargs="+", metavar="RUN", help="run directory (or its metrics.jsonl)")
-    ap.add_argument("-o", "--out", default="loss.png", help="output image: .png, .svg or .pdf (default loss.png)")
+    ap.add_argument("-o", "--out", default="loss.png", action=Once, help="output image: .png, .svg or .pdf (default loss.png)")
     ap.add_argument("--label", action="append", default=[], help="legend label per run, in order "
                     "(default: the run directory's name)")
-    ap.add_argument("--title", default="gpt.cc training loss")
+    ap.add_argument("--title", default="gpt.cc training loss", action=Once)
     args = ap.parse_args()
     if len(args.label) > len(args.runs):
-        sys.exit("plot_loss.py: more --label than runs")
+        usage_error(f"plot_loss.py: {len(args.label)} --label for {len(args.runs)} "
+                    f"run{'s' if len(args.runs) > 1 else ''}; give at most one per run")
     if os.path.splitext(args.out)[1].lower() not in (".png", ".svg", ".pdf"):
-        sys.exit(f"plot_loss.py: --out {args.out}: give a .png, .svg or .pdf file name")
+        usage_error(f"plot_loss.py: --out {args.out}: give a .png, .svg or .pdf file name")
     out_dir = os.path.dirname(args.out) or "."
     if not os.path.isdir(out_dir):
-        sys.exit(f"plot_loss.py: --out {args.out}: the directory {out_dir} does not exist")
+        usage_error(f"plot_loss.py: --out {args.out}: the directory {out_dir} does not exist")
+    if os.path.isdir(args.out):
+        usage_error(f"plot_loss.py: --out {args.out}: is a directory; give an image file name (e.g. "
+                    f"{os.path.join(args.out, 'loss.png')})")
     for run in args.runs:  # every run's file checked before the (slow) matplotlib import
         read_metrics(run)
 
@@ -113,7 +133,10 @@ def main():
     axes[0].legend(fontsize=8)
     fig.suptitle(args.title)
     fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    try:
+        fig.savefig(args.out, dpi=110)
+    except OSError as e:
+        sys.exit(f"plot_loss.py: --out {args.out}: cannot write it ({e.strerror or e})")
     print(f"wrote {args.out}")
 
 

@@ -887,13 +887,21 @@ TEST(PlotLoss, BadInputsGetOneLineAndARunStillWritingPlots) {
       {"{\"step\":2,\"train_loss\":\"x\"}\n", "line 1: expected an object with numbers"},
       {"\xff\xfe{}\n", "cannot read it as UTF-8 text"}};
   for (const auto& [metrics, message] : cases) {
-    EXPECT_EQ(plot(metrics, message.find("loss.txt") != std::string::npos ? dir + "/loss.txt" : dir + "/l.png"), 1);
+    const bool usage = message.find("loss.txt") != std::string::npos;  // a usage mistake: 2, as argparse's
+    EXPECT_EQ(plot(metrics, usage ? dir + "/loss.txt" : dir + "/l.png"), usage ? 2 : 1);
     const std::string said = read_file(log);
     EXPECT_NE(said.find(message), std::string::npos) << said;
     EXPECT_EQ(said.find("Traceback"), std::string::npos) << said;
   }
-  EXPECT_EQ(plot(good, dir + "/none/l.png"), 1);
+  EXPECT_EQ(plot(good, dir + "/none/l.png"), 2);
   EXPECT_NE(read_file(log).find("the directory " + dir + "/none does not exist"), std::string::npos) << read_file(log);
+  // -o twice: the last one won without a word.
+  const std::string twice = "'" + script + "' '" + bad + "' -o '" + dir + "/a.png' -o '" + dir + "/b.png' >'" + log +
+                            "' 2>&1";
+  const int rc = std::system(twice.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << rc;
+  EXPECT_NE(read_file(log).find("-o given twice"), std::string::npos) << read_file(log);
+  EXPECT_FALSE(file_exists(dir + "/a.png") || file_exists(dir + "/b.png"));
   if (!python_with("matplotlib").empty()) {
     EXPECT_EQ(plot(good + "{\"step\":3,\"tra", dir + "/l.png"), 0) << read_file(log);
     EXPECT_TRUE(file_exists(dir + "/l.png"));
