@@ -627,6 +627,28 @@ TEST(WrongPlaces, MessagesNameTheFlagOrCommandThatWorks) {
             std::string::npos)
       << ex_st.err;
   EXPECT_FALSE(file_exists(named));
+  // A token shard or a tokenizer given as the model printed a hex dump of its first bytes;
+  // a file given as tokenize's --data was looked into as a directory (FILE/tokenizer.bin).
+  const std::string shard = join_path(data, "val.bin"), tokfile = join_path(data, "tokenizer.bin");
+  const CliRun sh = gpt_cli({"eval", "--ckpt", shard});
+  EXPECT_EQ(sh.rc, 1);
+  EXPECT_NE(sh.err.find(shard + ": is a token shard"), std::string::npos) << sh.err;
+  EXPECT_NE(sh.err.find("data as --data " + data), std::string::npos) << sh.err;
+  EXPECT_EQ(sh.err.find("first bytes"), std::string::npos) << sh.err;
+  const CliRun tk = gpt_cli({"sample", "--ckpt", tokfile});
+  EXPECT_EQ(tk.rc, 1);
+  EXPECT_NE(tk.err.find(tokfile + ": is a tokenizer"), std::string::npos) << tk.err;
+  EXPECT_NE(tk.err.find("--tokenizer " + tokfile), std::string::npos) << tk.err;
+  const CliRun td = gpt_cli({"tokenize", "--data", shard, "--encode", "the"});
+  EXPECT_EQ(td.rc, 2);
+  EXPECT_NE(td.err.find("--data " + shard + " is a file; --data takes a data directory of `gpt prepare` (it holds "
+                        "tokenizer.bin): --data " + data),
+            std::string::npos)
+      << td.err;
+  const CliRun tc = gpt_cli({"tokenize", "--data", join_path(run, "checkpoint.bin"), "--encode", "the"});
+  EXPECT_EQ(tc.rc, 2);
+  EXPECT_NE(tc.err.find("for a model's tokenizer give --ckpt " + join_path(run, "checkpoint.bin")), std::string::npos)
+      << tc.err;
   write_file_atomic(join_path(dir, "empty.bin"), "");  // (its error ended "found 0 bytes:")
   const CliRun empty = gpt_cli({"sample", "--ckpt", join_path(dir, "empty.bin")});
   EXPECT_EQ(empty.rc, 1);

@@ -84,6 +84,15 @@ int cmd_tokenize(const Args& a) {
   if (a.has("data")) {
     const std::string dir = a.require("data");
     source = join_path(dir, kTokenizerFile);
+    // A file (it said "FILE/tokenizer.bin: not found ... Run `gpt prepare` for this data directory").
+    if (file_exists(dir) && !is_directory(dir)) {
+      const std::string beside = parent_dir(dir);
+      GPT_USAGE_FAIL("--data ", dir, " is a file; --data takes a data directory of `gpt prepare` (it holds ",
+                     kTokenizerFile, ")",
+                     file_model_format(dir) ? str("; for a model's tokenizer give --ckpt ", dir)
+                     : holds(beside, kTokenizerFile) && !holds_model(beside) ? str(": --data ", beside)
+                                                                             : std::string("; a tokenizer file is given as --tokenizer FILE"));
+    }
     if (is_directory(dir) && !holds(dir, kTokenizerFile) && holds_model(dir))
       GPT_FAIL(dir, ": is a model's directory (it holds ",
                holds(dir, kCheckpointFile) ? kCheckpointFile : kSafetensorsFile,

@@ -12,6 +12,7 @@
 #include "layers.h"
 #include "formats/llmc.h"
 #include "tensors.h"
+#include "text/dataloader.h"
 #include "text/tokenizer.h"
 
 namespace gpt {
@@ -69,6 +70,20 @@ ModelFormat detect(const std::string& path) {
   if (sn.format) return *sn.format;
   const unsigned char* b = sn.b;
   const size_t got = sn.got;
+  // Files of gpt.cc's other kinds, named as what they are (a token shard printed a hex dump).
+  const int32_t magic = got >= 4 ? int32_t(uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 |
+                                           uint32_t(b[3]) << 24)
+                                 : 0;
+  if (magic == kShardMagic)
+    GPT_FAIL(path, ": is a token shard (llm.c's data format, as `gpt prepare` writes train.bin and val.bin), not a "
+             "model; give the model (a run directory or checkpoint) here, and data as --data ", parent_dir(path),
+             " (or --val-glob PATTERN)");
+  const bool gptcc_tokenizer = got >= 9 && std::memcmp(b, "gptcc-tok", 9) == 0;
+  if (magic == kLlmcTokenizerMagic || gptcc_tokenizer)
+    GPT_FAIL(path, ": is ", gptcc_tokenizer ? "a tokenizer (as `gpt prepare` writes tokenizer.bin)"
+                                             : "an llm.c tokenizer file",
+             ", not a model; give the model (a run directory or checkpoint) here (sample, tokenize and attention "
+             "take a tokenizer file as --tokenizer ", path, ")");
   char found[64];
   std::snprintf(found, sizeof found, "%zu bytes", got);
   std::string hex;
