@@ -4,6 +4,7 @@
 // SentencePiece data printing clean text.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -470,6 +471,40 @@ TEST(WrongPlaces, DataOfAnotherTokenizerAreRefusedWithACommandThatWorks) {
   ASSERT_EQ(gpt_cli({"prepare", "--input", join_path(dir, "text.txt"), "--out", again, "--tokenizer", run}).rc, 0);
   const CliRun ok = gpt_cli({"eval", "--ckpt", run, "--data", again});
   EXPECT_EQ(ok.rc, 0) << ok.err;
+  // helper-39: a glob over the directories of two texts prepared with different tokenizers
+  // of one size trained on both without a word (the first shard's tokenizer alone was
+  // looked at), with --data too; eval took the mix as well.
+  std::string swapped = text;
+  std::replace(swapped.begin(), swapped.end(), 'e', 'Q');
+  for (const char* m : {"ma", "mb", "mc"}) make_dirs(join_path(dir, m));
+  const std::string ma = prepared(join_path(dir, "ma"), text, "char");
+  const std::string mb = prepared(join_path(dir, "mb"), swapped, "char");
+  ASSERT_EQ(Tokenizer::load_dir(ma)->vocab_size(), Tokenizer::load_dir(mb)->vocab_size());
+  const std::vector<std::string> tiny = {"--steps", "1", "--layers", "1", "--heads", "1", "--dim", "16", "--context",
+                                         "8", "--batch", "2", "--eval-every", "0"};
+  auto train_on = [&](std::vector<std::string> args) {
+    args.insert(args.end(), tiny.begin(), tiny.end());
+    return gpt_cli(args);
+  };
+  const std::string mixed = join_path(dir, "m?/data_char/train.bin");
+  for (const CliRun& r : {train_on({"train", "--train-glob", mixed, "--out", join_path(dir, "mix")}),
+                          train_on({"train", "--data", ma, "--train-glob", mixed, "--out", join_path(dir, "mix")}),
+                          train_on({"train", "--data", ma, "--val-glob", join_path(dir, "m?/data_char/val.bin"), "--out",
+                                    join_path(dir, "mix")}),
+                          gpt_cli({"eval", "--ckpt", run, "--split", "train", "--train-glob", mixed})}) {
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_NE(r.err.find(join_path(mb, kTokenizerFile) + " and " + join_path(ma, kTokenizerFile) + " differ"),
+              std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--tokenizer " + join_path(ma, kTokenizerFile)), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(file_exists(join_path(dir, "mix/checkpoint.bin")));
+  // What it says to do: the other text prepared with the first's tokenizer trains with it.
+  write_file_atomic(join_path(dir, "mc/input.txt"), text);
+  ASSERT_EQ(gpt_cli({"prepare", "--input", join_path(dir, "mc/input.txt"), "--out", join_path(dir, "mc/data_char"),
+                     "--tokenizer", join_path(ma, kTokenizerFile)}).rc, 0);
+  const CliRun same = train_on({"train", "--train-glob", join_path(dir, "m[ac]/data_char/train.bin"), "--out",
+                                join_path(dir, "same")});
+  EXPECT_EQ(same.rc, 0) << same.err;
 }
 
 // Too small a --vocab-size for the text's characters: SentencePiece's own advice named a

@@ -148,6 +148,30 @@ bool holds_model(const std::string& dir) {
   return file_exists(join_path(dir, kCheckpointFile)) || file_exists(join_path(dir, kSafetensorsFile));
 }
 
+std::string data_tokenizer_dir(const std::string& dir, const std::vector<std::string>& shards) {
+  std::vector<std::string> dirs;
+  if (!dir.empty()) dirs.push_back(dir);
+  for (const std::string& s : shards) {
+    const std::string d = parent_dir(s);
+    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+  }
+  std::string first, first_blob;
+  for (const std::string& d : dirs) {
+    if (!file_exists(join_path(d, kTokenizerFile))) continue;
+    const std::string blob = Tokenizer::load_dir(d)->serialize();
+    if (first.empty()) {
+      first = d;
+      first_blob = blob;
+    } else if (blob != first_blob) {
+      GPT_FAIL(join_path(d, kTokenizerFile), " and ", join_path(first, kTokenizerFile),
+               " differ: the shards were prepared with different tokenizers, so the same id means another piece "
+               "in each; train on one tokenizer's data (prepare the other texts with --tokenizer ",
+               join_path(first, kTokenizerFile), "), or narrow the pattern to one directory");
+    }
+  }
+  return first;
+}
+
 std::optional<int> heads_flag(const Args& a) {
   return a.has("heads") ? std::optional<int>(a.integer("heads")) : std::nullopt;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "cli.h"
@@ -50,6 +51,12 @@ void write_svg(const std::string& path, const std::string& svg);
 // DIR holds a model (checkpoint.bin or model.safetensors): given where data belong, the
 // message names the model flag.
 bool holds_model(const std::string& dir);
+// The directory whose tokenizer.bin is the data's: `dir` (--data) when it has one, else
+// the first directory of `shards` (train, then val) that has one; "" when none has.
+// Every such directory must hold the same tokenizer: shards of texts prepared with
+// different tokenizers mixed by a glob fail, naming two (they trained on ids that mean
+// other pieces in each, without a word).
+std::string data_tokenizer_dir(const std::string& dir, const std::vector<std::string>& shards);
 // --heads N of the commands that read a model: the head count of a .safetensors file
 // without config.json (nullopt when not given).
 std::optional<int> heads_flag(const Args& a);

@@ -59,11 +59,12 @@ int cmd_eval(const Args& a) {
   } else {
     GPT_USAGE_FAIL("gpt eval: no ", split, " data: pass --data DIR or --", split, "-glob PATTERN");
   }
-  // The data's tokenizer (DIR's, or the one `gpt prepare` wrote beside a globbed shard:
-  // unlooked for, data of another tokenizer of the same size gave a loss and exit 0).
-  const std::string tok_dir = glob.empty() ? src.dir : parent_dir(paths.front());
+  // The data's tokenizer (DIR's, or the one `gpt prepare` wrote beside the globbed shards,
+  // the same in each of their directories: unlooked for, data of another tokenizer of the
+  // same size gave a loss and exit 0).
+  const std::string tok_dir = data_tokenizer_dir(glob.empty() ? src.dir : "", glob.empty() ? std::vector<std::string>{} : paths);
   const std::string tok_file = join_path(tok_dir, kTokenizerFile);
-  if (!ck.tokenizer.empty() && file_exists(tok_file) && Tokenizer::load_dir(tok_dir)->serialize() != ck.tokenizer)
+  if (!ck.tokenizer.empty() && !tok_dir.empty() && Tokenizer::load_dir(tok_dir)->serialize() != ck.tokenizer)
     GPT_FAIL(tok_file, ": differs from the model's tokenizer; these data were prepared with another tokenizer "
              "than the model was trained on: prepare the text with the model's (`gpt prepare --input TEXT --out DIR "
              "--tokenizer ", model_path, "`) and evaluate on that");

@@ -389,11 +389,14 @@ Data open_data(const Args& a, Run& r) {
   d.name = d.src.name();
 
   // The data's tokenizer: DIR's, or (--train-glob alone) the one `gpt prepare` wrote beside
-  // the first shard. (Unlooked for, data of another tokenizer of the same size trained
-  // an --init model into garbage without a word.)
-  const std::string tok_dir = have_dir ? d.dir : parent_dir(d.train_paths.front());
+  // the shards, the same in every directory they come from. (Unlooked for, data of another
+  // tokenizer of the same size trained an --init model into garbage without a word; a glob
+  // over two texts' directories mixed their ids.)
+  std::vector<std::string> shards = d.train_paths;
+  shards.insert(shards.end(), d.val_paths.begin(), d.val_paths.end());
+  const std::string tok_dir = data_tokenizer_dir(have_dir ? d.dir : "", shards);
   std::unique_ptr<Tokenizer> tok;
-  if (file_exists(join_path(tok_dir, kTokenizerFile))) {
+  if (!tok_dir.empty()) {
     tok = Tokenizer::load_dir(tok_dir);
     d.tok_blob = tok->serialize();
   }
