@@ -475,13 +475,46 @@ void fsync_dir(const std::string& dir) {
 }
 }  // namespace
 
+std::string replaceable_dir(const std::string& given) {
+  std::string dir = without_trailing_slashes(given);
+  const size_t slash = dir.find_last_of('/');
+  const std::string base = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  if (base == "." || base == ".." || dir == "/")
+    GPT_USAGE_FAIL(given, ": name a directory of its own (it is replaced whole), e.g. ", join_path(given, "data"));
+  struct stat lst {};
+  if (::lstat(dir.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    char* real = ::realpath(dir.c_str(), nullptr);
+    if (!real)
+      GPT_USAGE_FAIL(dir, ": is a symbolic link to nothing that exists (", std::strerror(errno), "); create the "
+                     "directory it points to, or remove the link and give --out again");
+    const std::string target = real;
+    std::free(real);
+    if (!is_directory(target)) GPT_FAIL(dir, ": a link to ", target, ", which is not a directory");
+    return replaceable_dir(target);
+  }
+  if (file_exists(dir) && !is_directory(dir)) GPT_FAIL(dir, ": exists but is not a directory");
+  if (is_directory(dir)) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+      std::string subdir;
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st {};
+        if (::lstat(join_path(dir, name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) subdir = name;
+      }
+      ::closedir(d);
+      if (!subdir.empty())
+        GPT_USAGE_FAIL(dir, ": holds a subdirectory (", subdir, "); this directory is replaced whole, so choose "
+                       "another --out or move ", join_path(dir, subdir), " away (nothing was changed)");
+    }
+  }
+  return dir;
+}
+
 DirWriter::DirWriter(const std::string& dir, std::vector<std::string> replaces)
-    : dir_(without_trailing_slashes(dir)), replaces_(std::move(replaces)) {
+    : dir_(replaceable_dir(dir)), replaces_(std::move(replaces)) {
   const size_t slash = dir_.find_last_of('/');
   const std::string base = slash == std::string::npos ? dir_ : dir_.substr(slash + 1);
-  if (base == "." || base == ".." || dir_ == "/")
-    GPT_USAGE_FAIL(dir, ": name a directory of its own (it is replaced whole), e.g. ", join_path(dir, "data"));
-  if (file_exists(dir_) && !is_directory(dir_)) GPT_FAIL(dir_, ": exists but is not a directory");
   const std::string parent = parent_dir(dir_);
   make_dirs(parent);
   // Leftovers of writers that died before commit: "<base>.tmp.<pid>" beside dir.
@@ -495,22 +528,6 @@ DirWriter::DirWriter(const std::string& dir, std::vector<std::string> replaces)
     }
     ::closedir(d);
     for (const auto& p : stale) remove_tree(p);
-  }
-  // Refuse before any work what commit() could not carry over.
-  if (is_directory(dir_)) {
-    if (DIR* d = ::opendir(dir_.c_str())) {
-      std::string subdir;
-      while (const dirent* e = ::readdir(d)) {
-        const std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
-        struct stat st {};
-        if (::lstat(join_path(dir_, name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) subdir = name;
-      }
-      ::closedir(d);
-      if (!subdir.empty())
-        GPT_FAIL(dir_, ": holds a subdirectory (", subdir, "); this directory is replaced whole, so choose "
-                 "another --out or move ", join_path(dir_, subdir), " away (nothing was changed)");
-    }
   }
   tmp_ = dir_ + ".tmp." + std::to_string(::getpid());
   remove_tree(tmp_);
@@ -543,6 +560,10 @@ void DirWriter::commit() {
       }
     }
   }
+  // The old directory's permissions (a private 0700 directory became 0755).
+  struct stat old_st {};
+  if (::stat(dir_.c_str(), &old_st) == 0 && ::chmod(tmp_.c_str(), old_st.st_mode & 07777) != 0)
+    GPT_FAIL(tmp_, ": cannot give it ", dir_, "'s permissions (", std::strerror(errno), "); nothing was changed");
   fsync_dir(tmp_);
   if (!is_directory(dir_)) {
     if (::rename(tmp_.c_str(), dir_.c_str()) != 0)

@@ -71,6 +71,8 @@ void remove_tree(const std::string& path);
 // the old contents. Until commit() (a failure, a crash), `dir` is untouched.
 // Files in an existing `dir` that the writer does not write are carried over
 // (hard links), except those named in `replaces`; a subdirectory in `dir` is refused.
+// (A symbolic link to a directory is followed: the directory it points to is replaced and
+// the link kept; the new directory takes the old one's permissions.)
 class DirWriter {
  public:
   DirWriter(const std::string& dir, std::vector<std::string> replaces);
@@ -85,6 +87,13 @@ class DirWriter {
   std::vector<std::string> replaces_;
   bool done_ = false;
 };
+
+// The directory DirWriter(dir) replaces, checked before any work: `dir` without trailing
+// slashes, or the directory a symbolic link `dir` points to (a link replaced by a real
+// directory left its target stale and the link gone). Refused: "." and "..", a link to
+// nothing, and (usage errors, exit 2) a directory holding a subdirectory, which the swap
+// could not carry over; an existing file that is not a directory is gpt::Error.
+std::string replaceable_dir(const std::string& dir);
 
 // A whole file mapped read-only (move-only, unmapped on destruction): large model
 // files and token shards are paged in by the OS instead of being copied into a

@@ -998,6 +998,36 @@ TEST(Prepare, TheUsersFilesRunLeftoversAndBinaryTextAreLeftAlone) {
   expect_error([&] { prepare_data(tar, join_path(dir, "t"), "char", 0.1); }, {tar, "NUL bytes", "not text"});
 }
 
+// helper-39: --out a symbolic link to a directory (with or without a trailing slash) was
+// replaced by a real directory (the link gone, the data it pointed to stale); a private
+// (0700) --out came back 0755; a subdirectory in --out was found only at the swap, after
+// the tokenizer's training (exit 1).
+TEST(Prepare, OutALinkOrAPrivateDirectoryKeepsItsLinkAndPermissions) {
+  const std::string dir = test::scratch_dir();
+  const std::string in = join_path(dir, "in.txt"), real = join_path(dir, "real"), link = join_path(dir, "link");
+  write_file_atomic(in, small_text());
+  make_dirs(real);
+  ASSERT_EQ(::chmod(real.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("real", link.c_str()), 0);
+  for (const std::string& out : {link, link + "/"}) {
+    prepare_data(in, out, "char", 0.1);
+    struct stat l {};
+    ASSERT_EQ(::lstat(link.c_str(), &l), 0);
+    EXPECT_TRUE(S_ISLNK(l.st_mode)) << out;
+    EXPECT_TRUE(file_exists(join_path(real, "train.bin"))) << out;
+    struct stat r {};
+    ASSERT_EQ(::stat(real.c_str(), &r), 0);
+    EXPECT_EQ(r.st_mode & 07777, 0700u) << out;
+  }
+  const std::string dangling = join_path(dir, "dangling");
+  ASSERT_EQ(::symlink("nowhere", dangling.c_str()), 0);
+  expect_error([&] { prepare_data(in, dangling, "char", 0.1); }, {dangling, "a symbolic link to nothing"}, kExitUsage);
+  make_dirs(join_path(real, "sub"));
+  // Said before the text is read (the input does not exist), as a usage error.
+  expect_error([&] { prepare_data(join_path(dir, "missing.txt"), link, "char", 0.1); },
+               {"holds a subdirectory (sub)", "nothing was changed"}, kExitUsage);
+}
+
 // Encoding goes in pieces of kPrepareChunkBytes; the pieces must give exactly the
 // tokens of the whole text: cuts inside a character (char) or inside a line
 // (SentencePiece) would change them.

@@ -244,6 +244,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
              "libsentencepiece-dev (scripts/install_deps.sh, or `apt-get install libsentencepiece-dev`) and "
              "rebuild (make clean && make); --tokenizer char works without it");
 
+  // What the swap at the end would refuse (a subdirectory in --out, ".") is said now,
+  // not after the tokenizer's training (exit 1, minutes later).
+  replaceable_dir(outdir);
   // --out may be a data directory prepare wrote (its files are replaced); in any other
   // directory, files with the names prepare writes are the user's.
   if (is_directory(outdir)) {
