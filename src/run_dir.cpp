@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -219,13 +220,23 @@ double thread_stack_bytes() {
 
 // The malloc arenas glibc makes beyond the main one (threads past them share): 8 per core
 // online, or MALLOC_ARENA_MAX.
+bool g_one_arena = false;  // share_one_malloc_arena_under_address_limit() capped them
+
 int further_malloc_arenas() {
+  if (g_one_arena) return 0;
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   int most = cores > 0 ? int(std::min(8 * cores, 1L << 20)) : 1 << 20;
   if (const char* v = std::getenv("MALLOC_ARENA_MAX"); v && std::atoi(v) > 0) most = std::atoi(v);
   return most - 1;
 }
 }  // namespace
+
+bool share_one_malloc_arena_under_address_limit() {
+  rlimit as{};
+  if (::getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur == RLIM_INFINITY) return false;
+  if (!g_one_arena && ::mallopt(M_ARENA_MAX, 1) == 1) g_one_arena = true;
+  return true;
+}
 
 std::optional<double> available_memory(CommandThreads threads) {
   std::optional<double> avail;

@@ -87,6 +87,12 @@ struct CommandThreads {
   int count = 1;          // 1: the main thread alone (no parallel region, no thread pool)
   bool allocate = false;  // they call malloc (train's and SentencePiece's do; a decode's do not)
 };
+// Under an address-space limit (ulimit -v), threads from here on share glibc's main malloc
+// arena instead of reserving 64 MiB each (M_ARENA_MAX 1; available_memory counts no arena
+// for them then). Returns whether a limit is set. For prepare: SentencePiece's trainer
+// threads allocate little, and one arena's reservation refused or (std::bad_alloc in a
+// thread, exit 134) ended a 1 MB text under ulimit -v 125 MB.
+bool share_one_malloc_arena_under_address_limit();
 // Memory this process may still use: MemAvailable (/proc/meminfo), lowered to the
 // cgroup's memory.max - memory.current and to ulimit -v less what is mapped and what
 // `threads` will reserve, when smaller; nullopt when unknown.

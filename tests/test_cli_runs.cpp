@@ -59,6 +59,25 @@ std::string last_line_with(const std::string& text, const std::string& needle) {
 
 }  // namespace
 
+// helper-38: a run killed after it saved best.bin and before its first checkpoint left
+// best.bin behind; a new run in that --out (without evaluations) kept it, and `gpt sample
+// --ckpt RUN/best.bin` read the earlier run's model as this one's best. A new run removes
+// it, as it does the earlier run's samples.txt, and says so.
+TEST(Runs, ANewRunRemovesTheBestModelOfAnEarlierRunWithoutACheckpoint) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string err;
+  train(data, run, 2, 1, &err);
+  ASSERT_TRUE(file_exists(join_path(run, "best.bin")));
+  std::remove(join_path(run, "checkpoint.bin").c_str());  // as a kill between the two saves leaves it
+  train(data, run, 2, 0, &err);
+  EXPECT_FALSE(file_exists(join_path(run, "best.bin")));
+  EXPECT_NE(err.find("note: removed " + join_path(run, "best.bin") + ", left by an earlier run"), std::string::npos)
+      << err;
+  EXPECT_TRUE(file_exists(join_path(run, "checkpoint.bin")));
+}
+
 TEST(Runs, ResumeAloneUsesTheRememberedDataAndRefusesMovedData) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};

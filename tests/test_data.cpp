@@ -930,6 +930,36 @@ TEST(Prepare, ADirectoryIsReadFileByFileAndEachFileIsSplitOnItsOwn) {
   EXPECT_EQ(read_file(join_path(dir, "data2/train.bin")), read_file(join_path(out, "train.bin")));
 }
 
+// helper-39: a symbolic link to a directory inside --input DIR was skipped without a word
+// (a corpus linked in was not read); a FIFO named by a pattern (--input 'dir/*') waited
+// forever for a writer, and one met in a directory was skipped unnamed. Links are
+// followed now, each directory read once (a link back to one read is named), and FIFOs
+// are passed over and named.
+TEST(Prepare, LinkedDirectoriesAreReadOnceAndFifosArePassedOverByName) {
+  const std::string dir = test::scratch_dir(), notes = join_path(dir, "notes"), corpus = join_path(dir, "corpus");
+  make_dirs(notes);
+  make_dirs(corpus);
+  write_file_atomic(join_path(notes, "a.txt"), "alpha\n");
+  write_file_atomic(join_path(corpus, "b.txt"), "beta\n");
+  ASSERT_EQ(::symlink("../corpus", join_path(notes, "linked").c_str()), 0);
+  ASSERT_EQ(::symlink(".", join_path(notes, "self").c_str()), 0);
+  ASSERT_EQ(::mkfifo(join_path(notes, "pipe").c_str(), 0644), 0);
+  for (const std::string& input : {notes, join_path(notes, "*")}) {
+    SCOPED_TRACE(input);
+    const std::string out = join_path(dir, "data");
+    const std::string summary = prepare_data(input, out, "char", 0.0);
+    EXPECT_EQ(decode_shard(*Tokenizer::load_dir(out), join_path(out, "train.bin")), "alpha\nbeta\n");
+    EXPECT_NE(summary.find("(2 files"), std::string::npos) << summary;
+    EXPECT_NE(summary.find(join_path(notes, "pipe") + " (a FIFO, not a file)"), std::string::npos) << summary;
+    if (input == notes) {
+      EXPECT_NE(summary.find(join_path(notes, "self") + " (the directory "), std::string::npos) << summary;
+    }
+  }
+  // Nothing but a FIFO: named in the error.
+  expect_error([&] { prepare_data(join_path(notes, "p*"), join_path(dir, "d2"), "char", 0.0); },
+               {"matches no text files", "pipe (a FIFO, not a file)"});
+}
+
 TEST(Prepare, ADirectoryOfOneFileAndAPatternGiveWhatTheFileGives) {
   const std::string dir = test::scratch_dir();
   make_dirs(join_path(dir, "one"));
@@ -952,7 +982,7 @@ TEST(Prepare, ADirectoryOfOneFileAndAPatternGiveWhatTheFileGives) {
                {join_path(dir, "bin"), "none of its 1 file is", "a.bin"});
   // A pattern matching only data directories says so (it said "directories with no files").
   expect_error([&] { prepare_data(join_path(dir, "fil*"), join_path(dir, "x"), "char", 0.1); },
-               {"matches only directories with no text files", "gpt's own data or run directories",
+               {"matches no text files", "gpt's own data or run directories",
                 join_path(dir, "file")});
   // A data directory given as the input is refused, not read as text.
   expect_error([&] { prepare_data(join_path(dir, "file"), join_path(dir, "x"), "char", 0.1); },

@@ -588,11 +588,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                      samples_path.c_str(), long(st.step));
     }
     if (!r.resume) write_file_atomic(metrics_path, "");
-    if (!r.resume && file_exists(samples_path)) {  // an earlier run's, which left no checkpoint
-      std::remove(samples_path.c_str());
-      std::fprintf(stderr, "note: removed %s, left by an earlier run in %s that has no checkpoint\n",
-                   samples_path.c_str(), r.out.c_str());
-    }
+    // An earlier run's, which left no checkpoint (killed before its first): its best.bin
+    // outlived this run too, and sample and eval of this run read that other model.
+    for (const std::string& left : {samples_path, join_path(r.out, kBestFile)})
+      if (!r.resume && file_exists(left)) {
+        std::remove(left.c_str());
+        std::fprintf(stderr, "note: removed %s, left by an earlier run in %s that has no checkpoint\n",
+                     left.c_str(), r.out.c_str());
+      }
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
     metrics.seekp(0, std::ios::end);

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "check.h"
 #include "config.h"
@@ -40,6 +41,11 @@ std::string real_path(const std::string& p) {
   std::string s(r);
   std::free(r);
   return s;
+}
+
+// What a path that is neither a file nor a directory is ("a FIFO, not a file").
+std::string not_a_file(mode_t m) {
+  return std::string(S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : "a device") + ", not a file";
 }
 
 bool is_inside(const std::string& real, const std::string& dir_real) {
@@ -74,14 +80,23 @@ struct InputFiles {
   bool several = false;            // a directory or a pattern (else one file)
   std::vector<std::string> own_dirs;  // gpt's own directories met and not read
   std::vector<std::string> unreadable;  // "path (why)": broken links, paths too long to open
+  std::vector<std::string> passed_over;  // "path (why)": FIFOs, sockets, devices, a directory met twice
+  std::set<std::string> seen;  // the real paths of the directories walked (links are followed)
 };
 
-// Regular files below dir (recursively), skipping names that start with '.', symbolic
-// links to directories (no cycles), the --out directory, and gpt's own data and run
-// directories (they hold tokenizer.bin, checkpoint.bin, best.bin, or metrics.jsonl and
-// data.json: shards and logs are not text; listed in own_dirs).
+// Regular files below dir (recursively), skipping names that start with '.', the --out
+// directory, and gpt's own data and run directories (they hold tokenizer.bin,
+// checkpoint.bin, best.bin, or metrics.jsonl and data.json: shards and logs are not text;
+// listed in own_dirs). Symbolic links to directories are followed, each directory read
+// once (a link back up is passed over and named; links were skipped without a word).
+// FIFOs, sockets and devices are passed over and named.
 void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
-  if (is_inside(real_path(dir), out_real)) return;  // what this run replaces
+  const std::string real = real_path(dir);
+  if (is_inside(real, out_real)) return;  // what this run replaces
+  if (!real.empty() && !in.seen.insert(real).second) {
+    in.passed_over.push_back(dir + " (the directory " + real + ", read already)");
+    return;
+  }
   auto has = [&](const char* f) { return file_exists(join_path(dir, f)); };
   if (has(kTokenizerFile) || has("checkpoint.bin") || has("best.bin") || (has("metrics.jsonl") && has("data.json"))) {
     in.own_dirs.push_back(dir);
@@ -104,14 +119,23 @@ void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
       in.unreadable.push_back(p + (link && err == ENOENT ? " (a broken link)" : " (" + std::string(std::strerror(err)) + ")"));
       continue;
     }
-    if (S_ISDIR(st.st_mode)) {
-      struct stat lst {};
-      if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) continue;
-      walk(p, out_real, in);
-    } else if (S_ISREG(st.st_mode)) {
-      in.files.push_back(p);
-    }
+    if (S_ISDIR(st.st_mode)) walk(p, out_real, in);
+    else if (S_ISREG(st.st_mode)) in.files.push_back(p);
+    else in.passed_over.push_back(p + " (" + not_a_file(st.st_mode) + ")");
   }
+}
+
+// A file met twice (through a link, or a pattern and a link) is read once, where it comes
+// first in byte order; the others are named.
+void read_each_file_once(InputFiles& in) {
+  std::set<std::string> real_files;
+  std::vector<std::string> once;
+  for (const std::string& f : in.files) {
+    const std::string real = real_path(f);
+    if (real.empty() || real_files.insert(real).second) once.push_back(f);
+    else in.passed_over.push_back(f + " (the file " + real + ", read already)");
+  }
+  in.files = std::move(once);
 }
 
 InputFiles list_inputs(const std::string& input, const std::string& outdir) {
@@ -126,10 +150,12 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
       GPT_USAGE_FAIL("--input ", input, " is a data or run directory of gpt (it holds ", kTokenizerFile, " or "
                      "checkpoint.bin), not text; give the text's file or directory");
     std::sort(in.files.begin(), in.files.end());  // byte order of the whole path
+    read_each_file_once(in);
     if (in.files.empty())
       GPT_FAIL(input, ": no files below this directory (names starting with '.' are skipped",
                in.own_dirs.empty() ? "" : ", and gpt's own data and run directories",
                in.unreadable.empty() ? std::string() : str("; could not read ", listed(in.unreadable)),
+               in.passed_over.empty() ? std::string() : str("; passed over ", listed(in.passed_over)),
                "); expected UTF-8 text files");
   } else if (file_exists(input)) {
     // A pipe (`--input <(zcat text.gz)`, /dev/stdin) is read to its end; a device such as
@@ -142,15 +168,20 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
   } else if (input.find_first_of("*?[") != std::string::npos) {
     in.several = true;
     for (const auto& p : glob_files(input, "--input")) {
+      struct stat st {};
       if (is_directory(p)) walk(p, out_real, in);
+      else if (::stat(p.c_str(), &st) == 0 && !S_ISREG(st.st_mode))  // (a FIFO here waited forever for a writer)
+        in.passed_over.push_back(p + " (" + not_a_file(st.st_mode) + ")");
       else in.files.push_back(p);
     }
     std::sort(in.files.begin(), in.files.end());
     in.files.erase(std::unique(in.files.begin(), in.files.end()), in.files.end());
+    read_each_file_once(in);
     if (in.files.empty())
-      GPT_FAIL("--input '", input, "': the pattern matches only directories with no text files",
+      GPT_FAIL("--input '", input, "': the pattern matches no text files",
                in.own_dirs.empty() ? std::string() : str(" (and gpt's own data or run directories, which are not read: ",
-                                                         listed(in.own_dirs), ")"));
+                                                         listed(in.own_dirs), ")"),
+               in.passed_over.empty() ? std::string() : str("; passed over ", listed(in.passed_over)));
   } else {
     // (The get_data.sh advice only where it is the file asked for.)
     const bool shakespeare = input.size() >= 19 && input.compare(input.size() - 19, 19, "tinyshakespeare.txt") == 0;
@@ -277,9 +308,15 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   // and says so (30 KB of text under ulimit -v 300 MB with 16 threads was refused: "only
   // 0 KB is available", and split the text).
   const int want_threads = tokenizer == "char" ? 1 : omp_get_max_threads();
-  const double text_need = kPrepareBytesPerTextByte * double(input_bytes);
+  // SentencePiece's trainer runs its N threads beside the main thread, which waits (with
+  // one thread, one more: a std::bad_alloc in it under ulimit -v 125 MB ended prepare in
+  // std::terminate, exit 134); its memory grows with the text it trains on (at most all).
+  const int trainer_threads = trained ? 1 : 0;
+  if (trained) share_one_malloc_arena_under_address_limit();
+  const double train_per_byte = trained ? sentencepiece_training_bytes_per_byte(tokenizer) : 0.0;
+  const double text_need = (kPrepareBytesPerTextByte + train_per_byte) * double(input_bytes);
   auto fits = [&](int n) {
-    const std::optional<double> a = available_memory(CommandThreads{n, true});
+    const std::optional<double> a = available_memory(CommandThreads{n + trainer_threads, true});
     return !a || text_need <= *a;
   };
   int threads = want_threads;
@@ -288,9 +325,9 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   const ScopedOmpThreads thread_guard(threads);
   if (threads < want_threads)
     std::fprintf(stderr, "note: the address-space limit (ulimit -v) leaves room for %d of the %d threads "
-                 "SentencePiece would run (each reserves a stack and a 64 MiB malloc arena beyond its memory); "
+                 "SentencePiece would run (each reserves a stack beyond its memory); "
                  "prepare runs %d (a larger limit runs them all)\n", threads, want_threads, threads);
-  require_prepare_memory(input, input_bytes, available_memory(CommandThreads{threads, true}));
+  require_prepare_memory(input, input_bytes, available_memory(CommandThreads{threads + trainer_threads, true}));
   struct Part {
     std::string file;
     size_t begin, end;
@@ -359,6 +396,23 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     if (!tok->can_encode())
       GPT_FAIL(tokenizer, ": ", tok->describe(), " cannot turn text into tokens, so it cannot prepare data; use "
                "--tokenizer char, bpe, unigram or a SentencePiece .model");
+  }
+  if (trained) {
+    // The trainer's memory, now that the lines it will see are known: a std::bad_alloc in
+    // its threads cannot be caught (std::terminate, exit 134), so it is refused here.
+    const size_t lines = size_t(std::count(text.begin(), text.end(), '\n')) + 1;
+    const double sample = lines > kMaxTrainingSentences
+                              ? double(text.size()) * double(kMaxTrainingSentences) / double(lines)
+                              : double(text.size());
+    const double need = train_per_byte * sample + (kPrepareBytesPerTextByte - 1.0) * double(text.size());
+    const std::optional<double> avail = available_memory(CommandThreads{threads + trainer_threads, true});
+    if (avail && need > *avail)
+      GPT_FAIL(where, ": training a ", tokenizer, " tokenizer on ", format_bytes(sample), " of text needs about ",
+               format_bytes(need), " more memory (SentencePiece holds about ", train_per_byte, " bytes per byte it "
+               "trains on), but only ", format_bytes(*avail), " is available (", kAvailableMemorySources, "). Nothing "
+               "was written. Train the tokenizer on a part of the text (gpt prepare --input PART --out part "
+               "--tokenizer ", tokenizer, "), then prepare the whole with it (--tokenizer part/tokenizer.bin); or use "
+               "--tokenizer char", tokenizer == "unigram" ? ", or bpe (it needs less)" : "", "; or raise the limit");
   }
   try {
     if (tokenizer == "char") tok = build_char_tokenizer(text);
@@ -505,6 +559,8 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     summary += str(" Did not read gpt's own data or run directories: ", listed(in.own_dirs), ".");
   if (!in.unreadable.empty())
     summary += str(" Could not read ", count(in.unreadable.size(), "path"), ": ", listed(in.unreadable), ".");
+  if (!in.passed_over.empty())
+    summary += str(" Passed over ", count(in.passed_over.size(), "path"), ": ", listed(in.passed_over), ".");
   if (replaced)
     summary += str(" Note: this replaced other shards in ", outdir, "; a run that trained on them cannot --resume "
                    "with this --data (start a new one from its weights with --init RUN).");

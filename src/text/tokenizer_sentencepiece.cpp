@@ -525,7 +525,6 @@ class TextSentences final : public sentencepiece::SentenceIterator {
 // exact), long lines cut before a space (or at a character boundary) so that
 // none exceeds kMaxSentenceBytes: SentencePiece silently skips longer sentences.
 constexpr size_t kMaxSentenceBytes = 4096;
-constexpr size_t kMaxTrainingSentences = 1000000;  // lines the trainer sees at most
 
 std::vector<std::string_view> training_sentences(const std::string& text) {
   std::vector<std::string_view> out;
