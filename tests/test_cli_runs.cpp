@@ -63,7 +63,8 @@ std::string last_line_with(const std::string& text, const std::string& needle) {
 // best.bin behind; a new run in that --out (without evaluations) kept it, and `gpt sample
 // --ckpt RUN/best.bin` read the earlier run's model as this one's best. A new run removes
 // it, as it does the earlier run's samples.txt, and says so.
-TEST(Runs, ANewRunRemovesTheBestModelOfAnEarlierRunWithoutACheckpoint) {
+// helper-38 too: --resume of such a run named it as something else.
+TEST(Runs, ARunWithoutACheckpointIsNamedAndANewRunRemovesItsBestModel) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};
   const std::string data = make_data(dir), run = join_path(dir, "run");
@@ -71,6 +72,14 @@ TEST(Runs, ANewRunRemovesTheBestModelOfAnEarlierRunWithoutACheckpoint) {
   train(data, run, 2, 1, &err);
   ASSERT_TRUE(file_exists(join_path(run, "best.bin")));
   std::remove(join_path(run, "checkpoint.bin").c_str());  // as a kill between the two saves leaves it
+  // --resume said "no checkpoint here; expected a run directory written by `gpt train
+  // --out RUN`", which it is: it says now that the run stopped before its first checkpoint,
+  // and how to start it again (the command below).
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "4"}, nullptr, &err), 1);
+  EXPECT_NE(err.find(run + ": the run here has no checkpoint.bin: it stopped before saving its first one"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("start it again without --resume (gpt train --out " + run + " --data " + data), std::string::npos)
+      << err;
   train(data, run, 2, 0, &err);
   EXPECT_FALSE(file_exists(join_path(run, "best.bin")));
   EXPECT_NE(err.find("note: removed " + join_path(run, "best.bin") + ", left by an earlier run"), std::string::npos)

@@ -301,6 +301,23 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
       r.fork_history = run_dir(r.fork_from);
   }
 
+  // A run stopped before its first checkpoint left its other files: "no checkpoint here;
+  // expected a run directory written by gpt train" sent its user looking for another.
+  if (r.resume && is_directory(a.str("resume")) && !file_exists(join_path(a.str("resume"), kCheckpointFile)) &&
+      (file_exists(join_path(a.str("resume"), "metrics.jsonl")) || file_exists(join_path(a.str("resume"), "run.json")))) {
+    const std::string& run = a.str("resume");
+    std::optional<DataSource> data;
+    try {
+      if (file_exists(join_path(run, "data.json"))) data = load_data_source(run);
+    } catch (const Error&) {
+    }
+    GPT_FAIL(run, ": the run here has no ", kCheckpointFile, ": it stopped before saving its first one (killed, or "
+             "an error; a checkpoint is saved every --save-every steps and at a stop), so there is nothing to "
+             "resume; start it again without --resume (gpt train --out ", run,
+             data && !data->empty() ? (data->dir.empty() ? " --train-glob '" + data->train_glob + "'"
+                                                         : " --data " + data->dir) : std::string(" --data DIR"),
+             " ...), which replaces what it left");
+  }
   if (r.resume) r.settings = load_run_settings(a.str("resume"));
   r.dtype = resolve_dtype(a, r.settings, a.str("resume"));
   r.sample = resolve_sample_settings(a, r.settings);
