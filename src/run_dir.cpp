@@ -64,16 +64,36 @@ RunLock::~RunLock() {
 namespace {
 
 volatile sig_atomic_t g_stop_signal = 0;
+volatile sig_atomic_t g_announce = 0;  // StopSignals(true): say what a signal does, on stderr
 timespec g_first_at{};  // when g_stop_signal arrived (written by the handler before it is set)
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ};
 struct sigaction g_old[sizeof kStopSignals / sizeof kStopSignals[0]];
 
+// write(2) of a literal, from a handler (async-signal-safe; a failed write is ignored).
+void say(const char* s) {
+  const ssize_t ignored = ::write(2, s, std::strlen(s));
+  (void)ignored;
+}
+
+const char* user_signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : nullptr;
+}
+
 extern "C" void on_stop_signal(int sig) {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  const int saved_errno = errno;
   if (g_stop_signal == 0) {
     g_first_at = now;
     g_stop_signal = sig;
+    // At once: a step or a save can take minutes, and nothing said the request was heard.
+    if (g_announce && user_signal_name(sig)) {
+      say("\ngpt: ");
+      say(user_signal_name(sig));
+      say(": stopping after this step, with a checkpoint (the same signal again, a second or more later, quits at "
+          "once without saving)\n");
+    }
+    errno = saved_errno;
     return;
   }
   // The same Ctrl-C (or TERM, HUP) again kills at once, but not within a second of the
@@ -83,15 +103,22 @@ extern "C" void on_stop_signal(int sig) {
   // of killing the save.
   const double since = double(now.tv_sec - g_first_at.tv_sec) + 1e-9 * double(now.tv_nsec - g_first_at.tv_nsec);
   if (sig == g_stop_signal && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) && since >= kRepeatKillsAfterS) {
+    // (It died without a word, a save in progress abandoned: was anything kept?)
+    say("\ngpt: ");
+    say(user_signal_name(sig));
+    say(" again: quitting at once, without saving; the checkpoint saved last is kept whole (a save in progress is "
+        "abandoned, never half-written), and --resume trains the steps since it again\n");
     ::signal(sig, SIG_DFL);
     ::raise(sig);  // delivered as the handler returns: the default action, death by sig
   }
+  errno = saved_errno;
 }
 
 }  // namespace
 
-StopSignals::StopSignals() {
+StopSignals::StopSignals(bool announce) {
   g_stop_signal = 0;
+  g_announce = announce;
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

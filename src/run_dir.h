@@ -49,7 +49,9 @@ constexpr double kRepeatKillsAfterS = 1.0;
 std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, const char* sigkill_timeout);
 class StopSignals {
  public:
-  StopSignals();
+  // announce: the first SIGINT, SIGTERM or SIGHUP says on stderr, at once, that the run
+  // stops after this step (gpt train's rank 0). The one that kills always says so.
+  explicit StopSignals(bool announce = false);
   ~StopSignals();
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;

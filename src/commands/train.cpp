@@ -570,7 +570,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
   // while the header is printed, which killed the run with nothing saved) only sets a flag;
   // one before the first step stops the run there, saved.
-  const StopSignals signals;
+  const StopSignals signals(root);
   if (root) {
     make_dirs(r.out);
     if (!r.lock) {
