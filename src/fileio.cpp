@@ -184,12 +184,12 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    GPT_FAIL(path, ": fsync/close failed (", std::strerror(e), ")");
+    GPT_FAIL(path, ": fsync/close failed (", std::strerror(e), "); the previous file, if any, is untouched");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    GPT_FAIL(path, ": rename from temp file failed (", std::strerror(e), ")");
+    GPT_FAIL(path, ": rename from temp file failed (", std::strerror(e), "); the previous file, if any, is untouched");
   }
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.find_last_of('/'));
   if (dir.empty()) dir = "/";

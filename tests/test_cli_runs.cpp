@@ -87,6 +87,32 @@ TEST(Runs, ARunWithoutACheckpointIsNamedAndANewRunRemovesItsBestModel) {
   EXPECT_TRUE(file_exists(join_path(run, "checkpoint.bin")));
 }
 
+// helper-38: a damaged checkpoint.bin said "use an earlier checkpoint", which a run does not
+// keep. It names the run's best.bin and the command that starts from it, which works.
+TEST(Runs, ADamagedCheckpointNamesTheBestModelToStartFrom) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run");
+  std::string err;
+  train(data, run, 2, 1, &err);
+  const std::string ckpt = join_path(run, "checkpoint.bin"), best = join_path(run, "best.bin");
+  std::string bytes = read_file(ckpt);
+  bytes[bytes.size() / 2] ^= 0x40;
+  write_file_atomic(ckpt, bytes);
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "4"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("checksum mismatch"), std::string::npos) << err;
+  EXPECT_EQ(err.find("earlier checkpoint"), std::string::npos) << err;
+  EXPECT_NE(err.find("gpt train --init " + best + " --data DIR --out NEW"), std::string::npos) << err;
+  train(data, join_path(dir, "new"), 2, 0, &err, {"--init", best});
+  // best.bin damaged: the run's checkpoint is named instead.
+  bytes = read_file(best);
+  bytes[bytes.size() / 2] ^= 0x40;
+  write_file_atomic(best, bytes);
+  write_file_atomic(ckpt, read_file(join_path(dir, "new/checkpoint.bin")));
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", best, "--tokens", "2"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("use the run's last checkpoint instead (" + ckpt + ")"), std::string::npos) << err;
+}
+
 TEST(Runs, ResumeAloneUsesTheRememberedDataAndRefusesMovedData) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};

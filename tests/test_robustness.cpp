@@ -284,6 +284,17 @@ TEST_F(Robustness, PrepareFailingHalfwayLeavesTheOldDirectoryWhole) {
 
 // ---- 4. stale temp files, SIGXFSZ --------------------------------------------------
 
+// helper-38: a rename that failed (here: over a directory) did not say that the file it was
+// to replace is untouched, as a failed write does: was the checkpoint lost?
+TEST_F(Robustness, AFailedRenameSaysThePreviousFileIsUntouched) {
+  const std::string dir = scratch_dir(), target = dir + "/checkpoint.bin";
+  make_dirs(target + "/inside");
+  expect_error([&] { write_file_atomic(target, "new"); },
+               {target, "rename from temp file failed", "the previous file, if any, is untouched"});
+  EXPECT_TRUE(is_directory(target + "/inside"));
+  EXPECT_FALSE(file_exists(target + ".tmp." + std::to_string(::getpid())));
+}
+
 TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
   std::vector<std::string> args = {"train", "--data", data, "--out", run, "--steps", "2", "--eval-every", "0"};

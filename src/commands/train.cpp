@@ -594,7 +594,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (r.resume) {
       if (const std::vector<long long> cut = truncate_metrics(metrics_path, st.step); !cut.empty() && root)
         std::fprintf(stderr, "note: %s logged %s after step %ld, where the checkpoint is (the last session ended "
-                     "without saving them: killed?); they are cut, and those steps are trained again\n",
+                     "without saving them: killed, or stopped by an error); they are cut, and those steps are trained again\n",
                      metrics_path.c_str(),
                      (count(cut.size(), "line") + " (steps " + std::to_string(cut.front()) + "-" +
                       std::to_string(cut.back()) + ")").c_str(), long(st.step));

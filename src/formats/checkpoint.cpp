@@ -12,6 +12,23 @@
 namespace gpt {
 
 namespace {
+// What to do about a damaged checkpoint: a run keeps one checkpoint.bin (and best.bin), so
+// the advice to use an earlier one named nothing there is.
+std::string damaged_advice(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string best = join_path(dir, "best.bin"), ckpt = join_path(dir, kCheckpointFile);
+  if (base == kCheckpointFile && file_exists(best))
+    return "a run keeps one checkpoint: restore it from a backup, or start a new run from the run's best model "
+           "(gpt train --init " + best + " --data DIR --out NEW; its optimizer state and data position start over)";
+  if (base == "best.bin" && file_exists(ckpt))
+    return "restore it from a backup, or use the run's last checkpoint instead (" + ckpt + ")";
+  return "restore it from a backup (a run keeps one checkpoint), or train again";
+}
+}  // namespace
+
+namespace {
 
 // The header fields in file order, each list written once and used by both the
 // writer and the reader (ints and enums are stored as int32). Two lists, so that
@@ -98,7 +115,7 @@ struct FieldReader {
 void check_run_fields(const std::string& path, const TrainConfig& t, const TrainState& s) {
   auto bad = [&](const char* field, auto value, const char* expected) {
     GPT_FAIL(path, ": field ", field, " is ", value, ", expected ", expected,
-             "; the checkpoint is damaged or was not written by gpt.cc (use an earlier checkpoint)");
+             "; the checkpoint is damaged or was not written by gpt.cc: ", damaged_advice(path));
   };
   auto finite = [](double x) { return std::isfinite(x); };
   if (t.batch < 1) bad("batch", t.batch, ">= 1");
@@ -159,7 +176,8 @@ void require_finite_weights(const Checkpoint& ck, const std::string& source) {
                                   ? str(" (layer ", within / l.per_layer[id], ", element ", within % l.per_layer[id], ")")
                                   : str(" (element ", within, ")");
     GPT_FAIL(source, ": ", what, " of tensor ", t.name, where, " is ", v[at],
-             "; the model diverged or the file is damaged. Use an earlier checkpoint, or retrain with a lower --lr");
+             "; the model diverged or the file is damaged: ", damaged_advice(source),
+             "; a model that diverged trains again with a lower --lr");
   };
   check(ck.params, "weight");
   check(ck.m, "AdamW m");
@@ -167,7 +185,7 @@ void require_finite_weights(const Checkpoint& ck, const std::string& source) {
   for (size_t i = 0; i < ck.v.size(); i++)
     if (ck.v[i] < 0)
       GPT_FAIL(source, ": AdamW v at element ", i, " is ", ck.v[i], ", expected >= 0 (a mean of squares); the file "
-               "is damaged, use an earlier checkpoint");
+               "is damaged: ", damaged_advice(source));
 }
 
 std::string checkpoint_path(const std::string& run_or_file) {
@@ -266,11 +284,11 @@ Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer) 
     if (r.remaining() != tensor_bytes + sizeof(uint64_t))
       GPT_FAIL(path, ": truncated or padded: expected ", tensor_bytes + sizeof(uint64_t),
                " bytes of tensors and checksum after the header, found ", r.remaining(),
-               "; the file is damaged, use an earlier checkpoint");
+               "; the file is damaged: ", damaged_advice(path));
     const uint64_t sum = fnv1a(data.data(), data.size() - sizeof(uint64_t));
     if (sum != stored_sum)
       GPT_FAIL(path, ": checksum mismatch (stored ", stored_sum, ", computed ", sum,
-               "): the file is corrupted, use an earlier checkpoint");
+               "): the file is corrupted: ", damaged_advice(path));
     ck.params.resize(n);
     r.read(ck.params.data(), n * sizeof(float), "parameters");
     if (has_opt && with_optimizer) {
