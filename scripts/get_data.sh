@@ -24,6 +24,8 @@ die() { echo "get_data.sh: error: $*" >&2; exit 1; }
 # (A directory as DEST took the final mv into it: "wrote DEST", and the file sat in
 # DEST/DEST.tmp.PID.)
 [[ -d "$DEST" ]] && die "$DEST is a directory; give the file's path (e.g. ${DEST%/}/tinyshakespeare.txt)"
+# (A DEST ending in / that does not exist yet: cp failed naming DEST/.tmp.PID.)
+[[ "$DEST" == */ ]] && { echo "get_data.sh: $DEST ends in /, a directory; give the file's path (e.g. ${DEST%/}/tinyshakespeare.txt)" >&2; exit 2; }
 
 sha256_of() {
   if command -v sha256sum >/dev/null 2>&1; then

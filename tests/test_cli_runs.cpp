@@ -113,6 +113,26 @@ TEST(Runs, ADamagedCheckpointNamesTheBestModelToStartFrom) {
   EXPECT_NE(err.find("use the run's last checkpoint instead (" + ckpt + ")"), std::string::npos) << err;
 }
 
+// helper-38: the line of the checkpoint's step cut short (a write that failed at the disk's
+// end, the save after it done) was dropped by the resume without a word: that step's
+// metrics are gone for good. It is said now, with the line.
+TEST(Runs, AResumeSaysItDropsALineCutShort) {
+  const std::string dir = scratch_dir();
+  RemoveIfPassed cleanup{dir};
+  const std::string data = make_data(dir), run = join_path(dir, "run"), metrics = join_path(run, "metrics.jsonl");
+  std::string err;
+  train(data, run, 4, 0, &err);
+  std::string lines = read_file(metrics);
+  const size_t last = lines.rfind("{\"step\":4,");
+  ASSERT_NE(last, std::string::npos) << lines;
+  write_file_atomic(metrics, lines.substr(0, last) + "{\"step\":4,\"train_lo");
+  train(data, run, 5, 0, &err, {"--resume", run});
+  EXPECT_NE(err.find("held a line cut short (a full disk, or a kill while it was written): "
+                     "\"{\\\"step\\\":4,\\\"train_lo\"; it is dropped (the metrics of that step are lost"),
+            std::string::npos) << err;
+  EXPECT_EQ(read_losses(metrics).size(), 4u);  // steps 1-3 and 5
+}
+
 TEST(Runs, ResumeAloneUsesTheRememberedDataAndRefusesMovedData) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};

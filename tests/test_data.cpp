@@ -706,6 +706,8 @@ TEST(Prepare, BadArgumentsAreUsageErrors) {
     expect_error([&] { prepare_data(input, dir, "bpe", 0.1, v); }, {"--vocab-size", "65536"}, kExitUsage);
   for (double vf : {-0.1, 0.51, 1.0, std::numeric_limits<double>::quiet_NaN()})
     expect_error([&] { prepare_data(input, dir, "char", vf); }, {"val-fraction", "[0, 0.5]"}, kExitUsage);
+  // (helper-39: "got 0.5", the range's own end)
+  expect_error([&] { prepare_data(input, dir, "char", 0.5000001); }, {"got 0.5000001"}, kExitUsage);
   EXPECT_FALSE(file_exists(join_path(dir, "train.bin")));  // nothing written on a usage error
 }
 
@@ -955,6 +957,13 @@ TEST(Prepare, LinkedDirectoriesAreReadOnceAndFifosArePassedOverByName) {
       EXPECT_NE(summary.find(join_path(notes, "self") + " (the directory "), std::string::npos) << summary;
     }
   }
+  // helper-39: an --input link in a loop, or to nothing, was "no such file".
+  const std::string loop = join_path(dir, "loop"), gone = join_path(dir, "gone");
+  ASSERT_EQ(::symlink("loop", loop.c_str()), 0);
+  ASSERT_EQ(::symlink("nowhere.txt", gone.c_str()), 0);
+  expect_error([&] { prepare_data(loop, join_path(dir, "d3"), "char", 0.0); }, {loop, "a symbolic link in a loop"});
+  expect_error([&] { prepare_data(gone, join_path(dir, "d3"), "char", 0.0); },
+               {gone, "a symbolic link to nowhere.txt, which does not exist"});
   // Nothing but a FIFO: named in the error.
   expect_error([&] { prepare_data(join_path(notes, "p*"), join_path(dir, "d2"), "char", 0.0); },
                {"matches no text files", "pipe (a FIFO, not a file)"});
@@ -975,7 +984,13 @@ TEST(Prepare, ADirectoryOfOneFileAndAPatternGiveWhatTheFileGives) {
           << other << "/" << name;
   // A pattern that matches nothing, a directory of nothing readable.
   expect_error([&] { prepare_data(join_path(dir, "one/*.rst"), join_path(dir, "x"), "char", 0.1); },
-               {"--input", "*.rst", "no file matches"});
+               {"--input", "*.rst", "no file matches", "--input 'notes/*.txt'"});
+  // (helper-39: it suggested llm.c's token shards, 'dir/fineweb_train_*.bin', for text)
+  try {
+    prepare_data(join_path(dir, "one/*.rst"), join_path(dir, "x"), "char", 0.1);
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("fineweb"), std::string::npos) << e.what();
+  }
   make_dirs(join_path(dir, "bin"));
   write_file_atomic(join_path(dir, "bin/a.bin"), std::string("\0\1\2", 3));
   expect_error([&] { prepare_data(join_path(dir, "bin"), join_path(dir, "x"), "char", 0.1); },
@@ -1216,6 +1231,10 @@ TEST(Scripts, HelpAndBadArgumentsAreAnsweredNotRun) {
   EXPECT_EQ(sh("cd '" + dir + "' && bash '" + get_data + "' a.txt b.txt", &out), 2) << out;
   EXPECT_EQ(sh("cd '" + dir + "' && GPT_DATA_MIRROR=/nonexistent bash '" + get_data + "' -x", &out), 2) << out;
   EXPECT_NE(out.find("unknown option '-x'"), std::string::npos) << out;
+  // (helper-39: "cp: cannot create regular file 'newdir/.tmp.123'")
+  EXPECT_EQ(sh("cd '" + dir + "' && GPT_DATA_MIRROR=/nonexistent bash '" + get_data + "' newdir/", &out), 2) << out;
+  EXPECT_NE(out.find("newdir/ ends in /, a directory; give the file's path (e.g. newdir/tinyshakespeare.txt)"),
+            std::string::npos) << out;
   EXPECT_EQ(sh("cd '" + dir + "' && ls -A", &out), 0);
   EXPECT_EQ(out, "") << "get_data.sh wrote files for a bad command line";
   // A failed fetch leaves no empty directories behind for DEST (it made data/ first and

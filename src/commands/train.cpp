@@ -118,16 +118,24 @@ int terminal_columns() {
 // larger than memory, and a line longer than any train writes is damage.
 // Returns the steps of the lines it cut (logged after the checkpoint: a kill -9, or a
 // save that failed), for the note that says why the curve goes back.
-std::vector<long long> truncate_metrics(const std::string& path, int64_t last_step) {
-  std::vector<long long> cut;
+struct MetricsCut {
+  std::vector<long long> after;  // the steps of lines after the checkpoint's step
+  std::vector<std::string> torn;  // lines cut short (a full disk, a kill mid-write), dropped
+};
+MetricsCut truncate_metrics(const std::string& path, int64_t last_step) {
+  MetricsCut cut;
   if (!file_exists(path)) return cut;
   std::string kept;
   for_each_line(path, kMetricsLineMax, [&](const std::string& line) {
     auto p = line.find("\"step\":");
-    if (p == std::string::npos || line.back() != '}') return;  // (a line a full disk cut short)
+    if (line.empty()) return;
+    if (p == std::string::npos || line.back() != '}') {  // (a line a full disk cut short)
+      cut.torn.push_back(line);
+      return;
+    }
     const long long step = std::atoll(line.c_str() + p + 7);
     if (step <= last_step) kept += line + "\n";
-    else cut.push_back(step);
+    else cut.after.push_back(step);
   });
   write_file_atomic(path, kept);
   return cut;
@@ -592,7 +600,18 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     }
     // A resumed run's history ends at its checkpoint (what came after is redone).
     if (r.resume) {
-      if (const std::vector<long long> cut = truncate_metrics(metrics_path, st.step); !cut.empty() && root)
+      const MetricsCut metrics_cut = truncate_metrics(metrics_path, st.step);
+      // (Dropped without a word: a torn line of the checkpoint's step is that step's record, lost.)
+      for (const std::string& torn : metrics_cut.torn) {
+        const auto p = torn.find("\"step\":");
+        const bool redone = p != std::string::npos && std::atoll(torn.c_str() + p + 7) > long(st.step);
+        std::fprintf(stderr, "note: %s held a line cut short (a full disk, or a kill while it was written): %s; it "
+                     "is dropped (%s)\n", metrics_path.c_str(),
+                     visible(torn.size() > 60 ? torn.substr(0, 60) + "..." : torn).c_str(),
+                     redone ? "its step comes after the checkpoint's: it is trained and logged again"
+                            : "the metrics of that step are lost; the checkpoint keeps its training");
+      }
+      if (const std::vector<long long>& cut = metrics_cut.after; !cut.empty() && root)
         std::fprintf(stderr, "note: %s logged %s after step %ld, where the checkpoint is (the last session ended "
                      "without saving them: killed, or stopped by an error); they are cut, and those steps are trained again\n",
                      metrics_path.c_str(),

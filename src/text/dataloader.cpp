@@ -78,7 +78,7 @@ size_t check_shard(const std::string& path, const char* header, size_t file_size
   if (ntok == 0)
     GPT_FAIL(path, ": no tokens (header count 0); expected at least 1. The text split was empty: give "
              "`gpt prepare` more text or change --val-fraction (an empty val.bin: `gpt train --eval-every 0` trains "
-             "without validation)");
+             "without validation, and `gpt eval --split train` measures the train split)");
   return size_t(ntok);
 }
 
@@ -108,7 +108,8 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
   ::globfree(&g);
   if (rc == GLOB_NOMATCH || (rc == 0 && out.empty()))
     GPT_FAIL(flag, " '", pattern, "': no file matches; check the directory and the pattern (quote it, e.g. ",
-             flag, flag.find("val") != std::string::npos ? " 'dir/fineweb_val_*.bin'" : " 'dir/fineweb_train_*.bin'",
+             flag, flag == "--input" ? " 'notes/*.txt'"  // (text, not shards: it named llm.c's shards)
+                   : flag.find("val") != std::string::npos ? " 'dir/fineweb_val_*.bin'" : " 'dir/fineweb_train_*.bin'",
              ", so the shell does not expand it)");
   if (rc != 0)
     GPT_FAIL(flag, " '", pattern, "': cannot list the files (", rc == GLOB_ABORTED ? "read error" : "out of memory",
@@ -215,7 +216,8 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
                                 : std::string(),
                random ? "); use a smaller --context, or more text" : "); use a smaller --batch or --context, or more text",
                path.substr(path.find_last_of('/') + 1).find("val") != std::string::npos  // (the file name)
-                   ? " (for val.bin: a larger --val-fraction, or `gpt train --eval-every 0` without validation)"
+                   ? " (for val.bin: a larger --val-fraction, or `gpt train --eval-every 0` without validation, or "
+                     "`gpt eval --split train`)"
                    : "",
                paths.size() > 1 ? "; several small texts are better prepared together (gpt prepare --input DIR)" : "");
     if (vocab_size > 0) {

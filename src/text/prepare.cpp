@@ -5,8 +5,10 @@
 #include <dirent.h>
 #include <omp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -182,6 +184,16 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
                in.own_dirs.empty() ? std::string() : str(" (and gpt's own data or run directories, which are not read: ",
                                                          listed(in.own_dirs), ")"),
                in.passed_over.empty() ? std::string() : str("; passed over ", listed(in.passed_over)));
+  } else if (struct stat lst {}; ::lstat(input.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    // (A link loop, or a link to nothing, was "no such file": the name is there.)
+    struct stat st {};
+    const bool loop = ::stat(input.c_str(), &st) != 0 && errno == ELOOP;
+    std::string target(4096, '\0');
+    const ssize_t n = ::readlink(input.c_str(), target.data(), target.size());
+    target.resize(n > 0 ? size_t(n) : 0);
+    GPT_FAIL(input, loop ? ": a symbolic link in a loop (links that lead back to themselves)"
+                         : str(": a symbolic link to ", target, ", which does not exist"),
+             "; point it at the text, or give the text's path");
   } else {
     // (The get_data.sh advice only where it is the file asked for.)
     const bool shakespeare = input.size() >= 19 && input.compare(input.size() - 19, 19, "tinyshakespeare.txt") == 0;
@@ -268,8 +280,14 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
                      spm.vocab_size > kMaxVocab ? " (shard tokens are uint16)"
                                                 : " (256 byte tokens + <unk>, <s>, </s> + the text's characters)");
   }
-  if (!(val_fraction >= 0.0 && val_fraction <= 0.5))
-    GPT_USAGE_FAIL("--val-fraction must be in [0, 0.5], got ", val_fraction);
+  if (!(val_fraction >= 0.0 && val_fraction <= 0.5)) {
+    char got[32];  // the shortest digits that give it back (0.5000001 was shown as "got 0.5")
+    for (int digits = 1; digits <= 17; digits++) {
+      std::snprintf(got, sizeof got, "%.*g", digits, val_fraction);
+      if (std::strtod(got, nullptr) == val_fraction) break;
+    }
+    GPT_USAGE_FAIL("--val-fraction must be in [0, 0.5], got ", got);
+  }
   if (trained && !have_sentencepiece())
     GPT_FAIL("--tokenizer ", tokenizer, " needs SentencePiece, but this gpt.cc was built without it: install "
              "libsentencepiece-dev (scripts/install_deps.sh, or `apt-get install libsentencepiece-dev`) and "
