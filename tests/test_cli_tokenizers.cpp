@@ -517,8 +517,9 @@ TEST(TokenizeCli, TooSmallAVocabularyNamesTheSizeNeeded) {
   for (int i = 0; i < 200; i++) text += "The quick brown fox jumps over the lazy dog, said Zoe. 0123456789!\n";
   write_file_atomic(txt, text);
   std::string err;
+  // (helper-39: exit 1, as for a failure of the machine; it is the flag's value, exit 2)
   EXPECT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", join_path(dir, "a"), "--tokenizer", "unigram",
-                     "--vocab-size", "270"}, nullptr, &err), 1);
+                     "--vocab-size", "270"}, nullptr, &err), 2);
   EXPECT_EQ(err.find("character_coverage"), std::string::npos) << err;
   const size_t at = err.find("use a larger --vocab-size: ");
   ASSERT_NE(at, std::string::npos) << err;
@@ -526,6 +527,12 @@ TEST(TokenizeCli, TooSmallAVocabularyNamesTheSizeNeeded) {
   EXPECT_GT(need, 270);
   EXPECT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", join_path(dir, "b"), "--tokenizer", "unigram",
                      "--vocab-size", std::to_string(need)}, nullptr, &err), 0) << err;
+  // Too large a one for the text: the same, and SentencePiece's own log line ("bpe_model_
+  // trainer.cc(242) LOG(WARNING) No valid symbol found") is no longer printed beside it.
+  EXPECT_EQ(test::run_gpt({"prepare", "--input", txt, "--out", join_path(dir, "c"), "--tokenizer", "bpe",
+                     "--vocab-size", "60000"}, nullptr, &err), 2);
+  EXPECT_NE(err.find("use a smaller --vocab-size, at most "), std::string::npos) << err;
+  EXPECT_EQ(err.find("LOG("), std::string::npos) << err;
 }
 
 // Text of a few thousand distinct characters (CJK) and a vocabulary below that: the

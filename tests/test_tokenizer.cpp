@@ -709,7 +709,7 @@ TEST(SentencePiece, VocabularyLimits) {
   // More tokens than the text can make, or fewer than it needs.
   o.model_type = "bpe";
   o.vocab_size = 5000;
-  expect_error([&] { train_sentencepiece("a tiny text\n", o); }, {"failed", "smaller --vocab-size"});
+  expect_error([&] { train_sentencepiece("a tiny text\n", o); }, {"failed", "smaller --vocab-size"}, kExitUsage);
   o.vocab_size = 270;
   std::string many_chars;
   for (uint32_t cp = 0x4E00; cp < 0x4E00 + 40; cp++) {
@@ -717,7 +717,7 @@ TEST(SentencePiece, VocabularyLimits) {
     many_chars += char(0x80 | ((cp >> 6) & 0x3F));
     many_chars += char(0x80 | (cp & 0x3F));
   }
-  expect_error([&] { train_sentencepiece(many_chars, o); }, {"failed", "larger --vocab-size"});
+  expect_error([&] { train_sentencepiece(many_chars, o); }, {"failed", "larger --vocab-size"}, kExitUsage);
 }
 
 // More tokens than the text can make: the library's own words leaked ("Internal:

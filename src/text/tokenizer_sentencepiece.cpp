@@ -5,12 +5,14 @@
 // get it; a .model file is still recognised (a tiny protobuf reader below), so
 // the message can say what the file is.
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -738,7 +740,39 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
   }
   TextSentences sentences(std::move(lines));
   std::string proto;
-  const auto status = sentencepiece::SentencePieceTrainer::Train(args, &sentences, &proto);
+  // The library's log lines ("bpe_model_trainer.cc(242) LOG(WARNING) No valid symbol
+  // found") go to a temp file: shown after a training that worked (its warnings), dropped
+  // after one that failed (the error below says what it means).
+  std::fflush(stderr);
+  FILE* log = std::tmpfile();
+  const int saved = log ? ::dup(2) : -1;
+  if (saved >= 0 && ::dup2(::fileno(log), 2) < 0) {
+    ::close(saved);
+    std::fclose(log);
+    log = nullptr;
+  }
+  auto restore = [&]() -> std::string {
+    std::string said;
+    if (!log) return said;
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    std::rewind(log);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, log)) > 0;) said.append(buf, n);
+    std::fclose(log);
+    log = nullptr;
+    return said;
+  };
+  sentencepiece::util::Status status;
+  try {
+    status = sentencepiece::SentencePieceTrainer::Train(args, &sentences, &proto);
+  } catch (...) {
+    std::fputs(restore().c_str(), stderr);
+    throw;
+  }
+  const std::string said = restore();
+  if (status.ok()) std::fputs(said.c_str(), stderr);
   if (!status.ok()) {
     const std::string msg = status.ToString();
     std::string hint = "; check --vocab-size";
@@ -748,8 +782,8 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
     const size_t at_most = msg.find("<= ");
     const long most = at_most == std::string::npos ? 0 : std::atol(msg.c_str() + at_most + 3);
     if (msg.find("Vocabulary size too high") != std::string::npos && most > 0)
-      GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the text is "
-               "too small for ", opt.vocab_size, " tokens; use a smaller --vocab-size, at most ", most,
+      GPT_USAGE_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the "
+               "text is too small for ", opt.vocab_size, " tokens; use a smaller --vocab-size, at most ", most,
                " (--vocab-size ", most, "), or more text");
     if (msg.find("too high") != std::string::npos)
       hint = "; the text is too small for that many tokens: use a smaller --vocab-size (SentencePiece names the "
@@ -761,7 +795,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const std::string& text, const Se
       const size_t vs = msg.find(" vs ");
       const long need = vs == std::string::npos ? 0 : std::atol(msg.c_str() + vs + 4);
       if (need > 0)
-        GPT_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the "
+        GPT_USAGE_FAIL("SentencePiece ", opt.model_type, " training (vocab size ", opt.vocab_size, ") failed: the "
                  "text's characters, 256 byte tokens, <unk>, <s> and </s> need ", need, " ids; use a larger "
                  "--vocab-size: ", need, " or more");
       hint = "; use a larger --vocab-size: 256 byte tokens, <unk>, <s>, </s> and every character of the text "
