@@ -814,6 +814,29 @@ TEST(Prepare, Utf16AndUtf32TextIsNamedWithItsConversion) {
 // of a file without a final newline) was "UTF-8 text cut off inside its last character",
 // with advice to truncate the é away. Without a character of several bytes before it,
 // the Latin-1 advice stands; with one, the cut-off diagnosis does.
+// helper-39: UTF-8 text with one stray byte was told to convert from Latin-1 (`iconv -f
+// latin1`), which garbles every other accented character; it is named as UTF-8 with that
+// byte now, and the command given drops it alone.
+TEST(Prepare, UtfEightTextWithAStrayByteIsNotSentToLatinOne) {
+  const std::string dir = test::scratch_dir(), in = join_path(dir, "in.txt");
+  std::string text;
+  for (int i = 0; i < 50; i++) text += "caf\xC3\xA9 na\xC3\xAFve \xE2\x9C\x93\n";
+  const size_t at = text.size() / 2;
+  text.insert(at, "\xFF");
+  write_file_atomic(in, text);
+  expect_error([&] { prepare_data(in, join_path(dir, "d"), "char", 0.1); },
+               {in, "UTF-8 text but for 1 byte that is not (the first at byte offset " + std::to_string(at) + ", 0xFF",
+                "iconv -f utf-8 -t utf-8 -c"});
+  try {
+    prepare_data(in, join_path(dir, "d"), "char", 0.1);
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("latin1"), std::string::npos) << e.what();
+  }
+  // Latin-1 text keeps its advice.
+  write_file_atomic(in, "caf\xE9 na\xEFve\n");
+  expect_error([&] { prepare_data(in, join_path(dir, "d"), "char", 0.1); }, {in, "latin1"});
+}
+
 TEST(Prepare, LatinOneTextEndingInItsOnlyAccentIsNotCalledCutOffUtf8) {
   const std::string dir = test::scratch_dir();
   for (const std::string& text : {std::string("Caf\xE9"), std::string("na\xEFve text, then Caf\xE9")}) {

@@ -431,6 +431,33 @@ std::optional<NotUtf8Text> what_is_not_utf8(std::string_view b) {
               str("keep its whole characters with `truncate -s ", whole.size(), " FILE` (a file cut short, by "
                   "`head -c` or a broken download?)"));
   }
+  // UTF-8 text with a few stray bytes (a paste from elsewhere, a file joined from parts):
+  // the Latin-1 advice would turn all of its characters of several bytes into garbage.
+  // Latin-1 text rarely holds a valid sequence of several bytes, so more of those than
+  // invalid bytes says UTF-8.
+  size_t valid_multi = 0, invalid = 0, first_bad = 0;
+  for (size_t i = 0; i < b.size() && invalid <= 1000;) {
+    if (static_cast<unsigned char>(b[i]) < 0x80) {
+      i++;
+      continue;
+    }
+    size_t at = i;
+    try {
+      next_code_point(b, at);
+      valid_multi++;
+      i = at;
+    } catch (const Error&) {
+      if (invalid++ == 0) first_bad = i;
+      i++;
+    }
+  }
+  if (invalid > 0 && valid_multi > invalid)
+    return is(str("UTF-8 text but for ", invalid > 1000 ? "over 1000" : std::to_string(invalid), " ",
+                  invalid == 1 ? "byte that is" : "bytes that are", " not (the first at byte offset ", first_bad,
+                  ", ", hex_byte(static_cast<unsigned char>(b[first_bad])), "; ", valid_multi,
+                  " characters of several bytes are valid UTF-8)"),
+              "it is in no other encoding (converting it from Latin-1 would garble its other characters): fix or "
+              "remove those bytes, or drop them with `iconv -f utf-8 -t utf-8 -c FILE > FILE.txt`");
   return std::nullopt;
 }
 
