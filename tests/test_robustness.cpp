@@ -694,6 +694,8 @@ TEST_F(Robustness, MetricsThatCannotBeWrittenStopTheRunAndSaySo) {
   EXPECT_EQ(WEXITSTATUS(status), 1) << read_file(log);
   const std::string msg = read_file(log);
   EXPECT_NE(msg.find("metrics.jsonl: writing the metrics of step"), std::string::npos) << msg;
+  // (helper-38: the line is lost for good, and nothing said so)
+  EXPECT_NE(msg.find("that step's line is missing from metrics.jsonl for good"), std::string::npos) << msg;
   const long saved = long(load_checkpoint(run, false).state.step);
   const std::string m = read_file(join_path(run, "metrics.jsonl"));
   ASSERT_FALSE(m.empty());

@@ -1077,7 +1077,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (final_sample) take_sample(final_sample->first, final_sample->second);
   if (!metrics_error.empty())
     GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
-             "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "). Free space on that "
+             "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "); that step's line is "
+             "missing from metrics.jsonl for good (its training is kept). Free space on that "
              "disk (or raise the file size limit), then continue with: gpt train --resume ", r.out);
   // Stopped by a signal: 128 + its number on every rank (130 for Ctrl-C); ranks stopped by rank 0's failure: 130.
   const int stop_code = stop_reason != "interrupted" ? 0 : stop_signal ? 128 + stop_signal : 130;
