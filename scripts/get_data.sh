@@ -26,6 +26,10 @@ die() { echo "get_data.sh: error: $*" >&2; exit 1; }
 [[ -d "$DEST" ]] && die "$DEST is a directory; give the file's path (e.g. ${DEST%/}/tinyshakespeare.txt)"
 # (A DEST ending in / that does not exist yet: cp failed naming DEST/.tmp.PID.)
 [[ "$DEST" == */ ]] && { echo "get_data.sh: $DEST ends in /, a directory; give the file's path (e.g. ${DEST%/}/tinyshakespeare.txt)" >&2; exit 2; }
+# (DEST/.. reported "wrote" and left the file as a hidden DEST/...tmp.PID; DEST/. failed in mv)
+case "$(basename "$DEST")" in
+  . | ..) echo "get_data.sh: $DEST ends in $(basename "$DEST"), a directory; give the file's path (e.g. $DEST/tinyshakespeare.txt)" >&2; exit 2 ;;
+esac
 
 sha256_of() {
   if command -v sha256sum >/dev/null 2>&1; then

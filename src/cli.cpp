@@ -635,7 +635,7 @@ int run_cli(int argc, char** argv) {
     if (command == "prepare")
       std::cerr << "error: out of memory; gpt " << command << " holds the whole text and its tokens in memory (about "
                 << kPrepareBytesPerTextByte << " bytes per byte of text, more while SentencePiece trains): give it "
-                   "less text at a time, or free memory\n";
+                   "less text at a time, free memory, or raise the address-space limit (ulimit -v) if one is set\n";
     else if (command == "attention")
       std::cerr << "error: out of memory; gpt attention holds each shown head's weights, (tokens of --text)^2 of "
                    "them: pick one head with --head, shorten --text, or leave out --json\n";

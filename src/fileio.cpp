@@ -531,8 +531,14 @@ DirWriter::DirWriter(const std::string& dir, std::vector<std::string> replaces)
   }
   tmp_ = dir_ + ".tmp." + std::to_string(::getpid());
   remove_tree(tmp_);
-  if (::mkdir(tmp_.c_str(), 0755) != 0)
-    GPT_FAIL(tmp_, ": cannot create a temporary directory beside ", dir_, " (", std::strerror(errno), ")");
+  if (::mkdir(tmp_.c_str(), 0755) != 0) {
+    const int e = errno;
+    GPT_FAIL(tmp_, ": cannot create a temporary directory beside ", dir_, " (", std::strerror(e), ")",
+             e == EACCES || e == EPERM || e == EROFS
+                 ? str("; ", dir_, " is written whole as a new directory beside it and swapped in, so ", parent,
+                       " must be writable: give an --out in a directory you can write to")
+                 : std::string());
+  }
 }
 
 DirWriter::~DirWriter() {
@@ -560,10 +566,17 @@ void DirWriter::commit() {
       }
     }
   }
-  // The old directory's permissions (a private 0700 directory became 0755).
+  // The old directory's owner, group and permissions (a private 0700 directory became
+  // 0755; a shared directory's group became the user's). The owner takes root; the group,
+  // one the user is in. (Set before the mode: chown clears the set-group-ID bit.)
   struct stat old_st {};
-  if (::stat(dir_.c_str(), &old_st) == 0 && ::chmod(tmp_.c_str(), old_st.st_mode & 07777) != 0)
-    GPT_FAIL(tmp_, ": cannot give it ", dir_, "'s permissions (", std::strerror(errno), "); nothing was changed");
+  if (::stat(dir_.c_str(), &old_st) == 0) {
+    if (::chown(tmp_.c_str(), old_st.st_uid, old_st.st_gid) != 0 && ::chown(tmp_.c_str(), uid_t(-1), old_st.st_gid) != 0) {
+      // (not ours to give: the new directory keeps the user's group, and says nothing)
+    }
+    if (::chmod(tmp_.c_str(), old_st.st_mode & 07777) != 0)
+      GPT_FAIL(tmp_, ": cannot give it ", dir_, "'s permissions (", std::strerror(errno), "); nothing was changed");
+  }
   fsync_dir(tmp_);
   if (!is_directory(dir_)) {
     if (::rename(tmp_.c_str(), dir_.c_str()) != 0)

@@ -61,10 +61,10 @@ std::string last_line_with(const std::string& text, const std::string& needle) {
 
 // helper-38: a run killed after it saved best.bin and before its first checkpoint left
 // best.bin behind; a new run in that --out (without evaluations) kept it, and `gpt sample
-// --ckpt RUN/best.bin` read the earlier run's model as this one's best. A new run removes
-// it, as it does the earlier run's samples.txt, and says so.
+// --ckpt RUN/best.bin` read the earlier run's model as this one's best. A new run moves it
+// aside (best.earlier-run.bin), and says so.
 // helper-38 too: --resume of such a run named it as something else.
-TEST(Runs, ARunWithoutACheckpointIsNamedAndANewRunRemovesItsBestModel) {
+TEST(Runs, ARunWithoutACheckpointIsNamedAndANewRunMovesItsBestModelAside) {
   const std::string dir = scratch_dir();
   RemoveIfPassed cleanup{dir};
   const std::string data = make_data(dir), run = join_path(dir, "run");
@@ -75,15 +75,24 @@ TEST(Runs, ARunWithoutACheckpointIsNamedAndANewRunRemovesItsBestModel) {
   // --resume said "no checkpoint here; expected a run directory written by `gpt train
   // --out RUN`", which it is: it says now that the run stopped before its first checkpoint,
   // and how to start it again (the command below).
+  // helper-40: and best.bin, the only trained weights left, is offered (a new run in RUN
+  // removed it: it is moved aside now).
   ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "4"}, nullptr, &err), 1);
-  EXPECT_NE(err.find(run + ": the run here has no checkpoint.bin: it stopped before saving its first one"),
+  EXPECT_NE(err.find(run + ": the run here has no checkpoint.bin (it stopped before saving its first one, or the "
+                           "file was removed)"),
             std::string::npos) << err;
-  EXPECT_NE(err.find("start it again without --resume (gpt train --out " + run + " --data " + data), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("gpt train --init " + join_path(run, "best.bin") + " --data " + data + " --out NEW"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("or start " + run + " again from scratch (gpt train --out " + run + " --data " + data),
+            std::string::npos) << err;
+  const std::string weights = read_file(join_path(run, "best.bin"));
+  train(data, join_path(dir, "from_best"), 2, 0, &err, {"--init", join_path(run, "best.bin")});
   train(data, run, 2, 0, &err);
   EXPECT_FALSE(file_exists(join_path(run, "best.bin")));
-  EXPECT_NE(err.find("note: removed " + join_path(run, "best.bin") + ", left by an earlier run"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("note: moved " + join_path(run, "best.bin") + ", left by an earlier run in " + run +
+                     " that has no checkpoint, to " + join_path(run, "best.earlier-run.bin")),
+            std::string::npos) << err;
+  EXPECT_EQ(read_file(join_path(run, "best.earlier-run.bin")), weights);
   EXPECT_TRUE(file_exists(join_path(run, "checkpoint.bin")));
 }
 

@@ -969,6 +969,10 @@ TEST(Prepare, LinkedDirectoriesAreReadOnceAndFifosArePassedOverByName) {
   ASSERT_EQ(::symlink("../corpus", join_path(notes, "linked").c_str()), 0);
   ASSERT_EQ(::symlink(".", join_path(notes, "self").c_str()), 0);
   ASSERT_EQ(::mkfifo(join_path(notes, "pipe").c_str(), 0644), 0);
+  // helper-40: a hard link was read twice; a broken link matched by a pattern stopped
+  // prepare (exit 1) where a directory's was named and passed over.
+  ASSERT_EQ(::link(join_path(notes, "a.txt").c_str(), join_path(notes, "hard.txt").c_str()), 0);
+  ASSERT_EQ(::symlink("nowhere", join_path(notes, "broken").c_str()), 0);
   for (const std::string& input : {notes, join_path(notes, "*")}) {
     SCOPED_TRACE(input);
     const std::string out = join_path(dir, "data");
@@ -976,6 +980,9 @@ TEST(Prepare, LinkedDirectoriesAreReadOnceAndFifosArePassedOverByName) {
     EXPECT_EQ(decode_shard(*Tokenizer::load_dir(out), join_path(out, "train.bin")), "alpha\nbeta\n");
     EXPECT_NE(summary.find("(2 files"), std::string::npos) << summary;
     EXPECT_NE(summary.find(join_path(notes, "pipe") + " (a FIFO, not a file)"), std::string::npos) << summary;
+    EXPECT_NE(summary.find(join_path(notes, "hard.txt") + " (the same file as " + join_path(notes, "a.txt")),
+              std::string::npos) << summary;
+    EXPECT_NE(summary.find(join_path(notes, "broken") + " (a broken link)"), std::string::npos) << summary;
     if (input == notes) {
       EXPECT_NE(summary.find(join_path(notes, "self") + " (the directory "), std::string::npos) << summary;
     }
@@ -1086,6 +1093,16 @@ TEST(Prepare, OutALinkOrAPrivateDirectoryKeepsItsLinkAndPermissions) {
     struct stat r {};
     ASSERT_EQ(::stat(real.c_str(), &r), 0);
     EXPECT_EQ(r.st_mode & 07777, 0700u) << out;
+  }
+  // helper-40: the owner and group were the user's (a shared directory's group was lost).
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(real.c_str(), 1234, 1234), 0);
+    prepare_data(in, link, "char", 0.1);
+    struct stat r {};
+    ASSERT_EQ(::stat(real.c_str(), &r), 0);
+    EXPECT_EQ(r.st_uid, 1234u);
+    EXPECT_EQ(r.st_gid, 1234u);
+    EXPECT_EQ(r.st_mode & 07777, 0700u);
   }
   const std::string dangling = join_path(dir, "dangling");
   ASSERT_EQ(::symlink("nowhere", dangling.c_str()), 0);
@@ -1258,6 +1275,12 @@ TEST(Scripts, HelpAndBadArgumentsAreAnsweredNotRun) {
   EXPECT_EQ(sh("cd '" + dir + "' && GPT_DATA_MIRROR=/nonexistent bash '" + get_data + "' newdir/", &out), 2) << out;
   EXPECT_NE(out.find("newdir/ ends in /, a directory; give the file's path (e.g. newdir/tinyshakespeare.txt)"),
             std::string::npos) << out;
+  // (helper-40: newdir/.. said "wrote" and left a hidden temp file; newdir/. failed in mv)
+  for (const char* d : {"newdir/..", "newdir/."}) {
+    EXPECT_EQ(sh("cd '" + dir + "' && GPT_DATA_MIRROR=/nonexistent bash '" + get_data + "' " + d, &out), 2) << out;
+    EXPECT_NE(out.find("a directory; give the file's path (e.g. " + std::string(d) + "/tinyshakespeare.txt)"),
+              std::string::npos) << out;
+  }
   EXPECT_EQ(sh("cd '" + dir + "' && ls -A", &out), 0);
   EXPECT_EQ(out, "") << "get_data.sh wrote files for a bad command line";
   // A failed fetch leaves no empty directories behind for DEST (it made data/ first and

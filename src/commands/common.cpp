@@ -165,7 +165,7 @@ std::string data_tokenizer_dir(const std::string& dir, const std::vector<std::st
     } else if (blob != first_blob) {
       GPT_FAIL(join_path(d, kTokenizerFile), " and ", join_path(first, kTokenizerFile),
                " differ: the shards were prepared with different tokenizers, so the same id means another piece "
-               "in each; train on one tokenizer's data (prepare the other texts with --tokenizer ",
+               "in each; give one tokenizer's data (prepare the other texts with --tokenizer ",
                join_path(first, kTokenizerFile), "), or narrow the pattern to one directory");
     }
   }

@@ -319,12 +319,18 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
       if (file_exists(join_path(run, "data.json"))) data = load_data_source(run);
     } catch (const Error&) {
     }
-    GPT_FAIL(run, ": the run here has no ", kCheckpointFile, ": it stopped before saving its first one (killed, or "
-             "an error; a checkpoint is saved every --save-every steps and at a stop), so there is nothing to "
-             "resume; start it again without --resume (gpt train --out ", run,
-             data && !data->empty() ? (data->dir.empty() ? " --train-glob '" + data->train_glob + "'"
-                                                         : " --data " + data->dir) : std::string(" --data DIR"),
-             " ...), which replaces what it left");
+    const std::string data_flag = data && !data->empty() ? (data->dir.empty() ? " --train-glob '" + data->train_glob + "'"
+                                                                               : " --data " + data->dir)
+                                                          : std::string(" --data DIR");
+    const std::string best = join_path(run, kBestFile);
+    GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " (it stopped before saving its first one, or the file "
+             "was removed), so there is nothing to resume; ",
+             file_exists(best) ? "its best.bin holds trained weights: start a new run from them with gpt train --init " +
+                                     best + data_flag + " --out NEW (the weights give the model's "
+                                     "shape), or start " + run + " again from scratch (gpt train --out " +
+                                     run + data_flag + " and its model flags), which moves best.bin aside"
+                               : "start it again from scratch with its model flags (gpt train --out " + run + data_flag +
+                                     " ...), which replaces what it left");
   }
   if (r.resume) r.settings = load_run_settings(a.str("resume"));
   r.dtype = resolve_dtype(a, r.settings, a.str("resume"));
@@ -624,14 +630,23 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                      samples_path.c_str(), long(st.step));
     }
     if (!r.resume) write_file_atomic(metrics_path, "");
-    // An earlier run's, which left no checkpoint (killed before its first): its best.bin
-    // outlived this run too, and sample and eval of this run read that other model.
-    for (const std::string& left : {samples_path, join_path(r.out, kBestFile)})
-      if (!r.resume && file_exists(left)) {
-        std::remove(left.c_str());
-        std::fprintf(stderr, "note: removed %s, left by an earlier run in %s that has no checkpoint\n",
-                     left.c_str(), r.out.c_str());
-      }
+    // An earlier run's, which left no checkpoint (killed before its first, or removed):
+    // its samples.txt goes; its best.bin outlived this run too, and sample and eval of this
+    // run read that other model: it is moved aside, not removed (the only trained weights
+    // of a run whose checkpoint was removed).
+    if (!r.resume && file_exists(samples_path)) {
+      std::remove(samples_path.c_str());
+      std::fprintf(stderr, "note: removed %s, left by an earlier run in %s that has no checkpoint\n",
+                   samples_path.c_str(), r.out.c_str());
+    }
+    if (const std::string best = join_path(r.out, kBestFile), aside = join_path(r.out, "best.earlier-run.bin");
+        !r.resume && r.fork_from.empty() && file_exists(best)) {
+      if (std::rename(best.c_str(), aside.c_str()) != 0)
+        GPT_FAIL(best, ": left by an earlier run in ", r.out, " that has no checkpoint; it cannot be moved aside to ",
+                 aside, " (", std::strerror(errno), "): move or remove it, then start again");
+      std::fprintf(stderr, "note: moved %s, left by an earlier run in %s that has no checkpoint, to %s (its weights; "
+                   "this run's best.bin is its own)\n", best.c_str(), r.out.c_str(), aside.c_str());
+    }
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) GPT_FAIL(metrics_path, ": cannot open for appending");
     metrics.seekp(0, std::ios::end);

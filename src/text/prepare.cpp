@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -127,15 +128,20 @@ void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
   }
 }
 
-// A file met twice (through a link, or a pattern and a link) is read once, where it comes
-// first in byte order; the others are named.
+// A file met twice (through a symbolic or a hard link, or a pattern and a link) is read
+// once, where it comes first in byte order; the others are named.
 void read_each_file_once(InputFiles& in) {
-  std::set<std::string> real_files;
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;  // the file, by its device and inode
   std::vector<std::string> once;
   for (const std::string& f : in.files) {
-    const std::string real = real_path(f);
-    if (real.empty() || real_files.insert(real).second) once.push_back(f);
-    else in.passed_over.push_back(f + " (the file " + real + ", read already)");
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) {
+      once.push_back(f);  // (its read names the error)
+      continue;
+    }
+    const auto [it, first] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), f);
+    if (first) once.push_back(f);
+    else in.passed_over.push_back(f + " (the same file as " + it->second + ", read already)");
   }
   in.files = std::move(once);
 }
@@ -171,10 +177,18 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
     in.several = true;
     for (const auto& p : glob_files(input, "--input")) {
       struct stat st {};
-      if (is_directory(p)) walk(p, out_real, in);
-      else if (::stat(p.c_str(), &st) == 0 && !S_ISREG(st.st_mode))  // (a FIFO here waited forever for a writer)
+      if (::stat(p.c_str(), &st) != 0) {  // as in a directory (a broken link here stopped prepare, exit 1)
+        const int err = errno;
+        struct stat lst {};
+        const bool link = ::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
+        in.unreadable.push_back(p + (link && err == ENOENT ? " (a broken link)" : " (" + std::string(std::strerror(err)) + ")"));
+      } else if (S_ISDIR(st.st_mode)) {
+        walk(p, out_real, in);
+      } else if (!S_ISREG(st.st_mode)) {  // (a FIFO here waited forever for a writer)
         in.passed_over.push_back(p + " (" + not_a_file(st.st_mode) + ")");
-      else in.files.push_back(p);
+      } else {
+        in.files.push_back(p);
+      }
     }
     std::sort(in.files.begin(), in.files.end());
     in.files.erase(std::unique(in.files.begin(), in.files.end()), in.files.end());
@@ -183,6 +197,7 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
       GPT_FAIL("--input '", input, "': the pattern matches no text files",
                in.own_dirs.empty() ? std::string() : str(" (and gpt's own data or run directories, which are not read: ",
                                                          listed(in.own_dirs), ")"),
+               in.unreadable.empty() ? std::string() : str("; could not read ", listed(in.unreadable)),
                in.passed_over.empty() ? std::string() : str("; passed over ", listed(in.passed_over)));
   } else if (struct stat lst {}; ::lstat(input.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
     // (A link loop, or a link to nothing, was "no such file": the name is there.)
@@ -332,7 +347,8 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   const int trainer_threads = trained ? 1 : 0;
   if (trained) share_one_malloc_arena_under_address_limit();
   const double train_per_byte = trained ? sentencepiece_training_bytes_per_byte(tokenizer) : 0.0;
-  const double text_need = (kPrepareBytesPerTextByte + train_per_byte) * double(input_bytes);
+  const double text_need = (kPrepareBytesPerTextByte + train_per_byte) * double(input_bytes) +
+                           (trained ? sentencepiece_training_fixed_bytes(tokenizer) : 0.0);
   auto fits = [&](int n) {
     const std::optional<double> a = available_memory(CommandThreads{n + trainer_threads, true});
     return !a || text_need <= *a;
@@ -422,12 +438,13 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
     const double sample = lines > kMaxTrainingSentences
                               ? double(text.size()) * double(kMaxTrainingSentences) / double(lines)
                               : double(text.size());
-    const double need = train_per_byte * sample + (kPrepareBytesPerTextByte - 1.0) * double(text.size());
+    const double need = sentencepiece_training_fixed_bytes(tokenizer) + train_per_byte * sample +
+                        (kPrepareBytesPerTextByte - 1.0) * double(text.size());
     const std::optional<double> avail = available_memory(CommandThreads{threads + trainer_threads, true});
     if (avail && need > *avail)
       GPT_FAIL(where, ": training a ", tokenizer, " tokenizer on ", format_bytes(sample), " of text needs about ",
                format_bytes(need), " more memory (SentencePiece holds about ", train_per_byte, " bytes per byte it "
-               "trains on), but only ", format_bytes(*avail), " is available (", kAvailableMemorySources, "). Nothing "
+               "trains on, and ", format_bytes(sentencepiece_training_fixed_bytes(tokenizer)), " more), but only ", format_bytes(*avail), " is available (", kAvailableMemorySources, "). Nothing "
                "was written. Train the tokenizer on a part of the text (gpt prepare --input PART --out part "
                "--tokenizer ", tokenizer, "), then prepare the whole with it (--tokenizer part/tokenizer.bin); or use "
                "--tokenizer char", tokenizer == "unigram" ? ", or bpe (it needs less)" : "", "; or raise the limit");

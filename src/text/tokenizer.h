@@ -140,6 +140,12 @@ constexpr size_t kMaxTrainingSentences = 1000000;
 inline double sentencepiece_training_bytes_per_byte(const std::string& model_type) {
   return model_type == "unigram" ? 28.0 : 20.0;
 }
+// And what it holds whatever the text's size (unigram's suffix array of 0.5 MB of English
+// failed, SentencePiece's own fatal exit, under ulimit -v 48 MB with 28 bytes per byte
+// alone counted; it needs about 56).
+inline double sentencepiece_training_fixed_bytes(const std::string& model_type) {
+  return (model_type == "unigram" ? 16.0 : 8.0) * 1048576.0;
+}
 // From the bytes of a .model file (a serialized ModelProto); `source` names it in errors.
 std::unique_ptr<Tokenizer> load_sentencepiece_model(const std::string& bytes, const std::string& source);
 
