@@ -120,6 +120,18 @@ TEST(Runs, ADamagedCheckpointNamesTheBestModelToStartFrom) {
   write_file_atomic(ckpt, read_file(join_path(dir, "new/checkpoint.bin")));
   ASSERT_EQ(run_gpt({"sample", "--ckpt", best, "--tokens", "2"}, nullptr, &err), 1);
   EXPECT_NE(err.find("use the run's last checkpoint instead (" + ckpt + ")"), std::string::npos) << err;
+  // helper-40: a resume kept the damaged best.bin (only a lower val loss replaced it) and
+  // ended "lowest val loss ...: RUN/best.bin". It is said, named at the end only once it is
+  // written again, and the next evaluation writes it.
+  const std::string runs = join_path(dir, "new");
+  write_file_atomic(join_path(runs, "best.bin"), bytes);
+  train(data, runs, 3, 0, &err, {"--resume", runs});
+  EXPECT_NE(err.find("note: the next evaluation writes " + join_path(runs, "best.bin") + " again"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("lowest val loss"), std::string::npos) << err;
+  train(data, runs, 4, 1, &err, {"--resume", runs});
+  EXPECT_NE(err.find("lowest val loss"), std::string::npos) << err;
+  EXPECT_EQ(load_checkpoint(join_path(runs, "best.bin"), false).state.step, 4);
 }
 
 // helper-38: the line of the checkpoint's step cut short (a write that failed at the disk's

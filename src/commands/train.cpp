@@ -12,6 +12,7 @@
 #include <cinttypes>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -820,19 +821,30 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   auto consider_best = [&](double v) {
     if (!std::isnan(v) && (!best_val || v < *best_val)) best_val = v;
   };
+  bool best_damaged = false;
   if (r.resume) {
-    consider_best(st.best_val);
     const std::string best_file = join_path(r.out, kBestFile);
     if (root && file_exists(best_file)) {
       try {
         consider_best(load_checkpoint(best_file, false).state.best_val);
-      } catch (const Error&) {  // a damaged best.bin is replaced at the next evaluation
+      } catch (const Error& e) {
+        // Damaged: the next evaluation writes it again whatever its loss (it was replaced
+        // only by a lower one, so with none it stayed, and "lowest val loss: best.bin" named
+        // it at the end).
+        best_damaged = true;
+        std::fprintf(stderr, "note: %s\nnote: the next evaluation writes %s again (the model it held is lost)\n",
+                     e.what(), best_file.c_str());
       }
     }
+    if (!best_damaged) consider_best(st.best_val);
   }
-  if (logged.best_val && (!best_val || *logged.best_val < *best_val - 1e-8 * std::fabs(*best_val)))
-    best_val = logged.best_val;
-  if (best_val) st.best_val = *best_val;
+  if (best_damaged) {
+    st.best_val = std::numeric_limits<double>::quiet_NaN();
+  } else {
+    if (logged.best_val && (!best_val || *logged.best_val < *best_val - 1e-8 * std::fabs(*best_val)))
+      best_val = logged.best_val;
+    if (best_val) st.best_val = *best_val;
+  }
   const int stop_at = a.integer("stop-at");
   const double max_seconds = a.real("max-seconds");
   std::string stop_reason;
