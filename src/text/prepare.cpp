@@ -93,6 +93,7 @@ struct InputFiles {
 // listed in own_dirs). Symbolic links to directories are followed, each directory read
 // once (a link back up is passed over and named; links were skipped without a word).
 // FIFOs, sockets and devices are passed over and named.
+void add_input(const std::string& p, const std::string& out_real, InputFiles& in);
 void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
   const std::string real = real_path(dir);
   if (is_inside(real, out_real)) return;  // what this run replaces
@@ -112,19 +113,25 @@ void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
     if (e->d_name[0] != '.') names.emplace_back(e->d_name);
   ::closedir(d);
   std::sort(names.begin(), names.end());
-  for (const auto& name : names) {
-    const std::string p = join_path(dir, name);
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) {  // named in the summary: a file the user may expect to be read
-      const int err = errno;
-      struct stat lst {};
-      const bool link = ::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
-      in.unreadable.push_back(p + (link && err == ENOENT ? " (a broken link)" : " (" + std::string(std::strerror(err)) + ")"));
-      continue;
-    }
-    if (S_ISDIR(st.st_mode)) walk(p, out_real, in);
-    else if (S_ISREG(st.st_mode)) in.files.push_back(p);
-    else in.passed_over.push_back(p + " (" + not_a_file(st.st_mode) + ")");
+  for (const auto& name : names) add_input(join_path(dir, name), out_real, in);
+}
+
+// One path met in a directory or matched by a pattern: a directory is walked, a file
+// listed, a path that cannot be read (a broken link) or is no file (a FIFO) named in the
+// summary: a file the user may expect to be read.
+void add_input(const std::string& p, const std::string& out_real, InputFiles& in) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) {
+    const int err = errno;
+    struct stat lst {};
+    const bool link = ::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
+    in.unreadable.push_back(p + (link && err == ENOENT ? " (a broken link)" : " (" + std::string(std::strerror(err)) + ")"));
+  } else if (S_ISDIR(st.st_mode)) {
+    walk(p, out_real, in);
+  } else if (S_ISREG(st.st_mode)) {
+    in.files.push_back(p);
+  } else {  // (a FIFO matched by a pattern waited forever for a writer)
+    in.passed_over.push_back(p + " (" + not_a_file(st.st_mode) + ")");
   }
 }
 
@@ -175,21 +182,8 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
     in.files.push_back(input);
   } else if (input.find_first_of("*?[") != std::string::npos) {
     in.several = true;
-    for (const auto& p : glob_files(input, "--input")) {
-      struct stat st {};
-      if (::stat(p.c_str(), &st) != 0) {  // as in a directory (a broken link here stopped prepare, exit 1)
-        const int err = errno;
-        struct stat lst {};
-        const bool link = ::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
-        in.unreadable.push_back(p + (link && err == ENOENT ? " (a broken link)" : " (" + std::string(std::strerror(err)) + ")"));
-      } else if (S_ISDIR(st.st_mode)) {
-        walk(p, out_real, in);
-      } else if (!S_ISREG(st.st_mode)) {  // (a FIFO here waited forever for a writer)
-        in.passed_over.push_back(p + " (" + not_a_file(st.st_mode) + ")");
-      } else {
-        in.files.push_back(p);
-      }
-    }
+    // (as in a directory: a broken link here stopped prepare, exit 1)
+    for (const auto& p : glob_files(input, "--input")) add_input(p, out_real, in);
     std::sort(in.files.begin(), in.files.end());
     in.files.erase(std::unique(in.files.begin(), in.files.end()), in.files.end());
     read_each_file_once(in);
