@@ -489,10 +489,12 @@ std::string replaceable_dir(const std::string& given) {
                      "directory it points to, or remove the link and give --out again");
     const std::string target = real;
     std::free(real);
-    if (!is_directory(target)) GPT_FAIL(dir, ": a link to ", target, ", which is not a directory");
+    if (!is_directory(target))
+      GPT_USAGE_FAIL(dir, ": a link to ", target, ", which is not a directory; name a directory of its own");
     return replaceable_dir(target);
   }
-  if (file_exists(dir) && !is_directory(dir)) GPT_FAIL(dir, ": exists but is not a directory");
+  // (usage, as prepare's own check of --out FILE: DIR/ of a file was exit 1)
+  if (file_exists(dir) && !is_directory(dir)) GPT_USAGE_FAIL(dir, ": exists but is not a directory; name a directory");
   if (is_directory(dir)) {
     if (DIR* d = ::opendir(dir.c_str())) {
       std::string subdir;

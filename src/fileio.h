@@ -90,9 +90,9 @@ class DirWriter {
 
 // The directory DirWriter(dir) replaces, checked before any work: `dir` without trailing
 // slashes, or the directory a symbolic link `dir` points to (a link replaced by a real
-// directory left its target stale and the link gone). Refused: "." and "..", a link to
-// nothing, and (usage errors, exit 2) a directory holding a subdirectory, which the swap
-// could not carry over; an existing file that is not a directory is gpt::Error.
+// directory left its target stale and the link gone). Refused as usage errors (exit 2):
+// "." and "..", a link to nothing or to a file, an existing file, and a directory holding
+// a subdirectory, which the swap could not carry over.
 std::string replaceable_dir(const std::string& dir);
 
 // A whole file mapped read-only (move-only, unmapped on destruction): large model

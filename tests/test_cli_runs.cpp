@@ -112,6 +112,10 @@ TEST(Runs, ADamagedCheckpointNamesTheBestModelToStartFrom) {
   EXPECT_NE(err.find("checksum mismatch"), std::string::npos) << err;
   EXPECT_EQ(err.find("earlier checkpoint"), std::string::npos) << err;
   EXPECT_NE(err.find("gpt train --init " + best + " --data DIR --out NEW"), std::string::npos) << err;
+  // (helper-40: sample and eval were pointed at train only)
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", run, "--tokens", "2"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("sample or evaluate it with --ckpt " + best), std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"sample", "--ckpt", best, "--tokens", "2"}, nullptr, &err), 0) << err;
   train(data, join_path(dir, "new"), 2, 0, &err, {"--init", best});
   // best.bin damaged: the run's checkpoint is named instead.
   bytes = read_file(best);

@@ -573,6 +573,15 @@ TEST(Shards, GlobIsSortedAndNoMatchIsAnError) {
                                                         "'dir/fineweb_train_*.bin'"});
   // The example fits the flag (--val-glob was shown a train pattern; helper-21).
   expect_error([&] { glob_files(pat, "--val-glob"); }, {"--val-glob 'dir/fineweb_val_*.bin'"});
+  // helper-40: one shard reached twice through a linked directory was read twice.
+  make_dirs(join_path(dir, "d1"));
+  write_file_atomic(join_path(dir, "d1/train.bin"), "x");
+  ASSERT_EQ(::symlink("d1", join_path(dir, "d2").c_str()), 0);
+  const std::string twice = join_path(dir, "d*/train.bin");
+  expect_error([&] { glob_files(twice, "--train-glob"); },
+               {"matches one file twice, as " + join_path(dir, "d1/train.bin") + " and " + join_path(dir, "d2/train.bin")},
+               kExitUsage);
+  EXPECT_EQ(glob_files(twice, "--input").size(), 2u);  // (prepare names and skips the second itself)
 }
 
 TEST(Shards, TokenIdsAtOrAboveTheVocabularyAreRefused) {
@@ -1104,6 +1113,11 @@ TEST(Prepare, OutALinkOrAPrivateDirectoryKeepsItsLinkAndPermissions) {
     EXPECT_EQ(r.st_gid, 1234u);
     EXPECT_EQ(r.st_mode & 07777, 0700u);
   }
+  // helper-40: a link to a file with a trailing slash was exit 1 (without it, 2)
+  write_file_atomic(join_path(dir, "file"), "x");
+  ASSERT_EQ(::symlink("file", join_path(dir, "to_file").c_str()), 0);
+  for (const std::string& out : {join_path(dir, "to_file"), join_path(dir, "to_file") + "/"})
+    expect_error([&] { prepare_data(in, out, "char", 0.1); }, {"not a directory"}, kExitUsage);
   const std::string dangling = join_path(dir, "dangling");
   ASSERT_EQ(::symlink("nowhere", dangling.c_str()), 0);
   expect_error([&] { prepare_data(in, dangling, "char", 0.1); }, {dangling, "a symbolic link to nothing"}, kExitUsage);

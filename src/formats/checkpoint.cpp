@@ -20,8 +20,9 @@ std::string damaged_advice(const std::string& path) {
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   const std::string best = join_path(dir, "best.bin"), ckpt = join_path(dir, kCheckpointFile);
   if (base == kCheckpointFile && file_exists(best))
-    return "a run keeps one checkpoint: restore it from a backup, or start a new run from the run's best model "
-           "(gpt train --init " + best + " --data DIR --out NEW; its optimizer state and data position start over)";
+    return "a run keeps one checkpoint: restore it from a backup, or use the run's best model: sample or evaluate "
+           "it with --ckpt " + best + ", or start a new run from it (gpt train --init " + best + " --data DIR --out NEW; "
+           "its optimizer state and data position start over)";
   if (base == "best.bin" && file_exists(ckpt))
     return "restore it from a backup, or use the run's last checkpoint instead (" + ckpt + ")";
   return "restore it from a backup (a run keeps one checkpoint), or train again";

@@ -4,8 +4,10 @@
 #include "text/dataloader.h"
 
 #include <glob.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <map>
 #include <fstream>
 #include <cstring>
 #include <cstdio>
@@ -115,6 +117,20 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
     GPT_FAIL(flag, " '", pattern, "': cannot list the files (", rc == GLOB_ABORTED ? "read error" : "out of memory",
              ")");
   std::sort(out.begin(), out.end());  // byte order, whatever the locale
+  // One shard reached twice (a linked directory: 'data*/train.bin' with data2 -> data1)
+  // was read twice, its tokens counted twice. (prepare's --input names such a file and
+  // reads it once.)
+  if (flag != "--input") {
+    std::map<std::pair<dev_t, ino_t>, std::string> seen;
+    for (const std::string& f : out) {
+      struct stat st {};
+      if (::stat(f.c_str(), &st) != 0) continue;  // (its read names the error)
+      const auto [it, first] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), f);
+      if (!first)
+        GPT_USAGE_FAIL(flag, " '", pattern, "': matches one file twice, as ", it->second, " and ", f,
+                       " (a link?), so its tokens would count twice; narrow the pattern to read each shard once");
+    }
+  }
   return out;
 }
 
