@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "check.h"
@@ -109,6 +110,18 @@ bool is_regular_file(const std::string& path) {
 bool same_file(const std::string& a, const std::string& b) {
   struct stat sa {}, sb {};
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::string>& paths) {
+  std::map<std::pair<dev_t, ino_t>, std::string> first;
+  std::vector<std::string> earlier(paths.size());
+  for (size_t i = 0; i < paths.size(); i++) {
+    struct stat st {};
+    if (::stat(paths[i].c_str(), &st) != 0) continue;
+    const auto [it, added] = first.emplace(std::make_pair(st.st_dev, st.st_ino), paths[i]);
+    if (!added) earlier[i] = it->second;
+  }
+  return earlier;
 }
 
 bool is_directory(const std::string& path) {

@@ -35,6 +35,9 @@ bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);  // following links; not a FIFO, device or directory
 bool same_file(const std::string& a, const std::string& b);  // both exist and are one (device, inode)
+// For each of `paths`, in order: the earlier path to the same file (device, inode), or ""
+// for the first path to its file and for one that cannot be reached (its read names why).
+std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::string>& paths);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 std::string join_path(const std::string& dir, const std::string& name);
 std::string parent_dir(const std::string& path);  // "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/"

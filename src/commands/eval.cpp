@@ -62,7 +62,7 @@ int cmd_eval(const Args& a) {
   // The data's tokenizer (DIR's, or the one `gpt prepare` wrote beside the globbed shards,
   // the same in each of their directories: unlooked for, data of another tokenizer of the
   // same size gave a loss and exit 0).
-  const std::string tok_dir = data_tokenizer_dir(glob.empty() ? src.dir : "", glob.empty() ? std::vector<std::string>{} : paths);
+  const std::string tok_dir = glob.empty() ? data_tokenizer_dir(src.dir, {}) : data_tokenizer_dir("", paths);
   const std::string tok_file = join_path(tok_dir, kTokenizerFile);
   if (!ck.tokenizer.empty() && !tok_dir.empty() && Tokenizer::load_dir(tok_dir)->serialize() != ck.tokenizer)
     GPT_FAIL(tok_file, ": differs from the model's tokenizer; these data were prepared with another tokenizer "

@@ -121,7 +121,11 @@ int terminal_columns() {
 // save that failed), for the note that says why the curve goes back.
 struct MetricsCut {
   std::vector<long long> after;  // the steps of lines after the checkpoint's step
-  std::vector<std::string> torn;  // lines cut short (a full disk, a kill mid-write), dropped
+  struct Torn {
+    std::string line;  // cut short (a full disk, a kill mid-write), dropped
+    bool redone;       // its step is after the checkpoint's (trained and logged again)
+  };
+  std::vector<Torn> torn;
 };
 MetricsCut truncate_metrics(const std::string& path, int64_t last_step) {
   MetricsCut cut;
@@ -130,11 +134,11 @@ MetricsCut truncate_metrics(const std::string& path, int64_t last_step) {
   for_each_line(path, kMetricsLineMax, [&](const std::string& line) {
     auto p = line.find("\"step\":");
     if (line.empty()) return;
+    const long long step = p == std::string::npos ? 0 : std::atoll(line.c_str() + p + 7);
     if (p == std::string::npos || line.back() != '}') {  // (a line a full disk cut short)
-      cut.torn.push_back(line);
+      cut.torn.push_back({line, p != std::string::npos && step > last_step});
       return;
     }
-    const long long step = std::atoll(line.c_str() + p + 7);
     if (step <= last_step) kept += line + "\n";
     else cut.after.push_back(step);
   });
@@ -609,15 +613,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (r.resume) {
       const MetricsCut metrics_cut = truncate_metrics(metrics_path, st.step);
       // (Dropped without a word: a torn line of the checkpoint's step is that step's record, lost.)
-      for (const std::string& torn : metrics_cut.torn) {
-        const auto p = torn.find("\"step\":");
-        const bool redone = p != std::string::npos && std::atoll(torn.c_str() + p + 7) > long(st.step);
+      for (const MetricsCut::Torn& torn : metrics_cut.torn)
         std::fprintf(stderr, "note: %s held a line cut short (a full disk, or a kill while it was written): %s; it "
                      "is dropped (%s)\n", metrics_path.c_str(),
-                     visible(torn.size() > 60 ? torn.substr(0, 60) + "..." : torn).c_str(),
-                     redone ? "its step comes after the checkpoint's: it is trained and logged again"
-                            : "the metrics of that step are lost; the checkpoint keeps its training");
-      }
+                     visible(torn.line.size() > 60 ? torn.line.substr(0, 60) + "..." : torn.line).c_str(),
+                     torn.redone ? "its step comes after the checkpoint's: it is trained and logged again"
+                                 : "the metrics of that step are lost; the checkpoint keeps its training");
       if (const std::vector<long long>& cut = metrics_cut.after; !cut.empty() && root)
         std::fprintf(stderr, "note: %s logged %s after step %ld, where the checkpoint is (the last session ended "
                      "without saving them: killed, or stopped by an error); they are cut, and those steps are trained again\n",

@@ -15,9 +15,8 @@ namespace {
 // What to do about a damaged checkpoint: a run keeps one checkpoint.bin (and best.bin), so
 // the advice to use an earlier one named nothing there is.
 std::string damaged_advice(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string dir = parent_dir(path);
+  const std::string base = path.substr(path.find_last_of('/') + 1);  // (npos + 1 = 0: the whole name)
   const std::string best = join_path(dir, "best.bin"), ckpt = join_path(dir, kCheckpointFile);
   if (base == kCheckpointFile && file_exists(best))
     return "a run keeps one checkpoint: restore it from a backup, or use the run's best model: sample or evaluate "
@@ -27,9 +26,7 @@ std::string damaged_advice(const std::string& path) {
     return "restore it from a backup, or use the run's last checkpoint instead (" + ckpt + ")";
   return "restore it from a backup (a run keeps one checkpoint), or train again";
 }
-}  // namespace
 
-namespace {
 
 // The header fields in file order, each list written once and used by both the
 // writer and the reader (ints and enums are stored as int32). Two lists, so that

@@ -4,10 +4,8 @@
 #include "text/dataloader.h"
 
 #include <glob.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <map>
 #include <fstream>
 #include <cstring>
 #include <cstdio>
@@ -121,15 +119,11 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
   // was read twice, its tokens counted twice. (prepare's --input names such a file and
   // reads it once.)
   if (flag != "--input") {
-    std::map<std::pair<dev_t, ino_t>, std::string> seen;
-    for (const std::string& f : out) {
-      struct stat st {};
-      if (::stat(f.c_str(), &st) != 0) continue;  // (its read names the error)
-      const auto [it, first] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), f);
-      if (!first)
-        GPT_USAGE_FAIL(flag, " '", pattern, "': matches one file twice, as ", it->second, " and ", f,
+    const std::vector<std::string> earlier = earlier_paths_to_same_file(out);
+    for (size_t i = 0; i < out.size(); i++)
+      if (!earlier[i].empty())
+        GPT_USAGE_FAIL(flag, " '", pattern, "': matches one file twice, as ", earlier[i], " and ", out[i],
                        " (a link?), so its tokens would count twice; narrow the pattern to read each shard once");
-    }
   }
   return out;
 }

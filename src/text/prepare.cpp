@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -138,17 +137,11 @@ void add_input(const std::string& p, const std::string& out_real, InputFiles& in
 // A file met twice (through a symbolic or a hard link, or a pattern and a link) is read
 // once, where it comes first in byte order; the others are named.
 void read_each_file_once(InputFiles& in) {
-  std::map<std::pair<dev_t, ino_t>, std::string> seen;  // the file, by its device and inode
+  const std::vector<std::string> earlier = earlier_paths_to_same_file(in.files);
   std::vector<std::string> once;
-  for (const std::string& f : in.files) {
-    struct stat st {};
-    if (::stat(f.c_str(), &st) != 0) {
-      once.push_back(f);  // (its read names the error)
-      continue;
-    }
-    const auto [it, first] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), f);
-    if (first) once.push_back(f);
-    else in.passed_over.push_back(f + " (the same file as " + it->second + ", read already)");
+  for (size_t i = 0; i < in.files.size(); i++) {
+    if (earlier[i].empty()) once.push_back(in.files[i]);
+    else in.passed_over.push_back(in.files[i] + " (the same file as " + earlier[i] + ", read already)");
   }
   in.files = std::move(once);
 }
