@@ -993,8 +993,20 @@ TEST(Prepare, LinkedDirectoriesAreReadOnceAndFifosArePassedOverByName) {
               std::string::npos) << summary;
     EXPECT_NE(summary.find(join_path(notes, "broken") + " (a broken link)"), std::string::npos) << summary;
     if (input == notes) {
-      EXPECT_NE(summary.find(join_path(notes, "self") + " (the directory "), std::string::npos) << summary;
+      EXPECT_NE(summary.find(join_path(notes, "self") + " (the same directory as " + notes + ", read already)"),
+                std::string::npos) << summary;
     }
+  }
+  // A directory read through a link first is named as the link (helper-40: the real one,
+  // met second, was "the directory <itself>, read already").
+  {
+    const std::string top = join_path(dir, "top"), real_dir = join_path(top, "zreal");
+    make_dirs(real_dir);
+    write_file_atomic(join_path(real_dir, "c.txt"), "gamma\n");
+    ASSERT_EQ(::symlink("zreal", join_path(top, "alink").c_str()), 0);
+    const std::string summary = prepare_data(join_path(top, "*"), join_path(dir, "d4"), "char", 0.0);
+    EXPECT_NE(summary.find(real_dir + " (the same directory as " + join_path(top, "alink") + ", read already)"),
+              std::string::npos) << summary;
   }
   // helper-39: an --input link in a loop, or to nothing, was "no such file".
   const std::string loop = join_path(dir, "loop"), gone = join_path(dir, "gone");

@@ -251,9 +251,21 @@ Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer) 
       GPT_FAIL(path, ": not a gpt.cc checkpoint: expected magic ", kCheckpointMagic, ", found ", magic,
                "; pass the RUN directory of `gpt train` or its ", kCheckpointFile);
     const auto version = r.get<uint32_t>("version");
-    if (version < 1 || version > kCheckpointVersion)
+    if (version < 1 || version > kCheckpointVersion) {
+      // Every version ends in the checksum of the bytes before it: a version field whose file
+      // does not check out is a damaged file, not one from a newer gpt.cc (a flipped byte there
+      // was sent to look for a newer build).
+      const bool sealed = data.size() >= 16 && [&] {
+        uint64_t stored;
+        std::memcpy(&stored, data.data() + data.size() - sizeof(uint64_t), sizeof(uint64_t));
+        return fnv1a(data.data(), data.size() - sizeof(uint64_t)) == stored;
+      }();
+      if (!sealed)
+        GPT_FAIL(path, ": the file is damaged: its version field reads ", version, " (this build reads versions 1 to ",
+                 kCheckpointVersion, ") and its checksum does not match: ", damaged_advice(path));
       GPT_FAIL(path, ": checkpoint version ", version, " is not supported (this build reads versions 1 to ",
                kCheckpointVersion, ")", version > kCheckpointVersion ? "; it was written by a newer gpt.cc" : "");
+    }
     if (data.size() < sizeof(uint64_t) + 8)
       GPT_FAIL(path, ": truncated (", data.size(), " bytes)");
     uint64_t stored_sum;

@@ -14,9 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "check.h"
 #include "config.h"
@@ -83,7 +83,7 @@ struct InputFiles {
   std::vector<std::string> own_dirs;  // gpt's own directories met and not read
   std::vector<std::string> unreadable;  // "path (why)": broken links, paths too long to open
   std::vector<std::string> passed_over;  // "path (why)": FIFOs, sockets, devices, a directory met twice
-  std::set<std::string> seen;  // the real paths of the directories walked (links are followed)
+  std::map<std::string, std::string> seen;  // real path of each directory walked -> the path it was read as
 };
 
 // Regular files below dir (recursively), skipping names that start with '.', the --out
@@ -96,9 +96,12 @@ void add_input(const std::string& p, const std::string& out_real, InputFiles& in
 void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
   const std::string real = real_path(dir);
   if (is_inside(real, out_real)) return;  // what this run replaces
-  if (!real.empty() && !in.seen.insert(real).second) {
-    in.passed_over.push_back(dir + " (the directory " + real + ", read already)");
-    return;
+  if (!real.empty()) {
+    const auto [at, first] = in.seen.emplace(real, dir);
+    if (!first) {  // (named as its real path, which read wrong when the real one came second)
+      in.passed_over.push_back(dir + " (the same directory as " + at->second + ", read already)");
+      return;
+    }
   }
   auto has = [&](const char* f) { return file_exists(join_path(dir, f)); };
   if (has(kTokenizerFile) || has("checkpoint.bin") || has("best.bin") || (has("metrics.jsonl") && has("data.json"))) {
