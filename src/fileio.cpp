@@ -99,7 +99,23 @@ size_t for_each_line(const std::string& path, size_t max_line, const std::functi
 
 bool file_exists(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == EACCES) {
+    // A directory on the way this user cannot search (helper-41: a data directory of mode
+    // 000 was "has no tokenizer.bin ... run gpt prepare", advice that overwrites it). The
+    // first such directory is named.
+    std::string blocked = parent_dir(path);
+    for (size_t i = path.find('/', 1); i != std::string::npos; i = path.find('/', i + 1)) {
+      const std::string prefix = path.substr(0, i);
+      if (::access(prefix.c_str(), X_OK) != 0) {
+        blocked = prefix;
+        break;
+      }
+    }
+    GPT_FAIL(path, ": cannot look for it (", std::strerror(EACCES), "): this user cannot read the directory ", blocked,
+             "; give it read and search permission (chmod u+rx ", blocked, "), or run as its owner");
+  }
+  return false;
 }
 
 bool is_regular_file(const std::string& path) {
@@ -173,6 +189,10 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
 }
 
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts) {
+  commit_staged(write_file_staged(path, parts), path);
+}
+
+std::string write_file_staged(const std::string& path, const std::vector<std::string_view>& parts) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) GPT_FAIL(path, ": cannot create temp file ", tmp, " (", std::strerror(errno), ")");
@@ -199,6 +219,10 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
     ::unlink(tmp.c_str());
     GPT_FAIL(path, ": fsync/close failed (", std::strerror(e), "); the previous file, if any, is untouched");
   }
+  return tmp;
+}
+
+void commit_staged(const std::string& tmp, const std::string& path) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
@@ -522,6 +546,15 @@ std::string replaceable_dir(const std::string& given) {
         GPT_USAGE_FAIL(dir, ": holds a subdirectory (", subdir, "); this directory is replaced whole, so choose "
                        "another --out or move ", join_path(dir, subdir), " away (nothing was changed)");
     }
+    // (helper-41: another user's directory was swapped out, then its files could not be
+    // removed: exit 1 after the work, the old data left in DIR.tmp.PID, and every later
+    // prepare there stopped on that leftover)
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      struct stat st {};
+      ::stat(dir.c_str(), &st);
+      GPT_FAIL(dir, ": this user cannot replace it (", std::strerror(errno), ": the files in it can be removed only "
+               "by its owner, uid ", st.st_uid, "); give another --out, or have its owner remove it (nothing was changed)");
+    }
   }
   return dir;
 }
@@ -542,7 +575,14 @@ DirWriter::DirWriter(const std::string& dir, std::vector<std::string> replaces)
         stale.push_back(join_path(parent, name));
     }
     ::closedir(d);
-    for (const auto& p : stale) remove_tree(p);
+    for (const auto& p : stale) {
+      try {
+        remove_tree(p);
+      } catch (const Error& e) {  // (another user's leftover stopped every writer here)
+        std::fprintf(stderr, "note: %s, left by a writer that died, cannot be removed (%s); remove it as its owner\n",
+                     p.c_str(), e.what());
+      }
+    }
   }
   tmp_ = dir_ + ".tmp." + std::to_string(::getpid());
   remove_tree(tmp_);

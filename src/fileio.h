@@ -28,9 +28,17 @@ size_t for_each_line(const std::string& path, size_t max_line, const std::functi
 void write_file_atomic(const std::string& path, std::string_view bytes);
 // The same with the file's bytes given in parts (no copy of them joined).
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);
+// write_file_atomic in two steps, for a file that must replace another only after other
+// work: the bytes written whole and synced to "<path>.tmp.<pid>" (returned; a full disk
+// fails here, with `path` untouched), then renamed over `path` (the caller removes the temp
+// if it gives up between the two).
+std::string write_file_staged(const std::string& path, const std::vector<std::string_view>& parts);
+void commit_staged(const std::string& staged, const std::string& path);
 // fsync of a file written by appending (metrics.jsonl, samples.txt), so what a checkpoint
 // follows is on disk with it; best effort (a failure changes nothing of the run).
 void sync_file(const std::string& path);
+// Whether the path exists; gpt::Error naming the directory when one on its way cannot be
+// searched by this user (it read as "not there", and the advice then was to create it).
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);  // following links; not a FIFO, device or directory

@@ -5,6 +5,7 @@
 // fields, attention overflow, a failed export. One test (or more) per finding; each
 // fails on the code before the fix (see the report of issue 13).
 #include <fcntl.h>
+#include <grp.h>
 #include <omp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -2068,6 +2069,157 @@ TEST_F(Robustness, AModelWhoseForwardOverflowsIsRefusedNotShown) {
   EXPECT_EQ(run_gpt({"sample", "--ckpt", run, "--prompt", "the", "--tokens", "5"}, nullptr, &err), 0) << err;
   EXPECT_EQ(run_gpt({"eval", "--ckpt", run, "--data", data}, nullptr, &err), 0) << err;
   if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+// ---- Another user's view: permissions ------------------------------------------------
+// Root passes every permission check, and the tests run as root in CI: bin `args` run as
+// the user nobody (uid/gid 65534) when this is root, else as this user; stderr to `log`.
+int run_as_nobody(const char* bin, std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), bin);
+  return in_child([&] {
+    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+                             ::setresuid(65534, 65534, 65534) != 0))
+      return 125;
+    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin, argv.data());
+    return 127;
+  });
+}
+
+// helper-41, as a user who is not root: a best.bin the resume could not read was "lost" and
+// a worse model written over it (exit 0, "lowest val loss" of the worse one); an unreadable
+// model file was "found an empty file (0 bytes)"; a data directory of mode 000 had "no
+// tokenizer.bin" and was to be made again with `gpt prepare`; prepare --out over another
+// user's directory swapped it out, failed to remove its files (exit 1 after the work) and
+// left them in DIR.tmp.PID.
+TEST_F(Robustness, WhatThisUserCannotReadIsNamedAsSuchAndNothingIsReplaced) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), w = dir + "/w", run = w + "/run", log = w + "/log";
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  make_dirs(w);
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 4, {"--eval-every", "2"})), 0);
+  std::system(("cp -r '" + data + "' '" + w + "/d2' && cp -r '" + run + "' '" + w + "/run2'").c_str());
+  if (::geteuid() == 0) {
+    ASSERT_EQ(std::system(("chown -R 65534:65534 '" + w + "'").c_str()), 0);
+  }
+  auto status_of = [&](std::vector<std::string> args) {
+    const int st = run_as_nobody(bin_, std::move(args), log);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  // 1. best.bin unreadable: the resume is refused before anything is written.
+  const std::string best = run + "/best.bin", best_bytes = read_file(best), ckpt = read_file(run + "/checkpoint.bin");
+  ASSERT_EQ(::chmod(best.c_str(), 0), 0);
+  EXPECT_EQ(status_of({"train", "--resume", run, "--steps", "8"}), 1);
+  std::string err = read_file(log);
+  EXPECT_NE(err.find(best + ": cannot open for reading (Permission denied)"), std::string::npos) << err;
+  EXPECT_NE(err.find("chmod u+r"), std::string::npos) << err;
+  EXPECT_EQ(read_file(best), best_bytes);
+  EXPECT_EQ(read_file(run + "/checkpoint.bin"), ckpt);
+  // 2. An unreadable model file, in every command that takes one.
+  const std::string model = w + "/run2/checkpoint.bin";
+  ASSERT_EQ(::chmod(model.c_str(), 0), 0);
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"sample", "--ckpt", model, "--tokens", "3"}, {"eval", "--ckpt", model, "--data", data},
+           {"export", "--ckpt", model, "--to", "llmc", "--out", w + "/x.bin"},
+           {"train", "--init", model, "--data", data, "--out", w + "/fresh"}}) {
+    EXPECT_EQ(status_of(args), 1) << args[0];
+    err = read_file(log);
+    EXPECT_NE(err.find(model + ": cannot open for reading (Permission denied)"), std::string::npos) << err;
+    EXPECT_EQ(err.find("empty file"), std::string::npos) << err;
+  }
+  // 3. A data directory this user cannot read: named, not "run gpt prepare" over it.
+  const std::string d2 = w + "/d2";
+  ASSERT_EQ(::chmod(d2.c_str(), 0), 0);
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"train", "--data", d2, "--out", w + "/n"}, {"eval", "--ckpt", run, "--data", d2},
+           {"tokenize", "--data", d2, "--encode", "ab"}}) {
+    EXPECT_EQ(status_of(args), 1) << args[0];
+    err = read_file(log);
+    EXPECT_NE(err.find("this user cannot read the directory " + d2 + "; give it read and search permission"),
+              std::string::npos) << err;
+    EXPECT_EQ(err.find("gpt prepare"), std::string::npos) << err;
+  }
+  EXPECT_FALSE(is_directory(w + "/n"));
+  // 4. prepare --out over another user's data directory: refused before any work.
+  if (::geteuid() == 0) {
+    const std::string rdata = w + "/rdata";
+    prepare_data(dir + "/input.txt", rdata, "char", 0.1);  // root's, in nobody's directory
+    const std::string train_bytes = read_file(rdata + "/train.bin");
+    EXPECT_EQ(status_of({"prepare", "--input", dir + "/input.txt", "--out", rdata, "--val-fraction", "0.2"}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find(rdata + ": this user cannot replace it (Permission denied"), std::string::npos) << err;
+    EXPECT_EQ(read_file(rdata + "/train.bin"), train_bytes);
+    EXPECT_EQ(std::system(("ls -d '" + rdata + "'.tmp.* >/dev/null 2>&1").c_str()) == 0, false) << "a temp was left";
+  }
+}
+
+// A small file system that fills up (tmpfs; root only: the test skips where it cannot mount).
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& at, const std::string& size) : at_(at) {
+    make_dirs(at);
+    mounted_ = ::geteuid() == 0 &&
+               std::system(("mount -t tmpfs -o size=" + size + " tmpfs '" + at + "' 2>/dev/null").c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) std::system(("umount '" + at_ + "'").c_str());
+  }
+  bool mounted() const { return mounted_; }
+  void fill() {  // no byte left: a filler file takes what remains
+    std::system(("dd if=/dev/zero of='" + at_ + "/filler' bs=4096 2>/dev/null").c_str());
+  }
+
+ private:
+  std::string at_;
+  bool mounted_ = false;
+};
+
+// helper-41, on a real full disk: `export --to llmc` removed the earlier export before
+// writing the new one, then failed "the previous file, if any, is untouched" with nothing
+// left but its marker; and one sample that could not be appended to samples.txt stopped
+// every later one from reaching it, the run ending exit 0 without a word of the missing ones.
+TEST_F(Robustness, AFullDiskKeepsTheEarlierExportAndCountsTheSamplesNotWritten) {
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  SmallDisk disk(dir + "/fs", "160k");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  std::string out, err;
+  ASSERT_EQ(run_gpt(tiny_train(data, dir + "/small", 2, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  std::vector<std::string> big = {"train", "--data", data, "--out", dir + "/big", "--steps", "1", "--eval-every", "0",
+                                  "--layers", "2", "--heads", "2", "--dim", "64", "--context", "8", "--batch", "2"};
+  ASSERT_EQ(run_gpt(big, nullptr, &err), 0) << err;
+  const std::string x = dir + "/fs/x.bin";
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/small", "--to", "llmc", "--out", x}, nullptr, &err), 0) << err;
+  const std::string before = read_file(x), tok = read_file(dir + "/fs/x.tokenizer.bin");
+  EXPECT_EQ(run_gpt({"export", "--ckpt", dir + "/big", "--to", "llmc", "--out", x}, nullptr, &err), 1);
+  EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+  EXPECT_NE(err.find("the previous file, if any, is untouched"), std::string::npos) << err;
+  EXPECT_EQ(read_file(x), before) << "the earlier export was lost";
+  EXPECT_EQ(read_file(dir + "/fs/x.tokenizer.bin"), tok);
+  EXPECT_FALSE(file_exists(interrupted_export_marker(x)));
+  EXPECT_EQ(std::system(("ls '" + dir + "/fs' | grep -q tmp").c_str()) == 0, false) << "a temp file was left";
+  EXPECT_EQ(run_gpt({"sample", "--ckpt", x, "--tokens", "3"}, nullptr, &err), 0) << err;
+
+  // samples.txt on the full disk (a link there from the run): every sample is on stdout,
+  // none in the file, none torn, and the end says how many are missing.
+  const std::string run = dir + "/small";
+  write_file_atomic(dir + "/fs/samples.txt", "");
+  disk.fill();
+  ASSERT_EQ(::symlink((dir + "/fs/samples.txt").c_str(), (run + "/samples.txt").c_str()), 0);
+  EXPECT_EQ(run_gpt({"train", "--resume", run, "--steps", "5", "--sample-every", "1", "--sample-tokens", "40"}, &out,
+                    &err), 0) << err;
+  EXPECT_EQ(read_file(dir + "/fs/samples.txt"), "");
+  size_t shown = 0;
+  for (size_t at = out.find("--- sample at step "); at != std::string::npos; at = out.find("--- sample at step ", at + 1))
+    shown++;
+  EXPECT_EQ(shown, 3u) << out;
+  EXPECT_NE(err.find("the sample of step 3 is on stdout only; the next samples are tried again"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find(run + "/samples.txt misses 3 samples of this session's 3 (the first at step 3 (No space left on "
+                           "device)); they were printed on stdout only"),
+            std::string::npos) << err;
 }
 
 // Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input

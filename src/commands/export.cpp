@@ -190,7 +190,10 @@ int cmd_export(const Args& a) {
   // a safetensors directory is written whole beside --out and swapped in at once
   // (DirWriter); an llm.c file and the tokenizer beside it cannot be, so the old weights
   // go first, under a marker naming the interrupted export, and the new weights come
-  // last: until then no model is there to be read with the wrong tokenizer.
+  // last: until then no model is there to be read with the wrong tokenizer. The new
+  // weights are written (staged) before the old ones go: a full disk fails there with the
+  // earlier export whole (helper-41: it was removed first, and the error said "the
+  // previous file, if any, is untouched").
   if (to == "llmc") {
     const std::string file = llmc_bytes(c, lp.params, dtype == "bf16");
     // Missing directories above the file are made, as for a safetensors directory (the
@@ -199,15 +202,25 @@ int cmd_export(const Args& a) {
     for (const std::string& f : owned) remove_stale_temps_of(f);
     remove_stale_temps_of(out);
     remove_stale_temps_of(marker);
-    write_file_atomic(marker, str("gpt export to ", out, " was interrupted here (no weights were written yet); "
-                                  "run the export again\n"));
-    std::remove(out.c_str());
-    crash_point("export:old-weights-removed");
-    if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
-    for (const std::string& f : owned)
-      if (!writes(f)) std::remove(f.c_str());  // an earlier export's (checked above)
-    crash_point("export:tokenizer-written");
-    write_file_atomic(out, file);
+    const std::string staged = write_file_staged(out, {file});
+    bool old_removed = false;
+    try {
+      write_file_atomic(marker, str("gpt export to ", out, " was interrupted here (no weights were written yet); "
+                                    "run the export again\n"));
+      std::remove(out.c_str());
+      old_removed = earlier_export;
+      crash_point("export:old-weights-removed");
+      if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
+      for (const std::string& f : owned)
+        if (!writes(f)) std::remove(f.c_str());  // an earlier export's (checked above)
+      crash_point("export:tokenizer-written");
+      commit_staged(staged, out);
+    } catch (const Error& e) {
+      std::remove(staged.c_str());
+      if (!old_removed) throw;
+      throw Error(e.code, str(e.what(), "; the earlier export's weights were already removed (", marker,
+                              " says so): run this export again once that is fixed"));
+    }
     std::remove(marker.c_str());
     bytes = file.size();
     what = out + (dtype == "bf16" ? " (llm.c checkpoint, version 5, bfloat16)" : " (llm.c checkpoint, version 3, float32)");

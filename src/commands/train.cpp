@@ -586,6 +586,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                   "the data have no tokenizer, so --sample-every's samples are token ids",
                                   "the data have no tokenizer");
   }
+  // A best.bin this user cannot read is not damaged: refused before anything is written, not
+  // replaced (helper-41: it was "lost", the next evaluation wrote a worse model over it, and
+  // the run ended "lowest val loss" of that one).
+  if (const std::string best_file = join_path(r.out, kBestFile);
+      root && r.resume && r.fork_from.empty() && file_exists(best_file) && ::access(best_file.c_str(), R_OK) != 0)
+    GPT_FAIL(best_file, ": cannot open for reading (", std::strerror(errno), "); a resume reads it so that only "
+             "a lower val loss replaces it: give this user read permission (chmod u+r ", best_file,
+             "), or move it aside to let this run write a new one (nothing was changed)");
   // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
   // while the header is printed, which killed the run with nothing saved) only sets a flag;
   // one before the first step stops the run there, saved.
@@ -762,7 +770,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // appended to RUN/samples.txt: temperature 1 from the same seed every time, so two
   // samples differ only by what the model learned between them, and `gpt sample --ckpt`
   // on this step's checkpoint with --seed and --tokens gives the same text.
-  bool samples_failed = false;
+  // Samples that could not be appended (a full disk, a size limit): each later one is tried
+  // again, and the end says how many are missing (helper-41: one failure stopped every later
+  // sample from reaching samples.txt, and the run ended exit 0 without a word of it).
+  int samples_lost = 0;
+  std::string samples_first_lost;  // "step N (why)"
   double sample_s = 0.0;  // wall time of the samples so far (ETA and the last line count it)
   int samples_taken = 0;
   auto take_sample = [&](double loss, std::optional<double> val) {
@@ -785,21 +797,24 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     std::printf("%s\n", cut ? " [interrupted]" : "");
     std::fflush(stdout);
     if (cut) header += " | interrupted";
-    if (!samples_failed) {
+    {
       struct stat before {};
       const off_t size = ::stat(samples_path.c_str(), &before) == 0 ? before.st_size : 0;
+      errno = 0;
       std::ofstream f(samples_path, std::ios::app | std::ios::binary);
       f << sample_entry(header, text);
       f.flush();
-      if (!f) {  // (a full disk, a size limit): no torn entry is left behind, and no more are tried
-        samples_failed = true;
+      if (!f) {  // no torn entry is left behind
         const int e = errno ? errno : EIO;
         f.close();
         if (::truncate(samples_path.c_str(), size) != 0) {
           // the torn entry stays; a resume drops it (truncate_samples)
         }
-        std::fprintf(stderr, "note: cannot write %s (%s); the samples go to stdout only\n", samples_path.c_str(),
-                     std::strerror(e));
+        if (samples_lost++ == 0) {
+          samples_first_lost = str("step ", st.step, " (", std::strerror(e), ")");
+          std::fprintf(stderr, "note: cannot write %s (%s): the sample of step %ld is on stdout only; the next "
+                       "samples are tried again\n", samples_path.c_str(), std::strerror(e), long(st.step));
+        }
       }
     }
     sample_s += took.seconds();
@@ -1115,6 +1130,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const bool finished = st.step >= tc.steps && !eval_given_up;
   if (!root) return finished ? 0 : stop_code;
   if (tty) std::fprintf(stderr, "\n");
+  if (samples_lost)
+    std::fprintf(stderr, "note: %s misses %s of this session's %d (the first at %s); they were printed on stdout "
+                 "only\n", samples_path.c_str(), count(samples_lost, "sample").c_str(), samples_taken,
+                 samples_first_lost.c_str());
   if (profile)
     std::fprintf(stderr, "%s", format_backend_profile(profiled_s, profiled_steps,
                                                       model.backend().name + std::string(" ") +

@@ -1,6 +1,7 @@
 // Format detection and the learned-position conversion (see model_io.h).
 #include "formats/model_io.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -33,11 +34,17 @@ struct Sniffed {
   unsigned char b[9] = {};
   size_t got = 0;
   std::optional<ModelFormat> format;
+  int open_error = 0;  // errno of a file that cannot be opened (it read as an empty file)
 };
 
 Sniffed sniff(const std::string& path) {
   Sniffed s;
+  errno = 0;
   std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    s.open_error = errno ? errno : EIO;
+    return s;
+  }
   f.read(reinterpret_cast<char*>(s.b), 9);
   s.got = size_t(f.gcount());
   const unsigned char* b = s.b;
@@ -67,6 +74,8 @@ ModelFormat detect(const std::string& path) {
     GPT_FAIL(path, ": no such file or directory; expected a run directory of `gpt train --out RUN`, a checkpoint, "
              "an llm.c checkpoint (.bin) or a .safetensors file / directory");
   const Sniffed sn = sniff(path);
+  if (sn.open_error)  // (helper-41: an unreadable model was "found an empty file (0 bytes)")
+    GPT_FAIL(path, ": cannot open for reading (", std::strerror(sn.open_error), ")");
   if (sn.format) return *sn.format;
   const unsigned char* b = sn.b;
   const size_t got = sn.got;
