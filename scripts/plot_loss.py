@@ -40,7 +40,9 @@ def read_metrics(run):
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        sys.exit(f"plot_loss.py: {path}: cannot read it ({e.strerror or e})")
+    except UnicodeDecodeError as e:
         sys.exit(f"plot_loss.py: {path}: cannot read it as UTF-8 text ({e})")
     lines = text.split("\n")
     for n, line in enumerate(lines, 1):
@@ -95,6 +97,13 @@ def main():
     for run in args.runs:  # every run's file checked before the (slow) matplotlib import
         read_metrics(run)
 
+    # A HOME this user cannot write (the user nobody's /nonexistent): matplotlib made its own
+    # temporary cache and said so in a warning; a private one, removed at exit, says nothing.
+    if "MPLCONFIGDIR" not in os.environ and not os.access(os.path.expanduser("~"), os.W_OK):
+        import atexit, shutil, tempfile
+        cache = tempfile.mkdtemp(prefix="plot_loss-mpl-")
+        atexit.register(shutil.rmtree, cache, True)
+        os.environ["MPLCONFIGDIR"] = cache
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -133,10 +142,28 @@ def main():
     axes[0].legend(fontsize=8)
     fig.suptitle(args.title)
     fig.tight_layout()
+    # Written whole beside --out, then renamed over it: a full disk left a cut PNG in place of
+    # the earlier image, and a PDF ended in zlib's traceback (helper-41).
+    ext = os.path.splitext(args.out)[1][1:].lower()
+    tmp = os.path.join(out_dir, f".{os.path.basename(args.out)}.tmp.{os.getpid()}")
     try:
-        fig.savefig(args.out, dpi=110)
-    except OSError as e:
-        sys.exit(f"plot_loss.py: --out {args.out}: cannot write it ({e.strerror or e})")
+        fig.savefig(tmp, dpi=110, format=ext or None)
+        os.replace(tmp, args.out)
+    except Exception as e:  # OSError, and zlib.error from the PDF writer on a full disk
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError) and e.strerror:
+            why = e.strerror
+        else:  # the PDF writer's own error on a full disk ('Stream' object has no attribute 'pos')
+            try:
+                st = os.statvfs(out_dir)
+                full = st.f_bavail * st.f_frsize < (1 << 20)
+            except OSError:
+                full = False
+            why = "No space left on device" if full else f"{type(e).__name__}: {e}"
+        sys.exit(f"plot_loss.py: --out {args.out}: cannot write it ({why}); an earlier file there is untouched")
     print(f"wrote {args.out}")
 
 

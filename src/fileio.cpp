@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -143,6 +144,18 @@ std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::strin
 bool is_directory(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::optional<uint64_t> free_disk_bytes(const std::string& path) {
+  std::string at = path.empty() ? "." : path;
+  for (int i = 0; i < 64 && !file_exists(at); i++) {
+    const std::string up = parent_dir(at);
+    if (up == at) break;
+    at = up;
+  }
+  struct statvfs fs {};
+  if (::statvfs(at.c_str(), &fs) != 0) return std::nullopt;
+  return uint64_t(fs.f_bavail) * uint64_t(fs.f_frsize);
 }
 
 void make_dirs(const std::string& path) {

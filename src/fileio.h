@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -47,6 +48,9 @@ bool same_file(const std::string& a, const std::string& b);  // both exist and a
 // for the first path to its file and for one that cannot be reached (its read names why).
 std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::string>& paths);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
+// Bytes free to this user on the file system that holds `path` (or, when it does not exist
+// yet, its nearest existing parent); nullopt when that cannot be told.
+std::optional<uint64_t> free_disk_bytes(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
 std::string parent_dir(const std::string& path);  // "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/"
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -905,6 +906,29 @@ TEST(PlotLoss, BadInputsGetOneLineAndARunStillWritingPlots) {
   if (!python_with("matplotlib").empty()) {
     EXPECT_EQ(plot(good + "{\"step\":3,\"tra", dir + "/l.png"), 0) << read_file(log);
     EXPECT_TRUE(file_exists(dir + "/l.png"));
+  }
+  // A full disk (a tmpfs, where this may mount one) left a cut PNG or SVG in place of the
+  // earlier image, and a PDF ended in a traceback (helper-41): the image is written beside
+  // and renamed over, and the earlier one stays.
+  const std::string fs = dir + "/fs";
+  make_dirs(fs);
+  if (!python_with("matplotlib").empty() && ::geteuid() == 0 &&
+      std::system(("mount -t tmpfs -o size=200k tmpfs '" + fs + "' 2>/dev/null").c_str()) == 0) {
+    EXPECT_EQ(plot(good, fs + "/l.png"), 0) << read_file(log);
+    const std::string earlier = read_file(fs + "/l.png");
+    std::system(("dd if=/dev/zero of='" + fs + "/filler' bs=4096 2>/dev/null").c_str());
+    for (const char* ext : {"png", "svg", "pdf"}) {
+      const std::string out = fs + "/l." + ext;
+      EXPECT_EQ(plot(good, out), 1) << ext;
+      const std::string said = read_file(log);
+      EXPECT_NE(said.find(out + ": cannot write it (No space left on device); an earlier file there is untouched"),
+                std::string::npos) << said;
+      EXPECT_EQ(said.find("Traceback"), std::string::npos) << said;
+    }
+    EXPECT_EQ(read_file(fs + "/l.png"), earlier);
+    EXPECT_FALSE(file_exists(fs + "/l.svg") || file_exists(fs + "/l.pdf"));
+    EXPECT_EQ(std::system(("ls -a '" + fs + "' | grep -q tmp").c_str()) == 0, false) << "a temp file was left";
+    std::system(("umount '" + fs + "'").c_str());
   }
 }
 

@@ -244,6 +244,26 @@ TEST_F(Robustness, DivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
   EXPECT_EQ(run_gpt(args, nullptr, &err), 1) << err;
   EXPECT_NE(err.find("diverged"), std::string::npos) << err;
   EXPECT_EQ(err.find("grad-clip"), std::string::npos) << err;
+  // helper-42: a gradient norm that is NaN while the loss is still finite met AdamW's own
+  // check first: "gradient norm is -nan ...: lower --lr or enable --grad-clip, then --resume
+  // from the last checkpoint", with clipping on and no checkpoint there at all.
+  for (const char* save_every : {"0", "2"}) {
+    SCOPED_TRACE(save_every);
+    const std::string run = dir + "/norm" + save_every;
+    std::vector<std::string> a = {"train", "--data", data, "--out", run, "--steps", "50", "--warmup", "0", "--lr",
+                                  "1e3", "--min-lr", "1e2", "--weight-decay", "1", "--save-every", save_every,
+                                  "--eval-every", "0"};
+    for (auto& f : tiny_flags()) a.push_back(f);
+    EXPECT_EQ(run_gpt(a, nullptr, &err), 1) << err;
+    EXPECT_NE(err.find("training gradient norm is NaN at step "), std::string::npos) << err;
+    EXPECT_EQ(err.find("enable --grad-clip"), std::string::npos) << err;
+    if (std::string(save_every) == "0") {
+      EXPECT_NE(err.find("no checkpoint was saved in " + run + " yet"), std::string::npos) << err;
+    } else {
+      const Checkpoint ck = load_checkpoint(run);
+      EXPECT_NE(err.find("last good checkpoint (step " + std::to_string(ck.state.step)), std::string::npos) << err;
+    }
+  }
 }
 
 // ---- 3. prepare is atomic ----------------------------------------------------------
@@ -346,6 +366,15 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
   const std::string err = read_file(log);
   EXPECT_NE(err.find("checkpoint.bin"), std::string::npos) << err;
   EXPECT_NE(err.find("ulimit -f"), std::string::npos) << err;
+  // What is on disk, and how to go on (helper-41: the file alone was named).
+  EXPECT_NE(err.find("the run has no checkpoint yet (this session's training is lost): fix that, then start it again"),
+            std::string::npos) << err;
+  const std::string run2 = dir + "/r2";
+  ASSERT_EQ(run_gpt(tiny_train(data, run2, 2, {"--eval-every", "0"})), 0);
+  const int again = run_with_file_limit(bin_, {"train", "--resume", run2, "--steps", "4"}, 20000, log);
+  ASSERT_TRUE(WIFEXITED(again) && WEXITSTATUS(again) == 1) << describe(again);
+  EXPECT_NE(read_file(log).find("the run's checkpoint on disk holds step 2: fix that, then continue with gpt train "
+                                "--resume " + run2), std::string::npos) << read_file(log);
 }
 
 // helper-25: a --dtype bf16 run at a long context passed the memory check, which left
@@ -1371,6 +1400,17 @@ TEST_F(Robustness, TheHeaderGivesPassesOverTheDataAndRisingValGetsOneNote) {
   EXPECT_NE(err.find("for the second evaluation in a row: the model is starting to learn the training text by heart "
                      "(overfitting)"), std::string::npos) << err;
   EXPECT_EQ(err.find("is above its lowest", note + 1), std::string::npos) << "the note came twice:\n" << err;
+  // A run that diverges on resume (val far above its lowest, the train loss too): no
+  // "overfitting" (helper-42: it was told so with val 44 falling to 28, train loss 32).
+  std::vector<std::string> a = {"train", "--data", dir + "/rep", "--out", dir + "/div", "--steps", "60", "--stop-at",
+                                "30"};
+  a.insert(a.end(), flags.begin(), flags.end());
+  ASSERT_EQ(run_gpt(a, nullptr, &err), 0) << err;
+  run_gpt({"train", "--resume", dir + "/div", "--lr", "0.5", "--min-lr", "0.4"}, nullptr, &err);
+  const LoggedLosses div = logged_losses(dir + "/div/metrics.jsonl");
+  ASSERT_TRUE(div.last_val && div.best_val);
+  EXPECT_GT(*div.last_val, *div.best_val * 1.01) << "no longer diverges; find another lr:\n" << err;
+  EXPECT_EQ(err.find("overfitting"), std::string::npos) << err;
   // A short run over a fraction of the data, val falling: no note.
   ASSERT_EQ(train("short", 10), 0) << err;
   EXPECT_NE(err.find("10 steps (9% of one pass over the train tokens)"), std::string::npos) << err;
@@ -2220,6 +2260,13 @@ TEST_F(Robustness, AFullDiskKeepsTheEarlierExportAndCountsTheSamplesNotWritten) 
   EXPECT_NE(err.find(run + "/samples.txt misses 3 samples of this session's 3 (the first at step 3 (No space left on "
                            "device)); they were printed on stdout only"),
             std::string::npos) << err;
+  // A run whose checkpoints do not fit is refused before its first step (it trained up to
+  // the first save, then failed with the work lost).
+  big[4] = dir + "/fs/run";
+  EXPECT_EQ(run_gpt(big, nullptr, &err), 1);
+  EXPECT_NE(err.find(dir + "/fs/run: its disk has "), std::string::npos) << err;
+  EXPECT_NE(err.find("free space on it, or choose another --out (nothing was trained)"), std::string::npos) << err;
+  EXPECT_FALSE(is_directory(dir + "/fs/run"));
 }
 
 // Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input

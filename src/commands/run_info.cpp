@@ -194,11 +194,12 @@ LoggedLosses logged_losses(const std::string& metrics_path) {
   };
   for_each_line(metrics_path, kMetricsLineMax, [&](const std::string& text) {  // (it may be larger than memory)
     line = &text;
-    if (auto t = field("\"train_loss\":")) l.last_train = t;
+    const std::optional<double> train = field("\"train_loss\":");
+    if (train) l.last_train = train;
     if (auto v = field("\"val_loss\":")) {
       l.last_val = v;
       l.last_val_step = field("\"step\":");
-      if (!l.best_val || *v < *l.best_val) l.best_val = v;
+      if (!l.best_val || *v < *l.best_val) l.best_val = v, l.best_val_train = train;
     }
     if (text.find("\"val_given_up\":true") != std::string::npos) l.given_up_step = field("\"step\":");
   });

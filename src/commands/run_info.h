@@ -80,6 +80,7 @@ int resolve_zero(const Args& a, const std::optional<RunSettings>& had);
 struct LoggedLosses {
   std::optional<double> last_train, last_val, best_val;
   std::optional<double> last_val_step;  // the step of last_val
+  std::optional<double> best_val_train;  // the train loss on best_val's line
   // The step of the last line marked "val_given_up":true (a stop gave up that step's
   // evaluation; the resume measures it first).
   std::optional<double> given_up_step;

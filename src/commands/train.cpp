@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -213,15 +214,20 @@ bool truncate_samples(const std::string& path, int64_t last_step) {
 
 // A loss or gradient norm that is NaN or infinite: the run stops before the step that
 // would spread it, naming the step and the last good checkpoint (or that there is none).
-[[noreturn]] void fail_non_finite(const char* what, double value, int step, const std::string& out,
+[[noreturn]] void fail_non_finite(const char* what, double number, int step, const std::string& out,
                                   std::optional<int64_t> saved_step, float grad_clip) {
+  const std::string value = std::isnan(number) ? "NaN" : number > 0 ? "infinite" : "-infinite";  // (was "-nan")
   // (Clipping on, as by default: it did not prevent this, so it is no advice.)
   const std::string clip = grad_clip > 0 ? "" : " (or set --grad-clip 1)";
   if (saved_step)
     GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped (nothing "
              "was saved after step ", *saved_step, "). Lower --lr", clip, " and continue from the last "
              "good checkpoint (step ", *saved_step, ", ", join_path(out, kCheckpointFile), "): gpt train --resume ",
-             out, " --lr LOWER");
+             out, " --lr LOWER; if the train loss had already risen far by then (", join_path(out, "metrics.jsonl"),
+             "), that checkpoint diverges again: start a new run instead",
+             file_exists(join_path(out, kBestFile)) ? str(", from ", join_path(out, kBestFile), " (gpt train --init ",
+                                                          join_path(out, kBestFile), " --out NEW)")
+                                                    : std::string());
   GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
            "was saved in ", out, " yet, so start again with a lower --lr", clip, " (--save-every N keeps earlier "
            "steps)");
@@ -517,6 +523,26 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // (each thread allocates: its own malloc arena)
   require_memory(estimate_training_memory(mc, B, T, how),
                  available_memory(CommandThreads{omp_get_max_threads(), true}));
+  // The disk the run writes (rank 0): a checkpoint is written whole beside the previous one,
+  // so the run needs room for two of them and best.bin, less what its files hold now;
+  // checked before the first step (helper-41: a disk too small for one checkpoint trained
+  // every step up to the first save, then failed there with the work lost).
+  if (root) {
+    const uint64_t n = param_layout(mc).total, tok = data.tok_blob.size();
+    const uint64_t ckpt = 12 * n + tok + 4096, best = how.best_saves ? 4 * n + tok + 4096 : 0;
+    uint64_t held = 0;
+    for (const char* f : {kCheckpointFile, kBestFile}) {
+      struct stat fst {};
+      if (::stat(join_path(r.out, f).c_str(), &fst) == 0) held += uint64_t(fst.st_size);
+    }
+    const uint64_t need = 2 * ckpt + best > held ? 2 * ckpt + best - held : 0;
+    if (const std::optional<uint64_t> free = free_disk_bytes(r.out); free && *free < need)
+      GPT_FAIL(r.out, ": its disk has ", format_bytes(double(*free)), " free and this run needs ",
+               format_bytes(double(need)), " more (", kCheckpointFile, " of ", format_bytes(double(ckpt)),
+               ", written whole beside the previous one", best ? str(", and ", kBestFile, " of ",
+                                                                      format_bytes(double(best))) : std::string(),
+               "); free space on it, or choose another --out (nothing was trained)");
+  }
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
   if (r.resume) train_loader.set_state(st.loader, r.ck->train.batch);
@@ -708,16 +734,30 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
 
   std::optional<int64_t> saved_step;  // the last checkpoint on disk (named if the loss diverges)
   if (r.resume) saved_step = st.step;
+  // A save that fails (a full disk) says what is on disk and how to go on (helper-41: it
+  // named the file alone, not the step the run's checkpoint holds, or that there is none).
+  auto saving = [&](std::optional<int64_t> on_disk, const std::function<void()>& write) {
+    try {
+      write();
+    } catch (const Error& e) {
+      throw Error(e.code, str(e.what(), metrics_error.empty() ? "" : "; " + metrics_path + " could not be written "
+                              "either (" + metrics_error + ")", "; ", on_disk ? str("the run's checkpoint on disk "
+                              "holds step ", *on_disk, ": fix that, then continue with gpt train --resume ", r.out)
+                              : str("the run has no checkpoint yet (this session's training is lost): fix that, "
+                                    "then start it again")));
+    }
+  };
   auto save = [&]() {
+    const std::optional<int64_t> on_disk = saved_step;
     saved_step = st.step;
     if (zero == 1) {  // the checkpoint holds the whole m and v: gathered on rank 0 (every rank takes part)
       OptimizerState full;
       if (root) full.m.resize(model.num_params()), full.v.resize(model.num_params());
       model.gather_optimizer_state(pg, Store::m, shards, &full.m);
       model.gather_optimizer_state(pg, Store::v, shards, &full.v);
-      if (root) save_checkpoint(ckpt_file, model, tc, st, data.tok_blob, true, &full);
+      if (root) saving(on_disk, [&] { save_checkpoint(ckpt_file, model, tc, st, data.tok_blob, true, &full); });
     } else if (root) {
-      save_checkpoint(ckpt_file, model, tc, st, data.tok_blob);
+      saving(on_disk, [&] { save_checkpoint(ckpt_file, model, tc, st, data.tok_blob); });
     }
     // The history up to the checkpoint goes to disk with it (a power cut would otherwise
     // leave a checkpoint whose metrics.jsonl lines were still in the page cache).
@@ -732,6 +772,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   int val_rises = 0;           // evaluations in a row above the lowest val loss
   bool overfit_noted = false;  // (once per session)
   long best_step = 0;          // the step of the lowest val loss, when this session saw it
+  std::optional<double> best_train = logged.best_val_train;  // the train loss at the lowest val loss
   // Every rank evaluates the same windows (they agree on the weights). A stop signal
   // gives the evaluation up (none: nothing logged or kept as best), so that a long one
   // (--eval-batches 0 over a large split) does not keep Ctrl-C waiting. A long one also
@@ -902,7 +943,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         best_val = v;
         best_step = long(st.step);
         st.best_val = *v;
-        if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
+        if (root)
+          saving(saved_step, [&] { save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false); });
       }
       if (root) {
         metrics.close();
@@ -992,17 +1034,20 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     loss *= grad_scale;
     last_loss = loss;
     if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved_step, tc.grad_clip);
+    // The global norm (ZeRO 1: from every rank's block), checked before AdamW uses it
+    // (helper-42: the update's own check came first, and its message named no checkpoint),
+    // then the update (ZeRO 1: this rank's block, then everyone's blocks).
     double norm;
-    if (zero == 1) {  // the global norm from every block, AdamW on this block, then everyone's blocks
+    if (zero == 1) {
       double ss = model.shard_grad_sum_squares();
       pg.all_reduce_sum(&ss, 1);
       norm = std::sqrt(ss) * grad_scale;
-      model.update_shard(lr, tc, long(step) + 1, grad_scale, norm);
-      model.all_gather_params(pg, shards);
     } else {
-      norm = model.step(lr, tc, long(step) + 1, grad_scale);
+      norm = model.grad_norm(grad_scale);
     }
     if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved_step, tc.grad_clip);
+    model.update_shard(lr, tc, long(step) + 1, grad_scale, norm);
+    if (zero == 1) model.all_gather_params(pg, shards);
     st.step = step + 1;
     st.loader = train_loader.state();
     const double tokens = double(B) * T * tc.grad_accum * pg.size();
@@ -1031,8 +1076,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       else eval_given_up = given_up_now = true;
     }
     if (root && val && best_val && *val > *best_val + 0.01 * std::fabs(*best_val)) {
-      // Rising for the second evaluation in a row: once per session, what it means.
-      if (++val_rises == 2 && !overfit_noted) {
+      // More than 1% above its lowest for the second evaluation in a row while the train loss
+      // is lower than it was there: once per session, what it means. (helper-42: a run
+      // diverging, val falling back from 44 with the train loss at 32, was told "overfitting".)
+      if (++val_rises >= 2 && !overfit_noted && best_train && loss < *best_train) {
         overfit_noted = true;
         std::fprintf(stderr, "%snote: val loss %s is above its lowest %s%s for the second evaluation in a row: the "
                      "model is starting to learn the training text by heart (overfitting); best.bin keeps the best "
@@ -1046,8 +1093,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (val && (!best_val || *val < *best_val)) {
       best_val = val;
       best_step = long(st.step);
+      best_train = loss;
       st.best_val = *val;
-      if (root) save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false);
+      if (root)
+        saving(saved_step, [&] { save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false); });
     }
     if (root && (st.step % tc.log_every == 0 || last || val || eval_given_up || st.step == 1)) {
       metrics << "{\"step\":" << st.step << ",\"train_loss\":" << json_number(loss)
