@@ -184,7 +184,8 @@ std::string format_bytes(double b) {
   char buf[32];
   if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
   else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  else if (b >= 1e3) std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f bytes", b);  // (a small file needed "room for 0 KB")
   return buf;
 }
 

@@ -9,6 +9,7 @@
 // neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, main() sets GOMP_SPINCOUNT and re-executes
 // itself once (about a millisecond). Set either variable to choose your own policy.
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,8 +32,12 @@ int main(int argc, char** argv) {
   // a silent exit 0 with the samples, tables or ids lost.
   errno = 0;
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    int e = errno;
+    // A write that failed earlier left no errno here: a full file system is told as such.
+    struct statvfs fs {};
+    if (!e && ::fstatvfs(STDOUT_FILENO, &fs) == 0 && fs.f_bavail == 0) e = ENOSPC;
     std::fprintf(stderr, "error: cannot write to standard output (%s); what was printed is incomplete\n",
-                 errno ? std::strerror(errno) : "a write failed");
+                 e ? std::strerror(e) : "a write failed");
     return rc ? rc : 1;
   }
   return rc;

@@ -30,7 +30,15 @@ namespace gpt {
 RunLock::RunLock(const std::string& dir) {
   const std::string path = join_path(dir, kRunLockFile);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) GPT_FAIL(path, ": cannot open the run lock (", std::strerror(errno), ")");
+  if (fd_ < 0) {
+    const int e = errno;  // (helper-41: the error gave no way on)
+    GPT_FAIL(path, ": cannot open the run lock (", std::strerror(e), ")",
+             e == EACCES || e == EPERM || e == EROFS
+                 ? str("; this user cannot write in ", dir, ": copy the run to a directory of yours and resume the copy "
+                       "(cp -r ", dir, " MINE; gpt train --resume MINE), or start a new run from its model (gpt train "
+                       "--init ", dir, " --out MINE)")
+                 : std::string());
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
     char buf[32] = {};

@@ -125,6 +125,27 @@ bool wait_for_steps(const std::string& run, size_t lines) {
   return false;
 }
 
+// A small file system that fills up (tmpfs; root only: the test skips where it cannot mount).
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& at, const std::string& size) : at_(at) {
+    make_dirs(at);
+    mounted_ = ::geteuid() == 0 &&
+               std::system(("mount -t tmpfs -o size=" + size + " tmpfs '" + at + "' 2>/dev/null").c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) std::system(("umount '" + at_ + "'").c_str());
+  }
+  bool mounted() const { return mounted_; }
+  void fill() {  // no byte left: a filler file takes what remains
+    std::system(("dd if=/dev/zero of='" + at_ + "/filler' bs=4096 2>/dev/null").c_str());
+  }
+
+ private:
+  std::string at_;
+  bool mounted_ = false;
+};
+
 // Scratch directories are removed when a test passes (test_util.cpp).
 class Robustness : public ::testing::Test {};
 
@@ -1016,6 +1037,14 @@ TEST_F(Robustness, ASampleDuringTrainingComesAfterTheStepsCheckpoint) {
   }
 }
 
+// helper-41: a data.json that could not be written "needs room for 0 KB".
+TEST(FileIo, FormatBytesGivesSmallSizesInBytes) {
+  EXPECT_EQ(format_bytes(0), "0 bytes");
+  EXPECT_EQ(format_bytes(412), "412 bytes");
+  EXPECT_EQ(format_bytes(1500), "2 KB");
+  EXPECT_EQ(format_bytes(2.5e6), "2.5 MB");
+}
+
 // Output that cannot be written (a full disk) is an error: it exited 0 with the text lost.
 TEST_F(Robustness, StdoutThatCannotBeWrittenIsAnError) {
   SKIP_WITHOUT_BINARY();
@@ -1031,6 +1060,23 @@ TEST_F(Robustness, StdoutThatCannotBeWrittenIsAnError) {
     EXPECT_NE(read_file(dir + "/err").find("cannot write to standard output"), std::string::npos);
     // With the reason (sample said "a write failed": errno was gone by main's check; helper-21).
     EXPECT_NE(read_file(dir + "/err").find("(No space left on device)"), std::string::npos) << read_file(dir + "/err");
+  }
+  // On a real full disk (a tmpfs, where one can be mounted): with the reason in every command
+  // (posenc --json said "a write failed"), and once (sample said it twice; helper-41).
+  SmallDisk disk(dir + "/fs", "64k");
+  if (!disk.mounted()) return;
+  disk.fill();
+  for (const std::string& cmd : {"sample --ckpt '" + run + "' --tokens 20000 --seed 3",
+                                 std::string("posenc --kind sinusoidal --positions 512 --dim 256 --json")}) {
+    SCOPED_TRACE(cmd);
+    const int status =
+        std::system(("'" + std::string(bin_) + "' " + cmd + " >'" + dir + "/fs/out' 2>'" + dir + "/err'").c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    const std::string said = read_file(dir + "/err");
+    const size_t at = said.find("cannot write to standard output (No space left on device)");
+    EXPECT_NE(at, std::string::npos) << said;
+    EXPECT_EQ(said.find("cannot write to standard output", at + 1), std::string::npos) << "said twice:\n" << said;
   }
 }
 
@@ -2183,6 +2229,31 @@ TEST_F(Robustness, WhatThisUserCannotReadIsNamedAsSuchAndNothingIsReplaced) {
     EXPECT_EQ(err.find("gpt prepare"), std::string::npos) << err;
   }
   EXPECT_FALSE(is_directory(w + "/n"));
+  // 5. Logs a resume appends to that this user cannot write: refused first (metrics.jsonl
+  // was replaced by a file of this user's; the run stopped at its first logged step).
+  ASSERT_EQ(::chmod(best.c_str(), 0644), 0);
+  const std::string metrics = run + "/metrics.jsonl", metrics_bytes = read_file(metrics);
+  ASSERT_EQ(::chmod(metrics.c_str(), 0444), 0);
+  EXPECT_EQ(status_of({"train", "--resume", run, "--steps", "8"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find(metrics + ": this user cannot write it (Permission denied)"), std::string::npos) << err;
+  EXPECT_EQ(read_file(metrics), metrics_bytes);
+  EXPECT_EQ(read_file(run + "/checkpoint.bin"), ckpt);
+  // 6. Another user's run (root's, readable): the lock names a way on; an llm.c export into
+  // a directory this user cannot write names that directory, not the export's temp files.
+  if (::geteuid() == 0) {
+    const std::string theirs = dir + "/theirs";
+    ASSERT_EQ(run_gpt(tiny_train(data, theirs, 2, {"--eval-every", "0"})), 0);
+    EXPECT_EQ(status_of({"train", "--resume", theirs, "--steps", "4"}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find("this user cannot write in " + theirs + ": copy the run to a directory of yours"),
+              std::string::npos) << err;
+    EXPECT_EQ(status_of({"export", "--ckpt", theirs, "--to", "llmc", "--out", dir + "/x.bin"}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find("--out " + dir + "/x.bin: this user cannot write in " + dir + " (Permission denied)"),
+              std::string::npos) << err;
+    EXPECT_EQ(err.find(".exporting"), std::string::npos) << err;
+  }
   // 4. prepare --out over another user's data directory: refused before any work.
   if (::geteuid() == 0) {
     const std::string rdata = w + "/rdata";
@@ -2195,27 +2266,6 @@ TEST_F(Robustness, WhatThisUserCannotReadIsNamedAsSuchAndNothingIsReplaced) {
     EXPECT_EQ(std::system(("ls -d '" + rdata + "'.tmp.* >/dev/null 2>&1").c_str()) == 0, false) << "a temp was left";
   }
 }
-
-// A small file system that fills up (tmpfs; root only: the test skips where it cannot mount).
-class SmallDisk {
- public:
-  SmallDisk(const std::string& at, const std::string& size) : at_(at) {
-    make_dirs(at);
-    mounted_ = ::geteuid() == 0 &&
-               std::system(("mount -t tmpfs -o size=" + size + " tmpfs '" + at + "' 2>/dev/null").c_str()) == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) std::system(("umount '" + at_ + "'").c_str());
-  }
-  bool mounted() const { return mounted_; }
-  void fill() {  // no byte left: a filler file takes what remains
-    std::system(("dd if=/dev/zero of='" + at_ + "/filler' bs=4096 2>/dev/null").c_str());
-  }
-
- private:
-  std::string at_;
-  bool mounted_ = false;
-};
 
 // helper-41, on a real full disk: `export --to llmc` removed the earlier export before
 // writing the new one, then failed "the previous file, if any, is untouched" with nothing

@@ -4,7 +4,11 @@
 // (tokenizer_files_beside) so the export samples as text, and for safetensors also as
 // Hugging Face's tokenizer.json + tokenizer_config.json (hf_tokenizer.h) so that
 // transformers reads it. No optimizer state.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 
@@ -136,6 +140,15 @@ int cmd_export(const Args& a) {
                    out.substr(0, out.size() - ext.size()), ", which will hold ",
                    join_path(out.substr(0, out.size() - ext.size()), kSafetensorsFile), ") (nothing was written)");
   refuse_training_files(out, to);
+  // A directory this user cannot write, named before any work (helper-41: the error named
+  // the export's marker and its temp file, X.bin.exporting.tmp.PID).
+  if (to == "llmc") {
+    std::string d = parent_dir(out);
+    for (int i = 0; i < 64 && !file_exists(d) && parent_dir(d) != d; i++) d = parent_dir(d);
+    if (::access(d.c_str(), W_OK | X_OK) != 0)
+      GPT_FAIL("--out ", out, ": this user cannot write in ", d, " (", std::strerror(errno), "); give an --out in a "
+               "directory you can write to (nothing was written)");
+  }
   // An earlier export is there (its weights file; refuse_training_files checked its kind):
   // the tokenizer files beside it are its own, which this export may replace or remove.
   const std::string main_file = to == "safetensors" ? join_path(out, kSafetensorsFile) : out;

@@ -1,6 +1,8 @@
 // gpt sample: streams a continuation of a prompt, one token at a time, through
 // the model's KV-cache decoder (the prefix is fed once, never recomputed).
 #include <cerrno>
+#include <stdio_ext.h>
+
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -88,9 +90,15 @@ int cmd_sample(const Args& a) {
   // the reason (it sampled on, and main's check found errno gone: "a write failed").
   auto flush = [] {
     errno = 0;
-    if (std::fflush(stdout) != 0 || std::ferror(stdout))
-      GPT_FAIL("cannot write to standard output (", errno ? std::strerror(errno) : "a write failed",
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      const int e = errno;
+      // Said here once: what stays buffered is dropped, so that main's own check on exit
+      // does not say it again ("a write failed"; helper-41).
+      __fpurge(stdout);
+      std::clearerr(stdout);
+      GPT_FAIL("cannot write to standard output (", e ? std::strerror(e) : "a write failed",
                "); the samples printed are incomplete");
+    }
   };
   auto emit = [&](const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stdout);  // every byte: a prompt or token may hold a NUL

@@ -143,6 +143,11 @@ MetricsCut truncate_metrics(const std::string& path, int64_t last_step) {
     if (step <= last_step) kept += line + "\n";
     else cut.after.push_back(step);
   });
+  // Rewritten only when something is cut (helper-41: a read-only or another user's
+  // metrics.jsonl was replaced, by a file of this user's, with nothing cut).
+  struct stat was {};
+  if (::stat(path.c_str(), &was) == 0 && uint64_t(was.st_size) == kept.size() && cut.torn.empty() && cut.after.empty())
+    return cut;
   write_file_atomic(path, kept);
   return cut;
 }
@@ -620,6 +625,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     GPT_FAIL(best_file, ": cannot open for reading (", std::strerror(errno), "); a resume reads it so that only "
              "a lower val loss replaces it: give this user read permission (chmod u+r ", best_file,
              "), or move it aside to let this run write a new one (nothing was changed)");
+  // The logs a resume appends to, when this user cannot write them: refused first (the run
+  // stopped at its first logged step; and a metrics.jsonl was replaced by one of this user's).
+  for (const std::string& log : {metrics_path, samples_path})
+    if (root && r.resume && r.fork_from.empty() && is_regular_file(log) && ::access(log.c_str(), W_OK) != 0)
+      GPT_FAIL(log, ": this user cannot write it (", std::strerror(errno), "), and the run appends to it: give "
+               "write permission (chmod u+w ", log, "), or copy the run to a directory of yours and resume the copy "
+               "(nothing was changed)");
   // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
   // while the header is printed, which killed the run with nothing saved) only sets a flag;
   // one before the first step stops the run there, saved.
