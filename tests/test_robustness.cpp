@@ -2317,6 +2317,12 @@ TEST_F(Robustness, AFullDiskKeepsTheEarlierExportAndCountsTheSamplesNotWritten) 
   EXPECT_NE(err.find(dir + "/fs/run: its disk has "), std::string::npos) << err;
   EXPECT_NE(err.find("free space on it, or choose another --out (nothing was trained)"), std::string::npos) << err;
   EXPECT_FALSE(is_directory(dir + "/fs/run"));
+  // prepare, likewise: refused before any file is written, with what the data need (the
+  // error named the shard that failed and its own size alone).
+  EXPECT_EQ(run_gpt({"prepare", "--input", dir + "/input.txt", "--out", dir + "/fs/data"}, nullptr, &err), 1);
+  EXPECT_NE(err.find(dir + "/fs/data: its disk has "), std::string::npos) << err;
+  EXPECT_NE(err.find("free space on it, or choose another --out (nothing was written)"), std::string::npos) << err;
+  EXPECT_EQ(std::system(("ls '" + dir + "/fs' | grep -q data").c_str()) == 0, false) << "something was left";
 }
 
 // Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input

@@ -538,6 +538,16 @@ std::string prepare_data(const std::string& input, const std::string& outdir, co
   // (A damaged shard is nothing a run could resume on.)
   const std::optional<bool> same = shard_holds(train_path, train);
   const bool replaced = same && !*same;
+  // The disk: the new files are written whole beside the old directory before it is
+  // replaced, so they need room of their own; checked before any is written (helper-41: the
+  // error named the file that failed, "room for 21 KB" of val.bin where 202 KB were needed).
+  const std::string tok_blob = tok->serialize();
+  const uint64_t disk_need = 2 * (kShardHeaderInts * sizeof(int32_t) + 4096) + 2 * uint64_t(ntok) + tok_blob.size() + 4096 +
+                        (tok->kind() == "sentencepiece" ? tok->native_file().size() + 4096 : 0);
+  if (const std::optional<uint64_t> free = free_disk_bytes(parent_dir(outdir)); free && *free < disk_need)
+    GPT_FAIL(outdir, ": its disk has ", format_bytes(double(*free)), " free and the prepared data need ",
+             format_bytes(double(disk_need)), " (train.bin, val.bin and the tokenizer, written whole beside ", outdir,
+             " before it is replaced); free space on it, or choose another --out (nothing was written)");
   DirWriter out(outdir, {"train.bin", "val.bin", kTokenizerFile, kSentencePieceFile});
   write_shard(join_path(out.path(), "train.bin"), train);
   write_shard(join_path(out.path(), "val.bin"), val);
