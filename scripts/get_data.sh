@@ -71,6 +71,8 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$(dirname "$DEST")" || die "cannot create directory $(dirname "$DEST")"
+# (a directory this user cannot write failed later as "cannot copy ..." or "download failed")
+[[ -w "$(dirname "$DEST")" && -x "$(dirname "$DEST")" ]] || die "this user cannot write in $(dirname "$DEST") (Permission denied); give a destination in a directory you can write to: $0 DIR/tinyshakespeare.txt"
 
 if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then
   SRC="$GPT_DATA_MIRROR/tinyshakespeare.txt"
@@ -78,8 +80,11 @@ if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then
     die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is a file; it names the directory that holds tinyshakespeare.txt (GPT_DATA_MIRROR=$(dirname "$GPT_DATA_MIRROR"))"
   fi
   [[ -d "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is not a directory; set it to the directory that holds tinyshakespeare.txt, or unset it to download from $URL"
+  # (a mirror this user cannot search read as "does not exist")
+  [[ -x "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR: this user cannot read that directory (Permission denied); give it read and search permission (chmod u+rx $GPT_DATA_MIRROR), or copy tinyshakespeare.txt to a directory of yours"
   [[ -e "$SRC" ]] || die "GPT_DATA_MIRROR is set but $SRC does not exist; put tinyshakespeare.txt there or unset GPT_DATA_MIRROR to download from $URL"
   [[ -f "$SRC" ]] || die "$SRC is not a regular file (a directory?); the mirror needs the corpus itself there"
+  [[ -r "$SRC" ]] || die "$SRC: this user cannot read it (Permission denied); give read permission (chmod u+r $SRC), or copy it to a directory of yours"
   echo "get_data.sh: copying $SRC -> $DEST"
   cp "$SRC" "$TMP" || die "cannot copy $SRC to $TMP"
   FROM="$SRC"

@@ -31,7 +31,23 @@ class Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def blocked_dir(path):
+    """The first directory on the way to path this user cannot search, or None."""
+    parts = os.path.abspath(path).split(os.sep)
+    for i in range(2, len(parts)):
+        d = os.sep.join(parts[:i]) or os.sep
+        if os.path.isdir(d) and not os.access(d, os.X_OK):
+            return d
+    return None
+
+
 def read_metrics(run):
+    # (a directory this user cannot search read as "not found")
+    for p in (run, os.path.join(run, "metrics.jsonl")):
+        d = blocked_dir(p)
+        if d:
+            sys.exit(f"plot_loss.py: {p}: cannot look for it (Permission denied): this user cannot read the "
+                     f"directory {d}; give it read and search permission (chmod u+rx {d}), or run as its owner")
     path = run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
     if not os.path.isfile(path):
         sys.exit(f"plot_loss.py: {path}: not found; expected a run directory written by `gpt train` "

@@ -98,30 +98,35 @@ size_t for_each_line(const std::string& path, size_t max_line, const std::functi
   return skipped;
 }
 
-bool file_exists(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) return true;
-  if (errno == EACCES) {
-    // A directory on the way this user cannot search (helper-41: a data directory of mode
-    // 000 was "has no tokenizer.bin ... run gpt prepare", advice that overwrites it). The
-    // first such directory is named.
-    std::string blocked = parent_dir(path);
-    for (size_t i = path.find('/', 1); i != std::string::npos; i = path.find('/', i + 1)) {
-      const std::string prefix = path.substr(0, i);
-      if (::access(prefix.c_str(), X_OK) != 0) {
-        blocked = prefix;
-        break;
-      }
+namespace {
+// stat(2), with a directory on the way this user cannot search as a gpt::Error naming it (it
+// read as "not there", and the advice then was to create it; helper-41: a data directory of
+// mode 000 was "has no tokenizer.bin ... run gpt prepare", advice that overwrites it; helper-43:
+// --data under an unreadable parent was "not a directory").
+bool stat_or_blocked(const std::string& path, struct stat* st) {
+  if (::stat(path.c_str(), st) == 0) return true;
+  if (errno != EACCES) return false;
+  std::string blocked = parent_dir(path);  // the first such directory is named
+  for (size_t i = path.find('/', 1); i != std::string::npos; i = path.find('/', i + 1)) {
+    const std::string prefix = path.substr(0, i);
+    if (::access(prefix.c_str(), X_OK) != 0) {
+      blocked = prefix;
+      break;
     }
-    GPT_FAIL(path, ": cannot look for it (", std::strerror(EACCES), "): this user cannot read the directory ", blocked,
-             "; give it read and search permission (chmod u+rx ", blocked, "), or run as its owner");
   }
-  return false;
+  GPT_FAIL(path, ": cannot look for it (", std::strerror(EACCES), "): this user cannot read the directory ", blocked,
+           "; give it read and search permission (chmod u+rx ", blocked, "), or run as its owner");
+}
+}  // namespace
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return stat_or_blocked(path, &st);
 }
 
 bool is_regular_file(const std::string& path) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return stat_or_blocked(path, &st) && S_ISREG(st.st_mode);
 }
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -142,17 +147,22 @@ std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::strin
 }
 
 bool is_directory(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  struct stat st {};
+  return stat_or_blocked(path, &st) && S_ISDIR(st.st_mode);
 }
 
-std::optional<uint64_t> free_disk_bytes(const std::string& path) {
+std::string existing_ancestor(const std::string& path) {
   std::string at = path.empty() ? "." : path;
   for (int i = 0; i < 64 && !file_exists(at); i++) {
     const std::string up = parent_dir(at);
     if (up == at) break;
     at = up;
   }
+  return at;
+}
+
+std::optional<uint64_t> free_disk_bytes(const std::string& path) {
+  const std::string at = existing_ancestor(path);
   struct statvfs fs {};
   if (::statvfs(at.c_str(), &fs) != 0) return std::nullopt;
   return uint64_t(fs.f_bavail) * uint64_t(fs.f_frsize);
@@ -566,10 +576,18 @@ std::string replaceable_dir(const std::string& given) {
     if (::access(dir.c_str(), W_OK | X_OK) != 0) {
       struct stat st {};
       ::stat(dir.c_str(), &st);
-      GPT_FAIL(dir, ": this user cannot replace it (", std::strerror(errno), ": the files in it can be removed only "
-               "by its owner, uid ", st.st_uid, "); give another --out, or have its owner remove it (nothing was changed)");
+      // (an empty one too: "the files in it" read wrong there)
+      GPT_FAIL(dir, ": this user cannot replace it (", std::strerror(errno), ": it is replaced whole, and only its "
+               "owner, uid ", st.st_uid, ", may do that); give another --out, or have its owner remove it (nothing "
+               "was changed)");
     }
   }
+  // The new directory is made beside it (helper-43: --out NEW under a directory this user
+  // cannot write was refused only after the tokenizer's training).
+  if (const std::string up = existing_ancestor(parent_dir(dir)); ::access(up.c_str(), W_OK | X_OK) != 0)
+    GPT_FAIL(dir, ": this user cannot write in ", up, " (", std::strerror(errno), "), where ", dir, " is written "
+             "whole as a new directory and swapped in; give an --out in a directory you can write to (nothing was "
+             "changed)");
   return dir;
 }
 

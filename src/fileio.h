@@ -41,6 +41,7 @@ void sync_file(const std::string& path);
 // Whether the path exists; gpt::Error naming the directory when one on its way cannot be
 // searched by this user (it read as "not there", and the advice then was to create it).
 bool file_exists(const std::string& path);
+// (These two fail the same way as file_exists.)
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);  // following links; not a FIFO, device or directory
 bool same_file(const std::string& a, const std::string& b);  // both exist and are one (device, inode)
@@ -48,6 +49,9 @@ bool same_file(const std::string& a, const std::string& b);  // both exist and a
 // for the first path to its file and for one that cannot be reached (its read names why).
 std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::string>& paths);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
+// `path` when it exists, else its nearest existing parent (where a directory about to be
+// made would go, for checks of its disk and permissions).
+std::string existing_ancestor(const std::string& path);
 // Bytes free to this user on the file system that holds `path` (or, when it does not exist
 // yet, its nearest existing parent); nullopt when that cannot be told.
 std::optional<uint64_t> free_disk_bytes(const std::string& path);

@@ -30,10 +30,20 @@ namespace gpt {
 RunLock::RunLock(const std::string& dir) {
   const std::string path = join_path(dir, kRunLockFile);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Another user's lock file: flock needs no write permission, so it is taken through a read
+  // (only the pid shown to a second writer is missing) (helper-43: it said the directory
+  // was not writable).
+  // (In a directory this user cannot write, the run could not save: said below.)
+  if (fd_ < 0 && errno == EACCES && ::access(dir.c_str(), W_OK | X_OK) == 0 && ::access(path.c_str(), F_OK) == 0)
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) {
     const int e = errno;  // (helper-41: the error gave no way on)
+    const bool dir_writable = ::access(dir.c_str(), W_OK | X_OK) == 0;
     GPT_FAIL(path, ": cannot open the run lock (", std::strerror(e), ")",
-             e == EACCES || e == EPERM || e == EROFS
+             (e == EACCES || e == EPERM) && dir_writable
+                 ? str("; it belongs to another user, and this one cannot read it: have its owner make it readable "
+                       "(chmod a+r ", path, "), or remove it while no gpt train runs here")
+             : e == EACCES || e == EPERM || e == EROFS
                  ? str("; this user cannot write in ", dir, ": copy the run to a directory of yours and resume the copy "
                        "(cp -r ", dir, " MINE; gpt train --resume MINE), or start a new run from its model (gpt train "
                        "--init ", dir, " --out MINE)")

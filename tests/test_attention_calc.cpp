@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
@@ -893,6 +894,20 @@ TEST(PlotLoss, BadInputsGetOneLineAndARunStillWritingPlots) {
     const std::string said = read_file(log);
     EXPECT_NE(said.find(message), std::string::npos) << said;
     EXPECT_EQ(said.find("Traceback"), std::string::npos) << said;
+  }
+  // A run under a directory this user cannot search was "not found" (helper-43): as the user
+  // nobody, where this is root.
+  if (::geteuid() == 0 && std::system("command -v setpriv >/dev/null") == 0) {
+    make_dirs(dir + "/locked/run");
+    write_file_atomic(dir + "/locked/run/metrics.jsonl", good);
+    ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+    ASSERT_EQ(::chmod((dir + "/locked").c_str(), 0), 0);
+    const int rc = std::system(("setpriv --reuid=65534 --regid=65534 --clear-groups '" + script + "' '" + dir +
+                                "/locked/run' -o '" + dir + "/n.png' >'" + log + "' 2>&1").c_str());
+    EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << rc;
+    EXPECT_NE(read_file(log).find("cannot look for it (Permission denied): this user cannot read the directory " + dir +
+                                  "/locked; give it read and search permission"), std::string::npos) << read_file(log);
+    ASSERT_EQ(::chmod((dir + "/locked").c_str(), 0755), 0);
   }
   EXPECT_EQ(plot(good, dir + "/none/l.png"), 2);
   EXPECT_NE(read_file(log).find("the directory " + dir + "/none does not exist"), std::string::npos) << read_file(log);

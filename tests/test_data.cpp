@@ -1240,6 +1240,30 @@ TEST(GetData, ADirectoryAsDestinationIsRefused) {
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << read_file(log);
   EXPECT_NE(read_file(log).find(dest + " is a directory; give the file's path"), std::string::npos) << read_file(log);
   EXPECT_EQ(std::system(("test -z \"$(ls -A '" + dest + "')\"").c_str()), 0) << "files left in " << dest;
+  // As a user who is not root (helper-43): a mirror this user cannot read was "does not
+  // exist", and a destination it cannot write failed as "cannot copy".
+  if (::geteuid() == 0 && std::system("command -v setpriv >/dev/null") == 0) {
+    const std::string locked = join_path(dir, "locked"), mine = join_path(dir, "mine");
+    make_dirs(locked);
+    make_dirs(mine);
+    write_file_atomic(join_path(locked, "tinyshakespeare.txt"), "not it\n");
+    ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+    ASSERT_EQ(::chmod(locked.c_str(), 0), 0);
+    ASSERT_EQ(::chown(mine.c_str(), 65534, 65534), 0);
+    auto as_nobody = [&](const std::string& mirror, const std::string& to) {
+      const int rc = std::system(("GPT_DATA_MIRROR='" + mirror + "' setpriv --reuid=65534 --regid=65534 --clear-groups "
+                                  "bash '" + script + "' '" + to + "' >'" + log + "' 2>&1").c_str());
+      return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    };
+    EXPECT_EQ(as_nobody(locked, join_path(mine, "t.txt")), 1);
+    EXPECT_NE(read_file(log).find("GPT_DATA_MIRROR=" + locked + ": this user cannot read that directory (Permission "
+                                  "denied)"), std::string::npos) << read_file(log);
+    ASSERT_EQ(::chmod(locked.c_str(), 0755), 0);
+    ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+    EXPECT_EQ(as_nobody(locked, join_path(dest, "t.txt")), 1);
+    EXPECT_NE(read_file(log).find("this user cannot write in " + dest + " (Permission denied)"), std::string::npos)
+        << read_file(log);
+  }
 }
 
 // A shell command's exit status, its output in `out`.

@@ -337,6 +337,29 @@ TEST(Checkpoint, ReadsVersions1To3) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()).find("newer"), std::string::npos) << e.what();
   }
+  // helper-43: the same flip to an older version this build reads parsed the file in that
+  // version's layout and failed "truncated: tokenizer claims ...".
+  for (char older : {1, 2, 3}) {
+    std::string flipped = bytes;
+    flipped[4] = older;
+    write_file_atomic(path, flipped);
+    expect_error([&] { load_checkpoint(path); },
+                 {path, "damaged", str("version field reads ", int(older)), "checksum does not match"});
+  }
+}
+
+// The disk checks count a checkpoint at the size it is written (helper-43: 219 KB estimated
+// for a file of 215 KB).
+TEST(Checkpoint, FileBytesAreTheSizeItIsWritten) {
+  const std::string dir = scratch_dir();
+  GPT<float> m(tiny_config());
+  m.init_weights(3);
+  for (const bool opt : {true, false})
+    for (const std::string& tok : {std::string(), std::string(1000, 't')}) {
+      const std::string path = join_path(dir, "c.bin");
+      save_checkpoint(path, m, TrainConfig{}, TrainState{}, tok, opt);
+      EXPECT_EQ(read_file(path).size(), checkpoint_file_bytes(m.num_params(), tok.size(), opt)) << opt;
+    }
 }
 
 // The sinusoidal table's amplitude is stored (version 3); files written before it

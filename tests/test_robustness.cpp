@@ -285,6 +285,16 @@ TEST_F(Robustness, DivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
       EXPECT_NE(err.find("last good checkpoint (step " + std::to_string(ck.state.step)), std::string::npos) << err;
     }
   }
+  // helper-43: continued in another directory (--resume A --out B), the run's checkpoint is
+  // A's until B saves one: the message named B/checkpoint.bin, which was not there, and
+  // `--resume B`.
+  const std::string a = dir + "/good", b = dir + "/fork";
+  ASSERT_EQ(run_gpt(tiny_train(data, a, 2, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", b, "--steps", "20", "--lr", "1e30", "--grad-clip", "0",
+                     "--warmup", "0", "--save-every", "0"}, nullptr, &err), 1) << err;
+  EXPECT_NE(err.find("last good checkpoint (step 2, " + a + "/checkpoint.bin): gpt train --resume " + a + " --out " + b +
+                     " --lr LOWER"), std::string::npos) << err;
+  EXPECT_FALSE(file_exists(b + "/checkpoint.bin"));
 }
 
 // ---- 3. prepare is atomic ----------------------------------------------------------
@@ -357,19 +367,23 @@ TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
 // bin `args` (from the command on, as for run_gpt) under a limit of `bytes` on `resource`
 // (RLIMIT_FSIZE: ulimit -f; RLIMIT_AS: ulimit -v; RLIM_INFINITY: none), with the
 // environment variables `env` set, stderr to `log`; returns the wait status.
+// In a child: stderr to `log`, then bin `args`; returns (126, 127) only when that fails.
+int exec_logged(const char* bin, std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), bin);
+  if (!std::freopen(log.c_str(), "w", stderr)) return 126;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(bin, argv.data());
+  return 127;
+}
 int run_with_limit(int resource, const char* bin, std::vector<std::string> args, size_t bytes,
                    const std::string& log, const std::vector<std::pair<std::string, std::string>>& env = {}) {
-  args.insert(args.begin(), bin);
   return in_child([&] {
     struct rlimit lim = {bytes, bytes};
     if (bytes != RLIM_INFINITY) setrlimit(resource, &lim);
     for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin, argv.data());
-    return 127;
+    return exec_logged(bin, args, log);
   });
 }
 int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log) {
@@ -2161,17 +2175,11 @@ TEST_F(Robustness, AModelWhoseForwardOverflowsIsRefusedNotShown) {
 // Root passes every permission check, and the tests run as root in CI: bin `args` run as
 // the user nobody (uid/gid 65534) when this is root, else as this user; stderr to `log`.
 int run_as_nobody(const char* bin, std::vector<std::string> args, const std::string& log) {
-  args.insert(args.begin(), bin);
   return in_child([&] {
     if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
                              ::setresuid(65534, 65534, 65534) != 0))
       return 125;
-    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin, argv.data());
-    return 127;
+    return exec_logged(bin, args, log);
   });
 }
 
@@ -2267,6 +2275,83 @@ TEST_F(Robustness, WhatThisUserCannotReadIsNamedAsSuchAndNothingIsReplaced) {
   }
 }
 
+// helper-43, as a user who is not root: a directory on the way that cannot be read was
+// "not a directory" (--data under one), "no file matches" or, worse, left out without a word
+// (a --train-glob skipped an unreadable shard directory and trained on the others); prepare
+// named the file it probed in one ("tree/b/tokenizer.bin"), and refused --out under an
+// unwritable directory only after its tokenizer's training; a lock file of another user's in
+// a run this user may write read "this user cannot write in RUN"; --resume A --out B with an
+// unreadable A/best.bin failed after B got A's metrics.jsonl, without a way on.
+TEST_F(Robustness, DirectoriesThisUserCannotReadAreNamedNotSkipped) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), w = dir + "/w", log = w + "/log";
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  make_dirs(w + "/locked");
+  make_dirs(w + "/shards");
+  make_dirs(w + "/tree/a");
+  make_dirs(w + "/tree/b");
+  write_file_atomic(w + "/tree/a/one.txt", "the cat sat on a mat\n");
+  write_file_atomic(w + "/tree/b/two.txt", "the dog ran\n");
+  std::system(("cp -r '" + data + "' '" + w + "/locked/d' && cp -r '" + data + "' '" + w + "/shards/a' && cp -r '" +
+               data + "' '" + w + "/shards/b'").c_str());
+  ASSERT_EQ(run_gpt(tiny_train(data, w + "/run", 4, {"--eval-every", "2"})), 0);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(std::system(("chown -R 65534:65534 '" + w + "'").c_str()), 0);
+  }
+  auto status_of = [&](std::vector<std::string> args) {
+    const int st = run_as_nobody(bin_, std::move(args), log);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  std::string err;
+  // --data under a directory this user cannot search
+  ASSERT_EQ(::chmod((w + "/locked").c_str(), 0), 0);
+  EXPECT_EQ(status_of({"train", "--data", w + "/locked/d", "--out", w + "/n"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find("this user cannot read the directory " + w + "/locked; give it read and search permission"),
+            std::string::npos) << err;
+  EXPECT_EQ(err.find("not a directory"), std::string::npos) << err;
+  // a glob through it, and a glob over two shard directories of which one cannot be read
+  EXPECT_EQ(status_of({"train", "--train-glob", w + "/locked/*/train.bin", "--eval-every", "0", "--out", w + "/n"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find("cannot read the directory " + w + "/locked (Permission denied)"), std::string::npos) << err;
+  ASSERT_EQ(::chmod((w + "/shards/b").c_str(), 0), 0);
+  EXPECT_EQ(status_of({"train", "--train-glob", w + "/shards/*/train.bin", "--eval-every", "0", "--out", w + "/n"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find("cannot read the directory " + w + "/shards/b (Permission denied), so the files in it that "
+                     "match would be left out"), std::string::npos) << err;
+  EXPECT_FALSE(is_directory(w + "/n"));
+  // prepare over a tree with a directory it cannot read; prepare --out under one it cannot write
+  ASSERT_EQ(::chmod((w + "/tree/b").c_str(), 0), 0);
+  EXPECT_EQ(status_of({"prepare", "--input", w + "/tree", "--out", w + "/p"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find(w + "/tree/b: cannot read the directory (Permission denied)"), std::string::npos) << err;
+  EXPECT_EQ(err.find("tokenizer.bin"), std::string::npos) << err;
+  ASSERT_EQ(::chmod((w + "/tree/b").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((w + "/shards").c_str(), 0555), 0);
+  EXPECT_EQ(status_of({"prepare", "--input", w + "/tree", "--out", w + "/shards/new/p", "--tokenizer", "bpe",
+                       "--vocab-size", "300"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find(w + "/shards/new/p: this user cannot write in " + w + "/shards (Permission denied)"),
+            std::string::npos) << err;
+  EXPECT_EQ(err.find("training a"), std::string::npos) << "refused only after the tokenizer's training: " << err;
+  // --resume A --out B with A's best.bin unreadable: refused before B is made
+  ASSERT_EQ(::chmod((w + "/run/best.bin").c_str(), 0), 0);
+  EXPECT_EQ(status_of({"train", "--resume", w + "/run", "--out", w + "/fork", "--steps", "6"}), 1);
+  err = read_file(log);
+  EXPECT_NE(err.find(w + "/run/best.bin: cannot open for reading (Permission denied); --resume " + w + "/run --out " +
+                     w + "/fork copies the run's history"), std::string::npos) << err;
+  EXPECT_NE(err.find("chmod u+r"), std::string::npos) << err;
+  EXPECT_FALSE(is_directory(w + "/fork"));
+  ASSERT_EQ(::chmod((w + "/run/best.bin").c_str(), 0644), 0);
+  // root's lock file in nobody's run: the lock is taken through a read, and the run goes on
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown((w + "/run/train.lock").c_str(), 0, 0), 0);
+    ASSERT_EQ(::chmod((w + "/run/train.lock").c_str(), 0644), 0);
+    EXPECT_EQ(status_of({"train", "--resume", w + "/run", "--steps", "6"}), 0) << read_file(log);
+    EXPECT_EQ(load_checkpoint(w + "/run").state.step, 6);
+  }
+}
+
 // helper-41, on a real full disk: `export --to llmc` removed the earlier export before
 // writing the new one, then failed "the previous file, if any, is untouched" with nothing
 // left but its marker; and one sample that could not be appended to samples.txt stopped
@@ -2323,6 +2408,65 @@ TEST_F(Robustness, AFullDiskKeepsTheEarlierExportAndCountsTheSamplesNotWritten) 
   EXPECT_NE(err.find(dir + "/fs/data: its disk has "), std::string::npos) << err;
   EXPECT_NE(err.find("free space on it, or choose another --out (nothing was written)"), std::string::npos) << err;
   EXPECT_EQ(std::system(("ls '" + dir + "/fs' | grep -q data").c_str()) == 0, false) << "something was left";
+}
+
+// helper-43: the disk check asked for two checkpoints of a run that saves once, left out
+// metrics.jsonl and the run's small files, and counted bytes, not the blocks files take (a run
+// passed it at 516 KB free and failed at its second save); and an llm.c export whose new
+// weights fitted but whose new tokenizer did not lost the earlier export's weights.
+TEST_F(Robustness, TheDiskChecksCountWhatIsWrittenAndAnExportStagesItsTokenizer) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  std::string err;
+  const std::vector<std::string> model = {"--layers", "1", "--heads", "2", "--dim", "32", "--context", "8", "--batch",
+                                          "2", "--eval-every", "0", "--threads", "2"};
+  auto train = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", "--data", data, "--out", out};
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.insert(a.end(), model.begin(), model.end());
+    return run_gpt(a, nullptr, &err);
+  };
+  // The export: new weights under the file size limit, a new tokenizer over it (3,000
+  // characters: 21 KB beside 14 KB of bf16 weights).
+  std::string cjk;
+  for (uint32_t cp = 0x4E00; cp < 0x4E00 + 3000; cp++)  // three UTF-8 bytes each
+    for (int k = 0; k < 3; k++) cjk += {char(0xE0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3F)), char(0x80 | (cp & 0x3F))};
+  write_file_atomic(dir + "/cjk.txt", cjk);
+  ASSERT_EQ(run_gpt({"prepare", "--input", dir + "/cjk.txt", "--out", dir + "/k"}, nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"train", "--data", dir + "/k", "--out", dir + "/rk", "--steps", "1", "--eval-every", "0",
+                     "--layers", "1", "--heads", "1", "--dim", "2", "--context", "8", "--batch", "2"}, nullptr, &err), 0)
+      << err;
+  ASSERT_EQ(train(dir + "/probe", {"--steps", "1"}), 0) << err;
+  const std::string x = dir + "/e/x.bin";
+  ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/probe", "--to", "llmc", "--out", x}, nullptr, &err), 0) << err;
+  const std::string weights = read_file(x), tok = read_file(dir + "/e/x.tokenizer.bin");
+  const int st = run_with_file_limit(bin_, {"export", "--ckpt", dir + "/rk", "--to", "llmc", "--dtype", "bf16", "--out", x},
+                                     16000, dir + "/log");
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << describe(st) << read_file(dir + "/log");
+  EXPECT_NE(read_file(dir + "/log").find("x.tokenizer.bin: write failed (File too large)"), std::string::npos)
+      << read_file(dir + "/log");
+  EXPECT_EQ(read_file(x), weights) << "the earlier export's weights were lost";
+  EXPECT_EQ(read_file(dir + "/e/x.tokenizer.bin"), tok);
+  EXPECT_FALSE(file_exists(interrupted_export_marker(x)));
+  EXPECT_EQ(std::system(("ls '" + dir + "/e' | grep -q tmp").c_str()) == 0, false) << "a temp file was left";
+
+  const uint64_t ckpt = read_file(dir + "/probe/checkpoint.bin").size(), page = 4096;
+  ASSERT_GT(ckpt, 64 * 1024);
+  // room for one checkpoint and 48 KB more
+  SmallDisk disk(dir + "/fs", std::to_string(((ckpt + page - 1) / page * page + 48 * 1024) / 1024) + "k");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  // saved twice: refused, naming the sizes; saved once: trains
+  EXPECT_EQ(train(dir + "/fs/twice", {"--steps", "3", "--save-every", "1"}), 1);
+  EXPECT_NE(err.find("written whole beside the previous one"), std::string::npos) << err;
+  EXPECT_NE(err.find("checkpoint.bin of " + format_bytes(double(ckpt))), std::string::npos) << err;
+  EXPECT_NE(err.find("of metrics, samples and run files"), std::string::npos) << err;
+  EXPECT_FALSE(is_directory(dir + "/fs/twice"));
+  EXPECT_EQ(train(dir + "/fs/once", {"--steps", "3", "--save-every", "0"}), 0) << err;
+  EXPECT_EQ(load_checkpoint(dir + "/fs/once").state.step, 3);
+  // resumed in place it keeps its checkpoint and writes another: refused
+  EXPECT_EQ(run_gpt({"train", "--resume", dir + "/fs/once", "--steps", "4"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("written whole beside the previous one"), std::string::npos) << err;
+  EXPECT_EQ(load_checkpoint(dir + "/fs/once").state.step, 3);
 }
 
 // Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input

@@ -143,8 +143,7 @@ int cmd_export(const Args& a) {
   // A directory this user cannot write, named before any work (helper-41: the error named
   // the export's marker and its temp file, X.bin.exporting.tmp.PID).
   if (to == "llmc") {
-    std::string d = parent_dir(out);
-    for (int i = 0; i < 64 && !file_exists(d) && parent_dir(d) != d; i++) d = parent_dir(d);
+    const std::string d = existing_ancestor(parent_dir(out));
     if (::access(d.c_str(), W_OK | X_OK) != 0)
       GPT_FAIL("--out ", out, ": this user cannot write in ", d, " (", std::strerror(errno), "); give an --out in a "
                "directory you can write to (nothing was written)");
@@ -216,20 +215,26 @@ int cmd_export(const Args& a) {
     remove_stale_temps_of(out);
     remove_stale_temps_of(marker);
     const std::string staged = write_file_staged(out, {file});
+    // The tokenizer too (helper-43: new weights that fit beside a tokenizer that did not lost
+    // the earlier export's weights).
+    std::string staged_tok;
     bool old_removed = false;
     try {
+      if (tok) staged_tok = write_file_staged(tok_written, {spm ? tok->native_file() : tok->serialize()});
       write_file_atomic(marker, str("gpt export to ", out, " was interrupted here (no weights were written yet); "
                                     "run the export again\n"));
       std::remove(out.c_str());
       old_removed = earlier_export;
       crash_point("export:old-weights-removed");
-      if (tok) write_file_atomic(tok_written, spm ? tok->native_file() : tok->serialize());
+      if (tok) commit_staged(staged_tok, tok_written);
+      staged_tok.clear();
       for (const std::string& f : owned)
         if (!writes(f)) std::remove(f.c_str());  // an earlier export's (checked above)
       crash_point("export:tokenizer-written");
       commit_staged(staged, out);
     } catch (const Error& e) {
       std::remove(staged.c_str());
+      if (!staged_tok.empty()) std::remove(staged_tok.c_str());
       if (!old_removed) throw;
       throw Error(e.code, str(e.what(), "; the earlier export's weights were already removed (", marker,
                               " says so): run this export again once that is fixed"));

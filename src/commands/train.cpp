@@ -217,22 +217,31 @@ bool truncate_samples(const std::string& path, int64_t last_step) {
   return true;
 }
 
+// The checkpoint a run can go on from: its step, its file, and the command that continues
+// it. After --resume A --out B it is A's until B saves one (helper-43: the messages named
+// B/checkpoint.bin, which did not exist yet, and `--resume B`).
+struct SavedCheckpoint {
+  int64_t step = 0;
+  std::string file, resume;
+};
+
 // A loss or gradient norm that is NaN or infinite: the run stops before the step that
 // would spread it, naming the step and the last good checkpoint (or that there is none).
 [[noreturn]] void fail_non_finite(const char* what, double number, int step, const std::string& out,
-                                  std::optional<int64_t> saved_step, float grad_clip) {
+                                  const std::optional<SavedCheckpoint>& saved, float grad_clip) {
   const std::string value = std::isnan(number) ? "NaN" : number > 0 ? "infinite" : "-infinite";  // (was "-nan")
   // (Clipping on, as by default: it did not prevent this, so it is no advice.)
   const std::string clip = grad_clip > 0 ? "" : " (or set --grad-clip 1)";
-  if (saved_step)
+  if (saved) {
+    // (after --resume A --out B, B holds A's best.bin from the start)
+    const std::string best = join_path(out, kBestFile);
     GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped (nothing "
-             "was saved after step ", *saved_step, "). Lower --lr", clip, " and continue from the last "
-             "good checkpoint (step ", *saved_step, ", ", join_path(out, kCheckpointFile), "): gpt train --resume ",
-             out, " --lr LOWER; if the train loss had already risen far by then (", join_path(out, "metrics.jsonl"),
-             "), that checkpoint diverges again: start a new run instead",
-             file_exists(join_path(out, kBestFile)) ? str(", from ", join_path(out, kBestFile), " (gpt train --init ",
-                                                          join_path(out, kBestFile), " --out NEW)")
-                                                    : std::string());
+             "was saved after step ", saved->step, "). Lower --lr", clip, " and continue from the last "
+             "good checkpoint (step ", saved->step, ", ", saved->file, "): ", saved->resume, " --lr LOWER; if the "
+             "train loss had already risen far by then (", join_path(out, "metrics.jsonl"), "), that checkpoint "
+             "diverges again: start a new run instead",
+             file_exists(best) ? str(", from ", best, " (gpt train --init ", best, " --out NEW)") : std::string());
+  }
   GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
            "was saved in ", out, " yet, so start again with a lower --lr", clip, " (--save-every N keeps earlier "
            "steps)");
@@ -528,25 +537,43 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // (each thread allocates: its own malloc arena)
   require_memory(estimate_training_memory(mc, B, T, how),
                  available_memory(CommandThreads{omp_get_max_threads(), true}));
-  // The disk the run writes (rank 0): a checkpoint is written whole beside the previous one,
-  // so the run needs room for two of them and best.bin, less what its files hold now;
-  // checked before the first step (helper-41: a disk too small for one checkpoint trained
-  // every step up to the first save, then failed there with the work lost).
+  // The disk the run writes (rank 0), checked before the first step (helper-41: a disk too
+  // small for one checkpoint trained every step up to the first save, then failed there with
+  // the work lost). A checkpoint is written whole beside the previous one, so a run that keeps
+  // one and writes another needs room for two; with best.bin, metrics.jsonl, samples.txt and
+  // the run's small files, each counted in whole 4 KB blocks as file systems give them out
+  // (helper-43: a run passed the check at 516 KB free and failed at its second save), less
+  // what its checkpoints hold now.
   if (root) {
+    auto blocks = [](uint64_t b) { return (b + 4095) / 4096 * 4096; };
     const uint64_t n = param_layout(mc).total, tok = data.tok_blob.size();
-    const uint64_t ckpt = 12 * n + tok + 4096, best = how.best_saves ? 4 * n + tok + 4096 : 0;
+    const uint64_t ckpt = checkpoint_file_bytes(n, tok, true);
+    const uint64_t best = how.best_saves ? checkpoint_file_bytes(n, tok, false) : 0;
+    const int stop_at = a.integer("stop-at");
+    const int64_t end = stop_at > 0 ? std::min<int64_t>(stop_at, tc.steps) : tc.steps, left = std::max<int64_t>(0, end - st.step);
+    // checkpoint.bin is written at each multiple of --save-every before the end, and at the end
+    auto multiples = [&](int every) { return every > 0 ? (end - 1) / every - st.step / every : 0; };
+    const int64_t saves = std::max<int64_t>(0, multiples(tc.save_every)) + 1;
+    const bool two = saves > 1 || file_exists(join_path(r.out, kCheckpointFile));
+    // metrics.jsonl: about 200 bytes a line; samples.txt: a header and up to 4 bytes a token
+    const uint64_t logs =
+        blocks(200 * uint64_t(left / tc.log_every + (tc.eval_every > 0 ? left / tc.eval_every : 0) + 2)) +
+        (r.sample.every > 0 ? blocks(uint64_t(left / r.sample.every + 1) * (100 + 4 * uint64_t(r.sample.tokens))) : 0) +
+        3 * 4096;  // run.json, data.json, train.lock
     uint64_t held = 0;
     for (const char* f : {kCheckpointFile, kBestFile}) {
       struct stat fst {};
-      if (::stat(join_path(r.out, f).c_str(), &fst) == 0) held += uint64_t(fst.st_size);
+      if (::stat(join_path(r.out, f).c_str(), &fst) == 0) held += uint64_t(fst.st_blocks) * 512;
     }
-    const uint64_t need = 2 * ckpt + best > held ? 2 * ckpt + best - held : 0;
+    const uint64_t total = (two ? 2 : 1) * blocks(ckpt) + (best ? blocks(best) : 0) + logs;
+    const uint64_t need = total > held ? total - held : 0;
     if (const std::optional<uint64_t> free = free_disk_bytes(r.out); free && *free < need)
       GPT_FAIL(r.out, ": its disk has ", format_bytes(double(*free)), " free and this run needs ",
                format_bytes(double(need)), " more (", kCheckpointFile, " of ", format_bytes(double(ckpt)),
-               ", written whole beside the previous one", best ? str(", and ", kBestFile, " of ",
-                                                                      format_bytes(double(best))) : std::string(),
-               "); free space on it, or choose another --out (nothing was trained)");
+               two ? ", written whole beside the previous one" : "", best ? str(", ", kBestFile, " of ",
+                                                                                format_bytes(double(best))) : std::string(),
+               ", and about ", format_bytes(double(logs)), " of metrics, samples and run files); free space on it, "
+               "or choose another --out (nothing was trained)");
   }
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
@@ -625,6 +652,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     GPT_FAIL(best_file, ": cannot open for reading (", std::strerror(errno), "); a resume reads it so that only "
              "a lower val loss replaces it: give this user read permission (chmod u+r ", best_file,
              "), or move it aside to let this run write a new one (nothing was changed)");
+  // --resume A --out B copies A's history into B: a file of it this user cannot read is refused
+  // before B is made (helper-43: B got metrics.jsonl and samples.txt, then the copy of best.bin
+  // failed without a word on how to go on).
+  if (root && !r.fork_from.empty() && !r.fork_history.empty())
+    for (const char* f : {"metrics.jsonl", kSamplesFile, kBestFile})
+      if (const std::string from = join_path(r.fork_history, f);
+          is_regular_file(from) && ::access(from.c_str(), R_OK) != 0)
+        GPT_FAIL(from, ": cannot open for reading (", std::strerror(errno), "); --resume ", r.fork_from, " --out ",
+                 r.out, " copies the run's history (metrics.jsonl, ", kSamplesFile, ", ", kBestFile, ") into ", r.out,
+                 ": give this user read permission (chmod u+r ", from, "), or run as its owner (nothing was written)");
   // The logs a resume appends to, when this user cannot write them: refused first (the run
   // stopped at its first logged step; and a metrics.jsonl was replaced by one of this user's).
   for (const std::string& log : {metrics_path, samples_path})
@@ -744,24 +781,28 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                   std::getenv("OMPI_MCA_odls_base_sigkill_timeout")).c_str(), stderr);
   }
 
-  std::optional<int64_t> saved_step;  // the last checkpoint on disk (named if the loss diverges)
-  if (r.resume) saved_step = st.step;
+  std::optional<SavedCheckpoint> saved;  // the last checkpoint on disk (named if a save fails or the loss diverges)
+  if (r.resume)
+    saved = SavedCheckpoint{st.step, checkpoint_path(resumed),
+                            r.fork_from.empty() ? "gpt train --resume " + r.out
+                                                : "gpt train --resume " + r.fork_from + " --out " + r.out};
   // A save that fails (a full disk) says what is on disk and how to go on (helper-41: it
   // named the file alone, not the step the run's checkpoint holds, or that there is none).
-  auto saving = [&](std::optional<int64_t> on_disk, const std::function<void()>& write) {
+  auto saving = [&](const std::optional<SavedCheckpoint>& on_disk, const std::function<void()>& write) {
     try {
       write();
     } catch (const Error& e) {
       throw Error(e.code, str(e.what(), metrics_error.empty() ? "" : "; " + metrics_path + " could not be written "
-                              "either (" + metrics_error + ")", "; ", on_disk ? str("the run's checkpoint on disk "
-                              "holds step ", *on_disk, ": fix that, then continue with gpt train --resume ", r.out)
+                              "either (" + metrics_error + ")", "; ", on_disk ? str("the run's checkpoint on disk holds step ",
+                              on_disk->step, on_disk->file == ckpt_file ? "" : " (" + on_disk->file + ")",
+                              ": fix that, then continue with ", on_disk->resume)
                               : str("the run has no checkpoint yet (this session's training is lost): fix that, "
                                     "then start it again")));
     }
   };
   auto save = [&]() {
-    const std::optional<int64_t> on_disk = saved_step;
-    saved_step = st.step;
+    const std::optional<SavedCheckpoint> on_disk = saved;
+    saved = SavedCheckpoint{st.step, ckpt_file, "gpt train --resume " + r.out};
     if (zero == 1) {  // the checkpoint holds the whole m and v: gathered on rank 0 (every rank takes part)
       OptimizerState full;
       if (root) full.m.resize(model.num_params()), full.v.resize(model.num_params());
@@ -956,7 +997,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         best_step = long(st.step);
         st.best_val = *v;
         if (root)
-          saving(saved_step, [&] { save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false); });
+          saving(saved, [&] { save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false); });
       }
       if (root) {
         metrics.close();
@@ -1045,7 +1086,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     pg.all_reduce_sum(&loss, 1);
     loss *= grad_scale;
     last_loss = loss;
-    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved_step, tc.grad_clip);
+    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved, tc.grad_clip);
     // The global norm (ZeRO 1: from every rank's block), checked before AdamW uses it
     // (helper-42: the update's own check came first, and its message named no checkpoint),
     // then the update (ZeRO 1: this rank's block, then everyone's blocks).
@@ -1057,7 +1098,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     } else {
       norm = model.grad_norm(grad_scale);
     }
-    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved_step, tc.grad_clip);
+    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved, tc.grad_clip);
     model.update_shard(lr, tc, long(step) + 1, grad_scale, norm);
     if (zero == 1) model.all_gather_params(pg, shards);
     st.step = step + 1;
@@ -1108,7 +1149,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       best_train = loss;
       st.best_val = *val;
       if (root)
-        saving(saved_step, [&] { save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false); });
+        saving(saved, [&] { save_checkpoint(join_path(r.out, kBestFile), model, tc, st, data.tok_blob, false); });
     }
     if (root && (st.step % tc.log_every == 0 || last || val || eval_given_up || st.step == 1)) {
       metrics << "{\"step\":" << st.step << ",\"train_loss\":" << json_number(loss)

@@ -45,6 +45,9 @@ struct OptimizerState {
 void save_checkpoint(const std::string& path, const GPT<float>& model, const TrainConfig& tc,
                      const TrainState& st, const std::string& tokenizer_blob, bool with_optimizer = true,
                      const OptimizerState* gathered = nullptr);
+// The size of the file save_checkpoint writes for a model of n parameters and a tokenizer
+// blob of tokenizer_bytes (with or without AdamW's m and v), for checks of the disk.
+uint64_t checkpoint_file_bytes(uint64_t num_params, uint64_t tokenizer_bytes, bool with_optimizer);
 // Bad magic / version / truncation / checksum: gpt::Error naming the file.
 // with_optimizer = false leaves m and v empty (sampling, --init, export need weights only).
 Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer = true);

@@ -4,8 +4,10 @@
 #include "text/dataloader.h"
 
 #include <glob.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <cstring>
 #include <cstdio>
@@ -99,13 +101,56 @@ std::vector<uint16_t> read_shard(const std::string& path) {
   return tokens;
 }
 
+namespace {
+// The directories glob(3) could not read, gathered by its error callback (which takes no
+// context of its own: one glob at a time per thread).
+thread_local std::vector<std::pair<std::string, int>>* t_glob_errors = nullptr;
+int note_glob_error(const char* path, int err) {
+  if (t_glob_errors) t_glob_errors->emplace_back(path, err);
+  return 0;  // go on: every such directory is named below
+}
+bool has_wildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+}  // namespace
+
 std::vector<std::string> glob_files(const std::string& pattern, const std::string& flag) {
+  std::vector<std::pair<std::string, int>> errors;
+  t_glob_errors = &errors;
   glob_t g{};
-  const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+  const int rc = ::glob(pattern.c_str(), 0, note_glob_error, &g);
   std::vector<std::string> out;
   if (rc == 0)
     for (size_t i = 0; i < g.gl_pathc; i++) out.emplace_back(g.gl_pathv[i]);
   ::globfree(&g);
+  // A directory on the pattern's way this user cannot read: its files would be left out
+  // without a word (helper-43: a glob skipped an unreadable subdirectory and trained on half
+  // the shards; or it read "no file matches"). glob(3) reports the directories it lists; those
+  // it only passes through, and those holding the last part of the pattern, are checked here.
+  if (const size_t slash = pattern.rfind('/'); slash != std::string::npos) {
+    const std::string dirs = slash == 0 ? "/" : pattern.substr(0, slash);
+    const int need = has_wildcard(pattern.substr(slash + 1)) ? R_OK | X_OK : X_OK;
+    glob_t d{};
+    const int drc = ::glob(dirs.c_str(), GLOB_ONLYDIR, note_glob_error, &d);
+    std::vector<std::string> matched;
+    if (drc == 0) matched.assign(d.gl_pathv, d.gl_pathv + d.gl_pathc);
+    ::globfree(&d);
+    t_glob_errors = nullptr;
+    for (const std::string& m : matched)
+      if (is_directory(m) && ::access(m.c_str(), need) != 0) errors.emplace_back(m, errno);
+    if (drc != 0) {
+      // (the part before the first wildcard: file_exists names a directory there that cannot be searched)
+      std::string fixed = dirs;
+      while (has_wildcard(fixed) && fixed != parent_dir(fixed)) fixed = parent_dir(fixed);
+      file_exists(fixed);
+    }
+  }
+  t_glob_errors = nullptr;
+  if (!errors.empty()) {
+    const auto& [dir, err] = errors.front();
+    GPT_FAIL(flag, " '", pattern, "': cannot read the directory ", dir, " (", std::strerror(err), "), so ",
+             rc == 0 && !out.empty() ? "the files in it that match would be left out" : "the files in it cannot be matched",
+             "; give this user read and search permission (chmod u+rx ", dir, "), or narrow the pattern to leave it "
+             "out");
+  }
   if (rc == GLOB_NOMATCH || (rc == 0 && out.empty()))
     GPT_FAIL(flag, " '", pattern, "': no file matches; check the directory and the pattern (quote it, e.g. ",
              flag, flag == "--input" ? " 'notes/*.txt'"  // (text, not shards: it named llm.c's shards)
