@@ -505,6 +505,18 @@ TEST(WrongPlaces, DataOfAnotherTokenizerAreRefusedWithACommandThatWorks) {
   const CliRun same = train_on({"train", "--train-glob", join_path(dir, "m[ac]/data_char/train.bin"), "--out",
                                 join_path(dir, "same")});
   EXPECT_EQ(same.rc, 0) << same.err;
+  // A directory of shards without a tokenizer (llm.c's, or copies) beside one with: its ids
+  // were read as the other's without a word. Refused; what it says to do trains.
+  const std::string md = join_path(dir, "md/data_char");
+  make_dirs(md);
+  write_file_atomic(join_path(md, "train.bin"), read_file(join_path(ma, "train.bin")));
+  const std::string both = join_path(dir, "m[ad]/data_char/train.bin");
+  const CliRun lacking = train_on({"train", "--train-glob", both, "--out", join_path(dir, "lack")});
+  EXPECT_EQ(lacking.rc, 1) << lacking.err;
+  EXPECT_NE(lacking.err.find(md + " has no tokenizer.bin but " + ma + " has one"), std::string::npos) << lacking.err;
+  EXPECT_FALSE(file_exists(join_path(dir, "lack/checkpoint.bin")));
+  write_file_atomic(join_path(md, kTokenizerFile), read_file(join_path(ma, kTokenizerFile)));
+  EXPECT_EQ(train_on({"train", "--train-glob", both, "--out", join_path(dir, "lack")}).rc, 0);
 }
 
 // Too small a --vocab-size for the text's characters: SentencePiece's own advice named a

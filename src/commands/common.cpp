@@ -155,9 +155,12 @@ std::string data_tokenizer_dir(const std::string& dir, const std::vector<std::st
     const std::string d = parent_dir(s);
     if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
   }
-  std::string first, first_blob;
+  std::string first, first_blob, without;
   for (const std::string& d : dirs) {
-    if (!file_exists(join_path(d, kTokenizerFile))) continue;
+    if (!file_exists(join_path(d, kTokenizerFile))) {
+      if (without.empty()) without = d;
+      continue;
+    }
     const std::string blob = Tokenizer::load_dir(d)->serialize();
     if (first.empty()) {
       first = d;
@@ -169,6 +172,12 @@ std::string data_tokenizer_dir(const std::string& dir, const std::vector<std::st
                join_path(first, kTokenizerFile), "), or narrow the pattern to one directory");
     }
   }
+  // Shards of a directory without one beside shards of a directory with one: their ids were
+  // read as that tokenizer's without a word (llm.c's GPT-2 shards beside a char data set).
+  if (!first.empty() && !without.empty())
+    GPT_FAIL(without, " has no ", kTokenizerFile, " but ", first, " has one: the shards are read as one tokenizer's "
+             "ids, and those of ", without, " may be another's; if they were prepared with ",
+             join_path(first, kTokenizerFile), ", copy it into ", without, ", else give the shards of one tokenizer");
   return first;
 }
 
