@@ -21,6 +21,25 @@ SIZE=1115394
 DEST="${1:-data/tinyshakespeare.txt}"
 
 die() { echo "get_data.sh: error: $*" >&2; exit 1; }
+# How this user gets permission PERM (r, rx, w) on PATH: chmod u+ when it owns it, else its
+# owner's chmod a+ (helper-44: "chmod u+rx" on another user's directory changes nothing).
+perm_fix() {
+  local uid
+  uid="$(stat -c %u "$1" 2>/dev/null || id -u)"
+  if [[ "$uid" == "$(id -u)" ]]; then echo "chmod u+$2 $1"; else echo "have its owner (uid $uid) run chmod a+$2 $1"; fi
+}
+# The first directory on the way to PATH that this user cannot search (nothing when none):
+# a path under it read as "does not exist" or "is not a directory".
+blocked_on_way() {
+  local d found=""
+  d="$(dirname "$1")"
+  while :; do
+    [[ -d "$d" && ! -x "$d" ]] && found="$d"  # (going up: the last one found is the first on the way)
+    [[ "$d" == / || "$d" == . ]] && break
+    d="$(dirname "$d")"
+  done
+  echo "$found"
+}
 # (A directory as DEST took the final mv into it: "wrote DEST", and the file sat in
 # DEST/DEST.tmp.PID.)
 [[ -d "$DEST" ]] && die "$DEST is a directory; give the file's path (e.g. ${DEST%/}/tinyshakespeare.txt)"
@@ -56,7 +75,7 @@ MADE=""  # the highest directory above DEST that did not exist before
 d="$(dirname "$DEST")"
 while [[ ! -e "$d" ]]; do MADE="$d"; d="$(dirname "$d")"; done
 cleanup() {
-  rm -f "$TMP"
+  rm -f "$TMP" 2>/dev/null
   [[ -n "$MADE" ]] || return 0
   local d b
   d="$(dirname "$DEST")"
@@ -70,21 +89,28 @@ cleanup() {
   return 0
 }
 trap cleanup EXIT
+# A directory this user cannot search or write, named before anything is made (it failed as
+# mkdir's own error, "cannot create directory", and a stray "rm: cannot remove"; or later as
+# "cannot copy ..." or "download failed")
+b="$(blocked_on_way "$DEST")"
+[[ -z "$b" ]] || die "$DEST: this user cannot read the directory $b (Permission denied); $(perm_fix "$b" rx) (read and search permission), or give a destination in a directory of yours"
+d="$(dirname "$DEST")"
+while [[ ! -e "$d" ]]; do d="$(dirname "$d")"; done
+[[ -w "$d" && -x "$d" ]] || die "this user cannot write in $d (Permission denied); $(perm_fix "$d" w), or give a destination in a directory you can write to: $0 DIR/tinyshakespeare.txt"
 mkdir -p "$(dirname "$DEST")" || die "cannot create directory $(dirname "$DEST")"
-# (a directory this user cannot write failed later as "cannot copy ..." or "download failed")
-[[ -w "$(dirname "$DEST")" && -x "$(dirname "$DEST")" ]] || die "this user cannot write in $(dirname "$DEST") (Permission denied); give a destination in a directory you can write to: $0 DIR/tinyshakespeare.txt"
 
 if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then
   SRC="$GPT_DATA_MIRROR/tinyshakespeare.txt"
   if [[ -f "$GPT_DATA_MIRROR" ]]; then
     die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is a file; it names the directory that holds tinyshakespeare.txt (GPT_DATA_MIRROR=$(dirname "$GPT_DATA_MIRROR"))"
   fi
+  # (a mirror this user cannot search read as "does not exist", one under it as "not a directory")
+  b="$(blocked_on_way "$GPT_DATA_MIRROR/x")"
+  [[ -z "$b" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR: this user cannot read the directory $b (Permission denied); $(perm_fix "$b" rx) (read and search permission), or copy tinyshakespeare.txt to a directory of yours"
   [[ -d "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR is not a directory; set it to the directory that holds tinyshakespeare.txt, or unset it to download from $URL"
-  # (a mirror this user cannot search read as "does not exist")
-  [[ -x "$GPT_DATA_MIRROR" ]] || die "GPT_DATA_MIRROR=$GPT_DATA_MIRROR: this user cannot read that directory (Permission denied); give it read and search permission (chmod u+rx $GPT_DATA_MIRROR), or copy tinyshakespeare.txt to a directory of yours"
   [[ -e "$SRC" ]] || die "GPT_DATA_MIRROR is set but $SRC does not exist; put tinyshakespeare.txt there or unset GPT_DATA_MIRROR to download from $URL"
   [[ -f "$SRC" ]] || die "$SRC is not a regular file (a directory?); the mirror needs the corpus itself there"
-  [[ -r "$SRC" ]] || die "$SRC: this user cannot read it (Permission denied); give read permission (chmod u+r $SRC), or copy it to a directory of yours"
+  [[ -r "$SRC" ]] || die "$SRC: this user cannot read it (Permission denied); $(perm_fix "$SRC" r) (read permission), or copy it to a directory of yours"
   echo "get_data.sh: copying $SRC -> $DEST"
   cp "$SRC" "$TMP" || die "cannot copy $SRC to $TMP"
   FROM="$SRC"

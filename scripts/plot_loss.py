@@ -31,6 +31,17 @@ class Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def permission_fix(path, perm):
+    """How this user gets perm on path: chmod u+ when it owns it, else its owner's chmod a+."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        uid = os.geteuid()
+    if uid == os.geteuid():
+        return f"chmod u+{perm} {path}"
+    return f"have its owner (uid {uid}) run chmod a+{perm} {path}"
+
+
 def blocked_dir(path):
     """The first directory on the way to path this user cannot search, or None."""
     parts = os.path.abspath(path).split(os.sep)
@@ -47,7 +58,7 @@ def read_metrics(run):
         d = blocked_dir(p)
         if d:
             sys.exit(f"plot_loss.py: {p}: cannot look for it (Permission denied): this user cannot read the "
-                     f"directory {d}; give it read and search permission (chmod u+rx {d}), or run as its owner")
+                     f"directory {d}; {permission_fix(d, 'rx')} (read and search permission), or run as its owner")
     path = run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
     if not os.path.isfile(path):
         sys.exit(f"plot_loss.py: {path}: not found; expected a run directory written by `gpt train` "
@@ -179,6 +190,10 @@ def main():
             except OSError:
                 full = False
             why = "No space left on device" if full else f"{type(e).__name__}: {e}"
+        # (a directory this user cannot write: named, with the fix; helper-44)
+        if isinstance(e, PermissionError) and not os.access(out_dir or ".", os.W_OK | os.X_OK):
+            why += f": this user cannot write in {out_dir or '.'}; {permission_fix(out_dir or '.', 'w')}, or give " \
+                   "an --out in a directory you can write to"
         sys.exit(f"plot_loss.py: --out {args.out}: cannot write it ({why}); an earlier file there is untouched")
     print(f"wrote {args.out}")
 

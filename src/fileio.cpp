@@ -115,9 +115,27 @@ bool stat_or_blocked(const std::string& path, struct stat* st) {
     }
   }
   GPT_FAIL(path, ": cannot look for it (", std::strerror(EACCES), "): this user cannot read the directory ", blocked,
-           "; give it read and search permission (chmod u+rx ", blocked, "), or run as its owner");
+           "; ", permission_fix(blocked, "rx"), " (read and search permission), or run as its owner");
 }
 }  // namespace
+
+std::string permission_fix(const std::string& path, const std::string& perm) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return "chmod u+" + perm + " " + path;
+  return str("have its owner (uid ", st.st_uid, ") run chmod a+", perm, " ", path);
+}
+
+std::string why_not_replaceable(const std::string& path) {
+  const std::string dir = parent_dir(path);
+  struct stat f {}, d {};
+  if (::stat(dir.c_str(), &d) != 0 || ::lstat(path.c_str(), &f) != 0) return "";  // (the write says why)
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return str("this user cannot write in ", dir, " (", std::strerror(errno), ")");
+  const uid_t me = ::geteuid();
+  if ((d.st_mode & S_ISVTX) && me != 0 && f.st_uid != me && d.st_uid != me)
+    return str(path, " belongs to uid ", f.st_uid, ", and in ", dir, " (sticky, as /tmp) only its owner may replace it");
+  return "";
+}
 
 bool file_exists(const std::string& path) {
   struct stat st {};
@@ -200,11 +218,12 @@ std::string format_bytes(double b) {
 }
 
 namespace {
-// The size of a file about to be written, for messages.
+// The room a file about to be written takes, for messages: whole 4 KB blocks, as file
+// systems give them out (helper-44: "room for 97 bytes" on a disk with 0 bytes short of that).
 std::string room(const std::vector<std::string_view>& parts) {
-  double n = 0;
-  for (const auto& p : parts) n += double(p.size());
-  return format_bytes(n);
+  uint64_t n = 0;
+  for (const auto& p : parts) n += p.size();
+  return format_bytes(double((n + 4095) / 4096 * 4096));
 }
 }  // namespace
 
@@ -581,6 +600,11 @@ std::string replaceable_dir(const std::string& given) {
                "owner, uid ", st.st_uid, ", may do that); give another --out, or have its owner remove it (nothing "
                "was changed)");
     }
+    // (swapped by a rename in its parent: a sticky one, as /tmp, lets only its owner do that;
+    // helper-44: refused at the swap, after the tokenizer's training)
+    if (const std::string why = why_not_replaceable(dir); !why.empty())
+      GPT_FAIL(dir, ": this user cannot replace it (", why, "); give another --out, or have its owner remove it "
+               "(nothing was changed)");
   }
   // The new directory is made beside it (helper-43: --out NEW under a directory this user
   // cannot write was refused only after the tokenizer's training).

@@ -49,6 +49,15 @@ bool same_file(const std::string& a, const std::string& b);  // both exist and a
 // for the first path to its file and for one that cannot be reached (its read names why).
 std::vector<std::string> earlier_paths_to_same_file(const std::vector<std::string>& paths);
 void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
+// How this user gets `perm` ("r", "rx", "w") on `path`, for messages: "chmod u+r PATH" when
+// it owns the path; else "have its owner (uid N) run chmod a+r PATH" (helper-44: "chmod u+r"
+// on another user's file changes nothing, and this user may not run it).
+std::string permission_fix(const std::string& path, const std::string& perm);
+// "" when this user may replace or remove `path` (an existing file) in its directory: write
+// and search permission on the directory and, where it is sticky (/tmp), owning the file or
+// the directory; else why not, naming the owner (helper-44: an export over another user's in
+// /tmp failed at its rename, after the tokenizer beside it was replaced).
+std::string why_not_replaceable(const std::string& path);
 // `path` when it exists, else its nearest existing parent (where a directory about to be
 // made would go, for checks of its disk and permissions).
 std::string existing_ancestor(const std::string& path);

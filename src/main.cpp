@@ -9,12 +9,14 @@
 // neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, main() sets GOMP_SPINCOUNT and re-executes
 // itself once (about a millisecond). Set either variable to choose your own policy.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +44,11 @@ int main(int argc, char** argv) {
     struct stat st {};
     if (!e && ::fstat(STDOUT_FILENO, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 7)
       e = ENOSPC;
+    // A file at the size limit (ulimit -f; helper-44: "a write failed").
+    struct rlimit lim {};
+    if (!e && S_ISREG(st.st_mode) && ::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        uint64_t(st.st_size) >= uint64_t(lim.rlim_cur))
+      e = EFBIG;
     std::fprintf(stderr, "error: cannot write to standard output (%s); what was printed is incomplete\n",
                  e ? std::strerror(e) : "a write failed");
     return rc ? rc : 1;

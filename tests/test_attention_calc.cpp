@@ -906,7 +906,8 @@ TEST(PlotLoss, BadInputsGetOneLineAndARunStillWritingPlots) {
                                 "/locked/run' -o '" + dir + "/n.png' >'" + log + "' 2>&1").c_str());
     EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << rc;
     EXPECT_NE(read_file(log).find("cannot look for it (Permission denied): this user cannot read the directory " + dir +
-                                  "/locked; give it read and search permission"), std::string::npos) << read_file(log);
+                                  "/locked; have its owner (uid 0) run chmod a+rx " + dir + "/locked"),
+              std::string::npos) << read_file(log);
     ASSERT_EQ(::chmod((dir + "/locked").c_str(), 0755), 0);
   }
   EXPECT_EQ(plot(good, dir + "/none/l.png"), 2);

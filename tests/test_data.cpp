@@ -1255,9 +1255,16 @@ TEST(GetData, ADirectoryAsDestinationIsRefused) {
                                   "bash '" + script + "' '" + to + "' >'" + log + "' 2>&1").c_str());
       return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     };
-    EXPECT_EQ(as_nobody(locked, join_path(mine, "t.txt")), 1);
-    EXPECT_NE(read_file(log).find("GPT_DATA_MIRROR=" + locked + ": this user cannot read that directory (Permission "
-                                  "denied)"), std::string::npos) << read_file(log);
+    for (const std::string& mirror : {locked, join_path(locked, "m")}) {
+      EXPECT_EQ(as_nobody(mirror, join_path(mine, "t.txt")), 1);
+      EXPECT_NE(read_file(log).find("GPT_DATA_MIRROR=" + mirror + ": this user cannot read the directory " + locked +
+                                    " (Permission denied); have its owner (uid 0) run chmod a+rx " + locked),
+                std::string::npos) << read_file(log);
+    }
+    EXPECT_EQ(as_nobody(join_path(dir, "none"), join_path(locked, "x/t.txt")), 1);
+    EXPECT_NE(read_file(log).find("this user cannot read the directory " + locked + " (Permission denied)"),
+              std::string::npos) << read_file(log);
+    EXPECT_EQ(read_file(log).find("rm: "), std::string::npos) << read_file(log);
     ASSERT_EQ(::chmod(locked.c_str(), 0755), 0);
     ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
     EXPECT_EQ(as_nobody(locked, join_path(dest, "t.txt")), 1);

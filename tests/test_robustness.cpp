@@ -289,12 +289,24 @@ TEST_F(Robustness, DivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
   // A's until B saves one: the message named B/checkpoint.bin, which was not there, and
   // `--resume B`.
   const std::string a = dir + "/good", b = dir + "/fork";
-  ASSERT_EQ(run_gpt(tiny_train(data, a, 2, {"--eval-every", "0"}), nullptr, &err), 0) << err;
+  ASSERT_EQ(run_gpt(tiny_train(data, a, 2, {"--eval-every", "1"}), nullptr, &err), 0) << err;
   EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", b, "--steps", "20", "--lr", "1e30", "--grad-clip", "0",
                      "--warmup", "0", "--save-every", "0"}, nullptr, &err), 1) << err;
   EXPECT_NE(err.find("last good checkpoint (step 2, " + a + "/checkpoint.bin): gpt train --resume " + a + " --out " + b +
                      " --lr LOWER"), std::string::npos) << err;
   EXPECT_FALSE(file_exists(b + "/checkpoint.bin"));
+  // helper-44: the new run it advised from best.bin lacked --data, and exited 2 as given.
+  const std::string init = "gpt train --init " + b + "/best.bin --data " + data + " --out NEW";
+  EXPECT_NE(err.find(init), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--init", b + "/best.bin", "--data", data, "--out", dir + "/new", "--steps", "1",
+                     "--eval-every", "0"}, nullptr, &err), 0) << err;
+  // ... and B, never saved, resumed as B, offered only that or a start from scratch: it names A.
+  EXPECT_EQ(run_gpt({"train", "--resume", b, "--steps", "20"}, nullptr, &err), 1);
+  EXPECT_NE(err.find(b + ": the run here has no checkpoint.bin yet: it continues " + a + " (--resume " + a + " --out " +
+                     b + ") and stopped before saving its first; go on from there with: gpt train --resume " + a +
+                     " --out " + b), std::string::npos) << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", b, "--steps", "4"}, nullptr, &err), 0) << err;
+  EXPECT_EQ(load_checkpoint(b).state.step, 4);
 }
 
 // ---- 3. prepare is atomic ----------------------------------------------------------
@@ -1074,6 +1086,17 @@ TEST_F(Robustness, StdoutThatCannotBeWrittenIsAnError) {
     EXPECT_NE(read_file(dir + "/err").find("cannot write to standard output"), std::string::npos);
     // With the reason (sample said "a write failed": errno was gone by main's check; helper-21).
     EXPECT_NE(read_file(dir + "/err").find("(No space left on device)"), std::string::npos) << read_file(dir + "/err");
+  }
+  // Outputs larger than stdio's buffer: the write that failed came long before main's check
+  // (helper-43: "a write failed" to /dev/full; helper-44: and at a file size limit).
+  for (const std::string& sh : {"'" + std::string(bin_) + "' posenc --kind sinusoidal --positions 512 --dim 256 --json "
+                                ">/dev/full", "ulimit -f 1; '" + std::string(bin_) + "' train --help >'" + dir + "/big'"}) {
+    SCOPED_TRACE(sh);
+    const int status = std::system(("bash -c \"" + sh + "\" 2>'" + dir + "/err'").c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << describe(status);
+    const std::string said = read_file(dir + "/err");
+    EXPECT_NE(said.find(sh.find("ulimit") == 0 ? "(File too large)" : "(No space left on device)"), std::string::npos)
+        << said;
   }
   // On a real full disk (a tmpfs, where one can be mounted): with the reason in every command
   // (posenc --json said "a write failed"), and once (sample said it twice; helper-41).
@@ -2232,7 +2255,7 @@ TEST_F(Robustness, WhatThisUserCannotReadIsNamedAsSuchAndNothingIsReplaced) {
            {"tokenize", "--data", d2, "--encode", "ab"}}) {
     EXPECT_EQ(status_of(args), 1) << args[0];
     err = read_file(log);
-    EXPECT_NE(err.find("this user cannot read the directory " + d2 + "; give it read and search permission"),
+    EXPECT_NE(err.find("this user cannot read the directory " + d2 + "; chmod u+rx " + d2 + " (read and search permission)"),
               std::string::npos) << err;
     EXPECT_EQ(err.find("gpt prepare"), std::string::npos) << err;
   }
@@ -2307,8 +2330,17 @@ TEST_F(Robustness, DirectoriesThisUserCannotReadAreNamedNotSkipped) {
   ASSERT_EQ(::chmod((w + "/locked").c_str(), 0), 0);
   EXPECT_EQ(status_of({"train", "--data", w + "/locked/d", "--out", w + "/n"}), 1);
   err = read_file(log);
-  EXPECT_NE(err.find("this user cannot read the directory " + w + "/locked; give it read and search permission"),
-            std::string::npos) << err;
+  EXPECT_NE(err.find("this user cannot read the directory " + w + "/locked; chmod u+rx " + w + "/locked (read and "
+                     "search permission)"), std::string::npos) << err;
+  // another user's directory: its owner is to give the permission (helper-44: "chmod u+rx" changed nothing)
+  if (::geteuid() == 0) {
+    make_dirs(dir + "/roots/d");
+    ASSERT_EQ(::chmod((dir + "/roots").c_str(), 0700), 0);
+    EXPECT_EQ(status_of({"train", "--data", dir + "/roots/d", "--out", w + "/n"}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find("this user cannot read the directory " + dir + "/roots; have its owner (uid 0) run chmod a+rx " +
+                       dir + "/roots (read and search permission)"), std::string::npos) << err;
+  }
   EXPECT_EQ(err.find("not a directory"), std::string::npos) << err;
   // a glob through it, and a glob over two shard directories of which one cannot be read
   EXPECT_EQ(status_of({"train", "--train-glob", w + "/locked/*/train.bin", "--eval-every", "0", "--out", w + "/n"}), 1);
@@ -2349,6 +2381,31 @@ TEST_F(Robustness, DirectoriesThisUserCannotReadAreNamedNotSkipped) {
     ASSERT_EQ(::chmod((w + "/run/train.lock").c_str(), 0644), 0);
     EXPECT_EQ(status_of({"train", "--resume", w + "/run", "--steps", "6"}), 0) << read_file(log);
     EXPECT_EQ(load_checkpoint(w + "/run").state.step, 6);
+  }
+  // root's export, and root's data directory that anyone may write, in a sticky directory (as
+  // /tmp): refused before anything is touched (helper-44: the export replaced the tokenizer,
+  // then failed at the weights' rename, the old weights left beside the new tokenizer; prepare
+  // failed at the swap, after its work)
+  if (::geteuid() == 0) {
+    const std::string st = dir + "/sticky", m = st + "/m.bin";
+    make_dirs(st);
+    ASSERT_EQ(::chmod(st.c_str(), 01777), 0);
+    ASSERT_EQ(run_gpt({"export", "--ckpt", w + "/run", "--to", "llmc", "--out", m}), 0);
+    const std::string weights = read_file(m), tok = read_file(st + "/m.tokenizer.bin");
+    EXPECT_EQ(status_of({"export", "--ckpt", w + "/run", "--to", "llmc", "--out", m}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find(m + " belongs to uid 0, and in " + st + " (sticky, as /tmp) only its owner may replace it"),
+              std::string::npos) << err;
+    EXPECT_EQ(read_file(m), weights);
+    EXPECT_EQ(read_file(st + "/m.tokenizer.bin"), tok);
+    EXPECT_EQ(std::system(("ls '" + st + "' | grep -qv '^m\\.\\(bin\\|tokenizer\\.bin\\)$'").c_str()) == 0, false)
+        << "a file was left";
+    prepare_data(dir + "/input.txt", st + "/pd", "char", 0.1);
+    ASSERT_EQ(::chmod((st + "/pd").c_str(), 0777), 0);
+    EXPECT_EQ(status_of({"prepare", "--input", dir + "/input.txt", "--out", st + "/pd"}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find(st + "/pd: this user cannot replace it (" + st + "/pd belongs to uid 0"), std::string::npos)
+        << err;
   }
 }
 
@@ -2419,7 +2476,7 @@ TEST_F(Robustness, TheDiskChecksCountWhatIsWrittenAndAnExportStagesItsTokenizer)
   const std::string dir = scratch_dir(), data = small_data(dir);
   std::string err;
   const std::vector<std::string> model = {"--layers", "1", "--heads", "2", "--dim", "32", "--context", "8", "--batch",
-                                          "2", "--eval-every", "0", "--threads", "2"};
+                                          "2", "--threads", "2"};
   auto train = [&](const std::string& out, std::vector<std::string> extra) {
     std::vector<std::string> a = {"train", "--data", data, "--out", out};
     a.insert(a.end(), extra.begin(), extra.end());
@@ -2436,7 +2493,7 @@ TEST_F(Robustness, TheDiskChecksCountWhatIsWrittenAndAnExportStagesItsTokenizer)
   ASSERT_EQ(run_gpt({"train", "--data", dir + "/k", "--out", dir + "/rk", "--steps", "1", "--eval-every", "0",
                      "--layers", "1", "--heads", "1", "--dim", "2", "--context", "8", "--batch", "2"}, nullptr, &err), 0)
       << err;
-  ASSERT_EQ(train(dir + "/probe", {"--steps", "1"}), 0) << err;
+  ASSERT_EQ(train(dir + "/probe", {"--steps", "1", "--eval-every", "0"}), 0) << err;
   const std::string x = dir + "/e/x.bin";
   ASSERT_EQ(run_gpt({"export", "--ckpt", dir + "/probe", "--to", "llmc", "--out", x}, nullptr, &err), 0) << err;
   const std::string weights = read_file(x), tok = read_file(dir + "/e/x.tokenizer.bin");
@@ -2456,17 +2513,26 @@ TEST_F(Robustness, TheDiskChecksCountWhatIsWrittenAndAnExportStagesItsTokenizer)
   SmallDisk disk(dir + "/fs", std::to_string(((ckpt + page - 1) / page * page + 48 * 1024) / 1024) + "k");
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
   // saved twice: refused, naming the sizes; saved once: trains
-  EXPECT_EQ(train(dir + "/fs/twice", {"--steps", "3", "--save-every", "1"}), 1);
+  EXPECT_EQ(train(dir + "/fs/twice", {"--steps", "3", "--save-every", "1", "--eval-every", "0"}), 1);
   EXPECT_NE(err.find("written whole beside the previous one"), std::string::npos) << err;
   EXPECT_NE(err.find("checkpoint.bin of " + format_bytes(double(ckpt))), std::string::npos) << err;
   EXPECT_NE(err.find("of metrics, samples and run files"), std::string::npos) << err;
   EXPECT_FALSE(is_directory(dir + "/fs/twice"));
-  EXPECT_EQ(train(dir + "/fs/once", {"--steps", "3", "--save-every", "0"}), 0) << err;
+  EXPECT_EQ(train(dir + "/fs/once", {"--steps", "3", "--save-every", "0", "--eval-every", "0"}), 0) << err;
   EXPECT_EQ(load_checkpoint(dir + "/fs/once").state.step, 3);
   // resumed in place it keeps its checkpoint and writes another: refused
   EXPECT_EQ(run_gpt({"train", "--resume", dir + "/fs/once", "--steps", "4"}, nullptr, &err), 1);
   EXPECT_NE(err.find("written whole beside the previous one"), std::string::npos) << err;
+  EXPECT_NE(err.find(", less the "), std::string::npos) << err;
   EXPECT_EQ(load_checkpoint(dir + "/fs/once").state.step, 3);
+  // continued into the disk (--resume A --out B): A's history, copied into B, is counted (it
+  // was not: the run was let through, and failed at a save)
+  std::system(("rm -rf '" + dir + "/fs/once'").c_str());
+  ASSERT_EQ(train(dir + "/hist", {"--steps", "2", "--eval-every", "1"}), 0) << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", dir + "/hist", "--out", dir + "/fs/b", "--steps", "3", "--save-every", "0",
+                     "--eval-every", "0"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("with the history copied from " + dir + "/hist"), std::string::npos) << err;
+  EXPECT_FALSE(is_directory(dir + "/fs/b"));
 }
 
 // Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input

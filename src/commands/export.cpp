@@ -194,6 +194,18 @@ int cmd_export(const Args& a) {
                      "one's to replace", writes(f) ? "" : " or remove (" + reader + " would read it as the export's "
                      "tokenizer)", "; choose another --out, or move that file away (nothing was written)");
     }
+  // Each file this export replaces or removes, checked before any is touched (helper-44: over
+  // another user's export in /tmp the tokenizer was replaced, then the weights' rename failed,
+  // leaving the old weights beside the new tokenizer, and the message said they were removed).
+  if (to == "llmc") {
+    std::vector<std::string> touched = {out, marker};
+    touched.insert(touched.end(), owned.begin(), owned.end());
+    for (const std::string& f : touched)
+      if (::access(f.c_str(), F_OK) == 0)
+        if (const std::string why = why_not_replaceable(f); !why.empty())
+          GPT_FAIL("--out ", out, ": ", why, "; give another --out, or have its owner remove ", f,
+                   " (nothing was written)");
+  }
   Stopwatch sw2;
   size_t bytes;
   std::string what;
@@ -219,11 +231,14 @@ int cmd_export(const Args& a) {
     // the earlier export's weights).
     std::string staged_tok;
     bool old_removed = false;
+    const bool marker_there = is_regular_file(marker);  // (an earlier interrupted export's: it stays)
     try {
       if (tok) staged_tok = write_file_staged(tok_written, {spm ? tok->native_file() : tok->serialize()});
       write_file_atomic(marker, str("gpt export to ", out, " was interrupted here (no weights were written yet); "
                                     "run the export again\n"));
-      std::remove(out.c_str());
+      if (std::remove(out.c_str()) != 0 && errno != ENOENT)
+        GPT_FAIL(out, ": cannot remove the earlier export's weights (", std::strerror(errno), "); nothing of it was "
+                 "changed");
       old_removed = earlier_export;
       crash_point("export:old-weights-removed");
       if (tok) commit_staged(staged_tok, tok_written);
@@ -235,6 +250,7 @@ int cmd_export(const Args& a) {
     } catch (const Error& e) {
       std::remove(staged.c_str());
       if (!staged_tok.empty()) std::remove(staged_tok.c_str());
+      if (!old_removed && !marker_there) std::remove(marker.c_str());
       if (!old_removed) throw;
       throw Error(e.code, str(e.what(), "; the earlier export's weights were already removed (", marker,
                               " says so): run this export again once that is fixed"));

@@ -99,8 +99,9 @@ DataSource resolve_data_source(const Args& a, const std::string& run, const std:
 }
 
 void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss, int processes, int zero,
-                       const std::optional<RunSettings>& kept) {
+                       const std::optional<RunSettings>& kept, const std::string& continues) {
   Json j = kept ? kept->file : Json::object();
+  if (!continues.empty()) j.set("continues", Json::string(absolute(continues)));
   j.set("dtype", Json::string(to_string(t)));
   j.set("processes", Json::number(processes));
   j.set("zero", Json::number(zero));
@@ -114,6 +115,18 @@ void save_run_settings(const std::string& run, Dtype t, const SampleSettings& ss
     j = k;
   }
   write_file_atomic(join_path(run, kRunSettingsFile), j.dump(2) + "\n");
+}
+
+std::optional<std::string> continues_of(const std::string& run) {
+  try {
+    const std::string path = join_path(run, kRunSettingsFile);
+    if (!is_regular_file(path)) return std::nullopt;
+    const Json j = Json::parse(read_file(path), path);
+    const Json* c = j.is_object() ? j.find("continues") : nullptr;
+    if (c && c->is_string()) return c->as_string(path);
+  } catch (const Error&) {
+  }
+  return std::nullopt;
 }
 
 std::optional<RunSettings> load_run_settings(const std::string& run) {

@@ -64,9 +64,13 @@ struct RunSettings {
 // Read and checked once (a fault names the file and the key); nothing when the run has
 // no run.json (a run from before the file existed). `run` may be a checkpoint file.
 std::optional<RunSettings> load_run_settings(const std::string& run);
-// Writes RUN/run.json; `kept`: what the run had, whose other keys stay.
+// Writes RUN/run.json; `kept`: what the run had, whose other keys stay. `continues`: the
+// --resume A of `--resume A --out RUN`, kept as "continues" (absolute), so that a RUN stopped
+// before its first checkpoint can name it (continues_of).
 void save_run_settings(const std::string& run, Dtype t, const SampleSettings& s, int processes, int zero,
-                       const std::optional<RunSettings>& kept = std::nullopt);
+                       const std::optional<RunSettings>& kept = std::nullopt, const std::string& continues = "");
+// RUN/run.json's "continues" (nothing when it has none, or cannot be read).
+std::optional<std::string> continues_of(const std::string& run);
 // --dtype if given, else what the run remembers (`had`), else fp32; `run` names it in the
 // note when --dtype switches a remembered precision.
 Dtype resolve_dtype(const Args& a, const std::optional<RunSettings>& had, const std::string& run);

@@ -225,10 +225,22 @@ struct SavedCheckpoint {
   std::string file, resume;
 };
 
+// The flags that give a run's data, for commands in messages (" --data DIR"; " --data DIR"
+// when there are none to give).
+std::string data_flags(const std::optional<DataSource>& d) {
+  if (!d || d->empty()) return " --data DIR";
+  std::string f = d->dir.empty() ? "" : " --data " + d->dir;
+  if (!d->train_glob.empty()) f += " --train-glob '" + d->train_glob + "'";
+  if (!d->val_glob.empty()) f += " --val-glob '" + d->val_glob + "'";
+  return f;
+}
+
 // A loss or gradient norm that is NaN or infinite: the run stops before the step that
 // would spread it, naming the step and the last good checkpoint (or that there is none).
+// (data: the run's, for the command that starts a new run; helper-44: it lacked --data and
+// failed as given.)
 [[noreturn]] void fail_non_finite(const char* what, double number, int step, const std::string& out,
-                                  const std::optional<SavedCheckpoint>& saved, float grad_clip) {
+                                  const std::optional<SavedCheckpoint>& saved, float grad_clip, const DataSource& data) {
   const std::string value = std::isnan(number) ? "NaN" : number > 0 ? "infinite" : "-infinite";  // (was "-nan")
   // (Clipping on, as by default: it did not prevent this, so it is no advice.)
   const std::string clip = grad_clip > 0 ? "" : " (or set --grad-clip 1)";
@@ -240,7 +252,8 @@ struct SavedCheckpoint {
              "good checkpoint (step ", saved->step, ", ", saved->file, "): ", saved->resume, " --lr LOWER; if the "
              "train loss had already risen far by then (", join_path(out, "metrics.jsonl"), "), that checkpoint "
              "diverges again: start a new run instead",
-             file_exists(best) ? str(", from ", best, " (gpt train --init ", best, " --out NEW)") : std::string());
+             file_exists(best) ? str(", from ", best, " (gpt train --init ", best, data_flags(data), " --out NEW)")
+                               : std::string());
   }
   GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
            "was saved in ", out, " yet, so start again with a lower --lr", clip, " (--save-every N keeps earlier "
@@ -344,10 +357,14 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
       if (file_exists(join_path(run, "data.json"))) data = load_data_source(run);
     } catch (const Error&) {
     }
-    const std::string data_flag = data && !data->empty() ? (data->dir.empty() ? " --train-glob '" + data->train_glob + "'"
-                                                                               : " --data " + data->dir)
-                                                          : std::string(" --data DIR");
+    const std::string data_flag = data_flags(data);
     const std::string best = join_path(run, kBestFile);
+    // A continuation of another run (--resume A --out RUN) that stopped before its first save:
+    // it goes on from A (helper-44: only --init best.bin or a start from scratch was offered).
+    if (const std::optional<std::string> from = continues_of(run); from && file_exists(checkpoint_path(*from)))
+      GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " yet: it continues ", *from, " (--resume ", *from,
+               " --out ", run, ") and stopped before saving its first; go on from there with: gpt train --resume ",
+               *from, " --out ", run);
     GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " (it stopped before saving its first one, or the file "
              "was removed), so there is nothing to resume; ",
              file_exists(best) ? "its best.bin holds trained weights: start a new run from them with gpt train --init " +
@@ -555,16 +572,33 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     auto multiples = [&](int every) { return every > 0 ? (end - 1) / every - st.step / every : 0; };
     const int64_t saves = std::max<int64_t>(0, multiples(tc.save_every)) + 1;
     const bool two = saves > 1 || file_exists(join_path(r.out, kCheckpointFile));
-    // metrics.jsonl: about 200 bytes a line; samples.txt: a header and up to 4 bytes a token
-    const uint64_t logs =
-        blocks(200 * uint64_t(left / tc.log_every + (tc.eval_every > 0 ? left / tc.eval_every : 0) + 2)) +
-        (r.sample.every > 0 ? blocks(uint64_t(left / r.sample.every + 1) * (100 + 4 * uint64_t(r.sample.tokens))) : 0) +
-        3 * 4096;  // run.json, data.json, train.lock
-    uint64_t held = 0;
-    for (const char* f : {kCheckpointFile, kBestFile}) {
-      struct stat fst {};
-      if (::stat(join_path(r.out, f).c_str(), &fst) == 0) held += uint64_t(fst.st_blocks) * 512;
+    // samples.txt: a header and the text, at the vocabulary's mean bytes a token (ids: about 5)
+    double token_bytes = 5;
+    if (r.sample.every > 0 && !data.tok_blob.empty()) {
+      const std::unique_ptr<Tokenizer> t = Tokenizer::deserialize(data.tok_blob, "the data's tokenizer");
+      double sum = 0;
+      for (int id = 0; id < t->vocab_size(); id++) sum += double(t->decode_token(id).size());
+      token_bytes = std::clamp(sum / std::max(1, t->vocab_size()), 1.0, 8.0);
     }
+    // metrics.jsonl: about 200 bytes a line; run.json and data.json, each written whole beside
+    // the old one, and train.lock when the run is new (helper-44: a resume counted them again);
+    // --resume A --out B: A's history, copied into B (helper-44: not counted, and the run failed
+    // at a save)
+    uint64_t logs = blocks(200 * uint64_t(left / tc.log_every + (tc.eval_every > 0 ? left / tc.eval_every : 0) + 2)) +
+                    (r.sample.every > 0 ? blocks(uint64_t(double(left / r.sample.every + 1) *
+                                                          (100 + token_bytes * r.sample.tokens))) : 0) +
+                    (r.resume && r.fork_from.empty() ? 2 : 3) * 4096;
+    if (!r.fork_from.empty() && !r.fork_history.empty())
+      for (const char* f : {"metrics.jsonl", kSamplesFile, kBestFile}) {
+        struct stat fst {};
+        if (::stat(join_path(r.fork_history, f).c_str(), &fst) == 0 && S_ISREG(fst.st_mode)) logs += blocks(uint64_t(fst.st_size));
+      }
+    uint64_t held = 0;  // (B's files of an earlier --resume A --out B are written over, beside)
+    if (r.fork_from.empty())
+      for (const char* f : {kCheckpointFile, kBestFile}) {
+        struct stat fst {};
+        if (::stat(join_path(r.out, f).c_str(), &fst) == 0) held += uint64_t(fst.st_blocks) * 512;
+      }
     const uint64_t total = (two ? 2 : 1) * blocks(ckpt) + (best ? blocks(best) : 0) + logs;
     const uint64_t need = total > held ? total - held : 0;
     if (const std::optional<uint64_t> free = free_disk_bytes(r.out); free && *free < need)
@@ -572,8 +606,11 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                format_bytes(double(need)), " more (", kCheckpointFile, " of ", format_bytes(double(ckpt)),
                two ? ", written whole beside the previous one" : "", best ? str(", ", kBestFile, " of ",
                                                                                 format_bytes(double(best))) : std::string(),
-               ", and about ", format_bytes(double(logs)), " of metrics, samples and run files); free space on it, "
-               "or choose another --out (nothing was trained)");
+               ", and about ", format_bytes(double(logs)), " of metrics, samples and run files",
+               r.fork_from.empty() ? "" : str(" with the history copied from ", r.fork_from),
+               held ? str(", less the ", format_bytes(double(held)), " its ", kCheckpointFile, " and ", kBestFile,
+                          " take now") : std::string(),
+               "); free space on it, or choose another --out (nothing was trained)");
   }
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
@@ -650,8 +687,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   if (const std::string best_file = join_path(r.out, kBestFile);
       root && r.resume && r.fork_from.empty() && file_exists(best_file) && ::access(best_file.c_str(), R_OK) != 0)
     GPT_FAIL(best_file, ": cannot open for reading (", std::strerror(errno), "); a resume reads it so that only "
-             "a lower val loss replaces it: give this user read permission (chmod u+r ", best_file,
-             "), or move it aside to let this run write a new one (nothing was changed)");
+             "a lower val loss replaces it: ", permission_fix(best_file, "r"), " (read permission), or move it aside to let this run write a new one (nothing was changed)");
   // --resume A --out B copies A's history into B: a file of it this user cannot read is refused
   // before B is made (helper-43: B got metrics.jsonl and samples.txt, then the copy of best.bin
   // failed without a word on how to go on).
@@ -661,13 +697,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
           is_regular_file(from) && ::access(from.c_str(), R_OK) != 0)
         GPT_FAIL(from, ": cannot open for reading (", std::strerror(errno), "); --resume ", r.fork_from, " --out ",
                  r.out, " copies the run's history (metrics.jsonl, ", kSamplesFile, ", ", kBestFile, ") into ", r.out,
-                 ": give this user read permission (chmod u+r ", from, "), or run as its owner (nothing was written)");
+                 ": ", permission_fix(from, "r"), " (read permission), or run as its owner (nothing was written)");
   // The logs a resume appends to, when this user cannot write them: refused first (the run
   // stopped at its first logged step; and a metrics.jsonl was replaced by one of this user's).
   for (const std::string& log : {metrics_path, samples_path})
     if (root && r.resume && r.fork_from.empty() && is_regular_file(log) && ::access(log.c_str(), W_OK) != 0)
-      GPT_FAIL(log, ": this user cannot write it (", std::strerror(errno), "), and the run appends to it: give "
-               "write permission (chmod u+w ", log, "), or copy the run to a directory of yours and resume the copy "
+      GPT_FAIL(log, ": this user cannot write it (", std::strerror(errno), "), and the run appends to it: ",
+               permission_fix(log, "w"), " (write permission), or copy the run to a directory of yours and resume the copy "
                "(nothing was changed)");
   // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
   // while the header is printed, which killed the run with nothing saved) only sets a flag;
@@ -737,7 +773,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     metrics.seekp(0, std::ios::end);
     metrics_bytes = size_t(metrics.tellp());
     save_data_source(r.out, data.src);
-    save_run_settings(r.out, r.dtype, r.sample, pg.size(), r.zero, r.settings);
+    save_run_settings(r.out, r.dtype, r.sample, pg.size(), r.zero, r.settings, r.fork_from);
     const std::string shards_note =
         train_loader.num_shards() > 1 ? " in " + std::to_string(train_loader.num_shards()) + " shards" : "";
     const std::string ranks_note = pg.size() > 1 ? " x " + std::to_string(pg.size()) + " processes" : "";
@@ -1086,7 +1122,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     pg.all_reduce_sum(&loss, 1);
     loss *= grad_scale;
     last_loss = loss;
-    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved, tc.grad_clip);
+    if (!std::isfinite(loss)) fail_non_finite("loss", loss, step + 1, r.out, saved, tc.grad_clip, data.src);
     // The global norm (ZeRO 1: from every rank's block), checked before AdamW uses it
     // (helper-42: the update's own check came first, and its message named no checkpoint),
     // then the update (ZeRO 1: this rank's block, then everyone's blocks).
@@ -1098,7 +1134,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     } else {
       norm = model.grad_norm(grad_scale);
     }
-    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved, tc.grad_clip);
+    if (!std::isfinite(norm)) fail_non_finite("gradient norm", norm, step + 1, r.out, saved, tc.grad_clip, data.src);
     model.update_shard(lr, tc, long(step) + 1, grad_scale, norm);
     if (zero == 1) model.all_gather_params(pg, shards);
     st.step = step + 1;

@@ -148,7 +148,7 @@ std::vector<std::string> glob_files(const std::string& pattern, const std::strin
     const auto& [dir, err] = errors.front();
     GPT_FAIL(flag, " '", pattern, "': cannot read the directory ", dir, " (", std::strerror(err), "), so ",
              rc == 0 && !out.empty() ? "the files in it that match would be left out" : "the files in it cannot be matched",
-             "; give this user read and search permission (chmod u+rx ", dir, "), or narrow the pattern to leave it "
+             "; ", permission_fix(dir, "rx"), " (read and search permission), or narrow the pattern to leave it "
              "out");
   }
   if (rc == GLOB_NOMATCH || (rc == 0 && out.empty()))

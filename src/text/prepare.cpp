@@ -105,8 +105,8 @@ void walk(const std::string& dir, const std::string& out_real, InputFiles& in) {
   }
   // (helper-43: an unreadable one was named by the file probed in it, "tree/b/tokenizer.bin")
   if (::access(dir.c_str(), R_OK | X_OK) != 0)
-    GPT_FAIL(dir, ": cannot read the directory (", std::strerror(errno), "); give this user read and search "
-             "permission (chmod u+rx ", dir, "), or leave it out of --input");
+    GPT_FAIL(dir, ": cannot read the directory (", std::strerror(errno), "); ", permission_fix(dir, "rx"),
+             " (read and search permission), or leave it out of --input");
   auto has = [&](const char* f) { return file_exists(join_path(dir, f)); };
   if (has(kTokenizerFile) || has("checkpoint.bin") || has("best.bin") || (has("metrics.jsonl") && has("data.json"))) {
     in.own_dirs.push_back(dir);
