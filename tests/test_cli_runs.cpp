@@ -969,9 +969,16 @@ TEST(Runs, WhatAResumeCutsAndWhichFiguresAreThisSessionsAreSaid) {
   // What a run killed after logging steps 5 and 6 but before saving them leaves.
   const std::string metrics = run + "/metrics.jsonl", kept = read_file(metrics);
   write_file_atomic(metrics, kept + "{\"step\":5,\"train_loss\":3.1}\n{\"step\":6,\"train_loss\":3.0}\n");
-  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "6"}, nullptr, &err), 0) << err;
-  EXPECT_NE(err.find("note: " + metrics + " logged 2 lines (steps 5-6) after step 4, where the checkpoint is"),
+  // Continued elsewhere (--resume A --out B), A may be training on: the copy's note says so
+  // (helper-44: it said A's last session had ended without saving them).
+  const std::string fork = dir + "/fork";
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--out", fork, "--steps", "5"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("note: " + fork + "/metrics.jsonl logged 2 lines (steps 5-6) after step 4, where the checkpoint is "
+                     "(copied with the history of " + run + ", which went on past its checkpoint)"),
             std::string::npos) << err;
+  ASSERT_EQ(run_gpt({"train", "--resume", run, "--steps", "6"}, nullptr, &err), 0) << err;
+  EXPECT_NE(err.find("note: " + metrics + " logged 2 lines (steps 5-6) after step 4, where the checkpoint is (the last "
+                     "session ended without saving them"), std::string::npos) << err;
   EXPECT_EQ(read_losses(metrics).count(5), 1u);
   EXPECT_EQ(read_file(metrics).find("\"train_loss\":3.1}"), std::string::npos);
   // 6 steps over both sessions; the evaluations at 6 (this session's one).

@@ -738,12 +738,17 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                      visible(torn.line.size() > 60 ? torn.line.substr(0, 60) + "..." : torn.line).c_str(),
                      torn.redone ? "its step comes after the checkpoint's: it is trained and logged again"
                                  : "the metrics of that step are lost; the checkpoint keeps its training");
+      // (--resume A --out B: A may still be training; helper-44: it said A's last session had
+      // ended without saving them)
       if (const std::vector<long long>& cut = metrics_cut.after; !cut.empty() && root)
-        std::fprintf(stderr, "note: %s logged %s after step %ld, where the checkpoint is (the last session ended "
-                     "without saving them: killed, or stopped by an error); they are cut, and those steps are trained again\n",
+        std::fprintf(stderr, "note: %s logged %s after step %ld, where the checkpoint is (%s); they are cut, and those "
+                     "steps are trained again\n",
                      metrics_path.c_str(),
                      (count(cut.size(), "line") + " (steps " + std::to_string(cut.front()) + "-" +
-                      std::to_string(cut.back()) + ")").c_str(), long(st.step));
+                      std::to_string(cut.back()) + ")").c_str(), long(st.step),
+                     r.fork_from.empty() ? "the last session ended without saving them: killed, or stopped by an error"
+                                         : ("copied with the history of " + r.fork_from + ", which went on past its "
+                                            "checkpoint").c_str());
       logged = logged_losses(metrics_path);
       if (!truncate_samples(samples_path, st.step))
         std::fprintf(stderr, "note: %s is not as gpt train writes it (edited?); it is left as it is, samples after "
