@@ -376,9 +376,6 @@ TEST_F(Robustness, TempFilesOfDeadWritersAreRemovedOnTheNextStart) {
   EXPECT_TRUE(file_exists(live)) << "the temp file of a live process was removed";
 }
 
-// bin `args` (from the command on, as for run_gpt) under a limit of `bytes` on `resource`
-// (RLIMIT_FSIZE: ulimit -f; RLIMIT_AS: ulimit -v; RLIM_INFINITY: none), with the
-// environment variables `env` set, stderr to `log`; returns the wait status.
 // In a child: stderr to `log`, then bin `args`; returns (126, 127) only when that fails.
 int exec_logged(const char* bin, std::vector<std::string> args, const std::string& log) {
   args.insert(args.begin(), bin);
@@ -389,6 +386,10 @@ int exec_logged(const char* bin, std::vector<std::string> args, const std::strin
   execv(bin, argv.data());
   return 127;
 }
+
+// bin `args` (from the command on, as for run_gpt) under a limit of `bytes` on `resource`
+// (RLIMIT_FSIZE: ulimit -f; RLIMIT_AS: ulimit -v; RLIM_INFINITY: none), with the
+// environment variables `env` set, stderr to `log`; returns the wait status.
 int run_with_limit(int resource, const char* bin, std::vector<std::string> args, size_t bytes,
                    const std::string& log, const std::vector<std::pair<std::string, std::string>>& env = {}) {
   return in_child([&] {
@@ -588,15 +589,9 @@ TEST_F(Robustness, AnOmpNumThreadsBeyondTheCapIsNotedNotACrash) {
   const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log";
   std::vector<std::string> args = tiny_train(data, dir + "/r", 2, {"--eval-every", "0"});
   args.erase(std::find(args.begin(), args.end(), "--threads"), args.end());  // (tiny_flags end with --threads 2)
-  args.insert(args.begin(), bin_);
   const int status = in_child([&] {
     ::setenv("OMP_NUM_THREADS", "100000", 1);
-    if (!std::freopen(log.c_str(), "w", stderr)) return 126;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin_, argv.data());
-    return 127;
+    return exec_logged(bin_, args, log);
   });
   ASSERT_TRUE(WIFEXITED(status)) << describe(status) << "\n" << read_file(log);
   EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
