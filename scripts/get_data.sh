@@ -97,6 +97,12 @@ b="$(blocked_on_way "$DEST")"
 d="$(dirname "$DEST")"
 while [[ ! -e "$d" ]]; do d="$(dirname "$d")"; done
 [[ -w "$d" && -x "$d" ]] || die "this user cannot write in $d (Permission denied); $(perm_fix "$d" w), or give a destination in a directory you can write to: $0 DIR/tinyshakespeare.txt"
+# Another user's DEST in a sticky directory (as /tmp) cannot be replaced: said before the copy
+# (helper-45: mv's own "Operation not permitted" came after it).
+if [[ -e "$DEST" && -k "$(dirname "$DEST")" && "$(id -u)" != 0 ]]; then
+  owner="$(stat -c %u "$DEST")"
+  [[ "$owner" == "$(id -u)" || "$(stat -c %u "$(dirname "$DEST")")" == "$(id -u)" ]] || die "$DEST belongs to uid $owner, and in $(dirname "$DEST") (sticky, as /tmp) only its owner may replace it; give another destination, or have its owner remove $DEST"
+fi
 mkdir -p "$(dirname "$DEST")" || die "cannot create directory $(dirname "$DEST")"
 
 if [[ -n "${GPT_DATA_MIRROR:-}" ]]; then

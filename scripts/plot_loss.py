@@ -68,7 +68,8 @@ def read_metrics(run):
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        sys.exit(f"plot_loss.py: {path}: cannot read it ({e.strerror or e})")
+        fix = f"; {permission_fix(path, 'r')} (read permission)" if isinstance(e, PermissionError) else ""
+        sys.exit(f"plot_loss.py: {path}: cannot read it ({e.strerror or e}){fix}")
     except UnicodeDecodeError as e:
         sys.exit(f"plot_loss.py: {path}: cannot read it as UTF-8 text ({e})")
     lines = text.split("\n")

@@ -30,7 +30,7 @@ std::string read_file(const std::string& path) { return read_file_at_most(path, 
 std::string read_file_at_most(const std::string& path, size_t max_bytes, const std::string& what) {
   if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
+  if (fd < 0) GPT_FAIL(cannot_open_for_reading(path, errno));
   // One read into a buffer of the file's size (model files are hundreds of MB: no
   // stream copies). Files that do not report a size (pipes) are read in chunks.
   struct stat st {};
@@ -67,7 +67,7 @@ size_t for_each_line(const std::string& path, size_t max_line, const std::functi
       if (fd >= 0) ::close(fd);
     }
   } f{::open(path.c_str(), O_RDONLY)};
-  if (f.fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
+  if (f.fd < 0) GPT_FAIL(cannot_open_for_reading(path, errno));
   std::vector<char> buf(size_t(1) << 20);
   std::string line;
   bool too_long = false;  // the current line is past max_line: skipped to its end
@@ -123,6 +123,11 @@ std::string permission_fix(const std::string& path, const std::string& perm) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return "chmod u+" + perm + " " + path;
   return str("have its owner (uid ", st.st_uid, ") run chmod a+", perm, " ", path);
+}
+
+std::string cannot_open_for_reading(const std::string& path, int err) {
+  return str(path, ": cannot open for reading (", std::strerror(err), ")",
+             err == EACCES ? str("; ", permission_fix(path, "r"), " (read permission), or run as its owner") : "");
 }
 
 std::string why_not_replaceable(const std::string& path) {
@@ -354,7 +359,7 @@ std::string map_failure_message(const std::string& path, uint64_t bytes, int err
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   if (is_directory(path)) GPT_FAIL(path, ": is a directory, expected a file");
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) GPT_FAIL(path, ": cannot open for reading (", std::strerror(errno), ")");
+  if (fd < 0) GPT_FAIL(cannot_open_for_reading(path, errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int e = errno;
@@ -576,15 +581,28 @@ std::string replaceable_dir(const std::string& given) {
   // (usage, as prepare's own check of --out FILE: DIR/ of a file was exit 1)
   if (file_exists(dir) && !is_directory(dir)) GPT_USAGE_FAIL(dir, ": exists but is not a directory; name a directory");
   if (is_directory(dir)) {
+    // A sticky directory (as /tmp) of another user's: its old files, removed after the swap,
+    // must be this user's (helper-45: another user's file there failed the removal after the
+    // new directory was in place, the old one left under a temp name).
+    struct stat dst {};
+    const bool sticky_theirs = ::stat(dir.c_str(), &dst) == 0 && (dst.st_mode & S_ISVTX) && ::geteuid() != 0 &&
+                               dst.st_uid != ::geteuid();
     if (DIR* d = ::opendir(dir.c_str())) {
-      std::string subdir;
+      std::string subdir, theirs;
+      uid_t their_uid = 0;
       while (const dirent* e = ::readdir(d)) {
         const std::string name = e->d_name;
         if (name == "." || name == "..") continue;
         struct stat st {};
-        if (::lstat(join_path(dir, name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) subdir = name;
+        if (::lstat(join_path(dir, name).c_str(), &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) subdir = name;
+        if (sticky_theirs && st.st_uid != ::geteuid() && theirs.empty()) theirs = name, their_uid = st.st_uid;
       }
       ::closedir(d);
+      if (!theirs.empty())
+        GPT_FAIL(dir, ": this user cannot replace it (", join_path(dir, theirs), " belongs to uid ", their_uid, ", and in ",
+                 dir, " (sticky, as /tmp) only its owner may remove it); give another --out, or have its owner remove "
+                 "it (nothing was changed)");
       if (!subdir.empty())
         GPT_USAGE_FAIL(dir, ": holds a subdirectory (", subdir, "); this directory is replaced whole, so choose "
                        "another --out or move ", join_path(dir, subdir), " away (nothing was changed)");

@@ -53,6 +53,9 @@ void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 // it owns the path; else "have its owner (uid N) run chmod a+r PATH" (helper-44: "chmod u+r"
 // on another user's file changes nothing, and this user may not run it).
 std::string permission_fix(const std::string& path, const std::string& perm);
+// "PATH: cannot open for reading (why)", with permission_fix's advice when it is EACCES
+// (helper-45: an unreadable shard, tokenizer or checkpoint had none).
+std::string cannot_open_for_reading(const std::string& path, int err);
 // "" when this user may replace or remove `path` (an existing file) in its directory: write
 // and search permission on the directory and, where it is sticky (/tmp), owning the file or
 // the directory; else why not, naming the owner (helper-44: an export over another user's in

@@ -46,7 +46,7 @@ RunLock::RunLock(const std::string& dir) {
              : e == EACCES || e == EPERM || e == EROFS
                  ? str("; this user cannot write in ", dir, ": copy the run to a directory of yours and resume the copy "
                        "(cp -r ", dir, " MINE; gpt train --resume MINE), or start a new run from its model (gpt train "
-                       "--init ", dir, " --out MINE)")
+                       "--init ", dir, " --data DIR --out MINE)")
                  : std::string());
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {

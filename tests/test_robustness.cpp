@@ -288,23 +288,36 @@ TEST_F(Robustness, DivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
   // helper-43: continued in another directory (--resume A --out B), the run's checkpoint is
   // A's until B saves one: the message named B/checkpoint.bin, which was not there, and
   // `--resume B`.
-  const std::string a = dir + "/good", b = dir + "/fork";
-  ASSERT_EQ(run_gpt(tiny_train(data, a, 2, {"--eval-every", "1"}), nullptr, &err), 0) << err;
+  const std::string a = dir + "/good", b = dir + "/fork", odd = dir + "/my d'ata";
+  std::system(("cp -r '" + data + "' \"" + odd + "\"").c_str());
+  ASSERT_EQ(run_gpt(tiny_train(odd, a, 2, {"--eval-every", "1"}), nullptr, &err), 0) << err;
   EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", b, "--steps", "20", "--lr", "1e30", "--grad-clip", "0",
                      "--warmup", "0", "--save-every", "0"}, nullptr, &err), 1) << err;
   EXPECT_NE(err.find("last good checkpoint (step 2, " + a + "/checkpoint.bin): gpt train --resume " + a + " --out " + b +
                      " --lr LOWER"), std::string::npos) << err;
   EXPECT_FALSE(file_exists(b + "/checkpoint.bin"));
-  // helper-44: the new run it advised from best.bin lacked --data, and exited 2 as given.
-  const std::string init = "gpt train --init " + b + "/best.bin --data " + data + " --out NEW";
-  EXPECT_NE(err.find(init), std::string::npos) << err;
-  EXPECT_EQ(run_gpt({"train", "--init", b + "/best.bin", "--data", data, "--out", dir + "/new", "--steps", "1",
-                     "--eval-every", "0"}, nullptr, &err), 0) << err;
+  // helper-44: the new run it advised from best.bin lacked --data, and exited 2 as given;
+  // helper-45: a --data with a quote in it was not quoted for the shell. Run as given, in bash.
+  const std::string init = "gpt train --init " + b + "/best.bin --data '" + dir + "/my d'\\''ata' --out NEW";
+  ASSERT_NE(err.find(init), std::string::npos) << err;
+  if (const char* bin = std::getenv("GPT_BIN")) {
+    std::string cmd = init;
+    cmd.replace(0, 3, std::string("'") + bin + "'");
+    cmd.replace(cmd.find(" NEW"), 4, " '" + dir + "/new' --steps 1 --eval-every 0");
+    write_file_atomic(dir + "/advice.sh", cmd + "\n");
+    EXPECT_EQ(std::system(("bash '" + dir + "/advice.sh' >/dev/null 2>&1").c_str()), 0) << cmd;
+    EXPECT_TRUE(file_exists(dir + "/new/checkpoint.bin")) << cmd;
+  }
   // ... and B, never saved, resumed as B, offered only that or a start from scratch: it names A.
   EXPECT_EQ(run_gpt({"train", "--resume", b, "--steps", "20"}, nullptr, &err), 1);
   EXPECT_NE(err.find(b + ": the run here has no checkpoint.bin yet: it continues " + a + " (--resume " + a + " --out " +
                      b + ") and stopped before saving its first; go on from there with: gpt train --resume " + a +
-                     " --out " + b), std::string::npos) << err;
+                     " --out " + b + " and the flags it was started with (--steps above 2;"), std::string::npos) << err;
+  // A moved away: said so
+  ASSERT_EQ(std::rename(a.c_str(), (a + ".moved").c_str()), 0);
+  EXPECT_EQ(run_gpt({"train", "--resume", b, "--steps", "20"}, nullptr, &err), 1);
+  EXPECT_NE(err.find("(it continued " + a + ", which is not there any more)"), std::string::npos) << err;
+  ASSERT_EQ(std::rename((a + ".moved").c_str(), a.c_str()), 0);
   EXPECT_EQ(run_gpt({"train", "--resume", a, "--out", b, "--steps", "4"}, nullptr, &err), 0) << err;
   EXPECT_EQ(load_checkpoint(b).state.step, 4);
 }
@@ -407,22 +420,55 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
   SKIP_WITHOUT_BINARY();
   const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r";
   const std::string log = dir + "/log";
-  // (the checkpoint is larger than the limit)
-  const int status = run_with_file_limit(bin_, tiny_train(data, run, 2, {"--eval-every", "0"}), 20000, log);
-  ASSERT_TRUE(WIFEXITED(status)) << describe(status);
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  const std::string err = read_file(log);
-  EXPECT_NE(err.find("checkpoint.bin"), std::string::npos) << err;
-  EXPECT_NE(err.find("ulimit -f"), std::string::npos) << err;
-  // What is on disk, and how to go on (helper-41: the file alone was named).
-  EXPECT_NE(err.find("the run has no checkpoint yet (this session's training is lost): fix that, then start it again"),
-            std::string::npos) << err;
+  // The checkpoint is larger than the limit: refused before the first step (helper-45: the
+  // session was lost at its first save), for a new run and a resume.
   const std::string run2 = dir + "/r2";
   ASSERT_EQ(run_gpt(tiny_train(data, run2, 2, {"--eval-every", "0"})), 0);
-  const int again = run_with_file_limit(bin_, {"train", "--resume", run2, "--steps", "4"}, 20000, log);
-  ASSERT_TRUE(WIFEXITED(again) && WEXITSTATUS(again) == 1) << describe(again);
-  EXPECT_NE(read_file(log).find("the run's checkpoint on disk holds step 2: fix that, then continue with gpt train "
-                                "--resume " + run2), std::string::npos) << read_file(log);
+  const std::string ckpt = read_file(run2 + "/checkpoint.bin");
+  ASSERT_GT(ckpt.size(), 20000u);
+  for (const std::vector<std::string>& args : {tiny_train(data, run, 2, {"--eval-every", "0"}),
+                                               std::vector<std::string>{"train", "--resume", run2, "--steps", "4"}}) {
+    const int status = run_with_file_limit(bin_, args, 20000, log);
+    ASSERT_TRUE(WIFEXITED(status)) << describe(status);
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    const std::string err = read_file(log);
+    EXPECT_NE(err.find("checkpoint.bin will be " + format_bytes(double(ckpt.size())) + ", more than the file size "
+                       "limit of 20 KB (ulimit -f); raise the limit"), std::string::npos) << err;
+  }
+  EXPECT_FALSE(is_directory(run));
+  EXPECT_EQ(read_file(run2 + "/checkpoint.bin"), ckpt);
+}
+
+// A save that fails all the same (the disk filled up during the run) says what is on disk
+// and how to go on (helper-41: the file alone was named).
+TEST_F(Robustness, ASaveThatFailsSaysWhatTheDiskHolds) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir);
+  SmallDisk disk(dir + "/fs", "2m");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  for (const char* save_every : {"1", "0"}) {
+    SCOPED_TRACE(save_every);
+    const std::string run = dir + "/fs/r" + save_every, log = dir + "/log";
+    std::remove((dir + "/fs/filler").c_str());
+    std::vector<std::string> args = tiny_train(data, run, 20000, {"--eval-every", "0", "--save-every", save_every});
+    args.erase(args.begin());  // ("train": spawn_train's own)
+    const pid_t pid = spawn_train(args, log);
+    ASSERT_TRUE(wait_for_steps(run, 3)) << read_file(log);
+    disk.fill();
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << describe(status) << read_file(log);
+    const std::string err = read_file(log);
+    if (std::string(save_every) == "1") {
+      EXPECT_NE(err.find("the run's checkpoint on disk holds step "), std::string::npos) << err;
+      EXPECT_NE(err.find(": fix that, then continue with gpt train --resume " + run), std::string::npos) << err;
+      EXPECT_GE(load_checkpoint(run).state.step, 1);
+    } else {
+      EXPECT_NE(err.find("the run has no checkpoint yet (this session's training is lost): fix that, then start it "
+                         "again"), std::string::npos) << err;
+      EXPECT_FALSE(file_exists(run + "/checkpoint.bin"));
+    }
+  }
 }
 
 // helper-25: a --dtype bf16 run at a long context passed the memory check, which left
@@ -2239,7 +2285,8 @@ TEST_F(Robustness, WhatThisUserCannotReadIsNamedAsSuchAndNothingIsReplaced) {
            {"train", "--init", model, "--data", data, "--out", w + "/fresh"}}) {
     EXPECT_EQ(status_of(args), 1) << args[0];
     err = read_file(log);
-    EXPECT_NE(err.find(model + ": cannot open for reading (Permission denied)"), std::string::npos) << err;
+    EXPECT_NE(err.find(model + ": cannot open for reading (Permission denied); chmod u+r " + model + " (read permission)"),
+              std::string::npos) << err;
     EXPECT_EQ(err.find("empty file"), std::string::npos) << err;
   }
   // 3. A data directory this user cannot read: named, not "run gpt prepare" over it.
@@ -2353,6 +2400,10 @@ TEST_F(Robustness, DirectoriesThisUserCannotReadAreNamedNotSkipped) {
   err = read_file(log);
   EXPECT_NE(err.find(w + "/tree/b: cannot read the directory (Permission denied)"), std::string::npos) << err;
   EXPECT_EQ(err.find("tokenizer.bin"), std::string::npos) << err;
+  EXPECT_EQ(status_of({"prepare", "--input", w + "/tree/b", "--out", w + "/p"}), 1);  // (the --input itself)
+  err = read_file(log);
+  EXPECT_NE(err.find("--input " + w + "/tree/b: cannot read the directory (Permission denied); chmod u+rx " + w +
+                     "/tree/b (read and search permission), or run as its owner"), std::string::npos) << err;
   ASSERT_EQ(::chmod((w + "/tree/b").c_str(), 0755), 0);
   ASSERT_EQ(::chmod((w + "/shards").c_str(), 0555), 0);
   EXPECT_EQ(status_of({"prepare", "--input", w + "/tree", "--out", w + "/shards/new/p", "--tokenizer", "bpe",
@@ -2401,6 +2452,19 @@ TEST_F(Robustness, DirectoriesThisUserCannotReadAreNamedNotSkipped) {
     err = read_file(log);
     EXPECT_NE(err.find(st + "/pd: this user cannot replace it (" + st + "/pd belongs to uid 0"), std::string::npos)
         << err;
+    // a sticky data directory of root's, holding a file of another user's (1000): it could not
+    // be removed after the swap (the new directory in place, the old one left under a temp name)
+    ASSERT_EQ(::chmod(st.c_str(), 0777), 0);
+    ASSERT_EQ(::chmod((st + "/pd").c_str(), 01777), 0);
+    ASSERT_EQ(std::system(("chown 65534:65534 '" + st + "/pd/'*").c_str()), 0);
+    ASSERT_EQ(::chown((st + "/pd/val.bin").c_str(), 1000, 1000), 0);
+    const std::string train_bytes = read_file(st + "/pd/train.bin");
+    EXPECT_EQ(status_of({"prepare", "--input", dir + "/input.txt", "--out", st + "/pd"}), 1);
+    err = read_file(log);
+    EXPECT_NE(err.find(st + "/pd: this user cannot replace it (" + st + "/pd/val.bin belongs to uid 1000"),
+              std::string::npos) << err;
+    EXPECT_EQ(read_file(st + "/pd/train.bin"), train_bytes);
+    EXPECT_EQ(std::system(("ls -d '" + st + "/pd'.tmp.* >/dev/null 2>&1").c_str()) == 0, false) << "a temp was left";
   }
 }
 

@@ -4,6 +4,7 @@
 // SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ). The run directory is locked (run_dir.h).
 #include <omp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -228,10 +229,19 @@ struct SavedCheckpoint {
 // The flags that give a run's data, for commands in messages (" --data DIR"; " --data DIR"
 // when there are none to give).
 std::string data_flags(const std::optional<DataSource>& d) {
+  // (quoted for a shell where needed: helper-45, a --data with a quote in it broke the command)
+  auto word = [](const std::string& s, bool pattern) {
+    if (!pattern && !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                                      "_-./,:=+@%") == std::string::npos)
+      return s;
+    std::string q = "'";
+    for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
   if (!d || d->empty()) return " --data DIR";
-  std::string f = d->dir.empty() ? "" : " --data " + d->dir;
-  if (!d->train_glob.empty()) f += " --train-glob '" + d->train_glob + "'";
-  if (!d->val_glob.empty()) f += " --val-glob '" + d->val_glob + "'";
+  std::string f = d->dir.empty() ? "" : " --data " + word(d->dir, false);
+  if (!d->train_glob.empty()) f += " --train-glob " + word(d->train_glob, true);
+  if (!d->val_glob.empty()) f += " --val-glob " + word(d->val_glob, true);
   return f;
 }
 
@@ -361,12 +371,23 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
     const std::string best = join_path(run, kBestFile);
     // A continuation of another run (--resume A --out RUN) that stopped before its first save:
     // it goes on from A (helper-44: only --init best.bin or a start from scratch was offered).
-    if (const std::optional<std::string> from = continues_of(run); from && file_exists(checkpoint_path(*from)))
+    // (helper-45: the command alone stopped at "already at step N": B's --steps and the rest
+    // are not kept, so they are asked for; A gone, it is said)
+    const std::optional<std::string> from = continues_of(run);
+    if (from && file_exists(checkpoint_path(*from))) {
+      int64_t step = -1;
+      try {
+        step = load_checkpoint(*from, false).state.step;
+      } catch (const Error&) {
+      }
       GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " yet: it continues ", *from, " (--resume ", *from,
                " --out ", run, ") and stopped before saving its first; go on from there with: gpt train --resume ",
-               *from, " --out ", run);
+               *from, " --out ", run, " and the flags it was started with (--steps above ",
+               step >= 0 ? std::to_string(step) : std::string("that run's step"), "; a lower --lr if its loss diverged)");
+    }
+    const std::string gone = from ? str(" (it continued ", *from, ", which is not there any more)") : "";
     GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " (it stopped before saving its first one, or the file "
-             "was removed), so there is nothing to resume; ",
+             "was removed)", gone, ", so there is nothing to resume; ",
              file_exists(best) ? "its best.bin holds trained weights: start a new run from them with gpt train --init " +
                                      best + data_flag + " --out NEW (the weights give the model's "
                                      "shape), or start " + run + " again from scratch (gpt train --out " +
@@ -585,8 +606,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     // --resume A --out B: A's history, copied into B (helper-44: not counted, and the run failed
     // at a save)
     uint64_t logs = blocks(200 * uint64_t(left / tc.log_every + (tc.eval_every > 0 ? left / tc.eval_every : 0) + 2)) +
+                    // (each sample repeats its --sample-prompt; helper-45: not counted)
                     (r.sample.every > 0 ? blocks(uint64_t(double(left / r.sample.every + 1) *
-                                                          (100 + token_bytes * r.sample.tokens))) : 0) +
+                                                          (100 + double(r.sample.prompt.value_or("").size()) +
+                                                           token_bytes * r.sample.tokens))) : 0) +
                     (r.resume && r.fork_from.empty() ? 2 : 3) * 4096;
     if (!r.fork_from.empty() && !r.fork_history.empty())
       for (const char* f : {"metrics.jsonl", kSamplesFile, kBestFile}) {
@@ -594,10 +617,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
         if (::stat(join_path(r.fork_history, f).c_str(), &fst) == 0 && S_ISREG(fst.st_mode)) logs += blocks(uint64_t(fst.st_size));
       }
     uint64_t held = 0;  // (B's files of an earlier --resume A --out B are written over, beside)
+    std::string held_by;
     if (r.fork_from.empty())
       for (const char* f : {kCheckpointFile, kBestFile}) {
         struct stat fst {};
-        if (::stat(join_path(r.out, f).c_str(), &fst) == 0) held += uint64_t(fst.st_blocks) * 512;
+        if (::stat(join_path(r.out, f).c_str(), &fst) == 0) {
+          held += uint64_t(fst.st_blocks) * 512;
+          held_by += (held_by.empty() ? "" : " and ") + std::string(f);
+        }
       }
     const uint64_t total = (two ? 2 : 1) * blocks(ckpt) + (best ? blocks(best) : 0) + logs;
     const uint64_t need = total > held ? total - held : 0;
@@ -608,9 +635,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                                                                 format_bytes(double(best))) : std::string(),
                ", and about ", format_bytes(double(logs)), " of metrics, samples and run files",
                r.fork_from.empty() ? "" : str(" with the history copied from ", r.fork_from),
-               held ? str(", less the ", format_bytes(double(held)), " its ", kCheckpointFile, " and ", kBestFile,
-                          " take now") : std::string(),
+               held ? str(", less the ", format_bytes(double(held)), " its ", held_by, " take",
+                          held_by.find(" and ") == std::string::npos ? "s" : "", " now") : std::string(),
                "); free space on it, or choose another --out (nothing was trained)");
+    // A file size limit (ulimit -f) below a checkpoint's size lost the session at the first
+    // save (helper-45).
+    struct rlimit lim {};
+    if (::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && uint64_t(lim.rlim_cur) < ckpt)
+      GPT_FAIL(r.out, ": ", kCheckpointFile, " will be ", format_bytes(double(ckpt)), ", more than the file size "
+               "limit of ", format_bytes(double(lim.rlim_cur)), " (ulimit -f); raise the limit (ulimit -f unlimited) "
+               "(nothing was trained)");
   }
   // Token ids are checked against the vocabulary here, naming the shard, not mid-run.
   DataLoader train_loader(data.train_paths, B, T, tc.sampling, tc.seed, mc.vocab_size, part);
@@ -703,7 +737,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   for (const std::string& log : {metrics_path, samples_path})
     if (root && r.resume && r.fork_from.empty() && is_regular_file(log) && ::access(log.c_str(), W_OK) != 0)
       GPT_FAIL(log, ": this user cannot write it (", std::strerror(errno), "), and the run appends to it: ",
-               permission_fix(log, "w"), " (write permission), or copy the run to a directory of yours and resume the copy "
+               // (and reads it: helper-45, "chmod u+w" of a file of mode 000 was not enough)
+               ::access(log.c_str(), R_OK) == 0 ? permission_fix(log, "w") + " (write permission)"
+                                                : permission_fix(log, "rw") + " (read and write permission)",
+               ", or copy the run to a directory of yours and resume the copy "
                "(nothing was changed)");
   // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
   // while the header is printed, which killed the run with nothing saved) only sets a flag;

@@ -75,7 +75,7 @@ ModelFormat detect(const std::string& path) {
              "an llm.c checkpoint (.bin) or a .safetensors file / directory");
   const Sniffed sn = sniff(path);
   if (sn.open_error)  // (helper-41: an unreadable model was "found an empty file (0 bytes)")
-    GPT_FAIL(path, ": cannot open for reading (", std::strerror(sn.open_error), ")");
+    GPT_FAIL(cannot_open_for_reading(path, sn.open_error));
   if (sn.format) return *sn.format;
   const unsigned char* b = sn.b;
   const size_t got = sn.got;

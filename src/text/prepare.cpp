@@ -158,6 +158,10 @@ InputFiles list_inputs(const std::string& input, const std::string& outdir) {
   const std::string out_real = real_path(outdir);
   if (is_directory(input)) {
     in.several = true;
+    // (the --input itself: "leave it out of --input" was no advice; helper-45)
+    if (::access(input.c_str(), R_OK | X_OK) != 0)
+      GPT_FAIL("--input ", input, ": cannot read the directory (", std::strerror(errno), "); ",
+               permission_fix(input, "rx"), " (read and search permission), or run as its owner");
     if (is_inside(real_path(input), out_real))
       GPT_USAGE_FAIL("--input ", input, " is the --out directory (or inside it); give the text's directory");
     walk(input, out_real, in);
