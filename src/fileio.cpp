@@ -119,10 +119,20 @@ bool stat_or_blocked(const std::string& path, struct stat* st) {
 }
 }  // namespace
 
+std::string shell_word(const std::string& path) {
+  const std::string p = !path.empty() && path[0] == '-' ? "./" + path : path;
+  if (!p.empty() && p.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./,:=+@%") ==
+                        std::string::npos)
+    return p;
+  std::string q = "'";
+  for (const char c : p) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 std::string permission_fix(const std::string& path, const std::string& perm) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return "chmod u+" + perm + " " + path;
-  return str("have its owner (uid ", st.st_uid, ") run chmod a+", perm, " ", path);
+  if (::stat(path.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return "chmod u+" + perm + " " + shell_word(path);
+  return str("have its owner (uid ", st.st_uid, ") run chmod a+", perm, " ", shell_word(path));
 }
 
 std::string cannot_open_for_reading(const std::string& path, int err) {

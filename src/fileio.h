@@ -53,6 +53,10 @@ void make_dirs(const std::string& path);  // mkdir -p; gpt::Error on failure
 // it owns the path; else "have its owner (uid N) run chmod a+r PATH" (helper-44: "chmod u+r"
 // on another user's file changes nothing, and this user may not run it).
 std::string permission_fix(const std::string& path, const std::string& perm);
+// A path as one shell word, for the commands messages give: as it is when plain, else in
+// single quotes; "./" before a leading '-' (a flag to chmod or gpt). (helper-46: a run
+// directory with a space in it broke every command pasted from the advice.)
+std::string shell_word(const std::string& path);
 // "PATH: cannot open for reading (why)", with permission_fix's advice when it is EACCES
 // (helper-45: an unreadable shard, tokenizer or checkpoint had none).
 std::string cannot_open_for_reading(const std::string& path, int err);

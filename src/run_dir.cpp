@@ -42,11 +42,11 @@ RunLock::RunLock(const std::string& dir) {
     GPT_FAIL(path, ": cannot open the run lock (", std::strerror(e), ")",
              (e == EACCES || e == EPERM) && dir_writable
                  ? str("; it belongs to another user, and this one cannot read it: have its owner make it readable "
-                       "(chmod a+r ", path, "), or remove it while no gpt train runs here")
+                       "(chmod a+r ", shell_word(path), "), or remove it while no gpt train runs here")
              : e == EACCES || e == EPERM || e == EROFS
                  ? str("; this user cannot write in ", dir, ": copy the run to a directory of yours and resume the copy "
-                       "(cp -r ", dir, " MINE; gpt train --resume MINE), or start a new run from its model (gpt train "
-                       "--init ", dir, " --data DIR --out MINE)")
+                       "(cp -r ", shell_word(dir), " MINE; gpt train --resume MINE), or start a new run from its model "
+                       "(gpt train --init ", shell_word(dir), " --data DIR --out MINE)")
                  : std::string());
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -98,6 +98,11 @@ const char* user_signal_name(int sig) {
 }
 
 extern "C" void on_stop_signal(int sig) {
+  // The file size limit: caught only so that the write that raised it fails with EFBIG, which
+  // its writer reports (samples.txt: noted, the run goes on; metrics.jsonl, a checkpoint: an
+  // error that names the limit). It is no stop request (helper-46: the run stopped as
+  // "interrupted", exit 153, and the advice to resume met the limit again at once).
+  if (sig == SIGXFSZ) return;
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
   const int saved_errno = errno;

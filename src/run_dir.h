@@ -32,9 +32,9 @@ constexpr const char* kRunLockFile = "train.lock";
 // to write into such a directory, train refuses a data directory as its --out.
 std::string run_dir_evidence(const std::string& dir);
 
-// While alive, SIGINT, SIGTERM, SIGHUP (terminal closed), SIGPIPE (the reader of our
-// output went away, e.g. `| head`) and SIGXFSZ (file size limit) only set a flag the
-// loop polls: it saves and exits. The same SIGINT/TERM/HUP again kills at once (the
+// While alive, SIGINT, SIGTERM, SIGHUP (terminal closed) and SIGPIPE (the reader of our
+// output went away, e.g. `| head`) only set a flag the loop polls: it saves and exits.
+// SIGXFSZ (file size limit) is caught and does nothing: the write fails with EFBIG. The same SIGINT/TERM/HUP again kills at once (the
 // last checkpoint stays intact), unless it comes within kRepeatKillsAfterS of the first:
 // then it is the same request delivered twice (`timeout` signals the child and then its
 // process group) and is ignored. SIGPIPE and SIGXFSZ stay caught, so the failed write

@@ -439,6 +439,26 @@ TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {
   EXPECT_EQ(read_file(run2 + "/checkpoint.bin"), ckpt);
 }
 
+// samples.txt reaching the file size limit: the samples go on on stdout, counted at the end;
+// metrics.jsonl reaching it: the run stops saved, naming the limit (helper-46: SIGXFSZ
+// stopped the run as "interrupted", exit 153, and resuming met the limit again at once).
+TEST_F(Robustness, TheFileSizeLimitReachedByTheLogsIsNotAnInterruption) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), log = dir + "/log";
+  std::vector<std::string> args = tiny_train(data, dir + "/r", 60, {"--eval-every", "0", "--sample-every", "1",
+                                                                    "--sample-tokens", "2000"});
+  int status = run_with_file_limit(bin_, args, 100000, log);  // (a checkpoint is 66 KB)
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status) << read_file(log);
+  EXPECT_NE(read_file(log).find("/samples.txt misses "), std::string::npos) << read_file(log);
+  EXPECT_EQ(load_checkpoint(dir + "/r").state.step, 60);
+  args = tiny_train(data, dir + "/m", 2000, {"--eval-every", "0", "--log-every", "1"});
+  status = run_with_file_limit(bin_, args, 100000, log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << describe(status) << read_file(log);
+  EXPECT_NE(read_file(log).find("metrics.jsonl: writing the metrics of step "), std::string::npos) << read_file(log);
+  EXPECT_NE(read_file(log).find("(File too large)"), std::string::npos) << read_file(log);
+  EXPECT_EQ(read_file(log).find("interrupted"), std::string::npos) << read_file(log);
+}
+
 // A save that fails all the same (the disk filled up during the run) says what is on disk
 // and how to go on (helper-41: the file alone was named).
 TEST_F(Robustness, ASaveThatFailsSaysWhatTheDiskHolds) {
@@ -1110,6 +1130,22 @@ TEST(FileIo, FormatBytesGivesSmallSizesInBytes) {
   EXPECT_EQ(format_bytes(412), "412 bytes");
   EXPECT_EQ(format_bytes(1500), "2 KB");
   EXPECT_EQ(format_bytes(2.5e6), "2.5 MB");
+}
+
+// helper-46: commands in advice broke when pasted, for paths with a space, a quote or a
+// leading '-' (chmod took "-x.txt" for a mode).
+TEST(FileIo, ShellWordQuotesWhatTheShellWouldSplit) {
+  EXPECT_EQ(shell_word("runs/a_1.bin"), "runs/a_1.bin");
+  EXPECT_EQ(shell_word("run x"), "'run x'");
+  EXPECT_EQ(shell_word("my d'ata"), "'my d'\\''ata'");
+  EXPECT_EQ(shell_word("-x.txt"), "./-x.txt");
+  EXPECT_EQ(shell_word("a*b"), "'a*b'");
+  EXPECT_EQ(shell_word(""), "''");
+  // as bash reads it back
+  const std::string dir = scratch_dir(), odd = dir + "/it's a \"dir\" $HOME";
+  make_dirs(odd);
+  EXPECT_EQ(std::system(("test -d " + shell_word(odd)).c_str()), 0) << shell_word(odd);
+  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 // Output that cannot be written (a full disk) is an error: it exited 0 with the text lost.

@@ -288,10 +288,10 @@ int cmd_export(const Args& a) {
     std::printf("  note: sinusoidal positions were written into wpe as a learned table (the logits are the same)\n");
   if (tok)
     std::printf("  tokenizer: %s (%s); `gpt sample --ckpt %s` reads it\n", tok_written.c_str(),
-                tok->describe().c_str(), out.c_str());
+                tok->describe().c_str(), shell_word(out).c_str());
   else
     std::printf("  tokenizer: none (the model has none); `gpt sample --ckpt %s --tokenizer FILE` gives one\n",
-                out.c_str());
+                shell_word(out).c_str());
   if (hf.written())
     std::printf("  Hugging Face tokenizer: %s + %s (%s); transformers' AutoTokenizer reads them\n",
                 join_path(out, kHfTokenizerFile).c_str(), kHfTokenizerConfigFile, hf.describe.c_str());

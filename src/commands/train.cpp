@@ -1,7 +1,7 @@
 // gpt train: the training loop. Builds or restores the model, draws batches,
 // runs forward/backward/AdamW with warmup+cosine, evaluates, logs metrics.jsonl,
 // prints progress, and checkpoints atomically (periodically, at the end, on Ctrl-C,
-// SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ). The run directory is locked (run_dir.h).
+// SIGTERM, SIGHUP, SIGPIPE). The run directory is locked (run_dir.h).
 #include <omp.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -230,13 +230,10 @@ struct SavedCheckpoint {
 // when there are none to give).
 std::string data_flags(const std::optional<DataSource>& d) {
   // (quoted for a shell where needed: helper-45, a --data with a quote in it broke the command)
+  // (a pattern is always quoted: the shell would expand it)
   auto word = [](const std::string& s, bool pattern) {
-    if (!pattern && !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-                                                      "_-./,:=+@%") == std::string::npos)
-      return s;
-    std::string q = "'";
-    for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
+    const std::string w = shell_word(s);
+    return pattern && w[0] != '\'' ? "'" + w + "'" : w;
   };
   if (!d || d->empty()) return " --data DIR";
   std::string f = d->dir.empty() ? "" : " --data " + word(d->dir, false);
@@ -262,7 +259,7 @@ std::string data_flags(const std::optional<DataSource>& d) {
              "good checkpoint (step ", saved->step, ", ", saved->file, "): ", saved->resume, " --lr LOWER; if the "
              "train loss had already risen far by then (", join_path(out, "metrics.jsonl"), "), that checkpoint "
              "diverges again: start a new run instead",
-             file_exists(best) ? str(", from ", best, " (gpt train --init ", best, data_flags(data), " --out NEW)")
+             file_exists(best) ? str(", from ", best, " (gpt train --init ", shell_word(best), data_flags(data), " --out NEW)")
                                : std::string());
   }
   GPT_FAIL("training ", what, " is ", value, " at step ", step, ": the run diverged and was stopped; no checkpoint "
@@ -332,7 +329,7 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
   if (r.resume && !a.has("out") && file_exists(a.str("resume")) && !is_directory(a.str("resume"))) {
     const std::string run = run_dir(a.str("resume"));
     if (same_file(a.str("resume"), join_path(run, kCheckpointFile)))  // RUN/checkpoint.bin itself
-      GPT_USAGE_FAIL("--resume takes the run directory: gpt train --resume ", run, " (nothing was changed)");
+      GPT_USAGE_FAIL("--resume takes the run directory: gpt train --resume ", shell_word(run), " (nothing was changed)");
     GPT_USAGE_FAIL("--resume ", a.str("resume"), " is a file; --resume takes a run directory (--resume RUN), or "
                    "continues a checkpoint file in a new directory given with --out DIR (nothing was changed)");
   }
@@ -382,17 +379,17 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
       }
       GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " yet: it continues ", *from, " (--resume ", *from,
                " --out ", run, ") and stopped before saving its first; go on from there with: gpt train --resume ",
-               *from, " --out ", run, " and the flags it was started with (--steps above ",
+               shell_word(*from), " --out ", shell_word(run), " and the flags it was started with (--steps above ",
                step >= 0 ? std::to_string(step) : std::string("that run's step"), "; a lower --lr if its loss diverged)");
     }
     const std::string gone = from ? str(" (it continued ", *from, ", which is not there any more)") : "";
     GPT_FAIL(run, ": the run here has no ", kCheckpointFile, " (it stopped before saving its first one, or the file "
              "was removed)", gone, ", so there is nothing to resume; ",
              file_exists(best) ? "its best.bin holds trained weights: start a new run from them with gpt train --init " +
-                                     best + data_flag + " --out NEW (the weights give the model's "
+                                     shell_word(best) + data_flag + " --out NEW (the weights give the model's "
                                      "shape), or start " + run + " again from scratch (gpt train --out " +
-                                     run + data_flag + " and its model flags), which moves best.bin aside"
-                               : "start it again from scratch with its model flags (gpt train --out " + run + data_flag +
+                                     shell_word(run) + data_flag + " and its model flags), which moves best.bin aside"
+                               : "start it again from scratch with its model flags (gpt train --out " + shell_word(run) + data_flag +
                                      " ...), which replaces what it left");
   }
   if (r.resume) r.settings = load_run_settings(a.str("resume"));
@@ -751,7 +748,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     if (!r.lock) {
       r.lock = std::make_shared<RunLock>(r.out);
       if (!r.resume && file_exists(ckpt_file))  // another run wrote one since resolve_run looked
-        GPT_USAGE_FAIL(r.out, " already holds a checkpoint; continue it with --resume ", r.out,
+        GPT_USAGE_FAIL(r.out, " already holds a checkpoint; continue it with --resume ", shell_word(r.out),
                        " (nothing was overwritten)");
     }
     remove_stale_temps(r.out);  // checkpoint.bin.tmp.PID of a writer killed mid-save
@@ -862,8 +859,9 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   std::optional<SavedCheckpoint> saved;  // the last checkpoint on disk (named if a save fails or the loss diverges)
   if (r.resume)
     saved = SavedCheckpoint{st.step, checkpoint_path(resumed),
-                            r.fork_from.empty() ? "gpt train --resume " + r.out
-                                                : "gpt train --resume " + r.fork_from + " --out " + r.out};
+                            r.fork_from.empty() ? "gpt train --resume " + shell_word(r.out)
+                                                : "gpt train --resume " + shell_word(r.fork_from) + " --out " +
+                                                      shell_word(r.out)};
   // A save that fails (a full disk) says what is on disk and how to go on (helper-41: it
   // named the file alone, not the step the run's checkpoint holds, or that there is none).
   auto saving = [&](const std::optional<SavedCheckpoint>& on_disk, const std::function<void()>& write) {
@@ -880,7 +878,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   };
   auto save = [&]() {
     const std::optional<SavedCheckpoint> on_disk = saved;
-    saved = SavedCheckpoint{st.step, ckpt_file, "gpt train --resume " + r.out};
+    saved = SavedCheckpoint{st.step, ckpt_file, "gpt train --resume " + shell_word(r.out)};
     if (zero == 1) {  // the checkpoint holds the whole m and v: gathered on rank 0 (every rank takes part)
       OptimizerState full;
       if (root) full.m.resize(model.num_params()), full.v.resize(model.num_params());
@@ -1302,7 +1300,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
              "stopped and the checkpoint of step ", st.step, " was saved (", ckpt_file, "); that step's line is "
              "missing from metrics.jsonl for good (its training is kept). Free space on that "
-             "disk (or raise the file size limit), then continue with: gpt train --resume ", r.out);
+             "disk (or raise the file size limit), then continue with: gpt train --resume ", shell_word(r.out));
   // Stopped by a signal: 128 + its number on every rank (130 for Ctrl-C); ranks stopped by rank 0's failure: 130.
   const int stop_code = stop_reason != "interrupted" ? 0 : stop_signal ? 128 + stop_signal : 130;
   // Every step trained and saved (a stop inside the last step): rank 0 says "done" and
@@ -1324,7 +1322,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                  eval_given_up ? str("; the val loss of step ", st.step, " was given up (the resume measures it first)")
                                      .c_str()
                                : "",
-                 r.out.c_str());
+                 shell_word(r.out).c_str());
     return stop_code;
   }
   // The steps' time is the run's (over every resume); evaluations and samples this session's.
