@@ -148,7 +148,8 @@ std::string why_not_replaceable(const std::string& path) {
     return str("this user cannot write in ", dir, " (", std::strerror(errno), ")");
   const uid_t me = ::geteuid();
   if ((d.st_mode & S_ISVTX) && me != 0 && f.st_uid != me && d.st_uid != me)
-    return str(path, " belongs to uid ", f.st_uid, ", and in ", dir, " (sticky, as /tmp) only its owner may replace it");
+    return str(path, " belongs to uid ", f.st_uid, ", and in ", dir == "." ? "the current directory" : dir,
+               " (sticky, as /tmp) only its owner may replace it");
   return "";
 }
 

@@ -2628,6 +2628,17 @@ TEST_F(Robustness, TheDiskChecksCountWhatIsWrittenAndAnExportStagesItsTokenizer)
                      "--eval-every", "0"}, nullptr, &err), 1);
   EXPECT_NE(err.find("with the history copied from " + dir + "/hist"), std::string::npos) << err;
   EXPECT_FALSE(is_directory(dir + "/fs/b"));
+  // A long resume counts metrics.jsonl at the length of the lines it holds (about 150 bytes),
+  // not 200 (helper-45: refused a resume that fitted): room for a second checkpoint, the run's
+  // files and 176 KB more takes 1,000 more logged steps (200 KB by the old count).
+  const uint64_t ck_blocks = (ckpt + page - 1) / page * page;
+  SmallDisk disk2(dir + "/fs2", std::to_string((2 * ck_blocks + 6 * page + 176 * 1024) / 1024) + "k");
+  ASSERT_TRUE(disk2.mounted());
+  ASSERT_EQ(train(dir + "/fs2/r", {"--steps", "5", "--log-every", "1", "--save-every", "0", "--eval-every", "0"}), 0)
+      << err;
+  EXPECT_EQ(run_gpt({"train", "--resume", dir + "/fs2/r", "--steps", "1005", "--log-every", "1"}, nullptr, &err), 0)
+      << err;
+  EXPECT_EQ(load_checkpoint(dir + "/fs2/r").state.step, 1005);
 }
 
 // Inputs read until memory ran out (a device, or the wrong file): `gpt attention --input

@@ -602,7 +602,16 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     // the old one, and train.lock when the run is new (helper-44: a resume counted them again);
     // --resume A --out B: A's history, copied into B (helper-44: not counted, and the run failed
     // at a save)
-    uint64_t logs = blocks(200 * uint64_t(left / tc.log_every + (tc.eval_every > 0 ? left / tc.eval_every : 0) + 2)) +
+    // (a resume: the mean line of the metrics.jsonl it appends to; helper-45: 200 bytes
+    // over-counted, and refused a resume that fitted)
+    double line_bytes = 200;
+    if (const std::string from = r.fork_from.empty() ? r.out : r.fork_history, m = join_path(from, "metrics.jsonl");
+        r.resume && !from.empty() && is_regular_file(m) && ::access(m.c_str(), R_OK) == 0) {
+      size_t lines = 0, bytes = 0;
+      for_each_line(m, 4096, [&](const std::string& l) { lines++, bytes += l.size() + 1; });
+      if (lines >= 3) line_bytes = std::clamp(double(bytes) / double(lines), 100.0, 400.0);
+    }
+    uint64_t logs = blocks(uint64_t(line_bytes * double(left / tc.log_every + (tc.eval_every > 0 ? left / tc.eval_every : 0) + 2))) +
                     // (each sample repeats its --sample-prompt; helper-45: not counted)
                     (r.sample.every > 0 ? blocks(uint64_t(double(left / r.sample.every + 1) *
                                                           (100 + double(r.sample.prompt.value_or("").size()) +
