@@ -74,6 +74,7 @@ TMP="$DEST.tmp.$$"
 MADE=""  # the highest directory above DEST that did not exist before
 d="$(dirname "$DEST")"
 while [[ ! -e "$d" ]]; do MADE="$d"; d="$(dirname "$d")"; done
+EXISTING="$d"  # the nearest directory above DEST that is there
 cleanup() {
   rm -f "$TMP" 2>/dev/null
   [[ -n "$MADE" ]] || return 0
@@ -94,9 +95,7 @@ trap cleanup EXIT
 # "cannot copy ..." or "download failed")
 b="$(blocked_on_way "$DEST")"
 [[ -z "$b" ]] || die "$DEST: this user cannot read the directory $b (Permission denied); $(perm_fix "$b" rx) (read and search permission), or give a destination in a directory of yours"
-d="$(dirname "$DEST")"
-while [[ ! -e "$d" ]]; do d="$(dirname "$d")"; done
-[[ -w "$d" && -x "$d" ]] || die "this user cannot write in $d (Permission denied); $(perm_fix "$d" w), or give a destination in a directory you can write to: $0 DIR/tinyshakespeare.txt"
+[[ -w "$EXISTING" && -x "$EXISTING" ]] || die "this user cannot write in $EXISTING (Permission denied); $(perm_fix "$EXISTING" w), or give a destination in a directory you can write to: $0 DIR/tinyshakespeare.txt"
 # Another user's DEST in a sticky directory (as /tmp) cannot be replaced: said before the copy
 # (helper-45: mv's own "Operation not permitted" came after it).
 if [[ -e "$DEST" && -k "$(dirname "$DEST")" && "$(id -u)" != 0 ]]; then

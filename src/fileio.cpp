@@ -140,14 +140,22 @@ std::string cannot_open_for_reading(const std::string& path, int err) {
              err == EACCES ? str("; ", permission_fix(path, "r"), " (read permission), or run as its owner") : "");
 }
 
+namespace {
+// In a sticky directory (d, as /tmp) only the file's owner, the directory's owner or root may
+// remove or rename the file (f).
+bool sticky_forbids(const struct stat& d, const struct stat& f) {
+  const uid_t me = ::geteuid();
+  return (d.st_mode & S_ISVTX) && me != 0 && f.st_uid != me && d.st_uid != me;
+}
+}  // namespace
+
 std::string why_not_replaceable(const std::string& path) {
   const std::string dir = parent_dir(path);
   struct stat f {}, d {};
   if (::stat(dir.c_str(), &d) != 0 || ::lstat(path.c_str(), &f) != 0) return "";  // (the write says why)
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     return str("this user cannot write in ", dir, " (", std::strerror(errno), ")");
-  const uid_t me = ::geteuid();
-  if ((d.st_mode & S_ISVTX) && me != 0 && f.st_uid != me && d.st_uid != me)
+  if (sticky_forbids(d, f))
     return str(path, " belongs to uid ", f.st_uid, ", and in ", dir == "." ? "the current directory" : dir,
                " (sticky, as /tmp) only its owner may replace it");
   return "";
@@ -596,8 +604,7 @@ std::string replaceable_dir(const std::string& given) {
     // must be this user's (helper-45: another user's file there failed the removal after the
     // new directory was in place, the old one left under a temp name).
     struct stat dst {};
-    const bool sticky_theirs = ::stat(dir.c_str(), &dst) == 0 && (dst.st_mode & S_ISVTX) && ::geteuid() != 0 &&
-                               dst.st_uid != ::geteuid();
+    const bool stat_ok = ::stat(dir.c_str(), &dst) == 0;
     if (DIR* d = ::opendir(dir.c_str())) {
       std::string subdir, theirs;
       uid_t their_uid = 0;
@@ -607,7 +614,7 @@ std::string replaceable_dir(const std::string& given) {
         struct stat st {};
         if (::lstat(join_path(dir, name).c_str(), &st) != 0) continue;
         if (S_ISDIR(st.st_mode)) subdir = name;
-        if (sticky_theirs && st.st_uid != ::geteuid() && theirs.empty()) theirs = name, their_uid = st.st_uid;
+        if (stat_ok && sticky_forbids(dst, st) && theirs.empty()) theirs = name, their_uid = st.st_uid;
       }
       ::closedir(d);
       if (!theirs.empty())

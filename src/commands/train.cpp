@@ -226,8 +226,8 @@ struct SavedCheckpoint {
   std::string file, resume;
 };
 
-// The flags that give a run's data, for commands in messages (" --data DIR"; " --data DIR"
-// when there are none to give).
+// The flags that give a run's data, for commands in messages (" --data runs/d", or the
+// placeholder " --data DIR" when there are none to give).
 std::string data_flags(const std::optional<DataSource>& d) {
   // (quoted for a shell where needed: helper-45, a --data with a quote in it broke the command)
   // (a pattern is always quoted: the shell would expand it)
@@ -572,6 +572,10 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // (each thread allocates: its own malloc arena)
   require_memory(estimate_training_memory(mc, B, T, how),
                  available_memory(CommandThreads{omp_get_max_threads(), true}));
+  // --sample-every's tokenizer: the data's (read here: the disk check below sizes the samples by it)
+  std::unique_ptr<Tokenizer> sample_tok;
+  if (r.sample.every > 0 && !data.tok_blob.empty())
+    sample_tok = Tokenizer::deserialize(data.tok_blob, "the data's tokenizer");
   // The disk the run writes (rank 0), checked before the first step (helper-41: a disk too
   // small for one checkpoint trained every step up to the first save, then failed there with
   // the work lost). A checkpoint is written whole beside the previous one, so a run that keeps
@@ -589,14 +593,12 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     // checkpoint.bin is written at each multiple of --save-every before the end, and at the end
     auto multiples = [&](int every) { return every > 0 ? (end - 1) / every - st.step / every : 0; };
     const int64_t saves = std::max<int64_t>(0, multiples(tc.save_every)) + 1;
-    const bool two = saves > 1 || file_exists(join_path(r.out, kCheckpointFile));
     // samples.txt: a header and the text, at the vocabulary's mean bytes a token (ids: about 5)
     double token_bytes = 5;
-    if (r.sample.every > 0 && !data.tok_blob.empty()) {
-      const std::unique_ptr<Tokenizer> t = Tokenizer::deserialize(data.tok_blob, "the data's tokenizer");
+    if (sample_tok) {
       double sum = 0;
-      for (int id = 0; id < t->vocab_size(); id++) sum += double(t->decode_token(id).size());
-      token_bytes = std::clamp(sum / std::max(1, t->vocab_size()), 1.0, 8.0);
+      for (int id = 0; id < sample_tok->vocab_size(); id++) sum += double(sample_tok->decode_token(id).size());
+      token_bytes = std::clamp(sum / std::max(1, sample_tok->vocab_size()), 1.0, 8.0);
     }
     // metrics.jsonl: about 200 bytes a line; run.json and data.json, each written whole beside
     // the old one, and train.lock when the run is new (helper-44: a resume counted them again);
@@ -624,14 +626,17 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       }
     uint64_t held = 0;  // (B's files of an earlier --resume A --out B are written over, beside)
     std::string held_by;
+    bool ckpt_held = false;  // (kept while the next is written; B of --resume A --out B has none)
     if (r.fork_from.empty())
       for (const char* f : {kCheckpointFile, kBestFile}) {
         struct stat fst {};
         if (::stat(join_path(r.out, f).c_str(), &fst) == 0) {
           held += uint64_t(fst.st_blocks) * 512;
           held_by += (held_by.empty() ? "" : " and ") + std::string(f);
+          ckpt_held = ckpt_held || std::string(f) == kCheckpointFile;
         }
       }
+    const bool two = saves > 1 || ckpt_held;
     const uint64_t total = (two ? 2 : 1) * blocks(ckpt) + (best ? blocks(best) : 0) + logs;
     const uint64_t need = total > held ? total - held : 0;
     if (const std::optional<uint64_t> free = free_disk_bytes(r.out); free && *free < need)
@@ -712,10 +717,8 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   LoggedLosses logged;  // (a resumed run's: read below, once its directory is locked)
   // --sample-every: the data's tokenizer and the prompt, checked before anything is
   // written (on every rank, so that a bad prompt stops all of them alike).
-  std::unique_ptr<Tokenizer> sample_tok;
   Prompt sample_prompt;
   if (r.sample.every > 0) {
-    if (!data.tok_blob.empty()) sample_tok = Tokenizer::deserialize(data.tok_blob, "the data's tokenizer");
     sample_prompt = encode_prompt(sample_tok.get(), mc.vocab_size, mc.max_seq_len, r.sample.prompt.has_value(),
                                   r.sample.prompt.value_or(""), r.sample.prompt_source,
                                   "the data have no tokenizer, so --sample-every's samples are token ids",
