@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <cmath>
 #include <limits>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "check.h"
 #include "commands/common.h"
@@ -576,15 +578,32 @@ Args parse_args(const Command& cmd, const std::vector<std::string>& argv) {
 
 int run_cli(int argc, char** argv) {
   const std::string command = argc >= 2 ? argv[1] : "";
+  // Under mpirun every rank parses the same command line: help, the version and a bad
+  // flag were printed once per rank (helper-47). Rank 0 prints them; the other ranks
+  // print nothing for help and the version, and say an error of theirs only after a
+  // pause, by which time mpirun has ended them if rank 0 met the same error (a rank's
+  // own command line, `mpirun ... : ...`, can differ: then the error still comes).
+  const bool other_rank = launched_process_count() > 1 && launched_process_rank() != 0;
+  std::ostringstream unshown;
+  std::ostream& out = other_rank ? unshown : std::cout;
+  const auto error_line = [&](const std::string& what) {
+    if (other_rank) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      std::cerr << "error (rank " << launched_process_rank() << " of " << launched_process_count() << "): " << what
+                << "\n";
+    } else {
+      std::cerr << "error: " << what << "\n";
+    }
+  };
   try {
     if (argc < 2) {
-      std::cerr << main_help();
+      (other_rank ? unshown : std::cerr) << main_help();
       return kExitUsage;
     }
     const std::string name = argv[1];
     if (name == "--version" || name == "version") {
       if (argc >= 3) GPT_USAGE_FAIL("gpt ", name, " takes no arguments (got '", argv[2], "')");
-      std::cout << version_text();
+      out << version_text();
       return 0;
     }
     if (name == "--help" || name == "-h" || name == "help") {
@@ -592,16 +611,16 @@ int run_cli(int argc, char** argv) {
       if (argc >= 4) GPT_USAGE_FAIL("gpt ", name, " takes one command at most (got '", argv[2], "' and '", argv[3], "')");
       if (!what.empty() && what != "help" && what != "--help" && what != "-h" && what != "--version" &&
           what != "version") {
-        std::cout << help_text(find_command(argv[2]));
+        out << help_text(find_command(argv[2]));
       } else {
-        std::cout << main_help();
+        out << main_help();
       }
       return 0;
     }
     const Command& cmd = find_command(name);
     Args a = parse_args(cmd, std::vector<std::string>(argv + 2, argv + argc));
     if (a.has("help")) {
-      std::cout << help_text(cmd);
+      out << help_text(cmd);
       return 0;
     }
     // Under mpirun every rank runs the command: N copies of a sample or an export (and N
@@ -628,7 +647,7 @@ int run_cli(int argc, char** argv) {
     GPT_CHECK(false, "command table and dispatcher disagree on ", name);
   } catch (const Error& e) {
     std::cout.flush();
-    std::cerr << "error: " << e.what() << "\n";
+    error_line(e.what());
     return e.code;
   } catch (const std::bad_alloc&) {
     // (Every command was told "try a smaller --batch, --context or model", flags most do not have.)

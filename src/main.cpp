@@ -9,6 +9,7 @@
 // neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, main() sets GOMP_SPINCOUNT and re-executes
 // itself once (about a millisecond). Set either variable to choose your own policy.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -27,6 +28,13 @@ int main(int argc, char** argv) {
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
     setenv("GOMP_SPINCOUNT", "10000", 1);
     execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+  }
+  // The re-executed process is named "exe" (its path's last part) in ps, top and
+  // `pkill -x`; it takes its own name back, so `pkill -INT -x gpt` finds the training
+  // processes (and not mpirun, which a pattern over the command line matches too).
+  if (argc > 0 && argv[0]) {
+    const char* slash = std::strrchr(argv[0], '/');
+    ::prctl(PR_SET_NAME, slash ? slash + 1 : argv[0], 0, 0, 0);  // (the kernel keeps its first 15 bytes)
   }
   // A file size limit (ulimit -f) makes write() fail with EFBIG, which the writers
   // report naming the file, instead of killing the process silently.

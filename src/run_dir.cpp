@@ -150,6 +150,7 @@ StopSignals::StopSignals(bool announce) {
 }
 
 StopSignals::~StopSignals() {
+  if (keep_) return;
   for (size_t i = 0; i < sizeof kStopSignals / sizeof kStopSignals[0]; i++)
     ::sigaction(kStopSignals[i], &g_old[i], nullptr);
 }
@@ -177,7 +178,7 @@ std::string mpirun_signal_note(double checkpoint_bytes, const char* ompi_size, c
   std::snprintf(buf, sizeof buf,
                 "note: Ctrl-C or SIGTERM to mpirun is followed by SIGKILL %.0f s later (Open MPI's "
                 "odls_base_sigkill_timeout), too soon to save a %.0f MB checkpoint: send the signal to the gpt "
-                "processes themselves (pkill -INT -f 'gpt train'), which saves at once, or start mpirun with --mca "
+                "processes themselves (pkill -INT -f '^[^ ]*gpt train': the ranks, not mpirun), which saves at once, or start mpirun with --mca "
                 "odls_base_sigkill_timeout %.0f (or export OMPI_MCA_odls_base_sigkill_timeout=%.0f; Open MPI then "
                 "also waits that long before it passes Ctrl-C on)\n",
                 given_s, checkpoint_bytes / 1e6, need_s, need_s);

@@ -57,6 +57,15 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
   int signal() const;  // the first signal received, 0 if none
   static const char* name(int sig);  // "SIGHUP", ...
+  // The handlers stay for the rest of the process (the destructor restores nothing): a
+  // rank other than 0 under mpirun, whose training is over while rank 0 still saves and
+  // prints. A stop signal sent to the gpt processes then (pkill) killed that rank, and
+  // mpirun killed rank 0 in the middle of its save (helper-47). The same signal again,
+  // a second or more later, still kills at once.
+  void keep_until_exit() { keep_ = true; }
+
+ private:
+  bool keep_ = false;
 };
 
 // Bytes a training run needs at its peak: parameters, gradients, AdamW m and v,

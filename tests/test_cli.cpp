@@ -616,6 +616,8 @@ TEST(Cli, CtrlCSavesAndResumeContinues) {
     if (file_exists(metrics) && read_losses(metrics).size() >= 3) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Its name in ps, top and pkill -x is its own (the re-execution for GOMP_SPINCOUNT named it "exe").
+  EXPECT_EQ(read_file("/proc/" + std::to_string(pid) + "/comm"), "gpt\n");
   ASSERT_EQ(kill(pid, SIGINT), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);

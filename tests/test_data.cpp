@@ -228,18 +228,55 @@ TEST(DataLoader, PartitionSplitsEachGlobalBatchAcrossRanks) {
     differs = differs || c.x != a.x;
   }
   EXPECT_TRUE(differs);
-  // A shard too short for one global batch names the process count, with the formula that
-  // gives the figure (helper-19: it said "B*T+1 = 321" for B=20, T=8), and no val.bin advice
-  // for a training shard.
+  // A shard too short for one batch names the formula that gives the figure, and no
+  // val.bin advice for a training shard. (Each rank reads whole single-process batches,
+  // so one batch is enough whatever the number of processes.)
   try {
-    DataLoader(path, 20, 8, SamplingMode::sequential, 1, 0, Partition{1, 2});
+    DataLoader(path, 40, 8, SamplingMode::sequential, 1, 0, Partition{1, 2});
     ADD_FAILURE() << "not refused";
   } catch (const Error& e) {
     const std::string m = e.what();
     EXPECT_EQ(e.code, kExitUsage);
-    EXPECT_NE(m.find("has 300 tokens, but one batch needs N*B*T+1 = 321 (N=2 processes, B=20, T=8)"),
-              std::string::npos) << m;
+    EXPECT_NE(m.find("has 300 tokens, but one batch needs B*T+1 = 321 (B=40, T=8)"), std::string::npos) << m;
     EXPECT_EQ(m.find("val.bin"), std::string::npos) << m;
+  }
+}
+
+// helper-47: N sequential ranks read what one process with --grad-accum N reads (its
+// batches k*N .. k*N+N-1 at step k) only until a shard or a pass ended inside a block of
+// N batches: llm.c's blocks skipped the batches left there, and the runs' losses parted
+// at the first wrap (a 2-rank run and its 1-process twin from step 4183 of Shakespeare).
+// Here shards of 5 and 3 batches (odd, so blocks of 2 and 3 cut them), over several
+// passes, and the position each saves resumes on another number of processes.
+TEST(DataLoader, RanksReadWhatOneProcessWithGradAccumReadsAcrossShardEndsAndPasses) {
+  const int B = 2, T = 4;
+  std::vector<uint16_t> a = iota_tokens(5 * B * T + 3), b(3 * B * T + 1);
+  for (size_t i = 0; i < b.size(); i++) b[i] = uint16_t(1000 + i);
+  const std::string dir = test::scratch_dir();
+  const std::vector<std::string> paths = {join_path(dir, "a.bin"), join_path(dir, "b.bin")};
+  write_shard(paths[0], a);
+  write_shard(paths[1], b);
+  for (int world : {2, 3}) {
+    SCOPED_TRACE("world " + std::to_string(world));
+    DataLoader one(paths, B, T, SamplingMode::sequential, 1);
+    std::vector<DataLoader> ranks;
+    ranks.reserve(size_t(world));
+    for (int r = 0; r < world; r++) ranks.emplace_back(paths, B, T, SamplingMode::sequential, 1, 0, Partition{r, world});
+    for (int step = 0; step < 11; step++)  // 8 batches a pass: past three passes
+      for (int r = 0; r < world; r++) {
+        const Batch want = draw(one, B, T), got = draw(ranks[size_t(r)], B, T);
+        ASSERT_EQ(got.x, want.x) << "step " << step << " rank " << r;
+        ASSERT_EQ(got.y, want.y) << "step " << step << " rank " << r;
+      }
+    EXPECT_EQ(ranks[0].state().batch_index, one.state().batch_index);
+    // The position resumes on one process, and on another number of ranks, at the same batch.
+    DataLoader again(paths, B, T, SamplingMode::sequential, 1), other(paths, B, T, SamplingMode::sequential, 1, 0,
+                                                                     Partition{1, 5 - world});
+    again.set_state(ranks[0].state());
+    other.set_state(ranks[0].state());
+    const Batch next = draw(one, B, T), next2 = draw(one, B, T);
+    EXPECT_EQ(draw(again, B, T).x, next.x);
+    EXPECT_EQ(draw(other, B, T).x, next2.x);  // (rank 1 of the new count: the second batch)
   }
 }
 

@@ -210,6 +210,7 @@ TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
   waitpid(pid, &status, 0);
   EXPECT_NE(log().find("stopped at step"), std::string::npos) << log();
   EXPECT_NE(log().find("(interrupted)"), std::string::npos) << log();
+  EXPECT_NE(log().find("continue with: mpirun -np 2 gpt train --resume "), std::string::npos) << log();
   ASSERT_TRUE(file_exists(join_path(r, "checkpoint.bin"))) << log();
   // (Three steps past where it stopped: the run's step, not its count of logged lines,
   // which --log-every 100000 keeps at two and which a resume refused as going back.)
@@ -217,6 +218,19 @@ TEST_F(Mpi, CtrlCToMpirunSavesAndStops) {
   ASSERT_EQ(run(train(2, "--resume " + r + " --steps " + std::to_string(stopped + 3) + " --stop-at 0")), 0)
       << log();
   EXPECT_EQ(load_checkpoint(r, false).state.step, stopped + 3);
+}
+
+// helper-47: a stop signal to the gpt processes (pkill, as the start-up note advises for
+// large checkpoints) that came after the last step killed rank 1, whose training was
+// over and whose handlers were gone, and mpirun then killed rank 0 in the middle of its
+// final save: the run lost its checkpoint. The other ranks now wait for rank 0's save and
+// keep catching stop signals to the end. (A test hook raises SIGINT on rank 1 once its
+// training is over.) An interrupted run says to continue on as many processes.
+TEST_F(Mpi, AStopSignalAfterTheLastStepDoesNotCutRankZerosSave) {
+  const std::string r = join_path(dir_, "over");
+  EXPECT_EQ(run("GPT_SIGNAL_AT=train:over:rank1 " + train(2, kModel + "--steps 3 --out " + r)), 0) << log();
+  EXPECT_NE(log().find("done: 3 steps"), std::string::npos) << log();
+  EXPECT_EQ(load_checkpoint(r, false).state.step, 3u);
 }
 
 // A stop inside a step of several micro-batches (--grad-accum) under mpirun: every rank
@@ -281,6 +295,60 @@ TEST_F(Mpi, OnlyTrainRunsUnderMpirun) {
   const size_t at = l.find("gpt tokenize runs in one process; under mpirun -np 2");
   EXPECT_NE(at, std::string::npos) << l;
   EXPECT_EQ(at, l.rfind("gpt tokenize runs in one process")) << "said twice:\n" << l;
+}
+
+// helper-47: nothing compared the ranks' settings, steps, weights or data (each rank has
+// its own command line under `mpirun ... : ...`, and its own files on its own machine):
+// another --dim corrupted the heap in the all-reduce, checkpoints at different steps
+// hung, other data trained on silently. Each is refused before training, naming the
+// rank, the setting and both values.
+TEST_F(Mpi, RanksThatDisagreeAreRefusedBeforeTraining) {
+  const std::string mpi = "timeout -k 5 60 env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe ";
+  const std::string gpt = "'" + bin_ + "' train " + kModel + "--steps 4 ", same = "--data '" + data_ + "' ";
+  const std::string other = join_path(dir_, "other");
+  std::string text;  // (the same characters as the data's, in another order: the same vocabulary)
+  SplitMix64 r(4);
+  const char* words[] = {"to ", "be ", "or ", "not ", "that ", "is ", "the ", "question.\n"};
+  while (text.size() < 20000) text += words[r.below(8)];
+  write_file_atomic(join_path(dir_, "other.txt"), text);
+  prepare_data(join_path(dir_, "other.txt"), other, "char", 0.1);
+  const struct {
+    std::string rank1, says;
+  } cases[] = {
+      {"--out '" + dir_ + "/a' " + same + "--seed 7", "rank 1 has --seed 7 where rank 0 has 1337"},
+      {"--out '" + dir_ + "/b' " + same + "--lr 0.002", "rank 1 has --lr 0.002 where rank 0 has 0.001"},
+      {"--out '" + dir_ + "/c' --data '" + other + "'", "rank 1 has training data of fingerprint"},
+  };
+  for (const auto& c : cases) {
+    std::system(("rm -f '" + dir_ + "/log'").c_str());
+    const std::string rank0 = c.rank1.substr(0, c.rank1.find(' ', 6)) + " " + same;
+    EXPECT_EQ(run(mpi + "-np 1 " + gpt + rank0 + " : -np 1 " + gpt + c.rank1), 2) << c.rank1 << "\n" << log();
+    EXPECT_NE(log().find("the 2 processes do not agree"), std::string::npos) << log();
+    EXPECT_NE(log().find(c.says), std::string::npos) << log();
+  }
+}
+
+// helper-47: a bad flag, --help and --version under mpirun were printed once per rank.
+// Rank 0 prints them; another rank's own error (`mpirun ... : ...` gives ranks their own
+// command lines) still comes, named by its rank.
+TEST_F(Mpi, HelpVersionAndFlagErrorsArePrintedOnce) {
+  const std::string mpi = "env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe ";
+  const auto said = [&](const std::string& args, int want_rc) {
+    std::system(("rm -f '" + dir_ + "/log'").c_str());
+    EXPECT_EQ(run(mpi + "-np 2 '" + bin_ + "' " + args), want_rc) << args << "\n" << log();
+    return log();
+  };
+  const auto times = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) n++;
+    return n;
+  };
+  EXPECT_EQ(times(said("train --bogus", 2), "unknown flag --bogus"), 1u) << log();
+  EXPECT_EQ(times(said("--version", 0), "gpt.cc commit"), 1u) << log();
+  EXPECT_EQ(times(said("train --help", 0), "Usage: gpt train"), 1u) << log();
+  std::system(("rm -f '" + dir_ + "/log'").c_str());
+  EXPECT_NE(run(mpi + "-np 1 '" + bin_ + "' --version : -np 1 '" + bin_ + "' train --bogus"), 0) << log();
+  EXPECT_NE(log().find("error (rank 1 of 2): gpt train: unknown flag --bogus"), std::string::npos) << log();
 }
 
 // A rank killed with SIGKILL ends the whole job, with a non-zero exit, in seconds.

@@ -525,6 +525,51 @@ Data open_data(const Args& a, Run& r) {
   return d;
 }
 
+// Under mpirun every rank builds its own model from its own command line and files (the
+// data, --init's model and the run's checkpoint at the same path on every machine), and
+// nothing compared them: ranks at different steps hung, a vocabulary or --dim that
+// differed corrupted the heap in the all-reduce, and another --seed or other data on one
+// rank trained on without a word (helper-47). Each rank's values of what must agree are
+// compared with rank 0's; a difference anywhere ends every rank with one message naming
+// the rank, the setting and both values. `when` says which check (before the model is
+// built: settings, step and data position; after: weights and data fingerprints).
+void check_ranks_agree(ProcessGroup& pg, const std::vector<std::pair<std::string, std::string>>& fields,
+                       const char* when) {
+  if (pg.size() == 1) return;
+  auto flat = [](const std::vector<std::pair<std::string, std::string>>& f) {
+    std::string s;
+    for (const auto& [name, value] : f) s += name + '\x1f' + value + '\x1e';
+    return s;
+  };
+  auto share = [&](std::string text, int from) {  // rank `from`'s text, on every rank
+    uint64_t n = text.size();
+    pg.broadcast(&n, sizeof n, from);
+    text.resize(size_t(n));
+    if (n) pg.broadcast(text.data(), size_t(n), from);
+    return text;
+  };
+  const std::string root = share(flat(fields), 0);
+  std::vector<std::pair<std::string, std::string>> want;
+  for (size_t at = 0; at < root.size();) {
+    const size_t sep = root.find('\x1f', at), end = root.find('\x1e', sep);
+    want.emplace_back(root.substr(at, sep - at), root.substr(sep + 1, end - sep - 1));
+    at = end + 1;
+  }
+  std::string mine;
+  for (size_t i = 0; i < fields.size() && mine.empty(); i++)
+    if (i >= want.size() || want[i].first != fields[i].first) mine = str("rank ", pg.rank(), " is another build of gpt");
+    else if (want[i].second != fields[i].second)
+      mine = str("rank ", pg.rank(), " has ", fields[i].first, " ", fields[i].second, " where rank 0 has ", want[i].second);
+  std::string all;
+  for (int k = 1; k < pg.size(); k++)
+    if (const std::string d = share(pg.rank() == k ? mine : std::string(), k); !d.empty())
+      all += (all.empty() ? "" : "; ") + d;
+  if (!all.empty())
+    GPT_USAGE_FAIL("the ", pg.size(), " processes do not agree (", when, "): ", all, ". Every process must run "
+                   "the same command on the same files: the same data, --init model and run directory "
+                   "(checkpoint.bin) at the same path on every machine (nothing was trained)");
+}
+
 // The training loop: batches, forward/backward (gradient accumulation), the gradients
 // summed over the process group, AdamW with warmup+cosine, evaluation, metrics,
 // progress and checkpoints (rank 0 alone prints and writes files).
@@ -537,6 +582,34 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   const Partition part{pg.rank(), pg.size()};
   // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
   const int zero = r.zero;
+  // (Before the first collective: a rank that decides otherwise below waits for ever.)
+  const auto real = [](float x) {  // the shortest text that reads back as x
+    char b[32];
+    for (int digits = 6;; digits++) {
+      std::snprintf(b, sizeof b, "%.*g", digits, double(x));
+      if (std::strtof(b, nullptr) == x || digits >= 9) return std::string(b);
+    }
+  };
+  check_ranks_agree(pg,
+                    {{"--layers", str(mc.num_layers)}, {"--heads", str(mc.num_heads)}, {"--dim", str(mc.channels)},
+                     {"--context", str(T)}, {"a vocabulary of", str(mc.vocab_size, " tokens")},
+                     {"--pos", to_string(mc.pos) + " " + real(mc.pos_scale)},
+                     {"--dropout", real(mc.dropout)}, {"--device", to_string(device)},
+                     {"--dtype", to_string(r.dtype)}, {"--zero", str(zero)}, {"--batch", str(B)},
+                     {"--grad-accum", str(tc.grad_accum)}, {"--lr", real(tc.lr)},
+                     {"--min-lr", real(tc.min_lr)}, {"--warmup", str(tc.warmup)},
+                     {"--schedule", tc.schedule == Schedule::cosine ? "cosine" : "constant"},
+                     {"--weight-decay", real(tc.weight_decay)},
+                     {"AdamW's betas and eps", str(real(tc.beta1), " ", real(tc.beta2), " ",
+                                                    real(tc.eps))},
+                     {"--grad-clip", real(tc.grad_clip)}, {"--steps", str(tc.steps)},
+                     {"--eval-every", str(tc.eval_every)}, {"--eval-batches", str(tc.eval_batches)},
+                     {"--log-every", str(tc.log_every)}, {"--save-every", str(tc.save_every)},
+                     {"--seed", str(tc.seed)}, {"--sampling", tc.sampling == SamplingMode::random ? "random" : "sequential"},
+                     {"--stop-at", str(a.integer("stop-at"))}, {"--max-seconds", json_number(a.real("max-seconds"))},
+                     {"the run's step", r.resume ? str(st.step, " (its checkpoint's)") : "0 (a new run)"},
+                     {"the saved data position", str(st.loader.batch_index, " ", st.loader.rng_state)}},
+                    "before training");
   // A session stopped during the evaluation of its last step (--steps or --stop-at) left
   // that alone to do (its metrics.jsonl line marks it given up): the resume measures it,
   // and trains nothing.
@@ -695,6 +768,17 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     note_process_change(r.ck->train, tc, T, r.settings ? r.settings->processes : std::nullopt, pg.size());
   }
   r.ck.reset();  // the weights are in the model now
+  {
+    const std::vector<float> w = model.read(Store::params);
+    const LoaderState at = train_loader.state();
+    check_ranks_agree(pg,
+                      {{"weights of fingerprint", str(fnv1a(w.data(), w.size() * sizeof(float)))},
+                       {"training data of fingerprint", str(at.data_id, " (", at.data_tokens, " tokens)")},
+                       {"validation data of fingerprint",
+                        val_loader ? str(val_loader->state().data_id, " (", val_loader->num_tokens(), " tokens)")
+                                   : std::string("none")}},
+                      "the model's weights and the data: a different --seed, --init model, checkpoint or data");
+  }
 
   const std::string ckpt_file = join_path(r.out, kCheckpointFile);
   const std::string metrics_path = join_path(r.out, "metrics.jsonl");
@@ -754,7 +838,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // From the first file written on: a signal (Ctrl-C, or SIGPIPE from `2>&1 | head`
   // while the header is printed, which killed the run with nothing saved) only sets a flag;
   // one before the first step stops the run there, saved.
-  const StopSignals signals(root);
+  StopSignals signals(root);
   if (root) {
     make_dirs(r.out);
     if (!r.lock) {
@@ -1307,6 +1391,14 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
       stop_reason = "--max-seconds " + json_number(max_seconds);
   }
   save();
+  // The other ranks wait for rank 0's save, their stop signals still caught, and keep
+  // catching them to the end: one that killed a rank meanwhile had mpirun kill rank 0
+  // in the middle of its save (helper-47: pkill -INT of the ranks during the last save
+  // lost the run's checkpoint).
+  if (pg.size() > 1) {
+    pg.barrier();
+    if (!root) signals.keep_until_exit();
+  }
   if (final_sample) take_sample(final_sample->first, final_sample->second);
   if (!metrics_error.empty())
     GPT_FAIL(metrics_path, ": writing the metrics of step ", st.step, " failed (", metrics_error, "); training "
@@ -1329,12 +1421,13 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
                                                       model.backend().name + std::string(" ") +
                                                           to_string(model.dtype())).c_str());
   if (!stop_reason.empty() && (st.step < tc.steps || eval_given_up)) {
-    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s%s\ncontinue with: gpt train --resume %s\n",
+    std::fprintf(stderr, "stopped at step %ld/%d (%s); checkpoint saved to %s%s\ncontinue with: %sgpt train --resume %s\n",
                  long(st.step), tc.steps, stop_reason.c_str(), ckpt_file.c_str(),
                  eval_given_up ? str("; the val loss of step ", st.step, " was given up (the resume measures it first)")
                                      .c_str()
                                : "",
-                 shell_word(r.out).c_str());
+                 // (on as many processes: a plain resume ran on one, with another global batch; helper-47)
+                 pg.size() > 1 ? str("mpirun -np ", pg.size(), " ").c_str() : "", shell_word(r.out).c_str());
     return stop_code;
   }
   // The steps' time is the run's (over every resume); evaluations and samples this session's.
@@ -1399,7 +1492,9 @@ int cmd_train(const Args& a) {
     Run run = resolve_run(a, pg->is_root());
     run.lock = lock;
     const Data data = open_data(a, run);
-    return train_loop(a, run, data, device, *pg, threads);
+    const int rc = train_loop(a, run, data, device, *pg, threads);
+    signal_point("train:over:rank" + std::to_string(pg->rank()));  // (tests: a signal after the last step)
+    return rc;
   } catch (const Error& e) {
     if (pg->size() == 1) throw;
     // One message, then every rank ends (the others may be waiting in a collective).

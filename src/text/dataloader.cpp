@@ -245,11 +245,12 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     GPT_USAGE_FAIL("batch size and context length must be positive, got --batch ", B, " --context ", T);
   GPT_CHECK(!paths.empty(), "no shards");
   GPT_CHECK(part.world >= 1 && part.rank >= 0 && part.rank < part.world, "rank ", part.rank, " of ", part.world);
-  // A sequential batch is one block of world*B*T tokens (+1 for the last target); a
-  // random row is a window of T+1 tokens anywhere in one shard (windows may overlap, as
-  // nanoGPT's do), so a shard needs only one window.
+  // A sequential batch is B*T tokens (+1 for the last target), whatever the number of
+  // processes (each reads whole single-process batches: next_batch); a random row is a
+  // window of T+1 tokens anywhere in one shard (windows may overlap, as nanoGPT's do), so
+  // a shard needs only one window.
   const bool random = mode == SamplingMode::random;
-  const size_t BT = size_t(B) * size_t(T) * size_t(part.world), need = random ? size_t(T) + 1 : BT + 1;
+  const size_t BT = size_t(B) * size_t(T), need = random ? size_t(T) + 1 : BT + 1;
   uint64_t id = kFnv1aStart;  // FNV-1a over (file name, token count) of every shard
   auto mix = [&](const void* p, size_t n) { id = fnv1a(p, n, id); };
   for (const std::string& path : paths) {
@@ -263,9 +264,7 @@ DataLoader::DataLoader(const std::vector<std::string>& paths, int B, int T, Samp
     if (ntok < need)
       GPT_USAGE_FAIL(path, ": has ", count(ntok, "token"), random ? ", but one window of random sampling needs " :
                ", but one batch needs ",
-               random            ? str("T+1 = ", need, " (T=", T)
-               : part.world > 1 ? str("N*B*T+1 = ", need, " (N=", part.world, " processes, B=", B, ", T=", T)
-                                 : str("B*T+1 = ", need, " (B=", B, ", T=", T),
+               random ? str("T+1 = ", need, " (T=", T) : str("B*T+1 = ", need, " (B=", B, ", T=", T),
                paths.size() > 1 ? str("; each of the ", paths.size(), " shards must hold a whole ",
                                       random ? "window" : "batch", " on its own")
                                 : std::string(),
@@ -314,12 +313,17 @@ void DataLoader::next_batch(int* inputs, int* targets) {
   // truncated under us is a gpt::Error naming it, not a crash.
   const size_t BT = size_t(B_) * size_t(T_);
   if (mode_ == SamplingMode::sequential) {
-    // llm.c: one contiguous block of B*T+1 tokens, rows back to back, shard by shard
-    // (with several processes, this rank's rows of the world*B*T block).
-    const uint64_t j = batch_index_ % batch_end_.back();
+    // llm.c: one contiguous block of B*T+1 tokens, rows back to back, shard by shard.
+    // With N processes, rank r reads the single-process batches k*N + r: inside a shard
+    // that is llm.c's split (rows rB..(r+1)B of a block of N*B*T tokens), and where a
+    // shard or a pass ends inside a block the batches go on into the next shard as one
+    // process's do, so N ranks always read what one process with --grad-accum N reads
+    // (helper-47: llm.c's blocks skipped the batches left at a shard's end, and the runs
+    // parted there).
+    const uint64_t j = (batch_index_ + uint64_t(part_.rank)) % batch_end_.back();
     const size_t s = size_t(std::upper_bound(batch_end_.begin(), batch_end_.end(), j) - batch_end_.begin());
     const uint64_t local = j - (s ? batch_end_[s - 1] : 0);
-    const uint16_t* p = shards_[s].tokens + local * BT * size_t(part_.world) + size_t(part_.rank) * BT;
+    const uint16_t* p = shards_[s].tokens + local * BT;
     shards_[s].file.read_guarded([&] {
       for (size_t i = 0; i < BT; i++) {
         inputs[i] = p[i];
@@ -350,7 +354,7 @@ void DataLoader::next_batch(int* inputs, int* targets) {
       });
     }
   }
-  batch_index_++;
+  batch_index_ += uint64_t(part_.world);  // (single-process batches: every rank drew one)
 }
 
 void DataLoader::reset() {
@@ -387,7 +391,7 @@ void DataLoader::set_state(const LoaderState& s, int saved_batch) {
              "). Resume with the same --data / --train-glob the run was started with, holding the same shards: a "
              "data directory prepared again since holds other shards (put the old ones back, or start a new run "
              "from this one's weights with --init RUN)");
-  batch_index_ = position_for_batch(s.batch_index, saved_batch) / uint64_t(part_.world);
+  batch_index_ = position_for_batch(s.batch_index, saved_batch);
   rng_.state = s.rng_state;  // rank 0's stream on every rank (next_batch)
 }
 

@@ -77,17 +77,19 @@ class DataLoader {
   //   tokens remain, the next shard (after the last: the first again).
   // random (nanoGPT): each row a window of T+1 tokens inside one shard, uniform over
   //   all windows of all shards.
-  // With world > 1 processes: sequential batches are blocks of world*B*T (+1) tokens of
-  //   which rank r reads rows [r*B, (r+1)*B) (llm.c's split); random windows: rank 0
+  // With world > 1 processes: sequential: rank r reads single-process batches k*world + r
+  //   (inside a shard, llm.c's split: rows [r*B, (r+1)*B) of a block of world*B*T
+  //   tokens), so the ranks read what one process with --grad-accum world reads, across
+  //   shard ends and passes too; random windows: rank 0
   //   draws from the single-process stream, which every rank keeps; rank r > 0 from a
   //   stream keyed by its state at each batch and r (so the saved state is every rank's).
   void next_batch(int* inputs, int* targets);
   void reset();  // back to batch 0 and the initial RNG state
-  // The position in single-process batches (world x this rank's count), so a run can
-  // resume on another number of processes: sequential data continue at the same token
-  // (rounded down to a whole batch of the new world); in random mode rank 0 continues
-  // the saved stream and rank r > 0 draws from streams keyed by it and r, batch by batch.
-  LoaderState state() const { return {batch_index_ * uint64_t(part_.world), rng_.state, num_tokens_, data_id_}; }
+  // The position in single-process batches (every rank's together), so a run can
+  // resume on another number of processes: sequential data continue at the same batch;
+  // in random mode rank 0 continues the saved stream and rank r > 0 draws from streams
+  // keyed by it and r, batch by batch.
+  LoaderState state() const { return {batch_index_, rng_.state, num_tokens_, data_id_}; }
   // Refuses (gpt::Error) a state saved over other data (different shards or sizes).
   // saved_batch: the per-process --batch the state was saved with (0 = this one's). A
   // sequential run resumed with another --batch continues at the first new batch that
@@ -119,7 +121,7 @@ class DataLoader {
   SamplingMode mode_;
   Partition part_;
   uint64_t seed_;
-  uint64_t batch_index_ = 0;
+  uint64_t batch_index_ = 0;  // single-process batches drawn (by every rank together)
   SplitMix64 rng_;
 };
 
