@@ -242,6 +242,45 @@ TEST(DataLoader, PartitionSplitsEachGlobalBatchAcrossRanks) {
   }
 }
 
+// helper-48: llm.c's shards store no fingerprint of their tokens (header bytes 12..19 are
+// 0), and the data fingerprint a checkpoint keeps was of their names and token counts
+// only: a shard whose tokens changed, its count not (FineWeb's all hold 100M), resumed
+// on other data without a word. Their tokens are fingerprinted now; a position saved
+// before (names and counts, computed here as that build did) still resumes.
+TEST(DataLoader, ShardsWithoutAStoredFingerprintAreToldApartByTheirTokens) {
+  const std::string dir = test::scratch_dir();
+  const std::vector<std::string> paths = {join_path(dir, "t_000000.bin"), join_path(dir, "t_000001.bin")};
+  auto write_llmc = [](const std::string& path, const std::vector<uint16_t>& tokens) {
+    write_shard(path, tokens);
+    std::string bytes = read_file(path);
+    std::fill(bytes.begin() + 12, bytes.begin() + 20, '\0');  // as llm.c writes it
+    write_file_atomic(path, bytes);
+  };
+  std::vector<uint16_t> a = iota_tokens(200), b = iota_tokens(150);
+  write_llmc(paths[0], a);
+  write_llmc(paths[1], b);
+  DataLoader first(paths, 2, 4, SamplingMode::sequential, 1);
+  draw(first, 2, 4);
+  const LoaderState saved = first.state();
+  DataLoader same(paths, 2, 4, SamplingMode::sequential, 1);
+  same.set_state(saved);  // the same tokens: resumes
+  std::swap(a[10], a[11]);  // the same count, other tokens
+  write_llmc(paths[0], a);
+  DataLoader changed(paths, 2, 4, SamplingMode::sequential, 1);
+  expect_error([&] { changed.set_state(saved); }, {"the saved data position belongs to other data"});
+  // A position saved by the build before: names and counts alone.
+  uint64_t legacy = kFnv1aStart;
+  for (const auto& [name, n] : {std::pair<std::string, uint64_t>{"t_000000.bin", 200}, {"t_000001.bin", 150}}) {
+    legacy = fnv1a(name.c_str(), name.size() + 1, legacy);
+    legacy = fnv1a(&n, sizeof n, legacy);
+  }
+  LoaderState old = saved;
+  old.data_id = legacy;
+  changed.set_state(old);
+  EXPECT_TRUE(changed.holds(legacy));
+  EXPECT_FALSE(changed.holds(saved.data_id));
+}
+
 // helper-47: N sequential ranks read what one process with --grad-accum N reads (its
 // batches k*N .. k*N+N-1 at step k) only until a shard or a pass ended inside a block of
 // N batches: llm.c's blocks skipped the batches left there, and the runs' losses parted

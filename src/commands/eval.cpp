@@ -4,6 +4,7 @@
 // remembers (RUN/data.json).
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <memory>
 
 #include "check.h"
@@ -83,8 +84,10 @@ int cmd_eval(const Args& a) {
     if (!src.train_glob.empty()) train = glob_files(src.train_glob, "--train-glob");
     else if (!src.dir.empty() && file_exists(join_path(src.dir, "train.bin"))) train = {join_path(src.dir, "train.bin")};
     try {
-      const LoaderState now = train.empty() ? LoaderState{} : DataLoader(train, 1, 1, SamplingMode::sequential, 0).state();
-      if (now.data_id != ck.state.loader.data_id)
+      const std::optional<DataLoader> then =
+          train.empty() ? std::nullopt : std::make_optional<DataLoader>(train, 1, 1, SamplingMode::sequential, 0);
+      const LoaderState now = then ? then->state() : LoaderState{};
+      if (!then || !then->holds(ck.state.loader.data_id))
         std::fprintf(stderr, "note: %s has changed since this run trained on it (its train shards: %s tokens then, "
                      "%s now): it was prepared again, so the %s split may hold text the model trained on and this "
                      "loss is not the run's\n", src.name().c_str(), format_count(double(ck.state.loader.data_tokens)).c_str(),

@@ -49,7 +49,8 @@ struct LoaderState {
   uint64_t batch_index = 0;  // batches drawn so far
   uint64_t rng_state = 0;    // SplitMix64 state (random sampling)
   // Which data the position refers to (0 = unknown, e.g. a version 1 checkpoint):
-  // total tokens and a fingerprint of the shard list (file names and token counts).
+  // total tokens and a fingerprint of the shard list (file names, token counts and the
+  // tokens' fingerprints).
   uint64_t data_tokens = 0;
   uint64_t data_id = 0;
 };
@@ -99,6 +100,9 @@ class DataLoader {
   // The saved position (single-process batches of saved_batch rows) in batches of this
   // loader's B (the conversion set_state makes).
   uint64_t position_for_batch(uint64_t index, int saved_batch) const;
+  // Whether a saved fingerprint (LoaderState::data_id) is of these data: this build's, or
+  // the one before llm.c shards' tokens were fingerprinted (names and counts only).
+  bool holds(uint64_t data_id) const { return data_id == data_id_ || data_id == legacy_id_; }
   size_t num_tokens() const { return num_tokens_; }           // all shards
   size_t num_shards() const { return shards_.size(); }
   // Sequential batches over all shards (may be 0 for a random-sampling loader).
@@ -116,7 +120,7 @@ class DataLoader {
   std::vector<uint64_t> batch_end_;   // cumulative sequential batches per shard
   std::vector<uint64_t> window_end_;  // cumulative random-window starts per shard
   size_t num_tokens_ = 0;
-  uint64_t data_id_ = 0;
+  uint64_t data_id_ = 0, legacy_id_ = 0;
   int B_, T_;
   SamplingMode mode_;
   Partition part_;
