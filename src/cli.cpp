@@ -144,7 +144,8 @@ std::vector<Command> make_commands() {
                                 "the data it remembers in RUN/data.json unless --data or --train-glob is given)"},
           {"init", "MODEL", "", "start from the weights and model config of a model file (fresh optimizer): a "
                                 "run or checkpoint, an llm.c .bin, or a Hugging Face GPT-2 (.safetensors or a "
-                                "directory with model.safetensors + config.json)"},
+                                "directory with model.safetensors + config.json); it trains with --dropout as given (0.0 unless given), "
+                                "not the dropout the model file was trained with or its config.json names"},
           {"device", "DEV", "cpu", "cpu | cuda"},
           {"profile", "", "", "at the end, the time per layer function of the optimizer steps after the first "
                               "(each call waited for: slower on a GPU than a plain run)"},
@@ -199,7 +200,8 @@ std::vector<Command> make_commands() {
                                    "(.safetensors, or a directory with model.safetensors + config.json)"},
           {"heads", "N", "", "attention heads, only for a .safetensors file without config.json"},
           {"prompt", "TEXT", "", "text to continue (token ids separated by spaces if there is no tokenizer or it "
-                                 "can only decode)", "a newline"},
+                                 "can only decode)", "a newline; without a tokenizer GPT-2's <|endoftext|> 50256 for a 50257-token "
+                                 "vocabulary, none for others"},
           {"tokens", "N", "256", "tokens to generate"},
           {"temperature", "T", "1.0", "softmax temperature (0 = greedy)"},
           {"top-k", "K", "0", "sample among the K most likely tokens (0 = off)"},

@@ -8,14 +8,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <cstdio>
 #include <memory>
 
+#include "bf16.h"
 #include "check.h"
 #include "commands/common.h"
 #include "commands/run_info.h"
 #include "fileio.h"
+#include "formats/checkpoint.h"
 #include "formats/hf_gpt2.h"
 #include "formats/hf_tokenizer.h"
 #include "formats/json.h"
@@ -164,6 +167,16 @@ int cmd_export(const Args& a) {
   const std::string target = to == "llmc" ? "llm.c's checkpoint format" : "transformers' GPT-2";
   const LearnedPositions lp = with_learned_positions(ck, src, target);
   const GPTConfig& c = lp.cfg;
+  // A weight beyond bfloat16's range would be written as inf, which every reader
+  // (gpt.cc's own included) refuses: said before anything is written.
+  if (dtype == "bf16") {
+    const size_t n = param_layout(c).total;
+    for (size_t i = 0; i < n; i++)
+      if (!std::isfinite(bf16_to_float(float_to_bf16(lp.params[i]))))
+        GPT_FAIL(src, ": weight of ", param_location(c, i), " is ", lp.params[i], ", beyond bfloat16's largest "
+                 "finite value (", bf16_to_float(0x7f7f), "), so --dtype bf16 would write it as inf, which no reader "
+                 "accepts (gpt sample refuses it); export it as float32 (--dtype fp32) (nothing was written)");
+  }
   std::unique_ptr<Tokenizer> tok;
   if (!ck.tokenizer.empty()) tok = Tokenizer::deserialize(ck.tokenizer, src);
   // The tokenizer file this export writes (none without a tokenizer). The other one beside

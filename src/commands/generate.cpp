@@ -11,6 +11,10 @@
 
 namespace gpt {
 
+namespace {
+constexpr int kGpt2Vocab = 50257;  // GPT-2's vocabulary; its last token, 50256, is <|endoftext|>
+}  // namespace
+
 std::vector<int> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source) {
   try {
     return tok.encode(text);
@@ -49,7 +53,7 @@ Prompt encode_prompt(const Tokenizer* tok, int V, int maxT, bool have_prompt, co
     if (!tok)
       p.notes.push_back(no_tok_note);
     // No tokenizer, or one that can only decode: the prompt is token ids.
-    std::istringstream in(have_prompt ? prompt : "0");
+    std::istringstream in(have_prompt ? prompt : "");
     std::string w;
     while (in >> w) {
       char* end = nullptr;
@@ -60,7 +64,24 @@ Prompt encode_prompt(const Tokenizer* tok, int V, int maxT, bool have_prompt, co
                        ", so the prompt must be token ids 0..", V - 1, " separated by spaces; got '", w, "'");
       p.ids.push_back(int(id));
     }
-    if (p.ids.empty()) p.ids.push_back(0);
+    // Nothing to start from (no prompt, or an empty one). Token ids have no newline: a
+    // GPT-2 vocabulary starts from <|endoftext|>, as llm.c's samples do; any other has no
+    // token known to start a text, so one must be given.
+    if (p.ids.empty()) {
+      const std::string what = have_prompt ? source + " is empty" : "no " + source;
+      if (V != kGpt2Vocab) {
+        const std::string flag = source.rfind("--", 0) == 0 ? source
+                                 : source.find("sample_prompt") != std::string::npos ? "--sample-prompt"
+                                                                                     : "--prompt";
+        GPT_USAGE_FAIL(what, ", and ", tok ? "this tokenizer can only decode (" + tok->describe() + ")" : no_tok_reason,
+                       ": with no text there is no token to start from (the default newline has no id, and the "
+                       "vocabulary of ", V, " tokens is not GPT-2's, whose <|endoftext|> ", kGpt2Vocab - 1,
+                       " would be used); give ", flag, " with token ids 0..", V - 1, " separated by spaces");
+      }
+      p.ids.push_back(kGpt2Vocab - 1);
+      p.notes.push_back(what + ": the samples start from token " + std::to_string(kGpt2Vocab - 1) +
+                        " (GPT-2's <|endoftext|>, as llm.c's do)");
+    }
   }
   if (p.ids.size() > size_t(maxT))
     p.notes.push_back("the prompt is " + std::to_string(p.ids.size()) + " tokens, longer than the model's context of " +

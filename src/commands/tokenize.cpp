@@ -110,6 +110,9 @@ int cmd_tokenize(const Args& a) {
                "); give one with --tokenizer FILE");
     source = tok_file;
     tok = Tokenizer::deserialize(ck.tokenizer, source);
+    // Another model's tokenizer beside it (sample refuses it alike).
+    require_tokenizer_fits(tok->vocab_size(), ck.model.vocab_size, source,
+                           ". Give the tokenizer the model was trained with (--tokenizer FILE)");
   } else {
     tok = load_tokenizer_from(a.require("tokenizer"), &source, "; give a tokenizer file");
   }

@@ -417,6 +417,10 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
       r.ck = load_model(a.str("init"), heads_flag(a));
       if (root) note_latest_checkpoint(a.str("init"), *r.ck, "--init");
       r.model = model_config_from(a, r.ck->model, true);
+      // Dropout is this run's training choice, not the model file's: --dropout as given
+      // (default 0.0) whatever the source says (a Hugging Face config.json's resid_pdrop,
+      // or 0.1 where it has none; a gpt.cc run's own --dropout).
+      r.model.dropout = a.single("dropout");
       const GPTConfig& c = r.ck->model;
       for (const char* f : kModelFlags) {
         const std::string flag = f;
@@ -454,6 +458,16 @@ Run resolve_run(const Args& a, bool root) {  // root: rank 0, which alone prints
 Data open_data(const Args& a, Run& r) {
   Data d;
   d.src = resolve_data_source(a, r.resume ? a.str("resume") : "", "gpt train");
+  // A resume takes the data it remembers, or, with --data or --train-glob, all of them from
+  // the flags: a new val set alone would have best.bin compare losses on different data.
+  if (r.resume && d.src.dir.empty() && d.src.train_glob.empty() && !d.src.val_glob.empty()) {
+    const std::optional<DataSource> its = load_data_source(a.str("resume"));
+    GPT_USAGE_FAIL("gpt train --resume ", a.str("resume"), ": --val-glob without --train-glob (or --data): a resume "
+                   "reads the data the run remembers (", its ? data_flags(its).substr(1) : "none are remembered",
+                   ") unless --data or --train-glob is given, and then takes all of them from the flags, since "
+                   "best.bin compares val losses on one val set; pass --train-glob (or --data) with --val-glob, or "
+                   "drop --val-glob to keep the run's");
+  }
   if (d.src.dir.empty() && d.src.train_glob.empty())
     GPT_USAGE_FAIL("gpt train: --data is required (a directory from `gpt prepare`, or any directory holding "
                    "train.bin and val.bin), or --train-glob PATTERN for llm.c's numbered shards; "
@@ -473,6 +487,12 @@ Data open_data(const Args& a, Run& r) {
                    "to start from its weights give --init ", d.dir,
                    file_exists(join_path(d.dir, kCheckpointFile)) ? " (or --resume " + d.dir + " to continue it)" : "");
   }
+  // No train.bin (an empty directory, or another one): said first, before the tokenizer
+  // (it said "has no tokenizer.bin ... pass --vocab-size N", which cannot help).
+  if (have_dir && d.src.train_glob.empty() && !file_exists(join_path(d.dir, "train.bin")))
+    GPT_FAIL("--data ", d.dir, ": has no train.bin", file_exists(join_path(d.dir, kTokenizerFile)) ? "" :
+             " (nor tokenizer.bin)", ", so it is not a data directory of `gpt prepare`; make one with gpt prepare "
+             "--input TEXT --out ", shell_word(d.dir), ", or give llm.c's shards with --train-glob PATTERN");
   d.train_paths = !d.src.train_glob.empty() ? glob_files(d.src.train_glob, "--train-glob")
                                              : std::vector<std::string>{join_path(d.dir, "train.bin")};
   if (!d.src.val_glob.empty()) d.val_paths = glob_files(d.src.val_glob, "--val-glob");

@@ -160,20 +160,23 @@ size_t first_non_finite(const float* p, size_t n) {
   return n;
 }
 
+std::string param_location(const GPTConfig& c, size_t at) {
+  const ParamLayout l = param_layout(c);
+  int id = NUM_PARAM_TENSORS - 1;
+  while (id > 0 && l.offset[id] > at) id--;
+  const size_t within = at - l.offset[id];
+  const TensorSpec& t = tensor_spec(id);
+  return str("tensor ", t.name,
+             t.per_layer && l.per_layer[id] ? str(" (layer ", within / l.per_layer[id], ", element ", within % l.per_layer[id], ")")
+                                            : str(" (element ", within, ")"));
+}
+
 void require_finite_weights(const Checkpoint& ck, const std::string& source) {
-  const ParamLayout l = param_layout(ck.model);
   auto check = [&](const std::vector<float>& v, const char* what) {
     if (v.empty()) return;
     const size_t at = first_non_finite(v.data(), v.size());
     if (at == v.size()) return;
-    int id = NUM_PARAM_TENSORS - 1;
-    while (id > 0 && l.offset[id] > at) id--;
-    const size_t within = at - l.offset[id];
-    const TensorSpec& t = tensor_spec(id);
-    const std::string where = t.per_layer && l.per_layer[id]
-                                  ? str(" (layer ", within / l.per_layer[id], ", element ", within % l.per_layer[id], ")")
-                                  : str(" (element ", within, ")");
-    GPT_FAIL(source, ": ", what, " of tensor ", t.name, where, " is ", v[at],
+    GPT_FAIL(source, ": ", what, " of ", param_location(ck.model, at), " is ", v[at],
              "; the model diverged or the file is damaged: ", damaged_advice(source),
              "; a model that diverged trains again with a lower --lr");
   };

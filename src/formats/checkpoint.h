@@ -58,6 +58,8 @@ Checkpoint load_checkpoint(const std::string& run_or_file, bool with_optimizer =
 void require_finite_weights(const Checkpoint& ck, const std::string& source);
 // Index of the first non-finite value of p[0..n), or n when all are finite.
 size_t first_non_finite(const float* p, size_t n);
+// Where element `at` of the parameters is, for messages: "tensor fcb (layer 1, element 3)".
+std::string param_location(const GPTConfig& c, size_t at);
 // Copies weights (and m, v when present and wanted) into a model of the same shape,
 // or, weights only, of a shorter context (a learned wpe keeps its first rows).
 void load_weights(GPT<float>& model, const Checkpoint& ck, bool with_optimizer);
