@@ -788,7 +788,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
     note_process_change(r.ck->train, tc, T, r.settings ? r.settings->processes : std::nullopt, pg.size());
   }
   r.ck.reset();  // the weights are in the model now
-  {
+  if (pg.size() > 1) {  // (a host copy of the weights: not for one process)
     const std::vector<float> w = model.read(Store::params);
     const LoaderState at = train_loader.state();
     check_ranks_agree(pg,
