@@ -30,8 +30,7 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
   }
   // The re-executed process is named "exe" (its path's last part) in ps, top and
-  // `pkill -x`; it takes its own name back, so `pkill -INT -x gpt` finds the training
-  // processes (and not mpirun, which a pattern over the command line matches too).
+  // `pkill -x`; it takes its own name back, so `ps -C gpt` and `pkill -x gpt` find it.
   if (argc > 0 && argv[0]) {
     const char* slash = std::strrchr(argv[0], '/');
     ::prctl(PR_SET_NAME, slash ? slash + 1 : argv[0], 0, 0, 0);  // (the kernel keeps its first 15 bytes)
