@@ -27,6 +27,7 @@ struct Geo {
   int B, T, C, NH, hs;
   float scale;  // 1/sqrt(hs) or 1
   bool causal;
+  bool vec4 = false;  // the tensor-core kernels may read head slices as float4 (with_vec4)
 };
 Geo geo(Dims d, AttentionMode mode) {
   return {d.B, d.T, d.C, d.NH, d.hs(), mode.scaled ? 1.0f / std::sqrt(float(d.hs())) : 1.0f, mode.causal};
@@ -457,28 +458,71 @@ __device__ inline __nv_bfloat16 to_bf16(float x) {
 }
 // Fragments along the head: hs rounded up to 16 (the columns past hs are loaded as zeros).
 __device__ inline int head_frags(const Geo& g) { return (g.hs + 15) / 16; }
-// Rows [t0, t0 + n) of a head slice (row stride `stride`) into sh[row * kLdH + e] as bf16;
-// zeros past T and past hs up to the next multiple of 16.
-__device__ void load_tile_bf16(__nv_bfloat16* sh, int n, const float* base, size_t stride, const Geo& g, int b,
-                               int t0) {
-  const int w = 16 * head_frags(g);
-  for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
-    const int r = i / w, e = i % w, t = t0 + r;
-    sh[r * kLdH + e] = to_bf16(t < g.T && e < g.hs ? base[(size_t(b) * g.T + t) * stride + e] : 0.0f);
+// The tile loads of the tensor-core kernels, in two halves: fetch_tile issues every load
+// of a thread's part of a tile into registers, store_tile rounds it to bf16 into shared
+// memory later, so a kernel fetches the next tile before it works on the current one and
+// the loads' latency hides behind the products (one element at a time, each load waiting
+// for the shared store before it, the H200 spent most of an attention call waiting:
+// 2026-12-04, bench/results). A thread holds kRows * 16 / kTcThreads groups of 4
+// consecutive elements of a row (float4 loads where Geo::vec4 allows: hs a multiple of 4,
+// the tensors 16-byte aligned); rows past T and columns past hs are zeros.
+template <int kRows>
+struct TileRegs {
+  static constexpr int kPer = kRows * (kMaxHs / 4) / kTcThreads;
+  static_assert(kPer * kTcThreads == kRows * (kMaxHs / 4), "a tile is whole float4s per thread");
+  float4 v[kPer];
+};
+template <int kRows>
+__device__ inline void fetch_tile(TileRegs<kRows>& st, const float* base, size_t stride, const Geo& g, int b, int t0) {
+#pragma unroll
+  for (int j = 0; j < TileRegs<kRows>::kPer; j++) {
+    const int i = int(threadIdx.x) + j * kTcThreads, r = i / (kMaxHs / 4), e = 4 * (i % (kMaxHs / 4)), t = t0 + r;
+    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (t < g.T && e < g.hs) {
+      const float* p = base + (size_t(b) * g.T + t) * stride + e;
+      if (g.vec4) {
+        x = *reinterpret_cast<const float4*>(p);
+      } else {
+        x.x = p[0];
+        if (e + 1 < g.hs) x.y = p[1];
+        if (e + 2 < g.hs) x.z = p[2];
+        if (e + 3 < g.hs) x.w = p[3];
+      }
+    }
+    st.v[j] = x;
   }
 }
-// The query side of the tensor-core backward for rows [q0, q0 + n): q and dout as bf16
-// tiles, each row's log-sum-exp and D = dout . out (zeros past T).
-__device__ void load_query_side_bf16(__nv_bfloat16* sQ, __nv_bfloat16* sdO, float* sL, float* sD, int n,
-                                     const float* qkv, const float* dout, const float* lse, const float* D,
-                                     const Geo& g, int b, size_t hoff, size_t row0, int q0) {
-  load_tile_bf16(sQ, n, qkv + hoff, 3 * size_t(g.C), g, b, q0);
-  load_tile_bf16(sdO, n, dout + hoff, size_t(g.C), g, b, q0);
-  if (int(threadIdx.x) < n) {
-    const int t = q0 + int(threadIdx.x);
-    sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
-    sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
+template <int kRows>
+__device__ inline void store_tile(__nv_bfloat16* sh, const TileRegs<kRows>& st) {
+#pragma unroll
+  for (int j = 0; j < TileRegs<kRows>::kPer; j++) {
+    const int i = int(threadIdx.x) + j * kTcThreads, r = i / (kMaxHs / 4), e = 4 * (i % (kMaxHs / 4));
+    __nv_bfloat16* d = sh + r * kLdH + e;
+    d[0] = to_bf16(st.v[j].x);
+    d[1] = to_bf16(st.v[j].y);
+    d[2] = to_bf16(st.v[j].z);
+    d[3] = to_bf16(st.v[j].w);
   }
+}
+// The query side of the tensor-core backward for the kTcCols rows from q0, in the same
+// two halves: q and dout tiles, each row's log-sum-exp and D = dout . out (zeros past T).
+struct QuerySideRegs {
+  TileRegs<kTcCols> q, dout;
+  float L, D;
+};
+__device__ inline void fetch_query_side(QuerySideRegs& st, const float* qkv, const float* dout, const float* lse,
+                                        const float* D, const Geo& g, int b, size_t hoff, size_t row0, int q0) {
+  fetch_tile(st.q, qkv + hoff, 3 * size_t(g.C), g, b, q0);
+  fetch_tile(st.dout, dout + hoff, size_t(g.C), g, b, q0);
+  const int t = q0 + int(threadIdx.x);
+  st.L = int(threadIdx.x) < kTcCols && t < g.T ? lse[row0 + t] : 0.0f;
+  st.D = int(threadIdx.x) < kTcCols && t < g.T ? D[row0 + t] : 0.0f;
+}
+__device__ inline void store_query_side(__nv_bfloat16* sQ, __nv_bfloat16* sdO, float* sL, float* sD,
+                                        const QuerySideRegs& st) {
+  store_tile(sQ, st.q);
+  store_tile(sdO, st.dout);
+  if (int(threadIdx.x) < kTcCols) sL[threadIdx.x] = st.L, sD[threadIdx.x] = st.D;
 }
 // The warp's 16 rows of a staged tile as A fragments (one per 16 columns of the head).
 __device__ inline void load_rows(FragA (&f)[kMaxHs / 16], const __nv_bfloat16* rows, int nfrag) {
@@ -544,16 +588,23 @@ __global__ void __launch_bounds__(kTcThreads) tc_forward_kernel(float* out, floa
   constexpr int kBytes = kStripsBytes + 2 * kColTileBytes + kTcWarps * kPStripBytes;
   static_assert(kBytes <= 48 * 1024, "static shared memory above 48 KiB");
   __shared__ __align__(128) unsigned char smem[kBytes];
-  const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * kTcRows, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // The last query tiles first: under a causal mask they do the most work (the tail of
+  // the launch is then the short ones).
+  const int q0 = (int(gridDim.x) - 1 - int(blockIdx.x)) * kTcRows;
+  const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int nf = head_frags(g), r0 = q0 + 16 * warp;  // the warp's first query row
   const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
   float* strip = reinterpret_cast<float*>(smem) + 16 * warp * kLdS;
   auto* sK = reinterpret_cast<__nv_bfloat16*>(smem + kStripsBytes);
   auto* sV = sK + kTcCols * kLdH;
   auto* pstrip = sV + kTcCols * kLdH + 16 * warp * kLdP;
+  const float *kbase = qkv + g.C + hoff, *vbase = qkv + 2 * size_t(g.C) + hoff;
+  TileRegs<kTcCols> kr, vr;  // the next key tile (pass 2: and value tile) on its way
+  fetch_tile(kr, kbase, C3, g, b, 0);
   {
-    auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
-    load_tile_bf16(sQ, kTcRows, qkv + hoff, C3, g, b, q0);
+    TileRegs<kTcRows> qr;
+    fetch_tile(qr, qkv + hoff, C3, g, b, q0);
+    store_tile(reinterpret_cast<__nv_bfloat16*>(smem), qr);  // staging, over the strips
     __syncthreads();
   }
   FragA q[kMaxHs / 16];
@@ -567,8 +618,9 @@ __global__ void __launch_bounds__(kTcThreads) tc_forward_kernel(float* out, floa
   for (int i = 0; i < 16; i++) m[i] = -INFINITY, l[i] = 0.0f;
   for (int k0 = 0; k0 < kend; k0 += kTcCols) {
     __syncthreads();
-    load_tile_bf16(sK, kTcCols, qkv + g.C + hoff, C3, g, b, k0);
+    store_tile(sK, kr);
     __syncthreads();
+    if (k0 + kTcCols < kend) fetch_tile(kr, kbase, C3, g, b, k0 + kTcCols);
     if (!sees(k0)) continue;
     strip_product(strip, q, sK, nf);
     __syncwarp();
@@ -598,11 +650,17 @@ __global__ void __launch_bounds__(kTcThreads) tc_forward_kernel(float* out, floa
   FragC acc[kMaxHs / 16];
 #pragma unroll
   for (int n = 0; n < kMaxHs / 16; n++) wmma::fill_fragment(acc[n], 0.0f);
+  fetch_tile(kr, kbase, C3, g, b, 0);
+  fetch_tile(vr, vbase, C3, g, b, 0);
   for (int k0 = 0; k0 < kend; k0 += kTcCols) {  // pass 2: out = normalised weights x v
     __syncthreads();
-    load_tile_bf16(sK, kTcCols, qkv + g.C + hoff, C3, g, b, k0);
-    load_tile_bf16(sV, kTcCols, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+    store_tile(sK, kr);
+    store_tile(sV, vr);
     __syncthreads();
+    if (k0 + kTcCols < kend) {
+      fetch_tile(kr, kbase, C3, g, b, k0 + kTcCols);
+      fetch_tile(vr, vbase, C3, g, b, k0 + kTcCols);
+    }
     if (!sees(k0)) continue;
     strip_product(strip, q, sK, nf);
     __syncwarp();
@@ -643,12 +701,23 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_kv_kernel(float* dqkv,
   auto* dst = sdO + kTcCols * kLdH + kTcWarps * kLdP * 16 + 16 * warp * kLdP;           // dS^T strip
   float* sL = reinterpret_cast<float*>(smem + 2 * kStripsBytes + 2 * kColTileBytes + 2 * kTcWarps * kPStripBytes);
   float* sD = sL + kTcCols;
+  const int qstart = g.causal ? k0 : 0;
+  QuerySideRegs qs;  // the next query tile's side on its way
+  fetch_query_side(qs, qkv, dout, lse, D, g, b, hoff, row0, qstart);
   FragA kf[kMaxHs / 16], vf[kMaxHs / 16];
   {
     auto* stK = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
     auto* stV = reinterpret_cast<__nv_bfloat16*>(smem + kRowTileBytes);
-    load_tile_bf16(stK, kTcRows, qkv + g.C + hoff, C3, g, b, k0);
-    load_tile_bf16(stV, kTcRows, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+    {
+      TileRegs<kTcRows> kr;
+      fetch_tile(kr, qkv + g.C + hoff, C3, g, b, k0);
+      store_tile(stK, kr);
+    }
+    {
+      TileRegs<kTcRows> vr;
+      fetch_tile(vr, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+      store_tile(stV, vr);
+    }
     __syncthreads();
     load_rows(kf, stK + 16 * warp * kLdH, nf);
     load_rows(vf, stV + 16 * warp * kLdH, nf);
@@ -656,10 +725,11 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_kv_kernel(float* dqkv,
   FragC dk[kMaxHs / 16], dv[kMaxHs / 16];
 #pragma unroll
   for (int n = 0; n < kMaxHs / 16; n++) wmma::fill_fragment(dk[n], 0.0f), wmma::fill_fragment(dv[n], 0.0f);
-  for (int q0 = g.causal ? k0 : 0; q0 < g.T; q0 += kTcCols) {
+  for (int q0 = qstart; q0 < g.T; q0 += kTcCols) {
     __syncthreads();
-    load_query_side_bf16(sQ, sdO, sL, sD, kTcCols, qkv, dout, lse, D, g, b, hoff, row0, q0);
+    store_query_side(sQ, sdO, sL, sD, qs);
     __syncthreads();
+    if (q0 + kTcCols < g.T) fetch_query_side(qs, qkv, dout, lse, D, g, b, hoff, row0, q0 + kTcCols);
     if (c0 >= g.T || (g.causal && q0 + kTcCols - 1 < c0)) continue;  // no query of the tile sees the warp's keys
     strip_product(sst, kf, sQ, nf);
     strip_product(dpt, vf, sdO, nf);
@@ -695,7 +765,10 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
   constexpr int kBytes = 2 * kStripsBytes + 2 * kColTileBytes + kTcWarps * kPStripBytes + 2 * kTcRows * 4;
   static_assert(kBytes <= 48 * 1024, "static shared memory above 48 KiB");
   __shared__ __align__(128) unsigned char smem[kBytes];
-  const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * kTcRows, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // The last query tiles first: under a causal mask they do the most work (the tail of
+  // the launch is then the short ones).
+  const int q0 = (int(gridDim.x) - 1 - int(blockIdx.x)) * kTcRows;
+  const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int nf = head_frags(g), r0 = q0 + 16 * warp;
   const size_t C3 = 3 * size_t(g.C), hoff = size_t(h) * g.hs, row0 = (size_t(b) * g.NH + h) * g.T;
   float* ss = reinterpret_cast<float*>(smem) + 16 * warp * kLdS;
@@ -705,11 +778,29 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
   auto* dsp = sV + kTcCols * kLdH + 16 * warp * kLdP;
   float* sL = reinterpret_cast<float*>(smem + 2 * kStripsBytes + 2 * kColTileBytes + kTcWarps * kPStripBytes);
   float* sD = sL + kTcRows;
+  const float *kbase = qkv + g.C + hoff, *vbase = qkv + 2 * size_t(g.C) + hoff;
+  TileRegs<kTcCols> kr, vr;  // the next key and value tiles on their way
+  fetch_tile(kr, kbase, C3, g, b, 0);
+  fetch_tile(vr, vbase, C3, g, b, 0);
   FragA qf[kMaxHs / 16], of[kMaxHs / 16];
   {
     auto* stQ = reinterpret_cast<__nv_bfloat16*>(smem);  // staging, over the strips
     auto* stO = reinterpret_cast<__nv_bfloat16*>(smem + kRowTileBytes);
-    load_query_side_bf16(stQ, stO, sL, sD, kTcRows, qkv, dout, lse, D, g, b, hoff, row0, q0);
+    {
+      TileRegs<kTcRows> qr;
+      fetch_tile(qr, qkv + hoff, C3, g, b, q0);
+      store_tile(stQ, qr);
+    }
+    {
+      TileRegs<kTcRows> orr;
+      fetch_tile(orr, dout + hoff, size_t(g.C), g, b, q0);
+      store_tile(stO, orr);
+    }
+    if (int(threadIdx.x) < kTcRows) {
+      const int t = q0 + int(threadIdx.x);
+      sL[threadIdx.x] = t < g.T ? lse[row0 + t] : 0.0f;
+      sD[threadIdx.x] = t < g.T ? D[row0 + t] : 0.0f;
+    }
     __syncthreads();
     load_rows(qf, stQ + 16 * warp * kLdH, nf);
     load_rows(of, stO + 16 * warp * kLdH, nf);
@@ -720,9 +811,13 @@ __global__ void __launch_bounds__(kTcThreads) tc_backward_q_kernel(float* dqkv, 
   const int kend = g.causal ? min(g.T, q0 + kTcRows) : g.T;
   for (int k0 = 0; k0 < kend; k0 += kTcCols) {
     __syncthreads();
-    load_tile_bf16(sK, kTcCols, qkv + g.C + hoff, C3, g, b, k0);
-    load_tile_bf16(sV, kTcCols, qkv + 2 * size_t(g.C) + hoff, C3, g, b, k0);
+    store_tile(sK, kr);
+    store_tile(sV, vr);
     __syncthreads();
+    if (k0 + kTcCols < kend) {
+      fetch_tile(kr, kbase, C3, g, b, k0 + kTcCols);
+      fetch_tile(vr, vbase, C3, g, b, k0 + kTcCols);
+    }
     if (r0 >= g.T || (g.causal && k0 > r0 + 15)) continue;
     strip_product(ss, qf, sK, nf);
     strip_product(dp, of, sV, nf);
@@ -780,6 +875,14 @@ Kernel kernel_for(Dims d, bool bf16, bool wants_matrices) {
 }  // namespace
 
 namespace {
+// g with vec4 set where the tensor-core kernels may read q, k, v (and dout) as float4:
+// heads a multiple of 4 wide (so every row of every slice is) and the tensors 16-byte
+// aligned (cudaMalloc's are; a tensor inside a larger buffer need not be).
+Geo with_vec4(Geo g, const float* a, const float* b = nullptr) {
+  auto aligned = [](const float* p) { return !p || reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  g.vec4 = g.hs % 4 == 0 && aligned(a) && aligned(b);
+  return g;
+}
 template <bool kBf16>
 void forward(float* out, float* lse, const float* qkv, Dims d, Dropout drop, AttentionMode mode, float* att,
              float* scores) {
@@ -787,7 +890,7 @@ void forward(float* out, float* lse, const float* qkv, Dims d, Dropout drop, Att
   const Kernel kernel = kernel_for(d, kBf16, att || scores);
   if (kernel == Kernel::tensor) {
     const dim3 tiles(unsigned((d.T + kTcRows - 1) / kTcRows), unsigned(d.NH), unsigned(d.B));
-    tc_forward_kernel<<<tiles, kTcThreads>>>(out, lse, qkv, g, drop);
+    tc_forward_kernel<<<tiles, kTcThreads>>>(out, lse, qkv, with_vec4(g, qkv), drop);
     CUDA_LAUNCHED();
     return;
   }
@@ -817,9 +920,10 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* out
     CUDA_LAUNCHED();
     if (kernel == Kernel::tensor) {
       const dim3 tiles(unsigned((d.T + kTcRows - 1) / kTcRows), unsigned(d.NH), unsigned(d.B));
-      tc_backward_kv_kernel<<<tiles, kTcThreads>>>(dqkv, dout, qkv, lse, D, g, drop);
+      const Geo gv = with_vec4(g, qkv, dout);
+      tc_backward_kv_kernel<<<tiles, kTcThreads>>>(dqkv, dout, qkv, lse, D, gv, drop);
       CUDA_LAUNCHED();
-      tc_backward_q_kernel<<<tiles, kTcThreads>>>(dqkv, dout, qkv, lse, D, g, drop);
+      tc_backward_q_kernel<<<tiles, kTcThreads>>>(dqkv, dout, qkv, lse, D, gv, drop);
       CUDA_LAUNCHED();
       return;
     }

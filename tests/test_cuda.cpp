@@ -506,7 +506,7 @@ TEST(CudaLayers, Bf16TrainingOnCudaTracksTheCpuBf16Run) {
 // The flash-style attention kernels (the model's) against the row kernels (their
 // reference, cuda/attention.cu), fp32 and bf16 (bf16: the CUDA-core flash kernels and the
 // tensor-core ones), causal or not, with dropout, T of 1, not a multiple of the tiles, or
-// several tiles; head sizes up to the tiles' 64, multiples of 16 or not.
+// several tiles; head sizes up to the tiles' 64, multiples of 16 or not, of 4 or not.
 TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
   SKIP_WITHOUT_CUDA();
   struct Case {
@@ -516,7 +516,9 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
   };
   std::vector<Case> cases = {{{1, 1, 16, 2}, true, 0.0f},  {{2, 33, 24, 3}, true, 0.1f},
                              {{1, 70, 128, 2}, true, 0.2f}, {{2, 40, 16, 2}, false, 0.1f},
-                             {{1, 64, 64, 1}, true, 0.0f},  {{2, 130, 80, 2}, true, 0.1f}};
+                             {{1, 64, 64, 1}, true, 0.0f},  {{2, 130, 80, 2}, true, 0.1f},
+                             // heads 6 and 14 wide: the tiles read element by element (no float4)
+                             {{1, 37, 30, 5}, true, 0.1f},  {{2, 45, 42, 3}, true, 0.0f}};
 #ifndef GPT_EMU_CUBLAS
   // On a GPU also GPT-2 124M's shape (T = 1024: 16 tensor-core query tiles per sequence,
   // the causal skips over many key tiles); minutes on the emulator, so not there. Nor
@@ -551,10 +553,17 @@ TEST(CudaLayers, FlashAttentionMatchesTheRowKernels) {
       const std::string at = std::string(bf16 ? "bf16" : "fp32") + " B " + std::to_string(d.B) + " T " +
                              std::to_string(d.T) + " C " + std::to_string(d.C) + " NH " + std::to_string(d.NH) +
                              (k.causal ? " causal" : " full") + " p " + std::to_string(k.p);
-      EXPECT_CLOSE(out[1].data(), out[0].data(), nout, 1e-5, 1e-4) << at;
       EXPECT_CLOSE(lse[1].data(), lse[0].data(), nrow, 1e-5, 1e-5) << at;
-      EXPECT_CLOSE(dqkv[1].data(), dqkv[0].data(), nqkv, 1e-5, 1e-4) << at;
-      if (kernels < 3) continue;
+      if (!bf16) {
+        EXPECT_CLOSE(out[1].data(), out[0].data(), nout, 1e-5, 1e-4) << at;
+        EXPECT_CLOSE(dqkv[1].data(), dqkv[0].data(), nqkv, 1e-5, 1e-4) << at;
+        continue;
+      }
+      // Under bf16 the weights (and dS) are rounded to bf16 from fp32 values that the two
+      // kernels sum in other orders (the H200, 2026-12-04: one weight in 1.5M crossed a
+      // rounding boundary, 1% apart, at T 130 and 1024 with dropout), so a few flips.
+      EXPECT_TRUE(CloseUpToBf16Flips(out[1], out[0])) << at << " (flash)";
+      EXPECT_TRUE(CloseUpToBf16Flips(dqkv[1], dqkv[0])) << at << " (flash)";
       // The tensor cores sum in their own order (CloseUpToBf16Flips).
       EXPECT_TRUE(CloseUpToBf16Flips(out[2], out[0])) << at << " (tensor cores)";
       EXPECT_CLOSE(lse[2].data(), lse[0].data(), nrow, 1e-5, 1e-5) << at << " (tensor cores)";

@@ -101,9 +101,11 @@ TEST(Nccl, LoadedAtRunTimeOrSaysHowToFindIt) {
       EXPECT_NE(std::string(e.what()).find("has no ncclGetVersion"), std::string::npos) << e.what();
     }
   }
-  // The toolkit's copy, where there is one (this machine's CUDA 13 has it): it loads
-  // without a GPU and reports a 2.x version.
-  const std::string toolkit = "/usr/local/cuda/lib64/libnccl.so.2";
+  // The toolkit's copy, where there is one (this machine's CUDA 13 has it), or the one
+  // GPT_TEST_NCCL_LIBRARY names (scripts/gpu_check.sh: the GPU machine's PyTorch copy): it
+  // loads (without a GPU too) and reports a 2.x version.
+  const char* named = std::getenv("GPT_TEST_NCCL_LIBRARY");
+  const std::string toolkit = named && *named ? named : "/usr/local/cuda/lib64/libnccl.so.2";
   if (std::system(("test -f " + toolkit).c_str()) != 0) GTEST_SKIP() << "no " << toolkit << " here";
   ScopedEnv lib("GPT_NCCL_LIBRARY", toolkit.c_str());
   const std::string v = nccl_version();
