@@ -130,7 +130,7 @@ help:
 	@echo "Variables: USE_CUDA=auto|0|1 (make clean after changing it), BUILD=DIR, RUN_DIR=runs/NAME (make run)"
 
 probe:
-	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); every layer compiled, none yet run on a GPU)"
+	@echo "gpt.cc build: OpenMP $(HAVE_OPENMP) | GoogleTest $(HAVE_GTEST) | SentencePiece $(HAVE_SPM) | MPI $(HAVE_MPI) | nvcc $(HAVE_NVCC), CUDA backend $(CUDA_ON) (USE_CUDA=$(USE_CUDA); every layer has run on an H200: scripts/gpu_check.sh, bench/results/2026-12-04-gpu.md)"
 
 $(BUILD)/%.o: %.cpp $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
