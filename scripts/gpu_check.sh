@@ -348,6 +348,25 @@ PY
   st=$(pf "$cmp" '^two GPU fp32'); was_skipped gpu gpu2 && st="SKIP (no time left)"; record fp32-repeat "$st"
   st=$(pf "$cmp" '^GPU bf16 vs CPU bf16'); was_skipped cpu16 gpu16 && st="SKIP (no time left)"; record bf16-gpu-vs-cpu "$st"
   st=$(pf "$cmp" '^GPU bf16 vs CPU fp32'); was_skipped cpu gpu16 && st="SKIP (no time left)"; record bf16-vs-fp32 "$st"
+  echo; echo '## gpt eval --device cuda against --device cpu: the fp32 and bf16 runs above, the whole val split'
+  for v in fp32:gpu bf16:gpu16; do
+    gptrun -q eval_${v#*:}_cuda 30 $G/gpt eval --ckpt $w/${v#*:} --device cuda --dtype ${v%%:*}
+    gptrun -q eval_${v#*:}_cpu 60 $G/gpt eval --ckpt $w/${v#*:} --device cpu --dtype ${v%%:*} --threads 8
+  done
+  # eval prints "val loss X.XXXX (...)": fp32 the same to its 4 decimals (5e-5 relative),
+  # bf16 within 1e-3 (the bf16 bound of the training comparison).
+  cmp=$(for v in fp32:gpu bf16:gpu16; do
+      d=${v%%:*} r=${v#*:}
+      a=$(grep -ho 'val loss [0-9.]*' $w/eval_${r}_cuda.log 2>/dev/null | awk '{print $3}')
+      b=$(grep -ho 'val loss [0-9.]*' $w/eval_${r}_cpu.log 2>/dev/null | awk '{print $3}')
+      awk -v a="$a" -v b="$b" -v d=$d 'BEGIN {
+        if (a == "" || b == "") { print "eval " d ": FAIL (no loss printed: see train.log)"; exit }
+        r = (a - b) / b; if (r < 0) r = -r; tol = d == "fp32" ? 5e-5 : 1e-3
+        printf "eval %s: cuda %s, cpu %s, relative %.1e: %s at %g\n", d, a, b, r, (r <= tol ? "PASS" : "FAIL"), tol }'
+    done)
+  echo "$cmp"
+  st=$(pf "$cmp" '^eval fp32'); was_skipped eval_gpu_cuda eval_gpu_cpu gpu cpu && st="SKIP (no time left)"; record eval-fp32 "$st"
+  st=$(pf "$cmp" '^eval bf16'); was_skipped eval_gpu16_cuda eval_gpu16_cpu gpu16 && st="SKIP (no time left)"; record eval-bf16 "$st"
   echo; echo '## NCCL, one rank (GPT_COMM=nccl): its collectives on device buffers, then the 50 steps above'
   echo 'A sum over one rank is a copy: losses must be IDENTICAL to the plain GPU run (ZeRO 0 and 1;'
   echo 'plain --zero 1 too, which gathers m and v from the GPU for its checkpoint).'
@@ -487,6 +506,12 @@ print('median %.1f ms/step, %.0f tokens/s' % (statistics.median(ms), 16*256/stat
     --save-every 0 --device cuda --dtype bf16 --profile
   sed -n '/^profile/,/outside the backend/p' "$w/gptcc124_profile.err" 2>/dev/null
   torch_phase pt_sample 45 sample $m6 --device cuda --tokens 200
+  # 124M at batch 32 (4x the rows above; the H200's 141 GB hold it), gpt.cc and PyTorch eager.
+  phase gptcc124_bf16_b32 60 $G/gpt train --data "$w/gpt2" --vocab-size 50257 --out "$w/g124b32" --layers 12 \
+    --heads 12 --dim 768 --context 1024 --batch 32 --steps 6 --max-seconds 20 --log-every 1 --eval-every 0 \
+    --save-every 0 --device cuda --dtype bf16
+  brief <"$w/gptcc124_bf16_b32.err" 2>/dev/null | grep -E '^(done|error|gpt train: .*memory|memory)' | head -3
+  torch_phase pt124_bf16_b32 45 train ${m124% --batch 8} --batch 32 --device cuda --autocast bf16 --steps 8
   torch_phase pt6_bf16 45 train $m6 --device cuda --autocast bf16 --steps 22
   torch_phase pt124_bf16_compile 150 train $m124 --device cuda --autocast bf16 --compile --steps 13
   torch_phase pt124_fp32 45 train $m124 --device cuda --steps 8
@@ -546,6 +571,10 @@ add("c124f", "gpt.cc, GPT_CUDA_ATTENTION=flash", cfg124, "bf16", g,
 add_torch("p124", "pt124_fp32", "PyTorch eager", cfg124, "fp32")
 add_torch("p124b", "pt124_bf16", "PyTorch eager", cfg124, "bf16 autocast")
 add_torch("p124c", "pt124_bf16_compile", "PyTorch torch.compile", cfg124, "bf16 autocast")
+cfg124b32 = (12, 768, 1024, 50257, 32)
+g = gptcc("g124b32", 32, 1024)
+add("c124b32", "gpt.cc", cfg124b32, "bf16", g, ("%d timed steps; " % g[2] if g else "") + status("gptcc124_bf16_b32"))
+add_torch("p124b32", "pt124_bf16_b32", "PyTorch eager", cfg124b32, "bf16 autocast")
 print("| implementation | config | dtype | ms/step | tokens/s | TFLOP/s | MFU | note |")
 print("|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
@@ -560,7 +589,8 @@ for a, b, what in (("c6", "p6", "6L fp32, gpt.cc / PyTorch eager fp32"), ("c124"
                    ("c124b", "p124b", "124M bf16, gpt.cc / PyTorch eager bf16 autocast"),
                    ("c124b", "p124c", "124M bf16, gpt.cc / PyTorch compiled bf16 (the issue's goal: >= 1)"),
                    ("c124b", "c124f", "124M bf16, gpt.cc tensor-core attention / CUDA-core flash attention"),
-                   ("c124b", "c124base", "124M bf16, gpt.cc / gpt.cc at the baseline build (same run)")):
+                   ("c124b", "c124base", "124M bf16, gpt.cc / gpt.cc at the baseline build (same run)"),
+                   ("c124b32", "p124b32", "124M bf16 batch 32, gpt.cc / PyTorch eager bf16 autocast")):
     print("ratio %s: %s" % (what, "%.2fx" % (tps[a] / tps[b]) if a in tps and b in tps else "n/a"))
 print()
 ours = None

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "gpu.h"
 #include "cuda_test_util.h"
+#include "device.h"
 #include "fileio.h"
 #include "formats/checkpoint.h"
 #include "test_util.h"
@@ -111,6 +112,18 @@ TEST(CudaLayers, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
   ASSERT_EQ(run_gpt({"sample", "--ckpt", dir + "/gpu", "--device", "cuda", "--tokens", "30", "--prompt", "the "}, &out,
                     &err), 0) << err;
   EXPECT_GE(out.size(), 34u) << out;
+  // eval on the GPU gives the CPU's loss (to its 4 printed decimals) and names the device
+  // (it named the CPU's bf16 kernels, or nothing, whatever --device said).
+  std::string on_cpu, on_gpu, on_gpu16;
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", dir + "/gpu", "--device", "cpu"}, &on_cpu, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", dir + "/gpu", "--device", "cuda"}, &on_gpu, &err), 0) << err;
+  ASSERT_EQ(run_gpt({"eval", "--ckpt", dir + "/gpu", "--device", "cuda", "--dtype", "bf16"}, &on_gpu16, &err), 0)
+      << err;
+  auto loss_of = [](const std::string& s) { return s.substr(0, s.find(" (perplexity")); };
+  EXPECT_EQ(loss_of(on_gpu), loss_of(on_cpu)) << on_gpu << on_cpu;
+  EXPECT_NE(on_gpu.find(", on " + cuda_status().name + ", matmuls on "), std::string::npos) << on_gpu;
+  EXPECT_NE(on_gpu16.find(", bf16 matmuls on "), std::string::npos) << on_gpu16;
+  EXPECT_EQ(on_gpu16.find(" kernels)"), std::string::npos) << on_gpu16;  // not the CPU's
 }
 
 // The GEMM engines of cuda/matmul.cu against the CPU layer on shapes that are not

@@ -27,7 +27,9 @@ DeviceKind device_from_flags(const Args& a) {
 }
 
 std::string dtype_note(Dtype t, DeviceKind device) {
-  if (device == DeviceKind::cuda) return ", on " + cuda_status().name + ", matmuls on " + cuda_matmul_engine();
+  if (device == DeviceKind::cuda)
+    return ", on " + cuda_status().name + (t == Dtype::bf16 ? ", bf16 matmuls on " : ", matmuls on ") +
+           cuda_matmul_engine();
   if (t == Dtype::fp32) return "";
   return std::string(", bf16 matmuls (") + cpu::bf16_isa_name(cpu::bf16_isa()) + " kernels)";
 }

@@ -128,7 +128,7 @@ int cmd_eval(const Args& a) {
               split.c_str(), loss, std::exp(loss), format_count(double(n)).c_str(), plural(double(n), "batch").c_str(),
               B, T, format_count(double(n) * B * T).c_str(), plural(double(n) * B * T, "token").c_str(),
               glob.empty() ? paths[0].c_str() : glob.c_str(),
-              format_duration(sw.seconds()).c_str(), dtype_note(model.dtype()).c_str());
+              format_duration(sw.seconds()).c_str(), dtype_note(model.dtype(), device).c_str());
   return 0;
 }
 
