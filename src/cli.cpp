@@ -270,15 +270,17 @@ std::vector<Command> make_commands() {
       "gradcheck",
       "check every hand-written backward pass against finite differences",
       "gpt gradcheck [flags]",
-      {"gpt gradcheck", "gpt gradcheck --layer attention", "gpt gradcheck --layer model --pos rope"},
+      {"gpt gradcheck", "gpt gradcheck --layer attention", "gpt gradcheck --layer model --pos rope",
+       "gpt gradcheck --device cuda"},
       {
           {"layer", "NAME", "all", "one of: all (every layer, then the model), model (the whole 2-layer model), " +
                                        gradcheck_names() + " (one layer)"},
           {"pos", "KIND", "", "learned | sinusoidal | rope: the encoding of the model check, for --layer model or "
                               "all; a single layer is refused", "all three"},
           {"seed", "S", "1234", "seed for the random inputs"},
-          {"device", "DEV", "cpu", "cpu only: finite differences run on the CPU (the test suite checks the CUDA "
-                                   "layers against the CPU's)"},
+          {"device", "DEV", "cpu", "cpu | cuda: cuda checks the whole model's gradients computed on the GPU "
+                                   "(float, the kernels training runs) against the double-precision model's that the "
+                                   "finite differences check (--layer all or model)"},
       },
       "Analytic gradients against central differences, in double precision, on small\n"
       "random inputs. Exits 1 if any tensor fails. An element passes when\n"
@@ -289,7 +291,11 @@ std::vector<Command> make_commands() {
       "(~1e-5) can be marked too: there the finite difference's own error is over 1e-5 of it.\n"
       "What is checked: each layer's double-precision build (its plain reference loops). The\n"
       "float kernels training runs (the GEMM engine, blocked and flash attention, bf16) are\n"
-      "checked against those by the test suite (tests/test_matmul.cpp, tests/test_layers.cpp).\n"});
+      "checked against those by the test suite (tests/test_matmul.cpp, tests/test_layers.cpp).\n"
+      "--device cuda: the same model and batch for each encoding, without and with dropout, its\n"
+      "loss and every parameter's gradient from the GPU's layers against GPT<double>'s on the CPU\n"
+      "(the code the finite differences check); an element passes when\n"
+      "|gpu - cpu| <= 1e-5 + 1e-4 |cpu| (float sums in another order against double).\n"});
   cmds.push_back(Command{
       "attention",
       "attention step by step from a JSON file, or a trained model's attention maps",

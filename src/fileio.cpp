@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "check.h"
@@ -251,6 +252,66 @@ std::string room(const std::vector<std::string_view>& parts) {
 }
 }  // namespace
 
+namespace {
+// The temp files of write_file_staged not yet committed or discarded, for the handler
+// below: fixed slots (a handler may not allocate), a path per slot. Past kTempSlots at
+// once, or a path over kTempPath bytes, a temp is not covered (the next writer of the
+// same path removes it: remove_stale_temps_of).
+constexpr int kTempSlots = 16, kTempPath = 4096;
+char g_temp_paths[kTempSlots][kTempPath];
+volatile sig_atomic_t g_temp_used[kTempSlots];
+std::mutex g_temps_mu;
+int g_temps_live = 0;
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+bool g_handler_on[3] = {};  // where ours replaced the default disposition
+
+void remove_temps_and_die(int sig) {
+  for (int i = 0; i < kTempSlots; i++)
+    if (g_temp_used[i]) ::unlink(g_temp_paths[i]);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);  // (blocked in this handler: delivered as it returns, with the default action)
+}
+
+void register_temp(const std::string& tmp) {
+  if (tmp.size() >= size_t(kTempPath)) return;
+  std::lock_guard<std::mutex> lock(g_temps_mu);
+  for (int i = 0; i < kTempSlots; i++) {
+    if (g_temp_used[i]) continue;
+    std::memcpy(g_temp_paths[i], tmp.c_str(), tmp.size() + 1);
+    g_temp_used[i] = 1;
+    if (g_temps_live++ == 0) {
+      for (int k = 0; k < 3; k++) {
+        struct sigaction cur {};
+        g_handler_on[k] = false;
+        if (::sigaction(kStopSignals[k], nullptr, &cur) != 0 || cur.sa_handler != SIG_DFL) continue;
+        struct sigaction ours {};
+        ours.sa_handler = remove_temps_and_die;
+        sigemptyset(&ours.sa_mask);
+        g_handler_on[k] = ::sigaction(kStopSignals[k], &ours, nullptr) == 0;
+      }
+    }
+    return;
+  }
+}
+
+void unregister_temp(const std::string& tmp) {
+  std::lock_guard<std::mutex> lock(g_temps_mu);
+  for (int i = 0; i < kTempSlots; i++) {
+    if (!g_temp_used[i] || tmp != g_temp_paths[i]) continue;
+    g_temp_used[i] = 0;
+    if (--g_temps_live == 0) {
+      for (int k = 0; k < 3; k++) {
+        struct sigaction cur {};
+        if (!g_handler_on[k] || ::sigaction(kStopSignals[k], nullptr, &cur) != 0) continue;
+        if (cur.sa_handler == remove_temps_and_die) ::signal(kStopSignals[k], SIG_DFL);
+        g_handler_on[k] = false;
+      }
+    }
+    return;
+  }
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   write_file_atomic(path, std::vector<std::string_view>{bytes});
 }
@@ -261,8 +322,14 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
 
 std::string write_file_staged(const std::string& path, const std::vector<std::string_view>& parts) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  register_temp(tmp);  // before it exists: a signal between open and here would leave it
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) GPT_FAIL(path, ": cannot create temp file ", tmp, " (", std::strerror(errno), ")");
+  if (fd < 0) {
+    const int e = errno;
+    unregister_temp(tmp);
+    GPT_FAIL(path, ": cannot create temp file ", tmp, " (", std::strerror(e), ")");
+  }
+  signal_point("write:staging");  // (tests: a stop signal while a temp file is written)
   for (const std::string_view bytes : parts) {
     for (size_t done = 0; done < bytes.size();) {
       ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -270,7 +337,7 @@ std::string write_file_staged(const std::string& path, const std::vector<std::st
         if (errno == EINTR) continue;
         int e = errno;
         ::close(fd);
-        ::unlink(tmp.c_str());
+        discard_staged(tmp);
         GPT_FAIL(path, ": write failed (", std::strerror(e), ")",
                  e == EFBIG ? " at the file size limit (ulimit -f); raise the limit" :
                  e == ENOSPC ? str("; free some disk space (the new file is written whole beside the old one, "
@@ -283,18 +350,24 @@ std::string write_file_staged(const std::string& path, const std::vector<std::st
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
+    discard_staged(tmp);
     GPT_FAIL(path, ": fsync/close failed (", std::strerror(e), "); the previous file, if any, is untouched");
   }
   return tmp;
 }
 
+void discard_staged(const std::string& staged) {
+  ::unlink(staged.c_str());
+  unregister_temp(staged);
+}
+
 void commit_staged(const std::string& tmp, const std::string& path) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
+    discard_staged(tmp);
     GPT_FAIL(path, ": rename from temp file failed (", std::strerror(e), "); the previous file, if any, is untouched");
   }
+  unregister_temp(tmp);
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.find_last_of('/'));
   if (dir.empty()) dir = "/";
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);

@@ -32,9 +32,13 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
 // write_file_atomic in two steps, for a file that must replace another only after other
 // work: the bytes written whole and synced to "<path>.tmp.<pid>" (returned; a full disk
 // fails here, with `path` untouched), then renamed over `path` (the caller removes the temp
-// if it gives up between the two).
+// with discard_staged if it gives up between the two). A stop signal (SIGINT, SIGTERM,
+// SIGHUP) that would kill the process removes every temp file written or staged and not
+// yet committed (an interrupted export left OUT.tmp.PID, a model's size); a handler a
+// command installed (train's StopSignals) is left to do its own.
 std::string write_file_staged(const std::string& path, const std::vector<std::string_view>& parts);
 void commit_staged(const std::string& staged, const std::string& path);
+void discard_staged(const std::string& staged);
 // fsync of a file written by appending (metrics.jsonl, samples.txt), so what a checkpoint
 // follows is on disk with it; best effort (a failure changes nothing of the run).
 void sync_file(const std::string& path);

@@ -322,7 +322,7 @@ std::vector<GradcheckRow> gradcheck_layer(const std::string& name, uint64_t seed
 }
 
 void GradcheckRow::add(double analytic, double numeric) {
-  const double err = std::fabs(analytic - numeric), tol = kGradAbsTol + kGradRelTol * std::fabs(numeric);
+  const double err = std::fabs(analytic - numeric), tol = abs_tol + rel_tol * std::fabs(numeric);
   if (!(err <= tol)) pass = false;  // NaN fails
   if (!(err <= max_abs_err)) max_abs_err = err;
   const double rel = err / std::max(std::fabs(numeric), 1e-8);
@@ -345,7 +345,11 @@ std::string format_gradcheck_table(const std::vector<GradcheckRow>& rows) {
       // (Not only ~0: at a gradient of 1e-5 the difference quotient's own error, ~1e-10
       // from the step's truncation, is already over 1e-5 of it. Said as it is.)
       char n[400];
-      if (r.rel_err_grad < kGradNoiseFloor)
+      if (r.device)
+        std::snprintf(n, sizeof n, "* %s %s: the largest relative error is at a small gradient, %.1e, a sum of "
+                      "larger terms whose float rounding is more than %.0e of it; there the absolute floor %.0e "
+                      "decides\n", r.layer.c_str(), r.tensor.c_str(), r.rel_err_grad, r.rel_tol, r.abs_tol);
+      else if (r.rel_err_grad < kGradNoiseFloor)
         std::snprintf(n, sizeof n, "* %s %s: the largest relative error is at a gradient of %.1e, i.e. ~0 (rounding "
                       "noise over rounding noise); there the absolute floor %.0e decides\n", r.layer.c_str(),
                       r.tensor.c_str(), r.rel_err_grad, kGradAbsTol);

@@ -1,6 +1,7 @@
 // Finite-difference checks of every hand-written backward pass, in double precision:
 // shared by `gpt gradcheck` and the tests. Does not check the float kernels' speed
-// paths against each other (that is the tests' job) nor anything on the GPU.
+// paths against each other (that is the tests' job); on a device, the whole model's
+// float gradients against the double model's (gradcheck_model_on_device).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,8 @@
 #include "threads.h"
 
 namespace gpt {
+
+enum class DeviceKind;  // backend.h
 
 // Pass: every element satisfies |analytic - numeric| <= kGradAbsTol + kGradRelTol * |numeric|.
 // The absolute floor is what decides for gradients near 0: there both values are
@@ -34,7 +37,12 @@ struct GradcheckRow {
   // A passing row can exceed kGradRelTol only through the absolute floor, i.e. at a
   // small gradient: ~0 (rounding noise over itself), or ~1e-5, where the difference
   // quotient's own error is over kGradRelTol of it.
-  bool rel_err_is_noise() const { return pass && max_rel_err > kGradRelTol; }
+  bool rel_err_is_noise() const { return pass && max_rel_err > rel_tol; }
+  // The tolerances add() applies: the finite differences' above, or a device row's
+  // (gradcheck_model_on_device: float on a device against double, where numeric is the
+  // double model's analytic gradient).
+  double abs_tol = kGradAbsTol, rel_tol = kGradRelTol;
+  bool device = false;
 };
 
 // The tensors are tiny, so thread start-up and barriers would cost far more than the
@@ -61,9 +69,16 @@ std::vector<GradcheckRow> gradcheck_layer(const std::string& name, uint64_t seed
 // Aligned text table: layer, tensor, max abs err, max rel err, PASS/FAIL.
 std::string format_gradcheck_table(const std::vector<GradcheckRow>& rows);
 
+// `gpt gradcheck --device cuda`: the same model and batch, its gradients computed in float
+// by a device's backend (the kernels training runs there) against GPT<double>'s on the CPU
+// (the code the finite differences check): one row per parameter tensor and one for the
+// loss, with the tolerances below (float sums in another order against double).
+constexpr double kDeviceAbsTol = 1e-5, kDeviceRelTol = 1e-4;
 // The whole model (GPT<double>, 2 layers) for one positional encoding, with
 // dropout at the given rate (a fixed mask): one row per parameter tensor.
 // Defined in gradcheck_model.cpp.
 std::vector<GradcheckRow> gradcheck_model(PosEnc pos, float dropout, uint64_t seed = 1234);
+std::vector<GradcheckRow> gradcheck_model_on_device(DeviceKind device, PosEnc pos, float dropout,
+                                                    uint64_t seed = 1234);
 
 }  // namespace gpt

@@ -126,6 +126,19 @@ TEST(CudaLayers, TrainOnCudaTracksTheCpuResumesOnTheCpuAndSamples) {
   EXPECT_EQ(on_gpu16.find(" kernels)"), std::string::npos) << on_gpu16;  // not the CPU's
 }
 
+// gpt gradcheck --device cuda: the model's gradients from the CUDA layers against the
+// double model's, every encoding with and without dropout; all pass.
+TEST(CudaLayers, GradcheckOnTheDeviceComparesTheWholeModel) {
+  SKIP_WITHOUT_CUDA();
+  std::string out, err;
+  ASSERT_EQ(run_gpt({"gradcheck", "--device", "cuda"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("98 tensors checked, 0 failed (float on " + cuda_status().name), std::string::npos) << out;
+  for (const char* layer : {"cuda/learned ", "cuda/sinusoidal+dropout ", "cuda/rope+dropout "})
+    EXPECT_NE(out.find(layer), std::string::npos) << layer;
+  ASSERT_EQ(run_gpt({"gradcheck", "--device", "cuda", "--layer", "model", "--pos", "rope"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("32 tensors checked, 0 failed"), std::string::npos) << out;  // 15 tensors and the loss, twice
+}
+
 // The GEMM engines of cuda/matmul.cu against the CPU layer on shapes that are not
 // multiples of the tiles (and M, K or N of 1): forward with bias, and the backward's
 // three products (dinp =, dW +=, dbias +=), from non-zero gradients.

@@ -1,9 +1,11 @@
 // Whole-model tests: finite differences for each positional encoding, overfitting
 // one batch, determinism, checkpoint round trip (bit-exact), exact resume, and the
 // KV-cache decoder against the full forward pass.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "backend.h"
 #include "check.h"
 #include "formats/checkpoint.h"
 #include "fileio.h"
@@ -24,6 +26,36 @@ TEST_P(ModelGradcheck, EveryParameterTensorMatchesFiniteDifferences) {
   EXPECT_GE(rows.size(), 15u);
   for (const auto& r : rows)
     EXPECT_TRUE(r.pass) << r.layer << " " << r.tensor << " max abs err " << r.max_abs_err;
+}
+
+// gpt gradcheck --device's comparison, run here on the CPU's float backend: the float
+// layers' loss and gradients against GPT<double>'s within the device tolerances, and not
+// equal to them (two computations were compared, not one twice).
+TEST_P(ModelGradcheck, FloatLayersGiveTheDoubleModelsGradients) {
+  const auto [pos, drop] = GetParam();
+  const auto rows = gradcheck_model_on_device(DeviceKind::cpu, pos, drop, 99);
+  ASSERT_GE(rows.size(), 16u);
+  EXPECT_EQ(rows[0].tensor, "loss");
+  double largest = 0;
+  for (const auto& r : rows) {
+    EXPECT_TRUE(r.pass) << r.layer << " " << r.tensor << " max abs err " << r.max_abs_err;
+    EXPECT_EQ(r.abs_tol, kDeviceAbsTol);
+    largest = std::max(largest, r.max_abs_err);
+  }
+  EXPECT_GT(largest, 0.0);
+  EXPECT_LT(largest, 1e-5);
+}
+
+// The device rows' rule: 1e-5 + 1e-4 |reference| per element.
+TEST(DeviceGradcheck, AnElementOffByMoreThanTheToleranceFails) {
+  GradcheckRow r;
+  r.pass = true;
+  r.abs_tol = kDeviceAbsTol;
+  r.rel_tol = kDeviceRelTol;
+  r.add(2.0 + 2.0e-4 + 0.5e-5, 2.0);  // within 1e-5 + 2e-4
+  EXPECT_TRUE(r.pass);
+  r.add(2.0 + 2.0e-4 + 2e-5, 2.0);  // past it
+  EXPECT_FALSE(r.pass);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllEncodings, ModelGradcheck,

@@ -4,6 +4,7 @@
 // SIGHUP / SIGPIPE / SIGXFSZ, a shard truncated under the reader, crafted checkpoint
 // fields, attention overflow, a failed export. One test (or more) per finding; each
 // fails on the code before the fix (see the report of issue 13).
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <omp.h>
@@ -414,6 +415,25 @@ int run_with_limit(int resource, const char* bin, std::vector<std::string> args,
 }
 int run_with_file_limit(const char* bin, std::vector<std::string> args, size_t bytes, const std::string& log) {
   return run_with_limit(RLIMIT_FSIZE, bin, std::move(args), bytes, log);
+}
+
+// Ctrl-C during an export's write still ends it (killed by SIGINT, as before), but its
+// temp file goes with it: it left m.bin.tmp.PID, a model's size, until the next export
+// there. The earlier export stays whole (the old weights go only after the new are written).
+TEST_F(Robustness, AnExportInterruptedWhileWritingLeavesNoTempFile) {
+  SKIP_WITHOUT_BINARY();
+  const std::string dir = scratch_dir(), data = small_data(dir), run = dir + "/r", out = dir + "/m.bin";
+  ASSERT_EQ(run_gpt(tiny_train(data, run, 2, {"--eval-every", "0"})), 0);
+  ASSERT_EQ(run_gpt({"export", "--ckpt", run, "--to", "llmc", "--out", out}), 0);
+  const std::string before = read_file(out);
+  const int st = run_with_limit(RLIMIT_FSIZE, bin_, {"export", "--ckpt", run, "--to", "llmc", "--out", out},
+                                RLIM_INFINITY, dir + "/log", {{"GPT_SIGNAL_AT", "write:staging"}});
+  ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT) << "status " << st << ": " << read_file(dir + "/log");
+  EXPECT_EQ(read_file(out), before);
+  DIR* d = opendir(dir.c_str());
+  ASSERT_NE(d, nullptr);
+  while (const dirent* e = readdir(d)) EXPECT_EQ(std::string(e->d_name).find(".tmp."), std::string::npos) << e->d_name;
+  closedir(d);
 }
 
 TEST_F(Robustness, FileSizeLimitGivesAMessageNotASilentDeath) {

@@ -261,8 +261,8 @@ int cmd_export(const Args& a) {
       crash_point("export:tokenizer-written");
       commit_staged(staged, out);
     } catch (const Error& e) {
-      std::remove(staged.c_str());
-      if (!staged_tok.empty()) std::remove(staged_tok.c_str());
+      discard_staged(staged);
+      if (!staged_tok.empty()) discard_staged(staged_tok);
       if (!old_removed && !marker_there) std::remove(marker.c_str());
       if (!old_removed) throw;
       throw Error(e.code, str(e.what(), "; the earlier export's weights were already removed (", marker,
