@@ -3,6 +3,7 @@
 // it and exits; tests catch it. Never assert() on input: asserts vanish under NDEBUG.
 #pragma once
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -38,6 +39,16 @@ inline std::string plural(double n, const std::string& noun) {
 // count(1, "step") is "1 step", count(0, "token") "0 tokens".
 inline std::string count(long long n, const std::string& noun) {
   return std::to_string(n) + " " + plural(double(n), noun);
+}
+
+// The shortest decimal text that reads back as x: 0.1f is "0.1", not "0.100000001"
+// (run.json's settings, the ranks' comparison, config.json's dropout).
+inline std::string shortest_text(float x) {
+  char b[32];
+  for (int digits = 1;; digits++) {
+    std::snprintf(b, sizeof b, "%.*g", digits, double(x));
+    if (std::strtof(b, nullptr) == x || digits >= 9) return b;
+  }
 }
 
 // What sample, eval and attention say of a model whose weights are finite but whose

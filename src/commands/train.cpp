@@ -603,13 +603,7 @@ int train_loop(const Args& a, Run& r, const Data& data, DeviceKind device, Proce
   // --zero 1: this rank keeps AdamW's m and v for its block of the parameters only.
   const int zero = r.zero;
   // (Before the first collective: a rank that decides otherwise below waits for ever.)
-  const auto real = [](float x) {  // the shortest text that reads back as x
-    char b[32];
-    for (int digits = 6;; digits++) {
-      std::snprintf(b, sizeof b, "%.*g", digits, double(x));
-      if (std::strtof(b, nullptr) == x || digits >= 9) return std::string(b);
-    }
-  };
+  const auto real = shortest_text;
   check_ranks_agree(pg,
                     {{"--layers", str(mc.num_layers)}, {"--heads", str(mc.num_heads)}, {"--dim", str(mc.channels)},
                      {"--context", str(T)}, {"a vocabulary of", str(mc.vocab_size, " tokens")},

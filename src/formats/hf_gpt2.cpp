@@ -63,14 +63,7 @@ void transpose(float* dst, const float* src, size_t rows, size_t cols) {
 }
 
 // The shortest decimal that reads back as the same float (0.1f -> 0.1, not 0.100000001).
-double shortest_decimal(float f) {
-  char buf[32];
-  for (int p = 1; p <= 9; p++) {
-    std::snprintf(buf, sizeof buf, "%.*g", p, double(f));
-    if (std::strtof(buf, nullptr) == f) break;
-  }
-  return std::strtod(buf, nullptr);
-}
+double shortest_decimal(float f) { return std::strtod(shortest_text(f).c_str(), nullptr); }
 
 // "h.12.attn.c_attn.weight" -> (12, "attn.c_attn.weight"); false if not "h.N.rest".
 bool split_layer_name(const std::string& name, int* layer, std::string* rest) {
